@@ -1,0 +1,25 @@
+/**
+ * @agentfleet/agents: the agent roles and the worker host that serves them.
+ */
+export { startAgentPool, cancelChannel, type AgentPool, type AgentPoolOptions } from './pool.js';
+export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
+export { createLlmClient } from './llm.js';
+export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown } from './artifacts.js';
+export {
+  BUILTIN_ROLES,
+  OFFLINE_LABEL,
+  coder,
+  designer,
+  planner,
+  reviewer,
+  CodeSchema,
+  DesignSchema,
+  PlanSchema,
+  ReviewSchema,
+  type AgentRole,
+  type Code,
+  type Design,
+  type Plan,
+  type Review,
+  type RoleInput,
+} from './roles/index.js';

@@ -1,0 +1,259 @@
+/**
+ * The agent worker host: one BullMQ worker per role, each taking phase jobs from its role's queue,
+ * running the role against the LLM, and reporting the outcome to the manager queue.
+ *
+ * Delivery is at least once (BullMQ); exactly-once *results* come from the manager's fencing: the
+ * first accepted completion of a phase iteration wins and later ones (a zombie attempt, a stalled
+ * job taken twice) are refused there.
+ */
+import {
+  FleetAttributes,
+  FleetError,
+  GenAiAttributes,
+  GenAiOperationNames,
+  IN_FLIGHT_PHASE_STATUSES,
+  ManagerQueue,
+  PhaseJobDataSchema,
+  RunStore,
+  agentQueueName,
+  createRedis,
+  extractTraceContext,
+  isTerminalRun,
+  messagingAttributes,
+  toFleetError,
+  withSpan,
+  type LlmClient,
+  type PhaseDefinition,
+  type PhaseJobData,
+  type PhaseJobResult,
+} from '@agentfleet/core';
+import { SpanKind } from '@opentelemetry/api';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AgentRole, RoleInput } from './roles/role.js';
+import { runRole } from './run-role.js';
+
+/** Channel on which the manager asks workers to abort a phase job in flight (payload: the job id). */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
+export interface AgentPoolOptions {
+  redisUrl: string;
+  /** The fleet's key prefix (`FLEET_QUEUE_PREFIX`). */
+  prefix: string;
+  /** Roles this pool serves; one BullMQ worker each. */
+  roles: AgentRole[];
+  /** Jobs in flight per role in this process. @defaultValue 4 */
+  concurrency?: number;
+  llm: LlmClient;
+  /** Output token cap per LLM call. @defaultValue 8192 */
+  maxTokens?: number;
+  /** BullMQ lock duration, ms: a worker silent for this long is considered stalled. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number;
+  /** Called with problems that do not belong to any job (connection errors). */
+  onError?: (err: Error) => void;
+}
+
+export interface AgentPool {
+  readonly roles: string[];
+  /** Stop taking jobs, let jobs in flight finish (up to `graceMs`), then close connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Start the worker pools for `options.roles` in this process.
+ *
+ * @example
+ * const pool = await startAgentPool({ redisUrl, prefix: '{fleet}', roles: [planner, coder], llm });
+ * process.on('SIGTERM', () => void pool.close());
+ */
+export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPool> {
+  const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents' });
+  const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents-sub' });
+  const onError = options.onError ?? ((err: Error) => process.stderr.write(`agents: ${err.message}\n`));
+  redis.on('error', onError);
+  subscriber.on('error', onError);
+  const store = new RunStore(redis, options.prefix);
+  const manager = new ManagerQueue(redis, options.prefix);
+  const workers: Worker[] = [];
+
+  for (const role of options.roles) {
+    const queueName = agentQueueName(role.name);
+    const worker = new Worker<PhaseJobData, PhaseJobResult>(
+      queueName,
+      (job, _token, signal) => processPhaseJob(job, signal, { role, store, manager, llm: options.llm, maxTokens: options.maxTokens ?? 8192, queueName }),
+      {
+        connection: redis,
+        prefix: options.prefix,
+        concurrency: options.concurrency ?? 4,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: 2,
+        autorun: true,
+      },
+    );
+    worker.on('error', onError);
+    workers.push(worker);
+  }
+
+  await subscriber.subscribe(cancelChannel(options.prefix));
+  subscriber.on('message', (_channel, jobId) => {
+    for (const w of workers) w.cancelJob(jobId, 'cancelled by the manager');
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+
+  let closing: Promise<void> | undefined;
+  return {
+    roles: options.roles.map((r) => r.name),
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        const graceful = Promise.all(workers.map((w) => w.close()));
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), graceMs);
+        });
+        const outcome = await Promise.race([graceful.then(() => 'closed' as const), timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') await Promise.all(workers.map((w) => w.close(true)));
+        await manager.close().catch(() => undefined);
+        subscriber.disconnect();
+        redis.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
+export function ancestorsOf(phases: readonly PhaseDefinition[], phase: string): string[] {
+  const byName = new Map(phases.map((p) => [p.name, p]));
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    for (const dep of byName.get(name)?.dependsOn ?? []) {
+      if (seen.has(dep.phase)) continue;
+      seen.add(dep.phase);
+      visit(dep.phase);
+    }
+  };
+  visit(phase);
+  return phases.map((p) => p.name).filter((n) => seen.has(n));
+}
+
+interface ProcessContext {
+  role: AgentRole;
+  store: RunStore;
+  manager: ManagerQueue;
+  llm: LlmClient;
+  maxTokens: number;
+  queueName: string;
+}
+
+/** Run one attempt of one phase iteration. */
+async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
+  const parsed = PhaseJobDataSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data: ${parsed.error.message}`);
+  const data = parsed.data;
+  // attemptsMade counts failed attempts; this is the logical attempt number (1 = first try).
+  const attempt = job.attemptsMade + 1;
+  const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
+
+  return withSpan(
+    `process ${ctx.queueName}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: extractTraceContext(data.trace),
+      attributes: {
+        ...messagingAttributes({ operationType: 'process', operationName: 'process', destination: ctx.queueName, messageId: job.id }),
+        [FleetAttributes.RunId]: data.run_id,
+        [FleetAttributes.PhaseName]: data.phase,
+        [FleetAttributes.PhaseIteration]: data.iteration,
+        [FleetAttributes.PhaseAttempt]: attempt,
+        [FleetAttributes.AgentRole]: ctx.role.name,
+      },
+    },
+    async () => {
+      const { meta, state } = await ctx.store.getRun(data.run_id);
+      const phaseState = state.phases[data.phase];
+      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
+        // The run or this iteration ended while the job waited (cancelled, failed, deadline): do no work.
+        return { reported: false, attempt };
+      }
+      await ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: Date.now() });
+
+      const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
+      if (!phaseDef) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
+      // Every upstream phase (dependencies and theirs), in dependency order: the reviewer sees the plan too.
+      const deps = ancestorsOf(meta.workflow.phases, data.phase);
+      const outputs = await ctx.store.getOutputs(data.run_id, deps);
+      const input: RoleInput = {
+        requirements: meta.requirements,
+        variables: meta.variables,
+        phase: data.phase,
+        instructions: phaseDef.instructions,
+        upstream: deps.filter((d) => d in outputs).map((d) => ({
+          phase: d,
+          role: meta.workflow.phases.find((p) => p.name === d)?.agent ?? d,
+          output: outputs[d],
+        })),
+        upstreamErrors: state.errors.filter((e) => deps.includes(e.phase)).map((e) => ({ phase: e.phase, error: e.error.message })),
+      };
+
+      const timeout = AbortSignal.timeout(data.timeout_ms);
+      const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
+      const started = Date.now();
+      try {
+        const result = await withSpan(
+          `${GenAiOperationNames.InvokeAgent} ${ctx.role.name}`,
+          {
+            kind: SpanKind.INTERNAL,
+            attributes: {
+              [GenAiAttributes.OperationName]: GenAiOperationNames.InvokeAgent,
+              [GenAiAttributes.AgentName]: ctx.role.name,
+              [GenAiAttributes.ProviderName]: ctx.llm.provider,
+              [GenAiAttributes.RequestModel]: ctx.llm.model,
+              [FleetAttributes.Offline]: ctx.llm.provider === 'offline',
+            },
+          },
+          async (span) => {
+            const r = await runRole(ctx.role, ctx.llm, input, { signal, maxTokens: ctx.maxTokens });
+            span.setAttributes({
+              [GenAiAttributes.ResponseModel]: r.model,
+              [GenAiAttributes.UsageInputTokens]: r.usage.input_tokens + (r.usage.cache_read_input_tokens ?? 0) + (r.usage.cache_creation_input_tokens ?? 0),
+              [GenAiAttributes.UsageOutputTokens]: r.usage.output_tokens,
+            });
+            return r;
+          },
+        );
+        await ctx.manager.report({
+          type: 'phase_completed',
+          ...ref,
+          attempt,
+          at: Date.now(),
+          output: result.output,
+          usage: { input_tokens: result.usage.input_tokens, output_tokens: result.usage.output_tokens },
+          model: result.model,
+        });
+        return { reported: true, attempt };
+      } catch (err) {
+        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
+        const maxAttempts = job.opts.attempts ?? data.max_attempts;
+        const willRetry = error.retryable && attempt < maxAttempts;
+        await ctx.manager.report({
+          type: 'phase_attempt_failed',
+          ...ref,
+          attempt,
+          at: Date.now(),
+          error: error.toJSON(),
+          will_retry: willRetry,
+          usage: { input_tokens: 0, output_tokens: 0 },
+        });
+        void started;
+        if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+        throw error;
+      }
+    },
+  );
+}

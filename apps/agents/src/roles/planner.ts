@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { clauses, OFFLINE_LABEL, type AgentRole } from './role.js';
+
+export const PlanSchema = z.object({
+  summary: z.string().min(1).describe('What will be built, in two or three sentences'),
+  tasks: z
+    .array(
+      z.object({
+        id: z.string().min(1).describe('Short stable id such as T1'),
+        title: z.string().min(1),
+        description: z.string(),
+        acceptance_criteria: z.array(z.string().min(1)).min(1).describe('Checkable statements that prove the task is done'),
+      }),
+    )
+    .min(1),
+  risks: z.array(z.string()),
+  open_questions: z.array(z.string()).describe('Questions for the requester; empty when nothing is unclear'),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+export const planner: AgentRole<Plan> = {
+  name: 'planner',
+  description: 'Turns requirements into a plan: tasks with acceptance criteria, risks and open questions.',
+  instructions: [
+    'You are the planner of a software delivery team.',
+    'Read the requirements and produce a plan that a designer and a coder can follow without asking you.',
+    'Break the work into 3 to 8 tasks. Each task has checkable acceptance criteria (observable behaviour, not intentions).',
+    'List real risks (security, data loss, scale, ambiguity) and only the open questions whose answers would change the design.',
+  ].join('\n'),
+  outputSchema: PlanSchema,
+  offline(input) {
+    const features = clauses(input.requirements);
+    return {
+      summary: `${OFFLINE_LABEL} Deliver: ${input.requirements.trim().slice(0, 300)}`,
+      tasks: features.map((feature, i) => ({
+        id: `T${i + 1}`,
+        title: feature.charAt(0).toUpperCase() + feature.slice(1),
+        description: `Implement "${feature}" as stated in the requirements.`,
+        acceptance_criteria: [`"${feature}" works end to end`, `"${feature}" is covered by an automated test`],
+      })),
+      risks: ['Requirements are interpreted literally by the offline model; review them with a real model.'],
+      open_questions: [],
+    };
+  },
+};

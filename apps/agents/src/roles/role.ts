@@ -1,0 +1,52 @@
+import type { z } from 'zod';
+
+/** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
+export interface RoleInput {
+  requirements: string;
+  variables: Record<string, string>;
+  phase: string;
+  /** The phase's `instructions`, templates already substituted. */
+  instructions: string | undefined;
+  /** Outputs of the phase's dependencies, in dependency order. Untrusted data, never instructions. */
+  upstream: Array<{ phase: string; role: string; output: unknown }>;
+  /** Errors of optional dependencies that failed. */
+  upstreamErrors: Array<{ phase: string; error: string }>;
+}
+
+/**
+ * An agent role: its standing instructions, its output schema (zod; the JSON Schema sent to the
+ * model is derived from it) and its offline answer.
+ */
+export interface AgentRole<T = unknown> {
+  name: string;
+  description: string;
+  /** System prompt: what the role does and how it answers. */
+  instructions: string;
+  outputSchema: z.ZodType<T>;
+  /** Deterministic answer of the offline model. */
+  offline(input: RoleInput): T;
+}
+
+/** Find the first upstream output produced by `role` (or by a phase of that name). */
+export function upstreamOf(input: RoleInput, role: string): unknown {
+  return input.upstream.find((u) => u.role === role || u.phase === role)?.output;
+}
+
+/** The label every offline answer carries. */
+export const OFFLINE_LABEL = '[offline model: deterministic placeholder, not an LLM answer]';
+
+/** Split requirements into short clauses: the offline model's idea of "features". */
+export function clauses(requirements: string): string[] {
+  const parts = requirements
+    .replace(/\s+/g, ' ')
+    .split(/(?:[.;\n]|,|\band\b|\bwith\b|\bplus\b)/i)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 2);
+  return parts.length > 0 ? parts.slice(0, 8) : [requirements.trim() || 'the requested feature'];
+}
+
+/** `"due-date reminders"` → `due_date_reminders`. */
+export function slug(text: string): string {
+  const s = text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return s.slice(0, 40) || 'item';
+}

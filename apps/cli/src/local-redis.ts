@@ -1,0 +1,100 @@
+/**
+ * Redis for `fleet run`: the configured one when it answers, else a private `redis-server` started
+ * from PATH (temporary directory, free port, `maxmemory-policy noeviction`, nothing saved) and
+ * stopped when the command exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { FleetError, pingRedis, redactRedisUrl } from '@agentfleet/core';
+
+export interface RedisHandle {
+  url: string;
+  /** true when this process started the server (and will stop it). */
+  private: boolean;
+  stop(): Promise<void>;
+}
+
+/** Absolute path of an executable on PATH, or undefined. */
+export function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Use the Redis at `url`, or start a private one.
+ *
+ * @param log - where to say that a private Redis was started (stderr).
+ * @throws FleetError `REDIS_UNAVAILABLE` when nothing answers at `url` and `redis-server` is not on PATH.
+ */
+export async function ensureRedis(url: string, log: (line: string) => void): Promise<RedisHandle> {
+  const ping = await pingRedis(url, 1500);
+  if (ping.ok) return { url, private: false, stop: async () => undefined };
+  const binary = findOnPath('redis-server');
+  if (!binary) {
+    throw new FleetError(
+      'REDIS_UNAVAILABLE',
+      `Redis is unreachable at ${redactRedisUrl(url)} (${ping.reason}) and redis-server is not on PATH. ` +
+        'Start Redis with `docker compose up -d redis`, or install redis-server (e.g. `apt-get install redis-server`), or set REDIS_URL.',
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-'));
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
+  const killChild = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killChild);
+  const privateUrl = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if ((await pingRedis(privateUrl, 500)).ok) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      killChild();
+      throw new FleetError('REDIS_UNAVAILABLE', `could not start a private redis-server (${binary}) on port ${port}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log(`Redis: nothing answered at ${redactRedisUrl(url)}; started a private redis-server on ${privateUrl} (stopped at exit)`);
+  return {
+    url: privateUrl,
+    private: true,
+    async stop() {
+      process.removeListener('exit', killChild);
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        killChild();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The `fleet` command.
+ *
+ *   fleet run "<requirements>"        run a workflow end to end (manager + pools in this process)
+ *   fleet manager                     run the manager alone
+ *   fleet agents --roles a,b          run agent pools for these roles
+ *   fleet status [run_id]             a run's result, or the latest runs
+ *   fleet cancel <run_id>             cancel a run
+ *   fleet workflows list|show|validate
+ *
+ * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { createLlmClient, startAgentPool } from '@agentfleet/agents';
+import {
+  FleetClient,
+  FleetError,
+  assertRedisReachable,
+  createRedis,
+  listBuiltinWorkflows,
+  loadConfig,
+  resolveWorkflow,
+  startTelemetry,
+  type FleetConfig,
+} from '@agentfleet/core';
+import { startManager } from '@agentfleet/manager';
+import { Command, CommanderError, Option } from 'commander';
+import { runCommand } from './run.js';
+import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal } from './shared.js';
+
+const program = new Command()
+  .name('fleet')
+  .description('AgentFleet: run workflows of LLM agents over BullMQ and Redis.')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('run')
+  .description('run a workflow on requirements, with the manager and agent pools in this process')
+  .argument('[requirements...]', 'what to build, in plain language (or use --file)')
+  .option('-w, --workflow <name|file>', 'built-in workflow name or a .yaml/.json file', 'software-delivery')
+  .option('-f, --file <path>', 'read the requirements from a file')
+  .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--json', 'print only the result JSON on stdout (progress stays on stderr)', false)
+  .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
+  .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
+  .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4))
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number }) => {
+    const config = loadConfig();
+    let requirements = words.join(' ');
+    if (opts.file) {
+      if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
+      requirements = await readFile(opts.file, 'utf8').catch((err: Error) => {
+        throw new FleetError('INVALID_INPUT', `--file: cannot read ${opts.file}: ${err.message}`);
+      });
+    }
+    if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet run "Build a REST API for ..." (or --file requirements.md)');
+    process.exitCode = await runCommand(
+      requirements,
+      { workflow: opts.workflow, vars: parseVars(opts.var), json: opts.json, out: opts.out, localWorkers: opts.localWorkers, concurrency: opts.concurrency },
+      config,
+    );
+  });
+
+program
+  .command('manager')
+  .description('run the manager alone (consumes run events, schedules phases)')
+  .addOption(new Option('-c, --concurrency <n>', 'run events processed at once').argParser(positiveInt('--concurrency')).default(16))
+  .action(async (opts: { concurrency: number }) => {
+    const config = loadConfig();
+    await assertRedisReachable(config.redisUrl);
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager' });
+    const manager = await startManager({ redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: opts.concurrency });
+    say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
+    const signal = await untilSignal();
+    say(`manager: ${signal}, stopping`);
+    await manager.close();
+    await telemetry.shutdown();
+  });
+
+program
+  .command('agents')
+  .description('run agent worker pools for some roles in this process')
+  .requiredOption('-r, --roles <list>', 'comma-separated roles, e.g. planner,designer,coder,reviewer')
+  .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role').argParser(positiveInt('--concurrency')).default(4))
+  .addOption(new Option('--grace <seconds>', 'on SIGTERM, wait this long for jobs in flight').argParser(positiveInt('--grace')).default(30))
+  .action(async (opts: { roles: string; concurrency: number; grace: number }) => {
+    const config = loadConfig();
+    const roles = resolveRoles(opts.roles.split(',').map((r) => r.trim()).filter(Boolean));
+    await assertRedisReachable(config.redisUrl);
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents' });
+    const pool = await startAgentPool({
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      roles,
+      concurrency: opts.concurrency,
+      llm: createLlmClient(config, roles),
+      maxTokens: config.maxTokens,
+    });
+    say(`agents: serving ${pool.roles.join(', ')} (concurrency ${opts.concurrency} each, ${config.provider === 'offline' ? 'offline model' : `anthropic ${config.model}`}); Ctrl-C to stop`);
+    const signal = await untilSignal();
+    say(`agents: ${signal}, finishing jobs in flight (up to ${opts.grace}s)`);
+    await pool.close(opts.grace * 1000);
+    await telemetry.shutdown();
+  });
+
+program
+  .command('status')
+  .description("print a run's result JSON, or list the latest runs")
+  .argument('[run_id]')
+  .action(async (runId: string | undefined) => {
+    await withClient(async (client) => {
+      if (runId) {
+        process.stdout.write(JSON.stringify(await client.result(runId), null, 2) + '\n');
+        return;
+      }
+      for (const id of await client.store.recentRunIds(20)) {
+        const r = await client.result(id);
+        process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow.name}  ${r.created_at}\n`);
+      }
+    });
+  });
+
+program
+  .command('cancel')
+  .description('cancel a run: phases in flight are aborted, nothing else is enqueued')
+  .argument('<run_id>')
+  .action(async (runId: string) => {
+    await withClient(async (client) => {
+      await client.cancel(runId);
+      say(`cancel requested for run ${runId}`);
+    });
+  });
+
+const workflows = program.command('workflows').description('list, show and validate workflows');
+workflows
+  .command('list')
+  .description('list the built-in workflows')
+  .action(async () => {
+    for (const name of await listBuiltinWorkflows()) {
+      const wf = await resolveWorkflow(name);
+      process.stdout.write(`${wf.name.padEnd(24)} v${wf.version.padEnd(8)} ${wf.description}\n`);
+    }
+  });
+workflows
+  .command('show')
+  .description('print a workflow after validation (compiled: durations in ms)')
+  .argument('<name|file>')
+  .action(async (ref: string) => {
+    process.stdout.write(JSON.stringify(await resolveWorkflow(ref), null, 2) + '\n');
+  });
+workflows
+  .command('validate')
+  .description('validate a workflow file; exit 2 with the problems when it is not valid')
+  .argument('<file>')
+  .action(async (ref: string) => {
+    const wf = await resolveWorkflow(ref);
+    say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} phases)`);
+  });
+
+async function withClient(fn: (client: FleetClient, config: FleetConfig) => Promise<void>): Promise<void> {
+  const config = loadConfig();
+  await assertRedisReachable(config.redisUrl);
+  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
+  const client = new FleetClient(redis, config.queuePrefix);
+  try {
+    await fn(client, config);
+  } finally {
+    await client.close();
+    redis.disconnect();
+  }
+}
+
+/** Map an error to a message on stderr and an exit status. */
+function exitFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    return EXIT.usage;
+  }
+  if (err instanceof FleetError) {
+    say(`fleet: ${err.message}`);
+    return err.category === 'user' || err.code === 'REDIS_UNAVAILABLE' ? EXIT.usage : EXIT.failed;
+  }
+  say(`fleet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return EXIT.failed;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitFor(err);
+}

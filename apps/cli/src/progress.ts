@@ -1,0 +1,35 @@
+/**
+ * Progress lines on stderr, drawn from a run's event stream: one line per phase start, retry and end,
+ * with durations, so the same view works for a local run and for `fleet watch` of a remote one.
+ */
+import type { StoredRunEvent } from '@agentfleet/core';
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** One human line for an event, or undefined for events not worth a line. */
+export function progressLine(e: StoredRunEvent['event']): string | undefined {
+  switch (e.type) {
+    case 'run_created':
+      return `run created: workflow ${e.workflow} v${e.version}`;
+    case 'run_started':
+      return undefined;
+    case 'phase_queued':
+      return `  … ${e.phase} (${e.agent}) queued${e.iteration > 1 ? ` (iteration ${e.iteration})` : ''}`;
+    case 'phase_started':
+      return `  ▶ ${e.phase} (${e.agent}) started${e.attempt > 1 ? `, attempt ${e.attempt}` : ''}`;
+    case 'phase_retry':
+      return `  ↻ ${e.phase} attempt ${e.attempt} failed, retrying: ${e.error.code}: ${e.error.message}`;
+    case 'phase_completed':
+      return `  ✓ ${e.phase} completed in ${seconds(e.duration_ms)}`;
+    case 'phase_failed':
+      return `  ✗ ${e.phase} failed: ${e.error.code}: ${e.error.message}`;
+    case 'phase_skipped':
+      return `  - ${e.phase} skipped: ${e.reason}`;
+    case 'phase_cancelled':
+      return `  ■ ${e.phase} cancelled: ${e.reason}`;
+    case 'run_finished':
+      return `run ${e.status} in ${seconds(e.duration_ms)}`;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `fleet run "<requirements>"`: the main job. Runs the manager and one agent pool per role in this
+ * process (unless `--no-local-workers`), submits the run, draws progress on stderr from the run's
+ * event stream, writes the artifacts and prints the result.
+ */
+import { join, resolve } from 'node:path';
+import { createLlmClient, startAgentPool, writeArtifacts, type AgentPool } from '@agentfleet/agents';
+import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type FleetConfig, type RunResult } from '@agentfleet/core';
+import { startManager, type Manager } from '@agentfleet/manager';
+import { ensureRedis } from './local-redis.js';
+import { progressLine } from './progress.js';
+import { EXIT, resolveRoles, say } from './shared.js';
+
+export interface RunCommandOptions {
+  workflow: string;
+  vars: Record<string, string>;
+  json: boolean;
+  out: string | undefined;
+  localWorkers: boolean;
+  concurrency: number;
+}
+
+/** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
+export async function runCommand(requirements: string, options: RunCommandOptions, config: FleetConfig): Promise<number> {
+  validateRequirements(requirements);
+  const workflow = await resolveWorkflow(options.workflow);
+  const roles = options.localWorkers ? resolveRoles(workflow.agents) : [];
+
+  const telemetry = await startTelemetry({ serviceName: 'agentfleet' });
+  const redisHandle = await ensureRedis(config.redisUrl, say);
+  if (redisHandle.private && !options.localWorkers) say('warning: --no-local-workers with a private Redis: no other process can serve this run');
+  if (config.provider === 'offline') {
+    say('note: no ANTHROPIC_API_KEY set: agents answer with the built-in offline model (deterministic placeholders, not an LLM)');
+  }
+
+  const redis = createRedis(redisHandle.url, { name: 'fleet-run' });
+  const blocking = createRedis(redisHandle.url, { forWorker: true, name: 'fleet-run-follow' });
+  const client = new FleetClient(redis, config.queuePrefix);
+  let manager: Manager | undefined;
+  let pool: AgentPool | undefined;
+  let onSignal: (() => void) | undefined;
+  try {
+    if (options.localWorkers) {
+      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix });
+      pool = await startAgentPool({
+        redisUrl: redisHandle.url,
+        prefix: config.queuePrefix,
+        roles,
+        concurrency: options.concurrency,
+        llm: createLlmClient(config, roles),
+        maxTokens: config.maxTokens,
+      });
+    }
+    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider });
+    say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} phases`);
+    onSignal = () => {
+      say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
+      process.once('SIGINT', () => process.exit(130));
+      void client.cancel(runId, 'interrupted by the user (SIGINT)').catch(() => undefined);
+    };
+    process.once('SIGINT', onSignal);
+
+    const result = await client.follow(runId, blocking, (e) => {
+      const line = progressLine(e.event);
+      if (line) say(line);
+    });
+    const dir = resolve(options.out ?? join('runs', runId));
+    await writeArtifacts(result, dir);
+    const final: RunResult = { ...result, artifacts_dir: dir };
+    if (options.json) process.stdout.write(JSON.stringify(final, null, 2) + '\n');
+    else process.stdout.write(summary(final));
+    return final.status === 'completed' ? EXIT.ok : EXIT.failed;
+  } finally {
+    if (onSignal) process.removeListener('SIGINT', onSignal);
+    await pool?.close(5000);
+    await manager?.close();
+    await client.close();
+    blocking.disconnect();
+    redis.disconnect();
+    await redisHandle.stop();
+    await telemetry.shutdown();
+  }
+}
+
+function summary(r: RunResult): string {
+  const lines = [
+    '',
+    `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
+    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    `Artifacts: ${r.artifacts_dir}`,
+    '',
+  ];
+  return lines.join('\n');
+}

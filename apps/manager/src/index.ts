@@ -1,0 +1,1 @@
+export { startManager, type Manager, type ManagerOptions } from './manager.js';

@@ -1,0 +1,107 @@
+/**
+ * The manager's long-lived spans: one `invoke_workflow <workflow>` span per run and one
+ * `phase <name>` span per phase iteration, kept in memory from start to end. A phase's job carries
+ * the context of the `send <queue>` producer span, so the worker's spans join the run's trace.
+ *
+ * A manager that restarts mid-run loses the span objects it held; the run's context is also stored
+ * in Redis (`trace` field of the run hash), so later phases still join the same trace, and the run
+ * span is re-created at the end with its recorded start time.
+ */
+import {
+  FleetAttributes,
+  GenAiAttributes,
+  GenAiOperationNames,
+  extractTraceContext,
+  getTracer,
+  injectTraceContext,
+  type RunEvent,
+  type RunMeta,
+} from '@agentfleet/core';
+import { SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+
+export class RunSpans {
+  private readonly runs = new Map<string, Span>();
+  private readonly phases = new Map<string, Span>();
+
+  /** Context under which a run's phase spans start; from memory, else from the stored carrier. */
+  runContext(runId: string, storedCarrier: Record<string, string> | undefined): Context {
+    const span = this.runs.get(runId);
+    if (span) return trace.setSpan(extractTraceContext({}), span);
+    return extractTraceContext(storedCarrier);
+  }
+
+  /** Start the run span; returns its carrier to store with the run. */
+  startRun(meta: RunMeta, at: number): Record<string, string> {
+    const span = getTracer().startSpan(
+      `${GenAiOperationNames.InvokeWorkflow} ${meta.workflow.name}`,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: at,
+        attributes: {
+          [GenAiAttributes.OperationName]: GenAiOperationNames.InvokeWorkflow,
+          [GenAiAttributes.WorkflowName]: meta.workflow.name,
+          [FleetAttributes.RunId]: meta.run_id,
+          [FleetAttributes.WorkflowName]: meta.workflow.name,
+          [FleetAttributes.WorkflowVersion]: meta.workflow.version,
+        },
+      },
+      extractTraceContext(meta.trace),
+    );
+    this.runs.set(meta.run_id, span);
+    return injectTraceContext(trace.setSpan(extractTraceContext({}), span));
+  }
+
+  /** Start the span of a phase iteration under the run's context; returns its context. */
+  startPhase(runId: string, runCtx: Context, phase: string, role: string, iteration: number, at: number): Context {
+    const span = getTracer().startSpan(
+      `phase ${phase}`,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: at,
+        attributes: {
+          [FleetAttributes.RunId]: runId,
+          [FleetAttributes.PhaseName]: phase,
+          [FleetAttributes.PhaseIteration]: iteration,
+          [FleetAttributes.AgentRole]: role,
+        },
+      },
+      runCtx,
+    );
+    this.phases.set(`${runId}.${phase}`, span);
+    return trace.setSpan(runCtx, span);
+  }
+
+  /** End spans that the committed events close. */
+  onEvents(runId: string, events: readonly RunEvent[]): void {
+    for (const e of events) {
+      switch (e.type) {
+        case 'phase_completed':
+        case 'phase_failed':
+        case 'phase_cancelled':
+        case 'phase_skipped': {
+          const key = `${runId}.${e.phase}`;
+          const span = this.phases.get(key);
+          if (!span) break;
+          if (e.type === 'phase_failed') span.setStatus({ code: SpanStatusCode.ERROR, message: e.error.message });
+          if (e.type === 'phase_completed') span.setAttribute(FleetAttributes.PhaseAttempt, e.attempt);
+          span.end(e.at);
+          this.phases.delete(key);
+          break;
+        }
+        case 'run_finished': {
+          const span = this.runs.get(runId);
+          if (!span) break;
+          if (e.status !== 'completed') span.setStatus({ code: SpanStatusCode.ERROR, message: `run ${e.status}` });
+          span.end(e.at);
+          this.runs.delete(runId);
+          break;
+        }
+        case 'run_started':
+        case 'phase_queued':
+        case 'phase_started':
+        case 'phase_retry':
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * @agentfleet/core: the domain of AgentFleet. No process, no HTTP.
+ */
+export {
+  FLEET_ERROR_CODES,
+  FleetError,
+  formatIssues,
+  toFleetError,
+  type ErrorCategory,
+  type FleetErrorCode,
+  type FleetErrorOptions,
+  type SerializedFleetError,
+  type ValidationIssue,
+} from './errors.js';
+export { DEFAULT_MODEL, loadConfig, redactRedisUrl, type FleetConfig } from './config.js';
+
+export { compileWorkflow, checkWorkflowGraph, normalizeRoleName } from './workflow/compile.js';
+export type { PhaseDefinition, PhaseDependency, WorkflowDefinition } from './workflow/definition.js';
+export { WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
+export {
+  BUILTIN_WORKFLOWS_DIR,
+  listBuiltinWorkflows,
+  loadBuiltinWorkflow,
+  loadWorkflowFile,
+  parseWorkflowText,
+  resolveWorkflow,
+} from './workflow/load.js';
+
+export { decide, initialRunState, isTerminalRun } from './scheduler/decide.js';
+export {
+  IN_FLIGHT_PHASE_STATUSES,
+  TERMINAL_PHASE_STATUSES,
+  TERMINAL_RUN_STATUSES,
+  type Decision,
+  type PhaseState,
+  type PhaseStatus,
+  type RunEvent,
+  type RunEventType,
+  type RunState,
+  type RunStatus,
+  type SchedulerAction,
+  type SchedulerEvent,
+  type TokenUsage,
+} from './scheduler/types.js';
+
+export { RunStore, type StoredRun, type StoredRunEvent } from './store/run-store.js';
+export { buildRunResult, type PhaseResult, type RunMeta, type RunResult } from './result.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, type SubmitRunInput } from './client.js';
+
+export {
+  MANAGER_QUEUE,
+  ManagerJobDataSchema,
+  PhaseJobDataSchema,
+  PhaseJobResultSchema,
+  agentQueueName,
+  phaseJobId,
+  type ManagerJobData,
+  type PhaseJobData,
+  type PhaseJobResult,
+} from './queues/contracts.js';
+export { ManagerQueue } from './queues/manager-queue.js';
+export { assertRedisReachable, createRedis, pingRedis } from './queues/connection.js';
+
+export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage } from './llm/types.js';
+export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
+export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
+export { abortError, sleep } from './llm/abort.js';
+
+export * from './telemetry/index.js';

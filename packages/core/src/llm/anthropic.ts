@@ -1,0 +1,392 @@
+/**
+ * The Anthropic provider: one forced tool call per request through the official SDK
+ * (`@anthropic-ai/sdk` 1.x, which sends `anthropic-version: 2026-10-21`), with every failure turned
+ * into a {@link FleetError}.
+ *
+ * Messages API: https://docs.anthropic.com/en/api/messages
+ * Errors and their HTTP statuses: https://docs.anthropic.com/en/api/errors
+ */
+import Anthropic, {
+  AnthropicError,
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from '@anthropic-ai/sdk';
+import type {
+  ContentBlock,
+  Message,
+  MessageCreateParamsNonStreaming,
+  Tool,
+  ToolUseBlock,
+} from '@anthropic-ai/sdk/resources/messages';
+
+import { FleetError, toFleetError } from '../errors.js';
+import type { FleetErrorCode } from '../errors.js';
+import type { LlmClient, LlmRequest, LlmResponse, LlmUsage } from './types.js';
+
+/** Options of {@link AnthropicLlmClient}. */
+export interface AnthropicClientOptions {
+  /**
+   * Anthropic API key. The SDK sends it as `Authorization: Bearer <key>`. It is never logged and
+   * never put into an error message or error details.
+   */
+  apiKey: string;
+  /**
+   * Base URL of the Messages API, without `/v1`, e.g. `http://127.0.0.1:40123` for a local fake.
+   *
+   * @defaultValue the `ANTHROPIC_BASE_URL` environment variable, else `https://api.anthropic.com`
+   * (resolved by the SDK when the client is constructed)
+   */
+  baseURL?: string | undefined;
+  /** Model every request goes to, e.g. `claude-sonnet-5-5`. */
+  model: string;
+  /**
+   * How many times the SDK itself retries one call after a connection error, a timeout, a 408, 409,
+   * 429 or 5xx (honouring `retry-after-ms` / `retry-after` and `x-should-retry`), before
+   * {@link AnthropicLlmClient.generate} throws. `0` leaves every retry to the caller.
+   *
+   * @defaultValue 2
+   */
+  maxRetries?: number | undefined;
+  /**
+   * Timeout of one HTTP attempt, in milliseconds (the SDK's `timeout`). An attempt that runs out
+   * is retried like a connection error; the last one throws `PROVIDER_CONNECTION`. To bound the
+   * whole call, retries and their waits included, abort {@link LlmRequest.signal} instead.
+   *
+   * @defaultValue the SDK's non-streaming default: 10 minutes
+   */
+  timeoutMs?: number | undefined;
+}
+
+/** Options after defaults and checks: what the client runs with. */
+interface CompiledOptions {
+  apiKey: string;
+  baseURL: string | undefined;
+  model: string;
+  maxRetries: number;
+  timeoutMs: number | undefined;
+}
+
+const DEFAULT_MAX_RETRIES = 2;
+const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
+
+/**
+ * {@link LlmClient} for the Anthropic Messages API.
+ *
+ * Each {@link generate} call is one `POST /v1/messages` with a single tool whose `input_schema` is
+ * the role's output schema, and `tool_choice: {type: 'tool', name}` forcing the model to call it;
+ * the tool call's `input` is the output.
+ *
+ * `request.temperature` is not sent: API version `2026-10-21`, which this SDK speaks, rejects
+ * `temperature`, `top_p` and `top_k` with 400 ("Extra inputs are not permitted"), whatever the value.
+ *
+ * Failures, all as {@link FleetError} (`retryable` comes from the code table):
+ *
+ * | Cause | Code |
+ * | --- | --- |
+ * | `request.signal` aborted with a `TimeoutError` reason (e.g. `AbortSignal.timeout`) | `PHASE_TIMEOUT` |
+ * | `request.signal` aborted with any other reason | `PHASE_CANCELLED` (a `FleetError` reason is rethrown as is) |
+ * | 429 | `PROVIDER_RATE_LIMITED`, `details.retry_after_ms` from `retry-after-ms` / `retry-after` |
+ * | 5xx, 529, 409 | `PROVIDER_OVERLOADED` |
+ * | no connection, connection lost, {@link AnthropicClientOptions.timeoutMs} ran out, 408 | `PROVIDER_CONNECTION` |
+ * | 401, 402 (billing), 403 | `PROVIDER_AUTH` |
+ * | 400, 404, 413, 422 and other 4xx; a request the SDK refuses to send | `PROVIDER_BAD_REQUEST` |
+ * | a reply without a complete call of the tool | `OUTPUT_INVALID` |
+ *
+ * HTTP errors keep the provider's `error.message` in the message and carry `details`
+ * `{ provider, model, status, error_type, request_id, retry_after_ms?, error_code? }`; an
+ * `x-should-retry` response header overrides `retryable`. These errors are thrown after the SDK
+ * used up {@link AnthropicClientOptions.maxRetries}.
+ *
+ * @see https://docs.anthropic.com/en/api/messages
+ * @see https://docs.anthropic.com/en/docs/build-with-claude/tool-use
+ *
+ * @example
+ * const llm = new AnthropicLlmClient({ apiKey: process.env.ANTHROPIC_API_KEY ?? '', model: 'claude-sonnet-5-5' });
+ * const reply = await llm.generate({
+ *   role: 'planner', system: 'You plan.', messages: [{ role: 'user', content: 'Plan a CLI.' }],
+ *   tool: { name: 'submit_plan', description: 'Submit the plan.', inputSchema: { type: 'object', properties: {} } },
+ *   maxTokens: 2048, signal: AbortSignal.timeout(60_000), inputs: {},
+ * });
+ */
+export class AnthropicLlmClient implements LlmClient {
+  readonly provider = 'anthropic';
+  readonly model: string;
+  readonly #options: CompiledOptions;
+  readonly #client: Anthropic;
+
+  /**
+   * @throws TypeError when `apiKey` or `model` is empty, `maxRetries` is not an integer ≥ 0 or
+   * `timeoutMs` is not an integer > 0.
+   */
+  constructor(options: AnthropicClientOptions) {
+    this.#options = compileOptions(options);
+    this.model = this.#options.model;
+    this.#client = new Anthropic({
+      apiKey: this.#options.apiKey,
+      maxRetries: this.#options.maxRetries,
+      ...(this.#options.baseURL === undefined ? {} : { baseURL: this.#options.baseURL }),
+      ...(this.#options.timeoutMs === undefined ? {} : { timeout: this.#options.timeoutMs }),
+    });
+  }
+
+  /**
+   * Ask the model for one structured reply.
+   *
+   * @param request - `maxTokens` bounds output tokens; `signal` aborts the HTTP call, retries and
+   * the waits between them included.
+   * @returns the tool call's `input` as `output` (not yet validated against the role schema), token
+   * usage (cache counts when the provider reports them), the answering model, the `msg_...` id and
+   * the `stop_reason`.
+   * @throws {@link FleetError} as listed on {@link AnthropicLlmClient}; `OUTPUT_INVALID` when the
+   * reply has no call of `request.tool.name`, or was cut off at `max_tokens` (its tool input would
+   * be incomplete).
+   */
+  async generate(request: LlmRequest): Promise<LlmResponse> {
+    const params: MessageCreateParamsNonStreaming = {
+      model: this.model,
+      max_tokens: request.maxTokens,
+      system: request.system,
+      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      tools: [
+        {
+          name: request.tool.name,
+          description: request.tool.description,
+          input_schema: request.tool.inputSchema as Tool.InputSchema,
+        },
+      ],
+      tool_choice: { type: 'tool', name: request.tool.name },
+    };
+    let message: Message;
+    try {
+      message = await this.#client.messages.create(params, { signal: request.signal });
+    } catch (err) {
+      throw this.#toFleetError(err, request.signal);
+    }
+    return this.#toResponse(message, request);
+  }
+
+  #toResponse(message: Message, request: LlmRequest): LlmResponse {
+    const toolName = request.tool.name;
+    const stopReason = message.stop_reason ?? 'unknown';
+    const call = message.content.find(
+      (block): block is ToolUseBlock => block.type === 'tool_use' && block.name === toolName,
+    );
+    if (call === undefined || stopReason === 'max_tokens') {
+      throw new FleetError(
+        'OUTPUT_INVALID',
+        `anthropic: reply ${message.id} (stop_reason ${stopReason}) has no complete call of tool "${toolName}": ` +
+          missingCallHint(stopReason, call !== undefined, message.content, toolName, request.maxTokens),
+        {
+          details: {
+            provider: this.provider,
+            model: message.model,
+            id: message.id,
+            stop_reason: stopReason,
+            content_types: message.content.map((block) => block.type),
+            ...textPreview(message.content),
+          },
+        },
+      );
+    }
+    return {
+      output: call.input,
+      usage: toUsage(message.usage),
+      model: message.model,
+      id: message.id,
+      stopReason,
+    };
+  }
+
+  #toFleetError(err: unknown, signal: AbortSignal): FleetError {
+    if (signal.aborted) return abortedError(signal.reason, err, this.model);
+    if (err instanceof FleetError) return err;
+    const base = { provider: this.provider, model: this.model };
+    if (err instanceof APIUserAbortError) {
+      return new FleetError('PHASE_CANCELLED', 'anthropic: the request was aborted', { cause: err, details: base });
+    }
+    if (err instanceof APIConnectionTimeoutError) {
+      const timeout = this.#options.timeoutMs === undefined ? 'the SDK default timeout' : `timeoutMs=${this.#options.timeoutMs}`;
+      return new FleetError(
+        'PROVIDER_CONNECTION',
+        `anthropic: no reply within ${timeout} after ${this.#options.maxRetries + 1} attempt(s); raise timeoutMs or check the network`,
+        { cause: err, details: { ...base, timeout_ms: this.#options.timeoutMs ?? null } },
+      );
+    }
+    if (err instanceof APIConnectionError) {
+      const reason = err.cause instanceof Error ? `${err.message} (${causeText(err.cause)})` : err.message;
+      return new FleetError(
+        'PROVIDER_CONNECTION',
+        this.#redact(`anthropic: could not reach ${this.#client.baseURL}: ${reason}`),
+        { cause: err, details: { ...base, base_url: this.#client.baseURL } },
+      );
+    }
+    if (err instanceof APIError && typeof err.status === 'number') {
+      return this.#statusError(err, err.status);
+    }
+    if (err instanceof AnthropicError) {
+      // Raised by the SDK before anything was sent, e.g. a max_tokens that needs streaming.
+      return new FleetError('PROVIDER_BAD_REQUEST', this.#redact(`anthropic: request refused by the SDK: ${err.message}`), {
+        cause: err,
+        details: base,
+      });
+    }
+    const fallback = toFleetError(err, 'INTERNAL');
+    return new FleetError(fallback.code, this.#redact(`anthropic: ${fallback.message}`), { cause: err, details: base });
+  }
+
+  #statusError(err: APIError, status: number): FleetError {
+    const headers = err.headers;
+    const code = codeForStatus(status);
+    const retryAfterMs = code === 'PROVIDER_RATE_LIMITED' ? parseRetryAfterMs(headers) : undefined;
+    const providerMessage = err.apiMessage ?? err.message;
+    const shouldRetry = headers?.get('x-should-retry');
+    const requestId = err.requestID ?? null;
+    const details: Record<string, unknown> = {
+      provider: this.provider,
+      model: this.model,
+      status,
+      error_type: err.type ?? null,
+      request_id: requestId,
+      ...(retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs }),
+      ...(err.errorCode === null ? {} : { error_code: err.errorCode }),
+    };
+    const message =
+      `anthropic: ${status}${err.type ? ` ${err.type}` : ''}: ${providerMessage}` +
+      (requestId ? ` (request-id ${requestId})` : '') +
+      statusHint(code, status, retryAfterMs);
+    return new FleetError(code, this.#redact(message), {
+      cause: err,
+      details,
+      ...(shouldRetry === 'true' ? { retryable: true } : shouldRetry === 'false' ? { retryable: false } : {}),
+    });
+  }
+
+  /** Remove the API key from text that came back from the provider or the network. */
+  #redact(text: string): string {
+    return text.split(this.#options.apiKey).join('[redacted]');
+  }
+}
+
+function compileOptions(options: AnthropicClientOptions): CompiledOptions {
+  const { apiKey, model, baseURL, timeoutMs } = options;
+  const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+  if (typeof apiKey !== 'string' || apiKey.trim() === '') {
+    throw new TypeError('AnthropicLlmClient: apiKey is empty; set ANTHROPIC_API_KEY');
+  }
+  if (typeof model !== 'string' || model.trim() === '') {
+    throw new TypeError('AnthropicLlmClient: model is empty; name a model such as claude-sonnet-5-5');
+  }
+  if (!Number.isInteger(maxRetries) || maxRetries < 0) {
+    throw new TypeError(`AnthropicLlmClient: maxRetries must be an integer >= 0, got ${String(maxRetries)}`);
+  }
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs <= 0)) {
+    throw new TypeError(`AnthropicLlmClient: timeoutMs must be an integer > 0 (milliseconds), got ${String(timeoutMs)}`);
+  }
+  return { apiKey, model, baseURL, maxRetries, timeoutMs };
+}
+
+/** The error for a call whose signal aborted: the reason decides timeout versus cancellation. */
+function abortedError(reason: unknown, cause: unknown, model: string): FleetError {
+  if (reason instanceof FleetError) return reason;
+  const details = { provider: 'anthropic', model };
+  if (errorName(reason) === 'TimeoutError') {
+    return new FleetError('PHASE_TIMEOUT', 'anthropic: the call was aborted by its timeout before the provider answered', {
+      cause,
+      details,
+    });
+  }
+  const why = reason instanceof Error && reason.message ? `: ${reason.message}` : '';
+  return new FleetError('PHASE_CANCELLED', `anthropic: the call was cancelled${why}`, { cause, details });
+}
+
+function errorName(value: unknown): unknown {
+  return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
+}
+
+/** HTTP status to code; see https://docs.anthropic.com/en/api/errors */
+function codeForStatus(status: number): FleetErrorCode {
+  if (status === 429) return 'PROVIDER_RATE_LIMITED';
+  if (status >= 500 || status === 409) return 'PROVIDER_OVERLOADED';
+  if (status === 408) return 'PROVIDER_CONNECTION';
+  if (status === 401 || status === 402 || status === 403) return 'PROVIDER_AUTH';
+  return 'PROVIDER_BAD_REQUEST';
+}
+
+function statusHint(code: FleetErrorCode, status: number, retryAfterMs: number | undefined): string {
+  switch (code) {
+    case 'PROVIDER_RATE_LIMITED':
+      return retryAfterMs === undefined ? '; retry later' : `; retry after ${retryAfterMs} ms`;
+    case 'PROVIDER_AUTH':
+      return status === 402 ? '; check the billing of the API key\'s organization' : '; check ANTHROPIC_API_KEY and its permissions';
+    case 'PROVIDER_BAD_REQUEST':
+      return `; fix the request (see ${MESSAGES_API_DOC})`;
+    default:
+      return '';
+  }
+}
+
+/** `retry-after-ms` (ms) or else `retry-after` (seconds or an HTTP date), as ms; undefined when absent or unreadable. */
+function parseRetryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = headers?.get('retry-after-ms')?.trim();
+  if (ms) {
+    const value = Number(ms);
+    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+  }
+  const after = headers?.get('retry-after')?.trim();
+  if (after) {
+    const seconds = Number(after);
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+    const date = Date.parse(after);
+    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+  }
+  return undefined;
+}
+
+function toUsage(usage: Message['usage']): LlmUsage {
+  return {
+    input_tokens: usage.input_tokens,
+    output_tokens: usage.output_tokens,
+    ...(typeof usage.cache_read_input_tokens === 'number' ? { cache_read_input_tokens: usage.cache_read_input_tokens } : {}),
+    ...(typeof usage.cache_creation_input_tokens === 'number'
+      ? { cache_creation_input_tokens: usage.cache_creation_input_tokens }
+      : {}),
+  };
+}
+
+/** What went wrong when the reply holds no complete tool call, and what to do about it. */
+function missingCallHint(
+  stopReason: string,
+  hasCall: boolean,
+  content: ContentBlock[],
+  toolName: string,
+  maxTokens: number,
+): string {
+  switch (stopReason) {
+    case 'max_tokens':
+      return `the reply was cut off at max_tokens=${maxTokens}${hasCall ? ', inside the tool call, so its input is incomplete' : ''}; raise the phase's max tokens`;
+    case 'refusal':
+      return 'the model refused to answer; change the role prompt or the inputs that triggered the refusal';
+    case 'model_context_window_exceeded':
+      return "the prompt and max_tokens exceed the model's context window; shorten the inputs or lower max tokens";
+    default: {
+      const called = content.filter((block) => block.type === 'tool_use').map((block) => block.name);
+      if (called.length > 0) return `the model called ${called.map((n) => `"${n}"`).join(', ')} instead; check the tool name`;
+      return (
+        `the model answered without calling the tool although tool_choice forced "${toolName}"; ` +
+        'check that the model and the endpoint (baseURL / ANTHROPIC_BASE_URL) support forced tool use'
+      );
+    }
+  }
+}
+
+function textPreview(content: ContentBlock[]): { text?: string } {
+  const text = content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('\n');
+  return text === '' ? {} : { text: text.length > 500 ? `${text.slice(0, 500)}…` : text };
+}
+
+function causeText(cause: Error): string {
+  const inner = cause.cause instanceof Error ? `: ${cause.cause.message}` : '';
+  return `${cause.message}${inner}`;
+}

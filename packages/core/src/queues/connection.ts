@@ -1,0 +1,59 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { redactRedisUrl } from '../config.js';
+import { FleetError } from '../errors.js';
+
+/**
+ * Open an ioredis connection for AgentFleet.
+ *
+ * @param url - `redis://` or `rediss://` URL (AUTH/ACL user and password may be in it).
+ * @param options.forWorker - BullMQ workers need `maxRetriesPerRequest: null` (blocking commands retry forever).
+ * @see https://docs.bullmq.io/guide/connections
+ */
+export function createRedis(url: string, options: { forWorker?: boolean; lazy?: boolean; name?: string } = {}): Redis {
+  const opts: RedisOptions = {
+    maxRetriesPerRequest: options.forWorker ? null : 3,
+    lazyConnect: options.lazy ?? false,
+    enableReadyCheck: true,
+    ...(options.name ? { connectionName: options.name } : {}),
+  };
+  return new Redis(url, opts);
+}
+
+/**
+ * Check that Redis answers PING within `timeoutMs`.
+ *
+ * @throws FleetError `REDIS_UNAVAILABLE` with the URL (password redacted) and what to start.
+ */
+export async function assertRedisReachable(url: string, timeoutMs = 2000): Promise<void> {
+  const ok = await pingRedis(url, timeoutMs);
+  if (!ok.ok) {
+    throw new FleetError(
+      'REDIS_UNAVAILABLE',
+      `Redis is unreachable at ${redactRedisUrl(url)} (${ok.reason}); start one with \`docker compose up -d redis\` or install redis-server, or set REDIS_URL`,
+    );
+  }
+}
+
+/** PING Redis once, without retrying; never throws. */
+export async function pingRedis(url: string, timeoutMs = 2000): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    enableOfflineQueue: false,
+  });
+  redis.on('error', () => {
+    /* reported through the promise below */
+  });
+  try {
+    await redis.connect();
+    const pong = await redis.ping();
+    return pong === 'PONG' ? { ok: true } : { ok: false, reason: `PING answered ${pong}` };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, reason: message.replaceAll(url, redactRedisUrl(url)) };
+  } finally {
+    redis.disconnect();
+  }
+}

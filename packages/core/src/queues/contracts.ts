@@ -1,0 +1,91 @@
+/**
+ * One contract per queue: its name, its job data schema and its result schema (STYLE.md habit 1).
+ * Producers validate on add, consumers validate on take.
+ *
+ * Queues (all under the fleet's key prefix, e.g. `{fleet}`):
+ * - `agent-<role>`: one per agent role; a job runs one phase iteration. Job id `<runId>.<phase>.<iteration>`.
+ * - `manager`: everything that happens to a run (submission, worker reports, deadlines, cancellation),
+ *   consumed by the manager(s). Durable: a manager that was down sees the reports when it starts.
+ */
+import { z } from 'zod';
+import { FLEET_ERROR_CODES, type FleetErrorCode } from '../errors.js';
+
+export const MANAGER_QUEUE = 'manager';
+
+/** Name of the queue that serves an agent role. */
+export function agentQueueName(role: string): string {
+  return `agent-${role}`;
+}
+
+/** Deterministic job id of a phase iteration, so a repeated enqueue never runs a phase twice. */
+export function phaseJobId(runId: string, phase: string, iteration: number): string {
+  return `${runId}.${phase}.${iteration}`;
+}
+
+const errorCodes = Object.keys(FLEET_ERROR_CODES) as [FleetErrorCode, ...FleetErrorCode[]];
+
+export const SerializedErrorSchema = z.object({
+  code: z.enum(errorCodes),
+  message: z.string(),
+  category: z.enum(['user', 'system', 'provider']),
+  retryable: z.boolean(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const TokenUsageSchema = z.object({
+  input_tokens: z.number().int().min(0),
+  output_tokens: z.number().int().min(0),
+});
+
+/** Data of a job on an `agent-<role>` queue. Durations in ms. */
+export const PhaseJobDataSchema = z.object({
+  run_id: z.string().min(1),
+  phase: z.string().min(1),
+  iteration: z.number().int().min(1),
+  role: z.string().min(1),
+  /** Per-attempt timeout, ms: the LLM call is aborted when it passes. */
+  timeout_ms: z.number().int().positive(),
+  /** Total attempts BullMQ makes (retries + 1). */
+  max_attempts: z.number().int().min(1),
+  /** W3C trace context (`traceparent`, `tracestate`) of the manager's phase span. */
+  trace: z.record(z.string(), z.string()).default({}),
+});
+export type PhaseJobData = z.infer<typeof PhaseJobDataSchema>;
+
+/** What an agent job returns to BullMQ (the output itself travels to the manager queue). */
+export const PhaseJobResultSchema = z.object({
+  /** false when the manager refused the report (the phase had already ended). */
+  reported: z.boolean(),
+  attempt: z.number().int(),
+});
+export type PhaseJobResult = z.infer<typeof PhaseJobResultSchema>;
+
+const phaseRef = { run_id: z.string().min(1), phase: z.string().min(1), iteration: z.number().int().min(1) };
+
+/** Data of a job on the `manager` queue: one thing that happened to a run. Times are epoch ms. */
+export const ManagerJobDataSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run_submitted'), run_id: z.string().min(1), at: z.number() }),
+  z.object({ type: z.literal('phase_started'), ...phaseRef, attempt: z.number().int().min(1), at: z.number() }),
+  z.object({
+    type: z.literal('phase_completed'),
+    ...phaseRef,
+    attempt: z.number().int().min(1),
+    at: z.number(),
+    /** The role's validated output. */
+    output: z.unknown(),
+    usage: TokenUsageSchema,
+    model: z.string(),
+  }),
+  z.object({
+    type: z.literal('phase_attempt_failed'),
+    ...phaseRef,
+    attempt: z.number().int().min(1),
+    at: z.number(),
+    error: SerializedErrorSchema,
+    will_retry: z.boolean(),
+    usage: TokenUsageSchema,
+  }),
+  z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
+  z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),
+]);
+export type ManagerJobData = z.infer<typeof ManagerJobDataSchema>;

@@ -1,0 +1,109 @@
+/**
+ * The run result: the shape `fleet run --json` prints, `result.json` holds and the HTTP API serves.
+ * snake_case, like the workflow format.
+ */
+import type { SerializedFleetError } from './errors.js';
+import type { RunState, RunStatus, TokenUsage } from './scheduler/types.js';
+import type { WorkflowDefinition } from './workflow/definition.js';
+
+export interface PhaseResult {
+  name: string;
+  agent: string;
+  status: string;
+  /** Attempts started in the phase's last iteration. */
+  attempts: number;
+  iterations: number;
+  /** From the first attempt's start to the end, ms; null while not started. */
+  duration_ms: number | null;
+  usage: TokenUsage;
+  error?: SerializedFleetError;
+  reason?: string;
+}
+
+export interface RunResult {
+  run_id: string;
+  workflow: { name: string; version: string };
+  status: RunStatus;
+  requirements: string;
+  variables: Record<string, string>;
+  created_at: string;
+  finished_at: string | null;
+  /** Wall time from start to finish (or to now while running), ms. */
+  duration_ms: number;
+  phases: PhaseResult[];
+  completed_phases: string[];
+  failed_phases: string[];
+  skipped_phases: string[];
+  /** Sum of phase durations / wall time: above 1 when independent phases ran in parallel. */
+  parallel_speedup: number;
+  /** Phase name → validated agent output (omitted when `output.include_agent_outputs` is false). */
+  results: Record<string, unknown>;
+  errors: Array<{ phase: string; error: SerializedFleetError }>;
+  usage: TokenUsage;
+  /** Provider that answered: `anthropic`, or `offline` for the built-in offline model. */
+  provider: string;
+  model: string | null;
+  /** Where `fleet run` wrote the artifacts; null when none were written. */
+  artifacts_dir: string | null;
+}
+
+/** Everything stored about a run besides its state: what was asked and with which definition. */
+export interface RunMeta {
+  run_id: string;
+  workflow: WorkflowDefinition;
+  requirements: string;
+  variables: Record<string, string>;
+  created_at: number;
+  provider: string;
+  /** W3C trace context of the submitter, so the run's trace joins the caller's. */
+  trace: Record<string, string>;
+}
+
+/**
+ * Build the result from stored parts. Pure.
+ *
+ * @param now - epoch ms used for `duration_ms` while the run is still going.
+ */
+export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<string, unknown>, now: number): RunResult {
+  const phases: PhaseResult[] = meta.workflow.phases.map((def) => {
+    const s = state.phases[def.name];
+    const result: PhaseResult = {
+      name: def.name,
+      agent: def.agent,
+      status: s?.status ?? 'pending',
+      attempts: s?.attempts ?? 0,
+      iterations: s?.iteration ?? 0,
+      duration_ms: s?.durationMs ?? null,
+      usage: s?.usage ?? { input_tokens: 0, output_tokens: 0 },
+    };
+    if (s?.error && s.status !== 'completed') result.error = s.error;
+    if (s?.reason) result.reason = s.reason;
+    return result;
+  });
+  const start = state.startedAt ?? state.createdAt;
+  const end = state.finishedAt ?? now;
+  const wall = Math.max(0, end - start);
+  const busy = phases.reduce((sum, p) => sum + (p.duration_ms ?? 0), 0);
+  const byStatus = (status: string) => phases.filter((p) => p.status === status).map((p) => p.name);
+  return {
+    run_id: meta.run_id,
+    workflow: { name: meta.workflow.name, version: meta.workflow.version },
+    status: state.status,
+    requirements: meta.requirements,
+    variables: meta.variables,
+    created_at: new Date(state.createdAt).toISOString(),
+    finished_at: state.finishedAt === undefined ? null : new Date(state.finishedAt).toISOString(),
+    duration_ms: wall,
+    phases,
+    completed_phases: byStatus('completed'),
+    failed_phases: byStatus('failed'),
+    skipped_phases: byStatus('skipped'),
+    parallel_speedup: wall > 0 ? Math.round((busy / wall) * 100) / 100 : 0,
+    results: meta.workflow.output.includeAgentOutputs ? outputs : {},
+    errors: state.errors,
+    usage: state.usage,
+    provider: meta.provider,
+    model: state.model ?? null,
+    artifacts_dir: null,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * The Redis run store: each run's record, state, shared context and event stream.
+ *
+ * Keys (all under the fleet prefix, so one Redis Cluster hash tag holds a whole fleet):
+ * - `<p>:run:<id>`          hash: `meta` (JSON {@link RunMeta}), `state` (JSON {@link RunState}),
+ *                           `version` (the fencing token), `result` (JSON {@link RunResult}, once finished)
+ * - `<p>:run:<id>:context`  hash: phase name → that phase's output (JSON): the shared context
+ * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
+ * - `<p>:runs`              sorted set of run ids by creation time (ms)
+ * - `<p>:runs:active`       set of runs not yet finished
+ *
+ * Writes are fenced: {@link RunStore.apply} reads the state and its version, lets a pure function
+ * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
+ * managers (or two reports processed at once) can never both apply on the same version.
+ */
+import type { Redis } from 'ioredis';
+import { FleetError } from '../errors.js';
+import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
+import type { Decision, RunEvent, RunState } from '../scheduler/types.js';
+
+/** Commit a decision if the run's version is still the one it was computed from. */
+const APPLY_DECISION_LUA = `
+local version = redis.call('HGET', KEYS[1], 'version')
+if version == false then return -1 end
+if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'result', ARGV[4])
+  redis.call('SREM', KEYS[4], ARGV[7])
+end
+local n = tonumber(ARGV[8])
+for i = 0, n - 1 do
+  redis.call('XADD', KEYS[3], '*', 'type', ARGV[9 + 2 * i], 'data', ARGV[10 + 2 * i])
+end
+return 1
+`;
+
+/** One entry of a run's event stream. */
+export interface StoredRunEvent {
+  /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */
+  id: string;
+  event: RunEvent | { type: 'run_created'; at: number; workflow: string; version: string };
+}
+
+/** Everything stored about one run. */
+export interface StoredRun {
+  meta: RunMeta;
+  state: RunState;
+  result: RunResult | undefined;
+}
+
+type ApplyCommand = (
+  runKey: string,
+  contextKey: string,
+  eventsKey: string,
+  activeKey: string,
+  ...args: string[]
+) => Promise<number>;
+
+export class RunStore {
+  private readonly applyScript: ApplyCommand;
+
+  /**
+   * @param redis - a connection for ordinary commands (not one used for blocking reads).
+   * @param prefix - the fleet's key prefix, e.g. `{fleet}`.
+   */
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    if (!(redis as unknown as { fleetApplyDecision?: unknown }).fleetApplyDecision) {
+      redis.defineCommand('fleetApplyDecision', { numberOfKeys: 4, lua: APPLY_DECISION_LUA });
+    }
+    const command = (redis as unknown as { fleetApplyDecision: ApplyCommand }).fleetApplyDecision;
+    this.applyScript = command.bind(redis);
+  }
+
+  runKey(id: string): string {
+    return `${this.prefix}:run:${id}`;
+  }
+  contextKey(id: string): string {
+    return `${this.prefix}:run:${id}:context`;
+  }
+  eventsKey(id: string): string {
+    return `${this.prefix}:run:${id}:events`;
+  }
+  get indexKey(): string {
+    return `${this.prefix}:runs`;
+  }
+  get activeKey(): string {
+    return `${this.prefix}:runs:active`;
+  }
+
+  /** Write a new run (status `created`) and its first event. */
+  async createRun(meta: RunMeta, state: RunState): Promise<void> {
+    const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version };
+    await this.redis
+      .multi()
+      .hset(this.runKey(meta.run_id), 'meta', JSON.stringify(meta), 'state', JSON.stringify(state), 'version', String(state.version))
+      .zadd(this.indexKey, meta.created_at, meta.run_id)
+      .sadd(this.activeKey, meta.run_id)
+      .xadd(this.eventsKey(meta.run_id), '*', 'type', created.type, 'data', JSON.stringify(created))
+      .exec();
+  }
+
+  /** @throws FleetError `RUN_NOT_FOUND` */
+  async getRun(id: string): Promise<StoredRun> {
+    const [meta, state, result] = await this.redis.hmget(this.runKey(id), 'meta', 'state', 'result');
+    if (!meta || !state) throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
+    return {
+      meta: JSON.parse(meta) as RunMeta,
+      state: JSON.parse(state) as RunState,
+      result: result ? (JSON.parse(result) as RunResult) : undefined,
+    };
+  }
+
+  /** The shared context's phase outputs; only `phases` when given. */
+  async getOutputs(id: string, phases?: readonly string[]): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    if (phases) {
+      if (phases.length === 0) return out;
+      const values = await this.redis.hmget(this.contextKey(id), ...phases);
+      phases.forEach((phase, i) => {
+        const v = values[i];
+        if (v != null) out[phase] = JSON.parse(v);
+      });
+      return out;
+    }
+    const all = await this.redis.hgetall(this.contextKey(id));
+    for (const [phase, v] of Object.entries(all)) out[phase] = JSON.parse(v);
+    return out;
+  }
+
+  /** The run's result: the stored one once finished, else built from the current state. */
+  async getResult(id: string, now = Date.now()): Promise<RunResult> {
+    const run = await this.getRun(id);
+    if (run.result) return run.result;
+    return buildRunResult(run.meta, run.state, await this.getOutputs(id), now);
+  }
+
+  /**
+   * Apply one event to a run, fenced by the run's version.
+   *
+   * @param reduce - pure: from the stored meta and state to a {@link Decision}.
+   * @param output - a phase output to write into the shared context, only if the decision is accepted.
+   * @returns the committed decision (`accepted: false` when the event was refused and nothing changed).
+   * @throws FleetError `RUN_NOT_FOUND`; `INTERNAL` after 100 lost races in a row.
+   */
+  async apply(
+    id: string,
+    reduce: (meta: RunMeta, state: RunState) => Decision,
+    output?: { phase: string; value: unknown },
+    now: () => number = Date.now,
+  ): Promise<{ decision: Decision; meta: RunMeta; result: RunResult | undefined }> {
+    for (let tries = 0; tries < 100; tries++) {
+      const { meta, state } = await this.getRun(id);
+      const decision = reduce(meta, state);
+      if (!decision.accepted) return { decision, meta, result: undefined };
+      let result: RunResult | undefined;
+      if (decision.actions.some((a) => a.type === 'finish_run')) {
+        const outputs = await this.getOutputs(id);
+        if (output) outputs[output.phase] = output.value;
+        result = buildRunResult(meta, decision.state, outputs, now());
+      }
+      const events = decision.events.flatMap((e) => [e.type, JSON.stringify(e)]);
+      const applied = await this.applyScript(
+        this.runKey(id),
+        this.contextKey(id),
+        this.eventsKey(id),
+        this.activeKey,
+        String(state.version),
+        String(decision.state.version),
+        JSON.stringify(decision.state),
+        result ? JSON.stringify(result) : '',
+        output ? output.phase : '',
+        output ? JSON.stringify(output.value ?? null) : '',
+        id,
+        String(decision.events.length),
+        ...events,
+      );
+      if (applied === 1) return { decision, meta, result };
+      if (applied === -1) throw new FleetError('RUN_NOT_FOUND', `run "${id}" disappeared while being updated`);
+      // Another writer committed first: decide again on the fresh state.
+    }
+    throw new FleetError('INTERNAL', `run "${id}": could not apply an event after 100 concurrent-update retries`);
+  }
+
+  /**
+   * Read run events after `afterId` (exclusive; `0` for all).
+   *
+   * @param blocking - a connection reserved for blocking reads when `blockMs` > 0.
+   * @param blockMs - wait up to this long for new events, ms; 0 returns at once.
+   */
+  async readEvents(id: string, afterId = '0', blockMs = 0, blocking?: Redis): Promise<StoredRunEvent[]> {
+    const client = blockMs > 0 ? blocking : this.redis;
+    if (!client) throw new TypeError('readEvents: pass a dedicated connection for blocking reads');
+    const reply =
+      blockMs > 0
+        ? await client.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.eventsKey(id), afterId)
+        : await client.xread('COUNT', 500, 'STREAMS', this.eventsKey(id), afterId);
+    if (!reply) return [];
+    const out: StoredRunEvent[] = [];
+    for (const [, entries] of reply) {
+      for (const [entryId, fields] of entries) {
+        const dataIndex = fields.indexOf('data');
+        const data = dataIndex >= 0 ? fields[dataIndex + 1] : undefined;
+        if (data) out.push({ id: entryId, event: JSON.parse(data) as StoredRunEvent['event'] });
+      }
+    }
+    return out;
+  }
+
+  /** Store the W3C carrier of the run's root span, so any manager replica can parent phase spans to it. */
+  async setRunTrace(id: string, carrier: Record<string, string>): Promise<void> {
+    await this.redis.hset(this.runKey(id), 'run_trace', JSON.stringify(carrier));
+  }
+
+  async getRunTrace(id: string): Promise<Record<string, string> | undefined> {
+    const raw = await this.redis.hget(this.runKey(id), 'run_trace');
+    return raw ? (JSON.parse(raw) as Record<string, string>) : undefined;
+  }
+
+  /** Ids of runs not yet finished. */
+  async activeRunIds(): Promise<string[]> {
+    return this.redis.smembers(this.activeKey);
+  }
+
+  /** Most recent run ids first. */
+  async recentRunIds(limit = 20): Promise<string[]> {
+    return this.redis.zrevrange(this.indexKey, 0, limit - 1);
+  }
+}

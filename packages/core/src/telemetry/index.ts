@@ -1,0 +1,38 @@
+/**
+ * Telemetry for AgentFleet: attribute names, the span helper, trace-context propagation for job data,
+ * and starting/stopping the OpenTelemetry SDK.
+ */
+
+export {
+  ERROR_TYPE_OTHER,
+  ErrorAttributes,
+  FleetAttributes,
+  GenAiAttributes,
+  GenAiOperationNames,
+  GenAiProviderNames,
+  MESSAGING_SYSTEM_BULLMQ,
+  MessagingAttributes,
+  MessagingOperationTypes,
+  messagingAttributes,
+} from './attributes.js';
+export type {
+  AttributeName,
+  GenAiOperationName,
+  GenAiProviderName,
+  MessagingAttributesInput,
+  MessagingOperationType,
+} from './attributes.js';
+
+export { startTelemetry } from './sdk.js';
+export type { TelemetryHandle, TelemetryOptions } from './sdk.js';
+
+export {
+  TRACER_NAME,
+  errorType,
+  extractTraceContext,
+  getTracer,
+  injectTraceContext,
+  recordSpanError,
+  withSpan,
+} from './trace.js';
+export type { WithSpanOptions } from './trace.js';

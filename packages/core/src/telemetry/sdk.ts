@@ -1,0 +1,224 @@
+/**
+ * Starting and stopping the OpenTelemetry SDK for one AgentFleet process (manager, agent pool, CLI).
+ *
+ * Telemetry is off unless an OTLP endpoint is configured: with no endpoint nothing is registered, the
+ * `@opentelemetry/api` stays a no-op and the SDK is not even loaded. When it is on, spans go out over
+ * OTLP/HTTP to the endpoint (Jaeger in `docker compose`), batched, and W3C trace context propagates
+ * through `injectTraceContext`/`extractTraceContext` (./trace.ts).
+ */
+
+import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
+import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
+import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+
+import { TRACER_NAME } from './trace.js';
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryOptions {
+  /**
+   * The `service.name` resource attribute, e.g. `agentfleet-manager`, `agentfleet-agents`.
+   * `OTEL_SERVICE_NAME`, or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, override it.
+   */
+  serviceName: string;
+  /**
+   * Upper bound on {@link TelemetryHandle.shutdown}, in ms: the last spans are flushed within it or
+   * dropped. Export itself is bounded by `OTEL_EXPORTER_OTLP_TIMEOUT` (default 10000 ms).
+   * @defaultValue 5000
+   */
+  shutdownTimeoutMs?: number | undefined;
+}
+
+/** What {@link startTelemetry} returns. */
+export interface TelemetryHandle {
+  /** true when this process exports spans (the SDK is started); false when telemetry is a no-op. */
+  readonly enabled: boolean;
+  /**
+   * Flush spans not yet exported and stop the SDK. Idempotent; never rejects; resolves within
+   * `shutdownTimeoutMs` even when the collector is gone. When several handles share the SDK, the SDK
+   * stops with the last one.
+   */
+  shutdown(): Promise<void>;
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+
+const DISABLED: TelemetryHandle = Object.freeze({
+  enabled: false,
+  shutdown: () => Promise.resolve(),
+});
+
+interface RunningSdk {
+  readonly sdk: NodeSDK;
+  /** Whether we registered a global MeterProvider (only when OTEL_METRICS_EXPORTER asks for one). */
+  readonly metricsOn: boolean;
+}
+
+/** The SDK of this process and the handles on it. */
+interface Shared {
+  /** Resolves to the started SDK, or undefined when it could not start. */
+  readonly ready: Promise<RunningSdk | undefined>;
+  /** Handles given out (or about to be) and not yet shut down; counted before `ready` settles. */
+  refs: number;
+  /** Set when the last handle shut down: settles once the SDK is stopped and the globals are free. */
+  stopping?: Promise<void>;
+}
+
+/** The SDK this process started, shared by every handle; undefined when none is running. */
+let shared: Shared | undefined;
+
+/**
+ * Why trace export is off, or undefined when it is on. Export is on only when an OTLP endpoint is
+ * set (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), `OTEL_SDK_DISABLED`
+ * is not `true` and `OTEL_TRACES_EXPORTER` is not `none`.
+ */
+function whyDisabled(): string | undefined {
+  if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return 'OTEL_SDK_DISABLED is true';
+  if (getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') === undefined && getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') === undefined) {
+    return 'neither OTEL_EXPORTER_OTLP_ENDPOINT nor OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set';
+  }
+  const exporters = getStringListFromEnv('OTEL_TRACES_EXPORTER');
+  if (exporters?.[0] === 'none' && exporters.length === 1) return 'OTEL_TRACES_EXPORTER is none';
+  return undefined;
+}
+
+/** true when some tracer provider is already registered with the API (by another SDK, or a test). */
+function tracerProviderRegistered(): boolean {
+  const provider: unknown = trace.getTracerProvider();
+  const proxy = provider as { getDelegateTracer?: (name: string) => unknown };
+  // The API's global is a ProxyTracerProvider; it has a delegate only once a provider is registered.
+  return typeof proxy.getDelegateTracer === 'function' ? proxy.getDelegateTracer(TRACER_NAME) !== undefined : true;
+}
+
+async function boot(options: TelemetryOptions): Promise<RunningSdk | undefined> {
+  if (tracerProviderRegistered()) {
+    diag.warn('agentfleet: a tracer provider is already registered; startTelemetry leaves it in place and starts nothing');
+    return undefined;
+  }
+  try {
+    // Loaded only when telemetry is on: the SDK pulls in every exporter it can configure from env.
+    const [{ NodeSDK }, { defaultResource, resourceFromAttributes }] = await Promise.all([
+      import('@opentelemetry/sdk-node'),
+      import('@opentelemetry/resources'),
+    ]);
+    // `service.name` from the caller sits in the base resource; the env detector's attributes
+    // (OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME) are merged over it at start, so they win.
+    const config: Partial<NodeSDKConfiguration> = {
+      resource: defaultResource().merge(resourceFromAttributes({ 'service.name': options.serviceName })),
+      instrumentations: [],
+      // No `traceExporter`: the SDK builds it from env (OTEL_TRACES_EXPORTER, default otlp;
+      // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, default http/protobuf; endpoint, headers, timeout,
+      // compression) and wraps it in a BatchSpanProcessor configured by OTEL_BSP_*.
+    };
+    // Metrics and logs stay off unless asked for by name: the SDK would otherwise default both to
+    // OTLP, and Jaeger does not accept OTLP metrics or logs.
+    const metricsExporters = getStringListFromEnv('OTEL_METRICS_EXPORTER') ?? [];
+    if (metricsExporters.length === 0) config.metricReaders = [];
+    const metricsOn = metricsExporters.length > 0 && !metricsExporters.includes('none');
+    if (getStringFromEnv('OTEL_LOGS_EXPORTER') === undefined) config.logRecordProcessors = [];
+
+    const sdk = new NodeSDK(config);
+    sdk.start();
+    return { sdk, metricsOn };
+  } catch (err) {
+    diag.error('agentfleet: could not start OpenTelemetry; telemetry is off', err);
+    return undefined;
+  }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+function settleWithin(promise: Promise<unknown>, ms: number, what: string): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      diag.warn(`agentfleet: ${what} did not finish within ${ms} ms; giving up on it`);
+      resolve();
+    }, ms);
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        diag.warn(`agentfleet: ${what} failed`, err);
+        resolve();
+      },
+    );
+  });
+}
+
+async function stop(current: Shared, shutdownTimeoutMs: number): Promise<void> {
+  const state = await current.ready;
+  if (state !== undefined) {
+    let stopping: Promise<void>;
+    try {
+      stopping = state.sdk.shutdown();
+    } catch (err) {
+      stopping = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    await settleWithin(stopping, shutdownTimeoutMs, 'OpenTelemetry shutdown');
+    // Unregister what the SDK registered, so a stopped SDK is not left behind as the global and a
+    // later startTelemetry in the same process (tests, a CLI that restarts a component) can register.
+    trace.disable();
+    propagation.disable();
+    context.disable();
+    if (state.metricsOn) metrics.disable();
+  }
+  if (shared === current) shared = undefined;
+}
+
+function release(current: Shared, shutdownTimeoutMs: number): Promise<void> {
+  current.refs -= 1;
+  if (current.refs > 0) return Promise.resolve();
+  current.stopping = stop(current, shutdownTimeoutMs).catch((err: unknown) => {
+    diag.warn('agentfleet: OpenTelemetry shutdown failed', err);
+  });
+  return current.stopping;
+}
+
+/**
+ * Start OpenTelemetry for this process, when the environment asks for it.
+ *
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set and
+ * `OTEL_SDK_DISABLED` not `true`, starts the NodeSDK: spans export over OTLP/HTTP (protocol from
+ * `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or `http/json`) through a batch
+ * processor (`OTEL_BSP_*`), W3C `traceparent` propagation and an AsyncLocalStorage context manager
+ * are registered, and the resource carries `service.name`, `OTEL_RESOURCE_ATTRIBUTES`, process and
+ * host attributes. No auto-instrumentation. Otherwise registers nothing and returns
+ * `{ enabled: false }`: the API stays a no-op.
+ *
+ * Metrics and logs are not exported unless `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` name an
+ * exporter. Export failures are swallowed by the SDK; set `OTEL_LOG_LEVEL=warn` to see them.
+ *
+ * One SDK per process: a second call while it runs returns another handle on the same SDK (its
+ * `serviceName` is ignored) and the SDK stops with the last handle's `shutdown()`. When some other
+ * tracer provider is already registered, nothing is started and `enabled` is false.
+ *
+ * Never throws or rejects.
+ *
+ * @example
+ * const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager' });
+ * process.once('SIGTERM', () => void telemetry.shutdown().then(() => process.exit(0)));
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHandle> {
+  const off = whyDisabled();
+  if (off !== undefined) {
+    diag.debug(`agentfleet: telemetry is off: ${off}`);
+    return DISABLED;
+  }
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  // A previous SDK is still stopping: wait until it has let go of the globals.
+  while (shared?.stopping !== undefined) await shared.stopping;
+  const current = (shared ??= { ready: boot(options), refs: 0 });
+  current.refs += 1;
+  const state = await current.ready;
+  if (state === undefined) {
+    current.refs -= 1;
+    if (shared === current) shared = undefined;
+    return DISABLED;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    enabled: true,
+    shutdown: () => (stopped ??= release(current, shutdownTimeoutMs)),
+  };
+}

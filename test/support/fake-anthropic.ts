@@ -1,0 +1,470 @@
+/**
+ * A local HTTP server that speaks the Anthropic Messages API (`POST /v1/messages`), so the real
+ * `@anthropic-ai/sdk` can be driven in tests without the internet and without mocking the SDK.
+ *
+ * Tests script its replies: a forced tool call, a plain text reply, an error status with the
+ * API's error body and headers (`retry-after`, `anthropic-ratelimit-*`), a delay, or no answer at
+ * all. It records every request it receives (body, headers, arrival time) and counts requests whose
+ * socket closed before it answered, which proves that an abort reached the HTTP call.
+ *
+ * Like the real API (version `2026-10-21`, the one SDK 1.x sends) it rejects, before any scripted
+ * reply is used: a missing `anthropic-version` header, a body that is not JSON, a body without
+ * `model`, `max_tokens` or `messages`, the sampling parameters `temperature`/`top_p`/`top_k`, a
+ * `tool_choice` naming a tool that is not in `tools`, and, when started with `apiKey`, a request
+ * whose `Authorization: Bearer` / `x-api-key` header does not carry that key.
+ *
+ * Run it in-process and hand its `url` to the SDK as `baseURL`, or to child processes as
+ * `ANTHROPIC_BASE_URL`.
+ *
+ * API reference: https://docs.anthropic.com/en/api/messages, errors: https://docs.anthropic.com/en/api/errors
+ *
+ * @example
+ * await using fake = await startFakeAnthropic();
+ * fake.enqueue({ status: 429, errorType: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '1' } },
+ *              { toolInput: { ok: true } });
+ * const client = new Anthropic({ apiKey: 'test', baseURL: fake.url });
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** `error.type` values of the API's error bodies. */
+export type FakeErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'billing_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'request_too_large'
+  | 'rate_limit_error'
+  | 'timeout_error'
+  | 'api_error'
+  | 'overloaded_error';
+
+/** Token counts of a reply; fields left out are estimated from the request and reply sizes. */
+export interface FakeUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+}
+
+/** Answer with one `tool_use` block whose `input` is `toolInput` (`stop_reason: 'tool_use'`). */
+export interface FakeToolReply {
+  toolInput: unknown;
+  usage?: FakeUsage;
+  /** Tool name of the block; defaults to the request's forced `tool_choice.name` (or its first tool). */
+  toolName?: string;
+  /** Defaults to `tool_use`; set `max_tokens` to imitate a tool call cut off by the token limit. */
+  stopReason?: string;
+  headers?: Record<string, string>;
+}
+
+/** Answer with one `text` block and no tool call (`stop_reason: 'end_turn'` unless given). */
+export interface FakeTextReply {
+  text: string;
+  usage?: FakeUsage;
+  stopReason?: string;
+  headers?: Record<string, string>;
+}
+
+/** Answer with an HTTP error status and the API's error body. */
+export interface FakeErrorReply {
+  status: number;
+  errorType: FakeErrorType;
+  message: string;
+  /** Response headers, e.g. `retry-after`, `retry-after-ms`, `x-should-retry`, `anthropic-ratelimit-*`. */
+  headers?: Record<string, string>;
+  /** `error.details` of the body, e.g. `{ error_code: '...' }`. */
+  details?: Record<string, unknown>;
+}
+
+/** Never answer; the request stays open until the client gives up or the server closes. */
+export interface FakeHangReply {
+  hang: true;
+}
+
+/** Wait `delayMs` milliseconds, then answer with `then` (unless the client went away meanwhile). */
+export interface FakeDelayedReply {
+  delayMs: number;
+  then: FakeReply;
+}
+
+/** One scripted answer to one request. */
+export type FakeReply = FakeToolReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply;
+
+/** One request as the server received it. */
+export interface FakeRequest {
+  method: string;
+  /** Path and query, e.g. `/v1/messages`. */
+  path: string;
+  /** Header names are lower case. */
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body; `undefined` when the body was empty or not JSON. */
+  body: Record<string, unknown> | undefined;
+  /** Arrival time, epoch ms (`Date.now()` when the body was complete). */
+  receivedAtMs: number;
+  /** The tool the request forces (`tool_choice: {type: 'tool', name}`), if any. */
+  forcedToolName: string | undefined;
+}
+
+/** Decides the reply to a request when no scripted reply is queued. */
+export type FakeResponder = (request: FakeRequest) => FakeReply | Promise<FakeReply>;
+
+export interface FakeAnthropicOptions {
+  /** When set, requests must carry this key (`Authorization: Bearer <key>` or `x-api-key`), else 401. */
+  apiKey?: string;
+  /** Default responder; see {@link FakeAnthropic.setResponder}. */
+  responder?: FakeResponder;
+}
+
+/** A running fake Messages API server. */
+export interface FakeAnthropic extends AsyncDisposable {
+  /** Base URL to pass to the SDK as `baseURL` (or as `ANTHROPIC_BASE_URL`), e.g. `http://127.0.0.1:40123`. */
+  readonly url: string;
+  /** Every request received, in arrival order, including rejected ones. */
+  readonly requests: readonly FakeRequest[];
+  /** Requests whose socket closed before the server answered them. */
+  readonly aborted: number;
+  /** Queue replies; each request to `/v1/messages` that passes validation takes the next one. */
+  enqueue(...replies: FakeReply[]): void;
+  /**
+   * Set the responder used when the queue is empty; `undefined` restores the default, which answers
+   * 500 `api_error` "fake-anthropic: no reply scripted" with `x-should-retry: false`, so a test that
+   * forgot to script a reply fails at once instead of retrying.
+   */
+  setResponder(responder: FakeResponder | undefined): void;
+  /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 5000). */
+  waitForRequests(count: number, timeoutMs?: number): Promise<void>;
+  /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 5000). */
+  waitForAborted(count: number, timeoutMs?: number): Promise<void>;
+  /** Stop listening and drop every open connection (hanging requests included). Idempotent. */
+  close(): Promise<void>;
+}
+
+const NO_REPLY_SCRIPTED: FakeResponder = () => ({
+  status: 500,
+  errorType: 'api_error',
+  message: 'fake-anthropic: no reply scripted',
+  headers: { 'x-should-retry': 'false' },
+});
+
+/** Sampling parameters that API version 2026-10-21 rejects with 400. */
+const REMOVED_SAMPLING_PARAMS = ['temperature', 'top_p', 'top_k'] as const;
+
+/**
+ * Start a fake Messages API server on 127.0.0.1, on a free port.
+ *
+ * @returns the running server; close it with `close()` or `await using`.
+ */
+export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
+  const fake = new FakeAnthropicServer(options);
+  await fake.listen();
+  return fake;
+}
+
+class FakeAnthropicServer implements FakeAnthropic {
+  readonly requests: FakeRequest[] = [];
+  #url = '';
+  #aborted = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  readonly #queue: FakeReply[] = [];
+  #responder: FakeResponder;
+  readonly #apiKey: string | undefined;
+  readonly #waiters = new Set<() => void>();
+  readonly #server = createServer((req, res) => {
+    this.#handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent && !res.destroyed) {
+        const message = `fake-anthropic: ${err instanceof Error ? err.message : String(err)}`;
+        this.#sendError(res, { status: 500, errorType: 'api_error', message, headers: { 'x-should-retry': 'false' } });
+      }
+    });
+  });
+
+  constructor(options: FakeAnthropicOptions) {
+    this.#apiKey = options.apiKey;
+    this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  get aborted(): number {
+    return this.#aborted;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(0, '127.0.0.1', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = this.#server.address() as AddressInfo;
+    this.#url = `http://127.0.0.1:${port}`;
+  }
+
+  enqueue(...replies: FakeReply[]): void {
+    this.#queue.push(...replies);
+  }
+
+  setResponder(responder: FakeResponder | undefined): void {
+    this.#responder = responder ?? NO_REPLY_SCRIPTED;
+  }
+
+  waitForRequests(count: number, timeoutMs = 5000): Promise<void> {
+    return this.#waitFor(() => this.requests.length >= count, timeoutMs, () => `${count} request(s), got ${this.requests.length}`);
+  }
+
+  waitForAborted(count: number, timeoutMs = 5000): Promise<void> {
+    return this.#waitFor(() => this.#aborted >= count, timeoutMs, () => `${count} aborted request(s), got ${this.#aborted}`);
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#closing = true;
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #waitFor(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`fake-anthropic: waited ${timeoutMs} ms for ${describe()}`));
+      }, timeoutMs);
+      this.#waiters.add(check);
+    });
+  }
+
+  #notify(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.on('close', () => {
+      if (!res.writableFinished && !this.#closing) {
+        this.#aborted += 1;
+        this.#notify();
+      }
+    });
+    const raw = await readBody(req);
+    let body: Record<string, unknown> | undefined;
+    let parseFailed = false;
+    if (raw.length > 0) {
+      try {
+        const parsed: unknown = JSON.parse(raw);
+        if (isRecord(parsed)) body = parsed;
+        else parseFailed = true;
+      } catch {
+        parseFailed = true;
+      }
+    }
+    const request: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body,
+      receivedAtMs: Date.now(),
+      forcedToolName: forcedToolName(body),
+    };
+    this.requests.push(request);
+    this.#notify();
+
+    const rejection = this.#validate(request, parseFailed);
+    if (rejection) {
+      this.#sendError(res, rejection);
+      return;
+    }
+    const reply = this.#queue.shift() ?? (await this.#responder(request));
+    await this.#reply(res, request, reply);
+  }
+
+  /** The checks the real API makes before it runs the model; returns the error to answer with. */
+  #validate(request: FakeRequest, parseFailed: boolean): FakeErrorReply | undefined {
+    const invalid = (message: string): FakeErrorReply => ({ status: 400, errorType: 'invalid_request_error', message });
+    const pathname = request.path.split('?')[0];
+    if (pathname !== '/v1/messages') {
+      return { status: 404, errorType: 'not_found_error', message: 'Not Found' };
+    }
+    if (request.method !== 'POST') {
+      return { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` };
+    }
+    if (this.#apiKey !== undefined) {
+      const auth = headerValue(request.headers, 'authorization');
+      const xApiKey = headerValue(request.headers, 'x-api-key');
+      const presented = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : xApiKey;
+      if (presented === undefined) {
+        return { status: 401, errorType: 'authentication_error', message: 'x-api-key header is required' };
+      }
+      if (presented !== this.#apiKey) {
+        return { status: 401, errorType: 'authentication_error', message: 'invalid x-api-key' };
+      }
+    }
+    const version = headerValue(request.headers, 'anthropic-version');
+    if (version === undefined) return invalid('anthropic-version: header is required');
+    if (parseFailed) return invalid('There was an error parsing the body of your request');
+    const body = request.body;
+    if (body === undefined) return invalid('model: Field required');
+    for (const field of ['model', 'max_tokens', 'messages'] as const) {
+      if (body[field] === undefined) return invalid(`${field}: Field required`);
+    }
+    if (typeof body['max_tokens'] !== 'number' || !Number.isInteger(body['max_tokens']) || body['max_tokens'] < 1) {
+      return invalid('max_tokens: Input should be a positive integer');
+    }
+    if (!Array.isArray(body['messages']) || body['messages'].length === 0) {
+      return invalid('messages: at least one message is required');
+    }
+    if (version >= '2026-10-21') {
+      for (const param of REMOVED_SAMPLING_PARAMS) {
+        if (param in body) return invalid(`${param}: Extra inputs are not permitted`);
+      }
+    }
+    if (request.forcedToolName !== undefined && !toolNames(body).includes(request.forcedToolName)) {
+      return invalid(`tool_choice.name: tool '${request.forcedToolName}' is not in tools`);
+    }
+    return undefined;
+  }
+
+  async #reply(res: ServerResponse, request: FakeRequest, reply: FakeReply): Promise<void> {
+    if (res.destroyed) return;
+    if ('hang' in reply) return;
+    if ('delayMs' in reply) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, reply.delayMs);
+        res.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await this.#reply(res, request, reply.then);
+      return;
+    }
+    if ('status' in reply) {
+      this.#sendError(res, reply);
+      return;
+    }
+    const body = request.body ?? {};
+    const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
+    if ('toolInput' in reply) {
+      const name = reply.toolName ?? request.forcedToolName ?? toolNames(body)[0];
+      if (name === undefined) {
+        this.#sendError(res, {
+          status: 400,
+          errorType: 'invalid_request_error',
+          message: 'fake-anthropic: a toolInput reply was scripted but the request has no tools',
+        });
+        return;
+      }
+      const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
+      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', usage(body, reply.toolInput, reply.usage)), reply.headers);
+      return;
+    }
+    const content = [{ type: 'text', text: reply.text, citations: null }];
+    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', usage(body, reply.text, reply.usage)), reply.headers);
+  }
+
+  #sendError(res: ServerResponse, reply: FakeErrorReply): void {
+    const requestId = newId('req_');
+    const error = { type: reply.errorType, message: reply.message, ...(reply.details ? { details: reply.details } : {}) };
+    sendJson(res, reply.status, { type: 'error', error, request_id: requestId }, reply.headers, requestId);
+  }
+}
+
+function message(model: string, content: unknown[], stopReason: string, usage: Record<string, unknown>): Record<string, unknown> {
+  return {
+    id: newId('msg_'),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stopReason,
+    stop_sequence: null,
+    stop_details: null,
+    container: null,
+    diagnostics: null,
+    usage,
+  };
+}
+
+function usage(body: Record<string, unknown>, output: unknown, given: FakeUsage = {}): Record<string, unknown> {
+  const estimate = (value: unknown): number => Math.max(1, Math.ceil((JSON.stringify(value) ?? '').length / 4));
+  return {
+    input_tokens: given.input_tokens ?? estimate([body['system'], body['messages'], body['tools']]),
+    output_tokens: given.output_tokens ?? estimate(output),
+    cache_creation_input_tokens: given.cache_creation_input_tokens ?? 0,
+    cache_read_input_tokens: given.cache_read_input_tokens ?? 0,
+    cache_creation: null,
+    server_tool_use: null,
+    service_tier: 'standard',
+  };
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+  requestId: string = newId('req_'),
+): void {
+  if (res.destroyed || res.headersSent) return;
+  const text = JSON.stringify(payload);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'request-id': requestId,
+    ...headers,
+  });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function forcedToolName(body: Record<string, unknown> | undefined): string | undefined {
+  const choice = body?.['tool_choice'];
+  if (!isRecord(choice) || choice['type'] !== 'tool') return undefined;
+  return typeof choice['name'] === 'string' ? choice['name'] : undefined;
+}
+
+function toolNames(body: Record<string, unknown>): string[] {
+  const tools = body['tools'];
+  if (!Array.isArray(tools)) return [];
+  return tools.flatMap((tool: unknown) => (isRecord(tool) && typeof tool['name'] === 'string' ? [tool['name']] : []));
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function newId(prefix: string): string {
+  return `${prefix}01${randomBytes(11).toString('hex')}`;
+}
