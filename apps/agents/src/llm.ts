@@ -5,8 +5,8 @@ import type { AgentRole, RoleInput } from './roles/role.js';
  * The LLM client the configuration asks for: Anthropic (real SDK) when a key is set, else the
  * built-in offline model answering with each role's deterministic `offline()` output.
  *
- * SDK retries are kept low (1): BullMQ's attempts with backoff are the main retry policy, so the two
- * do not multiply past the phase timeout; each SDK attempt is also bounded by the phase's AbortSignal.
+ * The SDK's own retries are off (`maxRetries: 0`): BullMQ attempts with AgentFleet's backoff (which
+ * honours `retry-after`) are the one retry policy, so retries never stack past the phase timeout.
  */
 export function createLlmClient(config: FleetConfig, roles: readonly AgentRole[]): LlmClient {
   if (config.provider === 'anthropic') {
@@ -15,7 +15,7 @@ export function createLlmClient(config: FleetConfig, roles: readonly AgentRole[]
       apiKey: config.anthropicApiKey,
       baseURL: config.anthropicBaseUrl,
       model: config.model,
-      maxRetries: 1,
+      maxRetries: 0,
     });
   }
   const responders: Record<string, OfflineResponder> = {};

@@ -18,6 +18,7 @@ import {
   agentQueueName,
   createRedis,
   extractTraceContext,
+  fleetBackoffDelay,
   isTerminalRun,
   messagingAttributes,
   toFleetError,
@@ -93,6 +94,10 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         stalledInterval: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: 2,
         autorun: true,
+        settings: {
+          backoffStrategy: (attemptsMade, _type, err, job) =>
+            fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+        },
       },
     );
     worker.on('error', onError);

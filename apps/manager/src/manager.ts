@@ -14,6 +14,7 @@ import {
   PhaseJobDataSchema,
   RunStore,
   FleetAttributes,
+  FLEET_BACKOFF,
   IN_FLIGHT_PHASE_STATUSES,
   agentQueueName,
   createRedis,
@@ -113,7 +114,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         await queue.add(def.name, data, {
           jobId,
           attempts: def.retries + 1,
-          backoff: { type: 'exponential', delay: def.retryDelayMs, jitter: 0.5 },
+          backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },
           // Completed jobs are kept a day so a repeated enqueue of the same id stays a no-op.
           removeOnComplete: { age: 24 * 3600, count: 50_000 },
           removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },

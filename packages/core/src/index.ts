@@ -59,6 +59,7 @@ export {
   type PhaseJobResult,
 } from './queues/contracts.js';
 export { ManagerQueue } from './queues/manager-queue.js';
+export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, pingRedis } from './queues/connection.js';
 
 export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage } from './llm/types.js';

@@ -99,11 +99,18 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     failed_phases: byStatus('failed'),
     skipped_phases: byStatus('skipped'),
     parallel_speedup: wall > 0 ? Math.round((busy / wall) * 100) / 100 : 0,
-    results: meta.workflow.output.includeAgentOutputs ? outputs : {},
+    results: meta.workflow.output.includeAgentOutputs ? inDefinitionOrder(meta, outputs) : {},
     errors: state.errors,
     usage: state.usage,
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,
   };
+}
+
+/** Outputs keyed in the workflow's phase order (Redis hashes have no order). */
+function inDefinitionOrder(meta: RunMeta, outputs: Record<string, unknown>): Record<string, unknown> {
+  const ordered: Record<string, unknown> = {};
+  for (const phase of meta.workflow.phases) if (phase.name in outputs) ordered[phase.name] = outputs[phase.name];
+  return ordered;
 }

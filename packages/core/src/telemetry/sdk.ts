@@ -73,7 +73,8 @@ let shared: Shared | undefined;
  */
 function whyDisabled(): string | undefined {
   if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return 'OTEL_SDK_DISABLED is true';
-  if (getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') === undefined && getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') === undefined) {
+  const endpoint = getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint === undefined) {
     return 'neither OTEL_EXPORTER_OTLP_ENDPOINT nor OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set';
   }
   const exporters = getStringListFromEnv('OTEL_TRACES_EXPORTER');
@@ -91,7 +92,7 @@ function tracerProviderRegistered(): boolean {
 
 async function boot(options: TelemetryOptions): Promise<RunningSdk | undefined> {
   if (tracerProviderRegistered()) {
-    diag.warn('agentfleet: a tracer provider is already registered; startTelemetry leaves it in place and starts nothing');
+    diag.warn('agentfleet: a tracer provider is already registered; startTelemetry leaves it and starts nothing');
     return undefined;
   }
   try {
