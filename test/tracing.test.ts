@@ -1,0 +1,68 @@
+/**
+ * One trace per run across processes: the manager (one process) and the agent pools (another) export
+ * OTLP/HTTP to a local receiver that decodes what arrives. The worker's spans join the manager's
+ * through the W3C trace context carried in the job data.
+ */
+import { FleetClient, createRedis, loadBuiltinWorkflow } from '@agentfleet/core';
+import { describe, expect, it } from 'vitest';
+import { startOtlpReceiver, OtlpSpanKind, type ReceivedSpan } from './support/otlp-receiver.js';
+import { cliEnv, spawnCli } from './support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+
+describe('tracing across the manager and agent processes', () => {
+  it('exports one trace per run: run → phase → send → process → invoke_agent', async () => {
+    const receiver = await startOtlpReceiver();
+    const url = redisUrl();
+    const prefix = uniquePrefix('tracing');
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '200' };
+    const manager = spawnCli(['manager'], { ...cliEnv(url, prefix), ...otel, OTEL_SERVICE_NAME: 'test-manager' });
+    const agents = spawnCli(['agents', '--roles', 'planner,designer,coder,reviewer'], { ...cliEnv(url, prefix), ...otel, OTEL_SERVICE_NAME: 'test-agents' });
+    const redis = createRedis(url);
+    const blocking = createRedis(url, { forWorker: true });
+    const client = new FleetClient(redis, prefix);
+    try {
+      await manager.waitFor('manager: consuming');
+      await agents.waitFor('agents: serving');
+      const runId = await client.submit({ workflow: await loadBuiltinWorkflow('software-delivery'), requirements: 'A todo API', provider: 'offline' });
+      const result = await client.follow(runId, blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      // SIGTERM flushes the exporters before exit.
+      expect(await agents.stop()).toBe(0);
+      expect(await manager.stop()).toBe(0);
+
+      const spans = await receiver.waitForSpans((s) => s.some((x) => x.name === 'invoke_workflow software-delivery'), 10_000);
+      const root = spans.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] === runId);
+      expect(root).toBeDefined();
+      const trace = spans.filter((s) => s.traceId === root!.traceId);
+      expect(root!.parentSpanId).toBe('');
+      expect(root!.resource['service.name']).toBe('test-manager');
+      const byId = new Map(trace.map((s) => [s.spanId, s]));
+      const parentOf = (s: ReceivedSpan) => byId.get(s.parentSpanId);
+
+      for (const [phase, role] of [['planning', 'planner'], ['design', 'designer'], ['implementation', 'coder'], ['review', 'reviewer']] as const) {
+        const phaseSpan = trace.find((s) => s.name === `phase ${phase}`);
+        expect(phaseSpan, `phase span of ${phase}`).toBeDefined();
+        expect(parentOf(phaseSpan!)?.spanId).toBe(root!.spanId);
+        const send = trace.find((s) => s.name === `send agent-${role}`);
+        expect(send?.kind).toBe(OtlpSpanKind.Producer);
+        expect(parentOf(send!)?.spanId).toBe(phaseSpan!.spanId);
+        expect(send!.attributes['messaging.destination.name']).toBe(`agent-${role}`);
+        expect(send!.attributes['messaging.message.id']).toBe(`${runId}.${phase}.1`);
+        const processSpan = trace.find((s) => s.name === `process agent-${role}`);
+        expect(processSpan?.kind).toBe(OtlpSpanKind.Consumer);
+        expect(processSpan!.resource['service.name']).toBe('test-agents');
+        expect(parentOf(processSpan!)?.spanId).toBe(send!.spanId);
+        const agent = trace.find((s) => s.name === `invoke_agent ${role}`);
+        expect(parentOf(agent!)?.spanId).toBe(processSpan!.spanId);
+        expect(agent!.attributes['gen_ai.usage.output_tokens']).toBe(result.phases.find((p) => p.name === phase)!.usage.output_tokens);
+      }
+    } finally {
+      await Promise.all([manager.stop('SIGKILL'), agents.stop('SIGKILL')]);
+      await client.close();
+      blocking.disconnect();
+      redis.disconnect();
+      await cleanupPrefix(url, prefix);
+      await receiver.close();
+    }
+  });
+});
