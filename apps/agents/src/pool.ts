@@ -30,7 +30,6 @@ import {
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AgentRole, RoleInput } from './roles/role.js';
 import { runRole } from './run-role.js';
 

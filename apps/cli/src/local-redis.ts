@@ -52,7 +52,7 @@ async function freePort(): Promise<number> {
  */
 export async function ensureRedis(url: string, log: (line: string) => void): Promise<RedisHandle> {
   const ping = await pingRedis(url, 1500);
-  if (ping.ok) return { url, private: false, stop: async () => undefined };
+  if (ping.ok) return { url, private: false, stop: () => Promise.resolve() };
   const binary = findOnPath('redis-server');
   if (!binary) {
     throw new FleetError(

@@ -272,7 +272,7 @@ function toSchedulerEvent(data: ManagerJobData): SchedulerEvent {
 /** Warn when Redis may evict keys: BullMQ and the run store need `maxmemory-policy noeviction`. */
 async function checkEvictionPolicy(redis: Redis, warn: (m: string) => void): Promise<void> {
   try {
-    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    const reply = (await redis.config('GET', 'maxmemory-policy'));
     const policy = reply[1];
     if (policy && policy !== 'noeviction') {
       warn(`Redis maxmemory-policy is "${policy}"; set it to "noeviction" (redis-server --maxmemory-policy noeviction), or runs and jobs may be evicted`);

@@ -12,8 +12,8 @@ export { OFFLINE_LABEL, type AgentRole, type RoleInput } from './role.js';
 
 /** The built-in roles, by name. */
 export const BUILTIN_ROLES: Readonly<Record<string, AgentRole>> = {
-  planner: planner as AgentRole,
-  designer: designer as AgentRole,
-  coder: coder as AgentRole,
-  reviewer: reviewer as AgentRole,
+  planner: planner,
+  designer: designer,
+  coder: coder,
+  reviewer: reviewer,
 };

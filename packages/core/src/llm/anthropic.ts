@@ -223,7 +223,7 @@ export class AnthropicLlmClient implements LlmClient {
       );
     }
     if (err instanceof APIError && typeof err.status === 'number') {
-      return this.#statusError(err, err.status);
+      return this.#statusError(err as APIError, err.status);
     }
     if (err instanceof AnthropicError) {
       // Raised by the SDK before anything was sent, e.g. a max_tokens that needs streaming.

@@ -49,7 +49,7 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<{ ok: tr
   try {
     await redis.connect();
     const pong = await redis.ping();
-    return pong === 'PONG' ? { ok: true } : { ok: false, reason: `PING answered ${pong}` };
+    return pong === 'PONG' ? { ok: true } : { ok: false, reason: `PING answered ${String(pong)}` };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, reason: message.replaceAll(url, redactRedisUrl(url)) };

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compileWorkflow } from '../workflow/compile.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
+import type { SerializedFleetError } from '../errors.js';
 import { decide, initialRunState } from './decide.js';
 import type { RunState, SchedulerAction, SchedulerEvent } from './types.js';
 
 const usage = { input_tokens: 10, output_tokens: 5 };
-const transient = { code: 'PROVIDER_OVERLOADED' as const, message: 'overloaded', category: 'provider' as const, retryable: true };
-const permanent = { code: 'PROVIDER_BAD_REQUEST' as const, message: 'bad request', category: 'provider' as const, retryable: false };
+const transient: SerializedFleetError = { code: 'PROVIDER_OVERLOADED', message: 'overloaded', category: 'provider', retryable: true };
+const permanent: SerializedFleetError = { code: 'PROVIDER_BAD_REQUEST', message: 'bad request', category: 'provider', retryable: false };
 
 function workflow(phases: Array<{ name: string; depends_on?: string[]; retries?: number; continue_on_error?: boolean }>, extra: Record<string, unknown> = {}): WorkflowDefinition {
   return compileWorkflow({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
 import type { PhaseDefinition, WorkflowDefinition } from './definition.js';
 import { WorkflowFileSchema, type WorkflowFile } from './schema.js';

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# AgentFleet image: one image for every process; the command picks the role.
+#   docker build -t agentfleet .
+#   docker run --rm -e REDIS_URL=redis://host.docker.internal:6379 agentfleet            # manager
+#   docker run --rm -e REDIS_URL=... agentfleet agents --roles coder --concurrency 4     # an agent pool
+
+# ---- build: install all dependencies, compile the workspaces, then drop dev dependencies ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+
+# Manifests first, so the dependency layer is reused while only sources change.
+COPY package.json package-lock.json .npmrc ./
+COPY packages/core/package.json packages/core/
+COPY apps/agents/package.json apps/agents/
+COPY apps/manager/package.json apps/manager/
+COPY apps/cli/package.json apps/cli/
+# --ignore-scripts: the root `prepare` script (tsc -b) needs the sources, which come next.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.base.json ./
+COPY packages packages
+COPY apps apps
+RUN npm run build \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete
+
+# ---- runtime: built workspaces and production dependencies only ----
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# Code stays owned by root (read-only for the app); only the artifacts directory is writable.
+COPY --from=build /app /app
+RUN mkdir -p /app/runs && chown node:node /app/runs
+# The unprivileged `node` user (uid 1000) ships with the base image.
+USER node
+# HTTP API of the manager.
+EXPOSE 8080
+ENTRYPOINT ["node", "apps/cli/bin/fleet.js"]
+CMD ["manager"]
