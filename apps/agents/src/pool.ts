@@ -59,7 +59,11 @@ export interface AgentPoolOptions {
 
 export interface AgentPool {
   readonly roles: string[];
-  /** Stop taking jobs, let jobs in flight finish (up to `graceMs`), then close connections. */
+  /**
+   * Stop taking jobs, let jobs in flight finish (up to `graceMs`, ms), then close connections. Resolves
+   * within about `graceMs` even when Redis is unreachable; jobs still running then are abandoned (their
+   * locks expire and another worker takes them over), so the caller should exit the process.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -114,15 +118,23 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
     roles: options.roles.map((r) => r.name),
     close(graceMs = 30_000) {
       closing ??= (async () => {
-        const graceful = Promise.all(workers.map((w) => w.close()));
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), graceMs);
-        });
-        const outcome = await Promise.race([graceful.then(() => 'closed' as const), timeout]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') await Promise.all(workers.map((w) => w.close(true)));
-        await manager.close().catch(() => undefined);
+        // Bounded by graceMs even when Redis is gone (closing a worker or queue then never ends).
+        // BullMQ memoizes the first close(), so a later close(true) cannot cut a graceful one short:
+        // jobs still in flight at the deadline are abandoned instead, exactly as after a crash: their
+        // locks expire and another worker takes them over; a late report from them is refused by fencing.
+        const deadline = Date.now() + graceMs;
+        const within = async (work: Promise<unknown>, ms: number): Promise<boolean> => {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), Math.max(0, ms));
+          });
+          const done = await Promise.race([work.then(() => true, () => true), timeout]);
+          clearTimeout(timer);
+          return done;
+        };
+        if (await within(Promise.all(workers.map((w) => w.close())), graceMs)) {
+          await within(manager.close(), Math.max(1000, deadline - Date.now()));
+        }
         subscriber.disconnect();
         redis.disconnect();
       })();

@@ -46,6 +46,13 @@ export interface ManagerOptions {
   concurrency?: number;
   /** Reported problems that belong to no run (connection errors). */
   onError?: (err: Error) => void;
+  /**
+   * BullMQ lock on a manager-queue job being processed, ms: after a manager dies, the reports it held
+   * are taken over by another (or a restarted) manager once this lock expires. @defaultValue 30000
+   */
+  lockDurationMs?: number;
+  /** How often manager-queue jobs held by a dead manager are looked for, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number;
   /** Where warnings go (e.g. Redis `maxmemory-policy` is not `noeviction`). @defaultValue stderr */
   warn?: (message: string) => void;
 }
@@ -218,6 +225,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     connection: redis,
     prefix: options.prefix,
     concurrency: options.concurrency ?? 16,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
     autorun: true,
   });
   worker.on('error', onError);

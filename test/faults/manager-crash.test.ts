@@ -1,0 +1,176 @@
+/**
+ * Faults 3 and 7 of issue 6: the manager is a real `fleet manager` process, SIGKILLed at random
+ * points of many runs and restarted (3), or run as two replicas at once under 200 concurrent runs (7).
+ * Agents run in this process with an LLM that counts its calls per run and phase, so "no phase ran
+ * twice" is counted from the work actually done, and "no phase enqueued twice / no run finished
+ * twice" from each run's event stream.
+ */
+import { BUILTIN_ROLES } from '@agentfleet/agents';
+import { agentQueueName, decide } from '@agentfleet/core';
+import { Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
+import { CountingOfflineLlm, connect, countEvents, quietManager, quietPool, runEvents, waitUntil } from './helpers.js';
+
+/** Fan-out and fan-in: a → (b, c, d) → e. */
+const workflow = testWorkflow({
+  agents: ['planner', 'designer', 'coder', 'reviewer'],
+  phases: [
+    { name: 'a', agent: 'planner', timeout: 20 },
+    { name: 'b', agent: 'designer', timeout: 20, depends_on: ['a'] },
+    { name: 'c', agent: 'coder', timeout: 20, depends_on: ['a'] },
+    { name: 'd', agent: 'reviewer', timeout: 20, depends_on: ['a'] },
+    { name: 'e', agent: 'coder', timeout: 20, depends_on: ['b', 'c', 'd'] },
+  ],
+});
+const PHASES = ['a', 'b', 'c', 'd', 'e'];
+const managerArgs = ['manager', '--lock-duration', '1000', '--stalled-interval', '500'];
+
+/** Check every run's stream and the LLM's call counts: one queue, one completion, one call per phase; one finish per run. */
+async function expectExactlyOnce(conn: ReturnType<typeof connect>, llm: CountingOfflineLlm, runs: Array<{ id: string; requirements: string }>, phases: string[]) {
+  const problems: string[] = [];
+  for (const { id, requirements } of runs) {
+    const result = await conn.client.result(id);
+    if (result.status !== 'completed') problems.push(`${id}: ${result.status}`);
+    const events = await runEvents(conn.store, id);
+    if (countEvents(events, 'run_finished') !== 1) problems.push(`${id}: run_finished ×${countEvents(events, 'run_finished')}`);
+    for (const phase of phases) {
+      for (const type of ['phase_queued', 'phase_completed'] as const) {
+        const n = countEvents(events, type, phase);
+        if (n !== 1) problems.push(`${id}: ${type} ${phase} ×${n}`);
+      }
+      const calls = llm.calls.get(`${requirements}|${phase}`) ?? 0;
+      if (calls !== 1) problems.push(`${id}: ${phase} ran ${calls} times`);
+    }
+  }
+  expect(problems).toEqual([]);
+}
+
+describe('manager crashes and replicas', () => {
+  it('fault 3: SIGKILL the manager at random points of 12 runs and restart it: every run completes, no phase runs twice', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('fault-manager-kill');
+    const env = cliEnv(url, prefix);
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES), 500);
+    const pool = await quietPool(url, prefix, Object.values(BUILTIN_ROLES), llm, 8);
+    const conn = connect(url, prefix);
+    let manager: CliProcess | undefined;
+    let kills = 0;
+    let killsMidRun = 0;
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: 12 }, async (_, i) => {
+          const requirements = `Service number ${i}`;
+          return { id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements };
+        }),
+      );
+      const active = async () => (await conn.store.activeRunIds()).length;
+      // Kill it again and again, each time after a random 30–280 ms of work, until every run ended.
+      while ((await active()) > 0 && kills < 8) {
+        manager = spawnCli(managerArgs, env);
+        await manager.waitFor('manager: consuming');
+        await new Promise((r) => setTimeout(r, 30 + Math.random() * 250));
+        manager.child.kill('SIGKILL');
+        await manager.stop();
+        kills += 1;
+        if ((await active()) > 0) killsMidRun += 1;
+      }
+      manager = spawnCli(managerArgs, env);
+      await waitUntil(async () => (await active()) === 0, 25_000, 'every run to finish');
+      expect(killsMidRun).toBeGreaterThanOrEqual(3);
+      await expectExactlyOnce(conn, llm, runs, PHASES);
+    } finally {
+      await manager?.stop('SIGKILL');
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('fault 3, exact point: a crash after the fan-out was committed but before any phase job was added is repaired at restart', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('fault-manager-point');
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+    const pool = await quietPool(url, prefix, Object.values(BUILTIN_ROLES), llm, 8);
+    const conn = connect(url, prefix);
+    try {
+      const requirements = 'Crash between commit and enqueue';
+      const id = await conn.client.submit({ workflow, requirements, provider: 'offline' });
+      // Do what a manager does up to the crash: take the submission, commit run_started and then
+      // phase a's completion (which queues b, c and d: the fan-out), and die before adding any job.
+      await conn.client.managerQueue.queue.remove(`${id}.submit`);
+      const started = await conn.store.apply(id, (m, s) => decide(m.workflow, s, { type: 'run_started', at: Date.now() }));
+      const enqueued = (actions: ReadonlyArray<{ type: string; phase?: string }>) => actions.filter((a) => a.type === 'enqueue_phase').map((a) => a.phase);
+      expect(enqueued(started.decision.actions)).toEqual(['a']);
+      const aOutput = BUILTIN_ROLES.planner!.offline({ requirements, variables: {}, phase: 'a', instructions: undefined, upstream: [], upstreamErrors: [] });
+      const fanOut = await conn.store.apply(
+        id,
+        (m, s) => decide(m.workflow, s, { type: 'phase_completed', at: Date.now(), phase: 'a', iteration: 1, attempt: 1, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm' }),
+        { phase: 'a', value: aOutput },
+      );
+      expect(enqueued(fanOut.decision.actions)).toEqual(['b', 'c', 'd']);
+
+      // The restarted manager reconciles: b, c, d get their jobs, and the run completes.
+      const manager = await quietManager(url, prefix);
+      try {
+        const result = await conn.client.follow(id, conn.blocking, () => undefined);
+        expect(result.status).toBe('completed');
+        const events = await runEvents(conn.store, id);
+        expect(countEvents(events, 'run_finished')).toBe(1);
+        for (const phase of ['b', 'c', 'd', 'e']) {
+          expect(countEvents(events, 'phase_completed', phase)).toBe(1);
+          expect(llm.calls.get(`${requirements}|${phase}`)).toBe(1);
+        }
+        expect(llm.calls.get(`${requirements}|a`)).toBeUndefined();
+      } finally {
+        await manager.close();
+      }
+    } finally {
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('fault 7: two manager replicas under 200 concurrent runs: no phase enqueued or run twice, no run finished twice', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('fault-replicas');
+    const env = cliEnv(url, prefix);
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+    const pool = await quietPool(url, prefix, Object.values(BUILTIN_ROLES), llm, 16);
+    const conn = connect(url, prefix);
+    const managers = [spawnCli([...managerArgs, '--concurrency', '16'], env), spawnCli([...managerArgs, '--concurrency', '16'], env)];
+    try {
+      await Promise.all(managers.map((m) => m.waitFor('manager: consuming')));
+      const small = testWorkflow({
+        agents: ['planner', 'designer', 'coder'],
+        phases: [
+          { name: 'a', agent: 'planner' },
+          { name: 'b', agent: 'designer', depends_on: ['a'] },
+          { name: 'c', agent: 'coder', depends_on: ['a'] },
+        ],
+      });
+      const runs = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const requirements = `Replica run ${i}`;
+          return { id: await conn.client.submit({ workflow: small, requirements, provider: 'offline' }), requirements };
+        }),
+      );
+      await waitUntil(async () => (await conn.store.activeRunIds()).length === 0, 25_000, 'all 200 runs to finish');
+      await expectExactlyOnce(conn, llm, runs, ['a', 'b', 'c']);
+      // Each phase job exists once per run on its role's queue, and all of them completed.
+      for (const role of ['planner', 'designer', 'coder']) {
+        const q = new Queue(agentQueueName(role), { connection: conn.redis, prefix });
+        const counts = await q.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
+        await q.close();
+        expect(counts).toEqual({ completed: 200, failed: 0, waiting: 0, active: 0, delayed: 0 });
+      }
+    } finally {
+      await Promise.all(managers.map((m) => m.stop('SIGKILL')));
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Faults 4 and 5 (second half) of issue 6, each on a private `redis-server` this file may kill:
+ * Redis (AOF on, fsync always) crashes in the middle of runs and comes back; a pool stopped with
+ * SIGTERM while Redis is gone still exits after its grace period.
+ */
+import { loadBuiltinWorkflow } from '@agentfleet/core';
+import { describe, expect, it } from 'vitest';
+import { startFakeAnthropic } from '../support/fake-anthropic.js';
+import { cliEnv, runCli, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
+import { startRedisServer } from '../support/redis.js';
+import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
+
+const PREFIX = '{fleet-outage}';
+
+describe('Redis goes away', () => {
+  it('fault 4: Redis (AOF) is SIGKILLed mid-run and restarted: the CLI says it is unreachable meanwhile, processes reconnect, every run completes once', async () => {
+    await using server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const env = cliEnv(server.url, PREFIX, { FLEET_OFFLINE_LATENCY_MS: '300' });
+    const processes: CliProcess[] = [
+      spawnCli(['manager'], env),
+      spawnCli(['agents', '--roles', 'planner,designer,coder,reviewer', '--concurrency', '4'], env),
+    ];
+    const conn = connect(server.url, PREFIX);
+    try {
+      await processes[0]!.waitFor('manager: consuming');
+      await processes[1]!.waitFor('agents: serving');
+      const workflow = await loadBuiltinWorkflow('software-delivery');
+      const ids = await Promise.all(['A wiki', 'A poll service', 'A pastebin', 'A feed reader'].map((requirements) => conn.client.submit({ workflow, requirements, provider: 'offline' })));
+      // Let the runs get going: every run has finished its first phase.
+      await waitUntil(async () => (await Promise.all(ids.map(async (id) => countEvents(await runEvents(conn.store, id), 'phase_completed')))).every((n) => n >= 1), 15_000, 'first phases');
+
+      server.kill('SIGKILL');
+      const status = await runCli(['status'], env, { timeoutMs: 15_000 });
+      expect(status.code).toBe(2);
+      expect(status.stderr).toContain(`Redis is unreachable at redis://127.0.0.1:${server.port}`);
+      await new Promise((r) => setTimeout(r, 1000));
+      await server.restart();
+
+      await waitUntil(async () => (await conn.store.activeRunIds().catch(() => ['?'])).length === 0, 25_000, 'every run to finish after the restart');
+      for (const id of ids) {
+        const result = await conn.client.result(id);
+        expect(result.status).toBe('completed');
+        const events = await runEvents(conn.store, id);
+        expect(countEvents(events, 'run_finished')).toBe(1);
+        for (const phase of ['planning', 'design', 'implementation', 'review']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
+      }
+      // Both processes survived the outage and still stop cleanly.
+      for (const p of processes) expect(await p.stop('SIGTERM')).toBe(0);
+    } finally {
+      await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+      await conn.close();
+    }
+  });
+
+  it('fault 5: SIGTERM a pool with a job in flight while Redis is gone: it exits after its grace period', async () => {
+    await using server = await startRedisServer();
+    await using fake = await startFakeAnthropic();
+    fake.setResponder(() => ({ hang: true }));
+    const env = cliEnv(server.url, PREFIX, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url });
+    const manager = spawnCli(['manager'], env);
+    const agents = spawnCli(['agents', '--roles', 'coder', '--grace', '2'], env);
+    const conn = connect(server.url, PREFIX);
+    try {
+      await manager.waitFor('manager: consuming');
+      await agents.waitFor('agents: serving');
+      const workflow = testWorkflow({ agents: ['coder'], phases: [{ name: 'implementation', agent: 'coder', timeout: 60 }] });
+      await conn.client.submit({ workflow, requirements: 'Build a todo API', provider: 'anthropic' });
+      await fake.waitForRequests(1, 15_000);
+      server.kill('SIGKILL');
+
+      const t0 = Date.now();
+      agents.child.kill('SIGTERM');
+      await new Promise<void>((resolve) => agents.child.once('exit', () => resolve()));
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(1900);
+      expect(took).toBeLessThan(12_000);
+      expect(agents.output()).toContain('finishing jobs in flight (up to 2s)');
+    } finally {
+      await agents.stop('SIGKILL');
+      await manager.stop('SIGKILL');
+      await conn.close();
+    }
+  });
+});
