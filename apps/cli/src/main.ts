@@ -20,16 +20,12 @@ import {
   listBuiltinWorkflows,
   loadConfig,
   resolveWorkflow,
-  setDefaultLogLevel,
   startTelemetry,
   type FleetConfig,
 } from '@agentfleet/core';
 import { startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
-import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
-import { register as registerWorkers } from './commands/workers.js';
-import { register as registerRunControl } from './commands/run-control.js';
 import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal } from './shared.js';
 
 const program = new Command()
@@ -49,10 +45,8 @@ program
   .option('--json', 'print only the result JSON on stdout (progress stays on stderr)', false)
   .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
-  .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean }) => {
-    setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number }) => {
     const config = loadConfig();
     let requirements = words.join(' ');
     if (opts.file) {
@@ -64,15 +58,7 @@ program
     if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet run "Build a REST API for ..." (or --file requirements.md)');
     process.exitCode = await runCommand(
       requirements,
-      {
-        workflow: opts.workflow,
-        vars: { ...parseVars(opts.var), ...(opts.interactive ? { interactive: 'true' } : {}) },
-        json: opts.json,
-        out: opts.out,
-        localWorkers: opts.localWorkers,
-        concurrency: opts.concurrency,
-        interactive: opts.interactive,
-      },
+      { workflow: opts.workflow, vars: parseVars(opts.var), json: opts.json, out: opts.out, localWorkers: opts.localWorkers, concurrency: opts.concurrency },
       config,
     );
   });
@@ -83,12 +69,10 @@ program
   .addOption(new Option('-c, --concurrency <n>', 'run events processed at once').argParser(positiveInt('--concurrency')).default(16))
   .addOption(new Option('--lock-duration <ms>', 'BullMQ lock of a run event being processed; a crashed manager\'s events are taken over after it').argParser(positiveInt('--lock-duration')).default(30_000))
   .addOption(new Option('--stalled-interval <ms>', 'how often run events held by a crashed manager are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
-  .addOption(metricsPortOption())
-  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
+  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number }) => {
     const config = loadConfig();
     await assertRedisReachable(config.redisUrl);
-    const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
-    sayMetrics('manager', telemetry);
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager' });
     const manager = await startManager({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -114,13 +98,11 @@ program
   .addOption(new Option('--grace <seconds>', 'on SIGTERM, wait this long for jobs in flight').argParser(positiveInt('--grace')).default(30))
   .addOption(new Option('--lock-duration <ms>', 'BullMQ job lock; a job whose worker died is taken over after it').argParser(positiveInt('--lock-duration')).default(30_000))
   .addOption(new Option('--stalled-interval <ms>', 'how often jobs of dead workers are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
-  .addOption(metricsPortOption())
-  .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
+  .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number }) => {
     const config = loadConfig();
     const roles = resolveRoles(opts.roles.split(',').map((r) => r.trim()).filter(Boolean));
     await assertRedisReachable(config.redisUrl);
-    const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents', metricsPort: opts.metricsPort ?? config.metricsPort });
-    sayMetrics('agents', telemetry);
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents' });
     const pool = await startAgentPool({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -168,9 +150,6 @@ program
       say(`cancel requested for run ${runId}`);
     });
   });
-
-registerWorkers(program);
-registerRunControl(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows
