@@ -31,5 +31,13 @@ export function progressLine(e: StoredRunEvent['event']): string | undefined {
       return `  ■ ${e.phase} cancelled: ${e.reason}`;
     case 'run_finished':
       return `run ${e.status} in ${seconds(e.duration_ms)}`;
+    case 'phase_waiting':
+      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}`;
+    case 'step_action':
+      return `  ↪ ${e.phase}: ${e.action}${e.target ? ` → ${e.target}` : ''}${e.note ? ` (${e.note})` : ''}`;
+    case 'external_event':
+      return `  ✉ event "${e.event}" received`;
+    case 'run_resumed':
+      return 'run resumed';
   }
 }

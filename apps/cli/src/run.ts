@@ -4,6 +4,7 @@
  * event stream, writes the artifacts and prints the result.
  */
 import { join, resolve } from 'node:path';
+import { createInterface, type Interface } from 'node:readline/promises';
 import { createLlmClient, startAgentPool, writeArtifacts, type AgentPool } from '@agentfleet/agents';
 import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
@@ -18,6 +19,8 @@ export interface RunCommandOptions {
   out: string | undefined;
   localWorkers: boolean;
   concurrency: number;
+  /** Ask waiting phases' questions and approvals on the terminal. */
+  interactive?: boolean;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
@@ -60,10 +63,13 @@ export async function runCommand(requirements: string, options: RunCommandOption
     };
     process.once('SIGINT', onSignal);
 
+    const asker = options.interactive ? new TerminalAsker(client, runId) : undefined;
     const result = await client.follow(runId, blocking, (e) => {
       const line = progressLine(e.event);
       if (line) say(line);
+      if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     });
+    asker?.close();
     const dir = resolve(options.out ?? join('runs', runId));
     await writeArtifacts(result, dir);
     const final: RunResult = { ...result, artifacts_dir: dir };
@@ -92,4 +98,37 @@ function summary(r: RunResult): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * `--interactive`: when a phase waits, ask on the terminal (stderr) and send the answer as the event
+ * it waits for: `answers` to a planner's questions, `approval` for an approval phase.
+ */
+class TerminalAsker {
+  private readonly rl: Interface = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: FleetClient,
+    private readonly runId: string,
+  ) {}
+
+  answer(phase: string, event: string, prompt: unknown): void {
+    this.queue = this.queue.then(async () => {
+      if (event === 'approval') {
+        const reply = await this.rl.question(`  ? approve "${phase}"${typeof prompt === 'string' ? ` (${prompt})` : ''} [y/N] `);
+        const approved = /^y(es)?$/i.test(reply.trim());
+        await this.client.sendEvent(this.runId, 'approval', { approved, comment: approved ? 'approved in the terminal' : 'rejected in the terminal' });
+        return;
+      }
+      const questions = Array.isArray(prompt) ? prompt.map(String) : [typeof prompt === 'string' ? prompt : `input for ${phase}`];
+      const answers: Record<string, string> = {};
+      for (const q of questions) answers[q] = (await this.rl.question(`  ? ${q}\n  > `)).trim();
+      await this.client.sendEvent(this.runId, event, { answers });
+    }).catch((err: unknown) => say(`could not send the answer: ${(err as Error).message}`));
+  }
+
+  close(): void {
+    this.rl.close();
+  }
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
-import type { RunMeta, RunResult } from './result.js';
+import type { RunLinks, RunMeta, RunResult } from './result.js';
 import { initialRunState, isTerminalRun } from './scheduler/decide.js';
 import { RunStore, type StoredRunEvent } from './store/run-store.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
@@ -18,11 +18,19 @@ export const MAX_REQUIREMENTS_BYTES = 256 * 1024;
 export interface SubmitRunInput {
   workflow: WorkflowDefinition;
   requirements: string;
+  /** Override the workflow's `variables` defaults. */
   variables?: Record<string, string>;
   /** Provider the agents will use, recorded in the result (`anthropic` or `offline`). */
   provider: string;
   /** W3C trace context to join (the caller's span). */
   trace?: Record<string, string>;
+  /** A deterministic run id (child runs, fallbacks); a UUID by default. */
+  runId?: string;
+  links?: RunLinks;
+  /** Phases that start `completed`, with their outputs (a rerun keeps what came before `from`). */
+  completed?: Record<string, unknown>;
+  /** Extra context entries the run starts with (a fallback sees the failed run's outputs). */
+  context?: Record<string, unknown>;
 }
 
 export class FleetClient {
@@ -50,20 +58,85 @@ export class FleetClient {
    */
   async submit(input: SubmitRunInput): Promise<string> {
     validateRequirements(input.requirements);
-    const runId = randomUUID();
+    const runId = input.runId ?? randomUUID();
     const now = Date.now();
     const meta: RunMeta = {
       run_id: runId,
       workflow: input.workflow,
       requirements: input.requirements,
-      variables: input.variables ?? {},
+      variables: { ...input.workflow.variables, ...(input.variables ?? {}) },
       created_at: now,
       provider: input.provider,
       trace: input.trace ?? {},
+      ...(input.links ? { links: input.links } : {}),
     };
-    await this.store.createRun(meta, initialRunState(input.workflow, now));
-    await this.managerQueue.report({ type: 'run_submitted', run_id: runId, at: now }, { jobId: `${runId}.submit` });
+    const state = initialRunState(input.workflow, now);
+    for (const phase of Object.keys(input.completed ?? {})) {
+      const p = state.phases[phase];
+      if (p) Object.assign(p, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
+    }
+    const created = await this.store.createRun(meta, state, { ...(input.context ?? {}), ...(input.completed ?? {}) });
+    if (created) await this.managerQueue.report({ type: 'run_submitted', run_id: runId, at: now }, { jobId: `${runId}.submit` });
     return runId;
+  }
+
+  /**
+   * Deliver an external event (an approval, answers to questions) to a run.
+   *
+   * @param type - the event type a waiting phase asked for: `approval` (`data.approved` false
+   *   rejects), `approve`, `reject`, or the type an agent's `wait` named (`answers`, `input`, …).
+   * @throws FleetError `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished.
+   */
+  async sendEvent(runId: string, type: string, data: unknown = {}): Promise<void> {
+    const { state } = await this.store.getRun(runId);
+    if (isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${runId} is ${state.status}; events go to runs that are still going`);
+    await this.managerQueue.report({ type: 'external_event', run_id: runId, event: type, data, at: Date.now() });
+  }
+
+  /**
+   * Continue a failed or cancelled run from where it stopped: phases that completed keep their
+   * outputs and are not run again.
+   *
+   * @throws FleetError `RUN_NOT_FOUND`; `INVALID_STATE` unless the run failed or was cancelled.
+   */
+  async resume(runId: string): Promise<void> {
+    const { state } = await this.store.getRun(runId);
+    if (state.status !== 'failed' && state.status !== 'cancelled') {
+      throw new FleetError('INVALID_STATE', `run ${runId} is ${state.status}; only failed or cancelled runs can be resumed`);
+    }
+    await this.managerQueue.report({ type: 'resume_requested', run_id: runId, at: Date.now() });
+  }
+
+  /**
+   * Start a new run of the same workflow version that reuses the outputs of the phases before
+   * `from` and runs `from` and everything after it again.
+   *
+   * @param options.requirements - edited requirements for the new run (default: the original's).
+   * @returns the new run's id.
+   * @throws FleetError `RUN_NOT_FOUND`; `INVALID_INPUT` when `from` is not a phase of the workflow.
+   */
+  async rerun(runId: string, options: { from: string; requirements?: string; provider?: string }): Promise<string> {
+    const { meta } = await this.store.getRun(runId);
+    const phases = meta.workflow.phases;
+    if (!phases.some((p) => p.name === options.from)) {
+      throw new FleetError('INVALID_INPUT', `--from "${options.from}" is not a phase of ${meta.workflow.name}; phases: ${phases.map((p) => p.name).join(', ')}`);
+    }
+    const rerun = new Set([options.from]);
+    for (const p of phases) if (p.dependsOn.some((d) => rerun.has(d.phase))) rerun.add(p.name);
+    const outputs = await this.store.getOutputs(runId);
+    const completed: Record<string, unknown> = {};
+    for (const p of phases) if (!rerun.has(p.name) && p.name in outputs) completed[p.name] = outputs[p.name];
+    const newId = await this.submit({
+      workflow: meta.workflow,
+      requirements: options.requirements ?? meta.requirements,
+      variables: meta.variables,
+      provider: options.provider ?? meta.provider,
+      links: { rerun_of: { run_id: runId, from: options.from } },
+      completed,
+    });
+    await this.store.appendEvent(runId, { type: 'rerun_started', at: Date.now(), new_run_id: newId, from: options.from });
+    await this.store.addLink(runId, 'reruns', newId);
+    return newId;
   }
 
   /**

@@ -37,6 +37,18 @@ export const FLEET_ERROR_CODES = {
   PROVIDER_AUTH: { category: 'provider', retryable: false, summary: 'the provider rejected the API key (401/403)' },
   PROVIDER_BAD_REQUEST: { category: 'provider', retryable: false, summary: 'the provider rejected the request (400/404/413/422)' },
   UNKNOWN_ROLE: { category: 'user', retryable: false, summary: 'no agent role with that name is registered in this pool' },
+  MAX_ITERATIONS: { category: 'user', retryable: false, summary: 'a step action would run a phase more often than its max_iterations' },
+  APPROVAL_REJECTED: { category: 'user', retryable: false, summary: 'an approval phase was rejected' },
+  APPROVAL_TIMEOUT: { category: 'user', retryable: false, summary: 'nobody answered an approval phase within its timeout' },
+  CHILD_RUN_FAILED: { category: 'system', retryable: false, summary: 'the workflow a phase ran as a child run did not complete' },
+  INVALID_STATE: { category: 'user', retryable: false, summary: "the run's status does not allow that action" },
+  // HTTP API, template registry, end actions (issue 4):
+  UNAUTHORIZED: { category: 'user', retryable: false, summary: 'no valid API key was given' },
+  FORBIDDEN: { category: 'user', retryable: false, summary: "the API key's user type may not do that" },
+  CONFLICT: { category: 'user', retryable: false, summary: 'the name is taken, or another run holds the conversation' },
+  NOT_FOUND: { category: 'user', retryable: false, summary: 'no API key or permission grant matches' },
+  STATE_SCHEMA_VIOLATION: { category: 'user', retryable: false, summary: "the run's final context does not match the workflow's state_schema" },
+  END_ACTION_FAILED: { category: 'system', retryable: true, summary: 'the end action of a finished run failed' },
   INTERNAL: { category: 'system', retryable: true, summary: 'an unexpected error' },
 } as const satisfies Record<string, CodeSpec>;
 

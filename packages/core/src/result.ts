@@ -18,6 +18,8 @@ export interface PhaseResult {
   usage: TokenUsage;
   error?: SerializedFleetError;
   reason?: string;
+  /** The last completion reused a cached agent result (no tokens spent). */
+  cache_hit?: boolean;
 }
 
 export interface RunResult {
@@ -45,6 +47,10 @@ export interface RunResult {
   model: string | null;
   /** Where `fleet run` wrote the artifacts; null when none were written. */
   artifacts_dir: string | null;
+  /** Links to related runs (rerun_of, fallback_of, fallback_run_id, parent, children). */
+  links: Record<string, unknown>;
+  /** While `waiting`: which phases wait for which event, and what they asked. */
+  waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
 }
 
 /** Everything stored about a run besides its state: what was asked and with which definition. */
@@ -57,6 +63,18 @@ export interface RunMeta {
   provider: string;
   /** W3C trace context of the submitter, so the run's trace joins the caller's. */
   trace: Record<string, string>;
+  /** How this run relates to others. */
+  links?: RunLinks;
+}
+
+/** Links between runs: a rerun, a fallback, a child workflow run. */
+export interface RunLinks {
+  /** This run re-runs that run from a phase on. */
+  rerun_of?: { run_id: string; from: string };
+  /** This run is the fallback of that failed run. */
+  fallback_of?: string;
+  /** This run is a phase of that run. */
+  parent?: { run_id: string; phase: string; iteration: number };
 }
 
 /**
@@ -78,6 +96,8 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     };
     if (s?.error && s.status !== 'completed') result.error = s.error;
     if (s?.reason) result.reason = s.reason;
+    if (s?.agent && s.agent !== def.agent) result.agent = s.agent;
+    if (s?.cacheHit) result.cache_hit = true;
     return result;
   });
   const start = state.startedAt ?? state.createdAt;
@@ -105,6 +125,11 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,
+    links: { ...(meta.links ?? {}) },
+    waiting_for: meta.workflow.phases.flatMap((def) => {
+      const w = state.phases[def.name]?.waitingFor;
+      return w && state.phases[def.name]?.status === 'waiting' ? [{ phase: def.name, ...w }] : [];
+    }),
   };
 }
 

@@ -28,6 +28,15 @@ export const planner: AgentRole<Plan> = {
     'List real risks (security, data loss, scale, ambiguity) and only the open questions whose answers would change the design.',
   ].join('\n'),
   outputSchema: PlanSchema,
+  /**
+   * In an interactive run (variable `interactive` = `true`, set by `fleet run --interactive`), open
+   * questions put the run in `waiting` for an `answers` event; planning then runs again with them.
+   */
+  stepAction(output, input) {
+    const questions = (output as Plan).open_questions;
+    if (input.variables.interactive !== 'true' || questions.length === 0 || input.feedback?.event) return undefined;
+    return { type: 'wait', event: 'answers', prompt: questions };
+  },
   offline(input) {
     const features = clauses(input.requirements);
     return {
@@ -39,7 +48,8 @@ export const planner: AgentRole<Plan> = {
         acceptance_criteria: [`"${feature}" works end to end`, `"${feature}" is covered by an automated test`],
       })),
       risks: ['Requirements are interpreted literally by the offline model; review them with a real model.'],
-      open_questions: [],
+      // Asked only until answered, so an interactive run shows the question-and-answer loop offline too.
+      open_questions: input.variables.interactive === 'true' && !input.feedback?.event ? ['Who are the users, and how do they sign in?'] : [],
     };
   },
 };

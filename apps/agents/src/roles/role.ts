@@ -1,3 +1,4 @@
+import type { StepAction } from '@agentfleet/core';
 import type { z } from 'zod';
 
 /** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
@@ -11,6 +12,13 @@ export interface RoleInput {
   upstream: Array<{ phase: string; role: string; output: unknown }>;
   /** Errors of optional dependencies that failed. */
   upstreamErrors: Array<{ phase: string; error: string }>;
+  /**
+   * Why this phase runs again: the phase that sent the work back (`from`), its note and output
+   * (a reviewer's findings), or the event that answered what this phase asked (`event`).
+   */
+  feedback?: { from: string; note?: string; output?: unknown; event?: { type: string; data: unknown } };
+  /** This phase's own previous output, when it runs again (repeat, answers). */
+  previous?: unknown;
 }
 
 /**
@@ -25,6 +33,8 @@ export interface AgentRole<T = unknown> {
   outputSchema: z.ZodType<T>;
   /** Deterministic answer of the offline model. */
   offline(input: RoleInput): T;
+  /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */
+  stepAction?(output: unknown, input: RoleInput): StepAction | undefined;
 }
 
 /** Find the first upstream output produced by `role` (or by a phase of that name). */

@@ -47,6 +47,8 @@ export const PhaseJobDataSchema = z.object({
   timeout_ms: z.number().int().positive(),
   /** Total attempts BullMQ makes (retries + 1). */
   max_attempts: z.number().int().min(1),
+  /** Reuse cached agent results for this long, ms; 0 turns caching off. */
+  cache_ttl_ms: z.number().int().min(0).default(0),
   /** W3C trace context (`traceparent`, `tracestate`) of the manager's phase span. */
   trace: z.record(z.string(), z.string()).default({}),
 });
@@ -60,12 +62,21 @@ export const PhaseJobResultSchema = z.object({
 });
 export type PhaseJobResult = z.infer<typeof PhaseJobResultSchema>;
 
+/** A step action as agents may return it in their output (`step_action`). */
+export const StepActionSchema = z.object({
+  type: z.enum(['continue', 'repeat', 'jump', 'wait', 'complete']),
+  target: z.string().optional(),
+  note: z.string().optional(),
+  event: z.string().optional(),
+  prompt: z.unknown().optional(),
+});
+
 const phaseRef = { run_id: z.string().min(1), phase: z.string().min(1), iteration: z.number().int().min(1) };
 
 /** Data of a job on the `manager` queue: one thing that happened to a run. Times are epoch ms. */
 export const ManagerJobDataSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run_submitted'), run_id: z.string().min(1), at: z.number() }),
-  z.object({ type: z.literal('phase_started'), ...phaseRef, attempt: z.number().int().min(1), at: z.number() }),
+  z.object({ type: z.literal('phase_started'), ...phaseRef, attempt: z.number().int().min(1), at: z.number(), agent: z.string().optional() }),
   z.object({
     type: z.literal('phase_completed'),
     ...phaseRef,
@@ -75,6 +86,11 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     output: z.unknown(),
     usage: TokenUsageSchema,
     model: z.string(),
+    /** A step action the agent asked for (its output's `step_action`). */
+    action: StepActionSchema.optional(),
+    cache_hit: z.boolean().optional(),
+    /** The role that ran it (when chosen at run time). */
+    agent: z.string().optional(),
   }),
   z.object({
     type: z.literal('phase_attempt_failed'),
@@ -87,5 +103,7 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),
+  z.object({ type: z.literal('external_event'), run_id: z.string().min(1), event: z.string().min(1).max(64), data: z.unknown(), at: z.number() }),
+  z.object({ type: z.literal('resume_requested'), run_id: z.string().min(1), at: z.number() }),
 ]);
 export type ManagerJobData = z.infer<typeof ManagerJobDataSchema>;

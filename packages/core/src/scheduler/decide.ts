@@ -1,20 +1,31 @@
 /**
- * The functional core: `decide(definition, state, event)` returns the run's next state, the actions
- * the shell must take, and the run events to append. No Redis, no clock, no randomness: every rule
- * of a workflow's semantics lives here and is unit-tested without any process.
+ * The functional core: `decide(definition, state, event, context)` returns the run's next state, the
+ * actions the shell must take, and the run events to append. No Redis, no clock, no randomness:
+ * every rule of a workflow's semantics lives here and is unit-tested without any process.
  *
  * Rules (ARCHITECTURE.md, "Semantics to honour"):
- * - a phase is queued when every dependency completed (an `optional` dependency may also have failed
- *   or been skipped); independent phases are queued together;
+ * - a phase is ready when every dependency completed (an `optional` dependency may also have failed
+ *   or been skipped); ready phases whose `condition` is false are skipped ("condition not met");
+ *   independent ready phases are queued together;
  * - a required dependency that failed, was skipped or cancelled skips the dependent, with the reason;
  * - a transient failure is retried while the phase has attempts left and the run is under
  *   `max_total_retries`; anything else fails the phase;
- * - a failed phase with `continue_on_error` false fails the run at once, cancels phases in flight and
- *   skips the rest; with true, the error is recorded and independent phases go on;
+ * - a failed phase with `continue_on_error` false fails the run at once, cancels phases in flight,
+ *   skips the rest and starts `fallback_workflow`; with true, the error is recorded and independent
+ *   phases go on;
+ * - a completed phase may steer the run (step actions): `repeat` it, `jump` back to an earlier phase
+ *   (everything after it runs again), `wait` for an external event, `complete` the run early; loops
+ *   are bounded by each phase's `max_iterations`;
+ * - `approval` phases wait for an `approval` event (or settle by `on_timeout` when their timeout
+ *   passes); the run is `waiting` while any phase waits;
+ * - a failed or cancelled run may be resumed: phases that did not complete run again, completed
+ *   ones keep their outputs;
  * - events for an older iteration, or for a phase that already ended, are refused (fencing).
  */
 import { FleetError, type SerializedFleetError } from '../errors.js';
-import type { PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
+import { evaluateCondition, parseExpression, type Condition } from '../workflow/condition.js';
+import type { TemplateContext } from '../workflow/context.js';
+import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -25,6 +36,7 @@ import {
   type RunState,
   type SchedulerAction,
   type SchedulerEvent,
+  type StepAction,
   type TokenUsage,
 } from './types.js';
 
@@ -42,6 +54,8 @@ export function initialRunState(definition: WorkflowDefinition, createdAt: numbe
     errors: [],
     createdAt,
     usage: { input_tokens: 0, output_tokens: 0 },
+    events: [],
+    resumes: 0,
   };
 }
 
@@ -49,27 +63,75 @@ export function isTerminalRun(status: RunState['status']): boolean {
   return TERMINAL_RUN_STATUSES.includes(status);
 }
 
-/** Compute the next state, actions and run events for one event. Never throws for a well-formed state. */
-export function decide(definition: WorkflowDefinition, state: RunState, event: SchedulerEvent): Decision {
-  const refused: Decision = { accepted: false, state, actions: [], events: [] };
-  if (isTerminalRun(state.status)) return refused;
+/**
+ * Whether deciding for this workflow reads phase outputs (conditions, step-action rules). The shell
+ * loads the shared context only then.
+ */
+export function needsOutputs(definition: WorkflowDefinition): boolean {
+  return definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
+}
 
-  const ctx = new DecisionBuilder(definition, structuredClone(state));
-  const applied = ctx.apply(event);
+const EMPTY_CONTEXT: TemplateContext = { requirements: '', variables: {}, outputs: {}, errors: [] };
+
+/**
+ * Compute the next state, actions and run events for one event. Never throws for a well-formed state.
+ *
+ * @param context - requirements, variables and phase outputs (including the output the event
+ *   reports), for conditions, step-action rules and `based_on_input` agent selection.
+ */
+export function decide(definition: WorkflowDefinition, state: RunState, event: SchedulerEvent, context: TemplateContext = EMPTY_CONTEXT): Decision {
+  const refused: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
+  const resuming = event.type === 'resume_requested';
+  if (isTerminalRun(state.status) !== resuming) return refused;
+  if (resuming && state.status === 'completed') return refused;
+
+  const builder = new DecisionBuilder(definition, normalize(structuredClone(state)), context);
+  const applied = builder.apply(event);
   if (!applied) return refused;
-  ctx.advance(event.at);
-  ctx.state.version += 1;
-  return { accepted: true, state: ctx.state, actions: ctx.actions, events: ctx.events };
+  builder.advance(event.at);
+  builder.state.version += 1;
+  return {
+    accepted: true,
+    state: builder.state,
+    actions: builder.actions,
+    events: builder.events,
+    outputs: builder.outputs,
+    reopened: resuming,
+  };
+}
+
+/** Fill fields that states written by older versions lack. */
+function normalize(state: RunState): RunState {
+  state.events ??= [];
+  state.resumes ??= 0;
+  return state;
+}
+
+const conditionCache = new Map<string, Condition>();
+
+function compileCondition(spec: ConditionSpec): Condition {
+  if (typeof spec !== 'string') {
+    return spec.type === 'result_contains' ? { kind: 'result_contains', phase: spec.phase, value: spec.value } : { kind: 'error_count', maxErrors: spec.max_errors };
+  }
+  let parsed = conditionCache.get(spec);
+  if (!parsed) {
+    parsed = parseExpression(spec);
+    if (conditionCache.size > 1000) conditionCache.clear();
+    conditionCache.set(spec, parsed);
+  }
+  return parsed;
 }
 
 class DecisionBuilder {
   readonly actions: SchedulerAction[] = [];
   readonly events: RunEvent[] = [];
+  readonly outputs: Record<string, unknown> = {};
   private readonly byName: Map<string, PhaseDefinition>;
 
   constructor(
     private readonly definition: WorkflowDefinition,
     readonly state: RunState,
+    private readonly context: TemplateContext,
   ) {
     this.byName = new Map(definition.phases.map((p) => [p.name, p]));
   }
@@ -87,16 +149,17 @@ class DecisionBuilder {
       case 'phase_started': {
         const phase = this.current(event.phase, event.iteration);
         if (!phase) return false;
-        // A start that arrives after a later attempt's start (reordered reports) only raises the count.
+        // A start that arrives after a later attempt's start (reordered reports) changes nothing.
         if (event.attempt < phase.attempts) return false;
         phase.status = 'running';
         phase.attempts = event.attempt;
         phase.startedAt ??= event.at;
+        if (event.agent) phase.agent = event.agent;
         this.events.push({
           type: 'phase_started',
           at: event.at,
           phase: event.phase,
-          agent: this.def(event.phase).agent,
+          agent: phase.agent ?? this.def(event.phase).agent,
           iteration: event.iteration,
           attempt: event.attempt,
         });
@@ -107,21 +170,9 @@ class DecisionBuilder {
         if (!phase) return false;
         addUsage(phase.usage, event.usage);
         addUsage(this.state.usage, event.usage);
-        this.state.model = event.model;
-        phase.status = 'completed';
-        phase.attempts = Math.max(phase.attempts, event.attempt);
-        phase.startedAt ??= event.at;
-        phase.finishedAt = event.at;
-        phase.durationMs = event.at - phase.startedAt;
-        delete phase.error;
-        this.events.push({
-          type: 'phase_completed',
-          at: event.at,
-          phase: event.phase,
-          iteration: event.iteration,
-          attempt: event.attempt,
-          duration_ms: phase.durationMs,
-        });
+        if (!event.cacheHit) this.state.model = event.model;
+        this.completePhase(event.phase, phase, event.at, event.attempt, event.cacheHit === true);
+        this.stepAfter(event.phase, phase, event.action, event.at);
         return true;
       }
       case 'phase_attempt_failed': {
@@ -149,12 +200,19 @@ class DecisionBuilder {
         return true;
       }
       case 'phase_deadline': {
-        const phase = this.current(event.phase, event.iteration);
-        if (!phase) return false;
+        const phase = this.state.phases[event.phase];
+        if (!phase || phase.iteration !== event.iteration) return false;
         const def = this.def(event.phase);
-        const error = new FleetError('PHASE_TIMEOUT', `phase "${event.phase}" did not report within its deadline (timeout ${def.timeoutMs / 1000} s × ${def.retries + 1} attempts); its worker may have died`, {
-          retryable: false,
-        }).toJSON();
+        if (phase.status === 'waiting' && def.kind === 'approval') {
+          this.settleApproval(event.phase, phase, def.onTimeout === 'approve', { timed_out: true }, event.at);
+          return true;
+        }
+        if (!IN_FLIGHT_PHASE_STATUSES.includes(phase.status)) return false;
+        const error = new FleetError(
+          'PHASE_TIMEOUT',
+          `phase "${event.phase}" did not report within its deadline (timeout ${def.timeoutMs / 1000} s × ${def.retries + 1} attempts); its worker may have died`,
+          { retryable: false },
+        ).toJSON();
         this.actions.push({ type: 'cancel_phase', phase: event.phase, iteration: event.iteration });
         this.failPhase(event.phase, phase, error, event.at);
         return true;
@@ -163,6 +221,41 @@ class DecisionBuilder {
         this.state.cancelReason = event.reason;
         this.stopEverything(event.at, `run cancelled: ${event.reason}`, 'cancelled');
         this.finish('cancelled', event.at);
+        return true;
+      }
+      case 'external_event': {
+        this.state.events.push({ type: event.event, data: event.data, at: event.at });
+        this.events.push({ type: 'external_event', at: event.at, event: event.event, data: event.data });
+        for (const def of this.definition.phases) {
+          const phase = this.phase(def.name);
+          if (phase.status !== 'waiting' || !phase.waitingFor) continue;
+          if (def.kind === 'approval' && ['approval', 'approve', 'reject'].includes(event.event)) {
+            const approved = event.event === 'approve' || (event.event === 'approval' && approvedIn(event.data));
+            this.settleApproval(def.name, phase, approved, event.data, event.at);
+          } else if (def.kind !== 'approval' && phase.waitingFor.event === event.event) {
+            // An agent that asked (e.g. clarifying questions) runs again with the answer in its context.
+            phase.status = 'pending';
+            phase.feedback = { from: def.name, event: { type: event.event, data: event.data } };
+            delete phase.waitingFor;
+          }
+        }
+        return true;
+      }
+      case 'resume_requested': {
+        this.state.resumes += 1;
+        this.state.status = 'active';
+        delete this.state.finishedAt;
+        delete this.state.cancelReason;
+        this.state.errors = [];
+        for (const def of this.definition.phases) {
+          const phase = this.phase(def.name);
+          if (phase.status === 'completed') continue;
+          phase.status = 'pending';
+          delete phase.error;
+          delete phase.reason;
+          delete phase.waitingFor;
+        }
+        this.events.push({ type: 'run_resumed', at: event.at });
         return true;
       }
     }
@@ -176,22 +269,60 @@ class DecisionBuilder {
       const phase = this.phase(def.name);
       if (phase.status !== 'pending') continue;
       const verdict = this.readiness(def);
-      if (verdict.kind === 'ready') {
-        phase.status = 'queued';
-        phase.iteration += 1;
-        phase.attempts = 0;
-        phase.queuedAt = at;
-        delete phase.startedAt;
-        this.actions.push({ type: 'enqueue_phase', phase: def.name, iteration: phase.iteration });
-        this.events.push({ type: 'phase_queued', at, phase: def.name, agent: def.agent, iteration: phase.iteration });
-      } else if (verdict.kind === 'blocked') {
-        phase.status = 'skipped';
-        phase.reason = verdict.reason;
-        this.events.push({ type: 'phase_skipped', at, phase: def.name, reason: verdict.reason });
+      if (verdict.kind === 'wait') continue;
+      if (verdict.kind === 'blocked') {
+        this.skip(def.name, phase, verdict.reason, at);
+        continue;
       }
+      if (def.condition !== undefined && !evaluateCondition(compileCondition(def.condition), this.ctx())) {
+        this.skip(def.name, phase, 'condition not met', at);
+        continue;
+      }
+      this.start(def, phase, at);
     }
-    const unfinished = Object.values(this.state.phases).some((p) => !TERMINAL_PHASE_STATUSES.includes(p.status));
-    if (!unfinished) this.finish('completed', at);
+    const phases = Object.values(this.state.phases);
+    if (phases.every((p) => TERMINAL_PHASE_STATUSES.includes(p.status))) {
+      this.finish('completed', at);
+      return;
+    }
+    this.state.status = phases.some((p) => p.status === 'waiting') ? 'waiting' : 'active';
+  }
+
+  private start(def: PhaseDefinition, phase: PhaseState, at: number): void {
+    phase.iteration += 1;
+    phase.attempts = 0;
+    phase.queuedAt = at;
+    delete phase.startedAt;
+    delete phase.error;
+    delete phase.cacheHit;
+    if (def.kind === 'approval') {
+      phase.status = 'waiting';
+      phase.startedAt = at;
+      phase.waitingFor = { event: 'approval', prompt: def.description || `approve phase "${def.name}"` };
+      this.actions.push({ type: 'await_event', phase: def.name, iteration: phase.iteration, event: 'approval', timeoutMs: def.timeoutMs });
+      this.events.push({ type: 'phase_waiting', at, phase: def.name, event: 'approval', prompt: phase.waitingFor.prompt });
+      return;
+    }
+    phase.status = 'queued';
+    if (def.kind === 'workflow' && def.workflow) {
+      this.actions.push({ type: 'start_child_run', phase: def.name, iteration: phase.iteration, workflow: def.workflow });
+      this.events.push({ type: 'phase_queued', at, phase: def.name, agent: `workflow:${def.workflow}`, iteration: phase.iteration });
+      return;
+    }
+    const agent = this.selectAgent(def);
+    if (agent) phase.agent = agent;
+    else delete phase.agent;
+    this.actions.push({ type: 'enqueue_phase', phase: def.name, iteration: phase.iteration, ...(agent ? { agent } : {}) });
+    this.events.push({ type: 'phase_queued', at, phase: def.name, agent: agent ?? def.agent, iteration: phase.iteration });
+  }
+
+  /** The role for this iteration: fixed, chosen from the requirements, or undefined (the shell balances load). */
+  private selectAgent(def: PhaseDefinition): string | undefined {
+    const select = def.agentSelect;
+    if (!select) return def.agent;
+    if (select.type === 'load_balanced') return undefined;
+    const text = this.context.requirements.toLowerCase();
+    return select.rules.find((r) => text.includes(r.contains.toLowerCase()))?.agent ?? select.default;
   }
 
   private readiness(def: PhaseDefinition): { kind: 'ready' } | { kind: 'wait' } | { kind: 'blocked'; reason: string } {
@@ -204,11 +335,136 @@ class DecisionBuilder {
     return { kind: 'ready' };
   }
 
+  private completePhase(name: string, phase: PhaseState, at: number, attempt: number, cacheHit: boolean): void {
+    phase.status = 'completed';
+    phase.attempts = Math.max(phase.attempts, attempt);
+    phase.startedAt ??= at;
+    phase.finishedAt = at;
+    phase.durationMs = at - phase.startedAt;
+    if (cacheHit) phase.cacheHit = true;
+    delete phase.error;
+    delete phase.feedback;
+    this.events.push({
+      type: 'phase_completed',
+      at,
+      phase: name,
+      iteration: phase.iteration,
+      attempt: phase.attempts,
+      duration_ms: phase.durationMs,
+      ...(cacheHit ? { cache_hit: true } : {}),
+    });
+  }
+
+  /** The step action of a completed phase: the agent's own, else the first workflow rule that matches. */
+  private stepAfter(name: string, phase: PhaseState, requested: StepAction | undefined, at: number): void {
+    const def = this.def(name);
+    let action = requested;
+    if (!action || action.type === 'continue') {
+      const rule = def.stepActions.find((r) => r.when === undefined || evaluateCondition(compileCondition(r.when), this.ctx()));
+      if (rule) {
+        action = { type: rule.action };
+        if (rule.target !== undefined) action.target = rule.target;
+        if (rule.note !== undefined) action.note = rule.note;
+        if (rule.event !== undefined) action.event = rule.event;
+      }
+    }
+    if (!action || action.type === 'continue') return;
+    this.events.push({
+      type: 'step_action',
+      at,
+      phase: name,
+      action: action.type,
+      ...(action.target !== undefined ? { target: action.target } : {}),
+      ...(action.note !== undefined ? { note: action.note } : {}),
+    });
+    switch (action.type) {
+      case 'complete':
+        this.stopEverything(at, `run completed early by phase "${name}"`, 'skipped');
+        this.finish('completed', at);
+        return;
+      case 'repeat': {
+        if (!this.withinBound(name, name, phase, at)) return;
+        phase.status = 'pending';
+        phase.feedback = { from: name, ...(action.note !== undefined ? { note: action.note } : {}) };
+        return;
+      }
+      case 'jump': {
+        const target = action.target;
+        const targetState = target !== undefined ? this.state.phases[target] : undefined;
+        if (target === undefined || !targetState) {
+          this.boundError(name, phase, `phase "${name}" asked to jump to "${String(target)}", which is not a phase of this workflow`, at);
+          return;
+        }
+        if (!this.withinBound(name, target, targetState, at)) return;
+        for (const reset of [target, ...this.descendantsOf(target)]) {
+          const s = this.phase(reset);
+          if (IN_FLIGHT_PHASE_STATUSES.includes(s.status)) continue;
+          s.status = 'pending';
+          delete s.reason;
+        }
+        targetState.feedback = { from: name, ...(action.note !== undefined ? { note: action.note } : {}) };
+        return;
+      }
+      case 'wait': {
+        if (!this.withinBound(name, name, phase, at)) return;
+        const eventType = action.event ?? 'input';
+        phase.status = 'waiting';
+        phase.waitingFor = { event: eventType, ...(action.prompt !== undefined ? { prompt: action.prompt } : {}) };
+        this.events.push({ type: 'phase_waiting', at, phase: name, event: eventType, ...(action.prompt !== undefined ? { prompt: action.prompt } : {}) });
+        return;
+      }
+    }
+  }
+
+  /** Whether `target` may run once more; otherwise record the bound error against `source`. */
+  private withinBound(source: string, target: string, targetState: PhaseState, at: number): boolean {
+    const max = this.def(target).maxIterations;
+    if (targetState.iteration < max) return true;
+    this.boundError(
+      source,
+      this.phase(source),
+      `phase "${source}" asked to run "${target}" again, but it already ran ${targetState.iteration} time(s) (max_iterations ${max}); raise max_iterations or change the step action`,
+      at,
+      'MAX_ITERATIONS',
+    );
+    return false;
+  }
+
+  /**
+   * A step action that cannot be honoured. With `continue_on_error` the error is recorded and the
+   * phase stays completed (the run goes on); without it the phase fails, and with it the run.
+   */
+  private boundError(name: string, phase: PhaseState, message: string, at: number, code: 'MAX_ITERATIONS' | 'INVALID_WORKFLOW' = 'INVALID_WORKFLOW'): void {
+    const error = new FleetError(code, message).toJSON();
+    if (this.def(name).continueOnError) {
+      this.state.errors.push({ phase: name, error });
+      return;
+    }
+    this.failPhase(name, phase, error, at);
+  }
+
+  private settleApproval(name: string, phase: PhaseState, approved: boolean, data: unknown, at: number): void {
+    delete phase.waitingFor;
+    const decision: Record<string, unknown> = { ...(data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : { data }), approved };
+    this.outputs[name] = decision;
+    if (approved) {
+      this.completePhase(name, phase, at, 1, false);
+      return;
+    }
+    const comment = typeof decision.comment === 'string' ? `: ${decision.comment}` : '';
+    const error =
+      decision.timed_out === true
+        ? new FleetError('APPROVAL_TIMEOUT', `nobody approved phase "${name}" within ${this.def(name).timeoutMs / 1000} s (on_timeout: reject)`).toJSON()
+        : new FleetError('APPROVAL_REJECTED', `phase "${name}" was rejected${comment}`).toJSON();
+    this.failPhase(name, phase, error, at);
+  }
+
   private failPhase(name: string, phase: PhaseState, error: SerializedFleetError, at: number): void {
     phase.status = 'failed';
     phase.error = error;
     phase.finishedAt = at;
     phase.durationMs = at - (phase.startedAt ?? phase.queuedAt ?? at);
+    delete phase.waitingFor;
     this.state.errors.push({ phase: name, error });
     this.events.push({ type: 'phase_failed', at, phase: name, error });
     if (!this.def(name).continueOnError) {
@@ -217,34 +473,62 @@ class DecisionBuilder {
     }
   }
 
-  /** Cancel phases in flight and settle pending ones as `pendingStatus`. */
+  private skip(name: string, phase: PhaseState, reason: string, at: number): void {
+    phase.status = 'skipped';
+    phase.reason = reason;
+    this.events.push({ type: 'phase_skipped', at, phase: name, reason });
+  }
+
+  /** Cancel phases in flight or waiting, and settle pending ones as `pendingStatus`. */
   private stopEverything(at: number, reason: string, pendingStatus: 'skipped' | 'cancelled'): void {
     for (const def of this.definition.phases) {
       const phase = this.phase(def.name);
-      if (IN_FLIGHT_PHASE_STATUSES.includes(phase.status)) {
+      if (IN_FLIGHT_PHASE_STATUSES.includes(phase.status) || phase.status === 'waiting') {
+        if (phase.status !== 'waiting') this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
         phase.status = 'cancelled';
         phase.reason = reason;
         phase.finishedAt = at;
-        this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
+        delete phase.waitingFor;
         this.events.push({ type: 'phase_cancelled', at, phase: def.name, reason });
       } else if (phase.status === 'pending') {
         phase.status = pendingStatus;
         phase.reason = reason;
-        this.events.push(
-          pendingStatus === 'skipped'
-            ? { type: 'phase_skipped', at, phase: def.name, reason }
-            : { type: 'phase_cancelled', at, phase: def.name, reason },
-        );
+        this.events.push(pendingStatus === 'skipped' ? { type: 'phase_skipped', at, phase: def.name, reason } : { type: 'phase_cancelled', at, phase: def.name, reason });
       }
     }
   }
 
   private finish(status: 'completed' | 'failed' | 'cancelled', at: number): void {
+    if (isTerminalRun(this.state.status)) return;
     this.state.status = status;
     this.state.finishedAt = at;
     const duration = at - (this.state.startedAt ?? this.state.createdAt);
     this.actions.push({ type: 'finish_run', status });
+    if (status === 'failed' && this.definition.errorHandling.fallbackWorkflow) {
+      this.actions.push({ type: 'start_fallback', workflow: this.definition.errorHandling.fallbackWorkflow });
+    }
     this.events.push({ type: 'run_finished', at, status, duration_ms: duration });
+  }
+
+  /** Phases that depend on `name`, directly or not. */
+  private descendantsOf(name: string): string[] {
+    const out = new Set<string>();
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const def of this.definition.phases) {
+        if (out.has(def.name)) continue;
+        if (def.dependsOn.some((d) => d.phase === name || out.has(d.phase))) {
+          out.add(def.name);
+          grew = true;
+        }
+      }
+    }
+    return [...out];
+  }
+
+  private ctx(): TemplateContext {
+    return { ...this.context, errors: this.state.errors };
   }
 
   /** The phase's state when `iteration` is its current one and it is still in flight; else undefined. */
@@ -267,6 +551,11 @@ class DecisionBuilder {
     if (!def) throw new TypeError(`workflow "${this.definition.name}" has no phase "${name}"`);
     return def;
   }
+}
+
+function approvedIn(data: unknown): boolean {
+  if (data && typeof data === 'object' && 'approved' in data) return (data as { approved: unknown }).approved !== false;
+  return true;
 }
 
 function addUsage(into: TokenUsage, add: TokenUsage): void {

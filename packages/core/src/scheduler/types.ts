@@ -6,8 +6,11 @@ import type { SerializedFleetError } from '../errors.js';
 
 /** `created → active → completed | failed | cancelled`. */
 export type RunStatus = 'created' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
-/** `pending → queued → running → completed | failed | skipped | cancelled`, with `retrying` between attempts. */
-export type PhaseStatus = 'pending' | 'queued' | 'running' | 'retrying' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+/**
+ * `pending → queued → running → completed | failed | skipped | cancelled`, with `retrying` between
+ * attempts and `waiting` while the phase waits for an external event (an approval, answers).
+ */
+export type PhaseStatus = 'pending' | 'queued' | 'running' | 'retrying' | 'waiting' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
 export const TERMINAL_PHASE_STATUSES: readonly PhaseStatus[] = ['completed', 'failed', 'skipped', 'cancelled'];
@@ -35,6 +38,25 @@ export interface PhaseState {
   /** Why the phase was skipped or cancelled. */
   reason?: string;
   usage: TokenUsage;
+  /** The role that ran (or runs) the current iteration, when chosen at run time (`agent_select`). */
+  agent?: string;
+  /** The last completion was served from the result cache. */
+  cacheHit?: boolean;
+  /** What the next iteration should take into account: the phase that sent work back, and why. */
+  feedback?: { from: string; note?: string; event?: { type: string; data: unknown } };
+  /** While `waiting`: the event type that resumes it, and what was asked. */
+  waitingFor?: { event: string; prompt?: unknown };
+}
+
+/** A step action an agent's result asks for (or a workflow rule derives from it). */
+export interface StepAction {
+  type: 'continue' | 'repeat' | 'jump' | 'wait' | 'complete';
+  target?: string;
+  note?: string;
+  /** For `wait`: the event type that resumes the run. @defaultValue `input` */
+  event?: string;
+  /** For `wait`: what the phase asks (questions), shown to whoever answers. */
+  prompt?: unknown;
 }
 
 export interface RunState {
@@ -53,12 +75,16 @@ export interface RunState {
   /** Model that answered the phases (the last one reported). */
   model?: string;
   cancelReason?: string;
+  /** External events received, in order (`fleet event`, `POST /api/runs/:id/events`). */
+  events: Array<{ type: string; data: unknown; at: number }>;
+  /** How many times the run was resumed after failing or being cancelled. */
+  resumes: number;
 }
 
 /** Something that happened to a run: the scheduler's input. */
 export type SchedulerEvent =
   | { type: 'run_started'; at: number }
-  | { type: 'phase_started'; at: number; phase: string; iteration: number; attempt: number }
+  | { type: 'phase_started'; at: number; phase: string; iteration: number; attempt: number; agent?: string | undefined }
   | {
       type: 'phase_completed';
       at: number;
@@ -67,6 +93,9 @@ export type SchedulerEvent =
       attempt: number;
       usage: TokenUsage;
       model: string;
+      /** A step action the agent asked for in its output (`step_action`). */
+      action?: StepAction | undefined;
+      cacheHit?: boolean | undefined;
     }
   | {
       type: 'phase_attempt_failed';
@@ -81,21 +110,36 @@ export type SchedulerEvent =
     }
   /** The manager-side deadline of a phase iteration passed (a worker died without a word). */
   | { type: 'phase_deadline'; at: number; phase: string; iteration: number }
-  | { type: 'cancel_requested'; at: number; reason: string };
+  | { type: 'cancel_requested'; at: number; reason: string }
+  /** An external event (an approval, answers to questions, anything a waiting phase asked for). */
+  | { type: 'external_event'; at: number; event: string; data: unknown }
+  /** Continue a failed or cancelled run from where it stopped, keeping completed phases. */
+  | { type: 'resume_requested'; at: number };
 
 /** What the shell must do after committing the new state. */
 export type SchedulerAction =
-  | { type: 'enqueue_phase'; phase: string; iteration: number }
+  /** Add the phase's job; `agent` is set when the scheduler chose the role, absent to let the shell balance load. */
+  | { type: 'enqueue_phase'; phase: string; iteration: number; agent?: string }
+  /** Start the phase's child workflow run. */
+  | { type: 'start_child_run'; phase: string; iteration: number; workflow: string }
+  /** A phase now waits for an external event; fail or settle it after `timeoutMs` (a deadline). */
+  | { type: 'await_event'; phase: string; iteration: number; event: string; timeoutMs: number }
   | { type: 'cancel_phase'; phase: string; iteration: number }
-  | { type: 'finish_run'; status: 'completed' | 'failed' | 'cancelled' };
+  | { type: 'finish_run'; status: 'completed' | 'failed' | 'cancelled' }
+  /** The run failed and the workflow names a fallback: start it on the same requirements. */
+  | { type: 'start_fallback'; workflow: string };
 
 /** An append-only record of what happened, as users see it in the events stream. */
 export type RunEvent =
   | { type: 'run_started'; at: number }
   | { type: 'phase_queued'; at: number; phase: string; agent: string; iteration: number }
   | { type: 'phase_started'; at: number; phase: string; agent: string; iteration: number; attempt: number }
+  | { type: 'phase_waiting'; at: number; phase: string; event: string; prompt?: unknown }
+  | { type: 'step_action'; at: number; phase: string; action: StepAction['type']; target?: string; note?: string }
+  | { type: 'external_event'; at: number; event: string; data: unknown }
+  | { type: 'run_resumed'; at: number }
   | { type: 'phase_retry'; at: number; phase: string; attempt: number; error: SerializedFleetError }
-  | { type: 'phase_completed'; at: number; phase: string; iteration: number; attempt: number; duration_ms: number }
+  | { type: 'phase_completed'; at: number; phase: string; iteration: number; attempt: number; duration_ms: number; cache_hit?: boolean }
   | { type: 'phase_failed'; at: number; phase: string; error: SerializedFleetError }
   | { type: 'phase_skipped'; at: number; phase: string; reason: string }
   | { type: 'phase_cancelled'; at: number; phase: string; reason: string }
@@ -110,4 +154,8 @@ export interface Decision {
   state: RunState;
   actions: SchedulerAction[];
   events: RunEvent[];
+  /** Outputs the scheduler itself produced (approval decisions), to write into the shared context. */
+  outputs: Record<string, unknown>;
+  /** The run was finished and is open again (resume): the stored result must go. */
+  reopened: boolean;
 }

@@ -24,17 +24,30 @@ local version = redis.call('HGET', KEYS[1], 'version')
 if version == false then return -1 end
 if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
+if ARGV[6] == '1' then
+  redis.call('HDEL', KEYS[1], 'result')
+  redis.call('SADD', KEYS[4], ARGV[5])
+end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'result', ARGV[4])
-  redis.call('SREM', KEYS[4], ARGV[7])
+  redis.call('SREM', KEYS[4], ARGV[5])
 end
-local n = tonumber(ARGV[8])
-for i = 0, n - 1 do
-  redis.call('XADD', KEYS[3], '*', 'type', ARGV[9 + 2 * i], 'data', ARGV[10 + 2 * i])
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('XADD', KEYS[3], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
+  i = i + 2
 end
 return 1
 `;
+
+/** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
+const META_CACHE_SIZE = 1000;
 
 /** One entry of a run's event stream. */
 export interface StoredRunEvent {
@@ -60,6 +73,8 @@ type ApplyCommand = (
 
 export class RunStore {
   private readonly applyScript: ApplyCommand;
+  /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
+  private readonly metaCache = new Map<string, RunMeta>();
 
   /**
    * @param redis - a connection for ordinary commands (not one used for blocking reads).
@@ -92,24 +107,48 @@ export class RunStore {
     return `${this.prefix}:runs:active`;
   }
 
-  /** Write a new run (status `created`) and its first event. */
-  async createRun(meta: RunMeta, state: RunState): Promise<void> {
-    const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version };
-    await this.redis
-      .multi()
-      .hset(this.runKey(meta.run_id), 'meta', JSON.stringify(meta), 'state', JSON.stringify(state), 'version', String(state.version))
+  /**
+   * Write a new run (status `created`), its first event and any outputs it starts with (a rerun or
+   * a fallback carries earlier outputs).
+   *
+   * @returns false when a run with that id already exists (nothing is written): deterministic run
+   *   ids (child runs, fallbacks) make a repeated create a no-op.
+   */
+  async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown> = {}): Promise<boolean> {
+    const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
+    const claimed = await this.redis.hsetnx(this.runKey(meta.run_id), 'meta', JSON.stringify(meta));
+    if (claimed === 0) return false;
+    const tx = this.redis.multi();
+    const pairs = Object.entries(outputs).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
+    if (pairs.length > 0) tx.hset(this.contextKey(meta.run_id), ...pairs);
+    await tx
+      .hset(this.runKey(meta.run_id), 'state', JSON.stringify(state), 'version', String(state.version))
       .zadd(this.indexKey, meta.created_at, meta.run_id)
       .sadd(this.activeKey, meta.run_id)
       .xadd(this.eventsKey(meta.run_id), '*', 'type', created.type, 'data', JSON.stringify(created))
       .exec();
+    return true;
   }
 
-  /** @throws FleetError `RUN_NOT_FOUND` */
+  /**
+   * @returns the run; its `meta` may be shared with other callers (a run's meta never changes once
+   *   written, so it is cached per store, up to {@link META_CACHE_SIZE} runs): do not mutate it.
+   * @throws FleetError `RUN_NOT_FOUND`
+   */
   async getRun(id: string): Promise<StoredRun> {
+    const cached = this.metaCache.get(id);
+    if (cached) {
+      const [state, result] = await this.redis.hmget(this.runKey(id), 'state', 'result');
+      if (state) return { meta: cached, state: JSON.parse(state) as RunState, result: result ? (JSON.parse(result) as RunResult) : undefined };
+      this.metaCache.delete(id);
+    }
     const [meta, state, result] = await this.redis.hmget(this.runKey(id), 'meta', 'state', 'result');
     if (!meta || !state) throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
+    const parsed = JSON.parse(meta) as RunMeta;
+    if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
+    this.metaCache.set(id, parsed);
     return {
-      meta: JSON.parse(meta) as RunMeta,
+      meta: parsed,
       state: JSON.parse(state) as RunState,
       result: result ? (JSON.parse(result) as RunResult) : undefined,
     };
@@ -135,34 +174,44 @@ export class RunStore {
   /** The run's result: the stored one once finished, else built from the current state. */
   async getResult(id: string, now = Date.now()): Promise<RunResult> {
     const run = await this.getRun(id);
-    if (run.result) return run.result;
-    return buildRunResult(run.meta, run.state, await this.getOutputs(id), now);
+    const result = run.result ?? buildRunResult(run.meta, run.state, await this.getOutputs(id), now);
+    const links = await this.getLinks(id);
+    if (Object.keys(links).length > 0) result.links = { ...result.links, ...links };
+    return result;
   }
 
   /**
    * Apply one event to a run, fenced by the run's version.
    *
-   * @param reduce - pure: from the stored meta and state to a {@link Decision}.
-   * @param output - a phase output to write into the shared context, only if the decision is accepted.
+   * @param reduce - pure: from the stored meta, state and (when `loadOutputs`) the shared context's
+   *   phase outputs, with `output` already merged in, to a {@link Decision}.
+   * @param options.output - a phase output to write into the shared context if the decision is accepted.
+   * @param options.loadOutputs - read the shared context before deciding (conditions, step-action rules).
    * @returns the committed decision (`accepted: false` when the event was refused and nothing changed).
    * @throws FleetError `RUN_NOT_FOUND`; `INTERNAL` after 100 lost races in a row.
    */
   async apply(
     id: string,
-    reduce: (meta: RunMeta, state: RunState) => Decision,
-    output?: { phase: string; value: unknown },
-    now: () => number = Date.now,
+    reduce: (meta: RunMeta, state: RunState, outputs: Record<string, unknown>) => Decision,
+    options: { output?: { phase: string; value: unknown } | undefined; loadOutputs?: boolean | ((meta: RunMeta) => boolean); now?: () => number } = {},
   ): Promise<{ decision: Decision; meta: RunMeta; result: RunResult | undefined }> {
+    const { output } = options;
+    const now = options.now ?? Date.now;
     for (let tries = 0; tries < 100; tries++) {
       const { meta, state } = await this.getRun(id);
-      const decision = reduce(meta, state);
+      const load = typeof options.loadOutputs === 'function' ? options.loadOutputs(meta) : options.loadOutputs === true;
+      let outputs: Record<string, unknown> | undefined = load ? await this.getOutputs(id) : undefined;
+      if (outputs && output) outputs[output.phase] = output.value;
+      const decision = reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
       if (!decision.accepted) return { decision, meta, result: undefined };
+      const writes: Record<string, unknown> = { ...(output ? { [output.phase]: output.value } : {}), ...decision.outputs };
       let result: RunResult | undefined;
       if (decision.actions.some((a) => a.type === 'finish_run')) {
-        const outputs = await this.getOutputs(id);
-        if (output) outputs[output.phase] = output.value;
+        outputs ??= await this.getOutputs(id);
+        Object.assign(outputs, writes);
         result = buildRunResult(meta, decision.state, outputs, now());
       }
+      const contextArgs = Object.entries(writes).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
       const events = decision.events.flatMap((e) => [e.type, JSON.stringify(e)]);
       const applied = await this.applyScript(
         this.runKey(id),
@@ -173,9 +222,10 @@ export class RunStore {
         String(decision.state.version),
         JSON.stringify(decision.state),
         result ? JSON.stringify(result) : '',
-        output ? output.phase : '',
-        output ? JSON.stringify(output.value ?? null) : '',
         id,
+        decision.reopened ? '1' : '0',
+        String(contextArgs.length / 2),
+        ...contextArgs,
         String(decision.events.length),
         ...events,
       );
@@ -184,6 +234,11 @@ export class RunStore {
       // Another writer committed first: decide again on the fresh state.
     }
     throw new FleetError('INTERNAL', `run "${id}": could not apply an event after 100 concurrent-update retries`);
+  }
+
+  /** Append an event to a run's stream outside the scheduler (end actions, links). */
+  async appendEvent(id: string, event: { type: string; at: number } & Record<string, unknown>): Promise<string> {
+    return (await this.redis.xadd(this.eventsKey(id), '*', 'type', event.type, 'data', JSON.stringify(event))) ?? '';
   }
 
   /**
@@ -219,6 +274,43 @@ export class RunStore {
   async getRunTrace(id: string): Promise<Record<string, string> | undefined> {
     const raw = await this.redis.hget(this.runKey(id), 'run_trace');
     return raw ? (JSON.parse(raw) as Record<string, string>) : undefined;
+  }
+
+  /**
+   * Record a link to another run on this one (`fallback_run_id`, `reruns`, `children`): list-valued
+   * keys accumulate. Shown in the result's `links`.
+   */
+  async addLink(id: string, key: string, value: string): Promise<void> {
+    await this.redis.rpush(`${this.runKey(id)}:links:${key}`, value);
+  }
+
+  async getLinks(id: string): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const key of ['fallback_run_id', 'reruns', 'children']) {
+      const values = await this.redis.lrange(`${this.runKey(id)}:links:${key}`, 0, -1);
+      if (values.length > 0) out[key] = values;
+    }
+    return out;
+  }
+
+  /**
+   * Store the W3C carrier of a phase's span (its latest iteration), so a later phase that depends on
+   * it can link to it from any manager replica. Field `phase_trace:<phase>` of the run hash.
+   */
+  async setPhaseTrace(id: string, phase: string, carrier: Record<string, string>): Promise<void> {
+    await this.redis.hset(this.runKey(id), `phase_trace:${phase}`, JSON.stringify(carrier));
+  }
+
+  /** The stored span carriers of `phases` (phase → carrier); phases without one are left out. */
+  async getPhaseTraces(id: string, phases: readonly string[]): Promise<Record<string, Record<string, string>>> {
+    const out: Record<string, Record<string, string>> = {};
+    if (phases.length === 0) return out;
+    const values = await this.redis.hmget(this.runKey(id), ...phases.map((p) => `phase_trace:${p}`));
+    phases.forEach((phase, i) => {
+      const raw = values[i];
+      if (raw) out[phase] = JSON.parse(raw) as Record<string, string>;
+    });
+    return out;
   }
 
   /** Ids of runs not yet finished. */

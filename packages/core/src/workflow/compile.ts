@@ -1,7 +1,9 @@
 import type { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
-import type { PhaseDefinition, WorkflowDefinition } from './definition.js';
+import { parseExpression, pathsIn } from './condition.js';
+import type { AgentSelect, PhaseDefinition, WorkflowDefinition } from './definition.js';
 import { WorkflowFileSchema, type WorkflowFile } from './schema.js';
+import { checkTemplateFields, compileTemplateFields } from './template-fields.js';
 
 /** `planner_agent` → `planner`: both spellings are accepted, the bare role name is canonical. */
 export function normalizeRoleName(agent: string): string {
@@ -42,12 +44,31 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
     } else {
       indexByName.set(phase.name, i);
     }
-    const role = normalizeRoleName(phase.agent);
-    if (!roles.has(role)) {
-      issues.push({
-        path: `phases[${i}].agent`,
-        message: `phase "${phase.name}": agent "${phase.agent}" is not in the workflow's agents list (${[...roles].join(', ')}); add it to "agents" or pick one of those`,
-      });
+    const notListed = (agent: string, path: string) => {
+      if (!roles.has(normalizeRoleName(agent))) {
+        issues.push({
+          path,
+          message: `phase "${phase.name}": agent "${agent}" is not in the workflow's agents list (${[...roles].join(', ')}); add it to "agents" or pick one of those`,
+        });
+      }
+    };
+    const runners = [phase.agent, phase.agent_select, phase.workflow].filter((x) => x !== undefined).length;
+    if (phase.type === 'approval') {
+      if (runners > 0) issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": an approval phase has no agent, agent_select or workflow; remove them` });
+    } else if (runners === 0) {
+      issues.push({ path: `phases[${i}].agent`, message: `phase "${phase.name}": give it an "agent" (or "agent_select", or "workflow" to run another workflow)` });
+    } else if (runners > 1) {
+      issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": use only one of "agent", "agent_select" and "workflow"` });
+    }
+    if (phase.agent !== undefined) notListed(phase.agent, `phases[${i}].agent`);
+    const select = phase.agent_select;
+    if (select?.type === 'load_balanced') select.agents.forEach((a, j) => notListed(a, `phases[${i}].agent_select.agents[${j}]`));
+    if (select?.type === 'based_on_input') {
+      select.rules.forEach((r, j) => notListed(r.agent, `phases[${i}].agent_select.rules[${j}].agent`));
+      notListed(select.default, `phases[${i}].agent_select.default`);
+    }
+    if (phase.workflow !== undefined && phase.workflow === file.name) {
+      issues.push({ path: `phases[${i}].workflow`, message: `phase "${phase.name}": a workflow cannot run itself as a phase` });
     }
   });
   const known = [...indexByName.keys()];
@@ -64,6 +85,7 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
       }
     });
   });
+  issues.push(...checkReferences(file));
   if (issues.length > 0) return issues;
   const cycle = findCycle(file);
   if (cycle) {
@@ -72,6 +94,54 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
   if (file.error_handling.fallback_workflow === file.name) {
     issues.push({ path: 'error_handling.fallback_workflow', message: 'a workflow cannot be its own fallback' });
   }
+  return issues;
+}
+
+/**
+ * Conditions parse, step-action targets exist, and every `{{path}}` in conditions, `input` and
+ * `instructions` starts from something that can exist: `requirements`, `errors`, a declared variable,
+ * or a phase. A bare `{{name}}` may also be a variable given at run time (`--var name=…`), so only
+ * dotted or indexed paths to an unknown name are rejected.
+ */
+function checkReferences(file: WorkflowFile): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const phases = new Set(file.phases.map((p) => p.name));
+  const known = (head: string) => head === 'requirements' || head === 'errors' || Object.hasOwn(file.variables, head) || phases.has(head);
+  const checkText = (text: string | undefined, path: string, phaseName: string) => {
+    if (text === undefined) return;
+    for (const ref of pathsIn(text)) {
+      if (ref.rest.length > 0 && !known(ref.head)) {
+        issues.push({ path, message: `phase "${phaseName}": {{${ref.head}…}} refers to "${ref.head}", which is not a phase, a declared variable or requirements; use one of: ${[...phases].join(', ')}` });
+      }
+    }
+  };
+  const checkCondition = (condition: WorkflowFile['phases'][number]['condition'], path: string, phaseName: string) => {
+    if (condition === undefined) return;
+    if (typeof condition === 'string') {
+      try {
+        parseExpression(condition);
+      } catch (err) {
+        issues.push({ path, message: `phase "${phaseName}": ${(err as Error).message}` });
+        return;
+      }
+      checkText(condition, path, phaseName);
+    } else if (condition.type === 'result_contains' && !phases.has(condition.phase)) {
+      issues.push({ path: `${path}.phase`, message: `phase "${phaseName}": result_contains refers to unknown phase "${condition.phase}"` });
+    }
+  };
+  file.phases.forEach((phase, i) => {
+    checkCondition(phase.condition, `phases[${i}].condition`, phase.name);
+    checkText(phase.instructions, `phases[${i}].instructions`, phase.name);
+    checkText(phase.input, `phases[${i}].input`, phase.name);
+    phase.step_actions.forEach((rule, j) => {
+      const at = `phases[${i}].step_actions[${j}]`;
+      checkCondition(rule.when, `${at}.when`, phase.name);
+      if (rule.action === 'jump' && rule.target === undefined) issues.push({ path: `${at}.target`, message: `phase "${phase.name}": a jump needs a "target" phase` });
+      if (rule.target !== undefined && !phases.has(rule.target)) {
+        issues.push({ path: `${at}.target`, message: `phase "${phase.name}": step action target "${rule.target}" is not a phase; use one of: ${[...phases].join(', ')}` });
+      }
+    });
+  });
   return issues;
 }
 
@@ -131,14 +201,23 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const parsed = WorkflowFileSchema.safeParse(raw);
   if (!parsed.success) throw invalid(zodIssues(parsed.error), raw);
   const file = parsed.data;
-  const graphIssues = checkWorkflowGraph(file);
+  const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file)];
   if (graphIssues.length > 0) throw invalid(graphIssues, raw);
 
   const workflowContinue = file.error_handling.continue_on_error;
+  const workflowCache = file.cache;
   const phases: PhaseDefinition[] = file.phases.map((p) => ({
     name: p.name,
     description: p.description ?? '',
-    agent: normalizeRoleName(p.agent),
+    kind: p.type === 'approval' ? 'approval' : p.workflow !== undefined ? 'workflow' : 'agent',
+    agent: roleOf(p),
+    agentSelect: normalizeSelect(p.agent_select),
+    workflow: p.workflow,
+    condition: p.condition,
+    input: p.input,
+    stepActions: p.step_actions.map((r) => ({ when: r.when, action: r.action, target: r.target, note: r.note, event: r.event })),
+    cache: p.cache ?? workflowCache,
+    onTimeout: p.on_timeout,
     timeoutMs: Math.round(p.timeout * 1000),
     retries: p.retries,
     retryDelayMs: Math.round(p.retry_delay * 1000),
@@ -153,6 +232,9 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     version: file.version,
     agents: [...new Set(file.agents.map(normalizeRoleName))],
     phases: topologicalOrder(phases),
+    variables: file.variables,
+    cacheTtlMs: file.cache_ttl * 1000,
+    ...compileTemplateFields(file),
     errorHandling: {
       continueOnError: workflowContinue,
       fallbackWorkflow: file.error_handling.fallback_workflow,
@@ -164,6 +246,22 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
       saveToFile: file.output.save_to_file,
     },
   };
+}
+
+type FilePhase = WorkflowFile['phases'][number];
+
+function roleOf(p: FilePhase): string {
+  if (p.type === 'approval') return 'approval';
+  if (p.agent !== undefined) return normalizeRoleName(p.agent);
+  if (p.agent_select?.type === 'load_balanced') return normalizeRoleName(p.agent_select.agents[0] as string);
+  if (p.agent_select?.type === 'based_on_input') return normalizeRoleName(p.agent_select.default);
+  return 'workflow';
+}
+
+function normalizeSelect(select: FilePhase['agent_select']): AgentSelect | undefined {
+  if (!select) return undefined;
+  if (select.type === 'load_balanced') return { type: 'load_balanced', agents: select.agents.map(normalizeRoleName) };
+  return { type: 'based_on_input', rules: select.rules.map((r) => ({ contains: r.contains, agent: normalizeRoleName(r.agent) })), default: normalizeRoleName(select.default) };
 }
 
 function invalid(issues: ValidationIssue[], raw: unknown): FleetError {

@@ -5,17 +5,55 @@
  *
  * A run stores the definition it started with, so editing a workflow never changes a run in flight.
  */
+import type { TemplateFields } from './template-fields.js';
+
 export interface PhaseDependency {
   phase: string;
   /** When true the dependent runs even if this dependency failed, and sees its error in the context. */
   optional: boolean;
 }
 
+/** A condition as written in the workflow (parsed where it is evaluated). JSON-safe. */
+export type ConditionSpec = string | { type: 'result_contains'; phase: string; value: string } | { type: 'error_count'; max_errors: number };
+
+export type StepActionType = 'continue' | 'repeat' | 'jump' | 'wait' | 'complete';
+
+export interface StepActionRule {
+  when: ConditionSpec | undefined;
+  action: StepActionType;
+  target: string | undefined;
+  note: string | undefined;
+  /** For `wait`: the event type that resumes the run. */
+  event: string | undefined;
+}
+
+export type AgentSelect =
+  | { type: 'load_balanced'; agents: string[] }
+  | { type: 'based_on_input'; rules: Array<{ contains: string; agent: string }>; default: string };
+
+/** `agent`: a role runs it; `approval`: a person (an external event) decides; `workflow`: a child run. */
+export type PhaseKind = 'agent' | 'approval' | 'workflow';
+
 export interface PhaseDefinition {
   name: string;
   description: string;
-  /** Agent role (queue) that runs the phase. */
+  kind: PhaseKind;
+  /**
+   * Agent role (queue) that runs the phase. With `agentSelect`, the role used when selection has
+   * nothing to go on; `approval` for approval phases; `workflow` for child-workflow phases.
+   */
   agent: string;
+  agentSelect: AgentSelect | undefined;
+  /** Child workflow name (kind `workflow`). */
+  workflow: string | undefined;
+  condition: ConditionSpec | undefined;
+  /** Templated input text for the agent. */
+  input: string | undefined;
+  stepActions: StepActionRule[];
+  /** Reuse identical earlier agent results. */
+  cache: boolean;
+  /** Approval phases: the outcome when the wait times out. */
+  onTimeout: 'approve' | 'reject';
   /** Per-attempt timeout, ms. */
   timeoutMs: number;
   /** Further attempts after a transient failure. */
@@ -29,13 +67,18 @@ export interface PhaseDefinition {
   maxIterations: number;
 }
 
-export interface WorkflowDefinition {
+/** Template fields (issue 4), all optional: see ./template-fields.ts. */
+export interface WorkflowDefinition extends TemplateFields {
   name: string;
   description: string;
   version: string;
   agents: string[];
   /** In file order, which is also a valid topological order after compilation. */
   phases: PhaseDefinition[];
+  /** Default variable values; the run's own variables override them. */
+  variables: Record<string, string>;
+  /** How long cached agent results stay usable, ms. */
+  cacheTtlMs: number;
   errorHandling: {
     continueOnError: boolean;
     fallbackWorkflow: string | null;

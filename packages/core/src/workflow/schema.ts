@@ -7,6 +7,7 @@
  * and turns a parsed file into the {@link WorkflowDefinition} the scheduler runs.
  */
 import { z } from 'zod';
+import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -21,13 +22,48 @@ export const DependencySchema = z.union([
   z.strictObject({ phase: name('depends_on[].phase'), optional: z.boolean().default(false) }),
 ]);
 
+/** A condition: an expression over the context, or a structured test. */
+export const ConditionSchema = z.union([
+  z.string().min(1, 'condition must not be empty'),
+  z.strictObject({ type: z.literal('result_contains'), phase: name('condition.phase'), value: z.string() }),
+  z.strictObject({ type: z.literal('error_count'), max_errors: z.number().int().min(0) }),
+]);
+
+/** What an agent's result may ask of the run, declared on the phase (first matching rule wins). */
+export const StepActionRuleSchema = z.strictObject({
+  /** When to apply the action; always when omitted. */
+  when: ConditionSchema.optional(),
+  action: z.enum(['continue', 'repeat', 'jump', 'wait', 'complete']),
+  /** The phase to jump to (required for `jump`). */
+  target: name('step_actions[].target').optional(),
+  /** Passed to the phase that runs next (e.g. "fix the findings"). */
+  note: z.string().optional(),
+  /** For `wait`: the external event type that resumes the run. */
+  event: name('step_actions[].event').optional(),
+});
+
+export const AgentSelectSchema = z.union([
+  z.strictObject({ type: z.literal('load_balanced'), agents: z.array(name('agent_select.agents entry')).min(1) }),
+  z.strictObject({
+    type: z.literal('based_on_input'),
+    rules: z.array(z.strictObject({ contains: z.string().min(1), agent: name('agent_select.rules[].agent') })).min(1),
+    default: name('agent_select.default'),
+  }),
+]);
+
 export const PhaseSchema = z.strictObject({
   name: name('phase name'),
   description: z.string().optional(),
+  /** `agent` (default): an agent role runs it. `approval`: the run waits for an `approval` event. */
+  type: z.enum(['agent', 'approval']).default('agent'),
   /** Agent role that runs the phase: `planner` or `planner_agent`. */
-  agent: name('agent'),
-  /** Seconds before the phase's attempt is aborted. */
-  timeout: z.number().positive('timeout is in seconds and must be > 0').max(86_400).default(300),
+  agent: name('agent').optional(),
+  /** Pick the role at run time instead of a fixed `agent`. */
+  agent_select: AgentSelectSchema.optional(),
+  /** Run another workflow as this phase; its results become this phase's output. */
+  workflow: name('workflow').optional(),
+  /** Seconds before the phase's attempt is aborted (for approvals: how long to wait). */
+  timeout: z.number().positive('timeout is in seconds and must be > 0').max(7 * 86_400).default(300),
   /** Further attempts after the first fails with a transient error. */
   retries: z.number().int().min(0).max(100).default(2),
   /** Seconds before the first retry; doubles on each retry, with jitter. */
@@ -35,10 +71,20 @@ export const PhaseSchema = z.strictObject({
   depends_on: z.array(DependencySchema).default([]),
   /** Overrides `error_handling.continue_on_error` for this phase. */
   continue_on_error: z.boolean().optional(),
+  /** Run the phase only when this holds; otherwise it is skipped ("condition not met"). */
+  condition: ConditionSchema.optional(),
   /** Extra instructions for the agent; may use `{{requirements}}`, `{{var}}` and `{{phase.field}}`. */
   instructions: z.string().max(65_536).optional(),
+  /** Input text for the agent (templated like `instructions`). */
+  input: z.string().max(262_144).optional(),
   /** How many times this phase may run within one run (step actions `repeat`/`jump`). */
   max_iterations: z.number().int().min(1).max(100).default(3),
+  /** Rules that turn this phase's result into a step action (repeat, jump, wait, complete). */
+  step_actions: z.array(StepActionRuleSchema).default([]),
+  /** Reuse an identical earlier agent result (same role, model, prompt and inputs). */
+  cache: z.boolean().optional(),
+  /** For `type: approval`: the outcome when `timeout` passes with no event. */
+  on_timeout: z.enum(['approve', 'reject']).default('reject'),
 });
 
 export const ErrorHandlingSchema = z.strictObject({
@@ -61,6 +107,14 @@ export const WorkflowFileSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),
+  /** Default values of `{{variables}}`; `--var key=value` overrides them. */
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and "_"'), z.string()).default({}),
+  /** Cache agent results of every phase (a phase's own `cache` overrides it). */
+  cache: z.boolean().default(false),
+  /** Seconds a cached agent result stays usable. */
+  cache_ttl: z.number().int().positive().max(30 * 86_400).default(86_400),
+  // Template fields (issue 4): category, tags, guidelines, state_schema, end_action_type/_target.
+  ...TEMPLATE_FIELD_SHAPES,
 });
 
 /** A workflow file after zod parsing (defaults applied, graph not yet checked). */

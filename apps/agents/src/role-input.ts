@@ -1,0 +1,71 @@
+/**
+ * What an agent receives for one phase iteration, read from the run's shared context: the upstream
+ * outputs, the phase's templated instructions and input, feedback from the phase that sent the work
+ * back (a reviewer's findings), and answers to what the phase asked while waiting.
+ */
+import { renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type RunStore, type StepAction } from '@agentfleet/core';
+import type { AgentRole, RoleInput } from './roles/role.js';
+
+/** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
+export function ancestorsOf(phases: readonly PhaseDefinition[], phase: string): string[] {
+  const byName = new Map(phases.map((p) => [p.name, p]));
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    for (const dep of byName.get(name)?.dependsOn ?? []) {
+      if (seen.has(dep.phase)) continue;
+      seen.add(dep.phase);
+      visit(dep.phase);
+    }
+  };
+  visit(phase);
+  return phases.map((p) => p.name).filter((n) => seen.has(n));
+}
+
+/**
+ * Build a phase's {@link RoleInput}. Reads the upstream outputs (and, when the phase's texts use
+ * templates or it has feedback, the whole context) from the store.
+ */
+export async function buildRoleInput(store: RunStore, meta: RunMeta, state: RunState, def: PhaseDefinition): Promise<RoleInput> {
+  const deps = ancestorsOf(meta.workflow.phases, def.name);
+  const feedback = state.phases[def.name]?.feedback;
+  const templated = [def.instructions, def.input].some((t) => t?.includes('{{'));
+  const outputs = templated || feedback ? await store.getOutputs(meta.run_id) : await store.getOutputs(meta.run_id, deps);
+  const ctx = { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors };
+  const render = (text: string | undefined) => (text === undefined ? undefined : renderTemplate(text, ctx));
+  const instructions = [render(def.instructions), render(def.input)].filter((t): t is string => Boolean(t)).join('\n\n') || undefined;
+  const input: RoleInput = {
+    requirements: meta.requirements,
+    variables: meta.variables,
+    phase: def.name,
+    instructions,
+    upstream: deps.filter((d) => d in outputs).map((d) => ({ phase: d, role: meta.workflow.phases.find((p) => p.name === d)?.agent ?? d, output: outputs[d] })),
+    upstreamErrors: state.errors.filter((e) => deps.includes(e.phase)).map((e) => ({ phase: e.phase, error: e.error.message })),
+  };
+  if (feedback) {
+    input.feedback = {
+      from: feedback.from,
+      ...(feedback.note !== undefined ? { note: feedback.note } : {}),
+      ...(feedback.from !== def.name && feedback.from in outputs ? { output: outputs[feedback.from] } : {}),
+      ...(feedback.event ? { event: feedback.event } : {}),
+    };
+    if (feedback.from === def.name && def.name in outputs) input.previous = outputs[def.name];
+  }
+  return input;
+}
+
+/**
+ * Split an agent's reply into what goes into the shared context and the step action it asks for:
+ * a `step_action` field is taken out, `context_updates` are merged into the output, and the role's
+ * own `stepAction` hook (e.g. the planner waiting for answers) is consulted.
+ */
+export function splitOutput(role: AgentRole, raw: unknown, input: RoleInput): { output: unknown; action: StepAction | undefined } {
+  let output = raw;
+  let action: StepAction | undefined;
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const { step_action: requested, context_updates: updates, ...rest } = raw as Record<string, unknown>;
+    output = updates && typeof updates === 'object' && !Array.isArray(updates) ? { ...rest, ...(updates as Record<string, unknown>) } : rest;
+    if (requested && typeof requested === 'object' && typeof (requested as { type?: unknown }).type === 'string') action = requested as StepAction;
+  }
+  action ??= role.stepAction?.(output, input);
+  return { output, action };
+}

@@ -1,0 +1,74 @@
+/**
+ * Commands that steer a run already going or finished:
+ *
+ *   fleet event <run_id> <type> [--data JSON]   deliver an external event (approval, answers, …)
+ *   fleet resume <run_id>                       continue a failed or cancelled run where it stopped
+ *   fleet rerun <run_id> --from <phase>         a new run reusing the outputs before <phase>
+ */
+import { readFile } from 'node:fs/promises';
+import { FleetClient, FleetError, assertRedisReachable, createRedis, loadConfig } from '@agentfleet/core';
+import type { Command } from 'commander';
+import { say } from '../shared.js';
+
+async function withClient<T>(fn: (client: FleetClient) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await assertRedisReachable(config.redisUrl);
+  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
+  const client = new FleetClient(redis, config.queuePrefix);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+    redis.disconnect();
+  }
+}
+
+/** Parse `--data`: JSON text. @throws FleetError `INVALID_INPUT` naming the flag. */
+export function parseData(text: string | undefined): unknown {
+  if (text === undefined) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new FleetError('INVALID_INPUT', `--data must be JSON, e.g. '{"approved": true}': ${(err as Error).message}`);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('event')
+    .description('deliver an external event to a waiting run: `approval` (data.approved false rejects), `approve`, `reject`, or what an agent asked for (`answers`)')
+    .argument('<run_id>')
+    .argument('<type>', 'event type')
+    .option('-d, --data <json>', 'event data as JSON', undefined)
+    .action(async (runId: string, type: string, opts: { data?: string }) => {
+      const data = parseData(opts.data);
+      await withClient((client) => client.sendEvent(runId, type, data));
+      say(`event "${type}" sent to run ${runId}`);
+    });
+
+  program
+    .command('resume')
+    .description('continue a failed or cancelled run from where it stopped (completed phases keep their outputs)')
+    .argument('<run_id>')
+    .action(async (runId: string) => {
+      await withClient((client) => client.resume(runId));
+      say(`run ${runId} resumed; follow it with \`fleet status ${runId}\``);
+    });
+
+  program
+    .command('rerun')
+    .description('start a new run of the same workflow version, reusing the outputs before --from and running it and what follows again')
+    .argument('<run_id>')
+    .requiredOption('--from <phase>', 'the first phase to run again')
+    .option('--input-file <path>', 'edited requirements for the new run')
+    .action(async (runId: string, opts: { from: string; inputFile?: string }) => {
+      const requirements = opts.inputFile
+        ? await readFile(opts.inputFile, 'utf8').catch((err: Error) => {
+            throw new FleetError('INVALID_INPUT', `--input-file: cannot read ${opts.inputFile}: ${err.message}`);
+          })
+        : undefined;
+      const newId = await withClient((client) => client.rerun(runId, { from: opts.from, ...(requirements !== undefined ? { requirements } : {}) }));
+      process.stdout.write(`${newId}\n`);
+      say(`run ${newId} re-runs ${runId} from "${opts.from}"`);
+    });
+}
