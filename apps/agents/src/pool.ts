@@ -31,7 +31,7 @@ import {
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AgentRole, RoleInput } from './roles/role.js';
-import { runRole } from './run-role.js';
+import { billedUsage, runRole } from './run-role.js';
 
 /** Channel on which the manager asks workers to abort a phase job in flight (payload: the job id). */
 export function cancelChannel(prefix: string): string {
@@ -264,7 +264,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           at: Date.now(),
           error: error.toJSON(),
           will_retry: willRetry,
-          usage: { input_tokens: 0, output_tokens: 0 },
+          usage: billedUsage(err),
         });
         void started;
         if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
