@@ -23,6 +23,12 @@ import {
   messagingAttributes,
   toFleetError,
   withSpan,
+  createLogger,
+  observeQueues,
+  recordJobStart,
+  redactRedisUrl,
+  startPoolHeartbeat,
+  type FleetLogger,
   type LlmClient,
   type PhaseDefinition,
   type PhaseJobData,
@@ -53,8 +59,10 @@ export interface AgentPoolOptions {
   lockDurationMs?: number;
   /** How often stalled jobs are looked for, ms. @defaultValue 30000 */
   stalledIntervalMs?: number;
-  /** Called with problems that do not belong to any job (connection errors). */
+  /** Called with problems that do not belong to any job (connection errors). @defaultValue `logger.error` */
   onError?: (err: Error) => void;
+  /** Structured JSON logs (pino). @defaultValue `createLogger({ name: 'agents' })`: JSON lines on stderr */
+  logger?: FleetLogger;
 }
 
 export interface AgentPool {
@@ -77,7 +85,8 @@ export interface AgentPool {
 export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPool> {
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents' });
   const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents-sub' });
-  const onError = options.onError ?? ((err: Error) => process.stderr.write(`agents: ${err.message}\n`));
+  const log = options.logger ?? createLogger({ name: 'agents' });
+  const onError = options.onError ?? ((err: Error) => log.error({ err }, err.message));
   redis.on('error', onError);
   subscriber.on('error', onError);
   const store = new RunStore(redis, options.prefix);
@@ -88,7 +97,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
     const queueName = agentQueueName(role.name);
     const worker = new Worker<PhaseJobData, PhaseJobResult>(
       queueName,
-      (job, _token, signal) => processPhaseJob(job, signal, { role, store, manager, llm: options.llm, maxTokens: options.maxTokens ?? 8192, queueName }),
+      (job, _token, signal) => processPhaseJob(job, signal, { role, store, manager, llm: options.llm, maxTokens: options.maxTokens ?? 8192, queueName, log }),
       {
         connection: redis,
         prefix: options.prefix,
@@ -112,6 +121,9 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
     for (const w of workers) w.cancelJob(jobId, 'cancelled by the manager');
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const heartbeat = startPoolHeartbeat(redis, options.prefix, options.roles.map((r) => r.name), options.concurrency ?? 4);
+  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => options.roles.map((r) => r.name) });
+  log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, roles: options.roles.map((r) => r.name), provider: options.llm.provider, model: options.llm.model }, 'agent pool started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -135,6 +147,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         if (await within(Promise.all(workers.map((w) => w.close())), graceMs)) {
           await within(manager.close(), Math.max(1000, deadline - Date.now()));
         }
+        await within(Promise.all([heartbeat.stop(), queueMetrics.close()]), 1000);
         subscriber.disconnect();
         redis.disconnect();
       })();
@@ -165,6 +178,7 @@ interface ProcessContext {
   llm: LlmClient;
   maxTokens: number;
   queueName: string;
+  log: FleetLogger;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -175,6 +189,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
   // attemptsMade counts failed attempts; this is the logical attempt number (1 = first try).
   const attempt = job.attemptsMade + 1;
   const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
+  recordJobStart(ctx.role.name, job);
 
   return withSpan(
     `process ${ctx.queueName}`,
@@ -252,6 +267,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           usage: { input_tokens: result.usage.input_tokens, output_tokens: result.usage.output_tokens },
           model: result.model,
         });
+        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage }, 'phase attempt completed');
         return { reported: true, attempt };
       } catch (err) {
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
@@ -267,6 +283,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           usage: billedUsage(err),
         });
         void started;
+        ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed');
         if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;
       }

@@ -20,12 +20,15 @@ import {
   listBuiltinWorkflows,
   loadConfig,
   resolveWorkflow,
+  setDefaultLogLevel,
   startTelemetry,
   type FleetConfig,
 } from '@agentfleet/core';
 import { startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
+import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
+import { register as registerWorkers } from './commands/workers.js';
 import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal } from './shared.js';
 
 const program = new Command()
@@ -47,6 +50,7 @@ program
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4))
   .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number }) => {
+    setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
     if (opts.file) {
@@ -69,10 +73,12 @@ program
   .addOption(new Option('-c, --concurrency <n>', 'run events processed at once').argParser(positiveInt('--concurrency')).default(16))
   .addOption(new Option('--lock-duration <ms>', 'BullMQ lock of a run event being processed; a crashed manager\'s events are taken over after it').argParser(positiveInt('--lock-duration')).default(30_000))
   .addOption(new Option('--stalled-interval <ms>', 'how often run events held by a crashed manager are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
-  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number }) => {
+  .addOption(metricsPortOption())
+  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
     const config = loadConfig();
     await assertRedisReachable(config.redisUrl);
-    const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager' });
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
+    sayMetrics('manager', telemetry);
     const manager = await startManager({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -98,11 +104,13 @@ program
   .addOption(new Option('--grace <seconds>', 'on SIGTERM, wait this long for jobs in flight').argParser(positiveInt('--grace')).default(30))
   .addOption(new Option('--lock-duration <ms>', 'BullMQ job lock; a job whose worker died is taken over after it').argParser(positiveInt('--lock-duration')).default(30_000))
   .addOption(new Option('--stalled-interval <ms>', 'how often jobs of dead workers are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
-  .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number }) => {
+  .addOption(metricsPortOption())
+  .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
     const config = loadConfig();
     const roles = resolveRoles(opts.roles.split(',').map((r) => r.trim()).filter(Boolean));
     await assertRedisReachable(config.redisUrl);
-    const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents' });
+    const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents', metricsPort: opts.metricsPort ?? config.metricsPort });
+    sayMetrics('agents', telemetry);
     const pool = await startAgentPool({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -150,6 +158,8 @@ program
       say(`cancel requested for run ${runId}`);
     });
   });
+
+registerWorkers(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows

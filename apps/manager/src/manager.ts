@@ -23,8 +23,13 @@ import {
   isTerminalRun,
   messagingAttributes,
   phaseJobId,
+  createLogger,
+  observeQueues,
+  recordRunEvents,
+  redactRedisUrl,
   withSpan,
   type Decision,
+  type FleetLogger,
   type ManagerJobData,
   type PhaseDefinition,
   type RunMeta,
@@ -53,7 +58,9 @@ export interface ManagerOptions {
   lockDurationMs?: number;
   /** How often manager-queue jobs held by a dead manager are looked for, ms. @defaultValue 30000 */
   stalledIntervalMs?: number;
-  /** Where warnings go (e.g. Redis `maxmemory-policy` is not `noeviction`). @defaultValue stderr */
+  /** Structured JSON logs (pino). @defaultValue `createLogger({ name: 'manager' })`: JSON lines on stderr */
+  logger?: FleetLogger;
+  /** Where warnings go (e.g. Redis `maxmemory-policy` is not `noeviction`). @defaultValue `logger.warn` */
   warn?: (message: string) => void;
 }
 
@@ -72,7 +79,8 @@ export interface Manager {
  * process.on('SIGTERM', () => void manager.close());
  */
 export async function startManager(options: ManagerOptions): Promise<Manager> {
-  const warn = options.warn ?? ((m: string) => process.stderr.write(`manager: ${m}\n`));
+  const log = options.logger ?? createLogger({ name: 'manager' });
+  const warn = options.warn ?? ((m: string) => log.warn(m));
   const onError = options.onError ?? ((err: Error) => warn(err.message));
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
@@ -81,7 +89,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const store = new RunStore(redis, options.prefix);
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const agentQueues = new Map<string, Queue>();
-  const spans = new RunSpans();
+  const spans = new RunSpans(store);
+  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => agentQueues.keys() });
   const queueFor = (role: string): Queue => {
     let q = agentQueues.get(role);
     if (!q) {
@@ -95,7 +104,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const runId = meta.run_id;
     const jobId = phaseJobId(runId, def.name, iteration);
     const runCtx = spans.runContext(runId, await store.getRunTrace(runId));
-    const phaseCtx = spans.startPhase(runId, runCtx, def.name, def.agent, iteration, at);
+    const phaseCtx = await spans.startPhase(runId, runCtx, def.name, def.agent, iteration, at, def.dependsOn.map((d) => d.phase));
     const queue = queueFor(def.agent);
     await withSpan(
       `send ${queue.name}`,
@@ -126,6 +135,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           removeOnComplete: { age: 24 * 3600, count: 50_000 },
           removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
         });
+        log.info({ run_id: runId, phase: def.name, iteration, role: def.agent, job_id: jobId }, 'phase enqueued');
       },
     );
     await setDeadline(runId, def, iteration);
@@ -219,6 +229,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
     await carryOut(meta, decision);
     spans.onEvents(meta.run_id, decision.events);
+    recordRunEvents(meta.workflow, decision.state, decision.events);
   }
 
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
@@ -234,6 +245,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {
     async reconcile() {
@@ -243,6 +255,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     },
     async close() {
       await worker.close();
+      await queueMetrics.close();
       await Promise.all([...agentQueues.values()].map((q) => q.close()));
       await managerQueue.close();
       redis.disconnect();

@@ -6,6 +6,9 @@
  * A manager that restarts mid-run loses the span objects it held; the run's context is also stored
  * in Redis (`trace` field of the run hash), so later phases still join the same trace, and the run
  * span is re-created at the end with its recorded start time.
+ *
+ * A phase that depends on others links to their spans (fan-in): each phase span's carrier is stored
+ * in the run hash (`RunStore.setPhaseTrace`), so the links hold across manager replicas.
  */
 import {
   FleetAttributes,
@@ -16,10 +19,14 @@ import {
   injectTraceContext,
   type RunEvent,
   type RunMeta,
+  type RunStore,
 } from '@agentfleet/core';
-import { SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 
 export class RunSpans {
+  /** @param store - where phase span carriers are kept for fan-in links; without it, no links. */
+  constructor(private readonly store?: RunStore) {}
+
   private readonly runs = new Map<string, Span>();
   private readonly phases = new Map<string, Span>();
 
@@ -51,13 +58,33 @@ export class RunSpans {
     return injectTraceContext(trace.setSpan(extractTraceContext({}), span));
   }
 
-  /** Start the span of a phase iteration under the run's context; returns its context. */
-  startPhase(runId: string, runCtx: Context, phase: string, role: string, iteration: number, at: number): Context {
+  /**
+   * Start the span of a phase iteration under the run's context and return its context. When the
+   * manager was given the run store, the span links to the latest span of each phase it depends on
+   * (a fan-in phase links to all of them), and its own carrier is stored for the phases after it.
+   */
+  async startPhase(
+    runId: string,
+    runCtx: Context,
+    phase: string,
+    role: string,
+    iteration: number,
+    at: number,
+    deps: readonly string[] = [],
+  ): Promise<Context> {
+    const carriers: Record<string, Record<string, string>> =
+      this.store && deps.length > 0 ? await this.store.getPhaseTraces(runId, deps).catch(() => ({})) : {};
+    const links: Link[] = [];
+    for (const [dep, carrier] of Object.entries(carriers)) {
+      const linked = trace.getSpanContext(extractTraceContext(carrier));
+      if (linked) links.push({ context: linked, attributes: { [FleetAttributes.PhaseName]: dep } });
+    }
     const span = getTracer().startSpan(
       `phase ${phase}`,
       {
         kind: SpanKind.INTERNAL,
         startTime: at,
+        links,
         attributes: {
           [FleetAttributes.RunId]: runId,
           [FleetAttributes.PhaseName]: phase,
@@ -68,7 +95,10 @@ export class RunSpans {
       runCtx,
     );
     this.phases.set(`${runId}.${phase}`, span);
-    return trace.setSpan(runCtx, span);
+    const ctx = trace.setSpan(runCtx, span);
+    const carrier = injectTraceContext(ctx);
+    if (this.store && Object.keys(carrier).length > 0) await this.store.setPhaseTrace(runId, phase, carrier).catch(() => undefined);
+    return ctx;
   }
 
   /** End spans that the committed events close. */
@@ -96,10 +126,8 @@ export class RunSpans {
           this.runs.delete(runId);
           break;
         }
-        case 'run_started':
-        case 'phase_queued':
-        case 'phase_started':
-        case 'phase_retry':
+        default:
+          // Other events open or close no span.
           break;
       }
     }

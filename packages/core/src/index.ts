@@ -66,5 +66,8 @@ export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage } from '.
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { abortError, sleep } from './llm/abort.js';
+export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
+export { MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 
 export * from './telemetry/index.js';

@@ -126,6 +126,9 @@ export class AnthropicLlmClient implements LlmClient {
     this.#client = new Anthropic({
       apiKey: this.#options.apiKey,
       maxRetries: this.#options.maxRetries,
+      // AgentFleet traces each call itself (`chat <model>`, see ./traced.ts): no SDK spans, which
+      // would duplicate them, and no trace context sent to the provider.
+      openTelemetry: { traces: false, propagation: false },
       ...(this.#options.baseURL === undefined ? {} : { baseURL: this.#options.baseURL }),
       ...(this.#options.timeoutMs === undefined ? {} : { timeout: this.#options.timeoutMs }),
     });

@@ -51,6 +51,17 @@ export const GenAiAttributes = {
   AgentName: 'gen_ai.agent.name',
   /** Human-readable workflow name; we use the workflow template name. */
   WorkflowName: 'gen_ai.workflow.name',
+  /**
+   * The system prompt (JSON `[{type:'text', content}]`). Recorded only when `FLEET_TRACE_CONTENT=true`:
+   * prompts may hold user data.
+   */
+  SystemInstructions: 'gen_ai.system_instructions',
+  /** The chat history sent (JSON `[{role, parts:[{type:'text', content}]}]`); only with `FLEET_TRACE_CONTENT=true`. */
+  InputMessages: 'gen_ai.input.messages',
+  /** The model's reply (JSON `[{role:'assistant', parts, finish_reason}]`); only with `FLEET_TRACE_CONTENT=true`. */
+  OutputMessages: 'gen_ai.output.messages',
+  /** Metric attribute of `gen_ai.client.token.usage`: `input` or `output`. */
+  TokenType: 'gen_ai.token.type',
 } as const;
 
 /** Values of `gen_ai.operation.name` that AgentFleet emits. */
@@ -149,6 +160,12 @@ export const FleetAttributes = {
   CacheHit: 'fleet.cache.hit',
   /** true when the built-in offline model answered instead of a real provider. */
   Offline: 'fleet.offline',
+  /** How a phase attempt or iteration ended (metrics): `completed`, `failed`, `cancelled`, `skipped`. */
+  PhaseStatus: 'fleet.phase.status',
+  /** How a run ended (metrics): `completed`, `failed`, `cancelled`. */
+  RunStatus: 'fleet.run.status',
+  /** Which jobs of an agent queue a gauge counts (metrics): `waiting`, `active`, `delayed`. */
+  QueueState: 'fleet.queue.state',
 } as const;
 
 type ValueOf<T> = T[keyof T];

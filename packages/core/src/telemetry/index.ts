@@ -23,6 +23,20 @@ export type {
   MessagingOperationType,
 } from './attributes.js';
 
+export {
+  METER_NAME,
+  MetricNames,
+  observeQueues,
+  recordJobStart,
+  recordLlmCall,
+  recordRunEvents,
+  totalInputTokens,
+} from './metrics.js';
+export type { JobTimes, LlmCallRecord, ObserveQueuesOptions, QueueObserver } from './metrics.js';
+
+export { createLogger, setDefaultLogLevel } from './logger.js';
+export type { FleetLogger, LoggerOptions } from './logger.js';
+
 export { startTelemetry } from './sdk.js';
 export type { TelemetryHandle, TelemetryOptions } from './sdk.js';
 

@@ -8,8 +8,11 @@
  */
 
 import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
-import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
+import { getBooleanFromEnv, getNumberFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
+import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+
+import { FleetError } from '../errors.js';
 
 import { TRACER_NAME } from './trace.js';
 
@@ -26,12 +29,21 @@ export interface TelemetryOptions {
    * @defaultValue 5000
    */
   shutdownTimeoutMs?: number | undefined;
+  /**
+   * Serve metrics for Prometheus at `http://<metricsHost>:<metricsPort>/metrics` (a port 1–65535).
+   * Unset: no endpoint. @defaultValue undefined
+   */
+  metricsPort?: number | undefined;
+  /** Interface the `/metrics` endpoint listens on. @defaultValue `0.0.0.0` */
+  metricsHost?: string | undefined;
 }
 
 /** What {@link startTelemetry} returns. */
 export interface TelemetryHandle {
-  /** true when this process exports spans (the SDK is started); false when telemetry is a no-op. */
+  /** true when this process exports spans or metrics (the SDK is started); false when telemetry is a no-op. */
   readonly enabled: boolean;
+  /** The port `/metrics` listens on, when a metrics port was asked for and the SDK started. */
+  readonly metricsPort?: number | undefined;
   /**
    * Flush spans not yet exported and stop the SDK. Idempotent; never rejects; resolves within
    * `shutdownTimeoutMs` even when the collector is gone. When several handles share the SDK, the SDK
@@ -49,8 +61,10 @@ const DISABLED: TelemetryHandle = Object.freeze({
 
 interface RunningSdk {
   readonly sdk: NodeSDK;
-  /** Whether we registered a global MeterProvider (only when OTEL_METRICS_EXPORTER asks for one). */
+  /** Whether we registered a global MeterProvider (a metrics port, or OTEL_METRICS_EXPORTER asks for one). */
   readonly metricsOn: boolean;
+  /** The port the Prometheus endpoint listens on, when there is one. */
+  readonly metricsPort: number | undefined;
 }
 
 /** The SDK of this process and the handles on it. */
@@ -71,7 +85,7 @@ let shared: Shared | undefined;
  * set (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), `OTEL_SDK_DISABLED`
  * is not `true` and `OTEL_TRACES_EXPORTER` is not `none`.
  */
-function whyDisabled(): string | undefined {
+function whyTracesOff(): string | undefined {
   if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return 'OTEL_SDK_DISABLED is true';
   const endpoint = getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
   if (endpoint === undefined) {
@@ -82,6 +96,12 @@ function whyDisabled(): string | undefined {
   return undefined;
 }
 
+/** Metric exporters named by `OTEL_METRICS_EXPORTER` (`otlp`, `console`); empty when unset or `none`. */
+function envMetricExporters(): string[] {
+  const names = getStringListFromEnv('OTEL_METRICS_EXPORTER') ?? [];
+  return names.includes('none') ? [] : names.filter((n) => n === 'otlp' || n === 'console');
+}
+
 /** true when some tracer provider is already registered with the API (by another SDK, or a test). */
 function tracerProviderRegistered(): boolean {
   const provider: unknown = trace.getTracerProvider();
@@ -90,7 +110,7 @@ function tracerProviderRegistered(): boolean {
   return typeof proxy.getDelegateTracer === 'function' ? proxy.getDelegateTracer(TRACER_NAME) !== undefined : true;
 }
 
-async function boot(options: TelemetryOptions): Promise<RunningSdk | undefined> {
+async function boot(options: TelemetryOptions, tracesOn: boolean): Promise<RunningSdk | undefined> {
   if (tracerProviderRegistered()) {
     diag.warn('agentfleet: a tracer provider is already registered; startTelemetry leaves it and starts nothing');
     return undefined;
@@ -110,20 +130,76 @@ async function boot(options: TelemetryOptions): Promise<RunningSdk | undefined> 
       // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, default http/protobuf; endpoint, headers, timeout,
       // compression) and wraps it in a BatchSpanProcessor configured by OTEL_BSP_*.
     };
-    // Metrics and logs stay off unless asked for by name: the SDK would otherwise default both to
-    // OTLP, and Jaeger does not accept OTLP metrics or logs.
-    const metricsExporters = getStringListFromEnv('OTEL_METRICS_EXPORTER') ?? [];
-    if (metricsExporters.length === 0) config.metricReaders = [];
-    const metricsOn = metricsExporters.length > 0 && !metricsExporters.includes('none');
+    // Metrics only to readers asked for: the Prometheus endpoint (metricsPort) and the exporters
+    // OTEL_METRICS_EXPORTER names. The SDK would otherwise default to OTLP, and Jaeger does not
+    // accept OTLP metrics. Logs stay off unless OTEL_LOGS_EXPORTER names an exporter.
+    const readers = await metricReaders(options);
+    config.metricReaders = readers.list;
+    const metricsOn = readers.list.length > 0;
+    if (!tracesOn) config.spanProcessors = [];
+    // The SDK's own health metrics, among them `otel.sdk.processor.span.processed` with
+    // `error.type=queue_full`: the spans the BatchSpanProcessor dropped. Opt-in in sdk-node 0.223.
+    if (metricsOn && tracesOn && process.env.OTEL_NODE_EXPERIMENTAL_SDK_METRICS === undefined) {
+      process.env.OTEL_NODE_EXPERIMENTAL_SDK_METRICS = 'true';
+    }
     if (getStringFromEnv('OTEL_LOGS_EXPORTER') === undefined) config.logRecordProcessors = [];
 
     const sdk = new NodeSDK(config);
     sdk.start();
-    return { sdk, metricsOn };
+    return { sdk, metricsOn, metricsPort: readers.port };
   } catch (err) {
+    if (err instanceof FleetError) throw err;
     diag.error('agentfleet: could not start OpenTelemetry; telemetry is off', err);
     return undefined;
   }
+}
+
+/** The metric readers asked for, with the Prometheus server already listening. */
+async function metricReaders(options: TelemetryOptions): Promise<{ list: MetricReader[]; port: number | undefined }> {
+  const list: MetricReader[] = [];
+  let port: number | undefined;
+  if (options.metricsPort !== undefined) {
+    const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+    const host = options.metricsHost ?? '0.0.0.0';
+    const exporter = new PrometheusExporter({ port: options.metricsPort, host, preventServerStart: true });
+    try {
+      await exporter.startServer();
+    } catch (err) {
+      throw new FleetError(
+        'INVALID_INPUT',
+        `metrics port ${options.metricsPort}: cannot listen on ${host}:${options.metricsPort} (${err instanceof Error ? err.message : String(err)}); choose another --metrics-port / FLEET_METRICS_PORT`,
+        { cause: err },
+      );
+    }
+    const server = (exporter as unknown as { _server?: { address(): unknown } })._server;
+    const address = server?.address();
+    port = typeof address === 'object' && address !== null && 'port' in address ? Number(address.port) : options.metricsPort;
+    list.push(exporter);
+  }
+  const exporters = envMetricExporters();
+  if (exporters.length > 0) {
+    const { PeriodicExportingMetricReader, ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
+    for (const name of exporters) {
+      if (name === 'console') {
+        list.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter() }));
+        continue;
+      }
+      const protocol = getStringFromEnv('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL');
+      const exporter =
+        protocol === 'http/json'
+          ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter()
+          : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
+      // Interval and timeout from OTEL_METRIC_EXPORT_INTERVAL / OTEL_METRIC_EXPORT_TIMEOUT (ms).
+      list.push(
+        new PeriodicExportingMetricReader({
+          exporter,
+          exportIntervalMillis: getNumberFromEnv('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000,
+          exportTimeoutMillis: getNumberFromEnv('OTEL_METRIC_EXPORT_TIMEOUT') ?? 30_000,
+        }),
+      );
+    }
+  }
+  return { list, port };
 }
 
 /** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
@@ -187,31 +263,45 @@ function release(current: Shared, shutdownTimeoutMs: number): Promise<void> {
  * host attributes. No auto-instrumentation. Otherwise registers nothing and returns
  * `{ enabled: false }`: the API stays a no-op.
  *
- * Metrics and logs are not exported unless `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` name an
- * exporter. Export failures are swallowed by the SDK; set `OTEL_LOG_LEVEL=warn` to see them.
+ * Metrics: with `metricsPort`, a Prometheus endpoint serves them at `/metrics` (also with no OTLP
+ * endpoint: then only metrics are on); with `OTEL_METRICS_EXPORTER=otlp` they are also pushed over
+ * OTLP (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` or the common endpoint; every
+ * `OTEL_METRIC_EXPORT_INTERVAL` ms, default 60000). When both spans and metrics are on,
+ * `OTEL_NODE_EXPERIMENTAL_SDK_METRICS` defaults to true so the SDK counts the spans its
+ * BatchSpanProcessor drops (`otel.sdk.processor.span.processed{error.type="queue_full"}`). Logs are
+ * not exported unless `OTEL_LOGS_EXPORTER` names an exporter. Export failures are swallowed by the
+ * SDK; set `OTEL_LOG_LEVEL=warn` to see them.
  *
  * One SDK per process: a second call while it runs returns another handle on the same SDK (its
  * `serviceName` is ignored) and the SDK stops with the last handle's `shutdown()`. When some other
  * tracer provider is already registered, nothing is started and `enabled` is false.
  *
- * Never throws or rejects.
+ * Never rejects, except with FleetError `INVALID_INPUT` when `metricsPort` cannot be listened on.
  *
  * @example
  * const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager' });
  * process.once('SIGTERM', () => void telemetry.shutdown().then(() => process.exit(0)));
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHandle> {
-  const off = whyDisabled();
-  if (off !== undefined) {
-    diag.debug(`agentfleet: telemetry is off: ${off}`);
+  const tracesOff = whyTracesOff();
+  const metricsWanted = options.metricsPort !== undefined || envMetricExporters().length > 0;
+  if (getBooleanFromEnv('OTEL_SDK_DISABLED') || (tracesOff !== undefined && !metricsWanted)) {
+    diag.debug(`agentfleet: telemetry is off: ${tracesOff ?? 'OTEL_SDK_DISABLED is true'}`);
     return DISABLED;
   }
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   // A previous SDK is still stopping: wait until it has let go of the globals.
   while (shared?.stopping !== undefined) await shared.stopping;
-  const current = (shared ??= { ready: boot(options), refs: 0 });
+  const current = (shared ??= { ready: boot(options, tracesOff === undefined), refs: 0 });
   current.refs += 1;
-  const state = await current.ready;
+  let state: RunningSdk | undefined;
+  try {
+    state = await current.ready;
+  } catch (err) {
+    current.refs -= 1;
+    if (shared === current) shared = undefined;
+    throw err;
+  }
   if (state === undefined) {
     current.refs -= 1;
     if (shared === current) shared = undefined;
@@ -220,6 +310,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   let stopped: Promise<void> | undefined;
   return {
     enabled: true,
+    metricsPort: state.metricsPort,
     shutdown: () => (stopped ??= release(current, shutdownTimeoutMs)),
   };
 }

@@ -232,6 +232,10 @@ describe('attribute names', () => {
       UsageCacheCreationInputTokens: 'ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS',
       AgentName: 'ATTR_GEN_AI_AGENT_NAME',
       WorkflowName: 'ATTR_GEN_AI_WORKFLOW_NAME',
+      SystemInstructions: 'ATTR_GEN_AI_SYSTEM_INSTRUCTIONS',
+      InputMessages: 'ATTR_GEN_AI_INPUT_MESSAGES',
+      OutputMessages: 'ATTR_GEN_AI_OUTPUT_MESSAGES',
+      TokenType: 'ATTR_GEN_AI_TOKEN_TYPE',
     };
     expect(Object.keys(GenAiAttributes).sort()).toEqual(Object.keys(expected).sort());
     for (const [key, name] of Object.entries(GenAiAttributes)) {

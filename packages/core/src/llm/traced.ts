@@ -1,0 +1,118 @@
+/**
+ * The one place where model calls are traced and measured: {@link tracedLlmClient} wraps any
+ * {@link LlmClient} so every `generate` call is a CLIENT span `chat <model>` with the GenAI
+ * attributes, and feeds `gen_ai.client.*` and `fleet.llm.cost` metrics.
+ *
+ * @see https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/#inference
+ */
+import { SpanKind } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
+
+import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from '../telemetry/attributes.js';
+import { recordLlmCall, totalInputTokens } from '../telemetry/metrics.js';
+import { errorType, withSpan } from '../telemetry/trace.js';
+import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+
+/** Options of {@link tracedLlmClient}. */
+export interface TracedLlmClientOptions {
+  /**
+   * Record the system prompt, the messages and the reply on the span (`gen_ai.system_instructions`,
+   * `gen_ai.input.messages`, `gen_ai.output.messages`). Prompts hold user requirements and upstream
+   * outputs, so this is off unless asked for. @defaultValue false (`FLEET_TRACE_CONTENT=true` turns it on in the CLI)
+   */
+  recordContent?: boolean | undefined;
+}
+
+/** The `gen_ai.provider.name` of an {@link LlmClient.provider}: `offline` is AgentFleet's own model. */
+export function genAiProviderName(provider: string): string {
+  return provider === 'offline' ? GenAiProviderNames.Offline : provider;
+}
+
+/**
+ * `client`, with every `generate` call traced and measured. The returned client has the same
+ * `provider` and `model` and throws what `client` throws.
+ *
+ * The span `chat <model>` (kind CLIENT) is a child of the active span (in a worker:
+ * `invoke_agent <role>`). At start it carries `gen_ai.operation.name=chat`, `gen_ai.provider.name`,
+ * `gen_ai.request.model`, `gen_ai.request.max_tokens` (and `gen_ai.request.temperature` when set);
+ * on success `gen_ai.response.id`, `gen_ai.response.model`, `gen_ai.response.finish_reasons`,
+ * `gen_ai.usage.input_tokens` (input + cache read + cache creation, as the conventions count it),
+ * `gen_ai.usage.output_tokens` and the two cache counts when the provider reported them; on failure
+ * the exception, status ERROR and `error.type` (the FleetError code).
+ *
+ * @example
+ * const llm = tracedLlmClient(new AnthropicLlmClient({ apiKey, model }), { recordContent: false });
+ */
+export function tracedLlmClient(client: LlmClient, options: TracedLlmClientOptions = {}): LlmClient {
+  const provider = genAiProviderName(client.provider);
+  const recordContent = options.recordContent ?? false;
+  return {
+    provider: client.provider,
+    model: client.model,
+    generate(request: LlmRequest): Promise<LlmResponse> {
+      const attributes: Attributes = {
+        [GenAiAttributes.OperationName]: GenAiOperationNames.Chat,
+        [GenAiAttributes.ProviderName]: provider,
+        [GenAiAttributes.RequestModel]: client.model,
+        [GenAiAttributes.RequestMaxTokens]: request.maxTokens,
+      };
+      if (request.temperature !== undefined) attributes[GenAiAttributes.RequestTemperature] = request.temperature;
+      if (client.provider === 'offline') attributes[FleetAttributes.Offline] = true;
+      if (recordContent) Object.assign(attributes, inputContent(request));
+      const started = performance.now();
+      return withSpan(`${GenAiOperationNames.Chat} ${client.model}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        let response: LlmResponse;
+        try {
+          response = await client.generate(request);
+        } catch (err) {
+          recordLlmCall({ provider, requestModel: client.model, durationS: (performance.now() - started) / 1000, errorType: errorType(err) });
+          throw err;
+        }
+        const usage = response.usage;
+        span.setAttributes({
+          [GenAiAttributes.ResponseId]: response.id,
+          [GenAiAttributes.ResponseModel]: response.model,
+          [GenAiAttributes.ResponseFinishReasons]: [response.stopReason],
+          [GenAiAttributes.UsageInputTokens]: totalInputTokens(usage),
+          [GenAiAttributes.UsageOutputTokens]: usage.output_tokens,
+          ...(usage.cache_read_input_tokens === undefined ? {} : { [GenAiAttributes.UsageCacheReadInputTokens]: usage.cache_read_input_tokens }),
+          ...(usage.cache_creation_input_tokens === undefined
+            ? {}
+            : { [GenAiAttributes.UsageCacheCreationInputTokens]: usage.cache_creation_input_tokens }),
+        });
+        if (recordContent) span.setAttributes(outputContent(request, response));
+        recordLlmCall({
+          provider,
+          requestModel: client.model,
+          responseModel: response.model,
+          usage,
+          durationS: (performance.now() - started) / 1000,
+        });
+        return response;
+      });
+    },
+  };
+}
+
+/** The request as GenAI content attributes (JSON strings, the conventions' structured form). */
+function inputContent(request: LlmRequest): Attributes {
+  return {
+    [GenAiAttributes.SystemInstructions]: JSON.stringify([{ type: 'text', content: request.system }]),
+    [GenAiAttributes.InputMessages]: JSON.stringify(
+      request.messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: m.content }] })),
+    ),
+  };
+}
+
+/** The reply (the forced tool call) as a GenAI content attribute. */
+function outputContent(request: LlmRequest, response: LlmResponse): Attributes {
+  return {
+    [GenAiAttributes.OutputMessages]: JSON.stringify([
+      {
+        role: 'assistant',
+        parts: [{ type: 'tool_call', id: response.id, name: request.tool.name, arguments: response.output }],
+        finish_reason: response.stopReason,
+      },
+    ]),
+  };
+}

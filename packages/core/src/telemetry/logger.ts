@@ -1,0 +1,123 @@
+/**
+ * Structured logs: one JSON object per line on stderr (pino), carrying the active span's `trace_id`
+ * and `span_id`, so a log line leads to its trace in Jaeger and back.
+ *
+ * Secrets never reach the output, by three independent means:
+ * - pino `redact` censors known secret fields (`apiKey`, `anthropicApiKey`, `password`,
+ *   `authorization` and `x-api-key` headers) wherever they sit in a logged object;
+ * - every line is scrubbed before it is written: the values of `ANTHROPIC_API_KEY` and of the
+ *   password in `REDIS_URL` (and any passed as `secrets`), any `sk-ant-…` key, and the password of
+ *   any `redis://` / `rediss://` URL;
+ * - callers log Redis URLs through `redactRedisUrl`.
+ *
+ * Human progress lines of the CLI (`say`) are UI, not logs, and stay as they are.
+ */
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+
+/** A pino logger. */
+export type FleetLogger = Logger;
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** The component, e.g. `manager`, `agents`: the `name` field of every line. */
+  name: string;
+  /**
+   * `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.
+   * @defaultValue `FLEET_LOG_LEVEL`, else the level set by {@link setDefaultLogLevel}, else `info`
+   */
+  level?: string | undefined;
+  /** More secret values to scrub from every line (each at least 6 characters long to count). */
+  secrets?: readonly string[] | undefined;
+  /** Where lines go. @defaultValue stderr (fd 2), written synchronously so nothing is lost on exit */
+  destination?: pino.DestinationStream | undefined;
+}
+
+/** Field paths censored by pino wherever they appear (top level or one object down). */
+const REDACT_PATHS = [
+  'apiKey',
+  '*.apiKey',
+  'anthropicApiKey',
+  '*.anthropicApiKey',
+  'password',
+  '*.password',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers["x-api-key"]',
+  '*.headers["x-api-key"]',
+];
+
+const REDACTED = '[redacted]';
+/** Anthropic keys look like `sk-ant-api03-…`. */
+const ANTHROPIC_KEY = /sk-ant-[A-Za-z0-9_-]+/g;
+/** The password part of a Redis URL: `redis://user:PASSWORD@host`, `rediss://:PASSWORD@host`. */
+const REDIS_URL_PASSWORD = /(rediss?:\/\/[^:@/\s"]*:)[^@/\s"]+@/g;
+
+let defaultLevel: string | undefined;
+
+/**
+ * The level of loggers created without `level` when `FLEET_LOG_LEVEL` is unset, e.g. `warn` for
+ * `fleet run`, whose stderr is a progress display.
+ */
+export function setDefaultLogLevel(level: string | undefined): void {
+  defaultLevel = level;
+}
+
+/** Secret values this process knows from its environment. */
+function secretsFromEnv(): string[] {
+  const out: string[] = [];
+  const key = process.env.ANTHROPIC_API_KEY;
+  if (key) out.push(key);
+  const url = process.env.REDIS_URL;
+  if (url) {
+    try {
+      const password = decodeURIComponent(new URL(url).password);
+      if (password) out.push(password, encodeURIComponent(password));
+    } catch {
+      // Not a URL: nothing to take from it.
+    }
+  }
+  return out;
+}
+
+/** `text` with every secret value and secret-shaped string replaced by `[redacted]`. */
+function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join(REDACTED);
+  return out.replace(ANTHROPIC_KEY, REDACTED).replace(REDIS_URL_PASSWORD, `$1${REDACTED}@`);
+}
+
+/**
+ * A JSON logger for one component.
+ *
+ * Each line: `level` (label), `time` (ISO 8601), `name`, `pid`, `hostname`, `msg`, the fields passed,
+ * and `trace_id` / `span_id` / `trace_flags` when a span is active.
+ *
+ * @example
+ * const log = createLogger({ name: 'manager' });
+ * log.info({ run_id: runId, phase }, 'phase enqueued');
+ */
+export function createLogger(options: LoggerOptions): FleetLogger {
+  const secrets = [...(options.secrets ?? []), ...secretsFromEnv()].filter((s) => s.length >= 6);
+  return pino(
+    {
+      name: options.name,
+      level: options.level ?? process.env.FLEET_LOG_LEVEL ?? defaultLevel ?? 'info',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
+      mixin() {
+        const span = trace.getSpan(context.active());
+        if (!span) return {};
+        const sc = span.spanContext();
+        if (!isSpanContextValid(sc)) return {};
+        return { trace_id: sc.traceId, span_id: sc.spanId, trace_flags: `0${sc.traceFlags.toString(16)}`.slice(-2) };
+      },
+      hooks: { streamWrite: (line) => scrub(line, secrets) },
+    },
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+}
