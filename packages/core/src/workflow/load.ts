@@ -21,6 +21,10 @@ export function parseWorkflowText(text: string, source: string): unknown {
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    if (err instanceof RangeError || (err instanceof Error && err.message.includes('Maximum call stack size exceeded'))) {
+      // Hostile input: nesting deep enough to exhaust the parser's stack.
+      throw new FleetError('INVALID_WORKFLOW', `${source}: nested too deeply to parse; a workflow needs only a few levels of nesting`, { cause: err });
+    }
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new FleetError('INVALID_WORKFLOW', `${source}: not valid YAML or JSON${where}: ${message}`, { cause: err });
   }
