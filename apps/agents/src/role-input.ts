@@ -40,6 +40,7 @@ export async function buildRoleInput(store: RunStore, meta: RunMeta, state: RunS
     instructions,
     upstream: deps.filter((d) => d in outputs).map((d) => ({ phase: d, role: meta.workflow.phases.find((p) => p.name === d)?.agent ?? d, output: outputs[d] })),
     upstreamErrors: state.errors.filter((e) => deps.includes(e.phase)).map((e) => ({ phase: e.phase, error: e.error.message })),
+    ...(meta.workflow.guidelines ? { guidelines: meta.workflow.guidelines } : {}),
   };
   if (feedback) {
     input.feedback = {

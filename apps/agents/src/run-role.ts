@@ -118,7 +118,8 @@ export function renderUserPrompt(input: RoleInput): string {
 export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: RoleInput, options: RoleCallOptions): Promise<RoleCallResult<T>> {
   const maxRepairs = options.maxRepairs ?? 2;
   const tool = { name: `submit_${role.name}_output`, description: role.description, inputSchema: outputJsonSchema(role) };
-  const system = `${role.instructions}\n\n${DATA_RULE}`;
+  // The workflow's guidelines come from its (admin-registered) template: standing instructions, not data.
+  const system = `${role.instructions}\n\n${input.guidelines ? `Workflow guidelines (follow them in every answer):\n${input.guidelines}\n\n` : ''}${DATA_RULE}`;
   const messages: LlmMessage[] = [{ role: 'user', content: renderUserPrompt(input) }];
   const usage: LlmUsage = { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
   const responseIds: string[] = [];

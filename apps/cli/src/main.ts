@@ -6,7 +6,8 @@
  *   fleet agents --roles a,b          run agent pools for these roles
  *   fleet status [run_id]             a run's result, or the latest runs
  *   fleet cancel <run_id>             cancel a run
- *   fleet workflows list|show|validate
+ *   fleet workflows list|show|validate|add
+ *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
@@ -17,18 +18,20 @@ import {
   FleetError,
   assertRedisReachable,
   createRedis,
-  listBuiltinWorkflows,
   loadConfig,
   resolveWorkflow,
   setDefaultLogLevel,
   startTelemetry,
   type FleetConfig,
 } from '@agentfleet/core';
-import { startManager } from '@agentfleet/manager';
+import { startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
 import { register as registerWorkers } from './commands/workers.js';
+import { register as registerSubmit } from './commands/submit.js';
+import { register as registerWatch } from './commands/watch.js';
+import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal } from './shared.js';
 
 const program = new Command()
@@ -74,7 +77,8 @@ program
   .addOption(new Option('--lock-duration <ms>', 'BullMQ lock of a run event being processed; a crashed manager\'s events are taken over after it').argParser(positiveInt('--lock-duration')).default(30_000))
   .addOption(new Option('--stalled-interval <ms>', 'how often run events held by a crashed manager are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
   .addOption(metricsPortOption())
-  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
+  .addOption(new Option('--port <n>', 'also serve the HTTP API on this port (default: no HTTP API)').env('FLEET_HTTP_PORT').argParser(positiveInt('--port')))
+  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number }) => {
     const config = loadConfig();
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
@@ -87,8 +91,11 @@ program
       stalledIntervalMs: opts.stalledInterval,
     });
     say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
+    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, provider: config.provider }) : undefined;
+    if (http) say(`manager: HTTP API on ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
     const signal = await untilSignal();
     say(`manager: ${signal}, stopping`);
+    await http?.close();
     // Bounded: with Redis unreachable, closing would wait for it forever. Reports being handled are
     // taken over by another manager once their lock expires (--lock-duration).
     await Promise.race([manager.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
@@ -160,23 +167,22 @@ program
   });
 
 registerWorkers(program);
+registerSubmit(program);
+registerWatch(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows
   .command('list')
-  .description('list the built-in workflows')
+  .description('list the built-in workflows and the registered templates')
   .action(async () => {
-    for (const name of await listBuiltinWorkflows()) {
-      const wf = await resolveWorkflow(name);
-      process.stdout.write(`${wf.name.padEnd(24)} v${wf.version.padEnd(8)} ${wf.description}\n`);
-    }
+    for (const line of await listWorkflowLines()) process.stdout.write(`${line}\n`);
   });
 workflows
   .command('show')
   .description('print a workflow after validation (compiled: durations in ms)')
   .argument('<name|file>')
   .action(async (ref: string) => {
-    process.stdout.write(JSON.stringify(await resolveWorkflow(ref), null, 2) + '\n');
+    process.stdout.write(JSON.stringify(await showWorkflow(ref), null, 2) + '\n');
   });
 workflows
   .command('validate')
@@ -186,6 +192,7 @@ workflows
     const wf = await resolveWorkflow(ref);
     say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} phases)`);
   });
+registerWorkflows(program);
 
 async function withClient(fn: (client: FleetClient, config: FleetConfig) => Promise<void>): Promise<void> {
   const config = loadConfig();

@@ -70,4 +70,15 @@ export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from 
 export { MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
 export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 
+// Issue 4: workflow template registry, API keys and permissions, template fields.
+export * from './registry/index.js';
+export {
+  END_ACTION_TYPES,
+  compileStateSchema,
+  stateSchemaIssues,
+  type EndActionSpec,
+  type EndActionType,
+  type TemplateFields,
+} from './workflow/template-fields.js';
+
 export * from './telemetry/index.js';

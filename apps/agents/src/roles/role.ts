@@ -19,6 +19,8 @@ export interface RoleInput {
   feedback?: { from: string; note?: string; output?: unknown; event?: { type: string; data: unknown } };
   /** This phase's own previous output, when it runs again (repeat, answers). */
   previous?: unknown;
+  /** The workflow's `guidelines`: standing instructions for every agent of the workflow (system prompt). */
+  guidelines?: string;
 }
 
 /**

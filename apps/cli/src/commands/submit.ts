@@ -1,0 +1,74 @@
+/**
+ * `fleet submit "<requirements>" --manager-url URL [--wait]`: start a run through the manager's HTTP
+ * API. Prints the run id (stdout); with `--wait`, draws progress from the run's SSE stream on stderr
+ * and prints the result JSON, exiting 0 when the run completed and 1 otherwise.
+ */
+import { readFile } from 'node:fs/promises';
+import { FleetError, type RunResult } from '@agentfleet/core';
+import { Option, type Command } from 'commander';
+import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
+import { progressLine } from '../progress.js';
+import { EXIT, parseVars, say } from '../shared.js';
+
+/** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
+export function apiOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--manager-url <url>', 'base URL of the manager HTTP API').env('FLEET_MANAGER_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--api-key <key>', 'API key for the manager HTTP API').env('FLEET_API_KEY'));
+}
+
+export function clientOptions(opts: { managerUrl: string; apiKey?: string }): ApiClientOptions {
+  try {
+    new URL(opts.managerUrl);
+  } catch {
+    throw new FleetError('INVALID_INPUT', `--manager-url "${opts.managerUrl}" is not a URL; e.g. http://127.0.0.1:8080`);
+  }
+  return { managerUrl: opts.managerUrl, apiKey: opts.apiKey };
+}
+
+/** Follow a run over SSE, drawing progress lines on stderr; then fetch and return its result. */
+export async function watchRun(api: ApiClientOptions, runId: string): Promise<RunResult> {
+  await followRunEvents(api, runId, (e) => {
+    const line = progressLine(e.event);
+    if (line) say(line);
+  });
+  return apiRequest<RunResult>(api, 'GET', `/api/runs/${encodeURIComponent(runId)}`);
+}
+
+export function register(program: Command): void {
+  apiOptions(
+    program
+      .command('submit')
+      .description('start a run through the manager HTTP API (fleet manager --port)')
+      .argument('[requirements...]', 'what to build, in plain language (or use --file)')
+      .option('-w, --workflow <name>', 'template or built-in workflow name', 'software-delivery')
+      .option('-f, --file <path>', 'read the requirements from a file')
+      .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--conversation <id>', 'conversation id: at most one active run per conversation')
+      .option('--wait', 'follow the run until it finishes and print its result JSON', false),
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string }) => {
+    let requirements = words.join(' ');
+    if (opts.file) {
+      if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
+      requirements = await readFile(opts.file, 'utf8').catch((err: Error) => {
+        throw new FleetError('INVALID_INPUT', `--file: cannot read ${opts.file}: ${err.message}`);
+      });
+    }
+    if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet submit "Build a REST API for ..." --manager-url http://host:8080');
+    const api = clientOptions(opts);
+    const created = await apiRequest<{ run_id: string; workflow: { name: string; version: string } }>(api, 'POST', '/api/runs', {
+      requirements,
+      template: opts.workflow,
+      variables: parseVars(opts.var),
+      ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
+    });
+    say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
+    if (!opts.wait) {
+      process.stdout.write(`${created.run_id}\n`);
+      return;
+    }
+    const result = await watchRun(api, created.run_id);
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    process.exitCode = result.status === 'completed' ? EXIT.ok : EXIT.failed;
+  });
+}

@@ -1,0 +1,249 @@
+/**
+ * End actions: what happens after a run finishes, run durably by the manager process.
+ *
+ * When a run finishes, the manager adds one job to the `end-actions` queue with the deterministic id
+ * `<runId>.end-action` (a repeated add is a no-op). The worker here carries out the workflow's end
+ * action:
+ * - `api_call`: POST `{run_id, workflow, status, result}` to the target URL, signed with HMAC-SHA256
+ *   (header `X-Fleet-Signature: sha256=<hex>` over `<X-Fleet-Timestamp>.<body>`), retried with
+ *   exponential backoff on network errors, 408, 429 and 5xx; other 4xx answers fail at once;
+ * - `workflow`: start the target template (registry or built-in) when the run completed, with the
+ *   run's requirements and its results as variables (`parent_run_id`, `parent_status`,
+ *   `parent_results` as JSON); linked as a child (`links.children` of the parent, `parent_run_id`
+ *   label of the child);
+ * - `tool_call`: add `{run_id, workflow, status, result}` to the `tool-<target>` queue for a
+ *   user-run tool worker;
+ * - `none`: nothing.
+ *
+ * Every attempt is appended to the run's event stream as an `end_action` event, and the outcome is
+ * kept in the run's labels (`end_action`). The run's own status never changes.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import {
+  FleetClient,
+  FleetError,
+  RunLabelStore,
+  RunStore,
+  TemplateRegistry,
+  toFleetError,
+  type EndActionStatus,
+  type RunResult,
+  type StoredRun,
+} from '@agentfleet/core';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+export const END_ACTIONS_QUEUE = 'end-actions';
+
+/** Header that carries the webhook signature: `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. */
+export const SIGNATURE_HEADER = 'x-fleet-signature';
+/** Header with the signing time, Unix seconds; part of the signed text, so a replay can be refused. */
+export const TIMESTAMP_HEADER = 'x-fleet-timestamp';
+
+/** Name of the queue a `tool_call` end action adds to. */
+export function toolQueueName(tool: string): string {
+  return `tool-${tool}`;
+}
+
+export interface EndActionsOptions {
+  /** Key of the webhook HMAC. Without it, `api_call` end actions fail (naming this setting). @defaultValue `FLEET_WEBHOOK_SECRET` */
+  webhookSecret?: string | undefined;
+  /** Attempts per end action, first included. @defaultValue 5 */
+  attempts?: number;
+  /** Delay before the first retry, ms; doubles on each retry. @defaultValue 1000 */
+  backoffMs?: number;
+  /** Timeout of one webhook request, ms. @defaultValue 10000 */
+  requestTimeoutMs?: number;
+  /** Provider recorded on runs a `workflow` end action starts. @defaultValue the parent run's */
+  provider?: string;
+}
+
+export interface EndActions {
+  /**
+   * Queue the end action of a finished run; idempotent per run and `round` (a run resumed and finished
+   * again gets one end action per round). The worker does nothing for `none`.
+   */
+  enqueue(runId: string, round?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** HMAC-SHA256 signature of a webhook body, as sent in {@link SIGNATURE_HEADER}. */
+export function signWebhook(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/**
+ * Start the end-action worker and return the producer the manager calls when a run finishes.
+ *
+ * @param connection - a connection made for BullMQ workers (`maxRetriesPerRequest: null`).
+ */
+export async function startEndActions(
+  connection: Redis,
+  prefix: string,
+  options: EndActionsOptions = {},
+  warn: (message: string) => void = () => undefined,
+): Promise<EndActions> {
+  const secret = options.webhookSecret ?? process.env.FLEET_WEBHOOK_SECRET;
+  const attempts = options.attempts ?? 5;
+  const backoffMs = options.backoffMs ?? 1000;
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const store = new RunStore(connection, prefix);
+  const labels = new RunLabelStore(connection, prefix);
+  const registry = new TemplateRegistry(connection, prefix);
+  const client = new FleetClient(connection, prefix);
+  const queue = new Queue<{ run_id: string }>(END_ACTIONS_QUEUE, { connection, prefix });
+  const toolQueues = new Map<string, Queue>();
+
+  async function record(run: StoredRun, status: EndActionStatus, extra: Record<string, unknown>): Promise<void> {
+    await labels.setEndAction(run.meta.run_id, status);
+    await store.appendEvent(run.meta.run_id, {
+      type: 'end_action',
+      at: Date.now(),
+      action: status.type,
+      target: status.target,
+      attempt: status.attempts,
+      outcome: status.status,
+      ...extra,
+    });
+  }
+
+  async function runEndAction(job: Job<{ run_id: string }>): Promise<void> {
+    const run = await store.getRun(job.data.run_id);
+    const action = run.meta.workflow.endAction;
+    if (!action || action.type === 'none' || !action.target) return;
+    const result = run.result ?? (await store.getResult(run.meta.run_id));
+    const attempt = job.attemptsMade + 1;
+    const base = { type: action.type, target: action.target, attempts: attempt, updated_at: new Date().toISOString() };
+    try {
+      switch (action.type) {
+        case 'api_call': {
+          const statusCode = await postWebhook(action.target, result);
+          await record(run, { ...base, status: 'succeeded', last_error: null, status_code: statusCode }, { status_code: statusCode });
+          return;
+        }
+        case 'workflow': {
+          if (result.status !== 'completed') {
+            await record(run, { ...base, status: 'skipped', last_error: `the run ${result.status}; a workflow end action starts only after a completed run` }, {});
+            return;
+          }
+          const childId = await startChild(run, action.target, result);
+          await record(run, { ...base, status: 'succeeded', last_error: null, child_run_id: childId }, { child_run_id: childId });
+          return;
+        }
+        case 'tool_call': {
+          let q = toolQueues.get(action.target);
+          if (!q) {
+            q = new Queue(toolQueueName(action.target), { connection, prefix });
+            toolQueues.set(action.target, q);
+          }
+          await q.add('run_finished', payloadOf(result), { jobId: `${result.run_id}.tool`, removeOnComplete: { age: 7 * 24 * 3600 } });
+          await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name });
+          return;
+        }
+      }
+    } catch (err) {
+      const final = err instanceof UnrecoverableError || attempt >= attempts;
+      const statusCode = (err as { statusCode?: number }).statusCode;
+      await record(
+        run,
+        { ...base, status: final ? 'failed' : 'pending', last_error: err instanceof Error ? err.message : String(err), ...(statusCode ? { status_code: statusCode } : {}) },
+        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}) },
+      ).catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
+      throw err;
+    }
+  }
+
+  async function postWebhook(url: string, result: RunResult): Promise<number> {
+    if (!secret) throw new UnrecoverableError('api_call end actions need FLEET_WEBHOOK_SECRET (the key that signs each webhook); set it on the manager');
+    const body = JSON.stringify(payloadOf(result));
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'agentfleet-end-action',
+          'x-fleet-event': 'run.finished',
+          'x-fleet-run-id': result.run_id,
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new FleetError('END_ACTION_FAILED', `POST ${url} failed: ${(err as Error).message}`, { cause: err });
+    }
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.ok) return res.status;
+    const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+    const message = `POST ${url} answered ${res.status}`;
+    if (!retryable) throw Object.assign(new UnrecoverableError(`${message} (not retried: fix the receiver)`), { statusCode: res.status });
+    throw new WebhookError(message, res.status);
+  }
+
+  async function startChild(run: StoredRun, template: string, result: RunResult): Promise<string> {
+    const workflow = await registry.resolve(template);
+    const childId = deterministicUuid(`${run.meta.run_id}:end-action:${run.state.resumes ?? 0}`);
+    await client.submit({
+      runId: childId,
+      workflow,
+      requirements: run.meta.requirements,
+      variables: { parent_run_id: run.meta.run_id, parent_status: result.status, parent_results: JSON.stringify(result.results) },
+      provider: options.provider ?? run.meta.provider,
+    });
+    await labels.set(childId, { parent_run_id: run.meta.run_id, template });
+    const links = await store.getLinks(run.meta.run_id);
+    if (!links.children?.includes(childId)) await store.addLink(run.meta.run_id, 'children', childId);
+    return childId;
+  }
+
+  const worker = new Worker<{ run_id: string }>(END_ACTIONS_QUEUE, (job) => runEndAction(job).catch((err: unknown) => {
+    if (err instanceof UnrecoverableError || err instanceof WebhookError) throw err;
+    throw toFleetError(err);
+  }), { connection, prefix, concurrency: 8, autorun: true });
+  worker.on('error', (err) => warn(`end actions: ${err.message}`));
+  await worker.waitUntilReady();
+
+  return {
+    async enqueue(runId, round = 0) {
+      await queue.add(
+        'end_action',
+        { run_id: runId },
+        {
+          jobId: round > 0 ? `${runId}.end-action.${round}` : `${runId}.end-action`,
+          attempts,
+          backoff: { type: 'exponential', delay: backoffMs },
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: 30 * 24 * 3600 },
+        },
+      );
+    },
+    async close() {
+      await worker.close();
+      await Promise.all([...toolQueues.values()].map((q) => q.close()));
+      await queue.close();
+      await client.close();
+    },
+  };
+}
+
+class WebhookError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function payloadOf(result: RunResult): { run_id: string; workflow: RunResult['workflow']; status: string; result: RunResult } {
+  return { run_id: result.run_id, workflow: result.workflow, status: result.status, result };
+}
+
+/** A UUID-shaped id derived from `seed` (so a repeated end action starts the same child run). */
+function deterministicUuid(seed: string): string {
+  const h = createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

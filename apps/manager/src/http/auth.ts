@@ -1,0 +1,71 @@
+/**
+ * API-key authentication. A key comes in `Authorization: Bearer <key>`, `X-API-Key: <key>`, or as the
+ * password of HTTP Basic auth (so a browser can open the queue dashboard). Routes under `/api` and
+ * `/admin` need a valid key; `/healthz`, `/readyz`, `/openapi.json` and `/docs` are public.
+ */
+import { ADMIN_USER_TYPE, FleetError, type AccessStore, type ApiKeyRecord } from '@agentfleet/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { statusOf, toHttpError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated key's record (set on `/api` and `/admin` routes). */
+    apiKey: ApiKeyRecord | null;
+  }
+}
+
+const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
+
+/** The key a request carries, if any. */
+export function keyOf(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length).trim();
+  if (auth?.startsWith('Basic ')) {
+    const decoded = Buffer.from(auth.slice('Basic '.length), 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    return i >= 0 ? decoded.slice(i + 1) : decoded;
+  }
+  const header = request.headers['x-api-key'];
+  return typeof header === 'string' ? header : undefined;
+}
+
+/** Authenticate every non-public request; 401 without a valid key. */
+export function registerAuth(app: FastifyInstance, access: AccessStore): void {
+  app.decorateRequest('apiKey', null);
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (PUBLIC.some((p) => p.test(path))) return;
+    let record: ApiKeyRecord | undefined;
+    try {
+      record = await access.authenticate(keyOf(request));
+    } catch (err) {
+      const e = toHttpError(err);
+      return reply.code(statusOf(e.code)).send({ error: { code: e.code, message: e.message } });
+    }
+    // Answered here rather than thrown: plugins with their own error handler (Bull Board) would
+    // otherwise turn a 401 into their own 500.
+    if (!record) {
+      if (path.startsWith('/admin')) void reply.header('www-authenticate', 'Basic realm="AgentFleet admin", charset="UTF-8"');
+      return reply.code(401).send({ error: { code: 'UNAUTHORIZED', message: 'a valid API key is required: send "Authorization: Bearer <key>" (or X-API-Key)' } });
+    }
+    if (path.startsWith('/admin') && record.user_type !== ADMIN_USER_TYPE) {
+      return reply.code(403).send({ error: { code: 'FORBIDDEN', message: 'the queue dashboard needs an admin key' } });
+    }
+    request.apiKey = record;
+  });
+}
+
+/** The request's key record. @throws FleetError `UNAUTHORIZED` when the route was not authenticated. */
+export function callerOf(request: FastifyRequest): ApiKeyRecord {
+  if (!request.apiKey) throw new FleetError('UNAUTHORIZED', 'a valid API key is required');
+  return request.apiKey;
+}
+
+export function isAdmin(request: FastifyRequest): boolean {
+  return request.apiKey?.user_type === ADMIN_USER_TYPE;
+}
+
+/** @throws FleetError `FORBIDDEN` unless the caller holds an admin key. */
+export function requireAdmin(request: FastifyRequest, what: string): void {
+  if (!isAdmin(request)) throw new FleetError('FORBIDDEN', `${what} needs an admin key (user type "admin")`);
+}

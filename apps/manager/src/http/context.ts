@@ -1,0 +1,17 @@
+/** What every route of the HTTP API shares: connections, stores and resolved options. */
+import type { AccessStore, FleetClient, RunLabelStore, RunStore, TemplateRegistry } from '@agentfleet/core';
+import type { Redis } from 'ioredis';
+import type { ResolvedHttpApiOptions } from './options.js';
+
+export interface ApiContext {
+  /** The API's connection: offline queue off and a command timeout, so a Redis outage answers 503 at once. */
+  redis: Redis;
+  /** A new connection for one SSE client's blocking reads (closed when the client goes). */
+  blockingConnection(): Redis;
+  client: FleetClient;
+  store: RunStore;
+  registry: TemplateRegistry;
+  access: AccessStore;
+  labels: RunLabelStore;
+  options: ResolvedHttpApiOptions;
+}

@@ -1,0 +1,67 @@
+/**
+ * Options of the HTTP API, parsed once at start: raw options (or environment) → options with defaults.
+ */
+import { FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
+
+export interface HttpApiOptions {
+  redisUrl: string;
+  /** The fleet's key prefix (`FLEET_QUEUE_PREFIX`). */
+  prefix: string;
+  /** TCP port; 0 picks a free one. @defaultValue 8080 */
+  port?: number;
+  /** Interface to listen on. @defaultValue `0.0.0.0` */
+  host?: string;
+  /** Admin API keys (user type `admin`). At least one is needed to manage templates, keys and permissions. @defaultValue `FLEET_ADMIN_KEY` */
+  adminKeys?: string[];
+  /** Further configured keys and their user types. @defaultValue parsed from `FLEET_API_KEYS` (`user_type:key,…`) */
+  apiKeys?: Array<{ key: string; userType: string }>;
+  /** Provider recorded on runs started through the API (`anthropic` or `offline`). @defaultValue `offline` */
+  provider?: string;
+  /** Serve the queue dashboard (Bull Board) at `/admin/queues`. @defaultValue true */
+  bullBoard?: boolean;
+  /** Comment sent on idle SSE streams, ms. @defaultValue 15000 */
+  sseKeepAliveMs?: number;
+  /** Timeout of one Redis command of the API, ms: past it the request answers 503. @defaultValue 2000 */
+  redisCommandTimeoutMs?: number;
+  /** Log requests (pino, to stdout). Keys are never logged: the authorization headers are redacted. @defaultValue false */
+  logger?: boolean;
+}
+
+export interface ResolvedHttpApiOptions {
+  redisUrl: string;
+  prefix: string;
+  port: number;
+  host: string;
+  keys: ConfiguredKey[];
+  provider: string;
+  bullBoard: boolean;
+  sseKeepAliveMs: number;
+  redisCommandTimeoutMs: number;
+  logger: boolean;
+}
+
+/**
+ * Apply defaults and read the environment for what the caller left out.
+ *
+ * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS` or a key shorter than 16 characters.
+ */
+export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.ProcessEnv = process.env): ResolvedHttpApiOptions {
+  const adminKeys = options.adminKeys ?? (env.FLEET_ADMIN_KEY ? [env.FLEET_ADMIN_KEY] : []);
+  const others = options.apiKeys ?? parseConfiguredKeys(env.FLEET_API_KEYS);
+  const keys: ConfiguredKey[] = [...adminKeys.map((key) => ({ key, userType: 'admin', name: 'configured admin key' })), ...others];
+  for (const k of keys) {
+    if (k.key.length < 16) throw new FleetError('INVALID_INPUT', `an API key for user type "${k.userType}" is shorter than 16 characters; use a long random key (openssl rand -hex 24)`);
+  }
+  return {
+    redisUrl: options.redisUrl,
+    prefix: options.prefix,
+    port: options.port ?? 8080,
+    host: options.host ?? '0.0.0.0',
+    keys,
+    provider: options.provider ?? 'offline',
+    bullBoard: options.bullBoard ?? true,
+    sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
+    redisCommandTimeoutMs: options.redisCommandTimeoutMs ?? 2000,
+    logger: options.logger ?? false,
+  };
+}

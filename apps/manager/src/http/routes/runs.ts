@@ -1,0 +1,363 @@
+/**
+ * Runs: submit, list, read, follow (SSE), cancel, resume, rerun, and external events.
+ *
+ * A key that is not an admin key sees only the runs it started (others answer 404).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  FleetError,
+  TERMINAL_RUN_STATUSES,
+  compileWorkflow,
+  isTerminalRun,
+  validateRequirements,
+  type RunLabels,
+  type RunState,
+  type WorkflowDefinition,
+} from '@agentfleet/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { callerOf, isAdmin, requireAdmin } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBodySchema } from '../errors.js';
+import { streamRunEvents } from '../sse.js';
+
+/** Runs looked at by `GET /api/runs` filters: the most recent ones. */
+const LIST_SCAN_LIMIT = 10_000;
+const RUN_STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
+
+const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
+
+const SubmitBody = z
+  .object({
+    requirements: z.string({ error: 'requirements must be a string: what to build, in plain language' }).describe('what to build, in plain language (at most 256 KiB)'),
+    workflow: z
+      .union([z.string().min(1), z.record(z.string(), z.unknown())], { error: 'workflow must be a template name or an inline workflow object' })
+      .optional()
+      .describe('a template or built-in workflow name, or an inline workflow definition (admin keys only)'),
+    template: z.string().min(1).optional().describe('a template or built-in workflow name (same as a string `workflow`)'),
+    template_version: z.number().int().min(1).optional().describe('run this version of a registered template instead of the current one'),
+    variables: z.record(z.string(), z.string(), { error: 'variables must map names to strings' }).optional(),
+    conversation_id: z.string().min(1).max(256).optional().describe('at most one active run per conversation: a second gets 409'),
+  })
+  .refine((b) => b.workflow !== undefined || b.template !== undefined, { message: 'give "template" (a name) or "workflow"', path: ['template'] })
+  .refine((b) => !(b.workflow !== undefined && b.template !== undefined), { message: 'give either "template" or "workflow", not both', path: ['workflow'] });
+
+const RunCreated = z
+  .object({
+    run_id: z.string(),
+    status: z.string(),
+    workflow: z.object({ name: z.string(), version: z.string() }),
+    location: z.string(),
+    events_url: z.string(),
+  })
+  .meta({ id: 'RunCreated' });
+
+const RunSummary = z
+  .object({
+    run_id: z.string(),
+    status: z.enum(RUN_STATUSES),
+    workflow: z.object({ name: z.string(), version: z.string() }),
+    created_at: z.string(),
+    finished_at: z.string().nullable(),
+    user_id: z.string().nullable(),
+    conversation_id: z.string().nullable(),
+    template: z.string().nullable(),
+  })
+  .meta({ id: 'RunSummary' });
+
+const RunDetail = z
+  .looseObject({
+    run_id: z.string(),
+    status: z.enum(RUN_STATUSES),
+    workflow: z.object({ name: z.string(), version: z.string() }),
+    phases: z.array(z.looseObject({ name: z.string(), agent: z.string(), status: z.string() })),
+    results: z.record(z.string(), z.unknown()),
+    user_id: z.string().nullable(),
+    conversation_id: z.string().nullable(),
+    template: z.string().nullable(),
+    parent_run_id: z.string().nullable(),
+    end_action: z.looseObject({ type: z.string(), target: z.string(), status: z.string(), attempts: z.number() }).nullable(),
+  })
+  .describe('the result shape of `fleet run --json` (live while the run goes), plus who started it and how its end action went')
+  .meta({ id: 'Run' });
+
+const Accepted = z.object({ run_id: z.string(), status: z.string() });
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorBodySchema]));
+
+export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  /** The run's labels, or 404 when the caller may not see it. */
+  async function visibleRun(request: FastifyRequest, id: string): Promise<{ state: RunState; labels: Awaited<ReturnType<typeof ctx.labels.get>> }> {
+    const [{ state }, labels] = await Promise.all([ctx.store.getRun(id), ctx.labels.get(id)]);
+    if (!isAdmin(request) && labels.user_id !== callerOf(request).id) {
+      throw new FleetError('RUN_NOT_FOUND', `no run "${id}" among the runs of this API key`);
+    }
+    return { state, labels };
+  }
+
+  async function resolveWorkflow(request: FastifyRequest, body: z.infer<typeof SubmitBody>): Promise<{ workflow: WorkflowDefinition; template: string }> {
+    const caller = callerOf(request);
+    if (typeof body.workflow === 'object') {
+      requireAdmin(request, 'an inline workflow definition');
+      const workflow = compileWorkflow(body.workflow);
+      return { workflow, template: workflow.name };
+    }
+    const name = (body.template ?? body.workflow) as string;
+    const t = await ctx.registry.get(name, body.template_version);
+    if (!t.is_active) throw new FleetError('WORKFLOW_NOT_FOUND', `template "${name}" is deactivated; an admin can PUT it to use it again`);
+    if (!(await ctx.access.canUse(caller.user_type, t.name, t.builtin))) {
+      throw new FleetError('FORBIDDEN', `user type "${caller.user_type}" may not run template "${t.name}"; an admin can grant it with POST /api/permissions`);
+    }
+    return { workflow: t.definition, template: t.name };
+  }
+
+  r.post(
+    '/api/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Start a run',
+        description: 'Validates everything before anything is enqueued. Answers 201 with a Location header.',
+        body: SubmitBody,
+        response: { 201: RunCreated, ...errors(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      try {
+        validateRequirements(body.requirements);
+      } catch (err) {
+        const message = (err as Error).message;
+        throw new FleetError('INVALID_INPUT', `body.requirements: ${message}`, { details: { issues: [{ path: 'body.requirements', message }] } });
+      }
+      const { workflow, template } = await resolveWorkflow(request, body);
+      const runId = randomUUID();
+      const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
+      if (body.conversation_id) {
+        const holder = await ctx.labels.claimConversation(body.conversation_id, runId);
+        if (holder) {
+          throw new FleetError('CONFLICT', `conversation "${body.conversation_id}" already has an active run: ${holder}; wait for it to finish or cancel it`, {
+            details: { active_run_id: holder },
+          });
+        }
+      }
+      let created = false;
+      try {
+        await ctx.labels.set(runId, labels);
+        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider });
+        created = true;
+      } finally {
+        if (body.conversation_id) await ctx.labels.settleConversation(body.conversation_id, runId, created);
+      }
+      const location = `/api/runs/${runId}`;
+      void reply.code(201).header('location', location);
+      return { run_id: runId, status: 'created', workflow: { name: workflow.name, version: workflow.version }, location, events_url: `${location}/events` };
+    },
+  );
+
+  r.get(
+    '/api/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'List runs, newest first',
+        description: `Filters look at the ${LIST_SCAN_LIMIT} most recent runs. Keys that are not admin keys see only their own runs.`,
+        querystring: z.object({
+          status: z.enum(RUN_STATUSES).optional(),
+          workflow: z.string().optional().describe('workflow (template) name'),
+          user_id: z.string().optional().describe('id of the API key that started the run'),
+          conversation_id: z.string().optional(),
+          skip: z.coerce.number().int().min(0).default(0),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+        response: { 200: z.object({ items: z.array(RunSummary), skip: z.number(), limit: z.number(), has_more: z.boolean() }), ...errors(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const userId = isAdmin(request) ? q.user_id : callerOf(request).id;
+      if (!isAdmin(request) && q.user_id !== undefined && q.user_id !== userId) return { items: [], skip: q.skip, limit: q.limit, has_more: false };
+      const ids = await ctx.store.recentRunIds(LIST_SCAN_LIMIT);
+      const items: Array<z.infer<typeof RunSummary>> = [];
+      let matched = 0;
+      let hasMore = false;
+      for (let i = 0; i < ids.length && !hasMore; i += 200) {
+        const batch = ids.slice(i, i + 200);
+        const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
+        for (let j = 0; j < batch.length; j++) {
+          const rec = records[j];
+          const l = labels[j] ?? {};
+          if (!rec) continue;
+          if (q.status && rec.status !== q.status) continue;
+          if (q.workflow && rec.workflow.name !== q.workflow) continue;
+          if (userId !== undefined && l.user_id !== userId) continue;
+          if (q.conversation_id !== undefined && l.conversation_id !== q.conversation_id) continue;
+          matched++;
+          if (matched <= q.skip) continue;
+          if (items.length === q.limit) {
+            hasMore = true;
+            break;
+          }
+          items.push({ ...rec, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
+        }
+      }
+      return { items, skip: q.skip, limit: q.limit, has_more: hasMore };
+    },
+  );
+
+  r.get(
+    '/api/runs/:id',
+    {
+      schema: { tags: ['runs'], summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
+    },
+    async (request) => {
+      const { labels } = await visibleRun(request, request.params.id);
+      const result = await ctx.client.result(request.params.id);
+      const detail = {
+        ...result,
+        user_id: labels.user_id ?? null,
+        conversation_id: labels.conversation_id ?? null,
+        template: labels.template ?? null,
+        parent_run_id: labels.parent_run_id ?? null,
+        end_action: labels.end_action ?? null,
+      };
+      return detail as unknown as z.infer<typeof RunDetail>;
+    },
+  );
+
+  r.get(
+    '/api/runs/:id/events',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "Follow a run's events (Server-Sent Events)",
+        description:
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
+        params: RunIdParams,
+        querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
+        headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
+        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      await visibleRun(request, request.params.id);
+      const after = request.headers['last-event-id'] ?? request.query.last_event_id ?? '0';
+      await streamRunEvents(ctx, reply, request.params.id, after);
+    },
+  );
+
+  r.post(
+    '/api/runs/:id/cancel',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Cancel a run',
+        description: 'Phases in flight are aborted and nothing else is enqueued. 409 when the run already finished.',
+        params: RunIdParams,
+        body: z.object({ reason: z.string().max(1000).optional() }).nullish(),
+        response: { 202: Accepted, ...errors(401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { state } = await visibleRun(request, request.params.id);
+      if (isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${request.params.id} is ${state.status}; only runs that are still going can be cancelled`);
+      await ctx.client.cancel(request.params.id, request.body?.reason ?? `cancelled through the API by ${callerOf(request).id}`);
+      void reply.code(202);
+      return { run_id: request.params.id, status: 'cancelling' };
+    },
+  );
+
+  r.post(
+    '/api/runs/:id/resume',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Resume a failed or cancelled run',
+        description: 'Completed phases keep their outputs and are not run again. 409 unless the run failed or was cancelled.',
+        params: RunIdParams,
+        response: { 202: Accepted, ...errors(401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      await visibleRun(request, request.params.id);
+      await ctx.client.resume(request.params.id);
+      void reply.code(202);
+      return { run_id: request.params.id, status: 'resuming' };
+    },
+  );
+
+  r.post(
+    '/api/runs/:id/rerun',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Re-run from a phase, with edited requirements',
+        description: 'Starts a new run of the same workflow version that reuses the outputs of the phases before `from`.',
+        params: RunIdParams,
+        body: z.object({
+          from: z.string().min(1).describe('the phase to run again (and everything after it)'),
+          requirements: z.string().optional().describe('edited requirements; the original ones by default'),
+        }),
+        response: { 201: RunCreated, ...errors(400, 401, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { labels } = await visibleRun(request, request.params.id);
+      if (request.body.requirements !== undefined) validateRequirements(request.body.requirements);
+      const newId = await ctx.client.rerun(request.params.id, {
+        from: request.body.from,
+        ...(request.body.requirements !== undefined ? { requirements: request.body.requirements } : {}),
+      });
+      await ctx.labels.set(newId, { user_id: callerOf(request).id, ...(labels.template ? { template: labels.template } : {}) });
+      const result = await ctx.client.result(newId);
+      const location = `/api/runs/${newId}`;
+      void reply.code(201).header('location', location);
+      return { run_id: newId, status: result.status, workflow: result.workflow, location, events_url: `${location}/events` };
+    },
+  );
+
+  r.post(
+    '/api/runs/:id/events',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Send an external event (approval, answers) to a run',
+        description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
+        params: RunIdParams,
+        body: z.object({ type: z.string().min(1).max(128).describe('event type'), data: z.unknown().optional() }),
+        response: { 202: Accepted, ...errors(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      await visibleRun(request, request.params.id);
+      await ctx.client.sendEvent(request.params.id, request.body.type, request.body.data ?? {});
+      void reply.code(202);
+      return { run_id: request.params.id, status: 'event_accepted' };
+    },
+  );
+}
+
+type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'>;
+
+/** Status, workflow and times of many runs in one round trip (undefined for runs that are gone). */
+async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<Array<RunRecord | undefined>> {
+  const pipe = ctx.redis.pipeline();
+  for (const id of ids) pipe.hmget(ctx.store.runKey(id), 'state', 'meta');
+  const replies = (await pipe.exec()) ?? [];
+  return replies.map(([err, value], i) => {
+    if (err) throw err;
+    const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
+    if (!stateRaw || !metaRaw) return undefined;
+    const state = JSON.parse(stateRaw) as RunState;
+    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string } };
+    return {
+      run_id: ids[i] as string,
+      status: state.status,
+      workflow: { name: meta.workflow.name, version: meta.workflow.version },
+      created_at: new Date(state.createdAt).toISOString(),
+      finished_at: state.finishedAt === undefined || !TERMINAL_RUN_STATUSES.includes(state.status) ? null : new Date(state.finishedAt).toISOString(),
+    };
+  });
+}

@@ -1,0 +1,140 @@
+/**
+ * Workflow templates: code-free workflows in the registry. Reading needs any key; changes need an
+ * admin key.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireAdmin } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBodySchema } from '../errors.js';
+
+const NameParams = z.object({ name: z.string().min(1).max(64).describe('template name') });
+
+const TemplateBody = z
+  .record(z.string(), z.unknown(), { error: 'the body must be a workflow template object' })
+  .describe(
+    'A workflow in the file format (snake_case, durations in seconds: name, description, agents, phases, error_handling, output, variables) ' +
+      'plus the template fields: category, tags, guidelines, state_schema (JSON Schema of the final context), end_action_type ' +
+      '(api_call | workflow | tool_call | none) and end_action_target. The registry numbers versions itself.',
+  );
+
+const Summary = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    is_active: z.boolean(),
+    builtin: z.boolean(),
+    description: z.string(),
+    category: z.string().nullable(),
+    tags: z.array(z.string()),
+    phases: z.number(),
+    end_action_type: z.string(),
+    created_at: z.string().nullable(),
+    updated_at: z.string().nullable(),
+  })
+  .meta({ id: 'WorkflowTemplateSummary' });
+
+const Detail = Summary.extend({
+  template: z.record(z.string(), z.unknown()).nullable().describe('the template as posted (null for built-ins)'),
+  definition: z.record(z.string(), z.unknown()).describe('the compiled definition (durations in ms)'),
+  versions: z.number(),
+}).meta({ id: 'WorkflowTemplate' });
+
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorBodySchema]));
+
+export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post(
+    '/api/workflow-templates',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        summary: 'Register a template (version 1)',
+        description: 'Admin key. 400 lists every problem with its path; 409 when the name is taken (or built in).',
+        body: TemplateBody,
+        response: { 201: Detail, ...errors(400, 401, 403, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request, 'registering a template');
+      const t = await ctx.registry.create(request.body);
+      void reply.code(201).header('location', `/api/workflow-templates/${t.name}`);
+      return t as unknown as z.infer<typeof Detail>;
+    },
+  );
+
+  r.get(
+    '/api/workflow-templates',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        summary: 'List built-in and registered templates',
+        querystring: z.object({
+          category: z.string().optional(),
+          is_active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+          q: z.string().max(200).optional().describe('free text over name, description, category and tags'),
+          skip: z.coerce.number().int().min(0).default(0),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+        response: { 200: z.object({ items: z.array(Summary), total: z.number(), skip: z.number(), limit: z.number() }), ...errors(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const { items, total } = await ctx.registry.list(q);
+      return { items, total, skip: q.skip, limit: q.limit };
+    },
+  );
+
+  r.get(
+    '/api/workflow-templates/:name',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        summary: 'A template, at its current version or at ?version=n',
+        params: NameParams,
+        querystring: z.object({ version: z.coerce.number().int().min(1).optional() }),
+        response: { 200: Detail, ...errors(401, 404, 503) },
+      },
+    },
+    async (request) => (await ctx.registry.get(request.params.name, request.query.version)) as unknown as z.infer<typeof Detail>,
+  );
+
+  r.put(
+    '/api/workflow-templates/:name',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        summary: 'Store a new version (runs keep the version they started with)',
+        description: 'Admin key. Also activates a deactivated template.',
+        params: NameParams,
+        body: TemplateBody,
+        response: { 200: Detail, ...errors(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request, 'changing a template');
+      return (await ctx.registry.update(request.params.name, request.body)) as unknown as z.infer<typeof Detail>;
+    },
+  );
+
+  r.delete(
+    '/api/workflow-templates/:name',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        summary: 'Deactivate a template (its versions are kept)',
+        description: 'Admin key. Built-in workflows cannot be deleted (409).',
+        params: NameParams,
+        response: { 204: z.null().describe('deactivated'), ...errors(401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request, 'deleting a template');
+      await ctx.registry.deactivate(request.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+}

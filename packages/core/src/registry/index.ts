@@ -1,0 +1,16 @@
+/** The template registry and the HTTP API's keys and permissions, stored in Redis. */
+export {
+  TemplateRegistry,
+  type TemplateDetail,
+  type TemplateListQuery,
+  type TemplateSummary,
+} from './template-registry.js';
+export {
+  ADMIN_USER_TYPE,
+  AccessStore,
+  hashApiKey,
+  parseConfiguredKeys,
+  type ApiKeyRecord,
+  type ConfiguredKey,
+} from './access.js';
+export { RunLabelStore, type EndActionStatus, type RunLabels } from './run-labels.js';
