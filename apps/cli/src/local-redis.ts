@@ -8,7 +8,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { FleetError, pingRedis, redactRedisUrl } from '@agentfleet/core';
+import { FleetError, isRedisAuthFailure, pingRedis, redactRedisUrl } from '@agentfleet/core';
 
 export interface RedisHandle {
   url: string;
@@ -48,11 +48,20 @@ async function freePort(): Promise<number> {
  * Use the Redis at `url`, or start a private one.
  *
  * @param log - where to say that a private Redis was started (stderr).
- * @throws FleetError `REDIS_UNAVAILABLE` when nothing answers at `url` and `redis-server` is not on PATH.
+ * @param options.allowPrivate - start a private Redis when nothing answers (false for `--no-local-workers`:
+ *   no other process could serve the run). @defaultValue true
+ * @throws FleetError `REDIS_UNAVAILABLE` when Redis refuses the URL's credentials (the message never holds
+ *   the password), or nothing answers at `url` and no private server may or can be started.
  */
-export async function ensureRedis(url: string, log: (line: string) => void): Promise<RedisHandle> {
+export async function ensureRedis(url: string, log: (line: string) => void, options: { allowPrivate?: boolean } = {}): Promise<RedisHandle> {
   const ping = await pingRedis(url, 1500);
   if (ping.ok) return { url, private: false, stop: () => Promise.resolve() };
+  if (isRedisAuthFailure(ping.reason)) {
+    throw new FleetError('REDIS_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} refused the credentials (${ping.reason}); check the user and password in REDIS_URL`);
+  }
+  if (options.allowPrivate === false) {
+    throw new FleetError('REDIS_UNAVAILABLE', `Redis is unreachable at ${redactRedisUrl(url)} (${ping.reason}); start it or set REDIS_URL`);
+  }
   const binary = findOnPath('redis-server');
   if (!binary) {
     throw new FleetError(

@@ -30,7 +30,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   const roles = options.localWorkers ? resolveRoles(workflow.agents) : [];
 
   const telemetry = await startTelemetry({ serviceName: 'agentfleet' });
-  const redisHandle = await ensureRedis(config.redisUrl, say);
+  const redisHandle = await ensureRedis(config.redisUrl, say, { allowPrivate: options.localWorkers });
   if (redisHandle.private && !options.localWorkers) say('warning: --no-local-workers with a private Redis: no other process can serve this run');
   if (config.provider === 'offline') {
     say('note: no ANTHROPIC_API_KEY set: agents answer with the built-in offline model (deterministic placeholders, not an LLM)');

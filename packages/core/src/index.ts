@@ -60,7 +60,7 @@ export {
 } from './queues/contracts.js';
 export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
-export { assertRedisReachable, createRedis, pingRedis } from './queues/connection.js';
+export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
 export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage } from './llm/types.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';

@@ -26,12 +26,20 @@ export function createRedis(url: string, options: { forWorker?: boolean; lazy?: 
  */
 export async function assertRedisReachable(url: string, timeoutMs = 2000): Promise<void> {
   const ok = await pingRedis(url, timeoutMs);
+  if (!ok.ok && isRedisAuthFailure(ok.reason)) {
+    throw new FleetError('REDIS_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} refused the credentials (${ok.reason}); check the user and password in REDIS_URL`);
+  }
   if (!ok.ok) {
     throw new FleetError(
       'REDIS_UNAVAILABLE',
       `Redis is unreachable at ${redactRedisUrl(url)} (${ok.reason}); start one with \`docker compose up -d redis\` or install redis-server, or set REDIS_URL`,
     );
   }
+}
+
+/** Whether a {@link pingRedis} failure reason says Redis answered but refused the URL's user or password. */
+export function isRedisAuthFailure(reason: string): boolean {
+  return /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(reason);
 }
 
 /** PING Redis once, without retrying; never throws. */
@@ -43,15 +51,17 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<{ ok: tr
     connectTimeout: timeoutMs,
     enableOfflineQueue: false,
   });
-  redis.on('error', () => {
-    /* reported through the promise below */
+  // connect() rejects with a bare "Connection is closed."; the 'error' event says why (ECONNREFUSED, WRONGPASS, …).
+  let cause: Error | undefined;
+  redis.on('error', (err: Error) => {
+    cause ??= err;
   });
   try {
     await redis.connect();
     const pong = await redis.ping();
     return pong === 'PONG' ? { ok: true } : { ok: false, reason: `PING answered ${String(pong)}` };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = cause?.message ?? (err instanceof Error ? err.message : String(err));
     return { ok: false, reason: message.replaceAll(url, redactRedisUrl(url)) };
   } finally {
     redis.disconnect();
