@@ -1,13 +1,38 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { redactRedisUrl } from '../config.js';
 import { FleetError } from '../errors.js';
+
+/** Whether `url` names a Redis Cluster: `redis+cluster://` or `rediss+cluster://` (TLS). */
+export function isClusterUrl(url: string): boolean {
+  return /^rediss?\+cluster:\/\//i.test(url);
+}
+
+/**
+ * An ioredis Cluster for a `redis+cluster://[user:password@]host:port` URL: `host:port` is a seed
+ * node; the others are discovered from it (CLUSTER SLOTS).
+ */
+function clusterFromUrl(url: string, redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Cluster {
+  const u = new URL(url.replace(/^(rediss?)\+cluster:/i, '$1:'));
+  const auth = {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+  return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+    ...clusterOptions,
+    redisOptions: { ...redisOptions, ...auth, ...(u.protocol === 'rediss:' ? { tls: {} } : {}) },
+  });
+}
 
 /**
  * Open an ioredis connection for AgentFleet.
  *
- * @param url - `redis://` or `rediss://` URL (AUTH/ACL user and password may be in it).
+ * @param url - `redis://` or `rediss://` URL (AUTH/ACL user and password may be in it), or
+ *   `redis+cluster://` / `rediss+cluster://` with one seed node of a Redis Cluster. A cluster
+ *   connection is an ioredis `Cluster` typed as `Redis`: every command AgentFleet and BullMQ use
+ *   exists on both, and every key of a fleet shares the prefix's hash tag (`{fleet}`), so one slot.
  * @param options.forWorker - BullMQ workers need `maxRetriesPerRequest: null` (blocking commands retry forever).
  * @see https://docs.bullmq.io/guide/connections
+ * @see https://docs.bullmq.io/bull/patterns/redis-cluster
  */
 export function createRedis(url: string, options: { forWorker?: boolean; lazy?: boolean; name?: string } = {}): Redis {
   const opts: RedisOptions = {
@@ -16,6 +41,10 @@ export function createRedis(url: string, options: { forWorker?: boolean; lazy?: 
     enableReadyCheck: true,
     ...(options.name ? { connectionName: options.name } : {}),
   };
+  if (isClusterUrl(url)) {
+    const { lazyConnect, ...redisOptions } = opts;
+    return clusterFromUrl(url, redisOptions, { lazyConnect: lazyConnect ?? false, enableReadyCheck: true }) as unknown as Redis;
+  }
   return new Redis(url, opts);
 }
 
@@ -44,13 +73,15 @@ export function isRedisAuthFailure(reason: string): boolean {
 
 /** PING Redis once, without retrying; never throws. */
 export async function pingRedis(url: string, timeoutMs = 2000): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-    enableOfflineQueue: false,
-  });
+  const redis = isClusterUrl(url)
+    ? clusterFromUrl(url, { maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null }, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null })
+    : new Redis(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: timeoutMs,
+        enableOfflineQueue: false,
+      });
   // connect() rejects with a bare "Connection is closed."; the 'error' event says why (ECONNREFUSED, WRONGPASS, …).
   let cause: Error | undefined;
   redis.on('error', (err: Error) => {
