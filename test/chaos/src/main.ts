@@ -1,0 +1,193 @@
+/**
+ * The chaos run (issue 6, fault 8): `npm run chaos -- --runs 200 --kills 50`.
+ *
+ * Starts manager and agent-pool processes (`fleet manager`, `fleet agents`) on a private
+ * `redis-server` (or `--redis URL`), submits `--runs` runs of a fan-out/fan-in workflow while it
+ * SIGKILLs `--kills` random processes (agents and managers), restarting each, then waits for every
+ * run to end and checks, from each run's event stream and shared context:
+ *
+ * - every run reached a terminal status, with exactly one `run_finished` event;
+ * - no phase iteration was queued twice or completed twice;
+ * - every completed phase has exactly one result in the shared context, and a completed run has
+ *   every phase completed.
+ *
+ * Prints the figures as JSON on stdout (and a summary on stderr); exits 1 when an invariant broke.
+ * Not part of `npm test`: it runs for minutes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FleetClient, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+
+const FLEET_BIN = fileURLToPath(new URL('../../../apps/cli/bin/fleet.js', import.meta.url));
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '200' },
+    kills: { type: 'string', default: '50' },
+    redis: { type: 'string' },
+    agents: { type: 'string', default: '3' },
+    managers: { type: 'string', default: '2' },
+    latency: { type: 'string', default: '150' },
+    'kill-every': { type: 'string', default: '400' },
+    timeout: { type: 'string', default: '300' },
+  },
+});
+const num = (name: keyof typeof args): number => {
+  const n = Number(args[name]);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got "${String(args[name])}"`);
+  return n;
+};
+const RUNS = num('runs');
+const KILLS = num('kills');
+const AGENT_PROCESSES = Math.max(1, num('agents'));
+const MANAGER_PROCESSES = Math.max(1, num('managers'));
+const say = (line: string) => process.stderr.write(`chaos: ${line}\n`);
+
+/** Fan-out and fan-in: plan → (design, implementation) → review. */
+const workflow = compileWorkflow({
+  name: 'chaos',
+  agents: ['planner', 'designer', 'coder', 'reviewer'],
+  phases: [
+    { name: 'planning', agent: 'planner', timeout: 30, retries: 2, retry_delay: 0.2 },
+    { name: 'design', agent: 'designer', timeout: 30, retries: 2, retry_delay: 0.2, depends_on: ['planning'] },
+    { name: 'implementation', agent: 'coder', timeout: 30, retries: 2, retry_delay: 0.2, depends_on: ['planning'] },
+    { name: 'review', agent: 'reviewer', timeout: 30, retries: 2, retry_delay: 0.2, depends_on: ['design', 'implementation'] },
+  ],
+});
+const PHASES = workflow.phases.map((p) => p.name);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startPrivateRedis(): Promise<{ url: string; stop(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-chaos-redis-'));
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 200 && !(await pingRedis(url, 200)).ok; i++) await new Promise((r) => setTimeout(r, 50));
+  return {
+    url,
+    stop() {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Slot {
+  kind: 'manager' | 'agents';
+  args: string[];
+  child: ChildProcess;
+}
+
+async function main(): Promise<number> {
+  const redisHandle = args.redis ? { url: args.redis, stop: () => undefined } : await startPrivateRedis();
+  const prefix = `{chaos-${Date.now().toString(36)}}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisHandle.url, FLEET_QUEUE_PREFIX: prefix, FLEET_OFFLINE_LATENCY_MS: String(num('latency')), FLEET_PROVIDER: 'offline', LOG_LEVEL: 'error' };
+  delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const lock = ['--lock-duration', '2000', '--stalled-interval', '1000'];
+  const start = (kind: Slot['kind'], extra: string[]): Slot => {
+    const a = kind === 'manager' ? ['manager', ...lock, ...extra] : ['agents', '--roles', 'planner,designer,coder,reviewer', '--concurrency', '8', '--grace', '1', ...lock, ...extra];
+    return { kind, args: a, child: spawn(process.execPath, [FLEET_BIN, ...a], { env, stdio: 'ignore' }) };
+  };
+  const slots: Slot[] = [...Array.from({ length: MANAGER_PROCESSES }, () => start('manager', [])), ...Array.from({ length: AGENT_PROCESSES }, () => start('agents', []))];
+
+  const redis = createRedis(redisHandle.url);
+  const client = new FleetClient(redis, prefix);
+  const t0 = Date.now();
+  const ids: string[] = [];
+  const killed = { manager: 0, agents: 0 };
+  let stopKilling = false;
+
+  // Submit runs steadily while the killer works.
+  const submitting = (async () => {
+    for (let i = 0; i < RUNS; i++) {
+      ids.push(await client.submit({ workflow, requirements: `Chaos service ${i}: an API with accounts and reminders`, provider: 'offline' }));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const killing = (async () => {
+    await new Promise((r) => setTimeout(r, 1500));
+    for (let k = 0; k < KILLS && !stopKilling; k++) {
+      const i = Math.floor(Math.random() * slots.length);
+      const slot = slots[i]!;
+      slot.child.kill('SIGKILL');
+      killed[slot.kind] += 1;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
+      slots[i] = start(slot.kind, []);
+      await new Promise((r) => setTimeout(r, Math.random() * num('kill-every')));
+    }
+  })();
+  await submitting;
+  await killing;
+  const killsDoneAt = Date.now();
+
+  const deadline = Date.now() + num('timeout') * 1000;
+  while ((await client.store.activeRunIds()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  stopKilling = true;
+  const wallMs = Date.now() - t0;
+
+  // Check the invariants on every run.
+  const problems: string[] = [];
+  const statuses: Record<string, number> = {};
+  const durations: number[] = [];
+  let reexecuted = 0;
+  for (const id of ids) {
+    const result: RunResult = await client.result(id);
+    statuses[result.status] = (statuses[result.status] ?? 0) + 1;
+    if (!['completed', 'failed', 'cancelled'].includes(result.status)) problems.push(`${id}: not terminal (${result.status})`);
+    durations.push(result.duration_ms);
+    const events = (await client.store.readEvents(id, '0')).map((e) => e.event);
+    const count = (type: string, phase?: string) => events.filter((e) => e.type === type && (phase === undefined || ('phase' in e && e.phase === phase))).length;
+    if (count('run_finished') !== 1) problems.push(`${id}: run_finished ×${count('run_finished')}`);
+    const context = await redis.hkeys(client.store.contextKey(id));
+    for (const phase of PHASES) {
+      const queued = count('phase_queued', phase);
+      const completed = count('phase_completed', phase);
+      if (queued > 1) problems.push(`${id}: ${phase} queued ×${queued}`);
+      if (completed > 1) problems.push(`${id}: ${phase} completed ×${completed}`);
+      if ((completed === 1) !== context.includes(phase)) problems.push(`${id}: ${phase} completed ×${completed} but ${context.includes(phase) ? 'a' : 'no'} result in the context`);
+      if (result.status === 'completed' && completed !== 1) problems.push(`${id}: completed run with ${phase} completed ×${completed}`);
+      const started = events.filter((e) => e.type === 'phase_started' && e.phase === phase).length;
+      if (started > 1) reexecuted += 1;
+    }
+  }
+
+  for (const s of slots) s.child.kill('SIGTERM');
+  await client.close();
+  redis.disconnect();
+  await new Promise((r) => setTimeout(r, 500));
+  for (const s of slots) s.child.kill('SIGKILL');
+  redisHandle.stop();
+
+  durations.sort((a, b) => a - b);
+  const pct = (p: number) => durations[Math.min(durations.length - 1, Math.floor((p / 100) * durations.length))] ?? 0;
+  const figures = {
+    runs: ids.length,
+    statuses,
+    kills: killed,
+    processes: { managers: MANAGER_PROCESSES, agents: AGENT_PROCESSES },
+    offline_latency_ms: num('latency'),
+    wall_s: Math.round(wallMs / 100) / 10,
+    drain_after_last_kill_s: Math.round((Date.now() - killsDoneAt) / 100) / 10,
+    run_duration_ms: { p50: pct(50), p95: pct(95), max: durations[durations.length - 1] ?? 0 },
+    phases_executed_more_than_once: reexecuted,
+    invariant_violations: problems.length,
+  };
+  process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
+  say(`${ids.length} runs, ${killed.agents + killed.manager} kills (${killed.agents} agents, ${killed.manager} managers), ${JSON.stringify(statuses)}, ${problems.length} invariant violations`);
+  for (const p of problems.slice(0, 20)) say(`  ${p}`);
+  return problems.length === 0 && (statuses.completed ?? 0) + (statuses.failed ?? 0) + (statuses.cancelled ?? 0) === ids.length ? 0 : 1;
+}
+
+process.exitCode = await main();
