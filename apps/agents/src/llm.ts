@@ -22,5 +22,7 @@ export function createLlmClient(config: FleetConfig, roles: readonly AgentRole[]
   }
   const responders: Record<string, OfflineResponder> = {};
   for (const role of roles) responders[role.name] = (request) => role.offline(request.inputs as unknown as RoleInput);
-  return tracedLlmClient(new OfflineLlmClient({ responders, latencyMs: config.offlineLatencyMs }), { recordContent: config.traceContent });
+  return tracedLlmClient(new OfflineLlmClient({ responders, latencyMs: config.offlineLatencyMs, jitterMs: config.offlineJitterMs }), {
+    recordContent: config.traceContent,
+  });
 }

@@ -30,14 +30,14 @@ import {
   startPoolHeartbeat,
   type FleetLogger,
   type LlmClient,
-  type PhaseDefinition,
   type PhaseJobData,
   type PhaseJobResult,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { AgentRole, RoleInput } from './roles/role.js';
-import { billedUsage, runRole } from './run-role.js';
+import type { AgentRole } from './roles/role.js';
+import { buildRoleInput, splitOutput } from './role-input.js';
+import { billedUsage, redisResultCache, runRole } from './run-role.js';
 
 /** Channel on which the manager asks workers to abort a phase job in flight (payload: the job id). */
 export function cancelChannel(prefix: string): string {
@@ -156,21 +156,6 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   };
 }
 
-/** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
-export function ancestorsOf(phases: readonly PhaseDefinition[], phase: string): string[] {
-  const byName = new Map(phases.map((p) => [p.name, p]));
-  const seen = new Set<string>();
-  const visit = (name: string) => {
-    for (const dep of byName.get(name)?.dependsOn ?? []) {
-      if (seen.has(dep.phase)) continue;
-      seen.add(dep.phase);
-      visit(dep.phase);
-    }
-  };
-  visit(phase);
-  return phases.map((p) => p.name).filter((n) => seen.has(n));
-}
-
 interface ProcessContext {
   role: AgentRole;
   store: RunStore;
@@ -206,35 +191,25 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       },
     },
     async () => {
+      // The phase's time starts when a worker takes the job: reading its inputs is part of the work.
+      const started = Date.now();
       const { meta, state } = await ctx.store.getRun(data.run_id);
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // The run or this iteration ended while the job waited (cancelled, failed, deadline): do no work.
         return { reported: false, attempt };
       }
-      await ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: Date.now() });
+      // Not on the critical path: the outcome report carries `started_at` too, so the manager records
+      // the start even if this report arrives later. Awaited before the outcome is reported.
+      const startReport = ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: started, agent: ctx.role.name });
+      startReport.catch(() => undefined);
 
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
       if (!phaseDef) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
-      // Every upstream phase (dependencies and theirs), in dependency order: the reviewer sees the plan too.
-      const deps = ancestorsOf(meta.workflow.phases, data.phase);
-      const outputs = await ctx.store.getOutputs(data.run_id, deps);
-      const input: RoleInput = {
-        requirements: meta.requirements,
-        variables: meta.variables,
-        phase: data.phase,
-        instructions: phaseDef.instructions,
-        upstream: deps.filter((d) => d in outputs).map((d) => ({
-          phase: d,
-          role: meta.workflow.phases.find((p) => p.name === d)?.agent ?? d,
-          output: outputs[d],
-        })),
-        upstreamErrors: state.errors.filter((e) => deps.includes(e.phase)).map((e) => ({ phase: e.phase, error: e.error.message })),
-      };
+      const input = await buildRoleInput(ctx.store, meta, state, phaseDef);
 
       const timeout = AbortSignal.timeout(data.timeout_ms);
       const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
-      const started = Date.now();
       try {
         const result = await withSpan(
           `${GenAiOperationNames.InvokeAgent} ${ctx.role.name}`,
@@ -249,7 +224,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             },
           },
           async (span) => {
-            const r = await runRole(ctx.role, ctx.llm, input, { signal, maxTokens: ctx.maxTokens });
+            const cache = data.cache_ttl_ms > 0 ? redisResultCache(ctx.store.redis, ctx.store.prefix, data.cache_ttl_ms) : undefined;
+            const r = await runRole(ctx.role, ctx.llm, input, { signal, maxTokens: ctx.maxTokens, cache });
+            span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
             span.setAttributes({
               [GenAiAttributes.ResponseModel]: r.model,
               [GenAiAttributes.UsageInputTokens]: r.usage.input_tokens + (r.usage.cache_read_input_tokens ?? 0) + (r.usage.cache_creation_input_tokens ?? 0),
@@ -258,14 +235,20 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             return r;
           },
         );
+        const { output, action } = splitOutput(ctx.role, result.output, input);
+        await startReport.catch(() => undefined);
         await ctx.manager.report({
           type: 'phase_completed',
           ...ref,
           attempt,
           at: Date.now(),
-          output: result.output,
+          output,
           usage: { input_tokens: result.usage.input_tokens, output_tokens: result.usage.output_tokens },
           model: result.model,
+          agent: ctx.role.name,
+          started_at: started,
+          ...(action ? { action } : {}),
+          ...(result.cacheHit ? { cache_hit: true } : {}),
         });
         ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage }, 'phase attempt completed');
         return { reported: true, attempt };
@@ -281,8 +264,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           error: error.toJSON(),
           will_retry: willRetry,
           usage: billedUsage(err),
+          started_at: started,
+          agent: ctx.role.name,
         });
-        void started;
         ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed');
         if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;

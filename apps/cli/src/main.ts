@@ -29,6 +29,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
 import { register as registerWorkers } from './commands/workers.js';
+import { register as registerRunControl } from './commands/run-control.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
@@ -51,8 +52,9 @@ program
   .option('--json', 'print only the result JSON on stdout (progress stays on stderr)', false)
   .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
+  .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -65,7 +67,15 @@ program
     if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet run "Build a REST API for ..." (or --file requirements.md)');
     process.exitCode = await runCommand(
       requirements,
-      { workflow: opts.workflow, vars: parseVars(opts.var), json: opts.json, out: opts.out, localWorkers: opts.localWorkers, concurrency: opts.concurrency },
+      {
+        workflow: opts.workflow,
+        vars: { ...parseVars(opts.var), ...(opts.interactive ? { interactive: 'true' } : {}) },
+        json: opts.json,
+        out: opts.out,
+        localWorkers: opts.localWorkers,
+        concurrency: opts.concurrency,
+        interactive: opts.interactive,
+      },
       config,
     );
   });
@@ -167,6 +177,7 @@ program
   });
 
 registerWorkers(program);
+registerRunControl(program);
 registerSubmit(program);
 registerWatch(program);
 

@@ -28,17 +28,26 @@ import {
   recordRunEvents,
   redactRedisUrl,
   withSpan,
-  type Decision,
   type FleetLogger,
+  type Decision,
   type ManagerJobData,
   type PhaseDefinition,
   type RunMeta,
+  type RunResult,
   type SchedulerEvent,
+  type WorkflowDefinition,
+  FleetClient,
+  FleetError,
+  loadBuiltinWorkflow,
+  needsOutputs,
+  toFleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RunSpans } from './spans.js';
+import { startEndActions, type EndActionsOptions } from './end-actions.js';
+import { enforceStateSchema } from './state-schema.js';
 
 /** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager gives up on it. */
 const DEADLINE_GRACE_MS = 30_000;
@@ -62,6 +71,13 @@ export interface ManagerOptions {
   logger?: FleetLogger;
   /** Where warnings go (e.g. Redis `maxmemory-policy` is not `noeviction`). @defaultValue `logger.warn` */
   warn?: (message: string) => void;
+  /**
+   * Find a workflow by name, for child-workflow phases and `fallback_workflow`.
+   * @defaultValue the built-in workflows
+   */
+  resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
+  /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
+  endActions?: EndActionsOptions;
 }
 
 export interface Manager {
@@ -91,6 +107,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const agentQueues = new Map<string, Queue>();
   const spans = new RunSpans(store);
   const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => agentQueues.keys() });
+  // Submits child and fallback runs the same way any client does.
+  const client = new FleetClient(redis, options.prefix);
+  const resolveByName = options.resolveWorkflow ?? loadBuiltinWorkflow;
+  const loadsOutputs = (m: RunMeta) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined;
   const queueFor = (role: string): Queue => {
     let q = agentQueues.get(role);
     if (!q) {
@@ -100,12 +120,27 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     return q;
   };
 
-  async function enqueuePhase(meta: RunMeta, def: PhaseDefinition, iteration: number, at: number): Promise<void> {
+  /** The role with the least work waiting among `agents` (ties: the first listed). */
+  async function leastLoaded(agents: readonly string[]): Promise<string> {
+    let best = agents[0] as string;
+    let bestCount = Number.POSITIVE_INFINITY;
+    for (const role of agents) {
+      const count = await queueFor(role).getJobCountByTypes('waiting', 'prioritized', 'delayed');
+      if (count < bestCount) {
+        best = role;
+        bestCount = count;
+      }
+    }
+    return best;
+  }
+
+  async function enqueuePhase(meta: RunMeta, def: PhaseDefinition, iteration: number, at: number, chosen?: string): Promise<void> {
     const runId = meta.run_id;
     const jobId = phaseJobId(runId, def.name, iteration);
+    const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await leastLoaded(def.agentSelect.agents) : def.agent);
     const runCtx = spans.runContext(runId, await store.getRunTrace(runId));
-    const phaseCtx = await spans.startPhase(runId, runCtx, def.name, def.agent, iteration, at, def.dependsOn.map((d) => d.phase));
-    const queue = queueFor(def.agent);
+    const phaseCtx = await spans.startPhase(runId, runCtx, def.name, role, iteration, at, def.dependsOn.map((d) => d.phase));
+    const queue = queueFor(role);
     await withSpan(
       `send ${queue.name}`,
       {
@@ -122,9 +157,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           run_id: runId,
           phase: def.name,
           iteration,
-          role: def.agent,
+          role,
           timeout_ms: def.timeoutMs,
           max_attempts: def.retries + 1,
+          cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
           trace: injectTraceContext(),
         });
         await queue.add(def.name, data, {
@@ -135,7 +171,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           removeOnComplete: { age: 24 * 3600, count: 50_000 },
           removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
         });
-        log.info({ run_id: runId, phase: def.name, iteration, role: def.agent, job_id: jobId }, 'phase enqueued');
+        log.info({ run_id: runId, phase: def.name, iteration, role, job_id: jobId }, 'phase enqueued');
       },
     );
     await setDeadline(runId, def, iteration);
@@ -151,11 +187,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     );
   }
 
-  async function cancelPhase(meta: RunMeta, phase: string, iteration: number): Promise<void> {
+  async function cancelPhase(meta: RunMeta, phase: string, iteration: number, role: string | undefined): Promise<void> {
     const def = meta.workflow.phases.find((p) => p.name === phase);
     if (!def) return;
     const jobId = phaseJobId(meta.run_id, phase, iteration);
-    const job = await queueFor(def.agent).getJob(jobId);
+    if (def.kind === 'workflow') {
+      await client.cancel(childRunId(meta.run_id, phase, iteration), `parent run ${meta.run_id} stopped phase "${phase}"`).catch(() => undefined);
+      return;
+    }
+    const job = await queueFor(role ?? def.agent).getJob(jobId);
     if (job) {
       const state = await job.getState();
       if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => undefined);
@@ -169,18 +209,104 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     await managerQueue.queue.remove(`${phaseJobId(runId, phase, iteration)}.deadline`).catch(() => 0);
   }
 
-  async function carryOut(meta: RunMeta, decision: Decision): Promise<void> {
+  /** Start the child run of a `workflow:` phase (idempotent: the child's id is deterministic). */
+  async function startChildRun(meta: RunMeta, phase: string, iteration: number, workflowName: string): Promise<void> {
+    const childId = childRunId(meta.run_id, phase, iteration);
+    try {
+      const workflow = await resolveByName(workflowName);
+      await client.submit({
+        runId: childId,
+        workflow,
+        requirements: meta.requirements,
+        variables: meta.variables,
+        provider: meta.provider,
+        trace: await store.getRunTrace(meta.run_id) ?? meta.trace,
+        links: { parent: { run_id: meta.run_id, phase, iteration } },
+      });
+      await store.addLink(meta.run_id, 'children', childId);
+    } catch (err) {
+      const error = toFleetError(err);
+      await managerQueue.report({
+        type: 'phase_attempt_failed', run_id: meta.run_id, phase, iteration, attempt: 1, at: Date.now(),
+        error: new FleetError('CHILD_RUN_FAILED', `could not start workflow "${workflowName}": ${error.message}`).toJSON(),
+        will_retry: false, usage: { input_tokens: 0, output_tokens: 0 },
+      });
+    }
+  }
+
+  /** A finished child run reports back to its parent's phase, like an agent would. */
+  async function reportToParent(meta: RunMeta, result: RunResult): Promise<void> {
+    const parent = meta.links?.parent;
+    if (!parent) return;
+    const ref = { run_id: parent.run_id, phase: parent.phase, iteration: parent.iteration };
+    const jobId = `${phaseJobId(parent.run_id, parent.phase, parent.iteration)}.child`;
+    if (result.status === 'completed') {
+      await managerQueue.report(
+        { type: 'phase_completed', ...ref, attempt: 1, at: Date.now(), output: { run_id: result.run_id, results: result.results }, usage: result.usage, model: result.model ?? 'none' },
+        { jobId },
+      );
+    } else {
+      const error = new FleetError('CHILD_RUN_FAILED', `child run ${result.run_id} (${result.workflow.name}) ${result.status}${result.errors[0] ? `: ${result.errors[0].error.message}` : ''}`, {
+        details: { child_run_id: result.run_id },
+      });
+      await managerQueue.report({ type: 'phase_attempt_failed', ...ref, attempt: 1, at: Date.now(), error: error.toJSON(), will_retry: false, usage: result.usage }, { jobId });
+    }
+  }
+
+  /** Start the failed run's fallback workflow on the same requirements, with its outputs in context. */
+  async function startFallback(meta: RunMeta, workflowName: string): Promise<void> {
+    const fallbackId = `${meta.run_id}.fallback`;
+    try {
+      const workflow = await resolveByName(workflowName);
+      const created = await client.submit({
+        runId: fallbackId,
+        workflow,
+        requirements: meta.requirements,
+        variables: meta.variables,
+        provider: meta.provider,
+        links: { fallback_of: meta.run_id },
+        context: await store.getOutputs(meta.run_id),
+      });
+      if (created) {
+        const links = await store.getLinks(meta.run_id);
+        if (!links.fallback_run_id) await store.addLink(meta.run_id, 'fallback_run_id', fallbackId);
+      }
+    } catch (err) {
+      warn(`run ${meta.run_id}: fallback workflow "${workflowName}" could not start: ${toFleetError(err).message}`);
+      await store.appendEvent(meta.run_id, { type: 'fallback_failed', at: Date.now(), workflow: workflowName, error: toFleetError(err).message });
+    }
+  }
+
+  async function carryOut(meta: RunMeta, decision: Decision, result: RunResult | undefined): Promise<void> {
+    // Independent phases that became ready together are enqueued together, not one after another.
+    await Promise.all(
+      decision.actions.map(async (action) => {
+        if (action.type !== 'enqueue_phase') return;
+        const def = meta.workflow.phases.find((p) => p.name === action.phase);
+        if (def) await enqueuePhase(meta, def, action.iteration, Date.now(), action.agent);
+      }),
+    );
     for (const action of decision.actions) {
       switch (action.type) {
-        case 'enqueue_phase': {
-          const def = meta.workflow.phases.find((p) => p.name === action.phase);
-          if (def) await enqueuePhase(meta, def, action.iteration, Date.now());
+        case 'enqueue_phase':
           break;
-        }
+        case 'start_child_run':
+          await startChildRun(meta, action.phase, action.iteration, action.workflow);
+          break;
+        case 'await_event':
+          await managerQueue.report(
+            { type: 'phase_deadline', run_id: meta.run_id, phase: action.phase, iteration: action.iteration, at: Date.now() + action.timeoutMs },
+            { jobId: `${phaseJobId(meta.run_id, action.phase, action.iteration)}.deadline`, delayMs: action.timeoutMs },
+          );
+          break;
         case 'cancel_phase':
-          await cancelPhase(meta, action.phase, action.iteration);
+          await cancelPhase(meta, action.phase, action.iteration, decision.state.phases[action.phase]?.agent);
           break;
         case 'finish_run':
+          if (result) await reportToParent(meta, result);
+          break;
+        case 'start_fallback':
+          await startFallback(meta, action.workflow);
           break;
       }
     }
@@ -197,18 +323,28 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    * so this is safe to repeat; it repairs an apply whose follow-up enqueue was lost to a crash.
    */
   async function ensureInFlight(runId: string): Promise<void> {
-    const { meta, state } = await store.getRun(runId);
+    const { meta, state, result } = await store.getRun(runId);
     if (state.status === 'created') {
       await managerQueue.report({ type: 'run_submitted', run_id: runId, at: meta.created_at }, { jobId: `${runId}.submit` });
       return;
     }
-    if (isTerminalRun(state.status)) return;
+    if (isTerminalRun(state.status)) {
+      // What finishing a run sets off is idempotent: report to the parent, start the fallback, run the end action.
+      if (result) await reportToParent(meta, result);
+      if (result) await endActions.enqueue(meta.run_id, state.resumes);
+      if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
+      return;
+    }
     for (const def of meta.workflow.phases) {
       const p = state.phases[def.name];
       if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
+      if (def.kind === 'workflow' && def.workflow) {
+        await startChildRun(meta, def.name, p.iteration, def.workflow);
+        continue;
+      }
       const jobId = phaseJobId(runId, def.name, p.iteration);
-      const existing = await queueFor(def.agent).getJob(jobId);
-      if (!existing) await enqueuePhase(meta, def, p.iteration, Date.now());
+      const existing = await queueFor(p.agent ?? def.agent).getJob(jobId);
+      if (!existing) await enqueuePhase(meta, def, p.iteration, Date.now(), p.agent);
     }
   }
 
@@ -218,7 +354,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const data = parsed.data;
     const event = toSchedulerEvent(data);
     const output = data.type === 'phase_completed' ? { phase: data.phase, value: data.output } : undefined;
-    const { decision, meta } = await store.apply(data.run_id, (m, state) => decide(m.workflow, state, event), output);
+    const { decision, meta, result } = await store.apply(
+      data.run_id,
+      (m, state, outputs) => enforceStateSchema(m, decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors }), outputs),
+      { output, loadOutputs: loadsOutputs },
+    );
     if (!decision.accepted) {
       // A duplicate or stale report, or a replay after a crash between apply and enqueue.
       await ensureInFlight(data.run_id);
@@ -227,11 +367,13 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (decision.events.some((e) => e.type === 'run_started')) {
       await store.setRunTrace(meta.run_id, spans.startRun(meta, event.at));
     }
-    await carryOut(meta, decision);
+    await carryOut(meta, decision, result);
+    if (result) await endActions.enqueue(meta.run_id, decision.state.resumes);
     spans.onEvents(meta.run_id, decision.events);
     recordRunEvents(meta.workflow, decision.state, decision.events);
   }
 
+  const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,
@@ -258,6 +400,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await queueMetrics.close();
       await Promise.all([...agentQueues.values()].map((q) => q.close()));
       await managerQueue.close();
+      await endActions.close();
+      await client.close();
       redis.disconnect();
     },
   };
@@ -265,14 +409,31 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   return manager;
 }
 
+/** Child run ids: deterministic, so starting one twice is a no-op. */
+function childRunId(runId: string, phase: string, iteration: number): string {
+  return `${runId}.${phase}.${iteration}.run`;
+}
+
 function toSchedulerEvent(data: ManagerJobData): SchedulerEvent {
   switch (data.type) {
     case 'run_submitted':
       return { type: 'run_started', at: data.at };
     case 'phase_started':
-      return { type: 'phase_started', at: data.at, phase: data.phase, iteration: data.iteration, attempt: data.attempt };
+      return { type: 'phase_started', at: data.at, phase: data.phase, iteration: data.iteration, attempt: data.attempt, agent: data.agent };
     case 'phase_completed':
-      return { type: 'phase_completed', at: data.at, phase: data.phase, iteration: data.iteration, attempt: data.attempt, usage: data.usage, model: data.model };
+      return {
+        type: 'phase_completed',
+        at: data.at,
+        phase: data.phase,
+        iteration: data.iteration,
+        attempt: data.attempt,
+        usage: data.usage,
+        model: data.model,
+        action: data.action,
+        cacheHit: data.cache_hit,
+        startedAt: data.started_at,
+        agent: data.agent,
+      };
     case 'phase_attempt_failed':
       return {
         type: 'phase_attempt_failed',
@@ -283,11 +444,17 @@ function toSchedulerEvent(data: ManagerJobData): SchedulerEvent {
         error: data.error,
         willRetry: data.will_retry,
         usage: data.usage,
+        startedAt: data.started_at,
+        agent: data.agent,
       };
     case 'phase_deadline':
       return { type: 'phase_deadline', at: data.at, phase: data.phase, iteration: data.iteration };
     case 'cancel_requested':
       return { type: 'cancel_requested', at: data.at, reason: data.reason };
+    case 'external_event':
+      return { type: 'external_event', at: data.at, event: data.event, data: data.data };
+    case 'resume_requested':
+      return { type: 'resume_requested', at: data.at };
   }
 }
 

@@ -20,6 +20,7 @@ const envSchema = z.object({
   FLEET_MODEL: z.string().min(1).default(DEFAULT_MODEL),
   FLEET_MAX_TOKENS: z.coerce.number().int().positive().max(128_000).default(8192),
   FLEET_OFFLINE_LATENCY_MS: z.coerce.number().int().min(0).default(0),
+  FLEET_OFFLINE_JITTER_MS: z.coerce.number().int().min(0).default(0),
   FLEET_PROVIDER: z.enum(['auto', 'anthropic', 'offline']).default('auto'),
   FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false'),
   FLEET_METRICS_PORT: z.coerce.number().int().min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').optional(),
@@ -41,6 +42,8 @@ export interface FleetConfig {
   maxTokens: number;
   /** Simulated latency of the offline model, ms. @defaultValue 0 */
   offlineLatencyMs: number;
+  /** Extra random latency of the offline model, uniform in [0, jitter), ms (benchmarks). @defaultValue 0 */
+  offlineJitterMs: number;
   /** Record prompts and replies on `chat` spans (`FLEET_TRACE_CONTENT=true`). @defaultValue false */
   traceContent: boolean;
   /** Port of the Prometheus `/metrics` endpoint of `fleet manager` / `fleet agents` (`FLEET_METRICS_PORT`); undefined: none. */
@@ -74,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     model: e.FLEET_MODEL,
     maxTokens: e.FLEET_MAX_TOKENS,
     offlineLatencyMs: e.FLEET_OFFLINE_LATENCY_MS,
+    offlineJitterMs: e.FLEET_OFFLINE_JITTER_MS,
     traceContent: e.FLEET_TRACE_CONTENT === 'true',
     metricsPort: e.FLEET_METRICS_PORT,
   };

@@ -15,7 +15,10 @@ export {
 export { DEFAULT_MODEL, loadConfig, redactRedisUrl, type FleetConfig } from './config.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName } from './workflow/compile.js';
-export type { PhaseDefinition, PhaseDependency, WorkflowDefinition } from './workflow/definition.js';
+export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
+export { evaluateCondition, parseExpression, ConditionSyntaxError, type Condition } from './workflow/condition.js';
+export { renderTemplate } from './workflow/template.js';
+export { parsePath, resolvePath, type PathRef, type TemplateContext } from './workflow/context.js';
 export { WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
 export {
   BUILTIN_WORKFLOWS_DIR,
@@ -26,7 +29,7 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { decide, initialRunState, isTerminalRun } from './scheduler/decide.js';
+export { decide, initialRunState, isTerminalRun, needsOutputs } from './scheduler/decide.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -40,11 +43,12 @@ export {
   type RunStatus,
   type SchedulerAction,
   type SchedulerEvent,
+  type StepAction,
   type TokenUsage,
 } from './scheduler/types.js';
 
 export { RunStore, type StoredRun, type StoredRunEvent } from './store/run-store.js';
-export { buildRunResult, type PhaseResult, type RunMeta, type RunResult } from './result.js';
+export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
 export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, type SubmitRunInput } from './client.js';
 
 export {
@@ -52,6 +56,7 @@ export {
   ManagerJobDataSchema,
   PhaseJobDataSchema,
   PhaseJobResultSchema,
+  StepActionSchema,
   agentQueueName,
   phaseJobId,
   type ManagerJobData,

@@ -91,6 +91,8 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     cache_hit: z.boolean().optional(),
     /** The role that ran it (when chosen at run time). */
     agent: z.string().optional(),
+    /** When the attempt started, epoch ms. */
+    started_at: z.number().optional(),
   }),
   z.object({
     type: z.literal('phase_attempt_failed'),
@@ -100,6 +102,8 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     error: SerializedErrorSchema,
     will_retry: z.boolean(),
     usage: TokenUsageSchema,
+    started_at: z.number().optional(),
+    agent: z.string().optional(),
   }),
   z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),

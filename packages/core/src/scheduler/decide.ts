@@ -149,8 +149,9 @@ class DecisionBuilder {
       case 'phase_started': {
         const phase = this.current(event.phase, event.iteration);
         if (!phase) return false;
-        // A start that arrives after a later attempt's start (reordered reports) changes nothing.
-        if (event.attempt < phase.attempts) return false;
+        // A start already recorded (a duplicate, or noted from the outcome that overtook it) changes nothing.
+        // A re-take of a stalled job has the same attempt number and is accepted again only while running.
+        if (event.attempt < phase.attempts || (event.attempt === phase.attempts && phase.status !== 'running')) return false;
         phase.status = 'running';
         phase.attempts = event.attempt;
         phase.startedAt ??= event.at;
@@ -168,6 +169,7 @@ class DecisionBuilder {
       case 'phase_completed': {
         const phase = this.current(event.phase, event.iteration);
         if (!phase) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
         addUsage(phase.usage, event.usage);
         addUsage(this.state.usage, event.usage);
         if (!event.cacheHit) this.state.model = event.model;
@@ -178,6 +180,7 @@ class DecisionBuilder {
       case 'phase_attempt_failed': {
         const phase = this.current(event.phase, event.iteration);
         if (!phase) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
         addUsage(phase.usage, event.usage);
         addUsage(this.state.usage, event.usage);
         phase.attempts = Math.max(phase.attempts, event.attempt);
@@ -259,6 +262,20 @@ class DecisionBuilder {
         return true;
       }
     }
+  }
+
+  /**
+   * Reports travel separately and may be applied out of order: when an attempt's outcome arrives
+   * before its `phase_started`, record the start here, so the event stream always shows a start
+   * before the outcome (the late `phase_started` is then refused as stale).
+   */
+  private noteStart(name: string, phase: PhaseState, attempt: number, startedAt: number, agent: string | undefined): void {
+    if (phase.attempts >= attempt) return;
+    phase.attempts = attempt;
+    phase.status = 'running';
+    phase.startedAt ??= startedAt;
+    if (agent) phase.agent = agent;
+    this.events.push({ type: 'phase_started', at: startedAt, phase: name, agent: phase.agent ?? this.def(name).agent, iteration: phase.iteration, attempt });
   }
 
   /** After an event: queue what is ready, skip what cannot run, and finish the run when nothing is left. */
@@ -554,7 +571,7 @@ class DecisionBuilder {
 }
 
 function approvedIn(data: unknown): boolean {
-  if (data && typeof data === 'object' && 'approved' in data) return (data as { approved: unknown }).approved !== false;
+  if (data && typeof data === 'object' && 'approved' in data) return data.approved !== false;
   return true;
 }
 

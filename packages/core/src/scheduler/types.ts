@@ -96,6 +96,9 @@ export type SchedulerEvent =
       /** A step action the agent asked for in its output (`step_action`). */
       action?: StepAction | undefined;
       cacheHit?: boolean | undefined;
+      /** When the attempt started (its own `phase_started` report may arrive later, or never). */
+      startedAt?: number | undefined;
+      agent?: string | undefined;
     }
   | {
       type: 'phase_attempt_failed';
@@ -107,6 +110,9 @@ export type SchedulerEvent =
       /** The worker will try again (transient error and attempts left), unless the run's cap forbids it. */
       willRetry: boolean;
       usage: TokenUsage;
+      /** When the attempt started. */
+      startedAt?: number | undefined;
+      agent?: string | undefined;
     }
   /** The manager-side deadline of a phase iteration passed (a worker died without a word). */
   | { type: 'phase_deadline'; at: number; phase: string; iteration: number }

@@ -65,7 +65,7 @@ function checkSupported(node: jsep.Expression, source: string): void {
     case 'Literal':
       return;
     case 'Identifier': {
-      const name = String(node.name);
+      const name = (node as jsep.Identifier).name;
       if (name.startsWith(PLACEHOLDER) || name === 'true' || name === 'false' || name === 'null') return;
       throw new ConditionSyntaxError(`condition "${source}": bare name "${name}"; wrap context paths in braces ({{${name}}}) and quote strings ('${name}')`);
     }
@@ -73,10 +73,12 @@ function checkSupported(node: jsep.Expression, source: string): void {
       checkSupported(node.left as jsep.Expression, source);
       checkSupported(node.right as jsep.Expression, source);
       return;
-    case 'UnaryExpression':
-      if (!['not', '!', '-'].includes(String(node.operator))) throw new ConditionSyntaxError(`condition "${source}": operator ${String(node.operator)} is not supported`);
+    case 'UnaryExpression': {
+      const op = (node as jsep.UnaryExpression).operator;
+      if (!['not', '!', '-'].includes(op)) throw new ConditionSyntaxError(`condition "${source}": operator ${op} is not supported`);
       checkSupported(node.argument as jsep.Expression, source);
       return;
+    }
     case 'MemberExpression':
       throw new ConditionSyntaxError(`condition "${source}": paths into the context go in braces, e.g. {{review.verdict}} == 'approve'`);
     default:
@@ -110,7 +112,7 @@ function evaluate(node: jsep.Expression, refs: PathRef[], ctx: TemplateContext):
     case 'Literal':
       return node.value;
     case 'Identifier': {
-      const name = String(node.name);
+      const name = (node as jsep.Identifier).name;
       if (name === 'true') return true;
       if (name === 'false') return false;
       if (name === 'null') return null;
@@ -122,7 +124,7 @@ function evaluate(node: jsep.Expression, refs: PathRef[], ctx: TemplateContext):
       return node.operator === '-' ? -Number(v) : !truthy(v);
     }
     case 'BinaryExpression': {
-      const op = String(node.operator);
+      const op = (node as jsep.BinaryExpression).operator;
       if (op === 'and' || op === '&&') return truthy(evaluate(node.left as jsep.Expression, refs, ctx)) && truthy(evaluate(node.right as jsep.Expression, refs, ctx));
       if (op === 'or' || op === '||') return truthy(evaluate(node.left as jsep.Expression, refs, ctx)) || truthy(evaluate(node.right as jsep.Expression, refs, ctx));
       const l = evaluate(node.left as jsep.Expression, refs, ctx);
