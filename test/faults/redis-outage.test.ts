@@ -1,8 +1,10 @@
 /**
  * Faults 4 and 5 (second half) of issue 6, each on a private `redis-server` this file may kill:
- * Redis (AOF on, fsync always) crashes in the middle of runs and comes back; a pool stopped with
+ * Redis (AOF on, fsync always) crashes in the middle of runs and comes back (meanwhile the HTTP API
+ * answers 503 at once and the CLI says Redis is unreachable); a pool stopped with
  * SIGTERM while Redis is gone still exits after its grace period.
  */
+import { createServer } from 'node:net';
 import { loadBuiltinWorkflow } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../support/fake-anthropic.js';
@@ -11,13 +13,23 @@ import { startRedisServer } from '../support/redis.js';
 import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
 
 const PREFIX = '{fleet-outage}';
+const ADMIN_KEY = 'admin-key-for-the-outage-test-0123456789';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('Redis goes away', () => {
   it('fault 4: Redis (AOF) is SIGKILLed mid-run and restarted: the CLI says it is unreachable meanwhile, processes reconnect, every run completes once', async () => {
     await using server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    const env = cliEnv(server.url, PREFIX, { FLEET_OFFLINE_LATENCY_MS: '300' });
+    const env = cliEnv(server.url, PREFIX, { FLEET_OFFLINE_LATENCY_MS: '300', FLEET_ADMIN_KEY: ADMIN_KEY });
+    const port = await freePort();
     const processes: CliProcess[] = [
-      spawnCli(['manager'], env),
+      spawnCli(['manager', '--port', String(port)], env),
       spawnCli(['agents', '--roles', 'planner,designer,coder,reviewer', '--concurrency', '4'], env),
     ];
     const conn = connect(server.url, PREFIX);
@@ -30,6 +42,13 @@ describe('Redis goes away', () => {
       await waitUntil(async () => (await Promise.all(ids.map(async (id) => countEvents(await runEvents(conn.store, id), 'phase_completed')))).every((n) => n >= 1), 15_000, 'first phases');
 
       server.kill('SIGKILL');
+      // The HTTP API answers 503 at once, public and authenticated routes alike.
+      for (const path of ['/healthz', `/api/runs/${ids[0]!}`]) {
+        const t0 = Date.now();
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+        expect(res.status, path).toBe(503);
+        expect(Date.now() - t0).toBeLessThan(3000);
+      }
       const status = await runCli(['status'], env, { timeoutMs: 15_000 });
       expect(status.code).toBe(2);
       expect(status.stderr).toContain(`Redis is unreachable at redis://127.0.0.1:${server.port}`);
@@ -44,6 +63,9 @@ describe('Redis goes away', () => {
         expect(countEvents(events, 'run_finished')).toBe(1);
         for (const phase of ['planning', 'design', 'implementation', 'review']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
       }
+      // The API serves again once Redis is back.
+      const after = await fetch(`http://127.0.0.1:${port}/api/runs/${ids[0]!}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      expect(after.status).toBe(200);
       // Both processes survived the outage and still stop cleanly.
       for (const p of processes) expect(await p.stop('SIGTERM')).toBe(0);
     } finally {
