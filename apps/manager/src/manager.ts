@@ -38,7 +38,7 @@ import {
   type WorkflowDefinition,
   FleetClient,
   FleetError,
-  loadBuiltinWorkflow,
+  TemplateRegistry,
   needsOutputs,
   toFleetError,
 } from '@agentfleet/core';
@@ -73,7 +73,7 @@ export interface ManagerOptions {
   warn?: (message: string) => void;
   /**
    * Find a workflow by name, for child-workflow phases and `fallback_workflow`.
-   * @defaultValue the built-in workflows
+   * @defaultValue the template registry in Redis, then the built-in workflows
    */
   resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
   /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
@@ -109,7 +109,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => agentQueues.keys() });
   // Submits child and fallback runs the same way any client does.
   const client = new FleetClient(redis, options.prefix);
-  const resolveByName = options.resolveWorkflow ?? loadBuiltinWorkflow;
+  // Child-workflow phases and fallbacks find workflows where users put them: registered templates
+  // (the HTTP API, `fleet workflows add`), then the built-ins.
+  const registry = new TemplateRegistry(redis, options.prefix);
+  const resolveByName = options.resolveWorkflow ?? ((name: string) => registry.resolve(name));
   const loadsOutputs = (m: RunMeta) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined;
   const queueFor = (role: string): Queue => {
     let q = agentQueues.get(role);
