@@ -13,17 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createLlmClient, startAgentPool } from '@agentfleet/agents';
-import {
-  FleetClient,
-  FleetError,
-  assertRedisReachable,
-  createRedis,
-  loadConfig,
-  resolveWorkflow,
-  setDefaultLogLevel,
-  startTelemetry,
-  type FleetConfig,
-} from '@agentfleet/core';
+import { FleetError, assertRedisReachable, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -33,7 +23,7 @@ import { register as registerRunControl } from './commands/run-control.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
-import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal } from './shared.js';
+import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal, withClient } from './shared.js';
 
 const program = new Command()
   .name('fleet')
@@ -204,19 +194,6 @@ workflows
     say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} phases)`);
   });
 registerWorkflows(program);
-
-async function withClient(fn: (client: FleetClient, config: FleetConfig) => Promise<void>): Promise<void> {
-  const config = loadConfig();
-  await assertRedisReachable(config.redisUrl);
-  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
-  const client = new FleetClient(redis, config.queuePrefix);
-  try {
-    await fn(client, config);
-  } finally {
-    await client.close();
-    redis.disconnect();
-  }
-}
 
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {

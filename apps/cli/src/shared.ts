@@ -1,5 +1,5 @@
 import { BUILTIN_ROLES, type AgentRole } from '@agentfleet/agents';
-import { FleetError } from '@agentfleet/core';
+import { FleetClient, FleetError, assertRedisReachable, createRedis, loadConfig, type FleetConfig } from '@agentfleet/core';
 
 /** Exit statuses of every `fleet` command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -57,4 +57,22 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
   });
+}
+
+/**
+ * Run `fn` with a {@link FleetClient} on the configured Redis, closing it afterwards.
+ *
+ * @throws FleetError `REDIS_UNAVAILABLE` (exit 2) when Redis does not answer.
+ */
+export async function withClient<T>(fn: (client: FleetClient, config: FleetConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await assertRedisReachable(config.redisUrl);
+  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
+  const client = new FleetClient(redis, config.queuePrefix);
+  try {
+    return await fn(client, config);
+  } finally {
+    await client.close();
+    redis.disconnect();
+  }
 }

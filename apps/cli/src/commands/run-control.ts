@@ -6,22 +6,9 @@
  *   fleet rerun <run_id> --from <phase>         a new run reusing the outputs before <phase>
  */
 import { readFile } from 'node:fs/promises';
-import { FleetClient, FleetError, assertRedisReachable, createRedis, loadConfig } from '@agentfleet/core';
+import { FleetError } from '@agentfleet/core';
 import type { Command } from 'commander';
-import { say } from '../shared.js';
-
-async function withClient<T>(fn: (client: FleetClient) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  await assertRedisReachable(config.redisUrl);
-  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
-  const client = new FleetClient(redis, config.queuePrefix);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-    redis.disconnect();
-  }
-}
+import { say, withClient } from '../shared.js';
 
 /** Parse `--data`: JSON text. @throws FleetError `INVALID_INPUT` naming the flag. */
 export function parseData(text: string | undefined): unknown {
