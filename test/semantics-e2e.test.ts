@@ -184,4 +184,39 @@ describe('workflow semantics on real Redis', () => {
     await fleet.run(wf, 'Build a chat server');
     expect(fake.requests).toHaveLength(4);
   });
+
+  it('a failed run starts its fallback workflow (linked both ways); a workflow phase runs a child run', async () => {
+    const { fake, fleet } = await anthropicFleet('fallback');
+    let plannerCalls = 0;
+    byRole(fake, { planner: () => (++plannerCalls === 1 ? { status: 400, errorType: 'invalid_request_error', message: 'first plan refused' } : plan) });
+    const failing = testWorkflow({
+      agents: ['planner'],
+      error_handling: { fallback_workflow: 'software-delivery' },
+      phases: [{ name: 'planning', agent: 'planner', retries: 0 }],
+    });
+    const { result: failed } = await fleet.run(failing, 'Build a todo API');
+    expect(failed.status).toBe('failed');
+    const deadline = Date.now() + 10_000;
+    let links = (await fleet.client.result(failed.run_id)).links;
+    while (!links.fallback_run_id && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      links = (await fleet.client.result(failed.run_id)).links;
+    }
+    const [fallbackId] = links.fallback_run_id as string[];
+    const fallback = await waitForStatus(fleet, fallbackId!, 'completed');
+    expect(fallback.workflow.name).toBe('software-delivery');
+    expect(fallback.requirements).toBe('Build a todo API');
+    expect(fallback.links).toMatchObject({ fallback_of: failed.run_id });
+
+    const parent = testWorkflow({
+      agents: ['planner'],
+      phases: [{ name: 'delivery', workflow: 'software-delivery' }, { name: 'wrap_up', agent: 'planner', depends_on: ['delivery'] }],
+    });
+    const { result } = await fleet.run(parent, 'Build a todo API');
+    expect(result.status).toBe('completed');
+    const [childId] = result.links.children as string[];
+    const child = await fleet.client.result(childId!);
+    expect(child).toMatchObject({ status: 'completed', links: { parent: { run_id: result.run_id, phase: 'delivery' } } });
+    expect(result.results.delivery).toEqual({ run_id: childId, results: child.results });
+  });
 });
