@@ -107,9 +107,10 @@ describe('manager crashes and replicas', () => {
       const fanOut = await conn.store.apply(
         id,
         (m, s) => decide(m.workflow, s, { type: 'phase_completed', at: Date.now(), phase: 'a', iteration: 1, attempt: 1, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm' }),
-        { phase: 'a', value: aOutput },
+        { output: { phase: 'a', value: aOutput } },
       );
       expect(enqueued(fanOut.decision.actions)).toEqual(['b', 'c', 'd']);
+      expect(JSON.parse((await conn.redis.hget(conn.store.contextKey(id), 'a'))!)).toEqual(aOutput);
 
       // The restarted manager reconciles: b, c, d get their jobs, and the run completes.
       const manager = await quietManager(url, prefix);
