@@ -348,6 +348,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       const jobId = phaseJobId(runId, def.name, p.iteration);
       const existing = await queueFor(p.agent ?? def.agent).getJob(jobId);
       if (!existing) await enqueuePhase(meta, def, p.iteration, Date.now(), p.agent);
+      // A crash between adding the job and its deadline leaves the job without one: set it again
+      // (a no-op while the deadline job exists; deterministic id).
+      else await setDeadline(runId, def, p.iteration);
     }
   }
 
