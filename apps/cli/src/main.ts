@@ -6,14 +6,15 @@
  *   fleet agents --roles a,b          run agent pools for these roles
  *   fleet status [run_id]             a run's result, or the latest runs
  *   fleet cancel <run_id>             cancel a run
- *   fleet workflows list|show|validate|add
+ *   fleet workflows list|show|validate|add|search|suggest|export|import
+ *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
 import { readFile } from 'node:fs/promises';
-import { createLlmClient, startAgentPool } from '@agentfleet/agents';
-import { FleetError, assertRedisReachable, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -22,6 +23,7 @@ import { register as registerWorkers } from './commands/workers.js';
 import { register as registerRunControl } from './commands/run-control.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
+import { register as registerPatterns } from './commands/patterns.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal, withClient } from './shared.js';
 
@@ -114,10 +116,15 @@ program
   .addOption(metricsPortOption())
   .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
     const config = loadConfig();
-    const roles = resolveRoles(opts.roles.split(',').map((r) => r.trim()).filter(Boolean));
+    const names = opts.roles.split(',').map((r) => r.trim()).filter(Boolean);
+    // `tools` is the pool that runs tool phases (apps/agents/src/tools), not an LLM role.
+    const roles = resolveRoles(names.filter((r) => r !== TOOLS_ROLE));
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents', metricsPort: opts.metricsPort ?? config.metricsPort });
     sayMetrics('agents', telemetry);
+    const tools = names.includes(TOOLS_ROLE)
+      ? await startToolPool({ redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: opts.concurrency, lockDurationMs: opts.lockDuration, stalledIntervalMs: opts.stalledInterval })
+      : undefined;
     const pool = await startAgentPool({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -128,10 +135,10 @@ program
       lockDurationMs: opts.lockDuration,
       stalledIntervalMs: opts.stalledInterval,
     });
-    say(`agents: serving ${pool.roles.join(', ')} (concurrency ${opts.concurrency} each, ${config.provider === 'offline' ? 'offline model' : `anthropic ${config.model}`}); Ctrl-C to stop`);
+    say(`agents: serving ${[...pool.roles, ...(tools ? [`tools (${tools.tools.join(', ')})`] : [])].join(', ')} (concurrency ${opts.concurrency} each, ${config.provider === 'offline' ? 'offline model' : `anthropic ${config.model}`}); Ctrl-C to stop`);
     const signal = await untilSignal();
     say(`agents: ${signal}, finishing jobs in flight (up to ${opts.grace}s)`);
-    await pool.close(opts.grace * 1000);
+    await Promise.all([pool.close(opts.grace * 1000), tools?.close(opts.grace * 1000)]);
     await telemetry.shutdown();
     // A job abandoned at the end of the grace period (Redis gone, LLM call hanging) may still hold
     // sockets; its lock expires and another worker takes it over, so exit now rather than wait.
@@ -170,6 +177,7 @@ registerWorkers(program);
 registerRunControl(program);
 registerSubmit(program);
 registerWatch(program);
+registerPatterns(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows

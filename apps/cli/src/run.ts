@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
-import { createLlmClient, startAgentPool, writeArtifacts, type AgentPool } from '@agentfleet/agents';
+import { createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
 import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
@@ -41,6 +41,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   const client = new FleetClient(redis, config.queuePrefix);
   let manager: Manager | undefined;
   let pool: AgentPool | undefined;
+  let tools: ToolPool | undefined;
   let onSignal: (() => void) | undefined;
   try {
     if (options.localWorkers) {
@@ -53,6 +54,17 @@ export async function runCommand(requirements: string, options: RunCommandOption
         llm: createLlmClient(config, roles),
         maxTokens: config.maxTokens,
       });
+      if (workflow.phases.some((p) => p.kind === 'tool')) {
+        // Tool phases write into the run's artifacts directory: the same one as the artifacts below.
+        const settings = loadToolSettings();
+        const out = options.out;
+        tools = await startToolPool({
+          redisUrl: redisHandle.url,
+          prefix: config.queuePrefix,
+          concurrency: options.concurrency,
+          settings: { ...settings, artifactsDir: out ? () => resolve(out) : settings.artifactsDir },
+        });
+      }
     }
     const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} phases`);
@@ -79,6 +91,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   } finally {
     if (onSignal) process.removeListener('SIGINT', onSignal);
     await pool?.close(5000);
+    await tools?.close(5000);
     await manager?.close();
     await client.close();
     blocking.disconnect();

@@ -49,6 +49,11 @@ export const FLEET_ERROR_CODES = {
   NOT_FOUND: { category: 'user', retryable: false, summary: 'no API key or permission grant matches' },
   STATE_SCHEMA_VIOLATION: { category: 'user', retryable: false, summary: "the run's final context does not match the workflow's state_schema" },
   END_ACTION_FAILED: { category: 'system', retryable: true, summary: 'the end action of a finished run failed' },
+  // Tool phases (issue 9):
+  UNKNOWN_TOOL: { category: 'user', retryable: false, summary: 'no tool with that name is registered in the tools pool' },
+  TOOL_INPUT_INVALID: { category: 'user', retryable: false, summary: "a tool phase's parameters do not match the tool's parameter schema" },
+  TOOL_NOT_ALLOWED: { category: 'user', retryable: false, summary: 'a tool was asked to reach a host or path its settings do not allow' },
+  TOOL_FAILED: { category: 'system', retryable: true, summary: 'a tool failed (a network error, or an HTTP 429/5xx answer)' },
   INTERNAL: { category: 'system', retryable: true, summary: 'an unexpected error' },
 } as const satisfies Record<string, CodeSpec>;
 

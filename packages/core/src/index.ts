@@ -14,12 +14,12 @@ export {
 } from './errors.js';
 export { DEFAULT_MODEL, loadConfig, redactRedisUrl, type FleetConfig } from './config.js';
 
-export { compileWorkflow, checkWorkflowGraph, normalizeRoleName } from './workflow/compile.js';
+export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
 export { evaluateCondition, parseExpression, ConditionSyntaxError, type Condition } from './workflow/condition.js';
 export { renderTemplate } from './workflow/template.js';
 export { parsePath, resolvePath, type PathRef, type TemplateContext } from './workflow/context.js';
-export { WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
+export { NAME_PATTERN, WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
 export {
   BUILTIN_WORKFLOWS_DIR,
   listBuiltinWorkflows,
@@ -87,3 +87,6 @@ export {
 } from './workflow/template-fields.js';
 
 export * from './telemetry/index.js';
+
+// Issue 9: learning workflows from run history.
+export * from './patterns/index.js';

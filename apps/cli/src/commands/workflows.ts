@@ -22,6 +22,7 @@ import {
 } from '@agentfleet/core';
 import type { Command } from 'commander';
 import { say } from '../shared.js';
+import { register as registerLibrary } from './library.js';
 
 /** Run `fn` with the registry of the configured fleet, or undefined (with a note) when Redis is down. */
 async function withRegistry<T>(fn: (registry: TemplateRegistry | undefined) => Promise<T>, required = false): Promise<T> {
@@ -83,4 +84,5 @@ export function register(program: Command): void {
         process.stdout.write(`${t.name} ${t.version}\n`);
       }, true);
     });
+  registerLibrary(workflows, withRegistry);
 }

@@ -14,3 +14,19 @@ export {
   type ConfiguredKey,
 } from './access.js';
 export { RunLabelStore, type EndActionStatus, type RunLabels } from './run-labels.js';
+export {
+  exportTemplate,
+  importTemplates,
+  libraryEntry,
+  loadLibrary,
+  sameWorkflow,
+  searchLibrary,
+  serializeWorkflow,
+  suggestByTools,
+  type ImportOutcome,
+  type LibraryEntry,
+  type LibraryHit,
+  type LibraryQuery,
+  type ToolSuggestion,
+  type WorkflowFileFormat,
+} from './library.js';

@@ -172,7 +172,8 @@ class DecisionBuilder {
         this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
         addUsage(phase.usage, event.usage);
         addUsage(this.state.usage, event.usage);
-        if (!event.cacheHit) this.state.model = event.model;
+        // Tool phases (and child runs without a model) report `none`: they do not change the run's model.
+        if (!event.cacheHit && event.model !== 'none') this.state.model = event.model;
         this.completePhase(event.phase, phase, event.at, event.attempt, event.cacheHit === true);
         this.stepAfter(event.phase, phase, event.action, event.at);
         return true;

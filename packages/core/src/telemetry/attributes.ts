@@ -51,6 +51,8 @@ export const GenAiAttributes = {
   AgentName: 'gen_ai.agent.name',
   /** Human-readable workflow name; we use the workflow template name. */
   WorkflowName: 'gen_ai.workflow.name',
+  /** Name of the tool a tool phase runs (`execute_tool` spans), e.g. `http_request`. */
+  ToolName: 'gen_ai.tool.name',
   /**
    * The system prompt (JSON `[{type:'text', content}]`). Recorded only when `FLEET_TRACE_CONTENT=true`:
    * prompts may hold user data.
@@ -72,6 +74,8 @@ export const GenAiOperationNames = {
   InvokeAgent: 'invoke_agent',
   /** One run of a workflow. */
   InvokeWorkflow: 'invoke_workflow',
+  /** One tool call (a tool phase's attempt). */
+  ExecuteTool: 'execute_tool',
 } as const;
 
 /** Values of `gen_ai.provider.name` that AgentFleet emits. */

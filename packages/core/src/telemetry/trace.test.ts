@@ -232,6 +232,7 @@ describe('attribute names', () => {
       UsageCacheCreationInputTokens: 'ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS',
       AgentName: 'ATTR_GEN_AI_AGENT_NAME',
       WorkflowName: 'ATTR_GEN_AI_WORKFLOW_NAME',
+      ToolName: 'ATTR_GEN_AI_TOOL_NAME',
       SystemInstructions: 'ATTR_GEN_AI_SYSTEM_INSTRUCTIONS',
       InputMessages: 'ATTR_GEN_AI_INPUT_MESSAGES',
       OutputMessages: 'ATTR_GEN_AI_OUTPUT_MESSAGES',
@@ -255,6 +256,7 @@ describe('attribute names', () => {
     expect(GenAiOperationNames.Chat).toBe(inc.GEN_AI_OPERATION_NAME_VALUE_CHAT);
     expect(GenAiOperationNames.InvokeAgent).toBe(inc.GEN_AI_OPERATION_NAME_VALUE_INVOKE_AGENT);
     expect(GenAiOperationNames.InvokeWorkflow).toBe(inc.GEN_AI_OPERATION_NAME_VALUE_INVOKE_WORKFLOW);
+    expect(GenAiOperationNames.ExecuteTool).toBe(inc.GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL);
     expect(GenAiProviderNames.Anthropic).toBe(inc.GEN_AI_PROVIDER_NAME_VALUE_ANTHROPIC);
     expect(ErrorAttributes.Type).toBe(ATTR_ERROR_TYPE);
     expect(ERROR_TYPE_OTHER).toBe(ERROR_TYPE_VALUE_OTHER);

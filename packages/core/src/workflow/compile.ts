@@ -5,6 +5,9 @@ import type { AgentSelect, PhaseDefinition, WorkflowDefinition } from './definit
 import { WorkflowFileSchema, type WorkflowFile } from './schema.js';
 import { checkTemplateFields, compileTemplateFields } from './template-fields.js';
 
+/** The role (queue `agent-tools`) of the pool that runs tool phases (`fleet agents --roles tools`). */
+export const TOOLS_ROLE = 'tools';
+
 /** `planner_agent` → `planner`: both spellings are accepted, the bare role name is canonical. */
 export function normalizeRoleName(agent: string): string {
   return agent.endsWith('_agent') && agent.length > '_agent'.length ? agent.slice(0, -'_agent'.length) : agent;
@@ -52,13 +55,16 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
         });
       }
     };
-    const runners = [phase.agent, phase.agent_select, phase.workflow].filter((x) => x !== undefined).length;
+    const runners = [phase.agent, phase.agent_select, phase.workflow, phase.tool].filter((x) => x !== undefined).length;
     if (phase.type === 'approval') {
-      if (runners > 0) issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": an approval phase has no agent, agent_select or workflow; remove them` });
+      if (runners > 0) issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": an approval phase has no agent, agent_select, workflow or tool; remove them` });
     } else if (runners === 0) {
-      issues.push({ path: `phases[${i}].agent`, message: `phase "${phase.name}": give it an "agent" (or "agent_select", or "workflow" to run another workflow)` });
+      issues.push({ path: `phases[${i}].agent`, message: `phase "${phase.name}": give it an "agent" (or "agent_select", "workflow" to run another workflow, or "tool")` });
     } else if (runners > 1) {
-      issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": use only one of "agent", "agent_select" and "workflow"` });
+      issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": use only one of "agent", "agent_select", "workflow" and "tool"` });
+    }
+    if (phase.parameters !== undefined && phase.tool === undefined) {
+      issues.push({ path: `phases[${i}].parameters`, message: `phase "${phase.name}": "parameters" belong to a tool phase; add "tool" or remove them` });
     }
     if (phase.agent !== undefined) notListed(phase.agent, `phases[${i}].agent`);
     const select = phase.agent_select;
@@ -71,6 +77,9 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
       issues.push({ path: `phases[${i}].workflow`, message: `phase "${phase.name}": a workflow cannot run itself as a phase` });
     }
   });
+  if (file.agents.length === 0 && !file.phases.some((p) => p.tool !== undefined)) {
+    issues.push({ path: 'agents', message: 'list at least one agent role' });
+  }
   const known = [...indexByName.keys()];
   file.phases.forEach((phase, i) => {
     phase.depends_on.forEach((dep, j) => {
@@ -133,6 +142,7 @@ function checkReferences(file: WorkflowFile): ValidationIssue[] {
     checkCondition(phase.condition, `phases[${i}].condition`, phase.name);
     checkText(phase.instructions, `phases[${i}].instructions`, phase.name);
     checkText(phase.input, `phases[${i}].input`, phase.name);
+    for (const [path, text] of templateStrings(phase.parameters, `phases[${i}].parameters`)) checkText(text, path, phase.name);
     phase.step_actions.forEach((rule, j) => {
       const at = `phases[${i}].step_actions[${j}]`;
       checkCondition(rule.when, `${at}.when`, phase.name);
@@ -143,6 +153,14 @@ function checkReferences(file: WorkflowFile): ValidationIssue[] {
     });
   });
   return issues;
+}
+
+/** Every string inside a tool's parameters (nested objects and arrays too), with its path. */
+export function templateStrings(value: unknown, path: string): Array<[string, string]> {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => templateStrings(v, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => templateStrings(v, `${path}.${k}`));
+  return [];
 }
 
 /** Depth-first search for a cycle; returns its phase names (first repeated at the end) or undefined. */
@@ -209,10 +227,11 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const phases: PhaseDefinition[] = file.phases.map((p) => ({
     name: p.name,
     description: p.description ?? '',
-    kind: p.type === 'approval' ? 'approval' : p.workflow !== undefined ? 'workflow' : 'agent',
+    kind: p.type === 'approval' ? 'approval' : p.workflow !== undefined ? 'workflow' : p.tool !== undefined ? 'tool' : 'agent',
     agent: roleOf(p),
     agentSelect: normalizeSelect(p.agent_select),
     workflow: p.workflow,
+    ...(p.tool !== undefined ? { tool: p.tool, parameters: p.parameters ?? {} } : {}),
     condition: p.condition,
     input: p.input,
     stepActions: p.step_actions.map((r) => ({ when: r.when, action: r.action, target: r.target, note: r.note, event: r.event })),
@@ -252,6 +271,7 @@ type FilePhase = WorkflowFile['phases'][number];
 
 function roleOf(p: FilePhase): string {
   if (p.type === 'approval') return 'approval';
+  if (p.tool !== undefined) return TOOLS_ROLE;
   if (p.agent !== undefined) return normalizeRoleName(p.agent);
   if (p.agent_select?.type === 'load_balanced') return normalizeRoleName(p.agent_select.agents[0] as string);
   if (p.agent_select?.type === 'based_on_input') return normalizeRoleName(p.agent_select.default);

@@ -31,8 +31,8 @@ export type AgentSelect =
   | { type: 'load_balanced'; agents: string[] }
   | { type: 'based_on_input'; rules: Array<{ contains: string; agent: string }>; default: string };
 
-/** `agent`: a role runs it; `approval`: a person (an external event) decides; `workflow`: a child run. */
-export type PhaseKind = 'agent' | 'approval' | 'workflow';
+/** `agent`: a role runs it; `approval`: a person (an external event) decides; `workflow`: a child run; `tool`: the `tools` pool runs a tool. */
+export type PhaseKind = 'agent' | 'approval' | 'workflow' | 'tool';
 
 export interface PhaseDefinition {
   name: string;
@@ -46,6 +46,10 @@ export interface PhaseDefinition {
   agentSelect: AgentSelect | undefined;
   /** Child workflow name (kind `workflow`). */
   workflow: string | undefined;
+  /** Tool name (kind `tool`; `agent` is then `tools`, the queue of the tool pool). */
+  tool?: string | undefined;
+  /** Tool parameters as written (kind `tool`): string values are templates rendered by the tool worker. */
+  parameters?: Record<string, unknown> | undefined;
   condition: ConditionSpec | undefined;
   /** Templated input text for the agent. */
   input: string | undefined;

@@ -62,6 +62,10 @@ export const PhaseSchema = z.strictObject({
   agent_select: AgentSelectSchema.optional(),
   /** Run another workflow as this phase; its results become this phase's output. */
   workflow: name('workflow').optional(),
+  /** Run a tool instead of an agent (served by the `tools` pool): `http_request`, `write_file`, `render_template` or a registered tool. */
+  tool: name('tool').optional(),
+  /** The tool's parameters; every string value is templated like `input` (`"{{base_url}}/issues/{{plan.tasks[0].id}}"`). */
+  parameters: z.record(z.string(), z.unknown()).optional(),
   /** Seconds before the phase's attempt is aborted (for approvals: how long to wait). */
   timeout: z.number().positive('timeout is in seconds and must be > 0').max(7 * 86_400).default(300),
   /** Further attempts after the first fails with a transient error. */
@@ -103,7 +107,8 @@ export const WorkflowFileSchema = z.strictObject({
   name: name('name'),
   description: z.string().default(''),
   version: z.union([z.string().min(1), z.number()]).transform(String).default('1.0.0'),
-  agents: z.array(name('agents entry')).min(1, 'list at least one agent role'),
+  /** Agent roles the phases use; may be empty only when every phase is a tool phase (checked in compile). */
+  agents: z.array(name('agents entry')).default([]),
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),

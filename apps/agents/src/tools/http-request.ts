@@ -1,0 +1,156 @@
+/**
+ * `http_request`: one HTTP call. Reaches loopback hosts (`localhost`, `127.0.0.0/8`, `::1`) and the
+ * hosts of `FLEET_TOOL_ALLOWED_HOSTS`; anything else, including a redirect to such a host, is refused
+ * with `TOOL_NOT_ALLOWED` naming the host and the setting. `data:` URLs are read without any network.
+ *
+ * Output: `{status, ok, url, headers, body, json?, truncated}`: `body` is the response text (at most
+ * `max_bytes`), `json` the parsed body when the response is JSON.
+ *
+ * Errors: 429 and 5xx answers, connection failures and the tool's own `timeout` are `TOOL_FAILED`,
+ * retryable (the phase's `retries` apply); other 4xx answers fail at once, unless
+ * `allow_error_status` is true (then they are an ordinary output).
+ */
+import { FleetError } from '@agentfleet/core';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { FleetTool, ToolContext } from './tool.js';
+
+const HttpRequestParams = z.strictObject({
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
+  url: z.string().min(1, 'url must not be empty'),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** A string is sent as is; anything else as JSON (with `content-type: application/json`). */
+  body: z.unknown().optional(),
+  /** Seconds before the call is abandoned (within the phase's own timeout). */
+  timeout: z.number().positive().max(3600).default(30),
+  /** Largest response body kept, bytes; the rest is dropped and `truncated` is true. */
+  max_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Return 4xx answers as output instead of failing the phase. */
+  allow_error_status: z.boolean().default(false),
+});
+export type HttpRequestParams = z.infer<typeof HttpRequestParams>;
+
+const MAX_REDIRECTS = 5;
+
+/** Whether a URL's hostname is loopback: `localhost` (and `*.localhost`), 127.0.0.0/8, ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+/** Whether `url` may be reached with these allowed-host patterns (see ./settings.ts). */
+export function hostAllowed(url: URL, allowed: readonly string[]): boolean {
+  if (url.protocol === 'data:') return true;
+  if (isLoopbackHost(url.hostname)) return true;
+  const host = url.hostname.toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return allowed.some((pattern) => {
+    if (pattern === '*') return true;
+    const m = /^(.*?)(?::(\d+))?$/.exec(pattern);
+    const [hostPart, portPart] = [m?.[1] ?? pattern, m?.[2]];
+    if (portPart !== undefined && portPart !== port) return false;
+    return hostPart.startsWith('*.') ? host.endsWith(hostPart.slice(1)) : host === hostPart;
+  });
+}
+
+function refuse(url: URL, allowed: readonly string[], via?: string): FleetError {
+  const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
+  return new FleetError(
+    'TOOL_NOT_ALLOWED',
+    `http_request: host "${host}"${via ? ` (a redirect from ${via})` : ''} is not allowed; only loopback hosts${allowed.length ? ` and ${allowed.join(', ')}` : ''} are. Add it to FLEET_TOOL_ALLOWED_HOSTS (comma-separated) on the tools pool to allow it`,
+    { details: { host, allowed_hosts: [...allowed] } },
+  );
+}
+
+async function readBody(res: Response, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  if (!res.body) return { text: '', truncated: false };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const value of res.body as unknown as AsyncIterable<Uint8Array>) {
+    if (size + value.byteLength > maxBytes) {
+      chunks.push(value.subarray(0, maxBytes - size));
+      truncated = true;
+      break; // leaving the loop cancels the rest of the body
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated };
+}
+
+async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unknown> {
+  let url: URL;
+  try {
+    url = new URL(p.url);
+  } catch {
+    throw new FleetError('TOOL_INPUT_INVALID', `http_request: url "${p.url}" is not an absolute URL (http://…, https://… or data:…)`);
+  }
+  if (!['http:', 'https:', 'data:'].includes(url.protocol)) {
+    throw new FleetError('TOOL_INPUT_INVALID', `http_request: url scheme "${url.protocol}" is not supported; use http, https or data`);
+  }
+  const allowed = ctx.settings.allowedHosts;
+  if (!hostAllowed(url, allowed)) throw refuse(url, allowed);
+
+  const headers: Record<string, string> = { ...p.headers };
+  let body: string | undefined;
+  if (p.body !== undefined && p.body !== null) {
+    if (typeof p.body === 'string') body = p.body;
+    else {
+      body = JSON.stringify(p.body);
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+  }
+  const own = AbortSignal.timeout(p.timeout * 1000);
+  const signal = AbortSignal.any([ctx.signal, own]);
+  let method: string = p.method;
+  let res: Response;
+  for (let hop = 0; ; hop++) {
+    try {
+      res = await fetch(url, { method, headers, ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}), redirect: 'manual', signal });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err; // the phase timed out or was cancelled: the worker says which
+      if (own.aborted) throw new FleetError('TOOL_FAILED', `http_request: ${method} ${url.href} did not answer within ${p.timeout} s`, { cause: err });
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new FleetError('TOOL_FAILED', `http_request: ${method} ${url.href} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err });
+    }
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status >= 400 || res.status === 304 || !location) break;
+    if (hop >= MAX_REDIRECTS) throw new FleetError('TOOL_FAILED', `http_request: more than ${MAX_REDIRECTS} redirects from ${p.url}`, { retryable: false });
+    const next = new URL(location, url);
+    if (!hostAllowed(next, allowed)) throw refuse(next, allowed, url.host);
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      method = 'GET';
+      body = undefined;
+    }
+    url = next;
+  }
+  const { text, truncated } = await readBody(res, p.max_bytes);
+  if (res.status >= 400 && !p.allow_error_status) {
+    const retryable = res.status === 429 || res.status >= 500;
+    throw new FleetError('TOOL_FAILED', `http_request: ${method} ${url.href} answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+      retryable,
+      details: { status: res.status },
+    });
+  }
+  const out: Record<string, unknown> = { status: res.status, ok: res.ok, url: url.href, headers: Object.fromEntries(res.headers), body: text, truncated };
+  if (/\bjson\b/i.test(res.headers.get('content-type') ?? '') && !truncated) {
+    try {
+      out.json = JSON.parse(text) as unknown;
+    } catch {
+      // Not JSON after all: `body` has the text.
+    }
+  }
+  return out;
+}
+
+export const httpRequestTool: FleetTool<HttpRequestParams> = {
+  name: 'http_request',
+  description: 'One HTTP request (loopback and FLEET_TOOL_ALLOWED_HOSTS only); the response status, headers and body.',
+  parameters: HttpRequestParams,
+  handler: httpRequest,
+};

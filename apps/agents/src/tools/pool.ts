@@ -1,0 +1,249 @@
+/**
+ * The tools pool: a BullMQ worker on the `agent-tools` queue that runs tool phases. For each job it
+ * reads the run's context, renders every string of the phase's `parameters` with the run's templates,
+ * validates them against the tool's schema, runs the tool under the phase timeout (an AbortSignal,
+ * also aborted when the manager cancels the phase), and reports the outcome to the manager queue
+ * exactly as an agent pool does: same fencing, retries, deadlines and `continue_on_error`.
+ *
+ * Spans: `process agent-tools` (consumer) with an `execute_tool <name>` child carrying
+ * `gen_ai.operation.name = execute_tool` and `gen_ai.tool.name`.
+ */
+import {
+  FleetAttributes,
+  FleetError,
+  GenAiAttributes,
+  GenAiOperationNames,
+  IN_FLIGHT_PHASE_STATUSES,
+  ManagerQueue,
+  PhaseJobDataSchema,
+  RunStore,
+  TOOLS_ROLE,
+  agentQueueName,
+  createLogger,
+  createRedis,
+  extractTraceContext,
+  fleetBackoffDelay,
+  isTerminalRun,
+  messagingAttributes,
+  observeQueues,
+  recordJobStart,
+  redactRedisUrl,
+  renderTemplate,
+  startPoolHeartbeat,
+  toFleetError,
+  withSpan,
+  type FleetLogger,
+  type PhaseJobData,
+  type PhaseJobResult,
+  type TemplateContext,
+} from '@agentfleet/core';
+import { SpanKind } from '@opentelemetry/api';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { cancelChannel } from '../pool.js';
+import { createToolRegistry, type ToolRegistry } from './registry.js';
+import { loadToolSettings, type ToolSettings } from './settings.js';
+import type { FleetTool } from './tool.js';
+
+export interface ToolPoolOptions {
+  redisUrl: string;
+  /** The fleet's key prefix (`FLEET_QUEUE_PREFIX`). */
+  prefix: string;
+  /** Tool jobs in flight in this process. @defaultValue 4 */
+  concurrency?: number;
+  /** Allowed hosts, artifacts directory, user modules. @defaultValue `loadToolSettings()` (the environment) */
+  settings?: ToolSettings;
+  /** Tools to add besides the built-ins and `settings.modules` (tests, embedding). */
+  tools?: FleetTool[];
+  /** BullMQ lock duration, ms. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number;
+  onError?: (err: Error) => void;
+  logger?: FleetLogger;
+}
+
+export interface ToolPool {
+  /** Names of the tools this pool runs. */
+  readonly tools: string[];
+  /** Stop taking jobs, let jobs in flight finish (up to `graceMs`), close connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Every string inside `value` rendered with the run's templates (objects and arrays walked). */
+export function renderParameters(value: unknown, ctx: TemplateContext): unknown {
+  if (typeof value === 'string') return renderTemplate(value, ctx);
+  if (Array.isArray(value)) return value.map((v) => renderParameters(v, ctx));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderParameters(v, ctx)]));
+  return value;
+}
+
+/**
+ * Start a tools pool in this process.
+ *
+ * @throws FleetError `INVALID_INPUT` when a user tool module cannot be loaded.
+ * @example
+ * const tools = await startToolPool({ redisUrl, prefix: '{fleet}' });
+ * process.on('SIGTERM', () => void tools.close());
+ */
+export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool> {
+  const settings = options.settings ?? loadToolSettings();
+  const registry = await createToolRegistry(settings.modules, options.tools ?? []);
+  const log = options.logger ?? createLogger({ name: 'tools' });
+  const onError = options.onError ?? ((err: Error) => log.error({ err }, err.message));
+  const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools' });
+  const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools-sub' });
+  redis.on('error', onError);
+  subscriber.on('error', onError);
+  const store = new RunStore(redis, options.prefix);
+  const manager = new ManagerQueue(redis, options.prefix);
+  const queueName = agentQueueName(TOOLS_ROLE);
+  const concurrency = options.concurrency ?? 4;
+  const worker = new Worker<PhaseJobData, PhaseJobResult>(queueName, (job, _token, signal) => processToolJob(job, signal, { store, manager, registry, settings, queueName, log }), {
+    connection: redis,
+    prefix: options.prefix,
+    concurrency,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    maxStalledCount: 2,
+    autorun: true,
+    settings: {
+      backoffStrategy: (attemptsMade, _type, err, job) => fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+    },
+  });
+  worker.on('error', onError);
+  await subscriber.subscribe(cancelChannel(options.prefix));
+  subscriber.on('message', (_channel, jobId) => worker.cancelJob(jobId, 'cancelled by the manager'));
+  await worker.waitUntilReady();
+  const heartbeat = startPoolHeartbeat(redis, options.prefix, [TOOLS_ROLE], concurrency);
+  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => [TOOLS_ROLE] });
+  log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, tools: registry.names(), allowed_hosts: settings.allowedHosts }, 'tools pool started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    tools: registry.names(),
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        const within = async (work: Promise<unknown>, ms: number) => {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([work.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, Math.max(0, ms))))]);
+          clearTimeout(timer);
+        };
+        await within(worker.close(), graceMs);
+        await within(Promise.all([manager.close(), heartbeat.stop(), queueMetrics.close()]), 1000);
+        subscriber.disconnect();
+        redis.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+interface ToolProcessContext {
+  store: RunStore;
+  manager: ManagerQueue;
+  registry: ToolRegistry;
+  settings: ToolSettings;
+  queueName: string;
+  log: FleetLogger;
+}
+
+/** Run one attempt of one tool phase iteration and report it. */
+async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
+  const parsed = PhaseJobDataSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data: ${parsed.error.message}`);
+  const data = parsed.data;
+  const attempt = job.attemptsMade + 1;
+  const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
+  recordJobStart(TOOLS_ROLE, job);
+
+  return withSpan(
+    `process ${ctx.queueName}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: extractTraceContext(data.trace),
+      attributes: {
+        ...messagingAttributes({ operationType: 'process', operationName: 'process', destination: ctx.queueName, messageId: job.id }),
+        [FleetAttributes.RunId]: data.run_id,
+        [FleetAttributes.PhaseName]: data.phase,
+        [FleetAttributes.PhaseIteration]: data.iteration,
+        [FleetAttributes.PhaseAttempt]: attempt,
+        [FleetAttributes.AgentRole]: TOOLS_ROLE,
+      },
+    },
+    async () => {
+      const started = Date.now();
+      const { meta, state } = await ctx.store.getRun(data.run_id);
+      const phaseState = state.phases[data.phase];
+      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
+        return { reported: false, attempt };
+      }
+      const startReport = ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: started, agent: TOOLS_ROLE });
+      startReport.catch(() => undefined);
+      const def = meta.workflow.phases.find((p) => p.name === data.phase);
+      const toolName = def?.tool ?? '(none)';
+      const timeout = AbortSignal.timeout(data.timeout_ms);
+      const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
+      try {
+        if (!def || def.kind !== 'tool' || !def.tool) throw new FleetError('INVALID_WORKFLOW', `phase "${data.phase}" of run ${data.run_id} is not a tool phase, but it was queued for the tools pool`);
+        const registered = ctx.registry.get(def.tool);
+        if (!registered) {
+          throw new FleetError('UNKNOWN_TOOL', `no tool "${def.tool}" in this tools pool; tools: ${ctx.registry.names().join(', ')}; register it with FLEET_TOOL_MODULES`);
+        }
+        const outputs = await ctx.store.getOutputs(data.run_id);
+        const params = registered.validate(renderParameters(def.parameters ?? {}, { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors }));
+        const output = await withSpan(
+          `${GenAiOperationNames.ExecuteTool} ${def.tool}`,
+          {
+            kind: SpanKind.INTERNAL,
+            attributes: {
+              [GenAiAttributes.OperationName]: GenAiOperationNames.ExecuteTool,
+              [GenAiAttributes.ToolName]: def.tool,
+              [FleetAttributes.RunId]: data.run_id,
+              [FleetAttributes.PhaseName]: data.phase,
+            },
+          },
+          async () => {
+            const result: unknown = await registered.tool.handler(params, { signal, artifactsDir: ctx.settings.artifactsDir(data.run_id), runId: data.run_id, phase: data.phase, settings: ctx.settings });
+            if (signal.aborted) throw signal.reason;
+            return result;
+          },
+        );
+        // The output travels as JSON: anything else (a Date, a Map) becomes what JSON makes of it.
+        const json: unknown = JSON.parse(JSON.stringify(output ?? null));
+        await startReport.catch(() => undefined);
+        await ctx.manager.report({
+          type: 'phase_completed',
+          ...ref,
+          attempt,
+          at: Date.now(),
+          output: json,
+          usage: { input_tokens: 0, output_tokens: 0 },
+          model: 'none',
+          agent: TOOLS_ROLE,
+          started_at: started,
+        });
+        ctx.log.info({ ...ref, attempt, tool: toolName }, 'tool phase attempt completed');
+        return { reported: true, attempt };
+      } catch (err) {
+        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
+        const maxAttempts = job.opts.attempts ?? data.max_attempts;
+        const willRetry = error.retryable && attempt < maxAttempts;
+        await startReport.catch(() => undefined);
+        await ctx.manager.report({
+          type: 'phase_attempt_failed',
+          ...ref,
+          attempt,
+          at: Date.now(),
+          error: error.toJSON(),
+          will_retry: willRetry,
+          usage: { input_tokens: 0, output_tokens: 0 },
+          started_at: started,
+          agent: TOOLS_ROLE,
+        });
+        ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed');
+        if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+        throw error;
+      }
+    },
+  );
+}
