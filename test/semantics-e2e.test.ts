@@ -177,7 +177,7 @@ describe('workflow semantics on real Redis', () => {
     expect(second.result.status).toBe('completed');
     expect(fake.requests).toHaveLength(2);
     expect(second.result.phases.map((p) => p.cache_hit)).toEqual([true, true]);
-    expect(second.result.usage).toEqual({ input_tokens: 0, output_tokens: 0 });
+    expect(second.result.usage).toMatchObject({ input_tokens: 0, output_tokens: 0 });
     expect(second.events.filter((e) => e.type === 'phase_completed').every((e) => (e as { cache_hit?: boolean }).cache_hit === true)).toBe(true);
     expect(second.result.results).toEqual(first.result.results);
     // Different requirements: a miss.

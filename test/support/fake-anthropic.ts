@@ -91,8 +91,32 @@ export interface FakeDelayedReply {
   then: FakeReply;
 }
 
+/**
+ * For a streaming request: start the tool call's event stream, send `afterDeltas` chunks of its
+ * input, then an `error` event (HTTP 200 was already sent), as the API does when it fails mid-reply.
+ */
+export interface FakeStreamErrorReply {
+  streamError: { errorType: FakeErrorType; message: string };
+  /** Input JSON chunks sent before the error. @defaultValue 2 */
+  afterDeltas?: number;
+  /** The tool input whose beginning is streamed. @defaultValue `{}` */
+  toolInput?: unknown;
+}
+
 /** One scripted answer to one request. */
-export type FakeReply = FakeToolReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply;
+export type FakeReply = FakeToolReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply | FakeStreamErrorReply;
+
+/**
+ * A tokens-per-window limit the server enforces like the API's ITPM limit: a request whose input
+ * tokens (as reported in `usage.input_tokens`, plus cache writes) would take the sum over the last
+ * `windowMs` past `inputTokens` is answered 429 `rate_limit_error` with `retry-after-ms` (the time
+ * until enough earlier requests leave the window). Every answer carries `anthropic-ratelimit-input-tokens-*`
+ * headers with the limit scaled to a minute.
+ */
+export interface FakeTokenLimit {
+  inputTokens: number;
+  windowMs: number;
+}
 
 /** One request as the server received it. */
 export interface FakeRequest {
@@ -117,6 +141,8 @@ export interface FakeAnthropicOptions {
   apiKey?: string;
   /** Default responder; see {@link FakeAnthropic.setResponder}. */
   responder?: FakeResponder;
+  /** Enforce an input-tokens-per-window limit (429 beyond it). */
+  tokenLimit?: FakeTokenLimit;
 }
 
 /** A running fake Messages API server. */
@@ -127,6 +153,10 @@ export interface FakeAnthropic extends AsyncDisposable {
   readonly requests: readonly FakeRequest[];
   /** Requests whose socket closed before the server answered them. */
   readonly aborted: number;
+  /** Requests answered within the token limit: arrival (epoch ms) and input tokens counted. */
+  readonly served: ReadonlyArray<{ at: number; inputTokens: number }>;
+  /** Requests refused with 429 by the token limit. */
+  readonly rateLimited: number;
   /** Queue replies; each request to `/v1/messages` that passes validation takes the next one. */
   enqueue(...replies: FakeReply[]): void;
   /**
@@ -174,6 +204,9 @@ class FakeAnthropicServer implements FakeAnthropic {
   #responder: FakeResponder;
   readonly #apiKey: string | undefined;
   readonly #waiters = new Set<() => void>();
+  readonly served: Array<{ at: number; inputTokens: number }> = [];
+  rateLimited = 0;
+  readonly #tokenLimit: FakeTokenLimit | undefined;
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
@@ -185,6 +218,7 @@ class FakeAnthropicServer implements FakeAnthropic {
 
   constructor(options: FakeAnthropicOptions) {
     this.#apiKey = options.apiKey;
+    this.#tokenLimit = options.tokenLimit;
     this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
   }
 
@@ -293,6 +327,11 @@ class FakeAnthropicServer implements FakeAnthropic {
       this.#sendError(res, rejection);
       return;
     }
+    const limited = this.#checkTokenLimit(request);
+    if (limited) {
+      this.#sendError(res, limited);
+      return;
+    }
     const reply = this.#queue.shift() ?? (await this.#responder(request));
     await this.#reply(res, request, reply);
   }
@@ -343,6 +382,42 @@ class FakeAnthropicServer implements FakeAnthropic {
     return undefined;
   }
 
+  /** The token limit's verdict: a 429 to answer, or undefined (the request is counted as served). */
+  #checkTokenLimit(request: FakeRequest): FakeErrorReply | undefined {
+    const limit = this.#tokenLimit;
+    if (!limit) return undefined;
+    const now = Date.now();
+    const tokens = inputTokenEstimate(request.body ?? {});
+    const inWindow = this.served.filter((s) => s.at > now - limit.windowMs);
+    let sum = inWindow.reduce((a, s) => a + s.inputTokens, 0);
+    if (inWindow.length > 0 && sum + tokens > limit.inputTokens) {
+      let waitMs = 1;
+      for (const s of inWindow) {
+        sum -= s.inputTokens;
+        waitMs = s.at + limit.windowMs - now + 1;
+        if (sum + tokens <= limit.inputTokens) break;
+      }
+      this.rateLimited += 1;
+      return {
+        status: 429,
+        errorType: 'rate_limit_error',
+        message: `This request would exceed the rate limit of ${limit.inputTokens} input tokens per ${limit.windowMs} ms`,
+        headers: { 'retry-after-ms': String(waitMs), ...this.#limitHeaders(0, now + waitMs) },
+      };
+    }
+    this.served.push({ at: now, inputTokens: tokens });
+    return undefined;
+  }
+
+  #limitHeaders(remaining: number, resetAt: number): Record<string, string> {
+    const limit = this.#tokenLimit as FakeTokenLimit;
+    return {
+      'anthropic-ratelimit-input-tokens-limit': String(Math.floor((limit.inputTokens * 60_000) / limit.windowMs)),
+      'anthropic-ratelimit-input-tokens-remaining': String(Math.max(0, remaining)),
+      'anthropic-ratelimit-input-tokens-reset': new Date(resetAt).toISOString(),
+    };
+  }
+
   async #reply(res: ServerResponse, request: FakeRequest, reply: FakeReply): Promise<void> {
     if (res.destroyed) return;
     if ('hang' in reply) return;
@@ -363,6 +438,31 @@ class FakeAnthropicServer implements FakeAnthropic {
     }
     const body = request.body ?? {};
     const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
+    if ('streamError' in reply) {
+      if (body['stream'] !== true) {
+        this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'fake-anthropic: a streamError reply was scripted for a request that does not stream' });
+        return;
+      }
+      const name = request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
+      const json = JSON.stringify(reply.toolInput ?? {});
+      const chunks = splitChunks(json, 8).slice(0, reply.afterDeltas ?? 2);
+      const events = streamEvents(model, { type: 'tool_use', id: newId('toolu_'), name, input: {} }, chunks, 'tool_use', usage(body, reply.toolInput ?? {}));
+      // Everything up to the deltas, then the error instead of the end of the message.
+      const cut = events.slice(0, 2 + chunks.length);
+      cut.push(['error', { type: 'error', error: { type: reply.streamError.errorType, message: reply.streamError.message } }]);
+      sendSse(res, cut, this.#successHeaders());
+      return;
+    }
+    if (body['stream'] === true) {
+      const isTool = 'toolInput' in reply;
+      const name = isTool ? (reply.toolName ?? request.forcedToolName ?? toolNames(body)[0] ?? 'tool') : '';
+      const payload = isTool ? reply.toolInput : reply.text;
+      const block = isTool ? { type: 'tool_use', id: newId('toolu_'), name, input: {} } : { type: 'text', text: '', citations: null };
+      const chunks = splitChunks(isTool ? JSON.stringify(reply.toolInput) : reply.text, 64);
+      const stop = reply.stopReason ?? (isTool ? 'tool_use' : 'end_turn');
+      sendSse(res, streamEvents(model, block, chunks, stop, usage(body, payload, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
+      return;
+    }
     if ('toolInput' in reply) {
       const name = reply.toolName ?? request.forcedToolName ?? toolNames(body)[0];
       if (name === undefined) {
@@ -374,11 +474,21 @@ class FakeAnthropicServer implements FakeAnthropic {
         return;
       }
       const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
-      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', usage(body, reply.toolInput, reply.usage)), reply.headers);
+      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', usage(body, reply.toolInput, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     const content = [{ type: 'text', text: reply.text, citations: null }];
     sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', usage(body, reply.text, reply.usage)), reply.headers);
+  }
+
+  /** Rate-limit headers of a successful answer when a token limit is set. */
+  #successHeaders(): Record<string, string> {
+    const limit = this.#tokenLimit;
+    if (!limit) return {};
+    const now = Date.now();
+    const inWindow = this.served.filter((s) => s.at > now - limit.windowMs);
+    const used = inWindow.reduce((a, s) => a + s.inputTokens, 0);
+    return this.#limitHeaders(limit.inputTokens - used, (inWindow[0]?.at ?? now) + limit.windowMs);
   }
 
   #sendError(res: ServerResponse, reply: FakeErrorReply): void {
@@ -404,10 +514,42 @@ function message(model: string, content: unknown[], stopReason: string, usage: R
   };
 }
 
+/** Input tokens the fake bills for a request: 4 characters of its system, messages and tools JSON a token. */
+function inputTokenEstimate(body: Record<string, unknown>): number {
+  return Math.max(1, Math.ceil((JSON.stringify([body['system'], body['messages'], body['tools']]) ?? '').length / 4));
+}
+
+function splitChunks(text: string, size: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out.length > 0 ? out : [''];
+}
+
+/** The Messages API's SSE events for one content block: https://docs.anthropic.com/en/docs/build-with-claude/streaming */
+function streamEvents(model: string, block: Record<string, unknown>, chunks: string[], stopReason: string, u: Record<string, unknown>): Array<[string, unknown]> {
+  const start = message(model, [], null as unknown as string, { ...u, output_tokens: 1 });
+  const delta = (chunk: string) => (block['type'] === 'tool_use' ? { type: 'input_json_delta', partial_json: chunk } : { type: 'text_delta', text: chunk });
+  return [
+    ['message_start', { type: 'message_start', message: start }],
+    ['content_block_start', { type: 'content_block_start', index: 0, content_block: block }],
+    ...chunks.map((c): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index: 0, delta: delta(c) }]),
+    ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+    ['message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: u['output_tokens'] } }],
+    ['message_stop', { type: 'message_stop' }],
+  ];
+}
+
+function sendSse(res: ServerResponse, events: Array<[string, unknown]>, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': newId('req_'), ...headers });
+  for (const [event, data] of events) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  res.end();
+}
+
 function usage(body: Record<string, unknown>, output: unknown, given: FakeUsage = {}): Record<string, unknown> {
   const estimate = (value: unknown): number => Math.max(1, Math.ceil((JSON.stringify(value) ?? '').length / 4));
   return {
-    input_tokens: given.input_tokens ?? estimate([body['system'], body['messages'], body['tools']]),
+    input_tokens: given.input_tokens ?? inputTokenEstimate(body),
     output_tokens: given.output_tokens ?? estimate(output),
     cache_creation_input_tokens: given.cache_creation_input_tokens ?? 0,
     cache_read_input_tokens: given.cache_read_input_tokens ?? 0,

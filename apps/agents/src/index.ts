@@ -3,7 +3,8 @@
  */
 export { startAgentPool, cancelChannel, type AgentPool, type AgentPoolOptions } from './pool.js';
 export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
-export { createLlmClient } from './llm.js';
+export { agentPoolSettings, createLlmClient, createRoleLlmClients, fleetPrices } from './llm.js';
+export { budgetGate, rateLimitGate, RateLimitDeferral, billedTokens, type BudgetScope } from './gates.js';
 export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown } from './artifacts.js';
 export {
   BUILTIN_ROLES,

@@ -1,28 +1,90 @@
-import { AnthropicLlmClient, OfflineLlmClient, tracedLlmClient, type FleetConfig, type LlmClient, type OfflineResponder } from '@agentfleet/core';
+import {
+  AnthropicLlmClient,
+  MODEL_PRICES,
+  OfflineLlmClient,
+  OpenAiCompatibleLlmClient,
+  tracedLlmClient,
+  type FleetConfig,
+  type LlmClient,
+  type ModelPrice,
+  type OfflineResponder,
+} from '@agentfleet/core';
 import type { AgentRole, RoleInput } from './roles/role.js';
 
-/**
- * The LLM client the configuration asks for: Anthropic (real SDK) when a key is set, else the
- * built-in offline model answering with each role's deterministic `offline()` output.
- *
- * The SDK's own retries are off (`maxRetries: 0`): BullMQ attempts with AgentFleet's backoff (which
- * honours `retry-after`) are the one retry policy, so retries never stack past the phase timeout.
- * Every call is traced and measured by {@link tracedLlmClient} (`chat <model>` spans, GenAI metrics).
- */
-export function createLlmClient(config: FleetConfig, roles: readonly AgentRole[]): LlmClient {
-  if (config.provider === 'anthropic') {
-    if (!config.anthropicApiKey) throw new TypeError('createLlmClient: provider anthropic needs anthropicApiKey');
-    const anthropic = new AnthropicLlmClient({
-      apiKey: config.anthropicApiKey,
-      baseURL: config.anthropicBaseUrl,
-      model: config.model,
-      maxRetries: 0,
-    });
+type Provider = FleetConfig['provider'];
+
+function providerClient(config: FleetConfig, provider: Provider, model: string, roles: readonly AgentRole[]): LlmClient {
+  if (provider === 'anthropic') {
+    if (!config.anthropicApiKey) throw new TypeError('createLlmClient: provider anthropic needs anthropicApiKey (ANTHROPIC_API_KEY)');
+    const anthropic = new AnthropicLlmClient({ apiKey: config.anthropicApiKey, baseURL: config.anthropicBaseUrl, model, maxRetries: 0 });
     return tracedLlmClient(anthropic, { recordContent: config.traceContent });
+  }
+  if (provider === 'openai-compatible') {
+    if (!config.openaiBaseUrl) throw new TypeError('createLlmClient: provider openai-compatible needs openaiBaseUrl (FLEET_OPENAI_BASE_URL)');
+    const client = new OpenAiCompatibleLlmClient({ baseURL: config.openaiBaseUrl, apiKey: config.openaiApiKey, model });
+    return tracedLlmClient(client, { recordContent: config.traceContent });
   }
   const responders: Record<string, OfflineResponder> = {};
   for (const role of roles) responders[role.name] = (request) => role.offline(request.inputs as unknown as RoleInput);
   return tracedLlmClient(new OfflineLlmClient({ responders, latencyMs: config.offlineLatencyMs, jitterMs: config.offlineJitterMs }), {
     recordContent: config.traceContent,
   });
+}
+
+/**
+ * The LLM client the configuration asks for: Anthropic (real SDK) when a key is set, an
+ * OpenAI-compatible server (`FLEET_PROVIDER=openai-compatible`), else the built-in offline model
+ * answering with each role's deterministic `offline()` output.
+ *
+ * The SDKs' own retries are off (`maxRetries: 0`): BullMQ attempts with AgentFleet's backoff (which
+ * honours `retry-after`) are the one retry policy, so retries never stack past the phase timeout.
+ * Every call is traced and measured by {@link tracedLlmClient} (`chat <model>` spans, GenAI metrics).
+ */
+export function createLlmClient(config: FleetConfig, roles: readonly AgentRole[]): LlmClient {
+  return providerClient(config, config.provider, config.model, roles);
+}
+
+/**
+ * The client per role: `FLEET_ROLE_MODELS` (`planner=claude-opus-4-6,reviewer=openai-compatible:qwen3:8b`)
+ * first, then the role's own `model` (custom roles), else the fleet's default client. Clients are
+ * shared between roles on the same provider and model. The offline provider ignores models.
+ *
+ * @returns a function for the pool's `llmFor` option.
+ */
+export function createRoleLlmClients(config: FleetConfig, roles: readonly AgentRole[]): (role: string) => LlmClient {
+  const fallback = createLlmClient(config, roles);
+  const clients = new Map<string, LlmClient>();
+  const byRole = new Map<string, LlmClient>();
+  for (const role of roles) {
+    const spec = config.roleModels[role.name] ?? (role.model ? { provider: undefined, model: role.model } : undefined);
+    if (!spec) continue;
+    const provider: Provider = spec.provider ?? config.provider;
+    if (provider === 'offline') continue;
+    const key = `${provider}:${spec.model}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = providerClient(config, provider, spec.model, roles);
+      clients.set(key, client);
+    }
+    byRole.set(role.name, client);
+  }
+  return (role) => byRole.get(role) ?? fallback;
+}
+
+/** The price table: the built-in list prices with `FLEET_PRICES` over them. */
+export function fleetPrices(config: FleetConfig): Readonly<Record<string, ModelPrice>> {
+  return { ...MODEL_PRICES, ...config.prices };
+}
+
+/**
+ * The pool options that follow from the configuration for issue 8's features: the client per role
+ * (`FLEET_ROLE_MODELS`), the fleet-wide rate limits (`FLEET_RATE_LIMIT_*`) and the price table
+ * (`FLEET_PRICES`). Spread into `startAgentPool`'s options.
+ */
+export function agentPoolSettings(config: FleetConfig, roles: readonly AgentRole[]): {
+  llmFor: (role: string) => LlmClient;
+  rateLimits: FleetConfig['rateLimits'];
+  prices: Readonly<Record<string, ModelPrice>>;
+} {
+  return { llmFor: createRoleLlmClients(config, roles), rateLimits: config.rateLimits, prices: fleetPrices(config) };
 }

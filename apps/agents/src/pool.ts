@@ -24,6 +24,10 @@ import {
   toFleetError,
   withSpan,
   createLogger,
+  RedisRateLimiter,
+  tighterBudget,
+  type ModelPrice,
+  type RateLimits,
   observeQueues,
   recordJobStart,
   redactRedisUrl,
@@ -37,7 +41,8 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AgentRole } from './roles/role.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
-import { billedUsage, redisResultCache, runRole } from './run-role.js';
+import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
+import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
 
 /** Channel on which the manager asks workers to abort a phase job in flight (payload: the job id). */
 export function cancelChannel(prefix: string): string {
@@ -63,6 +68,15 @@ export interface AgentPoolOptions {
   onError?: (err: Error) => void;
   /** Structured JSON logs (pino). @defaultValue `createLogger({ name: 'agents' })`: JSON lines on stderr */
   logger?: FleetLogger;
+  /** The client for a role (per-role provider and model, see `createRoleLlmClients`). @defaultValue `llm` for every role */
+  llmFor?: ((role: string) => LlmClient) | undefined;
+  /**
+   * Fleet-wide limits per provider and model (requests, input and output tokens per window), kept in
+   * Redis and shared with every pool on the prefix. @defaultValue none (no limiter)
+   */
+  rateLimits?: RateLimits | undefined;
+  /** Price table for `cost_usd` and budgets. @defaultValue MODEL_PRICES */
+  prices?: Readonly<Record<string, ModelPrice>> | undefined;
 }
 
 export interface AgentPool {
@@ -92,12 +106,26 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   const store = new RunStore(redis, options.prefix);
   const manager = new ManagerQueue(redis, options.prefix);
   const workers: Worker[] = [];
+  const limits = options.rateLimits;
+  const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
 
   for (const role of options.roles) {
     const queueName = agentQueueName(role.name);
-    const worker = new Worker<PhaseJobData, PhaseJobResult>(
+    const worker: Worker<PhaseJobData, PhaseJobResult> = new Worker<PhaseJobData, PhaseJobResult>(
       queueName,
-      (job, _token, signal) => processPhaseJob(job, signal, { role, store, manager, llm: options.llm, maxTokens: options.maxTokens ?? 8192, queueName, log }),
+      (job, _token, signal): Promise<PhaseJobResult> =>
+        processPhaseJob(job, signal, {
+          role,
+          store,
+          manager,
+          llm: options.llmFor?.(role.name) ?? options.llm,
+          maxTokens: options.maxTokens ?? 8192,
+          queueName,
+          log,
+          limiter,
+          prices: options.prices,
+          rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
+        }),
       {
         connection: redis,
         prefix: options.prefix,
@@ -106,6 +134,9 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         stalledInterval: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: 2,
         autorun: true,
+        // BullMQ honours a manual rate limit (RateLimitDeferral below) only with a limiter set; this
+        // one never limits by itself.
+        ...(limiter ? { limiter: { max: 1_000_000, duration: 1000 } } : {}),
         settings: {
           backoffStrategy: (attemptsMade, _type, err, job) =>
             fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
@@ -164,6 +195,10 @@ interface ProcessContext {
   maxTokens: number;
   queueName: string;
   log: FleetLogger;
+  limiter: RedisRateLimiter | undefined;
+  prices: Readonly<Record<string, ModelPrice>> | undefined;
+  /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
+  rateLimitQueue: (ms: number) => Promise<void>;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -225,7 +260,25 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
           async (span) => {
             const cache = data.cache_ttl_ms > 0 ? redisResultCache(ctx.store.redis, ctx.store.prefix, data.cache_ttl_ms) : undefined;
-            const r = await runRole(ctx.role, ctx.llm, input, { signal, maxTokens: ctx.maxTokens, cache });
+            const gates: CallGate[] = [];
+            const budget = budgetGate(
+              [
+                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget (or the request's --max-cost-usd / --max-run-tokens)" },
+                { name: `phase "${data.phase}"`, budget: phaseDef.budget, spent: phaseState.usage, where: `phases[${data.phase}].budget` },
+              ],
+              ctx.prices,
+            );
+            if (budget) gates.push(budget);
+            if (ctx.limiter) gates.push(rateLimitGate(ctx.limiter));
+            const r = await runRole(ctx.role, ctx.llm, input, {
+              signal,
+              maxTokens: ctx.maxTokens,
+              cache,
+              gates,
+              prices: ctx.prices,
+              stream: ctx.role.stream === true,
+              model: ctx.role.model,
+            });
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
             span.setAttributes({
               [GenAiAttributes.ResponseModel]: r.model,
@@ -243,7 +296,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           attempt,
           at: Date.now(),
           output,
-          usage: { input_tokens: result.usage.input_tokens, output_tokens: result.usage.output_tokens },
+          usage: result.usage,
           model: result.model,
           agent: ctx.role.name,
           started_at: started,
@@ -253,6 +306,22 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage }, 'phase attempt completed');
         return { reported: true, attempt };
       } catch (err) {
+        if (err instanceof RateLimitDeferral) {
+          // Over the fleet-wide limit before any call: hold the queue and put the job back, no attempt
+          // burnt. The hold is short (BullMQ keeps the last hold set on the queue, so a long one would
+          // also stop jobs that fit sooner); the job asks the limiter again when it comes back.
+          const windowMs = ctx.limiter?.windowMs ?? 60_000;
+          await ctx.rateLimitQueue(Math.min(err.waitMs, Math.max(50, Math.min(1000, Math.round(windowMs / 20)))));
+          // One `rate_limited` event per job and window, not one per re-check.
+          const fresh = await ctx.store.redis.set(`${ctx.store.prefix}:ratelimit:event:${job.id ?? ''}`, '1', 'PX', windowMs, 'NX').catch(() => null);
+          if (fresh) {
+            await ctx.store
+              .appendEvent(data.run_id, { type: 'rate_limited', at: Date.now(), phase: data.phase, iteration: data.iteration, wait_ms: err.waitMs, limit: err.limit, model: err.model })
+              .catch(() => undefined);
+          }
+          ctx.log.info({ ...ref, wait_ms: err.waitMs, limit: err.limit, model: err.model }, 'rate limited: job waits');
+          throw Worker.RateLimitError();
+        }
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
         const maxAttempts = job.opts.attempts ?? data.max_attempts;
         const willRetry = error.retryable && attempt < maxAttempts;

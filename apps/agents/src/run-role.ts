@@ -3,7 +3,7 @@
  * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
  * validation error fed back (a schema repair, counted apart from transient retries).
  */
-import { FleetError, type LlmClient, type LlmMessage, type LlmResponse, type LlmUsage } from '@agentfleet/core';
+import { FleetError, costUsd, estimateTokens, fullUsage, MODEL_PRICES, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -39,8 +39,44 @@ export function redisResultCache(redis: Redis, prefix: string, ttlMs: number): R
   };
 }
 
+/** One model call about to be made by {@link runRole}, as {@link CallGate}s see it. */
+export interface GateCall {
+  /** 0 for the first call of the turn, 1.. for schema repairs. */
+  index: number;
+  /** Input tokens of the request, estimated (4 characters a token). */
+  estimatedInputTokens: number;
+  /** Output token cap the call would be sent with. */
+  maxTokens: number;
+  provider: string;
+  model: string;
+  signal: AbortSignal;
+  /** When the HTTP request went out (epoch ms), once it did. */
+  sentAt?: number | undefined;
+}
+
+/**
+ * Checks around every model call of a turn (budgets, rate limits). `before` may wait, lower the
+ * call's output cap (its return value) or throw (the turn fails with that error); `after` sees the
+ * billed usage (with its cost) and may throw (the reply is then discarded); `failed` sees a call's error
+ * and may replace it.
+ */
+export interface CallGate {
+  before(call: GateCall): Promise<number | undefined>;
+  after?(call: GateCall, reply: LlmResponse, usage: Required<TokenUsage>): Promise<void>;
+  /** Sees a call's error; may return an error to throw instead. */
+  failed?(call: GateCall, err: unknown): Promise<unknown>;
+}
+
 export interface RoleCallOptions {
   signal: AbortSignal;
+  /** Budget and rate-limit checks around each call, in order. */
+  gates?: readonly CallGate[] | undefined;
+  /** Price table for `cost_usd`. @defaultValue MODEL_PRICES */
+  prices?: Readonly<Record<string, ModelPrice>> | undefined;
+  /** Stream the replies (long outputs). @defaultValue false */
+  stream?: boolean | undefined;
+  /** Model for this turn, overriding the client's default (per-role or per-phase model). */
+  model?: string | undefined;
   /** Reuse and store results here; no caching when absent. */
   cache?: ResultCache | undefined;
   /** Output token cap per call. */
@@ -51,8 +87,8 @@ export interface RoleCallOptions {
 
 export interface RoleCallResult<T> {
   output: T;
-  /** Summed over every call of the turn (first reply and repairs). */
-  usage: LlmUsage;
+  /** Summed over every call of the turn (first reply and repairs), with cache counts and cost in USD. */
+  usage: Required<TokenUsage>;
   model: string;
   /** How many replies failed validation and were sent back. */
   repairs: number;
@@ -66,6 +102,7 @@ const jsonSchemas = new WeakMap<object, Record<string, unknown>>();
 
 /** The JSON Schema of a role's output, as sent in the tool's `input_schema` (shared: do not mutate). */
 export function outputJsonSchema(role: AgentRole): Record<string, unknown> {
+  if (role.outputJsonSchema) return role.outputJsonSchema;
   const known = jsonSchemas.get(role.outputSchema);
   if (known) return known;
   const schema = z.toJSONSchema(role.outputSchema, { target: 'draft-2020-12', io: 'output' }) as Record<string, unknown>;
@@ -78,8 +115,12 @@ function escapeData(text: string): string {
   return text.replaceAll('</data>', '<\\/data>');
 }
 
-/** Render the user turn: requirements, upstream outputs as delimited data, then the phase's instructions. */
-export function renderUserPrompt(input: RoleInput): string {
+/**
+ * The stable part of the user turn: requirements, variables, upstream outputs and upstream errors,
+ * as delimited data. Identical for every phase of a role that sees the same inputs within a run
+ * (an iteration sent back by a reviewer included), so the provider can cache it.
+ */
+export function renderStablePrompt(input: RoleInput): string {
   const parts = [`<data kind="requirements">\n${escapeData(input.requirements)}\n</data>`];
   const vars = Object.entries(input.variables);
   if (vars.length > 0) parts.push(`<data kind="variables">\n${escapeData(JSON.stringify(input.variables, null, 2))}\n</data>`);
@@ -89,6 +130,12 @@ export function renderUserPrompt(input: RoleInput): string {
   for (const err of input.upstreamErrors) {
     parts.push(`<data kind="error" phase="${err.phase}">\n${escapeData(err.error)}\n</data>`);
   }
+  return parts.join('\n\n');
+}
+
+/** The variable part of the user turn: previous output, feedback, the phase and its instructions. */
+export function renderVariablePrompt(input: RoleInput): string {
+  const parts: string[] = [];
   if (input.previous !== undefined) {
     parts.push(`<data kind="previous_output" phase="${input.phase}">\n${escapeData(JSON.stringify(input.previous, null, 2))}\n</data>`);
   }
@@ -108,53 +155,103 @@ export function renderUserPrompt(input: RoleInput): string {
   return parts.join('\n\n');
 }
 
+/** Render the user turn: requirements, upstream outputs as delimited data, then the phase's instructions. */
+export function renderUserPrompt(input: RoleInput): string {
+  return `${renderStablePrompt(input)}\n\n${renderVariablePrompt(input)}`;
+}
+
+/**
+ * The role's prompt, laid out for prompt caching: the system prompt (role instructions, workflow
+ * guidelines, the data rule) and the first user block (requirements and upstream outputs) form a
+ * stable prefix, each ending with a cache breakpoint; the second user block is what varies.
+ */
+export function renderRolePrompt(role: AgentRole, input: RoleInput): { system: string; messages: LlmMessage[] } {
+  // The workflow's guidelines come from its (admin-registered) template: standing instructions, not data.
+  const system = `${role.instructions}\n\n${input.guidelines ? `Workflow guidelines (follow them in every answer):\n${input.guidelines}\n\n` : ''}${DATA_RULE}`;
+  const blocks: LlmTextBlock[] = [
+    { type: 'text', text: renderStablePrompt(input), cache: true },
+    { type: 'text', text: renderVariablePrompt(input) },
+  ];
+  return { system, messages: [{ role: 'user', content: blocks }] };
+}
+
 /**
  * Run one agent turn.
  *
+ * Each call goes through `options.gates` (budgets, rate limits) before and after; usage is summed
+ * over every call, with cache counts and `cost_usd` from the price table.
+ *
  * @throws FleetError `OUTPUT_INVALID` when the reply still fails validation after `maxRepairs`
- *   repairs (message lists the zod issues); whatever the provider throws otherwise (`PROVIDER_*`,
- *   `PHASE_TIMEOUT`, `PHASE_CANCELLED`).
+ *   repairs (message lists the problems); what a gate throws (`BUDGET_EXCEEDED`, a rate-limit
+ *   deferral); whatever the provider throws otherwise (`PROVIDER_*`, `PHASE_TIMEOUT`,
+ *   `PHASE_CANCELLED`). Thrown errors carry the tokens already billed ({@link billedUsage}).
  */
 export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: RoleInput, options: RoleCallOptions): Promise<RoleCallResult<T>> {
   const maxRepairs = options.maxRepairs ?? 2;
   const tool = { name: `submit_${role.name}_output`, description: role.description, inputSchema: outputJsonSchema(role) };
-  // The workflow's guidelines come from its (admin-registered) template: standing instructions, not data.
-  const system = `${role.instructions}\n\n${input.guidelines ? `Workflow guidelines (follow them in every answer):\n${input.guidelines}\n\n` : ''}${DATA_RULE}`;
-  const messages: LlmMessage[] = [{ role: 'user', content: renderUserPrompt(input) }];
-  const usage: LlmUsage = { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+  const { system, messages } = renderRolePrompt(role, input);
+  const model = options.model ?? llm.model;
+  const prices = options.prices ?? MODEL_PRICES;
+  const usage = fullUsage(undefined);
   const responseIds: string[] = [];
-  const cacheKey = options.cache ? resultCacheKey(role.name, llm.model, system, messages, tool.inputSchema) : undefined;
+  const cacheKey = options.cache ? resultCacheKey(role.name, model, system, messages, tool.inputSchema) : undefined;
   if (options.cache && cacheKey) {
-    const cached = role.outputSchema.safeParse(await options.cache.get(cacheKey));
-    if (cached.success) return { output: cached.data, usage, model: llm.model, repairs: 0, responseIds, cacheHit: true };
+    const cached = validateOutput(role, await options.cache.get(cacheKey));
+    if (cached.ok) return { output: cached.value, usage, model, repairs: 0, responseIds, cacheHit: true };
   }
+  const toolText = JSON.stringify(tool);
   for (let repairs = 0; ; repairs++) {
     let reply: LlmResponse;
+    const call: GateCall = {
+      index: repairs,
+      // About what the request body holds (4 characters a token); providers bill their own count.
+      estimatedInputTokens: estimateTokens(JSON.stringify([system, messages, toolText])),
+      maxTokens: options.maxTokens,
+      provider: llm.provider,
+      model,
+      signal: options.signal,
+    };
     try {
-      reply = await llm.generate({
-        role: role.name,
-        system,
-        messages,
-        tool,
-        maxTokens: options.maxTokens,
-        signal: options.signal,
-        inputs: input as unknown as Record<string, unknown>,
-      });
+      for (const gate of options.gates ?? []) {
+        const cap = await gate.before(call);
+        if (cap !== undefined) call.maxTokens = Math.min(call.maxTokens, cap);
+      }
+      try {
+        reply = await llm.generate({
+          role: role.name,
+          system,
+          cacheSystem: true,
+          messages,
+          tool,
+          maxTokens: call.maxTokens,
+          signal: options.signal,
+          inputs: input as unknown as Record<string, unknown>,
+          onSent: () => {
+            call.sentAt ??= Date.now();
+          },
+          ...(options.stream ? { stream: true } : {}),
+          ...(role.temperature !== undefined ? { temperature: role.temperature } : {}),
+          ...(options.model ? { model: options.model } : {}),
+        });
+      } catch (err) {
+        let thrown: unknown = err;
+        for (const gate of options.gates ?? []) thrown = (await gate.failed?.(call, err).catch(() => undefined)) ?? thrown;
+        throw thrown;
+      }
+      const billed = replyUsage(reply, prices);
+      addTo(usage, billed);
+      responseIds.push(reply.id);
+      for (const gate of options.gates ?? []) await gate.after?.(call, reply, billed);
     } catch (err) {
       // Replies before this one (schema repairs) were billed: the caller still counts them.
       throw withBilledUsage(err, usage);
     }
-    usage.input_tokens += reply.usage.input_tokens;
-    usage.output_tokens += reply.usage.output_tokens;
-    usage.cache_read_input_tokens = (usage.cache_read_input_tokens ?? 0) + (reply.usage.cache_read_input_tokens ?? 0);
-    usage.cache_creation_input_tokens = (usage.cache_creation_input_tokens ?? 0) + (reply.usage.cache_creation_input_tokens ?? 0);
-    responseIds.push(reply.id);
-    const parsed = role.outputSchema.safeParse(reply.output);
-    if (parsed.success) {
-      if (options.cache && cacheKey) await options.cache.set(cacheKey, parsed.data);
-      return { output: parsed.data, usage, model: reply.model, repairs, responseIds, cacheHit: false };
+    const parsed = validateOutput(role, reply.output);
+    if (parsed.ok) {
+      if (options.cache && cacheKey) await options.cache.set(cacheKey, parsed.value);
+      return { output: parsed.value, usage, model: reply.model, repairs, responseIds, cacheHit: false };
     }
-    const problems = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+    const problems = parsed.problems.map((p) => `- ${p}`).join('\n');
     if (repairs >= maxRepairs) {
       throw withBilledUsage(
         new FleetError('OUTPUT_INVALID', `the ${role.name} reply did not match its output schema after ${repairs} repair(s):\n${problems}`, {
@@ -170,23 +267,51 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
   }
 }
 
+/** Validate a reply against the role's output: its own validator (custom roles: JSON Schema), else its zod schema. */
+export function validateOutput<T>(role: AgentRole<T>, value: unknown): { ok: true; value: T } | { ok: false; problems: string[] } {
+  if (role.validateOutput) return role.validateOutput(value);
+  const parsed = role.outputSchema.safeParse(value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) };
+}
+
+/** One reply's usage with every field, and its cost in USD. */
+export function replyUsage(reply: LlmResponse, prices: Readonly<Record<string, ModelPrice>> = MODEL_PRICES): Required<TokenUsage> {
+  const u: LlmUsage = reply.usage;
+  return {
+    input_tokens: u.input_tokens,
+    output_tokens: u.output_tokens,
+    cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
+    cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0,
+    cost_usd: costUsd(reply.model, u, prices),
+  };
+}
+
+function addTo(into: Required<TokenUsage>, add: Required<TokenUsage>): void {
+  into.input_tokens += add.input_tokens;
+  into.output_tokens += add.output_tokens;
+  into.cache_read_input_tokens += add.cache_read_input_tokens;
+  into.cache_creation_input_tokens += add.cache_creation_input_tokens;
+  into.cost_usd += add.cost_usd;
+}
+
 const BILLED_USAGE = Symbol('agentfleet.billedUsage');
 
-function withBilledUsage(err: unknown, usage: LlmUsage): unknown {
-  if (typeof err === 'object' && err !== null) {
-    Object.defineProperty(err, BILLED_USAGE, { value: { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }, enumerable: false });
+function withBilledUsage(err: unknown, usage: Required<TokenUsage>): unknown {
+  if (typeof err === 'object' && err !== null && !Object.prototype.hasOwnProperty.call(err, BILLED_USAGE)) {
+    Object.defineProperty(err, BILLED_USAGE, { value: { ...usage }, enumerable: false });
   }
   return err;
 }
 
 /**
  * Tokens the provider billed during an agent turn that then failed: the replies it received before
- * the failure (e.g. replies that failed validation before a repair call timed out). Zero for an
- * error {@link runRole} did not throw, or when nothing was billed.
+ * the failure (e.g. replies that failed validation before a repair call timed out), with their cost.
+ * Zero for an error {@link runRole} did not throw, or when nothing was billed.
  */
-export function billedUsage(err: unknown): { input_tokens: number; output_tokens: number } {
-  const usage = typeof err === 'object' && err !== null ? (err as { [BILLED_USAGE]?: { input_tokens: number; output_tokens: number } })[BILLED_USAGE] : undefined;
-  return usage ?? { input_tokens: 0, output_tokens: 0 };
+export function billedUsage(err: unknown): Required<TokenUsage> {
+  const usage = typeof err === 'object' && err !== null ? (err as { [BILLED_USAGE]?: Required<TokenUsage> })[BILLED_USAGE] : undefined;
+  return usage ?? fullUsage(undefined);
 }
 
 /** SHA-256 over everything the model would see, so an identical request maps to one cache entry. */

@@ -13,7 +13,7 @@
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
 import { readFile } from 'node:fs/promises';
-import { createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
+import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
 import { FleetError, TOOLS_ROLE, assertRedisReachable, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
@@ -131,6 +131,7 @@ program
       roles,
       concurrency: opts.concurrency,
       llm: createLlmClient(config, roles),
+      ...agentPoolSettings(config, roles),
       maxTokens: config.maxTokens,
       lockDurationMs: opts.lockDuration,
       stalledIntervalMs: opts.stalledInterval,

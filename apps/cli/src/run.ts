@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
-import { createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
+import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
 import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
@@ -52,6 +52,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
         roles,
         concurrency: options.concurrency,
         llm: createLlmClient(config, roles),
+        ...agentPoolSettings(config, roles),
         maxTokens: config.maxTokens,
       });
       if (workflow.phases.some((p) => p.kind === 'tool')) {

@@ -3,6 +3,7 @@
  * read its result. Used by `fleet run`, `fleet submit` and the HTTP API; it talks only to Redis (the
  * run store and the manager queue), so it works whether the manager runs in this process or elsewhere.
  */
+import type { Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FleetError } from './errors.js';
@@ -31,6 +32,8 @@ export interface SubmitRunInput {
   completed?: Record<string, unknown>;
   /** Extra context entries the run starts with (a fallback sees the failed run's outputs). */
   context?: Record<string, unknown>;
+  /** Caps on the run's model spend; the tighter of this and the workflow's `budget` applies. */
+  budget?: Budget | undefined;
 }
 
 export class FleetClient {
@@ -69,6 +72,7 @@ export class FleetClient {
       provider: input.provider,
       trace: input.trace ?? {},
       ...(input.links ? { links: input.links } : {}),
+      ...(input.budget ? { budget: input.budget } : {}),
     };
     const state = initialRunState(input.workflow, now);
     for (const phase of Object.keys(input.completed ?? {})) {

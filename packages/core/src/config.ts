@@ -21,7 +21,16 @@ const envSchema = z.object({
   FLEET_MAX_TOKENS: z.coerce.number().int().positive().max(128_000).default(8192),
   FLEET_OFFLINE_LATENCY_MS: z.coerce.number().int().min(0).default(0),
   FLEET_OFFLINE_JITTER_MS: z.coerce.number().int().min(0).default(0),
-  FLEET_PROVIDER: z.enum(['auto', 'anthropic', 'offline']).default('auto'),
+  FLEET_PROVIDER: z.enum(['auto', 'anthropic', 'offline', 'openai-compatible'], 'FLEET_PROVIDER must be auto, anthropic, openai-compatible or offline').default('auto'),
+  // Issue 8: OpenAI-compatible servers, models per role, rate limits, prices.
+  FLEET_OPENAI_BASE_URL: z.string().url('FLEET_OPENAI_BASE_URL must be a URL such as http://127.0.0.1:11434/v1').optional(),
+  FLEET_OPENAI_API_KEY: z.string().min(1).optional(),
+  FLEET_ROLE_MODELS: z.string().optional(),
+  FLEET_RATE_LIMIT_RPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_RPM must be >= 0 (0: no limit)').default(0),
+  FLEET_RATE_LIMIT_ITPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_ITPM must be >= 0 (0: no limit)').default(0),
+  FLEET_RATE_LIMIT_OTPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_OTPM must be >= 0 (0: no limit)').default(0),
+  FLEET_RATE_LIMIT_WINDOW_MS: z.coerce.number().int().positive('FLEET_RATE_LIMIT_WINDOW_MS must be a positive number of ms').default(60_000),
+  FLEET_PRICES: z.string().optional(),
   FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false'),
   FLEET_METRICS_PORT: z.coerce.number().int().min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').optional(),
 });
@@ -33,7 +42,24 @@ export interface FleetConfig {
   /** Prefix of every Redis key; a `{hash tag}` keeps one fleet in one Cluster slot. @defaultValue `{fleet}` */
   queuePrefix: string;
   /** Which LLM provider answers: Anthropic when a key is set (`auto`), or forced. */
-  provider: 'anthropic' | 'offline';
+  provider: 'anthropic' | 'offline' | 'openai-compatible';
+  /** Base URL of an OpenAI-compatible API, with `/v1` (`FLEET_OPENAI_BASE_URL`), e.g. Ollama's `http://127.0.0.1:11434/v1`. */
+  openaiBaseUrl: string | undefined;
+  /** API key for it (`FLEET_OPENAI_API_KEY`); local servers accept any. */
+  openaiApiKey: string | undefined;
+  /**
+   * Model per role (`FLEET_ROLE_MODELS=planner=claude-opus-4-6,reviewer=claude-haiku-4-5`); a value
+   * `openai-compatible:<model>` or `anthropic:<model>` also picks the provider. Roles not listed use `model`.
+   */
+  roleModels: Record<string, { provider: 'anthropic' | 'openai-compatible' | undefined; model: string }>;
+  /**
+   * Fleet-wide limits per provider and model, per `window_ms` (`FLEET_RATE_LIMIT_RPM`, `_ITPM`,
+   * `_OTPM`, `_WINDOW_MS`); 0 is no limit, and all 0 turns the limiter off.
+   */
+  rateLimits: { requests: number; inputTokens: number; outputTokens: number; windowMs: number };
+  /** Extra prices, model prefix → USD per million tokens (`FLEET_PRICES` JSON), over the built-in table. */
+  prices: Record<string, { inputPerMTok: number; outputPerMTok: number; cacheWritePerMTok: number; cacheReadPerMTok: number }>;
+
   anthropicApiKey: string | undefined;
   anthropicBaseUrl: string | undefined;
   /** Model for Anthropic calls. @defaultValue {@link DEFAULT_MODEL} */
@@ -64,6 +90,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     throw new FleetError('INVALID_INPUT', `invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.FLEET_PROVIDER === 'openai-compatible' && !e.FLEET_OPENAI_BASE_URL) {
+    throw new FleetError('INVALID_INPUT', 'FLEET_PROVIDER=openai-compatible needs FLEET_OPENAI_BASE_URL (e.g. http://127.0.0.1:11434/v1 for Ollama) and FLEET_MODEL');
+  }
   if (e.FLEET_PROVIDER === 'anthropic' && !e.ANTHROPIC_API_KEY) {
     throw new FleetError('INVALID_INPUT', 'FLEET_PROVIDER=anthropic needs ANTHROPIC_API_KEY; set the key or unset FLEET_PROVIDER to use the offline model');
   }
@@ -80,6 +109,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     offlineJitterMs: e.FLEET_OFFLINE_JITTER_MS,
     traceContent: e.FLEET_TRACE_CONTENT === 'true',
     metricsPort: e.FLEET_METRICS_PORT,
+    openaiBaseUrl: e.FLEET_OPENAI_BASE_URL,
+    openaiApiKey: e.FLEET_OPENAI_API_KEY,
+    roleModels: parseRoleModels(e.FLEET_ROLE_MODELS),
+    rateLimits: {
+      requests: e.FLEET_RATE_LIMIT_RPM,
+      inputTokens: e.FLEET_RATE_LIMIT_ITPM,
+      outputTokens: e.FLEET_RATE_LIMIT_OTPM,
+      windowMs: e.FLEET_RATE_LIMIT_WINDOW_MS,
+    },
+    prices: parsePrices(e.FLEET_PRICES),
   };
 }
 
@@ -92,4 +131,55 @@ export function redactRedisUrl(url: string): string {
   } catch {
     return '(unparseable Redis URL)';
   }
+}
+
+/**
+ * `planner=claude-opus-4-6,reviewer=openai-compatible:qwen3:8b` → role → provider and model.
+ *
+ * @throws FleetError `INVALID_INPUT` naming the bad entry.
+ */
+export function parseRoleModels(text: string | undefined): FleetConfig['roleModels'] {
+  const out: FleetConfig['roleModels'] = {};
+  for (const entry of (text ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const role = entry.slice(0, eq).trim();
+    let model = entry.slice(eq + 1).trim();
+    if (eq <= 0 || !model) throw new FleetError('INVALID_INPUT', `FLEET_ROLE_MODELS: "${entry}" is not role=model; write e.g. planner=claude-opus-4-6,reviewer=claude-haiku-4-5`);
+    let provider: 'anthropic' | 'openai-compatible' | undefined;
+    for (const p of ['anthropic', 'openai-compatible'] as const) {
+      if (model.startsWith(`${p}:`)) {
+        provider = p;
+        model = model.slice(p.length + 1);
+      }
+    }
+    out[role] = { provider, model };
+  }
+  return out;
+}
+
+/**
+ * `FLEET_PRICES` JSON: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_read": 0.05}}`,
+ * USD per million tokens; cache prices default to 1.25× and 0.1× input.
+ *
+ * @throws FleetError `INVALID_INPUT` when it is not such an object.
+ */
+export function parsePrices(text: string | undefined): FleetConfig['prices'] {
+  if (!text) return {};
+  const entry = z.object({ input: z.number().min(0), output: z.number().min(0), cache_write: z.number().min(0).optional(), cache_read: z.number().min(0).optional() });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new FleetError('INVALID_INPUT', 'FLEET_PRICES is not JSON; write {"model-prefix": {"input": 3, "output": 15}} (USD per million tokens)');
+  }
+  const parsed = z.record(z.string().min(1), entry).safeParse(raw);
+  if (!parsed.success) {
+    throw new FleetError('INVALID_INPUT', `FLEET_PRICES: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}; write {"model-prefix": {"input": 3, "output": 15}}`);
+  }
+  return Object.fromEntries(
+    Object.entries(parsed.data).map(([model, p]) => [
+      model,
+      { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1 },
+    ]),
+  );
 }

@@ -67,7 +67,8 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
-export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage } from './llm/types.js';
+export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export { messageText } from './llm/types.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { abortError, sleep } from './llm/abort.js';
@@ -90,3 +91,11 @@ export * from './telemetry/index.js';
 
 // Issue 9: learning workflows from run history.
 export * from './patterns/index.js';
+
+// Issue 8: real agents at real cost (usage and cost, budgets, fleet-wide rate limits, providers).
+export { fullUsage } from './result.js';
+export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
+export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
+export { rateLimitInfo } from './llm/anthropic.js';
+export { parsePrices, parseRoleModels } from './config.js';
+export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';

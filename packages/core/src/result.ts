@@ -4,6 +4,7 @@
  */
 import type { SerializedFleetError } from './errors.js';
 import type { RunState, RunStatus, TokenUsage } from './scheduler/types.js';
+import type { Budget } from './workflow/budget.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
 
 export interface PhaseResult {
@@ -65,6 +66,8 @@ export interface RunMeta {
   trace: Record<string, string>;
   /** How this run relates to others. */
   links?: RunLinks;
+  /** The request's budget (issue 8); the tighter of it and the workflow's `budget` applies. */
+  budget?: Budget;
 }
 
 /** Links between runs: a rerun, a fallback, a child workflow run. */
@@ -92,7 +95,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
       attempts: s?.attempts ?? 0,
       iterations: s?.iteration ?? 0,
       duration_ms: s?.durationMs ?? null,
-      usage: s?.usage ?? { input_tokens: 0, output_tokens: 0 },
+      usage: fullUsage(s?.usage),
     };
     if (s?.error && s.status !== 'completed') result.error = s.error;
     if (s?.reason) result.reason = s.reason;
@@ -121,7 +124,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     parallel_speedup: wall > 0 ? Math.round((busy / wall) * 100) / 100 : 0,
     results: meta.workflow.output.includeAgentOutputs ? inDefinitionOrder(meta, outputs) : {},
     errors: state.errors,
-    usage: state.usage,
+    usage: fullUsage(state.usage),
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,
@@ -138,4 +141,18 @@ function inDefinitionOrder(meta: RunMeta, outputs: Record<string, unknown>): Rec
   const ordered: Record<string, unknown> = {};
   for (const phase of meta.workflow.phases) if (phase.name in outputs) ordered[phase.name] = outputs[phase.name];
   return ordered;
+}
+
+/**
+ * Usage with every field present (states written before cache counts and cost were tracked lack
+ * them): tokens as summed, cost in USD rounded to a millionth of a dollar.
+ */
+export function fullUsage(usage: TokenUsage | undefined): Required<TokenUsage> {
+  return {
+    input_tokens: usage?.input_tokens ?? 0,
+    output_tokens: usage?.output_tokens ?? 0,
+    cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
+    cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
+    cost_usd: Math.round((usage?.cost_usd ?? 0) * 1e6) / 1e6,
+  };
 }

@@ -29,6 +29,8 @@ export const coder: AgentRole<Code> = {
     'If review findings are given, fix every one of them.',
   ].join('\n'),
   outputSchema: CodeSchema,
+  // Whole files are long replies: streamed, so a slow reply is not cut by an HTTP timeout.
+  stream: true,
   offline(input) {
     const design = upstreamOf(input, 'designer') as Design | undefined;
     const endpoints = design?.api_endpoints ?? [{ method: 'GET' as const, path: '/health', description: 'Health check' }];

@@ -35,6 +35,19 @@ export interface AgentRole<T = unknown> {
   outputSchema: z.ZodType<T>;
   /** Deterministic answer of the offline model. */
   offline(input: RoleInput): T;
+  /**
+   * JSON Schema of the output sent as the tool's `input_schema`, when the role is not defined by its
+   * zod schema (custom YAML roles). @defaultValue derived from `outputSchema`
+   */
+  outputJsonSchema?: Record<string, unknown>;
+  /** Validate a reply (custom roles: Ajv against `outputJsonSchema`). @defaultValue `outputSchema.safeParse` */
+  validateOutput?(value: unknown): { ok: true; value: T } | { ok: false; problems: string[] };
+  /** Stream this role's replies (long outputs such as the coder's files). */
+  stream?: boolean;
+  /** Model for this role, overriding the fleet's default. */
+  model?: string;
+  /** Sampling temperature (sent only by providers that accept it). */
+  temperature?: number;
   /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */
   stepAction?(output: unknown, input: RoleInput): StepAction | undefined;
 }

@@ -17,13 +17,16 @@ import type {
   ContentBlock,
   Message,
   MessageCreateParamsNonStreaming,
+  MessageParam,
   Tool,
   ToolUseBlock,
 } from '@anthropic-ai/sdk/resources/messages';
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
-import type { LlmClient, LlmRequest, LlmResponse, LlmUsage } from './types.js';
+import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
 /** Options of {@link AnthropicLlmClient}. */
 export interface AnthropicClientOptions {
@@ -69,6 +72,9 @@ interface CompiledOptions {
 }
 
 const DEFAULT_MAX_RETRIES = 2;
+
+/** The `onSent` hook of the request being sent, for the client's fetch wrapper. */
+const sentHooks = new AsyncLocalStorage<() => void>();
 const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
 
 /**
@@ -125,6 +131,11 @@ export class AnthropicLlmClient implements LlmClient {
     this.model = this.#options.model;
     this.#client = new Anthropic({
       apiKey: this.#options.apiKey,
+      // Tells the request's `onSent` hook when its HTTP request goes out (see LlmRequest.onSent).
+      fetch: (url: string | URL | Request, init?: RequestInit) => {
+        sentHooks.getStore()?.();
+        return fetch(url, init);
+      },
       maxRetries: this.#options.maxRetries,
       // AgentFleet traces each call itself (`chat <model>`, see ./traced.ts): no SDK spans, which
       // would duplicate them, and no trace context sent to the provider.
@@ -148,10 +159,10 @@ export class AnthropicLlmClient implements LlmClient {
    */
   async generate(request: LlmRequest): Promise<LlmResponse> {
     const params: MessageCreateParamsNonStreaming = {
-      model: this.model,
+      model: request.model ?? this.model,
       max_tokens: request.maxTokens,
-      system: request.system,
-      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: { type: 'ephemeral' } }] : request.system,
+      messages: request.messages.map(toMessageParam),
       tools: [
         {
           name: request.tool.name,
@@ -161,13 +172,30 @@ export class AnthropicLlmClient implements LlmClient {
       ],
       tool_choice: { type: 'tool', name: request.tool.name },
     };
+    const hook = request.onSent;
+    return hook ? sentHooks.run(hook, () => this.#send(params, request)) : this.#send(params, request);
+  }
+
+  async #send(params: MessageCreateParamsNonStreaming, request: LlmRequest): Promise<LlmResponse> {
     let message: Message;
+    let headers: Headers;
     try {
-      message = await this.#client.messages.create(params, { signal: request.signal });
+      if (request.stream) {
+        // Server-sent events; finalMessage() resolves only once the whole message arrived, and throws
+        // on an `error` event or a dropped connection mid-stream: nothing partial ever comes back.
+        const stream = this.#client.messages.stream(params, { signal: request.signal });
+        const [final, raw] = await Promise.all([stream.finalMessage(), stream.withResponse()]);
+        message = final;
+        headers = raw.response.headers;
+      } else {
+        const { data, response } = await this.#client.messages.create(params, { signal: request.signal }).withResponse();
+        message = data;
+        headers = response.headers;
+      }
     } catch (err) {
       throw this.#toFleetError(err, request.signal);
     }
-    return this.#toResponse(message, request);
+    return { ...this.#toResponse(message, request), rateLimit: rateLimitInfo(headers) };
   }
 
   #toResponse(message: Message, request: LlmRequest): LlmResponse {
@@ -227,6 +255,14 @@ export class AnthropicLlmClient implements LlmClient {
     }
     if (err instanceof APIError && typeof err.status === 'number') {
       return this.#statusError(err as APIError, err.status);
+    }
+    if (err instanceof APIError && typeof err.type === 'string') {
+      // An `error` event in the middle of a stream (HTTP 200 already sent): map it by its error type.
+      const code = codeForErrorType(err.type);
+      return new FleetError(code, this.#redact(`anthropic: the stream failed mid-reply: ${err.type}: ${err.apiMessage ?? err.message}`), {
+        cause: err,
+        details: { ...base, error_type: err.type, mid_stream: true },
+      });
     }
     if (err instanceof AnthropicError) {
       // Raised by the SDK before anything was sent, e.g. a max_tokens that needs streaming.
@@ -306,6 +342,66 @@ function abortedError(reason: unknown, cause: unknown, model: string): FleetErro
 
 function errorName(value: unknown): unknown {
   return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
+}
+
+/** A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint. */
+function toMessageParam(message: LlmMessage): MessageParam {
+  if (typeof message.content === 'string') return { role: message.role, content: message.content };
+  return {
+    role: message.role,
+    content: message.content.map((block) => ({
+      type: 'text' as const,
+      text: block.text,
+      ...(block.cache ? { cache_control: { type: 'ephemeral' as const } } : {}),
+    })),
+  };
+}
+
+/** The `anthropic-ratelimit-*` response headers; see https://docs.anthropic.com/en/api/rate-limits#response-headers */
+export function rateLimitInfo(headers: Headers): RateLimitInfo | undefined {
+  const num = (name: string): number | undefined => {
+    const value = headers.get(`anthropic-ratelimit-${name}`);
+    if (value === null || value.trim() === '') return undefined;
+    const n = Number(value);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  const at = (name: string): number | undefined => {
+    const value = headers.get(`anthropic-ratelimit-${name}`);
+    if (value === null) return undefined;
+    const t = Date.parse(value);
+    return Number.isNaN(t) ? undefined : t;
+  };
+  const info: RateLimitInfo = {
+    requestsLimit: num('requests-limit'),
+    requestsRemaining: num('requests-remaining'),
+    requestsResetAt: at('requests-reset'),
+    inputTokensLimit: num('input-tokens-limit'),
+    inputTokensRemaining: num('input-tokens-remaining'),
+    inputTokensResetAt: at('input-tokens-reset'),
+    outputTokensLimit: num('output-tokens-limit'),
+    outputTokensRemaining: num('output-tokens-remaining'),
+    outputTokensResetAt: at('output-tokens-reset'),
+  };
+  return Object.values(info).some((v) => v !== undefined) ? info : undefined;
+}
+
+/** `error.type` of an error body (or a mid-stream `error` event) to code. */
+function codeForErrorType(type: string): FleetErrorCode {
+  switch (type) {
+    case 'rate_limit_error':
+      return 'PROVIDER_RATE_LIMITED';
+    case 'overloaded_error':
+    case 'api_error':
+      return 'PROVIDER_OVERLOADED';
+    case 'timeout_error':
+      return 'PROVIDER_CONNECTION';
+    case 'authentication_error':
+    case 'permission_error':
+    case 'billing_error':
+      return 'PROVIDER_AUTH';
+    default:
+      return 'PROVIDER_BAD_REQUEST';
+  }
 }
 
 /** HTTP status to code; see https://docs.anthropic.com/en/api/errors */

@@ -5,7 +5,7 @@
  */
 import { FleetError } from '../errors.js';
 import { sleep } from './abort.js';
-import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Model name reported for offline answers. */
 export const OFFLINE_MODEL = 'agentfleet-offline-1';
@@ -47,7 +47,7 @@ export class OfflineLlmClient implements LlmClient {
     if (latency > 0) await sleep(latency, request.signal);
     if (request.signal.aborted) throw new FleetError('PHASE_CANCELLED', 'the offline call was aborted');
     const output = responder(request);
-    const prompt = request.system + request.messages.map((m) => m.content).join('\n');
+    const prompt = request.system + request.messages.map(messageText).join('\n');
     this.calls += 1;
     return {
       output,

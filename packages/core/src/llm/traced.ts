@@ -11,7 +11,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from '../telemetry/attributes.js';
 import { recordLlmCall, totalInputTokens } from '../telemetry/metrics.js';
 import { errorType, withSpan } from '../telemetry/trace.js';
-import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Options of {@link tracedLlmClient}. */
 export interface TracedLlmClientOptions {
@@ -99,7 +99,7 @@ function inputContent(request: LlmRequest): Attributes {
   return {
     [GenAiAttributes.SystemInstructions]: JSON.stringify([{ type: 'text', content: request.system }]),
     [GenAiAttributes.InputMessages]: JSON.stringify(
-      request.messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: m.content }] })),
+      request.messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: messageText(m) }] })),
     ),
   };
 }

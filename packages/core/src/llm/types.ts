@@ -6,10 +6,26 @@
  * the output. (Anthropic Messages API, "tool use": https://docs.anthropic.com/en/docs/build-with-claude/tool-use)
  */
 
-/** One message of the conversation, in the Messages API's plain-text form. */
+/**
+ * One text block of a message. `cache: true` ends a cacheable prefix there: the provider may cache
+ * everything up to and including this block (Anthropic: a `cache_control: {type: 'ephemeral'}`
+ * breakpoint; providers without prompt caching ignore it).
+ */
+export interface LlmTextBlock {
+  type: 'text';
+  text: string;
+  cache?: boolean | undefined;
+}
+
+/** One message of the conversation: plain text, or text blocks (to mark cache breakpoints). */
 export interface LlmMessage {
   role: 'user' | 'assistant';
-  content: string;
+  content: string | LlmTextBlock[];
+}
+
+/** The text of a message, its blocks joined by blank lines. */
+export function messageText(message: LlmMessage): string {
+  return typeof message.content === 'string' ? message.content : message.content.map((b) => b.text).join('\n\n');
 }
 
 /** A request for one structured reply. */
@@ -18,6 +34,21 @@ export interface LlmRequest {
   role: string;
   /** System prompt: the role's standing instructions. */
   system: string;
+  /** Mark the system prompt (and the tool definition before it) as a cacheable prefix. @defaultValue false */
+  cacheSystem?: boolean | undefined;
+  /**
+   * Stream the reply (server-sent events) instead of waiting for one JSON body: for long outputs.
+   * The result is the same; an error after the first bytes fails the whole call (nothing partial is
+   * returned). Providers without streaming ignore it. @defaultValue false
+   */
+  stream?: boolean | undefined;
+  /**
+   * Called when the HTTP request actually goes out (after the SDK's preparation), so a rate limiter
+   * can date the call as the provider will. Providers that cannot tell call it just before sending.
+   */
+  onSent?: (() => void) | undefined;
+  /** Model for this call, overriding the client's default (a routing client picks the provider by it). */
+  model?: string | undefined;
   /** Conversation so far; the last message is the user's turn. */
   messages: LlmMessage[];
   /** The tool the model must call; its input is the structured output. */
@@ -49,6 +80,22 @@ export interface LlmUsage {
   cache_creation_input_tokens?: number;
 }
 
+/**
+ * What the provider said about its rate limits in the reply's headers (Anthropic
+ * `anthropic-ratelimit-*`): limits and what remains, per minute, and when each resets (epoch ms).
+ */
+export interface RateLimitInfo {
+  requestsLimit?: number | undefined;
+  requestsRemaining?: number | undefined;
+  requestsResetAt?: number | undefined;
+  inputTokensLimit?: number | undefined;
+  inputTokensRemaining?: number | undefined;
+  inputTokensResetAt?: number | undefined;
+  outputTokensLimit?: number | undefined;
+  outputTokensRemaining?: number | undefined;
+  outputTokensResetAt?: number | undefined;
+}
+
 /** One structured reply. */
 export interface LlmResponse {
   /** The tool call's input: the role output, still unvalidated. */
@@ -60,6 +107,8 @@ export interface LlmResponse {
   id: string;
   /** Why generation stopped (`tool_use`, `end_turn`, `max_tokens`, …). */
   stopReason: string;
+  /** Rate-limit state from the reply's headers, when the provider sends it. */
+  rateLimit?: RateLimitInfo | undefined;
 }
 
 /**

@@ -32,9 +32,13 @@ export const SerializedErrorSchema = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** Tokens billed by an attempt (input excludes cached tokens) and their cost in USD. */
 export const TokenUsageSchema = z.object({
   input_tokens: z.number().int().min(0),
   output_tokens: z.number().int().min(0),
+  cache_read_input_tokens: z.number().int().min(0).optional(),
+  cache_creation_input_tokens: z.number().int().min(0).optional(),
+  cost_usd: z.number().min(0).optional(),
 });
 
 /** Data of a job on an `agent-<role>` queue. Durations in ms. */

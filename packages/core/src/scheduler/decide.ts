@@ -579,4 +579,8 @@ function approvedIn(data: unknown): boolean {
 function addUsage(into: TokenUsage, add: TokenUsage): void {
   into.input_tokens += add.input_tokens;
   into.output_tokens += add.output_tokens;
+  // Cache counts and cost (issue 8): summed only when reported, so older states keep their shape.
+  if (add.cache_read_input_tokens) into.cache_read_input_tokens = (into.cache_read_input_tokens ?? 0) + add.cache_read_input_tokens;
+  if (add.cache_creation_input_tokens) into.cache_creation_input_tokens = (into.cache_creation_input_tokens ?? 0) + add.cache_creation_input_tokens;
+  if (add.cost_usd) into.cost_usd = (into.cost_usd ?? 0) + add.cost_usd;
 }

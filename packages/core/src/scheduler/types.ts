@@ -16,10 +16,19 @@ export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed
 export const TERMINAL_PHASE_STATUSES: readonly PhaseStatus[] = ['completed', 'failed', 'skipped', 'cancelled'];
 export const IN_FLIGHT_PHASE_STATUSES: readonly PhaseStatus[] = ['queued', 'running', 'retrying'];
 
-/** Tokens, as the provider reports them. */
+/**
+ * Tokens, as the provider reports them (`input_tokens` excludes cached tokens), and their cost.
+ * The cache counts and the cost are absent in states written before they were tracked (read as 0).
+ */
 export interface TokenUsage {
   input_tokens: number;
   output_tokens: number;
+  /** Input tokens read from the provider's prompt cache. */
+  cache_read_input_tokens?: number;
+  /** Input tokens written to the provider's prompt cache. */
+  cache_creation_input_tokens?: number;
+  /** USD, from the price table (`FLEET_PRICES` over the built-in list prices). */
+  cost_usd?: number;
 }
 
 export interface PhaseState {

@@ -1,3 +1,4 @@
+import { compileBudget } from './budget.js';
 import type { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
 import { parseExpression, pathsIn } from './condition.js';
@@ -244,6 +245,7 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     continueOnError: p.continue_on_error ?? workflowContinue,
     instructions: p.instructions,
     maxIterations: p.max_iterations,
+    ...(p.budget ? { budget: compileBudget(p.budget) } : {}),
   }));
   return {
     name: file.name,
@@ -254,6 +256,7 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     variables: file.variables,
     cacheTtlMs: file.cache_ttl * 1000,
     ...compileTemplateFields(file),
+    ...(file.budget ? { budget: compileBudget(file.budget) } : {}),
     errorHandling: {
       continueOnError: workflowContinue,
       fallbackWorkflow: file.error_handling.fallback_workflow,

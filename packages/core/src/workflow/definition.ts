@@ -5,6 +5,7 @@
  *
  * A run stores the definition it started with, so editing a workflow never changes a run in flight.
  */
+import type { Budget } from './budget.js';
 import type { TemplateFields } from './template-fields.js';
 
 export interface PhaseDependency {
@@ -69,6 +70,8 @@ export interface PhaseDefinition {
   continueOnError: boolean;
   instructions: string | undefined;
   maxIterations: number;
+  /** Caps on this phase's model spend (issue 8). */
+  budget?: Budget | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */
@@ -83,6 +86,8 @@ export interface WorkflowDefinition extends TemplateFields {
   variables: Record<string, string>;
   /** How long cached agent results stay usable, ms. */
   cacheTtlMs: number;
+  /** Caps on the run's model spend (issue 8); a request's budget may tighten it. */
+  budget?: Budget | undefined;
   errorHandling: {
     continueOnError: boolean;
     fallbackWorkflow: string | null;

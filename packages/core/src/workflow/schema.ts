@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
+import { BudgetSchema } from './budget.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -89,6 +90,8 @@ export const PhaseSchema = z.strictObject({
   cache: z.boolean().optional(),
   /** For `type: approval`: the outcome when `timeout` passes with no event. */
   on_timeout: z.enum(['approve', 'reject']).default('reject'),
+  /** Caps on this phase's model spend (issue 8, ./budget.ts). */
+  budget: BudgetSchema.optional(),
 });
 
 export const ErrorHandlingSchema = z.strictObject({
@@ -110,6 +113,8 @@ export const WorkflowFileSchema = z.strictObject({
   /** Agent roles the phases use; may be empty only when every phase is a tool phase (checked in compile). */
   agents: z.array(name('agents entry')).default([]),
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
+  /** Caps on the run's model spend (issue 8, ./budget.ts). */
+  budget: BudgetSchema.optional(),
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),
   /** Default values of `{{variables}}`; `--var key=value` overrides them. */

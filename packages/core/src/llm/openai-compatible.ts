@@ -1,0 +1,143 @@
+/**
+ * A provider for servers that speak OpenAI's Chat Completions API: local models (Ollama, vLLM,
+ * llama.cpp's server, LM Studio) and hosted ones, through the official `openai` SDK.
+ *
+ * Structured output is a forced function call (`tools: [{type: 'function', …}]`,
+ * `tool_choice: {type: 'function', function: {name}}`), whose JSON `arguments` are the output.
+ * Usage: `prompt_tokens` minus `prompt_tokens_details.cached_tokens` as input, the cached ones as
+ * cache reads, `completion_tokens` as output. Errors map onto the same codes as the Anthropic client.
+ *
+ * API: https://platform.openai.com/docs/api-reference/chat/create
+ */
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+
+import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
+import { abortError } from './abort.js';
+import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
+
+/** Options of {@link OpenAiCompatibleLlmClient}. */
+export interface OpenAiCompatibleClientOptions {
+  /** Base URL including `/v1`, e.g. `http://127.0.0.1:11434/v1` (Ollama) or `http://127.0.0.1:8000/v1` (vLLM). */
+  baseURL: string;
+  /** API key; local servers accept any non-empty value. @defaultValue `'not-needed'` */
+  apiKey?: string | undefined;
+  /** Model name as the server knows it, e.g. `qwen3:8b`. */
+  model: string;
+  /** Timeout of one HTTP attempt, ms. @defaultValue the SDK's: 10 minutes */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * {@link LlmClient} for OpenAI-compatible servers. The SDK's own retries are off: BullMQ attempts
+ * with AgentFleet's backoff are the one retry policy, as for Anthropic.
+ *
+ * @throws (from `generate`) FleetError: `PHASE_TIMEOUT` / `PHASE_CANCELLED` when the signal aborted,
+ *   `PROVIDER_RATE_LIMITED` (429, with `retry_after_ms`), `PROVIDER_OVERLOADED` (5xx),
+ *   `PROVIDER_CONNECTION`, `PROVIDER_AUTH` (401/403), `PROVIDER_BAD_REQUEST` (other 4xx),
+ *   `OUTPUT_INVALID` (no call of the function, or arguments that are not JSON).
+ *
+ * @example
+ * const llm = new OpenAiCompatibleLlmClient({ baseURL: 'http://127.0.0.1:11434/v1', model: 'qwen3:8b' });
+ */
+export class OpenAiCompatibleLlmClient implements LlmClient {
+  readonly provider = 'openai-compatible';
+  readonly model: string;
+  readonly #client: OpenAI;
+  readonly #apiKey: string;
+
+  /** @throws TypeError when `baseURL` or `model` is empty. */
+  constructor(options: OpenAiCompatibleClientOptions) {
+    if (!options.baseURL) throw new TypeError('OpenAiCompatibleLlmClient: baseURL is empty; set FLEET_OPENAI_BASE_URL');
+    if (!options.model) throw new TypeError('OpenAiCompatibleLlmClient: model is empty; set FLEET_MODEL');
+    this.model = options.model;
+    this.#apiKey = options.apiKey ?? 'not-needed';
+    this.#client = new OpenAI({
+      apiKey: this.#apiKey,
+      baseURL: options.baseURL,
+      maxRetries: 0,
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+    });
+  }
+
+  async generate(request: LlmRequest): Promise<LlmResponse> {
+    const model = request.model ?? this.model;
+    const messages: ChatCompletionMessageParam[] = [
+      { role: 'system', content: request.system },
+      ...request.messages.map((m): ChatCompletionMessageParam => ({ role: m.role, content: messageText(m) })),
+    ];
+    let completion: ChatCompletion;
+    try {
+      completion = await this.#client.chat.completions.create(
+        {
+          model,
+          messages,
+          max_tokens: request.maxTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+          tools: [{ type: 'function', function: { name: request.tool.name, description: request.tool.description, parameters: request.tool.inputSchema } }],
+          tool_choice: { type: 'function', function: { name: request.tool.name } },
+        },
+        { signal: request.signal },
+      );
+    } catch (err) {
+      throw this.#toFleetError(err, request.signal, model);
+    }
+    const choice = completion.choices[0];
+    const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
+    const finish = choice?.finish_reason ?? 'unknown';
+    const details = { provider: this.provider, model: completion.model, id: completion.id, stop_reason: finish };
+    if (!call || call.type !== 'function' || finish === 'length') {
+      throw new FleetError(
+        'OUTPUT_INVALID',
+        `openai-compatible: reply ${completion.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
+          (finish === 'length' ? `: cut off at max_tokens=${request.maxTokens}; raise it` : '; check that the model supports forced tool calls (tool_choice)'),
+        { details: finish === 'length' ? { ...details, stop_reason: 'max_tokens' } : details },
+      );
+    }
+    let output: unknown;
+    try {
+      output = JSON.parse(call.function.arguments);
+    } catch {
+      throw new FleetError('OUTPUT_INVALID', `openai-compatible: the arguments of "${request.tool.name}" are not JSON`, {
+        details: { ...details, arguments: call.function.arguments.slice(0, 500) },
+      });
+    }
+    const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    return {
+      output,
+      usage: {
+        input_tokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
+        output_tokens: completion.usage?.completion_tokens ?? 0,
+        ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
+      },
+      model: completion.model || model,
+      id: completion.id,
+      stopReason: finish === 'tool_calls' || finish === 'stop' ? 'tool_use' : finish,
+    };
+  }
+
+  #toFleetError(err: unknown, signal: AbortSignal, model: string): FleetError {
+    if (signal.aborted) return abortError(signal, 'the openai-compatible call');
+    const base = { provider: this.provider, model };
+    const redact = (text: string) => text.split(this.#apiKey).join('[redacted]');
+    if (err instanceof APIUserAbortError) return new FleetError('PHASE_CANCELLED', 'openai-compatible: the request was aborted', { cause: err, details: base });
+    if (err instanceof APIConnectionTimeoutError || err instanceof APIConnectionError) {
+      return new FleetError('PROVIDER_CONNECTION', redact(`openai-compatible: could not reach ${this.#client.baseURL}: ${err.message}`), { cause: err, details: { ...base, base_url: this.#client.baseURL } });
+    }
+    if (err instanceof APIError && typeof err.status === 'number') {
+      const status = err.status;
+      const code: FleetErrorCode =
+        status === 429 ? 'PROVIDER_RATE_LIMITED' : status >= 500 || status === 409 ? 'PROVIDER_OVERLOADED' : status === 408 ? 'PROVIDER_CONNECTION' : status === 401 || status === 403 ? 'PROVIDER_AUTH' : 'PROVIDER_BAD_REQUEST';
+      const headers = err.headers as Headers | undefined;
+      const retryAfter = headers?.get('retry-after-ms') ?? undefined;
+      const retryAfterS = headers?.get('retry-after') ?? undefined;
+      const retryAfterMs = retryAfter ? Number(retryAfter) : retryAfterS && Number.isFinite(Number(retryAfterS)) ? Number(retryAfterS) * 1000 : undefined;
+      return new FleetError(code, redact(`openai-compatible: ${status}: ${err.message}`), {
+        cause: err,
+        details: { ...base, status, ...(retryAfterMs !== undefined && Number.isFinite(retryAfterMs) ? { retry_after_ms: retryAfterMs } : {}) },
+      });
+    }
+    const fallback = toFleetError(err, 'INTERNAL');
+    return new FleetError(fallback.code, redact(`openai-compatible: ${fallback.message}`), { cause: err, details: base });
+  }
+}
