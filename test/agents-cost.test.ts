@@ -150,7 +150,7 @@ describe('budgets', () => {
     expect(ofRole(fake, 'designer')).toHaveLength(0);
     expect(result.phases.find((p) => p.name === 'other')?.status).toBe('completed');
 
-    // The request's budget (fleet run --max-run-tokens, HTTP body `budget`) tightens the workflow's:
+    // The request's budget (FleetClient.submit `budget`) tightens the workflow's:
     // 200 tokens cannot pay for the planner's prompt.
     const before = fake.requests.length;
     const runId = await fleet.client.submit({ workflow: twoPhases({ budget: { max_tokens: 1_000_000 } }), requirements: 'Build a todo API', provider: 'test', budget: { maxTokens: 200 } });

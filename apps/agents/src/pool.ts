@@ -263,7 +263,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
-                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget (or the request's --max-cost-usd / --max-run-tokens)" },
+                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget (or the request's budget)" },
                 { name: `phase "${data.phase}"`, budget: phaseDef.budget, spent: phaseState.usage, where: `phases[${data.phase}].budget` },
               ],
               ctx.prices,
