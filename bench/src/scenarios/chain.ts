@@ -1,0 +1,203 @@
+/**
+ * Scenarios on the four-phase chain: 1 (per-phase overhead, unloaded), 2 (throughput) and
+ * 6 (telemetry cost: scenario 2 with tracing on and off).
+ */
+import { FleetDriver, startFleetProcesses, type FleetSpec } from '../fleet-target.js';
+import { chainWorkflow, cleanup, fmt, fourStageChain, log, startBull, stopBull, type BenchOptions, type ScenarioResult } from '../harness.js';
+import { runLoad, type Target } from '../load.js';
+import { startOtlpSink } from '../otlp-sink.js';
+import { stopAll } from '../processes.js';
+import { benchPrefix } from '../redis-util.js';
+import { medianOf, quantile, round } from '../stats.js';
+
+const PHASES = 4;
+
+interface System {
+  name: string;
+  target: Target;
+  stop(): Promise<void>;
+  prefix: string;
+}
+
+async function bullSystem(o: BenchOptions, scenario: string): Promise<System> {
+  const prefix = benchPrefix(scenario, 'bull');
+  const sys = await startBull({ redisUrl: o.redisUrl, prefix, stages: fourStageChain(0), concurrency: o.concurrency });
+  return { name: 'bullmq', target: sys.driver, prefix, stop: () => stopBull(sys) };
+}
+
+async function fleetSystem(o: BenchOptions, scenario: string, name: string, otlpEndpoint?: string): Promise<System> {
+  const prefix = benchPrefix(scenario, name);
+  const spec: FleetSpec = {
+    redisUrl: o.redisUrl,
+    prefix,
+    managerConcurrency: o.managerConcurrency,
+    pools: [{ roles: ['planner', 'designer', 'coder', 'reviewer'], concurrency: o.concurrency, latencyMs: 0 }],
+    ...(otlpEndpoint ? { otlpEndpoint } : {}),
+  };
+  const procs = await startFleetProcesses(spec);
+  const driver = new FleetDriver(spec, await chainWorkflow());
+  return {
+    name,
+    target: driver,
+    prefix,
+    stop: async () => {
+      await driver.close();
+      await stopAll([procs.manager, ...procs.pools]);
+    },
+  };
+}
+
+/** Alternate `systems` for `rounds` rounds (the order flips each round), after a warm-up each. */
+async function alternate<T>(systems: System[], rounds: number, warmup: (s: System) => Promise<void>, measure: (s: System) => Promise<T>): Promise<Array<Record<string, T>>> {
+  for (const s of systems) await warmup(s);
+  const out: Array<Record<string, T>> = [];
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? systems : [...systems].reverse();
+    const round: Record<string, T> = {};
+    for (const s of order) {
+      round[s.name] = await measure(s);
+      log(`  round ${r + 1}/${rounds} ${s.name}: ${JSON.stringify(round[s.name])}`);
+    }
+    out.push(round);
+  }
+  return out;
+}
+
+interface OverheadRound {
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+/** Scenario 1: one run at a time, zero-latency agents; per-phase time = end-to-end / 4. */
+export async function overheadScenario(o: BenchOptions): Promise<ScenarioResult> {
+  const rounds = o.rounds ?? 5;
+  const systems = [await bullSystem(o, 'overhead'), await fleetSystem(o, 'overhead', 'fleet')];
+  try {
+    const results = await alternate<OverheadRound>(
+      systems,
+      rounds,
+      async (s) => void (await runLoad(s.target, 50, 1)),
+      async (s) => {
+        const { latencies } = await runLoad(s.target, o.overheadRuns, 1);
+        const perPhase = latencies.map((l) => l / PHASES);
+        return { p50: round(quantile(perPhase, 0.5), 3), p99: round(quantile(perPhase, 0.99), 3), mean: round(perPhase.reduce((a, b) => a + b, 0) / perPhase.length, 3) };
+      },
+    );
+    const b50 = medianOf(results, (r) => r.bullmq?.p50 ?? NaN);
+    const f50 = medianOf(results, (r) => r.fleet?.p50 ?? NaN);
+    const b99 = medianOf(results, (r) => r.bullmq?.p99 ?? NaN);
+    const f99 = medianOf(results, (r) => r.fleet?.p99 ?? NaN);
+    return {
+      id: 1,
+      name: 'overhead',
+      title: 'Per-phase overhead, unloaded (one 4-phase run at a time, zero-latency agents)',
+      params: { runs_per_round: o.overheadRuns, rounds, concurrency: o.concurrency, manager_concurrency: o.managerConcurrency },
+      rounds: results,
+      summary: { bull_p50_ms: b50, fleet_p50_ms: f50, bull_p99_ms: b99, fleet_p99_ms: f99, ratio_p50: round(f50 / b50), ratio_p99: round(f99 / b99) },
+      table: [
+        ['per-phase p50', fmt.ms(b50), fmt.ms(f50), fmt.ratio(f50 / b50)],
+        ['per-phase p99', fmt.ms(b99), fmt.ms(f99), fmt.ratio(f99 / b99)],
+      ],
+      targets: [{ target: 'per-phase p50 ≤ 1.5× bare chain', value: round(f50 / b50), limit: 1.5, pass: f50 / b50 <= 1.5 }],
+      notes: [],
+    };
+  } finally {
+    for (const s of systems) await s.stop();
+    await cleanup(o.redisUrl, systems.map((s) => s.prefix));
+  }
+}
+
+interface ThroughputRound {
+  runs_per_s: number;
+  phases_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+async function throughput(s: System, o: BenchOptions): Promise<ThroughputRound> {
+  const { latencies, wallMs } = await runLoad(s.target, o.throughputRuns, o.inFlight);
+  const rps = o.throughputRuns / (wallMs / 1000);
+  return { runs_per_s: round(rps, 1), phases_per_s: round(rps * PHASES, 1), p50_ms: round(quantile(latencies, 0.5), 1), p99_ms: round(quantile(latencies, 0.99), 1) };
+}
+
+const warm = (o: BenchOptions) => async (s: System) => void (await runLoad(s.target, Math.min(400, o.throughputRuns), o.inFlight));
+
+/** Scenario 2: 2,000 runs, 200 in flight. */
+export async function throughputScenario(o: BenchOptions): Promise<ScenarioResult> {
+  const rounds = o.rounds ?? 3;
+  const systems = [await bullSystem(o, 'throughput'), await fleetSystem(o, 'throughput', 'fleet')];
+  try {
+    const results = await alternate<ThroughputRound>(systems, rounds, warm(o), (s) => throughput(s, o));
+    const m = (sys: string, k: keyof ThroughputRound) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
+    const ratio = m('fleet', 'runs_per_s') / m('bullmq', 'runs_per_s');
+    return {
+      id: 2,
+      name: 'throughput',
+      title: `Throughput (${o.throughputRuns} four-phase runs, ${o.inFlight} in flight, zero-latency agents)`,
+      params: { runs: o.throughputRuns, in_flight: o.inFlight, rounds, concurrency: o.concurrency, manager_concurrency: o.managerConcurrency },
+      rounds: results,
+      summary: {
+        bull_runs_per_s: m('bullmq', 'runs_per_s'),
+        fleet_runs_per_s: m('fleet', 'runs_per_s'),
+        bull_phases_per_s: m('bullmq', 'phases_per_s'),
+        fleet_phases_per_s: m('fleet', 'phases_per_s'),
+        bull_p50_ms: m('bullmq', 'p50_ms'),
+        fleet_p50_ms: m('fleet', 'p50_ms'),
+        bull_p99_ms: m('bullmq', 'p99_ms'),
+        fleet_p99_ms: m('fleet', 'p99_ms'),
+        ratio_runs_per_s: round(ratio),
+      },
+      table: [
+        ['runs/s', fmt.n(m('bullmq', 'runs_per_s')), fmt.n(m('fleet', 'runs_per_s')), fmt.ratio(ratio)],
+        ['phases/s', fmt.n(m('bullmq', 'phases_per_s')), fmt.n(m('fleet', 'phases_per_s')), fmt.ratio(ratio)],
+        ['end-to-end p50', fmt.ms(m('bullmq', 'p50_ms')), fmt.ms(m('fleet', 'p50_ms')), fmt.ratio(m('fleet', 'p50_ms') / m('bullmq', 'p50_ms'))],
+        ['end-to-end p99', fmt.ms(m('bullmq', 'p99_ms')), fmt.ms(m('fleet', 'p99_ms')), fmt.ratio(m('fleet', 'p99_ms') / m('bullmq', 'p99_ms'))],
+      ],
+      targets: [{ target: 'throughput ≥ 0.7× bare chain', value: round(ratio), limit: 0.7, pass: ratio >= 0.7 }],
+      notes: [],
+    };
+  } finally {
+    for (const s of systems) await s.stop();
+    await cleanup(o.redisUrl, systems.map((s) => s.prefix));
+  }
+}
+
+/** Scenario 6: scenario 2 on AgentFleet with tracing off and on (100% sampled, OTLP/HTTP to a local sink). */
+export async function telemetryScenario(o: BenchOptions): Promise<ScenarioResult> {
+  const rounds = o.rounds ?? 3;
+  const sink = await startOtlpSink();
+  const systems = [await fleetSystem(o, 'telemetry', 'fleet_off'), await fleetSystem(o, 'telemetry', 'fleet_on', sink.url)];
+  try {
+    const results = await alternate<ThroughputRound>(systems, rounds, warm(o), (s) => throughput(s, o));
+    const m = (sys: string, k: keyof ThroughputRound) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
+    const ratio = m('fleet_on', 'runs_per_s') / m('fleet_off', 'runs_per_s');
+    const cost = 1 - ratio;
+    const received = sink.stats();
+    return {
+      id: 6,
+      name: 'telemetry',
+      title: `Telemetry cost (scenario 2 on AgentFleet, tracing off vs on, 100% sampled, OTLP/HTTP to a local sink)`,
+      params: { runs: o.throughputRuns, in_flight: o.inFlight, rounds, otlp_requests: received.requests, otlp_bytes: received.bytes },
+      rounds: results,
+      summary: {
+        off_runs_per_s: m('fleet_off', 'runs_per_s'),
+        on_runs_per_s: m('fleet_on', 'runs_per_s'),
+        off_p50_ms: m('fleet_off', 'p50_ms'),
+        on_p50_ms: m('fleet_on', 'p50_ms'),
+        ratio_runs_per_s: round(ratio),
+        throughput_cost: round(cost, 3),
+      },
+      table: [
+        ['runs/s (tracing off → on)', fmt.n(m('fleet_off', 'runs_per_s')), fmt.n(m('fleet_on', 'runs_per_s')), fmt.ratio(ratio)],
+        ['end-to-end p50 (off → on)', fmt.ms(m('fleet_off', 'p50_ms')), fmt.ms(m('fleet_on', 'p50_ms')), fmt.ratio(m('fleet_on', 'p50_ms') / m('fleet_off', 'p50_ms'))],
+      ],
+      targets: [{ target: 'tracing on costs ≤ 15% throughput', value: round(cost * 100, 1), limit: 15, pass: cost <= 0.15 }],
+      notes: [`the sink received ${received.requests} OTLP export requests (${fmt.mib(received.bytes)})`],
+    };
+  } finally {
+    for (const s of systems) await s.stop();
+    await sink.close();
+    await cleanup(o.redisUrl, systems.map((s) => s.prefix));
+  }
+}
