@@ -181,6 +181,17 @@ describe('runs', () => {
     expect(inlineBad.body.error?.issues?.[0]?.path).toBe('phases[0].depends_on[0]');
   });
 
+  it("takes a request budget: a bad one is refused naming the field, a run over it fails with BUDGET_EXCEEDED", async () => {
+    const bad = await submit({ template: 'software-delivery', budget: { max_cost_usd: -1, max_tokens: 1.5 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error?.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(['body.budget.max_cost_usd', 'body.budget.max_tokens']));
+    // The offline planner's prompt alone is a few hundred tokens: over a 50-token budget before any call.
+    const over = await waitFinished((await submit({ template: 'software-delivery', budget: { max_tokens: 50 } })).body.run_id);
+    expect(over.status).toBe('failed');
+    expect(over.errors[0]?.error.code).toBe('BUDGET_EXCEEDED');
+    expect(over.errors[0]?.error.message).toMatch(/max_tokens budget of 50/);
+  });
+
   it('runs a template to completion; GET, list filters, 404 and 409 paths; guidelines reach every agent', async () => {
     const guidelines = 'GUIDELINE-7f3: cite the requirement id in every answer.';
     const phases = [

@@ -9,6 +9,10 @@ export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown } from './
 export {
   BUILTIN_ROLES,
   OFFLINE_LABEL,
+  customRole,
+  loadRoleModules,
+  placeholderFor,
+  roleModulePaths,
   coder,
   designer,
   planner,

@@ -56,7 +56,7 @@ export function createRoleLlmClients(config: FleetConfig, roles: readonly AgentR
   const clients = new Map<string, LlmClient>();
   const byRole = new Map<string, LlmClient>();
   for (const role of roles) {
-    const spec = config.roleModels[role.name] ?? (role.model ? { provider: undefined, model: role.model } : undefined);
+    const spec = config.roleModels[role.name] ?? (role.model || role.provider ? { provider: role.provider, model: role.model ?? config.model } : undefined);
     if (!spec) continue;
     const provider: Provider = spec.provider ?? config.provider;
     if (provider === 'offline') continue;

@@ -119,6 +119,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           store,
           manager,
           llm: options.llmFor?.(role.name) ?? options.llm,
+          roleModel: options.llmFor ? undefined : role.model,
           maxTokens: options.maxTokens ?? 8192,
           queueName,
           log,
@@ -192,6 +193,8 @@ interface ProcessContext {
   store: RunStore;
   manager: ManagerQueue;
   llm: LlmClient;
+  /** The role's model to ask for per call, when `llm` is not already the role's own client. */
+  roleModel: string | undefined;
   maxTokens: number;
   queueName: string;
   log: FleetLogger;
@@ -263,7 +266,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
-                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget (or the request's budget)" },
+                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget or the request's (fleet run --max-cost-usd / --max-tokens-budget, POST /api/runs budget)" },
                 { name: `phase "${data.phase}"`, budget: phaseDef.budget, spent: phaseState.usage, where: `phases[${data.phase}].budget` },
               ],
               ctx.prices,
@@ -277,7 +280,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               gates,
               prices: ctx.prices,
               stream: ctx.role.stream === true,
-              model: ctx.role.model,
+              // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
+              model: data.model ?? ctx.roleModel,
             });
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
             span.setAttributes({

@@ -8,13 +8,14 @@
  *   fleet cancel <run_id>             cancel a run
  *   fleet workflows list|show|validate|add|search|suggest|export|import
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
+ *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
  *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -24,8 +25,9 @@ import { register as registerRunControl } from './commands/run-control.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
+import { register as registerRoles } from './commands/roles.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
-import { EXIT, parseVars, positiveInt, resolveRoles, say, untilSignal, withClient } from './shared.js';
+import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, untilSignal, withClient } from './shared.js';
 
 const program = new Command()
   .name('fleet')
@@ -34,7 +36,7 @@ const program = new Command()
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-program
+budgetOptions(program
   .command('run')
   .description('run a workflow on requirements, with the manager and agent pools in this process')
   .argument('[requirements...]', 'what to build, in plain language (or use --file)')
@@ -45,8 +47,8 @@ program
   .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
-  .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean }) => {
+  .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -67,6 +69,7 @@ program
         localWorkers: opts.localWorkers,
         concurrency: opts.concurrency,
         interactive: opts.interactive,
+        budget: requestBudget(opts),
       },
       config,
     );
@@ -117,9 +120,11 @@ program
   .action(async (opts: { roles: string; concurrency: number; grace: number; lockDuration: number; stalledInterval: number; metricsPort?: number }) => {
     const config = loadConfig();
     const names = opts.roles.split(',').map((r) => r.trim()).filter(Boolean);
-    // `tools` is the pool that runs tool phases (apps/agents/src/tools), not an LLM role.
-    const roles = resolveRoles(names.filter((r) => r !== TOOLS_ROLE));
     await assertRedisReachable(config.redisUrl);
+    // `tools` is the pool that runs tool phases (apps/agents/src/tools), not an LLM role. Roles
+    // registered with `fleet roles add` are read from Redis once, at start.
+    const lookup = createRedis(config.redisUrl, { name: 'fleet-agents-roles' });
+    const roles = await resolveRoles(names.filter((r) => r !== TOOLS_ROLE), { redis: lookup, prefix: config.queuePrefix }).finally(() => lookup.disconnect());
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-agents', metricsPort: opts.metricsPort ?? config.metricsPort });
     sayMetrics('agents', telemetry);
     const tools = names.includes(TOOLS_ROLE)
@@ -179,6 +184,7 @@ registerRunControl(program);
 registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);
+registerRoles(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows

@@ -6,7 +6,7 @@
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type FleetConfig, type RunResult } from '@agentfleet/core';
+import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
@@ -21,13 +21,14 @@ export interface RunCommandOptions {
   concurrency: number;
   /** Ask waiting phases' questions and approvals on the terminal. */
   interactive?: boolean;
+  /** The request's run budget (`--max-cost-usd`, `--max-tokens-budget`). */
+  budget?: Budget | undefined;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
 export async function runCommand(requirements: string, options: RunCommandOptions, config: FleetConfig): Promise<number> {
   validateRequirements(requirements);
   const workflow = await resolveWorkflow(options.workflow);
-  const roles = options.localWorkers ? resolveRoles(workflow.agents) : [];
 
   const telemetry = await startTelemetry({ serviceName: 'agentfleet' });
   const redisHandle = await ensureRedis(config.redisUrl, say, { allowPrivate: options.localWorkers });
@@ -44,6 +45,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let tools: ToolPool | undefined;
   let onSignal: (() => void) | undefined;
   try {
+    // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
+    const roles = options.localWorkers ? await resolveRoles(workflow.agents, { redis, prefix: config.queuePrefix }) : [];
     if (options.localWorkers) {
       manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix });
       pool = await startAgentPool({
@@ -67,7 +70,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
         });
       }
     }
-    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider });
+    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, ...(options.budget ? { budget: options.budget } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} phases`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');

@@ -1,5 +1,9 @@
-import { BUILTIN_ROLES, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, FleetError, assertRedisReachable, createRedis, loadConfig, type FleetConfig } from '@agentfleet/core';
+import { BUILTIN_ROLES, customRole, loadRoleModules, roleModulePaths, type AgentRole } from '@agentfleet/agents';
+import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, createRedis, loadConfig, type Budget, type FleetConfig } from '@agentfleet/core';
+import { Option, type Command } from 'commander';
+
+/** A Redis connection as `createRedis` opens it. */
+type Redis = ReturnType<typeof createRedis>;
 
 /** Exit statuses of every `fleet` command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -9,19 +13,40 @@ export function say(line: string): void {
   process.stderr.write(line + '\n');
 }
 
+/** The custom-role registry on `redis` (built-in role names reserved). */
+export function roleRegistry(redis: Redis, prefix: string): RoleRegistry {
+  return new RoleRegistry(redis, prefix, Object.keys(BUILTIN_ROLES));
+}
+
 /**
- * The built-in roles named in `names`.
+ * The roles named in `names`: built-in roles first, then the roles of the modules in
+ * `FLEET_ROLE_MODULES`, then the roles registered with `fleet roles add` (looked up in Redis only
+ * for names found nowhere else).
  *
- * @throws FleetError `UNKNOWN_ROLE` naming the unknown role and the roles there are.
+ * @param registry - where registered roles are read; without it only built-in and module roles resolve.
+ * @throws FleetError `UNKNOWN_ROLE` naming the unknown role and the roles there are; `INVALID_INPUT`
+ *   for a module that cannot be loaded.
  */
-export function resolveRoles(names: readonly string[]): AgentRole[] {
-  return names.map((name) => {
-    const role = BUILTIN_ROLES[name];
+export async function resolveRoles(names: readonly string[], registry?: { redis: Redis; prefix: string }): Promise<AgentRole[]> {
+  const modulePaths = roleModulePaths();
+  const modules = names.some((n) => !BUILTIN_ROLES[n]) && modulePaths.length > 0 ? await loadRoleModules(modulePaths, Object.keys(BUILTIN_ROLES)) : [];
+  const registered = registry ? roleRegistry(registry.redis, registry.prefix) : undefined;
+  const roles: AgentRole[] = [];
+  for (const name of names) {
+    const role = BUILTIN_ROLES[name] ?? modules.find((r) => r.name === name) ?? (registered ? await registered.find(name) : undefined);
     if (!role) {
-      throw new FleetError('UNKNOWN_ROLE', `no built-in agent role "${name}"; roles: ${Object.keys(BUILTIN_ROLES).join(', ')}`);
+      const custom = registered ? (await registered.list()).map((r) => r.definition.name) : [];
+      throw new FleetError(
+        'UNKNOWN_ROLE',
+        `no agent role "${name}"; built-in roles: ${Object.keys(BUILTIN_ROLES).join(', ')}` +
+          (custom.length > 0 ? `; registered roles: ${custom.join(', ')}` : '') +
+          (modules.length > 0 ? `; FLEET_ROLE_MODULES roles: ${modules.map((r) => r.name).join(', ')}` : '') +
+          '; register one with `fleet roles add <file>`',
+      );
     }
-    return role;
-  });
+    roles.push('definition' in role ? customRole(role.definition) : role);
+  }
+  return roles;
 }
 
 /** Parse `--var key=value` into a map. @throws FleetError `INVALID_INPUT` naming the flag. */
@@ -44,6 +69,31 @@ export function positiveInt(flag: string) {
     if (!Number.isInteger(n) || n < 1) throw new FleetError('INVALID_INPUT', `${flag} must be a whole number ≥ 1, got "${value}"`);
     return n;
   };
+}
+
+/** Parse a positive decimal flag (USD amounts). @throws FleetError `INVALID_INPUT` naming the flag. */
+export function positiveNumber(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new FleetError('INVALID_INPUT', `${flag} must be a number > 0 (e.g. 2.50), got "${value}"`);
+    return n;
+  };
+}
+
+/**
+ * A run budget from `--max-cost-usd` (USD) and `--max-tokens-budget` (tokens billed: input, output
+ * and cache), in the shape `FleetClient.submit` takes; undefined when neither is given.
+ */
+export function requestBudget(opts: { maxCostUsd?: number | undefined; maxTokensBudget?: number | undefined }): Budget | undefined {
+  if (opts.maxCostUsd === undefined && opts.maxTokensBudget === undefined) return undefined;
+  return { ...(opts.maxCostUsd !== undefined ? { maxCostUsd: opts.maxCostUsd } : {}), ...(opts.maxTokensBudget !== undefined ? { maxTokens: opts.maxTokensBudget } : {}) };
+}
+
+/** `--max-cost-usd` and `--max-tokens-budget` on a command that starts runs. */
+export function budgetOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--max-cost-usd <usd>', "cap the run's model spend in USD (price table; FLEET_PRICES); a phase that would pass it fails with BUDGET_EXCEEDED").argParser(positiveNumber('--max-cost-usd')))
+    .addOption(new Option('--max-tokens-budget <n>', "cap the run's tokens (input + output + cache reads and writes); a phase that would pass it fails with BUDGET_EXCEEDED").argParser(positiveInt('--max-tokens-budget')));
 }
 
 /** Resolve after the first of SIGINT/SIGTERM. */

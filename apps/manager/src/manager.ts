@@ -165,6 +165,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           max_attempts: def.retries + 1,
           cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
           trace: injectTraceContext(),
+          ...(def.model !== undefined ? { model: def.model } : {}),
         });
         await queue.add(def.name, data, {
           jobId,

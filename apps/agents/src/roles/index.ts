@@ -11,6 +11,7 @@ export { planner, PlanSchema, type Plan } from './planner.js';
 export { reviewer, ReviewSchema, type Review } from './reviewer.js';
 export { summarizer, SummarySchema, type Summary } from './summarizer.js';
 export { OFFLINE_LABEL, type AgentRole, type RoleInput } from './role.js';
+export { customRole, loadRoleModules, placeholderFor, roleModulePaths } from './custom.js';
 
 /** The built-in roles, by name. */
 export const BUILTIN_ROLES: Readonly<Record<string, AgentRole>> = {

@@ -22,10 +22,10 @@ export const planner: AgentRole<Plan> = {
   name: 'planner',
   description: 'Turns requirements into a plan: tasks with acceptance criteria, risks and open questions.',
   instructions: [
-    'You are the planner of a software delivery team.',
-    'Read the requirements and produce a plan that a designer and a coder can follow without asking you.',
-    'Break the work into 3 to 8 tasks. Each task has checkable acceptance criteria (observable behaviour, not intentions).',
-    'List real risks (security, data loss, scale, ambiguity) and only the open questions whose answers would change the design.',
+    'You are the planner of a software delivery team; the designer, coder and reviewer work to your plan.',
+    'Cover every requirement; add only what the software needs to run (setup, tests, README).',
+    'Write 3 to 8 ordered tasks (T1, T2, ...), each with 2 to 5 acceptance criteria a reviewer can check: observable behaviour with concrete inputs and outputs, never intentions.',
+    'Include a task for automated tests and a README. List real risks with how the plan limits them; ask open questions only when the answer would change the design, else state your assumption in the task.',
   ].join('\n'),
   outputSchema: PlanSchema,
   /**

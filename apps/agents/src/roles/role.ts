@@ -46,6 +46,8 @@ export interface AgentRole<T = unknown> {
   stream?: boolean;
   /** Model for this role, overriding the fleet's default. */
   model?: string;
+  /** Provider for this role (custom roles), overriding the fleet's `FLEET_PROVIDER`. */
+  provider?: 'anthropic' | 'openai-compatible';
   /** Sampling temperature (sent only by providers that accept it). */
   temperature?: number;
   /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */

@@ -72,19 +72,27 @@ export class ToolRegistry {
   }
 }
 
-/** Import one user tool module and return the tools it exports. */
-async function importToolModule(path: string): Promise<FleetTool[]> {
-  let mod: Record<string, unknown>;
+/**
+ * Import a user module (tools, roles): `.js`/`.mjs` as they are, `.ts`/`.mts`/`.cts` through tsx.
+ *
+ * @param setting - the variable that named it (`FLEET_TOOL_MODULES`), for the error message.
+ * @throws FleetError `INVALID_INPUT` naming the setting and the path when it cannot be loaded.
+ */
+export async function importUserModule(path: string, setting: string): Promise<Record<string, unknown>> {
   try {
     if (['.ts', '.mts', '.cts'].includes(extname(path))) {
       const { tsImport } = await import('tsx/esm/api');
-      mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
-    } else {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      return (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
     }
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new FleetError('INVALID_INPUT', `FLEET_TOOL_MODULES: cannot load ${path}: ${(err as Error).message}`, { cause: err });
+    throw new FleetError('INVALID_INPUT', `${setting}: cannot load ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Import one user tool module and return the tools it exports. */
+async function importToolModule(path: string): Promise<FleetTool[]> {
+  const mod = await importUserModule(path, 'FLEET_TOOL_MODULES');
   const found = [mod.default, mod.tool, ...(Array.isArray(mod.tools) ? (mod.tools as unknown[]) : [])].filter((t) => t !== undefined && t !== null);
   // tsx wraps a TypeScript module's default export in another `default`.
   const tools = found.map((t) => (typeof t === 'object' && 'default' in t && !('handler' in t) ? t.default : t));

@@ -8,7 +8,7 @@ import { FleetError, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
 import { progressLine } from '../progress.js';
-import { EXIT, parseVars, say } from '../shared.js';
+import { EXIT, budgetOptions, parseVars, say } from '../shared.js';
 
 /** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
 export function apiOptions(command: Command): Command {
@@ -37,7 +37,7 @@ export async function watchRun(api: ApiClientOptions, runId: string): Promise<Ru
 
 export function register(program: Command): void {
   apiOptions(
-    program
+    budgetOptions(program
       .command('submit')
       .description('start a run through the manager HTTP API (fleet manager --port)')
       .argument('[requirements...]', 'what to build, in plain language (or use --file)')
@@ -45,8 +45,8 @@ export function register(program: Command): void {
       .option('-f, --file <path>', 'read the requirements from a file')
       .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--conversation <id>', 'conversation id: at most one active run per conversation')
-      .option('--wait', 'follow the run until it finishes and print its result JSON', false),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string }) => {
+      .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -61,6 +61,7 @@ export function register(program: Command): void {
       template: opts.workflow,
       variables: parseVars(opts.var),
       ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
+      ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
     });
     say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
     if (!opts.wait) {

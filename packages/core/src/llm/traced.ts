@@ -53,7 +53,7 @@ export function tracedLlmClient(client: LlmClient, options: TracedLlmClientOptio
       const attributes: Attributes = {
         [GenAiAttributes.OperationName]: GenAiOperationNames.Chat,
         [GenAiAttributes.ProviderName]: provider,
-        [GenAiAttributes.RequestModel]: client.model,
+        [GenAiAttributes.RequestModel]: request.model ?? client.model,
         [GenAiAttributes.RequestMaxTokens]: request.maxTokens,
       };
       if (request.temperature !== undefined) attributes[GenAiAttributes.RequestTemperature] = request.temperature;

@@ -55,6 +55,8 @@ export const PhaseJobDataSchema = z.object({
   cache_ttl_ms: z.number().int().min(0).default(0),
   /** W3C trace context (`traceparent`, `tracestate`) of the manager's phase span. */
   trace: z.record(z.string(), z.string()).default({}),
+  /** The phase's `model:`: overrides the role's model for this phase's calls. */
+  model: z.string().min(1).optional(),
 });
 export type PhaseJobData = z.infer<typeof PhaseJobDataSchema>;
 

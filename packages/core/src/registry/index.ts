@@ -30,3 +30,14 @@ export {
   type ToolSuggestion,
   type WorkflowFileFormat,
 } from './library.js';
+export {
+  ROLE_NAME_PATTERN,
+  RoleFileSchema,
+  RoleRegistry,
+  compileOutputSchema,
+  outputSchemaProblems,
+  parseRoleDefinition,
+  parseRoleText,
+  type RegisteredRole,
+  type RoleDefinition,
+} from './role-registry.js';

@@ -246,6 +246,7 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     instructions: p.instructions,
     maxIterations: p.max_iterations,
     ...(p.budget ? { budget: compileBudget(p.budget) } : {}),
+    ...(p.model !== undefined ? { model: p.model } : {}),
   }));
   return {
     name: file.name,

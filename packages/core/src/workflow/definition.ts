@@ -72,6 +72,8 @@ export interface PhaseDefinition {
   maxIterations: number;
   /** Caps on this phase's model spend (issue 8). */
   budget?: Budget | undefined;
+  /** Model for this phase's agent calls, overriding the role's (issue 8). */
+  model?: string | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */

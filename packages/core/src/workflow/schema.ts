@@ -92,6 +92,8 @@ export const PhaseSchema = z.strictObject({
   on_timeout: z.enum(['approve', 'reject']).default('reject'),
   /** Caps on this phase's model spend (issue 8, ./budget.ts). */
   budget: BudgetSchema.optional(),
+  /** Model for this phase's agent calls, overriding the role's (on the role's provider), e.g. `claude-haiku-4-5`. */
+  model: z.string().min(1, 'model names a model, e.g. claude-haiku-4-5').max(256).optional(),
 });
 
 export const ErrorHandlingSchema = z.strictObject({

@@ -5,8 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  BudgetSchema,
   FleetError,
   TERMINAL_RUN_STATUSES,
+  compileBudget,
   compileWorkflow,
   isTerminalRun,
   validateRequirements,
@@ -39,6 +41,9 @@ const SubmitBody = z
     template_version: z.number().int().min(1).optional().describe('run this version of a registered template instead of the current one'),
     variables: z.record(z.string(), z.string(), { error: 'variables must map names to strings' }).optional(),
     conversation_id: z.string().min(1).max(256).optional().describe('at most one active run per conversation: a second gets 409'),
+    budget: BudgetSchema.optional().describe(
+      "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
+    ),
   })
   .refine((b) => b.workflow !== undefined || b.template !== undefined, { message: 'give "template" (a name) or "workflow"', path: ['template'] })
   .refine((b) => !(b.workflow !== undefined && b.template !== undefined), { message: 'give either "template" or "workflow", not both', path: ['workflow'] });
@@ -146,7 +151,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       let created = false;
       try {
         await ctx.labels.set(runId, labels);
-        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider });
+        const budget = compileBudget(body.budget);
+        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, ...(budget ? { budget } : {}) });
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(body.conversation_id, runId, created);
