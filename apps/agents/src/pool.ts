@@ -34,6 +34,9 @@ import {
   startPoolHeartbeat,
   type FleetLogger,
   type LlmClient,
+  type SchedulerEvent,
+  decide,
+  needsOutputs,
   type PhaseJobData,
   type PhaseJobResult,
 } from '@agentfleet/core';
@@ -188,6 +191,25 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   };
 }
 
+/**
+ * Record an attempt's start in the run: applied here, fenced like any other write, instead of a
+ * round trip through the manager queue, because a start never leads to an action (nothing is
+ * enqueued or finished by it). Should a decision ever carry actions, the start goes to the manager.
+ */
+async function recordStart(ctx: ProcessContext, runId: string, event: Extract<SchedulerEvent, { type: 'phase_started' }>): Promise<void> {
+  const { decision } = await ctx.store.apply(
+    runId,
+    (m, state, outputs) => {
+      const d = decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors });
+      return d.actions.length > 0 ? { ...d, accepted: false } : d;
+    },
+    { loadOutputs: (m) => needsOutputs(m.workflow) },
+  );
+  if (!decision.accepted && decision.actions.length > 0) {
+    await ctx.manager.report({ type: 'phase_started', run_id: runId, phase: event.phase, iteration: event.iteration, attempt: event.attempt, at: event.at, agent: event.agent });
+  }
+}
+
 interface ProcessContext {
   role: AgentRole;
   store: RunStore;
@@ -238,8 +260,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         return { reported: false, attempt };
       }
       // Not on the critical path: the outcome report carries `started_at` too, so the manager records
-      // the start even if this report arrives later. Awaited before the outcome is reported.
-      const startReport = ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: started, agent: ctx.role.name });
+      // the start even if this write comes later. Awaited before the outcome is reported.
+      const startReport = recordStart(ctx, data.run_id, { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: ctx.role.name });
       startReport.catch(() => undefined);
 
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);

@@ -49,6 +49,9 @@ import { RunSpans } from './spans.js';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { enforceStateSchema } from './state-schema.js';
 
+/** How long after a run finishes its retained jobs are removed a second time (locks released by then), ms. */
+const CLEANUP_DELAY_MS = 10_000;
+
 /** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager gives up on it. */
 const DEADLINE_GRACE_MS = 30_000;
 
@@ -281,6 +284,25 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
   }
 
+  /**
+   * A finished run's jobs have done their work: phase jobs are kept while the run goes on only so a
+   * repeated enqueue of the same id stays a no-op, and a finished run enqueues nothing. Removing them
+   * keeps Redis at the run record, its context and its events per finished run. Jobs still locked by
+   * a worker (a cancelled call winding down) are left to their retention.
+   */
+  async function removeFinishedJobs(meta: RunMeta, decision: Pick<Decision, 'state'>): Promise<void> {
+    const removals: Array<Promise<unknown>> = [managerQueue.queue.remove(`${meta.run_id}.submit`)];
+    for (const def of meta.workflow.phases) {
+      const p = decision.state.phases[def.name];
+      if (!p || (def.kind !== 'agent' && def.kind !== 'tool')) continue;
+      for (let iteration = 1; iteration <= p.iteration; iteration++) {
+        const jobId = phaseJobId(meta.run_id, def.name, iteration);
+        removals.push(queueFor(p.agent ?? def.agent).remove(jobId), managerQueue.queue.remove(`${jobId}.deadline`));
+      }
+    }
+    await Promise.all(removals.map((r) => r.catch(() => 0)));
+  }
+
   async function carryOut(meta: RunMeta, decision: Decision, result: RunResult | undefined): Promise<void> {
     // Independent phases that became ready together are enqueued together, not one after another.
     await Promise.all(
@@ -308,6 +330,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           break;
         case 'finish_run':
           if (result) await reportToParent(meta, result);
+          await removeFinishedJobs(meta, decision);
+          await managerQueue.report({ type: 'run_cleanup', run_id: meta.run_id, at: Date.now() }, { jobId: `${meta.run_id}.cleanup`, delayMs: CLEANUP_DELAY_MS });
           break;
         case 'start_fallback':
           await startFallback(meta, action.workflow);
@@ -359,6 +383,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const parsed = ManagerJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`manager job ${job.id} has invalid data: ${parsed.error.message}`);
     const data = parsed.data;
+    if (data.type === 'run_cleanup') {
+      const run = await store.getRun(data.run_id);
+      if (isTerminalRun(run.state.status)) await removeFinishedJobs(run.meta, run);
+      await managerQueue.queue.remove(`${data.run_id}.cleanup`).catch(() => 0);
+      return;
+    }
     const event = toSchedulerEvent(data);
     const output = data.type === 'phase_completed' ? { phase: data.phase, value: data.output } : undefined;
     const { decision, meta, result } = await store.apply(
@@ -421,7 +451,7 @@ function childRunId(runId: string, phase: string, iteration: number): string {
   return `${runId}.${phase}.${iteration}.run`;
 }
 
-function toSchedulerEvent(data: ManagerJobData): SchedulerEvent {
+function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_cleanup' }>): SchedulerEvent {
   switch (data.type) {
     case 'run_submitted':
       return { type: 'run_started', at: data.at };
