@@ -106,11 +106,14 @@ describe('a coder worker dies or freezes during its LLM call', () => {
     // Wake the zombie once its reply has been sent: it reports a completion the manager must refuse.
     await new Promise((r) => setTimeout(r, 3200 - (Date.now() - fake.requests[0]!.receivedAtMs)));
     a.child.kill('SIGCONT');
-    const completions = async () =>
-      (await conn.client.managerQueue.queue.getJobs(['completed', 'failed', 'active', 'wait'])).filter(
-        (j) => j.name === 'phase_completed' && (j.data as { phase: string }).phase === 'implementation',
-      );
-    await waitUntil(async () => (await completions()).length === 2 && (await completions()).every((j) => j.finishedOn !== undefined), 15_000, "the zombie's report to be handled");
+    // The zombie logs after its report is on the manager queue; processed reports are removed, so the
+    // report was handled once the queue has nothing waiting or in flight.
+    await waitUntil(async () => a.output().includes('phase attempt completed'), 15_000, 'the zombie to report its completion');
+    const pending = async () => {
+      const c = await conn.client.managerQueue.queue.getJobCounts('wait', 'active', 'prioritized');
+      return (c.wait ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0);
+    };
+    await waitUntil(async () => (await pending()) === 0, 15_000, "the zombie's report to be handled");
 
     const events = await runEvents(conn.store, runId);
     expect(countEvents(events, 'phase_completed', 'implementation')).toBe(1);

@@ -2,11 +2,16 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData } from './contracts.js';
 
-/** Retention of manager-queue jobs: long enough to dedupe repeated reports, short enough to stay small. */
+/**
+ * Manager-queue jobs are removed once processed: every report is applied under the run's version
+ * fence, so a repeated one is refused by the scheduler and needs no retained job to dedupe it (and an
+ * outcome report carries the phase output, which the run's context already holds). Failed ones stay
+ * a week for inspection.
+ */
 const MANAGER_JOB_DEFAULTS: JobsOptions = {
   attempts: 10,
   backoff: { type: 'exponential', delay: 200, jitter: 0.5 },
-  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnComplete: true,
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
