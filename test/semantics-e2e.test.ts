@@ -75,7 +75,7 @@ describe('workflow semantics on real Redis', () => {
     });
     const { result, events } = await fleet.run(wide, 'Build a todo API');
     const t0 = events[0]?.at ?? 0;
-    const timeline = events.map((e) => `${e.type}${'phase' in e ? `:${e.phase}` : ''}@${e.at - t0}`).join(' ');
+    const timeline = events.map((e) => `${e.type}${'phase' in e ? `:${String(e.phase)}` : ''}@${e.at - t0}`).join(' ');
     expect(result.status).toBe('completed');
     expect(result.completed_phases).toEqual(['a', 'b', 'c', 'd']);
     for (const p of result.phases) expect(p.duration_ms).toBeGreaterThanOrEqual(200);

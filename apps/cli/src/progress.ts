@@ -39,5 +39,13 @@ export function progressLine(e: StoredRunEvent['event']): string | undefined {
       return `  ✉ event "${e.event}" received`;
     case 'run_resumed':
       return 'run resumed';
+    case 'rate_limited':
+      return `  ⧗ ${e.phase} waiting ${(e.wait_ms / 1000).toFixed(1)}s for the ${e.model} rate limit (${e.limit})`;
+    case 'end_action':
+      return `  → end action ${e.action}${e.target ? ` ${e.target}` : ''}: ${e.outcome} (attempt ${e.attempt})`;
+    case 'rerun_started':
+      return `  ↺ rerun ${e.new_run_id} started from "${e.from}"`;
+    case 'fallback_failed':
+      return `  ✗ fallback workflow ${e.workflow} could not start: ${e.error}`;
   }
 }

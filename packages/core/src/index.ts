@@ -47,7 +47,7 @@ export {
   type TokenUsage,
 } from './scheduler/types.js';
 
-export { RunStore, type StoredRun, type StoredRunEvent } from './store/run-store.js';
+export { RunStore, type SideRunEvent, type StoredRun, type StoredRunEvent } from './store/run-store.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
 export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, type SubmitRunInput } from './client.js';
 

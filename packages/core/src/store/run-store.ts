@@ -50,10 +50,20 @@ return 1
 const META_CACHE_SIZE = 1000;
 
 /** One entry of a run's event stream. */
+/**
+ * Events appended beside the scheduler's (they change no state): a rate-limit wait, an end-action
+ * attempt, a rerun started from this run, a fallback that could not start.
+ */
+export type SideRunEvent =
+  | { type: 'rate_limited'; at: number; phase: string; iteration: number; wait_ms: number; limit: string; model: string }
+  | { type: 'end_action'; at: number; action: string; target?: string | null; attempt: number; outcome: string; [detail: string]: unknown }
+  | { type: 'rerun_started'; at: number; new_run_id: string; from: string }
+  | { type: 'fallback_failed'; at: number; workflow: string; error: string };
+
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */
   id: string;
-  event: RunEvent | { type: 'run_created'; at: number; workflow: string; version: string };
+  event: RunEvent | SideRunEvent | { type: 'run_created'; at: number; workflow: string; version: string };
 }
 
 /** Everything stored about one run. */
@@ -237,7 +247,7 @@ export class RunStore {
   }
 
   /** Append an event to a run's stream outside the scheduler (end actions, links). */
-  async appendEvent(id: string, event: { type: string; at: number } & Record<string, unknown>): Promise<string> {
+  async appendEvent(id: string, event: SideRunEvent): Promise<string> {
     return (await this.redis.xadd(this.eventsKey(id), '*', 'type', event.type, 'data', JSON.stringify(event))) ?? '';
   }
 
