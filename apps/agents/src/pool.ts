@@ -261,7 +261,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       }
       // Not on the critical path: the outcome report carries `started_at` too, so the manager records
       // the start even if this write comes later. Awaited before the outcome is reported.
-      const startReport = recordStart(ctx, data.run_id, { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: ctx.role.name });
+      // A job taken again (a rate-limit deferral, a stalled re-take) whose attempt already shows as running records nothing new.
+      const alreadyStarted = phaseState.status === 'running' && phaseState.attempts === attempt;
+      const startReport = alreadyStarted ? Promise.resolve() : recordStart(ctx, data.run_id, { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: ctx.role.name });
       startReport.catch(() => undefined);
 
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);

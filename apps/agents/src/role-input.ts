@@ -3,7 +3,7 @@
  * outputs, the phase's templated instructions and input, feedback from the phase that sent the work
  * back (a reviewer's findings), and answers to what the phase asked while waiting.
  */
-import { renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type RunStore, type StepAction } from '@agentfleet/core';
+import { StepActionSchema, renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type RunStore, type StepAction } from '@agentfleet/core';
 import type { AgentRole, RoleInput } from './roles/role.js';
 
 /** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
@@ -65,7 +65,9 @@ export function splitOutput(role: AgentRole, raw: unknown, input: RoleInput): { 
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
     const { step_action: requested, context_updates: updates, ...rest } = raw as Record<string, unknown>;
     output = updates && typeof updates === 'object' && !Array.isArray(updates) ? { ...rest, ...(updates as Record<string, unknown>) } : rest;
-    if (requested && typeof requested === 'object' && typeof (requested as { type?: unknown }).type === 'string') action = requested as StepAction;
+    // Only a well-formed step action is honoured; anything else is dropped rather than failing the report.
+    const parsed = StepActionSchema.safeParse(requested);
+    if (requested !== undefined && parsed.success) action = parsed.data;
   }
   action ??= role.stepAction?.(output, input);
   return { output, action };

@@ -81,6 +81,16 @@ export async function ensureRedis(url: string, log: (line: string) => void, opti
     if (child.exitCode === null) child.kill('SIGKILL');
   };
   process.once('exit', killChild);
+  // A signal ends Node without its 'exit' event: stop the private server first. SIGINT is left to a
+  // handler of the caller when there is one (`fleet run` cancels the run on Ctrl-C, then stops it).
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGINT' && process.listenerCount('SIGINT') > 1) return;
+    killChild();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
   const privateUrl = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -97,6 +107,7 @@ export async function ensureRedis(url: string, log: (line: string) => void, opti
     private: true,
     async stop() {
       process.removeListener('exit', killChild);
+      for (const s of signals) process.removeListener(s, onSignal);
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');

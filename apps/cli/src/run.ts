@@ -44,6 +44,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let pool: AgentPool | undefined;
   let tools: ToolPool | undefined;
   let onSignal: (() => void) | undefined;
+  let asker: TerminalAsker | undefined;
   try {
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? await resolveRoles(workflow.agents, { redis, prefix: config.queuePrefix }) : [];
@@ -79,13 +80,12 @@ export async function runCommand(requirements: string, options: RunCommandOption
     };
     process.once('SIGINT', onSignal);
 
-    const asker = options.interactive ? new TerminalAsker(client, runId) : undefined;
+    asker = options.interactive ? new TerminalAsker(client, runId) : undefined;
     const result = await client.follow(runId, blocking, (e) => {
       const line = progressLine(e.event);
       if (line) say(line);
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     });
-    asker?.close();
     const dir = resolve(options.out ?? join('runs', runId));
     await writeArtifacts(result, dir);
     const final: RunResult = { ...result, artifacts_dir: dir };
@@ -93,6 +93,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     else process.stdout.write(summary(final));
     return final.status === 'completed' ? EXIT.ok : EXIT.failed;
   } finally {
+    asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
     await pool?.close(5000);
     await tools?.close(5000);

@@ -43,7 +43,7 @@ import {
   toFleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RunSpans } from './spans.js';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
@@ -74,6 +74,11 @@ export interface ManagerOptions {
   logger?: FleetLogger;
   /** Where warnings go (e.g. Redis `maxmemory-policy` is not `noeviction`). @defaultValue `logger.warn` */
   warn?: (message: string) => void;
+  /**
+   * Extra time a phase gets past `timeout × attempts + backoff` before its manager-side deadline, ms.
+   * @defaultValue 30000
+   */
+  deadlineGraceMs?: number;
   /**
    * Find a workflow by name, for child-workflow phases and `fallback_workflow`.
    * @defaultValue the template registry in Redis, then the built-in workflows
@@ -108,6 +113,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const store = new RunStore(redis, options.prefix);
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const agentQueues = new Map<string, Queue>();
+  const deadlineGraceMs = options.deadlineGraceMs ?? DEADLINE_GRACE_MS;
   const spans = new RunSpans(store);
   const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => agentQueues.keys() });
   // Submits child and fallback runs the same way any client does.
@@ -187,7 +193,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   async function setDeadline(runId: string, def: PhaseDefinition, iteration: number): Promise<void> {
     const attempts = def.retries + 1;
     const backoffMs = def.retryDelayMs * (2 ** attempts - 1);
-    const delayMs = def.timeoutMs * attempts + backoffMs + DEADLINE_GRACE_MS;
+    const delayMs = def.timeoutMs * attempts + backoffMs + deadlineGraceMs;
     await managerQueue.report(
       { type: 'phase_deadline', run_id: runId, phase: def.name, iteration, at: Date.now() + delayMs },
       { jobId: `${phaseJobId(runId, def.name, iteration)}.deadline`, delayMs },
@@ -202,7 +208,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await client.cancel(childRunId(meta.run_id, phase, iteration), `parent run ${meta.run_id} stopped phase "${phase}"`).catch(() => undefined);
       return;
     }
-    const job = await queueFor(role ?? def.agent).getJob(jobId);
+    const job = await findPhaseJob(def, role, jobId);
     if (job) {
       const state = await job.getState();
       if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => undefined);
@@ -340,7 +346,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
     for (const e of decision.events) {
       if (e.type === 'phase_completed' || e.type === 'phase_failed') {
-        const iteration = decision.state.phases[e.phase]?.iteration ?? 0;
+        // The iteration that ended (a repeat may already have queued the next one).
+        const iteration = e.type === 'phase_completed' ? e.iteration : (decision.state.phases[e.phase]?.iteration ?? 0);
         await removeDeadline(meta.run_id, e.phase, iteration);
       }
     }
@@ -357,7 +364,13 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       return;
     }
     if (isTerminalRun(state.status)) {
-      // What finishing a run sets off is idempotent: report to the parent, start the fallback, run the end action.
+      // What finishing a run sets off is idempotent: abort calls still in flight, report to the parent,
+      // start the fallback, run the end action, clean up its jobs.
+      for (const def of meta.workflow.phases) {
+        const p = state.phases[def.name];
+        if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(`${options.prefix}:cancel`, phaseJobId(runId, def.name, p.iteration));
+      }
+      await managerQueue.report({ type: 'run_cleanup', run_id: runId, at: Date.now() }, { jobId: `${runId}.cleanup`, delayMs: CLEANUP_DELAY_MS });
       if (result) await reportToParent(meta, result);
       if (result) await endActions.enqueue(meta.run_id, state.resumes);
       if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
@@ -365,13 +378,22 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
     for (const def of meta.workflow.phases) {
       const p = state.phases[def.name];
+      if (p?.status === 'waiting' && def.kind === 'approval') {
+        // The approval's deadline may have been lost with the follow-up of the apply that started the wait.
+        const remaining = Math.max(0, (p.startedAt ?? Date.now()) + def.timeoutMs - Date.now());
+        await managerQueue.report(
+          { type: 'phase_deadline', run_id: runId, phase: def.name, iteration: p.iteration, at: Date.now() + remaining },
+          { jobId: `${phaseJobId(runId, def.name, p.iteration)}.deadline`, delayMs: remaining },
+        );
+        continue;
+      }
       if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
       if (def.kind === 'workflow' && def.workflow) {
         await startChildRun(meta, def.name, p.iteration, def.workflow);
         continue;
       }
       const jobId = phaseJobId(runId, def.name, p.iteration);
-      const existing = await queueFor(p.agent ?? def.agent).getJob(jobId);
+      const existing = await findPhaseJob(def, p.agent, jobId);
       if (!existing) await enqueuePhase(meta, def, p.iteration, Date.now(), p.agent);
       // A crash between adding the job and its deadline leaves the job without one: set it again
       // (a no-op while the deadline job exists; deterministic id).
@@ -379,7 +401,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
   }
 
-  async function handle(job: Job<ManagerJobData>): Promise<void> {
+  async function handle(job: Job<ManagerJobData>, token?: string): Promise<void> {
     const parsed = ManagerJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`manager job ${job.id} has invalid data: ${parsed.error.message}`);
     const data = parsed.data;
@@ -389,6 +411,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await managerQueue.queue.remove(`${data.run_id}.cleanup`).catch(() => 0);
       return;
     }
+    if (data.type === 'phase_deadline' && token && (await deadlineNotDue(job, data, token))) throw new DelayedError();
     const event = toSchedulerEvent(data);
     const output = data.type === 'phase_completed' ? { phase: data.phase, value: data.output } : undefined;
     const { decision, meta, result } = await store.apply(
@@ -408,6 +431,37 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (result) await endActions.enqueue(meta.run_id, decision.state.resumes);
     spans.onEvents(meta.run_id, decision.events);
     recordRunEvents(meta.workflow, decision.state, decision.events);
+    // A redelivered report (its first delivery may have died between the apply and its follow-up
+    // actions) also repairs what that follow-up would have done. Idempotent.
+    if (job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
+  }
+
+  /**
+   * A phase's deadline counts from its enqueue, so it can pass while the job still waits in a busy
+   * queue (or is held by the rate limiter), or while a live worker holds it. Then it is not due: the
+   * deadline job is delayed by one more attempt's timeout and the phase goes on. It is due when the
+   * job is gone, failed, or stalled past BullMQ's limit.
+   */
+  async function deadlineNotDue(job: Job<ManagerJobData>, data: Extract<ManagerJobData, { type: 'phase_deadline' }>, token: string): Promise<boolean> {
+    const { meta, state } = await store.getRun(data.run_id);
+    const def = meta.workflow.phases.find((p) => p.name === data.phase);
+    const p = state.phases[data.phase];
+    if (!def || !p || def.kind === 'approval' || p.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) return false;
+    const phaseJob = await findPhaseJob(def, p.agent, phaseJobId(data.run_id, data.phase, data.iteration));
+    const jobState = phaseJob ? await phaseJob.getState() : 'missing';
+    if (!['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) return false;
+    await job.moveToDelayed(Date.now() + def.timeoutMs + deadlineGraceMs, token);
+    return true;
+  }
+
+  /** The job of a phase iteration, in whichever of its possible role queues it is. */
+  async function findPhaseJob(def: PhaseDefinition, chosen: string | undefined, jobId: string): Promise<Job | undefined> {
+    const roles = new Set([chosen ?? def.agent, def.agent, ...(def.agentSelect?.type === 'load_balanced' ? def.agentSelect.agents : [])]);
+    for (const role of roles) {
+      const found = await queueFor(role).getJob(jobId);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
@@ -485,11 +539,12 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_cleanup' }>
         agent: data.agent,
       };
     case 'phase_deadline':
-      return { type: 'phase_deadline', at: data.at, phase: data.phase, iteration: data.iteration };
+      // A deadline pushed back (the job was still waiting) fires later than its recorded time.
+      return { type: 'phase_deadline', at: Math.max(data.at, Date.now()), phase: data.phase, iteration: data.iteration };
     case 'cancel_requested':
       return { type: 'cancel_requested', at: data.at, reason: data.reason };
     case 'external_event':
-      return { type: 'external_event', at: data.at, event: data.event, data: data.data };
+      return { type: 'external_event', at: data.at, event: data.event, data: data.data, id: data.id };
     case 'resume_requested':
       return { type: 'resume_requested', at: data.at };
   }

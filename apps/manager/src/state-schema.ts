@@ -52,7 +52,11 @@ export function enforceStateSchema(meta: RunMeta, decision: Decision, outputs: R
   return {
     ...decision,
     state: { ...decision.state, status: 'failed', errors: [...decision.state.errors, { phase: STATE_SCHEMA_ERROR_PHASE, error }] },
-    actions: decision.actions.map((a) => (a.type === 'finish_run' ? { ...a, status: 'failed' as const } : a)),
+    actions: [
+      ...decision.actions.map((a) => (a.type === 'finish_run' ? { ...a, status: 'failed' as const } : a)),
+      // A failed run starts its fallback, whatever failed it.
+      ...(meta.workflow.errorHandling.fallbackWorkflow ? [{ type: 'start_fallback' as const, workflow: meta.workflow.errorHandling.fallbackWorkflow }] : []),
+    ],
     events: decision.events.map((e) => (e.type === 'run_finished' ? { ...e, status: 'failed' as const } : e)),
   };
 }

@@ -89,12 +89,14 @@ export class FleetClient {
    *
    * @param type - the event type a waiting phase asked for: `approval` (`data.approved` false
    *   rejects), `approve`, `reject`, or the type an agent's `wait` named (`answers`, `input`, …).
+   * @param eventId - idempotency key (letters, digits, `_`, `-`; a UUID by default): the run applies an
+   *   event with a given id once, however often it is sent or redelivered.
    * @throws FleetError `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished.
    */
-  async sendEvent(runId: string, type: string, data: unknown = {}): Promise<void> {
+  async sendEvent(runId: string, type: string, data: unknown = {}, eventId: string = randomUUID()): Promise<void> {
     const { state } = await this.store.getRun(runId);
     if (isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${runId} is ${state.status}; events go to runs that are still going`);
-    await this.managerQueue.report({ type: 'external_event', run_id: runId, event: type, data, at: Date.now() });
+    await this.managerQueue.report({ type: 'external_event', run_id: runId, event: type, data, id: eventId, at: Date.now() }, { jobId: `${runId}.event.${eventId}` });
   }
 
   /**

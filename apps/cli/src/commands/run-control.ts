@@ -27,9 +27,11 @@ export function register(program: Command): void {
     .argument('<run_id>')
     .argument('<type>', 'event type')
     .option('-d, --data <json>', 'event data as JSON', undefined)
-    .action(async (runId: string, type: string, opts: { data?: string }) => {
+    .option('--id <key>', 'idempotency key: sending again with the same key applies the event once')
+    .action(async (runId: string, type: string, opts: { data?: string; id?: string }) => {
       const data = parseData(opts.data);
-      await withClient((client) => client.sendEvent(runId, type, data));
+      if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) throw new FleetError('INVALID_INPUT', '--id must be 1-64 letters, digits, "_" or "-"');
+      await withClient((client) => client.sendEvent(runId, type, data, opts.id));
       say(`event "${type}" sent to run ${runId}`);
     });
 

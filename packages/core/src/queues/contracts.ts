@@ -113,7 +113,15 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),
-  z.object({ type: z.literal('external_event'), run_id: z.string().min(1), event: z.string().min(1).max(64), data: z.unknown(), at: z.number() }),
+  z.object({
+    type: z.literal('external_event'),
+    run_id: z.string().min(1),
+    event: z.string().min(1).max(64),
+    data: z.unknown(),
+    /** Idempotency key: the run applies an event with a given id once. */
+    id: z.string().min(1).max(64).optional(),
+    at: z.number(),
+  }),
   z.object({ type: z.literal('resume_requested'), run_id: z.string().min(1), at: z.number() }),
   /** Remove a finished run's retained jobs (a second pass, after workers released their locks). */
   z.object({ type: z.literal('run_cleanup'), run_id: z.string().min(1), at: z.number() }),

@@ -84,6 +84,9 @@ export function decide(definition: WorkflowDefinition, state: RunState, event: S
   const resuming = event.type === 'resume_requested';
   if (isTerminalRun(state.status) !== resuming) return refused;
   if (resuming && state.status === 'completed') return refused;
+  // A run the manager has not started yet takes only its start (or a cancel): anything else would
+  // start it without its run_started.
+  if (state.status === 'created' && event.type !== 'run_started' && event.type !== 'cancel_requested') return refused;
 
   const builder = new DecisionBuilder(definition, normalize(structuredClone(state)), context);
   const applied = builder.apply(event);
@@ -228,7 +231,9 @@ class DecisionBuilder {
         return true;
       }
       case 'external_event': {
-        this.state.events.push({ type: event.event, data: event.data, at: event.at });
+        // The same event delivered twice (a redelivered report, a client retrying) is applied once.
+        if (event.id !== undefined && this.state.events.some((e) => e.id === event.id)) return false;
+        this.state.events.push({ type: event.event, data: event.data, at: event.at, ...(event.id !== undefined ? { id: event.id } : {}) });
         this.events.push({ type: 'external_event', at: event.at, event: event.event, data: event.data });
         for (const def of this.definition.phases) {
           const phase = this.phase(def.name);
@@ -248,6 +253,8 @@ class DecisionBuilder {
       case 'resume_requested': {
         this.state.resumes += 1;
         this.state.status = 'active';
+        // A resumed run gets its retry budget back (it may have failed by using it up).
+        this.state.totalRetries = 0;
         delete this.state.finishedAt;
         delete this.state.cancelReason;
         this.state.errors = [];
@@ -416,7 +423,8 @@ class DecisionBuilder {
         if (!this.withinBound(name, target, targetState, at)) return;
         for (const reset of [target, ...this.descendantsOf(target)]) {
           const s = this.phase(reset);
-          if (IN_FLIGHT_PHASE_STATUSES.includes(s.status)) continue;
+          // A descendant still running works from inputs the jump replaces: stop it, it runs again.
+          if (IN_FLIGHT_PHASE_STATUSES.includes(s.status)) this.actions.push({ type: 'cancel_phase', phase: reset, iteration: s.iteration });
           s.status = 'pending';
           delete s.reason;
         }

@@ -296,3 +296,46 @@ describe('resume, agent selection, child workflows, fallback', () => {
     expect(sim.actions.slice(-2)).toEqual([{ type: 'finish_run', status: 'failed' }, { type: 'start_fallback', workflow: 'rescue' }]);
   });
 });
+
+describe('review findings', () => {
+  it('applies an external event with an id once, however often it is delivered', () => {
+    const def = wf([{ name: 'a1', type: 'approval', agent: undefined }, { name: 'a2', type: 'approval', agent: undefined, depends_on: ['a1'] }, { name: 'b', depends_on: ['a2'] }]);
+    const sim = new Sim(def);
+    const approval: SchedulerEvent = { type: 'external_event', at: 1, event: 'approval', data: { approved: true }, id: 'evt-1' };
+    expect(sim.send(approval)).toBe(true);
+    expect(sim.status('a1')).toBe('completed');
+    expect(sim.status('a2')).toBe('waiting');
+    expect(sim.send(approval)).toBe(false);
+    expect(sim.status('a2')).toBe('waiting');
+  });
+
+  it('refuses events other than its start or a cancel while a run is still created', () => {
+    const def = wf([{ name: 'a' }]);
+    const state = initialRunState(def, 0);
+    expect(decide(def, state, { type: 'external_event', at: 1, event: 'approval', data: {} }).accepted).toBe(false);
+    expect(decide(def, state, { type: 'cancel_requested', at: 1, reason: 'x' }).accepted).toBe(true);
+  });
+
+  it('a jump stops descendants still running and runs them again', () => {
+    const sim = new Sim(wf([{ name: 'plan' }, { name: 'api', depends_on: ['plan'] }, { name: 'ui', depends_on: ['plan'] }, { name: 'review', depends_on: ['api', 'ui'] }]));
+    sim.complete('plan');
+    sim.complete('api', {}, { type: 'jump', target: 'plan' });
+    expect(sim.actions).toContainEqual({ type: 'cancel_phase', phase: 'ui', iteration: 1 });
+    expect(sim.state.phases.plan).toMatchObject({ status: 'queued', iteration: 2 });
+    expect(sim.state.phases.ui).toMatchObject({ status: 'pending', iteration: 1 });
+    sim.complete('plan');
+    expect(sim.state.phases.ui).toMatchObject({ status: 'queued', iteration: 2 });
+  });
+
+  it('resume gives the run its retry budget back', () => {
+    const def = wf([{ name: 'a', retries: 5 }], { error_handling: { max_total_retries: 1 } });
+    const sim = new Sim(def);
+    const transient: SerializedFleetError = { code: 'PROVIDER_OVERLOADED', message: 'x', category: 'provider', retryable: true };
+    sim.send({ type: 'phase_attempt_failed', at: 1, phase: 'a', iteration: 1, attempt: 1, error: transient, willRetry: true, usage });
+    sim.send({ type: 'phase_attempt_failed', at: 2, phase: 'a', iteration: 1, attempt: 2, error: transient, willRetry: true, usage });
+    expect(sim.state.phases.a?.error?.code).toBe('RETRIES_EXHAUSTED');
+    sim.send({ type: 'resume_requested', at: 3 });
+    sim.send({ type: 'phase_attempt_failed', at: 4, phase: 'a', iteration: 2, attempt: 1, error: transient, willRetry: true, usage });
+    expect(sim.status('a')).toBe('retrying');
+  });
+});

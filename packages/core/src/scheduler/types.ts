@@ -85,7 +85,7 @@ export interface RunState {
   model?: string;
   cancelReason?: string;
   /** External events received, in order (`fleet event`, `POST /api/runs/:id/events`). */
-  events: Array<{ type: string; data: unknown; at: number }>;
+  events: Array<{ type: string; data: unknown; at: number; id?: string }>;
   /** How many times the run was resumed after failing or being cancelled. */
   resumes: number;
 }
@@ -127,7 +127,7 @@ export type SchedulerEvent =
   | { type: 'phase_deadline'; at: number; phase: string; iteration: number }
   | { type: 'cancel_requested'; at: number; reason: string }
   /** An external event (an approval, answers to questions, anything a waiting phase asked for). */
-  | { type: 'external_event'; at: number; event: string; data: unknown }
+  | { type: 'external_event'; at: number; event: string; data: unknown; /** Dedupes redeliveries and client retries. */ id?: string | undefined }
   /** Continue a failed or cancelled run from where it stopped, keeping completed phases. */
   | { type: 'resume_requested'; at: number };
 

@@ -49,6 +49,21 @@ return 1
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
 const META_CACHE_SIZE = 1000;
 
+/** Create a run only if none has its id: record, context, index, active set and first event at once. */
+const CREATE_RUN_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'state', ARGV[2], 'version', ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('XADD', KEYS[3], '*', 'type', 'run_created', 'data', ARGV[6])
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1
+`;
+
 /** One entry of a run's event stream. */
 /**
  * Events appended beside the scheduler's (they change no state): a rate-limit wait, an end-action
@@ -126,18 +141,26 @@ export class RunStore {
    */
   async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown> = {}): Promise<boolean> {
     const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
-    const claimed = await this.redis.hsetnx(this.runKey(meta.run_id), 'meta', JSON.stringify(meta));
-    if (claimed === 0) return false;
-    const tx = this.redis.multi();
     const pairs = Object.entries(outputs).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
-    if (pairs.length > 0) tx.hset(this.contextKey(meta.run_id), ...pairs);
-    await tx
-      .hset(this.runKey(meta.run_id), 'state', JSON.stringify(state), 'version', String(state.version))
-      .zadd(this.indexKey, meta.created_at, meta.run_id)
-      .sadd(this.activeKey, meta.run_id)
-      .xadd(this.eventsKey(meta.run_id), '*', 'type', created.type, 'data', JSON.stringify(created))
-      .exec();
-    return true;
+    // One script: a crash can never leave a run with a record but no state (it would be lost for good).
+    const created_ = (await this.redis.eval(
+      CREATE_RUN_LUA,
+      5,
+      this.runKey(meta.run_id),
+      this.contextKey(meta.run_id),
+      this.eventsKey(meta.run_id),
+      this.indexKey,
+      this.activeKey,
+      JSON.stringify(meta),
+      JSON.stringify(state),
+      String(state.version),
+      String(meta.created_at),
+      meta.run_id,
+      JSON.stringify(created),
+      String(pairs.length / 2),
+      ...pairs,
+    )) as number;
+    return created_ === 1;
   }
 
   /**

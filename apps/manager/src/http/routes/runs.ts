@@ -332,13 +332,21 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: 'Send an external event (approval, answers) to a run',
         description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
         params: RunIdParams,
-        body: z.object({ type: z.string().min(1).max(128).describe('event type'), data: z.unknown().optional() }),
+        body: z.object({
+          type: z.string().min(1).max(64).describe('event type'),
+          data: z.unknown().optional(),
+          id: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{1,64}$/)
+            .optional()
+            .describe('idempotency key: an event with an id the run already received is applied once (retry a POST safely with the same id)'),
+        }),
         response: { 202: Accepted, ...errors(400, 401, 404, 409, 503) },
       },
     },
     async (request, reply) => {
       await visibleRun(request, request.params.id);
-      await ctx.client.sendEvent(request.params.id, request.body.type, request.body.data ?? {});
+      await ctx.client.sendEvent(request.params.id, request.body.type, request.body.data ?? {}, request.body.id);
       void reply.code(202);
       return { run_id: request.params.id, status: 'event_accepted' };
     },
