@@ -318,12 +318,14 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
         await startReport.catch(() => undefined);
+        // A large output (a coder's files) is staged apart; the report stays small and bounded.
+        const carried = await ctx.store.outputForReport(data.run_id, data.phase, data.iteration, attempt, output);
         await ctx.manager.report({
           type: 'phase_completed',
           ...ref,
           attempt,
           at: Date.now(),
-          output,
+          ...carried,
           usage: result.usage,
           model: result.model,
           agent: ctx.role.name,

@@ -15,6 +15,7 @@ import {
   RunStore,
   FleetAttributes,
   FLEET_BACKOFF,
+  JOB_SIZE_LIMITS,
   IN_FLIGHT_PHASE_STATUSES,
   agentQueueName,
   createRedis,
@@ -178,6 +179,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         });
         await queue.add(def.name, data, {
           jobId,
+          sizeLimit: JOB_SIZE_LIMITS.phaseJob,
           attempts: def.retries + 1,
           backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },
           // Completed jobs are kept a day so a repeated enqueue of the same id stays a no-op.
@@ -255,7 +257,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const jobId = `${phaseJobId(parent.run_id, parent.phase, parent.iteration)}.child`;
     if (result.status === 'completed') {
       await managerQueue.report(
-        { type: 'phase_completed', ...ref, attempt: 1, at: Date.now(), output: { run_id: result.run_id, results: result.results }, usage: result.usage, model: result.model ?? 'none' },
+        {
+          type: 'phase_completed',
+          ...ref,
+          attempt: 1,
+          at: Date.now(),
+          ...(await store.outputForReport(parent.run_id, parent.phase, parent.iteration, 1, { run_id: result.run_id, results: result.results })),
+          usage: result.usage,
+          model: result.model ?? 'none',
+        },
         { jobId },
       );
     } else {
@@ -413,12 +423,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
     if (data.type === 'phase_deadline' && token && (await deadlineNotDue(job, data, token))) throw new DelayedError();
     const event = toSchedulerEvent(data);
-    const output = data.type === 'phase_completed' ? { phase: data.phase, value: data.output } : undefined;
+    const output =
+      data.type === 'phase_completed'
+        ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
+        : undefined;
     const { decision, meta, result } = await store.apply(
       data.run_id,
       (m, state, outputs) => enforceStateSchema(m, decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors }), outputs),
       { output, loadOutputs: loadsOutputs },
     );
+    if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
     if (!decision.accepted) {
       // A duplicate or stale report, or a replay after a crash between apply and enqueue.
       await ensureInFlight(data.run_id);

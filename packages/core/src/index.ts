@@ -52,7 +52,9 @@ export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type Run
 export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, type SubmitRunInput } from './client.js';
 
 export {
+  JOB_SIZE_LIMITS,
   MANAGER_QUEUE,
+  MAX_INLINE_OUTPUT_BYTES,
   ManagerJobDataSchema,
   PhaseJobDataSchema,
   PhaseJobResultSchema,

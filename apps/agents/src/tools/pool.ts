@@ -216,7 +216,7 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
           ...ref,
           attempt,
           at: Date.now(),
-          output: json,
+          ...(await ctx.store.outputForReport(data.run_id, data.phase, data.iteration, attempt, json)),
           usage: { input_tokens: 0, output_tokens: 0 },
           model: 'none',
           agent: TOOLS_ROLE,

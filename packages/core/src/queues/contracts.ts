@@ -12,6 +12,15 @@ import { FLEET_ERROR_CODES, type FleetErrorCode } from '../errors.js';
 
 export const MANAGER_QUEUE = 'manager';
 
+/**
+ * Byte bounds on job data (BullMQ `sizeLimit`, UTF-8 bytes of the JSON): an add over the bound throws
+ * instead of filling Redis. Phase outputs over {@link MAX_INLINE_OUTPUT_BYTES} travel apart from the
+ * report (staged in Redis, the report carries `output_ref`).
+ */
+export const JOB_SIZE_LIMITS = { phaseJob: 16 * 1024, managerReport: 128 * 1024 } as const;
+/** Largest phase output sent inside a report, bytes of JSON. */
+export const MAX_INLINE_OUTPUT_BYTES = 64 * 1024;
+
 /** Name of the queue that serves an agent role. */
 export function agentQueueName(role: string): string {
   return `agent-${role}`;
@@ -88,8 +97,10 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     ...phaseRef,
     attempt: z.number().int().min(1),
     at: z.number(),
-    /** The role's validated output. */
-    output: z.unknown(),
+    /** The role's validated output, when it is small enough to travel in the report. */
+    output: z.unknown().optional(),
+    /** Where a larger output was staged (a Redis key under the fleet prefix); read and deleted by the manager. */
+    output_ref: z.string().min(1).optional(),
     usage: TokenUsageSchema,
     model: z.string(),
     /** A step action the agent asked for (its output's `step_action`). */

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData } from './contracts.js';
+import { JOB_SIZE_LIMITS, MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData } from './contracts.js';
 
 /**
  * Manager-queue jobs are removed once processed: every report is applied under the run's version
@@ -36,6 +36,7 @@ export class ManagerQueue {
     const valid = ManagerJobDataSchema.parse(data);
     await this.queue.add(valid.type, valid, {
       ...MANAGER_JOB_DEFAULTS,
+      sizeLimit: JOB_SIZE_LIMITS.managerReport,
       ...(options.jobId ? { jobId: options.jobId } : {}),
       ...(options.delayMs ? { delay: options.delayMs } : {}),
     });

@@ -15,6 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
+import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState } from '../scheduler/types.js';
 
@@ -267,6 +268,36 @@ export class RunStore {
       // Another writer committed first: decide again on the fresh state.
     }
     throw new FleetError('INTERNAL', `run "${id}": could not apply an event after 100 concurrent-update retries`);
+  }
+
+  /**
+   * Keep a phase output too large for a report until the manager takes it (7 days at most).
+   * @returns the key to send as `output_ref`.
+   */
+  async stageOutput(id: string, phase: string, iteration: number, attempt: number, value: unknown): Promise<string> {
+    const key = `${this.runKey(id)}:staged:${phase}.${iteration}.${attempt}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    await this.redis.set(key, JSON.stringify(value ?? null), 'PX', 7 * 24 * 3600 * 1000);
+    return key;
+  }
+
+  /**
+   * What a `phase_completed` report carries for `value`: the output itself when its JSON is at most
+   * {@link MAX_INLINE_OUTPUT_BYTES}, else a reference to it staged here.
+   */
+  async outputForReport(id: string, phase: string, iteration: number, attempt: number, value: unknown): Promise<{ output: unknown } | { output_ref: string }> {
+    if (Buffer.byteLength(JSON.stringify(value ?? null)) <= MAX_INLINE_OUTPUT_BYTES) return { output: value };
+    return { output_ref: await this.stageOutput(id, phase, iteration, attempt, value) };
+  }
+
+  /**
+   * Read a staged output.
+   * @throws FleetError `INTERNAL` (retryable) when it is gone or the key is not this run's.
+   */
+  async readStagedOutput(id: string, key: string): Promise<unknown> {
+    if (!key.startsWith(`${this.runKey(id)}:staged:`)) throw new FleetError('INTERNAL', `output_ref ${key} does not belong to run ${id}`, { retryable: false });
+    const raw = await this.redis.get(key);
+    if (raw === null) throw new FleetError('INTERNAL', `the staged output ${key} is gone (expired or already taken)`);
+    return JSON.parse(raw) as unknown;
   }
 
   /** Append an event to a run's stream outside the scheduler (end actions, links). */
