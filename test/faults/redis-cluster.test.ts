@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetClient, createRedis, loadBuiltinWorkflow } from '@agentfleet/core';
 import { Redis } from 'ioredis';
+import { startHttpApi } from '@agentfleet/manager';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, runCli, spawnCli, type CliProcess } from '../support/fleet.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
@@ -69,6 +70,16 @@ describe('Redis Cluster', () => {
         const workflow = await loadBuiltinWorkflow('software-delivery');
         const ids = await Promise.all(['A wiki', 'A poll service', 'A feed reader'].map((requirements) => client.submit({ workflow, requirements, provider: 'offline' })));
         for (const id of ids) expect((await client.follow(id, blocking, () => undefined)).status).toBe('completed');
+        // The HTTP API serves from the cluster too.
+        const api = await startHttpApi({ redisUrl: url, prefix: '{fleet}', port: 0, host: '127.0.0.1', adminKeys: ['cluster-admin-key-0123456789'] });
+        try {
+          expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+          const got = await fetch(`${api.url}/api/runs/${ids[0]!}`, { headers: { authorization: 'Bearer cluster-admin-key-0123456789' } });
+          expect(got.status).toBe(200);
+          expect(((await got.json()) as { status: string }).status).toBe('completed');
+        } finally {
+          await api.close();
+        }
       } finally {
         await client.close();
         blocking.disconnect();

@@ -7,14 +7,14 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, redactRedisUrl } from '@agentfleet/core';
+import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, createRedis, redactRedisUrl } from '@agentfleet/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { registerAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
@@ -44,15 +44,9 @@ export interface HttpApi {
  */
 export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   const options = resolveHttpApiOptions(raw);
-  const redis = new Redis(options.redisUrl, {
-    // A request must not wait for a Redis that is down: fail the command at once (503).
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: options.redisCommandTimeoutMs,
-    connectTimeout: 2000,
-    lazyConnect: true,
-    connectionName: 'fleet-http',
-  });
+  // A request must not wait for a Redis that is down: fail the command at once (503). The same
+  // factory as everywhere else, so `redis+cluster://` URLs work here too.
+  const redis = createRedis(options.redisUrl, { lazy: true, name: 'fleet-http', failFastMs: options.redisCommandTimeoutMs });
   redis.on('error', () => {
     // Each failed command answers 503; reconnection is automatic.
   });

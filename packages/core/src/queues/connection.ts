@@ -34,16 +34,30 @@ function clusterFromUrl(url: string, redisOptions: RedisOptions, clusterOptions:
  * @see https://docs.bullmq.io/guide/connections
  * @see https://docs.bullmq.io/bull/patterns/redis-cluster
  */
-export function createRedis(url: string, options: { forWorker?: boolean; lazy?: boolean; name?: string } = {}): Redis {
+export function createRedis(
+  url: string,
+  options: {
+    forWorker?: boolean;
+    lazy?: boolean;
+    name?: string;
+    /** Fail commands at once while Redis is down instead of queueing them (an API answering 503); a command times out after this many ms. */
+    failFastMs?: number;
+  } = {},
+): Redis {
   const opts: RedisOptions = {
-    maxRetriesPerRequest: options.forWorker ? null : 3,
+    maxRetriesPerRequest: options.forWorker ? null : options.failFastMs !== undefined ? 1 : 3,
     lazyConnect: options.lazy ?? false,
     enableReadyCheck: true,
     ...(options.name ? { connectionName: options.name } : {}),
+    ...(options.failFastMs !== undefined ? { enableOfflineQueue: false, commandTimeout: options.failFastMs, connectTimeout: 2000 } : {}),
   };
   if (isClusterUrl(url)) {
-    const { lazyConnect, ...redisOptions } = opts;
-    return clusterFromUrl(url, redisOptions, { lazyConnect: lazyConnect ?? false, enableReadyCheck: true }) as unknown as Redis;
+    const { lazyConnect, enableOfflineQueue, ...redisOptions } = opts;
+    return clusterFromUrl(url, redisOptions, {
+      lazyConnect: lazyConnect ?? false,
+      enableReadyCheck: true,
+      ...(enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
+    }) as unknown as Redis;
   }
   return new Redis(url, opts);
 }
