@@ -106,6 +106,10 @@ describe('auth and permissions', () => {
     expect(board.status).toBe(401);
     expect(board.headers.get('www-authenticate')).toMatch(/^Basic/);
     expect((await fx.call('GET', '/admin/queues', { key: ANALYST_KEY })).status).toBe(403);
+    // Percent-encoding the path does not get around the admin check (the router decodes it).
+    for (const sneaky of ['/%61dmin/queues', '/%61dmin/queues/api/queues', '/admin%2Fqueues']) {
+      expect((await fx.call('GET', sneaky, { key: ANALYST_KEY })).status, sneaky).not.toBe(200);
+    }
     const boardOk = await fetch(`${fx.api.url}/admin/queues`, { headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}` } });
     expect(boardOk.status).toBe(200);
     expect(await boardOk.text()).toContain('<html');

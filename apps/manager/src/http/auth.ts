@@ -29,11 +29,27 @@ export function keyOf(request: FastifyRequest): string | undefined {
   return typeof header === 'string' ? header : undefined;
 }
 
+/**
+ * The request path decoded the way Fastify's router decodes it, so checks on it cannot be dodged by
+ * percent-encoding. A path that does not decode is kept as is (the router answers 400 or 404 for it).
+ */
+export function routedPath(request: FastifyRequest): string {
+  const raw = request.url.split('?')[0] ?? '';
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // malformed escape: keep the raw path
+  }
+  return decoded;
+}
+
 /** Authenticate every non-public request; 401 without a valid key. */
 export function registerAuth(app: FastifyInstance, access: AccessStore): void {
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
+    // The path as the router sees it (percent-decoded, case as routed): `/%61dmin/queues` is `/admin/queues`.
+    const path = routedPath(request);
     if (PUBLIC.some((p) => p.test(path))) return;
     let record: ApiKeyRecord | undefined;
     try {
