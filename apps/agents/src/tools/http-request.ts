@@ -122,6 +122,12 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
     if (hop >= MAX_REDIRECTS) throw new FleetError('TOOL_FAILED', `http_request: more than ${MAX_REDIRECTS} redirects from ${p.url}`, { retryable: false });
     const next = new URL(location, url);
     if (!hostAllowed(next, allowed)) throw refuse(next, allowed, url.host);
+    // A remote host must not steer the request into this machine (loopback is allowed only when asked for directly).
+    if (isLoopbackHost(next.hostname) && !isLoopbackHost(url.hostname)) throw refuse(next, [], url.host);
+    // Credentials go only to the origin they were given for (as fetch's own redirect handling does).
+    if (next.origin !== url.origin) {
+      for (const h of Object.keys(headers)) if (['authorization', 'cookie', 'proxy-authorization'].includes(h.toLowerCase())) delete headers[h];
+    }
     await res.body?.cancel().catch(() => undefined);
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
       method = 'GET';

@@ -6,7 +6,8 @@
  * Output: `{path, bytes}` (`path` relative to the artifacts directory).
  */
 import { FleetError } from '@agentfleet/core';
-import { appendFile, mkdir, realpath, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import type { FleetTool, ToolContext } from './tool.js';
@@ -32,18 +33,31 @@ async function writeArtifact(p: WriteFileParams, ctx: ToolContext): Promise<unkn
   if (isAbsolute(p.path) || /^[A-Za-z]:/.test(p.path)) throw refuse('is absolute');
   const target = resolve(root, p.path);
   if (!inside(root, target)) throw refuse('leaves the artifacts directory');
-  await mkdir(dirname(target), { recursive: true });
-  // A symbolic link inside the directory must not lead out of it.
+  await mkdir(root, { recursive: true });
   const realRoot = await realpath(root);
+  // A symbolic link inside the directory must not lead out of it: check the deepest folder that exists
+  // before creating the rest, so no folder is ever made through a link.
+  let existingDir = dirname(target);
+  while (!(await realpath(existingDir).then(() => true, () => false))) existingDir = dirname(existingDir);
+  const realExisting = await realpath(existingDir);
+  if (realExisting !== realRoot && !inside(realRoot, realExisting)) throw refuse('goes through a link that leaves the artifacts directory');
+  await mkdir(dirname(target), { recursive: true });
   const realParent = await realpath(dirname(target));
   if (realParent !== realRoot && !inside(realRoot, realParent)) throw refuse('goes through a link that leaves the artifacts directory');
   const finalPath = resolve(realParent, target.slice(dirname(target).length + 1));
-  const existing = await realpath(finalPath).catch(() => undefined);
-  if (existing !== undefined && !inside(realRoot, existing)) throw refuse('is a link that leaves the artifacts directory');
   const text = typeof p.content === 'string' ? p.content : `${JSON.stringify(p.content ?? null, null, 2)}\n`;
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  if (p.mode === 'append') await appendFile(finalPath, text, 'utf8');
-  else await writeFile(finalPath, text, 'utf8');
+  // O_NOFOLLOW: the file itself may not be a link (not even a dangling one that would create its target elsewhere).
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (p.mode === 'append' ? constants.O_APPEND : constants.O_TRUNC);
+  const handle = await open(finalPath, flags, 0o644).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw refuse('is a symbolic link');
+    throw err;
+  });
+  try {
+    await handle.writeFile(text, 'utf8');
+  } finally {
+    await handle.close();
+  }
   return { path: relative(realRoot, finalPath).split(sep).join('/'), bytes: Buffer.byteLength(text) };
 }
 

@@ -33,16 +33,19 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
     blocking.disconnect();
   };
   res.on('close', onClose);
+  // A client that went away before the listener was attached never fires 'close': look now, and on every turn.
+  const gone = () => res.destroyed || res.socket === null || res.socket.destroyed;
+  if (gone()) onClose();
   let last = afterId;
   try {
-    while (!closed) {
+    while (!closed && !gone()) {
       let events = await ctx.store.readEvents(runId, last);
       if (events.length === 0) {
         const { state } = await ctx.store.getRun(runId);
         // A finished run whose final event is behind `last` (or was trimmed): nothing more will come.
         if (isTerminalRun(state.status) && (await ctx.store.readEvents(runId, last)).length === 0) break;
         events = await ctx.store.readEvents(runId, last, ctx.options.sseKeepAliveMs, blocking);
-        if (closed) break;
+        if (closed || gone()) break;
         if (events.length === 0) {
           res.write(': keep-alive\n\n');
           continue;

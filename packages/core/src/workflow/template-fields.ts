@@ -54,13 +54,29 @@ const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** One Ajv instance for every state schema (draft-07; unknown keywords are errors, so typos show). */
 const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false });
 
+/** Validators by schema text: Ajv keeps every schema it compiles, so each distinct one is compiled once. */
+const validators = new Map<string, ValidateFunction>();
+const MAX_VALIDATORS = 500;
+
 /**
- * Compile a state schema.
+ * Compile a state schema (once per distinct schema text; a schema's own `$id` is ignored so compiling
+ * the same schema again never clashes).
  *
  * @throws Error with Ajv's message when the schema is not a valid JSON Schema.
  */
 export function compileStateSchema(schema: Record<string, unknown>): ValidateFunction {
-  return ajv.compile(schema);
+  const { $id: _id, ...rest } = schema;
+  const key = JSON.stringify(rest);
+  let v = validators.get(key);
+  if (!v) {
+    if (validators.size >= MAX_VALIDATORS) {
+      for (const old of validators.values()) ajv.removeSchema(old.schema);
+      validators.clear();
+    }
+    v = ajv.compile(rest);
+    validators.set(key, v);
+  }
+  return v;
 }
 
 /** Ajv errors as `{path, message}`, the path a JSON Pointer into the context (`/review/verdict`). */
