@@ -106,6 +106,9 @@ describe('auth and permissions', () => {
     expect(board.status).toBe(401);
     expect(board.headers.get('www-authenticate')).toMatch(/^Basic/);
     expect((await fx.call('GET', '/admin/queues', { key: ANALYST_KEY })).status).toBe(403);
+    // Basic credentials (cached by a browser for the dashboard) do not authenticate API calls.
+    const basicOnApi = await fetch(`${fx.api.url}/api/runs`, { headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}` } });
+    expect(basicOnApi.status).toBe(401);
     // Percent-encoding the path does not get around the admin check (the router decodes it).
     for (const sneaky of ['/%61dmin/queues', '/%61dmin/queues/api/queues', '/admin%2Fqueues']) {
       expect((await fx.call('GET', sneaky, { key: ANALYST_KEY })).status, sneaky).not.toBe(200);

@@ -113,7 +113,9 @@ export async function startEndActions(
     if (!action || action.type === 'none' || !action.target) return;
     const result = run.result ?? (await store.getResult(run.meta.run_id));
     const attempt = job.attemptsMade + 1;
-    const base = { type: action.type, target: action.target, attempts: attempt, updated_at: new Date().toISOString() };
+    // A webhook URL is shown as its origin only (it may hold a token); workflow and tool targets are names.
+    const shownTarget = action.type === 'api_call' ? originOf(action.target) : action.target;
+    const base = { type: action.type, target: shownTarget, attempts: attempt, updated_at: new Date().toISOString() };
     try {
       switch (action.type) {
         case 'api_call': {
@@ -136,7 +138,8 @@ export async function startEndActions(
             q = new Queue(toolQueueName(action.target), { connection, prefix });
             toolQueues.set(action.target, q);
           }
-          await q.add('run_finished', payloadOf(result), { jobId: `${result.run_id}.tool`, removeOnComplete: { age: 7 * 24 * 3600 } });
+          // One job per finish: a resumed run that finishes again triggers its end action again.
+          await q.add('run_finished', payloadOf(result), { jobId: `${result.run_id}.tool.${run.state.resumes ?? 0}`, removeOnComplete: { age: 7 * 24 * 3600 } });
           await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name });
           return;
         }
@@ -170,15 +173,19 @@ export async function startEndActions(
           [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
         },
         body,
+        // A redirect would re-POST the signed body somewhere else: treat it as a failure instead.
+        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new FleetError('END_ACTION_FAILED', `POST ${url} failed: ${(err as Error).message}`, { cause: err });
+      throw new FleetError('END_ACTION_FAILED', `POST ${originOf(url)} failed: ${(err as Error).message}`, { cause: err });
     }
-    await res.arrayBuffer().catch(() => undefined);
+    // The answer's body is not needed: drop it rather than read it all into memory.
+    await res.body?.cancel().catch(() => undefined);
     if (res.ok) return res.status;
     const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-    const message = `POST ${url} answered ${res.status}`;
+    // Webhook URLs often carry secrets (tokens in the path or query): only the origin goes into events.
+    const message = `POST ${originOf(url)} answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (a redirect; webhooks do not follow redirects: use the final URL)' : ''}`;
     if (!retryable) throw Object.assign(new UnrecoverableError(`${message} (not retried: fix the receiver)`), { statusCode: res.status });
     throw new WebhookError(message, res.status);
   }
@@ -246,4 +253,13 @@ function payloadOf(result: RunResult): { run_id: string; workflow: RunResult['wo
 function deterministicUuid(seed: string): string {
   const h = createHash('sha256').update(seed).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** `https://hooks.example.com` of a URL: what events and labels may show of a webhook target. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
 }

@@ -61,6 +61,7 @@ export class FleetClient {
    */
   async submit(input: SubmitRunInput): Promise<string> {
     validateRequirements(input.requirements);
+    validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
     const runId = input.runId ?? randomUUID();
     const now = Date.now();
     const meta: RunMeta = {
@@ -171,10 +172,21 @@ export class FleetClient {
     let last = afterId;
     for (;;) {
       const events = await this.store.readEvents(runId, last, 1000, blocking);
+      let finished = false;
       for (const e of events) {
         last = e.id;
         onEvent(e);
-        if (e.event.type === 'run_finished') return this.result(runId);
+        if (e.event.type === 'run_finished') finished = true;
+        else if (e.event.type === 'run_resumed') finished = false;
+      }
+      if (finished) {
+        // A resumed run has several run_finished events: it is over unless a resume is already written after this one.
+        const after = await this.store.readEvents(runId, last);
+        if (!after.some((e) => e.event.type === 'run_resumed')) {
+          for (const e of after) onEvent(e);
+          return this.result(runId);
+        }
+        continue;
       }
       if (events.length === 0) {
         // A run that finished before we started reading still has its final event; this only guards
@@ -187,6 +199,21 @@ export class FleetClient {
 
   async close(): Promise<void> {
     await this.managerQueue.close();
+  }
+}
+
+/**
+ * Variables may not take the name of a phase (or `requirements`, `errors`): in templates and
+ * conditions they would hide that phase's output.
+ *
+ * @throws FleetError `INVALID_INPUT` naming the variable.
+ */
+export function validateVariables(workflow: WorkflowDefinition, variables: Record<string, string>): void {
+  const reserved = new Set(['requirements', 'errors', ...workflow.phases.map((p) => p.name)]);
+  for (const name of Object.keys(variables)) {
+    if (reserved.has(name)) {
+      throw new FleetError('INVALID_INPUT', `variable "${name}" has the name of ${name === 'requirements' || name === 'errors' ? 'a built-in context entry' : 'a phase'} of ${workflow.name}; rename it`);
+    }
   }
 }
 

@@ -31,6 +31,10 @@ const FORMAT_EXAMPLES: Record<string, string> = {
   ipv4: '192.0.2.1',
 };
 
+/** Bounds on offline placeholders built from a role's schema (a hostile schema cannot make them huge). */
+const PLACEHOLDER_MAX_ITEMS = 100;
+const PLACEHOLDER_MAX_LENGTH = 10_000;
+
 /**
  * A deterministic value that fits `schema` as far as it can be guessed: `const`, the first `enum`
  * value, `default` or `examples[0]`, else by type: objects with every required property, arrays
@@ -71,7 +75,8 @@ export function placeholderFor(schema: unknown, path = ''): unknown {
       return out;
     }
     case 'array': {
-      const min = typeof s.minItems === 'number' ? s.minItems : 0;
+      // Clamped: a schema asking for a billion items must not exhaust memory building a placeholder.
+      const min = typeof s.minItems === 'number' ? Math.min(s.minItems, PLACEHOLDER_MAX_ITEMS) : 0;
       const max = typeof s.maxItems === 'number' ? s.maxItems : Number.POSITIVE_INFINITY;
       const count = Math.min(Math.max(min, 1), max);
       return Array.from({ length: count }, (_, i) => placeholderFor(Array.isArray(s.prefixItems) ? (s.prefixItems[i] ?? s.items) : s.items, `${path}[${i}]`));
@@ -90,7 +95,7 @@ export function placeholderFor(schema: unknown, path = ''): unknown {
     default: {
       const example = typeof s.format === 'string' ? FORMAT_EXAMPLES[s.format] : undefined;
       let text = example ?? `${OFFLINE_LABEL} ${path || 'value'}`;
-      if (typeof s.minLength === 'number' && text.length < s.minLength) text = text.padEnd(s.minLength, '.');
+      if (typeof s.minLength === 'number' && text.length < s.minLength) text = text.padEnd(Math.min(s.minLength, PLACEHOLDER_MAX_LENGTH), '.');
       if (typeof s.maxLength === 'number' && text.length > s.maxLength) text = text.slice(0, s.maxLength);
       return text;
     }

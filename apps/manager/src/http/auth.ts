@@ -17,10 +17,10 @@ declare module 'fastify' {
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
 
 /** The key a request carries, if any. */
-export function keyOf(request: FastifyRequest): string | undefined {
+export function keyOf(request: FastifyRequest, allowBasic = true): string | undefined {
   const auth = request.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length).trim();
-  if (auth?.startsWith('Basic ')) {
+  if (allowBasic && auth?.startsWith('Basic ')) {
     const decoded = Buffer.from(auth.slice('Basic '.length), 'base64').toString('utf8');
     const i = decoded.indexOf(':');
     return i >= 0 ? decoded.slice(i + 1) : decoded;
@@ -53,7 +53,9 @@ export function registerAuth(app: FastifyInstance, access: AccessStore): void {
     if (PUBLIC.some((p) => p.test(path))) return;
     let record: ApiKeyRecord | undefined;
     try {
-      record = await access.authenticate(keyOf(request));
+      // Basic credentials (a browser opening the dashboard caches them) count only for the dashboard, so a
+      // cross-site form cannot ride on them into the API.
+      record = await access.authenticate(keyOf(request, path.startsWith('/admin')));
     } catch (err) {
       const e = toHttpError(err);
       return reply.code(statusOf(e.code)).send({ error: { code: e.code, message: e.message } });
