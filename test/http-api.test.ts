@@ -88,6 +88,11 @@ describe('auth and permissions', () => {
     expect((await fx.call('DELETE', '/api/permissions?user_type=analyst&template=perm-x')).status).toBe(204);
     expect((await fx.call('DELETE', '/api/permissions?user_type=analyst&template=perm-x')).status).toBe(404);
     expect((await submit({ template: 'perm-x' }, ANALYST_KEY)).status).toBe(403);
+    // Revoked means revoked: the analyst may no longer resume or re-run its earlier run of perm-x either.
+    const resumed = await fx.call<Json>('POST', `/api/runs/${allowed.body.run_id}/resume`, { key: ANALYST_KEY });
+    expect(resumed.status).toBe(403);
+    expect(resumed.body.error?.message).toMatch(/may no longer run template "perm-x"/);
+    expect((await fx.call('POST', `/api/runs/${allowed.body.run_id}/rerun`, { key: ANALYST_KEY, body: { from: 'a' } })).status).toBe(403);
 
     // Keys created through the API by an admin: shown once, stored hashed, deletable.
     const created = await fx.call<{ key: string; id: string; user_type: string }>('POST', '/api/api-keys', { body: { user_type: 'ops', name: 'ci' } });
@@ -286,8 +291,9 @@ describe('runs', () => {
     const loser = x.status === 201 ? y : x;
     expect(loser.body.error?.active_run_id).toBe(winner.body.run_id);
     expect(loser.body.error?.message).toContain(winner.body.run_id);
-    // Another conversation is free.
+    // Another conversation is free, and so is the same name for another user (conversations are per user).
     expect((await submit({ template: 'software-delivery', conversation_id: 'conv-other' })).status).toBe(201);
+    expect((await submit({ template: 'software-delivery', conversation_id: 'conv-race' }, ANALYST_KEY)).status).toBe(201);
 
     await fx.llm.entered('slow2');
     const cancel = await fx.call<Json>('POST', `/api/runs/${winner.body.run_id}/cancel`, { body: { reason: 'test' } });

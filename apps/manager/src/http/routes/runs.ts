@@ -102,6 +102,20 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return { state, labels };
   }
 
+  /**
+   * Running a run's workflow again (resume, rerun) needs the same right as starting it: the caller's
+   * user type must still be granted its template, and the template must still be active.
+   */
+  async function mayRunAgain(request: FastifyRequest, labels: Awaited<ReturnType<typeof ctx.labels.get>>): Promise<void> {
+    if (isAdmin(request) || !labels.template) return;
+    const t = await ctx.registry.get(labels.template).catch(() => undefined);
+    if (!t?.is_active) throw new FleetError('FORBIDDEN', `template "${labels.template}" is no longer active; an admin can PUT it to use it again`);
+    const caller = callerOf(request);
+    if (!(await ctx.access.canUse(caller.user_type, t.name, t.builtin))) {
+      throw new FleetError('FORBIDDEN', `user type "${caller.user_type}" may no longer run template "${t.name}"; an admin can grant it with POST /api/permissions`);
+    }
+  }
+
   async function resolveWorkflow(request: FastifyRequest, body: z.infer<typeof SubmitBody>): Promise<{ workflow: WorkflowDefinition; template: string }> {
     const caller = callerOf(request);
     if (typeof body.workflow === 'object') {
@@ -141,7 +155,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const runId = randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
       if (body.conversation_id) {
-        const holder = await ctx.labels.claimConversation(body.conversation_id, runId);
+        // Conversations belong to the key's user: another user's conversation of the same name is a different one.
+        const holder = await ctx.labels.claimConversation(conversationScope(callerOf(request).id, body.conversation_id), runId);
         if (holder) {
           throw new FleetError('CONFLICT', `conversation "${body.conversation_id}" already has an active run: ${holder}; wait for it to finish or cancel it`, {
             details: { active_run_id: holder },
@@ -155,7 +170,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, ...(budget ? { budget } : {}) });
         created = true;
       } finally {
-        if (body.conversation_id) await ctx.labels.settleConversation(body.conversation_id, runId, created);
+        if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
       }
       const location = `/api/runs/${runId}`;
       void reply.code(201).header('location', location);
@@ -283,11 +298,12 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: 'Resume a failed or cancelled run',
         description: 'Completed phases keep their outputs and are not run again. 409 unless the run failed or was cancelled.',
         params: RunIdParams,
-        response: { 202: Accepted, ...errors(401, 404, 409, 503) },
+        response: { 202: Accepted, ...errors(401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
-      await visibleRun(request, request.params.id);
+      const { labels } = await visibleRun(request, request.params.id);
+      await mayRunAgain(request, labels);
       await ctx.client.resume(request.params.id);
       void reply.code(202);
       return { run_id: request.params.id, status: 'resuming' };
@@ -306,11 +322,12 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           from: z.string().min(1).describe('the phase to run again (and everything after it)'),
           requirements: z.string().optional().describe('edited requirements; the original ones by default'),
         }),
-        response: { 201: RunCreated, ...errors(400, 401, 404, 503) },
+        response: { 201: RunCreated, ...errors(400, 401, 403, 404, 503) },
       },
     },
     async (request, reply) => {
       const { labels } = await visibleRun(request, request.params.id);
+      await mayRunAgain(request, labels);
       if (request.body.requirements !== undefined) validateRequirements(request.body.requirements);
       const newId = await ctx.client.rerun(request.params.id, {
         from: request.body.from,
@@ -374,4 +391,9 @@ async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<
       finished_at: state.finishedAt === undefined || !TERMINAL_RUN_STATUSES.includes(state.status) ? null : new Date(state.finishedAt).toISOString(),
     };
   });
+}
+
+/** The claim key of a conversation: scoped to the user, so users cannot block (or probe) each other's. */
+function conversationScope(userId: string, conversationId: string): string {
+  return `${userId}:${conversationId}`;
 }
