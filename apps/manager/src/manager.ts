@@ -227,6 +227,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   /** Start the child run of a `workflow:` phase (idempotent: the child's id is deterministic). */
   async function startChildRun(meta: RunMeta, phase: string, iteration: number, workflowName: string): Promise<void> {
     const childId = childRunId(meta.run_id, phase, iteration);
+    let submitted = false;
     try {
       const workflow = await resolveByName(workflowName);
       await client.submit({
@@ -238,8 +239,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         trace: await store.getRunTrace(meta.run_id) ?? meta.trace,
         links: { parent: { run_id: meta.run_id, phase, iteration } },
       });
-      await store.addLink(meta.run_id, 'children', childId);
+      submitted = true;
+      // Linked once, however often a replay starts the (same) child again.
+      if (!(await store.getLinks(meta.run_id)).children?.includes(childId)) await store.addLink(meta.run_id, 'children', childId);
     } catch (err) {
+      // The child exists: only its link failed, and the next replay adds it. Nothing to fail.
+      if (submitted) return;
       const error = toFleetError(err);
       await managerQueue.report({
         type: 'phase_attempt_failed', run_id: meta.run_id, phase, iteration, attempt: 1, at: Date.now(),
