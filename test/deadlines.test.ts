@@ -24,10 +24,10 @@ describe('manager-side deadlines', () => {
     const roles = [BUILTIN_ROLES.planner!];
     let pool: Awaited<ReturnType<typeof startAgentPool>> | undefined;
     try {
-      // Deadline: 0.2 s timeout × 1 attempt + 0.1 s grace. No pool serves the planner for 1.5 s.
-      const wf = testWorkflow({ agents: ['planner'], phases: [{ name: 'planning', agent: 'planner', timeout: 0.2, retries: 0 }] });
+      // Deadline: 1 s timeout × 1 attempt + 0.1 s grace. No pool serves the planner for 2 s.
+      const wf = testWorkflow({ agents: ['planner'], phases: [{ name: 'planning', agent: 'planner', timeout: 1, retries: 0 }] });
       const waiting = await client.submit({ workflow: wf, requirements: 'A todo API', provider: 'offline' });
-      await sleep(1500);
+      await sleep(2000);
       expect((await client.result(waiting)).phases[0]?.status).toBe('queued');
 
       // A second run whose job is removed behind the manager's back: its deadline fails it.
