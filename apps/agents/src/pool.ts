@@ -11,16 +11,11 @@ import {
   FleetError,
   GenAiAttributes,
   GenAiOperationNames,
-  IN_FLIGHT_PHASE_STATUSES,
   ManagerQueue,
-  PhaseJobDataSchema,
   RunStore,
   agentQueueName,
   createRedis,
-  extractTraceContext,
   fleetBackoffDelay,
-  isTerminalRun,
-  messagingAttributes,
   toFleetError,
   withSpan,
   createLogger,
@@ -29,20 +24,17 @@ import {
   type ModelPrice,
   type RateLimits,
   observeQueues,
-  recordJobStart,
   redactRedisUrl,
   startPoolHeartbeat,
   type FleetLogger,
   type LlmClient,
-  type SchedulerEvent,
-  decide,
-  needsOutputs,
   type PhaseJobData,
   type PhaseJobResult,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AgentRole } from './roles/role.js';
+import { withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
@@ -191,25 +183,6 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   };
 }
 
-/**
- * Record an attempt's start in the run: applied here, fenced like any other write, instead of a
- * round trip through the manager queue, because a start never leads to an action (nothing is
- * enqueued or finished by it). Should a decision ever carry actions, the start goes to the manager.
- */
-async function recordStart(ctx: ProcessContext, runId: string, event: Extract<SchedulerEvent, { type: 'phase_started' }>): Promise<void> {
-  const { decision } = await ctx.store.apply(
-    runId,
-    (m, state, outputs) => {
-      const d = decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors });
-      return d.actions.length > 0 ? { ...d, accepted: false } : d;
-    },
-    { loadOutputs: (m) => needsOutputs(m.workflow) },
-  );
-  if (!decision.accepted && decision.actions.length > 0) {
-    await ctx.manager.report({ type: 'phase_started', run_id: runId, phase: event.phase, iteration: event.iteration, attempt: event.attempt, at: event.at, agent: event.agent });
-  }
-}
-
 interface ProcessContext {
   role: AgentRole;
   store: RunStore;
@@ -228,46 +201,10 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
-  const parsed = PhaseJobDataSchema.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data: ${parsed.error.message}`);
-  const data = parsed.data;
-  // attemptsMade counts failed attempts; this is the logical attempt number (1 = first try).
-  const attempt = job.attemptsMade + 1;
-  const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
-  recordJobStart(ctx.role.name, job);
-
-  return withSpan(
-    `process ${ctx.queueName}`,
-    {
-      kind: SpanKind.CONSUMER,
-      parent: extractTraceContext(data.trace),
-      attributes: {
-        ...messagingAttributes({ operationType: 'process', operationName: 'process', destination: ctx.queueName, messageId: job.id }),
-        [FleetAttributes.RunId]: data.run_id,
-        [FleetAttributes.PhaseName]: data.phase,
-        [FleetAttributes.PhaseIteration]: data.iteration,
-        [FleetAttributes.PhaseAttempt]: attempt,
-        [FleetAttributes.AgentRole]: ctx.role.name,
-      },
-    },
-    async () => {
-      // The phase's time starts when a worker takes the job: reading its inputs is part of the work.
-      const started = Date.now();
-      const { meta, state } = await ctx.store.getRun(data.run_id);
-      const phaseState = state.phases[data.phase];
-      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
-        // The run or this iteration ended while the job waited (cancelled, failed, deadline): do no work.
-        return { reported: false, attempt };
-      }
-      // Not on the critical path: the outcome report carries `started_at` too, so the manager records
-      // the start even if this write comes later. Awaited before the outcome is reported.
-      // A job taken again (a rate-limit deferral, a stalled re-take) whose attempt already shows as running records nothing new.
-      const alreadyStarted = phaseState.status === 'running' && phaseState.attempts === attempt;
-      const startReport = alreadyStarted ? Promise.resolve() : recordStart(ctx, data.run_id, { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: ctx.role.name });
-      startReport.catch(() => undefined);
-
+  return withPhaseJob(job, { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name }, async ({ data, attempt, ref, meta, state, started, startRecorded }) => {
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
-      if (!phaseDef) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
+      const phaseState = state.phases[data.phase];
+      if (!phaseDef || !phaseState) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
       const input = await buildRoleInput(ctx.store, meta, state, phaseDef);
 
       const timeout = AbortSignal.timeout(data.timeout_ms);
@@ -317,7 +254,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
-        await startReport.catch(() => undefined);
+        await startRecorded;
         // A large output (a coder's files) is staged apart; the report stays small and bounded.
         const carried = await ctx.store.outputForReport(data.run_id, data.phase, data.iteration, attempt, output);
         await ctx.manager.report({
@@ -370,6 +307,5 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;
       }
-    },
-  );
+  });
 }

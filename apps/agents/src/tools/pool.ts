@@ -13,20 +13,14 @@ import {
   FleetError,
   GenAiAttributes,
   GenAiOperationNames,
-  IN_FLIGHT_PHASE_STATUSES,
   ManagerQueue,
-  PhaseJobDataSchema,
   RunStore,
   TOOLS_ROLE,
   agentQueueName,
   createLogger,
   createRedis,
-  extractTraceContext,
   fleetBackoffDelay,
-  isTerminalRun,
-  messagingAttributes,
   observeQueues,
-  recordJobStart,
   redactRedisUrl,
   renderTemplate,
   startPoolHeartbeat,
@@ -37,6 +31,7 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
+import { withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { cancelChannel } from '../pool.js';
@@ -149,36 +144,7 @@ interface ToolProcessContext {
 
 /** Run one attempt of one tool phase iteration and report it. */
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  const parsed = PhaseJobDataSchema.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data: ${parsed.error.message}`);
-  const data = parsed.data;
-  const attempt = job.attemptsMade + 1;
-  const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
-  recordJobStart(TOOLS_ROLE, job);
-
-  return withSpan(
-    `process ${ctx.queueName}`,
-    {
-      kind: SpanKind.CONSUMER,
-      parent: extractTraceContext(data.trace),
-      attributes: {
-        ...messagingAttributes({ operationType: 'process', operationName: 'process', destination: ctx.queueName, messageId: job.id }),
-        [FleetAttributes.RunId]: data.run_id,
-        [FleetAttributes.PhaseName]: data.phase,
-        [FleetAttributes.PhaseIteration]: data.iteration,
-        [FleetAttributes.PhaseAttempt]: attempt,
-        [FleetAttributes.AgentRole]: TOOLS_ROLE,
-      },
-    },
-    async () => {
-      const started = Date.now();
-      const { meta, state } = await ctx.store.getRun(data.run_id);
-      const phaseState = state.phases[data.phase];
-      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
-        return { reported: false, attempt };
-      }
-      const startReport = ctx.manager.report({ type: 'phase_started', ...ref, attempt, at: started, agent: TOOLS_ROLE });
-      startReport.catch(() => undefined);
+  return withPhaseJob(job, { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE }, async ({ data, attempt, ref, meta, state, started, startRecorded }) => {
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
       const timeout = AbortSignal.timeout(data.timeout_ms);
@@ -210,7 +176,7 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         );
         // The output travels as JSON: anything else (a Date, a Map) becomes what JSON makes of it.
         const json: unknown = JSON.parse(JSON.stringify(output ?? null));
-        await startReport.catch(() => undefined);
+        await startRecorded;
         await ctx.manager.report({
           type: 'phase_completed',
           ...ref,
@@ -228,7 +194,7 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
         const maxAttempts = job.opts.attempts ?? data.max_attempts;
         const willRetry = error.retryable && attempt < maxAttempts;
-        await startReport.catch(() => undefined);
+        await startRecorded;
         await ctx.manager.report({
           type: 'phase_attempt_failed',
           ...ref,
@@ -244,6 +210,5 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;
       }
-    },
-  );
+  });
 }
