@@ -22,6 +22,8 @@ import {
   type RunState,
   type RunStore,
   type SchedulerEvent,
+  type TokenUsage,
+  type FleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
@@ -116,4 +118,37 @@ async function recordStart(host: PhaseJobHost, runId: string, event: Extract<Sch
   if (!decision.accepted && decision.actions.length > 0) {
     await host.manager.report({ type: 'phase_started', run_id: runId, phase: event.phase, iteration: event.iteration, attempt: event.attempt, at: event.at, agent: event.agent });
   }
+}
+
+/**
+ * Report a failed attempt and end the job the way BullMQ needs: a retryable error with attempts left
+ * is rethrown (BullMQ backs off and retries), anything else ends the job for good.
+ *
+ * @param usage - tokens the provider billed for the failed attempt (counted once).
+ * @param log - told whether the attempt will be retried, before the job ends.
+ */
+export async function failAttempt(
+  host: PhaseJobHost,
+  job: Job<PhaseJobData, PhaseJobResult>,
+  ctx: PhaseJobContext,
+  error: FleetError,
+  usage: TokenUsage,
+  log: (willRetry: boolean) => void,
+): Promise<never> {
+  const willRetry = error.retryable && ctx.attempt < (job.opts.attempts ?? ctx.data.max_attempts);
+  await ctx.startRecorded;
+  await host.manager.report({
+    type: 'phase_attempt_failed',
+    ...ctx.ref,
+    attempt: ctx.attempt,
+    at: Date.now(),
+    error: error.toJSON(),
+    will_retry: willRetry,
+    usage,
+    started_at: ctx.started,
+    agent: host.role,
+  });
+  log(willRetry);
+  if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+  throw error;
 }

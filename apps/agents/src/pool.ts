@@ -34,7 +34,7 @@ import {
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AgentRole } from './roles/role.js';
-import { withPhaseJob } from './phase-job.js';
+import { failAttempt, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
@@ -201,7 +201,9 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
-  return withPhaseJob(job, { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name }, async ({ data, attempt, ref, meta, state, started, startRecorded }) => {
+  const host = { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
+  return withPhaseJob(job, host, async (phase) => {
+    const { data, attempt, ref, meta, state, started, startRecorded } = phase;
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
       const phaseState = state.phases[data.phase];
       if (!phaseDef || !phaseState) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
@@ -290,22 +292,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           throw Worker.RateLimitError();
         }
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
-        const maxAttempts = job.opts.attempts ?? data.max_attempts;
-        const willRetry = error.retryable && attempt < maxAttempts;
-        await ctx.manager.report({
-          type: 'phase_attempt_failed',
-          ...ref,
-          attempt,
-          at: Date.now(),
-          error: error.toJSON(),
-          will_retry: willRetry,
-          usage: billedUsage(err),
-          started_at: started,
-          agent: ctx.role.name,
-        });
-        ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed');
-        if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
-        throw error;
+        return failAttempt(host, job, phase, error, billedUsage(err), (willRetry) =>
+          ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
+        );
       }
   });
 }

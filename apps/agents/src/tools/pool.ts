@@ -31,9 +31,9 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { withPhaseJob } from '../phase-job.js';
+import { failAttempt, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { cancelChannel } from '../pool.js';
 import { createToolRegistry, type ToolRegistry } from './registry.js';
 import { loadToolSettings, type ToolSettings } from './settings.js';
@@ -144,7 +144,9 @@ interface ToolProcessContext {
 
 /** Run one attempt of one tool phase iteration and report it. */
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  return withPhaseJob(job, { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE }, async ({ data, attempt, ref, meta, state, started, startRecorded }) => {
+  const host = { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE };
+  return withPhaseJob(job, host, async (phase) => {
+    const { data, attempt, ref, meta, state, started, startRecorded } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
       const timeout = AbortSignal.timeout(data.timeout_ms);
@@ -192,23 +194,9 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         return { reported: true, attempt };
       } catch (err) {
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
-        const maxAttempts = job.opts.attempts ?? data.max_attempts;
-        const willRetry = error.retryable && attempt < maxAttempts;
-        await startRecorded;
-        await ctx.manager.report({
-          type: 'phase_attempt_failed',
-          ...ref,
-          attempt,
-          at: Date.now(),
-          error: error.toJSON(),
-          will_retry: willRetry,
-          usage: { input_tokens: 0, output_tokens: 0 },
-          started_at: started,
-          agent: TOOLS_ROLE,
-        });
-        ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed');
-        if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
-        throw error;
+        return failAttempt(host, job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
+          ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),
+        );
       }
   });
 }

@@ -9,6 +9,7 @@
  * - `<p>:conversation:<cid>`         the run id that holds the conversation (see {@link RunLabelStore.claimConversation})
  */
 import type { Redis } from 'ioredis';
+import { luaCommand } from '../store/lua-command.js';
 
 /**
  * Claim a conversation for a new run, atomically: refused (returns the holder) when the conversation
@@ -72,12 +73,8 @@ export class RunLabelStore {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    const r = redis as unknown as Record<string, Script | undefined>;
-    if (!r.fleetConversationClaim) redis.defineCommand('fleetConversationClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
-    if (!r.fleetConversationSettle) redis.defineCommand('fleetConversationSettle', { numberOfKeys: 1, lua: SETTLE_LUA });
-    const bound = redis as unknown as Record<string, Script>;
-    this.claimScript = (bound.fleetConversationClaim as Script).bind(redis);
-    this.settleScript = (bound.fleetConversationSettle as Script).bind(redis);
+    this.claimScript = luaCommand<Script>(redis, 'fleetConversationClaim', 1, CLAIM_LUA);
+    this.settleScript = luaCommand<Script>(redis, 'fleetConversationSettle', 1, SETTLE_LUA);
   }
 
   labelsKey(runId: string): string {

@@ -15,6 +15,7 @@
  * registered over, updated or deleted.
  */
 import type { Redis } from 'ioredis';
+import { luaCommand } from '../store/lua-command.js';
 import { FleetError } from '../errors.js';
 import { compileWorkflow } from '../workflow/compile.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
@@ -85,12 +86,8 @@ export class TemplateRegistry {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    const r = redis as unknown as Record<string, Script | undefined>;
-    if (!r.fleetTemplateCreate) redis.defineCommand('fleetTemplateCreate', { numberOfKeys: 2, lua: CREATE_LUA });
-    if (!r.fleetTemplateUpdate) redis.defineCommand('fleetTemplateUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
-    const bound = redis as unknown as Record<string, Script>;
-    this.createScript = (bound.fleetTemplateCreate as Script).bind(redis);
-    this.updateScript = (bound.fleetTemplateUpdate as Script).bind(redis);
+    this.createScript = luaCommand<Script>(redis, 'fleetTemplateCreate', 2, CREATE_LUA);
+    this.updateScript = luaCommand<Script>(redis, 'fleetTemplateUpdate', 1, UPDATE_LUA);
   }
 
   get namesKey(): string {

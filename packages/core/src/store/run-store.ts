@@ -15,6 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
+import { luaCommand } from './lua-command.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState } from '../scheduler/types.js';
@@ -110,11 +111,7 @@ export class RunStore {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    if (!(redis as unknown as { fleetApplyDecision?: unknown }).fleetApplyDecision) {
-      redis.defineCommand('fleetApplyDecision', { numberOfKeys: 4, lua: APPLY_DECISION_LUA });
-    }
-    const command = (redis as unknown as { fleetApplyDecision: ApplyCommand }).fleetApplyDecision;
-    this.applyScript = command.bind(redis);
+    this.applyScript = luaCommand<ApplyCommand>(redis, 'fleetApplyDecision', 4, APPLY_DECISION_LUA);
   }
 
   runKey(id: string): string {
