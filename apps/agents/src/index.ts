@@ -1,7 +1,7 @@
 /**
  * @agentfleet/agents: the agent roles and the worker host that serves them.
  */
-export { startAgentPool, cancelChannel, type AgentPool, type AgentPoolOptions } from './pool.js';
+export { startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js';
 export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
 export { agentPoolSettings, createLlmClient, createRoleLlmClients, fleetPrices } from './llm.js';
 export { budgetGate, rateLimitGate, RateLimitDeferral, billedTokens, type BudgetScope } from './gates.js';

@@ -1,32 +1,42 @@
 /**
- * What every phase job goes through before its work, in the agent pools and the tools pool alike:
+ * What every phase job goes through around its work, in the agent pools and the tools pool alike:
  * validate the job data, take the logical attempt number, open the consumer span (a child of the
- * manager's `send` span through the job's trace context), make sure the run still wants this
- * iteration, and record the attempt's start.
+ * `send` span through the job's trace context), read the run and its shared context in one round
+ * trip, make sure the run still wants this iteration, and commit the attempt's outcome to the run
+ * with {@link RunDriver}: the output, the next decision and the next phase jobs, without a hop through
+ * the manager.
+ *
+ * The attempt's start is written only when the work outlasts {@link START_RECORD_AFTER_MS}; a quicker
+ * attempt commits its start and its outcome together, in one write (as Temporal records an activity's
+ * start with its completion). Either way the run's events show `phase_started` before the outcome.
  */
 import {
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
-  decide,
   extractTraceContext,
   isTerminalRun,
   messagingAttributes,
-  needsOutputs,
   recordJobStart,
   withSpan,
   type ManagerQueue,
   type PhaseJobData,
   type PhaseJobResult,
+  type RunDriver,
   type RunMeta,
   type RunState,
-  type RunStore,
   type SchedulerEvent,
   type TokenUsage,
   type FleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
+
+/** An attempt still working after this long has its start written to the run on its own, ms. */
+export const START_RECORD_AFTER_MS = 25;
+
+/** The outcome of an attempt, as the scheduler takes it. */
+export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' }>;
 
 /** What the work of a phase job is given. */
 export interface PhaseJobContext {
@@ -36,14 +46,20 @@ export interface PhaseJobContext {
   ref: { run_id: string; phase: string; iteration: number };
   meta: RunMeta;
   state: RunState;
+  /** The shared context's phase outputs when the job was taken. */
+  outputs: Record<string, unknown>;
   /** When the worker took the job, epoch ms: the phase's time includes reading its inputs. */
   started: number;
-  /** Resolves once the start is recorded; await it before reporting the outcome. */
-  startRecorded: Promise<void>;
+  /**
+   * Commit the attempt's outcome (with its start, unless already written) and carry out the decision.
+   * @param output - the phase output, for a completion.
+   * @returns false when the run refused it (the phase had ended meanwhile: cancelled, timed out).
+   */
+  commit(outcome: AttemptOutcome, output?: unknown): Promise<boolean>;
 }
 
 export interface PhaseJobHost {
-  store: RunStore;
+  driver: RunDriver;
   manager: ManagerQueue;
   queueName: string;
   /** The role serving the queue (`tools` for the tools pool). */
@@ -83,52 +99,55 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
-      const { meta, state } = await host.store.getRun(data.run_id);
+      const { meta, state, outputs } = await host.driver.store.getRunWithOutputs(data.run_id, 'all');
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
+        // Taken again after its first holder died: that holder may have committed the outcome and died
+        // before enqueuing what came next. The manager re-derives it from the run's state.
+        if (job.attemptsStarted > 1) await host.manager.report({ type: 'repair_run', run_id: data.run_id, at: Date.now() }, { jobId: `${job.id ?? data.run_id}.repair` });
         return { reported: false, attempt };
       }
-      // Off the critical path: the outcome report carries `started_at` too, so the start is recorded even
-      // if this write comes later. A job taken again whose attempt already shows as running (a rate-limit
-      // deferral, a stalled re-take) records nothing new.
+      const start: SchedulerEvent = { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role };
+      // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
+      // re-take) records no new start.
       const alreadyStarted = phaseState.status === 'running' && phaseState.attempts === attempt;
-      const startRecorded = alreadyStarted
-        ? Promise.resolve()
-        : recordStart(host, data.run_id, { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role });
-      startRecorded.catch(() => undefined);
-      return work({ data, attempt, ref, meta, state, started, startRecorded: startRecorded.catch(() => undefined) });
+      let known: { meta: RunMeta; state: RunState } | undefined = { meta, state };
+      let startWrite: Promise<void> | undefined;
+      const timer = alreadyStarted
+        ? undefined
+        : setTimeout(() => {
+            startWrite = host.driver.apply(data.run_id, start, { known }).then(
+              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state } : undefined),
+              () => void (known = undefined),
+            );
+          }, START_RECORD_AFTER_MS);
+      const commit = async (outcome: AttemptOutcome, output?: unknown): Promise<boolean> => {
+        clearTimeout(timer);
+        const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
+        await startWrite;
+        const applied = await host.driver.apply(data.run_id, events, {
+          known,
+          ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
+        });
+        return applied.decision.accepted;
+      };
+      try {
+        return await work({ data, attempt, ref, meta, state, outputs, started, commit });
+      } finally {
+        clearTimeout(timer);
+      }
     },
   );
 }
 
 /**
- * Record an attempt's start in the run: applied here, fenced like any other write, instead of a
- * round trip through the manager queue, because a start never leads to an action (nothing is
- * enqueued or finished by it). Should a decision ever carry actions, the start goes to the manager.
- */
-async function recordStart(host: PhaseJobHost, runId: string, event: Extract<SchedulerEvent, { type: 'phase_started' }>): Promise<void> {
-  const { decision } = await host.store.apply(
-    runId,
-    (m, state, outputs) => {
-      const d = decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors });
-      return d.actions.length > 0 ? { ...d, accepted: false } : d;
-    },
-    { loadOutputs: (m) => needsOutputs(m.workflow) },
-  );
-  if (!decision.accepted && decision.actions.length > 0) {
-    await host.manager.report({ type: 'phase_started', run_id: runId, phase: event.phase, iteration: event.iteration, attempt: event.attempt, at: event.at, agent: event.agent });
-  }
-}
-
-/**
- * Report a failed attempt and end the job the way BullMQ needs: a retryable error with attempts left
+ * Commit a failed attempt and end the job the way BullMQ needs: a retryable error with attempts left
  * is rethrown (BullMQ backs off and retries), anything else ends the job for good.
  *
  * @param usage - tokens the provider billed for the failed attempt (counted once).
  * @param log - told whether the attempt will be retried, before the job ends.
  */
 export async function failAttempt(
-  host: PhaseJobHost,
   job: Job<PhaseJobData, PhaseJobResult>,
   ctx: PhaseJobContext,
   error: FleetError,
@@ -136,17 +155,17 @@ export async function failAttempt(
   log: (willRetry: boolean) => void,
 ): Promise<never> {
   const willRetry = error.retryable && ctx.attempt < (job.opts.attempts ?? ctx.data.max_attempts);
-  await ctx.startRecorded;
-  await host.manager.report({
+  await ctx.commit({
     type: 'phase_attempt_failed',
-    ...ctx.ref,
-    attempt: ctx.attempt,
     at: Date.now(),
+    phase: ctx.ref.phase,
+    iteration: ctx.ref.iteration,
+    attempt: ctx.attempt,
     error: error.toJSON(),
-    will_retry: willRetry,
+    willRetry,
     usage,
-    started_at: ctx.started,
-    agent: host.role,
+    startedAt: ctx.started,
+    agent: ctx.data.role,
   });
   log(willRetry);
   if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);

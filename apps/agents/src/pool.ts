@@ -1,10 +1,11 @@
 /**
  * The agent worker host: one BullMQ worker per role, each taking phase jobs from its role's queue,
- * running the role against the LLM, and reporting the outcome to the manager queue.
+ * running the role against the LLM, and committing the outcome to the run (`RunDriver`: the output,
+ * the next decision and the next phase jobs in one fenced write, then the enqueues).
  *
- * Delivery is at least once (BullMQ); exactly-once *results* come from the manager's fencing: the
+ * Delivery is at least once (BullMQ); exactly-once *results* come from the run's version fence: the
  * first accepted completion of a phase iteration wins and later ones (a zombie attempt, a stalled
- * job taken twice) are refused there.
+ * job taken twice) are refused.
  */
 import {
   FleetAttributes,
@@ -12,8 +13,10 @@ import {
   GenAiAttributes,
   GenAiOperationNames,
   ManagerQueue,
+  RunDriver,
   RunStore,
   agentQueueName,
+  cancelChannel,
   createRedis,
   fleetBackoffDelay,
   toFleetError,
@@ -33,16 +36,12 @@ import {
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
 import { failAttempt, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
-
-/** Channel on which the manager asks workers to abort a phase job in flight (payload: the job id). */
-export function cancelChannel(prefix: string): string {
-  return `${prefix}:cancel`;
-}
 
 export interface AgentPoolOptions {
   redisUrl: string;
@@ -72,6 +71,8 @@ export interface AgentPoolOptions {
   rateLimits?: RateLimits | undefined;
   /** Price table for `cost_usd` and budgets. @defaultValue MODEL_PRICES */
   prices?: Readonly<Record<string, ModelPrice>> | undefined;
+  /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this pool enqueues, ms. @defaultValue 30000 */
+  deadlineGraceMs?: number | undefined;
 }
 
 export interface AgentPool {
@@ -100,6 +101,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   subscriber.on('error', onError);
   const store = new RunStore(redis, options.prefix);
   const manager = new ManagerQueue(redis, options.prefix);
+  const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs);
   const workers: Worker[] = [];
   const limits = options.rateLimits;
   const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
@@ -111,7 +113,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
       (job, _token, signal): Promise<PhaseJobResult> =>
         processPhaseJob(job, signal, {
           role,
-          store,
+          driver,
           manager,
           llm: options.llmFor?.(role.name) ?? options.llm,
           roleModel: options.llmFor ? undefined : role.model,
@@ -172,7 +174,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           return done;
         };
         if (await within(Promise.all(workers.map((w) => w.close())), graceMs)) {
-          await within(manager.close(), Math.max(1000, deadline - Date.now()));
+          await within(Promise.all([manager.close(), driver.close()]), Math.max(1000, deadline - Date.now()));
         }
         await within(Promise.all([heartbeat.stop(), queueMetrics.close()]), 1000);
         subscriber.disconnect();
@@ -183,9 +185,25 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   };
 }
 
+/**
+ * The driver a pool commits outcomes with: what only the manager does (child runs, a finished run's
+ * follow-ups) goes to the manager queue, with an id per run version so a repeat adds nothing.
+ */
+export function createWorkerDriver(redis: Redis, prefix: string, store: RunStore, manager: ManagerQueue, log: FleetLogger, deadlineGraceMs: number | undefined): RunDriver {
+  return new RunDriver({
+    redis,
+    prefix,
+    store,
+    log,
+    deadlineGraceMs,
+    followUp: (meta, actions, state) =>
+      manager.report({ type: 'run_followup', run_id: meta.run_id, at: Date.now(), actions }, { jobId: `${meta.run_id}.followup.${state.version}` }),
+  });
+}
+
 interface ProcessContext {
   role: AgentRole;
-  store: RunStore;
+  driver: RunDriver;
   manager: ManagerQueue;
   llm: LlmClient;
   /** The role's model to ask for per call, when `llm` is not already the role's own client. */
@@ -201,13 +219,14 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
-  const host = { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
+  const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
+  const store = ctx.driver.store;
   return withPhaseJob(job, host, async (phase) => {
-    const { data, attempt, ref, meta, state, started, startRecorded } = phase;
+    const { data, attempt, ref, meta, state, outputs, started } = phase;
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
       const phaseState = state.phases[data.phase];
       if (!phaseDef || !phaseState) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
-      const input = await buildRoleInput(ctx.store, meta, state, phaseDef);
+      const input = buildRoleInput(meta, state, phaseDef, outputs);
 
       const timeout = AbortSignal.timeout(data.timeout_ms);
       const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
@@ -225,7 +244,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             },
           },
           async (span) => {
-            const cache = data.cache_ttl_ms > 0 ? redisResultCache(ctx.store.redis, ctx.store.prefix, data.cache_ttl_ms) : undefined;
+            const cache = data.cache_ttl_ms > 0 ? redisResultCache(store.redis, store.prefix, data.cache_ttl_ms) : undefined;
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
@@ -256,24 +275,24 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
-        await startRecorded;
-        // A large output (a coder's files) is staged apart; the report stays small and bounded.
-        const carried = await ctx.store.outputForReport(data.run_id, data.phase, data.iteration, attempt, output);
-        await ctx.manager.report({
-          type: 'phase_completed',
-          ...ref,
-          attempt,
-          at: Date.now(),
-          ...carried,
-          usage: result.usage,
-          model: result.model,
-          agent: ctx.role.name,
-          started_at: started,
-          ...(action ? { action } : {}),
-          ...(result.cacheHit ? { cache_hit: true } : {}),
-        });
-        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage }, 'phase attempt completed');
-        return { reported: true, attempt };
+        const reported = await phase.commit(
+          {
+            type: 'phase_completed',
+            at: Date.now(),
+            phase: data.phase,
+            iteration: data.iteration,
+            attempt,
+            usage: result.usage,
+            model: result.model,
+            action,
+            cacheHit: result.cacheHit ? true : undefined,
+            startedAt: started,
+            agent: ctx.role.name,
+          },
+          output,
+        );
+        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, reported }, 'phase attempt completed');
+        return { reported, attempt };
       } catch (err) {
         if (err instanceof RateLimitDeferral) {
           // Over the fleet-wide limit before any call: hold the queue and put the job back, no attempt
@@ -282,9 +301,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           const windowMs = ctx.limiter?.windowMs ?? 60_000;
           await ctx.rateLimitQueue(Math.min(err.waitMs, Math.max(50, Math.min(1000, Math.round(windowMs / 20)))));
           // One `rate_limited` event per job and window, not one per re-check.
-          const fresh = await ctx.store.redis.set(`${ctx.store.prefix}:ratelimit:event:${job.id ?? ''}`, '1', 'PX', windowMs, 'NX').catch(() => null);
+          const fresh = await store.redis.set(`${store.prefix}:ratelimit:event:${job.id ?? ''}`, '1', 'PX', windowMs, 'NX').catch(() => null);
           if (fresh) {
-            await ctx.store
+            await store
               .appendEvent(data.run_id, { type: 'rate_limited', at: Date.now(), phase: data.phase, iteration: data.iteration, wait_ms: err.waitMs, limit: err.limit, model: err.model })
               .catch(() => undefined);
           }
@@ -292,7 +311,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           throw Worker.RateLimitError();
         }
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
-        return failAttempt(host, job, phase, error, billedUsage(err), (willRetry) =>
+        return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
           ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
         );
       }

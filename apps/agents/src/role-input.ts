@@ -3,7 +3,7 @@
  * outputs, the phase's templated instructions and input, feedback from the phase that sent the work
  * back (a reviewer's findings), and answers to what the phase asked while waiting.
  */
-import { StepActionSchema, renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type RunStore, type StepAction } from '@agentfleet/core';
+import { StepActionSchema, renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type StepAction } from '@agentfleet/core';
 import type { AgentRole, RoleInput } from './roles/role.js';
 
 /** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
@@ -22,14 +22,12 @@ export function ancestorsOf(phases: readonly PhaseDefinition[], phase: string): 
 }
 
 /**
- * Build a phase's {@link RoleInput}. Reads the upstream outputs (and, when the phase's texts use
- * templates or it has feedback, the whole context) from the store.
+ * Build a phase's {@link RoleInput} from the run and its shared context's outputs (as read when the
+ * job was taken).
  */
-export async function buildRoleInput(store: RunStore, meta: RunMeta, state: RunState, def: PhaseDefinition): Promise<RoleInput> {
+export function buildRoleInput(meta: RunMeta, state: RunState, def: PhaseDefinition, outputs: Record<string, unknown>): RoleInput {
   const deps = ancestorsOf(meta.workflow.phases, def.name);
   const feedback = state.phases[def.name]?.feedback;
-  const templated = [def.instructions, def.input].some((t) => t?.includes('{{'));
-  const outputs = templated || feedback ? await store.getOutputs(meta.run_id) : await store.getOutputs(meta.run_id, deps);
   const ctx = { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors };
   const render = (text: string | undefined) => (text === undefined ? undefined : renderTemplate(text, ctx));
   const instructions = [render(def.instructions), render(def.input)].filter((t): t is string => Boolean(t)).join('\n\n') || undefined;

@@ -1,60 +1,53 @@
 /**
- * The manager: consumes the `manager` queue (run submissions, worker reports, deadlines,
- * cancellations), applies each to the run with the pure scheduler under the store's version fence,
- * and carries out the resulting actions: enqueue phase jobs (deterministic ids), cancel jobs,
- * set manager-side deadlines.
+ * The manager: starts submitted runs, checks on phases whose deadline passed, applies cancellations,
+ * external events and resumes, and carries out what workers leave to it (child runs, a finished run's
+ * parent report, fallback and end action). Phase outcomes do not pass through it: the worker that
+ * ran a phase commits the outcome, the next decision and the next jobs itself (`RunDriver`).
  *
- * Several managers may run against one Redis: the version fence makes every event apply once, and
- * deterministic job ids make every enqueue idempotent.
+ * Several managers may run against one Redis: the version fence makes every event apply once,
+ * deterministic job ids make every enqueue idempotent, and a deadline is leased to one manager at a time.
  */
 import {
   MANAGER_QUEUE,
   ManagerJobDataSchema,
   ManagerQueue,
-  PhaseJobDataSchema,
+  RunDriver,
   RunStore,
-  FleetAttributes,
-  FLEET_BACKOFF,
-  JOB_SIZE_LIMITS,
   IN_FLIGHT_PHASE_STATUSES,
-  agentQueueName,
   createRedis,
-  decide,
+  cancelChannel,
+  contextOfSpanRef,
+  emitRunSpan,
   injectTraceContext,
   isTerminalRun,
-  messagingAttributes,
+  phaseDeadlineMs,
   phaseJobId,
   createLogger,
   observeQueues,
-  recordRunEvents,
   redactRedisUrl,
-  withSpan,
+  DEFAULT_DEADLINE_GRACE_MS,
+  type DeadlineRef,
   type FleetLogger,
-  type Decision,
+  type FollowUpAction,
   type ManagerJobData,
-  type PhaseDefinition,
   type RunMeta,
   type RunResult,
+  type RunState,
   type SchedulerEvent,
   type WorkflowDefinition,
   FleetClient,
   FleetError,
   TemplateRegistry,
-  needsOutputs,
   toFleetError,
 } from '@agentfleet/core';
-import { SpanKind } from '@opentelemetry/api';
-import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RunSpans } from './spans.js';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
-import { enforceStateSchema } from './state-schema.js';
 
-/** How long after a run finishes its retained jobs are removed a second time (locks released by then), ms. */
-const CLEANUP_DELAY_MS = 10_000;
-
-/** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager gives up on it. */
-const DEADLINE_GRACE_MS = 30_000;
+/** How often due deadlines are looked for, ms. */
+const DEADLINE_POLL_MS = 250;
+/** How long a manager holds a due deadline it took before another may take it, ms. */
+const DEADLINE_LEASE_MS = 30_000;
 
 export interface ManagerOptions {
   redisUrl: string;
@@ -77,7 +70,7 @@ export interface ManagerOptions {
   warn?: (message: string) => void;
   /**
    * Extra time a phase gets past `timeout × attempts + backoff` before its manager-side deadline, ms.
-   * @defaultValue 30000
+   * Workers that enqueue phases use their own setting (`FLEET_DEADLINE_GRACE_MS`). @defaultValue 30000
    */
   deadlineGraceMs?: number;
   /**
@@ -113,119 +106,18 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
 
   const store = new RunStore(redis, options.prefix);
   const managerQueue = new ManagerQueue(redis, options.prefix);
-  const agentQueues = new Map<string, Queue>();
-  const deadlineGraceMs = options.deadlineGraceMs ?? DEADLINE_GRACE_MS;
-  const spans = new RunSpans(store);
-  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => agentQueues.keys() });
+  const deadlineGraceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
+  const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
+  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => driver.roles() });
   // Submits child and fallback runs the same way any client does.
   const client = new FleetClient(redis, options.prefix);
   // Child-workflow phases and fallbacks find workflows where users put them: registered templates
   // (the HTTP API, `fleet workflows add`), then the built-ins.
   const registry = new TemplateRegistry(redis, options.prefix);
   const resolveByName = options.resolveWorkflow ?? ((name: string) => registry.resolve(name));
-  const loadsOutputs = (m: RunMeta) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined;
-  const queueFor = (role: string): Queue => {
-    let q = agentQueues.get(role);
-    if (!q) {
-      q = new Queue(agentQueueName(role), { connection: redis, prefix: options.prefix });
-      agentQueues.set(role, q);
-    }
-    return q;
-  };
-
-  /** The role with the least work waiting among `agents` (ties: the first listed). */
-  async function leastLoaded(agents: readonly string[]): Promise<string> {
-    let best = agents[0] as string;
-    let bestCount = Number.POSITIVE_INFINITY;
-    for (const role of agents) {
-      const count = await queueFor(role).getJobCountByTypes('waiting', 'prioritized', 'delayed');
-      if (count < bestCount) {
-        best = role;
-        bestCount = count;
-      }
-    }
-    return best;
-  }
-
-  async function enqueuePhase(meta: RunMeta, def: PhaseDefinition, iteration: number, at: number, chosen?: string): Promise<void> {
-    const runId = meta.run_id;
-    const jobId = phaseJobId(runId, def.name, iteration);
-    const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await leastLoaded(def.agentSelect.agents) : def.agent);
-    const runCtx = spans.runContext(runId, await store.getRunTrace(runId));
-    const phaseCtx = await spans.startPhase(runId, runCtx, def.name, role, iteration, at, def.dependsOn.map((d) => d.phase));
-    const queue = queueFor(role);
-    await withSpan(
-      `send ${queue.name}`,
-      {
-        kind: SpanKind.PRODUCER,
-        parent: phaseCtx,
-        attributes: {
-          ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: queue.name, messageId: jobId }),
-          [FleetAttributes.RunId]: runId,
-          [FleetAttributes.PhaseName]: def.name,
-        },
-      },
-      async () => {
-        const data = PhaseJobDataSchema.parse({
-          run_id: runId,
-          phase: def.name,
-          iteration,
-          role,
-          timeout_ms: def.timeoutMs,
-          max_attempts: def.retries + 1,
-          cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
-          trace: injectTraceContext(),
-          ...(def.model !== undefined ? { model: def.model } : {}),
-        });
-        await queue.add(def.name, data, {
-          jobId,
-          sizeLimit: JOB_SIZE_LIMITS.phaseJob,
-          attempts: def.retries + 1,
-          backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },
-          // Completed jobs are kept a day so a repeated enqueue of the same id stays a no-op.
-          removeOnComplete: { age: 24 * 3600, count: 50_000 },
-          removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
-        });
-        log.info({ run_id: runId, phase: def.name, iteration, role, job_id: jobId }, 'phase enqueued');
-      },
-    );
-    await setDeadline(runId, def, iteration);
-  }
-
-  async function setDeadline(runId: string, def: PhaseDefinition, iteration: number): Promise<void> {
-    const attempts = def.retries + 1;
-    const backoffMs = def.retryDelayMs * (2 ** attempts - 1);
-    const delayMs = def.timeoutMs * attempts + backoffMs + deadlineGraceMs;
-    await managerQueue.report(
-      { type: 'phase_deadline', run_id: runId, phase: def.name, iteration, at: Date.now() + delayMs },
-      { jobId: `${phaseJobId(runId, def.name, iteration)}.deadline`, delayMs },
-    );
-  }
-
-  async function cancelPhase(meta: RunMeta, phase: string, iteration: number, role: string | undefined): Promise<void> {
-    const def = meta.workflow.phases.find((p) => p.name === phase);
-    if (!def) return;
-    const jobId = phaseJobId(meta.run_id, phase, iteration);
-    if (def.kind === 'workflow') {
-      await client.cancel(childRunId(meta.run_id, phase, iteration), `parent run ${meta.run_id} stopped phase "${phase}"`).catch(() => undefined);
-      return;
-    }
-    const job = await findPhaseJob(def, role, jobId);
-    if (job) {
-      const state = await job.getState();
-      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => undefined);
-    }
-    // A job in flight is aborted by the worker holding it (BullMQ cancelJob → AbortSignal).
-    await redis.publish(`${options.prefix}:cancel`, jobId);
-    await removeDeadline(meta.run_id, phase, iteration);
-  }
-
-  async function removeDeadline(runId: string, phase: string, iteration: number): Promise<void> {
-    await managerQueue.queue.remove(`${phaseJobId(runId, phase, iteration)}.deadline`).catch(() => 0);
-  }
 
   /** Start the child run of a `workflow:` phase (idempotent: the child's id is deterministic). */
-  async function startChildRun(meta: RunMeta, phase: string, iteration: number, workflowName: string): Promise<void> {
+  async function startChildRun(meta: RunMeta, state: RunState, phase: string, iteration: number, workflowName: string): Promise<void> {
     const childId = childRunId(meta.run_id, phase, iteration);
     let submitted = false;
     try {
@@ -236,7 +128,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         requirements: meta.requirements,
         variables: meta.variables,
         provider: meta.provider,
-        trace: await store.getRunTrace(meta.run_id) ?? meta.trace,
+        // The child's trace continues under the phase that started it.
+        trace: state.phases[phase]?.span ? injectTraceContext(contextOfSpanRef(state.phases[phase].span)) : meta.trace,
         links: { parent: { run_id: meta.run_id, phase, iteration } },
       });
       submitted = true;
@@ -305,72 +198,47 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
   }
 
-  /**
-   * A finished run's jobs have done their work: phase jobs are kept while the run goes on only so a
-   * repeated enqueue of the same id stays a no-op, and a finished run enqueues nothing. Removing them
-   * keeps Redis at the run record, its context and its events per finished run. Jobs still locked by
-   * a worker (a cancelled call winding down) are left to their retention.
-   */
-  async function removeFinishedJobs(meta: RunMeta, decision: Pick<Decision, 'state'>): Promise<void> {
-    const removals: Array<Promise<unknown>> = [managerQueue.queue.remove(`${meta.run_id}.submit`)];
-    for (const def of meta.workflow.phases) {
-      const p = decision.state.phases[def.name];
-      if (!p || (def.kind !== 'agent' && def.kind !== 'tool')) continue;
-      for (let iteration = 1; iteration <= p.iteration; iteration++) {
-        const jobId = phaseJobId(meta.run_id, def.name, iteration);
-        removals.push(queueFor(p.agent ?? def.agent).remove(jobId), managerQueue.queue.remove(`${jobId}.deadline`));
-      }
-    }
-    await Promise.all(removals.map((r) => r.catch(() => 0)));
-  }
-
-  async function carryOut(meta: RunMeta, decision: Decision, result: RunResult | undefined): Promise<void> {
-    // Independent phases that became ready together are enqueued together, not one after another.
-    await Promise.all(
-      decision.actions.map(async (action) => {
-        if (action.type !== 'enqueue_phase') return;
-        const def = meta.workflow.phases.find((p) => p.name === action.phase);
-        if (def) await enqueuePhase(meta, def, action.iteration, Date.now(), action.agent);
-      }),
-    );
-    for (const action of decision.actions) {
+  /** What a committed decision leaves to the manager. Idempotent: a replay repeats none of it. */
+  async function followUp(meta: RunMeta, actions: readonly FollowUpAction[], state: RunState, result: RunResult | undefined): Promise<void> {
+    for (const action of actions) {
       switch (action.type) {
-        case 'enqueue_phase':
-          break;
         case 'start_child_run':
-          await startChildRun(meta, action.phase, action.iteration, action.workflow);
-          break;
-        case 'await_event':
-          await managerQueue.report(
-            { type: 'phase_deadline', run_id: meta.run_id, phase: action.phase, iteration: action.iteration, at: Date.now() + action.timeoutMs },
-            { jobId: `${phaseJobId(meta.run_id, action.phase, action.iteration)}.deadline`, delayMs: action.timeoutMs },
-          );
+          await startChildRun(meta, state, action.phase, action.iteration, action.workflow);
           break;
         case 'cancel_phase':
-          await cancelPhase(meta, action.phase, action.iteration, decision.state.phases[action.phase]?.agent);
+          // Agent and tool phases were cancelled by whoever committed the decision; a child run is stopped here.
+          await client.cancel(childRunId(meta.run_id, action.phase, action.iteration), `parent run ${meta.run_id} stopped phase "${action.phase}"`).catch(() => undefined);
           break;
         case 'finish_run':
-          if (result) await reportToParent(meta, result);
-          await removeFinishedJobs(meta, decision);
-          await managerQueue.report({ type: 'run_cleanup', run_id: meta.run_id, at: Date.now() }, { jobId: `${meta.run_id}.cleanup`, delayMs: CLEANUP_DELAY_MS });
+          if (state.span && state.finishedAt !== undefined && isTerminalRun(state.status)) {
+            emitRunSpan({
+              runId: meta.run_id,
+              workflow: meta.workflow.name,
+              version: meta.workflow.version,
+              parent: meta.trace,
+              ref: state.span,
+              start: state.startedAt ?? meta.created_at,
+              end: state.finishedAt,
+              status: state.status as 'completed' | 'failed' | 'cancelled',
+            });
+          }
+          if (result) {
+            await reportToParent(meta, result);
+            await endActions.enqueue(meta.run_id, state.resumes);
+          }
           break;
         case 'start_fallback':
           await startFallback(meta, action.workflow);
           break;
       }
     }
-    for (const e of decision.events) {
-      if (e.type === 'phase_completed' || e.type === 'phase_failed') {
-        // The iteration that ended (a repeat may already have queued the next one).
-        const iteration = e.type === 'phase_completed' ? e.iteration : (decision.state.phases[e.phase]?.iteration ?? 0);
-        await removeDeadline(meta.run_id, e.phase, iteration);
-      }
-    }
   }
 
   /**
-   * Make sure every phase in flight has its job and deadline. Adds are idempotent (deterministic ids),
-   * so this is safe to repeat; it repairs an apply whose follow-up enqueue was lost to a crash.
+   * Make the run's jobs, deadlines and follow-ups match its state: a phase in flight without its job
+   * gets it again, every phase in flight or waiting has a deadline, a finished run's follow-ups are
+   * done (idempotently). Safe to repeat; it repairs what a crash between a commit and its follow-up
+   * steps lost.
    */
   async function ensureInFlight(runId: string): Promise<void> {
     const { meta, state, result } = await store.getRun(runId);
@@ -379,13 +247,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       return;
     }
     if (isTerminalRun(state.status)) {
-      // What finishing a run sets off is idempotent: abort calls still in flight, report to the parent,
-      // start the fallback, run the end action, clean up its jobs.
       for (const def of meta.workflow.phases) {
         const p = state.phases[def.name];
-        if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(`${options.prefix}:cancel`, phaseJobId(runId, def.name, p.iteration));
+        if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(cancelChannel(options.prefix), phaseJobId(runId, def.name, p.iteration));
       }
-      await managerQueue.report({ type: 'run_cleanup', run_id: runId, at: Date.now() }, { jobId: `${runId}.cleanup`, delayMs: CLEANUP_DELAY_MS });
       if (result) await reportToParent(meta, result);
       if (result) await endActions.enqueue(meta.run_id, state.resumes);
       if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
@@ -393,95 +258,95 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
     for (const def of meta.workflow.phases) {
       const p = state.phases[def.name];
-      if (p?.status === 'waiting' && def.kind === 'approval') {
-        // The approval's deadline may have been lost with the follow-up of the apply that started the wait.
-        const remaining = Math.max(0, (p.startedAt ?? Date.now()) + def.timeoutMs - Date.now());
-        await managerQueue.report(
-          { type: 'phase_deadline', run_id: runId, phase: def.name, iteration: p.iteration, at: Date.now() + remaining },
-          { jobId: `${phaseJobId(runId, def.name, p.iteration)}.deadline`, delayMs: remaining },
-        );
+      const ref = { run_id: runId, phase: def.name, iteration: p?.iteration ?? 0 };
+      if (p?.status === 'waiting') {
+        // The wait's deadline may have been lost with a crash; it counts from when the wait began.
+        const timeoutMs = def.kind === 'approval' ? def.timeoutMs : phaseDeadlineMs(def, deadlineGraceMs);
+        await store.setDeadline(ref, (p.startedAt ?? Date.now()) + timeoutMs, 'NX');
         continue;
       }
       if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
       if (def.kind === 'workflow' && def.workflow) {
-        await startChildRun(meta, def.name, p.iteration, def.workflow);
+        await startChildRun(meta, state, def.name, p.iteration, def.workflow);
         continue;
       }
-      const jobId = phaseJobId(runId, def.name, p.iteration);
-      const existing = await findPhaseJob(def, p.agent, jobId);
-      if (!existing) await enqueuePhase(meta, def, p.iteration, Date.now(), p.agent);
-      // A crash between adding the job and its deadline leaves the job without one: set it again
-      // (a no-op while the deadline job exists; deterministic id).
-      else await setDeadline(runId, def, p.iteration);
+      const existing = await driver.findPhaseJob(def, p.agent, phaseJobId(runId, def.name, p.iteration));
+      if (!existing) await driver.enqueuePhase(meta, state, def, p.iteration, p.agent);
+      await store.setDeadline(ref, Date.now() + phaseDeadlineMs(def, deadlineGraceMs), 'NX');
     }
   }
 
-  async function handle(job: Job<ManagerJobData>, token?: string): Promise<void> {
+  async function handle(job: Job<ManagerJobData>): Promise<void> {
     const parsed = ManagerJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`manager job ${job.id} has invalid data: ${parsed.error.message}`);
     const data = parsed.data;
-    if (data.type === 'run_cleanup') {
-      const run = await store.getRun(data.run_id);
-      if (isTerminalRun(run.state.status)) await removeFinishedJobs(run.meta, run);
-      await managerQueue.queue.remove(`${data.run_id}.cleanup`).catch(() => 0);
+    if (data.type === 'run_followup') {
+      const { meta, state, result } = await store.getRun(data.run_id);
+      await followUp(meta, data.actions, state, result);
       return;
     }
-    if (data.type === 'phase_deadline' && token && (await deadlineNotDue(job, data, token))) throw new DelayedError();
-    const event = toSchedulerEvent(data);
+    if (data.type === 'repair_run') {
+      await ensureInFlight(data.run_id);
+      return;
+    }
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
-    const { decision, meta, result } = await store.apply(
-      data.run_id,
-      (m, state, outputs) => enforceStateSchema(m, decide(m.workflow, state, event, { requirements: m.requirements, variables: m.variables, outputs, errors: state.errors }), outputs),
-      { output, loadOutputs: loadsOutputs },
-    );
+    const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
-    if (!decision.accepted) {
-      // A duplicate or stale report, or a replay after a crash between apply and enqueue.
-      await ensureInFlight(data.run_id);
-      return;
-    }
-    if (decision.events.some((e) => e.type === 'run_started')) {
-      await store.setRunTrace(meta.run_id, spans.startRun(meta, event.at));
-    }
-    await carryOut(meta, decision, result);
-    if (result) await endActions.enqueue(meta.run_id, decision.state.resumes);
-    spans.onEvents(meta.run_id, decision.events);
-    recordRunEvents(meta.workflow, decision.state, decision.events);
-    // A redelivered report (its first delivery may have died between the apply and its follow-up
-    // actions) also repairs what that follow-up would have done. Idempotent.
-    if (job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
+    // A duplicate or stale report, or a redelivered one (its first delivery may have died between the
+    // commit and its follow-up steps): make sure nothing the state asks for is missing. Idempotent.
+    if (!decision.accepted || job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
   }
 
   /**
-   * A phase's deadline counts from its enqueue, so it can pass while the job still waits in a busy
-   * queue (or is held by the rate limiter), or while a live worker holds it. Then it is not due: the
-   * deadline job is delayed by one more attempt's timeout and the phase goes on. It is due when the
-   * job is gone, failed, or stalled past BullMQ's limit.
+   * A phase's deadline passed. It counts from the enqueue, so it can pass while the job still waits in
+   * a busy queue (or is held by the rate limiter), or while a live worker holds it: then the deadline
+   * moves on by one more attempt's timeout and the phase goes on. It is due when the job is gone,
+   * failed, or stalled past BullMQ's limit; and an approval's (or a waiting phase's) when its time is up.
    */
-  async function deadlineNotDue(job: Job<ManagerJobData>, data: Extract<ManagerJobData, { type: 'phase_deadline' }>, token: string): Promise<boolean> {
-    const { meta, state } = await store.getRun(data.run_id);
-    const def = meta.workflow.phases.find((p) => p.name === data.phase);
-    const p = state.phases[data.phase];
-    if (!def || !p || def.kind === 'approval' || p.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) return false;
-    const phaseJob = await findPhaseJob(def, p.agent, phaseJobId(data.run_id, data.phase, data.iteration));
-    const jobState = phaseJob ? await phaseJob.getState() : 'missing';
-    if (!['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) return false;
-    await job.moveToDelayed(Date.now() + def.timeoutMs + deadlineGraceMs, token);
-    return true;
+  async function onDeadline(ref: DeadlineRef): Promise<void> {
+    let run;
+    try {
+      run = await store.getRun(ref.run_id);
+    } catch (err) {
+      if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') return store.removeDeadline(ref);
+      throw err;
+    }
+    const { meta, state } = run;
+    const def = meta.workflow.phases.find((p) => p.name === ref.phase);
+    const p = state.phases[ref.phase];
+    if (!def || !p || p.iteration !== ref.iteration || (!IN_FLIGHT_PHASE_STATUSES.includes(p.status) && p.status !== 'waiting')) {
+      await store.removeDeadline(ref);
+      return;
+    }
+    if (IN_FLIGHT_PHASE_STATUSES.includes(p.status) && (def.kind === 'agent' || def.kind === 'tool')) {
+      const phaseJob = await driver.findPhaseJob(def, p.agent, phaseJobId(ref.run_id, ref.phase, ref.iteration));
+      const jobState = phaseJob ? await phaseJob.getState() : 'missing';
+      if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
+        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        return;
+      }
+    }
+    const event: SchedulerEvent = { type: 'phase_deadline', at: Date.now(), phase: ref.phase, iteration: ref.iteration };
+    const { decision } = await driver.apply(ref.run_id, event);
+    if (!decision.accepted) await store.removeDeadline(ref);
   }
 
-  /** The job of a phase iteration, in whichever of its possible role queues it is. */
-  async function findPhaseJob(def: PhaseDefinition, chosen: string | undefined, jobId: string): Promise<Job | undefined> {
-    const roles = new Set([chosen ?? def.agent, def.agent, ...(def.agentSelect?.type === 'load_balanced' ? def.agentSelect.agents : [])]);
-    for (const role of roles) {
-      const found = await queueFor(role).getJob(jobId);
-      if (found) return found;
-    }
-    return undefined;
+  let polling: Promise<void> | undefined;
+  let stopped = false;
+  async function pollDeadlines(): Promise<void> {
+    const now = Date.now();
+    const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
+    await Promise.all(due.map((ref) => onDeadline(ref).catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`))));
   }
+  const deadlineTimer = setInterval(() => {
+    if (polling || stopped) return;
+    polling = pollDeadlines()
+      .catch((err: unknown) => onError(err as Error))
+      .finally(() => (polling = undefined));
+  }, DEADLINE_POLL_MS);
 
   const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
@@ -506,9 +371,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       }
     },
     async close() {
+      stopped = true;
+      clearInterval(deadlineTimer);
+      await polling;
       await worker.close();
       await queueMetrics.close();
-      await Promise.all([...agentQueues.values()].map((q) => q.close()));
+      await driver.close();
       await managerQueue.close();
       await endActions.close();
       await client.close();
@@ -524,7 +392,7 @@ function childRunId(runId: string, phase: string, iteration: number): string {
   return `${runId}.${phase}.${iteration}.run`;
 }
 
-function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_cleanup' }>): SchedulerEvent {
+function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' | 'repair_run' }>): SchedulerEvent {
   switch (data.type) {
     case 'run_submitted':
       return { type: 'run_started', at: data.at };
@@ -557,9 +425,6 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_cleanup' }>
         startedAt: data.started_at,
         agent: data.agent,
       };
-    case 'phase_deadline':
-      // A deadline pushed back (the job was still waiting) fires later than its recorded time.
-      return { type: 'phase_deadline', at: Math.max(data.at, Date.now()), phase: data.phase, iteration: data.iteration };
     case 'cancel_requested':
       return { type: 'cancel_requested', at: data.at, reason: data.reason };
     case 'external_event':

@@ -2,8 +2,8 @@
  * The tools pool: a BullMQ worker on the `agent-tools` queue that runs tool phases. For each job it
  * reads the run's context, renders every string of the phase's `parameters` with the run's templates,
  * validates them against the tool's schema, runs the tool under the phase timeout (an AbortSignal,
- * also aborted when the manager cancels the phase), and reports the outcome to the manager queue
- * exactly as an agent pool does: same fencing, retries, deadlines and `continue_on_error`.
+ * also aborted when the phase is cancelled), and commits the outcome to the run exactly as an agent
+ * pool does: same fencing, retries, deadlines and `continue_on_error`.
  *
  * Spans: `process agent-tools` (consumer) with an `execute_tool <name>` child carrying
  * `gen_ai.operation.name = execute_tool` and `gen_ai.tool.name`.
@@ -16,7 +16,9 @@ import {
   ManagerQueue,
   RunStore,
   TOOLS_ROLE,
+  type RunDriver,
   agentQueueName,
+  cancelChannel,
   createLogger,
   createRedis,
   fleetBackoffDelay,
@@ -34,7 +36,7 @@ import {
 import { failAttempt, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
-import { cancelChannel } from '../pool.js';
+import { createWorkerDriver } from '../pool.js';
 import { createToolRegistry, type ToolRegistry } from './registry.js';
 import { loadToolSettings, type ToolSettings } from './settings.js';
 import type { FleetTool } from './tool.js';
@@ -55,6 +57,8 @@ export interface ToolPoolOptions {
   stalledIntervalMs?: number;
   onError?: (err: Error) => void;
   logger?: FleetLogger;
+  /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this pool enqueues, ms. @defaultValue 30000 */
+  deadlineGraceMs?: number | undefined;
 }
 
 export interface ToolPool {
@@ -91,9 +95,10 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
   subscriber.on('error', onError);
   const store = new RunStore(redis, options.prefix);
   const manager = new ManagerQueue(redis, options.prefix);
+  const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs);
   const queueName = agentQueueName(TOOLS_ROLE);
   const concurrency = options.concurrency ?? 4;
-  const worker = new Worker<PhaseJobData, PhaseJobResult>(queueName, (job, _token, signal) => processToolJob(job, signal, { store, manager, registry, settings, queueName, log }), {
+  const worker = new Worker<PhaseJobData, PhaseJobResult>(queueName, (job, _token, signal) => processToolJob(job, signal, { driver, manager, registry, settings, queueName, log }), {
     connection: redis,
     prefix: options.prefix,
     concurrency,
@@ -124,7 +129,7 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
           clearTimeout(timer);
         };
         await within(worker.close(), graceMs);
-        await within(Promise.all([manager.close(), heartbeat.stop(), queueMetrics.close()]), 1000);
+        await within(Promise.all([manager.close(), driver.close(), heartbeat.stop(), queueMetrics.close()]), 1000);
         subscriber.disconnect();
         redis.disconnect();
       })();
@@ -134,7 +139,7 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
 }
 
 interface ToolProcessContext {
-  store: RunStore;
+  driver: RunDriver;
   manager: ManagerQueue;
   registry: ToolRegistry;
   settings: ToolSettings;
@@ -144,9 +149,9 @@ interface ToolProcessContext {
 
 /** Run one attempt of one tool phase iteration and report it. */
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  const host = { store: ctx.store, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE };
+  const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE };
   return withPhaseJob(job, host, async (phase) => {
-    const { data, attempt, ref, meta, state, started, startRecorded } = phase;
+    const { data, attempt, ref, meta, state, outputs, started } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
       const timeout = AbortSignal.timeout(data.timeout_ms);
@@ -157,7 +162,6 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         if (!registered) {
           throw new FleetError('UNKNOWN_TOOL', `no tool "${def.tool}" in this tools pool; tools: ${ctx.registry.names().join(', ')}; register it with FLEET_TOOL_MODULES`);
         }
-        const outputs = await ctx.store.getOutputs(data.run_id);
         const params = registered.validate(renderParameters(def.parameters ?? {}, { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors }));
         const output = await withSpan(
           `${GenAiOperationNames.ExecuteTool} ${def.tool}`,
@@ -178,23 +182,25 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         );
         // The output travels as JSON: anything else (a Date, a Map) becomes what JSON makes of it.
         const json: unknown = JSON.parse(JSON.stringify(output ?? null));
-        await startRecorded;
-        await ctx.manager.report({
-          type: 'phase_completed',
-          ...ref,
-          attempt,
-          at: Date.now(),
-          ...(await ctx.store.outputForReport(data.run_id, data.phase, data.iteration, attempt, json)),
-          usage: { input_tokens: 0, output_tokens: 0 },
-          model: 'none',
-          agent: TOOLS_ROLE,
-          started_at: started,
-        });
-        ctx.log.info({ ...ref, attempt, tool: toolName }, 'tool phase attempt completed');
-        return { reported: true, attempt };
+        const reported = await phase.commit(
+          {
+            type: 'phase_completed',
+            at: Date.now(),
+            phase: data.phase,
+            iteration: data.iteration,
+            attempt,
+            usage: { input_tokens: 0, output_tokens: 0 },
+            model: 'none',
+            startedAt: started,
+            agent: TOOLS_ROLE,
+          },
+          json,
+        );
+        ctx.log.info({ ...ref, attempt, tool: toolName, reported }, 'tool phase attempt completed');
+        return { reported, attempt };
       } catch (err) {
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
-        return failAttempt(host, job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
+        return failAttempt(job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
           ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),
         );
       }

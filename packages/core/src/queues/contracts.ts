@@ -4,8 +4,10 @@
  *
  * Queues (all under the fleet's key prefix, e.g. `{fleet}`):
  * - `agent-<role>`: one per agent role; a job runs one phase iteration. Job id `<runId>.<phase>.<iteration>`.
- * - `manager`: everything that happens to a run (submission, worker reports, deadlines, cancellation),
- *   consumed by the manager(s). Durable: a manager that was down sees the reports when it starts.
+ * - `manager`: what only the manager does for a run (submission, cancellation, external events, a
+ *   child run's outcome, follow-ups of a worker's decision, repairs), consumed by the manager(s).
+ *   Durable: a manager that was down sees the reports when it starts. Phase outcomes do not pass
+ *   through it: the worker commits them to the run itself (`RunDriver`).
  */
 import { z } from 'zod';
 import { FLEET_ERROR_CODES, type FleetErrorCode } from '../errors.js';
@@ -88,6 +90,14 @@ export const StepActionSchema = z.object({
 
 const phaseRef = { run_id: z.string().min(1), phase: z.string().min(1), iteration: z.number().int().min(1) };
 
+/** A scheduler action carried out by the manager on a worker's behalf (`run_followup`). */
+const FollowUpActionSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('start_child_run'), phase: z.string().min(1), iteration: z.number().int().min(1), workflow: z.string().min(1) }),
+  z.object({ type: z.literal('finish_run'), status: z.enum(['completed', 'failed', 'cancelled']) }),
+  z.object({ type: z.literal('start_fallback'), workflow: z.string().min(1) }),
+  z.object({ type: z.literal('cancel_phase'), phase: z.string().min(1), iteration: z.number().int().min(1) }),
+]);
+
 /** Data of a job on the `manager` queue: one thing that happened to a run. Times are epoch ms. */
 export const ManagerJobDataSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run_submitted'), run_id: z.string().min(1), at: z.number() }),
@@ -122,7 +132,6 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     started_at: z.number().optional(),
     agent: z.string().optional(),
   }),
-  z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),
   z.object({
     type: z.literal('external_event'),
@@ -134,7 +143,16 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     at: z.number(),
   }),
   z.object({ type: z.literal('resume_requested'), run_id: z.string().min(1), at: z.number() }),
-  /** Remove a finished run's retained jobs (a second pass, after workers released their locks). */
-  z.object({ type: z.literal('run_cleanup'), run_id: z.string().min(1), at: z.number() }),
+  /**
+   * What a worker's committed decision leaves to the manager (see `RunDriver`): child runs, a finished
+   * run's parent report, fallback and end action. Idempotent, so a redelivery does no harm.
+   */
+  z.object({ type: z.literal('run_followup'), run_id: z.string().min(1), at: z.number(), actions: z.array(FollowUpActionSchema).min(1) }),
+  /**
+   * A worker took a job again (its first holder died) and found its phase already ended: the first
+   * holder may have died after committing and before enqueuing what came next. The manager re-derives
+   * what the run's state still needs (jobs, deadlines, follow-ups).
+   */
+  z.object({ type: z.literal('repair_run'), run_id: z.string().min(1), at: z.number() }),
 ]);
 export type ManagerJobData = z.infer<typeof ManagerJobDataSchema>;

@@ -3,6 +3,7 @@
  * Redis as is. Times are epoch milliseconds supplied by the shell (the scheduler never reads a clock).
  */
 import type { SerializedFleetError } from '../errors.js';
+import type { SpanRef } from '../telemetry/run-spans.js';
 
 /** `created → active → completed | failed | cancelled`. */
 export type RunStatus = 'created' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
@@ -55,6 +56,8 @@ export interface PhaseState {
   feedback?: { from: string; note?: string; event?: { type: string; data: unknown } };
   /** While `waiting`: the event type that resumes it, and what was asked. */
   waitingFor?: { event: string; prompt?: unknown };
+  /** The current iteration's `phase <name>` span, chosen when it was queued (set by the shell, not the scheduler). */
+  span?: SpanRef;
 }
 
 /** A step action an agent's result asks for (or a workflow rule derives from it). */
@@ -88,6 +91,8 @@ export interface RunState {
   events: Array<{ type: string; data: unknown; at: number; id?: string }>;
   /** How many times the run was resumed after failing or being cancelled. */
   resumes: number;
+  /** The run's `invoke_workflow` span, chosen when it started (set by the shell, not the scheduler). */
+  span?: SpanRef;
 }
 
 /** Something that happened to a run: the scheduler's input. */

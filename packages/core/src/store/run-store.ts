@@ -8,6 +8,8 @@
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
  * - `<p>:runs:active`       set of runs not yet finished
+ * - `<p>:deadlines`         sorted set of phase deadlines: member `[runId, phase, iteration]` (JSON),
+ *                           score the epoch ms at which the manager checks on that phase iteration
  *
  * Writes are fenced: {@link RunStore.apply} reads the state and its version, lets a pure function
  * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
@@ -45,7 +47,31 @@ for _ = 1, n do
   redis.call('XADD', KEYS[3], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
   i = i + 2
 end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('ZREM', KEYS[5], ARGV[i])
+  i = i + 1
+end
 return 1
+`;
+
+/**
+ * Take up to ARGV[3] deadlines due at ARGV[1] (epoch ms): each is moved to ARGV[2] (a lease: should the
+ * manager that took it die, it comes due again then) and returned.
+ */
+const CLAIM_DEADLINES_LUA = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], member)
+end
+return due
 `;
 
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
@@ -95,11 +121,45 @@ type ApplyCommand = (
   contextKey: string,
   eventsKey: string,
   activeKey: string,
+  deadlinesKey: string,
   ...args: string[]
 ) => Promise<number>;
 
+type ClaimCommand = (deadlinesKey: string, now: string, leaseUntil: string, limit: string) => Promise<string[]>;
+
+/** A phase iteration whose deadline is kept in the `<p>:deadlines` sorted set. */
+export interface DeadlineRef {
+  run_id: string;
+  phase: string;
+  iteration: number;
+}
+
+/** Deadline changes committed together with a decision. */
+export interface DeadlineChanges {
+  /** Set (or move) these deadlines; `at` is epoch ms. */
+  set: Array<DeadlineRef & { at: number }>;
+  remove: DeadlineRef[];
+}
+
+/** The sorted-set member of a deadline. */
+export function deadlineMember(ref: DeadlineRef): string {
+  return JSON.stringify([ref.run_id, ref.phase, ref.iteration]);
+}
+
+/** @returns undefined for a member this version did not write. */
+export function parseDeadlineMember(member: string): DeadlineRef | undefined {
+  try {
+    const [run_id, phase, iteration] = JSON.parse(member) as unknown[];
+    if (typeof run_id === 'string' && typeof phase === 'string' && typeof iteration === 'number') return { run_id, phase, iteration };
+  } catch {
+    // Not ours.
+  }
+  return undefined;
+}
+
 export class RunStore {
   private readonly applyScript: ApplyCommand;
+  private readonly claimScript: ClaimCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
   private readonly metaCache = new Map<string, RunMeta>();
 
@@ -111,7 +171,8 @@ export class RunStore {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.applyScript = luaCommand<ApplyCommand>(redis, 'fleetApplyDecision', 4, APPLY_DECISION_LUA);
+    this.applyScript = luaCommand<ApplyCommand>(redis, 'fleetApplyDecision', 5, APPLY_DECISION_LUA);
+    this.claimScript = luaCommand<ClaimCommand>(redis, 'fleetClaimDeadlines', 1, CLAIM_DEADLINES_LUA);
   }
 
   runKey(id: string): string {
@@ -128,6 +189,9 @@ export class RunStore {
   }
   get activeKey(): string {
     return `${this.prefix}:runs:active`;
+  }
+  get deadlinesKey(): string {
+    return `${this.prefix}:deadlines`;
   }
 
   /**
@@ -170,19 +234,52 @@ export class RunStore {
     const cached = this.metaCache.get(id);
     if (cached) {
       const [state, result] = await this.redis.hmget(this.runKey(id), 'state', 'result');
-      if (state) return { meta: cached, state: JSON.parse(state) as RunState, result: result ? (JSON.parse(result) as RunResult) : undefined };
-      this.metaCache.delete(id);
+      return this.parseRun(id, cached, null, state ?? null, result ?? null);
     }
     const [meta, state, result] = await this.redis.hmget(this.runKey(id), 'meta', 'state', 'result');
-    if (!meta || !state) throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
-    const parsed = JSON.parse(meta) as RunMeta;
-    if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
-    this.metaCache.set(id, parsed);
-    return {
-      meta: parsed,
-      state: JSON.parse(state) as RunState,
-      result: result ? (JSON.parse(result) as RunResult) : undefined,
-    };
+    return this.parseRun(id, undefined, meta ?? null, state ?? null, result ?? null);
+  }
+
+  /**
+   * The run and the shared context's outputs of `phases` (all of them for `'all'`), read in one round
+   * trip: what a worker needs to start a phase.
+   * @throws FleetError `RUN_NOT_FOUND`
+   */
+  async getRunWithOutputs(id: string, phases: readonly string[] | 'all'): Promise<StoredRun & { outputs: Record<string, unknown> }> {
+    const cached = this.metaCache.get(id);
+    const fields = cached ? ['state', 'result'] : ['meta', 'state', 'result'];
+    const pipeline = this.redis.pipeline().hmget(this.runKey(id), ...fields);
+    if (phases === 'all') pipeline.hgetall(this.contextKey(id));
+    else if (phases.length > 0) pipeline.hmget(this.contextKey(id), ...phases);
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const runFields = replies[0]?.[1] as Array<string | null>;
+    const [meta, state, result] = cached ? [undefined, ...runFields] : runFields;
+    const run = this.parseRun(id, cached, meta ?? null, state ?? null, result ?? null);
+    const outputs: Record<string, unknown> = {};
+    const context = replies[1]?.[1];
+    if (phases === 'all') {
+      for (const [phase, v] of Object.entries((context ?? {}) as Record<string, string>)) outputs[phase] = JSON.parse(v);
+    } else if (phases.length > 0) {
+      (context as Array<string | null>).forEach((v, i) => {
+        if (v != null) outputs[phases[i] as string] = JSON.parse(v);
+      });
+    }
+    return { ...run, outputs };
+  }
+
+  private parseRun(id: string, cached: RunMeta | undefined, meta: string | null, state: string | null, result: string | null): StoredRun {
+    if (!state || (!cached && !meta)) {
+      this.metaCache.delete(id);
+      throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
+    }
+    let parsed = cached;
+    if (!parsed) {
+      parsed = JSON.parse(meta as string) as RunMeta;
+      if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
+      this.metaCache.set(id, parsed);
+    }
+    return { meta: parsed, state: JSON.parse(state) as RunState, result: result ? (JSON.parse(result) as RunResult) : undefined };
   }
 
   /** The shared context's phase outputs; only `phases` when given. */
@@ -224,17 +321,27 @@ export class RunStore {
   async apply(
     id: string,
     reduce: (meta: RunMeta, state: RunState, outputs: Record<string, unknown>) => Decision,
-    options: { output?: { phase: string; value: unknown } | undefined; loadOutputs?: boolean | ((meta: RunMeta) => boolean); now?: () => number } = {},
-  ): Promise<{ decision: Decision; meta: RunMeta; result: RunResult | undefined }> {
+    options: {
+      output?: { phase: string; value: unknown } | undefined;
+      loadOutputs?: boolean | ((meta: RunMeta) => boolean);
+      now?: () => number;
+      /** The run as the caller last read it: the first try decides on it without reading (a stale one costs a retry). */
+      known?: Pick<StoredRun, 'meta' | 'state'> | undefined;
+      /** Deadline changes to commit with the decision (computed per try). */
+      deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
+    } = {},
+  ): Promise<{ decision: Decision; meta: RunMeta; result: RunResult | undefined; before: RunState }> {
     const { output } = options;
     const now = options.now ?? Date.now;
+    let known = options.known;
     for (let tries = 0; tries < 100; tries++) {
-      const { meta, state } = await this.getRun(id);
+      const { meta, state } = known ?? (await this.getRun(id));
+      known = undefined;
       const load = typeof options.loadOutputs === 'function' ? options.loadOutputs(meta) : options.loadOutputs === true;
       let outputs: Record<string, unknown> | undefined = load ? await this.getOutputs(id) : undefined;
       if (outputs && output) outputs[output.phase] = output.value;
       const decision = reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
-      if (!decision.accepted) return { decision, meta, result: undefined };
+      if (!decision.accepted) return { decision, meta, result: undefined, before: state };
       const writes: Record<string, unknown> = { ...(output ? { [output.phase]: output.value } : {}), ...decision.outputs };
       let result: RunResult | undefined;
       if (decision.actions.some((a) => a.type === 'finish_run')) {
@@ -244,11 +351,13 @@ export class RunStore {
       }
       const contextArgs = Object.entries(writes).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
       const events = decision.events.flatMap((e) => [e.type, JSON.stringify(e)]);
+      const deadlines = options.deadlines?.(meta, state, decision) ?? { set: [], remove: [] };
       const applied = await this.applyScript(
         this.runKey(id),
         this.contextKey(id),
         this.eventsKey(id),
         this.activeKey,
+        this.deadlinesKey,
         String(state.version),
         String(decision.state.version),
         JSON.stringify(decision.state),
@@ -259,8 +368,12 @@ export class RunStore {
         ...contextArgs,
         String(decision.events.length),
         ...events,
+        String(deadlines.set.length),
+        ...deadlines.set.flatMap((d) => [String(d.at), deadlineMember(d)]),
+        String(deadlines.remove.length),
+        ...deadlines.remove.map(deadlineMember),
       );
-      if (applied === 1) return { decision, meta, result };
+      if (applied === 1) return { decision, meta, result, before: state };
       if (applied === -1) throw new FleetError('RUN_NOT_FOUND', `run "${id}" disappeared while being updated`);
       // Another writer committed first: decide again on the fresh state.
     }
@@ -327,16 +440,6 @@ export class RunStore {
     return out;
   }
 
-  /** Store the W3C carrier of the run's root span, so any manager replica can parent phase spans to it. */
-  async setRunTrace(id: string, carrier: Record<string, string>): Promise<void> {
-    await this.redis.hset(this.runKey(id), 'run_trace', JSON.stringify(carrier));
-  }
-
-  async getRunTrace(id: string): Promise<Record<string, string> | undefined> {
-    const raw = await this.redis.hget(this.runKey(id), 'run_trace');
-    return raw ? (JSON.parse(raw) as Record<string, string>) : undefined;
-  }
-
   /**
    * Record a link to another run on this one (`fallback_run_id`, `reruns`, `children`): list-valued
    * keys accumulate. Shown in the result's `links`.
@@ -355,23 +458,31 @@ export class RunStore {
   }
 
   /**
-   * Store the W3C carrier of a phase's span (its latest iteration), so a later phase that depends on
-   * it can link to it from any manager replica. Field `phase_trace:<phase>` of the run hash.
+   * Take the deadlines due by `now` (epoch ms), at most `limit`: each is leased until `leaseUntil`
+   * (it comes due again then unless the taker settles it first).
    */
-  async setPhaseTrace(id: string, phase: string, carrier: Record<string, string>): Promise<void> {
-    await this.redis.hset(this.runKey(id), `phase_trace:${phase}`, JSON.stringify(carrier));
+  async claimDueDeadlines(now: number, leaseUntil: number, limit = 100): Promise<DeadlineRef[]> {
+    const members = await this.claimScript(this.deadlinesKey, String(now), String(leaseUntil), String(limit));
+    const refs: DeadlineRef[] = [];
+    for (const m of members) {
+      const ref = parseDeadlineMember(m);
+      if (ref) refs.push(ref);
+      else await this.redis.zrem(this.deadlinesKey, m);
+    }
+    return refs;
   }
 
-  /** The stored span carriers of `phases` (phase → carrier); phases without one are left out. */
-  async getPhaseTraces(id: string, phases: readonly string[]): Promise<Record<string, Record<string, string>>> {
-    const out: Record<string, Record<string, string>> = {};
-    if (phases.length === 0) return out;
-    const values = await this.redis.hmget(this.runKey(id), ...phases.map((p) => `phase_trace:${p}`));
-    phases.forEach((phase, i) => {
-      const raw = values[i];
-      if (raw) out[phase] = JSON.parse(raw) as Record<string, string>;
-    });
-    return out;
+  /**
+   * Set a phase iteration's deadline to `at` (epoch ms).
+   * @param mode - `NX`: only if it has none; `XX`: only if it still has one (a settled deadline stays gone).
+   */
+  async setDeadline(ref: DeadlineRef, at: number, mode: 'NX' | 'XX'): Promise<void> {
+    if (mode === 'NX') await this.redis.zadd(this.deadlinesKey, 'NX', at, deadlineMember(ref));
+    else await this.redis.zadd(this.deadlinesKey, 'XX', at, deadlineMember(ref));
+  }
+
+  async removeDeadline(ref: DeadlineRef): Promise<void> {
+    await this.redis.zrem(this.deadlinesKey, deadlineMember(ref));
   }
 
   /** Ids of runs not yet finished. */

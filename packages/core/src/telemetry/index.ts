@@ -50,3 +50,6 @@ export {
   withSpan,
 } from './trace.js';
 export type { WithSpanOptions } from './trace.js';
+
+export { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, fleetIdGenerator } from './run-spans.js';
+export type { PhaseSpanInput, RunSpanInput, SpanRef } from './run-spans.js';

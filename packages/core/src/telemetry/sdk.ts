@@ -14,7 +14,8 @@ import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
 import { FleetError } from '../errors.js';
 
-import { TRACER_NAME } from './trace.js';
+import { fleetIdGenerator } from './run-spans.js';
+import { tracerProviderRegistered } from './trace.js';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -102,14 +103,6 @@ function envMetricExporters(): string[] {
   return names.includes('none') ? [] : names.filter((n) => n === 'otlp' || n === 'console');
 }
 
-/** true when some tracer provider is already registered with the API (by another SDK, or a test). */
-function tracerProviderRegistered(): boolean {
-  const provider: unknown = trace.getTracerProvider();
-  const proxy = provider as { getDelegateTracer?: (name: string) => unknown };
-  // The API's global is a ProxyTracerProvider; it has a delegate only once a provider is registered.
-  return typeof proxy.getDelegateTracer === 'function' ? proxy.getDelegateTracer(TRACER_NAME) !== undefined : true;
-}
-
 async function boot(options: TelemetryOptions, tracesOn: boolean): Promise<RunningSdk | undefined> {
   if (tracerProviderRegistered()) {
     diag.warn('agentfleet: a tracer provider is already registered; startTelemetry leaves it and starts nothing');
@@ -126,6 +119,8 @@ async function boot(options: TelemetryOptions, tracesOn: boolean): Promise<Runni
     const config: Partial<NodeSDKConfiguration> = {
       resource: defaultResource().merge(resourceFromAttributes({ 'service.name': options.serviceName })),
       instrumentations: [],
+      // Run and phase spans are emitted when they end, under ids chosen when they began (./run-spans.ts).
+      idGenerator: fleetIdGenerator,
       // No `traceExporter`: the SDK builds it from env (OTEL_TRACES_EXPORTER, default otlp;
       // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, default http/protobuf; endpoint, headers, timeout,
       // compression) and wraps it in a BatchSpanProcessor configured by OTEL_BSP_*.

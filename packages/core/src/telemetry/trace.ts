@@ -51,6 +51,14 @@ export function getTracer(): Tracer {
   return trace.getTracer(TRACER_NAME, readTracerVersion());
 }
 
+/** true when some tracer provider is already registered with the API (by another SDK, or a test). */
+export function tracerProviderRegistered(): boolean {
+  const provider: unknown = trace.getTracerProvider();
+  const proxy = provider as { getDelegateTracer?: (name: string) => unknown };
+  // The API's global is a ProxyTracerProvider; it has a delegate only once a provider is registered.
+  return typeof proxy.getDelegateTracer === 'function' ? proxy.getDelegateTracer(TRACER_NAME) !== undefined : true;
+}
+
 /** Options of {@link withSpan}. */
 export interface WithSpanOptions {
   /** @defaultValue `SpanKind.INTERNAL` */

@@ -6,7 +6,10 @@
  * Pure: it rewrites the scheduler's decision before the store commits it, so the run never shows as
  * `completed` and then flips.
  */
-import { FleetError, compileStateSchema, stateSchemaIssues, type Decision, type RunMeta } from '@agentfleet/core';
+import { FleetError } from '../errors.js';
+import type { RunMeta } from '../result.js';
+import type { Decision } from '../scheduler/types.js';
+import { compileStateSchema, stateSchemaIssues } from '../workflow/template-fields.js';
 import type { ValidateFunction } from 'ajv';
 
 /** Name used in the run's `errors` for a state-schema violation (it belongs to no phase). */

@@ -1,0 +1,332 @@
+/**
+ * The run driver: applies one thing that happened to a run and carries out what it sets off. Used by
+ * whoever learns of the event first: the worker that finished a phase attempt (its completion, the
+ * next decision and the next phase jobs, with no hop through the manager), and the manager (run
+ * submissions, deadlines, cancellations, external events).
+ *
+ * One apply is one fenced Lua call ({@link RunStore.apply}): the new state, the phase output, the run
+ * events and the phase deadlines commit together or not at all. Then, in this order:
+ * 1. ready agent and tool phases are enqueued (deterministic job ids: a repeat is a no-op), each with
+ *    a `send <queue>` span under its phase span;
+ * 2. phases cancelled by the decision have their waiting jobs removed and running ones aborted;
+ * 3. phase spans that the decision ends are emitted, and run metrics recorded;
+ * 4. everything else (child runs, a finished run's parent report, fallback and end action) goes to
+ *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
+ *
+ * A crash after the commit and before these steps loses none of them: a worker's job is taken again
+ * once its lock expires and, finding its phase already ended, asks the manager to repair the run
+ * (`repair_run`), and the manager re-derives what the state still needs on start.
+ */
+import { SpanKind } from '@opentelemetry/api';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { FLEET_BACKOFF } from '../queues/backoff.js';
+import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, phaseJobId } from '../queues/contracts.js';
+import type { RunMeta, RunResult } from '../result.js';
+import { decide, needsOutputs } from '../scheduler/decide.js';
+import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
+import type { DeadlineChanges, DeadlineRef, RunStore } from '../store/run-store.js';
+import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
+import type { FleetLogger } from '../telemetry/logger.js';
+import { recordRunEvents } from '../telemetry/metrics.js';
+import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, type SpanRef } from '../telemetry/run-spans.js';
+import { injectTraceContext, withSpan } from '../telemetry/trace.js';
+import type { PhaseDefinition } from '../workflow/definition.js';
+import { enforceStateSchema } from './state-schema.js';
+
+/** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager checks on it. */
+export const DEFAULT_DEADLINE_GRACE_MS = 30_000;
+
+/** Actions the driver leaves to {@link RunDriverOptions.followUp}. */
+export type FollowUpAction = Extract<SchedulerAction, { type: 'start_child_run' | 'finish_run' | 'start_fallback' | 'cancel_phase' }>;
+
+export interface RunDriverOptions {
+  redis: Redis;
+  /** The fleet's key prefix. */
+  prefix: string;
+  store: RunStore;
+  log: FleetLogger;
+  /** @defaultValue {@link DEFAULT_DEADLINE_GRACE_MS} */
+  deadlineGraceMs?: number | undefined;
+  /**
+   * Carry out what only the manager does: start child runs, cancel child runs, report a finished run
+   * to its parent, start the fallback, run the end action. Called after the commit, with the run's
+   * result when the decision finished it.
+   */
+  followUp: (meta: RunMeta, actions: FollowUpAction[], state: RunState, result: RunResult | undefined) => Promise<void>;
+}
+
+/** What {@link RunDriver.apply} committed. */
+export interface Applied {
+  decision: Decision;
+  meta: RunMeta;
+  result: RunResult | undefined;
+}
+
+/** The channel on which phase jobs in flight are aborted (payload: the job id). */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
+/** How long after its enqueue the manager checks on a phase, ms: every attempt's timeout and backoff, plus grace. */
+export function phaseDeadlineMs(def: PhaseDefinition, graceMs: number): number {
+  const attempts = def.retries + 1;
+  return def.timeoutMs * attempts + def.retryDelayMs * (2 ** attempts - 1) + graceMs;
+}
+
+const active = (p: PhaseState | undefined): boolean => p !== undefined && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || p.status === 'waiting');
+
+export class RunDriver {
+  private readonly queues = new Map<string, Queue>();
+  private readonly graceMs: number;
+
+  constructor(private readonly options: RunDriverOptions) {
+    this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
+  }
+
+  get store(): RunStore {
+    return this.options.store;
+  }
+
+  /** The queue of an agent role (one BullMQ `Queue` per role, on the driver's connection). */
+  queueFor(role: string): Queue {
+    let q = this.queues.get(role);
+    if (!q) {
+      q = new Queue(agentQueueName(role), { connection: this.options.redis, prefix: this.options.prefix });
+      this.queues.set(role, q);
+    }
+    return q;
+  }
+
+  /**
+   * Apply `events` to the run, in order, as one decision under the run's version fence, then carry it
+   * out. A worker passes its attempt's start and outcome together when it had not recorded the start
+   * yet; an event the scheduler refuses (a start already recorded) is left out of the decision.
+   *
+   * @param options.output - the phase output a `phase_completed` event carries, written into the shared context.
+   * @param options.known - the run as the caller read it; saves a read when nothing changed since.
+   * @returns the decision (`accepted: false` when every event was refused: stale, duplicate, run ended).
+   * @throws FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
+   *   only follow-up steps failed: both are safe to retry, the retry being refused as a duplicate).
+   */
+  async apply(
+    runId: string,
+    events: SchedulerEvent | SchedulerEvent[],
+    options: { output?: { phase: string; value: unknown } | undefined; known?: { meta: RunMeta; state: RunState } | undefined } = {},
+  ): Promise<Applied> {
+    const list = Array.isArray(events) ? events : [events];
+    const now = Date.now();
+    const applied = await this.store.apply(
+      runId,
+      (meta, state, outputs) => {
+        const ctx = { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors };
+        let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
+        for (const event of list) {
+          const next = decide(meta.workflow, decision.state, event, { ...ctx, errors: decision.state.errors });
+          if (!next.accepted) continue;
+          decision = {
+            accepted: true,
+            state: next.state,
+            actions: [...decision.actions, ...next.actions],
+            events: [...decision.events, ...next.events],
+            outputs: { ...decision.outputs, ...next.outputs },
+            reopened: decision.reopened || next.reopened,
+          };
+        }
+        decision = enforceStateSchema(meta, decision, outputs);
+        if (decision.accepted) this.assignSpans(meta, decision);
+        return decision;
+      },
+      {
+        output: options.output,
+        loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
+        known: options.known,
+        deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
+      },
+    );
+    const { decision, meta, result, before } = applied;
+    if (decision.accepted) await this.carryOut(meta, before, decision, result);
+    return { decision, meta, result };
+  }
+
+  /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */
+  private assignSpans(meta: RunMeta, decision: Decision): void {
+    const state = decision.state;
+    if (decision.events.some((e) => e.type === 'run_started') && !state.span) {
+      const ref = beginSpanRef(meta.trace);
+      if (ref) state.span = ref;
+    }
+    if (!state.span) return;
+    for (const action of decision.actions) {
+      if (action.type !== 'enqueue_phase' && action.type !== 'start_child_run') continue;
+      const phase = state.phases[action.phase];
+      const ref = beginSpanRef(state.span);
+      if (phase && ref) phase.span = ref;
+    }
+  }
+
+  private deadlineChanges(meta: RunMeta, before: RunState, decision: Decision, now: number): DeadlineChanges {
+    const runId = meta.run_id;
+    const set: DeadlineChanges['set'] = [];
+    const remove: DeadlineRef[] = [];
+    for (const action of decision.actions) {
+      if (action.type === 'enqueue_phase') {
+        const def = meta.workflow.phases.find((p) => p.name === action.phase);
+        if (def) set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + phaseDeadlineMs(def, this.graceMs) });
+      } else if (action.type === 'await_event') {
+        set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
+      }
+    }
+    for (const [name, was] of Object.entries(before.phases)) {
+      if (!active(was)) continue;
+      const now_ = decision.state.phases[name];
+      if (active(now_) && now_?.iteration === was.iteration) continue;
+      remove.push({ run_id: runId, phase: name, iteration: was.iteration });
+    }
+    return { set, remove };
+  }
+
+  private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined): Promise<void> {
+    const followUps: FollowUpAction[] = [];
+    const work: Array<Promise<void>> = [];
+    for (const action of decision.actions) {
+      const def = 'phase' in action ? meta.workflow.phases.find((p) => p.name === action.phase) : undefined;
+      if (action.type === 'enqueue_phase' && def) {
+        // Independent phases that became ready together are enqueued together.
+        work.push(this.enqueuePhase(meta, decision.state, def, action.iteration, action.agent));
+      } else if (action.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
+        work.push(this.cancelPhaseJob(def, decision.state.phases[action.phase]?.agent, phaseJobId(meta.run_id, action.phase, action.iteration)));
+      } else if (action.type === 'start_child_run' || action.type === 'finish_run' || action.type === 'start_fallback' || action.type === 'cancel_phase') {
+        followUps.push(action);
+      }
+    }
+    await Promise.all(work);
+    this.emitSpans(meta, before, decision);
+    recordRunEvents(meta.workflow, decision.state, decision.events);
+    if (followUps.length > 0) await this.options.followUp(meta, followUps, decision.state, result);
+  }
+
+  /**
+   * Emit the spans of phases the decision ended (their iteration's identity is in the state before
+   * it). The run's own span is the manager's, emitted with the finished run's follow-up.
+   */
+  private emitSpans(meta: RunMeta, before: RunState, decision: Decision): void {
+    const runRef = decision.state.span ?? before.span;
+    if (!runRef) return;
+    for (const e of decision.events) {
+      if (e.type === 'phase_completed' || e.type === 'phase_failed' || e.type === 'phase_cancelled' || e.type === 'phase_skipped') {
+        const was = before.phases[e.phase];
+        if (!was?.span || !active(was)) continue;
+        const def = meta.workflow.phases.find((p) => p.name === e.phase);
+        const dependencies: Record<string, SpanRef> = {};
+        for (const dep of def?.dependsOn ?? []) {
+          const ref = before.phases[dep.phase]?.span;
+          if (ref) dependencies[dep.phase] = ref;
+        }
+        emitPhaseSpan({
+          runId: meta.run_id,
+          run: runRef,
+          ref: was.span,
+          phase: e.phase,
+          iteration: was.iteration,
+          role: was.agent ?? def?.agent ?? 'unknown',
+          start: was.queuedAt ?? e.at,
+          end: e.at,
+          dependencies,
+          attempt: e.type === 'phase_completed' ? e.attempt : undefined,
+          error: e.type === 'phase_failed' ? e.error.message : undefined,
+        });
+      }
+    }
+  }
+
+  /** The role with the least work waiting among `agents` (ties: the first listed). */
+  private async leastLoaded(agents: readonly string[]): Promise<string> {
+    let best = agents[0] as string;
+    let bestCount = Number.POSITIVE_INFINITY;
+    for (const role of agents) {
+      const count = await this.queueFor(role).getJobCountByTypes('waiting', 'prioritized', 'delayed');
+      if (count < bestCount) {
+        best = role;
+        bestCount = count;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Add a phase iteration's job to its role's queue (id `<run>.<phase>.<iteration>`: adding it again
+   * is a no-op), inside a `send <queue>` producer span whose context travels in the job data.
+   */
+  async enqueuePhase(meta: RunMeta, state: RunState, def: PhaseDefinition, iteration: number, chosen?: string): Promise<void> {
+    const runId = meta.run_id;
+    const jobId = phaseJobId(runId, def.name, iteration);
+    const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await this.leastLoaded(def.agentSelect.agents) : def.agent);
+    const queue = this.queueFor(role);
+    await withSpan(
+      `send ${queue.name}`,
+      {
+        kind: SpanKind.PRODUCER,
+        parent: contextOfSpanRef(state.phases[def.name]?.span),
+        attributes: {
+          ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: queue.name, messageId: jobId }),
+          [FleetAttributes.RunId]: runId,
+          [FleetAttributes.PhaseName]: def.name,
+        },
+      },
+      async () => {
+        const data = PhaseJobDataSchema.parse({
+          run_id: runId,
+          phase: def.name,
+          iteration,
+          role,
+          timeout_ms: def.timeoutMs,
+          max_attempts: def.retries + 1,
+          cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
+          trace: injectTraceContext(),
+          ...(def.model !== undefined ? { model: def.model } : {}),
+        });
+        await queue.add(def.name, data, {
+          jobId,
+          sizeLimit: JOB_SIZE_LIMITS.phaseJob,
+          attempts: def.retries + 1,
+          backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },
+          // The run state, not a retained job, says whether a phase iteration is still wanted: a
+          // completed job is gone at once (its outcome is already committed to the run).
+          removeOnComplete: true,
+          removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+        });
+        this.options.log.info({ run_id: runId, phase: def.name, iteration, role, job_id: jobId }, 'phase enqueued');
+      },
+    );
+  }
+
+  /** Remove a phase job that still waits; abort it through {@link cancelChannel} if a worker holds it. */
+  async cancelPhaseJob(def: PhaseDefinition, chosen: string | undefined, jobId: string): Promise<void> {
+    const job = await this.findPhaseJob(def, chosen, jobId);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => undefined);
+    }
+    await this.options.redis.publish(cancelChannel(this.options.prefix), jobId);
+  }
+
+  /** The job of a phase iteration, in whichever of its possible role queues it is. */
+  async findPhaseJob(def: PhaseDefinition, chosen: string | undefined, jobId: string): Promise<Job | undefined> {
+    const roles = new Set([chosen ?? def.agent, def.agent, ...(def.agentSelect?.type === 'load_balanced' ? def.agentSelect.agents : [])]);
+    for (const role of roles) {
+      const found = await this.queueFor(role).getJob(jobId);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Agent queues this driver has used so far (their metrics are observed by the manager). */
+  roles(): IterableIterator<string> {
+    return this.queues.keys();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Run and phase spans that begin in one process and end in another.
+ *
+ * A run's `invoke_workflow <workflow>` span and each `phase <name>` span last as long as the run or the
+ * phase, and the process that enqueues a phase (the manager, or the worker that finished the phase
+ * before it) is rarely the one that sees it end. So neither is held in memory: when a run starts or a
+ * phase is queued, only its identity is chosen ({@link beginSpanRef}) and stored in the run state;
+ * children (the `send` producer span, and through the job's W3C context the worker's spans) are
+ * parented to that identity. Whichever process commits the end emits the whole span at once with its
+ * recorded start time, under the stored ids ({@link emitRunSpan}, {@link emitPhaseSpan}). A crash or a
+ * restart between the two loses nothing: the identity is in Redis.
+ *
+ * Emitting under a chosen span id needs the SDK's id generator to take it: `startTelemetry` installs
+ * {@link fleetIdGenerator}, which hands out the forced ids during {@link emitRunSpan}/{@link emitPhaseSpan}
+ * and random ones otherwise. With another SDK set up by the application, spans are still emitted, but
+ * under fresh ids (their children then point at a parent id that never arrives).
+ *
+ * Sampling: the identity inherits the sampled flag of its parent (the submitter's context for a run,
+ * the run for a phase); a run with no parent is sampled. The SDK's sampler still decides at emission.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  diag,
+  isSpanContextValid,
+  trace,
+  type Context,
+  type Link,
+  type SpanContext,
+} from '@opentelemetry/api';
+import { FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
+import { extractTraceContext, getTracer, tracerProviderRegistered } from './trace.js';
+
+/** The identity of a span begun but not yet emitted: stored with the run (plain JSON). */
+export interface SpanRef {
+  /** 32 lowercase hex digits. */
+  trace_id: string;
+  /** 16 lowercase hex digits. */
+  span_id: string;
+  /** W3C trace flags (1 = sampled). */
+  flags: number;
+}
+
+let forced: { traceId?: string | undefined; spanId: string } | undefined;
+
+function randomHex(bytes: number): string {
+  for (;;) {
+    const hex = randomBytes(bytes).toString('hex');
+    // All zeros is the invalid id of the W3C spec.
+    if (/[^0]/.test(hex)) return hex;
+  }
+}
+
+/**
+ * The SDK id generator AgentFleet installs (`NodeSDK({ idGenerator })`): random W3C ids, except while
+ * a begun span is being emitted under its stored ids.
+ */
+export const fleetIdGenerator = {
+  generateTraceId(): string {
+    return forced?.traceId ?? randomHex(16);
+  },
+  generateSpanId(): string {
+    return forced?.spanId ?? randomHex(8);
+  },
+};
+
+/**
+ * Choose the identity of a span that begins now under `parent` (a stored {@link SpanRef}, or a W3C
+ * carrier such as the submitter's `traceparent`). Writes nothing and exports nothing.
+ *
+ * @returns undefined when tracing is off (no SDK registered): nothing is stored then.
+ */
+export function beginSpanRef(parent: SpanRef | Record<string, string> | undefined): SpanRef | undefined {
+  if (!tracerProviderRegistered()) return undefined;
+  const parentSc = spanContextOf(parent);
+  return {
+    trace_id: parentSc ? parentSc.traceId : randomHex(16),
+    span_id: randomHex(8),
+    flags: parentSc ? parentSc.traceFlags : TraceFlags.SAMPLED,
+  };
+}
+
+function spanContextOf(parent: SpanRef | Record<string, string> | undefined): SpanContext | undefined {
+  if (!parent) return undefined;
+  if (isSpanRef(parent)) return { traceId: parent.trace_id, spanId: parent.span_id, traceFlags: parent.flags, isRemote: true };
+  const sc = trace.getSpanContext(extractTraceContext(parent));
+  return sc && isSpanContextValid(sc) ? sc : undefined;
+}
+
+function isSpanRef(value: SpanRef | Record<string, string>): value is SpanRef {
+  return typeof value.trace_id === 'string' && typeof value.span_id === 'string';
+}
+
+/** A context whose (remote, non-recording) span is `ref`: the parent to start children under. */
+export function contextOfSpanRef(ref: SpanRef | undefined): Context {
+  if (!ref) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: ref.trace_id, spanId: ref.span_id, traceFlags: ref.flags, isRemote: true });
+}
+
+/** Emit, already ended, a span begun with {@link beginSpanRef}, under its stored ids. */
+function emit(
+  ref: SpanRef,
+  name: string,
+  parent: Context,
+  start: number,
+  end: number,
+  attributes: Record<string, string | number | boolean>,
+  links: Link[],
+  error?: string,
+): void {
+  try {
+    // The trace id comes from the parent when it has one; a root takes the forced one.
+    forced = { traceId: ref.trace_id, spanId: ref.span_id };
+    let span;
+    try {
+      span = getTracer().startSpan(name, { kind: SpanKind.INTERNAL, startTime: start, attributes, links }, parent);
+    } finally {
+      forced = undefined;
+    }
+    if (span.spanContext().spanId !== ref.span_id && span.isRecording()) {
+      diag.debug(`agentfleet: span "${name}" was emitted under a new id (the SDK does not use fleetIdGenerator)`);
+    }
+    if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+    span.end(Math.max(start, end));
+  } catch (err) {
+    diag.warn(`agentfleet: could not emit span "${name}"`, err);
+  }
+}
+
+/** What {@link emitRunSpan} needs of a run. */
+export interface RunSpanInput {
+  runId: string;
+  workflow: string;
+  version: string;
+  /** The submitter's W3C carrier: the run span's parent. */
+  parent: Record<string, string> | undefined;
+  ref: SpanRef;
+  /** Epoch ms. */
+  start: number;
+  end: number;
+  status: 'completed' | 'failed' | 'cancelled';
+}
+
+/** Emit a finished run's `invoke_workflow <workflow>` span (status ERROR unless it completed). */
+export function emitRunSpan(input: RunSpanInput): void {
+  const parent = input.parent && Object.keys(input.parent).length > 0 ? extractTraceContext(input.parent) : ROOT_CONTEXT;
+  emit(
+    input.ref,
+    `${GenAiOperationNames.InvokeWorkflow} ${input.workflow}`,
+    parent,
+    input.start,
+    input.end,
+    {
+      [GenAiAttributes.OperationName]: GenAiOperationNames.InvokeWorkflow,
+      [GenAiAttributes.WorkflowName]: input.workflow,
+      [FleetAttributes.RunId]: input.runId,
+      [FleetAttributes.WorkflowName]: input.workflow,
+      [FleetAttributes.WorkflowVersion]: input.version,
+    },
+    [],
+    input.status === 'completed' ? undefined : `run ${input.status}`,
+  );
+}
+
+/** What {@link emitPhaseSpan} needs of a phase iteration. */
+export interface PhaseSpanInput {
+  runId: string;
+  run: SpanRef;
+  ref: SpanRef;
+  phase: string;
+  iteration: number;
+  role: string;
+  /** Epoch ms: queued, ended. */
+  start: number;
+  end: number;
+  /** The latest spans of the phases it depends on (fan-in links), by phase name. */
+  dependencies: Record<string, SpanRef>;
+  /** The attempt that completed it. */
+  attempt?: number | undefined;
+  /** Set when the phase failed: the span's status message. */
+  error?: string | undefined;
+}
+
+/** Emit an ended phase iteration's `phase <name>` span, a child of the run span, linked to its dependencies' spans. */
+export function emitPhaseSpan(input: PhaseSpanInput): void {
+  const links: Link[] = Object.entries(input.dependencies).map(([phase, ref]) => ({
+    context: { traceId: ref.trace_id, spanId: ref.span_id, traceFlags: ref.flags, isRemote: true },
+    attributes: { [FleetAttributes.PhaseName]: phase },
+  }));
+  emit(
+    input.ref,
+    `phase ${input.phase}`,
+    contextOfSpanRef(input.run),
+    input.start,
+    input.end,
+    {
+      [FleetAttributes.RunId]: input.runId,
+      [FleetAttributes.PhaseName]: input.phase,
+      [FleetAttributes.PhaseIteration]: input.iteration,
+      [FleetAttributes.AgentRole]: input.role,
+      ...(input.attempt !== undefined ? { [FleetAttributes.PhaseAttempt]: input.attempt } : {}),
+    },
+    links,
+    input.error,
+  );
+}
