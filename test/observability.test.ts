@@ -119,11 +119,18 @@ describe('observability across the manager and agent processes', () => {
       expect(result.status).toBe('completed');
       expect(result.phases.find((p) => p.name === 'plan')?.attempts).toBe(2);
 
-      // The queue drained, and the agents counted tokens, the manager phase durations.
+      // The queue drained, and the agents counted tokens. Phase and run metrics come from whichever
+      // process committed the event (here the agents, which commit outcomes; the manager only when it
+      // applies a deadline or a cancellation): a dashboard sums them across processes, and so does this.
       await scrapeUntil(managerPort, (t) => sample(t, 'fleet_queue_jobs', waitingLabels) === 0);
-      const managerText = await scrapeUntil(managerPort, (t) => (sample(t, 'fleet_run_duration_count', { fleet_run_status: 'completed' }) ?? 0) >= 1);
-      expect(sample(managerText, 'fleet_phase_duration_count', { fleet_phase_name: 'review', fleet_phase_status: 'completed' })).toBe(1);
-      expect(sample(managerText, 'fleet_phase_retries_total', { fleet_phase_name: 'plan', error_type: 'PROVIDER_OVERLOADED' })).toBe(1);
+      const summed = async (name: string, labels: Record<string, string>) => {
+        const texts = await Promise.all([managerPort, agentsPort].map((port) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text())));
+        return texts.reduce((sum, t) => sum + (sample(t, name, labels) ?? 0), 0);
+      };
+      await scrapeUntil(agentsPort, (t) => (sample(t, 'fleet_run_duration_count', { fleet_run_status: 'completed' }) ?? 0) >= 1);
+      expect(await summed('fleet_run_duration_count', { fleet_run_status: 'completed' })).toBe(1);
+      expect(await summed('fleet_phase_duration_count', { fleet_phase_name: 'review', fleet_phase_status: 'completed' })).toBe(1);
+      expect(await summed('fleet_phase_retries_total', { fleet_phase_name: 'plan', error_type: 'PROVIDER_OVERLOADED' })).toBe(1);
       const agentsText = await scrapeUntil(agentsPort, (t) => (sample(t, 'gen_ai_client_token_usage_count', { gen_ai_token_type: 'output' }) ?? 0) >= 4);
       expect(sample(agentsText, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output' })).toBe(4 * USAGE.output_tokens);
       expect(sample(agentsText, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBe(

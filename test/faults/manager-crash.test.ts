@@ -6,8 +6,8 @@
  * twice" from each run's event stream.
  */
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { agentQueueName, decide } from '@agentfleet/core';
-import { Queue } from 'bullmq';
+import { agentQueueName, createRedis, decide } from '@agentfleet/core';
+import { Queue, Worker, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
@@ -59,13 +59,18 @@ describe('manager crashes and replicas', () => {
     let kills = 0;
     let killsMidRun = 0;
     try {
-      const runs = await Promise.all(
-        Array.from({ length: 12 }, async (_, i) => {
+      // Phase outcomes do not pass through the manager; what does is starting runs and finishing them
+      // (follow-ups), so runs are submitted one every 400 ms while the manager is killed again and again.
+      const runs: Array<{ id: string; requirements: string }> = [];
+      const submitting = (async () => {
+        for (let i = 0; i < 12; i++) {
           const requirements = `Service number ${i}`;
-          return { id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements };
-        }),
-      );
+          runs.push({ id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements });
+          await new Promise((r) => setTimeout(r, 400));
+        }
+      })();
       const active = async () => (await conn.store.activeRunIds()).length;
+      await new Promise((r) => setTimeout(r, 50));
       // Kill it again and again, each time after a random 30–280 ms of work, until every run ended.
       while ((await active()) > 0 && kills < 8) {
         manager = spawnCli(managerArgs, env);
@@ -76,13 +81,63 @@ describe('manager crashes and replicas', () => {
         kills += 1;
         if ((await active()) > 0) killsMidRun += 1;
       }
+      await submitting;
       manager = spawnCli(managerArgs, env);
       await waitUntil(async () => (await active()) === 0, 25_000, 'every run to finish');
+      expect(runs).toHaveLength(12);
       expect(killsMidRun).toBeGreaterThanOrEqual(3);
       await expectExactlyOnce(conn, llm, runs, PHASES);
     } finally {
       await manager?.stop('SIGKILL');
       await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('fault 1, exact point: a worker that dies after committing its outcome but before adding the next jobs: its job is taken again and the run repaired', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('fault-worker-point');
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+    const others = await quietPool(url, prefix, [BUILTIN_ROLES.designer!, BUILTIN_ROLES.coder!, BUILTIN_ROLES.reviewer!], llm, 8);
+    const manager = await quietManager(url, prefix);
+    const conn = connect(url, prefix);
+    const dying = createRedis(url, { forWorker: true });
+    let planners: Awaited<ReturnType<typeof quietPool>> | undefined;
+    try {
+      const requirements = 'Crash between a worker commit and its enqueue';
+      const id = await conn.client.submit({ workflow, requirements, provider: 'offline' });
+      // A planner worker takes phase a's job (1 s lock), commits a's completion (which queues b, c
+      // and d) and dies before adding any of their jobs or finishing its own.
+      const worker = new Worker(agentQueueName('planner'), null, { connection: dying, prefix, lockDuration: 1000, autorun: false });
+      let job: Job | undefined;
+      await waitUntil(async () => Boolean((job = await worker.getNextJob('dying-token'))), 5000, "phase a's job");
+      expect(job!.id).toBe(`${id}.a.1`);
+      const aOutput = BUILTIN_ROLES.planner!.offline({ requirements, variables: {}, phase: 'a', instructions: undefined, upstream: [], upstreamErrors: [] });
+      const fanOut = await conn.store.apply(
+        id,
+        (m, s) => decide(m.workflow, s, { type: 'phase_completed', at: Date.now(), phase: 'a', iteration: 1, attempt: 1, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm', startedAt: Date.now() }),
+        { output: { phase: 'a', value: aOutput } },
+      );
+      expect(fanOut.decision.actions.filter((a) => a.type === 'enqueue_phase').map((a) => a.phase)).toEqual(['b', 'c', 'd']);
+      await worker.close(true);
+      dying.disconnect();
+
+      // A live planner pool finds the job stalled, takes it again, sees a already completed and asks
+      // the manager to repair the run: b, c and d get their jobs and the run completes, a never re-run.
+      planners = await quietPool(url, prefix, [BUILTIN_ROLES.planner!], llm, 2);
+      const result = await conn.client.follow(id, conn.blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      const events = await runEvents(conn.store, id);
+      expect(countEvents(events, 'run_finished')).toBe(1);
+      for (const phase of PHASES) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
+      for (const phase of ['b', 'c', 'd', 'e']) expect(llm.calls.get(`${requirements}|${phase}`)).toBe(1);
+      expect(llm.calls.get(`${requirements}|a`)).toBeUndefined();
+    } finally {
+      dying.disconnect();
+      await planners?.close(1000);
+      await others.close(1000);
+      await manager.close();
       await conn.close();
       await cleanupPrefix(url, prefix);
     }
