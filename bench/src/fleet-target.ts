@@ -32,7 +32,16 @@ export interface FleetSpec {
 export const REQUIREMENTS = 'Build a REST API for a todo list with user accounts and due-date reminders';
 
 function childEnv(spec: FleetSpec, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: spec.redisUrl, FLEET_QUEUE_PREFIX: spec.prefix, FLEET_PROVIDER: 'offline', ...extra };
+  // Per-phase log lines (info) are off, as in the bare chain, which logs nothing: set
+  // FLEET_LOG_LEVEL=info before `npm run bench` to measure with them (about 10% of an agent's CPU).
+  const env: NodeJS.ProcessEnv = {
+    FLEET_LOG_LEVEL: 'warn',
+    ...process.env,
+    REDIS_URL: spec.redisUrl,
+    FLEET_QUEUE_PREFIX: spec.prefix,
+    FLEET_PROVIDER: 'offline',
+    ...extra,
+  };
   delete env.ANTHROPIC_API_KEY;
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   delete env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;

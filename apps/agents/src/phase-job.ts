@@ -99,7 +99,7 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
-      const { meta, state, outputs } = await host.driver.store.getRunWithOutputs(data.run_id, 'all');
+      const { meta, state, outputs } = await host.driver.store.getRunWithOutputs(data.run_id);
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
@@ -111,13 +111,13 @@ export async function withPhaseJob(
       // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
       // re-take) records no new start.
       const alreadyStarted = phaseState.status === 'running' && phaseState.attempts === attempt;
-      let known: { meta: RunMeta; state: RunState } | undefined = { meta, state };
+      let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined = { meta, state, outputs };
       let startWrite: Promise<void> | undefined;
       const timer = alreadyStarted
         ? undefined
         : setTimeout(() => {
             startWrite = host.driver.apply(data.run_id, start, { known }).then(
-              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state } : undefined),
+              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs } : undefined),
               () => void (known = undefined),
             );
           }, START_RECORD_AFTER_MS);

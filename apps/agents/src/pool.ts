@@ -17,6 +17,7 @@ import {
   RunStore,
   agentQueueName,
   cancelChannel,
+  followUpThroughManager,
   createRedis,
   fleetBackoffDelay,
   toFleetError,
@@ -95,10 +96,14 @@ export interface AgentPool {
 export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPool> {
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents' });
   const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents-sub' });
+  // BullMQ's own commands (take, finish, extend locks) on a socket apart from the run store's, so a
+  // phase's reads and commit never queue behind another worker's fetch.
+  const bull = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents-bull' });
   const log = options.logger ?? createLogger({ name: 'agents' });
   const onError = options.onError ?? ((err: Error) => log.error({ err }, err.message));
   redis.on('error', onError);
   subscriber.on('error', onError);
+  bull.on('error', onError);
   const store = new RunStore(redis, options.prefix);
   const manager = new ManagerQueue(redis, options.prefix);
   const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs);
@@ -125,7 +130,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
-        connection: redis,
+        connection: bull,
         prefix: options.prefix,
         concurrency: options.concurrency ?? 4,
         lockDuration: options.lockDurationMs ?? 30_000,
@@ -178,6 +183,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         }
         await within(Promise.all([heartbeat.stop(), queueMetrics.close()]), 1000);
         subscriber.disconnect();
+        bull.disconnect();
         redis.disconnect();
       })();
       return closing;
@@ -185,20 +191,9 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   };
 }
 
-/**
- * The driver a pool commits outcomes with: what only the manager does (child runs, a finished run's
- * follow-ups) goes to the manager queue, with an id per run version so a repeat adds nothing.
- */
+/** The driver a pool commits outcomes with; what only the manager does goes to the manager queue. */
 export function createWorkerDriver(redis: Redis, prefix: string, store: RunStore, manager: ManagerQueue, log: FleetLogger, deadlineGraceMs: number | undefined): RunDriver {
-  return new RunDriver({
-    redis,
-    prefix,
-    store,
-    log,
-    deadlineGraceMs,
-    followUp: (meta, actions, state) =>
-      manager.report({ type: 'run_followup', run_id: meta.run_id, at: Date.now(), actions }, { jobId: `${meta.run_id}.followup.${state.version}` }),
-  });
+  return new RunDriver({ redis, prefix, store, log, deadlineGraceMs, followUp: followUpThroughManager(manager) });
 }
 
 interface ProcessContext {

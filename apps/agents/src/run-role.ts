@@ -205,7 +205,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const call: GateCall = {
       index: repairs,
       // About what the request body holds (4 characters a token); providers bill their own count.
-      estimatedInputTokens: estimateTokens(JSON.stringify([system, messages, toolText])),
+      estimatedInputTokens: Math.ceil((system.length + toolText.length + messageChars(messages)) / 4),
       maxTokens: options.maxTokens,
       provider: llm.provider,
       model,
@@ -265,6 +265,16 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
       { role: 'user', content: `That tool input is not valid:\n${problems}\nCall the tool again with a corrected, complete result.` },
     );
   }
+}
+
+/** Characters of the text in `messages` (strings and text blocks). */
+function messageChars(messages: readonly LlmMessage[]): number {
+  let n = 0;
+  for (const m of messages) {
+    if (typeof m.content === 'string') n += m.content.length;
+    else for (const block of m.content) n += block.type === 'text' ? block.text.length : 0;
+  }
+  return n;
 }
 
 /** Validate a reply against the role's output: its own validator (custom roles: JSON Schema), else its zod schema. */

@@ -25,8 +25,10 @@ import {
   RunLabelStore,
   RunStore,
   TemplateRegistry,
+  hasEndAction,
   toFleetError,
   type EndActionStatus,
+  type RunMeta,
   type RunResult,
   type StoredRun,
 } from '@agentfleet/core';
@@ -61,9 +63,9 @@ export interface EndActionsOptions {
 export interface EndActions {
   /**
    * Queue the end action of a finished run; idempotent per run and `round` (a run resumed and finished
-   * again gets one end action per round). The worker does nothing for `none`.
+   * again gets one end action per round). A workflow without one (or with `none`) queues nothing.
    */
-  enqueue(runId: string, round?: number): Promise<void>;
+  enqueue(meta: RunMeta, round?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -214,7 +216,9 @@ export async function startEndActions(
   await worker.waitUntilReady();
 
   return {
-    async enqueue(runId, round = 0) {
+    async enqueue(meta, round = 0) {
+      if (!hasEndAction(meta)) return;
+      const runId = meta.run_id;
       await queue.add(
         'end_action',
         { run_id: runId },

@@ -224,7 +224,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           }
           if (result) {
             await reportToParent(meta, result);
-            await endActions.enqueue(meta.run_id, state.resumes);
+            await endActions.enqueue(meta, state.resumes);
           }
           break;
         case 'start_fallback':
@@ -252,7 +252,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(cancelChannel(options.prefix), phaseJobId(runId, def.name, p.iteration));
       }
       if (result) await reportToParent(meta, result);
-      if (result) await endActions.enqueue(meta.run_id, state.resumes);
+      if (result) await endActions.enqueue(meta, state.resumes);
       if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
       return;
     }

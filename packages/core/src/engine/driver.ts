@@ -22,6 +22,7 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FLEET_BACKOFF } from '../queues/backoff.js';
 import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, phaseJobId } from '../queues/contracts.js';
+import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, needsOutputs } from '../scheduler/decide.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
@@ -74,6 +75,25 @@ export function phaseDeadlineMs(def: PhaseDefinition, graceMs: number): number {
   return def.timeoutMs * attempts + def.retryDelayMs * (2 ** attempts - 1) + graceMs;
 }
 
+/** Whether a run's workflow has an end action to carry out (not absent, not `none`). */
+export function hasEndAction(meta: RunMeta): boolean {
+  const action = meta.workflow.endAction;
+  return Boolean(action && action.type !== 'none' && action.target);
+}
+
+/**
+ * The follow-up of a decision made outside the manager (a worker, a client), handed to the manager
+ * queue with an id per run version, so a repeat adds nothing. A finished run needs the manager only
+ * for its span, its parent, or its end action; otherwise nothing is sent.
+ */
+export function followUpThroughManager(manager: ManagerQueue): RunDriverOptions['followUp'] {
+  return async (meta, actions, state) => {
+    const needed = actions.filter((a) => a.type !== 'finish_run' || state.span !== undefined || meta.links?.parent !== undefined || hasEndAction(meta));
+    if (needed.length === 0) return;
+    await manager.report({ type: 'run_followup', run_id: meta.run_id, at: Date.now(), actions: needed }, { jobId: `${meta.run_id}.followup.${state.version}` });
+  };
+}
+
 const active = (p: PhaseState | undefined): boolean => p !== undefined && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || p.status === 'waiting');
 
 export class RunDriver {
@@ -112,7 +132,10 @@ export class RunDriver {
   async apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: { output?: { phase: string; value: unknown } | undefined; known?: { meta: RunMeta; state: RunState } | undefined } = {},
+    options: {
+      output?: { phase: string; value: unknown } | undefined;
+      known?: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> | undefined } | undefined;
+    } = {},
   ): Promise<Applied> {
     const list = Array.isArray(events) ? events : [events];
     const now = Date.now();

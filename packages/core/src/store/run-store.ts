@@ -74,6 +74,19 @@ end
 return due
 `;
 
+/**
+ * Read a run (`meta` too unless ARGV[1] is '0') and its whole shared context in one call:
+ * `{meta|false, state|false, result|false, field, value, field, value, …}`.
+ */
+const READ_RUN_LUA = `
+local fields = ARGV[1] == '0' and {'state', 'result'} or {'meta', 'state', 'result'}
+local run = redis.call('HMGET', KEYS[1], unpack(fields))
+if ARGV[1] == '0' then table.insert(run, 1, false) end
+local context = redis.call('HGETALL', KEYS[2])
+for _, v in ipairs(context) do table.insert(run, v) end
+return run
+`;
+
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
 const META_CACHE_SIZE = 1000;
 
@@ -125,6 +138,8 @@ type ApplyCommand = (
   ...args: string[]
 ) => Promise<number>;
 
+type ReadRunCommand = (runKey: string, contextKey: string, withMeta: string) => Promise<Array<string | null>>;
+
 type ClaimCommand = (deadlinesKey: string, now: string, leaseUntil: string, limit: string) => Promise<string[]>;
 
 /** A phase iteration whose deadline is kept in the `<p>:deadlines` sorted set. */
@@ -160,6 +175,7 @@ export function parseDeadlineMember(member: string): DeadlineRef | undefined {
 export class RunStore {
   private readonly applyScript: ApplyCommand;
   private readonly claimScript: ClaimCommand;
+  private readonly readRunScript: ReadRunCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
   private readonly metaCache = new Map<string, RunMeta>();
 
@@ -173,6 +189,7 @@ export class RunStore {
   ) {
     this.applyScript = luaCommand<ApplyCommand>(redis, 'fleetApplyDecision', 5, APPLY_DECISION_LUA);
     this.claimScript = luaCommand<ClaimCommand>(redis, 'fleetClaimDeadlines', 1, CLAIM_DEADLINES_LUA);
+    this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
   }
 
   runKey(id: string): string {
@@ -241,30 +258,15 @@ export class RunStore {
   }
 
   /**
-   * The run and the shared context's outputs of `phases` (all of them for `'all'`), read in one round
-   * trip: what a worker needs to start a phase.
+   * The run and its shared context's phase outputs, read in one call: what a worker needs to start a phase.
    * @throws FleetError `RUN_NOT_FOUND`
    */
-  async getRunWithOutputs(id: string, phases: readonly string[] | 'all'): Promise<StoredRun & { outputs: Record<string, unknown> }> {
+  async getRunWithOutputs(id: string): Promise<StoredRun & { outputs: Record<string, unknown> }> {
     const cached = this.metaCache.get(id);
-    const fields = cached ? ['state', 'result'] : ['meta', 'state', 'result'];
-    const pipeline = this.redis.pipeline().hmget(this.runKey(id), ...fields);
-    if (phases === 'all') pipeline.hgetall(this.contextKey(id));
-    else if (phases.length > 0) pipeline.hmget(this.contextKey(id), ...phases);
-    const replies = (await pipeline.exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const runFields = replies[0]?.[1] as Array<string | null>;
-    const [meta, state, result] = cached ? [undefined, ...runFields] : runFields;
-    const run = this.parseRun(id, cached, meta ?? null, state ?? null, result ?? null);
+    const reply = await this.readRunScript(this.runKey(id), this.contextKey(id), cached ? '0' : '1');
+    const run = this.parseRun(id, cached, reply[0] ?? null, reply[1] ?? null, reply[2] ?? null);
     const outputs: Record<string, unknown> = {};
-    const context = replies[1]?.[1];
-    if (phases === 'all') {
-      for (const [phase, v] of Object.entries((context ?? {}) as Record<string, string>)) outputs[phase] = JSON.parse(v);
-    } else if (phases.length > 0) {
-      (context as Array<string | null>).forEach((v, i) => {
-        if (v != null) outputs[phases[i] as string] = JSON.parse(v);
-      });
-    }
+    for (let i = 3; i + 1 < reply.length; i += 2) outputs[reply[i] as string] = JSON.parse(reply[i + 1] as string);
     return { ...run, outputs };
   }
 
@@ -325,8 +327,12 @@ export class RunStore {
       output?: { phase: string; value: unknown } | undefined;
       loadOutputs?: boolean | ((meta: RunMeta) => boolean);
       now?: () => number;
-      /** The run as the caller last read it: the first try decides on it without reading (a stale one costs a retry). */
-      known?: Pick<StoredRun, 'meta' | 'state'> | undefined;
+      /**
+       * The run as the caller last read it (with the shared context's outputs, when it read them all):
+       * the first try decides on it without reading. A stale one costs a retry, never a wrong commit:
+       * the outputs change only with the version.
+       */
+      known?: (Pick<StoredRun, 'meta' | 'state'> & { outputs?: Record<string, unknown> | undefined }) | undefined;
       /** Deadline changes to commit with the decision (computed per try). */
       deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
     } = {},
@@ -336,9 +342,10 @@ export class RunStore {
     let known = options.known;
     for (let tries = 0; tries < 100; tries++) {
       const { meta, state } = known ?? (await this.getRun(id));
+      const knownOutputs = known?.outputs;
       known = undefined;
       const load = typeof options.loadOutputs === 'function' ? options.loadOutputs(meta) : options.loadOutputs === true;
-      let outputs: Record<string, unknown> | undefined = load ? await this.getOutputs(id) : undefined;
+      let outputs: Record<string, unknown> | undefined = knownOutputs ? { ...knownOutputs } : load ? await this.getOutputs(id) : undefined;
       if (outputs && output) outputs[output.phase] = output.value;
       const decision = reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
       if (!decision.accepted) return { decision, meta, result: undefined, before: state };
