@@ -17,7 +17,6 @@ import {
   createRedis,
   cancelChannel,
   contextOfSpanRef,
-  emitRunSpan,
   injectTraceContext,
   isTerminalRun,
   phaseDeadlineMs,
@@ -210,18 +209,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           await client.cancel(childRunId(meta.run_id, action.phase, action.iteration), `parent run ${meta.run_id} stopped phase "${action.phase}"`).catch(() => undefined);
           break;
         case 'finish_run':
-          if (state.span && state.finishedAt !== undefined && isTerminalRun(state.status)) {
-            emitRunSpan({
-              runId: meta.run_id,
-              workflow: meta.workflow.name,
-              version: meta.workflow.version,
-              parent: meta.trace,
-              ref: state.span,
-              start: state.startedAt ?? meta.created_at,
-              end: state.finishedAt,
-              status: state.status as 'completed' | 'failed' | 'cancelled',
-            });
-          }
           if (result) {
             await reportToParent(meta, result);
             await endActions.enqueue(meta, state.resumes);

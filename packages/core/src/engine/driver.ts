@@ -9,7 +9,7 @@
  * 1. ready agent and tool phases are enqueued (deterministic job ids: a repeat is a no-op), each with
  *    a `send <queue>` span under its phase span;
  * 2. phases cancelled by the decision have their waiting jobs removed and running ones aborted;
- * 3. phase spans that the decision ends are emitted, and run metrics recorded;
+ * 3. phase and run spans that the decision ends are emitted, and run metrics recorded;
  * 4. everything else (child runs, a finished run's parent report, fallback and end action) goes to
  *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
  *
@@ -30,7 +30,7 @@ import type { DeadlineChanges, DeadlineRef, RunStore } from '../store/run-store.
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
-import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, type SpanRef } from '../telemetry/run-spans.js';
+import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, type SpanRef } from '../telemetry/run-spans.js';
 import { injectTraceContext, withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { enforceStateSchema } from './state-schema.js';
@@ -84,11 +84,11 @@ export function hasEndAction(meta: RunMeta): boolean {
 /**
  * The follow-up of a decision made outside the manager (a worker, a client), handed to the manager
  * queue with an id per run version, so a repeat adds nothing. A finished run needs the manager only
- * for its span, its parent, or its end action; otherwise nothing is sent.
+ * for its parent or its end action; otherwise nothing is sent.
  */
 export function followUpThroughManager(manager: ManagerQueue): RunDriverOptions['followUp'] {
   return async (meta, actions, state) => {
-    const needed = actions.filter((a) => a.type !== 'finish_run' || state.span !== undefined || meta.links?.parent !== undefined || hasEndAction(meta));
+    const needed = actions.filter((a) => a.type !== 'finish_run' || meta.links?.parent !== undefined || hasEndAction(meta));
     if (needed.length === 0) return;
     await manager.report({ type: 'run_followup', run_id: meta.run_id, at: Date.now(), actions: needed }, { jobId: `${meta.run_id}.followup.${state.version}` });
   };
@@ -231,7 +231,7 @@ export class RunDriver {
 
   /**
    * Emit the spans of phases the decision ended (their iteration's identity is in the state before
-   * it). The run's own span is the manager's, emitted with the finished run's follow-up.
+   * it), and the run's span when it finished: whichever process commits the end emits the span.
    */
   private emitSpans(meta: RunMeta, before: RunState, decision: Decision): void {
     const runRef = decision.state.span ?? before.span;
@@ -258,6 +258,17 @@ export class RunDriver {
           dependencies,
           attempt: e.type === 'phase_completed' ? e.attempt : undefined,
           error: e.type === 'phase_failed' ? e.error.message : undefined,
+        });
+      } else if (e.type === 'run_finished') {
+        emitRunSpan({
+          runId: meta.run_id,
+          workflow: meta.workflow.name,
+          version: meta.workflow.version,
+          parent: meta.trace,
+          ref: runRef,
+          start: decision.state.startedAt ?? meta.created_at,
+          end: e.at,
+          status: e.status,
         });
       }
     }

@@ -18,7 +18,6 @@
  * Sampling: the identity inherits the sampled flag of its parent (the submitter's context for a run,
  * the run for a phase); a run with no parent is sampled. The SDK's sampler still decides at emission.
  */
-import { randomBytes } from 'node:crypto';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -46,11 +45,22 @@ export interface SpanRef {
 
 let forced: { traceId?: string | undefined; spanId: string } | undefined;
 
+const idBytes = Buffer.allocUnsafe(16);
+
+/**
+ * `bytes` random bytes as lowercase hex, never all zeros (the invalid id of the W3C spec). Math.random,
+ * as the SDK's own RandomIdGenerator: ids must be unique, not secret, and a CSPRNG call per span
+ * costs more than the span.
+ */
 function randomHex(bytes: number): string {
   for (;;) {
-    const hex = randomBytes(bytes).toString('hex');
-    // All zeros is the invalid id of the W3C spec.
-    if (/[^0]/.test(hex)) return hex;
+    let any = 0;
+    for (let i = 0; i < bytes; i += 4) {
+      const word = (Math.random() * 2 ** 32) >>> 0;
+      idBytes.writeUInt32BE(word, i);
+      any |= word;
+    }
+    if (any !== 0) return idBytes.toString('hex', 0, bytes);
   }
 }
 
