@@ -117,7 +117,8 @@ export async function withPhaseJob(
         ? undefined
         : setTimeout(() => {
             startWrite = host.driver.apply(data.run_id, start, { known }).then(
-              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs } : undefined),
+              // Without the outputs: a commit grouped with this one may have written another phase's.
+              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state } : undefined),
               () => void (known = undefined),
             );
           }, START_RECORD_AFTER_MS);

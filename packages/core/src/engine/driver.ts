@@ -96,8 +96,25 @@ export function followUpThroughManager(manager: ManagerQueue): RunDriverOptions[
 
 const active = (p: PhaseState | undefined): boolean => p !== undefined && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || p.status === 'waiting');
 
+/** The run as a caller last read it (with its context's outputs when it read them all). */
+export interface KnownRun {
+  meta: RunMeta;
+  state: RunState;
+  outputs?: Record<string, unknown> | undefined;
+}
+
+/** A call of {@link RunDriver.apply} waiting for its run's commit. */
+interface PendingApply {
+  events: SchedulerEvent[];
+  output: { phase: string; value: unknown } | undefined;
+  resolve: (applied: Applied) => void;
+  reject: (err: unknown) => void;
+}
+
 export class RunDriver {
   private readonly queues = new Map<string, Queue>();
+  /** Runs with a commit in flight from this driver, and the calls waiting for it. */
+  private readonly waiting = new Map<string, PendingApply[]>();
   private readonly graceMs: number;
 
   constructor(private readonly options: RunDriverOptions) {
@@ -123,53 +140,108 @@ export class RunDriver {
    * out. A worker passes its attempt's start and outcome together when it had not recorded the start
    * yet; an event the scheduler refuses (a start already recorded) is left out of the decision.
    *
-   * @param options.output - the phase output a `phase_completed` event carries, written into the shared context.
+   * Group commit: while a commit of this run is in flight from this process, later calls wait and are
+   * then committed together, in one decision and one write (the fan-in of a wide DAG commits its
+   * completions in a few writes instead of racing on the version fence). Each caller learns whether
+   * its own events were accepted.
+   *
+   * @param options.output - the phase output a `phase_completed` event carries, written into the
+   *   shared context when that event is accepted.
    * @param options.known - the run as the caller read it; saves a read when nothing changed since.
-   * @returns the decision (`accepted: false` when every event was refused: stale, duplicate, run ended).
+   * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
+   *   were refused: stale, duplicate, run ended).
    * @throws FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
    *   only follow-up steps failed: both are safe to retry, the retry being refused as a duplicate).
    */
-  async apply(
+  apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: {
-      output?: { phase: string; value: unknown } | undefined;
-      known?: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> | undefined } | undefined;
-    } = {},
+    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined } = {},
   ): Promise<Applied> {
-    const list = Array.isArray(events) ? events : [events];
+    return new Promise<Applied>((resolve, reject) => {
+      const entry: PendingApply = { events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
+      const waiting = this.waiting.get(runId);
+      if (waiting) {
+        waiting.push(entry);
+        return;
+      }
+      this.waiting.set(runId, []);
+      void this.drain(runId, [entry], options.known);
+    });
+  }
+
+  /** Commit `batch`, then whatever queued up for the run meanwhile, until nothing waits. */
+  private async drain(runId: string, first: PendingApply[], firstKnown: KnownRun | undefined): Promise<void> {
+    let batch = first;
+    let known = firstKnown;
+    for (;;) {
+      try {
+        const { applied, accepted, state } = await this.commit(runId, batch, known);
+        // The next batch decides on what this one committed, without reading it again.
+        known = state ? { meta: applied.meta, state } : undefined;
+        batch.forEach((entry, i) => entry.resolve({ ...applied, decision: { ...applied.decision, accepted: accepted[i] === true } }));
+      } catch (err) {
+        known = undefined;
+        for (const entry of batch) entry.reject(err);
+      }
+      batch = this.waiting.get(runId) ?? [];
+      if (batch.length === 0) {
+        this.waiting.delete(runId);
+        return;
+      }
+      this.waiting.set(runId, []);
+    }
+  }
+
+  private async commit(
+    runId: string,
+    batch: readonly PendingApply[],
+    known: KnownRun | undefined,
+  ): Promise<{ applied: Applied; accepted: boolean[]; state: RunState | undefined }> {
     const now = Date.now();
+    let accepted: boolean[] = [];
     const applied = await this.store.apply(
       runId,
-      (meta, state, outputs) => {
-        const ctx = { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors };
+      (meta, state, loaded) => {
+        accepted = batch.map(() => false);
+        const outputs = { ...loaded };
         let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
-        for (const event of list) {
-          const next = decide(meta.workflow, decision.state, event, { ...ctx, errors: decision.state.errors });
-          if (!next.accepted) continue;
-          decision = {
-            accepted: true,
-            state: next.state,
-            actions: [...decision.actions, ...next.actions],
-            events: [...decision.events, ...next.events],
-            outputs: { ...decision.outputs, ...next.outputs },
-            reopened: decision.reopened || next.reopened,
-          };
-        }
+        batch.forEach((entry, i) => {
+          // A completion's output is in the context its own decision (conditions, rules) sees, and is
+          // written only when the completion is accepted.
+          const withOutput = entry.output ? { ...outputs, [entry.output.phase]: entry.output.value } : outputs;
+          for (const event of entry.events) {
+            const ctx = { requirements: meta.requirements, variables: meta.variables, outputs: withOutput, errors: decision.state.errors };
+            const next = decide(meta.workflow, decision.state, event, ctx);
+            if (!next.accepted) continue;
+            accepted[i] = true;
+            decision = {
+              accepted: true,
+              state: next.state,
+              actions: [...decision.actions, ...next.actions],
+              events: [...decision.events, ...next.events],
+              outputs: { ...decision.outputs, ...next.outputs },
+              reopened: decision.reopened || next.reopened,
+            };
+          }
+          if (accepted[i] && entry.output) {
+            outputs[entry.output.phase] = entry.output.value;
+            decision.outputs = { ...decision.outputs, [entry.output.phase]: entry.output.value };
+          }
+        });
         decision = enforceStateSchema(meta, decision, outputs);
         if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
       },
       {
-        output: options.output,
         loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
-        known: options.known,
+        known,
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
       },
     );
     const { decision, meta, result, before } = applied;
     if (decision.accepted) await this.carryOut(meta, before, decision, result);
-    return { decision, meta, result };
+    return { applied: { decision, meta, result }, accepted, state: decision.accepted ? decision.state : undefined };
   }
 
   /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */

@@ -174,7 +174,10 @@ export interface Decision {
   state: RunState;
   actions: SchedulerAction[];
   events: RunEvent[];
-  /** Outputs the scheduler itself produced (approval decisions), to write into the shared context. */
+  /**
+   * Outputs to write into the shared context: the scheduler's own (approval decisions), and the
+   * outputs of accepted phase completions (added by the shell that commits them).
+   */
   outputs: Record<string, unknown>;
   /** The run was finished and is open again (resume): the stored result must go. */
   reopened: boolean;

@@ -1,0 +1,91 @@
+/**
+ * The run driver on real Redis, without a manager or pools: a fan-in's completions arriving together
+ * are committed in few writes (group commit), each caller learns whether its own event was accepted,
+ * and the output of a refused completion never reaches the shared context.
+ */
+import { FleetClient, RunDriver, RunStore, createLogger, createRedis, type SchedulerEvent } from '@agentfleet/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testWorkflow } from './support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+
+const url = redisUrl();
+const prefix = uniquePrefix('run-driver');
+afterAll(() => cleanupPrefix(url, prefix));
+
+const workflow = testWorkflow({
+  agents: ['planner', 'coder', 'reviewer'],
+  phases: [
+    { name: 'plan', agent: 'planner' },
+    ...['b1', 'b2', 'b3', 'b4', 'b5', 'b6'].map((name) => ({ name, agent: 'coder', depends_on: ['plan'] })),
+    { name: 'review', agent: 'reviewer', depends_on: ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'] },
+  ],
+});
+
+const completed = (phase: string, at = Date.now()): SchedulerEvent => ({
+  type: 'phase_completed',
+  at,
+  phase,
+  iteration: 1,
+  attempt: 1,
+  usage: { input_tokens: 1, output_tokens: 1 },
+  model: 'm',
+  startedAt: at,
+});
+
+describe('RunDriver', () => {
+  it('commits a fan-in arriving at once in few writes; a refused completion is reported refused and its output is dropped', async () => {
+    const redis = createRedis(url);
+    const store = new RunStore(redis, prefix);
+    const client = new FleetClient(redis, prefix);
+    const followUps: string[] = [];
+    const driver = new RunDriver({
+      redis,
+      prefix,
+      store,
+      log: createLogger({ name: 'test', level: 'silent' }),
+      followUp: async (_meta, actions) => void followUps.push(...actions.map((a) => a.type)),
+    });
+    let commits = 0;
+    const apply = store.apply.bind(store);
+    store.apply = (async (...args: Parameters<typeof store.apply>) => {
+      commits += 1;
+      return apply(...args);
+    }) as typeof store.apply;
+    try {
+      const id = await client.submit({ workflow, requirements: 'fan-in', provider: 'offline' });
+      await driver.apply(id, { type: 'run_started', at: Date.now() });
+      await driver.apply(id, completed('plan'), { output: { phase: 'plan', value: { steps: 1 } } });
+      commits = 0;
+
+      const branches = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
+      const results = await Promise.all([
+        ...branches.map((b) => driver.apply(id, completed(b), { output: { phase: b, value: { by: b } } })),
+        // A zombie attempt of b1 reporting again with another output: refused, its output dropped.
+        driver.apply(id, completed('b1'), { output: { phase: 'b1', value: { by: 'zombie' } } }),
+      ]);
+      expect(results.map((r) => r.decision.accepted)).toEqual([true, true, true, true, true, true, false]);
+      // The first completion commits alone; the rest waited for it and commit together.
+      expect(commits).toBe(2);
+
+      const { state } = await store.getRun(id);
+      for (const b of branches) expect(state.phases[b]?.status).toBe('completed');
+      expect(state.phases.review?.status).toBe('queued');
+      expect(await store.getOutputs(id, ['b1'])).toEqual({ b1: { by: 'b1' } });
+      const events = (await store.readEvents(id)).map((e) => e.event);
+      expect(events.filter((e) => e.type === 'phase_completed' && 'phase' in e && e.phase === 'b1')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'phase_queued' && 'phase' in e && e.phase === 'review')).toHaveLength(1);
+      // The review phase got its job once, and a deadline.
+      expect(await driver.queueFor('reviewer').getJob(`${id}.review.1`)).toBeDefined();
+      expect(await redis.zscore(store.deadlinesKey, JSON.stringify([id, 'review', 1]))).not.toBeNull();
+      expect(await redis.zscore(store.deadlinesKey, JSON.stringify([id, 'b1', 1]))).toBeNull();
+
+      await driver.apply(id, completed('review'), { output: { phase: 'review', value: { verdict: 'approve' } } });
+      expect((await store.getRun(id)).state.status).toBe('completed');
+      expect(followUps).toEqual(['finish_run']);
+    } finally {
+      await driver.close();
+      await client.close();
+      redis.disconnect();
+    }
+  });
+});
