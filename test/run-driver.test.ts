@@ -32,25 +32,29 @@ const completed = (phase: string, at = Date.now()): SchedulerEvent => ({
   startedAt: at,
 });
 
+function startDriver(redis: ReturnType<typeof createRedis>, store: RunStore, followUps: string[] = []): RunDriver {
+  return new RunDriver({
+    redis,
+    prefix,
+    store,
+    log: createLogger({ name: 'test', level: 'silent' }),
+    followUp: async (_meta, actions) => void followUps.push(...actions.map((a) => a.type)),
+  });
+}
+
 describe('RunDriver', () => {
   it('commits a fan-in arriving at once in few writes; a refused completion is reported refused and its output is dropped', async () => {
     const redis = createRedis(url);
     const store = new RunStore(redis, prefix);
     const client = new FleetClient(redis, prefix);
     const followUps: string[] = [];
-    const driver = new RunDriver({
-      redis,
-      prefix,
-      store,
-      log: createLogger({ name: 'test', level: 'silent' }),
-      followUp: async (_meta, actions) => void followUps.push(...actions.map((a) => a.type)),
-    });
+    const driver = startDriver(redis, store, followUps);
     let commits = 0;
     const apply = store.apply.bind(store);
-    store.apply = (async (...args: Parameters<typeof store.apply>) => {
+    store.apply = async (...args: Parameters<typeof store.apply>) => {
       commits += 1;
       return apply(...args);
-    }) as typeof store.apply;
+    };
     try {
       const id = await client.submit({ workflow, requirements: 'fan-in', provider: 'offline' });
       await driver.apply(id, { type: 'run_started', at: Date.now() });
@@ -82,6 +86,76 @@ describe('RunDriver', () => {
       await driver.apply(id, completed('review'), { output: { phase: 'review', value: { verdict: 'approve' } } });
       expect((await store.getRun(id)).state.status).toBe('completed');
       expect(followUps).toEqual(['finish_run']);
+    } finally {
+      await driver.close();
+      await client.close();
+      redis.disconnect();
+    }
+  });
+
+  it('decides again on a fresh read when the state a caller remembered would refuse its event', async () => {
+    const redis = createRedis(url);
+    const store = new RunStore(redis, prefix);
+    const client = new FleetClient(redis, prefix);
+    const driver = startDriver(redis, store);
+    try {
+      const id = await client.submit({ workflow, requirements: 'stale known', provider: 'offline' });
+      const stale = await store.getRun(id);
+      await driver.apply(id, { type: 'run_started', at: Date.now() });
+      await driver.apply(id, completed('plan'), { output: { phase: 'plan', value: {} } });
+      // On the remembered state b1 is still pending, so its completion would be refused there.
+      const applied = await driver.apply(id, completed('b1'), { output: { phase: 'b1', value: { by: 'b1' } }, known: { meta: stale.meta, state: stale.state } });
+      expect(applied.decision.accepted).toBe(true);
+      expect((await store.getRun(id)).state.phases.b1?.status).toBe('completed');
+      expect(await store.getOutputs(id, ['b1'])).toEqual({ b1: { by: 'b1' } });
+    } finally {
+      await driver.close();
+      await client.close();
+      redis.disconnect();
+    }
+  });
+
+  it('in one group commit, a failure that stops the run drops the enqueue an earlier completion asked for', async () => {
+    const redis = createRedis(url);
+    const store = new RunStore(redis, prefix);
+    const client = new FleetClient(redis, prefix);
+    const driver = startDriver(redis, store);
+    const stopWorkflow = testWorkflow({
+      agents: ['planner', 'coder'],
+      phases: [
+        { name: 'a', agent: 'planner' },
+        { name: 'b', agent: 'planner' },
+        { name: 'c', agent: 'planner' },
+        { name: 'x', agent: 'coder', depends_on: ['a'] },
+      ],
+    });
+    try {
+      const id = await client.submit({ workflow: stopWorkflow, requirements: 'settle', provider: 'offline' });
+      await driver.apply(id, { type: 'run_started', at: Date.now() });
+      const failed: SchedulerEvent = {
+        type: 'phase_attempt_failed',
+        at: Date.now(),
+        phase: 'b',
+        iteration: 1,
+        attempt: 1,
+        error: { code: 'PROVIDER_AUTH', message: 'bad key', category: 'provider', retryable: false },
+        willRetry: false,
+        usage: { input_tokens: 0, output_tokens: 0 },
+        startedAt: Date.now(),
+      };
+      // c commits alone; a (which queues x) and b's permanent failure (which fails the run) wait and commit together.
+      const [, a, b] = await Promise.all([
+        driver.apply(id, completed('c'), { output: { phase: 'c', value: {} } }),
+        driver.apply(id, completed('a'), { output: { phase: 'a', value: {} } }),
+        driver.apply(id, failed),
+      ]);
+      expect([a.decision.accepted, b.decision.accepted]).toEqual([true, true]);
+      expect(a.decision.actions.some((x) => x.type === 'enqueue_phase')).toBe(false);
+      const { state } = await store.getRun(id);
+      expect(state.status).toBe('failed');
+      expect(state.phases.x?.status).toBe('cancelled');
+      expect(await driver.queueFor('coder').getJob(`${id}.x.1`)).toBeUndefined();
+      expect(await redis.zscore(store.deadlinesKey, JSON.stringify([id, 'x', 1]))).toBeNull();
     } finally {
       await driver.close();
       await client.close();

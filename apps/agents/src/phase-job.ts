@@ -26,11 +26,23 @@ import {
   type RunMeta,
   type RunState,
   type SchedulerEvent,
+  type StepAction,
   type TokenUsage,
   type FleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
+
+/**
+ * Committing an attempt's outcome failed (Redis). The work itself did not fail, so the attempt is not
+ * reported as failed: the job is retried by BullMQ as is, and the manager was asked to repair the run.
+ */
+export class CommitFailure extends Error {
+  constructor(cause: unknown) {
+    super(`could not commit the attempt's outcome: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'CommitFailure';
+  }
+}
 
 /** An attempt still working after this long has its start written to the run on its own, ms. */
 export const START_RECORD_AFTER_MS = 25;
@@ -56,6 +68,8 @@ export interface PhaseJobContext {
    * @returns false when the run refused it (the phase had ended meanwhile: cancelled, timed out).
    */
   commit(outcome: AttemptOutcome, output?: unknown): Promise<boolean>;
+  /** {@link commit} a completion with `output`: what the attempt billed, the model, a step action. */
+  complete(output: unknown, outcome: { usage: TokenUsage; model: string; action?: StepAction | undefined; cacheHit?: boolean }): Promise<boolean>;
 }
 
 export interface PhaseJobHost {
@@ -126,14 +140,38 @@ export async function withPhaseJob(
         clearTimeout(timer);
         const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
         await startWrite;
-        const applied = await host.driver.apply(data.run_id, events, {
-          known,
-          ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
-        });
-        return applied.decision.accepted;
+        try {
+          const applied = await host.driver.apply(data.run_id, events, {
+            known,
+            ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
+          });
+          return applied.decision.accepted;
+        } catch (err) {
+          // The commit may stand with its follow-up steps (the next enqueues) lost: have the manager
+          // re-derive them. Best effort: when Redis is gone, the job's re-take asks again.
+          await host.manager.report({ type: 'repair_run', run_id: data.run_id, at: Date.now() }, { jobId: `${job.id ?? data.run_id}.repair` }).catch(() => undefined);
+          throw new CommitFailure(err);
+        }
       };
+      const complete: PhaseJobContext['complete'] = (output, outcome) =>
+        commit(
+          {
+            type: 'phase_completed',
+            at: Date.now(),
+            phase: data.phase,
+            iteration: data.iteration,
+            attempt,
+            usage: outcome.usage,
+            model: outcome.model,
+            action: outcome.action,
+            cacheHit: outcome.cacheHit === true ? true : undefined,
+            startedAt: started,
+            agent: host.role,
+          },
+          output,
+        );
       try {
-        return await work({ data, attempt, ref, meta, state, outputs, started, commit });
+        return await work({ data, attempt, ref, meta, state, outputs, started, commit, complete });
       } finally {
         clearTimeout(timer);
       }

@@ -39,7 +39,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
-import { failAttempt, withPhaseJob } from './phase-job.js';
+import { CommitFailure, failAttempt, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
@@ -217,7 +217,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
   const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
   const store = ctx.driver.store;
   return withPhaseJob(job, host, async (phase) => {
-    const { data, attempt, ref, meta, state, outputs, started } = phase;
+    const { data, attempt, ref, meta, state, outputs } = phase;
       const phaseDef = meta.workflow.phases.find((p) => p.name === data.phase);
       const phaseState = state.phases[data.phase];
       if (!phaseDef || !phaseState) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
@@ -270,25 +270,12 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
-        const reported = await phase.commit(
-          {
-            type: 'phase_completed',
-            at: Date.now(),
-            phase: data.phase,
-            iteration: data.iteration,
-            attempt,
-            usage: result.usage,
-            model: result.model,
-            action,
-            cacheHit: result.cacheHit ? true : undefined,
-            startedAt: started,
-            agent: ctx.role.name,
-          },
-          output,
-        );
+        const reported = await phase.complete(output, { usage: result.usage, model: result.model, action, cacheHit: result.cacheHit });
         ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, reported }, 'phase attempt completed');
         return { reported, attempt };
       } catch (err) {
+        // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
+        if (err instanceof CommitFailure) throw err;
         if (err instanceof RateLimitDeferral) {
           // Over the fleet-wide limit before any call: hold the queue and put the job back, no attempt
           // burnt. The hold is short (BullMQ keeps the last hold set on the queue, so a long one would

@@ -3,7 +3,7 @@
  * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
  * validation error fed back (a schema repair, counted apart from transient retries).
  */
-import { FleetError, costUsd, estimateTokens, fullUsage, MODEL_PRICES, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
+import { FleetError, costUsd, fullUsage, MODEL_PRICES, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';

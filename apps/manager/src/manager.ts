@@ -252,6 +252,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         await store.setDeadline(ref, (p.startedAt ?? Date.now()) + timeoutMs, 'NX');
         continue;
       }
+      if (p && def.kind === 'workflow' && (p.status === 'cancelled' || p.status === 'skipped') && p.iteration > 0) {
+        // Its cancel may have been lost with the follow-up of the commit that stopped it.
+        await client.cancel(childRunId(runId, def.name, p.iteration), `parent run ${runId} stopped phase "${def.name}"`).catch(() => undefined);
+        continue;
+      }
       if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
       if (def.kind === 'workflow' && def.workflow) {
         await startChildRun(meta, state, def.name, p.iteration, def.workflow);
@@ -276,29 +281,36 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await ensureInFlight(data.run_id);
       return;
     }
+    const deadline = data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : undefined;
+    if (deadline && !(await deadlineDue(deadline))) return;
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
     const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
+    if (deadline && !decision.accepted) await store.removeDeadline(deadline);
     // A duplicate or stale report, or a redelivered one (its first delivery may have died between the
     // commit and its follow-up steps): make sure nothing the state asks for is missing. Idempotent.
     if (!decision.accepted || job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
   }
 
   /**
-   * A phase's deadline passed. It counts from the enqueue, so it can pass while the job still waits in
-   * a busy queue (or is held by the rate limiter), or while a live worker holds it: then the deadline
-   * moves on by one more attempt's timeout and the phase goes on. It is due when the job is gone,
-   * failed, or stalled past BullMQ's limit; and an approval's (or a waiting phase's) when its time is up.
+   * Whether a phase deadline that came due is really due. It counts from the enqueue, so it can pass
+   * while the job still waits in a busy queue (or is held by the rate limiter), or while a live worker
+   * holds it: then the deadline moves on by one more attempt's timeout and the phase goes on. It is due
+   * when the job is gone, failed, or stalled past BullMQ's limit; and an approval's (or a waiting
+   * phase's) when its time is up. A deadline of a phase that ended or moved on is removed.
    */
-  async function onDeadline(ref: DeadlineRef): Promise<void> {
+  async function deadlineDue(ref: DeadlineRef): Promise<boolean> {
     let run;
     try {
       run = await store.getRun(ref.run_id);
     } catch (err) {
-      if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') return store.removeDeadline(ref);
+      if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') {
+        await store.removeDeadline(ref);
+        return false;
+      }
       throw err;
     }
     const { meta, state } = run;
@@ -306,27 +318,36 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const p = state.phases[ref.phase];
     if (!def || !p || p.iteration !== ref.iteration || (!IN_FLIGHT_PHASE_STATUSES.includes(p.status) && p.status !== 'waiting')) {
       await store.removeDeadline(ref);
-      return;
+      return false;
     }
     if (IN_FLIGHT_PHASE_STATUSES.includes(p.status) && (def.kind === 'agent' || def.kind === 'tool')) {
       const phaseJob = await driver.findPhaseJob(def, p.agent, phaseJobId(ref.run_id, ref.phase, ref.iteration));
       const jobState = phaseJob ? await phaseJob.getState() : 'missing';
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
         await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
-        return;
+        return false;
       }
     }
-    const event: SchedulerEvent = { type: 'phase_deadline', at: Date.now(), phase: ref.phase, iteration: ref.iteration };
-    const { decision } = await driver.apply(ref.run_id, event);
-    if (!decision.accepted) await store.removeDeadline(ref);
+    return true;
   }
 
   let polling: Promise<void> | undefined;
   let stopped = false;
+  /**
+   * Hand each due deadline to the manager queue, where it is checked and applied like any other event
+   * (a manager that dies mid-way has the job taken over). The deadline stays leased meanwhile; the
+   * commit that ends the phase removes it.
+   */
   async function pollDeadlines(): Promise<void> {
     const now = Date.now();
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
-    await Promise.all(due.map((ref) => onDeadline(ref).catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`))));
+    await Promise.all(
+      due.map((ref) =>
+        managerQueue
+          .report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` })
+          .catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`)),
+      ),
+    );
   }
   const deadlineTimer = setInterval(() => {
     if (polling || stopped) return;
@@ -412,6 +433,9 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' |
         startedAt: data.started_at,
         agent: data.agent,
       };
+    case 'phase_deadline':
+      // Checked when taken, so it is due now (a pushed-back deadline fires later than it was first set for).
+      return { type: 'phase_deadline', at: Date.now(), phase: data.phase, iteration: data.iteration };
     case 'cancel_requested':
       return { type: 'cancel_requested', at: data.at, reason: data.reason };
     case 'external_event':

@@ -33,7 +33,7 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { failAttempt, withPhaseJob } from '../phase-job.js';
+import { CommitFailure, failAttempt, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
 import { createWorkerDriver } from '../pool.js';
@@ -151,7 +151,7 @@ interface ToolProcessContext {
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
   const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE };
   return withPhaseJob(job, host, async (phase) => {
-    const { data, attempt, ref, meta, state, outputs, started } = phase;
+    const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
       const timeout = AbortSignal.timeout(data.timeout_ms);
@@ -182,23 +182,12 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         );
         // The output travels as JSON: anything else (a Date, a Map) becomes what JSON makes of it.
         const json: unknown = JSON.parse(JSON.stringify(output ?? null));
-        const reported = await phase.commit(
-          {
-            type: 'phase_completed',
-            at: Date.now(),
-            phase: data.phase,
-            iteration: data.iteration,
-            attempt,
-            usage: { input_tokens: 0, output_tokens: 0 },
-            model: 'none',
-            startedAt: started,
-            agent: TOOLS_ROLE,
-          },
-          json,
-        );
+        const reported = await phase.complete(json, { usage: { input_tokens: 0, output_tokens: 0 }, model: 'none' });
         ctx.log.info({ ...ref, attempt, tool: toolName, reported }, 'tool phase attempt completed');
         return { reported, attempt };
       } catch (err) {
+        // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
+        if (err instanceof CommitFailure) throw err;
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
         return failAttempt(job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
           ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),

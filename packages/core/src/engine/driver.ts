@@ -111,6 +111,38 @@ interface PendingApply {
   reject: (err: unknown) => void;
 }
 
+/**
+ * In a decision merged from several events (a group commit), drop what a later event undid: the
+ * enqueue, child start or wait of an iteration no longer in flight (a failure that stopped the run
+ * came after the completion that queued it), and the cancel of an iteration queued within the same
+ * decision (no job was ever added for it).
+ */
+function settleActions(decision: Decision, before: RunState): Decision {
+  const stillThere = (phase: string, iteration: number): boolean => {
+    const p = decision.state.phases[phase];
+    return p !== undefined && p.iteration === iteration && active(p);
+  };
+  const queuedHere = new Set(
+    decision.actions.filter((a) => a.type === 'enqueue_phase' || a.type === 'start_child_run').map((a) => `${a.phase}\n${a.iteration}`),
+  );
+  const actions = decision.actions.filter((a) => {
+    switch (a.type) {
+      case 'enqueue_phase':
+      case 'start_child_run':
+      case 'await_event':
+        return stillThere(a.phase, a.iteration);
+      case 'cancel_phase': {
+        const was = before.phases[a.phase];
+        const existedBefore = was !== undefined && was.iteration === a.iteration && active(was);
+        return existedBefore || !queuedHere.has(`${a.phase}\n${a.iteration}`);
+      }
+      default:
+        return true;
+    }
+  });
+  return actions.length === decision.actions.length ? decision : { ...decision, actions };
+}
+
 export class RunDriver {
   private readonly queues = new Map<string, Queue>();
   /** Runs with a commit in flight from this driver, and the calls waiting for it. */
@@ -229,6 +261,7 @@ export class RunDriver {
             decision.outputs = { ...decision.outputs, [entry.output.phase]: entry.output.value };
           }
         });
+        if (batch.length > 1) decision = settleActions(decision, state);
         decision = enforceStateSchema(meta, decision, outputs);
         if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
@@ -247,7 +280,8 @@ export class RunDriver {
   /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */
   private assignSpans(meta: RunMeta, decision: Decision): void {
     const state = decision.state;
-    if (decision.events.some((e) => e.type === 'run_started') && !state.span) {
+    // A resumed run's second round gets a span of its own (the first one was emitted when it ended).
+    if ((decision.events.some((e) => e.type === 'run_started') && !state.span) || decision.events.some((e) => e.type === 'run_resumed')) {
       const ref = beginSpanRef(meta.trace);
       if (ref) state.span = ref;
     }

@@ -132,6 +132,8 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     started_at: z.number().optional(),
     agent: z.string().optional(),
   }),
+  /** A phase's deadline (`<prefix>:deadlines`) came due: checked, and applied if the phase is really overdue. */
+  z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),
   z.object({
     type: z.literal('external_event'),

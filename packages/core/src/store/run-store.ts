@@ -341,6 +341,7 @@ export class RunStore {
     const now = options.now ?? Date.now;
     let known = options.known;
     for (let tries = 0; tries < 100; tries++) {
+      const decidedOnKnown = known !== undefined;
       const { meta, state } = known ?? (await this.getRun(id));
       const knownOutputs = known?.outputs;
       known = undefined;
@@ -348,7 +349,12 @@ export class RunStore {
       let outputs: Record<string, unknown> | undefined = knownOutputs ? { ...knownOutputs } : load ? await this.getOutputs(id) : undefined;
       if (outputs && output) outputs[output.phase] = output.value;
       const decision = reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
-      if (!decision.accepted) return { decision, meta, result: undefined, before: state };
+      if (!decision.accepted) {
+        // The fence checks acceptances only: a refusal decided on a state the caller remembered may
+        // be stale (the event may fit what was committed since), so it is decided again on a read.
+        if (decidedOnKnown) continue;
+        return { decision, meta, result: undefined, before: state };
+      }
       const writes: Record<string, unknown> = { ...(output ? { [output.phase]: output.value } : {}), ...decision.outputs };
       let result: RunResult | undefined;
       if (decision.actions.some((a) => a.type === 'finish_run')) {
