@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FleetClient, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+import { FleetClient, agentQueueName, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
 
 const FLEET_BIN = fileURLToPath(new URL('../../../apps/cli/bin/fleet.js', import.meta.url));
 
@@ -158,9 +158,18 @@ async function main(): Promise<number> {
       if (completed > 1) problems.push(`${id}: ${phase} completed ×${completed}`);
       if ((completed === 1) !== context.includes(phase)) problems.push(`${id}: ${phase} completed ×${completed} but ${context.includes(phase) ? 'a' : 'no'} result in the context`);
       if (result.status === 'completed' && completed !== 1) problems.push(`${id}: completed run with ${phase} completed ×${completed}`);
-      const started = events.filter((e) => e.type === 'phase_started' && e.phase === phase).length;
-      if (started > 1) reexecuted += 1;
     }
+  }
+  // Phase jobs taken more than once (a worker killed holding one): counted from each role queue's
+  // BullMQ event stream, since a re-take of the same attempt adds no run event.
+  for (const role of ['planner', 'designer', 'coder', 'reviewer']) {
+    const taken = new Map<string, number>();
+    const entries = await redis.xrange(`${prefix}:${agentQueueName(role)}:events`, '-', '+');
+    for (const [, fields] of entries) {
+      const at = fields.indexOf('jobId');
+      if (fields[fields.indexOf('event') + 1] === 'active' && at >= 0) taken.set(fields[at + 1]!, (taken.get(fields[at + 1]!) ?? 0) + 1);
+    }
+    for (const n of taken.values()) if (n > 1) reexecuted += 1;
   }
 
   for (const s of slots) s.child.kill('SIGTERM');
