@@ -404,8 +404,6 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' |
   switch (data.type) {
     case 'run_submitted':
       return { type: 'run_started', at: data.at };
-    case 'phase_started':
-      return { type: 'phase_started', at: data.at, phase: data.phase, iteration: data.iteration, attempt: data.attempt, agent: data.agent };
     case 'phase_completed':
       return {
         type: 'phase_completed',

@@ -6,16 +6,20 @@
  *
  * One apply is one fenced Lua call ({@link RunStore.apply}): the new state, the phase output, the run
  * events and the phase deadlines commit together or not at all. Then, in this order:
- * 1. ready agent and tool phases are enqueued (deterministic job ids: a repeat is a no-op), each with
- *    a `send <queue>` span under its phase span;
+ * 1. ready agent and tool phases are enqueued (deterministic job ids: adding one whose job exists is a
+ *    no-op), each with a `send <queue>` span under its phase span;
  * 2. phases cancelled by the decision have their waiting jobs removed and running ones aborted;
  * 3. phase and run spans that the decision ends are emitted, and run metrics recorded;
  * 4. everything else (child runs, a finished run's parent report, fallback and end action) goes to
  *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
  *
- * A crash after the commit and before these steps loses none of them: a worker's job is taken again
- * once its lock expires and, finding its phase already ended, asks the manager to repair the run
- * (`repair_run`), and the manager re-derives what the state still needs on start.
+ * A crash after the commit and before these steps loses none of them, because every commit happens
+ * inside a BullMQ job that is taken again when its holder dies: a worker's phase job (the taker finds
+ * its phase ended and asks the manager to repair the run, `repair_run`) or a manager-queue job (the
+ * taker's apply is refused as a duplicate and it re-derives what the state still needs). A commit
+ * that fails on a Redis error asks for the same repair.
+ *
+ * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
  */
 import { SpanKind } from '@opentelemetry/api';
 import { Queue, type Job } from 'bullmq';
