@@ -10,14 +10,13 @@
  * - logs: JSON lines with trace ids, and neither the API key nor the Redis password anywhere in
  *   what the processes wrote.
  */
-import { createServer } from 'node:net';
 import { designer, planner, reviewer, type RoleInput } from '@agentfleet/agents';
 import { FleetClient, compileWorkflow, createRedis } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeReply } from './support/fake-anthropic.js';
 import { startOtlpReceiver, OtlpSpanKind, OtlpStatusCode, type ReceivedSpan } from './support/otlp-receiver.js';
 import { cliEnv, spawnCli, type CliProcess } from './support/fleet.js';
-import { cleanupPrefix, redisUrl, startRedisServer, uniquePrefix } from './support/redis.js';
+import { cleanupPrefix, freePort, redisUrl, startRedisServer, uniquePrefix } from './support/redis.js';
 
 const emptyInput: RoleInput = { requirements: 'A todo API', variables: {}, phase: 'p', instructions: undefined, upstream: [], upstreamErrors: [] };
 const answers: Record<string, unknown> = {
@@ -39,15 +38,6 @@ const workflow = compileWorkflow({
     { name: 'review', agent: 'reviewer', depends_on: ['api', 'data'], timeout: 10 },
   ],
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
 
 /** The value of a Prometheus sample whose name is `name` and whose labels include `labels`; undefined when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

@@ -4,24 +4,15 @@
  * answers 503 at once and the CLI says Redis is unreachable); a pool stopped with
  * SIGTERM while Redis is gone still exits after its grace period.
  */
-import { createServer } from 'node:net';
 import { loadBuiltinWorkflow } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../support/fake-anthropic.js';
 import { cliEnv, runCli, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
-import { startRedisServer } from '../support/redis.js';
+import { freePort, startRedisServer } from '../support/redis.js';
 import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
 
 const PREFIX = '{fleet-outage}';
 const ADMIN_KEY = 'admin-key-for-the-outage-test-0123456789';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('Redis goes away', () => {
   it('fault 4: Redis (AOF) is SIGKILLed mid-run and restarted: the CLI says it is unreachable meanwhile, processes reconnect, every run completes once', async () => {

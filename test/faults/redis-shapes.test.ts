@@ -5,13 +5,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, spawnCli } from '../support/fleet.js';
-import { startRedisServer } from '../support/redis.js';
+import { freePort, startRedisServer } from '../support/redis.js';
 
 const PREFIX = '{fleet-shapes}';
 const PASSWORD = 'pw-7c1e5d0a9b-secret';
@@ -23,14 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** `fleet run --json` on the offline model; returns the parsed result. */
 async function runOnce(env: NodeJS.ProcessEnv): Promise<{ status: string; completed_phases: string[] }> {

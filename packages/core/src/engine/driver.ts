@@ -240,7 +240,8 @@ export class RunDriver {
       runId,
       (meta, state, loaded) => {
         accepted = batch.map(() => false);
-        const outputs = { ...loaded };
+        // The store hands each try its own copy of the outputs, so they are extended in place.
+        const outputs = loaded;
         let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
         batch.forEach((entry, i) => {
           // A completion's output is in the context its own decision (conditions, rules) sees, and is
