@@ -20,7 +20,7 @@ describe('manager-side deadlines', () => {
     const manager = await startManager({ redisUrl: url, prefix, deadlineGraceMs: 100, warn: () => undefined });
     const redis = createRedis(url);
     const blocking = createRedis(url, { forWorker: true });
-    const client = new FleetClient(redis, prefix);
+    const client = new FleetClient(redis, prefix, { deadlineGraceMs: 100 });
     const roles = [BUILTIN_ROLES.planner!];
     let pool: Awaited<ReturnType<typeof startAgentPool>> | undefined;
     try {

@@ -148,10 +148,15 @@ describe('observability across the manager and agent processes', () => {
         const role = workflow.phases.find((p) => p.name === phase)!.agent;
         const phaseSpan = trace.find((s) => s.name === `phase ${phase}`)!;
         expect(parentOf(phaseSpan)?.spanId).toBe(root!.spanId);
-        const send = trace.find((s) => s.name === `send agent-${role}` && s.attributes['fleet.phase.name'] === phase)!;
-        expect(send.kind).toBe(OtlpSpanKind.Producer);
-        expect(parentOf(send)?.spanId).toBe(phaseSpan.spanId);
-        const attempts = trace.filter((s) => s.name === `process agent-${role}` && s.parentSpanId === send.spanId);
+        const send = trace.find((s) => s.name === `send agent-${role}` && s.attributes['fleet.phase.name'] === phase);
+        if (phase === 'plan') {
+          // Queued by this test's client, which has no SDK: no `send` span, the job carries the phase span.
+          expect(send).toBeUndefined();
+        } else {
+          expect(send?.kind).toBe(OtlpSpanKind.Producer);
+          expect(parentOf(send!)?.spanId).toBe(phaseSpan.spanId);
+        }
+        const attempts = trace.filter((s) => s.name === `process agent-${role}` && s.parentSpanId === (send ?? phaseSpan).spanId);
         expect(attempts.map((s) => s.attributes['fleet.phase.attempt']).sort()).toEqual(phase === 'plan' ? [1, 2] : [1]);
         for (const attempt of attempts) {
           expect(attempt.kind).toBe(OtlpSpanKind.Consumer);
@@ -201,7 +206,7 @@ describe('observability across the manager and agent processes', () => {
       const completed = lines.find((l) => l.msg === 'phase attempt completed' && l.phase === 'review');
       expect(completed?.trace_id).toBe(root!.traceId);
       expect(lines.find((l) => l.msg === 'phase attempt failed')).toMatchObject({ phase: 'plan', attempt: 1, will_retry: true, level: 'warn' });
-      expect(lines.find((l) => l.msg === 'phase enqueued' && l.phase === 'plan')?.trace_id).toBe(root!.traceId);
+      expect(lines.find((l) => l.msg === 'phase enqueued' && l.phase === 'review')?.trace_id).toBe(root!.traceId);
     } finally {
       await Promise.all([manager.stop('SIGKILL'), agents?.stop('SIGKILL')]);
       await client.close();

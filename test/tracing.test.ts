@@ -23,6 +23,10 @@ describe('tracing across the manager and agent processes', () => {
     try {
       await manager.waitFor('manager: consuming');
       await agents.waitFor('agents: serving');
+      // Run 1 is submitted from a process with tracing on (`fleet run`, service test-client), run 2 from
+      // this test process, which has no OpenTelemetry SDK.
+      const cli = spawnCli(['run', '--no-local-workers', '--json', 'A chat server'], { ...cliEnv(url, prefix), ...otel, OTEL_SERVICE_NAME: 'test-client' });
+      expect(await cli.exited, cli.output()).toBe(0);
       const runId = await client.submit({ workflow: await loadBuiltinWorkflow('software-delivery'), requirements: 'A todo API', provider: 'offline' });
       const result = await client.follow(runId, blocking, () => undefined);
       expect(result.status).toBe('completed');
@@ -30,15 +34,15 @@ describe('tracing across the manager and agent processes', () => {
       expect(await agents.stop()).toBe(0);
       expect(await manager.stop()).toBe(0);
 
-      const spans = await receiver.waitForSpans((s) => s.some((x) => x.name === 'invoke_workflow software-delivery'), 10_000);
-      const root = spans.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] === runId);
+      const roots = await receiver.waitForSpans((s) => s.filter((x) => x.name === 'invoke_workflow software-delivery').length >= 2, 10_000);
+      const root = roots.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] !== runId);
       expect(root).toBeDefined();
-      const trace = spans.filter((s) => s.traceId === root!.traceId);
+      const trace = roots.filter((s) => s.traceId === root!.traceId);
       expect(root!.parentSpanId).toBe('');
       // Run and phase spans come from whichever process committed their end: here the agent pool that
-      // finished the last phase; the run's first phase was queued by the manager (its `send` span).
+      // finished the last phase. The run's first phase was queued by the submitting client (its `send` span).
       expect(root!.resource['service.name']).toBe('test-agents');
-      expect(trace.find((s) => s.name === 'send agent-planner')?.resource['service.name']).toBe('test-manager');
+      expect(trace.find((s) => s.name === 'send agent-planner')?.resource['service.name']).toBe('test-client');
       const byId = new Map(trace.map((s) => [s.spanId, s]));
       const parentOf = (s: ReceivedSpan) => byId.get(s.parentSpanId);
 
@@ -50,13 +54,31 @@ describe('tracing across the manager and agent processes', () => {
         expect(send?.kind).toBe(OtlpSpanKind.Producer);
         expect(parentOf(send!)?.spanId).toBe(phaseSpan!.spanId);
         expect(send!.attributes['messaging.destination.name']).toBe(`agent-${role}`);
-        expect(send!.attributes['messaging.message.id']).toBe(`${runId}.${phase}.1`);
+        expect(send!.attributes['messaging.message.id']).toBe(`${root!.attributes['fleet.run.id']}.${phase}.1`);
         const processSpan = trace.find((s) => s.name === `process agent-${role}`);
         expect(processSpan?.kind).toBe(OtlpSpanKind.Consumer);
         expect(processSpan!.resource['service.name']).toBe('test-agents');
         expect(parentOf(processSpan!)?.spanId).toBe(send!.spanId);
         const agent = trace.find((s) => s.name === `invoke_agent ${role}`);
         expect(parentOf(agent!)?.spanId).toBe(processSpan!.spanId);
+      }
+
+      // Run 2: a submitter without an SDK records no `send` span, yet the run is one whole trace: the
+      // first phase job carries its phase span's identity, so the worker's spans join under it.
+      const root2 = roots.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] === runId);
+      expect(root2).toBeDefined();
+      const trace2 = roots.filter((s) => s.traceId === root2!.traceId);
+      const byId2 = new Map(trace2.map((s) => [s.spanId, s]));
+      const planning = trace2.find((s) => s.name === 'phase planning');
+      expect(planning?.parentSpanId).toBe(root2!.spanId);
+      expect(trace2.some((s) => s.name === 'send agent-planner')).toBe(false);
+      const firstProcess = trace2.find((s) => s.name === 'process agent-planner');
+      expect(firstProcess?.parentSpanId).toBe(planning!.spanId);
+      for (const [phase, role] of [['design', 'designer'], ['implementation', 'coder'], ['review', 'reviewer']] as const) {
+        const phaseSpan = trace2.find((s) => s.name === `phase ${phase}`);
+        const processSpan = trace2.find((s) => s.name === `process agent-${role}`);
+        expect(byId2.get(byId2.get(processSpan!.parentSpanId)!.parentSpanId)?.spanId, `${phase}: process → send → phase`).toBe(phaseSpan!.spanId);
+        const agent = trace2.find((s) => s.name === `invoke_agent ${role}`);
         expect(agent!.attributes['gen_ai.usage.output_tokens']).toBe(result.phases.find((p) => p.name === phase)!.usage.output_tokens);
       }
     } finally {

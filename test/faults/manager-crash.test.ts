@@ -6,7 +6,8 @@
  * twice" from each run's event stream.
  */
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { agentQueueName, createRedis, decide } from '@agentfleet/core';
+import { randomUUID } from 'node:crypto';
+import { agentQueueName, createRedis, decide, initialRunState, type RunMeta } from '@agentfleet/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
@@ -151,10 +152,12 @@ describe('manager crashes and replicas', () => {
     const conn = connect(url, prefix);
     try {
       const requirements = 'Crash between commit and enqueue';
-      const id = await conn.client.submit({ workflow, requirements, provider: 'offline' });
-      // Do what a manager does up to the crash: take the submission, commit run_started and then
+      // Do what a client and a worker do up to the crash: create the run, commit run_started and then
       // phase a's completion (which queues b, c and d: the fan-out), and die before adding any job.
-      await conn.client.managerQueue.queue.remove(`${id}.submit`);
+      const id = randomUUID();
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow, requirements, variables: {}, created_at: now, provider: 'offline', trace: {} };
+      expect(await conn.store.createRun(meta, initialRunState(workflow, now), {}, now + 60_000)).toBe(true);
       const started = await conn.store.apply(id, (m, s) => decide(m.workflow, s, { type: 'run_started', at: Date.now() }));
       const enqueued = (actions: ReadonlyArray<{ type: string; phase?: string }>) => actions.filter((a) => a.type === 'enqueue_phase').map((a) => a.phase);
       expect(enqueued(started.decision.actions)).toEqual(['a']);

@@ -136,6 +136,8 @@ export interface CliProcess extends AsyncDisposable {
   /** Resolve when the output contains `text` (throws after `timeoutMs`). */
   waitFor(text: string, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code when the process exits by itself (null when killed by a signal). */
+  exited: Promise<number | null>;
 }
 
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
@@ -153,6 +155,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   };
   return {
     child,
+    exited,
     output: () => output,
     async waitFor(text, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,5 @@
 /**
- * The manager: starts submitted runs, checks on phases whose deadline passed, applies cancellations,
+ * The manager: starts submitted runs their client did not start, checks on phases whose deadline passed, applies cancellations,
  * external events and resumes, and carries out what workers leave to it (child runs, a finished run's
  * parent report, fallback and end action). Phase outcomes do not pass through it: the worker that
  * ran a phase commits the outcome, the next decision and the next jobs itself (`RunDriver`).
@@ -24,6 +24,8 @@ import {
   createLogger,
   observeQueues,
   redactRedisUrl,
+  runStartDeadline,
+  agentQueuesKey,
   DEFAULT_DEADLINE_GRACE_MS,
   type DeadlineRef,
   type FleetLogger,
@@ -107,9 +109,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const deadlineGraceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
   const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
-  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => driver.roles() });
-  // Submits child and fallback runs the same way any client does.
-  const client = new FleetClient(redis, options.prefix);
+  // Every queue any process has added phase jobs to, served or not.
+  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: async () => new Set([...driver.roles(), ...(await redis.smembers(agentQueuesKey(options.prefix)))]) });
+  // Submits (and starts) child and fallback runs the same way any client does.
+  const client = new FleetClient(redis, options.prefix, { deadlineGraceMs, logger: log });
   // Child-workflow phases and fallbacks find workflows where users put them: registered templates
   // (the HTTP API, `fleet workflows add`), then the built-ins.
   const registry = new TemplateRegistry(redis, options.prefix);
@@ -281,8 +284,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await ensureInFlight(data.run_id);
       return;
     }
-    const deadline = data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : undefined;
-    if (deadline && !(await deadlineDue(deadline))) return;
+    // A phase's deadline, or the start deadline of a run its client did not start.
+    const deadline =
+      data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : data.type === 'run_submitted' ? runStartDeadline(data.run_id) : undefined;
+    if (data.type === 'phase_deadline' && deadline && !(await deadlineDue(deadline))) return;
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
@@ -343,8 +348,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>
-        managerQueue
-          .report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` })
+        (ref.phase === runStartDeadline(ref.run_id).phase
+          ? managerQueue.report({ type: 'run_submitted', run_id: ref.run_id, at: now }, { jobId: `${ref.run_id}.submit` })
+          : managerQueue.report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` }))
           .catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`)),
       ),
     );

@@ -1,16 +1,19 @@
 /**
- * The submitter's side of AgentFleet: create a run, request its cancellation, follow its events and
- * read its result. Used by `fleet run`, `fleet submit` and the HTTP API; it talks only to Redis (the
- * run store and the manager queue), so it works whether the manager runs in this process or elsewhere.
+ * The submitter's side of AgentFleet: create and start a run, request its cancellation, follow its
+ * events and read its result. Used by `fleet run`, `fleet submit` and the HTTP API; it talks only to
+ * Redis (the run store, the agent queues and the manager queue), so it works whether the manager runs
+ * in this process or elsewhere.
  */
 import type { Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, followUpThroughManager } from './engine/driver.js';
 import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
 import { initialRunState, isTerminalRun } from './scheduler/decide.js';
 import { RunStore, type StoredRunEvent } from './store/run-store.js';
+import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
 
 /** Largest requirements text accepted, bytes (UTF-8). */
@@ -36,9 +39,24 @@ export interface SubmitRunInput {
   budget?: Budget | undefined;
 }
 
+/** How long after its creation the manager starts a run its client did not start (the client died), ms. */
+export const RUN_START_TIMEOUT_MS = 10_000;
+
+export interface FleetClientOptions {
+  /**
+   * Extra time past `timeout × attempts + backoff` for the deadlines of the first phases, which the
+   * client enqueues, ms. @defaultValue {@link DEFAULT_DEADLINE_GRACE_MS}
+   */
+  deadlineGraceMs?: number | undefined;
+  /** @defaultValue `createLogger({ name: 'client' })` at `FLEET_LOG_LEVEL`, else `warn` */
+  logger?: FleetLogger | undefined;
+}
+
 export class FleetClient {
   readonly store: RunStore;
   readonly managerQueue: ManagerQueue;
+  private readonly driver: RunDriver;
+  private readonly log: FleetLogger;
 
   /**
    * @param redis - a shared connection for ordinary commands.
@@ -47,17 +65,31 @@ export class FleetClient {
   constructor(
     readonly redis: Redis,
     readonly prefix: string,
+    options: FleetClientOptions = {},
   ) {
     this.store = new RunStore(redis, prefix);
     this.managerQueue = new ManagerQueue(redis, prefix);
+    this.log = options.logger ?? createLogger({ name: 'client', level: process.env.FLEET_LOG_LEVEL ?? 'warn' });
+    this.driver = new RunDriver({
+      redis,
+      prefix,
+      store: this.store,
+      log: this.log,
+      deadlineGraceMs: options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS,
+      followUp: followUpThroughManager(this.managerQueue),
+    });
   }
 
   /**
-   * Create a run and hand it to the manager.
+   * Create a run and start it: the run's first decision is committed here and its first phase jobs are
+   * added to their agent queues, with no hop through the manager (what only the manager does, such as
+   * a child-workflow first phase, goes to it). Should this process die between the two, or the start
+   * fail, the run is durable: the manager starts it {@link RUN_START_TIMEOUT_MS} after its creation.
    *
-   * @returns the new run id (a UUID).
+   * @returns the new run id (a UUID unless `runId` is given).
    * @throws FleetError `INVALID_INPUT` when the requirements are empty, not text, or larger than
-   *   {@link MAX_REQUIREMENTS_BYTES}.
+   *   {@link MAX_REQUIREMENTS_BYTES}, or a variable is not valid; Redis errors when the run could not
+   *   be created (nothing is written then).
    */
   async submit(input: SubmitRunInput): Promise<string> {
     validateRequirements(input.requirements);
@@ -80,8 +112,15 @@ export class FleetClient {
       const p = state.phases[phase];
       if (p) Object.assign(p, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
     }
-    const created = await this.store.createRun(meta, state, { ...(input.context ?? {}), ...(input.completed ?? {}) });
-    if (created) await this.managerQueue.report({ type: 'run_submitted', run_id: runId, at: now }, { jobId: `${runId}.submit` });
+    const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
+    const created = await this.store.createRun(meta, state, outputs, now + RUN_START_TIMEOUT_MS);
+    if (!created) return runId;
+    try {
+      await this.driver.apply(runId, { type: 'run_started', at: now }, { known: { meta, state, outputs: { ...outputs } } });
+    } catch (err) {
+      // The run is stored: its start deadline has the manager start it.
+      this.log.warn({ run_id: runId, err }, 'could not start the run here; the manager will start it');
+    }
     return runId;
   }
 
@@ -198,6 +237,7 @@ export class FleetClient {
   }
 
   async close(): Promise<void> {
+    await this.driver.close();
     await this.managerQueue.close();
   }
 }

@@ -50,6 +50,7 @@ export {
 export {
   RunStore,
   deadlineMember,
+  runStartDeadline,
   parseDeadlineMember,
   type DeadlineChanges,
   type DeadlineRef,
@@ -60,7 +61,7 @@ export {
 export { DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { STATE_SCHEMA_ERROR_PHASE, enforceStateSchema } from './engine/state-schema.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
-export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, type SubmitRunInput } from './client.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, type FleetClientOptions, type SubmitRunInput } from './client.js';
 
 export {
   JOB_SIZE_LIMITS,
@@ -71,6 +72,7 @@ export {
   PhaseJobResultSchema,
   StepActionSchema,
   agentQueueName,
+  agentQueuesKey,
   phaseJobId,
   type ManagerJobData,
   type PhaseJobData,

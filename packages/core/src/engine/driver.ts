@@ -25,16 +25,16 @@ import { SpanKind } from '@opentelemetry/api';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FLEET_BACKOFF } from '../queues/backoff.js';
-import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, phaseJobId } from '../queues/contracts.js';
+import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, needsOutputs } from '../scheduler/decide.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
-import type { DeadlineChanges, DeadlineRef, RunStore } from '../store/run-store.js';
+import { runStartDeadline, type DeadlineChanges, type DeadlineRef, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
-import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, type SpanRef } from '../telemetry/run-spans.js';
+import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, traceparentOf, type SpanRef } from '../telemetry/run-spans.js';
 import { injectTraceContext, withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { enforceStateSchema } from './state-schema.js';
@@ -161,12 +161,17 @@ export class RunDriver {
     return this.options.store;
   }
 
-  /** The queue of an agent role (one BullMQ `Queue` per role, on the driver's connection). */
+  /**
+   * The queue of an agent role (one BullMQ `Queue` per role, on the driver's connection); the first
+   * use records the role in {@link agentQueuesKey}.
+   */
   queueFor(role: string): Queue {
     let q = this.queues.get(role);
     if (!q) {
       q = new Queue(agentQueueName(role), { connection: this.options.redis, prefix: this.options.prefix });
       this.queues.set(role, q);
+      // Sent ahead of the first job on this connection, so an observer sees the queue once it has one.
+      this.options.redis.sadd(agentQueuesKey(this.options.prefix), role).catch(() => undefined);
     }
     return q;
   }
@@ -287,15 +292,13 @@ export class RunDriver {
     const state = decision.state;
     // A resumed run's second round gets a span of its own (the first one was emitted when it ended).
     if ((decision.events.some((e) => e.type === 'run_started') && !state.span) || decision.events.some((e) => e.type === 'run_resumed')) {
-      const ref = beginSpanRef(meta.trace);
-      if (ref) state.span = ref;
+      state.span = beginSpanRef(meta.trace);
     }
     if (!state.span) return;
     for (const action of decision.actions) {
       if (action.type !== 'enqueue_phase' && action.type !== 'start_child_run') continue;
       const phase = state.phases[action.phase];
-      const ref = beginSpanRef(state.span);
-      if (phase && ref) phase.span = ref;
+      if (phase) phase.span = beginSpanRef(state.span);
     }
   }
 
@@ -311,6 +314,8 @@ export class RunDriver {
         set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
       }
     }
+    // The run started (or ended before starting): its start deadline is settled.
+    if (before.status === 'created' && decision.state.status !== 'created') remove.push(runStartDeadline(runId));
     for (const [name, was] of Object.entries(before.phases)) {
       if (!active(was)) continue;
       const now_ = decision.state.phases[name];
@@ -408,11 +413,12 @@ export class RunDriver {
     const jobId = phaseJobId(runId, def.name, iteration);
     const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await this.leastLoaded(def.agentSelect.agents) : def.agent);
     const queue = this.queueFor(role);
+    const phaseSpan = state.phases[def.name]?.span;
     await withSpan(
       `send ${queue.name}`,
       {
         kind: SpanKind.PRODUCER,
-        parent: contextOfSpanRef(state.phases[def.name]?.span),
+        parent: contextOfSpanRef(phaseSpan),
         attributes: {
           ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: queue.name, messageId: jobId }),
           [FleetAttributes.RunId]: runId,
@@ -420,6 +426,9 @@ export class RunDriver {
         },
       },
       async () => {
+        // In a process without an SDK (a client that only submits) nothing is injected: the job then
+        // carries the phase span's identity itself, so the worker's spans still join the run's trace.
+        const carrier = injectTraceContext();
         const data = PhaseJobDataSchema.parse({
           run_id: runId,
           phase: def.name,
@@ -428,7 +437,7 @@ export class RunDriver {
           timeout_ms: def.timeoutMs,
           max_attempts: def.retries + 1,
           cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
-          trace: injectTraceContext(),
+          trace: carrier.traceparent === undefined && phaseSpan ? { traceparent: traceparentOf(phaseSpan) } : carrier,
           ...(def.model !== undefined ? { model: def.model } : {}),
         });
         await queue.add(def.name, data, {

@@ -28,6 +28,15 @@ export function agentQueueName(role: string): string {
   return `agent-${role}`;
 }
 
+/**
+ * The set of roles whose queues have had phase jobs added (`<prefix>:agent-queues`): every process
+ * that enqueues adds a role the first time it uses its queue, so a manager can observe queues that no
+ * pool serves yet.
+ */
+export function agentQueuesKey(prefix: string): string {
+  return `${prefix}:agent-queues`;
+}
+
 /** Deterministic job id of a phase iteration, so a repeated enqueue never runs a phase twice. */
 export function phaseJobId(runId: string, phase: string, iteration: number): string {
   return `${runId}.${phase}.${iteration}`;

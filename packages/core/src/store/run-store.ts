@@ -8,8 +8,9 @@
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
  * - `<p>:runs:active`       set of runs not yet finished
- * - `<p>:deadlines`         sorted set of phase deadlines: member `[runId, phase, iteration]` (JSON),
- *                           score the epoch ms at which the manager checks on that phase iteration
+ * - `<p>:deadlines`         sorted set of deadlines: member `[runId, phase, iteration]` (JSON), score
+ *                           the epoch ms at which the manager checks on that phase iteration (phase
+ *                           `''`: on the run's start, see {@link runStartDeadline})
  *
  * Writes are fenced: {@link RunStore.apply} reads the state and its version, lets a pure function
  * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
@@ -90,15 +91,19 @@ return run
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
 const META_CACHE_SIZE = 1000;
 
-/** Create a run only if none has its id: record, context, index, active set and first event at once. */
+/**
+ * Create a run only if none has its id: record, context, index, active set, first event and start
+ * deadline (ARGV[8] at ARGV[7]) at once.
+ */
 const CREATE_RUN_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'state', ARGV[2], 'version', ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 redis.call('SADD', KEYS[5], ARGV[5])
 redis.call('XADD', KEYS[3], '*', 'type', 'run_created', 'data', ARGV[6])
-local i = 8
-for _ = 1, tonumber(ARGV[7]) do
+redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])
+local i = 10
+for _ = 1, tonumber(ARGV[9]) do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
@@ -154,6 +159,15 @@ export interface DeadlineChanges {
   /** Set (or move) these deadlines; `at` is epoch ms. */
   set: Array<DeadlineRef & { at: number }>;
   remove: DeadlineRef[];
+}
+
+/**
+ * The deadline by which a submitted run must have started: phase `''` (no phase has that name). The
+ * submitting client starts the run at once and the commit that starts it removes this entry; should the
+ * client die in between, the manager starts the run when it comes due.
+ */
+export function runStartDeadline(runId: string): DeadlineRef {
+  return { run_id: runId, phase: '', iteration: 0 };
 }
 
 /** The sorted-set member of a deadline. */
@@ -212,30 +226,34 @@ export class RunStore {
   }
 
   /**
-   * Write a new run (status `created`), its first event and any outputs it starts with (a rerun or
-   * a fallback carries earlier outputs).
+   * Write a new run (status `created`), its first event, any outputs it starts with (a rerun or a
+   * fallback carries earlier outputs) and its start deadline ({@link runStartDeadline}).
    *
+   * @param startBy - epoch ms by which the run must have started, else the manager starts it.
    * @returns false when a run with that id already exists (nothing is written): deterministic run
    *   ids (child runs, fallbacks) make a repeated create a no-op.
    */
-  async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown> = {}): Promise<boolean> {
+  async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown>, startBy: number): Promise<boolean> {
     const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
     const pairs = Object.entries(outputs).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
     // One script: a crash can never leave a run with a record but no state (it would be lost for good).
     const created_ = (await this.redis.eval(
       CREATE_RUN_LUA,
-      5,
+      6,
       this.runKey(meta.run_id),
       this.contextKey(meta.run_id),
       this.eventsKey(meta.run_id),
       this.indexKey,
       this.activeKey,
+      this.deadlinesKey,
       JSON.stringify(meta),
       JSON.stringify(state),
       String(state.version),
       String(meta.created_at),
       meta.run_id,
       JSON.stringify(created),
+      String(startBy),
+      deadlineMember(runStartDeadline(meta.run_id)),
       String(pairs.length / 2),
       ...pairs,
     )) as number;

@@ -242,8 +242,8 @@ export interface ObserveQueuesOptions {
   redis: Redis;
   /** The fleet's key prefix, e.g. `{fleet}`. */
   prefix: string;
-  /** The roles whose queues to observe; called at every collection, so the set may grow. */
-  roles: () => Iterable<string>;
+  /** The roles whose queues to observe; called at every read, so the set may grow. */
+  roles: () => Iterable<string> | Promise<Iterable<string>>;
   /**
    * Queue counts are read from Redis at most this often, ms; collections in between report the
    * cached values. @defaultValue `FLEET_METRICS_POLL_MS`, else 5000
@@ -290,8 +290,15 @@ export function observeQueues(options: ObserveQueuesOptions): QueueObserver {
 
   async function read(): Promise<void> {
     const now = Date.now();
+    let roles: Iterable<string>;
+    try {
+      roles = await options.roles();
+    } catch (err) {
+      diag.warn('agentfleet: could not list the agent queues to observe', err);
+      return;
+    }
     await Promise.all(
-      [...options.roles()].map(async (role) => {
+      [...roles].map(async (role) => {
         try {
           const q = queueFor(role);
           const counts = await q.getJobCounts('wait', 'prioritized', 'active', 'delayed');

@@ -31,7 +31,7 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
-import { extractTraceContext, getTracer, tracerProviderRegistered } from './trace.js';
+import { extractTraceContext, getTracer } from './trace.js';
 
 /** The identity of a span begun but not yet emitted: stored with the run (plain JSON). */
 export interface SpanRef {
@@ -79,12 +79,11 @@ export const fleetIdGenerator = {
 
 /**
  * Choose the identity of a span that begins now under `parent` (a stored {@link SpanRef}, or a W3C
- * carrier such as the submitter's `traceparent`). Writes nothing and exports nothing.
- *
- * @returns undefined when tracing is off (no SDK registered): nothing is stored then.
+ * carrier such as the submitter's `traceparent`). Writes nothing and exports nothing, and needs no SDK
+ * in this process: a run started by a client without one still gets its identity, and the processes
+ * that end its phases (with an SDK) emit the spans under it.
  */
-export function beginSpanRef(parent: SpanRef | Record<string, string> | undefined): SpanRef | undefined {
-  if (!tracerProviderRegistered()) return undefined;
+export function beginSpanRef(parent: SpanRef | Record<string, string> | undefined): SpanRef {
   const parentSc = spanContextOf(parent);
   return {
     trace_id: parentSc ? parentSc.traceId : randomHex(16),
@@ -93,12 +92,25 @@ export function beginSpanRef(parent: SpanRef | Record<string, string> | undefine
   };
 }
 
+/** The W3C `traceparent` header value (version 00) naming `ref` as the parent. Source: W3C Trace Context §3.2. */
+export function traceparentOf(ref: SpanRef): string {
+  return `00-${ref.trace_id}-${ref.span_id}-${(ref.flags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
 function spanContextOf(parent: SpanRef | Record<string, string> | undefined): SpanContext | undefined {
   if (!parent) return undefined;
   if (isSpanRef(parent)) return { traceId: parent.trace_id, spanId: parent.span_id, traceFlags: parent.flags, isRemote: true };
   const sc = trace.getSpanContext(extractTraceContext(parent));
-  return sc && isSpanContextValid(sc) ? sc : undefined;
+  if (sc && isSpanContextValid(sc)) return sc;
+  // No propagator in this process (no SDK): read a W3C `traceparent` directly.
+  const m = TRACEPARENT.exec(parent.traceparent ?? '');
+  if (!m) return undefined;
+  const parsed = { traceId: m[1] as string, spanId: m[2] as string, traceFlags: parseInt(m[3] as string, 16), isRemote: true };
+  return isSpanContextValid(parsed) ? parsed : undefined;
 }
+
+/** A version-00 `traceparent`: trace id, parent span id, flags (W3C Trace Context §3.2.2). */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 function isSpanRef(value: SpanRef | Record<string, string>): value is SpanRef {
   return typeof value.trace_id === 'string' && typeof value.span_id === 'string';

@@ -1,0 +1,84 @@
+/**
+ * Runs start in the submitting client: its first decision and first phase jobs are committed there,
+ * with no hop through the manager. A client that dies after creating the run leaves a start deadline,
+ * and the manager starts the run when it comes due.
+ */
+import { randomUUID } from 'node:crypto';
+import { BUILTIN_ROLES } from '@agentfleet/agents';
+import { agentQueueName, agentQueuesKey, deadlineMember, initialRunState, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
+import { Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { CountingOfflineLlm, connect, countEvents, quietManager, quietPool, runEvents } from './faults/helpers.js';
+import { testWorkflow } from './support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+
+const workflow = testWorkflow({
+  agents: ['planner', 'coder'],
+  phases: [
+    { name: 'plan', agent: 'planner' },
+    { name: 'code', agent: 'coder', depends_on: ['plan'] },
+  ],
+});
+
+describe('run start', () => {
+  it('a submitted run starts and completes with no manager running; no start deadline is left', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('run-start');
+    const conn = connect(url, prefix);
+    let pool: Awaited<ReturnType<typeof quietPool>> | undefined;
+    try {
+      const id = await conn.client.submit({ workflow, requirements: 'A todo API', provider: 'offline' });
+      // Started by submit itself: the first phase is queued before any manager exists.
+      const run = await conn.store.getRun(id);
+      expect(run.state.status).toBe('active');
+      expect(run.state.phases.plan?.status).toBe('queued');
+      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBeNull();
+      expect(await conn.redis.smembers(agentQueuesKey(prefix))).toContain('planner');
+
+      pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], new CountingOfflineLlm(Object.values(BUILTIN_ROLES)));
+      const result = await conn.client.follow(id, conn.blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+      expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
+    } finally {
+      await pool?.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('a run whose client died before starting it is started by the manager at its start deadline, once', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('run-start-dead-client');
+    const conn = connect(url, prefix);
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
+    const manager = await quietManager(url, prefix);
+    try {
+      // What a client leaves when it dies between creating the run and starting it.
+      const id = randomUUID();
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow, requirements: 'A chat server', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      expect(await conn.store.createRun(meta, initialRunState(workflow, now), {}, now + 500)).toBe(true);
+      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBe(String(now + 500));
+      const queue = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
+      expect(await queue.getJob(phaseJobId(id, 'plan', 1))).toBeUndefined();
+      await queue.close();
+
+      const result = await conn.client.follow(id, conn.blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      // Not before the start deadline (the manager polls every 250 ms).
+      const events = await runEvents(conn.store, id);
+      const started = events.find((e) => e.type === 'run_started');
+      expect(started?.at).toBeGreaterThanOrEqual(now + 500);
+      expect(countEvents(events, 'run_started')).toBe(1);
+      expect(llm.calls.get('A chat server|plan')).toBe(1);
+      expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
+    } finally {
+      await manager.close();
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+});
