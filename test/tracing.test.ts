@@ -38,6 +38,7 @@ describe('tracing across the manager and agent processes', () => {
       const root = roots.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] !== runId);
       expect(root).toBeDefined();
       const trace = roots.filter((s) => s.traceId === root!.traceId);
+      const cliRunId = String(root!.attributes['fleet.run.id']);
       expect(root!.parentSpanId).toBe('');
       // Run and phase spans come from whichever process committed their end: here the agent pool that
       // finished the last phase. The run's first phase was queued by the submitting client (its `send` span).
@@ -54,7 +55,7 @@ describe('tracing across the manager and agent processes', () => {
         expect(send?.kind).toBe(OtlpSpanKind.Producer);
         expect(parentOf(send!)?.spanId).toBe(phaseSpan!.spanId);
         expect(send!.attributes['messaging.destination.name']).toBe(`agent-${role}`);
-        expect(send!.attributes['messaging.message.id']).toBe(`${root!.attributes['fleet.run.id']}.${phase}.1`);
+        expect(send!.attributes['messaging.message.id']).toBe(`${cliRunId}.${phase}.1`);
         const processSpan = trace.find((s) => s.name === `process agent-${role}`);
         expect(processSpan?.kind).toBe(OtlpSpanKind.Consumer);
         expect(processSpan!.resource['service.name']).toBe('test-agents');
