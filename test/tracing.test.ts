@@ -38,7 +38,7 @@ describe('tracing across the manager and agent processes', () => {
       const root = roots.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] !== runId);
       expect(root).toBeDefined();
       const trace = roots.filter((s) => s.traceId === root!.traceId);
-      const cliRunId = String(root!.attributes['fleet.run.id']);
+      const cliRunId = root!.attributes['fleet.run.id'] as string;
       expect(root!.parentSpanId).toBe('');
       // Run and phase spans come from whichever process committed their end: here the agent pool that
       // finished the last phase. The run's first phase was queued by the submitting client (its `send` span).
