@@ -47,6 +47,41 @@ export class CommitFailure extends Error {
 /** An attempt still working after this long has its start written to the run on its own, ms. */
 export const START_RECORD_AFTER_MS = 25;
 
+/** The abort signal of one attempt; see {@link attemptSignal}. */
+export interface AttemptSignal {
+  signal: AbortSignal;
+  /** Whether the signal was aborted by the timeout (not by a cancel). */
+  timedOut(): boolean;
+  /** Clear the timer and the listener: call when the attempt ends. */
+  dispose(): void;
+}
+
+/**
+ * One signal for an attempt: aborted after `timeoutMs` ms with a `TimeoutError` DOMException (the
+ * reason `AbortSignal.timeout` gives), or when `cancel` (BullMQ's job signal) aborts, with its reason.
+ * Unlike `AbortSignal.timeout`, whose timer lives on until it fires (minutes, for every job), the
+ * timer is cleared when the attempt ends.
+ */
+export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined): AttemptSignal {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException(`the attempt ran out of its ${timeoutMs} ms`, 'TimeoutError'));
+  }, timeoutMs);
+  const onCancel = (): void => controller.abort(cancel?.reason);
+  if (cancel?.aborted) onCancel();
+  else cancel?.addEventListener('abort', onCancel, { once: true });
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    dispose() {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    },
+  };
+}
+
 /** The outcome of an attempt, as the scheduler takes it. */
 export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' }>;
 

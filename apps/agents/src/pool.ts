@@ -39,7 +39,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
-import { CommitFailure, failAttempt, withPhaseJob } from './phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
@@ -223,8 +223,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       if (!phaseDef || !phaseState) throw new UnrecoverableError(`run ${data.run_id} has no phase "${data.phase}"`);
       const input = buildRoleInput(meta, state, phaseDef, outputs);
 
-      const timeout = AbortSignal.timeout(data.timeout_ms);
-      const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
+      const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
+      const signal = attemptSig.signal;
       try {
         const result = await withSpan(
           `${GenAiOperationNames.InvokeAgent} ${ctx.role.name}`,
@@ -296,6 +296,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
           ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
         );
+      } finally {
+        attemptSig.dispose();
       }
   });
 }

@@ -33,7 +33,7 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { CommitFailure, failAttempt, withPhaseJob } from '../phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
 import { createWorkerDriver } from '../pool.js';
@@ -154,8 +154,8 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
     const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
-      const timeout = AbortSignal.timeout(data.timeout_ms);
-      const signal = bullSignal ? AbortSignal.any([timeout, bullSignal]) : timeout;
+      const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
+      const signal = attemptSig.signal;
       try {
         if (!def || def.kind !== 'tool' || !def.tool) throw new FleetError('INVALID_WORKFLOW', `phase "${data.phase}" of run ${data.run_id} is not a tool phase, but it was queued for the tools pool`);
         const registered = ctx.registry.get(def.tool);
@@ -188,10 +188,12 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
         if (err instanceof CommitFailure) throw err;
-        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, timeout.aborted ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
+        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
         return failAttempt(job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
           ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),
         );
+      } finally {
+        attemptSig.dispose();
       }
   });
 }
