@@ -56,8 +56,8 @@ describe('RunDriver', () => {
       return apply(...args);
     };
     try {
+      // submit starts the run (plan queued); this driver then commits what workers would.
       const id = await client.submit({ workflow, requirements: 'fan-in', provider: 'offline' });
-      await driver.apply(id, { type: 'run_started', at: Date.now() });
       await driver.apply(id, completed('plan'), { output: { phase: 'plan', value: { steps: 1 } } });
       commits = 0;
 
@@ -101,7 +101,6 @@ describe('RunDriver', () => {
     try {
       const id = await client.submit({ workflow, requirements: 'stale known', provider: 'offline' });
       const stale = await store.getRun(id);
-      await driver.apply(id, { type: 'run_started', at: Date.now() });
       await driver.apply(id, completed('plan'), { output: { phase: 'plan', value: {} } });
       // On the remembered state b1 is still pending, so its completion would be refused there.
       const applied = await driver.apply(id, completed('b1'), { output: { phase: 'b1', value: { by: 'b1' } }, known: { meta: stale.meta, state: stale.state } });
@@ -131,7 +130,6 @@ describe('RunDriver', () => {
     });
     try {
       const id = await client.submit({ workflow: stopWorkflow, requirements: 'settle', provider: 'offline' });
-      await driver.apply(id, { type: 'run_started', at: Date.now() });
       const failed: SchedulerEvent = {
         type: 'phase_attempt_failed',
         at: Date.now(),

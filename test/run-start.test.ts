@@ -1,11 +1,12 @@
 /**
  * Runs start in the submitting client: its first decision and first phase jobs are committed there,
- * with no hop through the manager. A client that dies after creating the run leaves a start deadline,
- * and the manager starts the run when it comes due.
+ * with no hop through the manager. A client that dies before it has queued the first phases leaves the
+ * run's start deadline behind, and the manager starts the run (or queues what is missing) when it
+ * comes due.
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { agentQueueName, agentQueuesKey, deadlineMember, initialRunState, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
+import { RunDriver, agentQueueName, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, quietManager, quietPool, runEvents } from './faults/helpers.js';
@@ -73,6 +74,45 @@ describe('run start', () => {
       expect(started?.at).toBeGreaterThanOrEqual(now + 500);
       expect(countEvents(events, 'run_started')).toBe(1);
       expect(llm.calls.get('A chat server|plan')).toBe(1);
+      expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
+    } finally {
+      await manager.close();
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('a client that committed the start and died before queuing the first phase: the manager adds the job at the start deadline', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('run-start-half');
+    const conn = connect(url, prefix);
+    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
+    const manager = await quietManager(url, prefix);
+    try {
+      // A client's start whose commit lands and whose queue.add fails (its queue connection is gone).
+      const id = randomUUID();
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      const state = initialRunState(workflow, now);
+      expect(await conn.store.createRun(meta, state, {}, now + 500)).toBe(true);
+      const gone = createRedis(url, { failFastMs: 200 });
+      await new Promise((resolve) => gone.once('ready', resolve));
+      gone.disconnect();
+      const driver = new RunDriver({ redis: gone, prefix, store: conn.store, log: createLogger({ name: 'test', level: 'silent' }), followUp: () => Promise.resolve() });
+      await expect(driver.apply(id, { type: 'run_started', at: now }, { known: { meta, state, outputs: {} } })).rejects.toThrow();
+      await driver.close().catch(() => undefined);
+      expect((await conn.store.getRun(id)).state.status).toBe('active');
+      // The commit left the start deadline in place: the start was not carried out.
+      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBe(String(now + 500));
+
+      const result = await conn.client.follow(id, conn.blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      const events = await runEvents(conn.store, id);
+      expect(countEvents(events, 'run_started')).toBe(1);
+      expect(countEvents(events, 'phase_completed', 'plan')).toBe(1);
+      expect(llm.calls.get('A wiki|plan')).toBe(1);
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
     } finally {
       await manager.close();

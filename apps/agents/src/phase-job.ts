@@ -66,6 +66,7 @@ export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
+    if (controller.signal.aborted) return;
     timedOut = true;
     controller.abort(new DOMException(`the attempt ran out of its ${timeoutMs} ms`, 'TimeoutError'));
   }, timeoutMs);

@@ -26,6 +26,8 @@ import {
   redactRedisUrl,
   runStartDeadline,
   agentQueuesKey,
+  traceparentOf,
+  type SpanRef,
   DEFAULT_DEADLINE_GRACE_MS,
   type DeadlineRef,
   type FleetLogger,
@@ -131,7 +133,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         variables: meta.variables,
         provider: meta.provider,
         // The child's trace continues under the phase that started it.
-        trace: state.phases[phase]?.span ? injectTraceContext(contextOfSpanRef(state.phases[phase].span)) : meta.trace,
+        trace: childTrace(state.phases[phase]?.span, meta.trace),
         links: { parent: { run_id: meta.run_id, phase, iteration } },
       });
       submitted = true;
@@ -288,16 +290,26 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const deadline =
       data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : data.type === 'run_submitted' ? runStartDeadline(data.run_id) : undefined;
     if (data.type === 'phase_deadline' && deadline && !(await deadlineDue(deadline))) return;
+    if (data.type === 'run_submitted' && !(await runExists(data.run_id))) {
+      await store.removeDeadline(runStartDeadline(data.run_id));
+      return;
+    }
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
     const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
-    if (deadline && !decision.accepted) await store.removeDeadline(deadline);
+    // A phase deadline the decision refused is stale; a start deadline is settled once the start is
+    // carried out (by this apply, or earlier by the client) or refused.
+    if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
     // A duplicate or stale report, or a redelivered one (its first delivery may have died between the
     // commit and its follow-up steps): make sure nothing the state asks for is missing. Idempotent.
     if (!decision.accepted || job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
+  }
+
+  async function runExists(runId: string): Promise<boolean> {
+    return (await redis.exists(store.runKey(runId))) === 1;
   }
 
   /**
@@ -399,6 +411,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   };
   await manager.reconcile();
   return manager;
+}
+
+/**
+ * The trace a child run continues: under the phase that started it (its W3C `traceparent` directly
+ * when this process has no propagator), else the parent run's own carrier.
+ */
+function childTrace(phaseSpan: SpanRef | undefined, fallback: Record<string, string>): Record<string, string> {
+  if (!phaseSpan) return fallback;
+  const carrier = injectTraceContext(contextOfSpanRef(phaseSpan));
+  return Object.keys(carrier).length > 0 ? carrier : { traceparent: traceparentOf(phaseSpan) };
 }
 
 /** Child run ids: deterministic, so starting one twice is a no-op. */

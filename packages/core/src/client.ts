@@ -12,7 +12,7 @@ import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
 import { initialRunState, isTerminalRun } from './scheduler/decide.js';
-import { RunStore, type StoredRunEvent } from './store/run-store.js';
+import { RunStore, runStartDeadline, type StoredRunEvent } from './store/run-store.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
 
@@ -117,9 +117,12 @@ export class FleetClient {
     if (!created) return runId;
     try {
       await this.driver.apply(runId, { type: 'run_started', at: now }, { known: { meta, state, outputs: { ...outputs } } });
+      // Started and carried out (its first jobs are queued): the start deadline is no longer needed.
+      await this.store.removeDeadline(runStartDeadline(runId));
     } catch (err) {
-      // The run is stored: its start deadline has the manager start it.
-      this.log.warn({ run_id: runId, err }, 'could not start the run here; the manager will start it');
+      // The run is stored, and its start deadline stays: the manager starts it (or adds what this
+      // start did not get to) when that comes due.
+      this.log.warn({ run_id: runId, err }, 'could not finish starting the run here; the manager will at its start deadline');
     }
     return runId;
   }

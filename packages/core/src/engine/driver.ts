@@ -14,10 +14,11 @@
  *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
  *
  * A crash after the commit and before these steps loses none of them, because every commit happens
- * inside a BullMQ job that is taken again when its holder dies: a worker's phase job (the taker finds
- * its phase ended and asks the manager to repair the run, `repair_run`) or a manager-queue job (the
- * taker's apply is refused as a duplicate and it re-derives what the state still needs). A commit
- * that fails on a Redis error asks for the same repair.
+ * inside something that is taken up again when its holder dies: a worker's phase job (the taker finds
+ * its phase ended and asks the manager to repair the run, `repair_run`), a manager-queue job (the
+ * taker's apply is refused as a duplicate and it re-derives what the state still needs), or, for a
+ * client starting a run, the run's start deadline (removed only once the start is carried out; the
+ * manager takes it up when it comes due). A commit that fails on a Redis error asks for the same repair.
  *
  * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
  */
@@ -28,7 +29,7 @@ import { FLEET_BACKOFF } from '../queues/backoff.js';
 import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
-import { decide, needsOutputs } from '../scheduler/decide.js';
+import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
 import { runStartDeadline, type DeadlineChanges, type DeadlineRef, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
@@ -314,8 +315,10 @@ export class RunDriver {
         set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
       }
     }
-    // The run started (or ended before starting): its start deadline is settled.
-    if (before.status === 'created' && decision.state.status !== 'created') remove.push(runStartDeadline(runId));
+    // A run's start deadline stays until whoever started it has also carried the start out (the
+    // client, or the manager's run_submitted), so a crash in between leaves it to the manager; a run
+    // that ended (cancelled before it started) needs it no more.
+    if (isTerminalRun(decision.state.status)) remove.push(runStartDeadline(runId));
     for (const [name, was] of Object.entries(before.phases)) {
       if (!active(was)) continue;
       const now_ = decision.state.phases[name];
@@ -437,7 +440,7 @@ export class RunDriver {
           timeout_ms: def.timeoutMs,
           max_attempts: def.retries + 1,
           cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
-          trace: carrier.traceparent === undefined && phaseSpan ? { traceparent: traceparentOf(phaseSpan) } : carrier,
+          trace: Object.keys(carrier).length === 0 && phaseSpan ? { traceparent: traceparentOf(phaseSpan) } : carrier,
           ...(def.model !== undefined ? { model: def.model } : {}),
         });
         await queue.add(def.name, data, {
