@@ -175,7 +175,31 @@ export async function telemetryScenario(o: BenchOptions): Promise<ScenarioResult
   const sink = await startOtlpSink();
   const systems = [await fleetSystem(o, 'telemetry', 'fleet_off'), await fleetSystem(o, 'telemetry', 'fleet_on', sink.url)];
   try {
-    const results = await alternate<ThroughputRound>(systems, rounds, warm(o), (s) => throughput(s, o));
+    // After the traced system's turn, its last spans are still being exported (a batch waits up to
+    // OTEL_BSP_SCHEDULE_DELAY, 5 s): let that finish, or it would run during the other system's turn.
+    const settle = async (s: System): Promise<void> => {
+      if (s.name !== 'fleet_on') return;
+      let last = -1;
+      for (let quiet = 0; quiet < 12; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        const now = sink.stats().requests;
+        quiet = now === last ? quiet + 1 : 0;
+        last = now;
+      }
+    };
+    const results = await alternate<ThroughputRound>(
+      systems,
+      rounds,
+      async (s) => {
+        await warm(o)(s);
+        await settle(s);
+      },
+      async (s) => {
+        const r = await throughput(s, o);
+        await settle(s);
+        return r;
+      },
+    );
     const m = (sys: string, k: keyof ThroughputRound) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
     // Within each round, then the median over rounds (see scenario 1).
     const ratio = medianOf(results, (r) => (r.fleet_on?.runs_per_s ?? NaN) / (r.fleet_off?.runs_per_s ?? NaN));
