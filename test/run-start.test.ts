@@ -9,7 +9,7 @@ import { BUILTIN_ROLES } from '@agentfleet/agents';
 import { RunDriver, agentQueueName, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { CountingOfflineLlm, connect, countEvents, quietManager, quietPool, runEvents } from './faults/helpers.js';
+import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
@@ -57,10 +57,8 @@ describe('run start', () => {
     const manager = await quietManager(url, prefix);
     try {
       // What a client leaves when it dies between creating the run and starting it.
-      const id = randomUUID();
       const now = Date.now();
-      const meta: RunMeta = { run_id: id, workflow, requirements: 'A chat server', variables: {}, created_at: now, provider: 'offline', trace: {} };
-      expect(await conn.store.createRun(meta, initialRunState(workflow, now), {}, now + 500)).toBe(true);
+      const id = await createUnstartedRun(conn.store, workflow, 'A chat server', now + 500);
       expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBe(String(now + 500));
       const queue = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
       expect(await queue.getJob(phaseJobId(id, 'plan', 1))).toBeUndefined();

@@ -5,13 +5,17 @@
  * Every fault test counts what happened from the runs' own event streams (`<prefix>:run:<id>:events`)
  * and from the LLM calls the agents made, never from log lines.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILTIN_ROLES, coder, startAgentPool, type AgentPool, type AgentRole, type RoleInput } from '@agentfleet/agents';
 import {
   FleetClient,
   OfflineLlmClient,
   type RunStore,
+  type RunMeta,
+  type WorkflowDefinition,
   createRedis,
+  initialRunState,
   type LlmClient,
   type LlmRequest,
   type LlmResponse,
@@ -20,6 +24,19 @@ import {
 } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
+
+/**
+ * Write a run as a client that died before starting it leaves it: created, with its start deadline at
+ * `startBy` (epoch ms), no decision and no job.
+ * @returns the run id.
+ */
+export async function createUnstartedRun(store: RunStore, workflow: WorkflowDefinition, requirements: string, startBy: number): Promise<string> {
+  const id = randomUUID();
+  const now = Date.now();
+  const meta: RunMeta = { run_id: id, workflow, requirements, variables: {}, created_at: now, provider: 'offline', trace: {} };
+  if (!(await store.createRun(meta, initialRunState(workflow, now), {}, startBy))) throw new Error(`run ${id} already exists`);
+  return id;
+}
 
 /** Poll `check` every 50 ms until it is true; throw naming `what` after `timeoutMs`. */
 export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -6,13 +6,12 @@
  * twice" from each run's event stream.
  */
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { randomUUID } from 'node:crypto';
-import { agentQueueName, createRedis, decide, initialRunState, type RunMeta } from '@agentfleet/core';
+import { agentQueueName, createRedis, decide } from '@agentfleet/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
-import { CountingOfflineLlm, connect, countEvents, quietManager, quietPool, runEvents, waitUntil } from './helpers.js';
+import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents, waitUntil } from './helpers.js';
 
 /** Fan-out and fan-in: a → (b, c, d) → e. */
 const workflow = testWorkflow({
@@ -60,13 +59,19 @@ describe('manager crashes and replicas', () => {
     let kills = 0;
     let killsMidRun = 0;
     try {
-      // Phase outcomes do not pass through the manager; what does is starting runs and finishing them
-      // (follow-ups), so runs are submitted one every 400 ms while the manager is killed again and again.
+      // Neither run starts nor phase outcomes pass through the manager; what does is starting a run
+      // whose client died before starting it (at its start deadline). So every other run here is
+      // created as such a client leaves it, with a start deadline 100 ms on, one run every 400 ms,
+      // while the manager is killed again and again.
       const runs: Array<{ id: string; requirements: string }> = [];
       const submitting = (async () => {
         for (let i = 0; i < 12; i++) {
           const requirements = `Service number ${i}`;
-          runs.push({ id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements });
+          if (i % 2 === 0) {
+            runs.push({ id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements });
+          } else {
+            runs.push({ id: await createUnstartedRun(conn.store, workflow, requirements, Date.now() + 100), requirements });
+          }
           await new Promise((r) => setTimeout(r, 400));
         }
       })();
@@ -154,10 +159,7 @@ describe('manager crashes and replicas', () => {
       const requirements = 'Crash between commit and enqueue';
       // Do what a client and a worker do up to the crash: create the run, commit run_started and then
       // phase a's completion (which queues b, c and d: the fan-out), and die before adding any job.
-      const id = randomUUID();
-      const now = Date.now();
-      const meta: RunMeta = { run_id: id, workflow, requirements, variables: {}, created_at: now, provider: 'offline', trace: {} };
-      expect(await conn.store.createRun(meta, initialRunState(workflow, now), {}, now + 60_000)).toBe(true);
+      const id = await createUnstartedRun(conn.store, workflow, requirements, Date.now() + 60_000);
       const started = await conn.store.apply(id, (m, s) => decide(m.workflow, s, { type: 'run_started', at: Date.now() }));
       const enqueued = (actions: ReadonlyArray<{ type: string; phase?: string }>) => actions.filter((a) => a.type === 'enqueue_phase').map((a) => a.phase);
       expect(enqueued(started.decision.actions)).toEqual(['a']);
@@ -210,10 +212,13 @@ describe('manager crashes and replicas', () => {
           { name: 'c', agent: 'coder', depends_on: ['a'] },
         ],
       });
+      // Half the runs are started by the managers (as a client that died before starting them leaves
+      // them, start deadline due at once): both replicas race to start them.
       const runs = await Promise.all(
         Array.from({ length: 200 }, async (_, i) => {
           const requirements = `Replica run ${i}`;
-          return { id: await conn.client.submit({ workflow: small, requirements, provider: 'offline' }), requirements };
+          if (i % 2 === 0) return { id: await conn.client.submit({ workflow: small, requirements, provider: 'offline' }), requirements };
+          return { id: await createUnstartedRun(conn.store, small, requirements, Date.now()), requirements };
         }),
       );
       await waitUntil(async () => (await conn.store.activeRunIds()).length === 0, 25_000, 'all 200 runs to finish');
