@@ -12,7 +12,8 @@
  *   --memory-concurrency N scenario 3: jobs in flight per role (default 1000)
  *   --pools LIST           scenario 4: pool counts (default 1,2,4,8); --pool-concurrency N (4)
  *   --redis-url URL        use this Redis (default: a private redis-server from PATH, no persistence)
- *   --cpu-prof DIR         profile every child process (node --cpu-prof) into DIR
+ *   --cpu-prof DIR         profile every child process (node --cpu-prof) into DIR; sampling interval
+ *                          BENCH_CPU_PROF_INTERVAL_US (µs, default 1000)
  *   --out DIR              results directory (default bench/results)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -97,7 +98,7 @@ const quick = values.quick ?? false;
 if (values['cpu-prof']) {
   const dir = resolve(values['cpu-prof']);
   await mkdir(dir, { recursive: true });
-  childNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  childNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL_US ?? 1000}`);
 }
 
 const redis = values['redis-url'] ? { url: values['redis-url'], stop: () => Promise.resolve() } : await startPrivateRedis();
