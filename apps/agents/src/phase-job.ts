@@ -2,7 +2,8 @@
  * What every phase job goes through around its work, in the agent pools and the tools pool alike:
  * validate the job data, take the logical attempt number, open the consumer span (a child of the
  * `send` span through the job's trace context), read the run and its shared context in one round
- * trip, make sure the run still wants this iteration, and commit the attempt's outcome to the run
+ * trip (or take them from this process's last commit of the run, see `RunDriver.recentRun`), make
+ * sure the run still wants this iteration, and commit the attempt's outcome to the run
  * with {@link RunDriver}: the output, the next decision and the next phase jobs, without a hop through
  * the manager.
  *
@@ -149,7 +150,13 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
-      const { meta, state, outputs } = await host.driver.store.getRunWithOutputs(data.run_id);
+      // The run as this process committed it last, when that already shows this iteration queued (this
+      // process finished the phase before it); else one read. A first take only: a job taken again
+      // after a crash reads what is stored.
+      const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
+      const recentPhase = recent?.state.phases[data.phase];
+      const usable = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
+      const { meta, state, outputs } = usable ?? (await host.driver.store.getRunWithOutputs(data.run_id));
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
@@ -167,8 +174,8 @@ export async function withPhaseJob(
         ? undefined
         : setTimeout(() => {
             startWrite = host.driver.apply(data.run_id, start, { known }).then(
-              // Without the outputs: a commit grouped with this one may have written another phase's.
-              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state } : undefined),
+              // With the outputs as committed (a commit grouped with this one may have written another phase's).
+              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs: applied.outputs } : undefined),
               () => void (known = undefined),
             );
           }, START_RECORD_AFTER_MS);

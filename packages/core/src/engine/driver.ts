@@ -67,6 +67,8 @@ export interface Applied {
   decision: Decision;
   meta: RunMeta;
   result: RunResult | undefined;
+  /** Every output of the shared context as of the committed version, when the commit saw them all. */
+  outputs?: Record<string, unknown> | undefined;
 }
 
 /** The channel on which phase jobs in flight are aborted (payload: the job id). */
@@ -148,10 +150,15 @@ function settleActions(decision: Decision, before: RunState): Decision {
   return actions.length === decision.actions.length ? decision : { ...decision, actions };
 }
 
+/** Runs whose last commit from this process {@link RunDriver.recentRun} keeps (a few KiB each). */
+const RECENT_RUNS = 1000;
+
 export class RunDriver {
   private readonly queues = new Map<string, Queue>();
   /** Runs with a commit in flight from this driver, and the calls waiting for it. */
   private readonly waiting = new Map<string, PendingApply[]>();
+  /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
+  private readonly recent = new Map<string, Required<KnownRun>>();
   private readonly graceMs: number;
 
   constructor(private readonly options: RunDriverOptions) {
@@ -160,6 +167,25 @@ export class RunDriver {
 
   get store(): RunStore {
     return this.options.store;
+  }
+
+  /**
+   * The run as this process last committed it (state and every output), while it is going: a worker
+   * that takes the next phase of a run whose previous phase this process finished can start from it
+   * instead of reading the run again (as Temporal's sticky workers keep a workflow's state). It may
+   * be stale (another process committed since): a caller checks that it shows its phase iteration in
+   * flight, and a commit decided on a stale one is refused by the version fence and decided again on
+   * a fresh read. Do not mutate it.
+   */
+  recentRun(runId: string): Required<KnownRun> | undefined {
+    return this.recent.get(runId);
+  }
+
+  private remember(runId: string, run: Required<KnownRun> | undefined): void {
+    this.recent.delete(runId);
+    if (!run || isTerminalRun(run.state.status)) return;
+    if (this.recent.size >= RECENT_RUNS) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.set(runId, run);
   }
 
   /**
@@ -218,9 +244,9 @@ export class RunDriver {
     let known = firstKnown;
     for (;;) {
       try {
-        const { applied, accepted, state } = await this.commit(runId, batch, known);
+        const { applied, accepted, state, outputs } = await this.commit(runId, batch, known);
         // The next batch decides on what this one committed, without reading it again.
-        known = state ? { meta: applied.meta, state } : undefined;
+        known = state ? { meta: applied.meta, state, outputs } : undefined;
         batch.forEach((entry, i) => entry.resolve({ ...applied, decision: { ...applied.decision, accepted: accepted[i] === true } }));
       } catch (err) {
         known = undefined;
@@ -239,7 +265,7 @@ export class RunDriver {
     runId: string,
     batch: readonly PendingApply[],
     known: KnownRun | undefined,
-  ): Promise<{ applied: Applied; accepted: boolean[]; state: RunState | undefined }> {
+  ): Promise<{ applied: Applied; accepted: boolean[]; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
     const now = Date.now();
     let accepted: boolean[] = [];
     const applied = await this.store.apply(
@@ -284,8 +310,11 @@ export class RunDriver {
       },
     );
     const { decision, meta, result, before } = applied;
+    // Remembered before the enqueues, so a job this process takes at once finds it.
+    if (decision.accepted) this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
     if (decision.accepted) await this.carryOut(meta, before, decision, result);
-    return { applied: { decision, meta, result }, accepted, state: decision.accepted ? decision.state : undefined };
+    const outputs = decision.accepted ? applied.outputs : undefined;
+    return { applied: { decision, meta, result, outputs }, accepted, state: decision.accepted ? decision.state : undefined, outputs };
   }
 
   /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */

@@ -354,7 +354,14 @@ export class RunStore {
       /** Deadline changes to commit with the decision (computed per try). */
       deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
     } = {},
-  ): Promise<{ decision: Decision; meta: RunMeta; result: RunResult | undefined; before: RunState }> {
+  ): Promise<{
+    decision: Decision;
+    meta: RunMeta;
+    result: RunResult | undefined;
+    before: RunState;
+    /** The shared context's outputs as of the committed version, when the decision saw all of them. */
+    outputs?: Record<string, unknown> | undefined;
+  }> {
     const { output } = options;
     const now = options.now ?? Date.now;
     let known = options.known;
@@ -404,7 +411,7 @@ export class RunStore {
         String(deadlines.remove.length),
         ...deadlines.remove.map(deadlineMember),
       );
-      if (applied === 1) return { decision, meta, result, before: state };
+      if (applied === 1) return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...writes } : undefined };
       if (applied === -1) throw new FleetError('RUN_NOT_FOUND', `run "${id}" disappeared while being updated`);
       // Another writer committed first: decide again on the fresh state.
     }

@@ -1,0 +1,125 @@
+/**
+ * A pool that serves several roles takes the next phase of a run it just committed from its own
+ * last commit (`RunDriver.recentRun`) instead of reading the run again; a stale one (another process
+ * committed since) still ends in the right result, through the version fence.
+ */
+import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
+import { RunDriver, RunStore, type LlmRequest, type LlmResponse } from '@agentfleet/core';
+import { describe, expect, it } from 'vitest';
+import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
+import { testWorkflow } from './support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+
+const workflow = testWorkflow({
+  agents: ['planner', 'designer', 'coder'],
+  phases: [
+    { name: 'plan', agent: 'planner' },
+    { name: 'design', agent: 'designer', depends_on: ['plan'] },
+    { name: 'code', agent: 'coder', depends_on: ['design'] },
+  ],
+});
+
+/** Count the calls of `RunStore#getRunWithOutputs` (the worker's read of a run) per run id, in this process. */
+async function countReads(during: () => Promise<void>): Promise<Map<string, number>> {
+  const reads = new Map<string, number>();
+  const original = RunStore.prototype.getRunWithOutputs;
+  RunStore.prototype.getRunWithOutputs = function (this: RunStore, id: string) {
+    reads.set(id, (reads.get(id) ?? 0) + 1);
+    return original.call(this, id);
+  };
+  try {
+    await during();
+  } finally {
+    RunStore.prototype.getRunWithOutputs = original;
+  }
+  return reads;
+}
+
+/** The offline model, recording the upstream outputs each phase was given. */
+class RecordingLlm extends CountingOfflineLlm {
+  readonly upstream = new Map<string, Record<string, unknown>>();
+
+  override generate(request: LlmRequest): Promise<LlmResponse> {
+    const input = request.inputs as unknown as RoleInput;
+    this.upstream.set(input.phase, Object.fromEntries(input.upstream.map((u) => [u.phase, u.output])));
+    return super.generate(request);
+  }
+}
+
+describe('a pool reuses the run it just committed', () => {
+  it('reads a three-phase run once (the first phase, queued by the client), and each phase result is right', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('recent-run');
+    const conn = connect(url, prefix);
+    const llm = new RecordingLlm(Object.values(BUILTIN_ROLES));
+    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.coder!], llm);
+    let id: string | undefined;
+    try {
+      const reads = await countReads(async () => {
+        id = await conn.client.submit({ workflow, requirements: 'A todo API', provider: 'offline' });
+        const result = await conn.client.follow(id, conn.blocking, () => undefined);
+        expect(result.status).toBe('completed');
+      });
+      expect(reads.get(id!)).toBe(1);
+      const events = await runEvents(conn.store, id!);
+      for (const phase of ['plan', 'design', 'code']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
+      // Each phase was given its upstream outputs as stored, as a read would have given them.
+      const stored = await conn.store.getOutputs(id!);
+      expect(llm.upstream.get('design')).toEqual({ plan: stored.plan });
+      expect(llm.upstream.get('code')).toEqual({ plan: stored.plan, design: stored.design });
+    } finally {
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('a remembered run gone stale (another pool committed since) still ends right: the fence refuses the stale commit and it is decided again', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('recent-run-stale');
+    const conn = connect(url, prefix);
+    const fanOut = testWorkflow({
+      agents: ['planner', 'designer', 'coder', 'reviewer'],
+      phases: [
+        { name: 'plan', agent: 'planner' },
+        { name: 'design', agent: 'designer', depends_on: ['plan'] },
+        { name: 'side', agent: 'coder', depends_on: ['plan'] },
+        { name: 'review', agent: 'reviewer', depends_on: ['design', 'side'] },
+      ],
+    });
+    // Pool A commits the plan and takes the design from its memory; pool B commits `side` while the
+    // design still works (100 ms), so A's remembered run is stale when the design commits.
+    const llmA = new RecordingLlm(Object.values(BUILTIN_ROLES), 100);
+    const llmB = new RecordingLlm(Object.values(BUILTIN_ROLES));
+    const poolA = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.reviewer!], llmA);
+    const poolB = await quietPool(url, prefix, [BUILTIN_ROLES.coder!], llmB);
+    try {
+      let id = '';
+      // Whether pool A's memory offered the design job its run (it does when it shows `design` queued).
+      let designFromMemory = false;
+      const recentRun = RunDriver.prototype.recentRun;
+      RunDriver.prototype.recentRun = function (this: RunDriver, runId: string) {
+        const run = recentRun.call(this, runId);
+        if (run?.state.phases.design?.status === 'queued' && run.state.phases.side?.status !== 'completed') designFromMemory = true;
+        return run;
+      };
+      try {
+        id = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
+        expect((await conn.client.follow(id, conn.blocking, () => undefined)).status).toBe('completed');
+      } finally {
+        RunDriver.prototype.recentRun = recentRun;
+      }
+      expect(designFromMemory).toBe(true);
+      const events = await runEvents(conn.store, id);
+      for (const phase of ['plan', 'design', 'side', 'review']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
+      expect(countEvents(events, 'phase_queued', 'review')).toBe(1);
+      const stored = await conn.store.getOutputs(id);
+      expect(llmA.upstream.get('review')).toEqual({ plan: stored.plan, design: stored.design, side: stored.side });
+    } finally {
+      await poolA.close(1000);
+      await poolB.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+});
