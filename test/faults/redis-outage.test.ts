@@ -63,7 +63,8 @@ describe('Redis goes away', () => {
       await Promise.all(processes.map((p) => p.stop('SIGKILL')));
       await conn.close();
     }
-  });
+    // Its own waits (first phases, the CLI's answer, every run after the restart) add up past the default 30 s.
+  }, 60_000);
 
   it('fault 5: SIGTERM a pool with a job in flight while Redis is gone: it exits after its grace period', async () => {
     await using server = await startRedisServer();

@@ -156,7 +156,7 @@ export async function withPhaseJob(
       const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
       const recentPhase = recent?.state.phases[data.phase];
       const usable = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
-      const { meta, state, outputs } = usable ?? (await host.driver.store.getRunWithOutputs(data.run_id));
+      const { meta, state, outputs } = usable ?? (await host.driver.readRun(data.run_id));
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died

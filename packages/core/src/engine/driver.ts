@@ -159,6 +159,8 @@ export class RunDriver {
   private readonly waiting = new Map<string, PendingApply[]>();
   /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
   private readonly recent = new Map<string, Required<KnownRun>>();
+  /** Reads of runs in flight from this driver ({@link RunDriver.readRun}). */
+  private readonly reading = new Map<string, Promise<Required<KnownRun>>>();
   private readonly graceMs: number;
 
   constructor(private readonly options: RunDriverOptions) {
@@ -179,6 +181,21 @@ export class RunDriver {
    */
   recentRun(runId: string): Required<KnownRun> | undefined {
     return this.recent.get(runId);
+  }
+
+  /**
+   * The run and every output, read in one call ({@link RunStore.getRunWithOutputs}); callers asking
+   * for a run while its read is in flight share that read (the jobs of a fan-out, taken together, read
+   * the run once). Do not mutate what it returns.
+   * @throws FleetError `RUN_NOT_FOUND`
+   */
+  readRun(runId: string): Promise<Required<KnownRun>> {
+    let read = this.reading.get(runId);
+    if (!read) {
+      read = this.options.store.getRunWithOutputs(runId).finally(() => this.reading.delete(runId));
+      this.reading.set(runId, read);
+    }
+    return read;
   }
 
   private remember(runId: string, run: Required<KnownRun> | undefined): void {
