@@ -21,6 +21,28 @@ const workflow = testWorkflow({
   ],
 });
 
+/** A connection, an offline LLM, a pool for the planner and the coder, and a manager on a fresh prefix. */
+async function startFleet(name: string) {
+  const url = redisUrl();
+  const prefix = uniquePrefix(name);
+  const conn = connect(url, prefix);
+  const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
+  const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
+  const manager = await quietManager(url, prefix);
+  return {
+    url,
+    prefix,
+    conn,
+    llm,
+    async close() {
+      await manager.close();
+      await pool.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    },
+  };
+}
+
 describe('run start', () => {
   it('a submitted run starts and completes with no manager running; no start deadline is left', async () => {
     const url = redisUrl();
@@ -49,12 +71,7 @@ describe('run start', () => {
   });
 
   it('a run whose client died before starting it is started by the manager at its start deadline, once', async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('run-start-dead-client');
-    const conn = connect(url, prefix);
-    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
-    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
-    const manager = await quietManager(url, prefix);
+    const { url, prefix, conn, llm, close } = await startFleet('run-start-dead-client');
     try {
       // What a client leaves when it dies between creating the run and starting it.
       const now = Date.now();
@@ -74,20 +91,12 @@ describe('run start', () => {
       expect(llm.calls.get('A chat server|plan')).toBe(1);
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
     } finally {
-      await manager.close();
-      await pool.close(1000);
-      await conn.close();
-      await cleanupPrefix(url, prefix);
+      await close();
     }
   });
 
   it('a client that committed the start and died before queuing the first phase: the manager adds the job at the start deadline', async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('run-start-half');
-    const conn = connect(url, prefix);
-    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
-    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
-    const manager = await quietManager(url, prefix);
+    const { url, prefix, conn, llm, close } = await startFleet('run-start-half');
     try {
       // A client's start whose commit lands and whose queue.add fails (its queue connection is gone).
       const id = randomUUID();
@@ -113,10 +122,7 @@ describe('run start', () => {
       expect(llm.calls.get('A wiki|plan')).toBe(1);
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
     } finally {
-      await manager.close();
-      await pool.close(1000);
-      await conn.close();
-      await cleanupPrefix(url, prefix);
+      await close();
     }
   });
 });
