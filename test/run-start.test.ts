@@ -71,7 +71,7 @@ describe('run start', () => {
   });
 
   it('a run whose client died before starting it is started by the manager at its start deadline, once', async () => {
-    const { conn, llm, close } = await startFleet('run-start-dead-client');
+    const { prefix, conn, llm, close } = await startFleet('run-start-dead-client');
     try {
       // What a client leaves when it dies between creating the run and starting it.
       const now = Date.now();
