@@ -1,7 +1,8 @@
 /**
  * A pool that serves several roles takes the next phase of a run it just committed from its own
- * last commit (`RunDriver.recentRun`) instead of reading the run again; a stale one (another process
- * committed since) still ends in the right result, through the version fence.
+ * last commit (`RunDriver.recentRun`), after checking the stored version, instead of reading the run
+ * and its context again; one gone stale while the phase works (another process committed since)
+ * still ends in the right result, through the version fence.
  */
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
 import { RunDriver, RunStore, type LlmRequest, type LlmResponse } from '@agentfleet/core';
@@ -74,7 +75,7 @@ describe('a pool reuses the run it just committed', () => {
     }
   });
 
-  it('a remembered run gone stale (another pool committed since) still ends right: the fence refuses the stale commit and it is decided again', async () => {
+  it('a remembered run gone stale while its phase works (another pool committed since) still ends right: the fence refuses the stale commit and it is decided again', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('recent-run-stale');
     const conn = connect(url, prefix);
@@ -87,29 +88,53 @@ describe('a pool reuses the run it just committed', () => {
         { name: 'review', agent: 'reviewer', depends_on: ['design', 'side'] },
       ],
     });
-    // Pool A commits the plan and takes the design from its memory; pool B commits `side` while the
-    // design still works (100 ms), so A's remembered run is stale when the design commits.
+    // Pool A commits the plan and takes the design from its memory; pool B's `side` is held until then
+    // and commits while the design still works (100 ms), so A's remembered run is stale when the
+    // design commits.
+    let designTaken: () => void = () => undefined;
+    const taken = new Promise<void>((resolve) => (designTaken = resolve));
     const llmA = new RecordingLlm(Object.values(BUILTIN_ROLES), 100);
-    const llmB = new RecordingLlm(Object.values(BUILTIN_ROLES));
+    const llmB = new (class extends RecordingLlm {
+      override async generate(request: LlmRequest): Promise<LlmResponse> {
+        await Promise.race([taken, new Promise((r) => setTimeout(r, 5000))]);
+        return super.generate(request);
+      }
+    })(Object.values(BUILTIN_ROLES));
     const poolA = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.reviewer!], llmA);
     const poolB = await quietPool(url, prefix, [BUILTIN_ROLES.coder!], llmB);
     try {
       let id = '';
-      // Whether pool A's memory offered the design job its run (it does when it shows `design` queued).
-      let designFromMemory = false;
+      // Whether the design job started from pool A's memory: offered a remembered run showing the
+      // design queued (version V), and the stored version was still V when it checked.
+      let offered: number | undefined;
+      let designUsedMemory = false;
       const recentRun = RunDriver.prototype.recentRun;
+      const getVersion = RunStore.prototype.getVersion;
       RunDriver.prototype.recentRun = function (this: RunDriver, runId: string) {
         const run = recentRun.call(this, runId);
-        if (run?.state.phases.design?.status === 'queued' && run.state.phases.side?.status !== 'completed') designFromMemory = true;
+        if (run?.state.phases.design?.status === 'queued') offered = run.state.version;
         return run;
+      };
+      RunStore.prototype.getVersion = async function (this: RunStore, runId: string) {
+        const v = await getVersion.call(this, runId);
+        if (offered !== undefined && v === offered) {
+          designUsedMemory = true;
+          designTaken();
+        }
+        return v;
       };
       try {
         id = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
         expect((await conn.client.follow(id, conn.blocking, () => undefined)).status).toBe('completed');
       } finally {
         RunDriver.prototype.recentRun = recentRun;
+        RunStore.prototype.getVersion = getVersion;
       }
-      expect(designFromMemory).toBe(true);
+      expect(designUsedMemory).toBe(true);
+      // `side` was committed by pool B after the design started from memory and before the design
+      // completed: the design's commits were decided on a stale run, refused by the fence and decided again.
+      const order = (await runEvents(conn.store, id)).map((e) => ('phase' in e ? `${e.type} ${String(e.phase)}` : e.type));
+      expect(order.indexOf('phase_completed side')).toBeLessThan(order.indexOf('phase_completed design'));
       const events = await runEvents(conn.store, id);
       for (const phase of ['plan', 'design', 'side', 'review']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
       expect(countEvents(events, 'phase_queued', 'review')).toBe(1);

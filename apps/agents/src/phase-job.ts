@@ -150,13 +150,17 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
-      // The run as this process committed it last, when that already shows this iteration queued (this
-      // process finished the phase before it); else one read. A first take only: a job taken again
-      // after a crash reads what is stored.
+      // The run as this process committed it last, when that shows this iteration queued (this process
+      // finished the phase before it) and is still the stored version; else one read. A first take
+      // only: a job taken again after a crash reads what is stored.
       const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
       const recentPhase = recent?.state.phases[data.phase];
-      const usable = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
-      const { meta, state, outputs } = usable ?? (await host.driver.readRun(data.run_id));
+      let usable = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
+      if (usable && (await host.driver.store.getVersion(data.run_id)) !== usable.state.version) {
+        host.driver.forgetRun(data.run_id);
+        usable = undefined;
+      }
+      const { meta, state, outputs } = usable ?? (await host.driver.store.getRunWithOutputs(data.run_id));
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died

@@ -193,7 +193,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
 
 /** The driver a pool commits outcomes with; what only the manager does goes to the manager queue. */
 export function createWorkerDriver(redis: Redis, prefix: string, store: RunStore, manager: ManagerQueue, log: FleetLogger, deadlineGraceMs: number | undefined): RunDriver {
-  return new RunDriver({ redis, prefix, store, log, deadlineGraceMs, followUp: followUpThroughManager(manager) });
+  return new RunDriver({ redis, prefix, store, log, deadlineGraceMs, rememberRuns: true, followUp: followUpThroughManager(manager) });
 }
 
 interface ProcessContext {

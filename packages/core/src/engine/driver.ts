@@ -55,6 +55,11 @@ export interface RunDriverOptions {
   /** @defaultValue {@link DEFAULT_DEADLINE_GRACE_MS} */
   deadlineGraceMs?: number | undefined;
   /**
+   * Keep each run as this driver last committed it ({@link RunDriver.recentRun}), for workers that
+   * take the next phase of a run they just finished. @defaultValue false
+   */
+  rememberRuns?: boolean | undefined;
+  /**
    * Carry out what only the manager does: start child runs, cancel child runs, report a finished run
    * to its parent, start the fallback, run the end action. Called after the commit, with the run's
    * result when the decision finished it.
@@ -150,8 +155,8 @@ function settleActions(decision: Decision, before: RunState): Decision {
   return actions.length === decision.actions.length ? decision : { ...decision, actions };
 }
 
-/** Runs whose last commit from this process {@link RunDriver.recentRun} keeps (a few KiB each). */
-const RECENT_RUNS = 1000;
+/** Runs whose last commit {@link RunDriver.recentRun} keeps, when asked to (`rememberRuns`). */
+const RECENT_RUNS = 256;
 
 export class RunDriver {
   private readonly queues = new Map<string, Queue>();
@@ -159,8 +164,6 @@ export class RunDriver {
   private readonly waiting = new Map<string, PendingApply[]>();
   /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
   private readonly recent = new Map<string, Required<KnownRun>>();
-  /** Reads of runs in flight from this driver ({@link RunDriver.readRun}). */
-  private readonly reading = new Map<string, Promise<Required<KnownRun>>>();
   private readonly graceMs: number;
 
   constructor(private readonly options: RunDriverOptions) {
@@ -172,35 +175,24 @@ export class RunDriver {
   }
 
   /**
-   * The run as this process last committed it (state and every output), while it is going: a worker
-   * that takes the next phase of a run whose previous phase this process finished can start from it
-   * instead of reading the run again (as Temporal's sticky workers keep a workflow's state). It may
-   * be stale (another process committed since): a caller checks that it shows its phase iteration in
-   * flight, and a commit decided on a stale one is refused by the version fence and decided again on
-   * a fresh read. Do not mutate it.
+   * The run as this process last committed it (state and every output, as stored: JSON values), while
+   * it is going and when `rememberRuns` is on. It may be stale (another process committed since):
+   * a worker uses it only after checking that the stored version is still its version
+   * ({@link RunStore.getVersion}), which costs a few bytes instead of the whole run and its context
+   * (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
    */
   recentRun(runId: string): Required<KnownRun> | undefined {
     return this.recent.get(runId);
   }
 
-  /**
-   * The run and every output, read in one call ({@link RunStore.getRunWithOutputs}); callers asking
-   * for a run while its read is in flight share that read (the jobs of a fan-out, taken together, read
-   * the run once). Do not mutate what it returns.
-   * @throws FleetError `RUN_NOT_FOUND`
-   */
-  readRun(runId: string): Promise<Required<KnownRun>> {
-    let read = this.reading.get(runId);
-    if (!read) {
-      read = this.options.store.getRunWithOutputs(runId).finally(() => this.reading.delete(runId));
-      this.reading.set(runId, read);
-    }
-    return read;
+  /** Drop a remembered run (a worker found it stale). */
+  forgetRun(runId: string): void {
+    this.recent.delete(runId);
   }
 
   private remember(runId: string, run: Required<KnownRun> | undefined): void {
     this.recent.delete(runId);
-    if (!run || isTerminalRun(run.state.status)) return;
+    if (!this.options.rememberRuns || !run || isTerminalRun(run.state.status)) return;
     if (this.recent.size >= RECENT_RUNS) this.recent.delete(this.recent.keys().next().value as string);
     this.recent.set(runId, run);
   }

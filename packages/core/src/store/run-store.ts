@@ -302,6 +302,15 @@ export class RunStore {
     return { meta: parsed, state: JSON.parse(state) as RunState, result: result ? (JSON.parse(result) as RunResult) : undefined };
   }
 
+  /**
+   * The run's version (the fencing token), or undefined when there is no such run: one small read that
+   * tells whether a copy of the run is still current.
+   */
+  async getVersion(id: string): Promise<number | undefined> {
+    const v = await this.redis.hget(this.runKey(id), 'version');
+    return v === null ? undefined : Number(v);
+  }
+
   /** The shared context's phase outputs; only `phases` when given. */
   async getOutputs(id: string, phases?: readonly string[]): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
@@ -411,7 +420,11 @@ export class RunStore {
         String(deadlines.remove.length),
         ...deadlines.remove.map(deadlineMember),
       );
-      if (applied === 1) return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...writes } : undefined };
+      if (applied === 1) {
+        // As a reader would get them: the values written, back from their JSON.
+        const written = outputs ? Object.fromEntries(Object.keys(writes).map((phase, i) => [phase, JSON.parse(contextArgs[2 * i + 1] as string)])) : undefined;
+        return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...written } : undefined };
+      }
       if (applied === -1) throw new FleetError('RUN_NOT_FOUND', `run "${id}" disappeared while being updated`);
       // Another writer committed first: decide again on the fresh state.
     }
