@@ -17,7 +17,6 @@ import {
   createRedis,
   cancelChannel,
   contextOfSpanRef,
-  injectTraceContext,
   isTerminalRun,
   phaseDeadlineMs,
   phaseJobId,
@@ -26,7 +25,7 @@ import {
   redactRedisUrl,
   runStartDeadline,
   agentQueuesKey,
-  traceparentOf,
+  carrierUnder,
   type SpanRef,
   DEFAULT_DEADLINE_GRACE_MS,
   type DeadlineRef,
@@ -418,9 +417,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
  * when this process has no propagator), else the parent run's own carrier.
  */
 function childTrace(phaseSpan: SpanRef | undefined, fallback: Record<string, string>): Record<string, string> {
-  if (!phaseSpan) return fallback;
-  const carrier = injectTraceContext(contextOfSpanRef(phaseSpan));
-  return Object.keys(carrier).length > 0 ? carrier : { traceparent: traceparentOf(phaseSpan) };
+  return phaseSpan ? carrierUnder(phaseSpan, contextOfSpanRef(phaseSpan)) : fallback;
 }
 
 /** Child run ids: deterministic, so starting one twice is a no-op. */

@@ -35,8 +35,8 @@ import { runStartDeadline, type DeadlineChanges, type DeadlineRef, type RunStore
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
-import { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, traceparentOf, type SpanRef } from '../telemetry/run-spans.js';
-import { injectTraceContext, withSpan } from '../telemetry/trace.js';
+import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, type SpanRef } from '../telemetry/run-spans.js';
+import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { enforceStateSchema } from './state-schema.js';
 
@@ -467,9 +467,6 @@ export class RunDriver {
         },
       },
       async () => {
-        // In a process without an SDK (a client that only submits) nothing is injected: the job then
-        // carries the phase span's identity itself, so the worker's spans still join the run's trace.
-        const carrier = injectTraceContext();
         const data = PhaseJobDataSchema.parse({
           run_id: runId,
           phase: def.name,
@@ -478,7 +475,8 @@ export class RunDriver {
           timeout_ms: def.timeoutMs,
           max_attempts: def.retries + 1,
           cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
-          trace: Object.keys(carrier).length === 0 && phaseSpan ? { traceparent: traceparentOf(phaseSpan) } : carrier,
+          // The send span's context; in a process without an SDK (a client that only submits), the phase span's.
+          trace: carrierUnder(phaseSpan),
           ...(def.model !== undefined ? { model: def.model } : {}),
         });
         await queue.add(def.name, data, {

@@ -31,7 +31,7 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
-import { extractTraceContext, getTracer } from './trace.js';
+import { extractTraceContext, getTracer, injectTraceContext } from './trace.js';
 
 /** The identity of a span begun but not yet emitted: stored with the run (plain JSON). */
 export interface SpanRef {
@@ -95,6 +95,17 @@ export function beginSpanRef(parent: SpanRef | Record<string, string> | undefine
 /** The W3C `traceparent` header value (version 00) naming `ref` as the parent. Source: W3C Trace Context §3.2. */
 export function traceparentOf(ref: SpanRef): string {
   return `00-${ref.trace_id}-${ref.span_id}-${(ref.flags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * The trace carrier to put in job data under `ref`: the active context injected through the global
+ * propagator (inside a `send` span, that span), or, when this process has none (no SDK), `ref`'s own
+ * W3C `traceparent`, so the receiver's spans still join the run's trace.
+ * @param ctx - @defaultValue the active context
+ */
+export function carrierUnder(ref: SpanRef | undefined, ctx?: Context): Record<string, string> {
+  const carrier = injectTraceContext(ctx);
+  return Object.keys(carrier).length === 0 && ref ? { traceparent: traceparentOf(ref) } : carrier;
 }
 
 function spanContextOf(parent: SpanRef | Record<string, string> | undefined): SpanContext | undefined {
