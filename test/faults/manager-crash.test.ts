@@ -1,30 +1,55 @@
 /**
- * Faults 3 and 7 of issue 6: the manager is a real `fleet manager` process, SIGKILLed at random
+ * Faults 3 and 7: the manager is a real `fleet manager` process, SIGKILLed at exact
  * points of many runs and restarted (3), or run as two replicas at once under 200 concurrent runs (7).
  * Agents run in this process with an LLM that counts its calls per run and phase, so "no phase ran
  * twice" is counted from the work actually done, and "no phase enqueued twice / no run finished
  * twice" from each run's event stream.
  */
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { agentQueueName, createRedis, decide } from '@agentfleet/core';
+import { agentQueueName, createRedis, decide, type LlmRequest, type LlmResponse } from '@agentfleet/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents, waitUntil } from './helpers.js';
 
-/** Fan-out and fan-in: a → (b, c, d) → e. */
-const workflow = testWorkflow({
-  agents: ['planner', 'designer', 'coder', 'reviewer'],
-  phases: [
-    { name: 'a', agent: 'planner', timeout: 20 },
-    { name: 'b', agent: 'designer', timeout: 20, depends_on: ['a'] },
-    { name: 'c', agent: 'coder', timeout: 20, depends_on: ['a'] },
-    { name: 'd', agent: 'reviewer', timeout: 20, depends_on: ['a'] },
-    { name: 'e', agent: 'coder', timeout: 20, depends_on: ['b', 'c', 'd'] },
-  ],
-});
+/** Fan-out and fan-in: a → (b, c, d) → e, each phase with a timeout of `timeout` seconds. */
+function fanOutWorkflow(name: string, timeout: number) {
+  return testWorkflow({
+    name,
+    agents: ['planner', 'designer', 'coder', 'reviewer'],
+    phases: [
+      { name: 'a', agent: 'planner', timeout },
+      { name: 'b', agent: 'designer', timeout, depends_on: ['a'] },
+      { name: 'c', agent: 'coder', timeout, depends_on: ['a'] },
+      { name: 'd', agent: 'reviewer', timeout, depends_on: ['a'] },
+      { name: 'e', agent: 'coder', timeout, depends_on: ['b', 'c', 'd'] },
+    ],
+  });
+}
+const workflow = fanOutWorkflow('test', 20);
 const PHASES = ['a', 'b', 'c', 'd', 'e'];
+/** The same DAG with phase timeouts far above any wait of the test, so no deadline fires while the gate is shut. */
+const slowWorkflow = fanOutWorkflow('fault-slow', 600);
+
+/** A counting offline LLM whose calls wait until `open()` is called. */
+class GatedLlm extends CountingOfflineLlm {
+  completed = 0;
+  #open!: () => void;
+  readonly #gate = new Promise<void>((resolve) => (this.#open = resolve));
+
+  open(): void {
+    this.#open();
+  }
+
+  override async generate(request: LlmRequest): Promise<LlmResponse> {
+    const count = super.generate.bind(this);
+    await this.#gate;
+    const response = await count(request);
+    this.completed += 1;
+    return response;
+  }
+}
 const managerArgs = ['manager', '--lock-duration', '1000', '--stalled-interval', '500'];
 
 /** Check every run's stream and the LLM's call counts: one queue, one completion, one call per phase; one finish per run. */
@@ -48,52 +73,47 @@ async function expectExactlyOnce(conn: ReturnType<typeof connect>, llm: Counting
 }
 
 describe('manager crashes and replicas', () => {
-  it('fault 3: SIGKILL the manager at random points of 12 runs and restart it: every run completes, no phase runs twice', async () => {
+  it('fault 3: SIGKILL the manager six times, each right after it started a run a dead client left, with every run in flight: every run completes, no phase runs twice', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('fault-manager-kill');
     const env = cliEnv(url, prefix);
-    const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES), 500);
+    // Every model call waits for the gate, so all twelve runs are certainly in flight at each kill,
+    // whatever the machine's speed; the kills land at exact points, not after random delays.
+    const llm = new GatedLlm();
     const pool = await quietPool(url, prefix, Object.values(BUILTIN_ROLES), llm, 8);
     const conn = connect(url, prefix);
     let manager: CliProcess | undefined;
-    let kills = 0;
-    let killsMidRun = 0;
     try {
-      // Neither run starts nor phase outcomes pass through the manager; what does is starting a run
-      // whose client died before starting it (at its start deadline). So every other run here is
-      // created as such a client leaves it, with a start deadline 100 ms on, one run every 400 ms,
-      // while the manager is killed again and again.
+      // Run starts and phase outcomes do not pass through the manager; starting a run whose client
+      // died before starting it (at its start deadline) does. Six runs are submitted as a live client
+      // does; six are left unstarted, one before each manager process, which is killed as soon as
+      // it committed that run's start.
       const runs: Array<{ id: string; requirements: string }> = [];
-      const submitting = (async () => {
-        for (let i = 0; i < 12; i++) {
-          const requirements = `Service number ${i}`;
-          if (i % 2 === 0) {
-            runs.push({ id: await conn.client.submit({ workflow, requirements, provider: 'offline' }), requirements });
-          } else {
-            runs.push({ id: await createUnstartedRun(conn.store, workflow, requirements, Date.now() + 100), requirements });
-          }
-          await new Promise((r) => setTimeout(r, 400));
-        }
-      })();
-      const active = async () => (await conn.store.activeRunIds()).length;
-      await new Promise((r) => setTimeout(r, 50));
-      // Kill it again and again, each time after a random 30–280 ms of work, until every run ended.
-      while ((await active()) > 0 && kills < 8) {
+      for (let i = 0; i < 6; i++) {
+        const requirements = `Service number ${i}`;
+        runs.push({ id: await conn.client.submit({ workflow: slowWorkflow, requirements, provider: 'offline' }), requirements });
+      }
+      let killsMidRun = 0;
+      for (let i = 6; i < 12; i++) {
+        const requirements = `Service number ${i}`;
+        const id = await createUnstartedRun(conn.store, slowWorkflow, requirements, Date.now());
+        runs.push({ id, requirements });
         manager = spawnCli(managerArgs, env);
         await manager.waitFor('manager: consuming');
-        await new Promise((r) => setTimeout(r, 30 + Math.random() * 250));
+        await waitUntil(async () => countEvents(await runEvents(conn.store, id), 'run_started') === 1, 30_000, `the manager to start run ${id}`);
         manager.child.kill('SIGKILL');
         await manager.stop();
-        kills += 1;
-        if ((await active()) > 0) killsMidRun += 1;
+        manager = undefined;
+        if ((await conn.store.activeRunIds()).length === runs.length && llm.completed === 0) killsMidRun += 1;
       }
-      await submitting;
+      expect(killsMidRun).toBe(6);
+      llm.open();
       manager = spawnCli(managerArgs, env);
-      await waitUntil(async () => (await active()) === 0, 25_000, 'every run to finish');
+      await waitUntil(async () => (await conn.store.activeRunIds()).length === 0, 60_000, 'every run to finish');
       expect(runs).toHaveLength(12);
-      expect(killsMidRun).toBeGreaterThanOrEqual(3);
       await expectExactlyOnce(conn, llm, runs, PHASES);
     } finally {
+      llm.open();
       await manager?.stop('SIGKILL');
       await pool.close(1000);
       await conn.close();
