@@ -5,7 +5,7 @@
 #   docker run --rm -e REDIS_URL=... agentfleet agents --roles coder --concurrency 4     # an agent pool
 
 # ---- build: install all dependencies, compile the workspaces, then drop dev dependencies ----
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 
 # Manifests first, so the dependency layer is reused while only sources change.
@@ -25,7 +25,7 @@ RUN npm run build \
  && find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete
 
 # ---- runtime: built workspaces and production dependencies only ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # Code stays owned by root (read-only for the app); only the artifacts directory is writable.

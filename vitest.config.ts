@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Root test config (vitest 4). Unit tests live beside their source as `*.test.ts`; multi-process,
+ * Root test config (vitest 5). Unit tests live beside their source as `*.test.ts`; multi-process,
  * fault and end-to-end tests live under `test/`. `test/global-setup.ts` finds or starts Redis and
  * provides its URL (`redisUrl()` in `test/support/redis.ts`).
  */
