@@ -1,7 +1,8 @@
 /**
  * API-key authentication. A key comes in `Authorization: Bearer <key>`, `X-API-Key: <key>`, or as the
  * password of HTTP Basic auth (so a browser can open the queue dashboard). Routes under `/api` and
- * `/admin` need a valid key; `/healthz`, `/readyz`, `/openapi.json` and `/docs` are public.
+ * `/admin` need a valid key; `/healthz`, `/readyz`, `/openapi.json`, `/docs` and the console's files under
+ * `/ui` are public.
  */
 import { ADMIN_USER_TYPE, FleetError, type AccessStore, type ApiKeyRecord } from '@agentfleet/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,7 +15,8 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
+// `/ui` is the console's static files (no data: the page calls the API with the key it signs in with).
+const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/ui(\/|$)/];
 
 /** The key a request carries, if any. */
 export function keyOf(request: FastifyRequest, allowBasic = true): string | undefined {

@@ -16,11 +16,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { registerAuth } from './auth.js';
+import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 
@@ -116,8 +118,10 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerAuth(app, ctx.access);
   registerHealthRoutes(app, ctx);
   registerRunRoutes(app, ctx);
+  registerRunViewRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  await registerConsole(app);
   app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
 
   const boardQueues: Queue[] = [];

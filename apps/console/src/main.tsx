@@ -1,0 +1,84 @@
+/**
+ * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
+ * (`#/runs/<id>`). Hash routes, so the manager serves one index.html under `/ui/`.
+ */
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { StrictMode, useEffect, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import '@xyflow/react/dist/style.css';
+import './styles.css';
+import { ApiError, storeKey, storedKey } from './api.js';
+import { RunPage } from './run-page.js';
+import { RunsPage } from './runs-page.js';
+import { SignIn } from './sign-in.js';
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      // 4xx answers are final: show them instead of asking again.
+      retry: (count, err) => !(err instanceof ApiError && err.status < 500) && count < 2,
+      refetchOnWindowFocus: false,
+    },
+  },
+});
+
+function useHashRoute(): string {
+  const [hash, setHash] = useState(() => window.location.hash);
+  useEffect(() => {
+    const onChange = () => setHash(window.location.hash);
+    window.addEventListener('hashchange', onChange);
+    return () => window.removeEventListener('hashchange', onChange);
+  }, []);
+  return hash.replace(/^#/, '') || '/runs';
+}
+
+function App() {
+  const [key, setKey] = useState(storedKey);
+  const route = useHashRoute();
+  if (!key) {
+    return (
+      <SignIn
+        onSignedIn={(k) => {
+          storeKey(k);
+          setKey(k);
+        }}
+      />
+    );
+  }
+  const runMatch = /^\/runs\/([^/]+)$/.exec(route);
+  return (
+    <>
+      <header className="topbar">
+        <a className="brand" href="#/runs">
+          AgentFleet console
+        </a>
+        <nav aria-label="Main">
+          <a href="#/runs" aria-current={runMatch ? undefined : 'page'}>
+            Runs
+          </a>
+        </nav>
+        <button
+          type="button"
+          onClick={() => {
+            storeKey(null);
+            queryClient.clear();
+            setKey(null);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main>{runMatch?.[1] ? <RunPage runId={decodeURIComponent(runMatch[1])} /> : <RunsPage />}</main>
+    </>
+  );
+}
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root element');
+createRoot(root).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <App />
+    </QueryClientProvider>
+  </StrictMode>,
+);

@@ -1,0 +1,205 @@
+/**
+ * One run: its workflow graph with live phase status, the actions, the phase panel and the event log.
+ * The event stream (SSE) drives every update: each event refreshes the run's result once.
+ */
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { ApiError, api, type PhaseResult, type RunDetail, type RunEvent, type RunWorkflow } from './api.js';
+import { RunActions } from './actions.js';
+import { cost, duration, time, tokens } from './format.js';
+import { WorkflowGraph } from './graph.js';
+import { PhasePanel } from './phase-panel.js';
+import { followRun } from './sse.js';
+import { StatusBadge } from './status.js';
+
+/** Events closer together than this refresh the run's result once, ms. */
+const REFRESH_COALESCE_MS = 150;
+
+function useRunEvents(runId: string, generation: number) {
+  const queryClient = useQueryClient();
+  const [events, setEvents] = useState<RunEvent[]>([]);
+  const [connection, setConnection] = useState('connecting');
+  const last = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const refresh = () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void queryClient.invalidateQueries({ queryKey: ['run', runId] });
+      }, REFRESH_COALESCE_MS);
+    };
+    followRun(runId, controller.signal, {
+      ...(last.current ? { lastEventId: last.current } : {}),
+      onEvent: (e) => {
+        last.current = e.id;
+        setEvents((prev) => (prev.some((p) => p.id === e.id) ? prev : [...prev, e]));
+        refresh();
+      },
+      onState: (s, detail) => setConnection(detail ? `${s}: ${detail}` : s),
+    }).catch((err: unknown) => setConnection(`ended: ${err instanceof ApiError ? err.apiMessage : (err as Error).message}`));
+    return () => {
+      controller.abort();
+      if (timer) clearTimeout(timer);
+    };
+  }, [runId, generation, queryClient]);
+  return { events, connection };
+}
+
+/** A clock for elapsed times on running phases: ticks each second only while something runs. */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return undefined;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+  return now;
+}
+
+export function RunPage({ runId }: { runId: string }) {
+  const [generation, setGeneration] = useState(0);
+  const [selected, setSelected] = useState<string | undefined>(undefined);
+  const run = useQuery({ queryKey: ['run', runId], queryFn: () => api<RunDetail>('GET', `/api/runs/${encodeURIComponent(runId)}`) });
+  const workflow = useQuery({
+    queryKey: ['run-workflow', runId],
+    queryFn: () => api<RunWorkflow>('GET', `/api/runs/${encodeURIComponent(runId)}/workflow`),
+    staleTime: Infinity,
+  });
+  const { events, connection } = useRunEvents(runId, generation);
+  const results = useMemo(() => new Map<string, PhaseResult>(run.data?.phases.map((p) => [p.name, p])), [run.data]);
+  const startedAt = useMemo(() => {
+    const m = new Map<string, number>();
+    for (const e of events) if (e.data.type === 'phase_started' && e.data.phase && e.data.at) m.set(e.data.phase, e.data.at);
+    return m;
+  }, [events]);
+  const now = useNow(run.data?.phases.some((p) => p.status === 'running') ?? false);
+
+  const error = run.error ?? workflow.error;
+  if (error) {
+    return (
+      <section>
+        <h1>Run {runId}</h1>
+        <p role="alert" className="error">
+          {error instanceof ApiError ? error.apiMessage : error.message}
+        </p>
+        <a href="#/runs">Back to runs</a>
+      </section>
+    );
+  }
+  if (!run.data || !workflow.data) return <p role="status">Loading run {runId}…</p>;
+  const r = run.data;
+  const phase = selected ? workflow.data.phases.find((p) => p.name === selected) : undefined;
+  return (
+    <article aria-labelledby="run-title" className="run-page">
+      <header className="run-header">
+        <h1 id="run-title">
+          Run <span className="mono">{r.run_id}</span>
+        </h1>
+        <dl className="facts">
+          <div>
+            <dt>Status</dt>
+            <dd aria-label="Run status">
+              <StatusBadge status={r.status} />
+            </dd>
+          </div>
+          <div>
+            <dt>Workflow</dt>
+            <dd>
+              {r.workflow.name} v{r.workflow.version}
+            </dd>
+          </div>
+          <div>
+            <dt>Started</dt>
+            <dd>{time(r.created_at)}</dd>
+          </div>
+          <div>
+            <dt>Duration</dt>
+            <dd>{duration(r.duration_ms)}</dd>
+          </div>
+          <div>
+            <dt>Phases done</dt>
+            <dd>
+              {r.phases.filter((p) => p.status === 'completed' || p.status === 'skipped').length} / {r.phases.length}
+            </dd>
+          </div>
+          <div>
+            <dt>Tokens</dt>
+            <dd>{tokens(r.usage)}</dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd>{cost(r.usage)}</dd>
+          </div>
+          <div>
+            <dt>Model</dt>
+            <dd>
+              {r.provider}
+              {r.model ? ` · ${r.model}` : ''}
+            </dd>
+          </div>
+        </dl>
+        <details>
+          <summary>Requirements</summary>
+          <pre className="requirements">{r.requirements}</pre>
+        </details>
+      </header>
+      <RunActions run={r} onDone={(a) => a === 'Resume run' && setGeneration((g) => g + 1)} />
+      {r.waiting_for.length > 0 ? (
+        <p role="status" className="waiting">
+          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : ''}`).join('; ')}
+        </p>
+      ) : null}
+      <section aria-label="Workflow graph">
+        <h2>Workflow graph</h2>
+        <WorkflowGraph phases={workflow.data.phases} results={results} startedAt={startedAt} now={now} selected={selected} onSelect={setSelected} />
+      </section>
+      <div className="run-columns">
+        {phase ? (
+          <PhasePanel phase={phase} result={results.get(phase.name)} output={r.results[phase.name]} events={events} onClose={() => setSelected(undefined)} />
+        ) : (
+          <section aria-label="Phase panel" className="phase-panel">
+            <h2>Phase</h2>
+            <p className="muted">Choose a phase in the graph to see its output, usage, cost and attempts.</p>
+          </section>
+        )}
+        <EventLog events={events} connection={connection} />
+      </div>
+    </article>
+  );
+}
+
+function describe(e: RunEvent): string {
+  const d = e.data;
+  const parts: string[] = [];
+  if (d.phase) parts.push(String(d.phase));
+  if (typeof d.attempt === 'number') parts.push(`attempt ${d.attempt}`);
+  if (typeof d.iteration === 'number' && d.iteration > 1) parts.push(`iteration ${d.iteration}`);
+  const err = d.error as { code?: string; message?: string } | undefined;
+  if (err?.code) parts.push(`${err.code}: ${err.message ?? ''}`);
+  if (typeof d.reason === 'string') parts.push(d.reason);
+  if (typeof d.status === 'string') parts.push(d.status);
+  if (typeof d.event === 'string') parts.push(`event ${d.event}`);
+  if (typeof d.action === 'string') parts.push(`${d.action}${typeof d.target === 'string' ? ` → ${d.target}` : ''}`);
+  if (typeof d.duration_ms === 'number') parts.push(duration(d.duration_ms));
+  return parts.join(' · ');
+}
+
+function EventLog({ events, connection }: { events: RunEvent[]; connection: string }) {
+  return (
+    <section aria-label="Event log" className="event-log">
+      <h2>Event log</h2>
+      <p className="muted" role="status" aria-label="Event stream">
+        stream: {connection} · {events.length} events
+      </p>
+      <ol>
+        {events.map((e) => (
+          <li key={e.id}>
+            <time className="muted">{e.data.at ? new Date(e.data.at).toLocaleTimeString('en-GB') : ''}</time> <strong>{e.type}</strong> {describe(e)}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
