@@ -126,6 +126,8 @@ export function WorkflowGraph(props: {
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable={false}
+        // A click handler keeps nodes interactive (React Flow drops pointer events on nodes that are neither draggable nor selectable).
+        onNodeClick={(_event, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}
         minZoom={0.2}
       >
