@@ -31,7 +31,8 @@ export default defineConfig(
   },
 
   {
-    files: ['**/*.ts'],
+    // `.tsx`: the browser console (apps/console), typed through its own tsconfig.
+    files: ['**/*.ts', '**/*.tsx'],
     extends: [tseslint.configs.recommendedTypeChecked],
     plugins: { 'import-x': importX },
     languageOptions: {

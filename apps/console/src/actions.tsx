@@ -13,10 +13,10 @@ interface Action {
   explain: string;
   /** Ask for a comment in the dialog (approvals). */
   comment?: boolean;
-  run(comment: string): Promise<unknown>;
+  run: (comment: string) => Promise<unknown>;
 }
 
-export function RunActions({ run, onDone }: { run: RunDetail; onDone(action: string): void }) {
+export function RunActions({ run, onDone }: { run: RunDetail; onDone: (action: string) => void }) {
   const queryClient = useQueryClient();
   const [pending, setPending] = useState<Action | null>(null);
   const [comment, setComment] = useState('');
@@ -33,7 +33,7 @@ export function RunActions({ run, onDone }: { run: RunDetail; onDone(action: str
     },
     onError: (err) => {
       setNotice(null);
-      setError(err instanceof ApiError ? err.apiMessage : (err as Error).message);
+      setError(err instanceof ApiError ? err.apiMessage : err.message);
     },
     onSettled: () => setPending(null),
   });
@@ -110,7 +110,7 @@ export function RunActions({ run, onDone }: { run: RunDetail; onDone(action: str
   );
 }
 
-function ConfirmDialog(props: { action: Action; comment: string; setComment(c: string): void; busy: boolean; onConfirm(): void; onClose(): void }) {
+function ConfirmDialog(props: { action: Action; comment: string; setComment: (c: string) => void; busy: boolean; onConfirm: () => void; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;

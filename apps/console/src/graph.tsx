@@ -20,7 +20,7 @@ export interface PhaseNodeData extends Record<string, unknown> {
   startedAt: number | undefined;
   now: number;
   selected: boolean;
-  onSelect(name: string): void;
+  onSelect: (name: string) => void;
 }
 
 /** What a node says after its status word: the attempt, the error code, the reason, the elapsed time. */
@@ -80,7 +80,7 @@ export function layout(phases: readonly RunWorkflowPhase[]): Map<string, { x: nu
   dagre.layout(g);
   const out = new Map<string, { x: number; y: number }>();
   for (const p of phases) {
-    const n = g.node(p.name);
+    const n = g.node(p.name) as { x: number; y: number };
     out.set(p.name, { x: n.x - NODE_WIDTH / 2, y: n.y - NODE_HEIGHT / 2 });
   }
   return out;
@@ -92,7 +92,7 @@ export function WorkflowGraph(props: {
   startedAt: Map<string, number>;
   now: number;
   selected: string | undefined;
-  onSelect(name: string): void;
+  onSelect: (name: string) => void;
 }) {
   const { phases, results, startedAt, now, selected, onSelect } = props;
   const positions = useMemo(() => layout(phases), [phases]);

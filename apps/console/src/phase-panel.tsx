@@ -32,13 +32,13 @@ export function attemptsOf(phase: string, events: readonly RunEvent[]): Attempt[
     } else if (last && d.type === 'phase_completed') {
       last.outcome = `completed in ${duration(Number(d.duration_ms))}`;
     } else if (last && d.type === 'phase_cancelled') {
-      last.outcome = `cancelled: ${String(d.reason)}`;
+      last.outcome = `cancelled: ${text(d.reason)}`;
     }
   }
   return out;
 }
 
-export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult | undefined; output: unknown; events: readonly RunEvent[]; onClose(): void }) {
+export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult | undefined; output: unknown; events: readonly RunEvent[]; onClose: () => void }) {
   const { phase, result, output } = props;
   const attempts = attemptsOf(phase.name, props.events);
   const u = result?.usage;
@@ -138,6 +138,8 @@ export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+/** A string or number field as text; anything else is `fallback`. */
+const text = (v: unknown, fallback = ''): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : fallback);
 
 /** Plan tasks with acceptance criteria; review findings by severity; coder files; else JSON. The raw JSON is always there too. */
 function RoleOutput({ agent, output }: { agent: string; output: unknown }) {
@@ -150,12 +152,12 @@ function RoleOutput({ agent, output }: { agent: string; output: unknown }) {
           {arr(output.tasks).filter(isObj).map((t, i) => (
             <li key={i}>
               <strong>
-                {String(t.id ?? '')} {String(t.title ?? '')}
+                {text(t.id)} {text(t.title)}
               </strong>
-              {t.description ? <p>{String(t.description)}</p> : null}
-              <ul aria-label={`Acceptance criteria of ${String(t.id ?? i + 1)}`}>
+              {t.description ? <p>{text(t.description)}</p> : null}
+              <ul aria-label={`Acceptance criteria of ${text(t.id, String(i + 1))}`}>
                 {arr(t.acceptance_criteria).map((c, j) => (
-                  <li key={j}>{String(c)}</li>
+                  <li key={j}>{text(c)}</li>
                 ))}
               </ul>
             </li>
@@ -164,18 +166,18 @@ function RoleOutput({ agent, output }: { agent: string; output: unknown }) {
         {arr(output.open_questions).length > 0 ? (
           <>
             <h4>Open questions</h4>
-            <ul>{arr(output.open_questions).map((q, i) => <li key={i}>{String(q)}</li>)}</ul>
+            <ul>{arr(output.open_questions).map((q, i) => <li key={i}>{text(q)}</li>)}</ul>
           </>
         ) : null}
       </div>
     );
   } else if (isObj(output) && Array.isArray(output.findings)) {
     const order = ['critical', 'major', 'minor', 'info'];
-    const findings = arr(output.findings).filter(isObj).sort((a, b) => order.indexOf(String(a.severity)) - order.indexOf(String(b.severity)));
+    const findings = arr(output.findings).filter(isObj).sort((a, b) => order.indexOf(text(a.severity)) - order.indexOf(text(b.severity)));
     view = (
       <div>
         <p>
-          Verdict: <strong>{String(output.verdict ?? '—')}</strong>
+          Verdict: <strong>{text(output.verdict, '—')}</strong>
         </p>
         {typeof output.summary === 'string' ? <p>{output.summary}</p> : null}
         <table>
@@ -190,9 +192,9 @@ function RoleOutput({ agent, output }: { agent: string; output: unknown }) {
           <tbody>
             {findings.map((f, i) => (
               <tr key={i}>
-                <td>{String(f.severity)}</td>
-                <td className="mono">{String(f.file ?? '')}</td>
-                <td>{String(f.message ?? '')}</td>
+                <td>{text(f.severity)}</td>
+                <td className="mono">{text(f.file)}</td>
+                <td>{text(f.message)}</td>
               </tr>
             ))}
           </tbody>
@@ -204,8 +206,8 @@ function RoleOutput({ agent, output }: { agent: string; output: unknown }) {
       <div>
         {arr(output.files).filter(isObj).map((f, i) => (
           <details key={i}>
-            <summary className="mono">{String(f.path)}</summary>
-            <pre className="code">{String(f.content ?? '')}</pre>
+            <summary className="mono">{text(f.path)}</summary>
+            <pre className="code">{text(f.content)}</pre>
           </details>
         ))}
       </div>

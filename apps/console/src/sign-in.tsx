@@ -2,7 +2,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, api } from './api.js';
 
-export function SignIn({ onSignedIn }: { onSignedIn(key: string): void }) {
+export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
