@@ -232,6 +232,46 @@ describe('console', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('resumes the event log with Last-Event-ID after the connection is cut', async () => {
+    const workflow = {
+      name: 'console-sse-cut',
+      description: 'a plan the model holds while the test cuts the event stream',
+      agents: ['planner', 'designer'],
+      phases: [
+        { name: 'cut_plan', agent: 'planner', timeout: 300, retries: 0 },
+        { name: 'cut_design', agent: 'designer', depends_on: ['cut_plan'], timeout: 60 },
+      ],
+    };
+    fx.llm.hold('cut_plan');
+    const id = await submit({ workflow });
+    const page = await signedIn(ADMIN_KEY);
+    const streams: Array<string | undefined> = [];
+    let resumed: () => void = () => undefined;
+    const resumedOnce = new Promise<void>((resolve) => (resumed = resolve));
+    page.on('request', (request) => {
+      if (!request.url().endsWith(`/api/runs/${id}/events`)) return;
+      const last = request.headers()['last-event-id'];
+      streams.push(last);
+      if (last) resumed();
+    });
+    await page.goto(`${fx.api.url}/ui/#/runs/${id}`);
+    await fx.llm.entered('cut_plan');
+    const log = page.getByRole('region', { name: 'Event log' });
+    await log.getByText('phase_started').waitFor({ timeout: UI_WAIT_MS });
+    // Cut every open connection of the API server, the event stream among them.
+    fx.api.app.server.closeAllConnections();
+    await resumedOnce;
+    fx.llm.release('cut_plan');
+    await node(page, 'cut_design', 'completed').waitFor({ timeout: UI_WAIT_MS });
+    await log.getByText('run_finished').waitFor({ timeout: UI_WAIT_MS });
+    expect(streams[0]).toBeUndefined();
+    // The reconnect asked for the events after the last one it had: each event is in the log once.
+    const stored = await fx.fleet.client.store.readEvents(id);
+    expect(streams.filter((s) => s !== undefined)[0]).toMatch(/^\d+-\d+$/);
+    expect(await log.getByRole('listitem').count()).toBe(stored.length);
+    await page.close();
+  });
+
   it('shows an admin key every user\'s runs, filtered by status', async () => {
     const page = await signedIn(ADMIN_KEY);
     const all = await fx.call<{ items: Array<{ run_id: string; status: string; user_id: string }> }>('GET', '/api/runs?limit=25');
