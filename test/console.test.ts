@@ -272,6 +272,39 @@ describe('console', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('re-runs a finished run from a phase with edited requirements, reusing the outputs before it', async () => {
+    const workflow = {
+      name: 'console-rerun',
+      description: 'plan, then design',
+      agents: ['planner', 'designer'],
+      phases: [
+        { name: 'rr_plan', agent: 'planner', timeout: 60 },
+        { name: 'rr_design', agent: 'designer', depends_on: ['rr_plan'], timeout: 60 },
+      ],
+    };
+    const id = await submit({ workflow });
+    await eventually(async () => ((await runStatus(id)) === 'completed' ? true : undefined), `run ${id} to complete`, UI_WAIT_MS);
+    const page = await signedIn(ADMIN_KEY);
+    await page.goto(`${fx.api.url}/ui/#/runs/${id}`);
+    await node(page, 'rr_design', 'completed').click();
+    await page.getByRole('region', { name: 'Actions' }).getByRole('button', { name: 'Re-run from rr_design' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Re-run from rr_design?' });
+    await dialog.getByLabel('Requirements').fill('Build a tiny todo API with a list, an add and a delete endpoint');
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    // The page moves to the new run, which runs only rr_design again.
+    await page.waitForURL((url) => url.hash.startsWith('#/runs/') && !url.hash.endsWith(id), { timeout: UI_WAIT_MS });
+    const newId = decodeURIComponent(new URL(page.url()).hash.slice('#/runs/'.length));
+    await page.getByRole('heading', { name: `Run ${newId}` }).waitFor({ timeout: UI_WAIT_MS });
+    await node(page, 'rr_design', 'completed').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByLabel('Run status').getByText('completed').waitFor({ timeout: UI_WAIT_MS });
+    const rerun = await fx.call<{ requirements: string; links: { rerun_of?: { run_id: string; from: string } } }>('GET', `/api/runs/${newId}`);
+    expect(rerun.body.requirements).toBe('Build a tiny todo API with a list, an add and a delete endpoint');
+    expect(rerun.body.links.rerun_of).toEqual({ run_id: id, from: 'rr_design' });
+    expect(fx.llm.systems.filter((c) => c.phase === 'rr_plan')).toHaveLength(1);
+    expect(fx.llm.systems.filter((c) => c.phase === 'rr_design')).toHaveLength(2);
+    await page.close();
+  });
+
   it('shows an admin key every user\'s runs, filtered by status', async () => {
     const page = await signedIn(ADMIN_KEY);
     const all = await fx.call<{ items: Array<{ run_id: string; status: string; user_id: string }> }>('GET', '/api/runs?limit=25');

@@ -11,12 +11,12 @@ interface Action {
   label: string;
   /** What confirming will do, in the dialog. */
   explain: string;
-  /** Ask for a comment in the dialog (approvals). */
-  comment?: boolean;
+  /** A text field in the dialog (an approval's comment, a re-run's requirements), passed to `run`. */
+  field?: { label: string; initial: string };
   run: (comment: string) => Promise<unknown>;
 }
 
-export function RunActions({ run, onDone }: { run: RunDetail; onDone: (action: string) => void }) {
+export function RunActions({ run, onDone, phase }: { run: RunDetail; onDone: (action: string) => void; phase?: string | undefined }) {
   const queryClient = useQueryClient();
   const [pending, setPending] = useState<Action | null>(null);
   const [comment, setComment] = useState('');
@@ -54,18 +54,30 @@ export function RunActions({ run, onDone }: { run: RunDetail; onDone: (action: s
       run: () => api('POST', `/api/runs/${id}/resume`),
     });
   }
+  if (phase && (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled')) {
+    actions.push({
+      label: `Re-run from ${phase}`,
+      explain: `Start a new run of the same workflow version that reuses the outputs of the phases before "${phase}" and runs "${phase}" and everything after it again, with the requirements below.`,
+      field: { label: 'Requirements', initial: run.requirements },
+      run: async (requirements) => {
+        const created = await api<{ run_id: string }>('POST', `/api/runs/${id}/rerun`, { from: phase, requirements });
+        window.location.hash = `#/runs/${encodeURIComponent(created.run_id)}`;
+        return created;
+      },
+    });
+  }
   for (const w of run.waiting_for) {
     if (w.event !== 'approval') continue;
     actions.push({
       label: `Approve ${w.phase}`,
       explain: `Approve phase "${w.phase}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : ''}: the run goes on with the phases after it.`,
-      comment: true,
+      field: { label: 'Comment (optional)', initial: '' },
       run: (c) => api('POST', `/api/runs/${id}/events`, { type: 'approval', data: { approved: true, ...(c ? { comment: c } : {}) } }),
     });
     actions.push({
       label: `Reject ${w.phase}`,
       explain: `Reject phase "${w.phase}": the phase fails as rejected, and the workflow's error handling decides what follows.`,
-      comment: true,
+      field: { label: 'Comment (optional)', initial: '' },
       run: (c) => api('POST', `/api/runs/${id}/events`, { type: 'approval', data: { approved: false, ...(c ? { comment: c } : {}) } }),
     });
   }
@@ -77,7 +89,7 @@ export function RunActions({ run, onDone }: { run: RunDetail; onDone: (action: s
           key={a.label}
           type="button"
           onClick={() => {
-            setComment('');
+            setComment(a.field?.initial ?? '');
             setError(null);
             setPending(a);
           }}
@@ -121,10 +133,10 @@ function ConfirmDialog(props: { action: Action; comment: string; setComment: (c:
     <dialog ref={ref} aria-labelledby="confirm-title" aria-describedby="confirm-explain" onClose={props.onClose} className="confirm">
       <h2 id="confirm-title">{action.label}?</h2>
       <p id="confirm-explain">{action.explain}</p>
-      {action.comment ? (
+      {action.field ? (
         <label>
-          Comment (optional)
-          <textarea value={props.comment} onChange={(e) => props.setComment(e.target.value)} rows={3} />
+          {action.field.label}
+          <textarea value={props.comment} onChange={(e) => props.setComment(e.target.value)} rows={action.field.initial ? 6 : 3} />
         </label>
       ) : null}
       <div className="dialog-buttons">

@@ -68,7 +68,7 @@ function App() {
           Sign out
         </button>
       </header>
-      <main>{runMatch?.[1] ? <RunPage runId={decodeURIComponent(runMatch[1])} /> : <RunsPage />}</main>
+      <main>{runMatch?.[1] ? <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} /> : <RunsPage />}</main>
     </>
   );
 }

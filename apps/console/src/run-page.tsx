@@ -145,7 +145,7 @@ export function RunPage({ runId }: { runId: string }) {
           <pre className="requirements">{r.requirements}</pre>
         </details>
       </header>
-      <RunActions run={r} onDone={(a) => a === 'Resume run' && setGeneration((g) => g + 1)} />
+      <RunActions run={r} phase={selected} onDone={(a) => a === 'Resume run' && setGeneration((g) => g + 1)} />
       {r.waiting_for.length > 0 ? (
         <p role="status" className="waiting">
           Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : ''}`).join('; ')}
