@@ -110,6 +110,11 @@ describe('console', { timeout: 120_000 }, () => {
     await page.getByLabel('Run status').getByText('completed').waitFor({ timeout: UI_WAIT_MS });
     // The event log came over SSE and ends with run_finished.
     await page.getByRole('region', { name: 'Event log' }).getByText('run_finished').waitFor({ timeout: UI_WAIT_MS });
+    // The timeline has a bar per attempt, named by what it shows.
+    const timeline = page.getByRole('region', { name: 'Timeline' });
+    for (const phase of ['planning', 'fix', 'review']) {
+      expect(await timeline.getByRole('img', { name: new RegExp(`^${phase} iteration 1 attempt 1: completed, `) }).count()).toBe(1);
+    }
     // The phase panel: the plan rendered as tasks, usage, attempts, and the output as JSON.
     await node(page, 'planning', 'completed').click();
     const panel = page.getByRole('region', { name: 'Phase planning' });

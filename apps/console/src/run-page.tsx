@@ -11,6 +11,7 @@ import { WorkflowGraph } from './graph.js';
 import { PhasePanel } from './phase-panel.js';
 import { followRun } from './sse.js';
 import { StatusBadge } from './status.js';
+import { Timeline } from './timeline.js';
 
 /** Events closer together than this refresh the run's result once, ms. */
 const REFRESH_COALESCE_MS = 150;
@@ -154,6 +155,10 @@ export function RunPage({ runId }: { runId: string }) {
       <section aria-label="Workflow graph">
         <h2>Workflow graph</h2>
         <WorkflowGraph phases={workflow.data.phases} results={results} startedAt={startedAt} now={now} selected={selected} onSelect={setSelected} />
+      </section>
+      <section aria-label="Timeline">
+        <h2>Timeline</h2>
+        <Timeline events={events} now={now} />
       </section>
       <div className="run-columns">
         {phase ? (
