@@ -40,7 +40,7 @@ export function timelineOf(events: readonly RunEvent[]): Map<string, Span[]> {
         const q = queuedAt.get(phase);
         if (q !== undefined && q < d.at) row.push({ kind: 'wait', start: q, end: d.at, label: `${phase} waited in the queue`, outcome: 'queued' });
         queuedAt.delete(phase);
-        const span: Span = { kind: 'attempt', start: d.at, end: undefined, label: `${phase} iteration ${String(d.iteration ?? 1)} attempt ${String(d.attempt ?? 1)}`, outcome: 'running' };
+        const span: Span = { kind: 'attempt', start: d.at, end: undefined, label: `${phase} iteration ${Number(d.iteration ?? 1)} attempt ${Number(d.attempt ?? 1)}`, outcome: 'running' };
         row.push(span);
         open.set(phase, span);
         break;
