@@ -325,4 +325,19 @@ describe('console', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: completed!.run_id }).waitFor({ state: 'detached', timeout: UI_WAIT_MS });
     await page.close();
   });
+
+  it('shows the workflows with their graph, and analytics per workflow', async () => {
+    const page = await signedIn(ADMIN_KEY);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
+    await page.getByRole('button', { name: 'quick-fix' }).click();
+    const chosen = page.getByRole('region', { name: 'Workflow quick-fix' });
+    for (const phase of ['planning', 'fix', 'review']) await chosen.getByRole('region', { name: 'Workflow graph' }).getByRole('button', { name: new RegExp(`^${phase}: `) }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await chosen.getByRole('row', { name: /^review reviewer fix / }).count()).toBe(1);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Analytics' }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'quick-fix', exact: true }) });
+    await row.waitFor({ timeout: UI_WAIT_MS });
+    expect(await row.getByRole('meter', { name: 'completion rate of quick-fix' }).count()).toBe(1);
+    await page.screenshot({ path: join(DOCS, 'console-analytics.png'), fullPage: true });
+    await page.close();
+  });
 });

@@ -1,16 +1,18 @@
 /**
  * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
- * (`#/runs/<id>`). Hash routes, so the manager serves one index.html under `/ui/`.
+ * (`#/runs/<id>`), workflows (`#/workflows`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import '@xyflow/react/dist/style.css';
 import './styles.css';
+import { AnalyticsPage } from './analytics-page.js';
 import { ApiError, storeKey, storedKey } from './api.js';
 import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
 import { SignIn } from './sign-in.js';
+import { WorkflowsPage } from './workflows-page.js';
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -53,8 +55,14 @@ function App() {
           AgentFleet console
         </a>
         <nav aria-label="Main">
-          <a href="#/runs" aria-current={runMatch ? undefined : 'page'}>
+          <a href="#/runs" aria-current={route.startsWith('/runs') ? 'page' : undefined}>
             Runs
+          </a>
+          <a href="#/workflows" aria-current={route === '/workflows' ? 'page' : undefined}>
+            Workflows
+          </a>
+          <a href="#/analytics" aria-current={route === '/analytics' ? 'page' : undefined}>
+            Analytics
           </a>
         </nav>
         <button
@@ -68,7 +76,17 @@ function App() {
           Sign out
         </button>
       </header>
-      <main>{runMatch?.[1] ? <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} /> : <RunsPage />}</main>
+      <main>
+        {runMatch?.[1] ? (
+          <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
+        ) : route === '/workflows' ? (
+          <WorkflowsPage />
+        ) : route === '/analytics' ? (
+          <AnalyticsPage />
+        ) : (
+          <RunsPage />
+        )}
+      </main>
     </>
   );
 }
