@@ -331,7 +331,7 @@ describe('console', { timeout: 120_000 }, () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
     await page.getByRole('button', { name: 'quick-fix' }).click();
     const chosen = page.getByRole('region', { name: 'Workflow quick-fix' });
-    for (const phase of ['planning', 'fix', 'review']) await chosen.getByRole('region', { name: 'Workflow graph' }).getByRole('button', { name: new RegExp(`^${phase}: `) }).waitFor({ timeout: UI_WAIT_MS });
+    for (const phase of ['planning', 'fix', 'review']) await chosen.getByRole('region', { name: 'Workflow graph' }).getByRole('button', { name: new RegExp(`^${phase} \\(`) }).waitFor({ timeout: UI_WAIT_MS });
     expect(await chosen.getByRole('row', { name: /^review reviewer fix / }).count()).toBe(1);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Analytics' }).click();
     const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'quick-fix', exact: true }) });

@@ -20,6 +20,8 @@ export interface PhaseNodeData extends Record<string, unknown> {
   startedAt: number | undefined;
   now: number;
   selected: boolean;
+  /** False on a template's graph (no run, so no status). */
+  showStatus: boolean;
   onSelect: (name: string) => void;
 }
 
@@ -44,7 +46,7 @@ export function statusDetail(result: PhaseResult | undefined, startedAt: number 
 }
 
 function PhaseNode({ data }: NodeProps<Node<PhaseNodeData>>) {
-  const { phase, result, startedAt, now, selected, onSelect } = data;
+  const { phase, result, startedAt, now, selected, showStatus, onSelect } = data;
   const status = result?.status ?? 'pending';
   const detail = statusDetail(result, startedAt, now);
   const iterations = result?.iterations ?? 0;
@@ -55,12 +57,14 @@ function PhaseNode({ data }: NodeProps<Node<PhaseNodeData>>) {
         type="button"
         className="phase-node-button nodrag"
         aria-pressed={selected}
-        aria-label={`${phase.name}: ${status}${detail ? ` (${detail})` : ''}${iterations > 1 ? `, iteration ${iterations}` : ''}`}
+        aria-label={
+          showStatus ? `${phase.name}: ${status}${detail ? ` (${detail})` : ''}${iterations > 1 ? `, iteration ${iterations}` : ''}` : `${phase.name} (${phase.kind === 'agent' ? phase.agent : phase.kind})`
+        }
         onClick={() => onSelect(phase.name)}
       >
         <span className="phase-name">{phase.name}</span>
         <span className="phase-agent muted">{phase.kind === 'agent' ? phase.agent : phase.kind}</span>
-        <StatusBadge status={status} detail={detail} />
+        {showStatus ? <StatusBadge status={status} detail={detail} /> : null}
         {iterations > 1 ? <span className="iterations">iteration {iterations}{phase.max_iterations > 1 ? ` of ${phase.max_iterations}` : ''}</span> : null}
       </button>
       <Handle type="source" position={Position.Right} />
@@ -93,14 +97,17 @@ export function WorkflowGraph(props: {
   now: number;
   selected: string | undefined;
   onSelect: (name: string) => void;
+  /** Show each phase's live status. @defaultValue true */
+  showStatus?: boolean;
 }) {
   const { phases, results, startedAt, now, selected, onSelect } = props;
+  const showStatus = props.showStatus ?? true;
   const positions = useMemo(() => layout(phases), [phases]);
   const nodes: Array<Node<PhaseNodeData>> = phases.map((p) => ({
     id: p.name,
     type: 'phase',
     position: positions.get(p.name) ?? { x: 0, y: 0 },
-    data: { phase: p, result: results.get(p.name), startedAt: startedAt.get(p.name), now, selected: p.name === selected, onSelect },
+    data: { phase: p, result: results.get(p.name), startedAt: startedAt.get(p.name), now, selected: p.name === selected, showStatus, onSelect },
     draggable: false,
     connectable: false,
     focusable: false,

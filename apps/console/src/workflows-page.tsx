@@ -115,7 +115,7 @@ export function WorkflowsPage() {
             {detail.data.name} v{detail.data.version} <span className="muted">({detail.data.versions} stored versions)</span>
           </h2>
           <section aria-label="Workflow graph">
-            <WorkflowGraph phases={graphPhases(detail.data)} results={new Map()} startedAt={new Map()} now={0} selected={undefined} onSelect={() => undefined} />
+            <WorkflowGraph phases={graphPhases(detail.data)} results={new Map()} startedAt={new Map()} now={0} selected={undefined} onSelect={() => undefined} showStatus={false} />
           </section>
           <table>
             <caption>Phases</caption>
