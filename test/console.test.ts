@@ -340,4 +340,15 @@ describe('console', { timeout: 120_000 }, () => {
     await page.screenshot({ path: join(DOCS, 'console-analytics.png'), fullPage: true });
     await page.close();
   });
+
+  it('shows the agent pools per role on the workers page', async () => {
+    const page = await signedIn(ADMIN_KEY);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workers' }).click();
+    // The fixture runs one pool process serving every built-in role with concurrency 4.
+    const planner = page.getByRole('row', { name: /^planner 1 4 \d+ \/ 4 / });
+    await planner.waitFor({ timeout: UI_WAIT_MS });
+    const api = await fx.call<{ items: Array<{ role: string; processes: number; concurrency: number }> }>('GET', '/api/workers');
+    expect(api.body.items.find((r) => r.role === 'planner')).toMatchObject({ processes: 1, concurrency: 4 });
+    await page.close();
+  });
 });

@@ -12,6 +12,7 @@ import { ApiError, storeKey, storedKey } from './api.js';
 import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
 import { SignIn } from './sign-in.js';
+import { WorkersPage } from './workers-page.js';
 import { WorkflowsPage } from './workflows-page.js';
 
 const queryClient = new QueryClient({
@@ -61,6 +62,9 @@ function App() {
           <a href="#/workflows" aria-current={route === '/workflows' ? 'page' : undefined}>
             Workflows
           </a>
+          <a href="#/workers" aria-current={route === '/workers' ? 'page' : undefined}>
+            Workers
+          </a>
           <a href="#/analytics" aria-current={route === '/analytics' ? 'page' : undefined}>
             Analytics
           </a>
@@ -81,6 +85,8 @@ function App() {
           <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
         ) : route === '/workflows' ? (
           <WorkflowsPage />
+        ) : route === '/workers' ? (
+          <WorkersPage />
         ) : route === '/analytics' ? (
           <AnalyticsPage />
         ) : (

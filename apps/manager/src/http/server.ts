@@ -25,6 +25,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerWorkerRoutes } from './routes/workers.js';
 
 export interface HttpApi {
   /** `http://<host>:<port>` as listening (127.0.0.1 when bound to every interface). */
@@ -105,6 +106,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
         { name: 'permissions' },
         { name: 'api-keys' },
         { name: 'analytics' },
+        { name: 'workers' },
         { name: 'health' },
         { name: 'docs' },
       ],
@@ -119,6 +121,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerHealthRoutes(app, ctx);
   registerRunRoutes(app, ctx);
   registerRunViewRoutes(app, ctx);
+  registerWorkerRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
   await registerConsole(app);
