@@ -248,6 +248,17 @@ describe('runs', () => {
     expect(row?.median_ms).toBeGreaterThanOrEqual(0);
     expect(row?.p95_ms).toBeGreaterThanOrEqual(row?.median_ms ?? 0);
     expect(row?.mean_tokens).toBeGreaterThan(0);
+
+    // Another key's analytics count only its own runs: the admin's tpl-run runs are not in them,
+    // and what they count matches that key's own run list.
+    const analystStats = await fx.call<{ items: Array<{ workflow: string; runs: number }>; runs_considered: number }>('GET', '/api/analytics/workflows', { key: ANALYST_KEY });
+    expect(analystStats.status).toBe(200);
+    expect(analystStats.body.items.map((s) => s.workflow)).not.toContain('tpl-run');
+    const analystRuns = await fx.call<{ items: Array<{ workflow: { name: string } }> }>('GET', '/api/runs?limit=500', { key: ANALYST_KEY });
+    const own = new Map<string, number>();
+    for (const r of analystRuns.body.items) own.set(r.workflow.name, (own.get(r.workflow.name) ?? 0) + 1);
+    expect(Object.fromEntries(analystStats.body.items.map((s) => [s.workflow, s.runs]))).toEqual(Object.fromEntries(own));
+    expect(analystStats.body.runs_considered).toBe(analystRuns.body.items.length);
   });
 
   it('keeps a version-1 run on version 1 while the template is updated to version 2', async () => {

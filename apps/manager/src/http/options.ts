@@ -9,7 +9,10 @@ export interface HttpApiOptions {
   prefix: string;
   /** TCP port; 0 picks a free one. @defaultValue 8080 */
   port?: number;
-  /** Interface to listen on. @defaultValue `0.0.0.0` */
+  /**
+   * Address to listen on: `127.0.0.1` serves only this machine; `0.0.0.0` (or `::`) every interface,
+   * as a container needs. @defaultValue `FLEET_HTTP_HOST`, else `127.0.0.1`
+   */
   host?: string;
   /** Admin API keys (user type `admin`). At least one is needed to manage templates, keys and permissions. @defaultValue `FLEET_ADMIN_KEY` */
   adminKeys?: string[];
@@ -56,7 +59,7 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     port: options.port ?? 8080,
-    host: options.host ?? '0.0.0.0',
+    host: options.host ?? (env.FLEET_HTTP_HOST || '127.0.0.1'),
     keys,
     provider: options.provider ?? 'offline',
     bullBoard: options.bullBoard ?? true,

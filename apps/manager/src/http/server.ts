@@ -28,8 +28,10 @@ import { registerTemplateRoutes } from './routes/templates.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 
 export interface HttpApi {
-  /** `http://<host>:<port>` as listening (127.0.0.1 when bound to every interface). */
+  /** `http://<host>:<port>` to reach the API from this machine (127.0.0.1 when bound to every interface). */
   url: string;
+  /** The address actually bound, as `<address>:<port>` (`[::]:<port>` style for IPv6), e.g. `127.0.0.1:8080` or `0.0.0.0:8080`. */
+  listening: string;
   port: number;
   app: FastifyInstance;
   /** Every public route as `METHOD /path` (Fastify's `:param` syntax), for checks against the OpenAPI document. */
@@ -139,10 +141,12 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const bound = typeof address === 'object' && address ? address.address : options.host;
+  const host = bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound.includes(':') ? `[${bound}]` : bound;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
+    listening: `${bound.includes(':') ? `[${bound}]` : bound}:${port}`,
     port,
     app,
     routes,

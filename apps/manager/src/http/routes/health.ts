@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
+import { callerOf, isAdmin } from '../auth.js';
 import { ErrorBodySchema, toHttpError } from '../errors.js';
 
 /** Runs the analytics look at: the most recent ones. */
@@ -66,12 +67,15 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
       schema: {
         tags: ['analytics'],
         summary: 'Per workflow: runs by status, completion rate, median and p95 time to complete, mean tokens per run',
-        description: `Looks at the ${ANALYTICS_SCAN_LIMIT} most recent runs.`,
+        description: `Looks at the ${ANALYTICS_SCAN_LIMIT} most recent runs: every run for an admin key, only the runs the caller's key started for any other key.`,
         response: { 200: z.object({ items: z.array(WorkflowStats), runs_considered: z.number() }), 401: ErrorBodySchema, 503: ErrorBodySchema },
       },
     },
-    async () => {
-      const ids = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
+    async (request) => {
+      const recent = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
+      // A non-admin key sees figures of its own runs only, as it sees only its own runs in the list.
+      const owner = isAdmin(request) ? undefined : callerOf(request).id;
+      const ids = owner === undefined ? recent : await ownRuns(ctx, recent, owner);
       const byWorkflow = new Map<string, { statuses: Record<string, number>; durations: number[]; tokens: number[] }>();
       for (let i = 0; i < ids.length; i += 500) {
         const pipe = ctx.redis.pipeline();
@@ -123,6 +127,19 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
       return { items, runs_considered: ids.length };
     },
   );
+}
+
+/** The ids among `ids` whose run was started by the key `userId`. */
+async function ownRuns(ctx: ApiContext, ids: readonly string[], userId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    const batch = ids.slice(i, i + 500);
+    const labels = await ctx.labels.getMany(batch);
+    batch.forEach((id, j) => {
+      if (labels[j]?.user_id === userId) out.push(id);
+    });
+  }
+  return out;
 }
 
 /** Nearest-rank percentile of sorted values; null when there are none. */
