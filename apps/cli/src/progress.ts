@@ -47,5 +47,9 @@ export function progressLine(e: StoredRunEvent['event']): string | undefined {
       return `  ↺ rerun ${e.new_run_id} started from "${e.from}"`;
     case 'fallback_failed':
       return `  ✗ fallback workflow ${e.workflow} could not start: ${e.error}`;
+    case 'fallback_started':
+      return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
+    case 'role_unserved':
+      return `  ! ${e.phase} is queued but ${e.message}`;
   }
 }

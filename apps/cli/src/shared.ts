@@ -1,5 +1,5 @@
 import { BUILTIN_ROLES, customRole, loadRoleModules, roleModulePaths, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, createRedis, loadConfig, type Budget, type FleetConfig } from '@agentfleet/core';
+import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, createRedis, loadConfig, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 
 /** A Redis connection as `createRedis` opens it. */
@@ -125,4 +125,10 @@ export async function withClient<T>(fn: (client: FleetClient, config: FleetConfi
     await client.close();
     redis.disconnect();
   }
+}
+
+/** `'  ! no worker serves role …'` for a run with phases queued to a role no pool serves, else `''`. */
+export function unservedNote(result: Pick<RunResult, 'unserved'>): string {
+  const roles = [...new Set((result.unserved ?? []).map((u) => u.role))];
+  return roles.length > 0 ? `  ! no worker serves role ${roles.join(', ')}: start \`fleet agents --roles ${roles.join(',')}\`` : '';
 }

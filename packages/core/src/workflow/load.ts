@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { FleetError } from '../errors.js';
+import { didYouMean } from '../did-you-mean.js';
 import { compileWorkflow } from './compile.js';
 import type { WorkflowDefinition } from './definition.js';
 
@@ -67,7 +68,7 @@ export async function listBuiltinWorkflows(): Promise<string[]> {
 export async function loadBuiltinWorkflow(name: string): Promise<WorkflowDefinition> {
   const names = await listBuiltinWorkflows();
   if (!names.includes(name)) {
-    throw new FleetError('WORKFLOW_NOT_FOUND', `no built-in workflow "${name}"; built-in workflows: ${names.join(', ')}; or pass a path to a .yaml/.json file`);
+    throw new FleetError('WORKFLOW_NOT_FOUND', `no built-in workflow "${name}"${didYouMean(name, names)}; built-in workflows: ${names.join(', ')}; or pass a path to a .yaml/.json file`);
   }
   for (const ext of ['.yaml', '.yml', '.json']) {
     try {
