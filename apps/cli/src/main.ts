@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -28,6 +28,7 @@ import { register as registerPatterns } from './commands/patterns.js';
 import { register as registerRoles } from './commands/roles.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
+import { validateWorkflowRef } from './workflow-library.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, unservedNote, untilSignal, withClient } from './shared.js';
 
 const program = new Command()
@@ -208,11 +209,11 @@ workflows
   });
 workflows
   .command('validate')
-  .description('validate a workflow file; exit 2 with the problems when it is not valid')
-  .argument('<file>')
+  .description('validate a workflow (file, template or built-in) as `fleet run` would: schema, workflows it starts, roles, tools; exit 2 with every problem')
+  .argument('<file|name>')
   .action(async (ref: string) => {
-    const wf = await resolveWorkflow(ref);
-    say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} phases)`);
+    const wf = await validateWorkflowRef(ref);
+    say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} ${wf.phases.length === 1 ? 'phase' : 'phases'})`);
   });
 registerWorkflows(program);
 

@@ -12,7 +12,7 @@ import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
 import { EXIT, resolveRoles, say } from './shared.js';
-import { isWorkflowPath, reachOf, resolveLibraryWorkflow } from './workflow-library.js';
+import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
 
 /** How often `fleet run --no-local-workers` checks that its queued phases have a pool, ms. */
 const UNSERVED_CHECK_MS = 1000;
@@ -73,7 +73,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
     workflow ??= await resolveLibraryWorkflow(options.workflow, library);
     // Every role the run can reach: its own, its child workflows', its fallback's (and theirs), so no
     // job of this run waits in a queue this process does not serve.
-    const reach = await reachOf(workflow, (name) => resolveLibraryWorkflow(name, library));
+    // What `fleet workflows validate` checks: workflows it starts, roles and tools, every problem at once.
+    const reach = await checkRunnable(workflow, library);
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? await resolveRoles(reach.roles, library) : [];
     if (options.localWorkers) {

@@ -2,7 +2,9 @@
  * One library for `fleet run --workflow`, `fleet workflows show|validate`: a path names a file; a
  * name is a registered template (`fleet workflows add`, the HTTP API) or a built-in workflow.
  */
-import { FleetError, TOOLS_ROLE, TemplateRegistry, didYouMean, listBuiltinWorkflows, resolveWorkflow, type WorkflowDefinition, type createRedis } from '@agentfleet/core';
+import { createToolRegistry, loadToolSettings } from '@agentfleet/agents';
+import { FleetError, TOOLS_ROLE, TemplateRegistry, createRedis, didYouMean, listBuiltinWorkflows, loadConfig, pingRedis, resolveWorkflow, type WorkflowDefinition } from '@agentfleet/core';
+import { resolveRoles } from './shared.js';
 
 type Redis = ReturnType<typeof createRedis>;
 
@@ -70,4 +72,70 @@ export async function reachOf(root: WorkflowDefinition, resolveByName: (name: st
   const workflows = [...seen.values()];
   const roles = [...new Set(workflows.flatMap((w) => w.agents))].filter((r) => r !== TOOLS_ROLE);
   return { workflows, roles, tools: workflows.some((w) => w.phases.some((p) => p.kind === 'tool')) };
+}
+
+/**
+ * Check what `fleet run` needs of a workflow beyond its schema, reporting every problem at once:
+ * the workflows it starts (child phases, fallback, a `workflow` end action) exist, every agent role
+ * of them resolves (built-in, `FLEET_ROLE_MODULES`, `fleet roles add`), and every tool phase names a
+ * tool the tools pool has (built-in or `FLEET_TOOL_MODULES`).
+ *
+ * @param library - Redis with the registered templates and roles; without it only built-ins count.
+ * @returns what the run can reach.
+ * @throws FleetError `INVALID_WORKFLOW` listing every problem, one per line.
+ */
+export async function checkRunnable(workflow: WorkflowDefinition, library?: { redis: Redis; prefix: string }): Promise<Reach> {
+  const problems: string[] = [];
+  const missing = new Set<string>();
+  const reach = await reachOf(workflow, async (name) => {
+    try {
+      return await resolveLibraryWorkflow(name, library);
+    } catch (err) {
+      if (!(err instanceof FleetError) || err.code !== 'WORKFLOW_NOT_FOUND') throw err;
+      missing.add(name);
+      problems.push(`workflow "${name}" (started by ${workflow.name}): ${err.message}`);
+      // Nothing to walk into: an empty stand-in keeps the walk going so every problem is listed.
+      return { ...workflow, name, agents: [], phases: [], errorHandling: { ...workflow.errorHandling, fallbackWorkflow: null }, endAction: undefined };
+    }
+  });
+  for (const role of reach.roles) {
+    try {
+      await resolveRoles([role], library);
+    } catch (err) {
+      if (!(err instanceof FleetError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  const toolPhases = reach.workflows.flatMap((w) => w.phases.filter((p) => p.kind === 'tool' && p.tool).map((p) => ({ workflow: w.name, phase: p.name, tool: p.tool as string })));
+  if (toolPhases.length > 0) {
+    const tools = await createToolRegistry(loadToolSettings().modules);
+    for (const t of toolPhases) {
+      if (tools.get(t.tool)) continue;
+      problems.push(`phases.${t.phase}.tool: no tool "${t.tool}"${didYouMean(t.tool, tools.names())}; tools: ${tools.names().join(', ')}; add one with FLEET_TOOL_MODULES`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new FleetError('INVALID_WORKFLOW', `workflow ${workflow.name} cannot run:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+  }
+  return { ...reach, workflows: reach.workflows.filter((w) => !missing.has(w.name)) };
+}
+
+/**
+ * `fleet workflows validate`: resolve `ref` and {@link checkRunnable} it against the configured
+ * fleet's registry (templates, roles) when Redis answers, else against the built-ins alone.
+ *
+ * @throws FleetError `INVALID_WORKFLOW` / `WORKFLOW_NOT_FOUND` with every problem.
+ */
+export async function validateWorkflowRef(ref: string): Promise<WorkflowDefinition> {
+  const config = loadConfig();
+  const reachable = await pingRedis(config.redisUrl, 1500);
+  const redis = reachable.ok ? createRedis(config.redisUrl, { name: 'fleet-validate' }) : undefined;
+  try {
+    const library = redis ? { redis, prefix: config.queuePrefix } : undefined;
+    const wf = await resolveLibraryWorkflow(ref, library);
+    await checkRunnable(wf, library);
+    return wf;
+  } finally {
+    redis?.disconnect();
+  }
 }
