@@ -193,3 +193,46 @@ describe('a process that cannot do its job', () => {
     for (const r of [shortAdmin, badKeys, http, out]) expectNoStack(r.stderr);
   });
 });
+
+describe('fleet workflows validate', () => {
+  it('checks what fleet run checks, every problem at once, with the closest names', async () => {
+    const env = cliEnv(redisUrl(), prefix('validate'));
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-validate-'));
+    const file = writeWorkflow(
+      dir,
+      'typos.yaml',
+      [
+        'name: typos',
+        'agents: [planner, reviewr]',
+        'phases:',
+        '  - name: planning',
+        '    agent: planner',
+        '  - name: check',
+        '    agent: reviewr',
+        '    depends_on: [planning]',
+        '  - name: fetch',
+        '    tool: http_reqest',
+        '    parameters: { url: "http://127.0.0.1/" }',
+        'error_handling:',
+        '  fallback_workflow: software-delivry',
+        '',
+      ].join('\n'),
+    );
+    const validate = await runCli(['workflows', 'validate', file], env);
+    expect(validate.code).toBe(2);
+    expect(validate.stderr).toContain('no workflow "software-delivry" (did you mean "software-delivery"?)');
+    expect(validate.stderr).toContain('no agent role "reviewr" (did you mean "reviewer"?)');
+    expect(validate.stderr).toContain('phases.fetch.tool: no tool "http_reqest" (did you mean "http_request"?)');
+
+    // `fleet run` refuses the same workflow before anything is submitted.
+    const run = await runCli(['run', 'Build a todo REST API', '--workflow', file], env);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('no agent role "reviewr"');
+    expect(run.stderr).not.toContain('run created');
+
+    const typo = await runCli(['run', 'Build a todo REST API', '--workflow', 'software-delivry'], env);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('(did you mean "software-delivery"?)');
+    for (const r of [validate, run, typo]) expectNoStack(r.stderr);
+  });
+});
