@@ -4,7 +4,7 @@
  * word); `fleet run` serves the roles of child workflows and fallbacks and follows the fallback it
  * started; a process that cannot start exits non-zero with one line and no stack trace.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,5 +234,27 @@ describe('fleet workflows validate', () => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('(did you mean "software-delivery"?)');
     for (const r of [validate, run, typo]) expectNoStack(r.stderr);
+  });
+});
+
+describe('the output section does what it says', () => {
+  it('save_to_file: false writes nothing; format json writes result.json and no documents; markdown no result.json', async () => {
+    const env = cliEnv(redisUrl(), prefix('output'));
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-output-'));
+    const wf = (output: string) =>
+      writeWorkflow(dir, `${output.replace(/\W+/g, '-')}.yaml`, ['name: out', 'agents: [planner]', 'phases:', '  - name: planning', '    agent: planner', `output: { ${output} }`, ''].join('\n'));
+
+    const none = await runCli(['run', 'Build a todo REST API', '--workflow', wf('save_to_file: false'), '--json'], env, { cwd: dir });
+    expect(none.code, none.stderr).toBe(0);
+    expect((JSON.parse(none.stdout) as RunResult).artifacts_dir).toBeNull();
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
+
+    const json = await runCli(['run', 'Build a todo REST API', '--workflow', wf('format: json'), '--out', join(dir, 'json')], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(readdirSync(join(dir, 'json'))).toEqual(['result.json']);
+
+    const markdown = await runCli(['run', 'Build a todo REST API', '--workflow', wf('format: markdown'), '--out', join(dir, 'md')], env);
+    expect(markdown.code, markdown.stderr).toBe(0);
+    expect(readdirSync(join(dir, 'md'))).toEqual(['plan.md']);
   });
 });

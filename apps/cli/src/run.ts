@@ -135,8 +135,14 @@ export async function runCommand(requirements: string, options: RunCommandOption
         say(`run ${runId} failed and its fallback workflow ${fallbackWorkflow} did not start (is a manager running?)`);
       }
     }
-    const dir = resolve(options.out ?? join('runs', result.run_id));
-    await writeArtifacts(result, dir);
+    // The workflow that produced the result (the fallback's, when it ran) says what to write;
+    // `--out` asks for the files whatever `output.save_to_file` says.
+    const output = (result.run_id === runId ? workflow : (await client.store.getRun(result.run_id)).meta.workflow).output;
+    let dir: string | null = null;
+    if (output.saveToFile || options.out) {
+      dir = resolve(options.out ?? join('runs', result.run_id));
+      await writeArtifacts(result, dir, { format: output.format });
+    }
     const final: RunResult = { ...result, artifacts_dir: dir };
     if (options.json) process.stdout.write(JSON.stringify(final, null, 2) + '\n');
     else process.stdout.write(summary(final));
@@ -180,7 +186,7 @@ function summary(r: RunResult): string {
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
     ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
     `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out (${r.provider}${r.model ? `, ${r.model}` : ''})`,
-    `Artifacts: ${r.artifacts_dir}`,
+    `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];
   return lines.join('\n');
