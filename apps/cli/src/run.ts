@@ -101,7 +101,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
       }
     }
     const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, ...(options.budget ? { budget: options.budget } : {}) });
-    say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} phases`);
+    say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
       process.once('SIGINT', () => process.exit(130));
@@ -118,7 +118,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
       unservedTimer.unref();
     }
     const onEvent = (e: StoredRunEvent) => {
-      const line = progressLine(e.event);
+      // With --interactive the question is asked here; else say how to answer it from elsewhere.
+      const line = progressLine(e.event, asker ? undefined : following);
       if (line) say(line);
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     };
@@ -185,7 +186,7 @@ function summary(r: RunResult): string {
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
     ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
-    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];
