@@ -11,7 +11,7 @@ import { FleetClient, FleetError, createRedis, listBuiltinWorkflows, reportUnser
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
-import { EXIT, resolveRoles, say } from './shared.js';
+import { EXIT, say } from './shared.js';
 import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
 
 /** How often `fleet run --no-local-workers` checks that its queued phases have a pool, ms. */
@@ -76,7 +76,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     // What `fleet workflows validate` checks: workflows it starts, roles and tools, every problem at once.
     const reach = await checkRunnable(workflow, library);
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
-    const roles = options.localWorkers ? await resolveRoles(reach.roles, library) : [];
+    const roles = options.localWorkers ? reach.agentRoles : [];
     if (options.localWorkers) {
       manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix });
       pool = await startAgentPool({

@@ -2,7 +2,7 @@
  * One library for `fleet run --workflow`, `fleet workflows show|validate`: a path names a file; a
  * name is a registered template (`fleet workflows add`, the HTTP API) or a built-in workflow.
  */
-import { createToolRegistry, loadToolSettings } from '@agentfleet/agents';
+import { createToolRegistry, loadToolSettings, type AgentRole } from '@agentfleet/agents';
 import { FleetError, TOOLS_ROLE, TemplateRegistry, createRedis, didYouMean, listBuiltinWorkflows, loadConfig, pingRedis, resolveWorkflow, type WorkflowDefinition } from '@agentfleet/core';
 import { resolveRoles } from './shared.js';
 
@@ -81,10 +81,10 @@ export async function reachOf(root: WorkflowDefinition, resolveByName: (name: st
  * tool the tools pool has (built-in or `FLEET_TOOL_MODULES`).
  *
  * @param library - Redis with the registered templates and roles; without it only built-ins count.
- * @returns what the run can reach.
+ * @returns what the run can reach, and its roles resolved (`agentRoles`).
  * @throws FleetError `INVALID_WORKFLOW` listing every problem, one per line.
  */
-export async function checkRunnable(workflow: WorkflowDefinition, library?: { redis: Redis; prefix: string }): Promise<Reach> {
+export async function checkRunnable(workflow: WorkflowDefinition, library?: { redis: Redis; prefix: string }): Promise<Reach & { agentRoles: AgentRole[] }> {
   const problems: string[] = [];
   const missing = new Set<string>();
   const reach = await reachOf(workflow, async (name) => {
@@ -98,12 +98,19 @@ export async function checkRunnable(workflow: WorkflowDefinition, library?: { re
       return { ...workflow, name, agents: [], phases: [], errorHandling: { ...workflow.errorHandling, fallbackWorkflow: null }, endAction: undefined };
     }
   });
-  for (const role of reach.roles) {
-    try {
-      await resolveRoles([role], library);
-    } catch (err) {
-      if (!(err instanceof FleetError)) throw err;
-      problems.push(err.message);
+  // Once for all (role modules load once); one by one only to list every unknown role.
+  let roles: AgentRole[] = [];
+  try {
+    roles = await resolveRoles(reach.roles, library);
+  } catch (err) {
+    if (!(err instanceof FleetError)) throw err;
+    for (const role of reach.roles) {
+      try {
+        await resolveRoles([role], library);
+      } catch (one) {
+        if (!(one instanceof FleetError)) throw one;
+        problems.push(one.message);
+      }
     }
   }
   const toolPhases = reach.workflows.flatMap((w) => w.phases.filter((p) => p.kind === 'tool' && p.tool).map((p) => ({ workflow: w.name, phase: p.name, tool: p.tool as string })));
@@ -117,7 +124,7 @@ export async function checkRunnable(workflow: WorkflowDefinition, library?: { re
   if (problems.length > 0) {
     throw new FleetError('INVALID_WORKFLOW', `workflow ${workflow.name} cannot run:\n${problems.map((p) => `- ${p}`).join('\n')}`);
   }
-  return { ...reach, workflows: reach.workflows.filter((w) => !missing.has(w.name)) };
+  return { ...reach, workflows: reach.workflows.filter((w) => !missing.has(w.name)), agentRoles: roles };
 }
 
 /**
