@@ -508,7 +508,7 @@ export class RunStore {
       const values = await this.redis.lrange(`${this.runKey(id)}:links:${key}`, 0, -1);
       if (values.length === 0) continue;
       // A run has at most one fallback: its id, not a list (the first recorded, should two managers race).
-      if (key === 'fallback_run_id') out.fallback_run_id = values[0] as string;
+      if (key === 'fallback_run_id') out.fallback_run_id = values[0];
       else out[key] = values;
     }
     return out;
