@@ -109,7 +109,7 @@ describe('fleet run', () => {
     expect(badFlag.stderr).toMatch(/--concurrency must be a whole number/);
     const unknownWorkflow = await runCli(['run', 'x', '--workflow', 'nope'], env);
     expect(unknownWorkflow.code).toBe(2);
-    expect(unknownWorkflow.stderr).toMatch(/no built-in workflow "nope"; built-in workflows: .*software-delivery/);
+    expect(unknownWorkflow.stderr).toMatch(/no workflow "nope"; built-in workflows: .*software-delivery/);
     const shadowing = await runCli(['run', 'x', '--var', 'planning=ignore the plan'], env);
     expect(shadowing.code).toBe(2);
     expect(shadowing.stderr).toMatch(/variable "planning" has the name of a phase of software-delivery; rename it/);

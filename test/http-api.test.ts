@@ -180,6 +180,10 @@ describe('runs', () => {
     const res = await fx.call<Json>('POST', '/api/runs', { body: { requirements: 42, template: 'software-delivery', variables: { a: 1 } } });
     expect(res.status).toBe(400);
     expect(res.body.error?.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(['body.requirements', 'body.variables.a']));
+    // A misspelt field is refused, not dropped: the run would go on without its budget.
+    const typo = await submit({ template: 'software-delivery', budjet: { max_cost_usd: 1 } });
+    expect(typo.status).toBe(400);
+    expect(typo.body.error?.message).toContain('unknown field "budjet" (did you mean "budget"?)');
     const none = await fx.call<Json>('POST', '/api/runs', { body: { requirements: 'x' } });
     expect(none.status).toBe(400);
     expect(none.body.error?.issues?.[0]?.path).toBe('body.template');

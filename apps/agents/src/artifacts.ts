@@ -43,14 +43,26 @@ export function reviewMarkdown(review: Review, result: RunResult): string {
   return `# Review\n\n${banner(result)}**Verdict: ${review.verdict}**\n\n${review.summary}\n\n## Findings\n\n${findings || '- none'}\n`;
 }
 
+/** What {@link writeArtifacts} writes, from the workflow's `output` section. */
+export interface ArtifactOptions {
+  /**
+   * `structured`: the Markdown documents, the generated files and `result.json`; `json`: the
+   * generated files and `result.json`; `markdown`: the documents and the generated files.
+   * @defaultValue `structured`
+   */
+  format?: 'structured' | 'json' | 'markdown';
+}
+
 /**
- * Write a run's artifacts into `dir` (created if missing).
+ * Write a run's artifacts into `dir` (created if missing), as `options.format` says.
  *
  * @returns the paths written, relative to `dir`.
  * @throws Error when a generated file's path would leave `dir/files` (it is skipped with a note
  *   instead: the role schema already refuses such paths, this is the last guard).
  */
-export async function writeArtifacts(result: RunResult, dir: string): Promise<string[]> {
+export async function writeArtifacts(result: RunResult, dir: string, options: ArtifactOptions = {}): Promise<string[]> {
+  const format = options.format ?? 'structured';
+  const documents = format !== 'json';
   const root = resolve(dir);
   await mkdir(root, { recursive: true });
   const written: string[] = [];
@@ -61,9 +73,9 @@ export async function writeArtifacts(result: RunResult, dir: string): Promise<st
     written.push(rel);
   };
   const plan = outputOf<Plan>(result, 'planner', PlanSchema);
-  if (plan) await put('plan.md', planMarkdown(plan, result));
+  if (plan && documents) await put('plan.md', planMarkdown(plan, result));
   const design = outputOf<Design>(result, 'designer', DesignSchema);
-  if (design) await put('design.md', designMarkdown(design, result));
+  if (design && documents) await put('design.md', designMarkdown(design, result));
   const code = outputOf<Code>(result, 'coder', CodeSchema);
   if (code) {
     const filesRoot = join(root, 'files') + sep;
@@ -74,7 +86,7 @@ export async function writeArtifacts(result: RunResult, dir: string): Promise<st
     }
   }
   const review = outputOf<Review>(result, 'reviewer', ReviewSchema);
-  if (review) await put('review.md', reviewMarkdown(review, result));
-  await put('result.json', JSON.stringify({ ...result, artifacts_dir: root }, null, 2) + '\n');
+  if (review && documents) await put('review.md', reviewMarkdown(review, result));
+  if (format !== 'markdown') await put('result.json', JSON.stringify({ ...result, artifacts_dir: root }, null, 2) + '\n');
   return written;
 }

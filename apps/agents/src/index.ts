@@ -5,7 +5,7 @@ export { startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js
 export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
 export { agentPoolSettings, createLlmClient, createRoleLlmClients, fleetPrices } from './llm.js';
 export { budgetGate, rateLimitGate, RateLimitDeferral, billedTokens, type BudgetScope } from './gates.js';
-export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown } from './artifacts.js';
+export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown, type ArtifactOptions } from './artifacts.js';
 export {
   BUILTIN_ROLES,
   OFFLINE_LABEL,

@@ -15,8 +15,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
-import { startHttpApi, startManager } from '@agentfleet/manager';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
@@ -27,7 +27,9 @@ import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
 import { register as registerRoles } from './commands/roles.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
-import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, untilSignal, withClient } from './shared.js';
+import { startupErrorLine } from './startup-error.js';
+import { validateWorkflowRef } from './workflow-library.js';
+import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, unservedNote, untilSignal, withClient } from './shared.js';
 
 const program = new Command()
   .name('fleet')
@@ -86,9 +88,13 @@ program
   .addOption(new Option('--host <address>', 'address the HTTP API listens on: 0.0.0.0 for every interface (containers)').env('FLEET_HTTP_HOST').default('127.0.0.1'))
   .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number; host: string }) => {
     const config = loadConfig();
+    // API keys are checked before anything starts: a bad one stops the process, not just its API.
+    if (opts.port) resolveHttpApiOptions({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port });
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
     sayMetrics('manager', telemetry);
+    // The HTTP API listens first: a busy port stops the process before the manager takes any work.
+    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, host: opts.host, provider: config.provider }) : undefined;
     const manager = await startManager({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
@@ -97,7 +103,6 @@ program
       stalledIntervalMs: opts.stalledInterval,
     });
     say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
-    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, host: opts.host, provider: config.provider }) : undefined;
     if (http) say(`manager: HTTP API listening on ${http.listening}${/^(0\.0\.0\.0|\[::\]):/.test(http.listening) ? ' (every interface)' : ''}, ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
     const signal = await untilSignal();
     say(`manager: ${signal}, stopping`);
@@ -159,12 +164,14 @@ program
   .action(async (runId: string | undefined) => {
     await withClient(async (client) => {
       if (runId) {
-        process.stdout.write(JSON.stringify(await client.result(runId), null, 2) + '\n');
+        const result = await client.result(runId);
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        for (const u of result.unserved ?? []) say(`warning: phase ${u.phase} is queued but ${u.message}`);
         return;
       }
       for (const id of await client.store.recentRunIds(20)) {
         const r = await client.result(id);
-        process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow.name}  ${r.created_at}\n`);
+        process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow.name}  ${r.created_at}${unservedNote(r)}\n`);
       }
     });
   });
@@ -203,11 +210,11 @@ workflows
   });
 workflows
   .command('validate')
-  .description('validate a workflow file; exit 2 with the problems when it is not valid')
-  .argument('<file>')
+  .description('validate a workflow (file, template or built-in) as `fleet run` would: schema, workflows it starts, roles, tools; exit 2 with every problem')
+  .argument('<file|name>')
   .action(async (ref: string) => {
-    const wf = await resolveWorkflow(ref);
-    say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} phases)`);
+    const wf = await validateWorkflowRef(ref);
+    say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} ${wf.phases.length === 1 ? 'phase' : 'phases'})`);
   });
 registerWorkflows(program);
 
@@ -221,12 +228,20 @@ function exitFor(err: unknown): number {
     say(`fleet: ${err.message}`);
     return err.category === 'user' || err.code === 'REDIS_UNAVAILABLE' ? EXIT.usage : EXIT.failed;
   }
-  say(`fleet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  say(`fleet: ${startupErrorLine(err)}`);
   return EXIT.failed;
 }
+
+// `fleet status | head -5`: a reader that stops early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+  throw err;
+});
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.exitCode = exitFor(err);
+  // Exit now: a manager or pool that failed half-way through its start must not go on running
+  // (without its HTTP API, say) while a supervisor sees a live process.
+  process.exit(exitFor(err));
 }

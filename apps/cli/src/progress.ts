@@ -8,8 +8,18 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** One human line for an event, or undefined for events not worth a line. */
-export function progressLine(e: StoredRunEvent['event']): string | undefined {
+/** The command that answers a waiting phase (the shapes `fleet run --interactive` sends). */
+export function answerCommand(runId: string, event: string): string {
+  const data = event === 'approval' ? '{"approved": true, "comment": "looks good"}' : '{"answers": {"<question>": "<answer>"}}';
+  return `fleet event ${runId} ${event} --data '${data}'`;
+}
+
+/**
+ * One human line for an event, or undefined for events not worth a line.
+ *
+ * @param runId - the run's id, to print how to answer a waiting phase.
+ */
+export function progressLine(e: StoredRunEvent['event'], runId?: string): string | undefined {
   switch (e.type) {
     case 'run_created':
       return `run created: workflow ${e.workflow} v${e.version}`;
@@ -32,7 +42,7 @@ export function progressLine(e: StoredRunEvent['event']): string | undefined {
     case 'run_finished':
       return `run ${e.status} in ${seconds(e.duration_ms)}`;
     case 'phase_waiting':
-      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}`;
+      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}${runId ? `\n    answer: ${answerCommand(runId, e.event)}` : ''}`;
     case 'step_action':
       return `  ↪ ${e.phase}: ${e.action}${e.target ? ` → ${e.target}` : ''}${e.note ? ` (${e.note})` : ''}`;
     case 'external_event':
@@ -47,5 +57,9 @@ export function progressLine(e: StoredRunEvent['event']): string | undefined {
       return `  ↺ rerun ${e.new_run_id} started from "${e.from}"`;
     case 'fallback_failed':
       return `  ✗ fallback workflow ${e.workflow} could not start: ${e.error}`;
+    case 'fallback_started':
+      return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
+    case 'role_unserved':
+      return `  ! ${e.phase} is queued but ${e.message}`;
   }
 }

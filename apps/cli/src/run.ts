@@ -3,14 +3,32 @@
  * process (unless `--no-local-workers`), submits the run, draws progress on stderr from the run's
  * event stream, writes the artifacts and prints the result.
  */
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
+import { FleetClient, FleetError, createRedis, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
-import { EXIT, resolveRoles, say } from './shared.js';
+import { EXIT, say } from './shared.js';
+import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
+
+/** How often `fleet run --no-local-workers` checks that its queued phases have a pool, ms. */
+const UNSERVED_CHECK_MS = 1000;
+/** How long `fleet run` waits for the manager to start the fallback of a failed run, ms. */
+const FALLBACK_START_WAIT_MS = 30_000;
+
+/**
+ * Refuse an `--out` that cannot hold the artifacts before anything starts.
+ *
+ * @throws FleetError `INVALID_INPUT` when `--out` is an existing file.
+ */
+export async function checkOutDir(out: string | undefined): Promise<void> {
+  if (!out) return;
+  const info = await stat(out).catch(() => undefined);
+  if (info && !info.isDirectory()) throw new FleetError('INVALID_INPUT', `--out ${out} is a file, not a directory: give a directory (it is created if missing)`);
+}
 
 export interface RunCommandOptions {
   workflow: string;
@@ -28,7 +46,11 @@ export interface RunCommandOptions {
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
 export async function runCommand(requirements: string, options: RunCommandOptions, config: FleetConfig): Promise<number> {
   validateRequirements(requirements);
-  const workflow = await resolveWorkflow(options.workflow);
+  await checkOutDir(options.out);
+  // Files and built-ins are checked before anything starts; other names are registered templates,
+  // looked up once Redis is there.
+  let workflow: WorkflowDefinition | undefined =
+    isWorkflowPath(options.workflow) || (await listBuiltinWorkflows()).includes(options.workflow) ? await resolveLibraryWorkflow(options.workflow) : undefined;
 
   const telemetry = await startTelemetry({ serviceName: 'agentfleet' });
   const redisHandle = await ensureRedis(config.redisUrl, say, { allowPrivate: options.localWorkers });
@@ -45,9 +67,16 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let tools: ToolPool | undefined;
   let onSignal: (() => void) | undefined;
   let asker: TerminalAsker | undefined;
+  let unservedTimer: NodeJS.Timeout | undefined;
   try {
+    const library = { redis, prefix: config.queuePrefix };
+    workflow ??= await resolveLibraryWorkflow(options.workflow, library);
+    // Every role the run can reach: its own, its child workflows', its fallback's (and theirs), so no
+    // job of this run waits in a queue this process does not serve.
+    // What `fleet workflows validate` checks: workflows it starts, roles and tools, every problem at once.
+    const reach = await checkRunnable(workflow, library);
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
-    const roles = options.localWorkers ? await resolveRoles(workflow.agents, { redis, prefix: config.queuePrefix }) : [];
+    const roles = options.localWorkers ? reach.agentRoles : [];
     if (options.localWorkers) {
       manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix });
       pool = await startAgentPool({
@@ -59,7 +88,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
         ...agentPoolSettings(config, roles),
         maxTokens: config.maxTokens,
       });
-      if (workflow.phases.some((p) => p.kind === 'tool')) {
+      if (reach.tools) {
         // Tool phases write into the run's artifacts directory: the same one as the artifacts below.
         const settings = loadToolSettings();
         const out = options.out;
@@ -72,7 +101,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
       }
     }
     const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, ...(options.budget ? { budget: options.budget } : {}) });
-    say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} phases`);
+    say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
       process.once('SIGINT', () => process.exit(130));
@@ -81,18 +110,46 @@ export async function runCommand(requirements: string, options: RunCommandOption
     process.once('SIGINT', onSignal);
 
     asker = options.interactive ? new TerminalAsker(client, runId) : undefined;
-    const result = await client.follow(runId, blocking, (e) => {
-      const line = progressLine(e.event);
+    // The run followed now: the submitted one, then its fallback when it failed and started one.
+    let following = runId;
+    if (!options.localWorkers) {
+      // Without a manager here, this process says itself when a phase waits for a pool that is not there.
+      unservedTimer = setInterval(() => void reportUnservedPhases(redis, client.store, config.queuePrefix, following).catch(() => undefined), UNSERVED_CHECK_MS);
+      unservedTimer.unref();
+    }
+    const onEvent = (e: StoredRunEvent) => {
+      // With --interactive the question is asked here; else say how to answer it from elsewhere.
+      const line = progressLine(e.event, asker ? undefined : following);
       if (line) say(line);
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
-    });
-    const dir = resolve(options.out ?? join('runs', runId));
-    await writeArtifacts(result, dir);
+    };
+    let result = await client.follow(runId, blocking, onEvent);
+    const fallbackWorkflow = result.status === 'failed' ? workflow.errorHandling.fallbackWorkflow : null;
+    if (fallbackWorkflow) {
+      const fallbackId = await awaitFallback(client, blocking, runId);
+      if (fallbackId) {
+        say(`run ${runId} failed: following its fallback run ${fallbackId} (${fallbackWorkflow})`);
+        following = fallbackId;
+        if (asker) asker.runId = fallbackId;
+        result = await client.follow(fallbackId, blocking, onEvent);
+      } else {
+        say(`run ${runId} failed and its fallback workflow ${fallbackWorkflow} did not start (is a manager running?)`);
+      }
+    }
+    // The workflow that produced the result (the fallback's, when it ran) says what to write;
+    // `--out` asks for the files whatever `output.save_to_file` says.
+    const output = (result.run_id === runId ? workflow : (await client.store.getRun(result.run_id)).meta.workflow).output;
+    let dir: string | null = null;
+    if (output.saveToFile || options.out) {
+      dir = resolve(options.out ?? join('runs', result.run_id));
+      await writeArtifacts(result, dir, { format: output.format });
+    }
     const final: RunResult = { ...result, artifacts_dir: dir };
     if (options.json) process.stdout.write(JSON.stringify(final, null, 2) + '\n');
     else process.stdout.write(summary(final));
     return final.status === 'completed' ? EXIT.ok : EXIT.failed;
   } finally {
+    clearInterval(unservedTimer);
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
     await pool?.close(5000);
@@ -106,13 +163,31 @@ export async function runCommand(requirements: string, options: RunCommandOption
   }
 }
 
+/**
+ * The id of the fallback run the manager starts for the failed run `runId`, read from the run's
+ * events (`fallback_started`, or `fallback_failed`: undefined), waiting up to
+ * {@link FALLBACK_START_WAIT_MS}; undefined when none started by then.
+ */
+async function awaitFallback(client: FleetClient, blocking: Parameters<FleetClient['follow']>[1], runId: string): Promise<string | undefined> {
+  const until = Date.now() + FALLBACK_START_WAIT_MS;
+  let last = '0';
+  while (Date.now() < until) {
+    for (const e of await client.store.readEvents(runId, last, 1000, blocking)) {
+      last = e.id;
+      if (e.event.type === 'fallback_started') return e.event.fallback_run_id;
+      if (e.event.type === 'fallback_failed') return undefined;
+    }
+  }
+  return (await client.store.getLinks(runId)).fallback_run_id;
+}
+
 function summary(r: RunResult): string {
   const lines = [
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
     ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
-    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out (${r.provider}${r.model ? `, ${r.model}` : ''})`,
-    `Artifacts: ${r.artifacts_dir}`,
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];
   return lines.join('\n');
@@ -128,7 +203,8 @@ class TerminalAsker {
 
   constructor(
     private readonly client: FleetClient,
-    private readonly runId: string,
+    /** The run answers go to (the fallback's, once `fleet run` follows it). */
+    public runId: string,
   ) {}
 
   answer(phase: string, event: string, prompt: unknown): void {

@@ -1,5 +1,5 @@
 import { BUILTIN_ROLES, customRole, loadRoleModules, roleModulePaths, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, createRedis, loadConfig, type Budget, type FleetConfig } from '@agentfleet/core';
+import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, didYouMean, createRedis, loadConfig, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 
 /** A Redis connection as `createRedis` opens it. */
@@ -38,7 +38,7 @@ export async function resolveRoles(names: readonly string[], registry?: { redis:
       const custom = registered ? (await registered.list()).map((r) => r.definition.name) : [];
       throw new FleetError(
         'UNKNOWN_ROLE',
-        `no agent role "${name}"; built-in roles: ${Object.keys(BUILTIN_ROLES).join(', ')}` +
+        `no agent role "${name}"${didYouMean(name, [...Object.keys(BUILTIN_ROLES), ...custom, ...modules.map((r) => r.name)])}; built-in roles: ${Object.keys(BUILTIN_ROLES).join(', ')}` +
           (custom.length > 0 ? `; registered roles: ${custom.join(', ')}` : '') +
           (modules.length > 0 ? `; FLEET_ROLE_MODULES roles: ${modules.map((r) => r.name).join(', ')}` : '') +
           '; register one with `fleet roles add <file>`',
@@ -125,4 +125,10 @@ export async function withClient<T>(fn: (client: FleetClient, config: FleetConfi
     await client.close();
     redis.disconnect();
   }
+}
+
+/** `'  ! no worker serves role …'` for a run with phases queued to a role no pool serves, else `''`. */
+export function unservedNote(result: Pick<RunResult, 'unserved'>): string {
+  const roles = [...new Set((result.unserved ?? []).map((u) => u.role))];
+  return roles.length > 0 ? `  ! no worker serves role ${roles.join(', ')}: start \`fleet agents --roles ${roles.join(',')}\`` : '';
 }

@@ -41,6 +41,8 @@ import {
   FleetError,
   TemplateRegistry,
   toFleetError,
+  reportUnservedPhases,
+  servedRoles,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -50,6 +52,8 @@ import { startEndActions, type EndActionsOptions } from './end-actions.js';
 const DEADLINE_POLL_MS = 250;
 /** How long a manager holds a due deadline it took before another may take it, ms. */
 const DEADLINE_LEASE_MS = 30_000;
+/** How often queues of roles no live pool serves are looked for, ms. */
+const UNSERVED_CHECK_MS = 1000;
 
 export interface ManagerOptions {
   redisUrl: string;
@@ -193,7 +197,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       });
       if (created) {
         const links = await store.getLinks(meta.run_id);
-        if (!links.fallback_run_id) await store.addLink(meta.run_id, 'fallback_run_id', fallbackId);
+        if (!links.fallback_run_id) {
+          await store.addLink(meta.run_id, 'fallback_run_id', fallbackId);
+          // Followers of the failed run (`fleet run`) learn here which run carries on.
+          await store.appendEvent(meta.run_id, { type: 'fallback_started', at: Date.now(), workflow: workflowName, fallback_run_id: fallbackId });
+        }
       }
     } catch (err) {
       warn(`run ${meta.run_id}: fallback workflow "${workflowName}" could not start: ${toFleetError(err).message}`);
@@ -373,6 +381,34 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (polling = undefined));
   }, DEADLINE_POLL_MS);
 
+  /**
+   * Say so in a run's events when one of its phases waits in the queue of a role that no live pool
+   * serves (the pools' heartbeats), instead of leaving it queued without a word. Only the queues of
+   * unserved roles are read, so a fleet whose roles are all served pays one HGETALL and one SMEMBERS.
+   */
+  async function checkUnserved(): Promise<void> {
+    const served = await servedRoles(redis, options.prefix);
+    const roles = (await redis.smembers(agentQueuesKey(options.prefix))).filter((r) => !served.has(r));
+    for (const role of roles) {
+      const jobs = await driver.queueFor(role).getJobs(['wait', 'prioritized'], 0, 99);
+      const runIds = new Set(jobs.map((j) => (j?.data as { run_id?: unknown } | undefined)?.run_id).filter((id): id is string => typeof id === 'string'));
+      for (const runId of runIds) {
+        const reported = await reportUnservedPhases(redis, store, options.prefix, runId).catch((err: unknown) => {
+          if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') return [];
+          throw err;
+        });
+        for (const u of reported) warn(`run ${runId}: phase ${u.phase} is queued but ${u.message}`);
+      }
+    }
+  }
+  let checking: Promise<void> | undefined;
+  const unservedTimer = setInterval(() => {
+    if (checking || stopped) return;
+    checking = checkUnserved()
+      .catch((err: unknown) => onError(err as Error))
+      .finally(() => (checking = undefined));
+  }, UNSERVED_CHECK_MS);
+
   const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
@@ -398,7 +434,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     async close() {
       stopped = true;
       clearInterval(deadlineTimer);
+      clearInterval(unservedTimer);
       await polling;
+      await checking;
       await worker.close();
       await queueMetrics.close();
       await driver.close();

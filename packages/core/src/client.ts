@@ -8,6 +8,7 @@ import type { Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, followUpThroughManager } from './engine/driver.js';
+import { UNSERVED_GRACE_MS, servedRoles, unservedPhases } from './engine/unserved-roles.js';
 import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
@@ -198,9 +199,19 @@ export class FleetClient {
     await this.managerQueue.report({ type: 'cancel_requested', run_id: runId, reason, at: Date.now() });
   }
 
-  /** The run's result (built from live state while it runs). @throws FleetError `RUN_NOT_FOUND` */
+  /**
+   * The run's result (built from live state while it runs), with `unserved` listing the phases
+   * queued to a role no live pool serves. @throws FleetError `RUN_NOT_FOUND`
+   */
   async result(runId: string): Promise<RunResult> {
-    return this.store.getResult(runId);
+    const result = await this.store.getResult(runId);
+    if (result.status === 'active' && result.phases.some((p) => p.status === 'queued')) {
+      const { meta, state } = await this.store.getRun(runId);
+      const now = Date.now();
+      const unserved = unservedPhases(meta.workflow, state, await servedRoles(this.redis, this.prefix, now), now, UNSERVED_GRACE_MS);
+      if (unserved.length > 0) result.unserved = unserved;
+    }
+    return result;
   }
 
   /**

@@ -8,8 +8,21 @@ import { FleetError } from './errors.js';
 /** Default model when `FLEET_MODEL` is unset: a current Claude model. */
 export const DEFAULT_MODEL = 'claude-sonnet-5-5';
 
+/** URL schemes `REDIS_URL` may use. */
+const REDIS_SCHEMES = ['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'];
+
 const envSchema = z.object({
-  REDIS_URL: z.string().url('REDIS_URL must be a URL such as redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .url('REDIS_URL must be a URL such as redis://127.0.0.1:6379')
+    // ioredis reads any other scheme as a socket path and fails with a puzzling `connect ENOENT`.
+    .superRefine((url, ctx) => {
+      const scheme = url.slice(0, url.indexOf(':') + 1).toLowerCase();
+      if (!REDIS_SCHEMES.includes(scheme)) {
+        ctx.addIssue({ code: 'custom', message: `the scheme "${scheme}" is not a Redis one; use redis://host:6379 (rediss:// for TLS, redis+cluster:// for a cluster)` });
+      }
+    })
+    .default('redis://127.0.0.1:6379'),
   FLEET_QUEUE_PREFIX: z
     .string()
     .min(1)

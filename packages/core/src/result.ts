@@ -52,6 +52,11 @@ export interface RunResult {
   links: Record<string, unknown>;
   /** While `waiting`: which phases wait for which event, and what they asked. */
   waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
+  /**
+   * While the run goes: phases queued to a role no live pool serves, with what to start
+   * (`FleetClient.result` fills it from the pools' heartbeats; absent when every queued phase is served).
+   */
+  unserved?: Array<{ phase: string; iteration: number; role: string; message: string }>;
 }
 
 /** Everything stored about a run besides its state: what was asked and with which definition. */

@@ -29,7 +29,7 @@ export function clientOptions(opts: { managerUrl: string; apiKey?: string }): Ap
 /** Follow a run over SSE, drawing progress lines on stderr; then fetch and return its result. */
 export async function watchRun(api: ApiClientOptions, runId: string): Promise<RunResult> {
   await followRunEvents(api, runId, (e) => {
-    const line = progressLine(e.event);
+    const line = progressLine(e.event, runId);
     if (line) say(line);
   });
   return apiRequest<RunResult>(api, 'GET', `/api/runs/${encodeURIComponent(runId)}`);

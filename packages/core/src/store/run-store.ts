@@ -113,13 +113,16 @@ return 1
 /** One entry of a run's event stream. */
 /**
  * Events appended beside the scheduler's (they change no state): a rate-limit wait, an end-action
- * attempt, a rerun started from this run, a fallback that could not start.
+ * attempt, a rerun started from this run, a fallback that could not start, a phase no pool serves.
  */
 export type SideRunEvent =
   | { type: 'rate_limited'; at: number; phase: string; iteration: number; wait_ms: number; limit: string; model: string }
   | { type: 'end_action'; at: number; action: string; target?: string | null; attempt: number; outcome: string; [detail: string]: unknown }
   | { type: 'rerun_started'; at: number; new_run_id: string; from: string }
-  | { type: 'fallback_failed'; at: number; workflow: string; error: string };
+  | { type: 'fallback_failed'; at: number; workflow: string; error: string }
+  | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
+  /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
+  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string };
 
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */
@@ -492,18 +495,21 @@ export class RunStore {
   }
 
   /**
-   * Record a link to another run on this one (`fallback_run_id`, `reruns`, `children`): list-valued
-   * keys accumulate. Shown in the result's `links`.
+   * Record a link to another run on this one (`fallback_run_id`, `reruns`, `children`): `reruns`
+   * and `children` accumulate; `fallback_run_id` is one id. Shown in the result's `links`.
    */
   async addLink(id: string, key: string, value: string): Promise<void> {
     await this.redis.rpush(`${this.runKey(id)}:links:${key}`, value);
   }
 
-  async getLinks(id: string): Promise<Record<string, string[]>> {
-    const out: Record<string, string[]> = {};
-    for (const key of ['fallback_run_id', 'reruns', 'children']) {
+  async getLinks(id: string): Promise<{ fallback_run_id?: string; reruns?: string[]; children?: string[] }> {
+    const out: { fallback_run_id?: string; reruns?: string[]; children?: string[] } = {};
+    for (const key of ['fallback_run_id', 'reruns', 'children'] as const) {
       const values = await this.redis.lrange(`${this.runKey(id)}:links:${key}`, 0, -1);
-      if (values.length > 0) out[key] = values;
+      if (values.length === 0) continue;
+      // A run has at most one fallback: its id, not a list (the first recorded, should two managers race).
+      if (key === 'fallback_run_id') out.fallback_run_id = values[0];
+      else out[key] = values;
     }
     return out;
   }

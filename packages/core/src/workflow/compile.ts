@@ -3,7 +3,8 @@ import type { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
 import { parseExpression, pathsIn } from './condition.js';
 import type { AgentSelect, PhaseDefinition, WorkflowDefinition } from './definition.js';
-import { WorkflowFileSchema, type WorkflowFile } from './schema.js';
+import { ErrorHandlingSchema, OutputSchema, PhaseSchema, StepActionRuleSchema, WorkflowFileSchema, type WorkflowFile } from './schema.js';
+import { didYouMean } from '../did-you-mean.js';
 import { checkTemplateFields, compileTemplateFields } from './template-fields.js';
 
 /** The role (queue `agent-tools`) of the pool that runs tool phases (`fleet agents --roles tools`). */
@@ -24,13 +25,51 @@ function pathOf(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function zodIssues(error: z.ZodError): ValidationIssue[] {
-  return error.issues.map((issue) => {
-    let message = issue.message;
+/** Every field name of the workflow file format, for "did you mean" on an unknown one. */
+const KNOWN_FIELDS: readonly string[] = [
+  ...new Set([WorkflowFileSchema, PhaseSchema, ErrorHandlingSchema, OutputSchema, StepActionRuleSchema].flatMap((schema) => Object.keys(schema.shape))),
+];
+
+/** The value at a zod issue's path in the raw input (undefined when absent). */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** What a person calls a JSON value's type: "a string", "a list", "nothing". */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v === 'number' ? 'the number' : 'the boolean'} ${String(v)}`;
+  return 'nothing';
+}
+
+const EXPECTED_WORDS: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', int: 'a whole number' };
+
+/**
+ * Every zod issue in words a person writes: one issue per unknown field, with the closest known
+ * field; a missing field said to be missing; a wrong type with what was given.
+ */
+function zodIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
+  return error.issues.flatMap((issue): ValidationIssue[] => {
+    const path = pathOf(issue.path);
     if (issue.code === 'unrecognized_keys') {
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
+      return issue.keys.map((k) => ({ path, message: `unknown field "${k}"${didYouMean(k, KNOWN_FIELDS)}; remove it or check the spelling` }));
     }
-    return { path: pathOf(issue.path), message };
+    if (issue.code === 'invalid_type') {
+      const value = valueAt(raw, issue.path);
+      const field = issue.path[issue.path.length - 1];
+      if (value === undefined && typeof field === 'string') return [{ path, message: `"${field}" is required and missing; add it` }];
+      const expected = EXPECTED_WORDS[issue.expected] ?? issue.expected;
+      return [{ path, message: `must be ${expected}, got ${kindOf(value)}` }];
+    }
+    return [{ path, message: issue.message }];
   });
 }
 
@@ -218,7 +257,7 @@ function topologicalOrder(phases: PhaseDefinition[]): PhaseDefinition[] {
  */
 export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const parsed = WorkflowFileSchema.safeParse(raw);
-  if (!parsed.success) throw invalid(zodIssues(parsed.error), raw);
+  if (!parsed.success) throw invalid(zodIssues(parsed.error, raw), raw);
   const file = parsed.data;
   const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file)];
   if (graphIssues.length > 0) throw invalid(graphIssues, raw);

@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { FleetError } from '../errors.js';
+import { didYouMean } from '../did-you-mean.js';
 import { compileWorkflow } from './compile.js';
 import type { WorkflowDefinition } from './definition.js';
 
@@ -17,6 +18,8 @@ export const BUILTIN_WORKFLOWS_DIR = fileURLToPath(new URL('../../workflows/', i
  * @throws FleetError `INVALID_WORKFLOW` with the line and column of a syntax error.
  */
 export function parseWorkflowText(text: string, source: string): unknown {
+  // A .json file is JSON: YAML would accept what JSON refuses (trailing commas, comments, bare words).
+  if (/\.json$/i.test(source)) return parseStrictJson(text, source);
   try {
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
@@ -25,9 +28,76 @@ export function parseWorkflowText(text: string, source: string): unknown {
       // Hostile input: nesting deep enough to exhaust the parser's stack.
       throw new FleetError('INVALID_WORKFLOW', `${source}: nested too deeply to parse; a workflow needs only a few levels of nesting`, { cause: err });
     }
-    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new FleetError('INVALID_WORKFLOW', `${source}: not valid YAML or JSON${where}: ${message}`, { cause: err });
+    const lines = err instanceof Error ? err.message.split('\n') : [String(err)];
+    // The first line repeats the position; the rest is the yaml library's excerpt: the offending line and a caret under it.
+    const message = (lines[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    const excerpt = lines.slice(1).filter((l) => l.trim() !== '');
+    throw new FleetError('INVALID_WORKFLOW', `${source}: not valid YAML${where}: ${message}${excerpt.length > 0 ? `\n${excerpt.join('\n')}` : ''}`, { cause: err });
   }
+}
+
+/**
+ * `JSON.parse` with an error that names the line and column and shows the line with a caret.
+ *
+ * @throws FleetError `INVALID_WORKFLOW`.
+ */
+function parseStrictJson(text: string, source: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = Number(/position (\d+)/.exec(message)?.[1] ?? NaN);
+    // Without a position in the message (V8 omits it for some errors), the first unexpected token is looked for.
+    const token = /Unexpected token '(.)'/.exec(message)?.[1];
+    const offset = Number.isFinite(at) ? at : token !== undefined ? strayTokenOffset(text, token) : -1;
+    if (offset < 0) throw new FleetError('INVALID_WORKFLOW', `${source}: not valid JSON: ${message}`, { cause: err });
+    const before = text.slice(0, offset).split('\n');
+    const line = before.length;
+    const col = (before[before.length - 1] ?? '').length + 1;
+    const lineText = text.split('\n')[line - 1] ?? '';
+    throw new FleetError('INVALID_WORKFLOW', `${source}: not valid JSON at line ${line}, column ${col}: ${message.split(', "')[0]} (a .json file is strict JSON: no trailing commas or comments)\n${lineText}\n${' '.repeat(col - 1)}^`, {
+      cause: err,
+    });
+  }
+  if (depthOf(value) > MAX_JSON_DEPTH) throw new FleetError('INVALID_WORKFLOW', `${source}: nested too deeply to parse; a workflow needs only a few levels of nesting`);
+  return value;
+}
+
+/** Deeper than this, a JSON workflow is refused as YAML's parser refuses one (no workflow needs it). */
+const MAX_JSON_DEPTH = 64;
+
+/** How deeply `value` nests lists and mappings (iterative: no stack to exhaust); stops past the limit. */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const todo: Array<[unknown, number]> = [[value, 1]];
+  for (let item = todo.pop(); item; item = todo.pop()) {
+    const [v, d] = item;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, d);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(v)) todo.push([child, d + 1]);
+  }
+  return deepest;
+}
+
+/** Offset of the first `token` outside strings that JSON does not allow there (after `,` or `[`/`{` a closing bracket). */
+function strayTokenOffset(text: string, token: string): number {
+  let inString = false;
+  let lastSignificant = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    if (/\s/.test(c)) continue;
+    if (c === token && (lastSignificant === ',' || !'}]'.includes(c))) return i;
+    lastSignificant = c;
+  }
+  return -1;
 }
 
 /**
@@ -67,7 +137,7 @@ export async function listBuiltinWorkflows(): Promise<string[]> {
 export async function loadBuiltinWorkflow(name: string): Promise<WorkflowDefinition> {
   const names = await listBuiltinWorkflows();
   if (!names.includes(name)) {
-    throw new FleetError('WORKFLOW_NOT_FOUND', `no built-in workflow "${name}"; built-in workflows: ${names.join(', ')}; or pass a path to a .yaml/.json file`);
+    throw new FleetError('WORKFLOW_NOT_FOUND', `no built-in workflow "${name}"${didYouMean(name, names)}; built-in workflows: ${names.join(', ')}; or pass a path to a .yaml/.json file`);
   }
   for (const ext of ['.yaml', '.yml', '.json']) {
     try {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  didYouMean,
   BudgetSchema,
   FleetError,
   TERMINAL_RUN_STATUSES,
@@ -30,8 +31,11 @@ const RUN_STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'ca
 
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
 
+/** The fields of a submission, for "did you mean" on an unknown one. */
+const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget'];
+
 const SubmitBody = z
-  .object({
+  .strictObject({
     requirements: z.string({ error: 'requirements must be a string: what to build, in plain language' }).describe('what to build, in plain language (at most 256 KiB)'),
     workflow: z
       .union([z.string().min(1), z.record(z.string(), z.unknown())], { error: 'workflow must be a template name or an inline workflow object' })
@@ -44,6 +48,12 @@ const SubmitBody = z
     budget: BudgetSchema.optional().describe(
       "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
     ),
+  }, {
+    // A misspelt field ("budjet") would otherwise be dropped without a word.
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((k) => `unknown field "${k}"${didYouMean(k, SUBMIT_FIELDS)}; fields: ${SUBMIT_FIELDS.join(', ')}`).join('; ')
+        : undefined,
   })
   .refine((b) => b.workflow !== undefined || b.template !== undefined, { message: 'give "template" (a name) or "workflow"', path: ['template'] })
   .refine((b) => !(b.workflow !== undefined && b.template !== undefined), { message: 'give either "template" or "workflow", not both', path: ['workflow'] });

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { FleetError } from '../errors.js';
+import { compileWorkflow } from './compile.js';
+import { parseWorkflowText } from './load.js';
+
+function messageOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(FleetError);
+    return (err as FleetError).message;
+  }
+  throw new Error('expected a FleetError');
+}
+
+describe('workflow text a person wrote', () => {
+  it('a YAML error shows the line and column, the offending line and a caret', () => {
+    const message = messageOf(() => parseWorkflowText('name: y\nagents: [planner]\nphases:\n  - name: p\n    retries: [1\n', 'wf.yaml'));
+    expect(message).toMatch(/^wf\.yaml: not valid YAML at line \d+, column \d+: /);
+    expect(message).not.toMatch(/:\n?$/);
+    expect(message).toContain('\n');
+    expect(message).toMatch(/\^/);
+  });
+
+  it('a .json file is strict JSON: a trailing comma is refused with its line, column and a caret', () => {
+    const text = '{\n  "name": "j",\n  "agents": ["planner"],\n  "phases": [{"name": "p", "agent": "planner"},]\n}';
+    const message = messageOf(() => parseWorkflowText(text, 'wf.json'));
+    expect(message).toContain('wf.json: not valid JSON at line 4, column 48');
+    expect(message).toContain('no trailing commas');
+    expect(message.split('\n').slice(-2)).toEqual(['  "phases": [{"name": "p", "agent": "planner"},]', `${' '.repeat(47)}^`]);
+    // The same text is fine as YAML, which allows it.
+    expect(parseWorkflowText(text, 'wf.yaml')).toMatchObject({ name: 'j' });
+  });
+
+  it('every schema problem at once, in plain words, with "did you mean" for unknown fields', () => {
+    const message = messageOf(() => compileWorkflow({ agents: ['planner'], phases: [{ name: 'p', agent: 'planner', timout: 5, retries: 'x', depend_on: [] }] }));
+    expect(message.split('\n')).toEqual([
+      'workflow is not valid:',
+      'name: "name" is required and missing; add it',
+      'phases[0].retries: must be a number, got the string "x"',
+      'phases[0]: unknown field "timout" (did you mean "timeout"?); remove it or check the spelling',
+      'phases[0]: unknown field "depend_on" (did you mean "depends_on"?); remove it or check the spelling',
+    ]);
+  });
+});
