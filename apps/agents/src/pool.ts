@@ -214,7 +214,13 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
-  const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
+  const host = {
+    driver: ctx.driver,
+    manager: ctx.manager,
+    queueName: ctx.queueName,
+    role: ctx.role.name,
+    onCommitRetry: (err: unknown, waitMs: number) => ctx.log.warn({ job_id: job.id, wait_ms: waitMs, err: (err as Error).message }, 'commit failed on a Redis error; the outcome is kept and the commit retried'),
+  };
   const store = ctx.driver.store;
   return withPhaseJob(job, host, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;

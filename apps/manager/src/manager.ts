@@ -82,10 +82,18 @@ export interface ManagerOptions {
   resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
   /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
   endActions?: EndActionsOptions;
+  /**
+   * How old a run's outbox (what a commit left to carry out) may get before the manager carries it
+   * out itself, ms: its committer had that long to do it and is taken for dead. @defaultValue 30000
+   */
+  outboxLeaseMs?: number;
 }
 
 export interface Manager {
-  /** Re-issue what a crash may have lost: submissions not yet started, phase jobs and deadlines of phases in flight. */
+  /**
+   * At start: carry out every active run's outbox, and re-issue what a crash may have lost beyond it:
+   * submissions not yet started, phase jobs and deadlines of phases in flight.
+   */
   reconcile(): Promise<void>;
   /** Stop taking manager jobs (finishing those in flight) and close connections. */
   close(): Promise<void>;
@@ -282,7 +290,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       return;
     }
     if (data.type === 'repair_run') {
-      await ensureInFlight(data.run_id);
+      // Sent by workers of an earlier version: what a commit left undone is in the run's outbox.
+      await driver.reconcile(data.run_id);
       return;
     }
     // A phase's deadline, or the start deadline of a run its client did not start.
@@ -302,9 +311,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is
     // carried out (by this apply, or earlier by the client) or refused.
     if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
-    // A duplicate or stale report, or a redelivered one (its first delivery may have died between the
-    // commit and its follow-up steps): make sure nothing the state asks for is missing. Idempotent.
-    if (!decision.accepted || job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
+    // A redelivered report: its first delivery may have died between its commit and the commit's
+    // effects, which are in the run's outbox (a refused apply has already carried that out).
+    if (decision.accepted && (job.attemptsStarted > 1 || job.attemptsMade > 0)) await driver.reconcile(data.run_id);
   }
 
   async function runExists(runId: string): Promise<boolean> {
@@ -347,6 +356,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     return true;
   }
 
+  const outboxLeaseMs = options.outboxLeaseMs ?? DEADLINE_LEASE_MS;
+  /**
+   * Carry out the outbox of every run whose committer left it longer than a lease (it crashed, or
+   * lost Redis, between its commit and its effects). Each run is leased to this manager meanwhile.
+   */
+  async function reconcileStaleOutboxes(now: number): Promise<void> {
+    const stale = await store.claimStaleOutboxes(now - outboxLeaseMs, now + outboxLeaseMs);
+    await Promise.all(stale.map((runId) => driver.reconcile(runId).catch((err: unknown) => warn(`outbox of ${runId}: ${(err as Error).message}`))));
+  }
+
   let polling: Promise<void> | undefined;
   let stopped = false;
   /**
@@ -356,6 +375,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    */
   async function pollDeadlines(): Promise<void> {
     const now = Date.now();
+    await reconcileStaleOutboxes(now);
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>
@@ -392,7 +412,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const manager: Manager = {
     async reconcile() {
       for (const runId of await store.activeRunIds()) {
-        await ensureInFlight(runId).catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
+        // What commits left in the outbox first; then a check of the jobs and deadlines the state asks
+        // for, which also covers a Redis that lost recent writes (the outbox with them).
+        await driver
+          .reconcile(runId)
+          .then(() => ensureInFlight(runId))
+          .catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
       }
     },
     async close() {
