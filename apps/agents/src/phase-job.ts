@@ -12,6 +12,7 @@
  * start with its completion). Either way the run's events show `phase_started` before the outcome.
  */
 import {
+  COMMIT_FAILURE_MESSAGE,
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
@@ -41,7 +42,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
  */
 export class CommitFailure extends Error {
   constructor(cause: unknown) {
-    super(`could not commit the attempt's outcome: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`${COMMIT_FAILURE_MESSAGE}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'CommitFailure';
   }
 }

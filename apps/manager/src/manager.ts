@@ -8,6 +8,7 @@
  * deterministic job ids make every enqueue idempotent, and a deadline is leased to one manager at a time.
  */
 import {
+  COMMIT_FAILURE_MESSAGE,
   MANAGER_QUEUE,
   ManagerJobDataSchema,
   ManagerQueue,
@@ -348,6 +349,14 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (IN_FLIGHT_PHASE_STATUSES.includes(p.status) && (def.kind === 'agent' || def.kind === 'tool')) {
       const phaseJob = await driver.findPhaseJob(def, p.agent, phaseJobId(ref.run_id, ref.phase, ref.iteration));
       const jobState = phaseJob ? await phaseJob.getState() : 'missing';
+      if (phaseJob && jobState === 'failed' && phaseJob.failedReason.startsWith(COMMIT_FAILURE_MESSAGE)) {
+        // Its work did not fail, only the commit of its outcome did (Redis trouble outlasted the
+        // worker's retries): the attempt is run again, counted as the attempt it was.
+        await phaseJob.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        log.warn({ ...ref, job_id: phaseJob.id }, 'a phase job failed on a commit error is taken up again');
+        return false;
+      }
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
         await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
         return false;

@@ -58,7 +58,7 @@ export {
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
-export { DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
+export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { STATE_SCHEMA_ERROR_PHASE, enforceStateSchema } from './engine/state-schema.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
 export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, type FleetClientOptions, type SubmitRunInput } from './client.js';

@@ -41,6 +41,12 @@ import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { enforceStateSchema } from './state-schema.js';
 
+/**
+ * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
+ * the manager takes such a job up again instead of timing the phase out.
+ */
+export const COMMIT_FAILURE_MESSAGE = "could not commit the attempt's outcome";
+
 /** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager checks on it. */
 export const DEFAULT_DEADLINE_GRACE_MS = 30_000;
 
