@@ -298,7 +298,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           ctx.log.info({ ...ref, wait_ms: err.waitMs, limit: err.limit, model: err.model }, 'rate limited: job waits');
           throw Worker.RateLimitError();
         }
-        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
+        // An aborted attempt: the attempt signal tells a timeout from a cancellation (by the manager).
+        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err);
         return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
           ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
         );
