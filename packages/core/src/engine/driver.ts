@@ -427,24 +427,27 @@ export class RunDriver {
   private async carryOutEffects(meta: RunMeta, state: RunState, effects: readonly OutboxEffect[], result: RunResult | undefined, lookFirst = false): Promise<void> {
     const followUps: FollowUpAction[] = [];
     const work: Array<Promise<void>> = [];
-    try {
-      for (const effect of effects) {
+    let stopped: Error | undefined;
+    for (const effect of effects) {
+      try {
         this.options.beforeEffect?.(meta.run_id, effect);
-        const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
-        if (effect.type === 'enqueue_phase' && def) {
-          work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
-        } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
-          work.push(this.cancelPhaseJob(def, state.phases[effect.phase]?.agent, phaseJobId(meta.run_id, effect.phase, effect.iteration)));
-        } else if (effect.type !== 'enqueue_phase') {
-          followUps.push(effect);
-        }
+      } catch (err) {
+        stopped = err instanceof Error ? err : new Error(String(err));
+        break;
       }
-    } finally {
-      // What was started is finished (or failed) before anything is reported, a stop included.
-      const settled = await Promise.allSettled(work);
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
+      if (effect.type === 'enqueue_phase' && def) {
+        work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
+      } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
+        work.push(this.cancelPhaseJob(def, state.phases[effect.phase]?.agent, phaseJobId(meta.run_id, effect.phase, effect.iteration)));
+      } else if (effect.type !== 'enqueue_phase') {
+        followUps.push(effect);
+      }
     }
+    // What was started is finished (or failed) before anything is reported, a stop included.
+    const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+    if (stopped !== undefined) throw stopped;
+    if (failed) throw failed.reason as Error;
     if (followUps.length > 0) await this.options.followUp(meta, followUps, state, result);
   }
 
