@@ -32,6 +32,7 @@ import {
   type TokenUsage,
   FleetError,
 } from '@agentfleet/core';
+import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
 
@@ -233,6 +234,9 @@ export async function withPhaseJob(
         const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
         await startWrite;
         let tryKnown = known;
+        // One commit id for every try: a try refused as a duplicate of an earlier one that landed
+        // unseen carries out that one's effects.
+        const commitId = randomUUID();
         try {
           // A failed try may have committed (its reply lost): the next one reads the run again, and a
           // refusal as a duplicate carries out what the commit left in the outbox (RunDriver).
@@ -242,6 +246,7 @@ export async function withPhaseJob(
               tryKnown = undefined;
               return host.driver.apply(data.run_id, events, {
                 known: attemptKnown,
+                commitId,
                 ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
               });
             },

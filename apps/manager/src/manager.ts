@@ -312,9 +312,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is
     // carried out (by this apply, or earlier by the client) or refused.
     if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
-    // A redelivered report: its first delivery may have died between its commit and the commit's
-    // effects, which are in the run's outbox (a refused apply has already carried that out).
-    if (decision.accepted && (job.attemptsStarted > 1 || job.attemptsMade > 0)) await driver.reconcile(data.run_id);
+    // A deadline that found nothing to do (its committer got the commit in but may have died before
+    // its effects), or a redelivered report (its first delivery may have died the same way): carry out
+    // whatever the run's outbox holds, whoever committed it.
+    if ((deadline && !decision.accepted) || job.attemptsStarted > 1 || job.attemptsMade > 0) await driver.reconcile(data.run_id);
   }
 
   async function runExists(runId: string): Promise<boolean> {

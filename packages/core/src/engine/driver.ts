@@ -22,6 +22,7 @@
  *
  * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
  */
+import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -130,6 +131,8 @@ export interface KnownRun {
 
 /** A call of {@link RunDriver.apply} waiting for its run's commit. */
 interface PendingApply {
+  /** This call's commit id, recorded in the outbox entry of the commit that carries it. */
+  commitId: string;
   events: SchedulerEvent[];
   output: { phase: string; value: unknown } | undefined;
   resolve: (applied: Applied) => void;
@@ -265,6 +268,10 @@ export class RunDriver {
    * @param options.output - the phase output a `phase_completed` event carries, written into the
    *   shared context when that event is accepted.
    * @param options.known - the run as the caller read it; saves a read when nothing changed since.
+   * @param options.commitId - identifies this call's commit in the run's outbox (random by default).
+   *   A caller that tries the same events again after an error passes the same id each time: when a
+   *   try is refused as a duplicate of an earlier one that landed unseen, the earlier one's effects
+   *   are carried out from the outbox.
    * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
    *   were refused: stale, duplicate, run ended).
    * @throws FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
@@ -273,10 +280,10 @@ export class RunDriver {
   apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined } = {},
+    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined; commitId?: string | undefined } = {},
   ): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
-      const entry: PendingApply = { events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
+      const entry: PendingApply = { commitId: options.commitId ?? randomUUID(), events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
       const waiting = this.waiting.get(runId);
       if (waiting) {
         waiting.push(entry);
@@ -355,6 +362,7 @@ export class RunDriver {
       {
         loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
         known,
+        commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
       },
     );
@@ -364,11 +372,12 @@ export class RunDriver {
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
       await this.carryOut(meta, before, decision, result);
       if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version]);
-    } else {
-      // Refused: a duplicate, possibly of this very commit resent after its reply was lost (the
-      // connection dropped after Redis ran it). Whatever a commit left undone is in the outbox.
-      await this.reconcile(runId);
     }
+    // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
+    // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
+    // try that failed. What that commit left undone is in the outbox under its commit id.
+    const refused = batch.filter((_, i) => accepted[i] !== true).map((e) => e.commitId);
+    if (refused.length > 0) await this.reconcile(runId, refused);
     const outputs = decision.accepted ? applied.outputs : undefined;
     return { applied: { decision, meta, result, outputs }, accepted, state: decision.accepted ? decision.state : undefined, outputs };
   }
@@ -468,11 +477,14 @@ export class RunDriver {
    * follow-ups only while it is finished), so an old entry never undoes a later commit. Idempotent,
    * and safe beside the committer doing the same.
    *
+   * @param commits - only the entries of these commit ids (a committer's own, see
+   *   {@link RunDriver.apply}'s `commitId`); all entries when absent (a dead committer's).
    * @returns how many outbox entries were carried out.
    * @throws Redis errors (the outbox stays, for the next reconcile).
    */
-  async reconcile(runId: string): Promise<number> {
-    const entries = await this.store.readOutbox(runId);
+  async reconcile(runId: string, commits?: readonly string[]): Promise<number> {
+    const all = await this.store.readOutbox(runId);
+    const entries = commits ? all.filter((e) => e.commits.some((c) => commits.includes(c))) : all;
     if (entries.length === 0) return 0;
     let run;
     try {

@@ -43,8 +43,8 @@ function started(state: RunState): Decision {
 describe('apply-decision-7.lua', () => {
   it('writes the outbox entry under the committed version, with the state, and lists the run as having one', async () => {
     const state = await newRun('r1');
-    const applied = await store.apply('r1', (_m, s) => started(s), { now: () => 1234 });
-    expect(applied.outbox).toEqual({ version: state.version + 1, at: 1234, effects: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }] });
+    const applied = await store.apply('r1', (_m, s) => started(s), { now: () => 1234, commitIds: ['c1'] });
+    expect(applied.outbox).toEqual({ version: state.version + 1, at: 1234, commits: ['c1'], effects: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }] });
     expect(await store.readOutbox('r1')).toEqual([applied.outbox]);
     expect(await redis.zscore(store.outboxesKey, 'r1')).toBe('1234');
     expect((await store.getRun('r1')).state.status).toBe('active');
@@ -69,7 +69,7 @@ describe('apply-decision-7.lua', () => {
 
 describe('clear-outbox-2.lua and claim-due-1.lua', () => {
   it('clears only the versions carried out; the run leaves the set when none is left', async () => {
-    await redis.hset(store.outboxKey('r3'), '2', JSON.stringify({ version: 2, at: 1, effects: [] }), '3', JSON.stringify({ version: 3, at: 2, effects: [] }));
+    await redis.hset(store.outboxKey('r3'), '2', JSON.stringify({ version: 2, at: 1, commits: [], effects: [] }), '3', JSON.stringify({ version: 3, at: 2, commits: [], effects: [] }));
     await redis.zadd(store.outboxesKey, 1, 'r3');
     expect(await store.clearOutbox('r3', [2], 50)).toBe(1);
     expect(await redis.zscore(store.outboxesKey, 'r3')).toBe('50');

@@ -99,6 +99,12 @@ export interface OutboxEntry {
   version: number;
   /** When it was committed, epoch ms. */
   at: number;
+  /**
+   * The commit ids of the calls committed together here: a committer whose commit came back refused
+   * (its own commit resent after a lost reply) carries out only its own entries, leaving the others
+   * to their committers.
+   */
+  commits: string[];
   effects: OutboxEffect[];
 }
 
@@ -332,6 +338,8 @@ export class RunStore {
        * the outputs change only with the version.
        */
       known?: (Pick<StoredRun, 'meta' | 'state'> & { outputs?: Record<string, unknown> | undefined }) | undefined;
+      /** Ids of the calls this commit carries, recorded in its outbox entry ({@link OutboxEntry.commits}). */
+      commitIds?: readonly string[] | undefined;
       /** Deadline changes to commit with the decision (computed per try). */
       deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
     } = {},
@@ -374,7 +382,7 @@ export class RunStore {
       const deadlines = options.deadlines?.(meta, state, decision) ?? { set: [], remove: [] };
       const committedAt = now();
       const effects = decision.actions.filter(isOutboxEffect);
-      const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, effects } : undefined;
+      const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, commits: [...(options.commitIds ?? [])], effects } : undefined;
       const code = await this.applyScript(
         this.runKey(id),
         this.contextKey(id),
