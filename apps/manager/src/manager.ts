@@ -237,8 +237,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   /**
    * Make the run's jobs, deadlines and follow-ups match its state: a phase in flight without its job
    * gets it again, every phase in flight or waiting has a deadline, a finished run's follow-ups are
-   * done (idempotently). Safe to repeat; it repairs what a crash between a commit and its follow-up
-   * steps lost.
+   * done (idempotently). Safe to repeat. Used once, when a manager starts, after the outbox: it also
+   * covers a Redis that lost its latest writes (the outbox with them); everything a crashed committer
+   * left undone otherwise is in the run's outbox.
    */
   async function ensureInFlight(runId: string): Promise<void> {
     const { meta, state, result } = await store.getRun(runId);
