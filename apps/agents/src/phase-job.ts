@@ -12,6 +12,7 @@
  * start with its completion). Either way the run's events show `phase_started` before the outcome.
  */
 import {
+  COMMIT_FAILURE_MESSAGE,
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
@@ -29,21 +30,62 @@ import {
   type SchedulerEvent,
   type StepAction,
   type TokenUsage,
-  type FleetError,
+  FleetError,
 } from '@agentfleet/core';
+import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
 
 /**
- * Committing an attempt's outcome failed (Redis). The work itself did not fail, so the attempt is not
- * reported as failed: the job is retried by BullMQ as is, and the manager was asked to repair the run.
+ * Committing an attempt's outcome failed (Redis) for longer than {@link COMMIT_RETRY_LIMIT_MS}. The
+ * work itself did not fail, so the attempt is not reported as failed: the job is retried by BullMQ as
+ * is, and whatever the run's earlier commits left undone is in its outbox.
  */
 export class CommitFailure extends Error {
   constructor(cause: unknown) {
-    super(`could not commit the attempt's outcome: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`${COMMIT_FAILURE_MESSAGE}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'CommitFailure';
   }
 }
+
+/**
+ * How long a worker keeps an attempt's outcome and retries its commit while Redis refuses or fails it
+ * (out of memory, a connection lost), ms, before it gives the job back to BullMQ.
+ */
+export const COMMIT_RETRY_LIMIT_MS = 10 * 60_000;
+/** The first wait between commit tries, ms; it doubles up to {@link COMMIT_RETRY_MAX_DELAY_MS}, with jitter. */
+export const COMMIT_RETRY_BASE_DELAY_MS = 50;
+export const COMMIT_RETRY_MAX_DELAY_MS = 2000;
+
+/**
+ * Run `commit` until it succeeds, waiting with exponential backoff and jitter between tries while it
+ * fails on anything but a {@link FleetError} that is not retryable (the run is gone): the outcome is
+ * kept in memory meanwhile, so an outage of Redis costs the outage and no attempt.
+ *
+ * @param onRetry - told of each failed try and the wait before the next, ms.
+ * @throws the last error once `limitMs` ms have passed without a success.
+ */
+export async function commitWithRetry<T>(
+  commit: () => Promise<T>,
+  onRetry: (err: unknown, waitMs: number) => void,
+  limitMs = COMMIT_RETRY_LIMIT_MS,
+  now: () => number = Date.now,
+): Promise<T> {
+  const until = now() + limitMs;
+  for (let tries = 0; ; tries++) {
+    try {
+      return await commit();
+    } catch (err) {
+      if (err instanceof FleetError && !err.retryable) throw err;
+      if (now() >= until) throw err;
+      const cap = Math.min(COMMIT_RETRY_MAX_DELAY_MS, COMMIT_RETRY_BASE_DELAY_MS * 2 ** Math.min(tries, 10));
+      const waitMs = Math.round(cap / 2 + Math.random() * (cap / 2));
+      onRetry(err, waitMs);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
 
 /** An attempt still working after this long has its start written to the run on its own, ms. */
 export const START_RECORD_AFTER_MS = 25;
@@ -115,6 +157,10 @@ export interface PhaseJobHost {
   queueName: string;
   /** The role serving the queue (`tools` for the tools pool). */
   role: string;
+  /** How long an outcome's commit is retried, ms. @defaultValue {@link COMMIT_RETRY_LIMIT_MS} */
+  commitRetryLimitMs?: number | undefined;
+  /** Told of each failed commit try (Redis trouble) and the wait before the next, ms. */
+  onCommitRetry?: ((err: unknown, waitMs: number) => void) | undefined;
 }
 
 /**
@@ -164,8 +210,8 @@ export async function withPhaseJob(
       const phaseState = state.phases[data.phase];
       if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
-        // before enqueuing what came next. The manager re-derives it from the run's state.
-        if (job.attemptsStarted > 1) await host.manager.report({ type: 'repair_run', run_id: data.run_id, at: Date.now() }, { jobId: `${job.id ?? data.run_id}.repair` });
+        // before enqueuing what came next, which its commit left in the run's outbox.
+        if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
         return { reported: false, attempt };
       }
       const start: SchedulerEvent = { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role };
@@ -187,16 +233,28 @@ export async function withPhaseJob(
         clearTimeout(timer);
         const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
         await startWrite;
+        let tryKnown = known;
+        // One commit id for every try: a try refused as a duplicate of an earlier one that landed
+        // unseen carries out that one's effects.
+        const commitId = randomUUID();
         try {
-          const applied = await host.driver.apply(data.run_id, events, {
-            known,
-            ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
-          });
+          // A failed try may have committed (its reply lost): the next one reads the run again, and a
+          // refusal as a duplicate carries out what the commit left in the outbox (RunDriver).
+          const applied = await commitWithRetry(
+            () => {
+              const attemptKnown = tryKnown;
+              tryKnown = undefined;
+              return host.driver.apply(data.run_id, events, {
+                known: attemptKnown,
+                commitId,
+                ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
+              });
+            },
+            (err, waitMs) => host.onCommitRetry?.(err, waitMs),
+            host.commitRetryLimitMs,
+          );
           return applied.decision.accepted;
         } catch (err) {
-          // The commit may stand with its follow-up steps (the next enqueues) lost: have the manager
-          // re-derive them. Best effort: when Redis is gone, the job's re-take asks again.
-          await host.manager.report({ type: 'repair_run', run_id: data.run_id, at: Date.now() }, { jobId: `${job.id ?? data.run_id}.repair` }).catch(() => undefined);
           throw new CommitFailure(err);
         }
       };

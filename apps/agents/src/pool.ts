@@ -214,7 +214,13 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
-  const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: ctx.role.name };
+  const host = {
+    driver: ctx.driver,
+    manager: ctx.manager,
+    queueName: ctx.queueName,
+    role: ctx.role.name,
+    onCommitRetry: (err: unknown, waitMs: number) => ctx.log.warn({ job_id: job.id, wait_ms: waitMs, err: (err as Error).message }, 'commit failed on a Redis error; the outcome is kept and the commit retried'),
+  };
   const store = ctx.driver.store;
   return withPhaseJob(job, host, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;
@@ -292,7 +298,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           ctx.log.info({ ...ref, wait_ms: err.waitMs, limit: err.limit, model: err.model }, 'rate limited: job waits');
           throw Worker.RateLimitError();
         }
-        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, 'PHASE_TIMEOUT') : toFleetError(err);
+        // An aborted attempt: the attempt signal tells a timeout from a cancellation (by the manager).
+        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err);
         return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
           ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
         );

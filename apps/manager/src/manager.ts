@@ -8,6 +8,7 @@
  * deterministic job ids make every enqueue idempotent, and a deadline is leased to one manager at a time.
  */
 import {
+  COMMIT_FAILURE_MESSAGE,
   MANAGER_QUEUE,
   ManagerJobDataSchema,
   ManagerQueue,
@@ -86,10 +87,18 @@ export interface ManagerOptions {
   resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
   /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
   endActions?: EndActionsOptions;
+  /**
+   * How old a run's outbox (what a commit left to carry out) may get before the manager carries it
+   * out itself, ms: its committer had that long to do it and is taken for dead. @defaultValue 30000
+   */
+  outboxLeaseMs?: number;
 }
 
 export interface Manager {
-  /** Re-issue what a crash may have lost: submissions not yet started, phase jobs and deadlines of phases in flight. */
+  /**
+   * At start: carry out every active run's outbox, and re-issue what a crash may have lost beyond it:
+   * submissions not yet started, phase jobs and deadlines of phases in flight.
+   */
   reconcile(): Promise<void>;
   /** Stop taking manager jobs (finishing those in flight) and close connections. */
   close(): Promise<void>;
@@ -236,8 +245,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   /**
    * Make the run's jobs, deadlines and follow-ups match its state: a phase in flight without its job
    * gets it again, every phase in flight or waiting has a deadline, a finished run's follow-ups are
-   * done (idempotently). Safe to repeat; it repairs what a crash between a commit and its follow-up
-   * steps lost.
+   * done (idempotently). Safe to repeat. Used once, when a manager starts, after the outbox: it also
+   * covers a Redis that lost its latest writes (the outbox with them); everything a crashed committer
+   * left undone otherwise is in the run's outbox.
    */
   async function ensureInFlight(runId: string): Promise<void> {
     const { meta, state, result } = await store.getRun(runId);
@@ -290,7 +300,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       return;
     }
     if (data.type === 'repair_run') {
-      await ensureInFlight(data.run_id);
+      // Sent by workers of an earlier version: what a commit left undone is in the run's outbox.
+      await driver.reconcile(data.run_id);
       return;
     }
     // A phase's deadline, or the start deadline of a run its client did not start.
@@ -310,9 +321,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is
     // carried out (by this apply, or earlier by the client) or refused.
     if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
-    // A duplicate or stale report, or a redelivered one (its first delivery may have died between the
-    // commit and its follow-up steps): make sure nothing the state asks for is missing. Idempotent.
-    if (!decision.accepted || job.attemptsStarted > 1 || job.attemptsMade > 0) await ensureInFlight(data.run_id);
+    // A deadline that found nothing to do (its committer got the commit in but may have died before
+    // its effects), or a redelivered report (its first delivery may have died the same way): carry out
+    // whatever the run's outbox holds, whoever committed it.
+    if ((deadline && !decision.accepted) || job.attemptsStarted > 1 || job.attemptsMade > 0) await driver.reconcile(data.run_id);
   }
 
   async function runExists(runId: string): Promise<boolean> {
@@ -347,12 +359,30 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (IN_FLIGHT_PHASE_STATUSES.includes(p.status) && (def.kind === 'agent' || def.kind === 'tool')) {
       const phaseJob = await driver.findPhaseJob(def, p.agent, phaseJobId(ref.run_id, ref.phase, ref.iteration));
       const jobState = phaseJob ? await phaseJob.getState() : 'missing';
+      if (phaseJob && jobState === 'failed' && phaseJob.failedReason.startsWith(COMMIT_FAILURE_MESSAGE)) {
+        // Its work did not fail, only the commit of its outcome did (Redis trouble outlasted the
+        // worker's retries): the attempt is run again, counted as the attempt it was.
+        await phaseJob.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        log.warn({ ...ref, job_id: phaseJob.id }, 'a phase job failed on a commit error is taken up again');
+        return false;
+      }
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
         await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
         return false;
       }
     }
     return true;
+  }
+
+  const outboxLeaseMs = options.outboxLeaseMs ?? DEADLINE_LEASE_MS;
+  /**
+   * Carry out the outbox of every run whose committer left it longer than a lease (it crashed, or
+   * lost Redis, between its commit and its effects). Each run is leased to this manager meanwhile.
+   */
+  async function reconcileStaleOutboxes(now: number): Promise<void> {
+    const stale = await store.claimStaleOutboxes(now - outboxLeaseMs, now + outboxLeaseMs);
+    await Promise.all(stale.map((runId) => driver.reconcile(runId).catch((err: unknown) => warn(`outbox of ${runId}: ${(err as Error).message}`))));
   }
 
   let polling: Promise<void> | undefined;
@@ -364,6 +394,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    */
   async function pollDeadlines(): Promise<void> {
     const now = Date.now();
+    await reconcileStaleOutboxes(now);
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>
@@ -428,7 +459,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const manager: Manager = {
     async reconcile() {
       for (const runId of await store.activeRunIds()) {
-        await ensureInFlight(runId).catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
+        // What commits left in the outbox first; then a check of the jobs and deadlines the state asks
+        // for, which also covers a Redis that lost recent writes (the outbox with them).
+        await driver
+          .reconcile(runId)
+          .then(() => ensureInFlight(runId))
+          .catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
       }
     },
     async close() {

@@ -149,7 +149,13 @@ interface ToolProcessContext {
 
 /** Run one attempt of one tool phase iteration and report it. */
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  const host = { driver: ctx.driver, manager: ctx.manager, queueName: ctx.queueName, role: TOOLS_ROLE };
+  const host = {
+    driver: ctx.driver,
+    manager: ctx.manager,
+    queueName: ctx.queueName,
+    role: TOOLS_ROLE,
+    onCommitRetry: (err: unknown, waitMs: number) => ctx.log.warn({ job_id: job.id, wait_ms: waitMs, err: (err as Error).message }, 'commit failed on a Redis error; the outcome is kept and the commit retried'),
+  };
   return withPhaseJob(job, host, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);

@@ -13,15 +13,16 @@
  * 4. everything else (child runs, a finished run's parent report, fallback and end action) goes to
  *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
  *
- * A crash after the commit and before these steps loses none of them, because every commit happens
- * inside something that is taken up again when its holder dies: a worker's phase job (the taker finds
- * its phase ended and asks the manager to repair the run, `repair_run`), a manager-queue job (the
- * taker's apply is refused as a duplicate and it re-derives what the state still needs), or, for a
- * client starting a run, the run's start deadline (removed only once the start is carried out; the
- * manager takes it up when it comes due). A commit that fails on a Redis error asks for the same repair.
+ * The commit also writes these effects into the run's outbox (`<p>:run:<id>:outbox`, one entry per
+ * committed version), and the committer clears its entry once it carried them out. Whatever a commit
+ * left undone is carried out by {@link RunDriver.reconcile} from that outbox: by the committer itself
+ * when its commit comes back refused (a duplicate: possibly its own commit, resent after a lost
+ * reply), by a worker that takes a job again after its first holder died, and by the manager for any
+ * outbox older than a lease (a committer that crashed between its commit and its effects).
  *
  * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
  */
+import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -31,14 +32,21 @@ import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
-import { runStartDeadline, type DeadlineChanges, type DeadlineRef, type RunStore } from '../store/run-store.js';
+import { isOutboxEffect, runStartDeadline, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
 import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, type SpanRef } from '../telemetry/run-spans.js';
 import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
+import { FleetError } from '../errors.js';
 import { enforceStateSchema } from './state-schema.js';
+
+/**
+ * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
+ * the manager takes such a job up again instead of timing the phase out.
+ */
+export const COMMIT_FAILURE_MESSAGE = "could not commit the attempt's outcome";
 
 /** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager checks on it. */
 export const DEFAULT_DEADLINE_GRACE_MS = 30_000;
@@ -65,6 +73,12 @@ export interface RunDriverOptions {
    * result when the decision finished it.
    */
   followUp: (meta: RunMeta, actions: FollowUpAction[], state: RunState, result: RunResult | undefined) => Promise<void>;
+  /**
+   * Called before each effect of a commit's outbox is carried out, by the committer and by
+   * {@link RunDriver.reconcile} alike. For fault tests: throwing stops the carrying out there, as a
+   * crash of the committer would (the rest stays in the outbox).
+   */
+  beforeEffect?: ((runId: string, effect: OutboxEffect) => void) | undefined;
 }
 
 /** What {@link RunDriver.apply} committed. */
@@ -117,6 +131,8 @@ export interface KnownRun {
 
 /** A call of {@link RunDriver.apply} waiting for its run's commit. */
 interface PendingApply {
+  /** This call's commit id, recorded in the outbox entry of the commit that carries it. */
+  commitId: string;
   events: SchedulerEvent[];
   output: { phase: string; value: unknown } | undefined;
   resolve: (applied: Applied) => void;
@@ -153,6 +169,33 @@ function settleActions(decision: Decision, before: RunState): Decision {
     }
   });
   return actions.length === decision.actions.length ? decision : { ...decision, actions };
+}
+
+/** Whether an outbox effect still fits the run as `state` shows it now. */
+function stillDue(effect: OutboxEffect, state: RunState): boolean {
+  switch (effect.type) {
+    case 'enqueue_phase':
+    case 'start_child_run': {
+      const p = state.phases[effect.phase];
+      return !isTerminalRun(state.status) && p !== undefined && p.iteration === effect.iteration && IN_FLIGHT_PHASE_STATUSES.includes(p.status);
+    }
+    case 'cancel_phase':
+      return true;
+    case 'finish_run':
+    case 'start_fallback':
+      return isTerminalRun(state.status);
+  }
+}
+
+/** The same effect left by several commits (a run finished twice around a resume) is carried out once. */
+function dedupeEffects(effects: readonly OutboxEffect[]): OutboxEffect[] {
+  const seen = new Set<string>();
+  return effects.filter((e) => {
+    const key = JSON.stringify(e);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** Runs whose last commit {@link RunDriver.recentRun} keeps, when asked to (`rememberRuns`). */
@@ -225,6 +268,10 @@ export class RunDriver {
    * @param options.output - the phase output a `phase_completed` event carries, written into the
    *   shared context when that event is accepted.
    * @param options.known - the run as the caller read it; saves a read when nothing changed since.
+   * @param options.commitId - identifies this call's commit in the run's outbox (random by default).
+   *   A caller that tries the same events again after an error passes the same id each time: when a
+   *   try is refused as a duplicate of an earlier one that landed unseen, the earlier one's effects
+   *   are carried out from the outbox.
    * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
    *   were refused: stale, duplicate, run ended).
    * @throws FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
@@ -233,10 +280,10 @@ export class RunDriver {
   apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined } = {},
+    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined; commitId?: string | undefined } = {},
   ): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
-      const entry: PendingApply = { events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
+      const entry: PendingApply = { commitId: options.commitId ?? randomUUID(), events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
       const waiting = this.waiting.get(runId);
       if (waiting) {
         waiting.push(entry);
@@ -315,13 +362,22 @@ export class RunDriver {
       {
         loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
         known,
+        commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
       },
     );
     const { decision, meta, result, before } = applied;
-    // Remembered before the enqueues, so a job this process takes at once finds it.
-    if (decision.accepted) this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
-    if (decision.accepted) await this.carryOut(meta, before, decision, result);
+    if (decision.accepted) {
+      // Remembered before the enqueues, so a job this process takes at once finds it.
+      this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
+      await this.carryOut(meta, before, decision, result);
+      if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version]);
+    }
+    // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
+    // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
+    // try that failed. What that commit left undone is in the outbox under its commit id.
+    const refused = batch.filter((_, i) => accepted[i] !== true).map((e) => e.commitId);
+    if (refused.length > 0) await this.reconcile(runId, refused);
     const outputs = decision.accepted ? applied.outputs : undefined;
     return { applied: { decision, meta, result, outputs }, accepted, state: decision.accepted ? decision.state : undefined, outputs };
   }
@@ -367,23 +423,86 @@ export class RunDriver {
   }
 
   private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined): Promise<void> {
-    const followUps: FollowUpAction[] = [];
-    const work: Array<Promise<void>> = [];
-    for (const action of decision.actions) {
-      const def = 'phase' in action ? meta.workflow.phases.find((p) => p.name === action.phase) : undefined;
-      if (action.type === 'enqueue_phase' && def) {
-        // Independent phases that became ready together are enqueued together.
-        work.push(this.enqueuePhase(meta, decision.state, def, action.iteration, action.agent));
-      } else if (action.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
-        work.push(this.cancelPhaseJob(def, decision.state.phases[action.phase]?.agent, phaseJobId(meta.run_id, action.phase, action.iteration)));
-      } else if (action.type === 'start_child_run' || action.type === 'finish_run' || action.type === 'start_fallback' || action.type === 'cancel_phase') {
-        followUps.push(action);
-      }
-    }
-    await Promise.all(work);
+    await this.carryOutEffects(meta, decision.state, decision.actions.filter(isOutboxEffect), result);
     this.emitSpans(meta, before, decision);
     recordRunEvents(meta.workflow, decision.state, decision.events);
-    if (followUps.length > 0) await this.options.followUp(meta, followUps, decision.state, result);
+  }
+
+  /**
+   * Carry out a commit's effects against the run as `state` shows it: phase jobs added and cancelled
+   * here (independent phases together), the rest handed to `followUp`. Idempotent: job ids are
+   * deterministic, and every follow-up is.
+   */
+  private async carryOutEffects(meta: RunMeta, state: RunState, effects: readonly OutboxEffect[], result: RunResult | undefined, lookFirst = false): Promise<void> {
+    const followUps: FollowUpAction[] = [];
+    const work: Array<Promise<void>> = [];
+    let stopped: Error | undefined;
+    for (const effect of effects) {
+      try {
+        this.options.beforeEffect?.(meta.run_id, effect);
+      } catch (err) {
+        stopped = err instanceof Error ? err : new Error(String(err));
+        break;
+      }
+      const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
+      if (effect.type === 'enqueue_phase' && def) {
+        work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
+      } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
+        work.push(this.cancelPhaseJob(def, state.phases[effect.phase]?.agent, phaseJobId(meta.run_id, effect.phase, effect.iteration)));
+      } else if (effect.type !== 'enqueue_phase') {
+        followUps.push(effect);
+      }
+    }
+    // What was started is finished (or failed) before anything is reported, a stop included.
+    const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+    if (stopped !== undefined) throw stopped;
+    if (failed) throw failed.reason as Error;
+    if (followUps.length > 0) await this.options.followUp(meta, followUps, state, result);
+  }
+
+  /** Add a phase job; with `lookFirst`, not when a load-balanced phase's job is already in one of its queues. */
+  private async enqueueOnce(meta: RunMeta, state: RunState, def: PhaseDefinition, iteration: number, chosen: string | undefined, lookFirst: boolean): Promise<void> {
+    // A reconciler takes the role the state recorded when the effect names none (the committer's choice).
+    const agent = chosen ?? (lookFirst ? state.phases[def.name]?.agent : undefined);
+    if (lookFirst && agent === undefined && def.agentSelect?.type === 'load_balanced') {
+      if (await this.findPhaseJob(def, agent, phaseJobId(meta.run_id, def.name, iteration))) return;
+    }
+    await this.enqueuePhase(meta, state, def, iteration, agent);
+  }
+
+  /**
+   * Carry out what the run's outbox still holds, then clear it: the commits whose committer died or
+   * failed after committing, or whose reply was lost. Each effect is checked against the run as it is
+   * now (a phase job is added only while that iteration is still in flight, a finished run's
+   * follow-ups only while it is finished), so an old entry never undoes a later commit. Idempotent,
+   * and safe beside the committer doing the same.
+   *
+   * @param commits - only the entries of these commit ids (a committer's own, see
+   *   {@link RunDriver.apply}'s `commitId`); all entries when absent (a dead committer's).
+   * @returns how many outbox entries were carried out.
+   * @throws Redis errors (the outbox stays, for the next reconcile).
+   */
+  async reconcile(runId: string, commits?: readonly string[]): Promise<number> {
+    const all = await this.store.readOutbox(runId);
+    const entries = commits ? all.filter((e) => e.commits.some((c) => commits.includes(c))) : all;
+    if (entries.length === 0) return 0;
+    let run;
+    try {
+      run = await this.store.getRun(runId);
+    } catch (err) {
+      // The run is gone (expired, deleted): nothing of it is left to carry out.
+      if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') {
+        await this.store.clearOutbox(runId, entries.map((e) => e.version));
+        return entries.length;
+      }
+      throw err;
+    }
+    const { meta, state, result } = run;
+    const due = entries.flatMap((e) => e.effects).filter((effect) => stillDue(effect, state));
+    await this.carryOutEffects(meta, state, dedupeEffects(due), result, true);
+    await this.store.clearOutbox(runId, entries.map((e) => e.version));
+    this.options.log.info({ run_id: runId, versions: entries.map((e) => e.version), effects: due.length }, 'outbox reconciled');
+    return entries.length;
   }
 
   /**

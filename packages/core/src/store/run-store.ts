@@ -11,6 +11,10 @@
  * - `<p>:deadlines`         sorted set of deadlines: member `[runId, phase, iteration]` (JSON), score
  *                           the epoch ms at which the manager checks on that phase iteration (phase
  *                           `''`: on the run's start, see {@link runStartDeadline})
+ * - `<p>:run:<id>:outbox`   hash: committed version → {@link OutboxEntry} (JSON), the effects of that
+ *                           commit still to carry out (jobs to add, cancels, child runs, follow-ups)
+ * - `<p>:outbox`            sorted set of runs with a pending outbox, score: the oldest entry's commit
+ *                           time (epoch ms); the manager reconciles a run whose outbox outlives a lease
  *
  * Writes are fenced: {@link RunStore.apply} reads the state and its version, lets a pure function
  * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
@@ -19,61 +23,10 @@
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
+import { commandError, storeCommand } from './commands.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
-import type { Decision, RunEvent, RunState } from '../scheduler/types.js';
-
-/** Commit a decision if the run's version is still the one it was computed from. */
-const APPLY_DECISION_LUA = `
-local version = redis.call('HGET', KEYS[1], 'version')
-if version == false then return -1 end
-if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
-if ARGV[6] == '1' then
-  redis.call('HDEL', KEYS[1], 'result')
-  redis.call('SADD', KEYS[4], ARGV[5])
-end
-if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'result', ARGV[4])
-  redis.call('SREM', KEYS[4], ARGV[5])
-end
-local i = 8
-for _ = 1, tonumber(ARGV[7]) do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-local n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  redis.call('XADD', KEYS[3], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
-  i = i + 2
-end
-n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  redis.call('ZREM', KEYS[5], ARGV[i])
-  i = i + 1
-end
-return 1
-`;
-
-/**
- * Take up to ARGV[3] deadlines due at ARGV[1] (epoch ms): each is moved to ARGV[2] (a lease: should the
- * manager that took it die, it comes due again then) and returned.
- */
-const CLAIM_DEADLINES_LUA = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-  redis.call('ZADD', KEYS[1], ARGV[2], member)
-end
-return due
-`;
+import type { Decision, RunEvent, RunState, SchedulerAction } from '../scheduler/types.js';
 
 /**
  * Read a run (`meta` too unless ARGV[1] is '0') and its whole shared context in one call:
@@ -137,14 +90,31 @@ export interface StoredRun {
   result: RunResult | undefined;
 }
 
-type ApplyCommand = (
-  runKey: string,
-  contextKey: string,
-  eventsKey: string,
-  activeKey: string,
-  deadlinesKey: string,
-  ...args: string[]
-) => Promise<number>;
+type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
+type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
+
+/** An effect a commit leaves to carry out after it (see ../engine/reconcile.ts). */
+export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' }>;
+
+/** What one commit left to carry out, stored under the version it committed. */
+export interface OutboxEntry {
+  /** The version the commit wrote. */
+  version: number;
+  /** When it was committed, epoch ms. */
+  at: number;
+  /**
+   * The commit ids of the calls committed together here: a committer whose commit came back refused
+   * (its own commit resent after a lost reply) carries out only its own entries, leaving the others
+   * to their committers.
+   */
+  commits: string[];
+  effects: OutboxEffect[];
+}
+
+/** Whether an action is carried out after the commit (the others are committed with it: deadlines). */
+export function isOutboxEffect(action: SchedulerAction): action is OutboxEffect {
+  return action.type !== 'await_event';
+}
 
 type ReadRunCommand = (runKey: string, contextKey: string, withMeta: string) => Promise<Array<string | null>>;
 
@@ -192,6 +162,7 @@ export function parseDeadlineMember(member: string): DeadlineRef | undefined {
 export class RunStore {
   private readonly applyScript: ApplyCommand;
   private readonly claimScript: ClaimCommand;
+  private readonly clearOutboxScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
   private readonly metaCache = new Map<string, RunMeta>();
@@ -204,8 +175,9 @@ export class RunStore {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.applyScript = luaCommand<ApplyCommand>(redis, 'fleetApplyDecision', 5, APPLY_DECISION_LUA);
-    this.claimScript = luaCommand<ClaimCommand>(redis, 'fleetClaimDeadlines', 1, CLAIM_DEADLINES_LUA);
+    this.applyScript = storeCommand<ApplyCommand>(redis, 'applyDecision');
+    this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
+    this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
   }
 
@@ -226,6 +198,12 @@ export class RunStore {
   }
   get deadlinesKey(): string {
     return `${this.prefix}:deadlines`;
+  }
+  outboxKey(id: string): string {
+    return `${this.prefix}:run:${id}:outbox`;
+  }
+  get outboxesKey(): string {
+    return `${this.prefix}:outbox`;
   }
 
   /**
@@ -363,6 +341,8 @@ export class RunStore {
        * the outputs change only with the version.
        */
       known?: (Pick<StoredRun, 'meta' | 'state'> & { outputs?: Record<string, unknown> | undefined }) | undefined;
+      /** Ids of the calls this commit carries, recorded in its outbox entry ({@link OutboxEntry.commits}). */
+      commitIds?: readonly string[] | undefined;
       /** Deadline changes to commit with the decision (computed per try). */
       deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
     } = {},
@@ -373,6 +353,8 @@ export class RunStore {
     before: RunState;
     /** The shared context's outputs as of the committed version, when the decision saw all of them. */
     outputs?: Record<string, unknown> | undefined;
+    /** The effects this commit left in the run's outbox, when it left any. */
+    outbox?: OutboxEntry | undefined;
   }> {
     const { output } = options;
     const now = options.now ?? Date.now;
@@ -399,36 +381,39 @@ export class RunStore {
         Object.assign(outputs, writes);
         result = buildRunResult(meta, decision.state, outputs, now());
       }
-      const contextArgs = Object.entries(writes).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
-      const events = decision.events.flatMap((e) => [e.type, JSON.stringify(e)]);
+      const contextArgs = Object.entries(writes).map(([phase, value]) => [phase, JSON.stringify(value ?? null)] as const);
       const deadlines = options.deadlines?.(meta, state, decision) ?? { set: [], remove: [] };
-      const applied = await this.applyScript(
+      const committedAt = now();
+      const effects = decision.actions.filter(isOutboxEffect);
+      const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, commits: [...(options.commitIds ?? [])], effects } : undefined;
+      const code = await this.applyScript(
         this.runKey(id),
         this.contextKey(id),
         this.eventsKey(id),
         this.activeKey,
         this.deadlinesKey,
+        this.outboxKey(id),
+        this.outboxesKey,
         String(state.version),
         String(decision.state.version),
         JSON.stringify(decision.state),
         result ? JSON.stringify(result) : '',
         id,
         decision.reopened ? '1' : '0',
-        String(contextArgs.length / 2),
-        ...contextArgs,
-        String(decision.events.length),
-        ...events,
-        String(deadlines.set.length),
-        ...deadlines.set.flatMap((d) => [String(d.at), deadlineMember(d)]),
-        String(deadlines.remove.length),
-        ...deadlines.remove.map(deadlineMember),
+        entry ? JSON.stringify(entry) : '',
+        String(committedAt),
+        contextArgs.length > 0 ? JSON.stringify(Object.fromEntries(contextArgs)) : '{}',
+        decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
+        deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
+        deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
       );
-      if (applied === 1) {
+      const failure = commandError('applyDecision', code, id);
+      if (failure) throw failure;
+      if (code === 1) {
         // As a reader would get them: the values written, back from their JSON.
-        const written = outputs ? Object.fromEntries(Object.keys(writes).map((phase, i) => [phase, JSON.parse(contextArgs[2 * i + 1] as string)])) : undefined;
-        return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...written } : undefined };
+        const written = outputs ? Object.fromEntries(contextArgs.map(([phase, json]) => [phase, JSON.parse(json)])) : undefined;
+        return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...written } : undefined, outbox: entry };
       }
-      if (applied === -1) throw new FleetError('RUN_NOT_FOUND', `run "${id}" disappeared while being updated`);
       // Another writer committed first: decide again on the fresh state.
     }
     throw new FleetError('INTERNAL', `run "${id}": could not apply an event after 100 concurrent-update retries`);
@@ -540,6 +525,29 @@ export class RunStore {
 
   async removeDeadline(ref: DeadlineRef): Promise<void> {
     await this.redis.zrem(this.deadlinesKey, deadlineMember(ref));
+  }
+
+  /** The run's outbox: what its commits left to carry out, oldest first. */
+  async readOutbox(id: string): Promise<OutboxEntry[]> {
+    const raw = await this.redis.hvals(this.outboxKey(id));
+    return raw.map((v) => JSON.parse(v) as OutboxEntry).sort((a, b) => a.version - b.version);
+  }
+
+  /**
+   * Drop the outbox entries of `versions` (carried out). Entries written meanwhile stay.
+   * @returns how many entries are left.
+   */
+  async clearOutbox(id: string, versions: readonly number[], now = Date.now()): Promise<number> {
+    if (versions.length === 0) return (await this.redis.hlen(this.outboxKey(id)));
+    return this.clearOutboxScript(this.outboxKey(id), this.outboxesKey, id, String(now), ...versions.map(String));
+  }
+
+  /**
+   * Take up to `limit` runs whose outbox was written at `olderThan` (epoch ms) or before: their
+   * committer died or failed before carrying it out. Each is leased until `leaseUntil`.
+   */
+  async claimStaleOutboxes(olderThan: number, leaseUntil: number, limit = 100): Promise<string[]> {
+    return this.claimScript(this.outboxesKey, String(olderThan), String(leaseUntil), String(limit));
   }
 
   /** Ids of runs not yet finished. */

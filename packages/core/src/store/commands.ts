@@ -1,0 +1,66 @@
+/**
+ * The run store's Redis scripts, BullMQ's way: each is a file `commands/<name>-<numKeys>.lua` whose
+ * header lists its KEYS and ARGV, read once per process and defined once per connection (ioredis
+ * `defineCommand`: EVALSHA, falling back to EVAL). {@link commandError} turns every outcome code a
+ * script returns into the error a caller sees, with one message per code.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { FleetError } from '../errors.js';
+
+/**
+ * Where the scripts are: beside this file in the sources; the compiled file (`dist/store/`) reads
+ * them from the same sources folder, so nothing has to be copied at build time.
+ */
+const COMMANDS_DIR = fileURLToPath(new URL('../../src/store/commands/', import.meta.url));
+
+/** Every script of the store: its file name (without `.lua`) and how many of its arguments are keys. */
+export const STORE_COMMANDS = {
+  applyDecision: { file: 'apply-decision-7', keys: 7 },
+  clearOutbox: { file: 'clear-outbox-2', keys: 2 },
+  claimDue: { file: 'claim-due-1', keys: 1 },
+} as const;
+
+export type StoreCommandName = keyof typeof STORE_COMMANDS;
+
+const sources = new Map<StoreCommandName, string>();
+
+/** The text of a store script (read once per process). */
+export function commandSource(name: StoreCommandName): string {
+  let lua = sources.get(name);
+  if (lua === undefined) {
+    lua = readFileSync(`${COMMANDS_DIR}${STORE_COMMANDS[name].file}.lua`, 'utf8');
+    sources.set(name, lua);
+  }
+  return lua;
+}
+
+/**
+ * A store script as a function on `redis`, defined once per connection, bound and typed by the caller.
+ * The command is named `fleet<Name>` (e.g. `fleetApplyDecision`).
+ */
+export function storeCommand<F extends (...args: string[]) => Promise<unknown>>(redis: Redis, name: StoreCommandName): F {
+  const commandName = `fleet${name[0]?.toUpperCase() ?? ''}${name.slice(1)}`;
+  const commands = redis as unknown as Record<string, F | undefined>;
+  if (!commands[commandName]) redis.defineCommand(commandName, { numberOfKeys: STORE_COMMANDS[name].keys, lua: commandSource(name) });
+  return (commands[commandName] as F).bind(redis) as F;
+}
+
+/**
+ * The error for a script's outcome code, or undefined when the code means success (1) or a lost
+ * race the caller retries (0, `applyDecision` only).
+ *
+ * @param runId - the run the script ran on, named in the message.
+ */
+export function commandError(name: StoreCommandName, code: number, runId: string): FleetError | undefined {
+  switch (name) {
+    case 'applyDecision':
+      if (code === -1) return new FleetError('RUN_NOT_FOUND', `run "${runId}" disappeared while being updated`);
+      if (code === 0 || code === 1) return undefined;
+      return new FleetError('INTERNAL', `run "${runId}": the commit script answered an unknown code ${code}`);
+    case 'clearOutbox':
+    case 'claimDue':
+      return undefined;
+  }
+}

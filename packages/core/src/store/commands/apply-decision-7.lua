@@ -1,0 +1,56 @@
+--[[
+  apply-decision: commit a decision if the run's version is still the one it was computed from,
+  together with the outbox of effects still to carry out.
+
+  KEYS[1] run hash            <p>:run:<id>
+  KEYS[2] context hash        <p>:run:<id>:context
+  KEYS[3] events stream       <p>:run:<id>:events
+  KEYS[4] active runs set     <p>:runs:active
+  KEYS[5] deadlines zset      <p>:deadlines
+  KEYS[6] run outbox hash     <p>:run:<id>:outbox   (field: committed version, value: effects JSON)
+  KEYS[7] outboxes zset       <p>:outbox            (member: run id, score: oldest pending commit, ms)
+
+  ARGV[1] expected version (the fence)
+  ARGV[2] new version
+  ARGV[3] new state (JSON)
+  ARGV[4] result (JSON), or '' when the decision does not finish the run
+  ARGV[5] run id
+  ARGV[6] '1' when the decision reopens a finished run (resume)
+  ARGV[7] outbox entry (JSON), or '' when the decision leaves no effect
+  ARGV[8] commit time, epoch ms (the outbox's age)
+  ARGV[9] context writes (JSON object: phase -> output JSON text)
+  ARGV[10] run events (JSON array of [type, data JSON text])
+  ARGV[11] deadlines to set (JSON array of [score, member])
+  ARGV[12] deadlines to remove (JSON array of members)
+
+  Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
+]]
+local version = redis.call('HGET', KEYS[1], 'version')
+if version == false then return -1 end
+if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
+if ARGV[6] == '1' then
+  redis.call('HDEL', KEYS[1], 'result')
+  redis.call('SADD', KEYS[4], ARGV[5])
+end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'result', ARGV[4])
+  redis.call('SREM', KEYS[4], ARGV[5])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
+  redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[5])
+end
+for phase, value in pairs(cjson.decode(ARGV[9])) do
+  redis.call('HSET', KEYS[2], phase, value)
+end
+for _, e in ipairs(cjson.decode(ARGV[10])) do
+  redis.call('XADD', KEYS[3], '*', 'type', e[1], 'data', e[2])
+end
+for _, d in ipairs(cjson.decode(ARGV[11])) do
+  redis.call('ZADD', KEYS[5], d[1], d[2])
+end
+for _, member in ipairs(cjson.decode(ARGV[12])) do
+  redis.call('ZREM', KEYS[5], member)
+end
+return 1

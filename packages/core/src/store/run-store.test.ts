@@ -1,0 +1,87 @@
+/**
+ * The store's Lua commands against real Redis: the fenced commit writes the outbox entry with the
+ * state or nothing at all, clearing drops only what was carried out, and stale outboxes are leased.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js';
+import type { RunMeta } from '../result.js';
+import { initialRunState } from '../scheduler/decide.js';
+import type { Decision, RunState } from '../scheduler/types.js';
+import { compileWorkflow } from '../workflow/compile.js';
+import { RunStore } from './run-store.js';
+
+const prefix = uniquePrefix('run-store');
+let redis: Redis;
+let store: RunStore;
+
+beforeAll(() => {
+  redis = new Redis(redisUrl());
+  store = new RunStore(redis, prefix);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await cleanupPrefix(redisUrl(), prefix);
+});
+
+const workflow = compileWorkflow({ name: 'store-test', version: '1', agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
+
+async function newRun(id: string): Promise<RunState> {
+  const now = Date.now();
+  const meta: RunMeta = { run_id: id, workflow, requirements: 'x', variables: {}, created_at: now, provider: 'offline', trace: {} };
+  const state = initialRunState(workflow, now);
+  await store.createRun(meta, state, {}, now + 60_000);
+  return state;
+}
+
+/** A decision that starts the run and enqueues `plan` (what `decide` returns for `run_started`). */
+function started(state: RunState): Decision {
+  const next: RunState = { ...state, version: state.version + 1, status: 'active' };
+  return { accepted: true, state: next, actions: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }], events: [{ type: 'run_started', at: 1 }], outputs: {}, reopened: false };
+}
+
+describe('apply-decision-7.lua', () => {
+  it('writes the outbox entry under the committed version, with the state, and lists the run as having one', async () => {
+    const state = await newRun('r1');
+    const applied = await store.apply('r1', (_m, s) => started(s), { now: () => 1234, commitIds: ['c1'] });
+    expect(applied.outbox).toEqual({ version: state.version + 1, at: 1234, commits: ['c1'], effects: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }] });
+    expect(await store.readOutbox('r1')).toEqual([applied.outbox]);
+    expect(await redis.zscore(store.outboxesKey, 'r1')).toBe('1234');
+    expect((await store.getRun('r1')).state.status).toBe('active');
+  });
+
+  it('a decision without effects leaves no outbox; a fenced-out try writes nothing and is decided again', async () => {
+    await newRun('r2');
+    let tries = 0;
+    const applied = await store.apply('r2', (_m, s) => {
+      tries++;
+      // The first try's version is moved on behind its back: the fence refuses it.
+      if (tries === 1) void redis.hset(store.runKey('r2'), 'version', String(s.version + 1), 'state', JSON.stringify({ ...s, version: s.version + 1 }));
+      return { ...started(s), actions: [] };
+    });
+    expect(tries).toBe(2);
+    expect(applied.decision.state.version).toBe(2);
+    expect(applied.outbox).toBeUndefined();
+    expect(await store.readOutbox('r2')).toEqual([]);
+    expect(await redis.zscore(store.outboxesKey, 'r2')).toBeNull();
+  });
+});
+
+describe('clear-outbox-2.lua and claim-due-1.lua', () => {
+  it('clears only the versions carried out; the run leaves the set when none is left', async () => {
+    await redis.hset(store.outboxKey('r3'), '2', JSON.stringify({ version: 2, at: 1, commits: [], effects: [] }), '3', JSON.stringify({ version: 3, at: 2, commits: [], effects: [] }));
+    await redis.zadd(store.outboxesKey, 1, 'r3');
+    expect(await store.clearOutbox('r3', [2], 50)).toBe(1);
+    expect(await redis.zscore(store.outboxesKey, 'r3')).toBe('50');
+    expect((await store.readOutbox('r3')).map((e) => e.version)).toEqual([3]);
+    expect(await store.clearOutbox('r3', [3])).toBe(0);
+    expect(await redis.zscore(store.outboxesKey, 'r3')).toBeNull();
+  });
+
+  it('claims stale outboxes once per lease', async () => {
+    await redis.zadd(store.outboxesKey, 10, 'old', 5_000, 'fresh');
+    expect(await store.claimStaleOutboxes(100, 9_000)).toEqual(['old']);
+    expect(await store.claimStaleOutboxes(100, 9_000)).toEqual([]);
+    expect(await redis.zscore(store.outboxesKey, 'old')).toBe('9000');
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * The commit path of a run under faults, each made deterministic: a committer that stops right after
+ * its commit or half way through its effects, a reply to a commit lost on the wire (a loopback TCP
+ * proxy cuts the connection after Redis ran the fenced script), and Redis refusing commits (out of
+ * memory). The commit writes an outbox of the effects still to carry out, so none of these loses the
+ * next phase's job, the run's start, or an attempt.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { BUILTIN_ROLES, startAgentPool } from '@agentfleet/agents';
+import { startManager } from '@agentfleet/manager';
+import {
+  FleetClient,
+  RunDriver,
+  RunStore,
+  agentQueueName,
+  createLogger,
+  createRedis,
+  deadlineMember,
+  initialRunState,
+  phaseJobId,
+  runStartDeadline,
+  type RunMeta,
+  type SchedulerEvent,
+  type WorkflowDefinition,
+} from '@agentfleet/core';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { GatedLlm } from '../support/http-api.js';
+import { testWorkflow } from '../support/fleet.js';
+import { startReplyDroppingProxy } from '../support/reply-dropping-proxy.js';
+import { cleanupPrefix, redisUrl, startRedisServer, uniquePrefix } from '../support/redis.js';
+import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
+
+const silent = createLogger({ name: 'test', level: 'silent' });
+
+/** Two phases that become ready together, then one after both. */
+const fanOut = testWorkflow({
+  agents: ['planner', 'coder'],
+  phases: [
+    { name: 'a', agent: 'planner' },
+    { name: 'b', agent: 'planner' },
+    { name: 'c', agent: 'coder', depends_on: ['a', 'b'] },
+  ],
+});
+
+const chain = testWorkflow({
+  agents: ['planner', 'coder'],
+  phases: [
+    { name: 'plan', agent: 'planner', retries: 0 },
+    { name: 'code', agent: 'coder', depends_on: ['plan'] },
+  ],
+});
+
+/** The commit script's SHA1 (what EVALSHA sends) and a line of its text (what EVAL sends). */
+const APPLY_DECISION = readFileSync(fileURLToPath(new URL('../../packages/core/src/store/commands/apply-decision-7.lua', import.meta.url)), 'utf8');
+const APPLY_DECISION_MARKERS = [createHash('sha1').update(APPLY_DECISION).digest('hex'), 'apply-decision: commit a decision'];
+
+/** A run written as a client writes it, not started yet. */
+async function createRun(store: RunStore, workflow: WorkflowDefinition, id: string): Promise<{ meta: RunMeta; state: ReturnType<typeof initialRunState> }> {
+  const now = Date.now();
+  const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+  const state = initialRunState(workflow, now);
+  expect(await store.createRun(meta, state, {}, now + 600_000)).toBe(true);
+  return { meta, state };
+}
+
+function driverOn(redis: Redis, prefix: string, beforeEffect?: (runId: string, effect: { type: string }) => void): RunDriver {
+  return new RunDriver({ redis, prefix, store: new RunStore(redis, prefix), log: silent, followUp: () => Promise.resolve(), beforeEffect });
+}
+
+async function jobExists(redis: Redis, prefix: string, role: string, jobId: string): Promise<boolean> {
+  const queue = new Queue(agentQueueName(role), { connection: redis, prefix });
+  try {
+    return (await queue.getJob(jobId)) !== undefined;
+  } finally {
+    await queue.close();
+  }
+}
+
+/** `plan`'s attempt 1, started and completed, as a worker commits it. */
+function planCompleted(): SchedulerEvent[] {
+  const at = Date.now();
+  return [
+    { type: 'phase_started', at, phase: 'plan', iteration: 1, attempt: 1, agent: 'planner' },
+    { type: 'phase_completed', at, phase: 'plan', iteration: 1, attempt: 1, usage: { input_tokens: 1, output_tokens: 1 }, model: 'offline', agent: 'planner' },
+  ];
+}
+
+class CrashHere extends Error {}
+
+describe('the commit writes an outbox', () => {
+  it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-after-commit');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-crash-after-commit';
+      const { meta, state } = await createRun(conn.store, fanOut, id);
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      await expect(crashing.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
+      await crashing.close();
+
+      const stored = await conn.store.getRun(id);
+      expect(stored.state.status).toBe('active');
+      expect(stored.state.phases.a?.status).toBe('queued');
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(false);
+      const outbox = await conn.store.readOutbox(id);
+      expect(outbox.map((e) => e.effects.map((x) => x.type))).toEqual([['enqueue_phase', 'enqueue_phase']]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).not.toBeNull();
+
+      // A manager finds the outbox (lease 0: at once) and carries it out.
+      const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, outboxLeaseMs: 0 });
+      try {
+        await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
+      } finally {
+        await manager.close();
+      }
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('crash half way through the outbox: reconcile adds what is missing, and what was done is not done twice', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-half-way');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-crash-half-way';
+      const { meta, state } = await createRun(conn.store, fanOut, id);
+      let effects = 0;
+      const crashing = driverOn(conn.redis, prefix, () => {
+        effects++;
+        if (effects === 2) throw new CrashHere('stopped half way');
+      });
+      await expect(crashing.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
+      await crashing.close();
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(false);
+
+      const reconciler = driverOn(conn.redis, prefix);
+      expect(await reconciler.reconcile(id)).toBe(1);
+      expect(await reconciler.reconcile(id)).toBe(0);
+      await reconciler.close();
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
+      const queue = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
+      expect((await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).map((j) => j.id).sort()).toEqual([phaseJobId(id, 'a', 1), phaseJobId(id, 'b', 1)]);
+      await queue.close();
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it("a lost reply to a worker's commit still gets the next phase's job added (the resend is refused, the outbox is carried out)", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-lost-reply-worker');
+    const conn = connect(url, prefix);
+    await using proxy = await startReplyDroppingProxy(url);
+    const worker = createRedis(proxy.url, { forWorker: true, name: 'worker-through-proxy' });
+    worker.on('error', () => undefined);
+    try {
+      const id = await conn.client.submit({ workflow: chain, requirements: 'A wiki', provider: 'offline' });
+      expect((await conn.store.getRun(id)).state.phases.plan?.status).toBe('queued');
+      const before = (await conn.store.getVersion(id)) as number;
+
+      const driver = driverOn(worker, prefix);
+      const cut = proxy.dropReplyTo(APPLY_DECISION_MARKERS, async () => ((await conn.store.getVersion(id)) ?? 0) > before);
+      const applied = await driver.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } });
+      await cut;
+      await driver.close();
+      // The commit ran once (the connection was cut after it), its resend was refused as a duplicate.
+      expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+      expect(applied.decision.accepted).toBe(false);
+      const run = await conn.store.getRun(id);
+      expect(run.state.phases.plan?.status).toBe('completed');
+      expect(run.state.phases.code?.status).toBe('queued');
+      expect(countEvents(await runEvents(conn.store, id), 'phase_completed', 'plan')).toBe(1);
+      expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+    } finally {
+      worker.disconnect();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it("a lost reply to a client's start commit: the run still starts (its first job is added, its start deadline settled)", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-lost-reply-client');
+    const conn = connect(url, prefix);
+    await using proxy = await startReplyDroppingProxy(url);
+    const through = createRedis(proxy.url, { name: 'client-through-proxy' });
+    through.on('error', () => undefined);
+    const client = new FleetClient(through, prefix, { logger: silent });
+    try {
+      const id = 'run-lost-start-reply';
+      const cut = proxy.dropReplyTo(APPLY_DECISION_MARKERS, async () => {
+        const v = await conn.store.getVersion(id);
+        return v !== undefined && v > 0 && (await conn.store.getRun(id)).state.status === 'active';
+      });
+      expect(await client.submit({ runId: id, workflow: chain, requirements: 'A wiki', provider: 'offline' })).toBe(id);
+      await cut;
+      expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+      const run = await conn.store.getRun(id);
+      expect(run.state.status).toBe('active');
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
+      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBeNull();
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+    } finally {
+      await client.close();
+      through.disconnect();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+});
+
+describe('a commit Redis refuses', () => {
+  it('out of memory (noeviction) while a worker commits: the outcome is kept and committed once Redis takes writes again, no attempt burnt', async () => {
+    await using server = await startRedisServer();
+    const prefix = '{fleet-oom}';
+    const conn = connect(server.url, prefix);
+    const llm = new GatedLlm();
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const pool = await startAgentPool({ redisUrl: server.url, prefix, roles: [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm, concurrency: 1, onError: () => undefined, logger });
+    try {
+      llm.hold('plan');
+      const id = await conn.client.submit({ workflow: chain, requirements: 'A wiki', provider: 'offline' });
+      await llm.entered('plan');
+      await waitUntil(async () => (await conn.store.getRun(id)).state.phases.plan?.status === 'running', 10_000, 'the attempt start to be recorded');
+      await conn.redis.config('SET', 'maxmemory', '1');
+      llm.release('plan');
+      await waitUntil(() => lines.some((l) => l.includes('commit failed on a Redis error')), 15_000, 'a commit refused for memory');
+      await waitUntil(() => lines.filter((l) => l.includes('commit failed on a Redis error')).length >= 2, 15_000, 'the commit to be retried');
+      await conn.redis.config('SET', 'maxmemory', '0');
+
+      await waitUntil(async () => (await conn.store.getRun(id)).state.status === 'completed', 20_000, 'the run to complete');
+      const run = await conn.store.getRun(id);
+      expect(run.state.phases.plan?.attempts).toBe(1);
+      const events = await runEvents(conn.store, id);
+      expect(countEvents(events, 'phase_completed', 'plan')).toBe(1);
+      expect(countEvents(events, 'phase_retry')).toBe(0);
+    } finally {
+      await pool.close(1000);
+      await conn.close();
+    }
+  });
+
+  it('a phase job BullMQ failed for a commit error is taken up again when its deadline comes, and the run completes', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-commit-failed-job');
+    const conn = connect(url, prefix);
+    const workflow = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner', retries: 0, timeout: 1 }] });
+    const client = new FleetClient(conn.redis, prefix, { deadlineGraceMs: 0, logger: silent });
+    try {
+      const id = await client.submit({ workflow, requirements: 'A wiki', provider: 'offline' });
+      // A worker whose commit kept failing gave the job back to BullMQ, which failed it (no attempt left).
+      const failing = new Worker(agentQueueName('planner'), () => Promise.reject(new Error("could not commit the attempt's outcome: OOM command not allowed")), { connection: createRedis(url, { forWorker: true }), prefix });
+      await waitUntil(async () => (await new Queue(agentQueueName('planner'), { connection: conn.redis, prefix }).getJob(phaseJobId(id, 'plan', 1)).then((j) => j?.getState())) === 'failed', 10_000, 'the job to fail');
+      await failing.close();
+
+      const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, deadlineGraceMs: 0 });
+      const pool = await startAgentPool({ redisUrl: url, prefix, roles: [BUILTIN_ROLES.planner!], llm: new GatedLlm(), concurrency: 1, onError: () => undefined, logger: silent });
+      try {
+        await waitUntil(async () => ['completed', 'failed'].includes((await conn.store.getRun(id)).state.status), 20_000, 'the run to end');
+        const run = await conn.store.getRun(id);
+        expect(run.state.status).toBe('completed');
+        expect(run.state.phases.plan?.status).toBe('completed');
+      } finally {
+        await pool.close(1000);
+        await manager.close();
+      }
+    } finally {
+      await client.close();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+});
