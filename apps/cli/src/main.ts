@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
 import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
-import { startHttpApi, startManager } from '@agentfleet/manager';
+import { openHistoryStore, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
@@ -88,15 +88,21 @@ program
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
     sayMetrics('manager', telemetry);
+    // The run archive, when FLEET_HISTORY_URL is set: migrations are applied here, before anything is archived.
+    const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
     const manager = await startManager({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       concurrency: opts.concurrency,
       lockDurationMs: opts.lockDuration,
       stalledIntervalMs: opts.stalledInterval,
+      runRetentionMs: config.runRetentionMs,
+      ...(history ? { history } : {}),
     });
-    say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
-    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, provider: config.provider }) : undefined;
+    say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); ${history ? 'archiving finished runs to PostgreSQL; ' : ''}Ctrl-C to stop`);
+    const http = opts.port
+      ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, provider: config.provider, ...(history ? { history } : {}) })
+      : undefined;
     if (http) say(`manager: HTTP API on ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
     const signal = await untilSignal();
     say(`manager: ${signal}, stopping`);
@@ -104,6 +110,7 @@ program
     // Bounded: with Redis unreachable, closing would wait for it forever. Reports being handled are
     // taken over by another manager once their lock expires (--lock-duration).
     await Promise.race([manager.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    await history?.close();
     await telemetry.shutdown();
     process.exit(process.exitCode ?? 0);
   });

@@ -28,6 +28,7 @@ import {
   carrierUnder,
   type SpanRef,
   DEFAULT_DEADLINE_GRACE_MS,
+  DEFAULT_RUN_RETENTION_MS,
   type DeadlineRef,
   type FleetLogger,
   type FollowUpAction,
@@ -45,6 +46,8 @@ import {
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
+import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
+import type { HistoryStore } from './archive/history-store.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
@@ -82,6 +85,18 @@ export interface ManagerOptions {
   resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
   /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
   endActions?: EndActionsOptions;
+  /**
+   * How long a finished run's keys stay in Redis, ms (`FLEET_RUN_RETENTION`); 0 keeps them. Written to
+   * Redis at start, so every process that finishes runs applies it. @defaultValue 7 days
+   */
+  runRetentionMs?: number;
+  /**
+   * The run archive (`FLEET_HISTORY_URL`, opened with `openHistoryStore`): each finished run is
+   * written there, and gets its Redis expiry only after that write succeeded. @defaultValue none: Redis alone
+   */
+  history?: HistoryStore;
+  /** Tuning of the archiver (poll interval, retry backoff); see ./archive/archiver.ts. */
+  archive?: ArchiverOptions;
 }
 
 export interface Manager {
@@ -107,6 +122,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   await checkEvictionPolicy(redis, warn);
 
   const store = new RunStore(redis, options.prefix);
+  await store.writeRetentionSettings(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS, options.history !== undefined);
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const deadlineGraceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
   const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
@@ -136,6 +152,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         links: { parent: { run_id: meta.run_id, phase, iteration } },
       });
       submitted = true;
+      // The child stays in Redis while its parent is open (retention).
+      await store.holdRun(childId, meta.run_id);
       // Linked once, however often a replay starts the (same) child again.
       if (!(await store.getLinks(meta.run_id)).children?.includes(childId)) await store.addLink(meta.run_id, 'children', childId);
     } catch (err) {
@@ -387,6 +405,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, options.archive) : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {
@@ -404,6 +423,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await driver.close();
       await managerQueue.close();
       await endActions.close();
+      await archiver?.close();
       await client.close();
       redis.disconnect();
     },

@@ -8,6 +8,8 @@
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
  * - `<p>:runs:active`       set of runs not yet finished
+ * - `<p>:archive:pending`   sorted set of finished runs the archive has yet to write (score: when due, ms)
+ * - `<p>:settings`          hash of fleet-wide retention settings (see ./retention.ts)
  * - `<p>:deadlines`         sorted set of deadlines: member `[runId, phase, iteration]` (JSON), score
  *                           the epoch ms at which the manager checks on that phase iteration (phase
  *                           `''`: on the run's start, see {@link runStartDeadline})
@@ -19,12 +21,13 @@
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
+import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, ON_RUN_FINISHED_LUA, ON_RUN_REOPENED_LUA, PURGE_RUN_LUA, RETAIN_FUNCTION_LUA } from './retention.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState } from '../scheduler/types.js';
 
 /** Commit a decision if the run's version is still the one it was computed from. */
-const APPLY_DECISION_LUA = `
+const APPLY_DECISION_LUA = `${RETAIN_FUNCTION_LUA}
 local version = redis.call('HGET', KEYS[1], 'version')
 if version == false then return -1 end
 if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
@@ -32,10 +35,14 @@ redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[1], 'result')
   redis.call('SADD', KEYS[4], ARGV[5])
+  -- retention: a reopened run stays until it finishes again
+  ${ON_RUN_REOPENED_LUA}
 end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'result', ARGV[4])
   redis.call('SREM', KEYS[4], ARGV[5])
+  -- retention: archive or expiry of the finished run (./retention.ts)
+  ${ON_RUN_FINISHED_LUA}
 end
 local i = 8
 for _ = 1, tonumber(ARGV[7]) do
@@ -534,6 +541,52 @@ export class RunStore {
 
   async removeDeadline(ref: DeadlineRef): Promise<void> {
     await this.redis.zrem(this.deadlinesKey, deadlineMember(ref));
+  }
+
+  get settingsKey(): string {
+    return `${this.prefix}:settings`;
+  }
+  get archivePendingKey(): string {
+    return `${this.prefix}:archive:pending`;
+  }
+
+  /**
+   * Write the fleet-wide retention settings every committer reads (the manager does, at start).
+   * @param retentionMs - how long a finished run's keys stay, ms; 0 keeps them.
+   * @param archive - whether a finished run waits for its archive write before it gets its expiry.
+   */
+  async writeRetentionSettings(retentionMs: number, archive: boolean): Promise<void> {
+    await this.redis.hset(this.settingsKey, 'run_retention_ms', String(retentionMs), 'archive', archive ? '1' : '0');
+  }
+
+  /**
+   * Keep `heldId` while `holderId` is open (a child run for its parent, a run for its rerun): any
+   * expiry it has is removed, and it gets one again when the holder finishes.
+   */
+  async holdRun(heldId: string, holderId: string): Promise<void> {
+    await this.redis.eval(HOLD_RUN_LUA, 1, this.runKey(heldId), this.prefix, heldId, holderId);
+  }
+
+  /**
+   * Mark a run as written to the archive: it leaves the pending set and gets its expiry (unless held).
+   * @returns true when the expiry was set.
+   */
+  async markArchived(id: string): Promise<boolean> {
+    return ((await this.redis.eval(ARCHIVED_LUA, 1, this.runKey(id), this.prefix, id)) as number) === 1;
+  }
+
+  /** Take up to `limit` runs due for the archive at `now` (epoch ms), each leased until `leaseUntil`. */
+  async claimArchivePending(now: number, leaseUntil: number, limit = 100): Promise<string[]> {
+    return (await this.redis.eval(CLAIM_ARCHIVE_LUA, 1, this.archivePendingKey, String(now), String(leaseUntil), String(limit))) as string[];
+  }
+
+  /**
+   * Delete a run from Redis: every key, its index entries and its archive wait.
+   * @returns true when the run's record existed.
+   */
+  async purgeRun(id: string): Promise<boolean> {
+    this.metaCache.delete(id);
+    return ((await this.redis.eval(PURGE_RUN_LUA, 1, this.runKey(id), this.prefix, id)) as number) === 1;
   }
 
   /** Ids of runs not yet finished. */

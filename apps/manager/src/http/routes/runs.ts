@@ -13,6 +13,7 @@ import {
   isTerminalRun,
   validateRequirements,
   type RunLabels,
+  type RunResult,
   type RunState,
   type WorkflowDefinition,
 } from '@agentfleet/core';
@@ -100,6 +101,14 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       throw new FleetError('RUN_NOT_FOUND', `no run "${id}" among the runs of this API key`);
     }
     return { state, labels };
+  }
+
+  /** A run Redis no longer holds (its retention passed), from the archive; undefined without one. */
+  async function visibleArchivedRun(request: FastifyRequest, id: string): Promise<{ result: RunResult; labels: Record<string, unknown> } | undefined> {
+    const archived = await ctx.history?.get(id);
+    if (!archived) return undefined;
+    if (!isAdmin(request) && archived.labels.user_id !== callerOf(request).id) return undefined;
+    return archived;
   }
 
   /**
@@ -234,7 +243,24 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { tags: ['runs'], summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
     },
     async (request) => {
-      const { labels } = await visibleRun(request, request.params.id);
+      let labels: Awaited<ReturnType<typeof ctx.labels.get>>;
+      try {
+        ({ labels } = await visibleRun(request, request.params.id));
+      } catch (err) {
+        if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND')) throw err;
+        const archived = await visibleArchivedRun(request, request.params.id);
+        if (!archived) throw err;
+        const l = archived.labels;
+        const detail = {
+          ...archived.result,
+          user_id: l.user_id ?? null,
+          conversation_id: l.conversation_id ?? null,
+          template: l.template ?? null,
+          parent_run_id: l.parent_run_id ?? null,
+          end_action: l.end_action ?? null,
+        };
+        return detail as unknown as z.infer<typeof RunDetail>;
+      }
       const result = await ctx.client.result(request.params.id);
       const detail = {
         ...result,
@@ -338,6 +364,32 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const location = `/api/runs/${newId}`;
       void reply.code(201).header('location', location);
       return { run_id: newId, status: result.status, workflow: result.workflow, location, events_url: `${location}/events` };
+    },
+  );
+
+  r.delete(
+    '/api/runs/:id',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Delete a run from Redis and the archive (admin)',
+        description: 'Removes every Redis key of the run and its archived rows. 409 while the run is still going (cancel it first).',
+        params: RunIdParams,
+        response: { 200: z.object({ run_id: z.string(), deleted: z.object({ redis: z.boolean(), archive: z.boolean() }) }), ...errors(401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request, 'deleting a run');
+      const id = request.params.id;
+      const state = await ctx.store.getRun(id).then(
+        (r) => r.state,
+        () => undefined,
+      );
+      if (state && !isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${id} is ${state.status}; cancel it before deleting it`);
+      const redis = await ctx.store.purgeRun(id);
+      const archive = ctx.history ? (await ctx.history.delete([id])) > 0 : false;
+      if (!redis && !archive) throw new FleetError('RUN_NOT_FOUND', `no run "${id}" in Redis${ctx.history ? ' or the archive' : ''}`);
+      return { run_id: id, deleted: { redis, archive } };
     },
   );
 
