@@ -405,7 +405,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
-  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, options.archive) : undefined;
+  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {

@@ -26,6 +26,10 @@ export interface ArchiverOptions {
   retryMaxDelayMs?: number;
   /** Runs written at once. @defaultValue 4 */
   concurrency?: number;
+  /** BullMQ lock of a write in progress, ms: a killed manager's write is taken over once it expires. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** How often writes held by a dead manager are looked for, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number;
   /** Called after each run was written (tests, metrics). */
   onArchived?: (runId: string) => void;
   /** Called when a write failed and will be tried again. */
@@ -71,6 +75,10 @@ export async function startArchiver(redis: Redis, store: RunStore, history: Hist
     connection: redis,
     prefix: store.prefix,
     concurrency: options.concurrency ?? 4,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    // A killed manager must never make a write fail for good.
+    maxStalledCount: 1_000_000,
     settings: { backoffStrategy: (attemptsMade: number) => Math.min(250 * 2 ** Math.max(0, attemptsMade - 1), maxDelay) },
   });
   worker.on('error', () => undefined);

@@ -1,0 +1,128 @@
+/**
+ * The run archive in the real PostgreSQL (127.0.0.1:5432, database `test`, a schema of this file):
+ * a finished run is written once with its phases and events and only then gets its Redis expiry;
+ * a run Redis expired is still served by `GET /api/runs/:id`; `DELETE /api/runs/:id` removes it from
+ * both; with PostgreSQL unreachable (a TCP proxy stopped) the run stays readable in Redis and is
+ * archived once the proxy is back.
+ */
+import { RUN_KEY_SUFFIXES } from '@agentfleet/core';
+import { openHistoryStore, startHttpApi, type HistoryStore } from '@agentfleet/manager';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet, testWorkflow } from './support/fleet.js';
+import { ADMIN_KEY, eventually } from './support/http-api.js';
+import { createTestSchema, dropSchema, pgUrl, schemaClient, startPgProxy } from './support/postgres.js';
+
+const workflow = testWorkflow({
+  agents: ['planner', 'designer'],
+  phases: [
+    { name: 'plan', agent: 'planner' },
+    { name: 'design', agent: 'designer', depends_on: ['plan'] },
+  ],
+});
+
+let schema: string;
+let history: HistoryStore;
+let sql: pg.Client;
+
+beforeAll(async () => {
+  schema = await createTestSchema('archive');
+  history = await openHistoryStore({ url: pgUrl(), schema });
+  sql = await schemaClient(schema);
+});
+afterAll(async () => {
+  await sql?.end();
+  await history?.close();
+  if (schema) await dropSchema(schema);
+});
+
+/** Resolves when `runId` was reported; reports are kept, so a report before the wait counts. */
+function reports() {
+  const seen = new Set<string>();
+  const waiters = new Map<string, () => void>();
+  return {
+    report(runId: string) {
+      seen.add(runId);
+      waiters.get(runId)?.();
+    },
+    wait(runId: string): Promise<void> {
+      if (seen.has(runId)) return Promise.resolve();
+      return new Promise((resolve) => waiters.set(runId, resolve));
+    },
+  };
+}
+
+async function rowCounts(runId: string): Promise<{ runs: number; phases: number; events: number }> {
+  const q = async (table: string) => Number((await sql.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE run_id = $1`, [runId])).rows[0]?.n);
+  return { runs: await q('runs'), phases: await q('run_phases'), events: await q('run_events') };
+}
+
+describe('run archive (PostgreSQL)', () => {
+  it('archives a finished run once, then lets Redis expire it; GET serves it from the archive; DELETE removes it from both', async () => {
+    const archived = reports();
+    await using fleet = await startFleet({ name: 'archive', manager: { history, runRetentionMs: 60_000, archive: { onArchived: (id) => archived.report(id) } } });
+    const { result } = await fleet.run(workflow, 'an archived todo app');
+    expect(result.status).toBe('completed');
+    await archived.wait(result.run_id);
+
+    const runKey = fleet.client.store.runKey(result.run_id);
+    const events = await fleet.redis.xlen(`${runKey}:events`);
+    expect(await rowCounts(result.run_id)).toEqual({ runs: 1, phases: 2, events });
+    expect(await fleet.redis.pttl(runKey), 'expiry set after the archive write').toBeGreaterThan(0);
+    expect(await fleet.redis.zscore(fleet.client.store.archivePendingKey, result.run_id)).toBeNull();
+    const row = (await sql.query('SELECT status, workflow_name, requirements, input_tokens, result FROM runs WHERE run_id = $1', [result.run_id])).rows[0];
+    expect(row).toMatchObject({ status: 'completed', workflow_name: 'test', requirements: 'an archived todo app', input_tokens: String(result.usage.input_tokens) });
+    expect(row.result.results).toEqual(result.results);
+
+    // A second write of the same run (a redelivered job) overwrites, never duplicates.
+    await history.write({ result, labels: {}, events: await fleet.client.store.readEvents(result.run_id) });
+    expect(await rowCounts(result.run_id)).toEqual({ runs: 1, phases: 2, events });
+
+    // Redis lets it expire; the API serves it from the archive.
+    const api = await startHttpApi({ redisUrl: fleet.url, prefix: fleet.prefix, port: 0, host: '127.0.0.1', adminKeys: [ADMIN_KEY], history, bullBoard: false });
+    await using _closeApi = { [Symbol.asyncDispose]: () => api.close() };
+    for (const suffix of RUN_KEY_SUFFIXES) await fleet.redis.pexpire(runKey + suffix, 1);
+    await eventually(async () => ((await fleet.redis.exists(runKey)) === 0 ? true : undefined), 'the run to expire from Redis');
+    const get = (method = 'GET') => fetch(`${api.url}/api/runs/${result.run_id}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const served = await get();
+    expect(served.status).toBe(200);
+    expect(await served.json()).toMatchObject({ run_id: result.run_id, status: 'completed', results: result.results });
+
+    const deleted = await get('DELETE');
+    expect(deleted.status).toBe(200);
+    expect(await deleted.json()).toEqual({ run_id: result.run_id, deleted: { redis: false, archive: true } });
+    expect((await get()).status).toBe(404);
+    expect(await rowCounts(result.run_id)).toEqual({ runs: 0, phases: 0, events: 0 });
+  });
+
+  it('with PostgreSQL unreachable the run stays in Redis, and is archived once when it is back', async () => {
+    const proxy = await startPgProxy();
+    const throughProxy = await openHistoryStore({ url: proxy.url, schema, poolSize: 2 });
+    const archived = reports();
+    const failed = reports();
+    try {
+      await using fleet = await startFleet({
+        name: 'archive-outage',
+        manager: { history: throughProxy, runRetentionMs: 60_000, archive: { retryMaxDelayMs: 200, onArchived: (id) => archived.report(id), onRetry: (id) => failed.report(id) } },
+      });
+      await proxy.stop();
+      const { result } = await fleet.run(workflow, 'archived after an outage');
+      await failed.wait(result.run_id);
+      const runKey = fleet.client.store.runKey(result.run_id);
+      expect(await fleet.redis.pttl(runKey), 'no expiry before the archive write').toBe(-1);
+      expect(await fleet.redis.zscore(fleet.client.store.archivePendingKey, result.run_id)).not.toBeNull();
+      expect((await fleet.client.store.getResult(result.run_id)).status, 'readable from Redis meanwhile').toBe('completed');
+      expect(await rowCounts(result.run_id)).toMatchObject({ runs: 0 });
+
+      await proxy.start();
+      await archived.wait(result.run_id);
+      expect(await rowCounts(result.run_id)).toEqual({ runs: 1, phases: 2, events: await fleet.redis.xlen(`${runKey}:events`) });
+      expect(await fleet.redis.pttl(runKey)).toBeGreaterThan(0);
+    } finally {
+      await throughProxy.close();
+      await proxy.stop();
+    }
+  });
+});
+
+
