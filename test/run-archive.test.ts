@@ -9,7 +9,7 @@ import { RUN_KEY_SUFFIXES } from '@agentfleet/core';
 import { openHistoryStore, startHttpApi, type HistoryStore } from '@agentfleet/manager';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, testWorkflow } from './support/fleet.js';
+import { cliEnv, spawnCli, startFleet, testWorkflow } from './support/fleet.js';
 import { ADMIN_KEY, eventually } from './support/http-api.js';
 import { createTestSchema, dropSchema, pgUrl, schemaClient, startPgProxy } from './support/postgres.js';
 
@@ -123,6 +123,39 @@ describe('run archive (PostgreSQL)', () => {
       await proxy.stop();
     }
   });
+
+  it('a manager killed in the middle of a write loses nothing: the next manager archives the run once', async () => {
+    await using fleet = await startFleet({ name: 'archive-kill' });
+    const env = cliEnv(fleet.url, fleet.prefix, { FLEET_HISTORY_URL: pgUrl(), FLEET_HISTORY_SCHEMA: schema, FLEET_RUN_RETENTION: '1h' });
+    const managerArgs = ['manager', '--lock-duration', '2000', '--stalled-interval', '1000'];
+    const first = spawnCli(managerArgs, env);
+    await using _first = first;
+    await first.waitFor('archiving finished runs to PostgreSQL');
+
+    // Hold the archive's table, so the first manager's write blocks inside its transaction.
+    const locker = await schemaClient(schema);
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE runs IN ACCESS EXCLUSIVE MODE');
+      const { result } = await fleet.run(workflow, 'archived across a manager crash');
+      await eventually(
+        async () => (Number((await sql.query<{ n: string }>('SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = $1::regclass', [`${schema}.runs`])).rows[0]?.n) > 0 ? true : undefined),
+        "the first manager's write to wait on the lock",
+        30_000,
+      );
+      await first.stop('SIGKILL');
+      await locker.query('ROLLBACK');
+
+      const runKey = fleet.client.store.runKey(result.run_id);
+      expect(await fleet.redis.zscore(fleet.client.store.archivePendingKey, result.run_id), 'still pending').not.toBeNull();
+      expect(await fleet.redis.pttl(runKey), 'no expiry before the archive write').toBe(-1);
+
+      await using _second = spawnCli(managerArgs, env);
+      await eventually(async () => ((await fleet.redis.zscore(fleet.client.store.archivePendingKey, result.run_id)) === null ? true : undefined), 'the second manager to archive the run', 60_000);
+      expect(await rowCounts(result.run_id)).toEqual({ runs: 1, phases: 2, events: await fleet.redis.xlen(`${runKey}:events`) });
+      expect(await fleet.redis.pttl(runKey)).toBeGreaterThan(0);
+    } finally {
+      await locker.end();
+    }
+  }, 120_000);
 });
-
-
