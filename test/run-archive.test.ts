@@ -6,10 +6,10 @@
  * archived once the proxy is back.
  */
 import { RUN_KEY_SUFFIXES } from '@agentfleet/core';
-import { openHistoryStore, startHttpApi, type HistoryStore } from '@agentfleet/manager';
+import { openHistoryStore, purgeRuns, startHttpApi, type HistoryStore } from '@agentfleet/manager';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, spawnCli, startFleet, testWorkflow } from './support/fleet.js';
+import { cliEnv, runCli, spawnCli, startFleet, testWorkflow } from './support/fleet.js';
 import { ADMIN_KEY, eventually } from './support/http-api.js';
 import { createTestSchema, dropSchema, pgUrl, schemaClient, startPgProxy } from './support/postgres.js';
 
@@ -158,4 +158,24 @@ describe('run archive (PostgreSQL)', () => {
       await locker.end();
     }
   }, 120_000);
+
+  it('purge removes finished runs older than the cutoff from Redis and the archive, by status', async () => {
+    const archived = reports();
+    await using fleet = await startFleet({ name: 'archive-purge', manager: { history, runRetentionMs: 0, archive: { onArchived: (id) => archived.report(id) } } });
+    const runs = [await fleet.run(workflow, 'purged one'), await fleet.run(workflow, 'purged two')].map((r) => r.result.run_id);
+    for (const id of runs) await archived.wait(id);
+    // The cutoff is an input: every run finished before it.
+    const cutoff = Date.now() + 1;
+    expect(await purgeRuns(fleet.client.store, history, { finishedBefore: cutoff, status: 'failed' })).toEqual({ redis: 0, archive: 0 });
+    const removed = await purgeRuns(fleet.client.store, history, { finishedBefore: cutoff, status: 'completed' });
+    expect(removed.redis).toBe(2);
+    expect(removed.archive).toBeGreaterThanOrEqual(2);
+    for (const id of runs) {
+      expect(await fleet.redis.exists(fleet.client.store.runKey(id))).toBe(0);
+      expect(await fleet.redis.zscore(fleet.client.store.indexKey, id)).toBeNull();
+      expect(await rowCounts(id)).toEqual({ runs: 0, phases: 0, events: 0 });
+    }
+    const cli = await runCli(['runs', 'purge', '--older-than', '30d'], cliEnv(fleet.url, fleet.prefix, { FLEET_HISTORY_URL: pgUrl(), FLEET_HISTORY_SCHEMA: schema }));
+    expect(cli.stdout + cli.stderr).toContain('purged 0 run(s) from Redis, 0 from the archive');
+  });
 });

@@ -22,6 +22,7 @@ import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
 import { register as registerWorkers } from './commands/workers.js';
 import { register as registerRunControl } from './commands/run-control.js';
+import { register as registerRuns } from './commands/runs.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
@@ -188,6 +189,7 @@ program
 
 registerWorkers(program);
 registerRunControl(program);
+registerRuns(program);
 registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);

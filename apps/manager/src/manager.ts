@@ -51,6 +51,8 @@ import type { HistoryStore } from './archive/history-store.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
+/** How often the run index is pruned of runs whose retention passed, ms. */
+const INDEX_PRUNE_MS = 60_000;
 /** How long a manager holds a due deadline it took before another may take it, ms. */
 const DEADLINE_LEASE_MS = 30_000;
 
@@ -384,6 +386,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       ),
     );
   }
+  // Runs whose retention passed leave the run index too, so Redis memory stays flat.
+  let pruning: Promise<unknown> | undefined;
+  const pruneTimer = setInterval(() => {
+    if (pruning || stopped) return;
+    pruning = store
+      .pruneIndex()
+      .catch((err: unknown) => onError(err as Error))
+      .finally(() => (pruning = undefined));
+  }, INDEX_PRUNE_MS);
+  pruneTimer.unref();
   const deadlineTimer = setInterval(() => {
     if (polling || stopped) return;
     polling = pollDeadlines()
@@ -417,7 +429,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     async close() {
       stopped = true;
       clearInterval(deadlineTimer);
+      clearInterval(pruneTimer);
       await polling;
+      await pruning;
       await worker.close();
       await queueMetrics.close();
       await driver.close();

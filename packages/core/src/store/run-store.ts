@@ -589,6 +589,21 @@ export class RunStore {
     return ((await this.redis.eval(PURGE_RUN_LUA, 1, this.runKey(id), this.prefix, id)) as number) === 1;
   }
 
+  /**
+   * Drop index entries (`<p>:runs`) of runs whose keys expired: looks at the `limit` oldest entries.
+   * @returns how many were dropped.
+   */
+  async pruneIndex(limit = 1000): Promise<number> {
+    const ids = await this.redis.zrange(this.indexKey, '0', String(limit - 1));
+    if (ids.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.exists(this.runKey(id));
+    const exists = (await pipe.exec()) ?? [];
+    const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
+    if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+    return gone.length;
+  }
+
   /** Ids of runs not yet finished. */
   async activeRunIds(): Promise<string[]> {
     return this.redis.smembers(this.activeKey);
