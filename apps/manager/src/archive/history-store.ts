@@ -50,7 +50,7 @@ export interface RunListFilter {
 /** One row of a run list. */
 export interface ArchivedRunSummary {
   run_id: string;
-  status: string;
+  status: RunResult['status'];
   workflow: { name: string; version: string };
   created_at: string;
   finished_at: string | null;
@@ -59,16 +59,19 @@ export interface ArchivedRunSummary {
   template: string | null;
 }
 
-/** Per workflow over the whole archive: runs by status, completion rate, time to finish, tokens and cost. */
+/** Per workflow over the whole archive (the shape of `GET /api/analytics/workflows`). */
 export interface WorkflowStats {
   workflow: string;
   runs: number;
   by_status: Record<string, number>;
-  completion_rate: number;
-  duration_ms: { p50: number | null; p95: number | null };
-  tokens_per_run: number;
-  cost_usd_per_run: number;
-  failures_by_code: Record<string, number>;
+  /** completed / finished runs; null before any finished. */
+  completion_rate: number | null;
+  /** Nearest-rank median of completed runs' time to complete, ms. */
+  median_ms: number | null;
+  /** Nearest-rank 95th percentile of completed runs' time to complete, ms. */
+  p95_ms: number | null;
+  /** Mean input+output tokens per finished run. */
+  mean_tokens: number | null;
 }
 
 /** What the HTTP API and the archiver use of the archive. */
@@ -85,8 +88,8 @@ export interface HistoryStore {
   delete(runIds: readonly string[]): Promise<number>;
   /** Ids of runs finished before `finishedBefore` (epoch ms), optionally of one status, at most `limit`. */
   finishedBefore(finishedBefore: number, status: string | undefined, limit: number): Promise<string[]>;
-  /** Analytics per workflow over every archived run created in [from, to) (epoch ms; open when undefined). */
-  workflowStats(from?: number, to?: number): Promise<WorkflowStats[]>;
+  /** Analytics per workflow over every archived run. */
+  workflowStats(): Promise<WorkflowStats[]>;
   close(): Promise<void>;
 }
 
@@ -239,7 +242,7 @@ class PgHistoryStore implements HistoryStore {
     }
     params.push(limit);
     const { rows } = await this.pool.query<{
-      run_id: string; status: string; workflow_name: string; workflow_version: string; created_at: Date; finished_at: Date | null;
+      run_id: string; status: RunResult['status']; workflow_name: string; workflow_version: string; created_at: Date; finished_at: Date | null;
       user_id: string | null; conversation_id: string | null; template: string | null;
     }>(
       `SELECT run_id, status, workflow_name, workflow_version, created_at, finished_at, user_id, conversation_id, template FROM runs
@@ -272,37 +275,31 @@ class PgHistoryStore implements HistoryStore {
     return rows.map((r) => r.run_id);
   }
 
-  async workflowStats(from?: number, to?: number): Promise<WorkflowStats[]> {
-    const range = [from === undefined ? null : new Date(from), to === undefined ? null : new Date(to)];
-    const inRange = '($1::timestamptz IS NULL OR created_at >= $1) AND ($2::timestamptz IS NULL OR created_at < $2)';
-    const { rows } = await this.pool.query<{
-      workflow: string; runs: string; by_status: Record<string, number>; p50: number | null; p95: number | null; tokens: string; cost: number | null;
-    }>(
-      `SELECT workflow_name AS workflow, count(*) AS runs,
-              (SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM runs r2 WHERE r2.workflow_name = r.workflow_name AND ${inRange.replaceAll('created_at', 'r2.created_at')} GROUP BY status) s) AS by_status,
-              percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p50,
-              percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p95,
-              sum(input_tokens + output_tokens) AS tokens, sum(coalesce(cost_usd, 0)) AS cost
-       FROM runs r WHERE ${inRange} GROUP BY workflow_name ORDER BY workflow_name`,
-      range,
-    );
-    const failures = await this.pool.query<{ workflow: string; code: string; n: string }>(
-      `SELECT workflow_name AS workflow, error_code AS code, count(*) AS n FROM runs WHERE status = 'failed' AND error_code IS NOT NULL AND ${inRange} GROUP BY 1, 2`,
-      range,
+  async workflowStats(): Promise<WorkflowStats[]> {
+    // percentile_disc is the nearest-rank percentile: the first value whose cumulative share reaches p.
+    const { rows } = await this.pool.query<{ workflow: string; runs: string; by_status: Record<string, string>; median: string | null; p95: string | null; tokens: string | null }>(
+      `WITH per_status AS (SELECT workflow_name, status, count(*) AS n FROM runs GROUP BY workflow_name, status),
+            per_workflow AS (
+              SELECT workflow_name, count(*) AS runs,
+                     percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS median,
+                     percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p95,
+                     avg(input_tokens + output_tokens) AS tokens
+              FROM runs GROUP BY workflow_name)
+       SELECT w.workflow_name AS workflow, w.runs, w.median, w.p95, w.tokens,
+              (SELECT jsonb_object_agg(status, n) FROM per_status s WHERE s.workflow_name = w.workflow_name) AS by_status
+       FROM per_workflow w ORDER BY w.workflow_name`,
     );
     return rows.map((r) => {
-      const runs = Number(r.runs);
       const byStatus = Object.fromEntries(Object.entries(r.by_status ?? {}).map(([k, v]) => [k, Number(v)]));
       const finished = (byStatus.completed ?? 0) + (byStatus.failed ?? 0) + (byStatus.cancelled ?? 0);
       return {
         workflow: r.workflow,
-        runs,
+        runs: Number(r.runs),
         by_status: byStatus,
-        completion_rate: finished === 0 ? 0 : (byStatus.completed ?? 0) / finished,
-        duration_ms: { p50: r.p50 === null ? null : Number(r.p50), p95: r.p95 === null ? null : Number(r.p95) },
-        tokens_per_run: runs === 0 ? 0 : Number(r.tokens) / runs,
-        cost_usd_per_run: runs === 0 ? 0 : Number(r.cost ?? 0) / runs,
-        failures_by_code: Object.fromEntries(failures.rows.filter((f) => f.workflow === r.workflow).map((f) => [f.code, Number(f.n)])),
+        completion_rate: finished > 0 ? round((byStatus.completed ?? 0) / finished) : null,
+        median_ms: r.median === null ? null : Number(r.median),
+        p95_ms: r.p95 === null ? null : Number(r.p95),
+        mean_tokens: r.tokens === null ? null : round(Number(r.tokens)),
       };
     });
   }
@@ -310,6 +307,10 @@ class PgHistoryStore implements HistoryStore {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
 }
 
 function str(v: unknown): string | null {

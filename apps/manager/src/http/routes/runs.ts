@@ -21,6 +21,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf, isAdmin, requireAdmin } from '../auth.js';
+import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
 import { streamRunEvents } from '../sse.js';
@@ -193,47 +194,54 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['runs'],
         summary: 'List runs, newest first',
-        description: `Filters look at the ${LIST_SCAN_LIMIT} most recent runs. Keys that are not admin keys see only their own runs.`,
+        description: `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs in flight from Redis. Without it, filters look at the ${LIST_SCAN_LIMIT} most recent runs in Redis. Page with \`cursor\` (the previous page's \`next_cursor\`). Keys that are not admin keys see only their own runs.`,
         querystring: z.object({
           status: z.enum(RUN_STATUSES).optional(),
           workflow: z.string().optional().describe('workflow (template) name'),
           user_id: z.string().optional().describe('id of the API key that started the run'),
           conversation_id: z.string().optional(),
-          skip: z.coerce.number().int().min(0).default(0),
+          created_after: z.iso.datetime({ offset: true }).optional().describe('only runs created at or after this time (ISO 8601)'),
+          created_before: z.iso.datetime({ offset: true }).optional().describe('only runs created before this time (ISO 8601)'),
+          q: z.string().min(1).max(500).optional().describe('words that must all appear in the requirements'),
+          cursor: z.string().max(512).optional().describe('`next_cursor` of the previous page: the page after it'),
+          skip: z.coerce.number().int().min(0).max(10_000).default(0),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
-        response: { 200: z.object({ items: z.array(RunSummary), skip: z.number(), limit: z.number(), has_more: z.boolean() }), ...errors(400, 401, 503) },
+        response: {
+          200: z.object({ items: z.array(RunSummary), skip: z.number(), limit: z.number(), has_more: z.boolean(), next_cursor: z.string().nullable() }),
+          ...errors(400, 401, 503),
+        },
       },
     },
     async (request) => {
       const q = request.query;
       const userId = isAdmin(request) ? q.user_id : callerOf(request).id;
-      if (!isAdmin(request) && q.user_id !== undefined && q.user_id !== userId) return { items: [], skip: q.skip, limit: q.limit, has_more: false };
-      const ids = await ctx.store.recentRunIds(LIST_SCAN_LIMIT);
-      const items: Array<z.infer<typeof RunSummary>> = [];
-      let matched = 0;
-      let hasMore = false;
-      for (let i = 0; i < ids.length && !hasMore; i += 200) {
-        const batch = ids.slice(i, i + 200);
-        const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
-        for (let j = 0; j < batch.length; j++) {
-          const rec = records[j];
-          const l = labels[j] ?? {};
-          if (!rec) continue;
-          if (q.status && rec.status !== q.status) continue;
-          if (q.workflow && rec.workflow.name !== q.workflow) continue;
-          if (userId !== undefined && l.user_id !== userId) continue;
-          if (q.conversation_id !== undefined && l.conversation_id !== q.conversation_id) continue;
-          matched++;
-          if (matched <= q.skip) continue;
-          if (items.length === q.limit) {
-            hasMore = true;
-            break;
-          }
-          items.push({ ...rec, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
-        }
+      if (!isAdmin(request) && q.user_id !== undefined && q.user_id !== userId) return { items: [], skip: q.skip, limit: q.limit, has_more: false, next_cursor: null };
+      const filter: RunListFilter = {
+        status: q.status,
+        workflow: q.workflow,
+        userId,
+        conversationId: q.conversation_id,
+        createdFrom: q.created_after === undefined ? undefined : Date.parse(q.created_after),
+        createdTo: q.created_before === undefined ? undefined : Date.parse(q.created_before),
+        text: q.q,
+        before: q.cursor === undefined ? undefined : parseCursor(q.cursor),
+      };
+      const wanted = q.skip + q.limit + 1;
+      let rows: Array<z.infer<typeof RunSummary>>;
+      if (ctx.history) {
+        // Runs not archived yet (in flight, or finished and waiting for the archive) come from Redis.
+        const hot = [...new Set([...(await ctx.store.activeRunIds()), ...(await ctx.redis.zrange(ctx.store.archivePendingKey, '0', '-1'))])];
+        const [fromRedis, fromArchive] = await Promise.all([listFromRedis(ctx, hot, filter, wanted), ctx.history.list(filter, wanted)]);
+        const seen = new Set(fromRedis.map((r) => r.run_id));
+        rows = [...fromRedis, ...fromArchive.filter((r) => !seen.has(r.run_id))].sort(newestFirst).slice(0, wanted);
+      } else {
+        rows = await listFromRedis(ctx, await ctx.store.recentRunIds(LIST_SCAN_LIMIT), filter, wanted);
       }
-      return { items, skip: q.skip, limit: q.limit, has_more: hasMore };
+      const items = rows.slice(q.skip, q.skip + q.limit);
+      const hasMore = rows.length > q.skip + q.limit;
+      const last = items[items.length - 1];
+      return { items, skip: q.skip, limit: q.limit, has_more: hasMore, next_cursor: hasMore && last ? makeCursor(last) : null };
     },
   );
 
@@ -422,7 +430,58 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'>;
+type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'> & { requirements: string };
+
+/** Newest first by (created_at, run_id): the order of every page and of the cursor. */
+function newestFirst(a: { created_at: string; run_id: string }, b: { created_at: string; run_id: string }): number {
+  const t = Date.parse(b.created_at) - Date.parse(a.created_at);
+  return t !== 0 ? t : a.run_id < b.run_id ? 1 : a.run_id > b.run_id ? -1 : 0;
+}
+
+function makeCursor(row: { created_at: string; run_id: string }): string {
+  return Buffer.from(JSON.stringify([Date.parse(row.created_at), row.run_id])).toString('base64url');
+}
+
+/** @throws FleetError `INVALID_INPUT` for a cursor this API did not make. */
+function parseCursor(cursor: string): { createdAt: number; runId: string } {
+  try {
+    const [createdAt, runId] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (typeof createdAt === 'number' && typeof runId === 'string') return { createdAt, runId };
+  } catch {
+    // reported below
+  }
+  throw new FleetError('INVALID_INPUT', 'cursor: not a cursor from this API; pass the `next_cursor` of the previous page', { details: { issues: [{ path: 'querystring.cursor', message: 'invalid cursor' }] } });
+}
+
+/** The runs among `ids` (newest first) that match `filter`, at most `limit`, read in batches from Redis. */
+async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: RunListFilter, limit: number): Promise<Array<z.infer<typeof RunSummary>>> {
+  const words = filter.text?.toLowerCase().split(/\s+/).filter(Boolean) ?? [];
+  const out: Array<z.infer<typeof RunSummary>> = [];
+  for (let i = 0; i < ids.length; i += 200) {
+    const batch = ids.slice(i, i + 200);
+    const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
+    for (let j = 0; j < batch.length; j++) {
+      const rec = records[j];
+      const l = labels[j] ?? {};
+      if (!rec) continue;
+      const created = Date.parse(rec.created_at);
+      if (filter.status && rec.status !== filter.status) continue;
+      if (filter.workflow && rec.workflow.name !== filter.workflow) continue;
+      if (filter.userId !== undefined && l.user_id !== filter.userId) continue;
+      if (filter.conversationId !== undefined && l.conversation_id !== filter.conversationId) continue;
+      if (filter.createdFrom !== undefined && created < filter.createdFrom) continue;
+      if (filter.createdTo !== undefined && created >= filter.createdTo) continue;
+      if (filter.before && newestFirst({ created_at: new Date(filter.before.createdAt).toISOString(), run_id: filter.before.runId }, rec) >= 0) continue;
+      if (words.length > 0) {
+        const text = rec.requirements.toLowerCase();
+        if (!words.every((w) => text.includes(w))) continue;
+      }
+      const { requirements: _requirements, ...summary } = rec;
+      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
+    }
+  }
+  return out.sort(newestFirst).slice(0, limit);
+}
 
 /** Status, workflow and times of many runs in one round trip (undefined for runs that are gone). */
 async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<Array<RunRecord | undefined>> {
@@ -434,11 +493,12 @@ async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<
     const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
     if (!stateRaw || !metaRaw) return undefined;
     const state = JSON.parse(stateRaw) as RunState;
-    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string } };
+    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string }; requirements: string };
     return {
       run_id: ids[i] as string,
       status: state.status,
       workflow: { name: meta.workflow.name, version: meta.workflow.version },
+      requirements: meta.requirements,
       created_at: new Date(state.createdAt).toISOString(),
       finished_at: state.finishedAt === undefined || !TERMINAL_RUN_STATUSES.includes(state.status) ? null : new Date(state.finishedAt).toISOString(),
     };
