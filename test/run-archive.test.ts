@@ -70,9 +70,9 @@ describe('run archive (PostgreSQL)', () => {
     expect(await rowCounts(result.run_id)).toEqual({ runs: 1, phases: 2, events });
     expect(await fleet.redis.pttl(runKey), 'expiry set after the archive write').toBeGreaterThan(0);
     expect(await fleet.redis.zscore(fleet.client.store.archivePendingKey, result.run_id)).toBeNull();
-    const row = (await sql.query('SELECT status, workflow_name, requirements, input_tokens, result FROM runs WHERE run_id = $1', [result.run_id])).rows[0];
+    const row = (await sql.query<{ result: { results: unknown } }>('SELECT status, workflow_name, requirements, input_tokens, result FROM runs WHERE run_id = $1', [result.run_id])).rows[0];
     expect(row).toMatchObject({ status: 'completed', workflow_name: 'test', requirements: 'an archived todo app', input_tokens: String(result.usage.input_tokens) });
-    expect(row.result.results).toEqual(result.results);
+    expect(row?.result.results).toEqual(result.results);
 
     // A second write of the same run (a redelivered job) overwrites, never duplicates.
     await history.write({ result, labels: {}, events: await fleet.client.store.readEvents(result.run_id) });

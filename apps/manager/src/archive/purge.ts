@@ -1,7 +1,7 @@
 /**
  * `fleet runs purge`: remove finished runs older than a cutoff from Redis and from the archive.
  */
-import { TERMINAL_RUN_STATUSES, isTerminalRun, type RunState, type RunStore } from '@agentfleet/core';
+import { isTerminalRun, type RunState, type RunStore, type TERMINAL_RUN_STATUSES } from '@agentfleet/core';
 import type { HistoryStore } from './history-store.js';
 
 export interface PurgeOptions {
