@@ -88,6 +88,12 @@ describe('run archive (PostgreSQL)', () => {
     expect(served.status).toBe(200);
     expect(await served.json()).toMatchObject({ run_id: result.run_id, status: 'completed', results: result.results });
 
+    const env = cliEnv(fleet.url, fleet.prefix, { FLEET_HISTORY_URL: pgUrl(), FLEET_HISTORY_SCHEMA: schema });
+    const status = await runCli(['status', result.run_id], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ run_id: result.run_id, status: 'completed' });
+    const listed = await runCli(['status', '--status', 'completed', '-n', '500'], env);
+    expect(listed.stdout).toContain(`${result.run_id}  completed  test`);
+
     const deleted = await get('DELETE');
     expect(deleted.status).toBe(200);
     expect(await deleted.json()).toEqual({ run_id: result.run_id, deleted: { redis: false, archive: true } });

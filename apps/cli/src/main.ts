@@ -161,17 +161,44 @@ program
 
 program
   .command('status')
-  .description("print a run's result JSON, or list the latest runs")
+  .description("print a run's result JSON, or list the latest runs (with FLEET_HISTORY_URL: archived runs too)")
   .argument('[run_id]')
-  .action(async (runId: string | undefined) => {
-    await withClient(async (client) => {
-      if (runId) {
-        process.stdout.write(JSON.stringify(await client.result(runId), null, 2) + '\n');
-        return;
-      }
-      for (const id of await client.store.recentRunIds(20)) {
-        const r = await client.result(id);
-        process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow.name}  ${r.created_at}\n`);
+  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
+  .option('--workflow <name>', 'only runs of this workflow')
+  .addOption(new Option('-n, --limit <n>', 'how many runs to list').argParser(positiveInt('--limit')).default(20))
+  .action(async (runId: string | undefined, opts: { status?: string; workflow?: string; limit: number }) => {
+    await withClient(async (client, config) => {
+      const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
+      try {
+        if (runId) {
+          const result = await client.result(runId).catch(async (err: unknown) => {
+            // Past its retention in Redis: the archive still has it.
+            const archived = err instanceof FleetError && err.code === 'RUN_NOT_FOUND' ? await history?.get(runId) : undefined;
+            if (!archived) throw err;
+            return archived.result;
+          });
+          process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+          return;
+        }
+        const rows: Array<{ run_id: string; status: string; workflow: string; created_at: string }> = [];
+        // Runs in Redis (all of them without an archive; the ones not archived yet with one), newest first.
+        const ids = history ? await client.store.activeRunIds() : await client.store.recentRunIds(10_000);
+        for (const id of ids) {
+          const r = await client.result(id).catch(() => undefined);
+          if (!r || (opts.status && r.status !== opts.status) || (opts.workflow && r.workflow.name !== opts.workflow)) continue;
+          rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
+          if (!history && rows.length === opts.limit) break;
+        }
+        if (history) {
+          const seen = new Set(rows.map((r) => r.run_id));
+          for (const r of await history.list({ status: opts.status, workflow: opts.workflow }, opts.limit)) {
+            if (!seen.has(r.run_id)) rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
+          }
+          rows.sort((a, b) => b.created_at.localeCompare(a.created_at));
+        }
+        for (const r of rows.slice(0, opts.limit)) process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow}  ${r.created_at}\n`);
+      } finally {
+        await history?.close();
       }
     });
   });
