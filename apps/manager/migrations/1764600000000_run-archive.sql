@@ -27,6 +27,7 @@ CREATE TABLE runs (
 CREATE INDEX runs_created_idx ON runs (created_at DESC, run_id DESC);
 CREATE INDEX runs_status_created_idx ON runs (status, created_at DESC, run_id DESC);
 CREATE INDEX runs_workflow_created_idx ON runs (workflow_name, created_at DESC, run_id DESC);
+CREATE INDEX runs_workflow_status_created_idx ON runs (workflow_name, status, created_at DESC, run_id DESC);
 CREATE INDEX runs_user_created_idx ON runs (user_id, created_at DESC, run_id DESC);
 CREATE INDEX runs_conversation_idx ON runs (conversation_id, created_at DESC) WHERE conversation_id IS NOT NULL;
 CREATE INDEX runs_finished_idx ON runs (finished_at);
