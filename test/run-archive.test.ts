@@ -88,6 +88,12 @@ describe('run archive (PostgreSQL)', () => {
     expect(served.status).toBe(200);
     expect(await served.json()).toMatchObject({ run_id: result.run_id, status: 'completed', results: result.results });
 
+    const sse = await fetch(`${api.url}/api/runs/${result.run_id}/events`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(sse.status).toBe(200);
+    const text = await sse.text();
+    expect(text.match(/^event: /gm)?.length, 'every archived event').toBe(events);
+    expect(text).toContain('event: run_finished');
+
     const env = cliEnv(fleet.url, fleet.prefix, { FLEET_HISTORY_URL: pgUrl(), FLEET_HISTORY_SCHEMA: schema });
     const status = await runCli(['status', result.run_id], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ run_id: result.run_id, status: 'completed' });

@@ -24,7 +24,7 @@ import { callerOf, isAdmin, requireAdmin } from '../auth.js';
 import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
-import { streamRunEvents } from '../sse.js';
+import { sseMessage, streamRunEvents } from '../sse.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -297,9 +297,18 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
-      await visibleRun(request, request.params.id);
       const after = request.headers['last-event-id'] ?? request.query.last_event_id ?? '0';
+      try {
+        await visibleRun(request, request.params.id);
+      } catch (err) {
+        if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND') || !(await visibleArchivedRun(request, request.params.id)) || !ctx.history) throw err;
+        // Past its retention in Redis: the archived events after `after`, then the stream ends.
+        const events = (await ctx.history.events(request.params.id)).filter((e) => after === '0' || compareStreamIds(e.id, after) > 0);
+        void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
+        return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
+      }
       await streamRunEvents(ctx, reply, request.params.id, after);
+      return reply;
     },
   );
 
@@ -431,6 +440,13 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'> & { requirements: string };
+
+/** Order of two Redis stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}
 
 /** Newest first by (created_at, run_id): the order of every page and of the cursor. */
 function newestFirst(a: { created_at: string; run_id: string }, b: { created_at: string; run_id: string }): number {
