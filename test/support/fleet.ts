@@ -19,7 +19,7 @@ import {
   type StoredRunEvent,
   type WorkflowDefinition,
 } from '@agentfleet/core';
-import { startManager, type Manager } from '@agentfleet/manager';
+import { startManager, type Manager, type ManagerOptions } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './redis.js';
 
@@ -44,6 +44,8 @@ export interface FleetFixtureOptions {
   /** Defaults to the offline model answering with each role's offline output. */
   llm?: LlmClient;
   concurrency?: number;
+  /** Further manager options (retention, the run archive). */
+  manager?: Partial<ManagerOptions>;
 }
 
 /** An LLM client for the real Anthropic SDK pointed at a local fake server (no SDK retries: ours only). */
@@ -57,7 +59,7 @@ export async function startFleet(options: FleetFixtureOptions): Promise<FleetFix
   const prefix = uniquePrefix(options.name);
   const roles = options.roles ?? Object.values(BUILTIN_ROLES);
   const config = { ...loadConfig({}), redisUrl: url, queuePrefix: prefix };
-  const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined });
+  const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, ...options.manager });
   const pool = await startAgentPool({
     redisUrl: url,
     prefix,

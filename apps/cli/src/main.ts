@@ -15,13 +15,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
-import { resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
 import { runCommand } from './run.js';
 import { register as registerWorkers } from './commands/workers.js';
 import { register as registerRunControl } from './commands/run-control.js';
+import { register as registerRuns } from './commands/runs.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
@@ -93,16 +94,22 @@ program
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
     sayMetrics('manager', telemetry);
+    // The run archive, when FLEET_HISTORY_URL is set: migrations are applied here, before anything is archived.
+    const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
     // The HTTP API listens first: a busy port stops the process before the manager takes any work.
-    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, host: opts.host, provider: config.provider }) : undefined;
+    const http = opts.port
+      ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, host: opts.host, provider: config.provider, ...(history ? { history } : {}) })
+      : undefined;
     const manager = await startManager({
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       concurrency: opts.concurrency,
       lockDurationMs: opts.lockDuration,
       stalledIntervalMs: opts.stalledInterval,
+      runRetentionMs: config.runRetentionMs,
+      ...(history ? { history } : {}),
     });
-    say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
+    say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); ${history ? 'archiving finished runs to PostgreSQL; ' : ''}Ctrl-C to stop`);
     if (http) say(`manager: HTTP API listening on ${http.listening}${/^(0\.0\.0\.0|\[::\]):/.test(http.listening) ? ' (every interface)' : ''}, ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
     const signal = await untilSignal();
     say(`manager: ${signal}, stopping`);
@@ -110,6 +117,7 @@ program
     // Bounded: with Redis unreachable, closing would wait for it forever. Reports being handled are
     // taken over by another manager once their lock expires (--lock-duration).
     await Promise.race([manager.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    await history?.close();
     await telemetry.shutdown();
     process.exit(process.exitCode ?? 0);
   });
@@ -159,19 +167,44 @@ program
 
 program
   .command('status')
-  .description("print a run's result JSON, or list the latest runs")
+  .description("print a run's result JSON, or list the latest runs (with FLEET_HISTORY_URL: archived runs too)")
   .argument('[run_id]')
-  .action(async (runId: string | undefined) => {
-    await withClient(async (client) => {
-      if (runId) {
-        const result = await client.result(runId);
-        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-        for (const u of result.unserved ?? []) say(`warning: phase ${u.phase} is queued but ${u.message}`);
-        return;
-      }
-      for (const id of await client.store.recentRunIds(20)) {
-        const r = await client.result(id);
-        process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow.name}  ${r.created_at}${unservedNote(r)}\n`);
+  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
+  .option('--workflow <name>', 'only runs of this workflow')
+  .addOption(new Option('-n, --limit <n>', 'how many runs to list').argParser(positiveInt('--limit')).default(20))
+  .action(async (runId: string | undefined, opts: { status?: string; workflow?: string; limit: number }) => {
+    await withClient(async (client, config) => {
+      const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
+      try {
+        if (runId) {
+          const result = await client.result(runId).catch(async (err: unknown) => {
+            // Past its retention in Redis: the archive still has it.
+            const archived = err instanceof FleetError && err.code === 'RUN_NOT_FOUND' ? await history?.get(runId) : undefined;
+            if (!archived) throw err;
+            return archived.result;
+          });
+          process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+          return;
+        }
+        const rows: Array<{ run_id: string; status: string; workflow: string; created_at: string }> = [];
+        // Runs in Redis (all of them without an archive; the ones not archived yet with one), newest first.
+        const ids = history ? await client.store.activeRunIds() : await client.store.recentRunIds(10_000);
+        for (const id of ids) {
+          const r = await client.result(id).catch(() => undefined);
+          if (!r || (opts.status && r.status !== opts.status) || (opts.workflow && r.workflow.name !== opts.workflow)) continue;
+          rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
+          if (!history && rows.length === opts.limit) break;
+        }
+        if (history) {
+          const seen = new Set(rows.map((r) => r.run_id));
+          for (const r of await history.list({ status: opts.status, workflow: opts.workflow }, opts.limit)) {
+            if (!seen.has(r.run_id)) rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
+          }
+          rows.sort((a, b) => b.created_at.localeCompare(a.created_at));
+        }
+        for (const r of rows.slice(0, opts.limit)) process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow}  ${r.created_at}\n`);
+      } finally {
+        await history?.close();
       }
     });
   });
@@ -189,6 +222,7 @@ program
 
 registerWorkers(program);
 registerRunControl(program);
+registerRuns(program);
 registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);

@@ -29,6 +29,7 @@ import {
   carrierUnder,
   type SpanRef,
   DEFAULT_DEADLINE_GRACE_MS,
+  DEFAULT_RUN_RETENTION_MS,
   type DeadlineRef,
   type FleetLogger,
   type FollowUpAction,
@@ -48,9 +49,13 @@ import {
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
+import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
+import type { HistoryStore } from './archive/history-store.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
+/** How often the run index is pruned of runs whose retention passed, ms. */
+const INDEX_PRUNE_MS = 60_000;
 /** How long a manager holds a due deadline it took before another may take it, ms. */
 const DEADLINE_LEASE_MS = 30_000;
 /** How often queues of roles no live pool serves are looked for, ms. */
@@ -92,6 +97,18 @@ export interface ManagerOptions {
    * out itself, ms: its committer had that long to do it and is taken for dead. @defaultValue 30000
    */
   outboxLeaseMs?: number;
+  /**
+   * How long a finished run's keys stay in Redis, ms (`FLEET_RUN_RETENTION`); 0 keeps them. Written to
+   * Redis at start, so every process that finishes runs applies it. @defaultValue 7 days
+   */
+  runRetentionMs?: number;
+  /**
+   * The run archive (`FLEET_HISTORY_URL`, opened with `openHistoryStore`): each finished run is
+   * written there, and gets its Redis expiry only after that write succeeded. @defaultValue none: Redis alone
+   */
+  history?: HistoryStore;
+  /** Tuning of the archiver (poll interval, retry backoff); see ./archive/archiver.ts. */
+  archive?: ArchiverOptions;
 }
 
 export interface Manager {
@@ -120,6 +137,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   await checkEvictionPolicy(redis, warn);
 
   const store = new RunStore(redis, options.prefix);
+  await store.writeRetentionSettings(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS, options.history !== undefined);
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const deadlineGraceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
   const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
@@ -149,6 +167,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         links: { parent: { run_id: meta.run_id, phase, iteration } },
       });
       submitted = true;
+      // The child stays in Redis while its parent is open (retention).
+      await store.holdRun(childId, meta.run_id);
       // Linked once, however often a replay starts the (same) child again.
       if (!(await store.getLinks(meta.run_id)).children?.includes(childId)) await store.addLink(meta.run_id, 'children', childId);
     } catch (err) {
@@ -405,6 +425,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       ),
     );
   }
+  // Runs whose retention passed leave the run index too, so Redis memory stays flat.
+  let pruning: Promise<unknown> | undefined;
+  const pruneTimer = setInterval(() => {
+    if (pruning || stopped) return;
+    pruning = store
+      .pruneIndex()
+      .catch((err: unknown) => onError(err as Error))
+      .finally(() => (pruning = undefined));
+  }, INDEX_PRUNE_MS);
+  pruneTimer.unref();
   const deadlineTimer = setInterval(() => {
     if (polling || stopped) return;
     polling = pollDeadlines()
@@ -454,6 +484,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {
@@ -471,13 +502,16 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       stopped = true;
       clearInterval(deadlineTimer);
       clearInterval(unservedTimer);
+      clearInterval(pruneTimer);
       await polling;
       await checking;
+      await pruning;
       await worker.close();
       await queueMetrics.close();
       await driver.close();
       await managerQueue.close();
       await endActions.close();
+      await archiver?.close();
       await client.close();
       redis.disconnect();
     },

@@ -186,6 +186,8 @@ export class FleetClient {
     });
     await this.store.appendEvent(runId, { type: 'rerun_started', at: Date.now(), new_run_id: newId, from: options.from });
     await this.store.addLink(runId, 'reruns', newId);
+    // The run re-run stays in Redis while its rerun is open (retention).
+    await this.store.holdRun(runId, newId);
     return newId;
   }
 

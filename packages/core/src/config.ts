@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { FleetError } from './errors.js';
+import { DEFAULT_RUN_RETENTION_MS } from './store/retention.js';
 
 /** Default model when `FLEET_MODEL` is unset: a current Claude model. */
 export const DEFAULT_MODEL = 'claude-sonnet-5-5';
@@ -45,6 +46,15 @@ const envSchema = z.object({
   FLEET_RATE_LIMIT_WINDOW_MS: z.coerce.number().int().positive('FLEET_RATE_LIMIT_WINDOW_MS must be a positive number of ms').default(60_000),
   FLEET_PRICES: z.string().optional(),
   FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false'),
+  FLEET_RUN_RETENTION: z.string().optional(),
+  FLEET_HISTORY_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'FLEET_HISTORY_URL must be a PostgreSQL URL such as postgres://user@127.0.0.1:5432/agentfleet')
+    .optional(),
+  FLEET_HISTORY_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'FLEET_HISTORY_SCHEMA must be a lower-case SQL identifier such as agentfleet')
+    .default('public'),
   FLEET_METRICS_PORT: z.coerce.number().int().min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').optional(),
 });
 
@@ -85,6 +95,15 @@ export interface FleetConfig {
   offlineJitterMs: number;
   /** Record prompts and replies on `chat` spans (`FLEET_TRACE_CONTENT=true`). @defaultValue false */
   traceContent: boolean;
+  /**
+   * How long a finished run's keys stay in Redis, ms (`FLEET_RUN_RETENTION`: `7d`, `12h`, `30m`, `90s`);
+   * 0 keeps them. With an archive, the period starts once the run is archived. @defaultValue 7 days
+   */
+  runRetentionMs: number;
+  /** PostgreSQL URL of the run archive (`FLEET_HISTORY_URL`); undefined: Redis alone. */
+  historyUrl: string | undefined;
+  /** PostgreSQL schema of the run archive (`FLEET_HISTORY_SCHEMA`), created when missing. @defaultValue `public` */
+  historySchema: string;
   /** Port of the Prometheus `/metrics` endpoint of `fleet manager` / `fleet agents` (`FLEET_METRICS_PORT`); undefined: none. */
   metricsPort: number | undefined;
 }
@@ -122,6 +141,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     offlineJitterMs: e.FLEET_OFFLINE_JITTER_MS,
     traceContent: e.FLEET_TRACE_CONTENT === 'true',
     metricsPort: e.FLEET_METRICS_PORT,
+    runRetentionMs: e.FLEET_RUN_RETENTION === undefined ? DEFAULT_RUN_RETENTION_MS : parseDuration(e.FLEET_RUN_RETENTION, 'FLEET_RUN_RETENTION'),
+    historyUrl: e.FLEET_HISTORY_URL,
+    historySchema: e.FLEET_HISTORY_SCHEMA,
     openaiBaseUrl: e.FLEET_OPENAI_BASE_URL,
     openaiApiKey: e.FLEET_OPENAI_API_KEY,
     roleModels: parseRoleModels(e.FLEET_ROLE_MODELS),
@@ -133,6 +155,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     },
     prices: parsePrices(e.FLEET_PRICES),
   };
+}
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * A duration such as `7d`, `12h`, `30m`, `90s` or `250ms` (or `0`), in ms.
+ *
+ * @param setting - named in the error.
+ * @throws FleetError `INVALID_INPUT` naming the setting, for anything else.
+ */
+export function parseDuration(text: string, setting: string): number {
+  const m = /^\s*(\d+)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m || (m[2] === undefined && m[1] !== '0')) {
+    throw new FleetError('INVALID_INPUT', `${setting}: "${text}" is not a duration; write e.g. 7d, 12h, 30m or 90s (0 keeps runs forever)`);
+  }
+  return Number(m[1]) * DURATION_UNITS_MS[(m[2] ?? 'ms') as keyof typeof DURATION_UNITS_MS];
 }
 
 /** A Redis URL with any password replaced by `***`, safe for logs and error messages. */

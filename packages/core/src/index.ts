@@ -12,7 +12,7 @@ export {
   type SerializedFleetError,
   type ValidationIssue,
 } from './errors.js';
-export { DEFAULT_MODEL, loadConfig, redactRedisUrl, type FleetConfig } from './config.js';
+export { DEFAULT_MODEL, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
@@ -58,6 +58,7 @@ export {
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
+export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
 export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';

@@ -2,6 +2,7 @@
  * Options of the HTTP API, parsed once at start: raw options (or environment) → options with defaults.
  */
 import { FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
+import type { HistoryStore } from '../archive/history-store.js';
 
 export interface HttpApiOptions {
   redisUrl: string;
@@ -28,6 +29,8 @@ export interface HttpApiOptions {
   redisCommandTimeoutMs?: number;
   /** Log requests (pino, to stdout). Keys are never logged: the authorization headers are redacted. @defaultValue false */
   logger?: boolean;
+  /** The run archive (`openHistoryStore`), when `FLEET_HISTORY_URL` is set: lists, finished runs and purges read and write it. */
+  history?: HistoryStore;
 }
 
 export interface ResolvedHttpApiOptions {

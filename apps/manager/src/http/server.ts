@@ -72,6 +72,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     registry: new TemplateRegistry(redis, options.prefix),
     access: new AccessStore(redis, options.prefix, options.keys),
     labels: new RunLabelStore(redis, options.prefix),
+    history: raw.history,
     options,
   };
 

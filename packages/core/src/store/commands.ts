@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
+import { ON_RUN_FINISHED_LUA, ON_RUN_REOPENED_LUA, RETAIN_FUNCTION_LUA } from './retention.js';
 
 /**
  * Where the scripts are: beside this file in the sources; the compiled file (`dist/store/`) reads
@@ -24,13 +25,31 @@ export const STORE_COMMANDS = {
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
 
+/**
+ * Lua shared between scripts, included where a script has a line `-- @include <name>`: the retention
+ * rules of a finished run (./retention.ts) are used by the commit and by the archive's scripts alike.
+ */
+const INCLUDES: Record<string, string> = {
+  'retention-functions': RETAIN_FUNCTION_LUA,
+  'retention-on-finished': ON_RUN_FINISHED_LUA,
+  'retention-on-reopened': ON_RUN_REOPENED_LUA,
+};
+
 const sources = new Map<StoreCommandName, string>();
 
-/** The text of a store script (read once per process). */
+/**
+ * The text of a store script (read once per process), its `-- @include` lines replaced.
+ * @throws Error naming the script and the include when an include is unknown.
+ */
 export function commandSource(name: StoreCommandName): string {
   let lua = sources.get(name);
   if (lua === undefined) {
-    lua = readFileSync(`${COMMANDS_DIR}${STORE_COMMANDS[name].file}.lua`, 'utf8');
+    const file = STORE_COMMANDS[name].file;
+    lua = readFileSync(`${COMMANDS_DIR}${file}.lua`, 'utf8').replace(/^[ \t]*-- @include ([\w-]+)[ \t]*$/gm, (_line, include: string) => {
+      const text = INCLUDES[include];
+      if (text === undefined) throw new Error(`store script ${file}.lua includes "${include}", which is not one of ${Object.keys(INCLUDES).join(', ')}`);
+      return text;
+    });
     sources.set(name, lua);
   }
   return lua;

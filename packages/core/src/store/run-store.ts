@@ -8,6 +8,8 @@
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
  * - `<p>:runs:active`       set of runs not yet finished
+ * - `<p>:archive:pending`   sorted set of finished runs the archive has yet to write (score: when due, ms)
+ * - `<p>:settings`          hash of fleet-wide retention settings (see ./retention.ts)
  * - `<p>:deadlines`         sorted set of deadlines: member `[runId, phase, iteration]` (JSON), score
  *                           the epoch ms at which the manager checks on that phase iteration (phase
  *                           `''`: on the run's start, see {@link runStartDeadline})
@@ -23,6 +25,7 @@
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
+import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
 import { commandError, storeCommand } from './commands.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
@@ -548,6 +551,67 @@ export class RunStore {
    */
   async claimStaleOutboxes(olderThan: number, leaseUntil: number, limit = 100): Promise<string[]> {
     return this.claimScript(this.outboxesKey, String(olderThan), String(leaseUntil), String(limit));
+  }
+
+  get settingsKey(): string {
+    return `${this.prefix}:settings`;
+  }
+  get archivePendingKey(): string {
+    return `${this.prefix}:archive:pending`;
+  }
+
+  /**
+   * Write the fleet-wide retention settings every committer reads (the manager does, at start).
+   * @param retentionMs - how long a finished run's keys stay, ms; 0 keeps them.
+   * @param archive - whether a finished run waits for its archive write before it gets its expiry.
+   */
+  async writeRetentionSettings(retentionMs: number, archive: boolean): Promise<void> {
+    await this.redis.hset(this.settingsKey, 'run_retention_ms', String(retentionMs), 'archive', archive ? '1' : '0');
+  }
+
+  /**
+   * Keep `heldId` while `holderId` is open (a child run for its parent, a run for its rerun): any
+   * expiry it has is removed, and it gets one again when the holder finishes.
+   */
+  async holdRun(heldId: string, holderId: string): Promise<void> {
+    await this.redis.eval(HOLD_RUN_LUA, 1, this.runKey(heldId), this.prefix, heldId, holderId);
+  }
+
+  /**
+   * Mark a run as written to the archive: it leaves the pending set and gets its expiry (unless held).
+   * @returns true when the expiry was set.
+   */
+  async markArchived(id: string): Promise<boolean> {
+    return ((await this.redis.eval(ARCHIVED_LUA, 1, this.runKey(id), this.prefix, id)) as number) === 1;
+  }
+
+  /** Take up to `limit` runs due for the archive at `now` (epoch ms), each leased until `leaseUntil`. */
+  async claimArchivePending(now: number, leaseUntil: number, limit = 100): Promise<string[]> {
+    return (await this.redis.eval(CLAIM_ARCHIVE_LUA, 1, this.archivePendingKey, String(now), String(leaseUntil), String(limit))) as string[];
+  }
+
+  /**
+   * Delete a run from Redis: every key, its index entries and its archive wait.
+   * @returns true when the run's record existed.
+   */
+  async purgeRun(id: string): Promise<boolean> {
+    this.metaCache.delete(id);
+    return ((await this.redis.eval(PURGE_RUN_LUA, 1, this.runKey(id), this.prefix, id)) as number) === 1;
+  }
+
+  /**
+   * Drop index entries (`<p>:runs`) of runs whose keys expired: looks at the `limit` oldest entries.
+   * @returns how many were dropped.
+   */
+  async pruneIndex(limit = 1000): Promise<number> {
+    const ids = await this.redis.zrange(this.indexKey, '0', String(limit - 1));
+    if (ids.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.exists(this.runKey(id));
+    const exists = (await pipe.exec()) ?? [];
+    const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
+    if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+    return gone.length;
   }
 
   /** Ids of runs not yet finished. */

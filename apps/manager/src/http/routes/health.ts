@@ -67,14 +67,38 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
       schema: {
         tags: ['analytics'],
         summary: 'Per workflow: runs by status, completion rate, median and p95 time to complete, mean tokens per run',
-        description: `Looks at the ${ANALYTICS_SCAN_LIMIT} most recent runs: every run for an admin key, only the runs the caller's key started for any other key.`,
+        description: `With the run archive (FLEET_HISTORY_URL): every archived run, in SQL, plus the runs in flight. Without it: the ${ANALYTICS_SCAN_LIMIT} most recent runs in Redis. An admin key sees every run; any other key only the runs it started.`,
         response: { 200: z.object({ items: z.array(WorkflowStats), runs_considered: z.number() }), 401: ErrorBodySchema, 503: ErrorBodySchema },
       },
     },
     async (request) => {
-      const recent = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
       // A non-admin key sees figures of its own runs only, as it sees only its own runs in the list.
       const owner = isAdmin(request) ? undefined : callerOf(request).id;
+      if (ctx.history) {
+        const items = await ctx.history.workflowStats(owner);
+        // Runs in flight are not archived yet: they count by status only.
+        const inFlight = await ctx.store.activeRunIds();
+        const active = owner === undefined ? inFlight : await ownRuns(ctx, inFlight, owner);
+        const pipe = ctx.redis.pipeline();
+        for (const id of active) pipe.hmget(ctx.store.runKey(id), 'state', 'meta');
+        for (const [err, value] of (await pipe.exec()) ?? []) {
+          if (err) throw err;
+          const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
+          if (!stateRaw || !metaRaw) continue;
+          const name = (JSON.parse(metaRaw) as { workflow: { name: string } }).workflow.name;
+          const status = (JSON.parse(stateRaw) as RunState).status;
+          let item = items.find((i) => i.workflow === name);
+          if (!item) {
+            item = { workflow: name, runs: 0, by_status: {}, completion_rate: null, median_ms: null, p95_ms: null, mean_tokens: null };
+            items.push(item);
+          }
+          item.runs++;
+          item.by_status[status] = (item.by_status[status] ?? 0) + 1;
+        }
+        items.sort((a, b) => a.workflow.localeCompare(b.workflow));
+        return { items, runs_considered: items.reduce((n, i) => n + i.runs, 0) };
+      }
+      const recent = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
       const ids = owner === undefined ? recent : await ownRuns(ctx, recent, owner);
       const byWorkflow = new Map<string, { statuses: Record<string, number>; durations: number[]; tokens: number[] }>();
       for (let i = 0; i < ids.length; i += 500) {

@@ -14,6 +14,7 @@ import {
   isTerminalRun,
   validateRequirements,
   type RunLabels,
+  type RunResult,
   type RunState,
   type WorkflowDefinition,
 } from '@agentfleet/core';
@@ -21,9 +22,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf, isAdmin, requireAdmin } from '../auth.js';
+import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
-import { streamRunEvents } from '../sse.js';
+import { sseMessage, streamRunEvents } from '../sse.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -112,6 +114,14 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return { state, labels };
   }
 
+  /** A run Redis no longer holds (its retention passed), from the archive; undefined without one. */
+  async function visibleArchivedRun(request: FastifyRequest, id: string): Promise<{ result: RunResult; labels: Record<string, unknown> } | undefined> {
+    const archived = await ctx.history?.get(id);
+    if (!archived) return undefined;
+    if (!isAdmin(request) && archived.labels.user_id !== callerOf(request).id) return undefined;
+    return archived;
+  }
+
   /**
    * Running a run's workflow again (resume, rerun) needs the same right as starting it: the caller's
    * user type must still be granted its template, and the template must still be active.
@@ -194,47 +204,54 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['runs'],
         summary: 'List runs, newest first',
-        description: `Filters look at the ${LIST_SCAN_LIMIT} most recent runs. Keys that are not admin keys see only their own runs.`,
+        description: `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs in flight from Redis. Without it, filters look at the ${LIST_SCAN_LIMIT} most recent runs in Redis. Page with \`cursor\` (the previous page's \`next_cursor\`). Keys that are not admin keys see only their own runs.`,
         querystring: z.object({
           status: z.enum(RUN_STATUSES).optional(),
           workflow: z.string().optional().describe('workflow (template) name'),
           user_id: z.string().optional().describe('id of the API key that started the run'),
           conversation_id: z.string().optional(),
-          skip: z.coerce.number().int().min(0).default(0),
+          created_after: z.iso.datetime({ offset: true }).optional().describe('only runs created at or after this time (ISO 8601)'),
+          created_before: z.iso.datetime({ offset: true }).optional().describe('only runs created before this time (ISO 8601)'),
+          q: z.string().min(1).max(500).optional().describe('words that must all appear in the requirements'),
+          cursor: z.string().max(512).optional().describe('`next_cursor` of the previous page: the page after it'),
+          skip: z.coerce.number().int().min(0).max(10_000).default(0),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
-        response: { 200: z.object({ items: z.array(RunSummary), skip: z.number(), limit: z.number(), has_more: z.boolean() }), ...errors(400, 401, 503) },
+        response: {
+          200: z.object({ items: z.array(RunSummary), skip: z.number(), limit: z.number(), has_more: z.boolean(), next_cursor: z.string().nullable() }),
+          ...errors(400, 401, 503),
+        },
       },
     },
     async (request) => {
       const q = request.query;
       const userId = isAdmin(request) ? q.user_id : callerOf(request).id;
-      if (!isAdmin(request) && q.user_id !== undefined && q.user_id !== userId) return { items: [], skip: q.skip, limit: q.limit, has_more: false };
-      const ids = await ctx.store.recentRunIds(LIST_SCAN_LIMIT);
-      const items: Array<z.infer<typeof RunSummary>> = [];
-      let matched = 0;
-      let hasMore = false;
-      for (let i = 0; i < ids.length && !hasMore; i += 200) {
-        const batch = ids.slice(i, i + 200);
-        const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
-        for (let j = 0; j < batch.length; j++) {
-          const rec = records[j];
-          const l = labels[j] ?? {};
-          if (!rec) continue;
-          if (q.status && rec.status !== q.status) continue;
-          if (q.workflow && rec.workflow.name !== q.workflow) continue;
-          if (userId !== undefined && l.user_id !== userId) continue;
-          if (q.conversation_id !== undefined && l.conversation_id !== q.conversation_id) continue;
-          matched++;
-          if (matched <= q.skip) continue;
-          if (items.length === q.limit) {
-            hasMore = true;
-            break;
-          }
-          items.push({ ...rec, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
-        }
+      if (!isAdmin(request) && q.user_id !== undefined && q.user_id !== userId) return { items: [], skip: q.skip, limit: q.limit, has_more: false, next_cursor: null };
+      const filter: RunListFilter = {
+        status: q.status,
+        workflow: q.workflow,
+        userId,
+        conversationId: q.conversation_id,
+        createdFrom: q.created_after === undefined ? undefined : Date.parse(q.created_after),
+        createdTo: q.created_before === undefined ? undefined : Date.parse(q.created_before),
+        text: q.q,
+        before: q.cursor === undefined ? undefined : parseCursor(q.cursor),
+      };
+      const wanted = q.skip + q.limit + 1;
+      let rows: Array<z.infer<typeof RunSummary>>;
+      if (ctx.history) {
+        // Runs not archived yet (in flight, or finished and waiting for the archive) come from Redis.
+        const hot = [...new Set([...(await ctx.store.activeRunIds()), ...(await ctx.redis.zrange(ctx.store.archivePendingKey, '0', '-1'))])];
+        const [fromRedis, fromArchive] = await Promise.all([listFromRedis(ctx, hot, filter, wanted), ctx.history.list(filter, wanted)]);
+        const seen = new Set(fromRedis.map((r) => r.run_id));
+        rows = [...fromRedis, ...fromArchive.filter((r) => !seen.has(r.run_id))].sort(newestFirst).slice(0, wanted);
+      } else {
+        rows = await listFromRedis(ctx, await ctx.store.recentRunIds(LIST_SCAN_LIMIT), filter, wanted);
       }
-      return { items, skip: q.skip, limit: q.limit, has_more: hasMore };
+      const items = rows.slice(q.skip, q.skip + q.limit);
+      const hasMore = rows.length > q.skip + q.limit;
+      const last = items[items.length - 1];
+      return { items, skip: q.skip, limit: q.limit, has_more: hasMore, next_cursor: hasMore && last ? makeCursor(last) : null };
     },
   );
 
@@ -244,7 +261,24 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { tags: ['runs'], summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
     },
     async (request) => {
-      const { labels } = await visibleRun(request, request.params.id);
+      let labels: Awaited<ReturnType<typeof ctx.labels.get>>;
+      try {
+        ({ labels } = await visibleRun(request, request.params.id));
+      } catch (err) {
+        if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND')) throw err;
+        const archived = await visibleArchivedRun(request, request.params.id);
+        if (!archived) throw err;
+        const l = archived.labels;
+        const detail = {
+          ...archived.result,
+          user_id: l.user_id ?? null,
+          conversation_id: l.conversation_id ?? null,
+          template: l.template ?? null,
+          parent_run_id: l.parent_run_id ?? null,
+          end_action: l.end_action ?? null,
+        };
+        return detail as unknown as z.infer<typeof RunDetail>;
+      }
       const result = await ctx.client.result(request.params.id);
       const detail = {
         ...result,
@@ -273,9 +307,18 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
-      await visibleRun(request, request.params.id);
       const after = request.headers['last-event-id'] ?? request.query.last_event_id ?? '0';
+      try {
+        await visibleRun(request, request.params.id);
+      } catch (err) {
+        if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND') || !(await visibleArchivedRun(request, request.params.id)) || !ctx.history) throw err;
+        // Past its retention in Redis: the archived events after `after`, then the stream ends.
+        const events = (await ctx.history.events(request.params.id)).filter((e) => after === '0' || compareStreamIds(e.id, after) > 0);
+        void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
+        return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
+      }
       await streamRunEvents(ctx, reply, request.params.id, after);
+      return reply;
     },
   );
 
@@ -351,6 +394,32 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
+  r.delete(
+    '/api/runs/:id',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Delete a run from Redis and the archive (admin)',
+        description: 'Removes every Redis key of the run and its archived rows. 409 while the run is still going (cancel it first).',
+        params: RunIdParams,
+        response: { 200: z.object({ run_id: z.string(), deleted: z.object({ redis: z.boolean(), archive: z.boolean() }) }), ...errors(401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request, 'deleting a run');
+      const id = request.params.id;
+      const state = await ctx.store.getRun(id).then(
+        (r) => r.state,
+        () => undefined,
+      );
+      if (state && !isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${id} is ${state.status}; cancel it before deleting it`);
+      const redis = await ctx.store.purgeRun(id);
+      const archive = ctx.history ? (await ctx.history.delete([id])) > 0 : false;
+      if (!redis && !archive) throw new FleetError('RUN_NOT_FOUND', `no run "${id}" in Redis${ctx.history ? ' or the archive' : ''}`);
+      return { run_id: id, deleted: { redis, archive } };
+    },
+  );
+
   r.post(
     '/api/runs/:id/events',
     {
@@ -380,7 +449,65 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'>;
+type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'> & { requirements: string };
+
+/** Order of two Redis stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}
+
+/** Newest first by (created_at, run_id): the order of every page and of the cursor. */
+function newestFirst(a: { created_at: string; run_id: string }, b: { created_at: string; run_id: string }): number {
+  const t = Date.parse(b.created_at) - Date.parse(a.created_at);
+  return t !== 0 ? t : a.run_id < b.run_id ? 1 : a.run_id > b.run_id ? -1 : 0;
+}
+
+function makeCursor(row: { created_at: string; run_id: string }): string {
+  return Buffer.from(JSON.stringify([Date.parse(row.created_at), row.run_id])).toString('base64url');
+}
+
+/** @throws FleetError `INVALID_INPUT` for a cursor this API did not make. */
+function parseCursor(cursor: string): { createdAt: number; runId: string } {
+  try {
+    const [createdAt, runId] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (typeof createdAt === 'number' && typeof runId === 'string') return { createdAt, runId };
+  } catch {
+    // reported below
+  }
+  throw new FleetError('INVALID_INPUT', 'cursor: not a cursor from this API; pass the `next_cursor` of the previous page', { details: { issues: [{ path: 'querystring.cursor', message: 'invalid cursor' }] } });
+}
+
+/** The runs among `ids` (newest first) that match `filter`, at most `limit`, read in batches from Redis. */
+async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: RunListFilter, limit: number): Promise<Array<z.infer<typeof RunSummary>>> {
+  const words = filter.text?.toLowerCase().split(/\s+/).filter(Boolean) ?? [];
+  const out: Array<z.infer<typeof RunSummary>> = [];
+  for (let i = 0; i < ids.length; i += 200) {
+    const batch = ids.slice(i, i + 200);
+    const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
+    for (let j = 0; j < batch.length; j++) {
+      const rec = records[j];
+      const l = labels[j] ?? {};
+      if (!rec) continue;
+      const created = Date.parse(rec.created_at);
+      if (filter.status && rec.status !== filter.status) continue;
+      if (filter.workflow && rec.workflow.name !== filter.workflow) continue;
+      if (filter.userId !== undefined && l.user_id !== filter.userId) continue;
+      if (filter.conversationId !== undefined && l.conversation_id !== filter.conversationId) continue;
+      if (filter.createdFrom !== undefined && created < filter.createdFrom) continue;
+      if (filter.createdTo !== undefined && created >= filter.createdTo) continue;
+      if (filter.before && newestFirst({ created_at: new Date(filter.before.createdAt).toISOString(), run_id: filter.before.runId }, rec) >= 0) continue;
+      if (words.length > 0) {
+        const text = rec.requirements.toLowerCase();
+        if (!words.every((w) => text.includes(w))) continue;
+      }
+      const { requirements: _requirements, ...summary } = rec;
+      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
+    }
+  }
+  return out.sort(newestFirst).slice(0, limit);
+}
 
 /** Status, workflow and times of many runs in one round trip (undefined for runs that are gone). */
 async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<Array<RunRecord | undefined>> {
@@ -392,11 +519,12 @@ async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<
     const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
     if (!stateRaw || !metaRaw) return undefined;
     const state = JSON.parse(stateRaw) as RunState;
-    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string } };
+    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string }; requirements: string };
     return {
       run_id: ids[i] as string,
       status: state.status,
       workflow: { name: meta.workflow.name, version: meta.workflow.version },
+      requirements: meta.requirements,
       created_at: new Date(state.createdAt).toISOString(),
       finished_at: state.finishedAt === undefined || !TERMINAL_RUN_STATUSES.includes(state.status) ? null : new Date(state.finishedAt).toISOString(),
     };

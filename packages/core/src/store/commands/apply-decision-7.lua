@@ -24,7 +24,12 @@
   ARGV[12] deadlines to remove (JSON array of members)
 
   Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
+
+  Retention (../retention.ts, included): the commit that finishes a run queues it for the archive or
+  sets its keys' expiry; one that reopens it removes the expiry. Those parts derive the fleet's
+  settings and archive keys from KEYS[1] and ARGV[5] (same hash tag, so the same Cluster slot).
 ]]
+-- @include retention-functions
 local version = redis.call('HGET', KEYS[1], 'version')
 if version == false then return -1 end
 if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
@@ -32,10 +37,14 @@ redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[1], 'result')
   redis.call('SADD', KEYS[4], ARGV[5])
+  -- a reopened run stays until it finishes again
+  -- @include retention-on-reopened
 end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'result', ARGV[4])
   redis.call('SREM', KEYS[4], ARGV[5])
+  -- archive or expiry of the finished run
+  -- @include retention-on-finished
 end
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
