@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 import { SpanKind, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider as BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { FleetError } from '../packages/core/src/errors.js';
@@ -254,7 +254,7 @@ describe('startTelemetry stays out of the way', () => {
     await using receiver = await startOtlpReceiver();
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
     const theirs = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(theirs)] });
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: theirs })] });
     expect(trace.setGlobalTracerProvider(provider)).toBe(true);
     try {
       const telemetry = await start({ serviceName: 'agentfleet-test' });
