@@ -8,6 +8,7 @@ import * as incubating from '@opentelemetry/semantic-conventions/incubating';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { FleetError } from '../errors.js';
+import { incomingTraceCarrier } from './run-spans.js';
 import {
   ERROR_TYPE_OTHER,
   ErrorAttributes,
@@ -281,5 +282,21 @@ describe('attribute names', () => {
         'messaging.message.id'
       ],
     ).toBe('run.code.0');
+  });
+});
+
+describe('incomingTraceCarrier', () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  it('keeps a valid traceparent (from a header, a repeated header or TRACEPARENT) with its tracestate', () => {
+    expect(incomingTraceCarrier(traceparent)).toEqual({ traceparent });
+    expect(incomingTraceCarrier(` ${traceparent.toUpperCase()} `, 'a=1')).toEqual({ traceparent, tracestate: 'a=1' });
+    expect(incomingTraceCarrier([traceparent, 'ignored'], ['a=1', 'b=2'])).toEqual({ traceparent, tracestate: 'a=1,b=2' });
+  });
+  it('gives {} for a missing, malformed or all-zero traceparent, so the run starts its own trace', () => {
+    expect(incomingTraceCarrier(undefined, 'a=1')).toEqual({});
+    expect(incomingTraceCarrier('not a traceparent')).toEqual({});
+    expect(incomingTraceCarrier('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({});
+    expect(incomingTraceCarrier('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toEqual({});
+    expect(incomingTraceCarrier('00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01')).toEqual({});
   });
 });
