@@ -9,11 +9,12 @@
 
 import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
 import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
-import type { MetricReader } from '@opentelemetry/sdk-metrics';
+import type { CollectionResult, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
 import { FleetError } from '../errors.js';
 
+import { withUnitSuffixes } from './prometheus-names.js';
 import { fleetIdGenerator } from './run-spans.js';
 import { tracerProviderRegistered } from './trace.js';
 
@@ -209,8 +210,14 @@ async function metricReaders(options: TelemetryOptions): Promise<{ list: MetricR
   let port: number | undefined;
   if (options.metricsPort !== undefined) {
     const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+    // Every scrape collects through collect(): names get their unit suffix there (./prometheus-names.ts).
+    class PrometheusExporterWithUnits extends PrometheusExporter {
+      override async collect(collectOptions?: Parameters<MetricReader['collect']>[0]): Promise<CollectionResult> {
+        return withUnitSuffixes(await super.collect(collectOptions));
+      }
+    }
     const host = options.metricsHost ?? '0.0.0.0';
-    const exporter = new PrometheusExporter({ port: options.metricsPort, host, preventServerStart: true });
+    const exporter = new PrometheusExporterWithUnits({ port: options.metricsPort, host, preventServerStart: true });
     try {
       await exporter.startServer();
     } catch (err) {
