@@ -33,7 +33,11 @@ COPY --from=build /app /app
 RUN mkdir -p /app/runs && chown node:node /app/runs
 # The unprivileged `node` user (uid 1000) ships with the base image.
 USER node
-# HTTP API of the manager.
+# HTTP API of the manager: `fleet manager` serves it on FLEET_HTTP_PORT (refused keys without FLEET_ADMIN_KEY).
+ENV FLEET_HTTP_PORT=8080
 EXPOSE 8080
+# Healthy while the process answers: the manager's /healthz (which also checks Redis), or, for an
+# agent pool, its /metrics endpoint when FLEET_METRICS_PORT is set.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["node", "-e", "const urls = [`http://127.0.0.1:${process.env.FLEET_HTTP_PORT || 8080}/healthz`]; if (process.env.FLEET_METRICS_PORT) urls.push(`http://127.0.0.1:${process.env.FLEET_METRICS_PORT}/metrics`); Promise.any(urls.map((u) => fetch(u).then((r) => { if (!r.ok) throw new Error(String(r.status)); }))).then(() => process.exit(0), () => process.exit(1));"]
 ENTRYPOINT ["node", "apps/cli/bin/fleet.js"]
 CMD ["manager"]

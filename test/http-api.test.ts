@@ -60,6 +60,31 @@ describe('OpenAPI and health', () => {
   });
 });
 
+describe('trace context', () => {
+  it('an incoming W3C traceparent on POST /api/runs becomes the parent of the run span; a malformed one starts a trace of its own', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    const joined = await fx.call<Json & { run_id: string }>('POST', '/api/runs', {
+      body: { requirements: 'Build a tiny todo API', template: 'software-delivery' },
+      headers: { traceparent, tracestate: 'vendor=abc' },
+    });
+    expect(joined.status).toBe(201);
+    const run = await fx.fleet.client.store.getRun(joined.body.run_id);
+    expect(run.meta.trace).toEqual({ traceparent, tracestate: 'vendor=abc' });
+    expect(run.state.span?.trace_id).toBe(traceId);
+
+    const own = await fx.call<Json & { run_id: string }>('POST', '/api/runs', {
+      body: { requirements: 'Build a tiny todo API', template: 'software-delivery' },
+      headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' },
+    });
+    expect(own.status).toBe(201);
+    const other = await fx.fleet.client.store.getRun(own.body.run_id);
+    expect(other.meta.trace).toEqual({});
+    expect(other.state.span?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(other.state.span?.trace_id).not.toBe('00000000000000000000000000000000');
+  });
+});
+
 describe('auth and permissions', () => {
   it('answers 401 without a valid key, 403 for non-admin changes and ungranted templates, and honours grants', async () => {
     expect((await fx.call('GET', '/api/runs', { key: null })).status).toBe(401);

@@ -98,7 +98,7 @@ describe('observability across the manager and agent processes', () => {
       // No agent runs yet: the plan job waits, and the manager's /metrics says so.
       const waitingLabels = { fleet_agent_role: 'planner', fleet_queue_state: 'waiting' };
       const before = await scrapeUntil(managerPort, (t) => sample(t, 'fleet_queue_jobs', waitingLabels) === 1);
-      expect(sample(before, 'fleet_queue_oldest_wait', { fleet_agent_role: 'planner' })).toBeGreaterThanOrEqual(0);
+      expect(sample(before, 'fleet_queue_oldest_wait_seconds', { fleet_agent_role: 'planner' })).toBeGreaterThanOrEqual(0);
 
       agents = spawnCli(['agents', '--roles', 'planner,designer,reviewer', '--concurrency', '1', '--metrics-port', String(agentsPort)], {
         ...env,
@@ -117,17 +117,20 @@ describe('observability across the manager and agent processes', () => {
         const texts = await Promise.all([managerPort, agentsPort].map((port) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text())));
         return texts.reduce((sum, t) => sum + (sample(t, name, labels) ?? 0), 0);
       };
-      await scrapeUntil(agentsPort, (t) => (sample(t, 'fleet_run_duration_count', { fleet_run_status: 'completed' }) ?? 0) >= 1);
-      expect(await summed('fleet_run_duration_count', { fleet_run_status: 'completed' })).toBe(1);
-      expect(await summed('fleet_phase_duration_count', { fleet_phase_name: 'review', fleet_phase_status: 'completed' })).toBe(1);
+      await scrapeUntil(agentsPort, (t) => (sample(t, 'fleet_run_duration_seconds_count', { fleet_run_status: 'completed' }) ?? 0) >= 1);
+      expect(await summed('fleet_run_duration_seconds_count', { fleet_run_status: 'completed' })).toBe(1);
+      expect(await summed('fleet_phase_duration_seconds_count', { fleet_phase_name: 'review', fleet_phase_status: 'completed' })).toBe(1);
       expect(await summed('fleet_phase_retries_total', { fleet_phase_name: 'plan', error_type: 'PROVIDER_OVERLOADED' })).toBe(1);
       const agentsText = await scrapeUntil(agentsPort, (t) => (sample(t, 'gen_ai_client_token_usage_count', { gen_ai_token_type: 'output' }) ?? 0) >= 4);
       expect(sample(agentsText, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output' })).toBe(4 * USAGE.output_tokens);
       expect(sample(agentsText, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBe(
         4 * (USAGE.input_tokens + USAGE.cache_read_input_tokens + USAGE.cache_creation_input_tokens),
       );
-      expect(sample(agentsText, 'fleet_llm_cost_total', { gen_ai_request_model: 'claude-sonnet-4-5' })).toBeGreaterThan(0);
-      expect(sample(agentsText, 'fleet_phase_schedule_to_start_count', { fleet_agent_role: 'planner' })).toBe(1);
+      expect(sample(agentsText, 'fleet_llm_cost_usd_total', { gen_ai_request_model: 'claude-sonnet-4-5' })).toBeGreaterThan(0);
+      expect(sample(agentsText, 'fleet_phase_schedule_to_start_seconds_count', { fleet_agent_role: 'planner' })).toBe(1);
+      // Every family with a unit carries its Prometheus suffix, as a Collector converting OTLP would name it.
+      expect(sample(agentsText, 'gen_ai_client_operation_duration_seconds_count')).toBeGreaterThan(0);
+      expect(agentsText).not.toMatch(/^fleet_phase_duration_(bucket|sum|count)\b/m);
 
       // SIGTERM flushes the exporters before exit.
       expect(await agents.stop()).toBe(0);

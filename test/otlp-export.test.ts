@@ -11,9 +11,9 @@ import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
-import { SpanKind, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SpanKind, metrics, trace } from '@opentelemetry/api';
+import { TracerProvider as BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { FleetError } from '../packages/core/src/errors.js';
 import {
@@ -254,7 +254,7 @@ describe('startTelemetry stays out of the way', () => {
     await using receiver = await startOtlpReceiver();
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
     const theirs = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(theirs)] });
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: theirs })] });
     expect(trace.setGlobalTracerProvider(provider)).toBe(true);
     try {
       const telemetry = await start({ serviceName: 'agentfleet-test' });
@@ -294,6 +294,81 @@ describe('startTelemetry stays out of the way', () => {
     await withSpan('after restart', {}, async () => {});
     await again.shutdown();
     await receiver.waitForSpans((all) => all.some((s) => s.name === 'after restart'), 1000);
+  });
+});
+
+describe('startTelemetry never fails silently', () => {
+  /** What the code under test writes to stderr while `fn` runs (still passed through). */
+  async function stderrOf(fn: () => Promise<void>): Promise<string[]> {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await fn();
+    } finally {
+      spy.mockRestore();
+    }
+    return lines.filter((line) => line.includes('agentfleet: telemetry'));
+  }
+
+  it('OTEL_METRIC_EXPORT_INTERVAL below 30 s set alone: the export timeout defaults to it, spans and metrics both export, nothing on stderr', async () => {
+    await using receiver = await startOtlpReceiver();
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+    process.env.OTEL_METRICS_EXPORTER = 'otlp';
+    process.env.OTEL_METRIC_EXPORT_INTERVAL = '10000';
+
+    const problems = await stderrOf(async () => {
+      const telemetry = await start({ serviceName: 'agentfleet-test', shutdownTimeoutMs: 30_000 });
+      expect(telemetry.enabled).toBe(true);
+      metrics.getMeter('agentfleet-test').createCounter('test_things_total').add(1);
+      await withSpan('with a short metric interval', {}, async () => {});
+      await telemetry.shutdown(); // flushes both the spans and the metrics
+    });
+
+    expect(problems).toEqual([]);
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'with a short metric interval'), 3000);
+    expect(receiver.requests.some((r) => r.path === '/v1/metrics')).toBe(true);
+  });
+
+  it('a timeout longer than the interval is reported once on stderr naming both settings; spans still export', async () => {
+    await using receiver = await startOtlpReceiver();
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+    process.env.OTEL_METRICS_EXPORTER = 'otlp';
+    process.env.OTEL_METRIC_EXPORT_INTERVAL = '10000';
+    process.env.OTEL_METRIC_EXPORT_TIMEOUT = '20000';
+
+    const problems = await stderrOf(async () => {
+      const telemetry = await start({ serviceName: 'agentfleet-test' });
+      expect(telemetry.enabled).toBe(true);
+      await withSpan('despite a bad metric setting', {}, async () => {});
+      await telemetry.shutdown();
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('OTEL_METRIC_EXPORT_TIMEOUT=20000');
+    expect(problems[0]).toContain('OTEL_METRIC_EXPORT_INTERVAL=10000');
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'despite a bad metric setting'), 3000);
+    expect(receiver.requests.some((r) => r.path === '/v1/metrics')).toBe(false);
+  });
+
+  it('a value that is not a number is reported naming the setting, and its default is used', async () => {
+    await using receiver = await startOtlpReceiver();
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+    process.env.OTEL_METRICS_EXPORTER = 'otlp';
+    process.env.OTEL_METRIC_EXPORT_INTERVAL = 'ten seconds';
+
+    const problems = await stderrOf(async () => {
+      const telemetry = await start({ serviceName: 'agentfleet-test', shutdownTimeoutMs: 30_000 });
+      expect(telemetry.enabled).toBe(true);
+      metrics.getMeter('agentfleet-test').createCounter('test_things_total').add(1);
+      await telemetry.shutdown();
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('OTEL_METRIC_EXPORT_INTERVAL="ten seconds"');
+    expect(receiver.requests.some((r) => r.path === '/v1/metrics')).toBe(true);
   });
 });
 

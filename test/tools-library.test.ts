@@ -19,14 +19,14 @@ import { startToolPool, type ToolPool } from '@agentfleet/agents';
 import { FleetAttributes, GenAiAttributes, TemplateRegistry, createRedis } from '@agentfleet/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider as BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
 const UPPER_TOOL = fileURLToPath(new URL('./support/tools/upper-tool.ts', import.meta.url));
 const spans = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
 
 let fleet: FleetFixture;
 let tools: ToolPool;

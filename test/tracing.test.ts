@@ -82,6 +82,9 @@ describe('tracing across the manager and agent processes', () => {
         const agent = trace2.find((s) => s.name === `invoke_agent ${role}`);
         expect(agent!.attributes['gen_ai.usage.output_tokens']).toBe(result.phases.find((p) => p.name === phase)!.usage.output_tokens);
       }
+      // One gen_ai.provider.name per provider on every span that carries one (invoke_agent and chat alike).
+      const providerNames = new Set(trace.concat(trace2).flatMap((s) => (s.attributes['gen_ai.provider.name'] === undefined ? [] : [s.attributes['gen_ai.provider.name']])));
+      expect([...providerNames]).toEqual(['agentfleet.offline']);
     } finally {
       await Promise.all([manager.stop('SIGKILL'), agents.stop('SIGKILL')]);
       await client.close();

@@ -312,6 +312,15 @@ export async function failAttempt(
     agent: ctx.data.role,
   });
   log(willRetry);
-  if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+  if (!willRetry) throw finalAttemptError(error);
   throw error;
+}
+
+/**
+ * The error that ends a phase job's last attempt: a BullMQ `UnrecoverableError` (no further
+ * attempt), carrying the fleet error's `code` so the failed span's `error.type` is that code
+ * (e.g. `PHASE_TIMEOUT`) rather than `UnrecoverableError`, as on every earlier attempt.
+ */
+export function finalAttemptError(error: FleetError): UnrecoverableError & { readonly code: string } {
+  return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code });
 }

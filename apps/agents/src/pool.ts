@@ -11,6 +11,7 @@ import {
   FleetAttributes,
   FleetError,
   GenAiAttributes,
+  genAiProviderName,
   GenAiOperationNames,
   ManagerQueue,
   RunDriver,
@@ -239,7 +240,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             attributes: {
               [GenAiAttributes.OperationName]: GenAiOperationNames.InvokeAgent,
               [GenAiAttributes.AgentName]: ctx.role.name,
-              [GenAiAttributes.ProviderName]: ctx.llm.provider,
+              [GenAiAttributes.ProviderName]: genAiProviderName(ctx.llm.provider),
               [GenAiAttributes.RequestModel]: ctx.llm.model,
               [FleetAttributes.Offline]: ctx.llm.provider === 'offline',
             },

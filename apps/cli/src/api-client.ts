@@ -3,7 +3,7 @@
  * the API key, and a Server-Sent Events reader that resumes with `Last-Event-ID` after a dropped
  * connection.
  */
-import { FleetError, type FleetErrorCode, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, incomingTraceCarrier, type FleetErrorCode, type StoredRunEvent } from '@agentfleet/core';
 
 export interface ApiClientOptions {
   /** Base URL of the manager's HTTP API, e.g. `http://127.0.0.1:8080`. */
@@ -27,6 +27,8 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
       headers: {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+        // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) continue a calling script's trace.
+        ...incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });

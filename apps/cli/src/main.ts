@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, resolveWorkflow, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -184,15 +184,16 @@ program
             return archived.result;
           });
           process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+          for (const u of result.unserved ?? []) say(`warning: phase ${u.phase} is queued but ${u.message}`);
           return;
         }
-        const rows: Array<{ run_id: string; status: string; workflow: string; created_at: string }> = [];
+        const rows: Array<{ run_id: string; status: string; workflow: string; created_at: string; note?: string }> = [];
         // Runs in Redis (all of them without an archive; the ones not archived yet with one), newest first.
         const ids = history ? await client.store.activeRunIds() : await client.store.recentRunIds(10_000);
         for (const id of ids) {
           const r = await client.result(id).catch(() => undefined);
           if (!r || (opts.status && r.status !== opts.status) || (opts.workflow && r.workflow.name !== opts.workflow)) continue;
-          rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
+          rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at, note: unservedNote(r) });
           if (!history && rows.length === opts.limit) break;
         }
         if (history) {
@@ -202,7 +203,7 @@ program
           }
           rows.sort((a, b) => b.created_at.localeCompare(a.created_at));
         }
-        for (const r of rows.slice(0, opts.limit)) process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow}  ${r.created_at}\n`);
+        for (const r of rows.slice(0, opts.limit)) process.stdout.write(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow}  ${r.created_at}${r.note ?? ''}\n`);
       } finally {
         await history?.close();
       }

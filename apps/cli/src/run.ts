@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, FleetError, createRedis, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, FleetError, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
@@ -100,7 +100,9 @@ export async function runCommand(requirements: string, options: RunCommandOption
         });
       }
     }
-    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, ...(options.budget ? { budget: options.budget } : {}) });
+    // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) make a calling script's span the run's parent.
+    const trace = incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE);
+    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');

@@ -51,5 +51,5 @@ export {
 } from './trace.js';
 export type { WithSpanOptions } from './trace.js';
 
-export { beginSpanRef, contextOfSpanRef, emitPhaseSpan, emitRunSpan, fleetIdGenerator, carrierUnder, traceparentOf } from './run-spans.js';
+export { beginSpanRef, contextOfSpanRef, incomingTraceCarrier, emitPhaseSpan, emitRunSpan, fleetIdGenerator, carrierUnder, traceparentOf } from './run-spans.js';
 export type { PhaseSpanInput, RunSpanInput, SpanRef } from './run-spans.js';

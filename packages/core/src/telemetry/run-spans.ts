@@ -120,6 +120,25 @@ function spanContextOf(parent: SpanRef | Record<string, string> | undefined): Sp
   return isSpanContextValid(parsed) ? parsed : undefined;
 }
 
+/**
+ * The trace carrier a caller hands in: an incoming W3C `traceparent` (with its `tracestate`), from
+ * the headers of an HTTP request or from the `TRACEPARENT` / `TRACESTATE` environment variables of a
+ * command (the OpenTelemetry environment-carrier convention). Stored as the run's trace, it makes the
+ * caller's span the parent of the run's span. A missing or malformed `traceparent` (not version 00,
+ * an all-zero id) gives `{}`, so the run starts a trace of its own.
+ * @param traceparent - the header or variable value; for a repeated header, the first value.
+ */
+export function incomingTraceCarrier(
+  traceparent: string | readonly string[] | undefined,
+  tracestate?: string | readonly string[],
+): Record<string, string> {
+  const parent = (typeof traceparent === 'string' ? traceparent : traceparent?.[0])?.trim().toLowerCase();
+  const m = TRACEPARENT.exec(parent ?? '');
+  if (parent === undefined || !m || !isSpanContextValid({ traceId: m[1] as string, spanId: m[2] as string, traceFlags: 0 })) return {};
+  const state = typeof tracestate === 'string' ? tracestate : tracestate?.join(',');
+  return state !== undefined && state.trim() !== '' ? { traceparent: parent, tracestate: state.trim() } : { traceparent: parent };
+}
+
 /** A version-00 `traceparent`: trace id, parent span id, flags (W3C Trace Context §3.2.2). */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 

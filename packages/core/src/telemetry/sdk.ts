@@ -8,12 +8,13 @@
  */
 
 import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
-import { getBooleanFromEnv, getNumberFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
-import type { MetricReader } from '@opentelemetry/sdk-metrics';
+import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
+import type { CollectionResult, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
 import { FleetError } from '../errors.js';
 
+import { withUnitSuffixes } from './prometheus-names.js';
 import { fleetIdGenerator } from './run-spans.js';
 import { tracerProviderRegistered } from './trace.js';
 
@@ -144,9 +145,63 @@ async function boot(options: TelemetryOptions, tracesOn: boolean): Promise<Runni
     return { sdk, metricsOn, metricsPort: readers.port };
   } catch (err) {
     if (err instanceof FleetError) throw err;
+    reportStartupProblem(
+      `could not start OpenTelemetry, so no span or metric is exported: ${err instanceof Error ? err.message : String(err)}; ` +
+        'check the OTEL_* settings (OTEL_LOG_LEVEL=debug shows more)',
+    );
     diag.error('agentfleet: could not start OpenTelemetry; telemetry is off', err);
     return undefined;
   }
+}
+
+/** Default of `OTEL_METRIC_EXPORT_INTERVAL`, in ms (OpenTelemetry SDK environment variables spec). */
+const DEFAULT_METRIC_EXPORT_INTERVAL_MS = 60_000;
+/** Default of `OTEL_METRIC_EXPORT_TIMEOUT`, in ms (same spec). */
+const DEFAULT_METRIC_EXPORT_TIMEOUT_MS = 30_000;
+
+/**
+ * Report a telemetry start-up problem on stderr, where an operator sees it whatever
+ * `OTEL_LOG_LEVEL` says: the SDK's own `diag` logger is silent unless one is registered, so a bad
+ * setting would otherwise switch telemetry off without a word. One line per problem; the line names
+ * the setting to change.
+ */
+function reportStartupProblem(message: string): void {
+  process.stderr.write(`agentfleet: telemetry: ${message}\n`);
+}
+
+/** A positive whole number of ms from `name`, undefined when unset; a bad value is reported and ignored. */
+function envMillis(name: string): number | undefined {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (Number.isInteger(value) && value > 0) return value;
+  reportStartupProblem(`${name}=${JSON.stringify(raw)} is not a positive number of milliseconds; using the default (unset it or set e.g. ${name}=60000)`);
+  return undefined;
+}
+
+/**
+ * Export interval and timeout of the periodic metric readers, from `OTEL_METRIC_EXPORT_INTERVAL`
+ * and `OTEL_METRIC_EXPORT_TIMEOUT` (ms). When only the interval is set, the timeout defaults to the
+ * smaller of the interval and 30000 ms, so an interval below 30 s is valid on its own (as the
+ * OpenTelemetry spec asks: the timeout must not exceed the interval). When both are set and the
+ * timeout exceeds the interval, the contradiction is reported on stderr and undefined is returned:
+ * metric push stays off while spans and the Prometheus endpoint still run.
+ */
+function metricExportTiming(): { exportIntervalMillis: number; exportTimeoutMillis: number } | undefined {
+  const interval = envMillis('OTEL_METRIC_EXPORT_INTERVAL');
+  const timeout = envMillis('OTEL_METRIC_EXPORT_TIMEOUT');
+  const exportIntervalMillis = interval ?? DEFAULT_METRIC_EXPORT_INTERVAL_MS;
+  if (timeout === undefined) {
+    return { exportIntervalMillis, exportTimeoutMillis: Math.min(exportIntervalMillis, DEFAULT_METRIC_EXPORT_TIMEOUT_MS) };
+  }
+  if (timeout > exportIntervalMillis) {
+    reportStartupProblem(
+      `OTEL_METRIC_EXPORT_TIMEOUT=${timeout} is longer than OTEL_METRIC_EXPORT_INTERVAL=${exportIntervalMillis} ms; ` +
+        'metrics are not pushed (spans and /metrics still run): lower OTEL_METRIC_EXPORT_TIMEOUT or raise OTEL_METRIC_EXPORT_INTERVAL',
+    );
+    return undefined;
+  }
+  return { exportIntervalMillis, exportTimeoutMillis: timeout };
 }
 
 /** The metric readers asked for, with the Prometheus server already listening. */
@@ -155,8 +210,14 @@ async function metricReaders(options: TelemetryOptions): Promise<{ list: MetricR
   let port: number | undefined;
   if (options.metricsPort !== undefined) {
     const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+    // Every scrape collects through collect(): names get their unit suffix there (./prometheus-names.ts).
+    class PrometheusExporterWithUnits extends PrometheusExporter {
+      override async collect(collectOptions?: Parameters<MetricReader['collect']>[0]): Promise<CollectionResult> {
+        return withUnitSuffixes(await super.collect(collectOptions));
+      }
+    }
     const host = options.metricsHost ?? '0.0.0.0';
-    const exporter = new PrometheusExporter({ port: options.metricsPort, host, preventServerStart: true });
+    const exporter = new PrometheusExporterWithUnits({ port: options.metricsPort, host, preventServerStart: true });
     try {
       await exporter.startServer();
     } catch (err) {
@@ -174,9 +235,11 @@ async function metricReaders(options: TelemetryOptions): Promise<{ list: MetricR
   const exporters = envMetricExporters();
   if (exporters.length > 0) {
     const { PeriodicExportingMetricReader, ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
+    const timing = metricExportTiming();
+    if (timing === undefined) return { list, port };
     for (const name of exporters) {
       if (name === 'console') {
-        list.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter() }));
+        list.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), ...timing }));
         continue;
       }
       const protocol = getStringFromEnv('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL');
@@ -184,14 +247,7 @@ async function metricReaders(options: TelemetryOptions): Promise<{ list: MetricR
         protocol === 'http/json'
           ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter()
           : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
-      // Interval and timeout from OTEL_METRIC_EXPORT_INTERVAL / OTEL_METRIC_EXPORT_TIMEOUT (ms).
-      list.push(
-        new PeriodicExportingMetricReader({
-          exporter,
-          exportIntervalMillis: getNumberFromEnv('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000,
-          exportTimeoutMillis: getNumberFromEnv('OTEL_METRIC_EXPORT_TIMEOUT') ?? 30_000,
-        }),
-      );
+      list.push(new PeriodicExportingMetricReader({ exporter, ...timing }));
     }
   }
   return { list, port };
@@ -261,11 +317,14 @@ function release(current: Shared, shutdownTimeoutMs: number): Promise<void> {
  * Metrics: with `metricsPort`, a Prometheus endpoint serves them at `/metrics` (also with no OTLP
  * endpoint: then only metrics are on); with `OTEL_METRICS_EXPORTER=otlp` they are also pushed over
  * OTLP (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` or the common endpoint; every
- * `OTEL_METRIC_EXPORT_INTERVAL` ms, default 60000). When both spans and metrics are on,
+ * `OTEL_METRIC_EXPORT_INTERVAL` ms, default 60000; the export timeout `OTEL_METRIC_EXPORT_TIMEOUT` defaults
+ * to the smaller of the interval and 30000 ms). When both spans and metrics are on,
  * `OTEL_NODE_EXPERIMENTAL_SDK_METRICS` defaults to true so the SDK counts the spans its
  * BatchSpanProcessor drops (`otel.sdk.processor.span.processed{error.type="queue_full"}`). Logs are
  * not exported unless `OTEL_LOGS_EXPORTER` names an exporter. Export failures are swallowed by the
- * SDK; set `OTEL_LOG_LEVEL=warn` to see them.
+ * SDK; set `OTEL_LOG_LEVEL=warn` to see them. A start-up problem (a bad or contradictory setting, an
+ * SDK that does not start) is written once to stderr naming the setting to change, and what is
+ * still valid runs: a contradictory metric export timeout turns off only metric push.
  *
  * One SDK per process: a second call while it runs returns another handle on the same SDK (its
  * `serviceName` is ignored) and the SDK stops with the last handle's `shutdown()`. When some other

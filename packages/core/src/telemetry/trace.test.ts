@@ -1,13 +1,14 @@
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider as BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { ATTR_ERROR_TYPE, ERROR_TYPE_VALUE_OTHER } from '@opentelemetry/semantic-conventions';
 import * as incubating from '@opentelemetry/semantic-conventions/incubating';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { FleetError } from '../errors.js';
+import { incomingTraceCarrier } from './run-spans.js';
 import {
   ERROR_TYPE_OTHER,
   ErrorAttributes,
@@ -22,7 +23,7 @@ import {
 import { TRACER_NAME, errorType, extractTraceContext, injectTraceContext, withSpan } from './trace.js';
 
 const exporter = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
 const contextManager = new AsyncLocalStorageContextManager();
 
 beforeAll(() => {
@@ -281,5 +282,21 @@ describe('attribute names', () => {
         'messaging.message.id'
       ],
     ).toBe('run.code.0');
+  });
+});
+
+describe('incomingTraceCarrier', () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  it('keeps a valid traceparent (from a header, a repeated header or TRACEPARENT) with its tracestate', () => {
+    expect(incomingTraceCarrier(traceparent)).toEqual({ traceparent });
+    expect(incomingTraceCarrier(` ${traceparent.toUpperCase()} `, 'a=1')).toEqual({ traceparent, tracestate: 'a=1' });
+    expect(incomingTraceCarrier([traceparent, 'ignored'], ['a=1', 'b=2'])).toEqual({ traceparent, tracestate: 'a=1,b=2' });
+  });
+  it('gives {} for a missing, malformed or all-zero traceparent, so the run starts its own trace', () => {
+    expect(incomingTraceCarrier(undefined, 'a=1')).toEqual({});
+    expect(incomingTraceCarrier('not a traceparent')).toEqual({});
+    expect(incomingTraceCarrier('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({});
+    expect(incomingTraceCarrier('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toEqual({});
+    expect(incomingTraceCarrier('00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01')).toEqual({});
   });
 });

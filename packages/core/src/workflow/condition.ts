@@ -23,8 +23,17 @@ jsep.removeBinaryOp('|');
 jsep.removeBinaryOp('&');
 jsep.removeBinaryOp('^');
 
+/**
+ * A parsed expression: a jsep syntax tree, opaque outside this module (only the evaluator reads it).
+ * Declared here rather than as `jsep.Expression` so the published typings do not import jsep's, which
+ * do not type-check in an ES-module consumer with `skipLibCheck: false`.
+ */
+export interface ConditionAst {
+  readonly type: string;
+}
+
 export type Condition =
-  | { kind: 'expression'; source: string; ast: jsep.Expression; refs: PathRef[] }
+  | { kind: 'expression'; source: string; ast: ConditionAst; refs: PathRef[] }
   | { kind: 'result_contains'; phase: string; value: string }
   | { kind: 'error_count'; maxErrors: number };
 
@@ -97,7 +106,7 @@ export function evaluateCondition(condition: Condition, ctx: TemplateContext): b
     case 'error_count':
       return ctx.errors.length < condition.maxErrors;
     case 'expression':
-      return truthy(evaluate(condition.ast, condition.refs, ctx));
+      return truthy(evaluate(condition.ast as jsep.Expression, condition.refs, ctx));
   }
 }
 

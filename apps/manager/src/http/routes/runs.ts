@@ -11,6 +11,7 @@ import {
   TERMINAL_RUN_STATUSES,
   compileBudget,
   compileWorkflow,
+  incomingTraceCarrier,
   isTerminalRun,
   validateRequirements,
   type RunLabels,
@@ -187,7 +188,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       try {
         await ctx.labels.set(runId, labels);
         const budget = compileBudget(body.budget);
-        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, ...(budget ? { budget } : {}) });
+        // A caller's W3C trace context continues into the run: its span becomes the run span's parent.
+        const trace = incomingTraceCarrier(request.headers.traceparent, request.headers.tracestate);
+        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace, ...(budget ? { budget } : {}) });
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
