@@ -43,6 +43,13 @@ import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from './phase
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
+import { isStallLimitFailure, recoverStalledOut } from './stall-limit.js';
+
+/**
+ * Times a phase job may be put back after its holder died before BullMQ fails it; the failure is then
+ * taken up as a lost attempt of the phase (see `recoverStalledOut`).
+ */
+export const MAX_STALLED_COUNT = 2;
 
 export interface AgentPoolOptions {
   redisUrl: string;
@@ -135,7 +142,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         concurrency: options.concurrency ?? 4,
         lockDuration: options.lockDurationMs ?? 30_000,
         stalledInterval: options.stalledIntervalMs ?? 30_000,
-        maxStalledCount: 2,
+        maxStalledCount: MAX_STALLED_COUNT,
         autorun: true,
         // BullMQ honours a manual rate limit (RateLimitDeferral below) only with a limiter set; this
         // one never limits by itself.
@@ -147,6 +154,10 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
       },
     );
     worker.on('error', onError);
+    worker.on('failed', (job, err) => {
+      if (!job || !isStallLimitFailure(err)) return;
+      recoverStalledOut(job, { driver, manager, role: role.name, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
+    });
     workers.push(worker);
   }
 
