@@ -33,17 +33,16 @@ describe('Redis goes away', () => {
       await waitUntil(async () => (await Promise.all(ids.map(async (id) => countEvents(await runEvents(conn.store, id), 'phase_completed')))).every((n) => n >= 1), 15_000, 'first phases');
 
       server.kill('SIGKILL');
-      // The HTTP API answers 503 at once, public and authenticated routes alike.
+      // The HTTP API answers 503 while Redis is down, public and authenticated routes alike: Redis comes
+      // back only after these answers, so a request waiting for Redis would never be answered here.
       for (const path of ['/healthz', `/api/runs/${ids[0]!}`]) {
-        const t0 = Date.now();
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
         expect(res.status, path).toBe(503);
-        expect(Date.now() - t0).toBeLessThan(3000);
       }
       const status = await runCli(['status'], env, { timeoutMs: 15_000 });
       expect(status.code).toBe(2);
       expect(status.stderr).toContain(`Redis is unreachable at redis://127.0.0.1:${server.port}`);
-      await new Promise((r) => setTimeout(r, 1000));
+      // Both processes have lost Redis by now (the CLI above failed to reach it): bring it back.
       await server.restart();
 
       await waitUntil(async () => (await conn.store.activeRunIds().catch(() => ['?'])).length === 0, 25_000, 'every run to finish after the restart');
@@ -84,10 +83,11 @@ describe('Redis goes away', () => {
 
       const t0 = Date.now();
       agents.child.kill('SIGTERM');
-      await new Promise<void>((resolve) => agents.child.once('exit', () => resolve()));
-      const took = Date.now() - t0;
-      expect(took).toBeGreaterThanOrEqual(1900);
-      expect(took).toBeLessThan(12_000);
+      // It exits by itself with Redis still gone (a pool that waited for Redis would never exit: the
+      // test would time out); not before its grace period (a lower bound: load only makes it later).
+      await agents.exited;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+      expect(agents.child.signalCode).toBeNull();
       expect(agents.output()).toContain('finishing jobs in flight (up to 2s)');
     } finally {
       await agents.stop('SIGKILL');

@@ -16,6 +16,7 @@ import {
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
   extractTraceContext,
+  fleetBackoffDelay,
   isTerminalRun,
   messagingAttributes,
   recordJobStart,
@@ -32,7 +33,7 @@ import {
   type FleetError,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type MinimalJob } from 'bullmq';
 
 /**
  * Committing an attempt's outcome failed (Redis). The work itself did not fail, so the attempt is not
@@ -241,6 +242,9 @@ export async function failAttempt(
   log: (willRetry: boolean) => void,
 ): Promise<never> {
   const willRetry = error.retryable && ctx.attempt < (job.opts.attempts ?? ctx.data.max_attempts);
+  // The backoff is chosen here, recorded with the attempt (the run's `phase_retry` event) and handed to
+  // BullMQ through the thrown error (see scheduledBackoff), so the delay the run shows is the one used.
+  const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), error) : undefined;
   await ctx.commit({
     type: 'phase_attempt_failed',
     at: Date.now(),
@@ -249,11 +253,29 @@ export async function failAttempt(
     attempt: ctx.attempt,
     error: error.toJSON(),
     willRetry,
+    retryDelayMs,
     usage,
     startedAt: ctx.started,
     agent: ctx.data.role,
   });
   log(willRetry);
   if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
-  throw error;
+  throw Object.assign(error, { [SCHEDULED_BACKOFF]: retryDelayMs });
+}
+
+const SCHEDULED_BACKOFF = Symbol('fleet.scheduledBackoffMs');
+
+/** The job's base backoff, ms (the phase's `retry_delay`). */
+function backoffBaseMs(job: MinimalJob): number {
+  return Number((job.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000);
+}
+
+/**
+ * BullMQ's backoff strategy for phase jobs: the delay {@link failAttempt} chose and recorded, else
+ * (an error thrown past it) `fleetBackoffDelay`, ms.
+ */
+export function scheduledBackoff(attemptsMade: number, err: Error | undefined, job: MinimalJob | undefined): number {
+  const chosen = (err as (Error & { [SCHEDULED_BACKOFF]?: unknown }) | undefined)?.[SCHEDULED_BACKOFF];
+  if (typeof chosen === 'number') return chosen;
+  return fleetBackoffDelay(attemptsMade, job ? backoffBaseMs(job) : 1000, err);
 }

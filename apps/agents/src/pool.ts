@@ -19,7 +19,6 @@ import {
   cancelChannel,
   followUpThroughManager,
   createRedis,
-  fleetBackoffDelay,
   toFleetError,
   withSpan,
   createLogger,
@@ -39,7 +38,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
-import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from './phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
@@ -148,8 +147,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         // one never limits by itself.
         ...(limiter ? { limiter: { max: 1_000_000, duration: 1000 } } : {}),
         settings: {
-          backoffStrategy: (attemptsMade, _type, err, job) =>
-            fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+          backoffStrategy: (attemptsMade, _type, err, job) => scheduledBackoff(attemptsMade, err, job),
         },
       },
     );

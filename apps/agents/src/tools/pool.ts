@@ -21,7 +21,6 @@ import {
   cancelChannel,
   createLogger,
   createRedis,
-  fleetBackoffDelay,
   observeQueues,
   redactRedisUrl,
   renderTemplate,
@@ -33,7 +32,7 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from '../phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
 import { MAX_STALLED_COUNT, createWorkerDriver } from '../pool.js';
@@ -108,7 +107,7 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
     maxStalledCount: MAX_STALLED_COUNT,
     autorun: true,
     settings: {
-      backoffStrategy: (attemptsMade, _type, err, job) => fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+      backoffStrategy: (attemptsMade, _type, err, job) => scheduledBackoff(attemptsMade, err, job),
     },
   });
   worker.on('error', onError);
