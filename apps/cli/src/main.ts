@@ -9,6 +9,7 @@
  *   fleet workflows list|show|validate|add|search|suggest|export|import
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
+ *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
  *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
@@ -26,6 +27,7 @@ import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
 import { register as registerRoles } from './commands/roles.js';
+import { register as registerTest } from './commands/test.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, untilSignal, withClient } from './shared.js';
 
@@ -185,6 +187,7 @@ registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);
 registerRoles(program);
+registerTest(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows
