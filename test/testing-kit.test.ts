@@ -1,0 +1,85 @@
+/**
+ * The testing kit users test their workflows with: scripted agents (`replies.yaml`), the disposable
+ * `createTestFleet`, and `fleet test --replies --expect` as a user's CI runs it (a child process, a
+ * private redis-server).
+ */
+import { fileURLToPath } from 'node:url';
+import { createTestFleet } from '@agentfleet/cli';
+import { FleetError, loadWorkflowFile } from '@agentfleet/core';
+import { describe, expect, it } from 'vitest';
+import { cliEnv, runCli } from './support/fleet.js';
+import { redisUrl, uniquePrefix } from './support/redis.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/testing-kit/${name}`, import.meta.url));
+const changes = { verdict: 'changes_requested', findings: [{ severity: 'major', file: 'src/server.mjs', message: 'no input validation' }], summary: 'needs work' };
+const approve = { verdict: 'approve', findings: [], summary: 'looks good' };
+
+/** Tests that spawn `fleet` (and its private redis-server) get two minutes on a loaded machine. */
+const SPAWNS_FLEET = { timeout: 120_000 };
+
+describe('createTestFleet', () => {
+  it('scripts a review loop (changes requested, then approve) and a transient error twice, and counts the calls', SPAWNS_FLEET, async () => {
+    await using fleet = await createTestFleet({
+      redisUrl: redisUrl(),
+      replies: { review: [changes, approve], design: [{ error: 'PROVIDER_OVERLOADED', times: 2 }] },
+    });
+    const { result, events, calls } = await fleet.run(await loadWorkflowFile(fixture('workflow.yaml')), 'Build a todo API');
+    expect(result.status).toBe('completed');
+    expect(calls).toEqual({ planning: 1, design: 3, implementation: 2, review: 2 });
+    expect(fleet.callsByRole()).toEqual({ planner: 1, designer: 3, coder: 2, reviewer: 2 });
+    expect(result.phases.find((p) => p.name === 'design')).toMatchObject({ status: 'completed', attempts: 3 });
+    expect(result.phases.find((p) => p.name === 'review')).toMatchObject({ status: 'completed', iterations: 2 });
+    expect(result.results.review).toEqual(approve);
+    expect(events.filter((e) => e.type === 'phase_retry').map((e) => [e.phase, e.error.code])).toEqual([
+      ['design', 'PROVIDER_OVERLOADED'],
+      ['design', 'PROVIDER_OVERLOADED'],
+    ]);
+    // The second coder call carries the review's findings.
+    const coderCalls = fleet.llm.requests.filter((r) => r.phase === 'implementation');
+    expect(JSON.stringify(coderCalls[1]?.request.messages)).toContain('no input validation');
+  });
+
+  it('refuses a reply that does not fit the role, naming its path, before anything runs', SPAWNS_FLEET, async () => {
+    await using fleet = await createTestFleet({ redisUrl: redisUrl(), replies: { review: [approve, { verdict: 'maybe', findings: [], summary: 'unsure' }] }, repliesSource: 'replies.yaml' });
+    const err = await fleet.run(await loadWorkflowFile(fixture('workflow.yaml'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FleetError);
+    expect((err as FleetError).code).toBe('INVALID_INPUT');
+    expect((err as FleetError).message).toMatch(/^replies\.yaml: review\[1\]: does not match the reviewer role's output schema: review\[1\]\.verdict: /);
+    expect(fleet.llm.requests).toHaveLength(0);
+    await expect(createTestFleet({ redisUrl: redisUrl(), replies: { design: [{ error: 'NO_SUCH_CODE' }] } })).rejects.toThrow('replies: design[0].error: unknown error code "NO_SUCH_CODE"');
+    const unknownPhase = await createTestFleet({ redisUrl: redisUrl(), replies: { desing: approve } });
+    try {
+      await expect(unknownPhase.run(await loadWorkflowFile(fixture('workflow.yaml')))).rejects.toThrow('replies: desing: workflow "delivery-under-test" has no phase "desing"');
+    } finally {
+      await unknownPhase.close();
+    }
+  });
+});
+
+describe('fleet test', () => {
+  const env = () => cliEnv(redisUrl(), uniquePrefix('fleet-test-cli'));
+
+  it('passes when the run matches expect.yaml (exit 0), on a private redis-server', SPAWNS_FLEET, async () => {
+    const res = await runCli(['test', fixture('workflow.yaml'), '--replies', fixture('replies.yaml'), '--expect', fixture('expect.yaml')], env(), { timeoutMs: 100_000 });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('phases completed in order planning → design → implementation → review → implementation → review');
+    expect(res.stderr).toContain('model calls {"planning":1,"design":3,"implementation":2,"review":2}');
+    expect(res.stderr).toContain(`fleet test: ok (matches ${fixture('expect.yaml')})`);
+  });
+
+  it('prints a diff and exits 1 when the run does not match', SPAWNS_FLEET, async () => {
+    const res = await runCli(['test', fixture('workflow.yaml'), '--replies', fixture('replies.yaml'), '--expect', fixture('expect-wrong.yaml')], env(), { timeoutMs: 100_000 });
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toContain(`3 differences from ${fixture('expect-wrong.yaml')}:`);
+    expect(res.stderr).toContain(['  phases.review.iterations', '    - expected: 1', '    + actual:   2'].join('\n'));
+    expect(res.stderr).toContain(['  phases.review.calls', '    - expected: 1', '    + actual:   2'].join('\n'));
+    expect(res.stderr).toContain(['  context.review.verdict', '    - expected: "changes_requested"', '    + actual:   "approve"'].join('\n'));
+  });
+
+  it('exits 2 naming the path of a bad fixture, before running anything', SPAWNS_FLEET, async () => {
+    const res = await runCli(['test', fixture('workflow.yaml'), '--replies', fixture('bad-replies.yaml')], env(), { timeoutMs: 100_000 });
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toContain(`fleet: ${fixture('bad-replies.yaml')}: review[1]: does not match the reviewer role's output schema: review[1].verdict:`);
+    expect(res.stderr).not.toContain('fleet test: delivery-under-test: run');
+  });
+});
