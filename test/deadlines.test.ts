@@ -20,8 +20,8 @@ async function managerHandled(redis: Redis, client: FleetClient, jobId: string, 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const entries = await redis.xrange(stream, '-', '+');
-    const fields = entries.map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])));
-    if (fields.some((f) => f.event === 'completed' && f.jobId === jobId)) return;
+    const fields = entries.map(([, f]) => new Map(Array.from({ length: f.length / 2 }, (_, i): [string, string] => [f[2 * i] ?? '', f[2 * i + 1] ?? ''])));
+    if (fields.some((f) => f.get('event') === 'completed' && f.get('jobId') === jobId)) return;
     if (Date.now() > deadline) throw new Error(`the manager did not handle ${jobId} in ${timeoutMs} ms`);
     await sleep(50);
   }

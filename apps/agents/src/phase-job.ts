@@ -260,10 +260,12 @@ export async function failAttempt(
   });
   log(willRetry);
   if (!willRetry) throw new UnrecoverableError(`${error.code}: ${error.message}`);
-  throw Object.assign(error, { [SCHEDULED_BACKOFF]: retryDelayMs });
+  if (retryDelayMs !== undefined) scheduledDelays.set(error, retryDelayMs);
+  throw error;
 }
 
-const SCHEDULED_BACKOFF = Symbol('fleet.scheduledBackoffMs');
+/** The backoff {@link failAttempt} chose for the error it throws to BullMQ, ms. */
+const scheduledDelays = new WeakMap<Error, number>();
 
 /** The job's base backoff, ms (the phase's `retry_delay`). */
 function backoffBaseMs(job: MinimalJob): number {
@@ -275,7 +277,7 @@ function backoffBaseMs(job: MinimalJob): number {
  * (an error thrown past it) `fleetBackoffDelay`, ms.
  */
 export function scheduledBackoff(attemptsMade: number, err: Error | undefined, job: MinimalJob | undefined): number {
-  const chosen = (err as (Error & { [SCHEDULED_BACKOFF]?: unknown }) | undefined)?.[SCHEDULED_BACKOFF];
-  if (typeof chosen === 'number') return chosen;
+  const chosen = err ? scheduledDelays.get(err) : undefined;
+  if (chosen !== undefined) return chosen;
   return fleetBackoffDelay(attemptsMade, job ? backoffBaseMs(job) : 1000, err);
 }

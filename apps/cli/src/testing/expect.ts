@@ -40,7 +40,7 @@ export type Expectations = z.infer<typeof ExpectSchema>;
  * Read `expect.yaml` (text or object).
  * @throws FleetError `INVALID_INPUT` naming the path of the first problem.
  */
-export function parseExpectations(raw: string | unknown, source = 'expect'): Expectations {
+export function parseExpectations(raw: unknown, source = 'expect'): Expectations {
   let doc: unknown = raw;
   if (typeof raw === 'string') {
     try {
