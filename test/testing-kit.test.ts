@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createTestFleet } from '@agentfleet/cli';
-import { FleetError, loadWorkflowFile } from '@agentfleet/core';
+import { FleetError, compileWorkflow, loadWorkflowFile } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './support/fleet.js';
 import { redisUrl, uniquePrefix } from './support/redis.js';
@@ -37,6 +37,35 @@ describe('createTestFleet', () => {
     // The second coder call carries the review's findings.
     const coderCalls = fleet.llm.requests.filter((r) => r.phase === 'implementation');
     expect(JSON.stringify(coderCalls[1]?.request.messages)).toContain('no input validation');
+  });
+
+  it('expires an approval with a one-day timeout as soon as the test clock passes it', SPAWNS_FLEET, async () => {
+    const DAY_MS = 24 * 3600 * 1000;
+    await using fleet = await createTestFleet({ redisUrl: redisUrl() });
+    const workflow = compileWorkflow({
+      name: 'sign-off',
+      agents: ['planner', 'designer'],
+      phases: [
+        { name: 'planning', agent: 'planner' },
+        { name: 'sign_off', type: 'approval', description: 'approve the plan', depends_on: ['planning'], timeout: 86_400 },
+        { name: 'design', agent: 'designer', depends_on: ['sign_off'] },
+      ],
+    });
+    let waited = false;
+    const { result, events } = await fleet.run(workflow, 'Build a todo API', {
+      onEvent: (e) => {
+        if (e.type !== 'phase_waiting') return;
+        // Nobody answers; a day (and a second) passes on the test clock.
+        waited = true;
+        fleet.clock.advance(DAY_MS + 1000);
+      },
+    });
+    expect(waited).toBe(true);
+    expect(result.status).toBe('failed');
+    expect(result.phases.find((p) => p.name === 'sign_off')?.error).toMatchObject({ code: 'APPROVAL_TIMEOUT' });
+    expect(result.phases.find((p) => p.name === 'design')?.status).not.toBe('completed');
+    expect(events.map((e) => e.type)).toContain('phase_waiting');
+    expect(fleet.callsByRole()).toEqual({ planner: 1 });
   });
 
   it('refuses a reply that does not fit the role, naming its path, before anything runs', SPAWNS_FLEET, async () => {

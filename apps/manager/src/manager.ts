@@ -82,6 +82,11 @@ export interface ManagerOptions {
   resolveWorkflow?: (name: string) => Promise<WorkflowDefinition>;
   /** End actions (webhook signing key, retries) run after each run finishes; see ./end-actions.ts. */
   endActions?: EndActionsOptions;
+  /**
+   * The clock deadlines are read with (epoch ms): which are due, and how far a pushed-back one moves.
+   * A test clock ahead of real time makes a one-day approval timeout come due at once. @defaultValue `Date`
+   */
+  clock?: { now(): number };
 }
 
 export interface Manager {
@@ -102,6 +107,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const log = options.logger ?? createLogger({ name: 'manager' });
   const warn = options.warn ?? ((m: string) => log.warn(m));
   const onError = options.onError ?? ((err: Error) => warn(err.message));
+  const clock = options.clock ?? Date;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
   await checkEvictionPolicy(redis, warn);
@@ -340,7 +346,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       const phaseJob = await driver.findPhaseJob(def, p.agent, phaseJobId(ref.run_id, ref.phase, ref.iteration));
       const jobState = phaseJob ? await phaseJob.getState() : 'missing';
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
-        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        await store.setDeadline(ref, clock.now() + def.timeoutMs + deadlineGraceMs, 'XX');
         return false;
       }
     }
@@ -355,7 +361,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    * commit that ends the phase removes it.
    */
   async function pollDeadlines(): Promise<void> {
-    const now = Date.now();
+    const now = clock.now();
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>

@@ -8,6 +8,7 @@ import { BUILTIN_ROLES, startAgentPool, type AgentPool, type AgentRole } from '@
 import { FleetClient, createLogger, createRedis, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis, type RedisHandle } from '../local-redis.js';
+import { TestClock } from './test-clock.js';
 import { ScriptedLlmClient, checkReplies, parseReplies, type RawReplies, type Replies } from './replies.js';
 
 export interface TestFleetOptions {
@@ -19,6 +20,15 @@ export interface TestFleetOptions {
   roles?: AgentRole[] | undefined;
   /** A Redis to use (on a fresh prefix, deleted at dispose). @defaultValue a private `redis-server` from PATH, stopped at dispose */
   redisUrl?: string | undefined;
+  /** The clock the manager reads deadlines with; advance it to expire approvals and timeouts. @defaultValue a new {@link TestClock} */
+  clock?: TestClock | undefined;
+}
+
+/** Options of one {@link TestFleet.run}. */
+export interface TestRunOptions {
+  variables?: Record<string, string> | undefined;
+  /** Called with each run event as it happens (e.g. advance the clock once an approval waits). */
+  onEvent?: ((event: StoredRunEvent['event']) => void) | undefined;
 }
 
 /** What one run of a test fleet gave. */
@@ -35,7 +45,9 @@ export interface TestFleet extends AsyncDisposable {
    * Run `workflow` on `requirements` with the scripted agents and wait for its end.
    * @throws FleetError `INVALID_INPUT` when the fixture does not fit the workflow (path named).
    */
-  run(workflow: WorkflowDefinition, requirements?: string, variables?: Record<string, string>): Promise<TestRun>;
+  run(workflow: WorkflowDefinition, requirements?: string, options?: TestRunOptions): Promise<TestRun>;
+  /** The clock the fleet's manager reads deadlines with. */
+  readonly clock: TestClock;
   /** Model calls per agent role, across every run of this fleet. */
   callsByRole(): Record<string, number>;
   /** Every model request, in order, with its phase and role. */
@@ -64,6 +76,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   const url = redisHandle.url;
   const prefix = `{fleet-test-${randomUUID().slice(0, 8)}}`;
   const llm = new ScriptedLlmClient(replies, roles);
+  const clock = options.clock ?? new TestClock();
   const quiet = createLogger({ name: 'fleet-test', level: 'silent' });
   let manager: Manager | undefined;
   let pool: AgentPool | undefined;
@@ -90,7 +103,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       await redisHandle.stop();
     })());
   try {
-    manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: quiet });
+    manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: quiet, clock });
     pool = await startAgentPool({ redisUrl: url, prefix, roles, llm, onError: () => undefined, logger: quiet });
   } catch (err) {
     await close();
@@ -98,14 +111,18 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   }
   return {
     llm,
+    clock,
     redisUrl: url,
     prefix,
-    async run(workflow, requirements = 'scripted test run', variables = {}) {
+    async run(workflow, requirements = 'scripted test run', runOptions = {}) {
       checkReplies(replies, workflow, roles, source);
       const before = new Map(llm.callsByPhase);
-      const runId = await client.submit({ workflow, requirements, variables, provider: 'scripted' });
+      const runId = await client.submit({ workflow, requirements, variables: runOptions.variables ?? {}, provider: 'scripted' });
       const events: TestRun['events'] = [];
-      const result = await client.follow(runId, blocking, (e) => events.push(e.event));
+      const result = await client.follow(runId, blocking, (e) => {
+        events.push(e.event);
+        runOptions.onEvent?.(e.event);
+      });
       const calls: Record<string, number> = {};
       for (const [phase, n] of llm.callsByPhase) if (n - (before.get(phase) ?? 0) > 0) calls[phase] = n - (before.get(phase) ?? 0);
       return { result, events, calls };
