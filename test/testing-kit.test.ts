@@ -3,9 +3,12 @@
  * `createTestFleet`, and `fleet test --replies --expect` as a user's CI runs it (a child process, a
  * private redis-server).
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestFleet } from '@agentfleet/cli';
-import { FleetError, compileWorkflow, loadWorkflowFile } from '@agentfleet/core';
+import { RecordingLlmClient, createTestFleet, readCassette } from '@agentfleet/cli';
+import { FleetError, compileWorkflow, loadWorkflowFile, type LlmClient, type LlmRequest } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './support/fleet.js';
 import { redisUrl, uniquePrefix } from './support/redis.js';
@@ -110,5 +113,54 @@ describe('fleet test', () => {
     expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toContain(`fleet: ${fixture('bad-replies.yaml')}: review[1]: does not match the reviewer role's output schema: review[1].verdict:`);
     expect(res.stderr).not.toContain('fleet test: delivery-under-test: run');
+  });
+});
+
+describe('record and replay', () => {
+  it('fleet run --record stores every call; fleet test --replay passes on the same workflow and fails naming the changed prompt', SPAWNS_FLEET, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-cassette-'));
+    try {
+      const cassette = join(dir, 'cassette.jsonl');
+      const env = cliEnv(redisUrl(), uniquePrefix('fleet-record'));
+      const recorded = await runCli(['run', '--workflow', fixture('workflow.yaml'), '--record', cassette, '--out', join(dir, 'out'), 'Build a todo API'], env, { timeoutMs: 100_000 });
+      expect(recorded.code, recorded.stderr).toBe(0);
+      const entries = readCassette(cassette);
+      expect(entries.map((e) => [e.phase, e.call])).toEqual([['planning', 1], ['design', 1], ['implementation', 1], ['review', 1]]);
+      expect(entries.every((e) => e.requirements === 'Build a todo API' && e.reply !== undefined)).toBe(true);
+
+      const same = await runCli(['test', fixture('workflow.yaml'), '--replay', cassette], env, { timeoutMs: 100_000 });
+      expect(same.code, same.stderr).toBe(0);
+      expect(same.stderr).toContain('fleet test: ok');
+
+      // The design phase gets new instructions: its request no longer matches the recording.
+      const changed = join(dir, 'changed.yaml');
+      writeFileSync(changed, readFileSync(fixture('workflow.yaml'), 'utf8').replace('{ name: design, agent: designer,', '{ name: design, agent: designer, instructions: "Use PostgreSQL.",'));
+      const differs = await runCli(['test', changed, '--replay', cassette], env, { timeoutMs: 100_000 });
+      expect(differs.code, differs.stderr).toBe(1);
+      expect(differs.stderr).toContain(`replay of ${cassette}: phase "design" call 1 sent a request that differs from the recorded one (- recorded, + now):`);
+      expect(differs.stderr).toContain('+ messages[0] user: Use PostgreSQL.');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('redacts key-shaped strings from what it records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-cassette-'));
+    try {
+      const path = join(dir, 'c.jsonl');
+      const leaky: LlmClient = {
+        provider: 'test',
+        model: 'm',
+        generate: () => Promise.resolve({ output: { note: 'the key is sk-ant-api03-abcdefghijklmnop' }, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm', id: 'x', stopReason: 'tool_use' }),
+      };
+      const request = { role: 'planner', system: 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz', messages: [], tool: { name: 'submit', description: '', inputSchema: {} }, maxTokens: 10, inputs: { phase: 'p', requirements: 'r' } } as unknown as LlmRequest;
+      await new RecordingLlmClient(leaky, path).generate(request);
+      const text = readFileSync(path, 'utf8');
+      expect(text).not.toContain('sk-ant-api03-abcdefghijklmnop');
+      expect(text).not.toContain('abcdefghijklmnopqrstuvwxyz');
+      expect(text.match(/\[REDACTED\]/g)).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,3 +5,4 @@ export { createTestFleet, type TestFleet, type TestFleetOptions, type TestRun, t
 export { TestClock } from './testing/test-clock.js';
 export { ScriptedLlmClient, checkReplies, parseReplies, type Replies, type ScriptedReply } from './testing/replies.js';
 export { compareRun, formatMismatches, parseExpectations, type Expectations, type Mismatch } from './testing/expect.js';
+export { RecordingLlmClient, ReplayLlmClient, readCassette, diffRequests, type CassetteEntry, type ReplayMismatch } from './testing/cassette.js';

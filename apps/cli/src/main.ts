@@ -49,8 +49,9 @@ budgetOptions(program
   .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
+  .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; record?: string }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -72,6 +73,7 @@ budgetOptions(program
         concurrency: opts.concurrency,
         interactive: opts.interactive,
         budget: requestBudget(opts),
+        record: opts.record,
       },
       config,
     );

@@ -6,11 +6,12 @@
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
+import { FleetClient, createRedis, resolveWorkflow, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
 import { EXIT, resolveRoles, say } from './shared.js';
+import { RecordingLlmClient } from './testing/cassette.js';
 
 export interface RunCommandOptions {
   workflow: string;
@@ -23,6 +24,8 @@ export interface RunCommandOptions {
   interactive?: boolean;
   /** The request's run budget (`--max-cost-usd`, `--max-tokens-budget`). */
   budget?: Budget | undefined;
+  /** Append every model call and reply to this cassette (JSON lines, keys redacted; `fleet test --replay`). */
+  record?: string | undefined;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
@@ -55,8 +58,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
         prefix: config.queuePrefix,
         roles,
         concurrency: options.concurrency,
-        llm: createLlmClient(config, roles),
-        ...agentPoolSettings(config, roles),
+        ...recording(options.record, createLlmClient(config, roles), agentPoolSettings(config, roles)),
         maxTokens: config.maxTokens,
       });
       if (workflow.phases.some((p) => p.kind === 'tool')) {
@@ -149,4 +151,20 @@ class TerminalAsker {
   close(): void {
     this.rl.close();
   }
+}
+
+/** The pool's clients, each recording into the cassette at `path` when one is given (`--record`). */
+function recording<S extends { llmFor: (role: string) => LlmClient }>(path: string | undefined, llm: LlmClient, settings: S): S & { llm: LlmClient } {
+  if (!path) return { ...settings, llm };
+  const calls = new Map<string, number>();
+  const clients = new Map<string, LlmClient>();
+  return {
+    ...settings,
+    llm: new RecordingLlmClient(llm, path, calls),
+    llmFor: (role: string) => {
+      let client = clients.get(role);
+      if (!client) clients.set(role, (client = new RecordingLlmClient(settings.llmFor(role), path, calls)));
+      return client;
+    },
+  };
 }

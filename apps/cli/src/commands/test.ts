@@ -1,6 +1,6 @@
 /**
- * `fleet test <workflow> --replies replies.yaml [--expect expect.yaml]`: run a workflow with scripted
- * agents on a private Redis and check what it did against expectations, for a user's CI.
+ * `fleet test <workflow> --replies replies.yaml [--expect expect.yaml] [--replay cassette.jsonl]`: run a
+ * workflow with scripted (or replayed) agents on a private Redis and check what it did, for a user's CI.
  *
  * Exit status: 0 when the run matched (or, without --expect, completed), 1 on a mismatch (the diff
  * is printed) or a run that did not complete, 2 for a bad workflow, fixture or expectation (path named).
@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { FleetError, resolveWorkflow, setDefaultLogLevel } from '@agentfleet/core';
 import type { Command } from 'commander';
 import { EXIT, resolveRoles, say } from '../shared.js';
+import { ReplayLlmClient, readCassette } from '../testing/cassette.js';
 import { compareRun, formatMismatches, parseExpectations } from '../testing/expect.js';
 import { createTestFleet } from '../testing/test-fleet.js';
 
@@ -25,16 +26,25 @@ export function register(program: Command): void {
     .argument('<workflow>', 'built-in workflow name or a .yaml/.json file')
     .option('-r, --replies <file>', 'scripted replies: phase → output, list of outputs, or {error: CODE, times: n}')
     .option('-e, --expect <file>', 'expected status, order, phases (status, iterations, calls) and context')
-    .option('--requirements <text>', 'the requirements the run gets', 'scripted test run')
+    .option('--replay <cassette>', 'answer from a cassette recorded with fleet run --record; fail on the first request that differs')
+    .option('--requirements <text>', 'the requirements the run gets (default: the cassette\'s, else "scripted test run")')
     .option('--json', 'print the run (result, calls per phase, differences) as JSON on stdout', false)
-    .action(async (workflowRef: string, opts: { replies?: string; expect?: string; requirements: string; json: boolean }) => {
+    .action(async (workflowRef: string, opts: { replies?: string; expect?: string; replay?: string; requirements?: string; json: boolean }) => {
       setDefaultLogLevel('silent');
       const workflow = await resolveWorkflow(workflowRef);
       const replies = opts.replies ? await readText(opts.replies, '--replies') : '{}';
       const expected = opts.expect ? parseExpectations(await readText(opts.expect, '--expect'), opts.expect) : undefined;
       const roles = await resolveRoles([...new Set(workflow.phases.flatMap((p) => (p.kind === 'agent' ? [p.agent] : [])))]);
-      await using fleet = await createTestFleet({ replies, repliesSource: opts.replies ?? 'replies', roles });
-      const run = await fleet.run(workflow, opts.requirements);
+      const cassette = opts.replay ? readCassette(opts.replay) : undefined;
+      const replay = cassette ? new ReplayLlmClient(cassette) : undefined;
+      await using fleet = await createTestFleet({ replies, repliesSource: opts.replies ?? 'replies', roles, fallback: replay });
+      const run = await fleet.run(workflow, opts.requirements ?? cassette?.[0]?.requirements ?? 'scripted test run');
+      if (replay?.mismatch) {
+        const m = replay.mismatch;
+        say(`fleet test: replay of ${opts.replay}: phase "${m.phase}" call ${m.call} sent a request that differs from the recorded one (- recorded, + now):\n${m.diff}`);
+        process.exitCode = EXIT.failed;
+        return;
+      }
       const mismatches = expected ? compareRun(run, expected) : run.result.status === 'completed' ? [] : [{ path: 'status', expected: 'completed', actual: run.result.status }];
       if (opts.json) process.stdout.write(JSON.stringify({ result: run.result, calls: run.calls, mismatches }, null, 2) + '\n');
       const order = run.events.filter((e) => e.type === 'phase_completed').map((e) => e.phase);

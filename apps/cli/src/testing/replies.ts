@@ -126,9 +126,13 @@ export class ScriptedLlmClient implements LlmClient {
   /** Every request, in order, with its phase. */
   readonly requests: Array<{ phase: string; role: string; request: LlmRequest }> = [];
 
+  /**
+   * @param fallback - answers calls without a scripted reply (a cassette replay). @defaultValue the role's offline answer
+   */
   constructor(
     private readonly replies: Replies,
     private readonly roles: readonly AgentRole[] = Object.values(BUILTIN_ROLES),
+    private readonly fallback?: LlmClient,
   ) {}
 
   generate(request: LlmRequest): Promise<LlmResponse> {
@@ -140,6 +144,7 @@ export class ScriptedLlmClient implements LlmClient {
     this.requests.push({ phase, role: request.role, request });
     const reply = pick(this.replies[phase], n);
     let output: unknown;
+    if (!reply && this.fallback) return this.fallback.generate(request);
     if (!reply) {
       const role = this.roles.find((r) => r.name === request.role);
       if (!role) return Promise.reject(new FleetError('UNKNOWN_ROLE', `no scripted reply for phase "${phase}" and no role "${request.role}" to answer offline`));

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES, startAgentPool, type AgentPool, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, createLogger, createRedis, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, createLogger, createRedis, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis, type RedisHandle } from '../local-redis.js';
 import { TestClock } from './test-clock.js';
@@ -20,6 +20,8 @@ export interface TestFleetOptions {
   roles?: AgentRole[] | undefined;
   /** A Redis to use (on a fresh prefix, deleted at dispose). @defaultValue a private `redis-server` from PATH, stopped at dispose */
   redisUrl?: string | undefined;
+  /** Answers the calls no scripted reply covers (e.g. a {@link ReplayLlmClient}). @defaultValue each role's offline answer */
+  fallback?: LlmClient | undefined;
   /** The clock the manager reads deadlines with; advance it to expire approvals and timeouts. @defaultValue a new {@link TestClock} */
   clock?: TestClock | undefined;
 }
@@ -75,7 +77,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
     : await ensureRedis('', () => undefined, { alwaysPrivate: true });
   const url = redisHandle.url;
   const prefix = `{fleet-test-${randomUUID().slice(0, 8)}}`;
-  const llm = new ScriptedLlmClient(replies, roles);
+  const llm = new ScriptedLlmClient(replies, roles, options.fallback);
   const clock = options.clock ?? new TestClock();
   const quiet = createLogger({ name: 'fleet-test', level: 'silent' });
   let manager: Manager | undefined;
