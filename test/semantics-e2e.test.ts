@@ -38,7 +38,7 @@ function byRole(fake: FakeAnthropic, override: Partial<Record<string, (n: number
   });
 }
 
-async function waitForStatus(fleet: FleetFixture, runId: string, status: string, timeoutMs = 10_000): Promise<RunResult> {
+async function waitForStatus(fleet: FleetFixture, runId: string, status: string, timeoutMs = 60_000): Promise<RunResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await fleet.client.result(runId);
@@ -79,6 +79,9 @@ class AllInFlightLlm implements LlmClient {
     return this.inner.generate(request);
   }
 }
+
+/** Tests that spawn `fleet` commands: each start costs seconds on a loaded machine, so they get two minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 120_000 };
 
 let fake: FakeAnthropic | undefined;
 let fleet: FleetFixture | undefined;
@@ -139,7 +142,7 @@ describe('workflow semantics on real Redis', () => {
     expect(events.filter((e) => e.type === 'step_action')).toEqual([expect.objectContaining({ phase: 'review', action: 'jump', target: 'implementation' })]);
   });
 
-  it('waits for an approval delivered with `fleet event`, then goes on', async () => {
+  it('waits for an approval delivered with `fleet event`, then goes on', SPAWNS_FLEET, async () => {
     const { fake, fleet } = await anthropicFleet('approval');
     byRole(fake);
     const wf = testWorkflow({
@@ -162,7 +165,7 @@ describe('workflow semantics on real Redis', () => {
     expect(count(fake, 'designer')).toBe(1);
   });
 
-  it('`fleet cancel` during a slow phase aborts the LLM call and enqueues nothing more', async () => {
+  it('`fleet cancel` during a slow phase aborts the LLM call and enqueues nothing more', SPAWNS_FLEET, async () => {
     const { fake, fleet } = await anthropicFleet('cancel');
     fake.setResponder(() => ({ hang: true }));
     const { loadBuiltinWorkflow } = await import('@agentfleet/core');
@@ -185,7 +188,7 @@ describe('workflow semantics on real Redis', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
-  it('`fleet resume` after a failure re-runs only the failed phase; `fleet rerun --from` reuses what came before', async () => {
+  it('`fleet resume` after a failure re-runs only the failed phase; `fleet rerun --from` reuses what came before', SPAWNS_FLEET, async () => {
     const { fake, fleet } = await anthropicFleet('resume');
     let designerFails = true;
     byRole(fake, { designer: () => (designerFails ? { status: 400, errorType: 'invalid_request_error', message: 'bad design prompt' } : design) });
