@@ -15,8 +15,8 @@ import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { cliEnv, runCli, spawnCli, testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
-/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get two minutes, not the default 30 s. */
-const SPAWNS_FLEET = { timeout: 120_000 };
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 const dir = mkdtempSync(join(tmpdir(), 'fleet-roles-'));
 const prefix = uniquePrefix('custom-roles');

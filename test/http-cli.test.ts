@@ -11,8 +11,8 @@ import { cliEnv, runCli } from './support/fleet.js';
 import { ADMIN_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 import { startRedisServer, uniquePrefix } from './support/redis.js';
 
-/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get two minutes, not the default 30 s. */
-const SPAWNS_FLEET = { timeout: 120_000 };
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 let fx: ApiFixture;
 beforeAll(async () => {

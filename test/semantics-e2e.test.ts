@@ -80,8 +80,8 @@ class AllInFlightLlm implements LlmClient {
   }
 }
 
-/** Tests that spawn `fleet` commands: each start costs seconds on a loaded machine, so they get two minutes, not the default 30 s. */
-const SPAWNS_FLEET = { timeout: 120_000 };
+/** Tests that spawn `fleet` commands: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 let fake: FakeAnthropic | undefined;
 let fleet: FleetFixture | undefined;

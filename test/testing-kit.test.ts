@@ -17,8 +17,8 @@ const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/testing-kit/
 const changes = { verdict: 'changes_requested', findings: [{ severity: 'major', file: 'src/server.mjs', message: 'no input validation' }], summary: 'needs work' };
 const approve = { verdict: 'approve', findings: [], summary: 'looks good' };
 
-/** Tests that spawn `fleet` (and its private redis-server) get two minutes on a loaded machine. */
-const SPAWNS_FLEET = { timeout: 120_000 };
+/** Tests that spawn `fleet` (and its private redis-server) get four minutes on a loaded machine. */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 describe('createTestFleet', () => {
   it('scripts a review loop (changes requested, then approve) and a transient error twice, and counts the calls', SPAWNS_FLEET, async () => {

@@ -24,8 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
-/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get two minutes, not the default 30 s. */
-const SPAWNS_FLEET = { timeout: 120_000 };
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 const UPPER_TOOL = fileURLToPath(new URL('./support/tools/upper-tool.ts', import.meta.url));
 const spans = new InMemorySpanExporter();
