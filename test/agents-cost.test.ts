@@ -55,8 +55,9 @@ describe('usage, cost and prompt caching', () => {
     const { result } = await fleet.run(await loadBuiltinWorkflow('software-delivery'), 'Build a todo API');
     expect(result.status).toBe('completed');
 
-    const [first, second] = ofRole(fake, 'coder').map((r) => r.body as { system: unknown; messages: Array<{ content: Array<{ text: string; cache_control?: unknown }> }>; stream?: boolean });
-    expect(first && second).toBeTruthy();
+    const coderBodies = ofRole(fake, 'coder').map((r) => r.body as { system: unknown; messages: Array<{ content: Array<{ text: string; cache_control?: unknown }> }>; stream?: boolean });
+    expect(coderBodies).toHaveLength(2);
+    const [first, second] = coderBodies;
     // Breakpoints on the system prompt and on the first user block; the second block (the findings) varies.
     expect(first?.system).toEqual([expect.objectContaining({ type: 'text', cache_control: { type: 'ephemeral' } })]);
     expect(JSON.stringify(second?.system)).toBe(JSON.stringify(first?.system));

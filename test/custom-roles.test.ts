@@ -15,6 +15,9 @@ import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { cliEnv, runCli, spawnCli, testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
+
 const dir = mkdtempSync(join(tmpdir(), 'fleet-roles-'));
 const prefix = uniquePrefix('custom-roles');
 afterAll(() => cleanupPrefix(redisUrl(), prefix));
@@ -78,7 +81,7 @@ describe('role files', () => {
 describe('through the CLI', () => {
   const env = cliEnv(redisUrl(), prefix);
 
-  it('registers a YAML role (refusing bad files with exit 2), lists and shows it, and fleet run serves it and a FLEET_ROLE_MODULES role offline', async () => {
+  it('registers a YAML role (refusing bad files with exit 2), lists and shows it, and fleet run serves it and a FLEET_ROLE_MODULES role offline', SPAWNS_FLEET, async () => {
     const file = write('triage.yaml', ROLE_YAML);
     const added = await runCli(['roles', 'add', file], env);
     expect(added.code, added.stderr).toBe(0);
@@ -122,7 +125,7 @@ phases:
     expect(unknown.stderr).toMatch(/no agent role "nobody"; built-in roles: planner.*; registered roles: triage/);
   });
 
-  it('fleet run takes --max-cost-usd and --max-tokens-budget: bad values exit 2, a run over budget fails with BUDGET_EXCEEDED', async () => {
+  it('fleet run takes --max-cost-usd and --max-tokens-budget: bad values exit 2, a run over budget fails with BUDGET_EXCEEDED', SPAWNS_FLEET, async () => {
     const bad = await runCli(['run', 'Build a todo API', '--max-cost-usd', 'ten'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--max-cost-usd must be a number > 0 (e.g. 2.50), got "ten"');
@@ -142,7 +145,7 @@ phases:
     expect(result.errors[0]?.error.message).toMatch(/max_cost_usd budget of \$0\.05/);
   });
 
-  it('a separate fleet agents --roles triage process serves the registered role through the real SDK: a reply failing the schema is repaired naming the violation; a phase model overrides the role model', async () => {
+  it('a separate fleet agents --roles triage process serves the registered role through the real SDK: a reply failing the schema is repaired naming the violation; a phase model overrides the role model', SPAWNS_FLEET, async () => {
     await using fake = await startFakeAnthropic();
     const valid = { severity: 'high', summary: 'The login page crashes on submit.', labels: ['bug', 'auth'] };
     fake.enqueue({ toolInput: { severity: 'urgent', summary: 'x', labels: ['bug'] } }, { toolInput: valid }, { toolInput: valid });

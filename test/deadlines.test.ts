@@ -4,14 +4,28 @@
  * is pushed back. A phase whose job is gone is failed by it.
  */
 import { BUILTIN_ROLES, createLlmClient, startAgentPool } from '@agentfleet/agents';
-import { FleetClient, agentQueueName, createRedis, loadConfig, phaseJobId } from '@agentfleet/core';
+import { FleetClient, agentQueueName, createRedis, deadlineMember, loadConfig, phaseJobId } from '@agentfleet/core';
 import { startManager } from '@agentfleet/manager';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolve once the manager queue's event stream shows job `jobId` completed (the manager handled it). */
+async function managerHandled(redis: Redis, client: FleetClient, jobId: string, timeoutMs = 20_000): Promise<void> {
+  const stream = client.managerQueue.queue.keys.events!;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const entries = await redis.xrange(stream, '-', '+');
+    const fields = entries.map(([, f]) => new Map(Array.from({ length: f.length / 2 }, (_, i): [string, string] => [f[2 * i] ?? '', f[2 * i + 1] ?? ''])));
+    if (fields.some((f) => f.get('event') === 'completed' && f.get('jobId') === jobId)) return;
+    if (Date.now() > deadline) throw new Error(`the manager did not handle ${jobId} in ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
 
 describe('manager-side deadlines', () => {
   it('a job still waiting for a worker outlives its deadline; a job that vanished does not', async () => {
@@ -24,16 +38,18 @@ describe('manager-side deadlines', () => {
     const roles = [BUILTIN_ROLES.planner!];
     let pool: Awaited<ReturnType<typeof startAgentPool>> | undefined;
     try {
-      // Deadline: 1 s timeout × 1 attempt + 0.1 s grace. No pool serves the planner for 2 s.
+      // Deadline: 1 s timeout × 1 attempt + 0.1 s grace. No pool serves the planner until the manager
+      // has handled that deadline (its report on the manager queue completed) and left the phase be.
       const wf = testWorkflow({ agents: ['planner'], phases: [{ name: 'planning', agent: 'planner', timeout: 1, retries: 0 }] });
       const waiting = await client.submit({ workflow: wf, requirements: 'A todo API', provider: 'offline' });
-      await sleep(2000);
+      await managerHandled(redis, client, `${phaseJobId(waiting, 'planning', 1)}.deadline`);
       expect((await client.result(waiting)).phases[0]?.status).toBe('queued');
+      expect(await redis.zscore(client.store.deadlinesKey, deadlineMember({ run_id: waiting, phase: 'planning', iteration: 1 }))).not.toBeNull();
 
       // A second run whose job is removed behind the manager's back: its deadline fails it.
       const lost = await client.submit({ workflow: wf, requirements: 'A chat server', provider: 'offline' });
       const queue = new Queue(agentQueueName('planner'), { connection: redis, prefix });
-      for (let i = 0; i < 50 && !(await queue.getJob(phaseJobId(lost, 'planning', 1))); i++) await sleep(20);
+      for (let i = 0; i < 500 && !(await queue.getJob(phaseJobId(lost, 'planning', 1))); i++) await sleep(20);
       expect(await queue.remove(phaseJobId(lost, 'planning', 1))).toBe(1);
       await queue.close();
       const failed = await client.follow(lost, blocking, () => undefined);

@@ -11,6 +11,9 @@ import { cliEnv, runCli } from './support/fleet.js';
 import { ADMIN_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 import { startRedisServer, uniquePrefix } from './support/redis.js';
 
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
+
 let fx: ApiFixture;
 beforeAll(async () => {
   fx = await startApiFixture('http-cli');
@@ -20,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('fleet submit, watch and workflows with the HTTP API', () => {
-  it('adds a template from a file, lists and shows it, submits a run with --wait and watches it', async () => {
+  it('adds a template from a file, lists and shows it, submits a run with --wait and watches it', SPAWNS_FLEET, async () => {
     const env = cliEnv(fx.fleet.url, fx.fleet.prefix, { FLEET_API_KEY: ADMIN_KEY, FLEET_MANAGER_URL: fx.api.url });
     const dir = mkdtempSync(join(tmpdir(), 'fleet-tpl-'));
     const file = join(dir, 'cli-tpl.yaml');

@@ -93,12 +93,17 @@ describe('observability across the manager and agent processes', () => {
     const client = new FleetClient(redis, prefix);
     try {
       await manager.waitFor('manager: consuming');
+      const submittedBefore = Date.now();
       const runId = await client.submit({ workflow, requirements: 'A todo API', provider: 'anthropic' });
 
       // No agent runs yet: the plan job waits, and the manager's /metrics says so.
       const waitingLabels = { fleet_agent_role: 'planner', fleet_queue_state: 'waiting' };
       const before = await scrapeUntil(managerPort, (t) => sample(t, 'fleet_queue_jobs', waitingLabels) === 1);
-      expect(sample(before, 'fleet_queue_oldest_wait_seconds', { fleet_agent_role: 'planner' })).toBeGreaterThanOrEqual(0);
+      // The plan job's age, s: never more than the time since it was submitted.
+      const oldest = sample(before, 'fleet_queue_oldest_wait_seconds', { fleet_agent_role: 'planner' });
+      expect(oldest).toBeTypeOf('number');
+      expect(oldest).toBeGreaterThanOrEqual(0);
+      expect(oldest).toBeLessThanOrEqual((Date.now() - submittedBefore) / 1000);
 
       agents = spawnCli(['agents', '--roles', 'planner,designer,reviewer', '--concurrency', '1', '--metrics-port', String(agentsPort)], {
         ...env,

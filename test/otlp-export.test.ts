@@ -240,13 +240,12 @@ describe('startTelemetry stays out of the way', () => {
 
     const telemetry = await start({ serviceName: 'agentfleet-test' });
     expect(telemetry.enabled).toBe(false);
-    const carrier = await withSpan('not recorded', {}, () => Promise.resolve(injectTraceContext()));
+    const { carrier, recording } = await withSpan('not recorded', {}, (span) => Promise.resolve({ carrier: injectTraceContext(), recording: span.isRecording() }));
     expect(carrier).toEqual({}); // no propagator registered: the API no-op
+    expect(recording).toBe(false); // no tracer provider registered: nothing could be exported
     await expect(withSpan('still rethrows', {}, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     await telemetry.shutdown();
     await telemetry.shutdown();
-
-    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(receiver.requests).toEqual([]);
   });
 
@@ -272,8 +271,9 @@ describe('startTelemetry stays out of the way', () => {
   it('shutdown() resolves within shutdownTimeoutMs when the collector accepts connections but never answers', async () => {
     await using blackhole = await startBlackhole();
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = blackhole.url;
-    // Bounds the exporter's own background attempt after we give up on it.
-    process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '2000';
+    // The exporter itself would wait a minute, past the test's timeout: shutdown() must give up on it
+    // after its own 300 ms (the blackhole's sockets are destroyed when the test ends).
+    process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '60000';
 
     const telemetry = await start({ serviceName: 'agentfleet-test', shutdownTimeoutMs: 300 });
     expect(telemetry.enabled).toBe(true);
@@ -283,8 +283,8 @@ describe('startTelemetry stays out of the way', () => {
     await telemetry.shutdown();
     const elapsed = performance.now() - started;
     expect(blackhole.connections()).toBeGreaterThan(0); // the export really was attempted
+    // It did wait for the export (a lower bound only: load makes it later, never earlier).
     expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(1500);
 
     // And telemetry can start again in this process afterwards.
     await using receiver = await startOtlpReceiver();

@@ -40,11 +40,18 @@ describe('a phase through the Anthropic provider', () => {
     expect(result.results.planning).toEqual(plan);
     expect(result.usage).toMatchObject({ input_tokens: 120, output_tokens: 80 });
     const retries = events.filter((e) => e.type === 'phase_retry');
-    expect(retries.map((e) => (e as { error: { code: string } }).error.code)).toEqual(['PROVIDER_OVERLOADED', 'PROVIDER_OVERLOADED']);
+    expect(retries.map((e) => e.error.code)).toEqual(['PROVIDER_OVERLOADED', 'PROVIDER_OVERLOADED']);
+    // The backoff scheduled before each retry: retry_delay 0.2 s doubling, with equal jitter (half
+    // fixed, half random): 100-200 ms, then 200-400 ms.
+    const [d1, d2] = retries.map((e) => e.delay_ms);
+    expect(d1).toBeGreaterThanOrEqual(100);
+    expect(d1).toBeLessThanOrEqual(200);
+    expect(d2).toBeGreaterThanOrEqual(200);
+    expect(d2).toBeLessThanOrEqual(400);
+    // BullMQ held the job at least that long (a lower bound only: a busy machine makes gaps longer).
     const [r1, r2, r3] = fake.requests.map((r) => r.receivedAtMs);
-    // retry_delay 0.2 s doubling, with equal jitter: at least 100 ms, then at least 200 ms.
-    expect(r2! - r1!).toBeGreaterThanOrEqual(100);
-    expect(r3! - r2!).toBeGreaterThanOrEqual(200);
+    expect(r2! - r1!).toBeGreaterThanOrEqual(d1!);
+    expect(r3! - r2!).toBeGreaterThanOrEqual(d2!);
   });
 
   it('aborts the provider call when the phase times out, and fails the phase', async () => {
@@ -69,10 +76,13 @@ describe('a phase through the Anthropic provider', () => {
 
   it('waits for retry-after on a 429 and then succeeds', async () => {
     fake.enqueue({ status: 429, errorType: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit', headers: { 'retry-after': '1' } }, { toolInput: plan });
-    const { result } = await fleet.run(onePhase({ retries: 1, retry_delay: 0.05 }), 'Build a todo API');
+    const { result, events } = await fleet.run(onePhase({ retries: 1, retry_delay: 0.05 }), 'Build a todo API');
     expect(result.status).toBe('completed');
+    // The scheduled backoff is the provider's retry-after (1 s), not the 25-50 ms of retry_delay.
+    const retries = events.filter((e) => e.type === 'phase_retry');
+    expect(retries.map((e) => [e.error.code, e.delay_ms])).toEqual([['PROVIDER_RATE_LIMITED', 1000]]);
     const [r1, r2] = fake.requests.map((r) => r.receivedAtMs);
-    expect(r2! - r1!).toBeGreaterThanOrEqual(950);
+    expect(r2! - r1!).toBeGreaterThanOrEqual(1000);
   });
 
   it('fails at once on a permanent error (400), without retrying', async () => {

@@ -7,7 +7,7 @@
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
 import { RunDriver, RunStore, type LlmRequest, type LlmResponse } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
-import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
+import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents, waitUntil } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
@@ -88,12 +88,20 @@ describe('a pool reuses the run it just committed', () => {
         { name: 'review', agent: 'reviewer', depends_on: ['design', 'side'] },
       ],
     });
-    // Pool A commits the plan and takes the design from its memory; pool B's `side` is held until then
-    // and commits while the design still works (100 ms), so A's remembered run is stale when the
+    // Pool A commits the plan and takes the design from its memory; pool B's `side` is held until then,
+    // and the design's model call until `side` is committed, so A's remembered run is stale when the
     // design commits.
     let designTaken: () => void = () => undefined;
     const taken = new Promise<void>((resolve) => (designTaken = resolve));
-    const llmA = new RecordingLlm(Object.values(BUILTIN_ROLES), 100);
+    let runId = '';
+    const llmA = new (class extends RecordingLlm {
+      override async generate(request: LlmRequest): Promise<LlmResponse> {
+        if ((request.inputs as unknown as RoleInput).phase === 'design') {
+          await waitUntil(async () => runId !== '' && (await conn.store.getRun(runId)).state.phases.side?.status === 'completed', 20_000, 'side to be committed');
+        }
+        return super.generate(request);
+      }
+    })(Object.values(BUILTIN_ROLES));
     const llmB = new (class extends RecordingLlm {
       override async generate(request: LlmRequest): Promise<LlmResponse> {
         await Promise.race([taken, new Promise((r) => setTimeout(r, 5000))]);
@@ -124,7 +132,7 @@ describe('a pool reuses the run it just committed', () => {
         return v;
       };
       try {
-        id = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
+        id = runId = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
         expect((await conn.client.follow(id, conn.blocking, () => undefined)).status).toBe('completed');
       } finally {
         RunDriver.prototype.recentRun = recentRun;

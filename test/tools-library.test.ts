@@ -24,6 +24,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
+/** Tests that spawn `fleet` processes: each start costs seconds on a loaded machine, so they get four minutes, not the default 30 s. */
+const SPAWNS_FLEET = { timeout: 240_000 };
+
 const UPPER_TOOL = fileURLToPath(new URL('./support/tools/upper-tool.ts', import.meta.url));
 const spans = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
@@ -156,7 +159,7 @@ describe('tool phases', () => {
 });
 
 describe('learned workflows', () => {
-  it('`fleet patterns` finds the sequence three runs share; `fleet patterns suggest` turns it into a registered workflow', async () => {
+  it('`fleet patterns` finds the sequence three runs share; `fleet patterns suggest` turns it into a registered workflow', SPAWNS_FLEET, async () => {
     const wf = testWorkflow({
       name: 'notes',
       agents: ['planner'],
@@ -226,7 +229,7 @@ describe('the workflow library from the CLI', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('search and suggest return the expected workflows in order', async () => {
+  it('search and suggest return the expected workflows in order', SPAWNS_FLEET, async () => {
     const env = cliEnv(url, source);
     const names = (out: string) => (JSON.parse(out) as Array<{ name: string }>).map((x) => x.name);
     const suggest = await runCli(['workflows', 'suggest', '--tools', 'http_request,write_file', '--json'], env);
@@ -238,7 +241,7 @@ describe('the workflow library from the CLI', () => {
     expect(names(byCategory.stdout)).toEqual(['quick-fix', 'software-delivery', 'triage']);
   });
 
-  it('export then import into another fleet round-trips every workflow in meaning (YAML and JSON)', async () => {
+  it('export then import into another fleet round-trips every workflow in meaning (YAML and JSON)', SPAWNS_FLEET, async () => {
     for (const format of ['yaml', 'json']) {
       const out = join(dir, format);
       const exported = await runCli(['workflows', 'export', '--out', out, '--format', format], cliEnv(url, source));
@@ -266,7 +269,7 @@ describe('the workflow library from the CLI', () => {
     }
   });
 
-  it('import validates every file first and writes nothing when one is not valid', async () => {
+  it('import validates every file first and writes nothing when one is not valid', SPAWNS_FLEET, async () => {
     const good = join(dir, 'yaml', 'triage.yaml');
     const bad = join(dir, 'bad.yaml');
     await writeFile(bad, 'name: broken\nphases:\n  - name: a\n    tool: http_request\n    depends_on: [nowhere]\n');

@@ -73,7 +73,8 @@ async function expectExactlyOnce(conn: ReturnType<typeof connect>, llm: Counting
 }
 
 describe('manager crashes and replicas', () => {
-  it('fault 3: SIGKILL the manager six times, each right after it started a run a dead client left, with every run in flight: every run completes, no phase runs twice', async () => {
+  // Spawns `fleet manager` processes (six in a row): four minutes, not the default 30 s, on a loaded machine.
+  it('fault 3: SIGKILL the manager six times, each right after it started a run a dead client left, with every run in flight: every run completes, no phase runs twice', { timeout: 240_000 }, async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('fault-manager-kill');
     const env = cliEnv(url, prefix);
@@ -214,7 +215,8 @@ describe('manager crashes and replicas', () => {
     }
   });
 
-  it('fault 7: two manager replicas under 200 concurrent runs: no phase enqueued or run twice, no run finished twice', async () => {
+  // Spawns two `fleet manager` processes: four minutes on a loaded machine.
+  it('fault 7: two manager replicas under 200 concurrent runs: no phase enqueued or run twice, no run finished twice', { timeout: 240_000 }, async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('fault-replicas');
     const env = cliEnv(url, prefix);

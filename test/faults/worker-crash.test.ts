@@ -8,7 +8,7 @@ import { planner } from '@agentfleet/agents';
 import type { Manager } from '@agentfleet/manager';
 import type { AgentPool } from '@agentfleet/agents';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { startFakeAnthropic, type FakeAnthropic, type FakeReply } from '../support/fake-anthropic.js';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
 import { startOtlpReceiver } from '../support/otlp-receiver.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
@@ -89,8 +89,11 @@ describe('a coder worker dies or freezes during its LLM call', () => {
   });
 
   it('fault 2: SIGSTOP past the lock, another worker finishes, SIGCONT: the zombie\'s late completion is refused', async () => {
+    // The zombie's reply is held until worker B's result is in; B is answered at once.
     let n = 0;
-    fake.setResponder(() => (++n === 1 ? { delayMs: 3000, then: { toolInput: codeBy('zombie A') } } : { toolInput: codeBy('worker B') }));
+    let releaseZombie!: () => void;
+    const zombieReply = new Promise<FakeReply>((resolve) => (releaseZombie = () => resolve({ toolInput: codeBy('zombie A') })));
+    fake.setResponder(() => (++n === 1 ? zombieReply : { toolInput: codeBy('worker B') }));
     const a = coderProcess();
     await a.waitFor('agents: serving');
     const runId = await conn.client.submit({ workflow, requirements: 'Build a todo API', provider: 'anthropic' });
@@ -103,17 +106,16 @@ describe('a coder worker dies or freezes during its LLM call', () => {
     expect(result.status).toBe('completed');
     expect(result.results.implementation).toEqual(codeBy('worker B'));
 
-    // Wake the zombie once its reply has been sent: it reports a completion the manager must refuse.
-    await new Promise((r) => setTimeout(r, 3200 - (Date.now() - fake.requests[0]!.receivedAtMs)));
+    // Send the zombie its reply while it is still stopped (the write reaches its socket within a turn
+    // of this event loop), then wake it: it commits a completion the run's version fence must refuse.
+    releaseZombie();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
     a.child.kill('SIGCONT');
-    // The zombie logs after its report is on the manager queue; processed reports are removed, so the
-    // report was handled once the queue has nothing waiting or in flight.
-    await waitUntil(async () => a.output().includes('phase attempt completed'), 15_000, 'the zombie to report its completion');
-    const pending = async () => {
-      const c = await conn.client.managerQueue.queue.getJobCounts('wait', 'active', 'prioritized');
-      return (c.wait ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0);
-    };
-    await waitUntil(async () => (await pending()) === 0, 15_000, "the zombie's report to be handled");
+    // The zombie logs after its commit returned, with whether the run accepted it.
+    await waitUntil(async () => a.output().includes('phase attempt completed'), 15_000, 'the zombie to commit its completion');
+    const zombieLine = a.output().split('\n').find((l) => l.includes('phase attempt completed'));
+    expect(JSON.parse(zombieLine!)).toMatchObject({ reported: false });
 
     const events = await runEvents(conn.store, runId);
     expect(countEvents(events, 'phase_completed', 'implementation')).toBe(1);
@@ -130,11 +132,10 @@ describe('a coder worker dies or freezes during its LLM call', () => {
     await a.waitFor('agents: serving');
     const runId = await conn.client.submit({ workflow, requirements: 'Build a todo API', provider: 'anthropic' });
     await fake.waitForRequests(1, 15_000);
-    const t0 = Date.now();
+    // Exit 0 with the run completed by this process's own reply: a pool that gave up on its job at
+    // the end of its grace period would leave the run without a coder (no other coder runs).
     const code = await a.stop('SIGTERM');
-    const took = Date.now() - t0;
     expect(code).toBe(0);
-    expect(took).toBeLessThan(10_000);
     expect(a.output()).toContain('finishing jobs in flight');
 
     const result = await conn.client.follow(runId, conn.blocking, () => undefined);

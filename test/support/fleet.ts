@@ -135,7 +135,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, options: { cwd?: 
 export interface CliProcess extends AsyncDisposable {
   child: ChildProcess;
   output(): string;
-  /** Resolve when the output contains `text` (throws after `timeoutMs`). */
+  /** Resolve when the output contains `text` (throws after `timeoutMs`, default 60 s: a process start on a loaded machine takes seconds). */
   waitFor(text: string, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Resolves with the exit code when the process exits by itself (null when killed by a signal). */
@@ -159,7 +159,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     child,
     exited,
     output: () => output,
-    async waitFor(text, timeoutMs = 15_000) {
+    async waitFor(text, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (!output.includes(text)) {
         if (child.exitCode !== null) throw new Error(`fleet ${args.join(' ')} exited (${child.exitCode}) before printing "${text}":\n${output}`);

@@ -134,13 +134,18 @@ export interface SseMessage {
  * Read SSE messages from `url` until `stop(messages)` is true (then disconnect) or the server ends
  * the stream.
  */
-export async function readSse(url: string, key: string, options: { lastEventId?: string; stop?: (m: SseMessage[]) => boolean } = {}): Promise<{ messages: SseMessage[]; ended: boolean }> {
+export async function readSse(
+  url: string,
+  key: string,
+  options: { lastEventId?: string; stop?: (m: SseMessage[]) => boolean; /** Called once the server answered 200 and the stream is open. */ onOpen?: () => void } = {},
+): Promise<{ messages: SseMessage[]; ended: boolean }> {
   const controller = new AbortController();
   const res = await fetch(url, {
     headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream', ...(options.lastEventId ? { 'last-event-id': options.lastEventId } : {}) },
     signal: controller.signal,
   });
   if (res.status !== 200 || !res.body) throw new Error(`SSE ${url} answered ${res.status}: ${await res.text()}`);
+  options.onOpen?.();
   const messages: SseMessage[] = [];
   let stopped = false;
   const decoder = new TextDecoder();

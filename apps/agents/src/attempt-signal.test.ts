@@ -1,12 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { attemptSignal } from './phase-job.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// The attempt's timer runs on vitest's fake clock: time is skipped, never slept.
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('attemptSignal', () => {
-  it('aborts with a TimeoutError when the attempt runs out of time', async () => {
+  it('aborts with a TimeoutError when the attempt runs out of time, not before', () => {
     const a = attemptSignal(20, undefined);
-    await sleep(60);
+    vi.advanceTimersByTime(19);
+    expect(a.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
     expect(a.signal.aborted).toBe(true);
     expect((a.signal.reason as Error).name).toBe('TimeoutError');
     expect(a.timedOut()).toBe(true);
@@ -23,12 +31,14 @@ describe('attemptSignal', () => {
     a.dispose();
   });
 
-  it('never aborts once disposed: the timer and the listener are gone', async () => {
+  it('never aborts once disposed: the timer and the listener are gone', () => {
     const cancel = new AbortController();
     const a = attemptSignal(20, cancel.signal);
+    expect(vi.getTimerCount()).toBe(1);
     a.dispose();
+    expect(vi.getTimerCount()).toBe(0);
     cancel.abort('late');
-    await sleep(60);
+    vi.advanceTimersByTime(60_000);
     expect(a.signal.aborted).toBe(false);
   });
 });

@@ -17,6 +17,7 @@ import {
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
   extractTraceContext,
+  fleetBackoffDelay,
   isTerminalRun,
   messagingAttributes,
   recordJobStart,
@@ -34,7 +35,7 @@ import {
 } from '@agentfleet/core';
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type MinimalJob } from 'bullmq';
 
 /**
  * Committing an attempt's outcome failed (Redis) for longer than {@link COMMIT_RETRY_LIMIT_MS}. The
@@ -299,6 +300,9 @@ export async function failAttempt(
   log: (willRetry: boolean) => void,
 ): Promise<never> {
   const willRetry = error.retryable && ctx.attempt < (job.opts.attempts ?? ctx.data.max_attempts);
+  // The backoff is chosen here, recorded with the attempt (the run's `phase_retry` event) and handed to
+  // BullMQ through the thrown error (see scheduledBackoff), so the delay the run shows is the one used.
+  const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), error) : undefined;
   await ctx.commit({
     type: 'phase_attempt_failed',
     at: Date.now(),
@@ -307,12 +311,14 @@ export async function failAttempt(
     attempt: ctx.attempt,
     error: error.toJSON(),
     willRetry,
+    retryDelayMs,
     usage,
     startedAt: ctx.started,
     agent: ctx.data.role,
   });
   log(willRetry);
   if (!willRetry) throw finalAttemptError(error);
+  if (retryDelayMs !== undefined) scheduledDelays.set(error, retryDelayMs);
   throw error;
 }
 
@@ -323,4 +329,22 @@ export async function failAttempt(
  */
 export function finalAttemptError(error: FleetError): UnrecoverableError & { readonly code: string } {
   return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code });
+}
+
+/** The backoff {@link failAttempt} chose for the error it throws to BullMQ, ms. */
+const scheduledDelays = new WeakMap<Error, number>();
+
+/** The job's base backoff, ms (the phase's `retry_delay`). */
+function backoffBaseMs(job: MinimalJob): number {
+  return Number((job.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000);
+}
+
+/**
+ * BullMQ's backoff strategy for phase jobs: the delay {@link failAttempt} chose and recorded, else
+ * (an error thrown past it) `fleetBackoffDelay`, ms.
+ */
+export function scheduledBackoff(attemptsMade: number, err: Error | undefined, job: MinimalJob | undefined): number {
+  const chosen = err ? scheduledDelays.get(err) : undefined;
+  if (chosen !== undefined) return chosen;
+  return fleetBackoffDelay(attemptsMade, job ? backoffBaseMs(job) : 1000, err);
 }

@@ -20,7 +20,6 @@ import {
   cancelChannel,
   followUpThroughManager,
   createRedis,
-  fleetBackoffDelay,
   toFleetError,
   withSpan,
   createLogger,
@@ -40,10 +39,17 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
-import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from './phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
+import { isStallLimitFailure, recoverStalledOut } from './stall-limit.js';
+
+/**
+ * Times a phase job may be put back after its holder died before BullMQ fails it; the failure is then
+ * taken up as a lost attempt of the phase (see `recoverStalledOut`).
+ */
+export const MAX_STALLED_COUNT = 2;
 
 export interface AgentPoolOptions {
   redisUrl: string;
@@ -136,18 +142,21 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
         concurrency: options.concurrency ?? 4,
         lockDuration: options.lockDurationMs ?? 30_000,
         stalledInterval: options.stalledIntervalMs ?? 30_000,
-        maxStalledCount: 2,
+        maxStalledCount: MAX_STALLED_COUNT,
         autorun: true,
         // BullMQ honours a manual rate limit (RateLimitDeferral below) only with a limiter set; this
         // one never limits by itself.
         ...(limiter ? { limiter: { max: 1_000_000, duration: 1000 } } : {}),
         settings: {
-          backoffStrategy: (attemptsMade, _type, err, job) =>
-            fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+          backoffStrategy: (attemptsMade, _type, err, job) => scheduledBackoff(attemptsMade, err, job),
         },
       },
     );
     worker.on('error', onError);
+    worker.on('failed', (job, err) => {
+      if (!job || !isStallLimitFailure(err)) return;
+      recoverStalledOut(job, { driver, manager, role: role.name, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
+    });
     workers.push(worker);
   }
 

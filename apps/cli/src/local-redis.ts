@@ -50,11 +50,12 @@ async function freePort(): Promise<number> {
  * @param log - where to say that a private Redis was started (stderr).
  * @param options.allowPrivate - start a private Redis when nothing answers (false for `--no-local-workers`:
  *   no other process could serve the run). @defaultValue true
+ * @param options.alwaysPrivate - start a private Redis without trying `url` (`fleet test`). @defaultValue false
  * @throws FleetError `REDIS_UNAVAILABLE` when Redis refuses the URL's credentials (the message never holds
  *   the password), or nothing answers at `url` and no private server may or can be started.
  */
-export async function ensureRedis(url: string, log: (line: string) => void, options: { allowPrivate?: boolean } = {}): Promise<RedisHandle> {
-  const ping = await pingRedis(url, 1500);
+export async function ensureRedis(url: string, log: (line: string) => void, options: { allowPrivate?: boolean; alwaysPrivate?: boolean } = {}): Promise<RedisHandle> {
+  const ping = options.alwaysPrivate === true ? { ok: false as const, reason: 'a private Redis was asked for' } : await pingRedis(url, 1500);
   if (ping.ok) return { url, private: false, stop: () => Promise.resolve() };
   if (isRedisAuthFailure(ping.reason)) {
     throw new FleetError('REDIS_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} refused the credentials (${ping.reason}); check the user and password in REDIS_URL`);

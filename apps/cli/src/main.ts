@@ -9,6 +9,7 @@
  *   fleet workflows list|show|validate|add|search|suggest|export|import
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
+ *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
  *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
@@ -27,6 +28,7 @@ import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
 import { register as registerRoles } from './commands/roles.js';
+import { register as registerTest } from './commands/test.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
 import { validateWorkflowRef } from './workflow-library.js';
@@ -50,8 +52,9 @@ budgetOptions(program
   .option('-o, --out <dir>', 'where to write artifacts (default runs/<run_id>)')
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
+  .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; record?: string }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -73,6 +76,7 @@ budgetOptions(program
         concurrency: opts.concurrency,
         interactive: opts.interactive,
         budget: requestBudget(opts),
+        record: opts.record,
       },
       config,
     );
@@ -228,6 +232,7 @@ registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);
 registerRoles(program);
+registerTest(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
 workflows

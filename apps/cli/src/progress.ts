@@ -30,7 +30,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
     case 'phase_started':
       return `  ▶ ${e.phase} (${e.agent}) started${e.attempt > 1 ? `, attempt ${e.attempt}` : ''}`;
     case 'phase_retry':
-      return `  ↻ ${e.phase} attempt ${e.attempt} failed, retrying: ${e.error.code}: ${e.error.message}`;
+      return `  ↻ ${e.phase} attempt ${e.attempt} failed, retrying${e.delay_ms !== undefined ? ` in ${seconds(e.delay_ms)}` : ''}: ${e.error.code}: ${e.error.message}`;
     case 'phase_completed':
       return `  ✓ ${e.phase} completed in ${seconds(e.duration_ms)}`;
     case 'phase_failed':

@@ -7,11 +7,12 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, FleetError, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, FleetError, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
 import { EXIT, say } from './shared.js';
+import { RecordingLlmClient } from './testing/cassette.js';
 import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
 
 /** How often `fleet run --no-local-workers` checks that its queued phases have a pool, ms. */
@@ -41,6 +42,8 @@ export interface RunCommandOptions {
   interactive?: boolean;
   /** The request's run budget (`--max-cost-usd`, `--max-tokens-budget`). */
   budget?: Budget | undefined;
+  /** Append every model call and reply to this cassette (JSON lines, keys redacted; `fleet test --replay`). */
+  record?: string | undefined;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
@@ -84,8 +87,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
         prefix: config.queuePrefix,
         roles,
         concurrency: options.concurrency,
-        llm: createLlmClient(config, roles),
-        ...agentPoolSettings(config, roles),
+        ...recording(options.record, createLlmClient(config, roles), agentPoolSettings(config, roles)),
         maxTokens: config.maxTokens,
       });
       if (reach.tools) {
@@ -227,4 +229,20 @@ class TerminalAsker {
   close(): void {
     this.rl.close();
   }
+}
+
+/** The pool's clients, each recording into the cassette at `path` when one is given (`--record`). */
+function recording<S extends { llmFor: (role: string) => LlmClient }>(path: string | undefined, llm: LlmClient, settings: S): S & { llm: LlmClient } {
+  if (!path) return { ...settings, llm };
+  const calls = new Map<string, number>();
+  const clients = new Map<string, LlmClient>();
+  return {
+    ...settings,
+    llm: new RecordingLlmClient(llm, path, calls),
+    llmFor: (role: string) => {
+      let client = clients.get(role);
+      if (!client) clients.set(role, (client = new RecordingLlmClient(settings.llmFor(role), path, calls)));
+      return client;
+    },
+  };
 }

@@ -109,6 +109,11 @@ export interface ManagerOptions {
   history?: HistoryStore;
   /** Tuning of the archiver (poll interval, retry backoff); see ./archive/archiver.ts. */
   archive?: ArchiverOptions;
+  /**
+   * The clock deadlines are read with (epoch ms): which are due, and how far a pushed-back one moves.
+   * A test clock ahead of real time makes a one-day approval timeout come due at once. @defaultValue `Date`
+   */
+  clock?: { now(): number };
 }
 
 export interface Manager {
@@ -132,6 +137,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const log = options.logger ?? createLogger({ name: 'manager' });
   const warn = options.warn ?? ((m: string) => log.warn(m));
   const onError = options.onError ?? ((err: Error) => warn(err.message));
+  const clock = options.clock ?? Date;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
   await checkEvictionPolicy(redis, warn);
@@ -388,7 +394,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         return false;
       }
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
-        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        await store.setDeadline(ref, clock.now() + def.timeoutMs + deadlineGraceMs, 'XX');
         return false;
       }
     }
@@ -413,7 +419,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    * commit that ends the phase removes it.
    */
   async function pollDeadlines(): Promise<void> {
-    const now = Date.now();
+    const now = clock.now();
     await reconcileStaleOutboxes(now);
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(

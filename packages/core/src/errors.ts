@@ -28,6 +28,7 @@ export const FLEET_ERROR_CODES = {
   RUN_NOT_FOUND: { category: 'user', retryable: false, summary: 'no run with that id exists' },
   REDIS_UNAVAILABLE: { category: 'system', retryable: true, summary: 'Redis could not be reached' },
   PHASE_TIMEOUT: { category: 'system', retryable: true, summary: 'the phase did not finish within its timeout' },
+  PHASE_WORKER_LOST: { category: 'system', retryable: true, summary: "the phase job's workers died or went silent more often than the queue's stall limit allows" },
   PHASE_CANCELLED: { category: 'system', retryable: false, summary: 'the phase was cancelled' },
   RETRIES_EXHAUSTED: { category: 'system', retryable: false, summary: 'the run used up max_total_retries' },
   OUTPUT_INVALID: { category: 'provider', retryable: false, summary: 'the model reply did not match the role output schema' },

@@ -21,7 +21,6 @@ import {
   cancelChannel,
   createLogger,
   createRedis,
-  fleetBackoffDelay,
   observeQueues,
   redactRedisUrl,
   renderTemplate,
@@ -33,10 +32,11 @@ import {
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { CommitFailure, attemptSignal, failAttempt, withPhaseJob } from '../phase-job.js';
+import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
-import { createWorkerDriver } from '../pool.js';
+import { MAX_STALLED_COUNT, createWorkerDriver } from '../pool.js';
+import { isStallLimitFailure, recoverStalledOut } from '../stall-limit.js';
 import { createToolRegistry, type ToolRegistry } from './registry.js';
 import { loadToolSettings, type ToolSettings } from './settings.js';
 import type { FleetTool } from './tool.js';
@@ -104,13 +104,17 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
     concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? 30_000,
-    maxStalledCount: 2,
+    maxStalledCount: MAX_STALLED_COUNT,
     autorun: true,
     settings: {
-      backoffStrategy: (attemptsMade, _type, err, job) => fleetBackoffDelay(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1000), err),
+      backoffStrategy: (attemptsMade, _type, err, job) => scheduledBackoff(attemptsMade, err, job),
     },
   });
   worker.on('error', onError);
+  worker.on('failed', (job, err) => {
+    if (!job || !isStallLimitFailure(err)) return;
+    recoverStalledOut(job, { driver, manager, role: TOOLS_ROLE, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
+  });
   await subscriber.subscribe(cancelChannel(options.prefix));
   subscriber.on('message', (_channel, jobId) => worker.cancelJob(jobId, 'cancelled by the manager'));
   await worker.waitUntilReady();

@@ -108,6 +108,8 @@ describe('AnthropicLlmClient', { timeout: 10_000 }, () => {
     expect(reply.output).toEqual({ steps: ['ok'] });
     expect(fake.requests).toHaveLength(2);
     const [first, second] = fake.requests;
+    // A lower bound only (a busy machine makes the gap longer, never shorter); 50 ms of slack for the
+    // SDK's timer and the fake server's clock reading.
     expect(second!.receivedAtMs - first!.receivedAtMs).toBeGreaterThanOrEqual(950);
     expect(second!.headers['x-stainless-retry-count']).toBe('1');
   });
@@ -194,13 +196,10 @@ describe('AnthropicLlmClient', { timeout: 10_000 }, () => {
   it('throws PHASE_TIMEOUT when the signal times out, and the abort closes the HTTP request', async () => {
     await using fake = await startFakeAnthropic();
     fake.enqueue({ hang: true });
-    const started = Date.now();
-
     const err = await failureOf(llmFor(fake, { maxRetries: 2 }).generate(request({ signal: AbortSignal.timeout(300) })));
 
     expect(err.code).toBe('PHASE_TIMEOUT');
     expect(err.retryable).toBe(true);
-    expect(Date.now() - started).toBeLessThan(2_000);
     await fake.waitForAborted(1, 2_000);
     expect(fake.aborted).toBe(1);
     expect(fake.requests).toHaveLength(1);

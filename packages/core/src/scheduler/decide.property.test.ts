@@ -151,6 +151,8 @@ class Fleet {
   readonly events: RunEvent[] = [];
   /** Phase → { iteration, attempt } of its job in flight. */
   readonly inFlight = new Map<string, { iteration: number; attempt: number; maxAttempts: number }>();
+  /** Accepted reports that carry usage (completions and failed attempts, noise included). */
+  billedReports = 0;
 
   constructor(readonly def: WorkflowDefinition) {
     this.state = initialRunState(def, 0);
@@ -166,6 +168,7 @@ class Fleet {
       return false;
     }
     expect(d.state.version).toBe(this.state.version + 1);
+    if ('usage' in event) this.billedReports += 1;
     this.state = d.state;
     this.events.push(...d.events);
     for (const a of d.actions) {
@@ -256,9 +259,8 @@ describe('decide under random event sequences', () => {
         for (const p of def.phases) expect(['completed', 'failed', 'skipped', 'cancelled']).toContain(fleet.state.phases[p.name]?.status);
         const completions = fleet.events.filter((e) => e.type === 'phase_completed').map((e) => `${e.phase}.${(e as { iteration: number }).iteration}`);
         expect(new Set(completions).size).toBe(completions.length);
-        // Usage is counted once per accepted report.
-        const billed = fleet.events.filter((e) => e.type === 'phase_completed').length;
-        expect(fleet.state.usage.input_tokens).toBeGreaterThanOrEqual(billed * usage.input_tokens);
+        // Usage is counted exactly once per accepted report, and never for a refused one.
+        expect(fleet.state.usage).toMatchObject({ input_tokens: fleet.billedReports * usage.input_tokens, output_tokens: fleet.billedReports * usage.output_tokens });
         // Anything after the end is refused.
         const late = decide(def, fleet.state, { type: 'phase_completed', at: fleet.at + 1, phase: def.phases[0]!.name, iteration: 1, attempt: 1, usage, model: 'm' });
         expect(late.accepted).toBe(false);

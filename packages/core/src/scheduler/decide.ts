@@ -194,7 +194,14 @@ class DecisionBuilder {
           this.state.totalRetries += 1;
           phase.status = 'retrying';
           phase.error = event.error;
-          this.events.push({ type: 'phase_retry', at: event.at, phase: event.phase, attempt: event.attempt, error: event.error });
+          this.events.push({
+            type: 'phase_retry',
+            at: event.at,
+            phase: event.phase,
+            attempt: event.attempt,
+            error: event.error,
+            ...(event.retryDelayMs !== undefined ? { delay_ms: event.retryDelayMs } : {}),
+          });
           return true;
         }
         const error =

@@ -123,6 +123,8 @@ export type SchedulerEvent =
       error: SerializedFleetError;
       /** The worker will try again (transient error and attempts left), unless the run's cap forbids it. */
       willRetry: boolean;
+      /** The backoff scheduled before the next attempt, ms, when `willRetry`. */
+      retryDelayMs?: number | undefined;
       usage: TokenUsage;
       /** When the attempt started. */
       startedAt?: number | undefined;
@@ -158,7 +160,8 @@ export type RunEvent =
   | { type: 'step_action'; at: number; phase: string; action: StepAction['type']; target?: string; note?: string }
   | { type: 'external_event'; at: number; event: string; data: unknown }
   | { type: 'run_resumed'; at: number }
-  | { type: 'phase_retry'; at: number; phase: string; attempt: number; error: SerializedFleetError }
+  /** `delay_ms`: the backoff scheduled before the next attempt, ms (absent in events written before it was recorded). */
+  | { type: 'phase_retry'; at: number; phase: string; attempt: number; error: SerializedFleetError; delay_ms?: number }
   | { type: 'phase_completed'; at: number; phase: string; iteration: number; attempt: number; duration_ms: number; cache_hit?: boolean }
   | { type: 'phase_failed'; at: number; phase: string; error: SerializedFleetError }
   | { type: 'phase_skipped'; at: number; phase: string; reason: string }
