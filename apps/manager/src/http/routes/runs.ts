@@ -11,7 +11,9 @@ import {
   compileBudget,
   compileWorkflow,
   isTerminalRun,
+  validateEventData,
   validateRequirements,
+  validateVariableLimits,
   type RunLabels,
   type RunState,
   type WorkflowDefinition,
@@ -151,6 +153,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const message = (err as Error).message;
         throw new FleetError('INVALID_INPUT', `body.requirements: ${message}`, { details: { issues: [{ path: 'body.requirements', message }] } });
       }
+      validateVariableLimits(body.variables ?? {}, 'body.variables');
       const { workflow, template } = await resolveWorkflow(request, body);
       const runId = randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
@@ -362,6 +365,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
+      validateEventData(request.body.data, 'body.data');
       await visibleRun(request, request.params.id);
       await ctx.client.sendEvent(request.params.id, request.body.type, request.body.data ?? {}, request.body.id);
       void reply.code(202);
