@@ -83,7 +83,8 @@ program
   .addOption(new Option('--stalled-interval <ms>', 'how often run events held by a crashed manager are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
   .addOption(metricsPortOption())
   .addOption(new Option('--port <n>', 'also serve the HTTP API on this port (default: no HTTP API)').env('FLEET_HTTP_PORT').argParser(positiveInt('--port')))
-  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number }) => {
+  .addOption(new Option('--host <address>', 'interface the HTTP API listens on (default: 127.0.0.1, or 0.0.0.0 inside a container)').env('FLEET_HTTP_HOST'))
+  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number; host?: string }) => {
     const config = loadConfig();
     await assertRedisReachable(config.redisUrl);
     const telemetry = await startTelemetry({ serviceName: 'agentfleet-manager', metricsPort: opts.metricsPort ?? config.metricsPort });
@@ -96,8 +97,8 @@ program
       stalledIntervalMs: opts.stalledInterval,
     });
     say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); Ctrl-C to stop`);
-    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, provider: config.provider }) : undefined;
-    if (http) say(`manager: HTTP API on ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
+    const http = opts.port ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, ...(opts.host ? { host: opts.host } : {}), provider: config.provider }) : undefined;
+    if (http) say(`manager: HTTP API listening on ${http.address}, ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);
     const signal = await untilSignal();
     say(`manager: ${signal}, stopping`);
     await http?.close();

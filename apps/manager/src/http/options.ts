@@ -1,6 +1,7 @@
 /**
  * Options of the HTTP API, parsed once at start: raw options (or environment) → options with defaults.
  */
+import { existsSync } from 'node:fs';
 import { FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
 
 export interface HttpApiOptions {
@@ -9,7 +10,11 @@ export interface HttpApiOptions {
   prefix: string;
   /** TCP port; 0 picks a free one. @defaultValue 8080 */
   port?: number;
-  /** Interface to listen on. @defaultValue `0.0.0.0` */
+  /**
+   * Interface to listen on. @defaultValue `FLEET_HTTP_HOST`, else `127.0.0.1` (only this machine),
+   * or `0.0.0.0` inside a container (`/.dockerenv` or `/run/.containerenv` exists), where the port is
+   * published by the container runtime.
+   */
   host?: string;
   /** Admin API keys (user type `admin`). At least one is needed to manage templates, keys and permissions. @defaultValue `FLEET_ADMIN_KEY` */
   adminKeys?: string[];
@@ -56,7 +61,7 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     port: options.port ?? 8080,
-    host: options.host ?? '0.0.0.0',
+    host: options.host ?? (env.FLEET_HTTP_HOST || defaultHost()),
     keys,
     provider: options.provider ?? 'offline',
     bullBoard: options.bullBoard ?? true,
@@ -64,4 +69,9 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     redisCommandTimeoutMs: options.redisCommandTimeoutMs ?? 2000,
     logger: options.logger ?? false,
   };
+}
+
+/** `0.0.0.0` in a container (its runtime publishes the port), `127.0.0.1` (only this machine) elsewhere. */
+function defaultHost(): string {
+  return existsSync('/.dockerenv') || existsSync('/run/.containerenv') ? '0.0.0.0' : '127.0.0.1';
 }

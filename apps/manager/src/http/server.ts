@@ -28,6 +28,8 @@ export interface HttpApi {
   /** `http://<host>:<port>` as listening (127.0.0.1 when bound to every interface). */
   url: string;
   port: number;
+  /** The address actually bound, as `host:port` (`[::1]:8080` for IPv6), for start-up messages. */
+  address: string;
   app: FastifyInstance;
   /** Every public route as `METHOD /path` (Fastify's `:param` syntax), for checks against the OpenAPI document. */
   routes: string[];
@@ -137,6 +139,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   return {
     url: `http://${host}:${port}`,
     port,
+    address: typeof address === 'object' && address ? (address.family === 'IPv6' ? `[${address.address}]:${port}` : `${address.address}:${port}`) : `${options.host}:${port}`,
     app,
     routes,
     close() {
