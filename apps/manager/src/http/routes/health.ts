@@ -7,6 +7,7 @@ import type { RunResult, RunState } from '@agentfleet/core';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { callerOf, isAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema, toHttpError } from '../errors.js';
 
@@ -66,12 +67,18 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
       schema: {
         tags: ['analytics'],
         summary: 'Per workflow: runs by status, completion rate, median and p95 time to complete, mean tokens per run',
-        description: `Looks at the ${ANALYTICS_SCAN_LIMIT} most recent runs.`,
+        description: `Looks at the ${ANALYTICS_SCAN_LIMIT} most recent runs; keys that are not admin keys see only the runs they started.`,
         response: { 200: z.object({ items: z.array(WorkflowStats), runs_considered: z.number() }), 401: ErrorBodySchema, 503: ErrorBodySchema },
       },
     },
-    async () => {
-      const ids = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
+    async (request) => {
+      let ids = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
+      if (!isAdmin(request)) {
+        // Another user's runs (their workflow names, counts and tokens) are not this key's to see.
+        const own = callerOf(request).id;
+        const labels = await ctx.labels.getMany(ids);
+        ids = ids.filter((_, i) => labels[i]?.user_id === own);
+      }
       const byWorkflow = new Map<string, { statuses: Record<string, number>; durations: number[]; tokens: number[] }>();
       for (let i = 0; i < ids.length; i += 500) {
         const pipe = ctx.redis.pipeline();
