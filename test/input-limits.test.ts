@@ -93,13 +93,14 @@ describe('tenants', () => {
   it("analytics show a non-admin key only its own runs, never an admin's inline workflow", async () => {
     const inline = { name: 'admin-secret-inline', agents: ['planner'], phases: [{ name: 'p', agent: 'planner', timeout: 20, retries: 0 }] };
     expect((await fx.call('POST', '/api/runs', { body: { requirements: 'Build it', workflow: inline } })).status).toBe(201);
+    expect((await fx.call('POST', '/api/runs', { key: ANALYST_KEY, body: { requirements: 'Build it', template: 'limits-approval' } })).status).toBe(201);
     type Stats = { items: Array<{ workflow: string }>; runs_considered: number };
     const admin = await fx.call<Stats>('GET', '/api/analytics/workflows');
     expect(admin.body.items.map((i) => i.workflow)).toContain('admin-secret-inline');
     const analyst = await fx.call<Stats>('GET', '/api/analytics/workflows', { key: ANALYST_KEY });
     expect(analyst.status).toBe(200);
     expect(analyst.body.items.map((i) => i.workflow)).not.toContain('admin-secret-inline');
-    // The analyst's own approval runs (started above in this file) are still counted.
+    // The analyst's own run is still counted.
     expect(analyst.body.items.map((i) => i.workflow)).toContain('limits-approval');
   });
 });
