@@ -35,6 +35,8 @@ RUN mkdir -p /app/runs && chown node:node /app/runs
 USER node
 # HTTP API of the manager: `fleet manager` serves it on FLEET_HTTP_PORT (refused keys without FLEET_ADMIN_KEY).
 ENV FLEET_HTTP_PORT=8080
+# Inside a container the API listens on every interface, so the runtime can publish the port.
+ENV FLEET_HTTP_HOST=0.0.0.0
 EXPOSE 8080
 # Healthy while the process answers: the manager's /healthz (which also checks Redis), or, for an
 # agent pool, its /metrics endpoint when FLEET_METRICS_PORT is set.

@@ -90,8 +90,8 @@ program
   .addOption(new Option('--stalled-interval <ms>', 'how often run events held by a crashed manager are looked for').argParser(positiveInt('--stalled-interval')).default(30_000))
   .addOption(metricsPortOption())
   .addOption(new Option('--port <n>', 'also serve the HTTP API on this port (default: no HTTP API)').env('FLEET_HTTP_PORT').argParser(positiveInt('--port')))
-  .addOption(new Option('--host <address>', 'address the HTTP API listens on: 0.0.0.0 for every interface (containers)').env('FLEET_HTTP_HOST').default('127.0.0.1'))
-  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number; host: string }) => {
+  .addOption(new Option('--host <address>', 'interface the HTTP API listens on (default: 127.0.0.1, or 0.0.0.0 inside a container)').env('FLEET_HTTP_HOST'))
+  .action(async (opts: { concurrency: number; lockDuration: number; stalledInterval: number; metricsPort?: number; port?: number; host?: string }) => {
     const config = loadConfig();
     // API keys are checked before anything starts: a bad one stops the process, not just its API.
     if (opts.port) resolveHttpApiOptions({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port });
@@ -102,7 +102,7 @@ program
     const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
     // The HTTP API listens first: a busy port stops the process before the manager takes any work.
     const http = opts.port
-      ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, host: opts.host, provider: config.provider, ...(history ? { history } : {}) })
+      ? await startHttpApi({ redisUrl: config.redisUrl, prefix: config.queuePrefix, port: opts.port, ...(opts.host ? { host: opts.host } : {}), provider: config.provider, ...(history ? { history } : {}) })
       : undefined;
     const manager = await startManager({
       redisUrl: config.redisUrl,

@@ -13,6 +13,7 @@ import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
 import { initialRunState, isTerminalRun } from './scheduler/decide.js';
+import { validateEventData, validateVariableLimits } from './limits.js';
 import { RunStore, runStartDeadline, type StoredRunEvent } from './store/run-store.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
@@ -94,6 +95,7 @@ export class FleetClient {
    */
   async submit(input: SubmitRunInput): Promise<string> {
     validateRequirements(input.requirements);
+    validateVariableLimits(input.variables ?? {});
     validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
     const runId = input.runId ?? randomUUID();
     const now = Date.now();
@@ -135,9 +137,12 @@ export class FleetClient {
    *   rejects), `approve`, `reject`, or the type an agent's `wait` named (`answers`, `input`, …).
    * @param eventId - idempotency key (letters, digits, `_`, `-`; a UUID by default): the run applies an
    *   event with a given id once, however often it is sent or redelivered.
-   * @throws FleetError `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished.
+   * @throws FleetError `INVALID_INPUT` when `data` is nested deeper than `MAX_EVENT_DATA_DEPTH` (32)
+   *   levels or larger than `MAX_EVENT_DATA_BYTES` (64 KiB) (nothing is sent then);
+   *   `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished.
    */
   async sendEvent(runId: string, type: string, data: unknown = {}, eventId: string = randomUUID()): Promise<void> {
+    validateEventData(data);
     const { state } = await this.store.getRun(runId);
     if (isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${runId} is ${state.status}; events go to runs that are still going`);
     await this.managerQueue.report({ type: 'external_event', run_id: runId, event: type, data, id: eventId, at: Date.now() }, { jobId: `${runId}.event.${eventId}` });

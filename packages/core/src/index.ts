@@ -64,6 +64,16 @@ export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, 
 export { closestName, didYouMean } from './did-you-mean.js';
 export { STATE_SCHEMA_ERROR_PHASE, enforceStateSchema } from './engine/state-schema.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
+export {
+  MAX_EVENT_DATA_BYTES,
+  MAX_EVENT_DATA_DEPTH,
+  MAX_VARIABLES,
+  MAX_VARIABLE_BYTES,
+  MAX_VARIABLES_TOTAL_BYTES,
+  jsonDepth,
+  validateEventData,
+  validateVariableLimits,
+} from './limits.js';
 export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, type FleetClientOptions, type SubmitRunInput } from './client.js';
 
 export {

@@ -11,7 +11,8 @@
  * `allow_error_status` is true (then they are an ordinary output).
  */
 import { FleetError } from '@agentfleet/core';
-import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { FleetTool, ToolContext } from './tool.js';
 
@@ -39,6 +40,49 @@ export function isLoopbackHost(hostname: string): boolean {
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1';
   return false;
+}
+
+/** Addresses of this machine or its networks: `0.0.0.0/8`, loopback, private, shared and link-local ranges. */
+const INTERNAL = new BlockList();
+for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) {
+  INTERNAL.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) INTERNAL.addSubnet(net, bits, 'ipv6');
+
+/**
+ * Whether an IP address belongs to this machine or a private network: `0.0.0.0/8` (reaches this
+ * machine), `127.0.0.0/8`, `::1`, `::`, private (`10/8`, `172.16/12`, `192.168/16`, `fc00::/7`),
+ * shared (`100.64/10`) and link-local (`169.254/16`, `fe80::/10`) ranges, and any of them written as
+ * an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`).
+ */
+export function isInternalAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  const family = isIP(a);
+  if (family === 4) return INTERNAL.check(a, 'ipv4');
+  if (family !== 6) return false;
+  const mapped = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(.+)$/.exec(a)?.[1];
+  if (mapped !== undefined) {
+    if (isIP(mapped) === 4) return INTERNAL.check(mapped, 'ipv4');
+    const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(mapped);
+    if (hex) {
+      const n = (parseInt(hex[1] as string, 16) << 16) | parseInt(hex[2] as string, 16);
+      return INTERNAL.check([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), 'ipv4');
+    }
+  }
+  return INTERNAL.check(a, 'ipv6');
+}
+
+/**
+ * The first address of `hostname` (an IP literal, bracketed or not, or a name resolved through DNS)
+ * that is on this machine or a private network, or undefined when every address is outside them.
+ * A redirect from an outside host to a host this returns an address for is refused.
+ */
+export async function resolvesInternal(hostname: string): Promise<string | undefined> {
+  const h = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(h)) return isInternalAddress(h) ? h : undefined;
+  if (isLoopbackHost(h)) return h;
+  const addresses = await lookup(h, { all: true, verbatim: true }).catch(() => []);
+  return addresses.find((r) => isInternalAddress(r.address))?.address;
 }
 
 /** Whether `url` may be reached with these allowed-host patterns (see ./settings.ts). */
@@ -122,8 +166,13 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
     if (hop >= MAX_REDIRECTS) throw new FleetError('TOOL_FAILED', `http_request: more than ${MAX_REDIRECTS} redirects from ${p.url}`, { retryable: false });
     const next = new URL(location, url);
     if (!hostAllowed(next, allowed)) throw refuse(next, allowed, url.host);
-    // A remote host must not steer the request into this machine (loopback is allowed only when asked for directly).
-    if (isLoopbackHost(next.hostname) && !isLoopbackHost(url.hostname)) throw refuse(next, [], url.host);
+    // A remote host must not steer the request into this machine or its networks (loopback and
+    // private addresses are reached only when asked for directly): the next host is resolved and
+    // every address it resolves to is checked, at every hop.
+    if (next.protocol !== 'data:' && !(await resolvesInternal(url.hostname))) {
+      const internal = await resolvesInternal(next.hostname);
+      if (internal) throw refuse(next, [], `${url.host}, to internal address ${internal}`);
+    }
     // Credentials go only to the origin they were given for (as fetch's own redirect handling does).
     if (next.origin !== url.origin) {
       for (const h of Object.keys(headers)) if (['authorization', 'cookie', 'proxy-authorization'].includes(h.toLowerCase())) delete headers[h];

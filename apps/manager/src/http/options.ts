@@ -12,7 +12,9 @@ export interface HttpApiOptions {
   port?: number;
   /**
    * Address to listen on: `127.0.0.1` serves only this machine; `0.0.0.0` (or `::`) every interface,
-   * as a container needs. @defaultValue `FLEET_HTTP_HOST`, else `127.0.0.1`
+   * as a container needs (the Docker image sets `FLEET_HTTP_HOST=0.0.0.0`). The default is not guessed
+   * from container markers such as `/.dockerenv`, which sandboxes and VMs carry too.
+   * @defaultValue `FLEET_HTTP_HOST`, else `127.0.0.1`
    */
   host?: string;
   /** Admin API keys (user type `admin`). At least one is needed to manage templates, keys and permissions. @defaultValue `FLEET_ADMIN_KEY` */

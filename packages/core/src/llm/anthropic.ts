@@ -26,6 +26,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
+import { redactError } from './redact.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
 /** Options of {@link AnthropicLlmClient}. */
@@ -193,7 +194,7 @@ export class AnthropicLlmClient implements LlmClient {
         headers = response.headers;
       }
     } catch (err) {
-      throw this.#toFleetError(err, request.signal);
+      throw redactError(this.#toFleetError(err, request.signal), this.#options.apiKey);
     }
     return { ...this.#toResponse(message, request), rateLimit: rateLimitInfo(headers) };
   }

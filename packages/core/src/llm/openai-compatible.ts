@@ -14,6 +14,7 @@ import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resource
 
 import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
 import { abortError } from './abort.js';
+import { redactError } from './redact.js';
 import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Options of {@link OpenAiCompatibleLlmClient}. */
@@ -80,7 +81,7 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
         { signal: request.signal },
       );
     } catch (err) {
-      throw this.#toFleetError(err, request.signal, model);
+      throw redactError(this.#toFleetError(err, request.signal, model), this.#apiKey);
     }
     const choice = completion.choices[0];
     const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);

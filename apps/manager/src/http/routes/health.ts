@@ -7,8 +7,8 @@ import type { RunResult, RunState } from '@agentfleet/core';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiContext } from '../context.js';
 import { callerOf, isAdmin } from '../auth.js';
+import type { ApiContext } from '../context.js';
 import { ErrorBodySchema, toHttpError } from '../errors.js';
 
 /** Runs the analytics look at: the most recent ones. */

@@ -13,7 +13,9 @@ import {
   compileWorkflow,
   incomingTraceCarrier,
   isTerminalRun,
+  validateEventData,
   validateRequirements,
+  validateVariableLimits,
   type RunLabels,
   type RunResult,
   type RunState,
@@ -172,6 +174,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const message = (err as Error).message;
         throw new FleetError('INVALID_INPUT', `body.requirements: ${message}`, { details: { issues: [{ path: 'body.requirements', message }] } });
       }
+      validateVariableLimits(body.variables ?? {}, 'body.variables');
       const { workflow, template } = await resolveWorkflow(request, body);
       const runId = randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
@@ -444,6 +447,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
+      validateEventData(request.body.data, 'body.data');
       await visibleRun(request, request.params.id);
       await ctx.client.sendEvent(request.params.id, request.body.type, request.body.data ?? {}, request.body.id);
       void reply.code(202);
