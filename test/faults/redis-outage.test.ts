@@ -26,7 +26,7 @@ describe('Redis goes away', () => {
     const conn = connect(server.url, PREFIX);
     try {
       // The HTTP API starts after the manager consumes: wait for it too, or Redis could go before it listens.
-      await processes[0]!.waitFor('manager: HTTP API on', 30_000);
+      await processes[0]!.waitFor('manager: HTTP API listening on', 60_000);
       await processes[1]!.waitFor('agents: serving', 30_000);
       const workflow = await loadBuiltinWorkflow('software-delivery');
       const ids = await Promise.all(['A wiki', 'A poll service', 'A pastebin', 'A feed reader'].map((requirements) => conn.client.submit({ workflow, requirements, provider: 'offline' })));
