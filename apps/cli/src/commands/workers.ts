@@ -8,66 +8,17 @@
  * marked with the command that starts one.
  */
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { agentQueueName, agentQueuesKey, assertRedisReachable, createRedis, loadConfig, readPoolHeartbeats, unservedMessage } from '@agentfleet/core';
-import { Queue } from 'bullmq';
+import { assertRedisReachable, createRedis, loadConfig, readRoleQueueStats, type RoleQueueStats } from '@agentfleet/core';
 import type { Command } from 'commander';
 
 /** One row of `fleet workers`. */
-export interface WorkerRow {
-  role: string;
-  /** Worker connections on the role's queue: one per pool process serving the role. */
-  processes: number;
-  /** Sum of the concurrency the live pool processes announced for this role. */
-  concurrency: number;
-  /** Jobs being worked on (BullMQ `active`). */
-  busy: number;
-  /** Jobs waiting for a free slot (`wait` + `prioritized`). */
-  waiting: number;
-  /** Jobs waiting for a retry backoff or a delay to pass. */
-  delayed: number;
-  /** Age of the oldest waiting job, s; 0 when none waits. */
-  oldest_wait_s: number;
-  /** Jobs wait (or are delayed) and no live pool serves the role: what to start, else null. */
-  unserved: string | null;
-}
+export type WorkerRow = RoleQueueStats;
 
 /** Read the rows for every built-in role, every role a live pool announced and every role with a queue. */
 export async function readWorkerRows(redisUrl: string, prefix: string, now = Date.now()): Promise<WorkerRow[]> {
   const redis = createRedis(redisUrl, { name: 'fleet-workers' });
   try {
-    const heartbeats = await readPoolHeartbeats(redis, prefix, now);
-    // Queues that ever had a job count too: a role with jobs and no pool must show up.
-    const queued = await redis.smembers(agentQueuesKey(prefix));
-    const roles = [...new Set([...Object.keys(BUILTIN_ROLES), ...heartbeats.map((h) => h.role), ...queued])].sort();
-    const rows: WorkerRow[] = [];
-    for (const role of roles) {
-      const queue = new Queue(agentQueueName(role), { connection: redis, prefix });
-      try {
-        const [workers, counts, oldest] = await Promise.all([
-          queue.getWorkers(),
-          queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'),
-          queue.getJobs(['wait'], 0, 0, true),
-        ]);
-        const first = oldest[0];
-        const readyAt = first ? Math.max(first.timestamp + (first.delay || 0), first.processedOn ?? 0) : now;
-        const concurrency = heartbeats.filter((h) => h.role === role).reduce((sum, h) => sum + h.concurrency, 0);
-        const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);
-        const delayed = counts.delayed ?? 0;
-        rows.push({
-          role,
-          processes: workers.length,
-          concurrency,
-          busy: counts.active ?? 0,
-          waiting,
-          delayed,
-          oldest_wait_s: Math.max(0, Math.round((now - readyAt) / 100) / 10),
-          unserved: concurrency === 0 && waiting + delayed > 0 ? unservedMessage(role) : null,
-        });
-      } finally {
-        await queue.close();
-      }
-    }
-    return rows;
+    return await readRoleQueueStats(redis, prefix, Object.keys(BUILTIN_ROLES), now);
   } finally {
     redis.disconnect();
   }
