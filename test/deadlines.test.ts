@@ -12,18 +12,28 @@ import { describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolve once the manager queue's event stream shows job `jobId` completed (the manager handled it). */
+/**
+ * Resolve once the manager queue's event stream shows job `jobId` completed (the manager handled it):
+ * a blocking read of the stream, woken by each new entry.
+ */
 async function managerHandled(redis: Redis, client: FleetClient, jobId: string, timeoutMs = 20_000): Promise<void> {
   const stream = client.managerQueue.queue.keys.events!;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const entries = await redis.xrange(stream, '-', '+');
-    const fields = entries.map(([, f]) => new Map(Array.from({ length: f.length / 2 }, (_, i): [string, string] => [f[2 * i] ?? '', f[2 * i + 1] ?? ''])));
-    if (fields.some((f) => f.get('event') === 'completed' && f.get('jobId') === jobId)) return;
-    if (Date.now() > deadline) throw new Error(`the manager did not handle ${jobId} in ${timeoutMs} ms`);
-    await sleep(50);
+  const reader = redis.duplicate();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let last = '0';
+    for (;;) {
+      const reply = (await reader.xread('BLOCK', 1000, 'STREAMS', stream, last)) as Array<[string, Array<[string, string[]]>]> | null;
+      for (const [id, f] of reply?.[0]?.[1] ?? []) {
+        last = id;
+        const fields = new Map(Array.from({ length: f.length / 2 }, (_, i): [string, string] => [f[2 * i] ?? '', f[2 * i + 1] ?? '']));
+        if (fields.get('event') === 'completed' && fields.get('jobId') === jobId) return;
+      }
+      if (Date.now() > deadline) throw new Error(`the manager did not handle ${jobId} in ${timeoutMs} ms`);
+    }
+  } finally {
+    reader.disconnect();
   }
 }
 
@@ -49,7 +59,7 @@ describe('manager-side deadlines', () => {
       // A second run whose job is removed behind the manager's back: its deadline fails it.
       const lost = await client.submit({ workflow: wf, requirements: 'A chat server', provider: 'offline' });
       const queue = new Queue(agentQueueName('planner'), { connection: redis, prefix });
-      for (let i = 0; i < 500 && !(await queue.getJob(phaseJobId(lost, 'planning', 1))); i++) await sleep(20);
+      // submit returns once the run's first job is queued, so it is there to remove.
       expect(await queue.remove(phaseJobId(lost, 'planning', 1))).toBe(1);
       await queue.close();
       const failed = await client.follow(lost, blocking, () => undefined);
