@@ -12,7 +12,6 @@ import { describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
-
 /**
  * Resolve once the manager queue's event stream shows job `jobId` completed (the manager handled it):
  * a blocking read of the stream, woken by each new entry.
@@ -24,7 +23,7 @@ async function managerHandled(redis: Redis, client: FleetClient, jobId: string, 
     const deadline = Date.now() + timeoutMs;
     let last = '0';
     for (;;) {
-      const reply = (await reader.xread('BLOCK', 1000, 'STREAMS', stream, last)) as Array<[string, Array<[string, string[]]>]> | null;
+      const reply = (await reader.xread('BLOCK', 1000, 'STREAMS', stream, last));
       for (const [id, f] of reply?.[0]?.[1] ?? []) {
         last = id;
         const fields = new Map(Array.from({ length: f.length / 2 }, (_, i): [string, string] => [f[2 * i] ?? '', f[2 * i + 1] ?? '']));
