@@ -27,6 +27,7 @@ import { register as registerRuns } from './commands/runs.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
+import { register as registerAnalytics } from './commands/analytics.js';
 import { register as registerRoles } from './commands/roles.js';
 import { register as registerTest } from './commands/test.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
@@ -231,6 +232,7 @@ registerRuns(program);
 registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);
+registerAnalytics(program);
 registerRoles(program);
 registerTest(program);
 

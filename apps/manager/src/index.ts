@@ -5,3 +5,4 @@ export { END_ACTIONS_QUEUE, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, too
 export { openHistoryStore, MIGRATIONS_DIR, type HistoryStore, type HistoryStoreOptions, type ArchivedRun, type ArchivedRunSummary, type RunListFilter, type WorkflowStats } from './archive/history-store.js';
 export { ARCHIVE_QUEUE, startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 export { purgeRuns, type PurgeOptions } from './archive/purge.js';
+export { dailyStats, failureStats, type AnalyticsFilter, type DailyStats, type FailureStats, type RunFact } from './archive/run-analytics.js';

@@ -11,6 +11,7 @@ import type { RunResult, StoredRunEvent } from '@agentfleet/core';
 import { FleetError } from '@agentfleet/core';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { roundUsd, round3, type AnalyticsFilter, type DailyStats, type FailureStats } from './run-analytics.js';
 
 /** Where the migrations are, from `src/archive` and `dist/archive` alike. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -90,6 +91,10 @@ export interface HistoryStore {
   finishedBefore(finishedBefore: number, status: string | undefined, limit: number): Promise<string[]>;
   /** Analytics per workflow over every archived run, or only those started by the key `userId` when given. */
   workflowStats(userId?: string): Promise<WorkflowStats[]>;
+  /** Archived runs per UTC day of creation, newest day first (see {@link dailyStats}). */
+  dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]>;
+  /** Archived failed runs by the code of their first error, most frequent first (see {@link failureStats}). */
+  failureStats(filter: AnalyticsFilter): Promise<FailureStats[]>;
   close(): Promise<void>;
 }
 
@@ -306,9 +311,69 @@ class PgHistoryStore implements HistoryStore {
     });
   }
 
+  async dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]> {
+    const { rows } = await this.pool.query<{ day: string; runs: string; by_status: Record<string, string>; median: string | null; p95: string | null; tokens: string; cost: number }>(
+      `WITH scoped AS (
+              SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, status, duration_ms,
+                     input_tokens + output_tokens AS tokens, coalesce(cost_usd, 0) AS cost
+              FROM runs ${ANALYTICS_WHERE}),
+            per_day AS (
+              SELECT day, count(*) AS runs,
+                     percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS median,
+                     percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p95,
+                     sum(tokens) AS tokens, sum(cost) AS cost
+              FROM scoped GROUP BY day),
+            per_status AS (
+              SELECT day, jsonb_object_agg(status, n) AS by_status
+              FROM (SELECT day, status, count(*) AS n FROM scoped GROUP BY day, status) s GROUP BY day)
+       SELECT d.day, d.runs, d.median, d.p95, d.tokens, d.cost, s.by_status
+       FROM per_day d JOIN per_status s USING (day) ORDER BY d.day DESC`,
+      analyticsParams(filter),
+    );
+    return rows.map((r) => {
+      const byStatus = Object.fromEntries(Object.entries(r.by_status).map(([k, v]) => [k, Number(v)]));
+      const finished = (byStatus.completed ?? 0) + (byStatus.failed ?? 0) + (byStatus.cancelled ?? 0);
+      return {
+        day: r.day,
+        runs: Number(r.runs),
+        by_status: byStatus,
+        completion_rate: finished > 0 ? round3((byStatus.completed ?? 0) / finished) : null,
+        median_ms: r.median === null ? null : Number(r.median),
+        p95_ms: r.p95 === null ? null : Number(r.p95),
+        tokens: Number(r.tokens),
+        cost_usd: roundUsd(Number(r.cost)),
+      };
+    });
+  }
+
+  async failureStats(filter: AnalyticsFilter): Promise<FailureStats[]> {
+    const { rows } = await this.pool.query<{ error_code: string; runs: string; by_workflow: Record<string, string>; last: Date }>(
+      `WITH per_workflow AS (
+              SELECT coalesce(error_code, 'UNKNOWN') AS error_code, workflow_name, count(*) AS n, max(created_at) AS last
+              FROM runs ${ANALYTICS_WHERE} AND status = 'failed' GROUP BY 1, 2)
+       SELECT error_code, sum(n) AS runs, max(last) AS last, jsonb_object_agg(workflow_name, n) AS by_workflow
+       FROM per_workflow GROUP BY error_code ORDER BY sum(n) DESC, error_code COLLATE "C"`,
+      analyticsParams(filter),
+    );
+    return rows.map((r) => ({
+      error_code: r.error_code,
+      runs: Number(r.runs),
+      by_workflow: Object.fromEntries(Object.entries(r.by_workflow).map(([k, v]) => [k, Number(v)])),
+      last_created_at: r.last.toISOString(),
+    }));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** The WHERE clause of an {@link AnalyticsFilter}, over `$1` user, `$2` workflow, `$3` created from. */
+const ANALYTICS_WHERE = `WHERE ($1::text IS NULL OR user_id = $1::text) AND ($2::text IS NULL OR workflow_name = $2::text)
+                AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz)`;
+
+function analyticsParams(filter: AnalyticsFilter): unknown[] {
+  return [filter.userId ?? null, filter.workflow ?? null, filter.createdFrom === undefined ? null : new Date(filter.createdFrom)];
 }
 
 function round(n: number): number {

@@ -21,6 +21,7 @@ import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerAnalyticsRoutes } from './routes/analytics.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
@@ -122,6 +123,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
 
   registerAuth(app, ctx.access);
   registerHealthRoutes(app, ctx);
+  registerAnalyticsRoutes(app, ctx);
   registerRunRoutes(app, ctx);
   registerRunViewRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
