@@ -40,6 +40,9 @@ const program = new Command()
   .description('AgentFleet: run workflows of LLM agents over BullMQ and Redis.')
   .version('0.1.0')
   .exitOverride()
+  // An option belongs to the command it follows: `fleet patterns suggest 1 --min-frequency 1` gives
+  // the threshold to `suggest`, not to `patterns`, which has the same option.
+  .enablePositionalOptions()
   .showHelpAfterError('(run with --help for usage)');
 
 budgetOptions(program

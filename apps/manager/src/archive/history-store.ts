@@ -7,7 +7,7 @@
  * (node-pg-migrate), applied by {@link openHistoryStore}.
  */
 import { fileURLToPath } from 'node:url';
-import type { RunResult, StoredRunEvent } from '@agentfleet/core';
+import type { HistoryRun, RunResult, StoredRunEvent } from '@agentfleet/core';
 import { FleetError } from '@agentfleet/core';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
@@ -30,6 +30,8 @@ export interface ArchivedRun {
   result: RunResult;
   labels: Record<string, unknown>;
   events: StoredRunEvent[];
+  /** The run as pattern mining sees it (its steps with their definitions), when it is known. */
+  history?: HistoryRun | undefined;
 }
 
 /** Filters of {@link HistoryStore.list}; all optional and combined with AND. */
@@ -91,6 +93,11 @@ export interface HistoryStore {
   finishedBefore(finishedBefore: number, status: string | undefined, limit: number): Promise<string[]>;
   /** Analytics per workflow over every archived run, or only those started by the key `userId` when given. */
   workflowStats(userId?: string): Promise<WorkflowStats[]>;
+  /**
+   * The newest `limit` archived runs that recorded their steps, oldest first, as pattern mining reads
+   * them (`fleet patterns`).
+   */
+  runHistory(limit: number): Promise<HistoryRun[]>;
   /** Archived runs per UTC day of creation, newest day first (see {@link dailyStats}). */
   dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]>;
   /** Archived failed runs by the code of their first error, most frequent first (see {@link failureStats}). */
@@ -147,18 +154,18 @@ function hostOf(url: string): string {
 class PgHistoryStore implements HistoryStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async write({ result, labels, events }: ArchivedRun): Promise<void> {
+  async write({ result, labels, events, history }: ArchivedRun): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       const usage = result.usage;
       await client.query(
         `INSERT INTO runs (run_id, status, workflow_name, workflow_version, requirements, user_id, conversation_id, template, parent_run_id,
-                           created_at, finished_at, duration_ms, input_tokens, output_tokens, cost_usd, error_code, result, labels, archived_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now())
+                           created_at, finished_at, duration_ms, input_tokens, output_tokens, cost_usd, error_code, result, labels, steps, archived_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now())
          ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,
            input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, cost_usd = EXCLUDED.cost_usd,
-           error_code = EXCLUDED.error_code, result = EXCLUDED.result, labels = EXCLUDED.labels, archived_at = now()`,
+           error_code = EXCLUDED.error_code, result = EXCLUDED.result, labels = EXCLUDED.labels, steps = coalesce(EXCLUDED.steps, runs.steps), archived_at = now()`,
         [
           result.run_id,
           result.status,
@@ -178,6 +185,7 @@ class PgHistoryStore implements HistoryStore {
           result.errors[0]?.error.code ?? null,
           JSON.stringify(result),
           JSON.stringify(labels),
+          history ? JSON.stringify({ steps: history.steps, variables: history.variables ?? null }) : null,
         ],
       );
       await client.query('DELETE FROM run_phases WHERE run_id = $1', [result.run_id]);
@@ -309,6 +317,20 @@ class PgHistoryStore implements HistoryStore {
         mean_tokens: r.tokens === null ? null : round(Number(r.tokens)),
       };
     });
+  }
+
+  async runHistory(limit: number): Promise<HistoryRun[]> {
+    const { rows } = await this.pool.query<{ run_id: string; workflow_name: string; status: string; steps: { steps: HistoryRun['steps']; variables: HistoryRun['variables'] | null } }>(
+      'SELECT run_id, workflow_name, status, steps FROM runs WHERE steps IS NOT NULL ORDER BY created_at DESC, run_id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.reverse().map((r) => ({
+      runId: r.run_id,
+      workflow: r.workflow_name,
+      status: r.status,
+      steps: r.steps.steps,
+      ...(r.steps.variables ? { variables: r.steps.variables } : {}),
+    }));
   }
 
   async dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]> {
