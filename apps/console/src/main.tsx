@@ -3,17 +3,19 @@
  * (`#/runs/<id>`), workflows (`#/workflows`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode, useEffect, useState } from 'react';
+import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import '@xyflow/react/dist/style.css';
 import './styles.css';
-import { AnalyticsPage } from './analytics-page.js';
 import { ApiError, storeKey, storedKey } from './api.js';
 import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
 import { SignIn } from './sign-in.js';
 import { WorkersPage } from './workers-page.js';
 import { WorkflowsPage } from './workflows-page.js';
+
+// The charts library is loaded with the analytics page only, so the other pages start without it.
+const AnalyticsPage = lazy(() => import('./analytics-page.js').then((m) => ({ default: m.AnalyticsPage })));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -88,7 +90,9 @@ function App() {
         ) : route === '/workers' ? (
           <WorkersPage />
         ) : route === '/analytics' ? (
-          <AnalyticsPage />
+          <Suspense fallback={<p className="muted">Loading analytics…</p>}>
+            <AnalyticsPage />
+          </Suspense>
         ) : (
           <RunsPage />
         )}
