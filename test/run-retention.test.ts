@@ -18,17 +18,21 @@ const workflow = testWorkflow({
 describe('run retention in Redis', () => {
   it('the finishing commit sets the expiry of every key of the run', async () => {
     await using fleet = await startFleet({ name: 'retention', manager: { runRetentionMs: 90_000 } });
-    const { result } = await fleet.run(workflow, 'a todo app');
-    expect(result.status).toBe('completed');
-    const run = fleet.client.store.runKey(result.run_id);
-    for (const suffix of [':context', ':events', '']) {
-      const ttl = await fleet.redis.pttl(run + suffix);
-      expect(ttl, `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(90_000);
-    }
-    // Keys that exist only for some runs: none is left without an expiry.
-    for (const suffix of RUN_KEY_SUFFIXES) {
-      if ((await fleet.redis.exists(run + suffix)) === 1) expect(await fleet.redis.pttl(run + suffix), `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
+    // Two phases, and one: the finishing commit of a one-phase run is the one that creates its context.
+    const onePhase = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
+    for (const wf of [workflow, onePhase]) {
+      const { result } = await fleet.run(wf, 'a todo app');
+      expect(result.status).toBe('completed');
+      const run = fleet.client.store.runKey(result.run_id);
+      for (const suffix of [':context', ':events', '']) {
+        const ttl = await fleet.redis.pttl(run + suffix);
+        expect(ttl, `PTTL of ${run}${suffix} (${wf.phases.length} phase(s))`).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(90_000);
+      }
+      // Keys that exist only for some runs: none is left without an expiry.
+      for (const suffix of RUN_KEY_SUFFIXES) {
+        if ((await fleet.redis.exists(run + suffix)) === 1) expect(await fleet.redis.pttl(run + suffix), `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
+      }
     }
   });
 
