@@ -115,10 +115,7 @@ export function withConcurrencyRelease(meta: RunMeta, decision: Decision): Decis
   return { ...decision, actions: [...decision.actions, release] };
 }
 
-/**
- * The key's runs holding a slot, and those queued (oldest first): what `GET /api/concurrency/:key`
- * and the tests read.
- */
+/** The key's runs holding a slot (sorted by id), and those queued (oldest first). */
 export async function concurrencyState(store: RunStore, key: string): Promise<{ active: string[]; queued: string[] }> {
   const keys = concurrencyKeys(store.prefix, key);
   const [active, queued] = await Promise.all([store.redis.smembers(keys.active), store.redis.lrange(keys.queued, 0, -1)]);
