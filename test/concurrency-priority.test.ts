@@ -11,11 +11,14 @@ import {
   concurrencyState,
   createLogger,
   createRedis,
+  initialRunState,
   loadConfig,
   phaseJobId,
   agentQueueName,
   type LlmClient,
   type LlmRequest,
+  type RunMeta,
+  type RunEventType,
   type RunStatus,
   type WorkflowDefinition,
 } from '@agentfleet/core';
@@ -53,11 +56,20 @@ interface Bench extends AsyncDisposable {
   /** Wait for each run to finish (blocking reads of its events). */
   finished(runIds: readonly string[]): Promise<RunStatus[]>;
   status(runId: string): Promise<RunStatus>;
+  /** Resolve once the run's event stream holds an event of `type` (blocking reads). */
+  event(runId: string, type: RunEventType): Promise<void>;
 }
 
-async function bench(name: string): Promise<Bench> {
+/** @param clockAheadMs - the manager's clock runs this far ahead (its deadlines come due that much sooner). */
+async function bench(name: string, clockAheadMs = 0): Promise<Bench> {
   const prefix = uniquePrefix(name);
-  const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, logger: createLogger({ name: 'manager', level: 'silent' }) });
+  const manager = await startManager({
+    redisUrl: url,
+    prefix,
+    warn: () => undefined,
+    logger: createLogger({ name: 'manager', level: 'silent' }),
+    clock: { now: () => Date.now() + clockAheadMs },
+  });
   const redis = createRedis(url);
   const blocking = createRedis(url, { forWorker: true });
   const client = new FleetClient(redis, prefix);
@@ -97,6 +109,14 @@ async function bench(name: string): Promise<Bench> {
     },
     async status(runId) {
       return (await client.store.getRun(runId)).state.status;
+    },
+    async event(runId, type) {
+      let last = '0';
+      for (;;) {
+        const events = await client.store.readEvents(runId, last, 1000, blocking);
+        if (events.some((e) => e.event.type === type)) return;
+        last = events.at(-1)?.id ?? last;
+      }
     },
     [Symbol.asyncDispose]: close,
   };
@@ -205,6 +225,28 @@ describe('concurrency keys', () => {
     await b.startPool(async (tag) => void tags.push(tag));
     expect(await b.finished([second])).toEqual(['completed']);
     expect(tags).toEqual(['k-1']);
+  });
+
+  it('a run whose client died before admitting it is queued by the manager at its start deadline, and runs in its turn', async () => {
+    // The manager's clock runs a minute ahead: the orphan's start deadline (10 s) is due at once.
+    await using b = await bench('concurrency-orphan', 60_000);
+    const workflow = oneStep({ concurrency: { key: 'solo', limit: 1 } });
+    const first = await b.submit(workflow, 'o-0');
+    // A second client wrote its run and died before admitting (or starting) it.
+    const now = Date.now();
+    const meta: RunMeta = {
+      run_id: 'orphan-run', workflow, requirements: 'Plan the work of [run:o-1]', variables: {}, created_at: now, provider: 'offline', trace: {},
+      concurrency: { key: 'solo', limit: 1 },
+    };
+    expect(await b.client.store.createRun(meta, initialRunState(workflow, now), {}, now + 10_000)).toBe(true);
+    await b.event('orphan-run', 'run_queued');
+    expect(await b.status('orphan-run')).toBe('queued');
+    expect(await concurrencyState(b.client.store, 'solo')).toEqual({ active: [first], queued: ['orphan-run'] });
+
+    const tags: string[] = [];
+    await b.startPool(async (tag) => void tags.push(tag));
+    expect(await b.finished([first, 'orphan-run'])).toEqual(['completed', 'completed']);
+    expect(tags).toEqual(['o-0', 'o-1']);
   });
 
   it('rejects a concurrency key that renders empty, naming the variable', async () => {
