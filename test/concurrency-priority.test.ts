@@ -130,7 +130,7 @@ describe('concurrency keys', () => {
     for (let i = 0; i < 10; i++) ids.push(await b.submit(workflow, `acme-${i}`, { variables: { tenant: 'acme' } }));
 
     // Two admitted, eight queued in submission order, visible in the run's status and result.
-    expect(await Promise.all(ids.map((id) => b.status(id)))).toEqual([...Array(2).fill('active'), ...Array(8).fill('queued')]);
+    expect(await Promise.all(ids.map((id) => b.status(id)))).toEqual([...Array<RunStatus>(2).fill('active'), ...Array<RunStatus>(8).fill('queued')]);
     expect(await concurrencyState(b.client.store, 'acme')).toEqual({ active: ids.slice(0, 2).sort(), queued: ids.slice(2) });
     const third = await b.client.result(ids[2]!);
     expect(third.status).toBe('queued');
