@@ -9,14 +9,16 @@
  * That range is cut into 10 bands of {@link PRIORITY_BAND_WIDTH} priorities, one per run priority:
  * a run of priority 10 (most urgent) uses the first band, priority 1 the last. Within a band a job's
  * priority is the band's first value plus the number of jobs of its fairness key still in that role
- * queue (waiting, delayed or active): a key with 200 jobs waiting gets 200 for its next job while a
- * key with none gets 0, so the queue serves keys in turn (round robin) instead of in arrival order.
- * The fairness key is the run's concurrency key, or one shared group for runs without one.
+ * queue (waiting, delayed or active), but never less than the largest priority a job of the same key
+ * and band still holds (so a key's own jobs keep their order): a key with 200 jobs waiting gets 200
+ * for its next job while a key with none gets 0, so the queue serves keys in turn (round robin)
+ * instead of in arrival order. The fairness key is the run's concurrency key, or one shared group for
+ * runs without one.
  *
- * Limits: the count is taken when a job is added and never revised, so a key that had many jobs
- * waiting keeps their larger numbers after the others drained (they still go in their turn); a key
- * with more than {@link PRIORITY_BAND_WIDTH} − 1 jobs waiting saturates at its band's last value; and
- * counting costs one pass over the key's jobs in that queue (kept in `<p>:fair:<queue>:<key>`).
+ * Limits: a job's priority is fixed when it is added, so a key keeps its large numbers while it has a
+ * backlog; a key with more than {@link PRIORITY_BAND_WIDTH} − 1 jobs waiting saturates at its band's
+ * last value; finished jobs leave the count (kept in `<p>:fair:<queue>:<key>`) from the head of the
+ * key's line, so one that finished out of turn further back is counted until it nears the head.
  * User documentation: docs/concurrency-and-priority.md.
  */
 import type { Queue } from 'bullmq';

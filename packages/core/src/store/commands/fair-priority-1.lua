@@ -10,22 +10,29 @@
   ARGV[3] the band's first priority (from the run's priority 1..10)
   ARGV[4] the band's width (priorities in one band)
 
-  Returns the priority. A job id already counted gets the priority it got then (adding a job twice
-  is a no-op in BullMQ, and so here). Jobs that finished or were removed leave the zset here.
+  Returns the priority: band start + the key's jobs still in the queue, but never less than the
+  largest priority a job of the key in the same band still holds, so the key's own jobs keep their
+  order (BullMQ takes equal priorities in the order they were added). A job id already counted gets
+  the priority it got then (adding a job twice is a no-op in BullMQ, and so here).
+
+  Jobs that finished or were removed leave the zset from its head (the lowest priorities, the jobs
+  taken first): each call looks at the first 100 and drops those gone, so a call costs O(log n)
+  however long the key's backlog; a job that finished further back is counted until it nears the head.
 ]]
 local existing = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if existing then return tonumber(existing) end
-local count = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 99)) do
   local job = ARGV[1] .. id
   if redis.call('EXISTS', job) == 0 or redis.call('HEXISTS', job, 'finishedOn') == 1 then
     redis.call('ZREM', KEYS[1], id)
-  else
-    count = count + 1
   end
 end
+local start = tonumber(ARGV[3])
 local width = tonumber(ARGV[4])
+local count = redis.call('ZCARD', KEYS[1])
 if count > width - 1 then count = width - 1 end
-local priority = tonumber(ARGV[3]) + count
+local priority = start + count
+local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], start + width - 1, start, 'WITHSCORES', 'LIMIT', 0, 1)
+if top[2] and tonumber(top[2]) > priority then priority = tonumber(top[2]) end
 redis.call('ZADD', KEYS[1], priority, ARGV[2])
 return priority
