@@ -172,6 +172,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // The child's trace continues under the phase that started it.
         trace: childTrace(state.phases[phase]?.span, meta.trace),
         links: { parent: { run_id: meta.run_id, phase, iteration } },
+        // The child's phases are the parent's work: they go at the parent's priority.
+        ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
       });
       submitted = true;
       // The child stays in Redis while its parent is open (retention).
