@@ -160,6 +160,27 @@ describe('concurrency keys', () => {
     expect(await concurrencyState(b.client.store, 'acme')).toEqual({ active: [], queued: [] });
   });
 
+  it('20 clients submitting at once to a key with limit 3: exactly 3 are admitted, the rest queued once each', async () => {
+    await using b = await bench('concurrency-race');
+    const workflow = oneStep({ concurrency: { key: '{{tenant}}', limit: 3 } });
+    // Each submission on its own connection, so the admissions really race in Redis.
+    const clients = Array.from({ length: 20 }, () => new FleetClient(createRedis(url), b.prefix));
+    try {
+      const ids = await Promise.all(clients.map((c, i) => c.submit({ workflow, requirements: `Plan the work of [run:r-${i}]`, provider: 'offline', variables: { tenant: 'race' } })));
+      const statuses = await Promise.all(ids.map((id) => b.status(id)));
+      expect(statuses.filter((s) => s === 'active')).toHaveLength(3);
+      expect(statuses.filter((s) => s === 'queued')).toHaveLength(17);
+      const state = await concurrencyState(b.client.store, 'race');
+      expect(state.active).toEqual(ids.filter((_, i) => statuses[i] === 'active').sort());
+      expect([...state.queued].sort()).toEqual(ids.filter((_, i) => statuses[i] === 'queued').sort());
+    } finally {
+      await Promise.all(clients.map(async (c) => {
+        await c.close();
+        c.redis.disconnect();
+      }));
+    }
+  });
+
   it('cancelling a queued run takes it out of its key\'s queue; the runs behind it move up', async () => {
     await using b = await bench('concurrency-cancel');
     const workflow = oneStep({ concurrency: { key: 'shared-{{tenant}}', limit: 1 } });
