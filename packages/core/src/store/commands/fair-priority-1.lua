@@ -18,6 +18,7 @@
   Jobs that finished or were removed leave the zset from its head (the lowest priorities, the jobs
   taken first): each call looks at the first 100 and drops those gone, so a call costs O(log n)
   however long the key's backlog; a job that finished further back is counted until it nears the head.
+  The zset expires a week after the key's last add.
 ]]
 local existing = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if existing then return tonumber(existing) end
@@ -35,4 +36,7 @@ local priority = start + count
 local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], start + width - 1, start, 'WITHSCORES', 'LIMIT', 0, 1)
 if top[2] and tonumber(top[2]) > priority then priority = tonumber(top[2]) end
 redis.call('ZADD', KEYS[1], priority, ARGV[2])
+-- A key that stops adding jobs leaves no zset behind for good: a week after its last add it goes
+-- (its count starts again from 0, which only costs fairness accuracy, never a job).
+redis.call('EXPIRE', KEYS[1], 604800)
 return priority
