@@ -177,7 +177,7 @@ program
   .command('status')
   .description("print a run's result JSON, or list the latest runs (with FLEET_HISTORY_URL: archived runs too)")
   .argument('[run_id]')
-  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
+  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
   .option('--workflow <name>', 'only runs of this workflow')
   .addOption(new Option('-n, --limit <n>', 'how many runs to list').argParser(positiveInt('--limit')).default(20))
   .action(async (runId: string | undefined, opts: { status?: string; workflow?: string; limit: number }) => {

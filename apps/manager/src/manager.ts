@@ -45,6 +45,7 @@ import {
   toFleetError,
   reportUnservedPhases,
   servedRoles,
+  admitRun,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -171,6 +172,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // The child's trace continues under the phase that started it.
         trace: childTrace(state.phases[phase]?.span, meta.trace),
         links: { parent: { run_id: meta.run_id, phase, iteration } },
+        // The child's phases are the parent's work: they go at the parent's priority.
+        ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
       });
       submitted = true;
       // The child stays in Redis while its parent is open (retention).
@@ -337,6 +340,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (data.type === 'run_submitted' && !(await runExists(data.run_id))) {
       await store.removeDeadline(runStartDeadline(data.run_id));
       return;
+    }
+    if (data.type === 'run_submitted') {
+      // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
+      // waits for a finishing run of its key, without a start deadline).
+      const { meta, state } = await store.getRun(data.run_id);
+      if ((await admitRun(store, meta, state, Date.now())) === 'queued') {
+        await store.removeDeadline(runStartDeadline(data.run_id));
+        return;
+      }
     }
     const output =
       data.type === 'phase_completed'

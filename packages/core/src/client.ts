@@ -17,6 +17,8 @@ import { validateEventData, validateVariableLimits } from './limits.js';
 import { RunStore, runStartDeadline, type StoredRunEvent } from './store/run-store.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
+import { admitRun } from './engine/concurrency.js';
+import { resolveConcurrency, validatePriority, type ConcurrencySpec } from './workflow/concurrency.js';
 
 /** Largest requirements text accepted, bytes (UTF-8). */
 export const MAX_REQUIREMENTS_BYTES = 256 * 1024;
@@ -39,6 +41,15 @@ export interface SubmitRunInput {
   context?: Record<string, unknown>;
   /** Caps on the run's model spend; the tighter of this and the workflow's `budget` applies. */
   budget?: Budget | undefined;
+  /**
+   * Concurrency key (a template over the variables, e.g. `{{tenant}}`) and limit, overriding the
+   * workflow's `concurrency`. Over the limit the run is `queued` until one of the key's runs finishes.
+   * A child run (`links.parent`) keeps the key for fair sharing but never waits for a slot: its
+   * parent holds one already.
+   */
+  concurrency?: ConcurrencySpec | undefined;
+  /** 1 (least urgent) .. 10 (most urgent), overriding the workflow's `priority`; default 5. */
+  priority?: number | undefined;
 }
 
 /** How long after its creation the manager starts a run its client did not start (the client died), ms. */
@@ -97,6 +108,11 @@ export class FleetClient {
     validateRequirements(input.requirements);
     validateVariableLimits(input.variables ?? {});
     validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
+    const priority = input.priority ?? input.workflow.priority;
+    if (priority !== undefined) validatePriority(priority);
+    const concurrencySpec = input.concurrency ?? input.workflow.concurrency;
+    const resolved = concurrencySpec ? resolveConcurrency(concurrencySpec, { ...input.workflow.variables, ...(input.variables ?? {}) }, input.requirements) : undefined;
+    const concurrency = resolved && input.links?.parent ? { key: resolved.key } : resolved;
     const runId = input.runId ?? randomUUID();
     const now = Date.now();
     const meta: RunMeta = {
@@ -109,6 +125,8 @@ export class FleetClient {
       trace: input.trace ?? {},
       ...(input.links ? { links: input.links } : {}),
       ...(input.budget ? { budget: input.budget } : {}),
+      ...(concurrency ? { concurrency } : {}),
+      ...(priority !== undefined ? { priority } : {}),
     };
     const state = initialRunState(input.workflow, now);
     for (const phase of Object.keys(input.completed ?? {})) {
@@ -118,6 +136,15 @@ export class FleetClient {
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
     const created = await this.store.createRun(meta, state, outputs, now + RUN_START_TIMEOUT_MS);
     if (!created) return runId;
+    if (concurrency?.limit !== undefined) {
+      // Over its key's limit the run waits `queued`; a finishing run of the key starts it. Should the
+      // admission fail here, the run's start deadline stays and the manager admits it then.
+      const admission = await admitRun(this.store, meta, state, now).catch((err: unknown) => {
+        this.log.warn({ run_id: runId, err }, 'could not admit the run here; the manager will at its start deadline');
+        return 'failed' as const;
+      });
+      if (admission !== 'admitted') return runId;
+    }
     try {
       await this.driver.apply(runId, { type: 'run_started', at: now }, { known: { meta, state, outputs: { ...outputs } } });
       // Started and carried out (its first jobs are queued): the start deadline is no longer needed.

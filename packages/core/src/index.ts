@@ -128,3 +128,16 @@ export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';
+// Concurrency keys, fair sharing across keys and run priority (docs/concurrency-and-priority.md).
+export {
+  ConcurrencySchema,
+  PrioritySchema,
+  DEFAULT_RUN_PRIORITY,
+  MAX_CONCURRENCY_LIMIT,
+  MAX_CONCURRENCY_KEY_LENGTH,
+  resolveConcurrency,
+  validatePriority,
+  type ConcurrencySpec,
+} from './workflow/concurrency.js';
+export { admitRun, concurrencyKeys, concurrencyState, releaseConcurrency, withConcurrencyRelease, type Admission, type ReleaseConcurrency } from './engine/concurrency.js';
+export { BULLMQ_PRIORITY_LIMIT, PRIORITY_BAND_WIDTH, fairPriority, fairnessKey, priorityBandStart } from './engine/fair-priority.js';

@@ -97,7 +97,7 @@ type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
 /** An effect a commit leaves to carry out after it (see ../engine/reconcile.ts). */
-export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' }>;
+export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' | 'release_concurrency' }>;
 
 /** What one commit left to carry out, stored under the version it committed. */
 export interface OutboxEntry {

@@ -297,6 +297,8 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     cacheTtlMs: file.cache_ttl * 1000,
     ...compileTemplateFields(file),
     ...(file.budget ? { budget: compileBudget(file.budget) } : {}),
+    ...(file.concurrency ? { concurrency: { key: file.concurrency.key, ...(file.concurrency.limit !== undefined ? { limit: file.concurrency.limit } : {}) } } : {}),
+    ...(file.priority !== undefined ? { priority: file.priority } : {}),
     errorHandling: {
       continueOnError: workflowContinue,
       fallbackWorkflow: file.error_handling.fallback_workflow,

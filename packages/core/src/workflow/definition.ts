@@ -6,6 +6,7 @@
  * A run stores the definition it started with, so editing a workflow never changes a run in flight.
  */
 import type { Budget } from './budget.js';
+import type { ConcurrencySpec } from './concurrency.js';
 import type { TemplateFields } from './template-fields.js';
 
 export interface PhaseDependency {
@@ -90,6 +91,10 @@ export interface WorkflowDefinition extends TemplateFields {
   cacheTtlMs: number;
   /** Caps on the run's model spend (issue 8); a request's budget may tighten it. */
   budget?: Budget | undefined;
+  /** Concurrency key (a template over the run's variables) and limit; a request's setting overrides it. */
+  concurrency?: ConcurrencySpec | undefined;
+  /** 1 (least urgent) .. 10 (most urgent); a request's priority overrides it. Absent: 5. */
+  priority?: number | undefined;
   errorHandling: {
     continueOnError: boolean;
     fallbackWorkflow: string | null;

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 import { BudgetSchema } from './budget.js';
+import { ConcurrencySchema, PrioritySchema } from './concurrency.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -117,6 +118,10 @@ export const WorkflowFileSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   /** Caps on the run's model spend (issue 8, ./budget.ts). */
   budget: BudgetSchema.optional(),
+  /** At most `limit` runs per rendered `key` active at once; the rest wait `queued` (./concurrency.ts). */
+  concurrency: ConcurrencySchema.optional(),
+  /** 1 (least urgent) .. 10 (most urgent): the run's phase jobs are taken before those of less urgent runs. */
+  priority: PrioritySchema.optional(),
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),
   /** Default values of `{{variables}}`; `--var key=value` overrides them. */

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import {
   didYouMean,
   BudgetSchema,
+  ConcurrencySchema,
+  PrioritySchema,
   FleetError,
   TERMINAL_RUN_STATUSES,
   compileBudget,
@@ -32,12 +34,12 @@ import { sseMessage, streamRunEvents } from '../sse.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
-const RUN_STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
+const RUN_STATUSES = ['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
 
 /** The fields of a submission, for "did you mean" on an unknown one. */
-const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget'];
+const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget', 'concurrency', 'priority'];
 
 const SubmitBody = z
   .strictObject({
@@ -53,6 +55,10 @@ const SubmitBody = z
     budget: BudgetSchema.optional().describe(
       "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
     ),
+    concurrency: ConcurrencySchema.optional().describe(
+      'overrides the workflow\'s `concurrency`: at most `limit` runs per `key` (a template over the variables, e.g. "{{tenant}}") active at once; the rest are `queued` and start in submission order as the key\'s runs finish',
+    ),
+    priority: PrioritySchema.optional().describe("overrides the workflow's `priority`: 1 (least urgent) .. 10 (most urgent), default 5; the run's phase jobs are taken before those of less urgent runs"),
   }, {
     // A misspelt field ("budjet") would otherwise be dropped without a word.
     error: (issue) =>
@@ -193,14 +199,21 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const budget = compileBudget(body.budget);
         // A caller's W3C trace context continues into the run: its span becomes the run span's parent.
         const trace = incomingTraceCarrier(request.headers.traceparent, request.headers.tracestate);
-        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace, ...(budget ? { budget } : {}) });
+        await ctx.client.submit({
+          runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace,
+          ...(budget ? { budget } : {}),
+          ...(body.concurrency ? { concurrency: body.concurrency } : {}),
+          ...(body.priority !== undefined ? { priority: body.priority } : {}),
+        });
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
       }
       const location = `/api/runs/${runId}`;
       void reply.code(201).header('location', location);
-      return { run_id: runId, status: 'created', workflow: { name: workflow.name, version: workflow.version }, location, events_url: `${location}/events` };
+      // A run over its concurrency key's limit answers `queued` (it waits for a slot).
+      const queued = (body.concurrency ?? workflow.concurrency)?.limit !== undefined && (await ctx.store.getRun(runId)).state.status === 'queued';
+      return { run_id: runId, status: queued ? 'queued' : 'created', workflow: { name: workflow.name, version: workflow.version }, location, events_url: `${location}/events` };
     },
   );
 
