@@ -13,7 +13,7 @@ export {
   type ApiKeyRecord,
   type ConfiguredKey,
 } from './access.js';
-export { RunLabelStore, type EndActionStatus, type RunLabels } from './run-labels.js';
+export { RunLabelStore, conversationScope, type EndActionStatus, type RunLabels } from './run-labels.js';
 export {
   exportTemplate,
   importTemplates,

@@ -31,12 +31,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return false
 `;
 
-/** Make a claim permanent once its run exists, or drop it when the run could not be created. */
+/**
+ * Keep a claim once its run exists, or drop it when the run could not be created (KEYS[2]: the run
+ * key). A kept claim lasts as long as the run: no expiry while it goes, the run's expiry once it
+ * finished (a fast run can finish before its claim is settled; later, the finishing commit sets it).
+ */
 const SETTLE_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '1' then redis.call('PERSIST', KEYS[1]) else redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' then
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+else
+  redis.call('DEL', KEYS[1])
+end
 return 1
 `;
+
+/**
+ * The claim of conversation `conversationId` of the key `userId`: conversations belong to the key's
+ * user, so another user's conversation of the same name is a different one. The run's retention
+ * (store/retention.ts) finds the claim from the run's labels under this same name.
+ */
+export function conversationScope(userId: string, conversationId: string): string {
+  return `${userId}:${conversationId}`;
+}
 
 export interface RunLabels {
   /** Id of the API key that started the run. */
@@ -74,7 +92,7 @@ export class RunLabelStore {
     readonly prefix: string,
   ) {
     this.claimScript = luaCommand<Script>(redis, 'fleetConversationClaim', 1, CLAIM_LUA);
-    this.settleScript = luaCommand<Script>(redis, 'fleetConversationSettle', 1, SETTLE_LUA);
+    this.settleScript = luaCommand<Script>(redis, 'fleetConversationSettle', 2, SETTLE_LUA);
   }
 
   labelsKey(runId: string): string {
@@ -128,6 +146,6 @@ export class RunLabelStore {
 
   /** Keep the claim (`created` true: the run exists) or release it (the run could not be created). */
   async settleConversation(conversationId: string, runId: string, created: boolean): Promise<void> {
-    await this.settleScript(this.conversationKey(conversationId), runId, created ? '1' : '0');
+    await this.settleScript(this.conversationKey(conversationId), `${this.prefix}:run:${runId}`, runId, created ? '1' : '0');
   }
 }

@@ -13,6 +13,7 @@ import {
   TERMINAL_RUN_STATUSES,
   compileBudget,
   compileWorkflow,
+  conversationScope,
   incomingTraceCarrier,
   isTerminalRun,
   validateEventData,
@@ -551,7 +552,3 @@ async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<
   });
 }
 
-/** The claim key of a conversation: scoped to the user, so users cannot block (or probe) each other's. */
-function conversationScope(userId: string, conversationId: string): string {
-  return `${userId}:${conversationId}`;
-}
