@@ -128,3 +128,4 @@ export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';
+export * from './schedules/index.js';

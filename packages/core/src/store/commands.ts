@@ -21,6 +21,7 @@ export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
+  decideFire: { file: 'decide-fire-3', keys: 3 },
 } as const;
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
@@ -80,6 +81,7 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       return new FleetError('INTERNAL', `run "${runId}": the commit script answered an unknown code ${code}`);
     case 'clearOutbox':
     case 'claimDue':
+    case 'decideFire':
       return undefined;
   }
 }
