@@ -24,6 +24,7 @@ export {
   type FireDecision,
   type ScheduleRecord,
   type ScheduleState,
+  type ScheduleView,
 } from './schedule-store.js';
 export { ScheduleRunner, type FireInput, type FireOutcome } from './schedule-runner.js';
 export { SCHEDULES_QUEUE, ScheduleFireJobDataSchema, fireTimeOfJobId, type ScheduleFireJobData } from '../queues/schedule-queue.js';

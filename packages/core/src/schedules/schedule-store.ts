@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
 import { SCHEDULES_QUEUE, type ScheduleFireJobData } from '../queues/schedule-queue.js';
 import { storeCommand } from '../store/commands.js';
-import type { ScheduleDefinition } from './schedule-definition.js';
+import { scheduleToInput, type ScheduleDefinition } from './schedule-definition.js';
 
 /** How long the decision of one fire is kept, ms: longer than any fire job can be retried. */
 export const FIRE_DECISION_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -67,6 +67,35 @@ export interface ScheduleState {
   last_outcome: FireDecision['action'] | null;
   last_error: string | null;
   counts: { start: number; skipped: number; missed: number };
+}
+
+/**
+ * A schedule as the HTTP API, the CLI and the console show it: its settings in the input's shape,
+ * its status, and how its fires went. Times are ISO 8601.
+ */
+export interface ScheduleView {
+  name: string;
+  workflow: string;
+  cron: string | null;
+  every: string | null;
+  tz: string;
+  requirements: string;
+  variables: Record<string, string>;
+  overlap: ScheduleDefinition['overlap'];
+  catch_up: ScheduleDefinition['catchUp'];
+  misfire_grace: string;
+  status: ScheduleRecord['status'];
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  /** From the job scheduler; null while paused. */
+  next_fire_at: string | null;
+  last_fire_at: string | null;
+  last_outcome: ScheduleState['last_outcome'];
+  last_run_id: string | null;
+  last_error: string | null;
+  /** Fires that started a run, were skipped (overlap), or were missed (catch_up none). */
+  fires: ScheduleState['counts'];
 }
 
 type DecideFireCommand = (...args: string[]) => Promise<string>;
@@ -256,6 +285,36 @@ export class ScheduleStore {
       last_outcome: (h.last_outcome as FireDecision['action'] | undefined) ?? null,
       last_error: h.last_error ?? null,
       counts: { start: Number(h.start_total ?? 0), skipped: Number(h.skipped_total ?? 0), missed: Number(h.missed_total ?? 0) },
+    };
+  }
+
+  /** The view of a schedule: settings, status, next fire, how its fires went. */
+  async view(record: ScheduleRecord): Promise<ScheduleView> {
+    const name = record.definition.name;
+    const [state, next] = await Promise.all([this.state(name), record.status === 'active' ? this.nextFireAt(name) : Promise.resolve(null)]);
+    const input = scheduleToInput(record.definition);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      name,
+      workflow: input.workflow,
+      cron: input.cron ?? null,
+      every: input.every ?? null,
+      tz: input.tz,
+      requirements: input.requirements,
+      variables: input.variables,
+      overlap: input.overlap,
+      catch_up: input.catch_up,
+      misfire_grace: input.misfire_grace,
+      status: record.status,
+      created_by: record.created_by,
+      created_at: new Date(record.created_at).toISOString(),
+      updated_at: new Date(record.updated_at).toISOString(),
+      next_fire_at: iso(next),
+      last_fire_at: iso(state.last_fire_at),
+      last_outcome: state.last_outcome,
+      last_run_id: state.last_run_id,
+      last_error: state.last_error,
+      fires: state.counts,
     };
   }
 
