@@ -75,6 +75,9 @@ export interface RunDetail {
   links: Record<string, unknown>;
   waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
   user_id: string | null;
+  /** The schedule that started the run, and the fire time it stands for (ISO 8601). */
+  schedule?: string | null;
+  schedule_fire_time?: string | null;
 }
 
 export interface RunWorkflowPhase {
