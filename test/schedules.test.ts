@@ -15,6 +15,7 @@ import {
   TemplateRegistry,
   createRedis,
   type FireOutcome,
+  type RunLinks,
 } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { QueueEvents } from 'bullmq';
@@ -149,9 +150,9 @@ describe('schedules', () => {
     for (const f of [...fired, ...resumed]) expect(labelled).toContain(runIdOf(f.outcome));
     const fireTimes = new Set<string>();
     for (const id of labelled) {
-      const result = await fleet.client.result(id);
-      expect(result.links.schedule?.name).toBe('every-second');
-      fireTimes.add(result.links.schedule?.fire_time ?? '');
+      const links = (await fleet.client.result(id)).links as RunLinks;
+      expect(links.schedule?.name).toBe('every-second');
+      fireTimes.add(links.schedule?.fire_time ?? '');
     }
     expect(fireTimes.size).toBe(labelled.length);
     for (const f of fired) expect(fireTimes).toContain(new Date(f.slot).toISOString());
@@ -224,6 +225,6 @@ describe('schedules', () => {
     expect(fireTime).toBeGreaterThan(before + aheadMs - 1000);
     expect(fireTime).toBeGreaterThan(f?.slot ?? 0);
     const [runId] = await fleet.labelledRuns('caught-up');
-    expect((await fleet.client.result(runId ?? '')).links.schedule).toEqual({ name: 'caught-up', fire_time: new Date(fireTime).toISOString(), caught_up: true });
+    expect(((await fleet.client.result(runId ?? '')).links as RunLinks).schedule).toEqual({ name: 'caught-up', fire_time: new Date(fireTime).toISOString(), caught_up: true });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { FleetClient, validateVariables } from '../client.js';
+import { validateVariables, type FleetClient } from '../client.js';
 import { FleetError, toFleetError } from '../errors.js';
 import { RunLabelStore } from '../registry/run-labels.js';
 import { TemplateRegistry } from '../registry/template-registry.js';
