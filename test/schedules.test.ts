@@ -175,6 +175,23 @@ describe('schedules', () => {
     expect(await fleet.labelledRuns('hourly')).toEqual([runIdOf(a)]);
   });
 
+  it('a manager start leaves a right job scheduler alone (a fire due is kept for catch-up), adds a missing one and removes a stale one', async () => {
+    await using fleet = await startFleet('sched-reconcile', 0);
+    await fleet.runner.add({ name: 'nightly', workflow: 'nightly-sign-off', cron: '0 2 * * *', tz: 'Europe/Berlin', requirements: 'nightly' }, { createdBy: 'test', provider: 'offline' });
+    await fleet.runner.add({ name: 'often', workflow: 'nightly-sign-off', every: '1h', requirements: 'often' }, { createdBy: 'test', provider: 'offline' });
+    const next = await fleet.runner.store.nextFireAt('nightly');
+    expect(await fleet.runner.store.reconcileSchedulers()).toEqual({ registered: [], removed: [] });
+    expect(await fleet.runner.store.nextFireAt('nightly')).toBe(next);
+
+    await fleet.runner.store.queue.removeJobScheduler('nightly');
+    await fleet.runner.store.pause('often');
+    // A scheduler left behind for a paused schedule (a pause whose removal did not get through).
+    await fleet.runner.store.register(await fleet.runner.store.get('often'));
+    expect(await fleet.runner.store.reconcileSchedulers()).toEqual({ registered: ['nightly'], removed: ['often'] });
+    expect(await fleet.runner.store.nextFireAt('nightly')).toBe(next);
+    expect(await fleet.runner.store.queue.getJobScheduler('often')).toBeUndefined();
+  });
+
   it('overlap skip: fires while the previous run waits for its approval start nothing; the next fire after it finished starts a run', { timeout: 120_000 }, async () => {
     await using fleet = await startFleet('sched-skip', 1);
     const blocking = createRedis(redisUrl(), { forWorker: true });
