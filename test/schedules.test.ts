@@ -6,7 +6,9 @@
  * Nothing here sleeps: the test waits on the `schedules` queue's event stream (BullMQ QueueEvents,
  * a blocking XREAD) and on run events.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, MeterProvider, MetricReader, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FleetClient,
   RunLabelStore,
@@ -14,6 +16,7 @@ import {
   ScheduleRunner,
   TemplateRegistry,
   createRedis,
+  SCHEDULE_FIRES_METRIC,
   type FireOutcome,
   type RunLinks,
 } from '@agentfleet/core';
@@ -47,6 +50,30 @@ interface Fleet extends AsyncDisposable {
   fires(schedule: string, n: number, filter?: (f: Fire) => boolean): Promise<Fire[]>;
   /** Ids of the runs labelled with the schedule's name, among every run in Redis. */
   labelledRuns(schedule: string): Promise<string[]>;
+}
+
+/** Reads this process's metrics on demand (cumulative). */
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+const reader = new TestReader();
+beforeAll(() => {
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+});
+
+/** The value of `fleet.schedule.fires` for one schedule and outcome, in this process. */
+async function firesCounted(schedule: string, outcome: string): Promise<number> {
+  const { resourceMetrics } = await reader.collect();
+  const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === SCHEDULE_FIRES_METRIC) as SumMetricData | undefined;
+  return (metric?.dataPoints ?? []).filter((p) => p.attributes['fleet.schedule.name'] === schedule && p.attributes['fleet.schedule.outcome'] === outcome).reduce((sum, p) => sum + p.value, 0);
 }
 
 const prefixes: string[] = [];
@@ -147,6 +174,8 @@ describe('schedules', () => {
     const labelled = await fleet.labelledRuns('every-second');
     const state = await fleet.runner.store.state('every-second');
     expect(labelled).toHaveLength(state.counts.start);
+    // Both managers run in this process: the fires they decided were counted once each.
+    expect(await firesCounted('every-second', 'start')).toBe(state.counts.start);
     for (const f of [...fired, ...resumed]) expect(labelled).toContain(runIdOf(f.outcome));
     const fireTimes = new Set<string>();
     for (const id of labelled) {
@@ -173,6 +202,8 @@ describe('schedules', () => {
     expect(a).toEqual(b);
     expect(a.action).toBe('start');
     expect(await fleet.labelledRuns('hourly')).toEqual([runIdOf(a)]);
+    // Counted once, by the call that decided the fire.
+    expect(await firesCounted('hourly', 'start')).toBe(1);
   });
 
   it('a manager start leaves a right job scheduler alone (a fire due is kept for catch-up), adds a missing one and removes a stale one', async () => {

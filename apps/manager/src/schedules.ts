@@ -18,6 +18,13 @@ import {
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
+/**
+ * How often the job schedulers are compared with the stored schedules again, ms: a change whose
+ * second write did not get through (a process died between storing a schedule and registering its
+ * scheduler, or between a pause and the scheduler's removal) is repaired within this.
+ */
+const SCHEDULER_RECONCILE_MS = 60_000;
+
 export interface ScheduleWorkerOptions {
   redis: Redis;
   prefix: string;
@@ -34,11 +41,25 @@ export interface ScheduleWorker {
   close(): Promise<void>;
 }
 
-/** Start taking fires. Reconciles the job schedulers with the stored schedules first. */
+/**
+ * Start taking fires. Reconciles the job schedulers with the stored schedules first, and again every
+ * {@link SCHEDULER_RECONCILE_MS} (a right scheduler is left alone, so a fire already due is kept).
+ */
 export async function startScheduleWorker(options: ScheduleWorkerOptions): Promise<ScheduleWorker> {
   const runner = new ScheduleRunner(options.redis, options.prefix, options.client, { resolveWorkflow: options.resolveWorkflow });
-  const reconciled = await runner.store.reconcileSchedulers();
-  if (reconciled.registered.length > 0 || reconciled.removed.length > 0) options.log.info(reconciled, 'job schedulers reconciled with the stored schedules');
+  async function reconcile(): Promise<void> {
+    const reconciled = await runner.store.reconcileSchedulers();
+    if (reconciled.registered.length > 0 || reconciled.removed.length > 0) options.log.info(reconciled, 'job schedulers reconciled with the stored schedules');
+  }
+  await reconcile();
+  let reconciling: Promise<void> | undefined;
+  const reconcileTimer = setInterval(() => {
+    if (reconciling) return;
+    reconciling = reconcile()
+      .catch((err: unknown) => options.onError(err as Error))
+      .finally(() => (reconciling = undefined));
+  }, SCHEDULER_RECONCILE_MS);
+  reconcileTimer.unref();
 
   async function handle(job: Job): Promise<unknown> {
     const parsed = ScheduleFireJobDataSchema.safeParse(job.data);
@@ -70,6 +91,8 @@ export async function startScheduleWorker(options: ScheduleWorkerOptions): Promi
   await worker.waitUntilReady();
   return {
     async close() {
+      clearInterval(reconcileTimer);
+      await reconciling;
       await worker.close();
       await runner.close();
     },

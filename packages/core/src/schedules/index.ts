@@ -27,4 +27,5 @@ export {
   type ScheduleView,
 } from './schedule-store.js';
 export { ScheduleRunner, type FireInput, type FireOutcome } from './schedule-runner.js';
+export { SCHEDULE_FIRES_METRIC, recordScheduleFire } from './schedule-metrics.js';
 export { SCHEDULES_QUEUE, ScheduleFireJobDataSchema, fireTimeOfJobId, type ScheduleFireJobData } from '../queues/schedule-queue.js';

@@ -11,6 +11,7 @@ import { RunLabelStore } from '../registry/run-labels.js';
 import { TemplateRegistry } from '../registry/template-registry.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
 import { compileSchedule, latestFireTime } from './schedule-definition.js';
+import { recordScheduleFire } from './schedule-metrics.js';
 import { ScheduleStore, type FireDecision, type ScheduleRecord } from './schedule-store.js';
 
 /** A fire's outcome: the decision, or `dropped` for a fire of a schedule that is gone, paused or replaced. */
@@ -103,7 +104,7 @@ export class ScheduleRunner {
     const slot = input.fireTime ?? now;
     const late = !manual && now - slot > def.misfireGraceMs;
     const fireTime = late && def.catchUp === 'latest' ? latestFireTime(def, slot, now) : slot;
-    const decision = await this.store.decideFire(record, {
+    const { decision, decidedHere } = await this.store.decideFire(record, {
       fireKey: manual ? `manual-${randomUUID()}` : String(slot),
       runId: randomUUID(),
       fireTime,
@@ -111,6 +112,8 @@ export class ScheduleRunner {
       missed: late && def.catchUp === 'none',
       extra: { ...(manual ? { manual: true } : {}), ...(late && def.catchUp === 'latest' ? { caught_up: true } : {}) },
     });
+    // Counted once per fire, by the call that decided it.
+    if (decidedHere) recordScheduleFire(def.name, decision.action);
     if (decision.action === 'start' && decision.run_id) await this.start(record, decision, decision.run_id);
     return decision;
   }

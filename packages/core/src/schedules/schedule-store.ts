@@ -98,7 +98,7 @@ export interface ScheduleView {
   fires: ScheduleState['counts'];
 }
 
-type DecideFireCommand = (...args: string[]) => Promise<string>;
+type DecideFireCommand = (...args: string[]) => Promise<[string, number]>;
 
 export class ScheduleStore {
   readonly queue: Queue;
@@ -246,13 +246,14 @@ export class ScheduleStore {
    * @param runId - the run to start when this call is the one that decides to start one.
    * @param fireTime - the fire time the run stands for, epoch ms.
    * @param missed - a missed fire under `catch_up: none`: recorded, nothing started.
+   * @returns the decision, and `decidedHere`: true when this call made it (false: an earlier call did).
    */
   async decideFire(
     record: ScheduleRecord,
     input: { fireKey: string; runId: string; fireTime: number; now: number; missed: boolean; extra?: { manual?: boolean; caught_up?: boolean } },
-  ): Promise<FireDecision> {
+  ): Promise<{ decision: FireDecision; decidedHere: boolean }> {
     const name = record.definition.name;
-    const raw = await this.decideFireScript(
+    const [raw, decidedHere] = await this.decideFireScript(
       this.fireKey(record.id, input.fireKey),
       this.stateKey(name),
       this.runsKey(name),
@@ -267,7 +268,7 @@ export class ScheduleStore {
       JSON.stringify(input.extra ?? {}),
       String(SCHEDULE_RUNS_KEPT),
     );
-    return JSON.parse(raw) as FireDecision;
+    return { decision: JSON.parse(raw) as FireDecision, decidedHere: decidedHere === 1 };
   }
 
   /** Note a fire whose run could not be started; the run no longer counts as the schedule's last. */

@@ -18,11 +18,12 @@
   ARGV[9] JSON object merged into the decision (e.g. {"manual": true})
   ARGV[10] how many runs the schedule's run index keeps
 
-  Returns the decision (JSON): {action: start|skipped|missed, run_id?, cancel_run_id?, previous_run_id?,
-  fire_time, decided_at, ...ARGV[9]}.
+  Returns {decision, new}: the decision (JSON: {action: start|skipped|missed, run_id?, cancel_run_id?,
+  previous_run_id?, fire_time, decided_at, ...ARGV[9]}), and 1 when this call made it, 0 when an
+  earlier call did.
 ]]
 local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
+if existing then return {existing, 0} end
 
 local now = tonumber(ARGV[4])
 local decision = cjson.decode(ARGV[9])
@@ -67,4 +68,4 @@ local encoded = cjson.encode(decision)
 redis.call('HSET', KEYS[2], 'last_fire_at', ARGV[6], 'last_outcome', decision['action'], 'last_decision', encoded)
 redis.call('HINCRBY', KEYS[2], decision['action'] .. '_total', 1)
 redis.call('SET', KEYS[1], encoded, 'PX', ARGV[5])
-return encoded
+return {encoded, 1}
