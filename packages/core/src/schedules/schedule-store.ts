@@ -6,7 +6,7 @@
  * - `<p>:schedule:<name>:state`               hash: last_run_id, last_started_at, last_fire_at, last_outcome,
  *                                             last_decision (JSON), last_error, start_total, skipped_total, missed_total
  * - `<p>:schedule:<name>:runs`                sorted set: the runs the schedule started, scored by fire time
- * - `<p>:schedule-fire:<schedule id>:<ms>`    the decision of one fire (JSON), kept {@link FIRE_DECISION_TTL_MS}
+ * - `<p>:schedule-fire:<schedule id>:<key>`   the decision of one fire (JSON), kept {@link FIRE_DECISION_TTL_MS}
  *
  * The BullMQ job scheduler of a schedule has the schedule's name as its id; its jobs carry
  * {@link ScheduleFireJobData}. Only active schedules have one: pausing removes it, resuming adds it again.
@@ -18,8 +18,12 @@ import { SCHEDULES_QUEUE, type ScheduleFireJobData } from '../queues/schedule-qu
 import { storeCommand } from '../store/commands.js';
 import { scheduleToInput, type ScheduleDefinition } from './schedule-definition.js';
 
-/** How long the decision of one fire is kept, ms: longer than any fire job can be retried. */
-export const FIRE_DECISION_TTL_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long the decision of one fire is kept, ms. A fire job is processed again only while BullMQ
+ * still holds it: a stalled lock (30 s) or a retry (5 attempts, backoff from 1 s) come within
+ * minutes. An hour covers that many times over and keeps an every-second schedule at 3600 keys.
+ */
+export const FIRE_DECISION_TTL_MS = 3600 * 1000;
 /** How long a run decided but not created yet counts as still starting for the overlap policy, ms. */
 export const FIRE_START_GRACE_MS = 60_000;
 /** How many runs a schedule's run index keeps (the newest). */
