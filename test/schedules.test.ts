@@ -250,6 +250,30 @@ describe('schedules', () => {
     }
   });
 
+  it('overlap cancel_previous: a fire while the previous run waits cancels it and starts the next; allow starts one more', { timeout: 60_000 }, async () => {
+    await using fleet = await startFleet('sched-cancel-previous', 1);
+    const blocking = createRedis(redisUrl(), { forWorker: true });
+    try {
+      await fleet.runner.add({ name: 'replace', workflow: 'nightly-sign-off', cron: '0 2 * * *', requirements: 'replace me', overlap: 'cancel_previous' }, { createdBy: 'test', provider: 'offline' });
+      const first = await fleet.runner.fire({ schedule: 'replace' });
+      const firstRun = runIdOf(first);
+      expect((await fleet.client.result(firstRun)).status).toBe('waiting');
+      const second = await fleet.runner.fire({ schedule: 'replace' });
+      expect(second).toMatchObject({ action: 'start', previous_run_id: firstRun, cancel_run_id: firstRun, manual: true });
+      expect((await fleet.client.follow(firstRun, blocking, () => undefined)).status).toBe('cancelled');
+      expect((await fleet.client.result(runIdOf(second))).status).toBe('waiting');
+
+      await fleet.runner.add({ name: 'pile-up', workflow: 'nightly-sign-off', cron: '0 2 * * *', requirements: 'pile up', overlap: 'allow' }, { createdBy: 'test', provider: 'offline' });
+      const a = await fleet.runner.fire({ schedule: 'pile-up' });
+      const b = await fleet.runner.fire({ schedule: 'pile-up' });
+      expect(b).toMatchObject({ action: 'start', previous_run_id: runIdOf(a) });
+      expect(b.action === 'start' && b.cancel_run_id).toBeUndefined();
+      expect((await fleet.client.result(runIdOf(a))).status).toBe('waiting');
+    } finally {
+      blocking.disconnect();
+    }
+  });
+
   it('catch-up: a fire taken past misfire_grace is dropped under none, and starts one run for the latest fire time under latest', { timeout: 60_000 }, async () => {
     // The manager's clock runs 10 minutes ahead: every fire is taken 10 minutes after its time.
     const aheadMs = 10 * 60_000;
