@@ -79,6 +79,9 @@ export interface RunDetail {
   /** 1 (least urgent) .. 10 (most urgent), when the request or the workflow set one. */
   priority?: number;
   user_id: string | null;
+  /** The schedule that started the run, and the fire time it stands for (ISO 8601). */
+  schedule?: string | null;
+  schedule_fire_time?: string | null;
 }
 
 export interface RunWorkflowPhase {

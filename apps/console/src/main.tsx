@@ -1,6 +1,6 @@
 /**
  * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
- * (`#/runs/<id>`), workflows (`#/workflows`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
+ * (`#/runs/<id>`), workflows (`#/workflows`), schedules (`#/schedules`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
@@ -10,6 +10,7 @@ import './styles.css';
 import { ApiError, storeKey, storedKey } from './api.js';
 import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
+import { SchedulesPage } from './schedules-page.js';
 import { SignIn } from './sign-in.js';
 import { WorkersPage } from './workers-page.js';
 import { WorkflowsPage } from './workflows-page.js';
@@ -64,6 +65,9 @@ function App() {
           <a href="#/workflows" aria-current={route === '/workflows' ? 'page' : undefined}>
             Workflows
           </a>
+          <a href="#/schedules" aria-current={route === '/schedules' ? 'page' : undefined}>
+            Schedules
+          </a>
           <a href="#/workers" aria-current={route === '/workers' ? 'page' : undefined}>
             Workers
           </a>
@@ -87,6 +91,8 @@ function App() {
           <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
         ) : route === '/workflows' ? (
           <WorkflowsPage />
+        ) : route === '/schedules' ? (
+          <SchedulesPage />
         ) : route === '/workers' ? (
           <WorkersPage />
         ) : route === '/analytics' ? (

@@ -115,6 +115,14 @@ export function RunPage({ runId }: { runId: string }) {
             <dt>Started</dt>
             <dd>{time(r.created_at)}</dd>
           </div>
+          {r.schedule ? (
+            <div>
+              <dt>Schedule</dt>
+              <dd>
+                <a href="#/schedules">{r.schedule}</a>, fire of {time(r.schedule_fire_time)}
+              </dd>
+            </div>
+          ) : null}
           <div>
             <dt>Duration</dt>
             <dd>{duration(r.duration_ms)}</dd>

@@ -52,6 +52,7 @@ import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 import type { HistoryStore } from './archive/history-store.js';
+import { startScheduleWorker } from './schedules.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
@@ -502,6 +503,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
+  const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });
   const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
@@ -525,6 +528,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await checking;
       await pruning;
       await worker.close();
+      await schedules.close();
       await queueMetrics.close();
       await driver.close();
       await managerQueue.close();

@@ -141,3 +141,4 @@ export {
 } from './workflow/concurrency.js';
 export { admitRun, concurrencyKeys, concurrencyState, releaseConcurrency, withConcurrencyRelease, type Admission, type ReleaseConcurrency } from './engine/concurrency.js';
 export { BULLMQ_PRIORITY_LIMIT, PRIORITY_BAND_WIDTH, fairPriority, fairnessKey, priorityBandStart } from './engine/fair-priority.js';
+export * from './schedules/index.js';

@@ -92,6 +92,11 @@ export interface RunLinks {
   fallback_of?: string;
   /** This run is a phase of that run. */
   parent?: { run_id: string; phase: string; iteration: number };
+  /**
+   * This run was started by that schedule, for that fire time (ISO 8601); `manual` when started by a
+   * trigger (run now), `caught_up` when it stands for a fire missed while no manager ran.
+   */
+  schedule?: { name: string; fire_time: string; manual?: boolean; caught_up?: boolean };
 }
 
 /**

@@ -40,6 +40,8 @@ export interface RunListFilter {
   workflow?: string | undefined;
   userId?: string | undefined;
   conversationId?: string | undefined;
+  /** Only runs started by this schedule (the `schedule` label). */
+  schedule?: string | undefined;
   /** Created at or after, epoch ms. */
   createdFrom?: number | undefined;
   /** Created before, epoch ms. */
@@ -246,6 +248,7 @@ class PgHistoryStore implements HistoryStore {
     if (filter.workflow !== undefined) add((n) => `workflow_name = ${n}`, filter.workflow);
     if (filter.userId !== undefined) add((n) => `user_id = ${n}`, filter.userId);
     if (filter.conversationId !== undefined) add((n) => `conversation_id = ${n}`, filter.conversationId);
+    if (filter.schedule !== undefined) add((n) => `labels->>'schedule' = ${n}`, filter.schedule);
     if (filter.createdFrom !== undefined) add((n) => `created_at >= ${n}`, new Date(filter.createdFrom));
     if (filter.createdTo !== undefined) add((n) => `created_at < ${n}`, new Date(filter.createdTo));
     if (filter.text !== undefined) add((n) => `to_tsvector('simple', requirements) @@ plainto_tsquery('simple', ${n})`, filter.text);

@@ -25,6 +25,7 @@ import { registerAnalyticsRoutes } from './routes/analytics.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 
@@ -107,6 +108,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
       tags: [
         { name: 'runs' },
         { name: 'workflow-templates' },
+        { name: 'schedules' },
         { name: 'permissions' },
         { name: 'api-keys' },
         { name: 'analytics' },
@@ -128,6 +130,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerRunViewRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
   await registerConsole(app);
   app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());

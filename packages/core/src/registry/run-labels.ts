@@ -5,7 +5,7 @@
  *
  * Keys (under the fleet prefix):
  * - `<p>:run:<id>:labels`            hash: `user_id`, `conversation_id`, `template`, `parent_run_id`,
- *                                    `end_action` (JSON {@link EndActionStatus})
+ *                                    `schedule`, `schedule_fire_time`, `end_action` (JSON {@link EndActionStatus})
  * - `<p>:conversation:<cid>`         the run id that holds the conversation (see {@link RunLabelStore.claimConversation})
  */
 import type { Redis } from 'ioredis';
@@ -64,6 +64,10 @@ export interface RunLabels {
   template?: string;
   /** The run whose `workflow` end action started this one. */
   parent_run_id?: string;
+  /** The schedule that started the run. */
+  schedule?: string;
+  /** The fire time the run stands for (ISO 8601). */
+  schedule_fire_time?: string;
 }
 
 /** How a run's end action went; shown beside the run's own status, never instead of it. */
@@ -113,18 +117,19 @@ export class RunLabelStore {
     return { ...labels, ...(endAction ? { end_action: JSON.parse(endAction) as EndActionStatus } : {}) };
   }
 
-  /** Labels of many runs in one round trip (`user_id`, `conversation_id`, `template`). */
+  /** Labels of many runs in one round trip (`user_id`, `conversation_id`, `template`, `parent_run_id`, `schedule`). */
   async getMany(runIds: readonly string[]): Promise<RunLabels[]> {
     const pipe = this.redis.pipeline();
-    for (const id of runIds) pipe.hmget(this.labelsKey(id), 'user_id', 'conversation_id', 'template', 'parent_run_id');
+    for (const id of runIds) pipe.hmget(this.labelsKey(id), 'user_id', 'conversation_id', 'template', 'parent_run_id', 'schedule');
     const replies = (await pipe.exec()) ?? [];
     return replies.map(([, value]) => {
-      const [userId, conversationId, template, parent] = (value as Array<string | null> | undefined) ?? [];
+      const [userId, conversationId, template, parent, schedule] = (value as Array<string | null> | undefined) ?? [];
       return {
         ...(userId ? { user_id: userId } : {}),
         ...(conversationId ? { conversation_id: conversationId } : {}),
         ...(template ? { template } : {}),
         ...(parent ? { parent_run_id: parent } : {}),
+        ...(schedule ? { schedule } : {}),
       };
     });
   }

@@ -24,6 +24,7 @@ export const STORE_COMMANDS = {
   admitRun: { file: 'admit-run-5', keys: 5 },
   releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
   fairPriority: { file: 'fair-priority-1', keys: 1 },
+  decideFire: { file: 'decide-fire-3', keys: 3 },
 } as const;
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
@@ -88,6 +89,7 @@ export function commandError(name: StoreCommandName, code: number, runId: string
     case 'claimDue':
     case 'releaseConcurrency':
     case 'fairPriority':
+    case 'decideFire':
       return undefined;
   }
 }

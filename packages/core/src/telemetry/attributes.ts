@@ -170,6 +170,10 @@ export const FleetAttributes = {
   RunStatus: 'fleet.run.status',
   /** Which jobs of an agent queue a gauge counts (metrics): `waiting`, `active`, `delayed`. */
   QueueState: 'fleet.queue.state',
+  /** The schedule a fire belongs to (metrics). */
+  ScheduleName: 'fleet.schedule.name',
+  /** What a schedule's fire did (metrics): `start`, `skipped`, `missed`. */
+  ScheduleOutcome: 'fleet.schedule.outcome',
 } as const;
 
 type ValueOf<T> = T[keyof T];

@@ -90,6 +90,7 @@ const RunSummary = z
     user_id: z.string().nullable(),
     conversation_id: z.string().nullable(),
     template: z.string().nullable(),
+    schedule: z.string().nullable().optional().describe('the schedule that started the run'),
   })
   .meta({ id: 'RunSummary' });
 
@@ -104,6 +105,8 @@ const RunDetail = z
     conversation_id: z.string().nullable(),
     template: z.string().nullable(),
     parent_run_id: z.string().nullable(),
+    schedule: z.string().nullable().describe('the schedule that started the run'),
+    schedule_fire_time: z.string().nullable().describe('the fire time the run stands for (ISO 8601)'),
     end_action: z.looseObject({ type: z.string(), target: z.string(), status: z.string(), attempts: z.number() }).nullable(),
   })
   .describe('the result shape of `fleet run --json` (live while the run goes), plus who started it and how its end action went')
@@ -230,6 +233,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           workflow: z.string().optional().describe('workflow (template) name'),
           user_id: z.string().optional().describe('id of the API key that started the run'),
           conversation_id: z.string().optional(),
+          schedule: z.string().optional().describe('only runs started by this schedule'),
           created_after: z.iso.datetime({ offset: true }).optional().describe('only runs created at or after this time (ISO 8601)'),
           created_before: z.iso.datetime({ offset: true }).optional().describe('only runs created before this time (ISO 8601)'),
           q: z.string().min(1).max(500).optional().describe('words that must all appear in the requirements'),
@@ -252,6 +256,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         workflow: q.workflow,
         userId,
         conversationId: q.conversation_id,
+        schedule: q.schedule,
         createdFrom: q.created_after === undefined ? undefined : Date.parse(q.created_after),
         createdTo: q.created_before === undefined ? undefined : Date.parse(q.created_before),
         text: q.q,
@@ -295,6 +300,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           conversation_id: l.conversation_id ?? null,
           template: l.template ?? null,
           parent_run_id: l.parent_run_id ?? null,
+          schedule: l.schedule ?? null,
+          schedule_fire_time: l.schedule_fire_time ?? null,
           end_action: l.end_action ?? null,
         };
         return detail as unknown as z.infer<typeof RunDetail>;
@@ -306,6 +313,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         conversation_id: labels.conversation_id ?? null,
         template: labels.template ?? null,
         parent_run_id: labels.parent_run_id ?? null,
+        schedule: labels.schedule ?? null,
+        schedule_fire_time: labels.schedule_fire_time ?? null,
         end_action: labels.end_action ?? null,
       };
       return detail as unknown as z.infer<typeof RunDetail>;
@@ -470,7 +479,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'> & { requirements: string };
+type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template' | 'schedule'> & { requirements: string };
 
 /** Order of two Redis stream ids (`<ms>-<seq>`). */
 function compareStreamIds(a: string, b: string): number {
@@ -516,6 +525,7 @@ async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: Ru
       if (filter.workflow && rec.workflow.name !== filter.workflow) continue;
       if (filter.userId !== undefined && l.user_id !== filter.userId) continue;
       if (filter.conversationId !== undefined && l.conversation_id !== filter.conversationId) continue;
+      if (filter.schedule !== undefined && l.schedule !== filter.schedule) continue;
       if (filter.createdFrom !== undefined && created < filter.createdFrom) continue;
       if (filter.createdTo !== undefined && created >= filter.createdTo) continue;
       if (filter.before && newestFirst({ created_at: new Date(filter.before.createdAt).toISOString(), run_id: filter.before.runId }, rec) >= 0) continue;
@@ -524,7 +534,7 @@ async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: Ru
         if (!words.every((w) => text.includes(w))) continue;
       }
       const { requirements: _requirements, ...summary } = rec;
-      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
+      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null, schedule: l.schedule ?? null });
     }
   }
   return out.sort(newestFirst).slice(0, limit);
