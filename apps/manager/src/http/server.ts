@@ -7,7 +7,7 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, createRedis, redactRedisUrl } from '@agentfleet/core';
+import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore, createRedis, redactRedisUrl } from '@agentfleet/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
@@ -25,6 +25,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 
 export interface HttpApi {
@@ -72,6 +73,8 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     registry: new TemplateRegistry(redis, options.prefix),
     access: new AccessStore(redis, options.prefix, options.keys),
     labels: new RunLabelStore(redis, options.prefix),
+    triggers: new TriggerRegistry(redis, options.prefix),
+    webhookSecrets: new WebhookSecretStore(redis, options.prefix),
     history: raw.history,
     options,
   };
@@ -106,6 +109,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
       tags: [
         { name: 'runs' },
         { name: 'workflow-templates' },
+        { name: 'triggers' },
         { name: 'permissions' },
         { name: 'api-keys' },
         { name: 'analytics' },
@@ -127,6 +131,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerWorkerRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  await registerTriggerRoutes(app, ctx);
   await registerConsole(app);
   app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
 

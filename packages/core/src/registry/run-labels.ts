@@ -46,6 +46,8 @@ export interface RunLabels {
   template?: string;
   /** The run whose `workflow` end action started this one. */
   parent_run_id?: string;
+  /** The trigger whose delivery started the run (`POST /api/triggers/:name`). */
+  trigger?: string;
 }
 
 /** How a run's end action went; shown beside the run's own status, never instead of it. */
