@@ -19,7 +19,7 @@ export interface ApiClientOptions {
  * @throws FleetError with the server's error code and message for a 4xx/5xx answer;
  *   `REDIS_UNAVAILABLE`-like `INTERNAL` when the server cannot be reached.
  */
-export async function apiRequest<T>(options: ApiClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+export async function apiRequest<T>(options: ApiClientOptions, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(new URL(path, options.managerUrl), {
@@ -29,6 +29,7 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
         ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
         // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) continue a calling script's trace.
         ...incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE),
+        ...headers,
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });

@@ -45,8 +45,9 @@ export function register(program: Command): void {
       .option('-f, --file <path>', 'read the requirements from a file')
       .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--conversation <id>', 'conversation id: at most one active run per conversation')
+      .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -62,7 +63,7 @@ export function register(program: Command): void {
       variables: parseVars(opts.var),
       ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
       ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
-    });
+    }, opts.idempotencyKey !== undefined ? { 'idempotency-key': opts.idempotencyKey } : {});
     say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
     if (!opts.wait) {
       process.stdout.write(`${created.run_id}\n`);
