@@ -105,7 +105,7 @@ async function endActionEvents(conn: ReturnType<typeof connect>, runId: string, 
   while (seen.length < count) {
     for (const e of await conn.store.readEvents(runId, last, 5000, conn.blocking)) {
       last = e.id;
-      if (e.event.type === 'end_action') seen.push(e.event as unknown as Record<string, unknown>);
+      if (e.event.type === 'end_action') seen.push(e.event);
     }
   }
   return seen.slice(0, count);

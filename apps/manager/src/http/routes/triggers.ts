@@ -90,7 +90,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
   }
 
   // The delivery route parses its own JSON, keeping the raw text its signature covers.
-  await app.register(async (scope) => {
+  await app.register((scope, _opts, done) => {
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
       const raw = typeof text === 'string' ? text : text.toString('utf8');
@@ -162,6 +162,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
         return { run_id: id, status, workflow: { name: workflow.name, version: workflow.version }, trigger: name, delivery_id: deliveryId, debounced: joined !== undefined, location, events_url: `${location}/events` };
       },
     );
+    done();
   });
 
   r.get(
