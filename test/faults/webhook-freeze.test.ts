@@ -42,7 +42,7 @@ describe('webhook delivery across a frozen manager', () => {
     const hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/fleet`;
 
     const conn = connect(url, prefix);
-    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner], new CountingOfflineLlm());
+    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!], new CountingOfflineLlm());
     const first = spawnCli(managerArgs, env);
     let second: ReturnType<typeof spawnCli> | undefined;
     try {
