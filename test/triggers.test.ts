@@ -89,7 +89,7 @@ describe('inbound triggers', () => {
     expect(meta.requirements).toBe('Fix issue #42: Login fails on Safari');
     expect(meta.variables).toMatchObject({ repo: 'acme/web', label: 'bug' });
     expect((await finished(first.body.run_id)).status).toBe('completed');
-    expect((await fx.call<{ template: string }>('GET', `/api/runs/${first.body.run_id}`)).body.template).toBe('tpl-trig');
+    expect((await fx.call<{ template: string }>('GET', `/api/runs/${first.body.run_id}`)).body).toMatchObject({ template: 'tpl-trig', trigger: 'issue-opened', user_id: 'trigger:issue-opened' });
 
     // The very same request again: the delivery id was seen.
     const replay = await deliver('issue-opened', body, headers);

@@ -2,7 +2,8 @@
  * API-key authentication. A key comes in `Authorization: Bearer <key>`, `X-API-Key: <key>`, or as the
  * password of HTTP Basic auth (so a browser can open the queue dashboard). Routes under `/api` and
  * `/admin` need a valid key; `/healthz`, `/readyz`, `/openapi.json`, `/docs` and the console's files under
- * `/ui` are public.
+ * `/ui` are public. A `POST /api/triggers/:name` that carries `X-Fleet-Signature` and no key is let
+ * through to its route, which checks the signature instead (routes/triggers.ts).
  */
 import { ADMIN_USER_TYPE, FleetError, SIGNATURE_HEADER, type AccessStore, type ApiKeyRecord } from '@agentfleet/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';

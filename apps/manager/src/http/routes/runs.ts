@@ -299,6 +299,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           template: l.template ?? null,
           parent_run_id: l.parent_run_id ?? null,
           end_action: l.end_action ?? null,
+          ...(l.trigger ? { trigger: l.trigger } : {}),
         };
         return detail as unknown as z.infer<typeof RunDetail>;
       }
@@ -310,6 +311,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         template: labels.template ?? null,
         parent_run_id: labels.parent_run_id ?? null,
         end_action: labels.end_action ?? null,
+        // The trigger whose delivery started the run (POST /api/triggers/:name), when one did.
+        ...(labels.trigger ? { trigger: labels.trigger } : {}),
       };
       return detail as unknown as z.infer<typeof RunDetail>;
     },
