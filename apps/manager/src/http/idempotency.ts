@@ -5,7 +5,7 @@
  * so two concurrent repeats cannot create two runs. Keys are scoped to the API key's user: two users'
  * keys never collide, and one user cannot learn another's run ids.
  */
-import { FleetError, submissionFingerprint, type IdempotencyClaim } from '@agentfleet/core';
+import { FleetError, submissionFingerprint, type IdempotencyClaim, type WorkflowDefinition } from '@agentfleet/core';
 import type { FastifyRequest } from 'fastify';
 import { callerOf } from './auth.js';
 import type { ApiContext } from './context.js';
@@ -50,4 +50,23 @@ export async function settleIdempotencyKey(ctx: ApiContext, held: HeldIdempotenc
   if (!held) return;
   if (created) await ctx.client.idempotency.settle(held.key, held.claim);
   else await ctx.client.idempotency.release(held.key, held.claim).catch(() => undefined);
+}
+
+/**
+ * The answer to a repeat: the first run as `POST /api/runs` answered it, with its status now (from
+ * Redis, else the run archive once Redis let it go).
+ *
+ * @param workflow - what this request resolved, shown when the run is in neither store.
+ */
+export async function repeatedRun(
+  ctx: ApiContext,
+  runId: string,
+  workflow: Pick<WorkflowDefinition, 'name' | 'version'>,
+): Promise<{ run_id: string; status: string; workflow: { name: string; version: string }; location: string; events_url: string }> {
+  const live = await ctx.store.getRun(runId).catch(() => undefined);
+  const archived = live ? undefined : await ctx.history?.get(runId);
+  const status = live?.state.status ?? archived?.result.status ?? 'created';
+  const wf = live?.meta.workflow ?? archived?.result.workflow ?? workflow;
+  const location = `/api/runs/${runId}`;
+  return { run_id: runId, status, workflow: { name: wf.name, version: wf.version }, location, events_url: `${location}/events` };
 }

@@ -29,7 +29,7 @@ import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
 import { sseMessage, streamRunEvents } from '../sse.js';
-import { IDEMPOTENCY_HEADER, claimIdempotencyKey, settleIdempotencyKey } from '../idempotency.js';
+import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -185,11 +185,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { workflow, template } = await resolveWorkflow(request, body);
       const idempotency = await claimIdempotencyKey(ctx, request, body, randomUUID());
       if (idempotency.repeatOf) {
-        const first = await ctx.store.getRun(idempotency.repeatOf).catch(() => undefined);
-        const location = `/api/runs/${idempotency.repeatOf}`;
-        void reply.code(200).header('location', location);
-        const wf = first?.meta.workflow ?? workflow;
-        return { run_id: idempotency.repeatOf, status: first?.state.status ?? 'created', workflow: { name: wf.name, version: wf.version }, location, events_url: `${location}/events` };
+        const first = await repeatedRun(ctx, idempotency.repeatOf, workflow);
+        void reply.code(200).header('location', first.location);
+        return first;
       }
       const runId = idempotency.held?.claim.runId ?? randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
