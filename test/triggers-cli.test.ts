@@ -1,5 +1,5 @@
 /**
- * `fleet triggers add|list|show|remove`, `fleet workflows webhook-secret` and
+ * `fleet triggers add|list|show|remove|fire`, `fleet workflows webhook-secret` and
  * `fleet submit --idempotency-key` through the real CLI, against a real fleet and HTTP API on real Redis.
  */
 import { signedHeaders } from '@agentfleet/core';
@@ -51,6 +51,17 @@ describe('fleet triggers and fleet submit --idempotency-key', () => {
       const { run_id } = (await res.json()) as { run_id: string };
       expect((await fx.fleet.client.store.getRun(run_id)).meta.requirements).toBe(`${name === 'cli-issue' ? 'Triage: ' : ''}Crash on save (${name})`);
     }
+
+    // fleet triggers fire: signed with the secret from the environment, then the same delivery again (refused), then with the API key.
+    const fired = await runCli(['triggers', 'fire', 'cli-env', '--data', '{"title": "Fired from the CLI"}', '--secret-env', 'ISSUE_HOOK_SECRET', '--delivery-id', 'cli-fire-1'], env);
+    expect(fired.code, fired.stderr).toBe(0);
+    expect((await fx.fleet.client.store.getRun(fired.stdout.trim())).meta.requirements).toBe('Fired from the CLI');
+    const refired = await runCli(['triggers', 'fire', 'cli-env', '--data', '{"title": "Fired from the CLI"}', '--secret-env', 'ISSUE_HOOK_SECRET', '--delivery-id', 'cli-fire-1'], env);
+    expect(refired.code).toBe(2);
+    expect(refired.stderr).toMatch(/401.*cli-fire-1 was received before/);
+    const keyed = await runCli(['triggers', 'fire', 'cli-env', '--data', '{"title": "With the key"}'], env);
+    expect(keyed.code, keyed.stderr).toBe(0);
+    expect(keyed.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
 
     const removed = await runCli(['triggers', 'remove', 'cli-env'], env);
     expect(removed.code, removed.stderr).toBe(0);

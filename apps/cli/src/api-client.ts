@@ -31,7 +31,7 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
         ...incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE),
         ...headers,
       },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      ...(body !== undefined ? { body: body instanceof RawBody ? body.text : JSON.stringify(body) } : {}),
     });
   } catch (err) {
     throw new FleetError('INVALID_INPUT', `cannot reach the manager at ${options.managerUrl} (${(err as Error).message}); check --manager-url and that \`fleet manager --port\` runs`, { cause: err });
@@ -45,6 +45,11 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
     throw new FleetError(code in CODES ? code : 'INTERNAL', `${method} ${path} answered ${res.status}: ${e?.message ?? text}${hint}`);
   }
   return json as T;
+}
+
+/** A request body sent as it is, not JSON-serialized (a signed body must reach the server byte for byte). */
+export class RawBody {
+  constructor(readonly text: string) {}
 }
 
 const CODES: Record<string, true> = Object.fromEntries(

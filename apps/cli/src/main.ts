@@ -7,7 +7,7 @@
  *   fleet status [run_id]             a run's result, or the latest runs
  *   fleet cancel <run_id>             cancel a run
  *   fleet workflows list|show|validate|add|search|suggest|export|import|webhook-secret
- *   fleet triggers add|list|show|remove   inbound triggers: POST /api/triggers/<name> starts a run
+ *   fleet triggers add|list|show|remove|fire   inbound triggers: POST /api/triggers/<name> starts a run
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
  *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis

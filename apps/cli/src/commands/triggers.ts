@@ -5,21 +5,27 @@
  *   fleet triggers add <name> --workflow W (--secret-env VAR | --generate-secret)
  *                      --requirements-template '…{{body.x}}…' [--var k='{{body.y}}']… [--replace]
  *   fleet triggers list | show <name> | remove <name>
+ *   fleet triggers fire <name> (--data JSON | --file F) [--secret-env VAR] [--delivery-id ID]   (HTTP API)
  *   fleet workflows webhook-secret <template> (--secret-env VAR | --generate | --remove)
  *
  * A secret is read from the named environment variable (so it is not in the shell history) or
  * generated and printed once on stdout; it is never shown again.
  */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import {
   FleetError,
   TemplateRegistry,
   TriggerRegistry,
   WebhookSecretStore,
   generateTriggerSecret,
+  signedHeaders,
   viewTrigger,
 } from '@agentfleet/core';
 import type { Command } from 'commander';
 import { parseVars, positiveInt, say, withClient } from '../shared.js';
+import { RawBody, apiRequest } from '../api-client.js';
+import { apiOptions, clientOptions } from './submit.js';
 
 /** The secret named by `--secret-env VAR`. @throws FleetError `INVALID_INPUT` when VAR is unset or empty. */
 function secretFromEnv(name: string): string {
@@ -102,6 +108,37 @@ export function register(program: Command): void {
         say(`trigger ${name} removed`);
       });
     });
+
+  apiOptions(
+    triggers
+      .command('fire')
+      .description('send one delivery to a trigger through the HTTP API: signed with --secret-env, else with the API key; prints the run id')
+      .argument('<name>')
+      .option('--data <json>', 'the JSON body')
+      .option('-f, --file <path>', 'read the JSON body from a file')
+      .option('--secret-env <VAR>', "sign the delivery with the trigger's secret from this environment variable (no API key sent)")
+      .option('--delivery-id <id>', 'the delivery id (keep it when retrying one delivery)'),
+  ).action(async (name: string, opts: { data?: string; file?: string; secretEnv?: string; deliveryId?: string; managerUrl: string; apiKey?: string }) => {
+    if ((opts.data === undefined) === (opts.file === undefined)) throw new FleetError('INVALID_INPUT', 'give the body with --data \'{"…": …}\' or --file body.json, one of them');
+    const body =
+      opts.data ??
+      (await readFile(opts.file as string, 'utf8').catch((err: Error) => {
+        throw new FleetError('INVALID_INPUT', `--file: cannot read ${opts.file}: ${err.message}`);
+      }));
+    try {
+      JSON.parse(body);
+    } catch (err) {
+      throw new FleetError('INVALID_INPUT', `the body is not JSON (${(err as Error).message})`);
+    }
+    const deliveryId = opts.deliveryId ?? randomUUID();
+    const api = clientOptions(opts);
+    const signed = opts.secretEnv !== undefined;
+    const headers = signed ? signedHeaders(secretFromEnv(opts.secretEnv as string), body, deliveryId) : { 'x-fleet-delivery': deliveryId };
+    // The signature covers these exact bytes: the text goes as given, not re-serialized.
+    const fired = await apiRequest<{ run_id: string; debounced: boolean }>({ ...api, apiKey: signed ? undefined : api.apiKey }, 'POST', `/api/triggers/${encodeURIComponent(name)}`, new RawBody(body), { 'content-type': 'application/json', ...headers });
+    say(`trigger ${name}: delivery ${deliveryId} ${fired.debounced ? 'joined run' : 'started run'} ${fired.run_id}`);
+    process.stdout.write(`${fired.run_id}\n`);
+  });
 
   const workflows = program.commands.find((c) => c.name() === 'workflows') ?? program.command('workflows');
   workflows
