@@ -1,10 +1,15 @@
 /** The signature scheme on its own: what passes, and why each kind of bad request is refused. */
 import { describe, expect, it } from 'vitest';
-import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload, signedHeaders, verifySignature } from './signature.js';
+import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload, signedHeaders, verifySignature, type SignatureCheck } from './signature.js';
 
 const SECRET = 'whsec-unit-0123456789';
 const BODY = '{"run_id":"r1","status":"completed"}';
 const NOW = 1_780_000_000_000;
+
+/** The reason of a refused check ('' when it passed). */
+function reasonOf(check: SignatureCheck): string {
+  return check.ok ? '' : check.reason;
+}
 
 describe('signPayload and verifySignature', () => {
   it('signs "<timestamp>.<body>" with HMAC-SHA256 in the documented header format', () => {
@@ -17,12 +22,12 @@ describe('signPayload and verifySignature', () => {
 
   it('refuses another secret, a changed body, a missing delivery id and a timestamp past the tolerance either way', () => {
     const headers = signedHeaders(SECRET, BODY, 'd-1', NOW);
-    expect(verifySignature('another-secret-0123456789', headers, BODY, { nowMs: NOW })).toMatchObject({ ok: false, reason: expect.stringContaining('does not match') });
+    expect(reasonOf(verifySignature('another-secret-0123456789', headers, BODY, { nowMs: NOW }))).toContain('does not match');
     expect(verifySignature(SECRET, headers, BODY.replace('completed', 'failed'), { nowMs: NOW })).toMatchObject({ ok: false });
-    expect(verifySignature(SECRET, { ...headers, [DELIVERY_HEADER]: undefined }, BODY, { nowMs: NOW })).toMatchObject({ ok: false, reason: expect.stringContaining(DELIVERY_HEADER) });
-    expect(verifySignature(SECRET, { ...headers, [SIGNATURE_HEADER]: undefined }, BODY, { nowMs: NOW })).toMatchObject({ ok: false, reason: expect.stringContaining('API key') });
+    expect(reasonOf(verifySignature(SECRET, { ...headers, [DELIVERY_HEADER]: undefined }, BODY, { nowMs: NOW }))).toContain(DELIVERY_HEADER);
+    expect(reasonOf(verifySignature(SECRET, { ...headers, [SIGNATURE_HEADER]: undefined }, BODY, { nowMs: NOW }))).toContain('API key');
     expect(verifySignature(SECRET, headers, BODY, { nowMs: NOW + 300_000, toleranceS: 300 }).ok).toBe(true);
-    expect(verifySignature(SECRET, headers, BODY, { nowMs: NOW + 301_000, toleranceS: 300 })).toMatchObject({ ok: false, reason: expect.stringContaining('301 s away') });
+    expect(reasonOf(verifySignature(SECRET, headers, BODY, { nowMs: NOW + 301_000, toleranceS: 300 }))).toContain('301 s away');
     expect(verifySignature(SECRET, headers, BODY, { nowMs: NOW - 301_000, toleranceS: 300 }).ok).toBe(false);
     // An 86 s old delivery passes the default tolerance but not a tighter one.
     expect(verifySignature(SECRET, headers, BODY, { nowMs: NOW + 86_000 }).ok).toBe(true);
