@@ -81,7 +81,9 @@ describe('webhook delivery across a frozen manager', () => {
       expect(events.map((e) => e.attempt).sort()).toEqual([1, 2]);
       // The takeover (attempt 2) was answered 200; the thawed one read its 200 too, or timed out
       // while frozen: either way what it saw is what is recorded.
-      expect(events[0]).toMatchObject({ attempt: 2, outcome: 'succeeded', status_code: 200 });
+      // The takeover's event says attempt 1 was still open (its outcome unrecorded) when it began.
+      expect(events[0]).toMatchObject({ attempt: 2, outcome: 'succeeded', status_code: 200, in_flight_attempts: [1] });
+      expect(events[1]).not.toHaveProperty('in_flight_attempts');
       expect(events[1]).toMatchObject({ attempt: 1 });
       expect(['succeeded', 'pending', 'failed']).toContain(events[1]?.outcome);
     } finally {

@@ -20,7 +20,8 @@
  *
  * Every attempt is appended to the run's event stream as an `end_action` event numbered by a counter
  * in Redis (so two managers that both ran a stalled job record attempts 1 and 2, not 1 twice), with
- * the delivery id; the outcome is kept in the run's labels (`end_action`). Once a webhook was answered
+ * the delivery id, and `in_flight_attempts` naming attempts started elsewhere whose outcome was not
+ * recorded when this one began (a takeover of a frozen or killed manager's attempt); the outcome is kept in the run's labels (`end_action`). Once a webhook was answered
  * 2xx, a later run of the same job (a stalled one, taken over) does not post it again. The run's own
  * status never changes.
  */
@@ -118,6 +119,8 @@ export async function startEndActions(
   /** Keys of one end-action job's attempt counter and delivered mark (kept as long as the job). */
   const attemptsKey = (jobId: string) => `${prefix}:end-action:${jobId}:attempts`;
   const deliveredKey = (jobId: string) => `${prefix}:end-action:${jobId}:delivered`;
+  /** Hash: attempt number → start (epoch ms) of each attempt whose outcome is not recorded yet. */
+  const openKey = (jobId: string) => `${prefix}:end-action:${jobId}:open`;
   const KEEP_S = 30 * 24 * 3600;
 
   async function record(run: StoredRun, status: EndActionStatus, extra: Record<string, unknown>): Promise<void> {
@@ -144,6 +147,13 @@ export async function startEndActions(
     // Numbered in Redis, not by BullMQ's attemptsMade: a stalled job run again elsewhere counts as a new attempt.
     const attempt = await connection.incr(attemptsKey(jobId));
     await connection.expire(attemptsKey(jobId), KEEP_S);
+    // Attempts started elsewhere whose outcome is not recorded (a manager frozen or killed mid-attempt):
+    // named in this attempt's event, so the stream says a takeover happened while they were open.
+    const inFlight = (await connection.hkeys(openKey(jobId))).map(Number).sort((a, b) => a - b);
+    await connection.hset(openKey(jobId), String(attempt), String(Date.now()));
+    await connection.expire(openKey(jobId), KEEP_S);
+    const takeover = inFlight.length > 0 ? { in_flight_attempts: inFlight } : {};
+    const recorded = () => connection.hdel(openKey(jobId), String(attempt));
     // A webhook URL is shown as its origin only (it may hold a token); workflow and tool targets are names.
     const shownTarget = action.type === 'api_call' ? originOf(action.target) : action.target;
     const base = { type: action.type, target: shownTarget, attempts: attempt, updated_at: new Date().toISOString() };
@@ -152,16 +162,19 @@ export async function startEndActions(
         case 'api_call': {
           const statusCode = await postWebhook(action.target, result, deliveryId, run.meta.workflow.name);
           await connection.set(deliveredKey(jobId), String(attempt), 'EX', KEEP_S);
-          await record(run, { ...base, status: 'succeeded', last_error: null, status_code: statusCode }, { status_code: statusCode, delivery_id: deliveryId });
+          await record(run, { ...base, status: 'succeeded', last_error: null, status_code: statusCode }, { status_code: statusCode, delivery_id: deliveryId, ...takeover });
+          await recorded();
           return;
         }
         case 'workflow': {
           if (result.status !== 'completed') {
-            await record(run, { ...base, status: 'skipped', last_error: `the run ${result.status}; a workflow end action starts only after a completed run` }, {});
+            await record(run, { ...base, status: 'skipped', last_error: `the run ${result.status}; a workflow end action starts only after a completed run` }, takeover);
+            await recorded();
             return;
           }
           const childId = await startChild(run, action.target, result);
-          await record(run, { ...base, status: 'succeeded', last_error: null, child_run_id: childId }, { child_run_id: childId });
+          await record(run, { ...base, status: 'succeeded', last_error: null, child_run_id: childId }, { child_run_id: childId, ...takeover });
+          await recorded();
           return;
         }
         case 'tool_call': {
@@ -172,18 +185,22 @@ export async function startEndActions(
           }
           // One job per finish: a resumed run that finishes again triggers its end action again.
           await q.add('run_finished', payloadOf(result), { jobId: `${result.run_id}.tool.${run.state.resumes ?? 0}`, removeOnComplete: { age: 7 * 24 * 3600 } });
-          await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name });
+          await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name, ...takeover });
+          await recorded();
           return;
         }
       }
     } catch (err) {
-      const final = err instanceof UnrecoverableError || attempt >= attempts;
+      // Whether BullMQ retries is decided by its own count (a takeover does not use up a retry).
+      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
       const statusCode = (err as { statusCode?: number }).statusCode;
       await record(
         run,
         { ...base, status: final ? 'failed' : 'pending', last_error: err instanceof Error ? err.message : String(err), ...(statusCode ? { status_code: statusCode } : {}) },
-        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}), ...(action.type === 'api_call' ? { delivery_id: deliveryId } : {}) },
-      ).catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
+        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}), ...(action.type === 'api_call' ? { delivery_id: deliveryId } : {}), ...takeover },
+      )
+        .then(recorded)
+        .catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
       throw err;
     }
   }
