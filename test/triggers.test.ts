@@ -169,6 +169,24 @@ describe('inbound triggers', () => {
     expect(b1.body.run_id).not.toBe(a1.body.run_id);
     expect((await runsOf('tpl-trig-burst')).sort()).toEqual([a1.body.run_id, b1.body.run_id].sort());
   });
+
+  it('a delivery whose run could not be started is not used up: the same delivery id is accepted once the trigger is fixed', async () => {
+    expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-trig-fix') })).status).toBe(201);
+    // "plan" is the template's phase: a variable of that name is refused when the run is submitted.
+    const put = await fx.call<{ secret: string }>('PUT', '/api/triggers/fixme', {
+      body: { workflow: 'tpl-trig-fix', requirements_template: 'Do {{body.task}}', variables: { plan: '{{body.task}}' }, generate_secret: true, debounce: { key: '{{body.task}}', period_s: 3600 } },
+    });
+    const body = JSON.stringify({ task: 'release notes' });
+    const refused = await deliver('fixme', body, signedHeaders(put.body.secret, body, 'fix-1'));
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.message).toContain('variable "plan"');
+    expect((await fx.call('PUT', '/api/triggers/fixme', { body: { workflow: 'tpl-trig-fix', requirements_template: 'Do {{body.task}}', variables: { repo: '{{body.task}}' }, debounce: { key: '{{body.task}}', period_s: 3600 } } })).status).toBe(200);
+    // The sender's retry: same delivery id, signed again; the burst the failed one began does not hold it.
+    const retried = await deliver('fixme', body, signedHeaders(put.body.secret, body, 'fix-1', Date.now() + 1000));
+    expect(retried.status, JSON.stringify(retried.body)).toBe(201);
+    expect(retried.body.debounced).toBe(false);
+    expect((await fx.fleet.client.store.getRun(retried.body.run_id)).meta.variables).toMatchObject({ repo: 'release notes' });
+  });
 });
 
 describe('Idempotency-Key on POST /api/runs', () => {

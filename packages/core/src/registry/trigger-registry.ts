@@ -133,6 +133,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 `;
 
+/** Drop KEYS[1] when it still names run ARGV[1]. */
+const DEBOUNCE_RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 type SeenScript = (deliveryKey: string, signatureKey: string, ttlS: string) => Promise<string | null>;
 type DebounceScript = (key: string, runId: string, periodMs: string) => Promise<string | null>;
 
@@ -147,6 +153,7 @@ export function seenTtlS(toleranceS: number): number {
 export class TriggerRegistry {
   private readonly seenScript: SeenScript;
   private readonly debounceScript: DebounceScript;
+  private readonly debounceReleaseScript: (key: string, runId: string) => Promise<number>;
 
   /**
    * @param redis - a connection for ordinary commands.
@@ -158,6 +165,7 @@ export class TriggerRegistry {
   ) {
     this.seenScript = luaCommand<SeenScript>(redis, 'fleetTriggerSeen', 2, SEEN_LUA);
     this.debounceScript = luaCommand<DebounceScript>(redis, 'fleetTriggerDebounce', 1, DEBOUNCE_LUA);
+    this.debounceReleaseScript = luaCommand(redis, 'fleetTriggerDebounceRelease', 1, DEBOUNCE_RELEASE_LUA);
   }
 
   get key(): string {
@@ -253,7 +261,16 @@ export class TriggerRegistry {
    * @returns the run of the burst already going, or undefined when `runId` starts a new one.
    */
   async debounce(name: string, key: string, runId: string, periodMs: number): Promise<string | undefined> {
-    const reply = await this.debounceScript(`${this.prefix}:trigger:${name}:debounce:${submissionFingerprint(key)}`, runId, String(periodMs));
+    const reply = await this.debounceScript(this.debounceKey(name, key), runId, String(periodMs));
     return reply ?? undefined;
+  }
+
+  /** End a burst that `runId` started but could not be created, so the next delivery starts a run. */
+  async releaseDebounce(name: string, key: string, runId: string): Promise<void> {
+    await this.debounceReleaseScript(this.debounceKey(name, key), runId);
+  }
+
+  private debounceKey(name: string, key: string): string {
+    return `${this.prefix}:trigger:${name}:debounce:${submissionFingerprint(key)}`;
   }
 }

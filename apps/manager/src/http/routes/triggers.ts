@@ -151,8 +151,9 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
             await ctx.client.submit({ runId, workflow, requirements: rendered.requirements, variables: rendered.variables, provider: ctx.options.provider });
           }
         } catch (err) {
-          // Not started: the sender's retry of this delivery must be accepted.
+          // Not started: the sender's retry of this delivery must be accepted, and a burst it began must not point at nothing.
           await ctx.triggers.unmarkSeen(name, deliveryId, signature).catch(() => undefined);
+          if (joined === undefined && rendered.debounceKey !== undefined) await ctx.triggers.releaseDebounce(name, rendered.debounceKey, runId).catch(() => undefined);
           throw err;
         }
         const id = joined ?? runId;
