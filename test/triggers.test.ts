@@ -171,15 +171,22 @@ describe('inbound triggers', () => {
   });
 
   it('a delivery whose run could not be started is not used up: the same delivery id is accepted once the trigger is fixed', async () => {
-    expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-trig-fix') })).status).toBe(201);
-    // "plan" is the template's phase: a variable of that name is refused when the run is submitted.
+    const v1 = template('tpl-trig-fix', { variables: { draft: 'none', repo: 'none' }, phases: [{ name: 'build', agent: 'planner', timeout: 20, retries: 0 }] });
+    expect((await fx.call('POST', '/api/workflow-templates', { body: v1 })).status).toBe(201);
+    // A variable named like a phase would hide its output: refused when the trigger is defined.
+    const clash = await fx.call<{ error: { message: string } }>('PUT', '/api/triggers/fixme', { body: { workflow: 'tpl-trig-fix', requirements_template: 'x', variables: { build: '{{body.task}}' } } });
+    expect(clash.status).toBe(400);
+    expect(clash.body.error.message).toContain('variable "build"');
     const put = await fx.call<{ secret: string }>('PUT', '/api/triggers/fixme', {
-      body: { workflow: 'tpl-trig-fix', requirements_template: 'Do {{body.task}}', variables: { plan: '{{body.task}}' }, generate_secret: true, debounce: { key: '{{body.task}}', period_s: 3600 } },
+      body: { workflow: 'tpl-trig-fix', requirements_template: 'Do {{body.task}}', variables: { draft: '{{body.task}}' }, generate_secret: true, debounce: { key: '{{body.task}}', period_s: 3600 } },
     });
+    expect(put.status).toBe(201);
+    // The template changes under the trigger: its new phase "draft" now clashes with the trigger's variable.
+    expect((await fx.call('PUT', '/api/workflow-templates/tpl-trig-fix', { body: { ...v1, variables: { repo: 'none' }, phases: [{ name: 'draft', agent: 'planner', timeout: 20, retries: 0 }] } })).status).toBe(200);
     const body = JSON.stringify({ task: 'release notes' });
     const refused = await deliver('fixme', body, signedHeaders(put.body.secret, body, 'fix-1'));
     expect(refused.status).toBe(400);
-    expect(refused.body.error?.message).toContain('variable "plan"');
+    expect(refused.body.error?.message).toContain('variable "draft"');
     expect((await fx.call('PUT', '/api/triggers/fixme', { body: { workflow: 'tpl-trig-fix', requirements_template: 'Do {{body.task}}', variables: { repo: '{{body.task}}' }, debounce: { key: '{{body.task}}', period_s: 3600 } } })).status).toBe(200);
     // The sender's retry: same delivery id, signed again; the burst the failed one began does not hold it.
     const retried = await deliver('fixme', body, signedHeaders(put.body.secret, body, 'fix-1', Date.now() + 1000));

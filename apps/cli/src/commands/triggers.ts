@@ -20,6 +20,7 @@ import {
   WebhookSecretStore,
   generateTriggerSecret,
   signedHeaders,
+  validateVariables,
   viewTrigger,
 } from '@agentfleet/core';
 import type { Command } from 'commander';
@@ -61,11 +62,12 @@ export function register(program: Command): void {
         await withClient(async (client, config) => {
           const registry = new TriggerRegistry(client.redis, config.queuePrefix);
           if (!opts.replace && (await registry.find(name))) throw new FleetError('CONFLICT', `trigger "${name}" exists; pass --replace to replace it`);
-          await new TemplateRegistry(client.redis, config.queuePrefix).get(opts.workflow);
+          const variables = parseVars(opts.var);
+          validateVariables((await new TemplateRegistry(client.redis, config.queuePrefix).get(opts.workflow)).definition, variables);
           const { trigger } = await registry.put(name, {
             workflow: opts.workflow,
             requirements_template: opts.requirementsTemplate,
-            variables: parseVars(opts.var),
+            variables,
             description: opts.description,
             ...(secret !== undefined ? { secret } : {}),
             ...(opts.debounceKey !== undefined && opts.debouncePeriod !== undefined ? { debounce: { key: opts.debounceKey, period_s: opts.debouncePeriod } } : {}),

@@ -22,6 +22,7 @@ import {
   generateTriggerSecret,
   renderTrigger,
   seenTtlS,
+  validateVariables,
   verifySignature,
   viewTrigger,
   type StoredTrigger,
@@ -200,7 +201,8 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
       requireAdmin(request, 'defining a trigger');
       const { generate_secret: generate, ...input } = request.body;
       if (generate && input.secret !== undefined) throw new FleetError('INVALID_INPUT', 'give "secret" or "generate_secret", not both');
-      await ctx.registry.get(input.workflow);
+      // Variables that would hide a phase's output are refused now, not at the first delivery.
+      validateVariables((await ctx.registry.get(input.workflow)).definition, input.variables ?? {});
       const secret = generate ? generateTriggerSecret() : input.secret;
       const { trigger, created } = await ctx.triggers.put(request.params.name, { ...input, ...(secret !== undefined ? { secret } : {}) });
       void reply.code(created ? 201 : 200);
