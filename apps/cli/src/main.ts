@@ -6,12 +6,13 @@
  *   fleet agents --roles a,b          run agent pools for these roles
  *   fleet status [run_id]             a run's result, or the latest runs
  *   fleet cancel <run_id>             cancel a run
- *   fleet workflows list|show|validate|add|search|suggest|export|import
+ *   fleet workflows list|show|validate|add|search|suggest|export|import|webhook-secret
+ *   fleet triggers add|list|show|remove|fire   inbound triggers: POST /api/triggers/<name> starts a run
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
  *   fleet schedules add|list|show|pause|resume|remove|trigger   runs that start themselves (cron or interval)
  *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
- *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
+ *   fleet submit "<requirements>" --manager-url URL [--wait] [--idempotency-key K], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
@@ -32,6 +33,7 @@ import { register as registerAnalytics } from './commands/analytics.js';
 import { register as registerRoles } from './commands/roles.js';
 import { register as registerSchedules } from './commands/schedules.js';
 import { register as registerTest } from './commands/test.js';
+import { register as registerTriggers } from './commands/triggers.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
 import { validateWorkflowRef } from './workflow-library.js';
@@ -271,6 +273,7 @@ workflows
     say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} ${wf.phases.length === 1 ? 'phase' : 'phases'})`);
   });
 registerWorkflows(program);
+registerTriggers(program);
 
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {

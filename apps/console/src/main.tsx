@@ -1,6 +1,6 @@
 /**
  * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
- * (`#/runs/<id>`), workflows (`#/workflows`), schedules (`#/schedules`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
+ * (`#/runs/<id>`), workflows (`#/workflows`), schedules (`#/schedules`), triggers (`#/triggers`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
@@ -12,6 +12,7 @@ import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
 import { SchedulesPage } from './schedules-page.js';
 import { SignIn } from './sign-in.js';
+import { TriggersPage } from './triggers-page.js';
 import { WorkersPage } from './workers-page.js';
 import { WorkflowsPage } from './workflows-page.js';
 
@@ -71,6 +72,9 @@ function App() {
           <a href="#/workers" aria-current={route === '/workers' ? 'page' : undefined}>
             Workers
           </a>
+          <a href="#/triggers" aria-current={route === '/triggers' ? 'page' : undefined}>
+            Triggers
+          </a>
           <a href="#/analytics" aria-current={route === '/analytics' ? 'page' : undefined}>
             Analytics
           </a>
@@ -95,6 +99,8 @@ function App() {
           <SchedulesPage />
         ) : route === '/workers' ? (
           <WorkersPage />
+        ) : route === '/triggers' ? (
+          <TriggersPage />
         ) : route === '/analytics' ? (
           <Suspense fallback={<p className="muted">Loading analytics…</p>}>
             <AnalyticsPage />

@@ -489,7 +489,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (checking = undefined));
   }, UNSERVED_CHECK_MS);
 
-  const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
+  const endActions = await startEndActions(redis, options.prefix, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.endActions }, warn);
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,

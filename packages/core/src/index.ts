@@ -75,7 +75,26 @@ export {
   validateEventData,
   validateVariableLimits,
 } from './limits.js';
-export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, type FleetClientOptions, type SubmitRunInput } from './client.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
+// Signed deliveries (webhooks out, triggers in) and idempotent submissions.
+export {
+  DEFAULT_SIGNATURE_TOLERANCE_S,
+  DELIVERY_HEADER,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  signPayload,
+  signedHeaders,
+  verifySignature,
+  type SignatureCheck,
+} from './signature.js';
+export {
+  IDEMPOTENCY_TTL_MS,
+  IdempotencyStore,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  STALE_CLAIM_MS,
+  submissionFingerprint,
+  type IdempotencyClaim,
+} from './store/idempotency.js';
 
 export {
   JOB_SIZE_LIMITS,

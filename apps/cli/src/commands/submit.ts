@@ -48,8 +48,9 @@ export function register(program: Command): void {
       .option('--priority <n>', 'run priority, 1 (least urgent) .. 10 (most urgent); overrides the workflow\'s (default 5)', positiveInt('--priority'))
       .option('--concurrency-key <template>', 'concurrency key, e.g. "{{tenant}}" (a template over the variables); overrides the workflow\'s')
       .option('--concurrency-limit <n>', 'at most this many runs of the key active at once; the rest are queued', positiveInt('--concurrency-limit'))
+      .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -70,7 +71,7 @@ export function register(program: Command): void {
       ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
       ...(opts.concurrencyKey !== undefined ? { concurrency: { key: opts.concurrencyKey, ...(opts.concurrencyLimit !== undefined ? { limit: opts.concurrencyLimit } : {}) } } : {}),
-    });
+    }, opts.idempotencyKey !== undefined ? { 'idempotency-key': opts.idempotencyKey } : {});
     say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}${created.status === 'queued' ? ' (queued: its concurrency key is at its limit)' : ''}`);
     if (!opts.wait) {
       process.stdout.write(`${created.run_id}\n`);

@@ -7,7 +7,7 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, createRedis, redactRedisUrl } from '@agentfleet/core';
+import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore, createRedis, redactRedisUrl } from '@agentfleet/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
@@ -27,6 +27,7 @@ import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 
 export interface HttpApi {
@@ -74,6 +75,8 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     registry: new TemplateRegistry(redis, options.prefix),
     access: new AccessStore(redis, options.prefix, options.keys),
     labels: new RunLabelStore(redis, options.prefix),
+    triggers: new TriggerRegistry(redis, options.prefix),
+    webhookSecrets: new WebhookSecretStore(redis, options.prefix),
     history: raw.history,
     options,
   };
@@ -109,6 +112,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
         { name: 'runs' },
         { name: 'workflow-templates' },
         { name: 'schedules' },
+        { name: 'triggers' },
         { name: 'permissions' },
         { name: 'api-keys' },
         { name: 'analytics' },
@@ -132,6 +136,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerTemplateRoutes(app, ctx);
   registerScheduleRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  await registerTriggerRoutes(app, ctx);
   await registerConsole(app);
   app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
 

@@ -68,6 +68,8 @@ export interface RunLabels {
   schedule?: string;
   /** The fire time the run stands for (ISO 8601). */
   schedule_fire_time?: string;
+  /** The trigger whose delivery started the run (`POST /api/triggers/:name`). */
+  trigger?: string;
 }
 
 /** How a run's end action went; shown beside the run's own status, never instead of it. */

@@ -32,6 +32,7 @@ import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
 import { sseMessage, streamRunEvents } from '../sse.js';
+import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -171,9 +172,15 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['runs'],
         summary: 'Start a run',
-        description: 'Validates everything before anything is enqueued. Answers 201 with a Location header.',
+        description:
+          'Validates everything before anything is enqueued. Answers 201 with a Location header. With an `Idempotency-Key` header, a repeat of the same body within 24 h answers 200 with the first run (same id), and the same key with a different body answers 409.',
         body: SubmitBody,
-        response: { 201: RunCreated, ...errors(400, 401, 403, 404, 409, 503) },
+        headers: z
+          .object({
+            [IDEMPOTENCY_HEADER]: z.string().min(1).max(200).optional().describe("retry this request safely: a repeat within 24 h gets the first run back (200); scoped to the API key's user"),
+          })
+          .catchall(z.union([z.string(), z.array(z.string())]).optional()),
+        response: { 200: RunCreated, 201: RunCreated, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -186,12 +193,19 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       validateVariableLimits(body.variables ?? {}, 'body.variables');
       const { workflow, template } = await resolveWorkflow(request, body);
-      const runId = randomUUID();
+      const idempotency = await claimIdempotencyKey(ctx, request, body, randomUUID());
+      if (idempotency.repeatOf) {
+        const first = await repeatedRun(ctx, idempotency.repeatOf, workflow);
+        void reply.code(200).header('location', first.location);
+        return first;
+      }
+      const runId = idempotency.held?.claim.runId ?? randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
       if (body.conversation_id) {
         // Conversations belong to the key's user: another user's conversation of the same name is a different one.
         const holder = await ctx.labels.claimConversation(conversationScope(callerOf(request).id, body.conversation_id), runId);
         if (holder) {
+          await settleIdempotencyKey(ctx, idempotency.held, false);
           throw new FleetError('CONFLICT', `conversation "${body.conversation_id}" already has an active run: ${holder}; wait for it to finish or cancel it`, {
             details: { active_run_id: holder },
           });
@@ -212,6 +226,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
+        await settleIdempotencyKey(ctx, idempotency.held, created);
       }
       const location = `/api/runs/${runId}`;
       void reply.code(201).header('location', location);
@@ -303,6 +318,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           schedule: l.schedule ?? null,
           schedule_fire_time: l.schedule_fire_time ?? null,
           end_action: l.end_action ?? null,
+          ...(l.trigger ? { trigger: l.trigger } : {}),
         };
         return detail as unknown as z.infer<typeof RunDetail>;
       }
@@ -316,6 +332,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schedule: labels.schedule ?? null,
         schedule_fire_time: labels.schedule_fire_time ?? null,
         end_action: labels.end_action ?? null,
+        // The trigger whose delivery started the run (POST /api/triggers/:name), when one did.
+        ...(labels.trigger ? { trigger: labels.trigger } : {}),
       };
       return detail as unknown as z.infer<typeof RunDetail>;
     },
