@@ -38,7 +38,7 @@ import {
 import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AgentRole, RoleInput } from './roles/role.js';
+import type { AgentRole } from './roles/role.js';
 import { ToolJournal } from '@agentfleet/core';
 import { openAgentToolbox, type AgentToolbox } from './tools/agent-toolbox.js';
 import { createToolRegistry, type ToolRegistry } from './tools/registry.js';
@@ -283,8 +283,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             signal,
             connectTimeoutMs: data.timeout_ms,
           });
-          // What the model may read: the upstream files (and its own earlier ones) in the artifacts directory.
-          if (toolbox?.definitions.some((t) => t.name === 'read_file')) await saveInputFiles(input, ctx.toolSettings, data.run_id, signal);
+          // What the model may read: the upstream files and its own from an earlier iteration, in the artifacts directory.
+          if (toolbox?.definitions.some((t) => t.name === 'read_file')) await saveInputFiles([outputs[data.phase], input.previous, ...input.upstream.map((u) => u.output)], ctx.toolSettings, data.run_id, signal);
         }
         const result = await withSpan(
           `${GenAiOperationNames.InvokeAgent} ${ctx.role.name}`,
@@ -399,12 +399,12 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
 }
 
 /**
- * Write the files of the phase's inputs (upstream outputs and its own previous output shaped like
- * the coder's, `files: [{path, content}]`) under `files/` in the run's artifacts directory, with
- * `write_file`'s path rules, so `read_file` finds them. Later outputs overwrite earlier ones.
+ * Write the files of `outputs` shaped like the coder's (`files: [{path, content}]`: the phase's own
+ * output of an earlier iteration, the upstream outputs) under `files/` in the run's artifacts
+ * directory, with `write_file`'s path rules, so `read_file` finds them. Later outputs overwrite
+ * earlier ones (the upstream's are the newest).
  */
-async function saveInputFiles(input: RoleInput, settings: ToolSettings, runId: string, signal: AbortSignal): Promise<void> {
-  const outputs = [...(input.previous !== undefined ? [input.previous] : []), ...input.upstream.map((u) => u.output)];
+async function saveInputFiles(outputs: readonly unknown[], settings: ToolSettings, runId: string, signal: AbortSignal): Promise<void> {
   for (const output of outputs) {
     const files = (output as { files?: unknown } | null)?.files;
     if (!Array.isArray(files)) continue;
