@@ -13,8 +13,8 @@
  * - a schema repair sent as the rejected `tool_use` and an `is_error` `tool_result`, and an attempt
  *   that used up its repairs failing as a retryable `OUTPUT_INVALID` that a fresh attempt fixes.
  */
-import { coder, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
-import { compileWorkflow, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { coder, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
+import { compileWorkflow, parseRoleDefinition, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import type { Manager } from '@agentfleet/manager';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
@@ -286,5 +286,37 @@ describe('schema repairs as tool blocks', () => {
     expect(messagesOf(fake.requests[3])).toHaveLength(1);
     expect(result.status).toBe('completed');
     expect(result.results.implementation).toEqual(codeBy('attempt 2'));
+  });
+});
+
+describe('a role that declares tools', () => {
+  it("a role file's tools and max_turns apply to every phase it serves, without naming them in the workflow", async () => {
+    const auditor = customRole(
+      parseRoleDefinition({
+        name: 'auditor',
+        description: 'Audits the artifacts.',
+        instructions: 'List the artifacts, then report.',
+        output_schema: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } } },
+        tools: ['list_files'],
+        max_turns: 2,
+      }),
+    );
+    await startPool([auditor]);
+    fake.setResponder(() => ({ toolCalls: [{ name: 'list_files', input: {} }] }));
+    const workflow = compileWorkflow({ name: 'role-tools', agents: ['auditor'], phases: [{ name: 'audit', agent: 'auditor', timeout: 30, retries: 0 }] });
+    const { result } = await run(workflow);
+    expect(toolNames(fake.requests[0])).toEqual(['submit_auditor_output', 'list_files']);
+    expect(result.phases[0]?.error).toMatchObject({ code: 'MAX_TURNS_EXCEEDED', details: { max_turns: 2 } });
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('a phase naming a tool that does not exist fails with UNKNOWN_TOOL listing what exists, before any model call', async () => {
+    await startPool([coder]);
+    const workflow = compileWorkflow({ name: 'unknown-tool', agents: ['coder'], phases: [{ name: 'implementation', agent: 'coder', timeout: 30, retries: 0, tools: ['read_fiel'] }] });
+    const { result } = await run(workflow);
+    expect(result.phases[0]?.error?.code).toBe('UNKNOWN_TOOL');
+    expect(result.phases[0]?.error?.message).toContain('"read_fiel"');
+    expect(result.phases[0]?.error?.message).toContain('read_file');
+    expect(fake.requests).toHaveLength(0);
   });
 });
