@@ -10,8 +10,14 @@
  * Like the real API (version `2026-10-21`, the one SDK 1.x sends) it rejects, before any scripted
  * reply is used: a missing `anthropic-version` header, a body that is not JSON, a body without
  * `model`, `max_tokens` or `messages`, the sampling parameters `temperature`/`top_p`/`top_k`, a
- * `tool_choice` naming a tool that is not in `tools`, and, when started with `apiKey`, a request
- * whose `Authorization: Bearer` / `x-api-key` header does not carry that key.
+ * `tool_choice` naming a tool that is not in `tools`, `tool_choice: {type: 'any'}` without tools,
+ * `tool_use` blocks not answered by `tool_result` blocks in the next message (or results answering
+ * no call), and, when started with `apiKey`, a request whose `Authorization: Bearer` / `x-api-key`
+ * header does not carry that key.
+ *
+ * For tool loops it answers with several `tool_use` blocks at once ({@link FakeToolCallsReply}); a
+ * responder decides the reply from the request (the conversation so far), and {@link FakeAnthropic.billed}
+ * sums the tokens it billed (4 characters of system, messages and tools an input token).
  *
  * Run it in-process and hand its `url` to the SDK as `baseURL`, or to child processes as
  * `ANTHROPIC_BASE_URL`.

@@ -84,7 +84,10 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  *
  * Each {@link generate} call is one `POST /v1/messages` with a single tool whose `input_schema` is
  * the role's output schema, and `tool_choice: {type: 'tool', name}` forcing the model to call it;
- * the tool call's `input` is the output.
+ * the tool call's `input` is the output. With {@link LlmRequest.tools} (a tool loop) those tools
+ * follow the submit tool and `tool_choice` is `{type: 'any'}`: the model calls the submit tool (the
+ * reply's output) or some of the others (the reply's `toolCalls`, without output); tool calls and
+ * results in `messages` go out as `tool_use` and `tool_result` blocks (`is_error` on failures).
  *
  * `request.temperature` is not sent: API version `2026-10-21`, which this SDK speaks, rejects
  * `temperature`, `top_p` and `top_k` with 400 ("Extra inputs are not permitted"), whatever the value.
