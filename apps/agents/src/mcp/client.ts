@@ -134,7 +134,7 @@ export async function connectMcpServer(spec: McpServerSpec, settings: ToolSettin
       exposedName: exposedToolName(spec.name, t.name),
       name: t.name,
       description: t.description ?? t.title ?? `Tool "${t.name}" of MCP server "${spec.name}".`,
-      inputSchema: t.inputSchema as Record<string, unknown>,
+      inputSchema: t.inputSchema,
     }));
   return {
     server: spec.name,
