@@ -13,8 +13,8 @@
  * - a schema repair sent as the rejected `tool_use` and an `is_error` `tool_result`, and an attempt
  *   that used up its repairs failing as a retryable `OUTPUT_INVALID` that a fresh attempt fixes.
  */
-import { coder, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
-import { compileWorkflow, parseRoleDefinition, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { coder, createLlmClient, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
+import { compileWorkflow, loadConfig, parseRoleDefinition, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import type { Manager } from '@agentfleet/manager';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
@@ -318,5 +318,21 @@ describe('a role that declares tools', () => {
     expect(result.phases[0]?.error?.message).toContain('"read_fiel"');
     expect(result.phases[0]?.error?.message).toContain('read_file');
     expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe('the offline model', () => {
+  it('runs a phase with tools as it would without them: it never calls a tool, and no MCP server is started', async () => {
+    pool = await startAgentPool({ redisUrl: url, prefix, roles: [coder], llm: createLlmClient(loadConfig({}), [coder]), onError: () => undefined, toolSettings: settings() });
+    const workflow = compileWorkflow({
+      name: 'offline-tools',
+      agents: ['coder'],
+      mcp_servers: [{ name: 'files', command: process.execPath, args: [STDIO_SERVER] }],
+      phases: [{ name: 'implementation', agent: 'coder', timeout: 30, retries: 0, tools: ['files', 'read_file'] }],
+    });
+    const { result, events } = await run(workflow);
+    expect(result.status).toBe('completed');
+    expect(result.results.implementation).toMatchObject({ notes: expect.stringContaining('[offline model') });
+    expect(events.filter((e) => e.type === 'tool_call')).toHaveLength(0);
   });
 });

@@ -266,8 +266,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
 
       const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
       const signal = attemptSig.signal;
-      const toolNames = [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
-      const roleServers = ctx.role.mcpServers ?? [];
+      // The offline model never calls tools: its phases run as they would without them.
+      const offline = ctx.llm.provider === 'offline';
+      const toolNames = offline ? [] : [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
+      const roleServers = offline ? [] : (ctx.role.mcpServers ?? []);
       const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, data.iteration) : undefined;
       let toolbox: AgentToolbox | undefined;
       try {
