@@ -122,9 +122,12 @@ describe('a coder that reads a file through MCP before answering', () => {
       mcp_servers: [{ name: 'files', command: process.execPath, args: [STDIO_SERVER], env: { MCP_FILES: JSON.stringify(PROJECT), MCP_CALLS_FILE: callsFile }, tools: ['read_file', 'list_files'] }],
       phases: [{ name: 'implementation', agent: 'coder', timeout: 60, retries: 0, tools: ['files'] }],
     });
-    const { result, events } = await run(workflow);
+    const { runId, result, events } = await run(workflow);
 
     expect(result.status).toBe('completed');
+    // The journal is one of the run's keys: it expires with them once the run finished.
+    expect(await conn.redis.hget(`${prefix}:run:${runId}:tool-journal`, 'implementation.1.next')).toBe('3'); // reply, tool result, submit reply
+    expect(await conn.redis.pttl(`${prefix}:run:${runId}:tool-journal`)).toBeGreaterThan(0);
     expect(fake.requests).toHaveLength(2);
     const [first, second] = fake.requests;
     // The submit tool ends the turn; the MCP tools the allow-list lets through are offered beside it.
