@@ -258,6 +258,29 @@ describe('built-in tools in the run\'s artifacts directory', () => {
   });
 });
 
+describe('user tools of FLEET_TOOL_MODULES', () => {
+  it('are offered with their JSON Schema parameters; input that does not match comes back as an is_error result, valid input runs the handler', async () => {
+    const upper = fileURLToPath(new URL('./support/tools/upper-tool.ts', import.meta.url));
+    await startPool([coder], settings({ modules: [upper] }));
+    fake.enqueue(
+      { toolCalls: [{ name: 'upper', input: { text: '' } }] },
+      { toolCalls: [{ name: 'upper', input: { text: 'shout' } }] },
+      { toolInput: codeBy('the coder') },
+    );
+    const workflow = compileWorkflow({ name: 'user-tool', agents: ['coder'], phases: [{ name: 'implementation', agent: 'coder', timeout: 60, retries: 0, tools: ['upper'] }] });
+    const { result } = await run(workflow);
+    expect(result.status).toBe('completed');
+    const offered = ((fake.requests[0]?.body?.['tools'] ?? []) as Array<{ name: string; input_schema: unknown }>).find((t) => t.name === 'upper');
+    expect(offered?.input_schema).toMatchObject({ type: 'object', required: ['text'] });
+    const [refused] = lastBlocks(fake.requests[1]);
+    expect(refused?.['is_error']).toBe(true);
+    expect(String(refused?.['content'])).toContain('TOOL_INPUT_INVALID');
+    const [ran] = lastBlocks(fake.requests[2]);
+    expect(ran?.['is_error']).toBeUndefined();
+    expect(String(ran?.['content'])).toContain('{"text":"SHOUT"}');
+  });
+});
+
 describe('schema repairs as tool blocks', () => {
   it('a rejected reply goes back as its tool_use block with the problems as an is_error tool_result; used-up repairs fail the attempt as a retryable OUTPUT_INVALID and a fresh attempt succeeds', async () => {
     await startPool([coder]);
