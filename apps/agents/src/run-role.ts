@@ -1,7 +1,8 @@
 /**
- * One agent turn: render the role's prompt, ask the model for a structured reply through a forced
- * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
- * validation error fed back (a schema repair, counted apart from transient retries).
+ * One agent turn: render the role's prompt, ask the model for a structured reply through its submit
+ * tool (forced, or after a loop of other tool calls when the phase has tools), validate it with the
+ * role's schema, and on a validation failure send the call back with the validation error as its
+ * error result (a schema repair, counted apart from transient retries).
  */
 import {
   DEFAULT_MAX_TURNS,
@@ -76,7 +77,7 @@ export function redisResultCache(redis: Redis, prefix: string, ttlMs: number): R
 
 /** One model call about to be made by {@link runRole}, as {@link CallGate}s see it. */
 export interface GateCall {
-  /** 0 for the first call of the turn, 1.. for schema repairs. */
+  /** 0 for the first call of the turn, 1.. for later ones (tool-loop rounds, schema repairs, replayed ones counted). */
   index: number;
   /** Input tokens of the request, estimated (4 characters a token). */
   estimatedInputTokens: number;
