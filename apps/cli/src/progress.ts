@@ -63,5 +63,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
     case 'role_unserved':
       return `  ! ${e.phase} is queued but ${e.message}`;
+    case 'tool_call':
+      return `    ⚙ ${e.phase} called ${e.tool} (${e.duration_ms} ms, ${e.status === 'ok' ? `${e.result_bytes} bytes` : `error: ${e.error ?? ''}`})`;
   }
 }

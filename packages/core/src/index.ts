@@ -55,10 +55,12 @@ export {
   type DeadlineChanges,
   type DeadlineRef,
   type SideRunEvent,
+  type ToolCallEvent,
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
+export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
 export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
@@ -116,7 +118,8 @@ export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
 export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
-export { messageText } from './llm/types.js';
+export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
+export { blockText, messageText } from './llm/types.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { abortError, sleep } from './llm/abort.js';
@@ -143,6 +146,17 @@ export * from './patterns/index.js';
 // Issue 8: real agents at real cost (usage and cost, budgets, fleet-wide rate limits, providers).
 export { fullUsage } from './result.js';
 export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
+export {
+  AGENT_TOOL_NAME_PATTERN,
+  AgentToolsSchema,
+  DEFAULT_MAX_TURNS,
+  McpServerSchema,
+  McpServersSchema,
+  MaxTurnsSchema,
+  compileMcpServers,
+  type McpServerFile,
+  type McpServerSpec,
+} from './workflow/agent-tools.js';
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleModels } from './config.js';

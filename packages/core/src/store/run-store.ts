@@ -78,7 +78,32 @@ export type SideRunEvent =
   | { type: 'fallback_failed'; at: number; workflow: string; error: string }
   | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
-  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string };
+  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
+  /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
+  | ToolCallEvent;
+
+/**
+ * One tool call of an agent turn: the tool as the model named it, the call's number within the
+ * phase iteration (its idempotency key is `<run>.<phase>.<iteration>.<call>`), how long it took (ms),
+ * whether it failed, and the sizes of its input and result (bytes; the result's estimated tokens,
+ * 4 characters a token, is what it adds to the next prompt).
+ */
+export interface ToolCallEvent {
+  type: 'tool_call';
+  at: number;
+  phase: string;
+  iteration: number;
+  attempt: number;
+  tool: string;
+  call: number;
+  duration_ms: number;
+  status: 'ok' | 'error';
+  input_bytes: number;
+  result_bytes: number;
+  result_tokens: number;
+  error?: string | undefined;
+  arguments?: unknown;
+}
 
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */

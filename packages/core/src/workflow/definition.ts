@@ -7,6 +7,7 @@
  */
 import type { Budget } from './budget.js';
 import type { ConcurrencySpec } from './concurrency.js';
+import type { McpServerSpec } from './agent-tools.js';
 import type { TemplateFields } from './template-fields.js';
 
 export interface PhaseDependency {
@@ -75,6 +76,10 @@ export interface PhaseDefinition {
   budget?: Budget | undefined;
   /** Model for this phase's agent calls, overriding the role's (issue 8). */
   model?: string | undefined;
+  /** Tools the agent may call in this phase, besides the role's own (see ../workflow/agent-tools.ts). */
+  tools?: string[] | undefined;
+  /** Model calls the phase's tool loop may make per attempt; the role's, else 10, when absent. */
+  maxTurns?: number | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */
@@ -95,6 +100,8 @@ export interface WorkflowDefinition extends TemplateFields {
   concurrency?: ConcurrencySpec | undefined;
   /** 1 (least urgent) .. 10 (most urgent); a request's priority overrides it. Absent: 5. */
   priority?: number | undefined;
+  /** MCP servers phases may name in their `tools`. */
+  mcpServers?: McpServerSpec[] | undefined;
   errorHandling: {
     continueOnError: boolean;
     fallbackWorkflow: string | null;
