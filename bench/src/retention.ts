@@ -2,7 +2,8 @@
  * Redis memory under run retention (`node bench/dist/retention.js`, after `tsc -b && tsc -p bench`):
  * RETENTION_BENCH_RUNS finished runs (default 100,000) of a one-phase workflow through the real
  * `fleet manager` and `fleet agents` processes (offline model, no latency) on a private redis-server,
- * with FLEET_RUN_RETENTION=RETENTION_BENCH_RETENTION (default 30s), and again with retention off (0).
+ * with FLEET_RUN_RETENTION=RETENTION_BENCH_RETENTION (default 30s), and again with retention off (0)
+ * for RETENTION_BENCH_BASELINE_RUNS runs (default the same).
  * Prints Redis `used_memory` every 5% of the runs: with retention it levels off once the period has
  * passed (finished runs expire as fast as new ones finish); without it, it grows with every run.
  * Writes bench/results/retention-<date>.json.
@@ -16,6 +17,8 @@ import { FLEET_BIN, startChild, stopAll } from './processes.js';
 import { startPrivateRedis, usedMemory } from './redis-util.js';
 
 const RUNS = Number(process.env.RETENTION_BENCH_RUNS ?? 100_000);
+/** Runs of the comparison without retention (it grows with every run, so fewer tell the slope). */
+const BASELINE_RUNS = Number(process.env.RETENTION_BENCH_BASELINE_RUNS ?? RUNS);
 const RETENTION = process.env.RETENTION_BENCH_RETENTION ?? '30s';
 /** Runs submitted and not yet finished, at most. */
 const IN_FLIGHT = Number(process.env.RETENTION_BENCH_IN_FLIGHT ?? 200);
@@ -26,7 +29,7 @@ interface Sample {
   used_memory_mb: number;
 }
 
-async function measure(retention: string): Promise<Sample[]> {
+async function measure(retention: string, RUNS: number): Promise<Sample[]> {
   const redis = await startPrivateRedis();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -40,8 +43,9 @@ async function measure(retention: string): Promise<Sample[]> {
   delete env.ANTHROPIC_API_KEY;
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const children = await Promise.all([
-    startChild('fleet manager', FLEET_BIN, ['manager', '--concurrency', '16'], env, 'manager: consuming'),
-    startChild('fleet agents', FLEET_BIN, ['agents', '--roles', 'coder', '--concurrency', '32', '--grace', '1'], env, 'agents: serving'),
+    // A busy machine can take a while to start a process: the bench waits up to a minute.
+    startChild('fleet manager', FLEET_BIN, ['manager', '--concurrency', '16'], env, 'manager: consuming', 60_000),
+    startChild('fleet agents', FLEET_BIN, ['agents', '--roles', 'coder', '--concurrency', '32', '--grace', '1'], env, 'agents: serving', 60_000),
   ]);
   const conn = createRedis(redis.url, { name: 'bench-retention' });
   const client = new FleetClient(conn, '{bench-retention}');
@@ -112,13 +116,15 @@ async function keyFamilies(conn: ReturnType<typeof createRedis>): Promise<Array<
   return [...families.entries()].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
 }
 
-const withRetention = await measure(RETENTION);
-const without = await measure('0');
+const withRetention = await measure(RETENTION, RUNS);
+const without = await measure('0', BASELINE_RUNS);
 const outDir = resolve(fileURLToPath(new URL('../results', import.meta.url)));
 await mkdir(outDir, { recursive: true });
 const file = join(outDir, `retention-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-await writeFile(file, JSON.stringify({ runs: RUNS, retention: RETENTION, with_retention: withRetention, without_retention: without }, null, 2) + '\n');
+await writeFile(file, JSON.stringify({ runs: RUNS, baseline_runs: BASELINE_RUNS, retention: RETENTION, with_retention: withRetention, without_retention: without }, null, 2) + '\n');
 console.log(`| runs | used_memory, retention ${RETENTION} (MB) | used_memory, retention off (MB) |`);
 console.log('| ---: | ---: | ---: |');
-withRetention.forEach((s, i) => console.log(`| ${s.runs} | ${s.used_memory_mb} | ${without[i]?.used_memory_mb ?? '—'} |`));
+const byRuns = new Map(without.map((s) => [s.runs, s.used_memory_mb]));
+withRetention.forEach((s) => console.log(`| ${s.runs} | ${s.used_memory_mb} | ${byRuns.get(s.runs) ?? '—'} |`));
+for (const s of without) if (!withRetention.some((w) => w.runs === s.runs)) console.log(`| ${s.runs} | — | ${s.used_memory_mb} |`);
 console.log(`wrote ${file}`);

@@ -449,7 +449,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const pruneTimer = setInterval(() => {
     if (pruning || stopped) return;
     pruning = store
-      .pruneIndex()
+      .pruneIndex(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS)
       .catch((err: unknown) => onError(err as Error))
       .finally(() => (pruning = undefined));
   }, INDEX_PRUNE_MS);

@@ -625,18 +625,33 @@ export class RunStore {
   }
 
   /**
-   * Drop index entries (`<p>:runs`) of runs whose keys expired: looks at the `limit` oldest entries.
-   * @returns how many were dropped.
+   * Drop index entries (`<p>:runs`) of runs whose keys expired. Only runs created more than
+   * `retentionMs` ago can have expired (a run expires `retentionMs` after it finished), so those are
+   * looked at, oldest first, in batches of `batch`; runs still held (waiting, or kept by another
+   * run) are stepped over, not looked at again in this call.
+   *
+   * @param retentionMs - the fleet's run retention, ms (`FLEET_RUN_RETENTION`); 0 or less: runs
+   *   never expire and nothing is looked at.
+   * @param now - epoch ms.
+   * @returns how many entries were dropped.
    */
-  async pruneIndex(limit = 1000): Promise<number> {
-    const ids = await this.redis.zrange(this.indexKey, '0', String(limit - 1));
-    if (ids.length === 0) return 0;
-    const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.exists(this.runKey(id));
-    const exists = (await pipe.exec()) ?? [];
-    const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
-    if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
-    return gone.length;
+  async pruneIndex(retentionMs: number, now = Date.now(), batch = 1000): Promise<number> {
+    if (retentionMs <= 0) return 0;
+    const max = String(now - retentionMs);
+    let dropped = 0;
+    for (let offset = 0; ; ) {
+      const ids = await this.redis.zrangebyscore(this.indexKey, '-inf', max, 'LIMIT', offset, batch);
+      if (ids.length === 0) return dropped;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.exists(this.runKey(id));
+      const exists = (await pipe.exec()) ?? [];
+      const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
+      if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+      dropped += gone.length;
+      // The runs still there keep their places: the next batch starts after them.
+      offset += ids.length - gone.length;
+      if (ids.length < batch) return dropped;
+    }
   }
 
   /** Ids of runs not yet finished. */
