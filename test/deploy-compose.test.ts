@@ -12,12 +12,15 @@ import { promisify } from 'node:util';
 
 import { BUILTIN_WORKFLOWS_DIR } from '@agentfleet/core';
 import { MIGRATIONS_DIR } from '@agentfleet/manager';
-import dockerignore from '@balena/dockerignore';
+import balenaDockerignore from '@balena/dockerignore';
 import { Copy, DockerfileParser } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 const run = promisify(execFile);
+// A CommonJS module whose typings declare a default export: under Node's ESM the default import is
+// `module.exports`, which also carries itself as `.default`.
+const dockerignore = balenaDockerignore.default;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Service {
