@@ -18,6 +18,11 @@ declare module 'fastify' {
 // `/ui` is the console's static files (no data: the page calls the API with the key it signs in with).
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/ui(\/|$)/];
 
+/** Whether `path` (as routed, without the query) is served without an API key. The OpenAPI document's per-route `security` comes from here too. */
+export function isPublicPath(path: string): boolean {
+  return PUBLIC.some((p) => p.test(path));
+}
+
 /** The key a request carries, if any. */
 export function keyOf(request: FastifyRequest, allowBasic = true): string | undefined {
   const auth = request.headers.authorization;
@@ -52,7 +57,7 @@ export function registerAuth(app: FastifyInstance, access: AccessStore): void {
   app.addHook('onRequest', async (request, reply) => {
     // The path as the router sees it (percent-decoded, case as routed): `/%61dmin/queues` is `/admin/queues`.
     const path = routedPath(request);
-    if (PUBLIC.some((p) => p.test(path))) return;
+    if (isPublicPath(path)) return;
     let record: ApiKeyRecord | undefined;
     try {
       // Basic credentials (a browser opening the dashboard caches them) count only for the dashboard, so a

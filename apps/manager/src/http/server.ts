@@ -13,12 +13,13 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { registerAuth } from './auth.js';
 import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
+import { OPENAPI_DOCUMENT, transformDocument, transformRoute } from './openapi.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -94,29 +95,10 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   });
 
   await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'AgentFleet manager API',
-        version: '0.1.0',
-        description: 'Runs, live events (SSE), workflow templates, permissions and analytics. Send an API key as `Authorization: Bearer <key>`.',
-      },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an AgentFleet API key' } } },
-      security: [{ apiKey: [] }],
-      tags: [
-        { name: 'runs' },
-        { name: 'workflow-templates' },
-        { name: 'permissions' },
-        { name: 'api-keys' },
-        { name: 'analytics' },
-        { name: 'workers' },
-        { name: 'health' },
-        { name: 'docs' },
-      ],
-    },
+    openapi: OPENAPI_DOCUMENT,
     hideUntagged: true,
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform: transformRoute,
+    transformObject: transformDocument,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
@@ -128,7 +110,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   registerTemplateRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
   await registerConsole(app);
-  app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
+  app.get('/openapi.json', { schema: { tags: ['docs'], operationId: 'getOpenApiDocument', summary: 'This OpenAPI 3.1 document' } }, () => app.swagger());
 
   const boardQueues: Queue[] = [];
   if (options.bullBoard) {
