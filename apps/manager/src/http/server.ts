@@ -21,6 +21,7 @@ import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { OPENAPI_DOCUMENT, transformDocument, transformRoute } from './openapi.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
+import { registerHttpTracing } from './tracing.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
@@ -84,6 +85,8 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     forceCloseConnections: true,
     bodyLimit: 2 * 1024 * 1024,
   });
+  // First, so every route registered after it gets its server span.
+  await registerHttpTracing(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
