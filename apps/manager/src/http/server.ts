@@ -3,7 +3,7 @@
  * `/docs`, Bull Board at `/admin/queues`). It talks only to Redis: run store, manager queue, template
  * registry, keys and permissions; any number of API processes can serve one fleet.
  *
- * Routes: see {@link startHttpApi} and README.md, "HTTP API".
+ * Routes: see {@link startHttpApi} and docs/http-api.md.
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
