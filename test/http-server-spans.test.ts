@@ -6,8 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startTelemetry, type TelemetryHandle } from '../packages/core/src/telemetry/index.js';
+import { startHttpApi } from '@agentfleet/manager';
+
 import { ADMIN_KEY, readSse, startApiFixture, type ApiFixture } from './support/http-api.js';
 import { OtlpSpanKind, OtlpStatusCode, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import { startRedisServer } from './support/redis.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN_ID = '00f067aa0ba902b7';
@@ -36,6 +39,13 @@ beforeAll(async () => {
   runId = submitted.body.run_id;
   const stream = await readSse(`${fx.api.url}/api/runs/${runId}/events`, ADMIN_KEY);
   expect(stream.ended).toBe(true);
+
+  // A second API on a Redis of its own, stopped once it listens: its answers are 503s.
+  const lost = await startRedisServer();
+  const outage = await startHttpApi({ redisUrl: lost.url, prefix: '{http-spans-outage}', port: 0, host: '127.0.0.1', adminKeys: [ADMIN_KEY], bullBoard: false, redisCommandTimeoutMs: 500 });
+  await lost.stop();
+  expect((await fetch(`${outage.url}/readyz`)).status).toBe(503);
+  await outage.close();
 
   await fx.api.close();
   await telemetry.shutdown();
@@ -74,7 +84,7 @@ describe('HTTP server spans', () => {
     // A 4xx is the client's error: the server span's status stays unset (HTTP semconv).
     expect(span.status.code).toBe(OtlpStatusCode.Unset);
     expect(span.events.filter((e) => e.name === 'exception')).toEqual([]);
-    expect(server).toHaveLength(5);
+    expect(server).toHaveLength(6);
   });
 
   it("continues the caller's trace from an incoming traceparent, and starts a new one without it", () => {
@@ -84,6 +94,13 @@ describe('HTTP server spans', () => {
     const own = only('GET /healthz');
     expect(own.traceId).not.toBe(TRACE_ID);
     expect(own.parentSpanId).toBe('');
+  });
+
+  it('marks a 5xx answer as an error of the server', () => {
+    const failed = only('GET /readyz');
+    expect(failed.attributes['http.response.status_code']).toBe(503);
+    expect(failed.status.code).toBe(OtlpStatusCode.Error);
+    expect(only('GET /healthz').status.code).toBe(OtlpStatusCode.Unset);
   });
 
   it('records refused and open requests with their status, and the SSE stream once it ends', () => {
