@@ -52,7 +52,7 @@ export function renderConfigurationReference(): string {
     '',
     '<!-- Generated from SETTINGS_SCHEMA in packages/core/src/config.ts by `npm run docs:config`; edit the schema, not this page. -->',
     '',
-    'Every `fleet` command (`fleet run`, `fleet manager`, `fleet agents`, …) checks these environment variables at start and stops, naming the variable and the fix, when one is not valid. An empty value counts as unset. A command-line flag, where a command has one, takes precedence.',
+    '`fleet run`, `fleet manager`, `fleet agents` and the commands that reach Redis check these environment variables at start, and stop with a message naming the variable and the fix when one is not valid. An empty value counts as unset. A command-line flag, where a command has one, takes precedence.',
     '',
     '| variable | type | default | description |',
     '| --- | --- | --- | --- |',
