@@ -12,7 +12,8 @@ export {
   type SerializedFleetError,
   type ValidationIssue,
 } from './errors.js';
-export { DEFAULT_MODEL, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { DEFAULT_MODEL, SETTINGS_SCHEMA, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';

@@ -21,6 +21,11 @@ const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)
 // A trigger delivery may come signed instead of with a key: its route checks the signature (routes/triggers.ts).
 const SIGNED = /^\/api\/triggers\/[^/]+$/;
 
+/** Whether `path` (as routed, without the query) is served without an API key. The OpenAPI document's per-route `security` comes from here too. */
+export function isPublicPath(path: string): boolean {
+  return PUBLIC.some((p) => p.test(path));
+}
+
 /** The key a request carries, if any. */
 export function keyOf(request: FastifyRequest, allowBasic = true): string | undefined {
   const auth = request.headers.authorization;
@@ -55,7 +60,7 @@ export function registerAuth(app: FastifyInstance, access: AccessStore): void {
   app.addHook('onRequest', async (request, reply) => {
     // The path as the router sees it (percent-decoded, case as routed): `/%61dmin/queues` is `/admin/queues`.
     const path = routedPath(request);
-    if (PUBLIC.some((p) => p.test(path))) return;
+    if (isPublicPath(path)) return;
     if (request.method === 'POST' && SIGNED.test(path) && request.headers[SIGNATURE_HEADER] !== undefined && keyOf(request, false) === undefined) return;
     let record: ApiKeyRecord | undefined;
     try {

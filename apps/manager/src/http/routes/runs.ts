@@ -31,7 +31,8 @@ import { callerOf, isAdmin, requireAdmin } from '../auth.js';
 import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
-import { sseMessage, streamRunEvents } from '../sse.js';
+import { RUN_EVENT_STREAM_EVENTS, RunEventMessage } from '../run-event-schema.js';
+import { sendEventStream, sseMessage, streamRunEvents } from '../sse.js';
 import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
@@ -171,6 +172,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'submitRun',
         summary: 'Start a run',
         description:
           'Validates everything before anything is enqueued. Answers 201 with a Location header. With an `Idempotency-Key` header, a repeat of the same body within 24 h answers 200 with the first run (same id), and the same key with a different body answers 409.',
@@ -241,6 +243,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'listRuns',
         summary: 'List runs, newest first',
         description: `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs in flight from Redis. Without it, filters look at the ${LIST_SCAN_LIMIT} most recent runs in Redis. Page with \`cursor\` (the previous page's \`next_cursor\`). Keys that are not admin keys see only their own runs.`,
         querystring: z.object({
@@ -298,7 +301,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   r.get(
     '/api/runs/:id',
     {
-      schema: { tags: ['runs'], summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
+      schema: { tags: ['runs'], operationId: 'getRun', summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
     },
     async (request) => {
       let labels: Awaited<ReturnType<typeof ctx.labels.get>>;
@@ -344,13 +347,17 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'streamRunEvents',
         summary: "Follow a run's events (Server-Sent Events)",
         description:
           'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
         params: RunIdParams,
         querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
         headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
-        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
+        response: {
+          200: { description: `Server-Sent Events; \`event\` is one of: ${RUN_EVENT_STREAM_EVENTS.join(', ')}`, content: { 'text/event-stream': { schema: RunEventMessage } } },
+          ...errors(400, 401, 404, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -361,8 +368,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND') || !(await visibleArchivedRun(request, request.params.id)) || !ctx.history) throw err;
         // Past its retention in Redis: the archived events after `after`, then the stream ends.
         const events = (await ctx.history.events(request.params.id)).filter((e) => after === '0' || compareStreamIds(e.id, after) > 0);
-        void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
-        return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
+        sendEventStream(reply, events.map((e) => sseMessage(e.id, e.event.type, e.event)).join(''));
+        return reply;
       }
       await streamRunEvents(ctx, reply, request.params.id, after);
       return reply;
@@ -374,6 +381,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'cancelRun',
         summary: 'Cancel a run',
         description: 'Phases in flight are aborted and nothing else is enqueued. 409 when the run already finished.',
         params: RunIdParams,
@@ -395,6 +403,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'resumeRun',
         summary: 'Resume a failed or cancelled run',
         description: 'Completed phases keep their outputs and are not run again. 409 unless the run failed or was cancelled.',
         params: RunIdParams,
@@ -415,6 +424,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'rerunRun',
         summary: 'Re-run from a phase, with edited requirements',
         description: 'Starts a new run of the same workflow version that reuses the outputs of the phases before `from`.',
         params: RunIdParams,
@@ -446,6 +456,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'deleteRun',
         summary: 'Delete a run from Redis and the archive (admin)',
         description: 'Removes every Redis key of the run and its archived rows. 409 while the run is still going (cancel it first).',
         params: RunIdParams,
@@ -472,6 +483,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'sendRunEvent',
         summary: 'Send an external event (approval, answers) to a run',
         description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
         params: RunIdParams,
