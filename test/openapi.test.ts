@@ -185,7 +185,7 @@ const runId: string = submitted.data.run_id;
 
 const read = await client.GET('/api/runs/{id}', { params: { path: { id: runId } } });
 if (!read.data) throw new Error(\`read failed: \${JSON.stringify(read.error)}\`);
-const status: 'created' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled' = read.data.status;
+const status: 'created' | 'queued' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled' = read.data.status;
 
 const missing = await client.GET('/api/runs/{id}', { params: { path: { id: 'no-such-run' } } });
 const code: string | undefined = missing.error?.error.code;

@@ -144,6 +144,17 @@ export const SETTINGS_SCHEMA = z.object({
   FLEET_ROLE_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define agent roles.', whenUnset: 'the built-in roles only' })),
   FLEET_TOOL_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define tools for the tools pool.', whenUnset: 'the built-in tools only' })),
   FLEET_TOOL_ALLOWED_HOSTS: z.string().optional().meta(setting({ description: 'Comma-separated hosts the `http_request` tool may reach.', whenUnset: 'loopback only' })),
+  FLEET_MCP_ALLOWED_COMMANDS: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Comma-separated executables that stdio MCP servers (`mcp_servers: [{command}]`) may be started with, on the agent pools.', whenUnset: 'no stdio MCP server may start (streamable HTTP servers follow FLEET_TOOL_ALLOWED_HOSTS)' })),
+  FLEET_SIGNATURE_TOLERANCE_S: z.coerce
+    .number()
+    .int()
+    .min(1, 'FLEET_SIGNATURE_TOLERANCE_S must be whole seconds from 1 to 86400')
+    .max(86_400, 'FLEET_SIGNATURE_TOLERANCE_S must be whole seconds from 1 to 86400')
+    .optional()
+    .meta(setting({ description: 'How far (seconds) the `X-Fleet-Timestamp` of a signed trigger delivery may be from the manager clock before it is refused as stale.', whenUnset: '300' })),
   FLEET_ARTIFACTS_DIR: z.string().optional().meta(setting({ description: 'Where the `write_file` tool writes; `<run_id>` is replaced by the run id.', whenUnset: '`runs/<run_id>`' })),
 });
 

@@ -61,7 +61,7 @@ export function registerAnalyticsRoutes(app: FastifyInstance, ctx: ApiContext): 
     {
       schema: {
         tags: ['analytics'],
-        summary: 'Runs per UTC day: by status, completion rate, p50 and p95 time to complete, tokens and cost',
+        operationId: 'getDailyAnalytics', summary: 'Runs per UTC day: by status, completion rate, p50 and p95 time to complete, tokens and cost',
         description: `Newest day first; days without runs are left out. With the run archive (FLEET_HISTORY_URL): every archived run, in SQL, plus the runs in flight. Without it: the ${SCAN_LIMIT} most recent runs in Redis.`,
         querystring: Query,
         response: { 200: z.object({ items: z.array(DailyStatsSchema) }), 400: ErrorBodySchema, 401: ErrorBodySchema, 503: ErrorBodySchema },
@@ -81,7 +81,7 @@ export function registerAnalyticsRoutes(app: FastifyInstance, ctx: ApiContext): 
     {
       schema: {
         tags: ['analytics'],
-        summary: 'Failed runs by the code of their first error, with the workflows they belong to',
+        operationId: 'getFailureAnalytics', summary: 'Failed runs by the code of their first error, with the workflows they belong to',
         description: `Most frequent code first. With the run archive (FLEET_HISTORY_URL): every archived run, in SQL. Without it: the ${SCAN_LIMIT} most recent runs in Redis.`,
         querystring: Query,
         response: { 200: z.object({ items: z.array(FailureStatsSchema) }), 400: ErrorBodySchema, 401: ErrorBodySchema, 503: ErrorBodySchema },

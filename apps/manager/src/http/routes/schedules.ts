@@ -69,7 +69,7 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['schedules'],
-        summary: 'Add a schedule',
+        operationId: 'addSchedule', summary: 'Add a schedule',
         description:
           'Admin key. Exactly one of `cron` (5 fields, or 6 with seconds first, read in `tz`) and `every` ("15m"). The workflow must exist. 400 names each bad field; 409 when the name is taken.',
         body: ScheduleInputSchema,
@@ -91,13 +91,13 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
 
   r.get(
     '/api/schedules',
-    { schema: { tags: ['schedules'], summary: 'List schedules', response: { 200: z.object({ items: z.array(Schedule) }), ...errors(401, 503) } } },
+    { schema: { tags: ['schedules'], operationId: 'listSchedules', summary: 'List schedules', response: { 200: z.object({ items: z.array(Schedule) }), ...errors(401, 503) } } },
     async () => ({ items: await Promise.all((await runner.store.list()).map((rec) => runner.store.view(rec))) }),
   );
 
   r.get(
     '/api/schedules/:name',
-    { schema: { tags: ['schedules'], summary: 'A schedule, with the newest runs it started', params: NameParams, response: { 200: ScheduleDetail, ...errors(401, 404, 503) } } },
+    { schema: { tags: ['schedules'], operationId: 'getSchedule', summary: 'A schedule, with the newest runs it started', params: NameParams, response: { 200: ScheduleDetail, ...errors(401, 404, 503) } } },
     async (request) => {
       const detail = await view(request.params.name);
       const runs = await runner.store.runs(request.params.name, 20);
@@ -108,7 +108,7 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
 
   r.post(
     '/api/schedules/:name/pause',
-    { schema: { tags: ['schedules'], summary: 'Pause a schedule (no fires until resumed)', params: NameParams, response: { 200: Schedule, ...errors(401, 403, 404, 503) } } },
+    { schema: { tags: ['schedules'], operationId: 'pauseSchedule', summary: 'Pause a schedule (no fires until resumed)', params: NameParams, response: { 200: Schedule, ...errors(401, 403, 404, 503) } } },
     async (request) => {
       requireAdmin(request, 'pausing a schedule');
       return runner.store.view(await runner.store.pause(request.params.name));
@@ -120,7 +120,7 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['schedules'],
-        summary: 'Resume a paused schedule',
+        operationId: 'resumeSchedule', summary: 'Resume a paused schedule',
         description: 'Fires again from the next fire time on; fires that came due while paused are not made up.',
         params: NameParams,
         response: { 200: Schedule, ...errors(401, 403, 404, 503) },
@@ -137,7 +137,7 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['schedules'],
-        summary: 'Fire a schedule now',
+        operationId: 'triggerSchedule', summary: 'Fire a schedule now',
         description: "Starts a run now (201 with a Location header), under the schedule's overlap policy: with `skip` while its previous run is still going, nothing starts (200, action `skipped`). Works on paused schedules too.",
         params: NameParams,
         response: { 200: FireResult, 201: FireResult, ...errors(401, 403, 404, 503) },
@@ -160,7 +160,7 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['schedules'],
-        summary: 'Remove a schedule',
+        operationId: 'removeSchedule', summary: 'Remove a schedule',
         description: 'Its job scheduler and fire history go; the runs it started stay.',
         params: NameParams,
         response: { 200: z.object({ name: z.string(), removed: z.literal(true) }), ...errors(401, 403, 404, 503) },

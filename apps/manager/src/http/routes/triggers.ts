@@ -107,7 +107,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
       {
         schema: {
           tags: ['triggers'],
-          summary: "Start a run of the trigger's workflow from this request",
+          operationId: 'fireTrigger', summary: "Start a run of the trigger's workflow from this request",
           description: `The JSON body is mapped into the run's requirements and variables by the trigger's templates. Authenticate with an API key, or sign the raw body with the trigger's secret: \`${TIMESTAMP_HEADER}: <unix s>\`, \`${DELIVERY_HEADER}: <id, the same across retries>\`, \`${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>\`. A bad signature, a timestamp more than ${toleranceS} s from the server's clock, or a delivery id or signature seen before answers 401. 201 with the new run; 200 when a debounced trigger's delivery joined the run of its burst.`,
           params: NameParams,
           body: z.unknown().describe('any JSON: the trigger\'s templates read it as {{body.<path>}}'),
@@ -169,7 +169,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
 
   r.get(
     '/api/triggers',
-    { schema: { tags: ['triggers'], summary: 'List triggers (admin)', response: { 200: z.object({ items: z.array(TriggerSchema) }), ...errors(401, 403, 503) } } },
+    { schema: { tags: ['triggers'], operationId: 'listTriggers', summary: 'List triggers (admin)', response: { 200: z.object({ items: z.array(TriggerSchema) }), ...errors(401, 403, 503) } } },
     async (request) => {
       requireAdmin(request, 'listing triggers');
       return { items: (await ctx.triggers.list()).map(viewTrigger) };
@@ -178,7 +178,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
 
   r.get(
     '/api/triggers/:name',
-    { schema: { tags: ['triggers'], summary: 'A trigger (admin; never its secret)', params: NameParams, response: { 200: TriggerSchema, ...errors(401, 403, 404, 503) } } },
+    { schema: { tags: ['triggers'], operationId: 'getTrigger', summary: 'A trigger (admin; never its secret)', params: NameParams, response: { 200: TriggerSchema, ...errors(401, 403, 404, 503) } } },
     async (request) => {
       requireAdmin(request, 'reading a trigger');
       return viewTrigger(await ctx.triggers.get(request.params.name));
@@ -190,7 +190,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
     {
       schema: {
         tags: ['triggers'],
-        summary: 'Define or replace a trigger (admin)',
+        operationId: 'putTrigger', summary: 'Define or replace a trigger (admin)',
         description: 'Templates may refer to `{{body.<path>}}`, `{{trigger.name}}` and `{{delivery_id}}`. Replacing a trigger without `secret` or `generate_secret` keeps its secret. 201 when created, 200 when replaced; `secret` is in the answer only when `generate_secret` made it.',
         params: NameParams,
         body: TriggerPutBody,
@@ -212,7 +212,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
 
   r.delete(
     '/api/triggers/:name',
-    { schema: { tags: ['triggers'], summary: 'Remove a trigger (admin)', params: NameParams, response: { 200: z.object({ name: z.string(), deleted: z.literal(true) }), ...errors(401, 403, 404, 503) } } },
+    { schema: { tags: ['triggers'], operationId: 'deleteTrigger', summary: 'Remove a trigger (admin)', params: NameParams, response: { 200: z.object({ name: z.string(), deleted: z.literal(true) }), ...errors(401, 403, 404, 503) } } },
     async (request) => {
       requireAdmin(request, 'removing a trigger');
       if (!(await ctx.triggers.remove(request.params.name))) await ctx.triggers.get(request.params.name);
@@ -226,7 +226,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
     {
       schema: {
         tags: ['workflow-templates'],
-        summary: "Set the template's own webhook signing secret (admin)",
+        operationId: 'putTemplateWebhookSecret', summary: "Set the template's own webhook signing secret (admin)",
         description: "The `api_call` end actions of this template's runs are signed with it instead of FLEET_WEBHOOK_SECRET. Send `secret`, or `generate: true` to get a random one back (only in this answer).",
         params: TemplateParams,
         body: z.strictObject({ secret: z.string().min(16).max(512).optional(), generate: z.boolean().optional() }),
@@ -249,7 +249,7 @@ export async function registerTriggerRoutes(app: FastifyInstance, ctx: ApiContex
     {
       schema: {
         tags: ['workflow-templates'],
-        summary: "Drop the template's own webhook secret (admin): its webhooks are signed with FLEET_WEBHOOK_SECRET again",
+        operationId: 'deleteTemplateWebhookSecret', summary: "Drop the template's own webhook secret (admin): its webhooks are signed with FLEET_WEBHOOK_SECRET again",
         params: TemplateParams,
         response: { 200: z.object({ template: z.string(), deleted: z.boolean() }), ...errors(401, 403, 503) },
       },
