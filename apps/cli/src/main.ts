@@ -239,7 +239,12 @@ workflows
   .command('list')
   .description('list the built-in workflows and the registered templates')
   .action(async () => {
-    for (const line of await listWorkflowLines()) process.stdout.write(`${line}\n`);
+    const { lines, unread } = await listWorkflowLines();
+    for (const line of lines) process.stdout.write(`${line}\n`);
+    if (unread) {
+      say(`fleet: ${unread}`);
+      process.exitCode = EXIT.usage;
+    }
   });
 workflows
   .command('show')

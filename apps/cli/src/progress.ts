@@ -61,5 +61,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
     case 'role_unserved':
       return `  ! ${e.phase} is queued but ${e.message}`;
+    case 'cancel_ignored':
+      return `  ! cancel ignored: ${e.message}`;
   }
 }

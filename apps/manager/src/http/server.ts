@@ -19,6 +19,7 @@ import { registerAuth } from './auth.js';
 import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -86,6 +87,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  registerJsonBodyParser(app);
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
     const hidden = route.schema?.hide === true;

@@ -78,7 +78,9 @@ export type SideRunEvent =
   | { type: 'fallback_failed'; at: number; workflow: string; error: string }
   | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
-  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string };
+  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
+  /** A cancel that reached the manager after the run had finished (it lost the race to completion): nothing was cancelled. */
+  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string };
 
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */

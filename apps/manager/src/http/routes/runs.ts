@@ -29,6 +29,7 @@ import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
 import { sseMessage, streamRunEvents } from '../sse.js';
+import { streamIdSchema } from '../stream-id.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -307,8 +308,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         description:
           'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
         params: RunIdParams,
-        querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
-        headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
+        querystring: z.object({ last_event_id: streamIdSchema('last_event_id').optional() }),
+        headers: z.looseObject({ 'last-event-id': streamIdSchema('Last-Event-ID').optional() }),
         response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
       },
     },
