@@ -94,6 +94,7 @@ export async function startEndActions(
   const registry = new TemplateRegistry(connection, prefix);
   const client = new FleetClient(connection, prefix);
   const queue = new Queue<{ run_id: string }>(END_ACTIONS_QUEUE, { connection, prefix });
+  queue.on('error', () => undefined); // failures surface through the rejected add; unheard, BullMQ prints each one
   const toolQueues = new Map<string, Queue>();
 
   async function record(run: StoredRun, status: EndActionStatus, extra: Record<string, unknown>): Promise<void> {
@@ -138,6 +139,7 @@ export async function startEndActions(
           let q = toolQueues.get(action.target);
           if (!q) {
             q = new Queue(toolQueueName(action.target), { connection, prefix });
+            q.on('error', () => undefined); // failures surface through the rejected add
             toolQueues.set(action.target, q);
           }
           // One job per finish: a resumed run that finishes again triggers its end action again.

@@ -16,6 +16,8 @@ import {
   RunStore,
   IN_FLIGHT_PHASE_STATUSES,
   createRedis,
+  createRepeatLimiter,
+  repeatKey,
   cancelChannel,
   contextOfSpanRef,
   isTerminalRun,
@@ -136,7 +138,14 @@ export interface Manager {
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const log = options.logger ?? createLogger({ name: 'manager' });
   const warn = options.warn ?? ((m: string) => log.warn(m));
-  const onError = options.onError ?? ((err: Error) => warn(err.message));
+  // One line per distinct error every 10 s while Redis is down or full (each connection and command reports it).
+  const limitRepeats = createRepeatLimiter();
+  const onError =
+    options.onError ??
+    ((err: Error) => {
+      const verdict = limitRepeats(repeatKey(err));
+      if (verdict.emit) warn(verdict.suppressed > 0 ? `${err.message} (${verdict.suppressed} more like it since the last report)` : err.message);
+    });
   const clock = options.clock ?? Date;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
@@ -495,7 +504,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (checking = undefined));
   }, UNSERVED_CHECK_MS);
 
-  const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
+  // The end-action worker's errors go the same way as the manager's own (one line per distinct error every 10 s).
+  const endActions = await startEndActions(redis, options.prefix, options.endActions, (message) => onError(new Error(message)));
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,
