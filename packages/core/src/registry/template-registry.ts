@@ -74,6 +74,8 @@ export interface TemplateListQuery {
   q?: string | undefined;
   skip?: number | undefined;
   limit?: number | undefined;
+  /** Only these registered templates (built-ins are always listed): a non-admin key's grants. @defaultValue every template */
+  registered?: ReadonlySet<string> | undefined;
 }
 
 type Script = (...args: string[]) => Promise<number>;
@@ -217,7 +219,7 @@ export class TemplateRegistry {
     for (const name of await this.builtins()) {
       all.push(summaryOf(await loadBuiltinWorkflow(name), { builtin: true, active: true, createdAt: null, updatedAt: null }));
     }
-    const names = (await this.redis.smembers(this.namesKey)).sort();
+    const names = (await this.redis.smembers(this.namesKey)).filter((n) => query.registered === undefined || query.registered.has(n)).sort();
     for (const name of names) {
       try {
         const { definition, ...rest } = await this.get(name);
@@ -238,6 +240,30 @@ export class TemplateRegistry {
     const limit = query.limit ?? 50;
     return { items: filtered.slice(skip, skip + limit), total: filtered.length };
   }
+}
+
+/**
+ * What a key that is not an admin key may see of an end-action target: a webhook URL (`api_call`)
+ * as its origin only, since its user info, path and query may hold a token
+ * (`https://hooks.example.com/…?token=…` → `https://hooks.example.com`); workflow and tool targets
+ * are names and shown as they are.
+ */
+export function visibleEndActionTarget(type: string, target: string | null | undefined): string | null | undefined {
+  if (type !== 'api_call' || typeof target !== 'string') return target;
+  try {
+    return new URL(target).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** A template as a key that is not an admin key sees it: the end action's target through {@link visibleEndActionTarget}. */
+export function templateForViewer(t: TemplateDetail): TemplateDetail {
+  const type = t.end_action_type;
+  const template = t.template && 'end_action_target' in t.template ? { ...t.template, end_action_target: visibleEndActionTarget(type, t.template.end_action_target as string | null) } : t.template;
+  const endAction = t.definition.endAction;
+  const definition = endAction ? { ...t.definition, endAction: { ...endAction, target: visibleEndActionTarget(endAction.type, endAction.target) as typeof endAction.target } } : t.definition;
+  return { ...t, template, definition };
 }
 
 function notFound(name: string): FleetError {
