@@ -94,7 +94,7 @@ export {
 } from './queues/contracts.js';
 export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
-export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis, redisNotAnsweringMessage } from './queues/connection.js';
+export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
 export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export { messageText } from './llm/types.js';

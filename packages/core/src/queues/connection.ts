@@ -142,3 +142,21 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<{ ok: tr
     redis.disconnect();
   }
 }
+
+/** Whether `err` is Redis refusing a write because it is full (`OOM command not allowed when used memory > 'maxmemory'`). */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /^OOM command not allowed/.test(err.message);
+}
+
+/**
+ * The error for a write Redis refused because it is full, naming what to do.
+ *
+ * @param url - the Redis URL (its password is redacted), when known.
+ */
+export function redisOutOfMemoryError(err: unknown, url?: string): FleetError {
+  return new FleetError(
+    'REDIS_OUT_OF_MEMORY',
+    `Redis${url ? ` at ${redactRedisUrl(url)}` : ''} is full (its used memory is over maxmemory, policy noeviction) and refuses writes: free memory (fleet runs purge --older-than 7d, a shorter FLEET_RUN_RETENTION) or raise maxmemory; runs in flight go on once it has room`,
+    { cause: err },
+  );
+}
