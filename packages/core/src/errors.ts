@@ -49,6 +49,7 @@ export const FLEET_ERROR_CODES = {
   FORBIDDEN: { category: 'user', retryable: false, summary: "the API key's user type may not do that" },
   CONFLICT: { category: 'user', retryable: false, summary: 'the name is taken, or another run holds the conversation' },
   NOT_FOUND: { category: 'user', retryable: false, summary: 'no API key or permission grant matches' },
+  TOO_MANY_STREAMS: { category: 'user', retryable: true, summary: 'the API key already holds as many open event streams as one key may' },
   STATE_SCHEMA_VIOLATION: { category: 'user', retryable: false, summary: "the run's final context does not match the workflow's state_schema" },
   END_ACTION_FAILED: { category: 'system', retryable: true, summary: 'the end action of a finished run failed' },
   // Tool phases (issue 9):

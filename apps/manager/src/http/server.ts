@@ -27,6 +27,8 @@ import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import { registerWorkerRoutes } from './routes/workers.js';
+import { RunEventHub } from './run-event-hub.js';
+import { StreamCounter } from './sse.js';
 
 export interface HttpApi {
   /** `http://<host>:<port>` to reach the API from this machine (127.0.0.1 when bound to every interface). */
@@ -64,10 +66,17 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   }
 
   const client = new FleetClient(redis, options.prefix);
+  // One blocking connection for every SSE client of this process (see ./run-event-hub.ts).
+  const runEvents = new RunEventHub({
+    store: client.store,
+    redis,
+    blockMs: options.sseKeepAliveMs,
+    connect: () => redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+  });
   const ctx: ApiContext = {
     redis,
-    blockingConnection: () =>
-      redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+    runEvents,
+    sseStreams: new StreamCounter(options.sseMaxStreamsPerKey),
     client,
     store: client.store,
     registry: new TemplateRegistry(redis, options.prefix),
@@ -156,6 +165,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     close() {
       closing ??= (async () => {
         await app.close();
+        await runEvents.close();
         await Promise.all(boardQueues.map((q) => q.close()));
         await client.close();
         redis.disconnect();

@@ -306,11 +306,11 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['runs'],
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
         params: RunIdParams,
         querystring: z.object({ last_event_id: streamIdSchema('last_event_id').optional() }),
         headers: z.looseObject({ 'last-event-id': streamIdSchema('Last-Event-ID').optional() }),
-        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
+        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -324,7 +324,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
         return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
       }
-      await streamRunEvents(ctx, reply, request.params.id, after);
+      await streamRunEvents(ctx, reply, request.params.id, after, callerOf(request).id);
       return reply;
     },
   );
