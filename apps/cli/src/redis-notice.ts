@@ -12,9 +12,9 @@ const CONNECTION_LOST = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|EN
 
 export interface RedisNotice {
   /** For every connection's and pool's `error`: the first lost connection is said, the rest counted. */
-  onError(err: Error): void;
+  onError: (err: Error) => void;
   /** Listen to `redis`'s errors, and say when it is ready again after an outage. */
-  watch(redis: Redis): void;
+  watch: (redis: Redis) => void;
   /** How many lost-connection errors were held back (for tests and the final summary). */
   readonly heldBack: number;
 }

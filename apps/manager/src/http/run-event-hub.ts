@@ -177,9 +177,9 @@ export class RunEventHub {
         return oldest ?? '0';
       });
       const keys = runIds.map((id) => this.options.store.eventsKey(id));
-      let reply: Array<[string, Array<[string, string[]]>]> | null;
+      let reply;
       try {
-        reply = (await this.connection().xread('COUNT', READ_COUNT, 'BLOCK', this.blockMs, 'STREAMS', this.wakeKey, ...keys, this.wakeLast, ...positions)) as typeof reply;
+        reply = await this.connection().xread('COUNT', READ_COUNT, 'BLOCK', this.blockMs, 'STREAMS', this.wakeKey, ...keys, this.wakeLast, ...positions);
         backoff = RETRY_MIN_MS;
       } catch (err) {
         if (this.closed) return;
