@@ -42,6 +42,8 @@ export function createRedis(
     name?: string;
     /** Fail commands at once while Redis is down instead of queueing them (an API answering 503); a command times out after this many ms. */
     failFastMs?: number;
+    /** A command without a reply after this many ms fails with "Command timed out" (commands still wait for a connection first). */
+    commandTimeoutMs?: number;
   } = {},
 ): Redis {
   const opts: RedisOptions = {
@@ -49,6 +51,7 @@ export function createRedis(
     lazyConnect: options.lazy ?? false,
     enableReadyCheck: true,
     ...(options.name ? { connectionName: options.name } : {}),
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeout: options.commandTimeoutMs } : {}),
     ...(options.failFastMs !== undefined ? { enableOfflineQueue: false, commandTimeout: options.failFastMs, connectTimeout: 2000 } : {}),
   };
   if (isClusterUrl(url)) {
@@ -92,8 +95,8 @@ export function isRedisAuthFailure(reason: string): boolean {
  * The message for a Redis that accepted the connection (or is still being connected to) but did not
  * answer within `timeoutMs`: frozen (SIGSTOP, a debugger), swapping, or stuck in a long script.
  */
-export function redisNotAnsweringMessage(url: string, timeoutMs: number): string {
-  return `Redis at ${redactRedisUrl(url)} is not answering (no reply to PING within ${timeoutMs / 1000} s): it may be frozen, overloaded or busy with a long script; check it with redis-cli -u ${redactRedisUrl(url)} ping`;
+export function redisNotAnsweringMessage(url: string, timeoutMs: number, what = 'PING'): string {
+  return `Redis at ${redactRedisUrl(url)} is not answering (no reply to ${what} within ${timeoutMs / 1000} s): it may be frozen, paused, overloaded or busy with a long script; check it with redis-cli -u ${redactRedisUrl(url)} ping`;
 }
 
 /**
