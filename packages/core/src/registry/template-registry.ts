@@ -94,7 +94,7 @@ export class TemplateRegistry {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.createScript = luaCommand<CreateScript>(redis, 'fleetTemplateCreate2', 2, CREATE_LUA);
+    this.createScript = luaCommand<CreateScript>(redis, 'fleetTemplateCreateCaseless', 2, CREATE_LUA);
     this.updateScript = luaCommand<Script>(redis, 'fleetTemplateUpdate', 1, UPDATE_LUA);
   }
 
