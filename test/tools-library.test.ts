@@ -63,7 +63,7 @@ beforeAll(async () => {
   tools = await startToolPool({
     redisUrl: fleet.url,
     prefix: fleet.prefix,
-    settings: { allowedHosts: [], artifactsDir: (runId) => join(artifacts, runId), modules: [UPPER_TOOL] },
+    settings: { allowedHosts: ['127.0.0.1'], artifactsDir: (runId) => join(artifacts, runId), modules: [UPPER_TOOL] },
     onError: () => undefined,
   });
 });

@@ -20,6 +20,8 @@ import {
   cancelChannel,
   followUpThroughManager,
   createRedis,
+  createRepeatLimiter,
+  repeatKey,
   toFleetError,
   withSpan,
   createLogger,
@@ -122,7 +124,15 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   // phase's reads and commit never queue behind another worker's fetch.
   const bull = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-agents-bull' });
   const log = options.logger ?? createLogger({ name: 'agents' });
-  const onError = options.onError ?? ((err: Error) => log.error({ err }, err.message));
+  // The same error from every connection and command while Redis is down or full: one line per
+  // distinct error every 10 s, with the count held back (`repeated`).
+  const limitRepeats = createRepeatLimiter();
+  const onError =
+    options.onError ??
+    ((err: Error) => {
+      const verdict = limitRepeats(repeatKey(err));
+      if (verdict.emit) log.error({ err, ...(verdict.suppressed > 0 ? { repeated: verdict.suppressed } : {}) }, err.message);
+    });
   redis.on('error', onError);
   subscriber.on('error', onError);
   bull.on('error', onError);

@@ -18,7 +18,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createRedis, isRedisOutOfMemory, loadConfig, redisOutOfMemoryError, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -255,7 +255,12 @@ workflows
   .command('list')
   .description('list the built-in workflows and the registered templates')
   .action(async () => {
-    for (const line of await listWorkflowLines()) process.stdout.write(`${line}\n`);
+    const { lines, unread } = await listWorkflowLines();
+    for (const line of lines) process.stdout.write(`${line}\n`);
+    if (unread) {
+      say(`fleet: ${unread}`);
+      process.exitCode = EXIT.usage;
+    }
   });
 workflows
   .command('show')
@@ -275,15 +280,25 @@ workflows
 registerWorkflows(program);
 registerTriggers(program);
 
+/** REDIS_URL as configured, or undefined when the configuration itself is bad. */
+function configuredRedisUrl(): string | undefined {
+  try {
+    return loadConfig().redisUrl;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
     return EXIT.usage;
   }
+  if (isRedisOutOfMemory(err)) err = redisOutOfMemoryError(err, configuredRedisUrl());
   if (err instanceof FleetError) {
     say(`fleet: ${err.message}`);
-    return err.category === 'user' || err.code === 'REDIS_UNAVAILABLE' ? EXIT.usage : EXIT.failed;
+    return err.category === 'user' || err.code === 'REDIS_UNAVAILABLE' || err.code === 'REDIS_OUT_OF_MEMORY' ? EXIT.usage : EXIT.failed;
   }
   say(`fleet: ${startupErrorLine(err)}`);
   return EXIT.failed;

@@ -65,5 +65,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ! ${e.phase} is queued but ${e.message}`;
     case 'tool_call':
       return `    ⚙ ${e.phase} called ${e.tool} (${e.duration_ms} ms, ${e.status === 'ok' ? `${e.result_bytes} bytes` : `error: ${e.error ?? ''}`})`;
+    case 'cancel_ignored':
+      return `  ! cancel ignored: ${e.message}`;
   }
 }

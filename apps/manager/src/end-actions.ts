@@ -114,6 +114,7 @@ export async function startEndActions(
   const secrets = new WebhookSecretStore(connection, prefix);
   const client = new FleetClient(connection, prefix);
   const queue = new Queue<{ run_id: string }>(END_ACTIONS_QUEUE, { connection, prefix });
+  queue.on('error', () => undefined); // failures surface through the rejected add; unheard, BullMQ prints each one
   const toolQueues = new Map<string, Queue>();
 
   /** Keys of one end-action job's attempt counter and delivered mark (kept as long as the job). */
@@ -181,6 +182,7 @@ export async function startEndActions(
           let q = toolQueues.get(action.target);
           if (!q) {
             q = new Queue(toolQueueName(action.target), { connection, prefix });
+            q.on('error', () => undefined); // failures surface through the rejected add
             toolQueues.set(action.target, q);
           }
           // One job per finish: a resumed run that finishes again triggers its end action again.

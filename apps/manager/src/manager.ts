@@ -16,6 +16,8 @@ import {
   RunStore,
   IN_FLIGHT_PHASE_STATUSES,
   createRedis,
+  createRepeatLimiter,
+  repeatKey,
   cancelChannel,
   contextOfSpanRef,
   isTerminalRun,
@@ -138,7 +140,14 @@ export interface Manager {
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const log = options.logger ?? createLogger({ name: 'manager' });
   const warn = options.warn ?? ((m: string) => log.warn(m));
-  const onError = options.onError ?? ((err: Error) => warn(err.message));
+  // One line per distinct error every 10 s while Redis is down or full (each connection and command reports it).
+  const limitRepeats = createRepeatLimiter();
+  const onError =
+    options.onError ??
+    ((err: Error) => {
+      const verdict = limitRepeats(repeatKey(err));
+      if (verdict.emit) warn(verdict.suppressed > 0 ? `${err.message} (${verdict.suppressed} more like it since the last report)` : err.message);
+    });
   const clock = options.clock ?? Date;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
@@ -356,6 +365,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
     const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
+    if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(data.run_id, data.reason, data.at);
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is
     // carried out (by this apply, or earlier by the client) or refused.
@@ -364,6 +374,24 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     // its effects), or a redelivered report (its first delivery may have died the same way): carry out
     // whatever the run's outbox holds, whoever committed it.
     if ((deadline && !decision.accepted) || job.attemptsStarted > 1 || job.attemptsMade > 0) await driver.reconcile(data.run_id);
+  }
+
+  /**
+   * A cancel the run's decision refused because the run had already finished (completed or failed
+   * before the cancel arrived): say so in the run's events, so whoever asked sees why nothing was
+   * cancelled. A redelivered cancel of a run it cancelled leaves no second trace.
+   */
+  async function recordIgnoredCancel(runId: string, reason: string, requestedAt: number): Promise<void> {
+    const { state } = await store.getRun(runId);
+    if (!isTerminalRun(state.status) || state.status === 'cancelled') return;
+    const finishedAt = state.finishedAt === undefined ? '' : ` at ${new Date(state.finishedAt).toISOString()}`;
+    await store.appendEvent(runId, {
+      type: 'cancel_ignored',
+      at: Date.now(),
+      reason,
+      status: state.status,
+      message: `the cancel requested at ${new Date(requestedAt).toISOString()} arrived after the run had ${state.status}${finishedAt}; nothing was cancelled`,
+    });
   }
 
   async function runExists(runId: string): Promise<boolean> {
@@ -489,7 +517,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (checking = undefined));
   }, UNSERVED_CHECK_MS);
 
-  const endActions = await startEndActions(redis, options.prefix, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.endActions }, warn);
+  // The end-action worker's errors go the same way as the manager's own (one line per distinct error every 10 s).
+  const endActions = await startEndActions(redis, options.prefix, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.endActions }, (message) => onError(new Error(message)));
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,

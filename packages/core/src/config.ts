@@ -143,7 +143,22 @@ export const SETTINGS_SCHEMA = z.object({
     .meta(setting({ description: 'Secret that signs `api_call` end-action webhooks (HMAC-SHA256 in `X-Fleet-Signature`).', whenUnset: 'webhooks are sent unsigned' })),
   FLEET_ROLE_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define agent roles.', whenUnset: 'the built-in roles only' })),
   FLEET_TOOL_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define tools for the tools pool.', whenUnset: 'the built-in tools only' })),
-  FLEET_TOOL_ALLOWED_HOSTS: z.string().optional().meta(setting({ description: 'Comma-separated hosts the `http_request` tool may reach.', whenUnset: 'loopback only' })),
+  FLEET_TOOL_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .meta(
+      setting({
+        description:
+          'Comma-separated hosts (`host` or `host:port`) the `http_request` tool and streamable HTTP MCP servers may reach. `*` is any host outside this machine and its networks; loopback, private and link-local addresses are reached only when named here.',
+        whenUnset: 'no host: only `data:` URLs',
+      }),
+    ),
+  FLEET_SSE_MAX_STREAMS_PER_KEY: z.coerce
+    .number()
+    .int()
+    .min(1, 'FLEET_SSE_MAX_STREAMS_PER_KEY must be a positive integer')
+    .optional()
+    .meta(setting({ description: 'Open run event streams (SSE) one API key may hold at once, per API process; one more answers 429 TOO_MANY_STREAMS.', whenUnset: '32' })),
   FLEET_MCP_ALLOWED_COMMANDS: z
     .string()
     .optional()

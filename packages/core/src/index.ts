@@ -116,7 +116,7 @@ export {
 } from './queues/contracts.js';
 export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
-export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
+export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
 export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';

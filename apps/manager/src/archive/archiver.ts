@@ -46,6 +46,7 @@ export async function startArchiver(redis: Redis, store: RunStore, history: Hist
   const leaseMs = options.leaseMs ?? 300_000;
   const maxDelay = options.retryMaxDelayMs ?? 30_000;
   const queue = new Queue<{ run_id: string }>(ARCHIVE_QUEUE, { connection: redis, prefix: store.prefix });
+  queue.on('error', () => undefined); // failures surface through the rejected add; unheard, BullMQ prints each one
 
   async function archive(job: Job<{ run_id: string }>): Promise<void> {
     const id = job.data.run_id;

@@ -27,6 +27,12 @@ export interface HttpApiOptions {
   bullBoard?: boolean;
   /** Comment sent on idle SSE streams, ms. @defaultValue 15000 */
   sseKeepAliveMs?: number;
+  /**
+   * SSE streams (`GET /api/runs/:id/events`) one API key may hold open at once in this API process;
+   * one more answers 429 `TOO_MANY_STREAMS`. Every stream of a process shares one Redis connection.
+   * @defaultValue `FLEET_SSE_MAX_STREAMS_PER_KEY`, else 32
+   */
+  sseMaxStreamsPerKey?: number;
   /** Timeout of one Redis command of the API, ms: past it the request answers 503. @defaultValue 2000 */
   redisCommandTimeoutMs?: number;
   /** Log requests (pino, to stdout). Keys are never logged: the authorization headers are redacted. @defaultValue false */
@@ -50,6 +56,7 @@ export interface ResolvedHttpApiOptions {
   provider: string;
   bullBoard: boolean;
   sseKeepAliveMs: number;
+  sseMaxStreamsPerKey: number;
   redisCommandTimeoutMs: number;
   logger: boolean;
   signatureToleranceS: number;
@@ -58,8 +65,9 @@ export interface ResolvedHttpApiOptions {
 /**
  * Apply defaults and read the environment for what the caller left out.
  *
- * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS`, a key shorter than 16 characters, or a
- *   `FLEET_SIGNATURE_TOLERANCE_S` that is not a whole number of seconds from 1 to 86400.
+ * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS`, a key shorter than 16 characters, a
+ *   `FLEET_SIGNATURE_TOLERANCE_S` that is not a whole number of seconds from 1 to 86400, or a
+ *   `FLEET_SSE_MAX_STREAMS_PER_KEY` that is not a positive integer.
  */
 export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.ProcessEnv = process.env): ResolvedHttpApiOptions {
   const adminKeys = options.adminKeys ?? (env.FLEET_ADMIN_KEY ? [env.FLEET_ADMIN_KEY] : []);
@@ -82,7 +90,17 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     provider: options.provider ?? 'offline',
     bullBoard: options.bullBoard ?? true,
     sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
+    sseMaxStreamsPerKey: options.sseMaxStreamsPerKey ?? positiveSetting(env, 'FLEET_SSE_MAX_STREAMS_PER_KEY', 32),
     redisCommandTimeoutMs: options.redisCommandTimeoutMs ?? 2000,
     logger: options.logger ?? false,
   };
+}
+
+/** A positive integer setting from the environment, or `fallback` when unset. */
+function positiveSetting(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new FleetError('INVALID_INPUT', `${name}="${raw}" must be a positive integer`);
+  return n;
 }

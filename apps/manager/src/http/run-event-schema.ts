@@ -55,6 +55,10 @@ const EVENT_FIELDS: Record<StreamEventType, { description: string; fields: z.Zod
     description: 'the run ended; the last message of the stream',
     fields: { status: z.enum(['completed', 'failed', 'cancelled']), duration_ms: z.number().describe('wall time of the run, ms') },
   },
+  cancel_ignored: {
+    description: 'a cancel reached the manager after the run had finished (it lost the race to completion): nothing was cancelled',
+    fields: { reason: z.string(), status: z.string().describe('the status the run had finished with'), message: z.string() },
+  },
   tool_call: {
     description: 'an agent called a tool inside its turn (arguments only with FLEET_TRACE_CONTENT)',
     fields: {

@@ -20,6 +20,7 @@ import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { OPENAPI_DOCUMENT, transformDocument, transformRoute } from './openapi.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
 import { registerHttpTracing } from './tracing.js';
 import { registerAccessRoutes } from './routes/access.js';
@@ -31,6 +32,8 @@ import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
+import { RunEventHub } from './run-event-hub.js';
+import { StreamCounter } from './sse.js';
 
 export interface HttpApi {
   /** `http://<host>:<port>` to reach the API from this machine (127.0.0.1 when bound to every interface). */
@@ -68,10 +71,17 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   }
 
   const client = new FleetClient(redis, options.prefix);
+  // One blocking connection for every SSE client of this process (see ./run-event-hub.ts).
+  const runEvents = new RunEventHub({
+    store: client.store,
+    redis,
+    blockMs: options.sseKeepAliveMs,
+    connect: () => redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+  });
   const ctx: ApiContext = {
     redis,
-    blockingConnection: () =>
-      redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+    runEvents,
+    sseStreams: new StreamCounter(options.sseMaxStreamsPerKey),
     client,
     store: client.store,
     registry: new TemplateRegistry(redis, options.prefix),
@@ -95,6 +105,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  registerJsonBodyParser(app);
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
     const hidden = route.schema?.hide === true;
@@ -147,6 +158,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     close() {
       closing ??= (async () => {
         await app.close();
+        await runEvents.close();
         await Promise.all(boardQueues.map((q) => q.close()));
         await client.close();
         redis.disconnect();

@@ -253,6 +253,7 @@ export class RunDriver {
     let q = this.queues.get(role);
     if (!q) {
       q = new Queue(agentQueueName(role), { connection: this.options.redis, prefix: this.options.prefix });
+      q.on('error', () => undefined); // failures surface through the rejected add; unheard, BullMQ prints each one
       this.queues.set(role, q);
       // Sent ahead of the first job on this connection, so an observer sees the queue once it has one.
       this.options.redis.sadd(agentQueuesKey(this.options.prefix), role).catch(() => undefined);

@@ -44,6 +44,7 @@ export async function readRoleQueueStats(redis: Redis, prefix: string, roles: re
   const rows: RoleQueueStats[] = [];
   for (const role of all) {
     const queue = new Queue(agentQueueName(role), { connection: redis, prefix });
+    queue.on('error', () => undefined); // failures surface through the rejected reads
     try {
       const [workers, counts, oldest] = await Promise.all([
         queue.getWorkers(),

@@ -1,6 +1,8 @@
 /** The template registry and the HTTP API's keys and permissions, stored in Redis. */
 export {
   TemplateRegistry,
+  templateForViewer,
+  visibleEndActionTarget,
   type TemplateDetail,
   type TemplateListQuery,
   type TemplateSummary,

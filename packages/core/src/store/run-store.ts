@@ -80,7 +80,9 @@ export type SideRunEvent =
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
   | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
   /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
-  | ToolCallEvent;
+  | ToolCallEvent
+  /** A cancel that reached the manager after the run had finished (it lost the race to completion): nothing was cancelled. */
+  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string };
 
 /**
  * One tool call of an agent turn: the tool as the model named it, the call's number within the

@@ -284,6 +284,7 @@ export function observeQueues(options: ObserveQueuesOptions): QueueObserver {
     let q = queues.get(role);
     if (!q) {
       q = new Queue(agentQueueName(role), { connection: options.redis, prefix: options.prefix });
+      q.on('error', () => undefined); // a failed read leaves the gauge out; unheard, BullMQ prints each error
       queues.set(role, q);
     }
     return q;

@@ -34,6 +34,7 @@ import { ErrorBodySchema } from '../errors.js';
 import { RUN_EVENT_STREAM_EVENTS, RunEventMessage } from '../run-event-schema.js';
 import { sendEventStream, sseMessage, streamRunEvents } from '../sse.js';
 import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
+import { streamIdSchema } from '../stream-id.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
@@ -350,13 +351,13 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         operationId: 'streamRunEvents',
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
         params: RunIdParams,
-        querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
-        headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
+        querystring: z.object({ last_event_id: streamIdSchema('last_event_id').optional() }),
+        headers: z.looseObject({ 'last-event-id': streamIdSchema('Last-Event-ID').optional() }),
         response: {
           200: { description: `Server-Sent Events; \`event\` is one of: ${RUN_EVENT_STREAM_EVENTS.join(', ')}`, content: { 'text/event-stream': { schema: RunEventMessage } } },
-          ...errors(400, 401, 404, 503),
+          ...errors(400, 401, 404, 429, 503),
         },
       },
     },
@@ -371,7 +372,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         sendEventStream(reply, events.map((e) => sseMessage(e.id, e.event.type, e.event)).join(''));
         return reply;
       }
-      await streamRunEvents(ctx, reply, request.params.id, after);
+      await streamRunEvents(ctx, reply, request.params.id, after, callerOf(request).id);
       return reply;
     },
   );
