@@ -76,7 +76,8 @@ afterEach(async () => {
 });
 
 function settings(extra: Partial<ToolSettings> = {}): ToolSettings {
-  return { ...loadToolSettings({}), artifactsDir: (runId) => join(artifacts, runId), ...extra };
+  // The MCP and HTTP servers of these tests listen on loopback, which must be allowed by name.
+  return { ...loadToolSettings({}), allowedHosts: ['127.0.0.1'], artifactsDir: (runId) => join(artifacts, runId), ...extra };
 }
 
 async function startPool(roles: AgentRole[], toolSettings: ToolSettings = settings()): Promise<void> {

@@ -83,7 +83,7 @@ describe('a crash in the middle of a tool loop', () => {
       mcp_servers: [{ name: 'files', url: mcp.url }],
       phases: [{ name: 'implementation', agent: 'coder', timeout: 60, retries: 1, tools: ['files'] }],
     });
-    const env = cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_ARTIFACTS_DIR: artifacts });
+    const env = cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_ARTIFACTS_DIR: artifacts, FLEET_TOOL_ALLOWED_HOSTS: '127.0.0.1' });
     const a = spawnCli(['agents', '--roles', 'coder', '--lock-duration', '1000', '--stalled-interval', '500'], env);
     children.push(a);
     await a.waitFor('agents: serving');
@@ -99,7 +99,7 @@ describe('a crash in the middle of a tool loop', () => {
       roles: [coder],
       llm: fakeAnthropicClient(fake.url),
       onError: () => undefined,
-      toolSettings: { ...loadToolSettings({}), artifactsDir: () => artifacts },
+      toolSettings: { ...loadToolSettings({}), allowedHosts: ['127.0.0.1'], artifactsDir: () => artifacts },
       lockDurationMs: 1000,
       stalledIntervalMs: 500,
     });
@@ -144,7 +144,7 @@ describe('a crash during a tool call', () => {
         agents: ['coder'],
         phases: [{ name: 'implementation', agent: 'coder', timeout: 60, retries: 1, tools: ['http_request'] }],
       });
-      const env = cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_ARTIFACTS_DIR: artifacts });
+      const env = cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_ARTIFACTS_DIR: artifacts, FLEET_TOOL_ALLOWED_HOSTS: '127.0.0.1' });
       const a = spawnCli(['agents', '--roles', 'coder', '--lock-duration', '1000', '--stalled-interval', '500'], env);
       children.push(a);
       await a.waitFor('agents: serving');
@@ -159,7 +159,7 @@ describe('a crash during a tool call', () => {
         roles: [coder],
         llm: fakeAnthropicClient(fake.url),
         onError: () => undefined,
-        toolSettings: { ...loadToolSettings({}), artifactsDir: () => artifacts },
+        toolSettings: { ...loadToolSettings({}), allowedHosts: ['127.0.0.1'], artifactsDir: () => artifacts },
         lockDurationMs: 1000,
         stalledIntervalMs: 500,
       });
@@ -191,7 +191,7 @@ describe('an injected tool result', () => {
         roles: [coder],
         llm: new AnthropicLlmClient({ apiKey: CANARY, baseURL: fakeKeyed.url, model: 'claude-test', maxRetries: 0 }),
         onError: () => undefined,
-        toolSettings: { ...loadToolSettings({}), artifactsDir: () => artifacts },
+        toolSettings: { ...loadToolSettings({}), allowedHosts: ['127.0.0.1'], artifactsDir: () => artifacts },
       });
       fakeKeyed.enqueue({ toolCalls: [{ name: 'mcp__files__read_file', input: { path: 'NOTES.md' } }] }, { toolInput: codeBy('the coder') });
       const workflow = compileWorkflow({

@@ -17,7 +17,7 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { basename } from 'node:path';
-import { hostAllowed } from '../tools/http-request.js';
+import { checkTarget } from '../tools/http-request.js';
 import type { ToolSettings } from '../tools/settings.js';
 
 /** One tool of a connected MCP server. */
@@ -56,7 +56,7 @@ export function exposedToolName(server: string, tool: string): string {
 }
 
 /** Refuse a server the settings do not allow, naming the setting to change. */
-export function checkServerAllowed(spec: McpServerSpec, settings: ToolSettings): void {
+export async function checkServerAllowed(spec: McpServerSpec, settings: ToolSettings): Promise<void> {
   if (spec.command !== undefined) {
     const allowed = settings.mcpCommands ?? [];
     if (!allowed.includes('*') && !allowed.includes(spec.command) && !allowed.includes(basename(spec.command))) {
@@ -69,12 +69,15 @@ export function checkServerAllowed(spec: McpServerSpec, settings: ToolSettings):
     return;
   }
   const url = new URL(spec.url ?? '');
-  if (!hostAllowed(url, settings.allowedHosts)) {
-    throw new FleetError(
-      'TOOL_NOT_ALLOWED',
-      `MCP server "${spec.name}": host "${url.host}" is not allowed; only loopback hosts${settings.allowedHosts.length ? ` and ${settings.allowedHosts.join(', ')}` : ''} are. Add it to FLEET_TOOL_ALLOWED_HOSTS on the agent pool`,
-      { details: { server: spec.name, host: url.host } },
-    );
+  // The same rule as http_request: an allowed host, and a host on this machine or a private network
+  // only when an entry names it.
+  try {
+    await checkTarget(url, settings.allowedHosts);
+  } catch (err) {
+    if (!(err instanceof FleetError)) throw err;
+    throw new FleetError('TOOL_NOT_ALLOWED', `MCP server "${spec.name}": ${err.message.replace(/^http_request: /, '')}`, {
+      details: { server: spec.name, host: url.host, ...(err.details ?? {}) },
+    });
   }
 }
 
@@ -87,7 +90,7 @@ export function checkServerAllowed(spec: McpServerSpec, settings: ToolSettings):
  *   `UNKNOWN_TOOL` when the allow-list names a tool the server does not have.
  */
 export async function connectMcpServer(spec: McpServerSpec, settings: ToolSettings, signal: AbortSignal, timeoutMs: number): Promise<McpConnection> {
-  checkServerAllowed(spec, settings);
+  await checkServerAllowed(spec, settings);
   const transport: Transport =
     spec.command !== undefined
       ? new StdioClientTransport({

@@ -64,6 +64,7 @@ const ERROR_DESCRIPTIONS: Record<string, string> = {
   403: "The key's user type may not do this",
   404: 'No such resource among those this key may see',
   409: 'The request conflicts with the current state (a taken name, a run in the wrong status, a busy conversation)',
+  429: 'Too many at once: this key holds as many open event streams as it may (FLEET_SSE_MAX_STREAMS_PER_KEY)',
   503: 'Redis is not answering; try again shortly',
 };
 

@@ -90,15 +90,15 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     provider: options.provider ?? 'offline',
     bullBoard: options.bullBoard ?? true,
     sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
-    sseMaxStreamsPerKey: options.sseMaxStreamsPerKey ?? positiveSetting(env, 'FLEET_SSE_MAX_STREAMS_PER_KEY', 32),
+    sseMaxStreamsPerKey: options.sseMaxStreamsPerKey ?? positiveSetting('FLEET_SSE_MAX_STREAMS_PER_KEY', env.FLEET_SSE_MAX_STREAMS_PER_KEY, 32),
     redisCommandTimeoutMs: options.redisCommandTimeoutMs ?? 2000,
     logger: options.logger ?? false,
   };
 }
 
-/** A positive integer setting from the environment, or `fallback` when unset. */
-function positiveSetting(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name]?.trim();
+/** A positive integer setting (`value` of the variable `name`), or `fallback` when unset. */
+function positiveSetting(name: string, value: string | undefined, fallback: number): number {
+  const raw = value?.trim();
   if (!raw) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new FleetError('INVALID_INPUT', `${name}="${raw}" must be a positive integer`);
