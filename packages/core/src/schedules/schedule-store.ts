@@ -117,6 +117,8 @@ export class ScheduleStore {
     readonly prefix: string,
   ) {
     this.queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
+    // A Redis outage fails each call (the caller sees it); without a listener BullMQ would also print every connection error.
+    this.queue.on('error', () => undefined);
     this.decideFireScript = storeCommand<DecideFireCommand>(redis, 'decideFire');
   }
 
