@@ -128,7 +128,7 @@ export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined
 }
 
 /** The outcome of an attempt, as the scheduler takes it. */
-export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' }>;
+export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' | 'phase_budget_wait' }>;
 
 /** What the work of a phase job is given. */
 export interface PhaseJobContext {

@@ -25,6 +25,8 @@ import {
   createLogger,
   RedisRateLimiter,
   tighterBudget,
+  raisedBudget,
+  BudgetLedger,
   type ModelPrice,
   type RateLimits,
   observeQueues,
@@ -42,7 +44,7 @@ import type { AgentRole } from './roles/role.js';
 import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
-import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
+import { BudgetWait, budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
 import { isStallLimitFailure, recoverStalledOut } from './stall-limit.js';
 
 /**
@@ -117,6 +119,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   const workers: Worker[] = [];
   const limits = options.rateLimits;
   const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
+  const ledger = new BudgetLedger(redis, options.prefix);
 
   for (const role of options.roles) {
     const queueName = agentQueueName(role.name);
@@ -134,6 +137,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           log,
           limiter,
           prices: options.prices,
+          ledger,
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
@@ -218,6 +222,8 @@ interface ProcessContext {
   log: FleetLogger;
   limiter: RedisRateLimiter | undefined;
   prices: Readonly<Record<string, ModelPrice>> | undefined;
+  /** What budgeted calls of every phase hold and spent (reservations). */
+  ledger: BudgetLedger;
   /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
   rateLimitQueue: (ms: number) => Promise<void>;
 }
@@ -259,10 +265,30 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
-                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget or the request's (fleet run --max-cost-usd / --max-tokens-budget, POST /api/runs budget)" },
-                { name: `phase "${data.phase}"`, budget: phaseDef.budget, spent: phaseState.usage, where: `phases[${data.phase}].budget` },
+                {
+                  name: 'the run',
+                  budget: raisedBudget(tighterBudget(meta.workflow.budget, meta.budget), state.budgetRaise?.run),
+                  spent: state.usage,
+                  where: "the workflow's budget or the request's (fleet run --max-cost-usd / --max-tokens-budget, POST /api/runs budget)",
+                  ledgerScope: 'run',
+                },
+                {
+                  name: `phase "${data.phase}"`,
+                  budget: raisedBudget(phaseDef.budget, state.budgetRaise?.phases?.[data.phase]),
+                  spent: phaseState.usage,
+                  where: `phases[${data.phase}].budget`,
+                  ledgerScope: `phase:${data.phase}`,
+                },
               ],
               ctx.prices,
+              // A reservation outlives a dead holder by its attempt's timeout and a minute at most.
+              {
+                ledger: ctx.ledger,
+                runId: data.run_id,
+                holdMs: data.timeout_ms + 60_000,
+                onHeld: (held) =>
+                  void store.appendEvent(data.run_id, { type: 'budget_held', at: Date.now(), phase: data.phase, iteration: data.iteration, ...held }).catch(() => undefined),
+              },
             );
             if (budget) gates.push(budget);
             if (ctx.limiter) gates.push(rateLimitGate(ctx.limiter));
@@ -292,6 +318,23 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
         if (err instanceof CommitFailure) throw err;
+        if (err instanceof BudgetWait) {
+          // The next call would pass a budget that waits: the phase waits for a `budget` event, and
+          // the job ends here (its slot is free); the raise runs the phase again as a new iteration.
+          const reported = await phase.commit({
+            type: 'phase_budget_wait',
+            at: Date.now(),
+            phase: data.phase,
+            iteration: data.iteration,
+            attempt,
+            usage: billedUsage(err),
+            prompt: err.prompt,
+            startedAt: phase.started,
+            agent: ctx.role.name,
+          });
+          ctx.log.info({ ...ref, attempt, reported, waiting_for: err.prompt }, 'phase waits for its budget');
+          return { reported, attempt };
+        }
         if (err instanceof RateLimitDeferral) {
           // Over the fleet-wide limit before any call: hold the queue and put the job back, no attempt
           // burnt. The hold is short (BullMQ keeps the last hold set on the queue, so a long one would

@@ -212,9 +212,17 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
       signal: options.signal,
     };
     try {
-      for (const gate of options.gates ?? []) {
-        const cap = await gate.before(call);
-        if (cap !== undefined) call.maxTokens = Math.min(call.maxTokens, cap);
+      const passed: CallGate[] = [];
+      try {
+        for (const gate of options.gates ?? []) {
+          const cap = await gate.before(call);
+          passed.push(gate);
+          if (cap !== undefined) call.maxTokens = Math.min(call.maxTokens, cap);
+        }
+      } catch (err) {
+        // A later gate refused the call: the earlier ones release what they hold for it.
+        for (const gate of passed) await gate.failed?.(call, err).catch(() => undefined);
+        throw err;
       }
       try {
         reply = await llm.generate({

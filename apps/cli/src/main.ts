@@ -54,7 +54,7 @@ budgetOptions(program
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
   .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; record?: string }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');

@@ -10,7 +10,7 @@ function seconds(ms: number): string {
 
 /** The command that answers a waiting phase (the shapes `fleet run --interactive` sends). */
 export function answerCommand(runId: string, event: string): string {
-  const data = event === 'approval' ? '{"approved": true, "comment": "looks good"}' : '{"answers": {"<question>": "<answer>"}}';
+  const data = event === 'approval' ? '{"approved": true, "comment": "looks good"}' : event === 'budget' ? '{"add_usd": 2}' : '{"answers": {"<question>": "<answer>"}}';
   return `fleet event ${runId} ${event} --data '${data}'`;
 }
 
@@ -61,5 +61,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
     case 'role_unserved':
       return `  ! ${e.phase} is queued but ${e.message}`;
+    case 'budget_held':
+      return `  ⧗ ${e.phase} waits for other phases' calls in flight to settle the ${e.limit} budget they hold (${e.reserved} of ${e.max})`;
   }
 }

@@ -45,6 +45,7 @@ export {
   type SchedulerEvent,
   type StepAction,
   type TokenUsage,
+  type BudgetWaitPrompt,
 } from './scheduler/types.js';
 
 export {
@@ -123,8 +124,9 @@ export * from './patterns/index.js';
 
 // Issue 8: real agents at real cost (usage and cost, budgets, fleet-wide rate limits, providers).
 export { fullUsage } from './result.js';
-export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
+export { BUDGET_EVENT, BudgetRaiseSchema, BudgetSchema, compileBudget, raisedBudget, tighterBudget, type Budget, type BudgetFile, type BudgetRaise, type BudgetRaiseFile } from './workflow/budget.js';
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
+export { BudgetLedger, type LedgerReservation, type LedgerRequest, type LedgerScope } from './store/budget-ledger.js';
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';

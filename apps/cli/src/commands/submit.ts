@@ -46,7 +46,7 @@ export function register(program: Command): void {
       .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--conversation <id>', 'conversation id: at most one active run per conversation')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait' }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -61,7 +61,9 @@ export function register(program: Command): void {
       template: opts.workflow,
       variables: parseVars(opts.var),
       ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
-      ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
+      ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined || opts.onBudgetExceed !== undefined
+        ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget, on_exceed: opts.onBudgetExceed } }
+        : {}),
     });
     say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
     if (!opts.wait) {

@@ -26,6 +26,7 @@ import { FleetError, type SerializedFleetError } from '../errors.js';
 import { evaluateCondition, parseExpression, type Condition } from '../workflow/condition.js';
 import type { TemplateContext } from '../workflow/context.js';
 import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
+import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -213,6 +214,17 @@ class DecisionBuilder {
         this.failPhase(event.phase, phase, error, event.at);
         return true;
       }
+      case 'phase_budget_wait': {
+        const phase = this.current(event.phase, event.iteration);
+        if (!phase) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
+        addUsage(phase.usage, event.usage);
+        addUsage(this.state.usage, event.usage);
+        phase.status = 'waiting';
+        phase.waitingFor = { event: BUDGET_EVENT, prompt: event.prompt };
+        this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BUDGET_EVENT, prompt: event.prompt });
+        return true;
+      }
       case 'phase_deadline': {
         const phase = this.state.phases[event.phase];
         if (!phase || phase.iteration !== event.iteration) return false;
@@ -242,6 +254,10 @@ class DecisionBuilder {
         if (event.id !== undefined && this.state.events.some((e) => e.id === event.id)) return false;
         this.state.events.push({ type: event.event, data: event.data, at: event.at, ...(event.id !== undefined ? { id: event.id } : {}) });
         this.events.push({ type: 'external_event', at: event.at, event: event.event, data: event.data });
+        if (event.event === BUDGET_EVENT) {
+          this.raiseBudget(event.data);
+          return true;
+        }
         for (const def of this.definition.phases) {
           const phase = this.phase(def.name);
           if (phase.status !== 'waiting' || !phase.waitingFor) continue;
@@ -277,6 +293,33 @@ class DecisionBuilder {
         return true;
       }
     }
+  }
+
+  /**
+   * A `budget` event: add `add_usd` / `add_tokens` to the budget that stopped each phase waiting on
+   * it (the phase's own, or the run's, once however many phases it stopped), or to the run's when
+   * none waits; the waiting phases run again as new iterations. Data that is not a valid raise (the
+   * client checks it before sending) is recorded and changes nothing.
+   */
+  private raiseBudget(data: unknown): void {
+    const parsed = BudgetRaiseSchema.safeParse(data);
+    if (!parsed.success) return;
+    const add = (into: BudgetRaise | undefined): BudgetRaise => ({ usd: (into?.usd ?? 0) + (parsed.data.add_usd ?? 0), tokens: (into?.tokens ?? 0) + (parsed.data.add_tokens ?? 0) });
+    const raise = (this.state.budgetRaise ??= {});
+    let run = false;
+    let waited = false;
+    for (const def of this.definition.phases) {
+      const phase = this.phase(def.name);
+      if (phase.status !== 'waiting' || phase.waitingFor?.event !== BUDGET_EVENT) continue;
+      waited = true;
+      const scope = (phase.waitingFor.prompt as { scope?: string } | undefined)?.scope;
+      if (scope === 'phase') (raise.phases ??= {})[def.name] = add(raise.phases?.[def.name]);
+      else run = true;
+      // Runs again as it was: the raise is no answer for the model to read (no feedback).
+      phase.status = 'pending';
+      delete phase.waitingFor;
+    }
+    if (run || !waited) raise.run = add(raise.run);
   }
 
   /**

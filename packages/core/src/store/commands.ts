@@ -21,6 +21,8 @@ export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
+  reserveBudget: { file: 'reserve-budget-1', keys: 1 },
+  settleBudget: { file: 'settle-budget-1', keys: 1 },
 } as const;
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
@@ -80,6 +82,8 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       return new FleetError('INTERNAL', `run "${runId}": the commit script answered an unknown code ${code}`);
     case 'clearOutbox':
     case 'claimDue':
+    case 'reserveBudget':
+    case 'settleBudget':
       return undefined;
   }
 }

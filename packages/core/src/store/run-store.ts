@@ -78,7 +78,9 @@ export type SideRunEvent =
   | { type: 'fallback_failed'; at: number; workflow: string; error: string }
   | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
-  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string };
+  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
+  /** A budgeted call waits for calls in flight of other phases to settle what they hold (see store/budget-ledger.ts). */
+  | { type: 'budget_held'; at: number; phase: string; iteration: number; scope: string; limit: string; max: number; spent: number; reserved: number };
 
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */
