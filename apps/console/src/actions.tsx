@@ -1,5 +1,5 @@
 /**
- * Run actions: cancel, resume, approve or reject a waiting approval. Each asks for confirmation,
+ * Run actions: cancel, resume, approve or reject a waiting approval, raise a budget a phase waits on. Each asks for confirmation,
  * saying what it will do, then calls the API; a refusal (409, 403, …) is shown verbatim.
  */
 import { useMutation, useQueryClient } from '@tanstack/react-query';
@@ -63,6 +63,19 @@ export function RunActions({ run, onDone, phase }: { run: RunDetail; onDone: (ac
         const created = await api<{ run_id: string }>('POST', `/api/runs/${id}/rerun`, { from: phase, requirements });
         window.location.hash = `#/runs/${encodeURIComponent(created.run_id)}`;
         return created;
+      },
+    });
+  }
+  const budgetWaits = run.waiting_for.filter((w) => w.event === 'budget');
+  if (budgetWaits.length > 0) {
+    actions.push({
+      label: 'Raise budget',
+      explain: `Add USD to the budget that stopped ${budgetWaits.map((w) => `"${w.phase}"`).join(', ')} (the run's, or the phase's own): the waiting phases run again with the raised budget.`,
+      field: { label: 'USD to add', initial: '1' },
+      run: (c) => {
+        const usd = Number(c);
+        if (!Number.isFinite(usd) || usd <= 0) return Promise.reject(new Error(`"${c}" is not an amount of USD > 0, e.g. 2 or 0.5`));
+        return api('POST', `/api/runs/${id}/events`, { type: 'budget', data: { add_usd: usd } });
       },
     });
   }
