@@ -136,7 +136,23 @@ export interface FakeRequest {
 /** Decides the reply to a request when no scripted reply is queued. */
 export type FakeResponder = (request: FakeRequest) => FakeReply | Promise<FakeReply>;
 
+/**
+ * A prompt cache the server keeps, as the API does: each `cache_control` breakpoint (in the order
+ * tools, system, messages) ends a prefix; a request whose prefix up to a breakpoint was cached and not
+ * expired reads those tokens from the cache (`cache_read_input_tokens`; a read refreshes the entry's
+ * TTL), and the rest up to its last breakpoint is written (`cache_creation_input_tokens`, split by TTL
+ * in `cache_creation`). TTL: the breakpoint's `ttl` (`5m` or `1h`), 5 minutes when absent. Tokens are
+ * 4 characters of the request's JSON each, as the fake bills input. Scripted `usage` fields win.
+ * See https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+ */
+export interface FakePromptCache {
+  /** The server's clock, epoch ms, so a test can skip time instead of waiting. @defaultValue Date.now */
+  now?: () => number;
+}
+
 export interface FakeAnthropicOptions {
+  /** Keep a prompt cache (see {@link FakePromptCache}); without it, cache counts are 0 unless scripted. */
+  promptCache?: FakePromptCache;
   /** When set, requests must carry this key (`Authorization: Bearer <key>` or `x-api-key`), else 401. */
   apiKey?: string;
   /** Default responder; see {@link FakeAnthropic.setResponder}. */
@@ -207,6 +223,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   readonly served: Array<{ at: number; inputTokens: number }> = [];
   rateLimited = 0;
   readonly #tokenLimit: FakeTokenLimit | undefined;
+  readonly #promptCache: PromptCacheSim | undefined;
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
@@ -219,6 +236,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   constructor(options: FakeAnthropicOptions) {
     this.#apiKey = options.apiKey;
     this.#tokenLimit = options.tokenLimit;
+    this.#promptCache = options.promptCache ? new PromptCacheSim(options.promptCache.now ?? Date.now) : undefined;
     this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
   }
 
@@ -446,7 +464,7 @@ class FakeAnthropicServer implements FakeAnthropic {
       const name = request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
       const json = JSON.stringify(reply.toolInput ?? {});
       const chunks = splitChunks(json, 8).slice(0, reply.afterDeltas ?? 2);
-      const events = streamEvents(model, { type: 'tool_use', id: newId('toolu_'), name, input: {} }, chunks, 'tool_use', usage(body, reply.toolInput ?? {}));
+      const events = streamEvents(model, { type: 'tool_use', id: newId('toolu_'), name, input: {} }, chunks, 'tool_use', this.#usage(body, reply.toolInput ?? {}));
       // Everything up to the deltas, then the error instead of the end of the message.
       const cut = events.slice(0, 2 + chunks.length);
       cut.push(['error', { type: 'error', error: { type: reply.streamError.errorType, message: reply.streamError.message } }]);
@@ -460,7 +478,7 @@ class FakeAnthropicServer implements FakeAnthropic {
       const block = isTool ? { type: 'tool_use', id: newId('toolu_'), name, input: {} } : { type: 'text', text: '', citations: null };
       const chunks = splitChunks(isTool ? JSON.stringify(reply.toolInput) : reply.text, 64);
       const stop = reply.stopReason ?? (isTool ? 'tool_use' : 'end_turn');
-      sendSse(res, streamEvents(model, block, chunks, stop, usage(body, payload, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
+      sendSse(res, streamEvents(model, block, chunks, stop, this.#usage(body, payload, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     if ('toolInput' in reply) {
@@ -474,11 +492,26 @@ class FakeAnthropicServer implements FakeAnthropic {
         return;
       }
       const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
-      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', usage(body, reply.toolInput, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
+      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', this.#usage(body, reply.toolInput, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     const content = [{ type: 'text', text: reply.text, citations: null }];
-    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', usage(body, reply.text, reply.usage)), reply.headers);
+    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', this.#usage(body, reply.text, reply.usage)), reply.headers);
+  }
+
+  /** A reply's usage: scripted fields, else the prompt cache's counts (when kept), else estimates. */
+  #usage(body: Record<string, unknown>, output: unknown, given: FakeUsage = {}): Record<string, unknown> {
+    const cached = this.#promptCache?.bill(body);
+    if (!cached) return usage(body, output, given);
+    return {
+      ...usage(body, output, {
+        input_tokens: cached.uncached,
+        cache_read_input_tokens: cached.read,
+        cache_creation_input_tokens: cached.write5m + cached.write1h,
+        ...given,
+      }),
+      cache_creation: given.cache_creation_input_tokens === undefined ? { ephemeral_5m_input_tokens: cached.write5m, ephemeral_1h_input_tokens: cached.write1h } : null,
+    };
   }
 
   /** Rate-limit headers of a successful answer when a token limit is set. */
@@ -609,4 +642,65 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function newId(prefix: string): string {
   return `${prefix}01${randomBytes(11).toString('hex')}`;
+}
+
+/** The prompt cache of {@link FakePromptCache}: prefix hash → expiry (epoch ms) and TTL (ms). */
+class PromptCacheSim {
+  readonly #entries = new Map<string, { expiresAt: number; ttlMs: number }>();
+  constructor(private readonly now: () => number) {}
+
+  /** Bill one request: tokens read from the cache, written (by TTL), and not cached. */
+  bill(body: Record<string, unknown>): { read: number; write5m: number; write1h: number; uncached: number } {
+    const pieces: unknown[] = [];
+    const breakpoints: Array<{ end: number; ttlMs: number; ttl: '5m' | '1h' }> = [];
+    const add = (piece: unknown): void => {
+      pieces.push(stripCacheControl(piece));
+      const control = isRecord(piece) ? piece['cache_control'] : undefined;
+      if (isRecord(control)) {
+        const ttl = control['ttl'] === '1h' ? '1h' : '5m';
+        breakpoints.push({ end: pieces.length, ttl, ttlMs: ttl === '1h' ? 3_600_000 : 300_000 });
+      }
+    };
+    for (const tool of Array.isArray(body['tools']) ? body['tools'] : []) add(tool);
+    const system = body['system'];
+    if (typeof system === 'string') pieces.push(system);
+    else for (const block of Array.isArray(system) ? system : []) add(block);
+    for (const m of Array.isArray(body['messages']) ? body['messages'] : []) {
+      const content = isRecord(m) ? m['content'] : undefined;
+      if (typeof content === 'string' || !Array.isArray(content)) pieces.push(content);
+      else for (const block of content) add(block);
+    }
+    const tokens = (n: number): number => Math.ceil((JSON.stringify(pieces.slice(0, n)) ?? '').length / 4);
+    const total = Math.max(1, tokens(pieces.length));
+    const key = (n: number): string => JSON.stringify(pieces.slice(0, n));
+    const now = this.now();
+    let read = 0;
+    let readEnd = 0;
+    for (const b of breakpoints) {
+      const hit = this.#entries.get(key(b.end));
+      if (hit && hit.expiresAt > now) {
+        read = tokens(b.end);
+        readEnd = b.end;
+        hit.expiresAt = now + hit.ttlMs;
+      }
+    }
+    let write5m = 0;
+    let write1h = 0;
+    let written = read;
+    for (const b of breakpoints) {
+      if (b.end <= readEnd) continue;
+      const upTo = tokens(b.end);
+      if (b.ttl === '1h') write1h += upTo - written;
+      else write5m += upTo - written;
+      written = upTo;
+      this.#entries.set(key(b.end), { expiresAt: now + b.ttlMs, ttlMs: b.ttlMs });
+    }
+    return { read, write5m, write1h, uncached: Math.max(0, total - written) };
+  }
+}
+
+function stripCacheControl(piece: unknown): unknown {
+  if (!isRecord(piece) || !('cache_control' in piece)) return piece;
+  const { cache_control: _dropped, ...rest } = piece;
+  return rest;
 }

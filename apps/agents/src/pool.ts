@@ -301,6 +301,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               stream: ctx.role.stream === true,
               // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
               model: data.model ?? ctx.roleModel,
+              promptCacheTtl: phaseDef.promptCacheTtl,
             });
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
             span.setAttributes({

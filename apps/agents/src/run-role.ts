@@ -77,6 +77,8 @@ export interface RoleCallOptions {
   stream?: boolean | undefined;
   /** Model for this turn, overriding the client's default (per-role or per-phase model). */
   model?: string | undefined;
+  /** How long the provider keeps the prompt prefix cached (`prompt_cache_ttl`). @defaultValue the provider's (5 minutes) */
+  promptCacheTtl?: '5m' | '1h' | undefined;
   /** Reuse and store results here; no caching when absent. */
   cache?: ResultCache | undefined;
   /** Output token cap per call. */
@@ -229,6 +231,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
           role: role.name,
           system,
           cacheSystem: true,
+          ...(options.promptCacheTtl ? { cacheTtl: options.promptCacheTtl } : {}),
           messages,
           tool,
           maxTokens: call.maxTokens,

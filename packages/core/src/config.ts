@@ -210,13 +210,13 @@ export function parseRoleModels(text: string | undefined): FleetConfig['roleMode
 
 /**
  * `FLEET_PRICES` JSON: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_read": 0.05}}`,
- * USD per million tokens; cache prices default to 1.25× and 0.1× input.
+ * USD per million tokens; cache prices default to 1.25× (`cache_write`), 2× (`cache_write_1h`) and 0.1× (`cache_read`) input.
  *
  * @throws FleetError `INVALID_INPUT` when it is not such an object.
  */
 export function parsePrices(text: string | undefined): FleetConfig['prices'] {
   if (!text) return {};
-  const entry = z.object({ input: z.number().min(0), output: z.number().min(0), cache_write: z.number().min(0).optional(), cache_read: z.number().min(0).optional() });
+  const entry = z.object({ input: z.number().min(0), output: z.number().min(0), cache_write: z.number().min(0).optional(), cache_read: z.number().min(0).optional(), cache_write_1h: z.number().min(0).optional() });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -230,7 +230,7 @@ export function parsePrices(text: string | undefined): FleetConfig['prices'] {
   return Object.fromEntries(
     Object.entries(parsed.data).map(([model, p]) => [
       model,
-      { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1 },
+      { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1, cacheWrite1hPerMTok: p.cache_write_1h ?? p.input * 2 },
     ]),
   );
 }

@@ -21,6 +21,8 @@ export interface PhaseResult {
   reason?: string;
   /** The last completion reused a cached agent result (no tokens spent). */
   cache_hit?: boolean;
+  /** Share of the phase's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
+  prompt_cache_hit_rate: number | null;
 }
 
 export interface RunResult {
@@ -43,6 +45,11 @@ export interface RunResult {
   results: Record<string, unknown>;
   errors: Array<{ phase: string; error: SerializedFleetError }>;
   usage: TokenUsage;
+  /**
+   * Share of the run's prompt tokens read from the provider's prompt cache, 0..1:
+   * cache reads / (uncached input + cache reads + cache writes). Null before any model call.
+   */
+  prompt_cache_hit_rate: number | null;
   /** Provider that answered: `anthropic`, or `offline` for the built-in offline model. */
   provider: string;
   model: string | null;
@@ -101,6 +108,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
       iterations: s?.iteration ?? 0,
       duration_ms: s?.durationMs ?? null,
       usage: fullUsage(s?.usage),
+      prompt_cache_hit_rate: promptCacheHitRate(s?.usage),
     };
     if (s?.error && s.status !== 'completed') result.error = s.error;
     if (s?.reason) result.reason = s.reason;
@@ -130,6 +138,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     results: meta.workflow.output.includeAgentOutputs ? inDefinitionOrder(meta, outputs) : {},
     errors: state.errors,
     usage: fullUsage(state.usage),
+    prompt_cache_hit_rate: promptCacheHitRate(state.usage),
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,
@@ -139,6 +148,16 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
       return w && state.phases[def.name]?.status === 'waiting' ? [{ phase: def.name, ...w }] : [];
     }),
   };
+}
+
+/**
+ * Share of prompt tokens read from the provider's prompt cache: cache reads / (uncached input +
+ * cache reads + cache writes), rounded to 4 decimals; null when no prompt token was billed.
+ */
+export function promptCacheHitRate(usage: TokenUsage | undefined): number | null {
+  const read = usage?.cache_read_input_tokens ?? 0;
+  const prompt = (usage?.input_tokens ?? 0) + read + (usage?.cache_creation_input_tokens ?? 0);
+  return prompt > 0 ? Math.round((read / prompt) * 10_000) / 10_000 : null;
 }
 
 /** Outputs keyed in the workflow's phase order (Redis hashes have no order). */

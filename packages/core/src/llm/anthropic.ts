@@ -162,8 +162,8 @@ export class AnthropicLlmClient implements LlmClient {
     const params: MessageCreateParamsNonStreaming = {
       model: request.model ?? this.model,
       max_tokens: request.maxTokens,
-      system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: { type: 'ephemeral' } }] : request.system,
-      messages: request.messages.map(toMessageParam),
+      system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: cacheControl(request.cacheTtl) }] : request.system,
+      messages: request.messages.map((m) => toMessageParam(m, request.cacheTtl)),
       tools: [
         {
           name: request.tool.name,
@@ -345,15 +345,20 @@ function errorName(value: unknown): unknown {
   return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
 }
 
+/** A cache breakpoint; with `ttl` (`1h`) the prefix is kept that long (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching). */
+function cacheControl(ttl: '5m' | '1h' | undefined): { type: 'ephemeral'; ttl?: '5m' | '1h' } {
+  return ttl ? { type: 'ephemeral', ttl } : { type: 'ephemeral' };
+}
+
 /** A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint. */
-function toMessageParam(message: LlmMessage): MessageParam {
+function toMessageParam(message: LlmMessage, cacheTtl?: '5m' | '1h'): MessageParam {
   if (typeof message.content === 'string') return { role: message.role, content: message.content };
   return {
     role: message.role,
     content: message.content.map((block) => ({
       type: 'text' as const,
       text: block.text,
-      ...(block.cache ? { cache_control: { type: 'ephemeral' as const } } : {}),
+      ...(block.cache ? { cache_control: cacheControl(cacheTtl) } : {}),
     })),
   };
 }
@@ -444,8 +449,10 @@ function parseRetryAfterMs(headers: Headers | undefined): number | undefined {
   return undefined;
 }
 
-function toUsage(usage: Message['usage']): LlmUsage {
+export function toUsage(usage: Message['usage']): LlmUsage {
+  const oneHour = usage.cache_creation?.ephemeral_1h_input_tokens;
   return {
+    ...(typeof oneHour === 'number' && oneHour > 0 ? { cache_creation_1h_input_tokens: oneHour } : {}),
     input_tokens: usage.input_tokens,
     output_tokens: usage.output_tokens,
     ...(typeof usage.cache_read_input_tokens === 'number' ? { cache_read_input_tokens: usage.cache_read_input_tokens } : {}),

@@ -74,6 +74,12 @@ export interface PhaseDefinition {
   budget?: Budget | undefined;
   /** Model for this phase's agent calls, overriding the role's (issue 8). */
   model?: string | undefined;
+  /** Resolved (phase, else workflow): how long the provider keeps the prompt prefix cached; absent: the provider's default (5 minutes). */
+  promptCacheTtl?: '5m' | '1h' | undefined;
+  /** Resolved (phase, else workflow): `batch` sends the calls through the Message Batches API; absent: direct. */
+  mode?: 'direct' | 'batch' | undefined;
+  /** Resolved: how long a batch phase waits for its batch, ms. Absent: 24 h. */
+  batchTimeoutMs?: number | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */

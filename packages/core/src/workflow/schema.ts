@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 import { BudgetSchema } from './budget.js';
+import { SPENDING_FIELDS } from './spending.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -94,6 +95,8 @@ export const PhaseSchema = z.strictObject({
   budget: BudgetSchema.optional(),
   /** Model for this phase's agent calls, overriding the role's (on the role's provider), e.g. `claude-haiku-4-5`. */
   model: z.string().min(1, 'model names a model, e.g. claude-haiku-4-5').max(256).optional(),
+  /** Prompt cache TTL, call mode (direct or batch) and batch timeout (./spending.ts). */
+  ...SPENDING_FIELDS,
 });
 
 export const ErrorHandlingSchema = z.strictObject({
@@ -117,6 +120,8 @@ export const WorkflowFileSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   /** Caps on the run's model spend (issue 8, ./budget.ts). */
   budget: BudgetSchema.optional(),
+  /** Defaults for every phase: prompt cache TTL, call mode and batch timeout (./spending.ts). */
+  ...SPENDING_FIELDS,
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),
   /** Default values of `{{variables}}`; `--var key=value` overrides them. */
