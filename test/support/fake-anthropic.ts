@@ -150,7 +150,36 @@ export interface FakePromptCache {
   now?: () => number;
 }
 
+/**
+ * How the fake's Message Batches API (`/v1/messages/batches`) processes batches. Each request of a
+ * batch is answered like a Messages API request (the scripted queue, then the responder) when the
+ * batch is processed; until then the batch is `in_progress`.
+ * See https://docs.anthropic.com/en/api/creating-message-batches
+ */
+export interface FakeBatchOptions {
+  /**
+   * Process a batch by itself once it has been retrieved this many times (0: as soon as it is
+   * created). @defaultValue never: only {@link FakeAnthropic.endBatches} processes batches
+   */
+  endAfterRetrievals?: number;
+}
+
+/** One batch the fake received. */
+export interface FakeBatch {
+  id: string;
+  status: 'in_progress' | 'canceling' | 'ended';
+  requests: Array<{ custom_id: string; params: Record<string, unknown> }>;
+  /** Per `custom_id`, once processed: the result as the results endpoint serves it. */
+  results: Map<string, Record<string, unknown>>;
+  retrievals: number;
+  createdAt: number;
+  endedAt?: number;
+  cancelled: boolean;
+}
+
 export interface FakeAnthropicOptions {
+  /** Serve the Message Batches API (see {@link FakeBatchOptions}); without it, `/v1/messages/batches` answers 404. */
+  batches?: FakeBatchOptions;
   /** Keep a prompt cache (see {@link FakePromptCache}); without it, cache counts are 0 unless scripted. */
   promptCache?: FakePromptCache;
   /** When set, requests must carry this key (`Authorization: Bearer <key>` or `x-api-key`), else 401. */
@@ -181,6 +210,12 @@ export interface FakeAnthropic extends AsyncDisposable {
    * forgot to script a reply fails at once instead of retrying.
    */
   setResponder(responder: FakeResponder | undefined): void;
+  /** Every message batch created, in order (with `batches` set). */
+  readonly batches: readonly FakeBatch[];
+  /** Process every batch still in progress: answer each of its requests, and end it. */
+  endBatches(): Promise<void>;
+  /** Resolve once `count` batches were created; reject after `timeoutMs` (default 5000). */
+  waitForBatches(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 5000). */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 5000). */
@@ -224,6 +259,8 @@ class FakeAnthropicServer implements FakeAnthropic {
   rateLimited = 0;
   readonly #tokenLimit: FakeTokenLimit | undefined;
   readonly #promptCache: PromptCacheSim | undefined;
+  readonly #batchOptions: FakeBatchOptions | undefined;
+  readonly batches: FakeBatch[] = [];
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
@@ -237,6 +274,7 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.#apiKey = options.apiKey;
     this.#tokenLimit = options.tokenLimit;
     this.#promptCache = options.promptCache ? new PromptCacheSim(options.promptCache.now ?? Date.now) : undefined;
+    this.#batchOptions = options.batches;
     this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
   }
 
@@ -270,6 +308,14 @@ class FakeAnthropicServer implements FakeAnthropic {
 
   waitForRequests(count: number, timeoutMs = 5000): Promise<void> {
     return this.#waitFor(() => this.requests.length >= count, timeoutMs, () => `${count} request(s), got ${this.requests.length}`);
+  }
+
+  waitForBatches(count: number, timeoutMs = 5000): Promise<void> {
+    return this.#waitFor(() => this.batches.length >= count, timeoutMs, () => `${count} batch(es), got ${this.batches.length}`);
+  }
+
+  async endBatches(): Promise<void> {
+    for (const batch of this.batches) if (batch.status !== 'ended') await this.#processBatch(batch);
   }
 
   waitForAborted(count: number, timeoutMs = 5000): Promise<void> {
@@ -340,6 +386,10 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.requests.push(request);
     this.#notify();
 
+    if (this.#batchOptions && request.path.split('?')[0]?.startsWith('/v1/messages/batches')) {
+      await this.#handleBatches(request, parseFailed, res);
+      return;
+    }
     const rejection = this.#validate(request, parseFailed);
     if (rejection) {
       this.#sendError(res, rejection);
@@ -352,6 +402,113 @@ class FakeAnthropicServer implements FakeAnthropic {
     }
     const reply = this.#queue.shift() ?? (await this.#responder(request));
     await this.#reply(res, request, reply);
+  }
+
+  /** `/v1/messages/batches`: create, retrieve, cancel, results (https://docs.anthropic.com/en/api/messages-batch-examples). */
+  async #handleBatches(request: FakeRequest, parseFailed: boolean, res: ServerResponse): Promise<void> {
+    const path = request.path.split('?')[0] ?? '';
+    const [, id, action] = /^\/v1\/messages\/batches(?:\/([^/]+))?(?:\/(cancel|results))?$/.exec(path) ?? [];
+    const version = headerValue(request.headers, 'anthropic-version');
+    if (version === undefined) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'anthropic-version: header is required' });
+    if (id === undefined) {
+      if (request.method !== 'POST') return this.#sendError(res, { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` });
+      const list = request.body?.['requests'];
+      if (parseFailed || !Array.isArray(list) || list.length === 0) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'requests: at least one request is required' });
+      const requests: FakeBatch['requests'] = [];
+      for (const [i, entry] of list.entries()) {
+        const customId = isRecord(entry) ? entry['custom_id'] : undefined;
+        const params = isRecord(entry) ? entry['params'] : undefined;
+        if (typeof customId !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(customId)) {
+          return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.custom_id: 1-64 of [a-zA-Z0-9_-] required` });
+        }
+        if (!isRecord(params)) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.params: Field required` });
+        const rejection = this.#validate({ ...request, path: '/v1/messages', method: 'POST', body: params, forcedToolName: forcedToolName(params) }, false);
+        if (rejection) return this.#sendError(res, { ...rejection, message: `requests.${i}.params.${rejection.message}` });
+        if ('stream' in params) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.params.stream: streaming is not supported in batches` });
+        requests.push({ custom_id: customId, params });
+      }
+      const batch: FakeBatch = { id: newId('msgbatch_'), status: 'in_progress', requests, results: new Map(), retrievals: 0, createdAt: Date.now(), cancelled: false };
+      this.batches.push(batch);
+      this.#notify();
+      if (this.#batchOptions?.endAfterRetrievals === 0) await this.#processBatch(batch);
+      return sendJson(res, 200, this.#batchJson(batch));
+    }
+    const batch = this.batches.find((b) => b.id === id);
+    if (!batch) return this.#sendError(res, { status: 404, errorType: 'not_found_error', message: `batch ${id} not found` });
+    if (action === 'cancel') {
+      if (request.method !== 'POST') return this.#sendError(res, { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` });
+      if (batch.status !== 'ended') {
+        batch.cancelled = true;
+        for (const r of batch.requests) if (!batch.results.has(r.custom_id)) batch.results.set(r.custom_id, { type: 'canceled' });
+        batch.status = 'ended';
+        batch.endedAt = Date.now();
+      }
+      return sendJson(res, 200, this.#batchJson(batch));
+    }
+    if (action === 'results') {
+      if (batch.status !== 'ended') return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `batch ${id} has not ended` });
+      const lines = batch.requests.map((r) => JSON.stringify({ custom_id: r.custom_id, result: batch.results.get(r.custom_id) }));
+      res.writeHead(200, { 'content-type': 'application/binary', 'request-id': newId('req_') });
+      res.end(`${lines.join('\n')}\n`);
+      return;
+    }
+    batch.retrievals += 1;
+    const after = this.#batchOptions?.endAfterRetrievals;
+    if (after !== undefined && batch.status === 'in_progress' && batch.retrievals >= after) await this.#processBatch(batch);
+    return sendJson(res, 200, this.#batchJson(batch));
+  }
+
+  /** Answer every request of `batch` as the Messages API would, and end it. */
+  async #processBatch(batch: FakeBatch): Promise<void> {
+    for (const r of batch.requests) {
+      if (batch.results.has(r.custom_id)) continue;
+      const request: FakeRequest = { method: 'POST', path: '/v1/messages', headers: {}, body: r.params, receivedAtMs: Date.now(), forcedToolName: forcedToolName(r.params) };
+      let reply = this.#queue.shift() ?? (await this.#responder(request));
+      while ('delayMs' in reply) reply = reply.then;
+      batch.results.set(r.custom_id, this.#batchResult(request, reply));
+    }
+    batch.status = 'ended';
+    batch.endedAt = Date.now();
+  }
+
+  /** One request's result in a batch: `succeeded` with the message, or `errored` with the API's error. */
+  #batchResult(request: FakeRequest, reply: FakeReply): Record<string, unknown> {
+    const body = request.body ?? {};
+    const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
+    const errored = (type: FakeErrorType, message: string) => ({ type: 'errored', error: { type: 'error', error: { type, message } } });
+    if ('status' in reply) return errored(reply.errorType, reply.message);
+    if ('hang' in reply || 'streamError' in reply || 'delayMs' in reply) return errored('api_error', 'fake-anthropic: this reply cannot be given in a batch');
+    if ('toolInput' in reply) {
+      const name = reply.toolName ?? request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
+      const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
+      return { type: 'succeeded', message: message(model, content, reply.stopReason ?? 'tool_use', this.#usage(body, reply.toolInput, reply.usage)) };
+    }
+    return { type: 'succeeded', message: message(model, [{ type: 'text', text: reply.text, citations: null }], reply.stopReason ?? 'end_turn', this.#usage(body, reply.text, reply.usage)) };
+  }
+
+  /** A batch as the API describes it (`message_batch`). */
+  #batchJson(batch: FakeBatch): Record<string, unknown> {
+    const counts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+    for (const r of batch.requests) {
+      const type = batch.results.get(r.custom_id)?.['type'];
+      if (type === 'succeeded') counts.succeeded += 1;
+      else if (type === 'errored') counts.errored += 1;
+      else if (type === 'canceled') counts.canceled += 1;
+      else if (type === 'expired') counts.expired += 1;
+      else counts.processing += 1;
+    }
+    return {
+      id: batch.id,
+      type: 'message_batch',
+      processing_status: batch.status,
+      request_counts: counts,
+      created_at: new Date(batch.createdAt).toISOString(),
+      expires_at: new Date(batch.createdAt + 24 * 3600_000).toISOString(),
+      ended_at: batch.endedAt === undefined ? null : new Date(batch.endedAt).toISOString(),
+      cancel_initiated_at: batch.cancelled ? new Date(batch.endedAt ?? Date.now()).toISOString() : null,
+      archived_at: null,
+      results_url: batch.status === 'ended' ? `${this.#url}/v1/messages/batches/${batch.id}/results` : null,
+    };
   }
 
   /** The checks the real API makes before it runs the model; returns the error to answer with. */

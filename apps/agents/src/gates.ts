@@ -215,10 +215,13 @@ function ledgerBudgetGate(active: readonly BudgetScope[], prices: Readonly<Recor
       capped = cappedBy ? { call, scope: cappedBy } : undefined;
       return r.outputTokens;
     },
-    async after(call, _reply, usage) {
+    async after(call, reply, usage) {
       const ticket = tickets.get(call);
       tickets.delete(call);
-      const spent = await opts.ledger.settle(opts.runId, ticket, names, usage.cost_usd, billedTokens(usage));
+      // A batch result handed out before was counted then: release what this take held, spend nothing.
+      const spent = reply.replayed
+        ? await opts.ledger.settle(opts.runId, ticket, names, 0, 0)
+        : await opts.ledger.settle(opts.runId, ticket, names, usage.cost_usd, billedTokens(usage));
       active.forEach((scope, i) => {
         const b = scope.budget as Budget;
         const now = spent[i] as { usd: number; tokens: number };

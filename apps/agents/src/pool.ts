@@ -27,6 +27,13 @@ import {
   tighterBudget,
   raisedBudget,
   BudgetLedger,
+  BatchPending,
+  BatchStore,
+  BATCH_PRICE_FACTOR,
+  MODEL_PRICES,
+  MAX_BATCH_TIMEOUT_S,
+  batchCallKey,
+  isBatchWait,
   type ModelPrice,
   type RateLimits,
   observeQueues,
@@ -38,7 +45,7 @@ import {
   type PhaseJobResult,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
 import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
@@ -120,13 +127,14 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   const limits = options.rateLimits;
   const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
   const ledger = new BudgetLedger(redis, options.prefix);
+  const batches = new BatchStore(redis, options.prefix);
 
   for (const role of options.roles) {
     const queueName = agentQueueName(role.name);
     const worker: Worker<PhaseJobData, PhaseJobResult> = new Worker<PhaseJobData, PhaseJobResult>(
       queueName,
-      (job, _token, signal): Promise<PhaseJobResult> =>
-        processPhaseJob(job, signal, {
+      (job, token, signal): Promise<PhaseJobResult> =>
+        processPhaseJob(job, token, signal, {
           role,
           driver,
           manager,
@@ -138,6 +146,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           limiter,
           prices: options.prices,
           ledger,
+          batches,
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
@@ -224,12 +233,14 @@ interface ProcessContext {
   prices: Readonly<Record<string, ModelPrice>> | undefined;
   /** What budgeted calls of every phase hold and spent (reservations). */
   ledger: BudgetLedger;
+  /** Batch ids of batch-mode calls, per attempt and call, and the index of open batches. */
+  batches: BatchStore;
   /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
   rateLimitQueue: (ms: number) => Promise<void>;
 }
 
 /** Run one attempt of one phase iteration. */
-async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
+async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: string | undefined, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
   const host = {
     driver: ctx.driver,
     manager: ctx.manager,
@@ -262,6 +273,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
           async (span) => {
             const cache = data.cache_ttl_ms > 0 ? redisResultCache(store.redis, store.prefix, data.cache_ttl_ms) : undefined;
+            const batchMode = phaseDef.mode === 'batch' || meta.call_mode === 'batch';
+            // Budgets hold and count batch calls at the Batches API's price.
+            const prices = batchMode ? batchPrices(ctx.prices ?? MODEL_PRICES) : ctx.prices;
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
@@ -280,7 +294,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
                   ledgerScope: `phase:${data.phase}`,
                 },
               ],
-              ctx.prices,
+              prices,
               // A reservation outlives a dead holder by its attempt's timeout and a minute at most.
               {
                 ledger: ctx.ledger,
@@ -291,7 +305,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               },
             );
             if (budget) gates.push(budget);
-            if (ctx.limiter) gates.push(rateLimitGate(ctx.limiter));
+            // The Messages API's rate limits do not apply to batches (they have their own queue).
+            if (ctx.limiter && !batchMode) gates.push(rateLimitGate(ctx.limiter));
             const r = await runRole(ctx.role, ctx.llm, input, {
               signal,
               maxTokens: ctx.maxTokens,
@@ -302,6 +317,16 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
               model: data.model ?? ctx.roleModel,
               promptCacheTtl: phaseDef.promptCacheTtl,
+              ...(batchMode
+                ? {
+                    batch: {
+                      keyFor: (n: number) => batchCallKey(data.run_id, data.phase, data.iteration, attempt, n),
+                      timeoutMs: phaseDef.batchTimeoutMs ?? MAX_BATCH_TIMEOUT_S * 1000,
+                      records: ctx.batches,
+                      owner: { run_id: data.run_id, phase: data.phase, iteration: data.iteration, attempt, role: ctx.role.name },
+                    },
+                  }
+                : {}),
             });
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
             span.setAttributes({
@@ -319,6 +344,28 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
         if (err instanceof CommitFailure) throw err;
+        if (err instanceof BatchPending) {
+          // The call is in a message batch: show the phase waiting for it (once per batch) and put the
+          // job back until the batch's timeout; the manager's batch poller brings it back as soon as
+          // the batch has ended. The worker's slot is free meanwhile.
+          const shown = isBatchWait(phaseState) && (phaseState.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === err.record.batch_id;
+          if (!shown) {
+            const reported = await phase.commit({
+              type: 'phase_batch_waiting',
+              at: Date.now(),
+              phase: data.phase,
+              iteration: data.iteration,
+              attempt,
+              batch: { batch_id: err.record.batch_id, submitted_at: err.record.submitted_at, timeout_at: err.record.timeout_at },
+              startedAt: phase.started,
+              agent: ctx.role.name,
+            });
+            if (!reported) return { reported: false, attempt };
+          }
+          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted }, 'phase waits for its message batch');
+          await job.moveToDelayed(err.record.timeout_at + 1000, token);
+          throw new DelayedError();
+        }
         if (err instanceof BudgetWait) {
           // The next call would pass a budget that waits: the phase waits for a `budget` event, and
           // the job ends here (its slot is free); the raise runs the phase again as a new iteration.
@@ -361,4 +408,15 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         attemptSig.dispose();
       }
   });
+}
+
+/** A price table at the Message Batches API's discount ({@link BATCH_PRICE_FACTOR}). */
+function batchPrices(table: Readonly<Record<string, ModelPrice>>): Readonly<Record<string, ModelPrice>> {
+  const f = BATCH_PRICE_FACTOR;
+  return Object.fromEntries(
+    Object.entries(table).map(([model, p]) => [
+      model,
+      { inputPerMTok: p.inputPerMTok * f, outputPerMTok: p.outputPerMTok * f, cacheWritePerMTok: p.cacheWritePerMTok * f, cacheReadPerMTok: p.cacheReadPerMTok * f, cacheWrite1hPerMTok: (p.cacheWrite1hPerMTok ?? p.inputPerMTok * 2) * f },
+    ]),
+  );
 }

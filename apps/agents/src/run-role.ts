@@ -3,7 +3,7 @@
  * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
  * validation error fed back (a schema repair, counted apart from transient retries).
  */
-import { FleetError, costUsd, fullUsage, MODEL_PRICES, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
+import { FleetError, costUsd, fullUsage, MODEL_PRICES, type BatchCall, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -79,6 +79,11 @@ export interface RoleCallOptions {
   model?: string | undefined;
   /** How long the provider keeps the prompt prefix cached (`prompt_cache_ttl`). @defaultValue the provider's (5 minutes) */
   promptCacheTtl?: '5m' | '1h' | undefined;
+  /**
+   * Send each call through the provider's batch API (`mode: batch`): the call for repair `n` (0 for
+   * the first) is known by `keyFor(n)`, so a take of the same attempt finds its batches again.
+   */
+  batch?: (Omit<BatchCall, 'key'> & { keyFor: (call: number) => string }) | undefined;
   /** Reuse and store results here; no caching when absent. */
   cache?: ResultCache | undefined;
   /** Output token cap per call. */
@@ -232,6 +237,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
           system,
           cacheSystem: true,
           ...(options.promptCacheTtl ? { cacheTtl: options.promptCacheTtl } : {}),
+          ...(options.batch ? { batch: { key: options.batch.keyFor(repairs), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner } } : {}),
           messages,
           tool,
           maxTokens: call.maxTokens,

@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, TOOLS_ROLE, createAnthropicBatches, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -112,6 +112,8 @@ program
       stalledIntervalMs: opts.stalledInterval,
       runRetentionMs: config.runRetentionMs,
       ...(history ? { history } : {}),
+      batches: createAnthropicBatches(config),
+      batchPollMs: config.batchPollMs,
     });
     say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); ${history ? 'archiving finished runs to PostgreSQL; ' : ''}Ctrl-C to stop`);
     if (http) say(`manager: HTTP API listening on ${http.listening}${/^(0\.0\.0\.0|\[::\]):/.test(http.listening) ? ' (every interface)' : ''}, ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, FleetError, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
@@ -81,7 +81,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? reach.agentRoles : [];
     if (options.localWorkers) {
-      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix });
+      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, batches: createAnthropicBatches(config), batchPollMs: config.batchPollMs });
       pool = await startAgentPool({
         redisUrl: redisHandle.url,
         prefix: config.queuePrefix,

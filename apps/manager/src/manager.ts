@@ -51,6 +51,7 @@ import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 import type { HistoryStore } from './archive/history-store.js';
+import { startBatchPoller, type BatchPoller, type BatchPollerOptions } from './batch-poller.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
@@ -114,6 +115,13 @@ export interface ManagerOptions {
    * A test clock ahead of real time makes a one-day approval timeout come due at once. @defaultValue `Date`
    */
   clock?: { now(): number };
+  /**
+   * The Message Batches API, for `mode: batch` phases: open batches are polled and their phase jobs
+   * resumed when they end (./batch-poller.ts). @defaultValue none: batch phases resume only at their `batch_timeout`
+   */
+  batches?: BatchPollerOptions['batches'] | undefined;
+  /** How often open batches are polled, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000 */
+  batchPollMs?: number | undefined;
 }
 
 export interface Manager {
@@ -491,6 +499,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   });
   await worker.waitUntilReady();
   const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
+  const batchPoller: BatchPoller | undefined = options.batches
+    ? startBatchPoller({ redis, prefix: options.prefix, store, driver, batches: options.batches, pollMs: options.batchPollMs, log, onError })
+    : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {
@@ -512,6 +523,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await polling;
       await checking;
       await pruning;
+      await batchPoller?.stop();
       await worker.close();
       await queueMetrics.close();
       await driver.close();

@@ -56,6 +56,7 @@ const envSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'FLEET_HISTORY_SCHEMA must be a lower-case SQL identifier such as agentfleet')
     .default('public'),
   FLEET_METRICS_PORT: z.coerce.number().int().min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').optional(),
+  FLEET_BATCH_POLL_MS: z.coerce.number().int().min(100, 'FLEET_BATCH_POLL_MS must be at least 100 (ms between polls of open message batches)').default(30_000),
 });
 
 /** Every setting AgentFleet reads from the environment, with defaults applied. */
@@ -80,6 +81,8 @@ export interface FleetConfig {
    * `_OTPM`, `_WINDOW_MS`); 0 is no limit, and all 0 turns the limiter off.
    */
   rateLimits: { requests: number; inputTokens: number; outputTokens: number; windowMs: number };
+  /** How often the manager asks the Batches API about open message batches, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000 */
+  batchPollMs: number;
   /** Extra prices, model prefix → USD per million tokens (`FLEET_PRICES` JSON), over the built-in table. */
   prices: Record<string, { inputPerMTok: number; outputPerMTok: number; cacheWritePerMTok: number; cacheReadPerMTok: number }>;
 
@@ -154,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       windowMs: e.FLEET_RATE_LIMIT_WINDOW_MS,
     },
     prices: parsePrices(e.FLEET_PRICES),
+    batchPollMs: e.FLEET_BATCH_POLL_MS,
   };
 }
 

@@ -29,7 +29,7 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { decide, initialRunState, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { BATCH_WAIT_EVENT, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -97,13 +97,16 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
-export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export { messageText } from './llm/types.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
+export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
+export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
 export { abortError, sleep } from './llm/abort.js';
 export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
-export { MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';
 export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 
 // Issue 4: workflow template registry, API keys and permissions, template fields.

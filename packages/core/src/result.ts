@@ -80,6 +80,8 @@ export interface RunMeta {
   links?: RunLinks;
   /** The request's budget (issue 8); the tighter of it and the workflow's `budget` applies. */
   budget?: Budget;
+  /** `batch`: every agent phase of the run sends its calls through the Message Batches API (`fleet run --batch`). */
+  call_mode?: 'batch';
 }
 
 /** Links between runs: a rerun, a fallback, a child workflow run. */

@@ -26,6 +26,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
+import { generateInBatch } from './anthropic-batch.js';
 import { redactError } from './redact.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
@@ -173,8 +174,22 @@ export class AnthropicLlmClient implements LlmClient {
       ],
       tool_choice: { type: 'tool', name: request.tool.name },
     };
+    // A batch-mode phase sends the same request through the Message Batches API (./anthropic-batch.ts).
+    if (request.batch) return generateInBatch(this.#client, params, request, {
+        toResponse: (message) => this.responseFromMessage(message, request),
+        codeForErrorType,
+        toFleetError: (err) => redactError(this.#toFleetError(err, request.signal), this.#options.apiKey),
+      });
     const hook = request.onSent;
     return hook ? sentHooks.run(hook, () => this.#send(params, request)) : this.#send(params, request);
+  }
+
+  /**
+   * A Messages API `Message` as the reply to `request` (what {@link generate} returns for it).
+   * @throws FleetError `OUTPUT_INVALID` as {@link generate} does.
+   */
+  responseFromMessage(message: Message, request: LlmRequest): LlmResponse {
+    return this.#toResponse(message, request);
   }
 
   async #send(params: MessageCreateParamsNonStreaming, request: LlmRequest): Promise<LlmResponse> {

@@ -70,6 +70,11 @@ export interface LlmRequest {
   /** Aborts the in-flight HTTP request (bound to the phase timeout and to cancellation). */
   signal: AbortSignal;
   /**
+   * Send this call through the provider's batch API (half price, results within hours): the call
+   * throws `BatchPending` until its batch has ended. Providers without one call directly.
+   */
+  batch?: BatchCall | undefined;
+  /**
    * Structured inputs the prompt was rendered from (requirements, upstream outputs).
    * Real providers ignore this; the offline model answers from it.
    */
@@ -118,6 +123,46 @@ export interface LlmResponse {
   stopReason: string;
   /** Rate-limit state from the reply's headers, when the provider sends it. */
   rateLimit?: RateLimitInfo | undefined;
+  /**
+   * A batch result handed out before (the attempt is replayed after its job came back): billed once,
+   * when it was first handed out, so budgets do not count it again.
+   */
+  replayed?: boolean | undefined;
+}
+
+/**
+ * A call sent through a provider's batch API (Anthropic Message Batches), known by a key that is
+ * stable across retakes of the same attempt (`<run>.<phase>.<iteration>.<attempt>.<call>`), so a
+ * worker that takes the job again finds the batch it submitted instead of submitting a second one.
+ */
+export interface BatchCall {
+  key: string;
+  /** How long the call may wait for its batch, ms (`batch_timeout`); then it fails with `PHASE_TIMEOUT`. */
+  timeoutMs: number;
+  records: BatchRecordStore;
+  /** What the open-batch index needs to resume the phase (run, phase, iteration, attempt, role queue). */
+  owner: { run_id: string; phase: string; iteration: number; attempt: number; role: string };
+}
+
+/** One submitted batch request, as stored per attempt and call. */
+export interface BatchRecord {
+  batch_id: string;
+  /** The request's `custom_id` within its batch. */
+  custom_id: string;
+  /** Epoch ms. */
+  submitted_at: number;
+  /** Epoch ms after which the call gives up (`submitted_at` + batch timeout). */
+  timeout_at: number;
+}
+
+/** Where batch ids are kept durably (the run's Redis keys; see store/batch-store.ts). */
+export interface BatchRecordStore {
+  /** The batch already submitted under `key`, if any. */
+  get(key: string): Promise<BatchRecord | undefined>;
+  /** Record a submitted batch; the first record for a key stands and is returned. */
+  put(key: string, record: BatchRecord, owner: BatchCall['owner']): Promise<BatchRecord>;
+  /** The result of `key` is handed out; true the first time (it is billed then), false on a replay. */
+  deliver(key: string, record: BatchRecord): Promise<boolean>;
 }
 
 /**

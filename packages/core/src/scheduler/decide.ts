@@ -60,6 +60,14 @@ export function initialRunState(definition: WorkflowDefinition, createdAt: numbe
   };
 }
 
+/** The event type of a phase waiting for its message batch (`mode: batch`). */
+export const BATCH_WAIT_EVENT = 'batch';
+
+/** Whether a phase is waiting for its message batch: its attempt is still going (see `phase_batch_waiting`). */
+export function isBatchWait(phase: PhaseState | undefined): boolean {
+  return phase?.status === 'waiting' && phase.waitingFor?.event === BATCH_WAIT_EVENT;
+}
+
 export function isTerminalRun(status: RunState['status']): boolean {
   return TERMINAL_RUN_STATUSES.includes(status);
 }
@@ -159,6 +167,7 @@ class DecisionBuilder {
         phase.status = 'running';
         phase.attempts = event.attempt;
         phase.startedAt ??= event.at;
+        delete phase.waitingFor;
         if (event.agent) phase.agent = event.agent;
         this.events.push({
           type: 'phase_started',
@@ -190,6 +199,7 @@ class DecisionBuilder {
         addUsage(this.state.usage, event.usage);
         phase.attempts = Math.max(phase.attempts, event.attempt);
         phase.startedAt ??= event.at;
+        delete phase.waitingFor;
         const underCap = this.state.totalRetries < this.definition.errorHandling.maxTotalRetries;
         if (event.willRetry && underCap) {
           this.state.totalRetries += 1;
@@ -223,6 +233,17 @@ class DecisionBuilder {
         phase.status = 'waiting';
         phase.waitingFor = { event: BUDGET_EVENT, prompt: event.prompt };
         this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BUDGET_EVENT, prompt: event.prompt });
+        return true;
+      }
+      case 'phase_batch_waiting': {
+        const phase = this.current(event.phase, event.iteration);
+        if (!phase || event.attempt < phase.attempts) return false;
+        const prompt = phase.waitingFor?.prompt as { batch_id?: string } | undefined;
+        if (isBatchWait(phase) && prompt?.batch_id === event.batch.batch_id) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
+        phase.status = 'waiting';
+        phase.waitingFor = { event: BATCH_WAIT_EVENT, prompt: { ...event.batch, attempt: event.attempt } };
+        this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BATCH_WAIT_EVENT, prompt: phase.waitingFor.prompt });
         return true;
       }
       case 'phase_deadline': {
@@ -260,7 +281,7 @@ class DecisionBuilder {
         }
         for (const def of this.definition.phases) {
           const phase = this.phase(def.name);
-          if (phase.status !== 'waiting' || !phase.waitingFor) continue;
+          if (phase.status !== 'waiting' || !phase.waitingFor || isBatchWait(phase)) continue;
           if (def.kind === 'approval' && ['approval', 'approve', 'reject'].includes(event.event)) {
             const approved = event.event === 'approve' || (event.event === 'approval' && approvedIn(event.data));
             this.settleApproval(def.name, phase, approved, event.data, event.at);
@@ -419,6 +440,7 @@ class DecisionBuilder {
     if (cacheHit) phase.cacheHit = true;
     delete phase.error;
     delete phase.feedback;
+    delete phase.waitingFor;
     this.events.push({
       type: 'phase_completed',
       at,
@@ -560,7 +582,8 @@ class DecisionBuilder {
     for (const def of this.definition.phases) {
       const phase = this.phase(def.name);
       if (IN_FLIGHT_PHASE_STATUSES.includes(phase.status) || phase.status === 'waiting') {
-        if (phase.status !== 'waiting') this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
+        // A phase waiting for its batch still has a (delayed) job to remove.
+        if (phase.status !== 'waiting' || isBatchWait(phase)) this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
         phase.status = 'cancelled';
         phase.reason = reason;
         phase.finishedAt = at;
@@ -612,7 +635,8 @@ class DecisionBuilder {
     const phase = this.state.phases[name];
     if (!phase || !this.byName.has(name)) return undefined;
     if (phase.iteration !== iteration) return undefined;
-    if (!IN_FLIGHT_PHASE_STATUSES.includes(phase.status)) return undefined;
+    // A phase waiting for its message batch is still in flight: its attempt goes on when the batch ends.
+    if (!IN_FLIGHT_PHASE_STATUSES.includes(phase.status) && !isBatchWait(phase)) return undefined;
     return phase;
   }
 

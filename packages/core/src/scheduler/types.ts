@@ -169,6 +169,21 @@ export type SchedulerEvent =
       startedAt?: number | undefined;
       agent?: string | undefined;
     }
+  /**
+   * The attempt's model call went into a message batch (`mode: batch`): the phase shows as waiting
+   * for it (`waitingFor.event` `batch`) while its job is put back; the same attempt goes on, and
+   * reports its outcome as usual, once the batch has ended.
+   */
+  | {
+      type: 'phase_batch_waiting';
+      at: number;
+      phase: string;
+      iteration: number;
+      attempt: number;
+      batch: { batch_id: string; submitted_at: number; timeout_at: number };
+      startedAt?: number | undefined;
+      agent?: string | undefined;
+    }
   /** The manager-side deadline of a phase iteration passed (a worker died without a word). */
   | { type: 'phase_deadline'; at: number; phase: string; iteration: number }
   | { type: 'cancel_requested'; at: number; reason: string }
