@@ -100,6 +100,10 @@ describe('mode: batch', () => {
     // 1000 in × $3 + 1000 out × $15 per MTok = $0.018 direct; half in the batch.
     expect(planning?.usage.cost_usd).toBeCloseTo(0.009, 9);
     expect(designing?.usage.cost_usd).toBeCloseTo(0.018, 9);
+    // The cost report shows the discount.
+    expect(planning?.mode).toBe('batch');
+    expect(designing?.mode).toBeUndefined();
+    expect(result.batch_savings_usd).toBeCloseTo(0.009, 9);
   });
 
   it('an errored batch request is retried like a direct call: a new attempt sends a new batch', async () => {

@@ -42,6 +42,8 @@ export interface RunCommandOptions {
   interactive?: boolean;
   /** The request's run budget (`--max-cost-usd`, `--max-tokens-budget`). */
   budget?: Budget | undefined;
+  /** `--batch`: every agent phase through the Message Batches API. */
+  batch?: boolean | undefined;
   /** Append every model call and reply to this cassette (JSON lines, keys redacted; `fleet test --replay`). */
   record?: string | undefined;
 }
@@ -104,7 +106,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     }
     // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) make a calling script's span the run's parent.
     const trace = incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE);
-    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}) });
+    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}), ...(options.batch ? { callMode: 'batch' as const } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
@@ -190,7 +192,7 @@ function summary(r: RunResult): string {
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
     ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
-    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''}${r.batch_savings_usd ? ` (batch discount saved $${r.batch_savings_usd.toFixed(4)})` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];

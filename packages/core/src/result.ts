@@ -23,6 +23,8 @@ export interface PhaseResult {
   cache_hit?: boolean;
   /** Share of the phase's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
   prompt_cache_hit_rate: number | null;
+  /** `batch` when the phase's calls went through the Message Batches API (half price). */
+  mode?: 'batch';
 }
 
 export interface RunResult {
@@ -50,6 +52,11 @@ export interface RunResult {
    * cache reads / (uncached input + cache reads + cache writes). Null before any model call.
    */
   prompt_cache_hit_rate: number | null;
+  /**
+   * What the Message Batches API's discount saved, USD: batch phases paid half their list price, so
+   * as much again as they cost. 0 without batch phases.
+   */
+  batch_savings_usd: number;
   /** Provider that answered: `anthropic`, or `offline` for the built-in offline model. */
   provider: string;
   model: string | null;
@@ -116,6 +123,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     if (s?.reason) result.reason = s.reason;
     if (s?.agent && s.agent !== def.agent) result.agent = s.agent;
     if (s?.cacheHit) result.cache_hit = true;
+    if (def.kind === 'agent' && (def.mode === 'batch' || meta.call_mode === 'batch')) result.mode = 'batch';
     return result;
   });
   const start = state.startedAt ?? state.createdAt;
@@ -141,6 +149,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     errors: state.errors,
     usage: fullUsage(state.usage),
     prompt_cache_hit_rate: promptCacheHitRate(state.usage),
+    batch_savings_usd: phases.reduce((sum, p) => sum + (p.mode === 'batch' ? (p.usage.cost_usd ?? 0) : 0), 0),
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,

@@ -37,7 +37,7 @@ const RUN_STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'ca
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
 
 /** The fields of a submission, for "did you mean" on an unknown one. */
-const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget'];
+const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget', 'mode'];
 
 const SubmitBody = z
   .strictObject({
@@ -53,6 +53,7 @@ const SubmitBody = z
     budget: BudgetSchema.optional().describe(
       "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
     ),
+    mode: z.enum(['direct', 'batch'], { error: 'mode must be "direct" or "batch"' }).optional().describe("`batch`: every agent phase sends its model calls through the Message Batches API (half price, results within hours)"),
   }, {
     // A misspelt field ("budjet") would otherwise be dropped without a word.
     error: (issue) =>
@@ -193,7 +194,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const budget = compileBudget(body.budget);
         // A caller's W3C trace context continues into the run: its span becomes the run span's parent.
         const trace = incomingTraceCarrier(request.headers.traceparent, request.headers.tracestate);
-        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace, ...(budget ? { budget } : {}) });
+        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace, ...(budget ? { budget } : {}), ...(body.mode === 'batch' ? { callMode: 'batch' as const } : {}) });
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
