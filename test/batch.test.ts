@@ -10,7 +10,11 @@ import { createAnthropicBatches, createRedis, type RunResult, type StoredRunEven
 import { startManager, type Manager } from '@agentfleet/manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic, type FakeBatchOptions, type FakeRequest } from './support/fake-anthropic.js';
-import { fakeAnthropicClient, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
+import { cliEnv, fakeAnthropicClient, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
+import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MODEL = 'claude-sonnet-5-5'; // $3 / $15 per MTok; half through the Batches API
 const base: RoleInput = { requirements: 'Build a todo API', variables: {}, phase: 'p', instructions: undefined, upstream: [], upstreamErrors: [] };
@@ -127,5 +131,30 @@ describe('mode: batch', () => {
     expect(result.errors[0]).toMatchObject({ phase: 'planning', error: { code: 'PHASE_TIMEOUT' } });
     expect(result.errors[0]?.error.message).toContain('batch_timeout');
     expect(fake.batches[0]?.cancelled).toBe(true);
+  });
+});
+
+describe('fleet run --batch', () => {
+  it('runs every agent phase through the Message Batches API from the CLI and reports the discount', async () => {
+    fake = await startFakeAnthropic({ batches: { endAfterRetrievals: 0 } });
+    fake.setResponder((req: FakeRequest) => ({ toolInput: outputs[toolOf(req)], usage: { input_tokens: 1000, output_tokens: 1000 } }));
+    const dir = await mkdtemp(join(tmpdir(), 'fleet-batch-cli-'));
+    try {
+      const file = join(dir, 'wf.yaml');
+      await writeFile(file, ['name: batch-cli', 'agents: [planner, designer]', 'phases:', '  - name: planning', '    agent: planner', '  - name: design', '    agent: designer', '    depends_on: [planning]', ''].join('\n'));
+      const prefix = uniquePrefix('batch-cli');
+      try {
+        const env = cliEnv(redisUrl(), prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_MODEL: MODEL, FLEET_BATCH_POLL_MS: '100', FLEET_LOG_LEVEL: 'warn' });
+        const run = await runCli(['run', '--batch', '-w', file, '-o', join(dir, 'out'), 'Build a todo API'], env, { timeoutMs: 90_000 });
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.stderr + run.stdout).toMatch(/batch discount saved \$0\.0180/);
+        expect(fake.batches).toHaveLength(2);
+        expect(direct(fake)).toHaveLength(0);
+      } finally {
+        await cleanupPrefix(redisUrl(), prefix);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
