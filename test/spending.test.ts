@@ -10,6 +10,7 @@ import { coder, designer, planner, type RoleInput } from '@agentfleet/agents';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic, type FakeReply, type FakeRequest } from './support/fake-anthropic.js';
 import { cliEnv, fakeAnthropicClient, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
+import { startHttpApi } from '@agentfleet/manager';
 
 const MODEL = 'claude-sonnet-5-5'; // $3 / $15 per MTok
 const PRICE = modelPrice(MODEL);
@@ -21,7 +22,10 @@ const toolOf = (r: FakeRequest) => r.forcedToolName?.replace(/^submit_|_output$/
 
 let fake: FakeAnthropic | undefined;
 let fleet: FleetFixture | undefined;
+let closeApi: (() => Promise<void>) | undefined;
 afterEach(async () => {
+  await closeApi?.();
+  closeApi = undefined;
   await fleet?.close();
   await fake?.close();
   fleet = undefined;
@@ -98,6 +102,50 @@ describe('budgets that pause', () => {
     expect(result.status).toBe('failed');
     expect(result.errors[0]).toMatchObject({ phase: 'design', error: { code: 'BUDGET_EXCEEDED' } });
     expect(fake.requests.filter((r) => toolOf(r) === 'designer')).toHaveLength(0);
+  });
+});
+
+describe('budgets that pause, over the HTTP API', () => {
+  it('takes on_exceed in the request budget, refuses a budget event that is no raise (400), and goes on after a raise', async () => {
+    fake = await startFakeAnthropic();
+    fake.setResponder((req) => ({ toolInput: outputs[toolOf(req)], usage: { input_tokens: 1000, output_tokens: 1000 } }));
+    fleet = await startFleet({ name: 'budget-http', llm: fakeAnthropicClient(fake.url, MODEL) });
+    const admin = 'admin-key-0123456789abcdef';
+    const api = await startHttpApi({ redisUrl: fleet.url, prefix: fleet.prefix, port: 0, host: '127.0.0.1', adminKeys: [admin], provider: 'anthropic' });
+    closeApi = () => api.close();
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(api.url + path, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const workflow = {
+      name: 'budget-http',
+      agents: ['planner', 'designer'],
+      phases: [
+        { name: 'planning', agent: 'planner' },
+        { name: 'design', agent: 'designer', depends_on: ['planning'] },
+      ],
+    };
+    const created = await call('POST', '/api/runs', { requirements: 'Build a todo API', workflow, budget: { max_cost_usd: 0.0181, on_exceed: 'wait' } });
+    expect(created.status, JSON.stringify(created.body)).toBeLessThan(300);
+    const runId = String(created.body.run_id);
+    let onWaiting: () => void = () => undefined;
+    const waiting = new Promise<void>((resolve) => (onWaiting = resolve));
+    const blocking = createRedis(fleet.url, { forWorker: true });
+    const done = fleet.client
+      .follow(runId, blocking, (e) => {
+        if (e.event.type === 'phase_waiting' && e.event.event === 'budget') onWaiting();
+      })
+      .finally(() => blocking.disconnect());
+    await waiting;
+    const shown = await call('GET', `/api/runs/${runId}`);
+    expect(shown.body).toMatchObject({ status: 'waiting', waiting_for: [{ phase: 'design', event: 'budget' }] });
+
+    const bad = await call('POST', `/api/runs/${runId}/events`, { type: 'budget', data: { add_usd: 0 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('add_usd');
+    const raised = await call('POST', `/api/runs/${runId}/events`, { type: 'budget', data: { add_usd: 2 } });
+    expect(raised.status).toBeLessThan(300);
+    expect((await done).status).toBe('completed');
   });
 });
 
