@@ -123,6 +123,45 @@ describe('mode: batch', () => {
     expect(retry?.error.code).toBe('PROVIDER_OVERLOADED');
   });
 
+  it('budgets count batch calls at the batch price: a budget too small for two direct phases pays for two batch phases', async () => {
+    const { fake, fleet } = await setup('batch-budget', { endAfterRetrievals: 0 });
+    const wf = testWorkflow({
+      agents: ['planner', 'designer'],
+      // Direct, planning alone costs $0.018 and design could not start; in batches each costs $0.009.
+      budget: { max_cost_usd: 0.02 },
+      mode: 'batch',
+      phases: [
+        { name: 'planning', agent: 'planner' },
+        { name: 'design', agent: 'designer', depends_on: ['planning'] },
+      ],
+    });
+    const { done } = await submit(fleet, wf);
+    const result = await done;
+    expect(result.status).toBe('completed');
+    expect(fake.batches).toHaveLength(2);
+    expect(result.usage.cost_usd).toBeCloseTo(0.018, 9);
+    expect(result.batch_savings_usd).toBeCloseTo(0.018, 9);
+  });
+
+  it('a reply that fails validation is repaired through a second batch; the first reply is billed once', async () => {
+    const { fake, fleet } = await setup('batch-repair', { endAfterRetrievals: 0 });
+    fake.enqueue({ toolInput: { not: 'a plan' }, usage: { input_tokens: 1000, output_tokens: 1000 } });
+    const wf = testWorkflow({ agents: ['planner'], budget: { max_cost_usd: 1 }, phases: [{ name: 'planning', agent: 'planner', mode: 'batch' }] });
+    const { runId, done } = await submit(fleet, wf);
+    const result = await done;
+    expect(result.status).toBe('completed');
+    expect(result.results.planning).toEqual(plan);
+    expect(fake.batches).toHaveLength(2);
+    // The budget ledger counted each batch reply once, though the attempt read the first one twice.
+    expect(Number(await fleet.redis.hget(`${fleet.prefix}:run:${runId}:budget`, 'run:spent_usd'))).toBeCloseTo(0.018, 9);
+    // The repair carries the validation error back to the model, as a direct repair does.
+    expect(JSON.stringify(fake.batches[1]?.requests[0]?.params)).toContain('That tool input is not valid');
+    const planning = result.phases.find((p) => p.name === 'planning');
+    expect(planning).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(planning?.usage).toMatchObject({ input_tokens: 2000, output_tokens: 2000 });
+    expect(planning?.usage.cost_usd).toBeCloseTo(0.018, 9);
+  });
+
   it('a batch that does not end within batch_timeout is cancelled and the phase fails with PHASE_TIMEOUT', async () => {
     const { fake, fleet } = await setup('batch-timeout', {});
     const { done } = await submit(fleet, twoPhases({ batch_timeout: 0.2 }));

@@ -59,6 +59,11 @@ export interface BudgetGateLedger {
   onHeld?: ((info: { scope: string; limit: 'max_cost_usd' | 'max_tokens'; max: number; spent: number; reserved: number }) => void) | undefined;
   /** First wait between asks while other calls hold the budget, ms; doubles up to 2 s. @defaultValue 50 */
   heldRetryMs?: number | undefined;
+  /**
+   * Whether a call was already sent by an earlier take of the attempt (a batch-mode call whose batch
+   * was submitted): it is not checked or held again, only settled when its reply is first handed out.
+   */
+  sentBefore?: ((call: GateCall) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -185,6 +190,8 @@ function ledgerBudgetGate(active: readonly BudgetScope[], prices: Readonly<Recor
   };
   return {
     async before(call) {
+      // Paid for (or being paid for) already: refusing it now would throw a reply away.
+      if (await opts.sentBefore?.(call)) return undefined;
       const price = modelPrice(call.model, prices);
       const inputUsd = price ? (call.estimatedInputTokens * price.inputPerMTok) / 1e6 : 0;
       const scopes = active.map((s, i) => ({

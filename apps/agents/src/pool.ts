@@ -302,6 +302,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
                 holdMs: data.timeout_ms + 60_000,
                 onHeld: (held) =>
                   void store.appendEvent(data.run_id, { type: 'budget_held', at: Date.now(), phase: data.phase, iteration: data.iteration, ...held }).catch(() => undefined),
+                ...(batchMode ? { sentBefore: async (c: { index: number }) => (await ctx.batches.get(batchCallKey(data.run_id, data.phase, data.iteration, attempt, c.index))) !== undefined } : {}),
               },
             );
             if (budget) gates.push(budget);
