@@ -42,7 +42,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
     case 'run_finished':
       return `run ${e.status} in ${seconds(e.duration_ms)}`;
     case 'phase_waiting':
-      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}${runId ? `\n    answer: ${answerCommand(runId, e.event)}` : ''}`;
+      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}${runId && e.event !== 'batch' ? `\n    answer: ${answerCommand(runId, e.event)}` : ''}`;
     case 'step_action':
       return `  ↪ ${e.phase}: ${e.action}${e.target ? ` → ${e.target}` : ''}${e.note ? ` (${e.note})` : ''}`;
     case 'external_event':

@@ -214,7 +214,17 @@ class TerminalAsker {
   ) {}
 
   answer(phase: string, event: string, prompt: unknown): void {
+    // A message batch ends by itself; nobody answers it.
+    if (event === 'batch') return;
     this.queue = this.queue.then(async () => {
+      if (event === 'budget') {
+        const limit = (prompt as { limit?: string; message?: string } | undefined)?.limit === 'max_tokens' ? 'tokens' : 'USD';
+        const reply = await this.rl.question(`  ? ${(prompt as { message?: string } | undefined)?.message ?? `${phase} waits for its budget`}\n  ${limit} to add (empty: leave it waiting) > `);
+        const amount = Number(reply.trim());
+        if (!reply.trim() || !Number.isFinite(amount) || amount <= 0) return;
+        await this.client.sendEvent(this.runId, 'budget', limit === 'tokens' ? { add_tokens: Math.round(amount) } : { add_usd: amount });
+        return;
+      }
       if (event === 'approval') {
         const reply = await this.rl.question(`  ? approve "${phase}"${typeof prompt === 'string' ? ` (${prompt})` : ''} [y/N] `);
         const approved = /^y(es)?$/i.test(reply.trim());
