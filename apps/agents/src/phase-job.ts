@@ -181,7 +181,9 @@ export async function withPhaseJob(
   const data = parsed.data;
   const attempt = job.attemptsMade + 1;
   const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
-  recordJobStart(host.role, job);
+  // Queue wait of a first take only: a job taken again (stalled, or back from waiting on its message
+  // batch) did not wait in the queue all that time.
+  if (job.attemptsStarted <= 1) recordJobStart(host.role, job);
   return withSpan(
     `process ${host.queueName}`,
     {
