@@ -433,7 +433,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['runs'],
         summary: 'Send an external event (approval, answers) to a run',
-        description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
+        description:
+          'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, `budget` with `{"add_usd": 2}` and/or `{"add_tokens": 10000}` (raises the budget a phase waits on; 400 for anything else), or the type an agent asked for. 409 when the run finished.',
         params: RunIdParams,
         body: z.object({
           type: z.string().min(1).max(64).describe('event type'),
