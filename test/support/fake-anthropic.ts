@@ -13,6 +13,11 @@
  * `tool_choice` naming a tool that is not in `tools`, and, when started with `apiKey`, a request
  * whose `Authorization: Bearer` / `x-api-key` header does not carry that key.
  *
+ * With `batches`, it also speaks the Message Batches API (`/v1/messages/batches`: create, retrieve,
+ * cancel, results as JSON lines), answering each batched request like a Messages request when the
+ * batch is processed ({@link FakeAnthropic.endBatches}, or by itself after some retrievals). With
+ * `promptCache`, it keeps a prompt cache with TTLs on a clock the test may skip.
+ *
  * Run it in-process and hand its `url` to the SDK as `baseURL`, or to child processes as
  * `ANTHROPIC_BASE_URL`.
  *
