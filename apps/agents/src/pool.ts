@@ -273,7 +273,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
           },
           async (span) => {
             const cache = data.cache_ttl_ms > 0 ? redisResultCache(store.redis, store.prefix, data.cache_ttl_ms) : undefined;
-            const batchMode = phaseDef.mode === 'batch' || meta.call_mode === 'batch';
+            // Batches are Anthropic's: other providers answer batch-mode phases directly.
+            const batchMode = (phaseDef.mode === 'batch' || meta.call_mode === 'batch') && ctx.llm.provider === 'anthropic';
             // Budgets hold and count batch calls at the Batches API's price.
             const prices = batchMode ? batchPrices(ctx.prices ?? MODEL_PRICES) : ctx.prices;
             const gates: CallGate[] = [];

@@ -23,7 +23,7 @@ export interface PhaseResult {
   cache_hit?: boolean;
   /** Share of the phase's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
   prompt_cache_hit_rate: number | null;
-  /** `batch` when the phase's calls went through the Message Batches API (half price). */
+  /** `batch` when the phase's last iteration sent its calls through the Message Batches API (half price). */
   mode?: 'batch';
 }
 
@@ -123,7 +123,7 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     if (s?.reason) result.reason = s.reason;
     if (s?.agent && s.agent !== def.agent) result.agent = s.agent;
     if (s?.cacheHit) result.cache_hit = true;
-    if (def.kind === 'agent' && (def.mode === 'batch' || meta.call_mode === 'batch')) result.mode = 'batch';
+    if (s?.batched) result.mode = 'batch';
     return result;
   });
   const start = state.startedAt ?? state.createdAt;

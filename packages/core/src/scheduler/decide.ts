@@ -242,6 +242,7 @@ class DecisionBuilder {
         if (isBatchWait(phase) && prompt?.batch_id === event.batch.batch_id) return false;
         this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
         phase.status = 'waiting';
+        phase.batched = true;
         phase.waitingFor = { event: BATCH_WAIT_EVENT, prompt: { ...event.batch, attempt: event.attempt } };
         this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BATCH_WAIT_EVENT, prompt: phase.waitingFor.prompt });
         return true;
@@ -391,6 +392,7 @@ class DecisionBuilder {
     delete phase.startedAt;
     delete phase.error;
     delete phase.cacheHit;
+    delete phase.batched;
     if (def.kind === 'approval') {
       phase.status = 'waiting';
       phase.startedAt = at;

@@ -57,6 +57,8 @@ export interface PhaseState {
   feedback?: { from: string; note?: string; event?: { type: string; data: unknown } };
   /** While `waiting`: the event type that resumes it, and what was asked. */
   waitingFor?: { event: string; prompt?: unknown };
+  /** The current iteration sent its model calls through the Message Batches API (`mode: batch`). */
+  batched?: boolean;
   /** The current iteration's `phase <name>` span, chosen when it was queued (set by the shell, not the scheduler). */
   span?: SpanRef;
 }
