@@ -8,7 +8,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { FleetError, isRedisAuthFailure, pingRedis, redactRedisUrl } from '@agentfleet/core';
+import { FleetError, isRedisAuthFailure, pingRedis, redactRedisUrl, redisNotAnsweringMessage } from '@agentfleet/core';
 
 export interface RedisHandle {
   url: string;
@@ -57,6 +57,8 @@ async function freePort(): Promise<number> {
 export async function ensureRedis(url: string, log: (line: string) => void, options: { allowPrivate?: boolean; alwaysPrivate?: boolean } = {}): Promise<RedisHandle> {
   const ping = options.alwaysPrivate === true ? { ok: false as const, reason: 'a private Redis was asked for' } : await pingRedis(url, 1500);
   if (ping.ok) return { url, private: false, stop: () => Promise.resolve() };
+  // Something listens there but says nothing (a frozen Redis): a private server would hide it.
+  if ('silent' in ping && ping.silent === true) throw new FleetError('REDIS_UNAVAILABLE', redisNotAnsweringMessage(url, 1500));
   if (isRedisAuthFailure(ping.reason)) {
     throw new FleetError('REDIS_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} refused the credentials (${ping.reason}); check the user and password in REDIS_URL`);
   }

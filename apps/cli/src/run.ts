@@ -11,6 +11,7 @@ import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingT
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
+import { redisNotice } from './redis-notice.js';
 import { EXIT, say } from './shared.js';
 import { RecordingLlmClient } from './testing/cassette.js';
 import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
@@ -66,6 +67,10 @@ export async function runCommand(requirements: string, options: RunCommandOption
 
   const redis = createRedis(redisHandle.url, { name: 'fleet-run' });
   const blocking = createRedis(redisHandle.url, { forWorker: true, name: 'fleet-run-follow' });
+  // One line when Redis goes away and one when it is back, for every connection of this process.
+  const notice = redisNotice(redisHandle.url, say);
+  notice.watch(redis);
+  blocking.on('error', notice.onError);
   const client = new FleetClient(redis, config.queuePrefix);
   let manager: Manager | undefined;
   let pool: AgentPool | undefined;
@@ -83,7 +88,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? reach.agentRoles : [];
     if (options.localWorkers) {
-      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, batches: createAnthropicBatches(config), batchPollMs: config.batchPollMs });
+      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, onError: notice.onError, batches: createAnthropicBatches(config), batchPollMs: config.batchPollMs });
       pool = await startAgentPool({
         redisUrl: redisHandle.url,
         prefix: config.queuePrefix,
@@ -91,6 +96,9 @@ export async function runCommand(requirements: string, options: RunCommandOption
         concurrency: options.concurrency,
         ...recording(options.record, createLlmClient(config, roles), agentPoolSettings(config, roles)),
         maxTokens: config.maxTokens,
+        // Agents' read_file / list_files / write_file see the run's artifacts directory, --out included.
+        ...(options.out ? { toolSettings: { ...loadToolSettings(), artifactsDir: () => resolve(options.out as string) } } : {}),
+        onError: notice.onError,
       });
       if (reach.tools) {
         // Tool phases write into the run's artifacts directory: the same one as the artifacts below.
@@ -101,6 +109,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
           prefix: config.queuePrefix,
           concurrency: options.concurrency,
           settings: { ...settings, artifactsDir: out ? () => resolve(out) : settings.artifactsDir },
+          onError: notice.onError,
         });
       }
     }

@@ -1,5 +1,5 @@
 import { BUILTIN_ROLES, customRole, loadRoleModules, roleModulePaths, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, didYouMean, createRedis, loadConfig, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
+import { FleetClient, FleetError, RoleRegistry, assertRedisReachable, didYouMean, createRedis, loadConfig, redisNotAnsweringMessage, type Budget, type FleetConfig, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 
 /** A Redis connection as `createRedis` opens it. */
@@ -7,6 +7,9 @@ type Redis = ReturnType<typeof createRedis>;
 
 /** Exit statuses of every `fleet` command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Longest wait for one Redis command of a short CLI command (status, cancel, event, …), ms. */
+export const CLI_COMMAND_TIMEOUT_MS = 10_000;
 
 /** Write one line to stderr. */
 export function say(line: string): void {
@@ -124,10 +127,17 @@ export function untilSignal(): Promise<NodeJS.Signals> {
 export async function withClient<T>(fn: (client: FleetClient, config: FleetConfig) => Promise<T>): Promise<T> {
   const config = loadConfig();
   await assertRedisReachable(config.redisUrl);
-  const redis = createRedis(config.redisUrl, { name: 'fleet-cli' });
+  // A Redis that answered PING and then stops (frozen, CLIENT PAUSE, a long script) fails the command, not the terminal.
+  const redis = createRedis(config.redisUrl, { name: 'fleet-cli', commandTimeoutMs: CLI_COMMAND_TIMEOUT_MS });
+  redis.on('error', () => undefined); // each failed command says what went wrong
   const client = new FleetClient(redis, config.queuePrefix);
   try {
     return await fn(client, config);
+  } catch (err) {
+    if (err instanceof Error && /Command timed out/.test(err.message)) {
+      throw new FleetError('REDIS_UNAVAILABLE', redisNotAnsweringMessage(config.redisUrl, CLI_COMMAND_TIMEOUT_MS, 'a command'), { cause: err });
+    }
+    throw err;
   } finally {
     await client.close();
     redis.disconnect();

@@ -16,6 +16,8 @@ import {
   RunStore,
   IN_FLIGHT_PHASE_STATUSES,
   createRedis,
+  createRepeatLimiter,
+  repeatKey,
   cancelChannel,
   contextOfSpanRef,
   isTerminalRun,
@@ -45,6 +47,7 @@ import {
   toFleetError,
   reportUnservedPhases,
   servedRoles,
+  admitRun,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -52,6 +55,7 @@ import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 import type { HistoryStore } from './archive/history-store.js';
 import { startBatchPoller, type BatchPoller, type BatchPollerOptions } from './batch-poller.js';
+import { startScheduleWorker } from './schedules.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
@@ -144,7 +148,14 @@ export interface Manager {
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const log = options.logger ?? createLogger({ name: 'manager' });
   const warn = options.warn ?? ((m: string) => log.warn(m));
-  const onError = options.onError ?? ((err: Error) => warn(err.message));
+  // One line per distinct error every 10 s while Redis is down or full (each connection and command reports it).
+  const limitRepeats = createRepeatLimiter();
+  const onError =
+    options.onError ??
+    ((err: Error) => {
+      const verdict = limitRepeats(repeatKey(err));
+      if (verdict.emit) warn(verdict.suppressed > 0 ? `${err.message} (${verdict.suppressed} more like it since the last report)` : err.message);
+    });
   const clock = options.clock ?? Date;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
@@ -179,6 +190,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // The child's trace continues under the phase that started it.
         trace: childTrace(state.phases[phase]?.span, meta.trace),
         links: { parent: { run_id: meta.run_id, phase, iteration } },
+        // The child's phases are the parent's work: they go at the parent's priority.
+        ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
       });
       submitted = true;
       // The child stays in Redis while its parent is open (retention).
@@ -346,11 +359,21 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await store.removeDeadline(runStartDeadline(data.run_id));
       return;
     }
+    if (data.type === 'run_submitted') {
+      // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
+      // waits for a finishing run of its key, without a start deadline).
+      const { meta, state } = await store.getRun(data.run_id);
+      if ((await admitRun(store, meta, state, Date.now())) === 'queued') {
+        await store.removeDeadline(runStartDeadline(data.run_id));
+        return;
+      }
+    }
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
     const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
+    if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(data.run_id, data.reason, data.at);
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is
     // carried out (by this apply, or earlier by the client) or refused.
@@ -359,6 +382,24 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     // its effects), or a redelivered report (its first delivery may have died the same way): carry out
     // whatever the run's outbox holds, whoever committed it.
     if ((deadline && !decision.accepted) || job.attemptsStarted > 1 || job.attemptsMade > 0) await driver.reconcile(data.run_id);
+  }
+
+  /**
+   * A cancel the run's decision refused because the run had already finished (completed or failed
+   * before the cancel arrived): say so in the run's events, so whoever asked sees why nothing was
+   * cancelled. A redelivered cancel of a run it cancelled leaves no second trace.
+   */
+  async function recordIgnoredCancel(runId: string, reason: string, requestedAt: number): Promise<void> {
+    const { state } = await store.getRun(runId);
+    if (!isTerminalRun(state.status) || state.status === 'cancelled') return;
+    const finishedAt = state.finishedAt === undefined ? '' : ` at ${new Date(state.finishedAt).toISOString()}`;
+    await store.appendEvent(runId, {
+      type: 'cancel_ignored',
+      at: Date.now(),
+      reason,
+      status: state.status,
+      message: `the cancel requested at ${new Date(requestedAt).toISOString()} arrived after the run had ${state.status}${finishedAt}; nothing was cancelled`,
+    });
   }
 
   async function runExists(runId: string): Promise<boolean> {
@@ -444,7 +485,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const pruneTimer = setInterval(() => {
     if (pruning || stopped) return;
     pruning = store
-      .pruneIndex()
+      .pruneIndex(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS)
       .catch((err: unknown) => onError(err as Error))
       .finally(() => (pruning = undefined));
   }, INDEX_PRUNE_MS);
@@ -484,7 +525,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (checking = undefined));
   }, UNSERVED_CHECK_MS);
 
-  const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
+  // The end-action worker's errors go the same way as the manager's own (one line per distinct error every 10 s).
+  const endActions = await startEndActions(redis, options.prefix, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.endActions }, (message) => onError(new Error(message)));
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,
@@ -498,6 +540,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
+  const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });
   const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
   const batchPoller: BatchPoller | undefined = options.batches
     ? startBatchPoller({ redis, prefix: options.prefix, store, driver, batches: options.batches, pollMs: options.batchPollMs, log, onError })
@@ -525,6 +569,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await pruning;
       await batchPoller?.stop();
       await worker.close();
+      await schedules.close();
       await queueMetrics.close();
       await driver.close();
       await managerQueue.close();

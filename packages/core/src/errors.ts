@@ -27,6 +27,7 @@ export const FLEET_ERROR_CODES = {
   WORKFLOW_NOT_FOUND: { category: 'user', retryable: false, summary: 'no workflow with that name is registered' },
   RUN_NOT_FOUND: { category: 'user', retryable: false, summary: 'no run with that id exists' },
   REDIS_UNAVAILABLE: { category: 'system', retryable: true, summary: 'Redis could not be reached' },
+  REDIS_OUT_OF_MEMORY: { category: 'system', retryable: true, summary: "Redis is full: its used memory is over maxmemory (policy noeviction), so it refuses writes" },
   PHASE_TIMEOUT: { category: 'system', retryable: true, summary: 'the phase did not finish within its timeout' },
   PHASE_WORKER_LOST: { category: 'system', retryable: true, summary: "the phase job's workers died or went silent more often than the queue's stall limit allows" },
   PHASE_CANCELLED: { category: 'system', retryable: false, summary: 'the phase was cancelled' },
@@ -48,6 +49,7 @@ export const FLEET_ERROR_CODES = {
   FORBIDDEN: { category: 'user', retryable: false, summary: "the API key's user type may not do that" },
   CONFLICT: { category: 'user', retryable: false, summary: 'the name is taken, or another run holds the conversation' },
   NOT_FOUND: { category: 'user', retryable: false, summary: 'no API key or permission grant matches' },
+  TOO_MANY_STREAMS: { category: 'user', retryable: true, summary: 'the API key already holds as many open event streams as one key may' },
   STATE_SCHEMA_VIOLATION: { category: 'user', retryable: false, summary: "the run's final context does not match the workflow's state_schema" },
   END_ACTION_FAILED: { category: 'system', retryable: true, summary: 'the end action of a finished run failed' },
   // Tool phases (issue 9):
@@ -55,9 +57,12 @@ export const FLEET_ERROR_CODES = {
   TOOL_INPUT_INVALID: { category: 'user', retryable: false, summary: "a tool phase's parameters do not match the tool's parameter schema" },
   TOOL_NOT_ALLOWED: { category: 'user', retryable: false, summary: 'a tool was asked to reach a host or path its settings do not allow' },
   TOOL_FAILED: { category: 'system', retryable: true, summary: 'a tool failed (a network error, or an HTTP 429/5xx answer)' },
+  // Tool use inside an agent phase:
+  MAX_TURNS_EXCEEDED: { category: 'user', retryable: false, summary: "an agent's tool loop used up max_turns model calls without submitting its output" },
   // Model spend and custom roles (issue 8):
   BUDGET_EXCEEDED: { category: 'user', retryable: false, summary: "the phase would exceed the run's or the phase's token or cost budget" },
   ROLE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no custom role with that name is registered' },
+  SCHEDULE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no schedule with that name exists' },
   INTERNAL: { category: 'system', retryable: true, summary: 'an unexpected error' },
 } as const satisfies Record<string, CodeSpec>;
 

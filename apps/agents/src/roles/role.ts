@@ -1,4 +1,4 @@
-import type { StepAction } from '@agentfleet/core';
+import type { McpServerSpec, StepAction } from '@agentfleet/core';
 import type { z } from 'zod';
 
 /** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
@@ -50,6 +50,15 @@ export interface AgentRole<T = unknown> {
   provider?: 'anthropic' | 'openai-compatible';
   /** Sampling temperature (sent only by providers that accept it). */
   temperature?: number;
+  /**
+   * Tools this role may call before it submits (a tool loop): built-in, user (`FLEET_TOOL_MODULES`)
+   * or the name of an MCP server; a phase's `tools` add to them. @defaultValue none
+   */
+  tools?: string[];
+  /** MCP servers of this role; their allowed tools are always offered. @defaultValue none */
+  mcpServers?: McpServerSpec[];
+  /** Model calls one attempt's tool loop may make; a phase's `max_turns` overrides it. @defaultValue 10 */
+  maxTurns?: number;
   /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */
   stepAction?(output: unknown, input: RoleInput): StepAction | undefined;
 }

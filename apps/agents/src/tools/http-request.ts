@@ -1,7 +1,14 @@
 /**
- * `http_request`: one HTTP call. Reaches loopback hosts (`localhost`, `127.0.0.0/8`, `::1`) and the
- * hosts of `FLEET_TOOL_ALLOWED_HOSTS`; anything else, including a redirect to such a host, is refused
- * with `TOOL_NOT_ALLOWED` naming the host and the setting. `data:` URLs are read without any network.
+ * `http_request`: one HTTP call, to the hosts of `FLEET_TOOL_ALLOWED_HOSTS` only. By default no host
+ * at all is allowed, and an address of this machine or a private network (loopback, `0.0.0.0`,
+ * private, shared and link-local ranges, in any spelling, or a name that resolves to one) only when
+ * an entry names it explicitly (`127.0.0.1:8080`, `localhost`, `*.corp.example`): `*` means "any
+ * host outside this machine and its networks". Anything else, including a redirect to such a host,
+ * is refused with `TOOL_NOT_ALLOWED` naming the host and the setting. `data:` URLs are read without
+ * any network (the offline demo of `fetch-and-summarize`).
+ *
+ * The allow-list is the tools pool's own setting, chosen by whoever runs the pool (the admin): no
+ * workflow, variable or API key can widen it.
  *
  * Output: `{status, ok, url, headers, body, json?, truncated}`: `body` is the response text (at most
  * `max_bytes`), `json` the parsed body when the response is JSON.
@@ -85,14 +92,17 @@ export async function resolvesInternal(hostname: string): Promise<string | undef
   return addresses.find((r) => isInternalAddress(r.address))?.address;
 }
 
-/** Whether `url` may be reached with these allowed-host patterns (see ./settings.ts). */
-export function hostAllowed(url: URL, allowed: readonly string[]): boolean {
+/**
+ * Whether `url` matches one of the allowed-host patterns (see ./settings.ts). `data:` URLs always do.
+ *
+ * @param explicit - count only entries that name the host (not `*`): what an internal address needs.
+ */
+export function hostAllowed(url: URL, allowed: readonly string[], explicit = false): boolean {
   if (url.protocol === 'data:') return true;
-  if (isLoopbackHost(url.hostname)) return true;
   const host = url.hostname.toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   return allowed.some((pattern) => {
-    if (pattern === '*') return true;
+    if (pattern === '*') return !explicit;
     const m = /^(.*?)(?::(\d+))?$/.exec(pattern);
     const [hostPart, portPart] = [m?.[1] ?? pattern, m?.[2]];
     if (portPart !== undefined && portPart !== port) return false;
@@ -100,12 +110,40 @@ export function hostAllowed(url: URL, allowed: readonly string[]): boolean {
   });
 }
 
+/**
+ * Check one hop's target: allowed by the patterns, and, when it is (or resolves to) an address of
+ * this machine or a private network, allowed by an entry that names it.
+ *
+ * @param via - the host of the hop that redirected here, for the message.
+ * @throws FleetError `TOOL_NOT_ALLOWED` naming the host, the address and the setting.
+ */
+export async function checkTarget(url: URL, allowed: readonly string[], via?: string): Promise<void> {
+  if (url.protocol === 'data:') return;
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  // A host no pattern matches is refused before any DNS lookup, unless it is an internal literal (its own message).
+  if (!hostAllowed(url, allowed)) {
+    if ((isIP(literal) && isInternalAddress(literal)) || isLoopbackHost(literal)) throw refuseInternal(url, literal, via);
+    throw refuse(url, allowed, via);
+  }
+  const internal = await resolvesInternal(url.hostname);
+  if (internal && !hostAllowed(url, allowed, true)) throw refuseInternal(url, internal, via);
+}
+
 function refuse(url: URL, allowed: readonly string[], via?: string): FleetError {
   const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
   return new FleetError(
     'TOOL_NOT_ALLOWED',
-    `http_request: host "${host}"${via ? ` (a redirect from ${via})` : ''} is not allowed; only loopback hosts${allowed.length ? ` and ${allowed.join(', ')}` : ''} are. Add it to FLEET_TOOL_ALLOWED_HOSTS (comma-separated) on the tools pool to allow it`,
+    `http_request: host "${host}"${via ? ` (a redirect from ${via})` : ''} is not allowed; ${allowed.length ? `only ${allowed.join(', ')} are` : 'no host is (FLEET_TOOL_ALLOWED_HOSTS is empty)'}. Add it to FLEET_TOOL_ALLOWED_HOSTS (comma-separated) on the tools pool to allow it`,
     { details: { host, allowed_hosts: [...allowed] } },
+  );
+}
+
+function refuseInternal(url: URL, address: string, via?: string): FleetError {
+  const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
+  return new FleetError(
+    'TOOL_NOT_ALLOWED',
+    `http_request: host "${host}"${via ? ` (a redirect from ${via})` : ''} is on this machine or a private network (${address}); http_request reaches such a host only when the tools pool's FLEET_TOOL_ALLOWED_HOSTS names it (e.g. ${host}), and "*" does not`,
+    { details: { host, address } },
   );
 }
 
@@ -137,9 +175,12 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
     throw new FleetError('TOOL_INPUT_INVALID', `http_request: url scheme "${url.protocol}" is not supported; use http, https or data`);
   }
   const allowed = ctx.settings.allowedHosts;
-  if (!hostAllowed(url, allowed)) throw refuse(url, allowed);
+  await checkTarget(url, allowed);
 
   const headers: Record<string, string> = { ...p.headers };
+  // Inside an agent's tool loop: a retried attempt repeats an unfinished call with the same key, so a
+  // server that honours Idempotency-Key does its side effect once.
+  if (ctx.idempotencyKey && !Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key')) headers['Idempotency-Key'] = ctx.idempotencyKey;
   let body: string | undefined;
   if (p.body !== undefined && p.body !== null) {
     if (typeof p.body === 'string') body = p.body;
@@ -165,13 +206,13 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
     if (res.status < 300 || res.status >= 400 || res.status === 304 || !location) break;
     if (hop >= MAX_REDIRECTS) throw new FleetError('TOOL_FAILED', `http_request: more than ${MAX_REDIRECTS} redirects from ${p.url}`, { retryable: false });
     const next = new URL(location, url);
-    if (!hostAllowed(next, allowed)) throw refuse(next, allowed, url.host);
+    await checkTarget(next, allowed, url.host);
     // A remote host must not steer the request into this machine or its networks (loopback and
-    // private addresses are reached only when asked for directly): the next host is resolved and
-    // every address it resolves to is checked, at every hop.
+    // private addresses are reached only when asked for directly), even one the list names: the
+    // next host is resolved and every address it resolves to is checked, at every hop.
     if (next.protocol !== 'data:' && !(await resolvesInternal(url.hostname))) {
       const internal = await resolvesInternal(next.hostname);
-      if (internal) throw refuse(next, [], `${url.host}, to internal address ${internal}`);
+      if (internal) throw refuseInternal(next, internal, `${url.host}, an outside host`);
     }
     // Credentials go only to the origin they were given for (as fetch's own redirect handling does).
     if (next.origin !== url.origin) {
@@ -205,7 +246,7 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
 
 export const httpRequestTool: FleetTool<HttpRequestParams> = {
   name: 'http_request',
-  description: 'One HTTP request (loopback and FLEET_TOOL_ALLOWED_HOSTS only); the response status, headers and body.',
+  description: 'One HTTP request (to the hosts of FLEET_TOOL_ALLOWED_HOSTS only); the response status, headers and body.',
   parameters: HttpRequestParams,
   handler: httpRequest,
 };

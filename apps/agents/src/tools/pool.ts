@@ -21,6 +21,8 @@ import {
   cancelChannel,
   createLogger,
   createRedis,
+  createRepeatLimiter,
+  repeatKey,
   observeQueues,
   redactRedisUrl,
   renderTemplate,
@@ -88,7 +90,15 @@ export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool>
   const settings = options.settings ?? loadToolSettings();
   const registry = await createToolRegistry(settings.modules, options.tools ?? []);
   const log = options.logger ?? createLogger({ name: 'tools' });
-  const onError = options.onError ?? ((err: Error) => log.error({ err }, err.message));
+  // The same error from every connection and command while Redis is down or full: one line per
+  // distinct error every 10 s, with the count held back (`repeated`).
+  const limitRepeats = createRepeatLimiter();
+  const onError =
+    options.onError ??
+    ((err: Error) => {
+      const verdict = limitRepeats(repeatKey(err));
+      if (verdict.emit) log.error({ err, ...(verdict.suppressed > 0 ? { repeated: verdict.suppressed } : {}) }, err.message);
+    });
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools' });
   const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools-sub' });
   redis.on('error', onError);

@@ -8,7 +8,7 @@ import { FleetError, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
 import { progressLine } from '../progress.js';
-import { EXIT, budgetOptions, parseVars, say } from '../shared.js';
+import { EXIT, budgetOptions, parseVars, positiveInt, say } from '../shared.js';
 
 /** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
 export function apiOptions(command: Command): Command {
@@ -45,8 +45,12 @@ export function register(program: Command): void {
       .option('-f, --file <path>', 'read the requirements from a file')
       .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--conversation <id>', 'conversation id: at most one active run per conversation')
+      .option('--priority <n>', 'run priority, 1 (least urgent) .. 10 (most urgent); overrides the workflow\'s (default 5)', positiveInt('--priority'))
+      .option('--concurrency-key <template>', 'concurrency key, e.g. "{{tenant}}" (a template over the variables); overrides the workflow\'s')
+      .option('--concurrency-limit <n>', 'at most this many runs of the key active at once; the rest are queued', positiveInt('--concurrency-limit'))
+      .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait' }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -55,8 +59,11 @@ export function register(program: Command): void {
       });
     }
     if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet submit "Build a REST API for ..." --manager-url http://host:8080');
+    if (opts.concurrencyLimit !== undefined && opts.concurrencyKey === undefined) {
+      throw new FleetError('INVALID_INPUT', '--concurrency-limit needs --concurrency-key (e.g. --concurrency-key "{{tenant}}" --var tenant=acme)');
+    }
     const api = clientOptions(opts);
-    const created = await apiRequest<{ run_id: string; workflow: { name: string; version: string } }>(api, 'POST', '/api/runs', {
+    const created = await apiRequest<{ run_id: string; status: string; workflow: { name: string; version: string } }>(api, 'POST', '/api/runs', {
       requirements,
       template: opts.workflow,
       variables: parseVars(opts.var),
@@ -64,8 +71,10 @@ export function register(program: Command): void {
       ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined || opts.onBudgetExceed !== undefined
         ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget, on_exceed: opts.onBudgetExceed } }
         : {}),
-    });
-    say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
+      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+      ...(opts.concurrencyKey !== undefined ? { concurrency: { key: opts.concurrencyKey, ...(opts.concurrencyLimit !== undefined ? { limit: opts.concurrencyLimit } : {}) } } : {}),
+    }, opts.idempotencyKey !== undefined ? { 'idempotency-key': opts.idempotencyKey } : {});
+    say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}${created.status === 'queued' ? ' (queued: its concurrency key is at its limit)' : ''}`);
     if (!opts.wait) {
       process.stdout.write(`${created.run_id}\n`);
       return;

@@ -10,13 +10,16 @@
 import { BUILTIN_ROLES } from '@agentfleet/agents';
 import { assertRedisReachable, createRedis, loadConfig, readRoleQueueStats, type RoleQueueStats } from '@agentfleet/core';
 import type { Command } from 'commander';
+import { CLI_COMMAND_TIMEOUT_MS } from '../shared.js';
 
 /** One row of `fleet workers`. */
 export type WorkerRow = RoleQueueStats;
 
 /** Read the rows for every built-in role, every role a live pool announced and every role with a queue. */
 export async function readWorkerRows(redisUrl: string, prefix: string, now = Date.now()): Promise<WorkerRow[]> {
-  const redis = createRedis(redisUrl, { name: 'fleet-workers' });
+  // Bounded like the other short commands: a Redis that stops answering fails the read (see withClient).
+  const redis = createRedis(redisUrl, { name: 'fleet-workers', commandTimeoutMs: CLI_COMMAND_TIMEOUT_MS });
+  redis.on('error', () => undefined);
   try {
     return await readRoleQueueStats(redis, prefix, Object.keys(BUILTIN_ROLES), now);
   } finally {

@@ -6,7 +6,8 @@
  *   fleet workflows show <name|file>        a template's compiled definition
  *   fleet workflows validate <file>         check a file, template fields included
  *
- * `list` and `show` fall back to the built-in workflows alone when Redis does not answer.
+ * `show` falls back to the built-in workflows alone when Redis does not answer; `list` then prints
+ * the built-ins, says the registered templates could not be read, and exits 2.
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -17,6 +18,8 @@ import {
   loadConfig,
   parseWorkflowText,
   pingRedis,
+  redactRedisUrl,
+  redisNotAnsweringMessage,
   resolveWorkflow,
   type WorkflowDefinition,
 } from '@agentfleet/core';
@@ -41,20 +44,28 @@ async function withRegistry<T>(fn: (registry: TemplateRegistry | undefined) => P
   }
 }
 
-/** Lines of `fleet workflows list`: built-ins, then registered templates (with version and status). */
-export async function listWorkflowLines(): Promise<string[]> {
-  return withRegistry(async (registry) => {
-    if (!registry) {
-      const lines: string[] = [];
-      for (const name of await listBuiltinWorkflows()) {
-        const wf = await resolveWorkflow(name);
-        lines.push(`${wf.name.padEnd(24)} v${wf.version.padEnd(8)} ${'built-in'.padEnd(10)} ${wf.description}`);
-      }
-      return lines;
+/**
+ * Lines of `fleet workflows list`: built-ins, then registered templates (with version and status).
+ *
+ * @returns the lines, and `unread` (the reason) when Redis did not answer: the lines then hold the
+ *   built-ins only, and the command exits 2 after printing them.
+ */
+export async function listWorkflowLines(): Promise<{ lines: string[]; unread?: string }> {
+  const config = loadConfig();
+  const ping = await pingRedis(config.redisUrl, 1500);
+  if (!ping.ok) {
+    const lines: string[] = [];
+    for (const name of await listBuiltinWorkflows()) {
+      const wf = await resolveWorkflow(name);
+      lines.push(`${wf.name.padEnd(24)} v${wf.version.padEnd(8)} ${'built-in'.padEnd(10)} ${wf.description}`);
     }
-    const { items } = await registry.list({ limit: 10_000 });
-    return items.map((t) => `${t.name.padEnd(24)} v${t.version.padEnd(8)} ${(t.builtin ? 'built-in' : t.is_active ? 'template' : 'inactive').padEnd(10)} ${t.description}`);
-  });
+    const why = 'silent' in ping && ping.silent === true ? redisNotAnsweringMessage(config.redisUrl, 1500) : `Redis at ${redactRedisUrl(config.redisUrl)} does not answer (${ping.reason})`;
+    return { lines, unread: `the registered templates could not be read: ${why}; only the built-in workflows are listed` };
+  }
+  return withRegistry(async (registry) => {
+    const { items } = await (registry as TemplateRegistry).list({ limit: 10_000 });
+    return { lines: items.map((t) => `${t.name.padEnd(24)} v${t.version.padEnd(8)} ${(t.builtin ? 'built-in' : t.is_active ? 'template' : 'inactive').padEnd(10)} ${t.description}`) };
+  }, true);
 }
 
 /** The compiled definition `fleet workflows show` prints: a file, a registered template, or a built-in. */

@@ -2,7 +2,7 @@
  * One error shape for every HTTP answer that is not a success:
  * `{"error": {"code", "message", "issues"?: [{path, message}]}}`, with the status from the error code.
  */
-import { FleetError, toFleetError, type FleetErrorCode, type ValidationIssue } from '@agentfleet/core';
+import { FleetError, isRedisOutOfMemory, redisOutOfMemoryError, toFleetError, type FleetErrorCode, type ValidationIssue } from '@agentfleet/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -17,9 +17,12 @@ const STATUS: Partial<Record<FleetErrorCode, number>> = {
   RUN_NOT_FOUND: 404,
   WORKFLOW_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  SCHEDULE_NOT_FOUND: 404,
   CONFLICT: 409,
+  TOO_MANY_STREAMS: 429,
   INVALID_STATE: 409,
   REDIS_UNAVAILABLE: 503,
+  REDIS_OUT_OF_MEMORY: 503,
 };
 
 export function statusOf(code: FleetErrorCode): number {
@@ -49,6 +52,7 @@ export function isRedisUnavailable(err: unknown): boolean {
 /** Turn anything thrown into a {@link FleetError} fit for an HTTP answer. */
 export function toHttpError(err: unknown): FleetError {
   if (err instanceof FleetError) return err;
+  if (isRedisOutOfMemory(err)) return redisOutOfMemoryError(err);
   if (isRedisUnavailable(err)) return new FleetError('REDIS_UNAVAILABLE', 'Redis is not answering; try again shortly', { cause: err });
   return toFleetError(err);
 }

@@ -1,7 +1,7 @@
 /**
  * Options of the HTTP API, parsed once at start: raw options (or environment) → options with defaults.
  */
-import { FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
+import { DEFAULT_SIGNATURE_TOLERANCE_S, FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
 import type { HistoryStore } from '../archive/history-store.js';
 
 export interface HttpApiOptions {
@@ -27,12 +27,24 @@ export interface HttpApiOptions {
   bullBoard?: boolean;
   /** Comment sent on idle SSE streams, ms. @defaultValue 15000 */
   sseKeepAliveMs?: number;
+  /**
+   * SSE streams (`GET /api/runs/:id/events`) one API key may hold open at once in this API process;
+   * one more answers 429 `TOO_MANY_STREAMS`. Every stream of a process shares one Redis connection.
+   * @defaultValue `FLEET_SSE_MAX_STREAMS_PER_KEY`, else 32
+   */
+  sseMaxStreamsPerKey?: number;
   /** Timeout of one Redis command of the API, ms: past it the request answers 503. @defaultValue 2000 */
   redisCommandTimeoutMs?: number;
   /** Log requests (pino, to stdout). Keys are never logged: the authorization headers are redacted. @defaultValue false */
   logger?: boolean;
   /** The run archive (`openHistoryStore`), when `FLEET_HISTORY_URL` is set: lists, finished runs and purges read and write it. */
   history?: HistoryStore;
+  /**
+   * How far the `X-Fleet-Timestamp` of a signed trigger delivery may be from this server's clock,
+   * either way, s; older (or later) deliveries answer 401. Delivery ids are remembered for twice this
+   * plus a minute. @defaultValue `FLEET_SIGNATURE_TOLERANCE_S`, else 300
+   */
+  signatureToleranceS?: number;
 }
 
 export interface ResolvedHttpApiOptions {
@@ -44,14 +56,18 @@ export interface ResolvedHttpApiOptions {
   provider: string;
   bullBoard: boolean;
   sseKeepAliveMs: number;
+  sseMaxStreamsPerKey: number;
   redisCommandTimeoutMs: number;
   logger: boolean;
+  signatureToleranceS: number;
 }
 
 /**
  * Apply defaults and read the environment for what the caller left out.
  *
- * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS` or a key shorter than 16 characters.
+ * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS`, a key shorter than 16 characters, a
+ *   `FLEET_SIGNATURE_TOLERANCE_S` that is not a whole number of seconds from 1 to 86400, or a
+ *   `FLEET_SSE_MAX_STREAMS_PER_KEY` that is not a positive integer.
  */
 export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.ProcessEnv = process.env): ResolvedHttpApiOptions {
   const adminKeys = options.adminKeys ?? (env.FLEET_ADMIN_KEY ? [env.FLEET_ADMIN_KEY] : []);
@@ -60,7 +76,12 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
   for (const k of keys) {
     if (k.key.length < 16) throw new FleetError('INVALID_INPUT', `an API key for user type "${k.userType}" is shorter than 16 characters; use a long random key (openssl rand -hex 24)`);
   }
+  const tolerance = options.signatureToleranceS ?? (env.FLEET_SIGNATURE_TOLERANCE_S ? Number(env.FLEET_SIGNATURE_TOLERANCE_S) : DEFAULT_SIGNATURE_TOLERANCE_S);
+  if (!Number.isInteger(tolerance) || tolerance < 1 || tolerance > 86_400) {
+    throw new FleetError('INVALID_INPUT', `FLEET_SIGNATURE_TOLERANCE_S (signatureToleranceS) is "${String(options.signatureToleranceS ?? env.FLEET_SIGNATURE_TOLERANCE_S)}"; give whole seconds from 1 to 86400 (default ${DEFAULT_SIGNATURE_TOLERANCE_S})`);
+  }
   return {
+    signatureToleranceS: tolerance,
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     port: options.port ?? 8080,
@@ -69,7 +90,17 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
     provider: options.provider ?? 'offline',
     bullBoard: options.bullBoard ?? true,
     sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
+    sseMaxStreamsPerKey: options.sseMaxStreamsPerKey ?? positiveSetting('FLEET_SSE_MAX_STREAMS_PER_KEY', env.FLEET_SSE_MAX_STREAMS_PER_KEY, 32),
     redisCommandTimeoutMs: options.redisCommandTimeoutMs ?? 2000,
     logger: options.logger ?? false,
   };
+}
+
+/** A positive integer setting (`value` of the variable `name`), or `fallback` when unset. */
+function positiveSetting(name: string, value: string | undefined, fallback: number): number {
+  const raw = value?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new FleetError('INVALID_INPUT', `${name}="${raw}" must be a positive integer`);
+  return n;
 }

@@ -3,29 +3,37 @@
  * `/docs`, Bull Board at `/admin/queues`). It talks only to Redis: run store, manager queue, template
  * registry, keys and permissions; any number of API processes can serve one fleet.
  *
- * Routes: see {@link startHttpApi} and README.md, "HTTP API".
+ * Routes: see {@link startHttpApi} and docs/http-api.md.
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, createRedis, redactRedisUrl } from '@agentfleet/core';
+import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore, createRedis, redactRedisUrl } from '@agentfleet/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { registerAuth } from './auth.js';
 import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
+import { OPENAPI_DOCUMENT, transformDocument, transformRoute } from './openapi.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
+import { registerHttpTracing } from './tracing.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerAnalyticsRoutes } from './routes/analytics.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
+import { RunEventHub } from './run-event-hub.js';
+import { StreamCounter } from './sse.js';
 
 export interface HttpApi {
   /** `http://<host>:<port>` to reach the API from this machine (127.0.0.1 when bound to every interface). */
@@ -63,15 +71,24 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   }
 
   const client = new FleetClient(redis, options.prefix);
+  // One blocking connection for every SSE client of this process (see ./run-event-hub.ts).
+  const runEvents = new RunEventHub({
+    store: client.store,
+    redis,
+    blockMs: options.sseKeepAliveMs,
+    connect: () => redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+  });
   const ctx: ApiContext = {
     redis,
-    blockingConnection: () =>
-      redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: options.sseKeepAliveMs + 10_000, connectionName: 'fleet-http-sse' }),
+    runEvents,
+    sseStreams: new StreamCounter(options.sseMaxStreamsPerKey),
     client,
     store: client.store,
     registry: new TemplateRegistry(redis, options.prefix),
     access: new AccessStore(redis, options.prefix, options.keys),
     labels: new RunLabelStore(redis, options.prefix),
+    triggers: new TriggerRegistry(redis, options.prefix),
+    webhookSecrets: new WebhookSecretStore(redis, options.prefix),
     history: raw.history,
     options,
   };
@@ -83,9 +100,12 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     forceCloseConnections: true,
     bodyLimit: 2 * 1024 * 1024,
   });
+  // First, so every route registered after it gets its server span.
+  await registerHttpTracing(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  registerJsonBodyParser(app);
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
     const hidden = route.schema?.hide === true;
@@ -94,41 +114,25 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   });
 
   await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'AgentFleet manager API',
-        version: '0.1.0',
-        description: 'Runs, live events (SSE), workflow templates, permissions and analytics. Send an API key as `Authorization: Bearer <key>`.',
-      },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an AgentFleet API key' } } },
-      security: [{ apiKey: [] }],
-      tags: [
-        { name: 'runs' },
-        { name: 'workflow-templates' },
-        { name: 'permissions' },
-        { name: 'api-keys' },
-        { name: 'analytics' },
-        { name: 'workers' },
-        { name: 'health' },
-        { name: 'docs' },
-      ],
-    },
+    openapi: OPENAPI_DOCUMENT,
     hideUntagged: true,
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform: transformRoute,
+    transformObject: transformDocument,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, ctx.access);
   registerHealthRoutes(app, ctx);
+  registerAnalyticsRoutes(app, ctx);
   registerRunRoutes(app, ctx);
   registerRunViewRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  await registerTriggerRoutes(app, ctx);
   await registerConsole(app);
-  app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
+  app.get('/openapi.json', { schema: { tags: ['docs'], operationId: 'getOpenApiDocument', summary: 'This OpenAPI 3.1 document' } }, () => app.swagger());
 
   const boardQueues: Queue[] = [];
   if (options.bullBoard) {
@@ -154,6 +158,7 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     close() {
       closing ??= (async () => {
         await app.close();
+        await runEvents.close();
         await Promise.all(boardQueues.map((q) => q.close()));
         await client.close();
         redis.disconnect();

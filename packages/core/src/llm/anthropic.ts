@@ -15,6 +15,7 @@ import Anthropic, {
 } from '@anthropic-ai/sdk';
 import type {
   ContentBlock,
+  ContentBlockParam,
   Message,
   MessageCreateParamsNonStreaming,
   MessageParam,
@@ -84,7 +85,10 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  *
  * Each {@link generate} call is one `POST /v1/messages` with a single tool whose `input_schema` is
  * the role's output schema, and `tool_choice: {type: 'tool', name}` forcing the model to call it;
- * the tool call's `input` is the output.
+ * the tool call's `input` is the output. With {@link LlmRequest.tools} (a tool loop) those tools
+ * follow the submit tool and `tool_choice` is `{type: 'any'}`: the model calls the submit tool (the
+ * reply's output) or some of the others (the reply's `toolCalls`, without output); tool calls and
+ * results in `messages` go out as `tool_use` and `tool_result` blocks (`is_error` on failures).
  *
  * `request.temperature` is not sent: API version `2026-10-21`, which this SDK speaks, rejects
  * `temperature`, `top_p` and `top_k` with 400 ("Extra inputs are not permitted"), whatever the value.
@@ -171,8 +175,10 @@ export class AnthropicLlmClient implements LlmClient {
           description: request.tool.description,
           input_schema: request.tool.inputSchema as Tool.InputSchema,
         },
+        ...(request.tools ?? []).map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Tool.InputSchema })),
       ],
-      tool_choice: { type: 'tool', name: request.tool.name },
+      // With other tools the model picks which to call, but must call one: the submit tool ends the turn.
+      tool_choice: request.tools && request.tools.length > 0 ? { type: 'any' } : { type: 'tool', name: request.tool.name },
     };
     // A batch-mode phase sends the same request through the Message Batches API (./anthropic-batch.ts).
     if (request.batch) return generateInBatch(this.#client, params, request, {
@@ -220,6 +226,13 @@ export class AnthropicLlmClient implements LlmClient {
     const call = message.content.find(
       (block): block is ToolUseBlock => block.type === 'tool_use' && block.name === toolName,
     );
+    const offered = new Set((request.tools ?? []).map((t) => t.name));
+    const toolCalls = message.content
+      .filter((block): block is ToolUseBlock => block.type === 'tool_use' && offered.has(block.name))
+      .map((block) => ({ id: block.id, name: block.name, input: block.input }));
+    if (call === undefined && toolCalls.length > 0 && stopReason !== 'max_tokens') {
+      return { output: undefined, toolCalls, usage: toUsage(message.usage), model: message.model, id: message.id, stopReason };
+    }
     if (call === undefined || stopReason === 'max_tokens') {
       throw new FleetError(
         'OUTPUT_INVALID',
@@ -239,6 +252,7 @@ export class AnthropicLlmClient implements LlmClient {
     }
     return {
       output: call.input,
+      submitCallId: call.id,
       usage: toUsage(message.usage),
       model: message.model,
       id: message.id,
@@ -365,16 +379,25 @@ function cacheControl(ttl: '5m' | '1h' | undefined): { type: 'ephemeral'; ttl?: 
   return ttl ? { type: 'ephemeral', ttl } : { type: 'ephemeral' };
 }
 
-/** A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint. */
+/**
+ * A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint
+ * (kept `cacheTtl` long), tool calls become `tool_use` blocks and their results `tool_result` blocks
+ * (`is_error` when the call failed). https://docs.anthropic.com/en/docs/build-with-claude/tool-use
+ */
 function toMessageParam(message: LlmMessage, cacheTtl?: '5m' | '1h'): MessageParam {
   if (typeof message.content === 'string') return { role: message.role, content: message.content };
   return {
     role: message.role,
-    content: message.content.map((block) => ({
-      type: 'text' as const,
-      text: block.text,
-      ...(block.cache ? { cache_control: cacheControl(cacheTtl) } : {}),
-    })),
+    content: message.content.map((block): ContentBlockParam => {
+      switch (block.type) {
+        case 'text':
+          return { type: 'text', text: block.text, ...(block.cache ? { cache_control: cacheControl(cacheTtl) } : {}) };
+        case 'tool_use':
+          return { type: 'tool_use', id: block.id, name: block.name, input: block.input };
+        case 'tool_result':
+          return { type: 'tool_result', tool_use_id: block.toolUseId, content: block.content, ...(block.isError ? { is_error: true } : {}) };
+      }
+    }),
   };
 }
 

@@ -15,7 +15,7 @@ import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resource
 import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
 import { abortError } from './abort.js';
 import { redactError } from './redact.js';
-import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
+import { messageText, type LlmClient, type LlmMessage, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Options of {@link OpenAiCompatibleLlmClient}. */
 export interface OpenAiCompatibleClientOptions {
@@ -63,10 +63,8 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
 
   async generate(request: LlmRequest): Promise<LlmResponse> {
     const model = request.model ?? this.model;
-    const messages: ChatCompletionMessageParam[] = [
-      { role: 'system', content: request.system },
-      ...request.messages.map((m): ChatCompletionMessageParam => ({ role: m.role, content: messageText(m) })),
-    ];
+    const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: request.system }, ...request.messages.flatMap(toChatMessages)];
+    const extra = request.tools ?? [];
     let completion: ChatCompletion;
     try {
       completion = await this.#client.chat.completions.create(
@@ -75,8 +73,9 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
           messages,
           max_tokens: request.maxTokens,
           ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          tools: [{ type: 'function', function: { name: request.tool.name, description: request.tool.description, parameters: request.tool.inputSchema } }],
-          tool_choice: { type: 'function', function: { name: request.tool.name } },
+          tools: [request.tool, ...extra].map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } })),
+          // With other tools the model must call one of them or the submit function.
+          tool_choice: extra.length > 0 ? 'required' : { type: 'function', function: { name: request.tool.name } },
         },
         { signal: request.signal },
       );
@@ -87,6 +86,13 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
     const finish = choice?.finish_reason ?? 'unknown';
     const details = { provider: this.provider, model: completion.model, id: completion.id, stop_reason: finish };
+    const offered = new Set(extra.map((t) => t.name));
+    const toolCalls = (choice?.message.tool_calls ?? []).flatMap((c) =>
+      c.type === 'function' && offered.has(c.function.name) ? [{ id: c.id, name: c.function.name, input: parseArguments(c.function.arguments) }] : [],
+    );
+    if (!call && toolCalls.length > 0 && finish !== 'length') {
+      return { output: undefined, toolCalls, usage: chatUsage(completion), model: completion.model || model, id: completion.id, stopReason: 'tool_use' };
+    }
     if (!call || call.type !== 'function' || finish === 'length') {
       throw new FleetError(
         'OUTPUT_INVALID',
@@ -103,14 +109,10 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
         details: { ...details, arguments: call.function.arguments.slice(0, 500) },
       });
     }
-    const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
     return {
       output,
-      usage: {
-        input_tokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
-        output_tokens: completion.usage?.completion_tokens ?? 0,
-        ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
-      },
+      submitCallId: call.id,
+      usage: chatUsage(completion),
       model: completion.model || model,
       id: completion.id,
       stopReason: finish === 'tool_calls' || finish === 'stop' ? 'tool_use' : finish,
@@ -141,4 +143,42 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     const fallback = toFleetError(err, 'INTERNAL');
     return new FleetError(fallback.code, redact(`openai-compatible: ${fallback.message}`), { cause: err, details: base });
   }
+}
+
+/** Usage of a completion: cached prompt tokens as cache reads, the rest as input. */
+function chatUsage(completion: ChatCompletion): LlmResponse['usage'] {
+  const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+  return {
+    input_tokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
+    output_tokens: completion.usage?.completion_tokens ?? 0,
+    ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
+  };
+}
+
+/** A tool call's JSON arguments; text that is not JSON is passed on as is (the tool's validation refuses it). */
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * One of our messages as Chat Completions messages: an assistant's tool calls become `tool_calls`,
+ * each tool result a `tool` message (an error result says so in its text: the API has no error flag).
+ * https://platform.openai.com/docs/guides/function-calling
+ */
+function toChatMessages(m: LlmMessage): ChatCompletionMessageParam[] {
+  if (typeof m.content === 'string') return [{ role: m.role, content: m.content }];
+  const text = m.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n\n');
+  if (m.role === 'assistant') {
+    const calls = m.content.flatMap((b) => (b.type === 'tool_use' ? [{ id: b.id, type: 'function' as const, function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } }] : []));
+    return [{ role: 'assistant', content: text || null, ...(calls.length > 0 ? { tool_calls: calls } : {}) }];
+  }
+  const out: ChatCompletionMessageParam[] = m.content.flatMap((b): ChatCompletionMessageParam[] =>
+    b.type === 'tool_result' ? [{ role: 'tool', tool_call_id: b.toolUseId, content: b.isError ? `Error: ${b.content}` : b.content }] : [],
+  );
+  if (text) out.push({ role: 'user', content: text });
+  return out.length > 0 ? out : [{ role: 'user', content: messageText(m) }];
 }

@@ -24,6 +24,8 @@ export class ManagerQueue {
 
   constructor(connection: Redis, prefix: string) {
     this.queue = new Queue(MANAGER_QUEUE, { connection, prefix });
+    // A Redis outage fails each report (the caller sees it); without a listener BullMQ would also print every connection error.
+    this.queue.on('error', () => undefined);
   }
 
   /**

@@ -3,7 +3,9 @@
  *
  * Every API key belongs to a user type. The user type `admin` may do everything (manage templates,
  * keys and permissions, run any workflow). Other user types may run the built-in workflows and the
- * templates granted to them. Keys are stored as SHA-256 hashes only; the plain key is shown once,
+ * templates granted to them, and see only those: a template not granted is not listed and reads as
+ * unknown (404), and an `api_call` end action's target shows only its origin (its path and query may
+ * hold a token). Keys are stored as SHA-256 hashes only; the plain key is shown once,
  * when it is created, and never logged.
  *
  * Keys (under the fleet prefix):
@@ -156,6 +158,15 @@ export class AccessStore {
     const out: Array<{ user_type: string; template: string }> = [];
     for (const t of types) for (const template of (await this.redis.smembers(this.grantsKey(t))).sort()) out.push({ user_type: t, template });
     return out;
+  }
+
+  /**
+   * The registered templates a user type may see and run: `all` for admins, else the names granted
+   * to it (built-ins are open to every key and not listed here).
+   */
+  async grantedTemplates(userType: string): Promise<'all' | ReadonlySet<string>> {
+    if (userType === ADMIN_USER_TYPE) return 'all';
+    return new Set(await this.redis.smembers(this.grantsKey(userType)));
   }
 
   /** Whether a user type may run a template (admins may run anything; built-ins are open to every key). */

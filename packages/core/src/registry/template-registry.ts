@@ -21,8 +21,13 @@ import { compileWorkflow } from '../workflow/compile.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
 import { listBuiltinWorkflows, loadBuiltinWorkflow } from '../workflow/load.js';
 
+// ARGV[4]: the name in lower case. A name that differs from a registered one only in case is
+// refused (returns that name), so two templates never read alike.
 const CREATE_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if string.lower(name) == ARGV[4] then return name end
+end
 redis.call('HSET', KEYS[2], 'version', 1, 'active', 1, 'created_at', ARGV[2], 'updated_at', ARGV[2], 'v1', ARGV[3])
 redis.call('SADD', KEYS[1], ARGV[1])
 return 1
@@ -69,12 +74,15 @@ export interface TemplateListQuery {
   q?: string | undefined;
   skip?: number | undefined;
   limit?: number | undefined;
+  /** Only these registered templates (built-ins are always listed): a non-admin key's grants. @defaultValue every template */
+  registered?: ReadonlySet<string> | undefined;
 }
 
 type Script = (...args: string[]) => Promise<number>;
+type CreateScript = (...args: string[]) => Promise<number | string>;
 
 export class TemplateRegistry {
-  private readonly createScript: Script;
+  private readonly createScript: CreateScript;
   private readonly updateScript: Script;
   private builtinNames: Promise<string[]> | undefined;
 
@@ -86,7 +94,7 @@ export class TemplateRegistry {
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.createScript = luaCommand<Script>(redis, 'fleetTemplateCreate', 2, CREATE_LUA);
+    this.createScript = luaCommand<CreateScript>(redis, 'fleetTemplateCreateCaseless', 2, CREATE_LUA);
     this.updateScript = luaCommand<Script>(redis, 'fleetTemplateUpdate', 1, UPDATE_LUA);
   }
 
@@ -108,14 +116,25 @@ export class TemplateRegistry {
    *
    * @param raw - the template in the file format (parsed JSON/YAML).
    * @throws FleetError `INVALID_WORKFLOW` listing every problem; `CONFLICT` when the name is taken
-   *   (registered, even if deactivated, or built in).
+   *   (registered, even if deactivated, or built in), also when it differs from a taken one only in
+   *   case (`Software-Delivery` and the built-in `software-delivery`).
    */
   async create(raw: unknown, now = Date.now()): Promise<TemplateDetail> {
     const def = compileWorkflow(withVersion(raw, 1));
-    if ((await this.builtins()).includes(def.name)) {
-      throw new FleetError('CONFLICT', `"${def.name}" is a built-in workflow; pick another template name`);
+    const lower = def.name.toLowerCase();
+    const builtin = (await this.builtins()).find((b) => b.toLowerCase() === lower);
+    if (builtin !== undefined) {
+      throw new FleetError(
+        'CONFLICT',
+        builtin === def.name
+          ? `"${def.name}" is a built-in workflow; pick another template name`
+          : `"${def.name}" clashes with the built-in workflow "${builtin}" (template names are compared without case); pick another template name`,
+      );
     }
-    const created = await this.createScript(this.namesKey, this.templateKey(def.name), def.name, String(now), JSON.stringify(stripVersion(raw)));
+    const created = await this.createScript(this.namesKey, this.templateKey(def.name), def.name, String(now), JSON.stringify(stripVersion(raw)), lower);
+    if (typeof created === 'string') {
+      throw new FleetError('CONFLICT', `"${def.name}" clashes with the registered template "${created}" (template names are compared without case); pick another name, or PUT /api/workflow-templates/${created} to add a version of it`);
+    }
     if (created === 0) {
       throw new FleetError('CONFLICT', `a template named "${def.name}" already exists; PUT /api/workflow-templates/${def.name} (or \`fleet workflows add --update\`) to add a version`);
     }
@@ -200,7 +219,7 @@ export class TemplateRegistry {
     for (const name of await this.builtins()) {
       all.push(summaryOf(await loadBuiltinWorkflow(name), { builtin: true, active: true, createdAt: null, updatedAt: null }));
     }
-    const names = (await this.redis.smembers(this.namesKey)).sort();
+    const names = (await this.redis.smembers(this.namesKey)).filter((n) => query.registered === undefined || query.registered.has(n)).sort();
     for (const name of names) {
       try {
         const { definition, ...rest } = await this.get(name);
@@ -221,6 +240,30 @@ export class TemplateRegistry {
     const limit = query.limit ?? 50;
     return { items: filtered.slice(skip, skip + limit), total: filtered.length };
   }
+}
+
+/**
+ * What a key that is not an admin key may see of an end-action target: a webhook URL (`api_call`)
+ * as its origin only, since its user info, path and query may hold a token
+ * (`https://hooks.example.com/…?token=…` → `https://hooks.example.com`); workflow and tool targets
+ * are names and shown as they are.
+ */
+export function visibleEndActionTarget(type: string, target: string | null | undefined): string | null | undefined {
+  if (type !== 'api_call' || typeof target !== 'string') return target;
+  try {
+    return new URL(target).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** A template as a key that is not an admin key sees it: the end action's target through {@link visibleEndActionTarget}. */
+export function templateForViewer(t: TemplateDetail): TemplateDetail {
+  const type = t.end_action_type;
+  const template = t.template && 'end_action_target' in t.template ? { ...t.template, end_action_target: visibleEndActionTarget(type, t.template.end_action_target as string | null) } : t.template;
+  const endAction = t.definition.endAction;
+  const definition = endAction ? { ...t.definition, endAction: { ...endAction, target: visibleEndActionTarget(endAction.type, endAction.target) as typeof endAction.target } } : t.definition;
+  return { ...t, template, definition };
 }
 
 function notFound(name: string): FleetError {

@@ -35,6 +35,8 @@ export {
 export type { JobTimes, LlmCallRecord, ObserveQueuesOptions, QueueObserver } from './metrics.js';
 
 export { createLogger, setDefaultLogLevel } from './logger.js';
+export { createRepeatLimiter, repeatKey } from './repeat-limit.js';
+export type { RepeatLimiter, RepeatVerdict } from './repeat-limit.js';
 export type { FleetLogger, LoggerOptions } from './logger.js';
 
 export { startTelemetry } from './sdk.js';

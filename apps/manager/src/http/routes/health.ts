@@ -1,9 +1,10 @@
 /**
- * `/healthz` (Redis answers PING), `/readyz` (Redis answers and the built-in workflows load) and
+ * `/healthz` (Redis answers PING), `/readyz` (Redis answers, takes a write, and the built-in
+ * workflows load: a Redis at its maxmemory answers PING but refuses every write, so it is not ready) and
  * `GET /api/analytics/workflows` (per workflow: runs by status, completion rate, time to complete,
  * tokens per run).
  */
-import type { RunResult, RunState } from '@agentfleet/core';
+import { isRedisOutOfMemory, redisOutOfMemoryError, type RunResult, type RunState } from '@agentfleet/core';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -14,7 +15,14 @@ import { ErrorBodySchema, toHttpError } from '../errors.js';
 /** Runs the analytics look at: the most recent ones. */
 const ANALYTICS_SCAN_LIMIT = 10_000;
 
-const Health = z.object({ status: z.enum(['ok', 'unavailable']), redis: z.enum(['ok', 'unreachable']), message: z.string().optional() }).meta({ id: 'Health' });
+const Health = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    redis: z.enum(['ok', 'unreachable', 'full']).describe('full: Redis answers but refuses writes (used memory over maxmemory)'),
+    code: z.string().optional().describe('REDIS_UNAVAILABLE or REDIS_OUT_OF_MEMORY when not ok'),
+    message: z.string().optional(),
+  })
+  .meta({ id: 'Health' });
 
 const WorkflowStats = z
   .object({
@@ -42,20 +50,41 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
 
   r.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'Liveness: Redis answers', response: { 200: Health, 503: Health } } },
+    { schema: { tags: ['health'], operationId: 'getLiveness', summary: 'Liveness: Redis answers', response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
       const problem = await ping();
-      if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', message: problem });
+      if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', code: 'REDIS_UNAVAILABLE', message: problem });
       return { status: 'ok', redis: 'ok' } as const;
     },
   );
 
+  // A write Redis refuses when it is full (SET is a denyoom command); it expires on its own.
+  const probeKey = `${ctx.options.prefix}:readyz-probe`;
+  const writeProblem = async (): Promise<string | undefined> => {
+    try {
+      await ctx.redis.set(probeKey, '1', 'PX', 5000);
+      return undefined;
+    } catch (err) {
+      return isRedisOutOfMemory(err) ? redisOutOfMemoryError(err).message : undefined;
+    }
+  };
+
   r.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'Readiness: Redis answers and built-in workflows load', response: { 200: Health, 503: Health } } },
+    {
+      schema: {
+        tags: ['health'],
+        operationId: 'getReadiness',
+        summary: 'Readiness: Redis answers and takes writes, and built-in workflows load',
+        description: '503 with redis "unreachable" when Redis does not answer, "full" (code REDIS_OUT_OF_MEMORY) when it answers but refuses writes.',
+        response: { 200: Health, 503: Health },
+      },
+    },
     async (_request, reply) => {
       const problem = await ping();
-      if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', message: problem });
+      if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', code: 'REDIS_UNAVAILABLE', message: problem });
+      const full = await writeProblem();
+      if (full) return reply.code(503).send({ status: 'unavailable', redis: 'full', code: 'REDIS_OUT_OF_MEMORY', message: full });
       await ctx.registry.builtins();
       return { status: 'ok', redis: 'ok' } as const;
     },
@@ -66,6 +95,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['analytics'],
+        operationId: 'getWorkflowAnalytics',
         summary: 'Per workflow: runs by status, completion rate, median and p95 time to complete, mean tokens per run',
         description: `With the run archive (FLEET_HISTORY_URL): every archived run, in SQL, plus the runs in flight. Without it: the ${ANALYTICS_SCAN_LIMIT} most recent runs in Redis. An admin key sees every run; any other key only the runs it started.`,
         response: { 200: z.object({ items: z.array(WorkflowStats), runs_considered: z.number() }), 401: ErrorBodySchema, 503: ErrorBodySchema },

@@ -1,11 +1,14 @@
 /**
- * Workflow templates: code-free workflows in the registry. Reading needs any key; changes need an
- * admin key.
+ * Workflow templates: code-free workflows in the registry. Changes need an admin key. An admin key
+ * reads every template; any other key reads the built-ins and the templates granted to its user
+ * type (others are not listed and answer 404, as unknown names do), with an `api_call` end
+ * action's target shown as its origin only.
  */
-import type { FastifyInstance } from 'fastify';
+import { FleetError, templateForViewer } from '@agentfleet/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireAdmin } from '../auth.js';
+import { callerOf, requireAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
 
@@ -46,11 +49,18 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, E
 export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
+  /** The registered templates the caller may see: undefined for every one (an admin key). */
+  async function visibleTo(request: FastifyRequest): Promise<ReadonlySet<string> | undefined> {
+    const granted = await ctx.access.grantedTemplates(callerOf(request).user_type);
+    return granted === 'all' ? undefined : granted;
+  }
+
   r.post(
     '/api/workflow-templates',
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'createWorkflowTemplate',
         summary: 'Register a template (version 1)',
         description: 'Admin key. 400 lists every problem with its path; 409 when the name is taken (or built in).',
         body: TemplateBody,
@@ -70,7 +80,9 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'listWorkflowTemplates',
         summary: 'List built-in and registered templates',
+        description: 'An admin key lists every template; any other key the built-ins and the templates granted to its user type.',
         querystring: z.object({
           category: z.string().optional(),
           is_active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
@@ -83,7 +95,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     },
     async (request) => {
       const q = request.query;
-      const { items, total } = await ctx.registry.list(q);
+      const { items, total } = await ctx.registry.list({ ...q, registered: await visibleTo(request) });
       return { items, total, skip: q.skip, limit: q.limit };
     },
   );
@@ -93,13 +105,24 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'getWorkflowTemplate',
         summary: 'A template, at its current version or at ?version=n',
+        description: 'Any other key than an admin key: 404 for a template not granted to its user type, and an api_call end_action_target shown as its origin only.',
         params: NameParams,
         querystring: z.object({ version: z.coerce.number().int().min(1).optional() }),
         response: { 200: Detail, ...errors(401, 404, 503) },
       },
     },
-    async (request) => (await ctx.registry.get(request.params.name, request.query.version)) as unknown as z.infer<typeof Detail>,
+    async (request) => {
+      const visible = await visibleTo(request);
+      const t = await ctx.registry.get(request.params.name, request.query.version);
+      if (visible === undefined) return t as unknown as z.infer<typeof Detail>;
+      // Not granted: answered as an unknown name is, so a key cannot learn which templates exist.
+      if (!t.builtin && !visible.has(t.name)) {
+        throw new FleetError('WORKFLOW_NOT_FOUND', `no workflow template "${request.params.name}"; list them with GET /api/workflow-templates or \`fleet workflows list\``);
+      }
+      return templateForViewer(t) as unknown as z.infer<typeof Detail>;
+    },
   );
 
   r.put(
@@ -107,6 +130,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'updateWorkflowTemplate',
         summary: 'Store a new version (runs keep the version they started with)',
         description: 'Admin key. Also activates a deactivated template.',
         params: NameParams,
@@ -125,6 +149,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'deactivateWorkflowTemplate',
         summary: 'Deactivate a template (its versions are kept)',
         description: 'Admin key. Built-in workflows cannot be deleted (409).',
         params: NameParams,
