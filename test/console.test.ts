@@ -160,6 +160,31 @@ describe('console', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('shows a run waiting on its budget with what it would spend, and raises the budget from the page', async () => {
+    const workflow = {
+      name: 'console-budget',
+      agents: ['planner', 'designer'],
+      // The offline model bills about 4 characters a token: planning fits, design's prompt does not.
+      budget: { max_tokens: 1500, on_exceed: 'wait' },
+      phases: [
+        { name: 'planning', agent: 'planner', timeout: 60 },
+        { name: 'design', agent: 'designer', depends_on: ['planning'], timeout: 60 },
+      ],
+    };
+    const id = await submit({ workflow });
+    const page = await signedIn(ADMIN_KEY);
+    await page.goto(`${fx.api.url}/ui/#/runs/${id}`);
+    await node(page, 'design', 'waiting').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByText(/design waits for "budget" \(the run would exceed its max_tokens budget of 1500/).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByRole('region', { name: 'Actions' }).getByRole('button', { name: 'Raise budget' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Raise budget?' });
+    await dialog.getByLabel('Tokens to add').fill('100000');
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await node(page, 'design', 'completed').waitFor({ timeout: UI_WAIT_MS });
+    expect(await runStatus(id)).toBe('completed');
+    await page.close();
+  });
+
   it('cancels a run from the page, and shows the API refusing a second cancel verbatim', async () => {
     const workflow = {
       name: 'console-cancel',

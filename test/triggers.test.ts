@@ -37,7 +37,7 @@ async function eventsOf(id: string, type: string, count: number): Promise<Array<
   while (seen.length < count) {
     for (const e of await fx.fleet.client.store.readEvents(id, last, 5000, blocking)) {
       last = e.id;
-      if (e.event.type === type) seen.push(e.event);
+      if (e.event.type === type) seen.push({ ...e.event });
     }
   }
   return seen.slice(0, count);

@@ -19,6 +19,11 @@
  * responder decides the reply from the request (the conversation so far), and {@link FakeAnthropic.billed}
  * sums the tokens it billed (4 characters of system, messages and tools an input token).
  *
+ * With `batches`, it also speaks the Message Batches API (`/v1/messages/batches`: create, retrieve,
+ * cancel, results as JSON lines), answering each batched request like a Messages request when the
+ * batch is processed ({@link FakeAnthropic.endBatches}, or by itself after some retrievals). With
+ * `promptCache`, it keeps a prompt cache with TTLs on a clock the test may skip.
+ *
  * Run it in-process and hand its `url` to the SDK as `baseURL`, or to child processes as
  * `ANTHROPIC_BASE_URL`.
  *
@@ -153,7 +158,52 @@ export interface FakeRequest {
 /** Decides the reply to a request when no scripted reply is queued. */
 export type FakeResponder = (request: FakeRequest) => FakeReply | Promise<FakeReply>;
 
+/**
+ * A prompt cache the server keeps, as the API does: each `cache_control` breakpoint (in the order
+ * tools, system, messages) ends a prefix; a request whose prefix up to a breakpoint was cached and not
+ * expired reads those tokens from the cache (`cache_read_input_tokens`; a read refreshes the entry's
+ * TTL), and the rest up to its last breakpoint is written (`cache_creation_input_tokens`, split by TTL
+ * in `cache_creation`). TTL: the breakpoint's `ttl` (`5m` or `1h`), 5 minutes when absent. Tokens are
+ * 4 characters of the request's JSON each, as the fake bills input. Scripted `usage` fields win.
+ * See https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+ */
+export interface FakePromptCache {
+  /** The server's clock, epoch ms, so a test can skip time instead of waiting. @defaultValue Date.now */
+  now?: () => number;
+}
+
+/**
+ * How the fake's Message Batches API (`/v1/messages/batches`) processes batches. Each request of a
+ * batch is answered like a Messages API request (the scripted queue, then the responder) when the
+ * batch is processed; until then the batch is `in_progress`.
+ * See https://docs.anthropic.com/en/api/creating-message-batches
+ */
+export interface FakeBatchOptions {
+  /**
+   * Process a batch by itself once it has been retrieved this many times (0: as soon as it is
+   * created). @defaultValue never: only {@link FakeAnthropic.endBatches} processes batches
+   */
+  endAfterRetrievals?: number;
+}
+
+/** One batch the fake received. */
+export interface FakeBatch {
+  id: string;
+  status: 'in_progress' | 'canceling' | 'ended';
+  requests: Array<{ custom_id: string; params: Record<string, unknown> }>;
+  /** Per `custom_id`, once processed: the result as the results endpoint serves it. */
+  results: Map<string, Record<string, unknown>>;
+  retrievals: number;
+  createdAt: number;
+  endedAt?: number;
+  cancelled: boolean;
+}
+
 export interface FakeAnthropicOptions {
+  /** Serve the Message Batches API (see {@link FakeBatchOptions}); without it, `/v1/messages/batches` answers 404. */
+  batches?: FakeBatchOptions;
+  /** Keep a prompt cache (see {@link FakePromptCache}); without it, cache counts are 0 unless scripted. */
+  promptCache?: FakePromptCache;
   /** When set, requests must carry this key (`Authorization: Bearer <key>` or `x-api-key`), else 401. */
   apiKey?: string;
   /** Default responder; see {@link FakeAnthropic.setResponder}. */
@@ -184,6 +234,12 @@ export interface FakeAnthropic extends AsyncDisposable {
    * forgot to script a reply fails at once instead of retrying.
    */
   setResponder(responder: FakeResponder | undefined): void;
+  /** Every message batch created, in order (with `batches` set). */
+  readonly batches: readonly FakeBatch[];
+  /** Process every batch still in progress: answer each of its requests, and end it. */
+  endBatches(): Promise<void>;
+  /** Resolve once `count` batches were created; reject after `timeoutMs` (default 5000). */
+  waitForBatches(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 5000). */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 5000). */
@@ -227,6 +283,9 @@ class FakeAnthropicServer implements FakeAnthropic {
   rateLimited = 0;
   readonly billed = { requests: 0, input_tokens: 0, output_tokens: 0 };
   readonly #tokenLimit: FakeTokenLimit | undefined;
+  readonly #promptCache: PromptCacheSim | undefined;
+  readonly #batchOptions: FakeBatchOptions | undefined;
+  readonly batches: FakeBatch[] = [];
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
@@ -239,6 +298,8 @@ class FakeAnthropicServer implements FakeAnthropic {
   constructor(options: FakeAnthropicOptions) {
     this.#apiKey = options.apiKey;
     this.#tokenLimit = options.tokenLimit;
+    this.#promptCache = options.promptCache ? new PromptCacheSim(options.promptCache.now ?? Date.now) : undefined;
+    this.#batchOptions = options.batches;
     this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
   }
 
@@ -272,6 +333,14 @@ class FakeAnthropicServer implements FakeAnthropic {
 
   waitForRequests(count: number, timeoutMs = 5000): Promise<void> {
     return this.#waitFor(() => this.requests.length >= count, timeoutMs, () => `${count} request(s), got ${this.requests.length}`);
+  }
+
+  waitForBatches(count: number, timeoutMs = 5000): Promise<void> {
+    return this.#waitFor(() => this.batches.length >= count, timeoutMs, () => `${count} batch(es), got ${this.batches.length}`);
+  }
+
+  async endBatches(): Promise<void> {
+    for (const batch of this.batches) if (batch.status !== 'ended') await this.#processBatch(batch);
   }
 
   waitForAborted(count: number, timeoutMs = 5000): Promise<void> {
@@ -342,6 +411,10 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.requests.push(request);
     this.#notify();
 
+    if (this.#batchOptions && request.path.split('?')[0]?.startsWith('/v1/messages/batches')) {
+      await this.#handleBatches(request, parseFailed, res);
+      return;
+    }
     const rejection = this.#validate(request, parseFailed);
     if (rejection) {
       this.#sendError(res, rejection);
@@ -354,6 +427,117 @@ class FakeAnthropicServer implements FakeAnthropic {
     }
     const reply = this.#queue.shift() ?? (await this.#responder(request));
     await this.#reply(res, request, reply);
+  }
+
+  /** `/v1/messages/batches`: create, retrieve, cancel, results (https://docs.anthropic.com/en/api/messages-batch-examples). */
+  async #handleBatches(request: FakeRequest, parseFailed: boolean, res: ServerResponse): Promise<void> {
+    const path = request.path.split('?')[0] ?? '';
+    const [, id, action] = /^\/v1\/messages\/batches(?:\/([^/]+))?(?:\/(cancel|results))?$/.exec(path) ?? [];
+    const version = headerValue(request.headers, 'anthropic-version');
+    if (version === undefined) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'anthropic-version: header is required' });
+    if (id === undefined) {
+      if (request.method !== 'POST') return this.#sendError(res, { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` });
+      const list = request.body?.['requests'];
+      if (parseFailed || !Array.isArray(list) || list.length === 0) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'requests: at least one request is required' });
+      const requests: FakeBatch['requests'] = [];
+      for (const [i, entry] of list.entries()) {
+        const customId = isRecord(entry) ? entry['custom_id'] : undefined;
+        const params = isRecord(entry) ? entry['params'] : undefined;
+        if (typeof customId !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(customId)) {
+          return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.custom_id: 1-64 of [a-zA-Z0-9_-] required` });
+        }
+        if (!isRecord(params)) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.params: Field required` });
+        const rejection = this.#validate({ ...request, path: '/v1/messages', method: 'POST', body: params, forcedToolName: forcedToolName(params) }, false);
+        if (rejection) return this.#sendError(res, { ...rejection, message: `requests.${i}.params.${rejection.message}` });
+        if ('stream' in params) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `requests.${i}.params.stream: streaming is not supported in batches` });
+        requests.push({ custom_id: customId, params });
+      }
+      const batch: FakeBatch = { id: newId('msgbatch_'), status: 'in_progress', requests, results: new Map(), retrievals: 0, createdAt: Date.now(), cancelled: false };
+      this.batches.push(batch);
+      this.#notify();
+      if (this.#batchOptions?.endAfterRetrievals === 0) await this.#processBatch(batch);
+      return sendJson(res, 200, this.#batchJson(batch));
+    }
+    const batch = this.batches.find((b) => b.id === id);
+    if (!batch) return this.#sendError(res, { status: 404, errorType: 'not_found_error', message: `batch ${id} not found` });
+    if (action === 'cancel') {
+      if (request.method !== 'POST') return this.#sendError(res, { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` });
+      if (batch.status !== 'ended') {
+        batch.cancelled = true;
+        for (const r of batch.requests) if (!batch.results.has(r.custom_id)) batch.results.set(r.custom_id, { type: 'canceled' });
+        batch.status = 'ended';
+        batch.endedAt = Date.now();
+      }
+      return sendJson(res, 200, this.#batchJson(batch));
+    }
+    if (action === 'results') {
+      if (batch.status !== 'ended') return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: `batch ${id} has not ended` });
+      const lines = batch.requests.map((r) => JSON.stringify({ custom_id: r.custom_id, result: batch.results.get(r.custom_id) }));
+      res.writeHead(200, { 'content-type': 'application/binary', 'request-id': newId('req_') });
+      res.end(`${lines.join('\n')}\n`);
+      return;
+    }
+    batch.retrievals += 1;
+    const after = this.#batchOptions?.endAfterRetrievals;
+    if (after !== undefined && batch.status === 'in_progress' && batch.retrievals >= after) await this.#processBatch(batch);
+    return sendJson(res, 200, this.#batchJson(batch));
+  }
+
+  /** Answer every request of `batch` as the Messages API would, and end it. */
+  async #processBatch(batch: FakeBatch): Promise<void> {
+    for (const r of batch.requests) {
+      if (batch.results.has(r.custom_id)) continue;
+      const request: FakeRequest = { method: 'POST', path: '/v1/messages', headers: {}, body: r.params, receivedAtMs: Date.now(), forcedToolName: forcedToolName(r.params) };
+      let reply = this.#queue.shift() ?? (await this.#responder(request));
+      while ('delayMs' in reply) reply = reply.then;
+      batch.results.set(r.custom_id, this.#batchResult(request, reply));
+    }
+    batch.status = 'ended';
+    batch.endedAt = Date.now();
+  }
+
+  /** One request's result in a batch: `succeeded` with the message, or `errored` with the API's error. */
+  #batchResult(request: FakeRequest, reply: FakeReply): Record<string, unknown> {
+    const body = request.body ?? {};
+    const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
+    const errored = (type: FakeErrorType, message: string) => ({ type: 'errored', error: { type: 'error', error: { type, message } } });
+    if ('status' in reply) return errored(reply.errorType, reply.message);
+    if ('hang' in reply || 'streamError' in reply || 'delayMs' in reply) return errored('api_error', 'fake-anthropic: this reply cannot be given in a batch');
+    if ('toolCalls' in reply) {
+      const content = reply.toolCalls.map((c) => ({ type: 'tool_use', id: newId('toolu_'), name: c.name, input: c.input, caller: { type: 'direct' } }));
+      return { type: 'succeeded', message: message(model, content, 'tool_use', this.#bill(this.#usage(body, reply.toolCalls, reply.usage))) };
+    }
+    if ('toolInput' in reply) {
+      const name = reply.toolName ?? request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
+      const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
+      return { type: 'succeeded', message: message(model, content, reply.stopReason ?? 'tool_use', this.#bill(this.#usage(body, reply.toolInput, reply.usage))) };
+    }
+    return { type: 'succeeded', message: message(model, [{ type: 'text', text: reply.text, citations: null }], reply.stopReason ?? 'end_turn', this.#bill(this.#usage(body, reply.text, reply.usage))) };
+  }
+
+  /** A batch as the API describes it (`message_batch`). */
+  #batchJson(batch: FakeBatch): Record<string, unknown> {
+    const counts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+    for (const r of batch.requests) {
+      const type = batch.results.get(r.custom_id)?.['type'];
+      if (type === 'succeeded') counts.succeeded += 1;
+      else if (type === 'errored') counts.errored += 1;
+      else if (type === 'canceled') counts.canceled += 1;
+      else if (type === 'expired') counts.expired += 1;
+      else counts.processing += 1;
+    }
+    return {
+      id: batch.id,
+      type: 'message_batch',
+      processing_status: batch.status,
+      request_counts: counts,
+      created_at: new Date(batch.createdAt).toISOString(),
+      expires_at: new Date(batch.createdAt + 24 * 3600_000).toISOString(),
+      ended_at: batch.endedAt === undefined ? null : new Date(batch.endedAt).toISOString(),
+      cancel_initiated_at: batch.cancelled ? new Date(batch.endedAt ?? Date.now()).toISOString() : null,
+      archived_at: null,
+      results_url: batch.status === 'ended' ? `${this.#url}/v1/messages/batches/${batch.id}/results` : null,
+    };
   }
 
   /** The checks the real API makes before it runs the model; returns the error to answer with. */
@@ -470,7 +654,7 @@ class FakeAnthropicServer implements FakeAnthropic {
       const name = request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
       const json = JSON.stringify(reply.toolInput ?? {});
       const chunks = splitChunks(json, 8).slice(0, reply.afterDeltas ?? 2);
-      const events = streamEvents(model, { type: 'tool_use', id: newId('toolu_'), name, input: {} }, chunks, 'tool_use', usage(body, reply.toolInput ?? {}));
+      const events = streamEvents(model, { type: 'tool_use', id: newId('toolu_'), name, input: {} }, chunks, 'tool_use', this.#usage(body, reply.toolInput ?? {}));
       // Everything up to the deltas, then the error instead of the end of the message.
       const cut = events.slice(0, 2 + chunks.length);
       cut.push(['error', { type: 'error', error: { type: reply.streamError.errorType, message: reply.streamError.message } }]);
@@ -479,7 +663,7 @@ class FakeAnthropicServer implements FakeAnthropic {
     }
     if ('toolCalls' in reply) {
       const blocks = reply.toolCalls.map((c) => ({ type: 'tool_use', id: newId('toolu_'), name: c.name, input: c.input }));
-      const u = this.#bill(usage(body, reply.toolCalls, reply.usage));
+      const u = this.#bill(this.#usage(body, reply.toolCalls, reply.usage));
       if (body['stream'] === true) sendSse(res, multiBlockStreamEvents(model, blocks, 'tool_use', u), { ...this.#successHeaders(), ...reply.headers });
       else sendJson(res, 200, message(model, blocks.map((b) => ({ ...b, caller: { type: 'direct' } })), 'tool_use', u), { ...this.#successHeaders(), ...reply.headers });
       return;
@@ -491,7 +675,7 @@ class FakeAnthropicServer implements FakeAnthropic {
       const block = isTool ? { type: 'tool_use', id: newId('toolu_'), name, input: {} } : { type: 'text', text: '', citations: null };
       const chunks = splitChunks(isTool ? JSON.stringify(reply.toolInput) : reply.text, 64);
       const stop = reply.stopReason ?? (isTool ? 'tool_use' : 'end_turn');
-      sendSse(res, streamEvents(model, block, chunks, stop, this.#bill(usage(body, payload, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
+      sendSse(res, streamEvents(model, block, chunks, stop, this.#bill(this.#usage(body, payload, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     if ('toolInput' in reply) {
@@ -505,11 +689,26 @@ class FakeAnthropicServer implements FakeAnthropic {
         return;
       }
       const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
-      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', this.#bill(usage(body, reply.toolInput, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
+      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', this.#bill(this.#usage(body, reply.toolInput, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     const content = [{ type: 'text', text: reply.text, citations: null }];
-    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', this.#bill(usage(body, reply.text, reply.usage))), reply.headers);
+    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', this.#bill(this.#usage(body, reply.text, reply.usage))), reply.headers);
+  }
+
+  /** A reply's usage: scripted fields, else the prompt cache's counts (when kept), else estimates. */
+  #usage(body: Record<string, unknown>, output: unknown, given: FakeUsage = {}): Record<string, unknown> {
+    const cached = this.#promptCache?.bill(body);
+    if (!cached) return usage(body, output, given);
+    return {
+      ...usage(body, output, {
+        input_tokens: cached.uncached,
+        cache_read_input_tokens: cached.read,
+        cache_creation_input_tokens: cached.write5m + cached.write1h,
+        ...given,
+      }),
+      cache_creation: given.cache_creation_input_tokens === undefined ? { ephemeral_5m_input_tokens: cached.write5m, ephemeral_1h_input_tokens: cached.write1h } : null,
+    };
   }
 
   /** Count a successful answer's usage in {@link FakeAnthropic.billed}. */
@@ -691,4 +890,65 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function newId(prefix: string): string {
   return `${prefix}01${randomBytes(11).toString('hex')}`;
+}
+
+/** The prompt cache of {@link FakePromptCache}: prefix hash → expiry (epoch ms) and TTL (ms). */
+class PromptCacheSim {
+  readonly #entries = new Map<string, { expiresAt: number; ttlMs: number }>();
+  constructor(private readonly now: () => number) {}
+
+  /** Bill one request: tokens read from the cache, written (by TTL), and not cached. */
+  bill(body: Record<string, unknown>): { read: number; write5m: number; write1h: number; uncached: number } {
+    const pieces: unknown[] = [];
+    const breakpoints: Array<{ end: number; ttlMs: number; ttl: '5m' | '1h' }> = [];
+    const add = (piece: unknown): void => {
+      pieces.push(stripCacheControl(piece));
+      const control = isRecord(piece) ? piece['cache_control'] : undefined;
+      if (isRecord(control)) {
+        const ttl = control['ttl'] === '1h' ? '1h' : '5m';
+        breakpoints.push({ end: pieces.length, ttl, ttlMs: ttl === '1h' ? 3_600_000 : 300_000 });
+      }
+    };
+    for (const tool of Array.isArray(body['tools']) ? body['tools'] : []) add(tool);
+    const system = body['system'];
+    if (typeof system === 'string') pieces.push(system);
+    else for (const block of Array.isArray(system) ? system : []) add(block);
+    for (const m of Array.isArray(body['messages']) ? body['messages'] : []) {
+      const content = isRecord(m) ? m['content'] : undefined;
+      if (typeof content === 'string' || !Array.isArray(content)) pieces.push(content);
+      else for (const block of content) add(block);
+    }
+    const tokens = (n: number): number => Math.ceil((JSON.stringify(pieces.slice(0, n)) ?? '').length / 4);
+    const total = Math.max(1, tokens(pieces.length));
+    const key = (n: number): string => JSON.stringify(pieces.slice(0, n));
+    const now = this.now();
+    let read = 0;
+    let readEnd = 0;
+    for (const b of breakpoints) {
+      const hit = this.#entries.get(key(b.end));
+      if (hit && hit.expiresAt > now) {
+        read = tokens(b.end);
+        readEnd = b.end;
+        hit.expiresAt = now + hit.ttlMs;
+      }
+    }
+    let write5m = 0;
+    let write1h = 0;
+    let written = read;
+    for (const b of breakpoints) {
+      if (b.end <= readEnd) continue;
+      const upTo = tokens(b.end);
+      if (b.ttl === '1h') write1h += upTo - written;
+      else write5m += upTo - written;
+      written = upTo;
+      this.#entries.set(key(b.end), { expiresAt: now + b.ttlMs, ttlMs: b.ttlMs });
+    }
+    return { read, write5m, write1h, uncached: Math.max(0, total - written) };
+  }
+}
+
+function stripCacheControl(piece: unknown): unknown {
+  if (!isRecord(piece) || !('cache_control' in piece)) return piece;
+  const { cache_control: _dropped, ...rest } = piece;
+  return rest;
 }

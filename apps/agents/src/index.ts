@@ -5,7 +5,7 @@ export { MAX_STALLED_COUNT, startAgentPool, type AgentPool, type AgentPoolOption
 export { STALL_LIMIT_REASON, isStallLimitFailure, recoverStalledOut, type StallRecoveryHost } from './stall-limit.js';
 export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
 export { agentPoolSettings, createLlmClient, createRoleLlmClients, fleetPrices } from './llm.js';
-export { budgetGate, rateLimitGate, RateLimitDeferral, billedTokens, type BudgetScope } from './gates.js';
+export { BudgetWait, budgetGate, rateLimitGate, RateLimitDeferral, billedTokens, type BudgetGateLedger, type BudgetScope } from './gates.js';
 export { writeArtifacts, planMarkdown, designMarkdown, reviewMarkdown, type ArtifactOptions } from './artifacts.js';
 export {
   BUILTIN_ROLES,

@@ -18,6 +18,7 @@ import {
   PhaseJobDataSchema,
   extractTraceContext,
   fleetBackoffDelay,
+  isBatchWait,
   isTerminalRun,
   messagingAttributes,
   recordJobStart,
@@ -128,7 +129,7 @@ export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined
 }
 
 /** The outcome of an attempt, as the scheduler takes it. */
-export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' }>;
+export type AttemptOutcome = Extract<SchedulerEvent, { type: 'phase_completed' | 'phase_attempt_failed' | 'phase_budget_wait' | 'phase_batch_waiting' }>;
 
 /** What the work of a phase job is given. */
 export interface PhaseJobContext {
@@ -180,7 +181,9 @@ export async function withPhaseJob(
   const data = parsed.data;
   const attempt = job.attemptsMade + 1;
   const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
-  recordJobStart(host.role, job);
+  // Queue wait of a first take only: a job taken again (stalled, or back from waiting on its message
+  // batch) did not wait in the queue all that time.
+  if (job.attemptsStarted <= 1) recordJobStart(host.role, job);
   return withSpan(
     `process ${host.queueName}`,
     {
@@ -209,7 +212,8 @@ export async function withPhaseJob(
       }
       const { meta, state, outputs } = usable ?? (await host.driver.store.getRunWithOutputs(data.run_id));
       const phaseState = state.phases[data.phase];
-      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || !IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status)) {
+      // A phase waiting for its message batch is still in flight: its job came back to go on.
+      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || (!IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status) && !isBatchWait(phaseState))) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
         // before enqueuing what came next, which its commit left in the run's outbox.
         if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
@@ -218,7 +222,7 @@ export async function withPhaseJob(
       const start: SchedulerEvent = { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role };
       // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
       // re-take) records no new start.
-      const alreadyStarted = phaseState.status === 'running' && phaseState.attempts === attempt;
+      const alreadyStarted = (phaseState.status === 'running' || isBatchWait(phaseState)) && phaseState.attempts === attempt;
       let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined = { meta, state, outputs };
       let startWrite: Promise<void> | undefined;
       const timer = alreadyStarted

@@ -27,6 +27,15 @@ import {
   createLogger,
   RedisRateLimiter,
   tighterBudget,
+  raisedBudget,
+  BudgetLedger,
+  BatchPending,
+  BatchStore,
+  BATCH_PRICE_FACTOR,
+  MODEL_PRICES,
+  MAX_BATCH_TIMEOUT_S,
+  batchCallKey,
+  isBatchWait,
   type ModelPrice,
   type RateLimits,
   observeQueues,
@@ -38,7 +47,7 @@ import {
   type PhaseJobResult,
 } from '@agentfleet/core';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
 import { ToolJournal } from '@agentfleet/core';
@@ -50,7 +59,7 @@ import { writeFileTool } from './tools/write-file.js';
 import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
 import { billedUsage, redisResultCache, runRole, type CallGate, type ToolCallInfo } from './run-role.js';
-import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
+import { BudgetWait, budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
 import { isStallLimitFailure, recoverStalledOut } from './stall-limit.js';
 
 /**
@@ -142,6 +151,8 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   const workers: Worker[] = [];
   const limits = options.rateLimits;
   const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
+  const ledger = new BudgetLedger(redis, options.prefix);
+  const batches = new BatchStore(redis, options.prefix);
   const toolSettings = options.toolSettings ?? loadToolSettings();
   // User tool modules are imported when a phase first needs a tool, not at start.
   let registry: Promise<ToolRegistry> | undefined;
@@ -151,8 +162,8 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
     const queueName = agentQueueName(role.name);
     const worker: Worker<PhaseJobData, PhaseJobResult> = new Worker<PhaseJobData, PhaseJobResult>(
       queueName,
-      (job, _token, signal): Promise<PhaseJobResult> =>
-        processPhaseJob(job, signal, {
+      (job, token, signal): Promise<PhaseJobResult> =>
+        processPhaseJob(job, token, signal, {
           role,
           driver,
           manager,
@@ -163,6 +174,8 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           log,
           limiter,
           prices: options.prices,
+          ledger,
+          batches,
           toolSettings,
           toolRegistry,
           traceContent: options.traceContent === true,
@@ -250,6 +263,10 @@ interface ProcessContext {
   log: FleetLogger;
   limiter: RedisRateLimiter | undefined;
   prices: Readonly<Record<string, ModelPrice>> | undefined;
+  /** What budgeted calls of every phase hold and spent (reservations). */
+  ledger: BudgetLedger;
+  /** Batch ids of batch-mode calls, per attempt and call, and the index of open batches. */
+  batches: BatchStore;
   /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
   rateLimitQueue: (ms: number) => Promise<void>;
   toolSettings: ToolSettings;
@@ -258,7 +275,7 @@ interface ProcessContext {
 }
 
 /** Run one attempt of one phase iteration. */
-async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
+async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: string | undefined, bullSignal: AbortSignal | undefined, ctx: ProcessContext): Promise<PhaseJobResult> {
   const host = {
     driver: ctx.driver,
     manager: ctx.manager,
@@ -312,16 +329,42 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           },
           async (span) => {
             const cache = data.cache_ttl_ms > 0 ? redisResultCache(store.redis, store.prefix, data.cache_ttl_ms) : undefined;
+            // Batches are Anthropic's: other providers answer batch-mode phases directly.
+            const batchMode = (phaseDef.mode === 'batch' || meta.call_mode === 'batch') && ctx.llm.provider === 'anthropic';
+            // Budgets hold and count batch calls at the Batches API's price.
+            const prices = batchMode ? batchPrices(ctx.prices ?? MODEL_PRICES) : ctx.prices;
             const gates: CallGate[] = [];
             const budget = budgetGate(
               [
-                { name: 'the run', budget: tighterBudget(meta.workflow.budget, meta.budget), spent: state.usage, where: "the workflow's budget or the request's (fleet run --max-cost-usd / --max-tokens-budget, POST /api/runs budget)" },
-                { name: `phase "${data.phase}"`, budget: phaseDef.budget, spent: phaseState.usage, where: `phases[${data.phase}].budget` },
+                {
+                  name: 'the run',
+                  budget: raisedBudget(tighterBudget(meta.workflow.budget, meta.budget), state.budgetRaise?.run),
+                  spent: state.usage,
+                  where: "the workflow's budget or the request's (fleet run --max-cost-usd / --max-tokens-budget, POST /api/runs budget)",
+                  ledgerScope: 'run',
+                },
+                {
+                  name: `phase "${data.phase}"`,
+                  budget: raisedBudget(phaseDef.budget, state.budgetRaise?.phases?.[data.phase]),
+                  spent: phaseState.usage,
+                  where: `phases[${data.phase}].budget`,
+                  ledgerScope: `phase:${data.phase}`,
+                },
               ],
-              ctx.prices,
+              prices,
+              // A reservation outlives a dead holder by its attempt's timeout and a minute at most.
+              {
+                ledger: ctx.ledger,
+                runId: data.run_id,
+                holdMs: data.timeout_ms + 60_000,
+                onHeld: (held) =>
+                  void store.appendEvent(data.run_id, { type: 'budget_held', at: Date.now(), phase: data.phase, iteration: data.iteration, ...held }).catch(() => undefined),
+                ...(batchMode ? { sentBefore: async (c: { index: number }) => (await ctx.batches.get(batchCallKey(data.run_id, data.phase, data.iteration, attempt, c.index))) !== undefined } : {}),
+              },
             );
             if (budget) gates.push(budget);
-            if (ctx.limiter) gates.push(rateLimitGate(ctx.limiter));
+            // The Messages API's rate limits do not apply to batches (they have their own queue).
+            if (ctx.limiter && !batchMode) gates.push(rateLimitGate(ctx.limiter));
             const r = await runRole(ctx.role, ctx.llm, input, {
               signal,
               maxTokens: ctx.maxTokens,
@@ -331,6 +374,17 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               stream: ctx.role.stream === true,
               // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
               model: data.model ?? ctx.roleModel,
+              promptCacheTtl: phaseDef.promptCacheTtl,
+              ...(batchMode
+                ? {
+                    batch: {
+                      keyFor: (n: number) => batchCallKey(data.run_id, data.phase, data.iteration, attempt, n),
+                      timeoutMs: phaseDef.batchTimeoutMs ?? MAX_BATCH_TIMEOUT_S * 1000,
+                      records: ctx.batches,
+                      owner: { run_id: data.run_id, phase: data.phase, iteration: data.iteration, attempt, role: ctx.role.name },
+                    },
+                  }
+                : {}),
               maxTurns: phaseDef.maxTurns ?? ctx.role.maxTurns,
               ...(toolbox
                 ? {
@@ -379,6 +433,45 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
         if (err instanceof CommitFailure) throw err;
+        if (err instanceof BatchPending) {
+          // The call is in a message batch: show the phase waiting for it (once per batch) and put the
+          // job back until the batch's timeout; the manager's batch poller brings it back as soon as
+          // the batch has ended. The worker's slot is free meanwhile.
+          const shown = isBatchWait(phaseState) && (phaseState.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === err.record.batch_id;
+          if (!shown) {
+            const reported = await phase.commit({
+              type: 'phase_batch_waiting',
+              at: Date.now(),
+              phase: data.phase,
+              iteration: data.iteration,
+              attempt,
+              batch: { batch_id: err.record.batch_id, submitted_at: err.record.submitted_at, timeout_at: err.record.timeout_at },
+              startedAt: phase.started,
+              agent: ctx.role.name,
+            });
+            if (!reported) return { reported: false, attempt };
+          }
+          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted }, 'phase waits for its message batch');
+          await job.moveToDelayed(err.record.timeout_at + 1000, token);
+          throw new DelayedError();
+        }
+        if (err instanceof BudgetWait) {
+          // The next call would pass a budget that waits: the phase waits for a `budget` event, and
+          // the job ends here (its slot is free); the raise runs the phase again as a new iteration.
+          const reported = await phase.commit({
+            type: 'phase_budget_wait',
+            at: Date.now(),
+            phase: data.phase,
+            iteration: data.iteration,
+            attempt,
+            usage: billedUsage(err),
+            prompt: err.prompt,
+            startedAt: phase.started,
+            agent: ctx.role.name,
+          });
+          ctx.log.info({ ...ref, attempt, reported, waiting_for: err.prompt }, 'phase waits for its budget');
+          return { reported, attempt };
+        }
         if (err instanceof RateLimitDeferral) {
           // Over the fleet-wide limit before any call: hold the queue and put the job back, no attempt
           // burnt. The hold is short (BullMQ keeps the last hold set on the queue, so a long one would
@@ -408,6 +501,17 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         await toolbox?.close();
       }
   });
+}
+
+/** A price table at the Message Batches API's discount ({@link BATCH_PRICE_FACTOR}). */
+function batchPrices(table: Readonly<Record<string, ModelPrice>>): Readonly<Record<string, ModelPrice>> {
+  const f = BATCH_PRICE_FACTOR;
+  return Object.fromEntries(
+    Object.entries(table).map(([model, p]) => [
+      model,
+      { inputPerMTok: p.inputPerMTok * f, outputPerMTok: p.outputPerMTok * f, cacheWritePerMTok: p.cacheWritePerMTok * f, cacheReadPerMTok: p.cacheReadPerMTok * f, cacheWrite1hPerMTok: (p.cacheWrite1hPerMTok ?? p.inputPerMTok * 2) * f },
+    ]),
+  );
 }
 
 /**

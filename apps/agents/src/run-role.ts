@@ -15,6 +15,7 @@ import {
   fullUsage,
   MODEL_PRICES,
   withSpan,
+  type BatchCall,
   type LlmClient,
   type LlmMessage,
   type LlmResponse,
@@ -113,6 +114,14 @@ export interface RoleCallOptions {
   stream?: boolean | undefined;
   /** Model for this turn, overriding the client's default (per-role or per-phase model). */
   model?: string | undefined;
+  /** How long the provider keeps the prompt prefix cached (`prompt_cache_ttl`). @defaultValue the provider's (5 minutes) */
+  promptCacheTtl?: '5m' | '1h' | undefined;
+  /**
+   * Send each call through the provider's batch API (`mode: batch`): the turn's call `n` (0 for the
+   * first; tool-loop rounds and schema repairs count) is known by `keyFor(n)`, so a take of the same
+   * attempt finds its batches again.
+   */
+  batch?: (Omit<BatchCall, 'key'> & { keyFor: (call: number) => string }) | undefined;
   /** Reuse and store results here; no caching when absent. */
   cache?: ResultCache | undefined;
   /** Output token cap per call. */
@@ -349,15 +358,27 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
         signal: options.signal,
       };
       try {
-        for (const gate of options.gates ?? []) {
-          const cap = await gate.before(call);
-          if (cap !== undefined) call.maxTokens = Math.min(call.maxTokens, cap);
+        const passed: CallGate[] = [];
+        try {
+          for (const gate of options.gates ?? []) {
+            const cap = await gate.before(call);
+            passed.push(gate);
+            if (cap !== undefined) call.maxTokens = Math.min(call.maxTokens, cap);
+          }
+        } catch (err) {
+          // A later gate refused the call: the earlier ones release what they hold for it.
+          for (const gate of passed) await gate.failed?.(call, err).catch(() => undefined);
+          throw err;
         }
         try {
           reply = await llm.generate({
             role: role.name,
             system,
             cacheSystem: true,
+            ...(options.promptCacheTtl ? { cacheTtl: options.promptCacheTtl } : {}),
+            // The call's batch key is its turn number, as the gates see it (`call.index`): a take of the
+            // same attempt replays the journaled turns and finds the batch of the turn it waited on.
+            ...(options.batch ? { batch: { key: options.batch.keyFor(turn), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner } } : {}),
             messages,
             tool,
             ...(extraTools.length > 0 ? { tools: extraTools } : {}),

@@ -18,7 +18,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createRedis, isRedisOutOfMemory, loadConfig, redisOutOfMemoryError, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createAnthropicBatches, createRedis, isRedisOutOfMemory, loadConfig, redisOutOfMemoryError, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -61,8 +61,9 @@ budgetOptions(program
   .option('--no-local-workers', 'only submit and follow: the manager and pools run elsewhere')
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
   .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
+  .option('--batch', "send every agent phase's model calls through the Message Batches API: half price, results within hours (docs/spending.md)", false)
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; record?: string }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string; batch: boolean }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -84,6 +85,7 @@ budgetOptions(program
         concurrency: opts.concurrency,
         interactive: opts.interactive,
         budget: requestBudget(opts),
+        batch: opts.batch,
         record: opts.record,
       },
       config,
@@ -120,6 +122,8 @@ program
       stalledIntervalMs: opts.stalledInterval,
       runRetentionMs: config.runRetentionMs,
       ...(history ? { history } : {}),
+      batches: createAnthropicBatches(config),
+      batchPollMs: config.batchPollMs,
     });
     say(`manager: consuming ${config.queuePrefix}:manager (concurrency ${opts.concurrency}); ${history ? 'archiving finished runs to PostgreSQL; ' : ''}Ctrl-C to stop`);
     if (http) say(`manager: HTTP API listening on ${http.listening}${/^(0\.0\.0\.0|\[::\]):/.test(http.listening) ? ' (every interface)' : ''}, ${http.url} (docs ${http.url}/docs)${process.env.FLEET_ADMIN_KEY ? '' : '; note: FLEET_ADMIN_KEY is not set, so nothing can be managed'}`);

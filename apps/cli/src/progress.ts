@@ -10,7 +10,7 @@ function seconds(ms: number): string {
 
 /** The command that answers a waiting phase (the shapes `fleet run --interactive` sends). */
 export function answerCommand(runId: string, event: string): string {
-  const data = event === 'approval' ? '{"approved": true, "comment": "looks good"}' : '{"answers": {"<question>": "<answer>"}}';
+  const data = event === 'approval' ? '{"approved": true, "comment": "looks good"}' : event === 'budget' ? '{"add_usd": 2}' : '{"answers": {"<question>": "<answer>"}}';
   return `fleet event ${runId} ${event} --data '${data}'`;
 }
 
@@ -44,7 +44,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
     case 'run_finished':
       return `run ${e.status} in ${seconds(e.duration_ms)}`;
     case 'phase_waiting':
-      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}${runId ? `\n    answer: ${answerCommand(runId, e.event)}` : ''}`;
+      return `  ⏸ ${e.phase} waiting for "${e.event}"${e.prompt !== undefined ? `: ${typeof e.prompt === 'string' ? e.prompt : JSON.stringify(e.prompt)}` : ''}${runId && e.event !== 'batch' ? `\n    answer: ${answerCommand(runId, e.event)}` : ''}`;
     case 'step_action':
       return `  ↪ ${e.phase}: ${e.action}${e.target ? ` → ${e.target}` : ''}${e.note ? ` (${e.note})` : ''}`;
     case 'external_event':
@@ -63,6 +63,8 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
     case 'role_unserved':
       return `  ! ${e.phase} is queued but ${e.message}`;
+    case 'budget_held':
+      return `  ⧗ ${e.phase} waits for other phases' calls in flight to settle the ${e.limit} budget they hold (${e.reserved} of ${e.max})`;
     case 'tool_call':
       return `    ⚙ ${e.phase} called ${e.tool} (${e.duration_ms} ms, ${e.status === 'ok' ? `${e.result_bytes} bytes` : `error: ${e.error ?? ''}`})`;
     case 'cancel_ignored':

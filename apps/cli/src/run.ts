@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
-import { FleetClient, FleetError, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { progressLine } from './progress.js';
@@ -43,6 +43,8 @@ export interface RunCommandOptions {
   interactive?: boolean;
   /** The request's run budget (`--max-cost-usd`, `--max-tokens-budget`). */
   budget?: Budget | undefined;
+  /** `--batch`: every agent phase through the Message Batches API. */
+  batch?: boolean | undefined;
   /** Append every model call and reply to this cassette (JSON lines, keys redacted; `fleet test --replay`). */
   record?: string | undefined;
 }
@@ -86,7 +88,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? reach.agentRoles : [];
     if (options.localWorkers) {
-      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, onError: notice.onError });
+      manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, onError: notice.onError, batches: createAnthropicBatches(config), batchPollMs: config.batchPollMs });
       pool = await startAgentPool({
         redisUrl: redisHandle.url,
         prefix: config.queuePrefix,
@@ -113,7 +115,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     }
     // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) make a calling script's span the run's parent.
     const trace = incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE);
-    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}) });
+    const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}), ...(options.batch ? { callMode: 'batch' as const } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
     onSignal = () => {
       say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
@@ -199,7 +201,7 @@ function summary(r: RunResult): string {
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
     ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
-    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''}${r.batch_savings_usd ? ` (batch discount saved $${r.batch_savings_usd.toFixed(4)})` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];
@@ -221,7 +223,17 @@ class TerminalAsker {
   ) {}
 
   answer(phase: string, event: string, prompt: unknown): void {
+    // A message batch ends by itself; nobody answers it.
+    if (event === 'batch') return;
     this.queue = this.queue.then(async () => {
+      if (event === 'budget') {
+        const limit = (prompt as { limit?: string; message?: string } | undefined)?.limit === 'max_tokens' ? 'tokens' : 'USD';
+        const reply = await this.rl.question(`  ? ${(prompt as { message?: string } | undefined)?.message ?? `${phase} waits for its budget`}\n  ${limit} to add (empty: leave it waiting) > `);
+        const amount = Number(reply.trim());
+        if (!reply.trim() || !Number.isFinite(amount) || amount <= 0) return;
+        await this.client.sendEvent(this.runId, 'budget', limit === 'tokens' ? { add_tokens: Math.round(amount) } : { add_usd: amount });
+        return;
+      }
       if (event === 'approval') {
         const reply = await this.rl.question(`  ? approve "${phase}"${typeof prompt === 'string' ? ` (${prompt})` : ''} [y/N] `);
         const approved = /^y(es)?$/i.test(reply.trim());

@@ -87,16 +87,23 @@ export function positiveNumber(flag: string) {
  * A run budget from `--max-cost-usd` (USD) and `--max-tokens-budget` (tokens billed: input, output
  * and cache), in the shape `FleetClient.submit` takes; undefined when neither is given.
  */
-export function requestBudget(opts: { maxCostUsd?: number | undefined; maxTokensBudget?: number | undefined }): Budget | undefined {
-  if (opts.maxCostUsd === undefined && opts.maxTokensBudget === undefined) return undefined;
-  return { ...(opts.maxCostUsd !== undefined ? { maxCostUsd: opts.maxCostUsd } : {}), ...(opts.maxTokensBudget !== undefined ? { maxTokens: opts.maxTokensBudget } : {}) };
+export function requestBudget(opts: { maxCostUsd?: number | undefined; maxTokensBudget?: number | undefined; onBudgetExceed?: 'fail' | 'wait' | undefined }): Budget | undefined {
+  if (opts.maxCostUsd === undefined && opts.maxTokensBudget === undefined && opts.onBudgetExceed === undefined) return undefined;
+  return {
+    ...(opts.maxCostUsd !== undefined ? { maxCostUsd: opts.maxCostUsd } : {}),
+    ...(opts.maxTokensBudget !== undefined ? { maxTokens: opts.maxTokensBudget } : {}),
+    ...(opts.onBudgetExceed !== undefined ? { onExceed: opts.onBudgetExceed } : {}),
+  };
 }
 
 /** `--max-cost-usd` and `--max-tokens-budget` on a command that starts runs. */
 export function budgetOptions(command: Command): Command {
   return command
     .addOption(new Option('--max-cost-usd <usd>', "cap the run's model spend in USD (price table; FLEET_PRICES); a phase that would pass it fails with BUDGET_EXCEEDED").argParser(positiveNumber('--max-cost-usd')))
-    .addOption(new Option('--max-tokens-budget <n>', "cap the run's tokens (input + output + cache reads and writes); a phase that would pass it fails with BUDGET_EXCEEDED").argParser(positiveInt('--max-tokens-budget')));
+    .addOption(new Option('--max-tokens-budget <n>', "cap the run's tokens (input + output + cache reads and writes); a phase that would pass it fails with BUDGET_EXCEEDED").argParser(positiveInt('--max-tokens-budget')))
+    .addOption(
+      new Option('--on-budget-exceed <action>', "`wait`: a phase that would pass the budget waits (waiting_for: budget) until `fleet event <run_id> budget --data '{\"add_usd\": 2}'` raises it; `fail` (default): BUDGET_EXCEEDED").choices(['fail', 'wait']),
+    );
 }
 
 /** Resolve after the first of SIGINT/SIGTERM. */

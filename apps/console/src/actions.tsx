@@ -1,5 +1,5 @@
 /**
- * Run actions: cancel, resume, approve or reject a waiting approval. Each asks for confirmation,
+ * Run actions: cancel, resume, approve or reject a waiting approval, raise a budget a phase waits on. Each asks for confirmation,
  * saying what it will do, then calls the API; a refusal (409, 403, …) is shown verbatim.
  */
 import { useMutation, useQueryClient } from '@tanstack/react-query';
@@ -63,6 +63,23 @@ export function RunActions({ run, onDone, phase }: { run: RunDetail; onDone: (ac
         const created = await api<{ run_id: string }>('POST', `/api/runs/${id}/rerun`, { from: phase, requirements });
         window.location.hash = `#/runs/${encodeURIComponent(created.run_id)}`;
         return created;
+      },
+    });
+  }
+  const budgetWaits = run.waiting_for.filter((w) => w.event === 'budget');
+  if (budgetWaits.length > 0) {
+    // The limit that stopped the phases: a token budget is raised in tokens, a cost budget in USD.
+    const tokens = budgetWaits.every((w) => (w.prompt as { limit?: string } | undefined)?.limit === 'max_tokens');
+    actions.push({
+      label: 'Raise budget',
+      explain: `Add ${tokens ? 'tokens' : 'USD'} to the budget that stopped ${budgetWaits.map((w) => `"${w.phase}"`).join(', ')} (the run's, or the phase's own): the waiting phases run again with the raised budget.`,
+      field: { label: tokens ? 'Tokens to add' : 'USD to add', initial: tokens ? '10000' : '1' },
+      run: (c) => {
+        const amount = Number(c);
+        if (!Number.isFinite(amount) || amount <= 0 || (tokens && !Number.isInteger(amount))) {
+          return Promise.reject(new Error(`"${c}" is not ${tokens ? 'a whole number of tokens > 0, e.g. 10000' : 'an amount of USD > 0, e.g. 2 or 0.5'}`));
+        }
+        return api('POST', `/api/runs/${id}/events`, { type: 'budget', data: tokens ? { add_tokens: amount } : { add_usd: amount } });
       },
     });
   }

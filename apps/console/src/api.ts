@@ -72,6 +72,8 @@ export interface RunDetail {
   provider: string;
   model: string | null;
   parallel_speedup: number;
+  /** Share of the run's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
+  prompt_cache_hit_rate?: number | null;
   links: Record<string, unknown>;
   waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
   /** The run's concurrency key and limit, when it has one. */

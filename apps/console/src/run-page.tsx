@@ -177,7 +177,7 @@ export function RunPage({ runId }: { runId: string }) {
       ) : null}
       {r.waiting_for.length > 0 ? (
         <p role="status" className="waiting">
-          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : ''}`).join('; ')}
+          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : promptMessage(w.prompt)}`).join('; ')}
         </p>
       ) : null}
       <section aria-label="Workflow graph">
@@ -235,4 +235,10 @@ function EventLog({ events, connection }: { events: RunEvent[]; connection: stri
       </ol>
     </section>
   );
+}
+
+/** The `message` of a structured waiting prompt (a budget wait says what it would have spent), in parentheses. */
+function promptMessage(prompt: unknown): string {
+  const message = prompt && typeof prompt === 'object' && 'message' in prompt ? (prompt).message : undefined;
+  return typeof message === 'string' ? ` (${message})` : '';
 }

@@ -54,6 +54,7 @@ import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 import type { HistoryStore } from './archive/history-store.js';
+import { startBatchPoller, type BatchPoller, type BatchPollerOptions } from './batch-poller.js';
 import { startScheduleWorker } from './schedules.js';
 
 /** How often due deadlines are looked for, ms. */
@@ -118,6 +119,13 @@ export interface ManagerOptions {
    * A test clock ahead of real time makes a one-day approval timeout come due at once. @defaultValue `Date`
    */
   clock?: { now(): number };
+  /**
+   * The Message Batches API, for `mode: batch` phases: open batches are polled and their phase jobs
+   * resumed when they end (./batch-poller.ts). @defaultValue none: batch phases resume only at their `batch_timeout`
+   */
+  batches?: BatchPollerOptions['batches'] | undefined;
+  /** How often open batches are polled, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000 */
+  batchPollMs?: number | undefined;
 }
 
 export interface Manager {
@@ -535,6 +543,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
   const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });
   const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
+  const batchPoller: BatchPoller | undefined = options.batches
+    ? startBatchPoller({ redis, prefix: options.prefix, store, driver, batches: options.batches, pollMs: options.batchPollMs, log, onError })
+    : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
   const manager: Manager = {
@@ -556,6 +567,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await polling;
       await checking;
       await pruning;
+      await batchPoller?.stop();
       await worker.close();
       await schedules.close();
       await queueMetrics.close();

@@ -4,7 +4,7 @@
  * Redis (the run store, the agent queues and the manager queue), so it works whether the manager runs
  * in this process or elsewhere.
  */
-import type { Budget } from './workflow/budget.js';
+import { BUDGET_EVENT, BudgetRaiseSchema, type Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, followUpThroughManager } from './engine/driver.js';
@@ -42,6 +42,8 @@ export interface SubmitRunInput {
   context?: Record<string, unknown>;
   /** Caps on the run's model spend; the tighter of this and the workflow's `budget` applies. */
   budget?: Budget | undefined;
+  /** `batch`: every agent phase sends its calls through the Message Batches API (half price, hours). */
+  callMode?: 'batch' | undefined;
   /**
    * Concurrency key (a template over the variables, e.g. `{{tenant}}`) and limit, overriding the
    * workflow's `concurrency`. Over the limit the run is `queued` until one of the key's runs finishes.
@@ -140,6 +142,7 @@ export class FleetClient {
       trace: input.trace ?? {},
       ...(input.links ? { links: input.links } : {}),
       ...(input.budget ? { budget: input.budget } : {}),
+      ...(input.callMode ? { call_mode: input.callMode } : {}),
       ...(concurrency ? { concurrency } : {}),
       ...(priority !== undefined ? { priority } : {}),
     };
@@ -224,10 +227,15 @@ export class FleetClient {
    *   event with a given id once, however often it is sent or redelivered.
    * @throws FleetError `INVALID_INPUT` when `data` is nested deeper than `MAX_EVENT_DATA_DEPTH` (32)
    *   levels or larger than `MAX_EVENT_DATA_BYTES` (64 KiB) (nothing is sent then);
-   *   `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished.
+   *   `RUN_NOT_FOUND`; `INVALID_STATE` when the run already finished; `INVALID_INPUT` for a `budget`
+   *   event whose data is not `{add_usd?, add_tokens?}` with at least one of them (docs/spending.md).
    */
   async sendEvent(runId: string, type: string, data: unknown = {}, eventId: string = randomUUID()): Promise<void> {
     validateEventData(data);
+    if (type === BUDGET_EVENT) {
+      const raise = BudgetRaiseSchema.safeParse(data);
+      if (!raise.success) throw new FleetError('INVALID_INPUT', `a budget event's data must be {"add_usd": <USD>} and/or {"add_tokens": <tokens>}: ${raise.error.issues.map((i) => i.message).join('; ')}`);
+    }
     const { state } = await this.store.getRun(runId);
     if (isTerminalRun(state.status)) throw new FleetError('INVALID_STATE', `run ${runId} is ${state.status}; events go to runs that are still going`);
     await this.managerQueue.report({ type: 'external_event', run_id: runId, event: type, data, id: eventId, at: Date.now() }, { jobId: `${runId}.event.${eventId}` });

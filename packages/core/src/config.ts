@@ -82,7 +82,7 @@ export const SETTINGS_SCHEMA = z.object({
   FLEET_PRICES: z
     .string()
     .optional()
-    .meta(setting({ description: 'JSON price overrides, model prefix → USD per million tokens: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_read": 0.05}}`.', whenUnset: 'the built-in price table' })),
+    .meta(setting({ description: 'JSON price overrides, model prefix → USD per million tokens: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_write_1h": 1.0, "cache_read": 0.05}}`; cache prices default to 1.25× (`cache_write`), 2× (`cache_write_1h`) and 0.1× (`cache_read`) input.', whenUnset: 'the built-in price table' })),
   FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false').meta(setting({ description: 'Record prompt and completion text on `chat` spans.' })),
   FLEET_RUN_RETENTION: z
     .string()
@@ -171,6 +171,12 @@ export const SETTINGS_SCHEMA = z.object({
     .optional()
     .meta(setting({ description: 'How far (seconds) the `X-Fleet-Timestamp` of a signed trigger delivery may be from the manager clock before it is refused as stale.', whenUnset: '300' })),
   FLEET_ARTIFACTS_DIR: z.string().optional().meta(setting({ description: 'Where the `write_file` tool writes; `<run_id>` is replaced by the run id.', whenUnset: '`runs/<run_id>`' })),
+  FLEET_BATCH_POLL_MS: z.coerce
+    .number()
+    .int()
+    .min(100, 'FLEET_BATCH_POLL_MS must be at least 100 (ms between polls of open message batches)')
+    .default(30_000)
+    .meta(setting({ description: 'How often the manager asks the Anthropic Message Batches API about open message batches of `mode: batch` phases, ms.' })),
 });
 
 const envSchema = SETTINGS_SCHEMA;
@@ -197,6 +203,8 @@ export interface FleetConfig {
    * `_OTPM`, `_WINDOW_MS`); 0 is no limit, and all 0 turns the limiter off.
    */
   rateLimits: { requests: number; inputTokens: number; outputTokens: number; windowMs: number };
+  /** How often the manager asks the Batches API about open message batches, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000 */
+  batchPollMs: number;
   /** Extra prices, model prefix → USD per million tokens (`FLEET_PRICES` JSON), over the built-in table. */
   prices: Record<string, { inputPerMTok: number; outputPerMTok: number; cacheWritePerMTok: number; cacheReadPerMTok: number }>;
 
@@ -271,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       windowMs: e.FLEET_RATE_LIMIT_WINDOW_MS,
     },
     prices: parsePrices(e.FLEET_PRICES),
+    batchPollMs: e.FLEET_BATCH_POLL_MS,
   };
 }
 
@@ -327,13 +336,13 @@ export function parseRoleModels(text: string | undefined): FleetConfig['roleMode
 
 /**
  * `FLEET_PRICES` JSON: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_read": 0.05}}`,
- * USD per million tokens; cache prices default to 1.25× and 0.1× input.
+ * USD per million tokens; cache prices default to 1.25× (`cache_write`), 2× (`cache_write_1h`) and 0.1× (`cache_read`) input.
  *
  * @throws FleetError `INVALID_INPUT` when it is not such an object.
  */
 export function parsePrices(text: string | undefined): FleetConfig['prices'] {
   if (!text) return {};
-  const entry = z.object({ input: z.number().min(0), output: z.number().min(0), cache_write: z.number().min(0).optional(), cache_read: z.number().min(0).optional() });
+  const entry = z.object({ input: z.number().min(0), output: z.number().min(0), cache_write: z.number().min(0).optional(), cache_read: z.number().min(0).optional(), cache_write_1h: z.number().min(0).optional() });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -347,7 +356,7 @@ export function parsePrices(text: string | undefined): FleetConfig['prices'] {
   return Object.fromEntries(
     Object.entries(parsed.data).map(([model, p]) => [
       model,
-      { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1 },
+      { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1, cacheWrite1hPerMTok: p.cache_write_1h ?? p.input * 2 },
     ]),
   );
 }

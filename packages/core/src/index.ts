@@ -30,7 +30,7 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { decide, initialRunState, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { BATCH_WAIT_EVENT, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -46,6 +46,7 @@ export {
   type SchedulerEvent,
   type StepAction,
   type TokenUsage,
+  type BudgetWaitPrompt,
 } from './scheduler/types.js';
 
 export {
@@ -118,14 +119,17 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
-export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
 export { blockText, messageText } from './llm/types.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
+export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
+export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
 export { abortError, sleep } from './llm/abort.js';
 export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
-export { MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';
 export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 
 // Issue 4: workflow template registry, API keys and permissions, template fields.
@@ -146,7 +150,7 @@ export * from './patterns/index.js';
 
 // Issue 8: real agents at real cost (usage and cost, budgets, fleet-wide rate limits, providers).
 export { fullUsage } from './result.js';
-export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
+export { BUDGET_EVENT, BudgetRaiseSchema, BudgetSchema, compileBudget, raisedBudget, tighterBudget, type Budget, type BudgetFile, type BudgetRaise, type BudgetRaiseFile } from './workflow/budget.js';
 export {
   AGENT_TOOL_NAME_PATTERN,
   AgentToolsSchema,
@@ -159,6 +163,7 @@ export {
   type McpServerSpec,
 } from './workflow/agent-tools.js';
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
+export { BudgetLedger, type LedgerReservation, type LedgerRequest, type LedgerScope } from './store/budget-ledger.js';
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';

@@ -22,6 +22,10 @@ export interface PhaseResult {
   reason?: string;
   /** The last completion reused a cached agent result (no tokens spent). */
   cache_hit?: boolean;
+  /** Share of the phase's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
+  prompt_cache_hit_rate: number | null;
+  /** `batch` when the phase's last iteration sent its calls through the Message Batches API (half price). */
+  mode?: 'batch';
 }
 
 export interface RunResult {
@@ -44,6 +48,16 @@ export interface RunResult {
   results: Record<string, unknown>;
   errors: Array<{ phase: string; error: SerializedFleetError }>;
   usage: TokenUsage;
+  /**
+   * Share of the run's prompt tokens read from the provider's prompt cache, 0..1:
+   * cache reads / (uncached input + cache reads + cache writes). Null before any model call.
+   */
+  prompt_cache_hit_rate: number | null;
+  /**
+   * What the Message Batches API's discount saved, USD: batch phases paid half their list price, so
+   * as much again as they cost. 0 without batch phases.
+   */
+  batch_savings_usd: number;
   /** Provider that answered: `anthropic`, or `offline` for the built-in offline model. */
   provider: string;
   model: string | null;
@@ -78,6 +92,8 @@ export interface RunMeta {
   links?: RunLinks;
   /** The request's budget (issue 8); the tighter of it and the workflow's `budget` applies. */
   budget?: Budget;
+  /** `batch`: every agent phase of the run sends its calls through the Message Batches API (`fleet run --batch`). */
+  call_mode?: 'batch';
   /** The run's concurrency key as rendered at submission, and its limit (the request's, else the workflow's). */
   concurrency?: ConcurrencySpec;
   /** The run's priority, 1 (least urgent) .. 10 (most urgent), when the request or the workflow set one. */
@@ -115,11 +131,13 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
       iterations: s?.iteration ?? 0,
       duration_ms: s?.durationMs ?? null,
       usage: fullUsage(s?.usage),
+      prompt_cache_hit_rate: promptCacheHitRate(s?.usage),
     };
     if (s?.error && s.status !== 'completed') result.error = s.error;
     if (s?.reason) result.reason = s.reason;
     if (s?.agent && s.agent !== def.agent) result.agent = s.agent;
     if (s?.cacheHit) result.cache_hit = true;
+    if (s?.batched) result.mode = 'batch';
     return result;
   });
   const start = state.startedAt ?? state.createdAt;
@@ -144,6 +162,8 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     results: meta.workflow.output.includeAgentOutputs ? inDefinitionOrder(meta, outputs) : {},
     errors: state.errors,
     usage: fullUsage(state.usage),
+    prompt_cache_hit_rate: promptCacheHitRate(state.usage),
+    batch_savings_usd: phases.reduce((sum, p) => sum + (p.mode === 'batch' ? (p.usage.cost_usd ?? 0) : 0), 0),
     provider: meta.provider,
     model: state.model ?? null,
     artifacts_dir: null,
@@ -155,6 +175,16 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     ...(meta.concurrency ? { concurrency: { key: meta.concurrency.key, limit: meta.concurrency.limit ?? null } } : {}),
     ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
   };
+}
+
+/**
+ * Share of prompt tokens read from the provider's prompt cache: cache reads / (uncached input +
+ * cache reads + cache writes), rounded to 4 decimals; null when no prompt token was billed.
+ */
+export function promptCacheHitRate(usage: TokenUsage | undefined): number | null {
+  const read = usage?.cache_read_input_tokens ?? 0;
+  const prompt = (usage?.input_tokens ?? 0) + read + (usage?.cache_creation_input_tokens ?? 0);
+  return prompt > 0 ? Math.round((read / prompt) * 10_000) / 10_000 : null;
 }
 
 /** Outputs keyed in the workflow's phase order (Redis hashes have no order). */

@@ -50,7 +50,7 @@ export function register(program: Command): void {
       .option('--concurrency-limit <n>', 'at most this many runs of the key active at once; the rest are queued', positiveInt('--concurrency-limit'))
       .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -68,7 +68,9 @@ export function register(program: Command): void {
       template: opts.workflow,
       variables: parseVars(opts.var),
       ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
-      ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
+      ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined || opts.onBudgetExceed !== undefined
+        ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget, on_exceed: opts.onBudgetExceed } }
+        : {}),
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
       ...(opts.concurrencyKey !== undefined ? { concurrency: { key: opts.concurrencyKey, ...(opts.concurrencyLimit !== undefined ? { limit: opts.concurrencyLimit } : {}) } } : {}),
     }, opts.idempotencyKey !== undefined ? { 'idempotency-key': opts.idempotencyKey } : {});

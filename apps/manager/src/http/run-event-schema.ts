@@ -33,7 +33,7 @@ const EVENT_FIELDS: Record<StreamEventType, { description: string; fields: z.Zod
   },
   phase_queued: { description: "a phase's job was added to its role's queue", fields: { phase: z.string(), agent: z.string(), iteration: z.number().int() } },
   phase_started: { description: 'an agent worker took the phase job', fields: { phase: z.string(), agent: z.string(), iteration: z.number().int(), attempt: z.number().int() } },
-  phase_waiting: { description: 'the phase waits for an external event (approval, answers)', fields: { phase: z.string(), event: z.string(), prompt: z.unknown().optional() } },
+  phase_waiting: { description: 'the phase waits for an external event (approval, answers, `budget` for a raise of a budget with `on_exceed: wait`, `batch` for its message batch)', fields: { phase: z.string(), event: z.string(), prompt: z.unknown().optional() } },
   step_action: {
     description: "an agent result steered the run (repeat, jump, wait, complete)",
     fields: { phase: z.string(), action: z.enum(['continue', 'repeat', 'jump', 'wait', 'complete']), target: z.string().optional(), note: z.string().optional() },
@@ -74,6 +74,18 @@ const EVENT_FIELDS: Record<StreamEventType, { description: string; fields: z.Zod
       result_tokens: z.number().int().describe('estimated tokens the result adds to the next prompt (4 characters a token)'),
       error: z.string().optional(),
       arguments: z.unknown().optional(),
+    },
+  },
+  budget_held: {
+    description: "a budgeted model call waits for other phases' calls in flight to settle what they hold of a budget (reservations; see docs/spending.md)",
+    fields: {
+      phase: z.string(),
+      iteration: z.number().int(),
+      scope: z.string().describe('the budget: `run`, or `phase:<name>` for a phase\'s own'),
+      limit: z.string().describe('`max_cost_usd` or `max_tokens`'),
+      max: z.number().describe('the limit in force (raises included), USD or tokens'),
+      spent: z.number().describe('settled spend against it, USD or tokens'),
+      reserved: z.number().describe('held by calls in flight, USD or tokens'),
     },
   },
   rate_limited: {

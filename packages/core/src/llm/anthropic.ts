@@ -27,6 +27,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
+import { generateInBatch } from './anthropic-batch.js';
 import { redactError } from './redact.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
@@ -166,8 +167,8 @@ export class AnthropicLlmClient implements LlmClient {
     const params: MessageCreateParamsNonStreaming = {
       model: request.model ?? this.model,
       max_tokens: request.maxTokens,
-      system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: { type: 'ephemeral' } }] : request.system,
-      messages: request.messages.map(toMessageParam),
+      system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: cacheControl(request.cacheTtl) }] : request.system,
+      messages: request.messages.map((m) => toMessageParam(m, request.cacheTtl)),
       tools: [
         {
           name: request.tool.name,
@@ -179,8 +180,22 @@ export class AnthropicLlmClient implements LlmClient {
       // With other tools the model picks which to call, but must call one: the submit tool ends the turn.
       tool_choice: request.tools && request.tools.length > 0 ? { type: 'any' } : { type: 'tool', name: request.tool.name },
     };
+    // A batch-mode phase sends the same request through the Message Batches API (./anthropic-batch.ts).
+    if (request.batch) return generateInBatch(this.#client, params, request, {
+        toResponse: (message) => this.responseFromMessage(message, request),
+        codeForErrorType,
+        toFleetError: (err) => redactError(this.#toFleetError(err, request.signal), this.#options.apiKey),
+      });
     const hook = request.onSent;
     return hook ? sentHooks.run(hook, () => this.#send(params, request)) : this.#send(params, request);
+  }
+
+  /**
+   * A Messages API `Message` as the reply to `request` (what {@link generate} returns for it).
+   * @throws FleetError `OUTPUT_INVALID` as {@link generate} does.
+   */
+  responseFromMessage(message: Message, request: LlmRequest): LlmResponse {
+    return this.#toResponse(message, request);
   }
 
   async #send(params: MessageCreateParamsNonStreaming, request: LlmRequest): Promise<LlmResponse> {
@@ -359,19 +374,24 @@ function errorName(value: unknown): unknown {
   return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
 }
 
+/** A cache breakpoint; with `ttl` (`1h`) the prefix is kept that long (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching). */
+function cacheControl(ttl: '5m' | '1h' | undefined): { type: 'ephemeral'; ttl?: '5m' | '1h' } {
+  return ttl ? { type: 'ephemeral', ttl } : { type: 'ephemeral' };
+}
+
 /**
- * A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint,
- * tool calls become `tool_use` blocks and their results `tool_result` blocks (`is_error` when the
- * call failed). https://docs.anthropic.com/en/docs/build-with-claude/tool-use
+ * A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint
+ * (kept `cacheTtl` long), tool calls become `tool_use` blocks and their results `tool_result` blocks
+ * (`is_error` when the call failed). https://docs.anthropic.com/en/docs/build-with-claude/tool-use
  */
-function toMessageParam(message: LlmMessage): MessageParam {
+function toMessageParam(message: LlmMessage, cacheTtl?: '5m' | '1h'): MessageParam {
   if (typeof message.content === 'string') return { role: message.role, content: message.content };
   return {
     role: message.role,
     content: message.content.map((block): ContentBlockParam => {
       switch (block.type) {
         case 'text':
-          return { type: 'text', text: block.text, ...(block.cache ? { cache_control: { type: 'ephemeral' as const } } : {}) };
+          return { type: 'text', text: block.text, ...(block.cache ? { cache_control: cacheControl(cacheTtl) } : {}) };
         case 'tool_use':
           return { type: 'tool_use', id: block.id, name: block.name, input: block.input };
         case 'tool_result':
@@ -467,8 +487,10 @@ function parseRetryAfterMs(headers: Headers | undefined): number | undefined {
   return undefined;
 }
 
-function toUsage(usage: Message['usage']): LlmUsage {
+export function toUsage(usage: Message['usage']): LlmUsage {
+  const oneHour = usage.cache_creation?.ephemeral_1h_input_tokens;
   return {
+    ...(typeof oneHour === 'number' && oneHour > 0 ? { cache_creation_1h_input_tokens: oneHour } : {}),
     input_tokens: usage.input_tokens,
     output_tokens: usage.output_tokens,
     ...(typeof usage.cache_read_input_tokens === 'number' ? { cache_read_input_tokens: usage.cache_read_input_tokens } : {}),

@@ -2,8 +2,9 @@
  * What model calls cost: a price table in USD per million tokens (MTok) and {@link costUsd}, which
  * prices one call's usage. Used for the `fleet.llm.cost` metric.
  *
- * Prices are Anthropic's list prices for the standard API (no Batch API discount, 5-minute cache
- * writes at 1.25× input, cache reads at 0.1× input), as published on
+ * Prices are Anthropic's list prices for the standard API (5-minute cache writes at 1.25× input,
+ * 1-hour cache writes at 2× input, cache reads at 0.1× input; calls sent through the Message Batches
+ * API cost half of all of it), as published on
  * https://docs.anthropic.com/en/docs/about-claude/pricing. Check them there before relying on the
  * metric for billing; the provider's invoice is the truth.
  */
@@ -19,10 +20,15 @@ export interface ModelPrice {
   cacheWritePerMTok: number;
   /** Input tokens read from the prompt cache. */
   cacheReadPerMTok: number;
+  /** Input tokens written to the prompt cache with a 1-hour TTL. @defaultValue 2 × `inputPerMTok` */
+  cacheWrite1hPerMTok?: number | undefined;
 }
 
+/** What the Message Batches API charges of the standard price (every token kind). */
+export const BATCH_PRICE_FACTOR = 0.5;
+
 function price(input: number, output: number): ModelPrice {
-  return { inputPerMTok: input, outputPerMTok: output, cacheWritePerMTok: input * 1.25, cacheReadPerMTok: input * 0.1 };
+  return { inputPerMTok: input, outputPerMTok: output, cacheWritePerMTok: input * 1.25, cacheReadPerMTok: input * 0.1, cacheWrite1hPerMTok: input * 2 };
 }
 
 /**
@@ -60,7 +66,8 @@ export function modelPrice(model: string, table: Readonly<Record<string, ModelPr
 }
 
 /**
- * The cost of one call in USD: input, cache writes, cache reads and output, each at its rate.
+ * The cost of one call in USD: input, cache writes (5-minute and 1-hour), cache reads and output,
+ * each at its rate; half of that for a call sent through the Message Batches API (`usage.batch`).
  *
  * @param usage - as the provider reported it (`input_tokens` excludes cached tokens).
  * @returns the cost in USD; 0 for a model the table does not know (and for the offline model).
@@ -68,11 +75,14 @@ export function modelPrice(model: string, table: Readonly<Record<string, ModelPr
 export function costUsd(model: string, usage: LlmUsage, table: Readonly<Record<string, ModelPrice>> = MODEL_PRICES): number {
   const p = modelPrice(model, table);
   if (p === undefined) return 0;
-  return (
+  const writes = usage.cache_creation_input_tokens ?? 0;
+  const writes1h = Math.min(writes, usage.cache_creation_1h_input_tokens ?? 0);
+  const standard =
     (usage.input_tokens * p.inputPerMTok +
-      (usage.cache_creation_input_tokens ?? 0) * p.cacheWritePerMTok +
+      (writes - writes1h) * p.cacheWritePerMTok +
+      writes1h * (p.cacheWrite1hPerMTok ?? p.inputPerMTok * 2) +
       (usage.cache_read_input_tokens ?? 0) * p.cacheReadPerMTok +
       usage.output_tokens * p.outputPerMTok) /
-    1_000_000
-  );
+    1_000_000;
+  return usage.batch ? standard * BATCH_PRICE_FACTOR : standard;
 }

@@ -98,6 +98,11 @@ export interface LlmRequest {
   /** Mark the system prompt (and the tool definition before it) as a cacheable prefix. @defaultValue false */
   cacheSystem?: boolean | undefined;
   /**
+   * How long the provider keeps the cacheable prefixes (Anthropic `cache_control.ttl`): `1h` costs
+   * 2× input per token written instead of 1.25×. @defaultValue the provider's, 5 minutes
+   */
+  cacheTtl?: '5m' | '1h' | undefined;
+  /**
    * Stream the reply (server-sent events) instead of waiting for one JSON body: for long outputs.
    * The result is the same; an error after the first bytes fails the whole call (nothing partial is
    * returned). Providers without streaming ignore it. @defaultValue false
@@ -136,6 +141,11 @@ export interface LlmRequest {
   /** Aborts the in-flight HTTP request (bound to the phase timeout and to cancellation). */
   signal: AbortSignal;
   /**
+   * Send this call through the provider's batch API (half price, results within hours): the call
+   * throws `BatchPending` until its batch has ended. Providers without one call directly.
+   */
+  batch?: BatchCall | undefined;
+  /**
    * Structured inputs the prompt was rendered from (requirements, upstream outputs).
    * Real providers ignore this; the offline model answers from it.
    */
@@ -149,6 +159,10 @@ export interface LlmUsage {
   output_tokens: number;
   cache_read_input_tokens?: number;
   cache_creation_input_tokens?: number;
+  /** The part of `cache_creation_input_tokens` written with a 1-hour TTL (priced at 2× input). */
+  cache_creation_1h_input_tokens?: number;
+  /** Billed at the Message Batches API's discount (half price). */
+  batch?: boolean;
 }
 
 /**
@@ -190,6 +204,46 @@ export interface LlmResponse {
   stopReason: string;
   /** Rate-limit state from the reply's headers, when the provider sends it. */
   rateLimit?: RateLimitInfo | undefined;
+  /**
+   * A batch result handed out before (the attempt is replayed after its job came back): billed once,
+   * when it was first handed out, so budgets do not count it again.
+   */
+  replayed?: boolean | undefined;
+}
+
+/**
+ * A call sent through a provider's batch API (Anthropic Message Batches), known by a key that is
+ * stable across retakes of the same attempt (`<run>.<phase>.<iteration>.<attempt>.<call>`), so a
+ * worker that takes the job again finds the batch it submitted instead of submitting a second one.
+ */
+export interface BatchCall {
+  key: string;
+  /** How long the call may wait for its batch, ms (`batch_timeout`); then it fails with `PHASE_TIMEOUT`. */
+  timeoutMs: number;
+  records: BatchRecordStore;
+  /** What the open-batch index needs to resume the phase (run, phase, iteration, attempt, role queue). */
+  owner: { run_id: string; phase: string; iteration: number; attempt: number; role: string };
+}
+
+/** One submitted batch request, as stored per attempt and call. */
+export interface BatchRecord {
+  batch_id: string;
+  /** The request's `custom_id` within its batch. */
+  custom_id: string;
+  /** Epoch ms. */
+  submitted_at: number;
+  /** Epoch ms after which the call gives up (`submitted_at` + batch timeout). */
+  timeout_at: number;
+}
+
+/** Where batch ids are kept durably (the run's Redis keys; see store/batch-store.ts). */
+export interface BatchRecordStore {
+  /** The batch already submitted under `key`, if any. */
+  get(key: string): Promise<BatchRecord | undefined>;
+  /** Record a submitted batch; the first record for a key stands and is returned. */
+  put(key: string, record: BatchRecord, owner: BatchCall['owner']): Promise<BatchRecord>;
+  /** The result of `key` is handed out; true the first time (it is billed then), false on a replay. */
+  deliver(key: string, record: BatchRecord): Promise<boolean>;
 }
 
 /**

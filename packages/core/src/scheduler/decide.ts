@@ -26,6 +26,7 @@ import { FleetError, type SerializedFleetError } from '../errors.js';
 import { evaluateCondition, parseExpression, type Condition } from '../workflow/condition.js';
 import type { TemplateContext } from '../workflow/context.js';
 import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
+import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -57,6 +58,14 @@ export function initialRunState(definition: WorkflowDefinition, createdAt: numbe
     events: [],
     resumes: 0,
   };
+}
+
+/** The event type of a phase waiting for its message batch (`mode: batch`). */
+export const BATCH_WAIT_EVENT = 'batch';
+
+/** Whether a phase is waiting for its message batch: its attempt is still going (see `phase_batch_waiting`). */
+export function isBatchWait(phase: PhaseState | undefined): boolean {
+  return phase?.status === 'waiting' && phase.waitingFor?.event === BATCH_WAIT_EVENT;
 }
 
 export function isTerminalRun(status: RunState['status']): boolean {
@@ -158,6 +167,7 @@ class DecisionBuilder {
         phase.status = 'running';
         phase.attempts = event.attempt;
         phase.startedAt ??= event.at;
+        delete phase.waitingFor;
         if (event.agent) phase.agent = event.agent;
         this.events.push({
           type: 'phase_started',
@@ -189,6 +199,7 @@ class DecisionBuilder {
         addUsage(this.state.usage, event.usage);
         phase.attempts = Math.max(phase.attempts, event.attempt);
         phase.startedAt ??= event.at;
+        delete phase.waitingFor;
         const underCap = this.state.totalRetries < this.definition.errorHandling.maxTotalRetries;
         if (event.willRetry && underCap) {
           this.state.totalRetries += 1;
@@ -211,6 +222,29 @@ class DecisionBuilder {
               }).toJSON()
             : event.error;
         this.failPhase(event.phase, phase, error, event.at);
+        return true;
+      }
+      case 'phase_budget_wait': {
+        const phase = this.current(event.phase, event.iteration);
+        if (!phase) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
+        addUsage(phase.usage, event.usage);
+        addUsage(this.state.usage, event.usage);
+        phase.status = 'waiting';
+        phase.waitingFor = { event: BUDGET_EVENT, prompt: event.prompt };
+        this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BUDGET_EVENT, prompt: event.prompt });
+        return true;
+      }
+      case 'phase_batch_waiting': {
+        const phase = this.current(event.phase, event.iteration);
+        if (!phase || event.attempt < phase.attempts) return false;
+        const prompt = phase.waitingFor?.prompt as { batch_id?: string } | undefined;
+        if (isBatchWait(phase) && prompt?.batch_id === event.batch.batch_id) return false;
+        this.noteStart(event.phase, phase, event.attempt, event.startedAt ?? event.at, event.agent);
+        phase.status = 'waiting';
+        phase.batched = true;
+        phase.waitingFor = { event: BATCH_WAIT_EVENT, prompt: { ...event.batch, attempt: event.attempt } };
+        this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BATCH_WAIT_EVENT, prompt: phase.waitingFor.prompt });
         return true;
       }
       case 'phase_deadline': {
@@ -242,9 +276,13 @@ class DecisionBuilder {
         if (event.id !== undefined && this.state.events.some((e) => e.id === event.id)) return false;
         this.state.events.push({ type: event.event, data: event.data, at: event.at, ...(event.id !== undefined ? { id: event.id } : {}) });
         this.events.push({ type: 'external_event', at: event.at, event: event.event, data: event.data });
+        if (event.event === BUDGET_EVENT) {
+          this.raiseBudget(event.data);
+          return true;
+        }
         for (const def of this.definition.phases) {
           const phase = this.phase(def.name);
-          if (phase.status !== 'waiting' || !phase.waitingFor) continue;
+          if (phase.status !== 'waiting' || !phase.waitingFor || isBatchWait(phase)) continue;
           if (def.kind === 'approval' && ['approval', 'approve', 'reject'].includes(event.event)) {
             const approved = event.event === 'approve' || (event.event === 'approval' && approvedIn(event.data));
             this.settleApproval(def.name, phase, approved, event.data, event.at);
@@ -277,6 +315,33 @@ class DecisionBuilder {
         return true;
       }
     }
+  }
+
+  /**
+   * A `budget` event: add `add_usd` / `add_tokens` to the budget that stopped each phase waiting on
+   * it (the phase's own, or the run's, once however many phases it stopped), or to the run's when
+   * none waits; the waiting phases run again as new iterations. Data that is not a valid raise (the
+   * client checks it before sending) is recorded and changes nothing.
+   */
+  private raiseBudget(data: unknown): void {
+    const parsed = BudgetRaiseSchema.safeParse(data);
+    if (!parsed.success) return;
+    const add = (into: BudgetRaise | undefined): BudgetRaise => ({ usd: (into?.usd ?? 0) + (parsed.data.add_usd ?? 0), tokens: (into?.tokens ?? 0) + (parsed.data.add_tokens ?? 0) });
+    const raise = (this.state.budgetRaise ??= {});
+    let run = false;
+    let waited = false;
+    for (const def of this.definition.phases) {
+      const phase = this.phase(def.name);
+      if (phase.status !== 'waiting' || phase.waitingFor?.event !== BUDGET_EVENT) continue;
+      waited = true;
+      const scope = (phase.waitingFor.prompt as { scope?: string } | undefined)?.scope;
+      if (scope === 'phase') (raise.phases ??= {})[def.name] = add(raise.phases?.[def.name]);
+      else run = true;
+      // Runs again as it was: the raise is no answer for the model to read (no feedback).
+      phase.status = 'pending';
+      delete phase.waitingFor;
+    }
+    if (run || !waited) raise.run = add(raise.run);
   }
 
   /**
@@ -327,6 +392,7 @@ class DecisionBuilder {
     delete phase.startedAt;
     delete phase.error;
     delete phase.cacheHit;
+    delete phase.batched;
     if (def.kind === 'approval') {
       phase.status = 'waiting';
       phase.startedAt = at;
@@ -376,6 +442,7 @@ class DecisionBuilder {
     if (cacheHit) phase.cacheHit = true;
     delete phase.error;
     delete phase.feedback;
+    delete phase.waitingFor;
     this.events.push({
       type: 'phase_completed',
       at,
@@ -517,7 +584,8 @@ class DecisionBuilder {
     for (const def of this.definition.phases) {
       const phase = this.phase(def.name);
       if (IN_FLIGHT_PHASE_STATUSES.includes(phase.status) || phase.status === 'waiting') {
-        if (phase.status !== 'waiting') this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
+        // A phase waiting for its batch still has a (delayed) job to remove.
+        if (phase.status !== 'waiting' || isBatchWait(phase)) this.actions.push({ type: 'cancel_phase', phase: def.name, iteration: phase.iteration });
         phase.status = 'cancelled';
         phase.reason = reason;
         phase.finishedAt = at;
@@ -569,7 +637,8 @@ class DecisionBuilder {
     const phase = this.state.phases[name];
     if (!phase || !this.byName.has(name)) return undefined;
     if (phase.iteration !== iteration) return undefined;
-    if (!IN_FLIGHT_PHASE_STATUSES.includes(phase.status)) return undefined;
+    // A phase waiting for its message batch is still in flight: its attempt goes on when the batch ends.
+    if (!IN_FLIGHT_PHASE_STATUSES.includes(phase.status) && !isBatchWait(phase)) return undefined;
     return phase;
   }
 

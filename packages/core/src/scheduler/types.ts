@@ -4,6 +4,7 @@
  */
 import type { SerializedFleetError } from '../errors.js';
 import type { SpanRef } from '../telemetry/run-spans.js';
+import type { BudgetRaise } from '../workflow/budget.js';
 
 /**
  * `created → active → completed | failed | cancelled`; a run over its concurrency key's limit goes
@@ -59,6 +60,8 @@ export interface PhaseState {
   feedback?: { from: string; note?: string; event?: { type: string; data: unknown } };
   /** While `waiting`: the event type that resumes it, and what was asked. */
   waitingFor?: { event: string; prompt?: unknown };
+  /** The current iteration sent its model calls through the Message Batches API (`mode: batch`). */
+  batched?: boolean;
   /** The current iteration's `phase <name>` span, chosen when it was queued (set by the shell, not the scheduler). */
   span?: SpanRef;
 }
@@ -96,6 +99,28 @@ export interface RunState {
   resumes: number;
   /** The run's `invoke_workflow` span, chosen when it started (set by the shell, not the scheduler). */
   span?: SpanRef;
+  /** What `budget` events added to the run's budget and to phases' own budgets (absent: nothing). */
+  budgetRaise?: { run?: BudgetRaise; phases?: Record<string, BudgetRaise> };
+}
+
+/**
+ * What a phase that waits for its budget was about to do, shown as its `waiting_for.prompt`: the
+ * budget that stopped it, what was spent against it, and the call it was about to make.
+ */
+export interface BudgetWaitPrompt {
+  /** Which budget stopped the phase: the run's or the phase's own. */
+  scope: 'run' | 'phase';
+  /** The limit that would be passed: `max_cost_usd` or `max_tokens`. */
+  limit: 'max_cost_usd' | 'max_tokens';
+  /** The limit in force (raises included), USD or tokens. */
+  max: number;
+  /** Spent against it so far (settled calls), USD or tokens. */
+  spent: number;
+  /** Held by calls in flight of phases running at the same time, USD or tokens. */
+  reserved: number;
+  /** The call the phase was about to make. */
+  call: { model: string; estimated_input_tokens: number; estimated_cost_usd: number };
+  message: string;
 }
 
 /** Something that happened to a run: the scheduler's input. */
@@ -130,6 +155,37 @@ export type SchedulerEvent =
       retryDelayMs?: number | undefined;
       usage: TokenUsage;
       /** When the attempt started. */
+      startedAt?: number | undefined;
+      agent?: string | undefined;
+    }
+  /**
+   * The attempt's next model call would pass a budget whose `on_exceed` is `wait`: the phase waits
+   * for a `budget` event (`waitingFor.event` `budget`), then runs again as a new iteration.
+   */
+  | {
+      type: 'phase_budget_wait';
+      at: number;
+      phase: string;
+      iteration: number;
+      attempt: number;
+      /** Tokens the attempt billed before it stopped (calls made before the one refused). */
+      usage: TokenUsage;
+      prompt: BudgetWaitPrompt;
+      startedAt?: number | undefined;
+      agent?: string | undefined;
+    }
+  /**
+   * The attempt's model call went into a message batch (`mode: batch`): the phase shows as waiting
+   * for it (`waitingFor.event` `batch`) while its job is put back; the same attempt goes on, and
+   * reports its outcome as usual, once the batch has ended.
+   */
+  | {
+      type: 'phase_batch_waiting';
+      at: number;
+      phase: string;
+      iteration: number;
+      attempt: number;
+      batch: { batch_id: string; submitted_at: number; timeout_at: number };
       startedAt?: number | undefined;
       agent?: string | undefined;
     }

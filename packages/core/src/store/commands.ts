@@ -21,6 +21,8 @@ export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
+  reserveBudget: { file: 'reserve-budget-1', keys: 1 },
+  settleBudget: { file: 'settle-budget-1', keys: 1 },
   admitRun: { file: 'admit-run-5', keys: 5 },
   releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
   fairPriority: { file: 'fair-priority-1', keys: 1 },
@@ -87,6 +89,8 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       return undefined;
     case 'clearOutbox':
     case 'claimDue':
+    case 'reserveBudget':
+    case 'settleBudget':
     case 'releaseConcurrency':
     case 'fairPriority':
     case 'decideFire':

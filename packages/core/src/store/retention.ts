@@ -17,7 +17,7 @@
 export const DEFAULT_RUN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /** The keys of one run, as suffixes of its record key `<p>:run:<id>` (staged outputs carry their own expiry). */
-export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:fallback_run_id', ':links:reruns', ':links:children', ':holds', ':heldby', ':tool-journal'] as const;
+export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:fallback_run_id', ':links:reruns', ':links:children', ':holds', ':heldby', ':budget', ':batches', ':tool-journal'] as const;
 
 /**
  * Lua that defines `fleet_retain(prefix, id)`: sets the expiry of a finished run's keys unless it is

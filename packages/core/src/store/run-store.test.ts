@@ -100,7 +100,7 @@ describe('pruneIndex', () => {
     }
     await pruneStore.redis.zadd(pruneStore.indexKey, now - 1000, 'recent');
     expect(await pruneStore.pruneIndex(7 * day, now)).toBe(2500);
-    expect(await pruneStore.redis.zrange(pruneStore.indexKey, 0, -1)).toEqual(['held', 'recent']);
+    expect(await pruneStore.redis.zrange(pruneStore.indexKey, '0', '-1')).toEqual(['held', 'recent']);
     // No retention: nothing expires, nothing is looked at.
     await pruneStore.redis.zadd(pruneStore.indexKey, now - 9 * day, 'expired-again');
     expect(await pruneStore.pruneIndex(0, now)).toBe(0);

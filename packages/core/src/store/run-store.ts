@@ -79,6 +79,8 @@ export type SideRunEvent =
   | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
   | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
+  /** A budgeted call waits for calls in flight of other phases to settle what they hold (see store/budget-ledger.ts). */
+  | { type: 'budget_held'; at: number; phase: string; iteration: number; scope: string; limit: string; max: number; spent: number; reserved: number }
   /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
   | ToolCallEvent
   /** A cancel that reached the manager after the run had finished (it lost the race to completion): nothing was cancelled. */

@@ -60,6 +60,8 @@ export const MetricNames = {
   QueueJobs: 'fleet.queue.jobs',
   /** Age of the oldest job waiting in an agent queue, s (0 when none waits). */
   QueueOldestWait: 'fleet.queue.oldest_wait',
+  /** Per finished run: share of its prompt tokens read from the provider's prompt cache, 0..1. */
+  RunPromptCacheHitRatio: 'fleet.run.prompt_cache.hit_ratio',
 } as const;
 
 /** Bucket boundaries the GenAI conventions advise for `gen_ai.client.token.usage`. */
@@ -81,6 +83,7 @@ interface Instruments {
   readonly retries: Counter;
   readonly failures: Counter;
   readonly scheduleToStart: Histogram;
+  readonly promptCacheHitRatio: Histogram;
 }
 
 let cached: { provider: MeterProvider; instruments: Instruments } | undefined;
@@ -115,6 +118,11 @@ function create(meter: Meter): Instruments {
       description: 'Time a phase job waited in its queue before a worker took it (first attempts)',
       unit: 's',
       advice: { explicitBucketBoundaries: WAIT_BUCKETS },
+    }),
+    promptCacheHitRatio: meter.createHistogram(MetricNames.RunPromptCacheHitRatio, {
+      description: "Share of a finished run's prompt tokens read from the provider's prompt cache",
+      unit: '1',
+      advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99] },
     }),
   };
 }
@@ -210,6 +218,11 @@ export function recordRunEvents(workflow: WorkflowDefinition, state: RunState, e
           break;
         case 'run_finished':
           m.runDuration.record(e.duration_ms / 1000, { [FleetAttributes.WorkflowName]: workflow.name, [FleetAttributes.RunStatus]: e.status });
+          {
+            const read = state.usage.cache_read_input_tokens ?? 0;
+            const prompt = state.usage.input_tokens + read + (state.usage.cache_creation_input_tokens ?? 0);
+            if (prompt > 0) m.promptCacheHitRatio.record(read / prompt, { [FleetAttributes.WorkflowName]: workflow.name, [FleetAttributes.RunStatus]: e.status });
+          }
           break;
         default:
           break;

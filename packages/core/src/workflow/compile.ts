@@ -293,6 +293,9 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     maxIterations: p.max_iterations,
     ...(p.budget ? { budget: compileBudget(p.budget) } : {}),
     ...(p.model !== undefined ? { model: p.model } : {}),
+    ...((p.prompt_cache_ttl ?? file.prompt_cache_ttl) ? { promptCacheTtl: p.prompt_cache_ttl ?? file.prompt_cache_ttl } : {}),
+    ...((p.mode ?? file.mode) ? { mode: p.mode ?? file.mode } : {}),
+    ...((p.batch_timeout ?? file.batch_timeout) !== undefined ? { batchTimeoutMs: Math.round((p.batch_timeout ?? file.batch_timeout ?? 0) * 1000) } : {}),
     ...(p.tools !== undefined && p.tools.length > 0 ? { tools: [...new Set(p.tools)] } : {}),
     ...(p.max_turns !== undefined ? { maxTurns: p.max_turns } : {}),
   }));

@@ -76,6 +76,12 @@ export interface PhaseDefinition {
   budget?: Budget | undefined;
   /** Model for this phase's agent calls, overriding the role's (issue 8). */
   model?: string | undefined;
+  /** Resolved (phase, else workflow): how long the provider keeps the prompt prefix cached; absent: the provider's default (5 minutes). */
+  promptCacheTtl?: '5m' | '1h' | undefined;
+  /** Resolved (phase, else workflow): `batch` sends the calls through the Message Batches API; absent: direct. */
+  mode?: 'direct' | 'batch' | undefined;
+  /** Resolved: how long a batch phase waits for its batch, ms. Absent: 24 h. */
+  batchTimeoutMs?: number | undefined;
   /** Tools the agent may call in this phase, besides the role's own (see ../workflow/agent-tools.ts). */
   tools?: string[] | undefined;
   /** Model calls the phase's tool loop may make per attempt; the role's, else 10, when absent. */

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 import { BudgetSchema } from './budget.js';
+import { SPENDING_FIELDS } from './spending.js';
 import { ConcurrencySchema, PrioritySchema } from './concurrency.js';
 import { AgentToolsSchema, MaxTurnsSchema, McpServersSchema } from './agent-tools.js';
 
@@ -96,6 +97,8 @@ export const PhaseSchema = z.strictObject({
   budget: BudgetSchema.optional(),
   /** Model for this phase's agent calls, overriding the role's (on the role's provider), e.g. `claude-haiku-4-5`. */
   model: z.string().min(1, 'model names a model, e.g. claude-haiku-4-5').max(256).optional(),
+  /** Prompt cache TTL, call mode (direct or batch) and batch timeout (./spending.ts). */
+  ...SPENDING_FIELDS,
   /**
    * Tools the agent may call before it submits (a tool loop), besides the role's own: built-in
    * (`read_file`, `list_files`, `write_file`, `http_request`), user tools, or the name of an MCP
@@ -127,6 +130,8 @@ export const WorkflowFileSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   /** Caps on the run's model spend (issue 8, ./budget.ts). */
   budget: BudgetSchema.optional(),
+  /** Defaults for every phase: prompt cache TTL, call mode and batch timeout (./spending.ts). */
+  ...SPENDING_FIELDS,
   /** At most `limit` runs per rendered `key` active at once; the rest wait `queued` (./concurrency.ts). */
   concurrency: ConcurrencySchema.optional(),
   /** 1 (least urgent) .. 10 (most urgent): the run's phase jobs are taken before those of less urgent runs. */

@@ -43,7 +43,7 @@ const RUN_STATUSES = ['created', 'queued', 'active', 'waiting', 'completed', 'fa
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
 
 /** The fields of a submission, for "did you mean" on an unknown one. */
-const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget', 'concurrency', 'priority'];
+const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget', 'mode', 'concurrency', 'priority'];
 
 const SubmitBody = z
   .strictObject({
@@ -59,6 +59,7 @@ const SubmitBody = z
     budget: BudgetSchema.optional().describe(
       "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
     ),
+    mode: z.enum(['direct', 'batch'], { error: 'mode must be "direct" or "batch"' }).optional().describe("`batch`: every agent phase sends its model calls through the Message Batches API (half price, results within hours)"),
     concurrency: ConcurrencySchema.optional().describe(
       'overrides the workflow\'s `concurrency`: at most `limit` runs per `key` (a template over the variables, e.g. "{{tenant}}") active at once; the rest are `queued` and start in submission order as the key\'s runs finish',
     ),
@@ -223,6 +224,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         await ctx.client.submit({
           runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace,
           ...(budget ? { budget } : {}),
+          ...(body.mode === 'batch' ? { callMode: 'batch' as const } : {}),
           ...(body.concurrency ? { concurrency: body.concurrency } : {}),
           ...(body.priority !== undefined ? { priority: body.priority } : {}),
         });
@@ -486,7 +488,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['runs'],
         operationId: 'sendRunEvent',
         summary: 'Send an external event (approval, answers) to a run',
-        description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
+        description:
+          'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, `budget` with `{"add_usd": 2}` and/or `{"add_tokens": 10000}` (raises the budget a phase waits on; 400 for anything else), or the type an agent asked for. 409 when the run finished.',
         params: RunIdParams,
         body: z.object({
           type: z.string().min(1).max(64).describe('event type'),

@@ -1,0 +1,123 @@
+/**
+ * The manager's poller of open message batches (`mode: batch` phases): every `pollMs` it takes the
+ * batches due in `<p>:batches:open` (leased, so several managers share the work and a restarted
+ * manager takes up what its predecessor left), asks the Batches API about each, and when one has
+ * ended brings its phase job back at once (BullMQ `promote` of the delayed job), so a worker takes
+ * the attempt up with the result. A batch nobody waits on any more (the run ended or moved on) is
+ * cancelled and dropped.
+ *
+ * Nothing here changes a run: the worker that takes the job commits the attempt's outcome as for a
+ * direct call.
+ */
+import {
+  BatchStore,
+  FleetError,
+  IN_FLIGHT_PHASE_STATUSES,
+  isBatchWait,
+  isTerminalRun,
+  phaseJobId,
+  type AnthropicBatches,
+  type FleetLogger,
+  type OpenBatch,
+  type RunDriver,
+  type RunStore,
+} from '@agentfleet/core';
+import type { Redis } from 'ioredis';
+
+/** How often open batches are asked about, ms (`FLEET_BATCH_POLL_MS`). */
+export const DEFAULT_BATCH_POLL_MS = 30_000;
+
+export interface BatchPollerOptions {
+  redis: Redis;
+  prefix: string;
+  store: RunStore;
+  driver: RunDriver;
+  /** The Batches API (Anthropic), asked for each open batch's status. */
+  batches: Pick<AnthropicBatches, 'status' | 'cancel'>;
+  /** @defaultValue {@link DEFAULT_BATCH_POLL_MS} */
+  pollMs?: number | undefined;
+  log: FleetLogger;
+  onError: (err: Error) => void;
+}
+
+export interface BatchPoller {
+  /** Ask about every due batch once (what each tick does). */
+  pollOnce(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Start polling; stop with {@link BatchPoller.stop}. */
+export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
+  const pollMs = options.pollMs ?? DEFAULT_BATCH_POLL_MS;
+  const index = new BatchStore(options.redis, options.prefix);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  async function handle(batch: OpenBatch): Promise<void> {
+    let run;
+    try {
+      run = await options.store.getRun(batch.run_id);
+    } catch (err) {
+      if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') {
+        await options.batches.cancel(batch.batch_id);
+        await index.drop(batch);
+        return;
+      }
+      throw err;
+    }
+    const phase = run.state.phases[batch.phase];
+    const waitingOnIt = isBatchWait(phase) && (phase?.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === batch.batch_id;
+    // A worker may be between submitting and recording the wait: the attempt is still in flight.
+    const attemptGoing = phase !== undefined && IN_FLIGHT_PHASE_STATUSES.includes(phase.status) && phase.attempts === batch.attempt;
+    if (isTerminalRun(run.state.status) || !phase || phase.iteration !== batch.iteration || !(waitingOnIt || attemptGoing)) {
+      await options.batches.cancel(batch.batch_id);
+      await index.drop(batch);
+      options.log.info({ run_id: batch.run_id, phase: batch.phase, batch_id: batch.batch_id }, 'message batch no longer awaited: cancelled');
+      return;
+    }
+    const status = await options.batches.status(batch.batch_id);
+    if (status === 'ended') {
+      const def = run.meta.workflow.phases.find((p) => p.name === batch.phase);
+      const job = def ? await options.driver.findPhaseJob(def, batch.role, phaseJobId(batch.run_id, batch.phase, batch.iteration)) : undefined;
+      if (job && (await job.isDelayed())) {
+        await job.promote();
+        options.log.info({ run_id: batch.run_id, phase: batch.phase, batch_id: batch.batch_id }, 'message batch ended: phase job resumed');
+      }
+    }
+    // Asked about again until the worker takes the result (which drops it from the index).
+    await index.reschedule(batch, Date.now() + pollMs);
+  }
+
+  async function pollOnce(): Promise<void> {
+    const now = Date.now();
+    const due = await index.claimOpen(now, now + Math.max(4 * pollMs, 10_000));
+    for (const batch of due) {
+      if (stopped) return;
+      await handle(batch).catch((err: unknown) => {
+        options.onError(err instanceof Error ? err : new Error(String(err)));
+        return index.reschedule(batch, Date.now() + pollMs).catch(() => undefined);
+      });
+    }
+  }
+
+  const tick = (): void => {
+    if (stopped) return;
+    running = pollOnce()
+      .catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(tick, pollMs);
+      });
+  };
+  timer = setTimeout(tick, 0);
+
+  return {
+    pollOnce,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
