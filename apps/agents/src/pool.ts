@@ -24,6 +24,7 @@ import {
   withSpan,
   createLogger,
   RedisRateLimiter,
+  PhaseOutputWriter,
   tighterBudget,
   type ModelPrice,
   type RateLimits,
@@ -266,6 +267,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
             );
             if (budget) gates.push(budget);
             if (ctx.limiter) gates.push(rateLimitGate(ctx.limiter));
+            // The output as it is written, for clients following the run (display only, never the result).
+            const written = new PhaseOutputWriter(store.redis, store.prefix, { ...ref, attempt }, {
+              onError: (err) => ctx.log.debug({ ...ref, attempt, err: (err as Error).message }, 'phase output delta not written'),
+            });
             const r = await runRole(ctx.role, ctx.llm, input, {
               signal,
               maxTokens: ctx.maxTokens,
@@ -275,8 +280,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               stream: ctx.role.stream === true,
               // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
               model: data.model ?? ctx.roleModel,
-            });
+              onDelta: (delta) => written.push(delta),
+            }).finally(() => written.flush());
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
+            if (r.thinkingTokens !== undefined) span.setAttribute(GenAiAttributes.UsageReasoningOutputTokens, r.thinkingTokens);
             span.setAttributes({
               [GenAiAttributes.ResponseModel]: r.model,
               [GenAiAttributes.UsageInputTokens]: r.usage.input_tokens + (r.usage.cache_read_input_tokens ?? 0) + (r.usage.cache_creation_input_tokens ?? 0),

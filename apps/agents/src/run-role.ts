@@ -3,7 +3,7 @@
  * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
  * validation error fed back (a schema repair, counted apart from transient retries).
  */
-import { FleetError, costUsd, fullUsage, MODEL_PRICES, type LlmClient, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
+import { FleetError, costUsd, fullUsage, MODEL_PRICES, type LlmClient, type LlmDelta, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -83,6 +83,12 @@ export interface RoleCallOptions {
   maxTokens: number;
   /** Schema repairs after the first reply. @defaultValue 2 */
   maxRepairs?: number;
+  /**
+   * Told of each piece of every reply as it is written (every call then streams): `call` is 0 for
+   * the first reply, 1.. for repairs, so a display starts over when it grows. Display only: a piece
+   * may belong to a reply that then fails or is refused by validation.
+   */
+  onDelta?: ((delta: LlmDelta & { call: number }) => void) | undefined;
 }
 
 export interface RoleCallResult<T> {
@@ -95,6 +101,8 @@ export interface RoleCallResult<T> {
   responseIds: string[];
   /** The output came from the result cache: no model call, no tokens. */
   cacheHit: boolean;
+  /** Of `usage.output_tokens`, those spent thinking, when the provider reported them. */
+  thinkingTokens?: number | undefined;
 }
 
 /** JSON Schemas already derived, per zod schema (deriving one costs about a millisecond of CPU per phase). */
@@ -200,6 +208,8 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     if (cached.ok) return { output: cached.value, usage, model, repairs: 0, responseIds, cacheHit: true };
   }
   const toolText = JSON.stringify(tool);
+  const onDelta = options.onDelta;
+  let thinkingTokens: number | undefined;
   for (let repairs = 0; ; repairs++) {
     let reply: LlmResponse;
     const call: GateCall = {
@@ -230,6 +240,11 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
             call.sentAt ??= Date.now();
           },
           ...(options.stream ? { stream: true } : {}),
+          ...(onDelta ? { onDelta: (delta: LlmDelta) => onDelta({ ...delta, call: repairs }) } : {}),
+          // Structured output guaranteed by the provider unless the role opts out; the zod check below still runs.
+          strict: role.strict ?? true,
+          ...(role.effort !== undefined ? { effort: role.effort } : {}),
+          ...(role.thinking ? { thinking: true } : {}),
           ...(role.temperature !== undefined ? { temperature: role.temperature } : {}),
           ...(options.model ? { model: options.model } : {}),
         });
@@ -240,6 +255,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
       }
       const billed = replyUsage(reply, prices);
       addTo(usage, billed);
+      if (reply.usage.thinking_tokens !== undefined) thinkingTokens = (thinkingTokens ?? 0) + reply.usage.thinking_tokens;
       responseIds.push(reply.id);
       for (const gate of options.gates ?? []) await gate.after?.(call, reply, billed);
     } catch (err) {
@@ -249,7 +265,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const parsed = validateOutput(role, reply.output);
     if (parsed.ok) {
       if (options.cache && cacheKey) await options.cache.set(cacheKey, parsed.value);
-      return { output: parsed.value, usage, model: reply.model, repairs, responseIds, cacheHit: false };
+      return { output: parsed.value, usage, model: reply.model, repairs, responseIds, cacheHit: false, thinkingTokens };
     }
     const problems = parsed.problems.map((p) => `- ${p}`).join('\n');
     if (repairs >= maxRepairs) {

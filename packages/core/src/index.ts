@@ -59,6 +59,18 @@ export {
   type StoredRunEvent,
 } from './store/run-store.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
+export {
+  PHASE_OUTPUT_MAXLEN,
+  PHASE_OUTPUT_TTL_MS,
+  PhaseOutputWriter,
+  parsePhaseOutputEntries,
+  phaseOutputKey,
+  readPhaseOutput,
+  type PhaseOutputDelta,
+  type PhaseOutputRef,
+  type PhaseOutputWriterOptions,
+  type StoredPhaseOutputDelta,
+} from './store/phase-output.js';
 export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
@@ -96,8 +108,9 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
-export type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
-export { messageText } from './llm/types.js';
+export type { LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export { LLM_EFFORTS, messageText } from './llm/types.js';
+export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } from './llm/strict-schema.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { abortError, sleep } from './llm/abort.js';

@@ -129,6 +129,9 @@ export function customRole(def: RoleDefinition): AgentRole<Record<string, unknow
     ...(def.provider !== undefined ? { provider: def.provider } : {}),
     ...(def.temperature !== undefined ? { temperature: def.temperature } : {}),
     ...(def.stream ? { stream: true } : {}),
+    ...(def.strict !== undefined ? { strict: def.strict } : {}),
+    ...(def.effort !== undefined ? { effort: def.effort } : {}),
+    ...(def.thinking !== undefined ? { thinking: def.thinking } : {}),
   };
 }
 

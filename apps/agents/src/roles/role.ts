@@ -1,4 +1,4 @@
-import type { StepAction } from '@agentfleet/core';
+import type { LlmEffort, StepAction } from '@agentfleet/core';
 import type { z } from 'zod';
 
 /** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
@@ -50,6 +50,15 @@ export interface AgentRole<T = unknown> {
   provider?: 'anthropic' | 'openai-compatible';
   /** Sampling temperature (sent only by providers that accept it). */
   temperature?: number;
+  /**
+   * Ask the provider to guarantee the output's schema (structured outputs, `strict`); the zod schema
+   * still checks what the grammar cannot express. @defaultValue true
+   */
+  strict?: boolean;
+  /** How much effort the model puts in (Anthropic `output_config.effort`). @defaultValue the provider's */
+  effort?: LlmEffort;
+  /** Let the model think first (Anthropic adaptive thinking; the output then comes as `output_config.format` JSON). @defaultValue false */
+  thinking?: boolean;
   /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */
   stepAction?(output: unknown, input: RoleInput): StepAction | undefined;
 }

@@ -27,6 +27,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
 import { redactError } from './redact.js';
+import { strictJsonSchema } from './strict-schema.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
 /** Options of {@link AnthropicLlmClient}. */
@@ -164,14 +165,7 @@ export class AnthropicLlmClient implements LlmClient {
       max_tokens: request.maxTokens,
       system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: { type: 'ephemeral' } }] : request.system,
       messages: request.messages.map(toMessageParam),
-      tools: [
-        {
-          name: request.tool.name,
-          description: request.tool.description,
-          input_schema: request.tool.inputSchema as Tool.InputSchema,
-        },
-      ],
-      tool_choice: { type: 'tool', name: request.tool.name },
+      ...structuredOutputParams(request),
     };
     const hook = request.onSent;
     return hook ? sentHooks.run(hook, () => this.#send(params, request)) : this.#send(params, request);
@@ -181,10 +175,21 @@ export class AnthropicLlmClient implements LlmClient {
     let message: Message;
     let headers: Headers;
     try {
-      if (request.stream) {
+      if (request.stream || request.onDelta) {
         // Server-sent events; finalMessage() resolves only once the whole message arrived, and throws
         // on an `error` event or a dropped connection mid-stream: nothing partial ever comes back.
+        // The deltas seen on the way go to `onDelta`, for display only.
         const stream = this.#client.messages.stream(params, { signal: request.signal });
+        const onDelta = request.onDelta;
+        if (onDelta) {
+          stream.on('streamEvent', (event) => {
+            if (event.type !== 'content_block_delta') return;
+            const delta = event.delta;
+            if (delta.type === 'text_delta') onDelta({ kind: params.output_config?.format ? 'tool_input' : 'text', text: delta.text });
+            else if (delta.type === 'input_json_delta') onDelta({ kind: 'tool_input', text: delta.partial_json });
+            else if (delta.type === 'thinking_delta') onDelta({ kind: 'thinking', text: delta.thinking });
+          });
+        }
         const [final, raw] = await Promise.all([stream.finalMessage(), stream.withResponse()]);
         message = final;
         headers = raw.response.headers;
@@ -196,7 +201,32 @@ export class AnthropicLlmClient implements LlmClient {
     } catch (err) {
       throw redactError(this.#toFleetError(err, request.signal), this.#options.apiKey);
     }
-    return { ...this.#toResponse(message, request), rateLimit: rateLimitInfo(headers) };
+    const response = params.output_config?.format ? this.#toFormatResponse(message, request) : this.#toResponse(message, request);
+    return { ...response, rateLimit: rateLimitInfo(headers) };
+  }
+
+  /** The reply to a request with `output_config.format`: its text is the JSON output. */
+  #toFormatResponse(message: Message, request: LlmRequest): LlmResponse {
+    const stopReason = message.stop_reason ?? 'unknown';
+    const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+    const details = { provider: this.provider, model: message.model, id: message.id, stop_reason: stopReason };
+    if (stopReason === 'max_tokens' || stopReason === 'refusal' || text === '') {
+      throw new FleetError(
+        'OUTPUT_INVALID',
+        `anthropic: reply ${message.id} (stop_reason ${stopReason}) has no complete JSON output: ` +
+          missingCallHint(stopReason, text !== '', message.content, request.tool.name, request.maxTokens),
+        { details: { ...details, content_types: message.content.map((block) => block.type) } },
+      );
+    }
+    let output: unknown;
+    try {
+      output = JSON.parse(text);
+    } catch {
+      throw new FleetError('OUTPUT_INVALID', `anthropic: reply ${message.id} under output_config.format is not JSON`, {
+        details: { ...details, ...textPreview(message.content) },
+      });
+    }
+    return { output, usage: toUsage(message.usage), model: message.model, id: message.id, stopReason: 'tool_use' };
   }
 
   #toResponse(message: Message, request: LlmRequest): LlmResponse {
@@ -452,7 +482,40 @@ function toUsage(usage: Message['usage']): LlmUsage {
     ...(typeof usage.cache_creation_input_tokens === 'number'
       ? { cache_creation_input_tokens: usage.cache_creation_input_tokens }
       : {}),
+    ...(typeof usage.output_tokens_details?.thinking_tokens === 'number' ? { thinking_tokens: usage.output_tokens_details.thinking_tokens } : {}),
   };
+}
+
+/**
+ * How the request asks for its structured output, and with what effort and thinking:
+ *
+ * - without thinking, one tool forced with `tool_choice` (sent with `strict: true` and the
+ *   compatible schema when `request.strict` and the schema can be made compatible);
+ * - with thinking (`thinking: {type: 'adaptive'}`), which the API refuses together with a forced
+ *   tool, `output_config.format` with the JSON Schema when it is compatible, else the tool with
+ *   `tool_choice: auto` (the prompt asks for the call; a reply without it is `OUTPUT_INVALID`);
+ * - `request.effort` as `output_config.effort`.
+ *
+ * @see https://platform.claude.com/docs/en/build-with-claude/structured-outputs
+ * @see https://platform.claude.com/docs/en/agents-and-tools/tool-use/strict-tool-use
+ */
+function structuredOutputParams(request: LlmRequest): Pick<MessageCreateParamsNonStreaming, 'tools' | 'tool_choice' | 'output_config' | 'thinking'> {
+  const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'anthropic') : undefined;
+  const schema = strict?.compatible ? strict.schema : request.tool.inputSchema;
+  const effort = request.effort === undefined ? {} : { effort: request.effort };
+  const tool: Tool = {
+    name: request.tool.name,
+    description: request.tool.description,
+    input_schema: schema as Tool.InputSchema,
+    ...(strict?.compatible ? { strict: true } : {}),
+  };
+  if (request.thinking) {
+    if (strict?.compatible) {
+      return { thinking: { type: 'adaptive' }, output_config: { ...effort, format: { type: 'json_schema', schema } } };
+    }
+    return { thinking: { type: 'adaptive' }, tools: [tool], tool_choice: { type: 'auto' }, ...(request.effort === undefined ? {} : { output_config: effort }) };
+  }
+  return { tools: [tool], tool_choice: { type: 'tool', name: request.tool.name }, ...(request.effort === undefined ? {} : { output_config: effort }) };
 }
 
 /** What went wrong when the reply holds no complete tool call, and what to do about it. */

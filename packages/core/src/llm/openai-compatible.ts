@@ -10,12 +10,24 @@
  * API: https://platform.openai.com/docs/api-reference/chat/create
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { CompletionUsage } from 'openai/resources/completions';
 
 import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
 import { abortError } from './abort.js';
 import { redactError } from './redact.js';
+import { strictJsonSchema } from './strict-schema.js';
 import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
+
+/** One reply, streamed or whole. */
+interface Reply {
+  id: string;
+  model: string;
+  finish: string;
+  /** The forced function's JSON arguments, undefined when it was not called. */
+  arguments: string | undefined;
+  usage: CompletionUsage | undefined | null;
+}
 
 /** Options of {@link OpenAiCompatibleLlmClient}. */
 export interface OpenAiCompatibleClientOptions {
@@ -61,60 +73,115 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     });
   }
 
+  /**
+   * Ask for one structured reply: a forced call of `request.tool.name`, sent with `strict: true`
+   * and the compatible schema when `request.strict` is set and the schema can be made compatible
+   * for OpenAI (every property required; see `strictJsonSchema`), else without `strict` (a server
+   * that ignores `strict` is covered by the caller's validation and repair). With `onDelta` (or
+   * `stream`) the reply streams and the function's partial arguments go to `onDelta`.
+   *
+   * @throws FleetError as listed on the class.
+   */
   async generate(request: LlmRequest): Promise<LlmResponse> {
     const model = request.model ?? this.model;
     const messages: ChatCompletionMessageParam[] = [
       { role: 'system', content: request.system },
       ...request.messages.map((m): ChatCompletionMessageParam => ({ role: m.role, content: messageText(m) })),
     ];
-    let completion: ChatCompletion;
-    try {
-      completion = await this.#client.chat.completions.create(
+    const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'openai') : undefined;
+    const params = {
+      model,
+      messages,
+      max_tokens: request.maxTokens,
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      tools: [
         {
-          model,
-          messages,
-          max_tokens: request.maxTokens,
-          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          tools: [{ type: 'function', function: { name: request.tool.name, description: request.tool.description, parameters: request.tool.inputSchema } }],
-          tool_choice: { type: 'function', function: { name: request.tool.name } },
+          type: 'function' as const,
+          function: {
+            name: request.tool.name,
+            description: request.tool.description,
+            parameters: strict?.compatible ? strict.schema : request.tool.inputSchema,
+            ...(strict?.compatible ? { strict: true } : {}),
+          },
         },
-        { signal: request.signal },
-      );
+      ],
+      tool_choice: { type: 'function' as const, function: { name: request.tool.name } },
+    };
+    let reply: Reply;
+    try {
+      reply = request.stream || request.onDelta ? await this.#streamed(params, request) : await this.#whole(params, request);
     } catch (err) {
       throw redactError(this.#toFleetError(err, request.signal, model), this.#apiKey);
     }
-    const choice = completion.choices[0];
-    const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
-    const finish = choice?.finish_reason ?? 'unknown';
-    const details = { provider: this.provider, model: completion.model, id: completion.id, stop_reason: finish };
-    if (!call || call.type !== 'function' || finish === 'length') {
+    const finish = reply.finish;
+    const details = { provider: this.provider, model: reply.model, id: reply.id, stop_reason: finish };
+    if (reply.arguments === undefined || finish === 'length') {
       throw new FleetError(
         'OUTPUT_INVALID',
-        `openai-compatible: reply ${completion.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
+        `openai-compatible: reply ${reply.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
           (finish === 'length' ? `: cut off at max_tokens=${request.maxTokens}; raise it` : '; check that the model supports forced tool calls (tool_choice)'),
         { details: finish === 'length' ? { ...details, stop_reason: 'max_tokens' } : details },
       );
     }
     let output: unknown;
     try {
-      output = JSON.parse(call.function.arguments);
+      output = JSON.parse(reply.arguments);
     } catch {
       throw new FleetError('OUTPUT_INVALID', `openai-compatible: the arguments of "${request.tool.name}" are not JSON`, {
-        details: { ...details, arguments: call.function.arguments.slice(0, 500) },
+        details: { ...details, arguments: reply.arguments.slice(0, 500) },
       });
     }
-    const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    const cached = reply.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    const reasoning = reply.usage?.completion_tokens_details?.reasoning_tokens;
     return {
       output,
       usage: {
-        input_tokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
-        output_tokens: completion.usage?.completion_tokens ?? 0,
+        input_tokens: Math.max(0, (reply.usage?.prompt_tokens ?? 0) - cached),
+        output_tokens: reply.usage?.completion_tokens ?? 0,
         ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
+        ...(typeof reasoning === 'number' && reasoning > 0 ? { thinking_tokens: reasoning } : {}),
       },
-      model: completion.model || model,
-      id: completion.id,
+      model: reply.model || model,
+      id: reply.id,
       stopReason: finish === 'tool_calls' || finish === 'stop' ? 'tool_use' : finish,
     };
+  }
+
+  async #whole(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
+    const completion: ChatCompletion = await this.#client.chat.completions.create(params, { signal: request.signal });
+    const choice = completion.choices[0];
+    const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
+    return {
+      id: completion.id,
+      model: completion.model,
+      finish: choice?.finish_reason ?? 'unknown',
+      arguments: call?.type === 'function' ? call.function.arguments : undefined,
+      usage: completion.usage,
+    };
+  }
+
+  /** The reply streamed (`stream: true`, usage in the last chunk): the function's arguments are concatenated as they come. */
+  async #streamed(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
+    const stream = await this.#client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, { signal: request.signal });
+    const reply: Reply = { id: '', model: '', finish: 'unknown', arguments: undefined, usage: undefined };
+    let callIndex: number | undefined;
+    for await (const chunk of stream) {
+      reply.id ||= chunk.id;
+      reply.model ||= chunk.model;
+      if (chunk.usage) reply.usage = chunk.usage;
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      for (const call of choice.delta.tool_calls ?? []) {
+        if (call.function?.name !== undefined) callIndex = call.function.name === request.tool.name ? call.index : callIndex;
+        if (call.index !== callIndex || !call.function?.arguments) continue;
+        reply.arguments = (reply.arguments ?? '') + call.function.arguments;
+        request.onDelta?.({ kind: 'tool_input', text: call.function.arguments });
+      }
+      if (choice.delta.content) request.onDelta?.({ kind: 'text', text: choice.delta.content });
+      if (choice.finish_reason) reply.finish = choice.finish_reason;
+    }
+    if (callIndex !== undefined) reply.arguments ??= '';
+    return reply;
   }
 
   #toFleetError(err: unknown, signal: AbortSignal, model: string): FleetError {

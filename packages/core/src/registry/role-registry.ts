@@ -54,6 +54,12 @@ export const RoleFileSchema = z.strictObject({
   temperature: z.number().min(0).max(1).optional(),
   /** Stream the replies (long outputs). @defaultValue false */
   stream: z.boolean().optional(),
+  /** Structured output guaranteed by the provider (`strict`); false sends the schema as a plain tool. @defaultValue true */
+  strict: z.boolean().optional(),
+  /** Effort of the model (Anthropic `output_config.effort`). @defaultValue the provider's */
+  effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max'], { error: 'effort must be one of low, medium, high, xhigh, max' }).optional(),
+  /** Let the model think before it answers (Anthropic adaptive thinking). @defaultValue false */
+  thinking: z.boolean().optional(),
 });
 /** A custom role definition (validated). */
 export type RoleDefinition = z.infer<typeof RoleFileSchema>;

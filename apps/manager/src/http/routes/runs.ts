@@ -305,9 +305,12 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['runs'],
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. With `output=true`, also `phase_output_delta` messages (no `id`): the output of running phases as the model writes it.',
         params: RunIdParams,
-        querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
+        querystring: z.object({
+          last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional(),
+          output: z.enum(['true', 'false'], 'output must be true or false').optional().describe('also stream phase_output_delta messages'),
+        }),
         headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
         response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
       },
@@ -323,7 +326,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
         return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
       }
-      await streamRunEvents(ctx, reply, request.params.id, after);
+      await streamRunEvents(ctx, reply, request.params.id, after, { output: request.query.output === 'true' });
       return reply;
     },
   );
