@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { JsonTextRenderer } from './output-stream.js';
+
+describe('JsonTextRenderer', () => {
+  const doc = { files: [{ path: 'src/a.js', content: 'line 1\nline "2"\t\u00e9' }], notes: 'run it', count: 2, tags: ['x', 'y'] };
+  const expected = '\nfiles: \n  -\n    path: src/a.js\n    content: line 1\nline "2"\t\u00e9\nnotes: run it\ncount: 2\ntags: \n  - x\n  - y';
+
+  it('renders a JSON document as indented key: value text, strings unescaped', () => {
+    expect(new JsonTextRenderer().write(JSON.stringify(doc))).toBe(expected);
+  });
+
+  it('gives the same text however the document is cut into pieces (escapes split across pieces included)', () => {
+    // \u escapes as some servers write them, split anywhere.
+    const json = JSON.stringify(doc).replace('\u00e9', '\\u00e9');
+    expect(json).toContain('\\u00e9');
+    const whole = new JsonTextRenderer().write(json);
+    expect(whole).toBe(expected);
+    for (const size of [1, 2, 3, 7]) {
+      const r = new JsonTextRenderer();
+      let out = '';
+      for (let i = 0; i < json.length; i += size) out += r.write(json.slice(i, i + size));
+      expect(out).toBe(whole);
+    }
+  });
+});
