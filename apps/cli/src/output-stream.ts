@@ -165,7 +165,7 @@ export function followPhaseOutput(redisUrl: string, redis: Redis, prefix: string
       current = slot;
       renderer = new JsonTextRenderer();
       const what = delta.kind === 'thinking' ? 'thinking' : 'output';
-      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 0 ? `, iteration ${delta.iteration}` : ''}`;
+      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 1 ? `, iteration ${delta.iteration}` : ''}`;
       print(`${midLine ? '\n' : ''}  ┆ ${delta.phase} ${what} (${which}):`);
       if (delta.kind !== 'tool_input') print('\n');
     }
