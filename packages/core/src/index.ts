@@ -139,5 +139,5 @@ export { fullUsage } from './result.js';
 export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
 export { rateLimitInfo } from './llm/anthropic.js';
-export { parsePrices, parseRoleModels } from './config.js';
+export { parsePrices, parseRoleEffort, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';
