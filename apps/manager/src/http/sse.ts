@@ -100,7 +100,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
 }
 
 async function readOutput(ctx: ApiContext, key: string, after: string): Promise<StoredPhaseOutputDelta[]> {
-  const reply = (await ctx.redis.xread('COUNT', 1000, 'STREAMS', key, after)) as Array<[string, Array<[string, string[]]>]> | null;
+  const reply = await ctx.redis.xread('COUNT', 1000, 'STREAMS', key, after);
   return reply ? parsePhaseOutputEntries(reply[0]?.[1] ?? []) : [];
 }
 
@@ -114,9 +114,7 @@ async function blockingReadBoth(
   lastOutput: string,
 ): Promise<{ events: StoredRunEvent[]; pieces: StoredPhaseOutputDelta[] }> {
   const eventsKey = ctx.store.eventsKey(runId);
-  const reply = (await blocking.xread('COUNT', 500, 'BLOCK', ctx.options.sseKeepAliveMs, 'STREAMS', eventsKey, outputKey, lastEvent, lastOutput)) as
-    | Array<[string, Array<[string, string[]]>]>
-    | null;
+  const reply = await blocking.xread('COUNT', 500, 'BLOCK', ctx.options.sseKeepAliveMs, 'STREAMS', eventsKey, outputKey, lastEvent, lastOutput);
   const events: StoredRunEvent[] = [];
   let pieces: StoredPhaseOutputDelta[] = [];
   for (const [key, entries] of reply ?? []) {

@@ -27,6 +27,21 @@ const TOOL = {
 };
 const OUTPUT = { files: [{ path: 'src/server.js', content: 'import http from "node:http";\nhttp.createServer().listen(3000);\n' }] };
 
+interface JsonSchema {
+  type?: string;
+  additionalProperties?: unknown;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  minLength?: number;
+}
+/** The parts of a Messages API request body these tests look at. */
+interface SentBody {
+  tools?: Array<{ name: string; strict?: boolean; input_schema: JsonSchema }>;
+  tool_choice?: unknown;
+  output_config?: { effort?: string; format?: { type: string; schema: JsonSchema } };
+  thinking?: unknown;
+}
+
 function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
   return {
     role: 'coder',
@@ -47,11 +62,11 @@ describe('AnthropicLlmClient structured outputs (real SDK, local Messages API)',
     const llm = new AnthropicLlmClient({ apiKey: 'sk-ant-test', baseURL: fake.url, model: 'claude-sonnet-5-5', maxRetries: 0 });
     const reply = await llm.generate(request({ strict: true, effort: 'medium' }));
     expect(reply.output).toEqual(OUTPUT);
-    const body = fake.requests[0]?.body as any;
-    expect(body.tools[0].strict).toBe(true);
-    expect(body.tools[0].input_schema.additionalProperties).toBe(false);
-    expect(body.tools[0].input_schema.properties.files.items.additionalProperties).toBe(false);
-    expect(body.tools[0].input_schema.properties.files.items.properties.path).toEqual({ type: 'string' });
+    const body = fake.requests[0]?.body as unknown as SentBody;
+    expect(body.tools?.[0]?.strict).toBe(true);
+    expect(body.tools?.[0]?.input_schema.additionalProperties).toBe(false);
+    expect(body.tools?.[0]?.input_schema.properties?.['files']?.items?.additionalProperties).toBe(false);
+    expect(body.tools?.[0]?.input_schema.properties?.['files']?.items?.properties?.['path']).toEqual({ type: 'string' });
     expect(body.tool_choice).toEqual({ type: 'tool', name: 'submit_code' });
     expect(body.output_config).toEqual({ effort: 'medium' });
     expect(body).not.toHaveProperty('thinking');
@@ -62,17 +77,17 @@ describe('AnthropicLlmClient structured outputs (real SDK, local Messages API)',
     fake.enqueue({ toolInput: OUTPUT });
     const llm = new AnthropicLlmClient({ apiKey: 'sk-ant-test', baseURL: fake.url, model: 'claude-sonnet-5-5', maxRetries: 0 });
     await llm.generate(request());
-    const body = fake.requests[0]?.body as any;
-    expect(body.tools[0]).not.toHaveProperty('strict');
-    expect(body.tools[0].input_schema.properties.files.items.properties.path.minLength).toBe(1);
+    const body = fake.requests[0]?.body as unknown as SentBody;
+    expect(body.tools?.[0]).not.toHaveProperty('strict');
+    expect(body.tools?.[0]?.input_schema.properties?.['files']?.items?.properties?.['path']?.minLength).toBe(1);
     // The same schema marked strict by hand is what the transform exists for: the server says why it cannot take it.
     const res = await fetch(`${fake.url}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'anthropic-version': '2026-10-21', 'x-api-key': 'k' },
-      body: JSON.stringify({ ...body, tools: [{ ...body.tools[0], strict: true }] }),
+      body: JSON.stringify({ ...body, tools: [{ ...body.tools?.[0], strict: true }] }),
     });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as any).error.message).toMatch(/additionalProperties|minLength/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/additionalProperties|minLength/);
   });
 
   it('with thinking, asks for output_config.format (a forced tool is refused with thinking) and counts thinking tokens', async () => {
@@ -84,11 +99,11 @@ describe('AnthropicLlmClient structured outputs (real SDK, local Messages API)',
     expect(reply.output).toEqual(OUTPUT);
     expect(reply.usage.thinking_tokens).toBe(42);
     expect(reply.usage.output_tokens).toBe(120);
-    const body = fake.requests[0]?.body as any;
+    const body = fake.requests[0]?.body as unknown as SentBody;
     expect(body.thinking).toEqual({ type: 'adaptive' });
-    expect(body.output_config.effort).toBe('high');
-    expect(body.output_config.format.type).toBe('json_schema');
-    expect(body.output_config.format.schema.additionalProperties).toBe(false);
+    expect(body.output_config?.effort).toBe('high');
+    expect(body.output_config?.format?.type).toBe('json_schema');
+    expect(body.output_config?.format?.schema.additionalProperties).toBe(false);
     expect(body).not.toHaveProperty('tool_choice');
     expect(body).not.toHaveProperty('tools');
     expect(deltas.filter((d) => d.kind === 'thinking').map((d) => d.text).join('')).toBe('First the server, then the listener.');
@@ -103,7 +118,6 @@ describe('AnthropicLlmClient structured outputs (real SDK, local Messages API)',
     const llm = new AnthropicLlmClient({ apiKey: 'sk-ant-test', baseURL: fake.url, model: 'claude-sonnet-5-5', maxRetries: 0 });
     const deltas: LlmDelta[] = [];
     let settled = false;
-    let seenWhilePending: string | undefined;
     let firstTwo!: () => void;
     const gotTwo = new Promise<void>((resolve) => (firstTwo = resolve));
     const call = llm
@@ -118,7 +132,7 @@ describe('AnthropicLlmClient structured outputs (real SDK, local Messages API)',
       )
       .finally(() => (settled = true));
     await gotTwo;
-    seenWhilePending = settled ? undefined : deltas.map((d) => d.text).join('');
+    const seenWhilePending = settled ? undefined : deltas.map((d) => d.text).join('');
     release();
     const reply = await call;
     expect(seenWhilePending).toBe(JSON.stringify(OUTPUT).slice(0, 20));

@@ -29,6 +29,13 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
+/** The parts of a Chat Completions request body these tests look at. */
+interface SentBody {
+  stream?: boolean;
+  stream_options?: unknown;
+  tools: Array<{ function: { strict?: boolean; parameters: { properties: Record<string, { minLength?: number }> } } }>;
+}
+
 const ARGS = JSON.stringify({ summary: 'A todo CLI', steps: ['parse', 'store'] });
 
 /** Chat Completions chunks: the function's name first, its arguments in pieces, then usage. */
@@ -69,11 +76,11 @@ describe('OpenAiCompatibleLlmClient strict and streaming', () => {
     expect(result.stopReason).toBe('tool_use');
     expect(deltas.map((d) => d.text).join('')).toBe(ARGS);
     expect(deltas.length).toBeGreaterThan(1);
-    const body = bodies.at(-1) as any;
+    const body = bodies.at(-1) as unknown as SentBody;
     expect(body.stream).toBe(true);
     expect(body.stream_options).toEqual({ include_usage: true });
-    expect(body.tools[0].function.strict).toBe(true);
-    expect(body.tools[0].function.parameters).toEqual({
+    expect(body.tools[0]?.function.strict).toBe(true);
+    expect(body.tools[0]?.function.parameters).toEqual({
       type: 'object',
       properties: { summary: { type: 'string' }, steps: { type: 'array', items: { type: 'string' } } },
       required: ['summary', 'steps'],
@@ -86,8 +93,8 @@ describe('OpenAiCompatibleLlmClient strict and streaming', () => {
     const llm = new OpenAiCompatibleLlmClient({ baseURL, model: 'qwen3:8b' });
     const base = request();
     await llm.generate({ ...base, strict: true, stream: true, tool: { ...base.tool, inputSchema: { ...base.tool.inputSchema, required: ['summary'] } } });
-    const body = bodies.at(-1) as any;
-    expect(body.tools[0].function).not.toHaveProperty('strict');
-    expect(body.tools[0].function.parameters.properties.summary.minLength).toBe(1);
+    const body = bodies.at(-1) as unknown as SentBody;
+    expect(body.tools[0]?.function).not.toHaveProperty('strict');
+    expect(body.tools[0]?.function.parameters.properties['summary']?.minLength).toBe(1);
   });
 });

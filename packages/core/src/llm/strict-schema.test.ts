@@ -3,6 +3,15 @@ import { z } from 'zod';
 
 import { strictJsonSchema } from './strict-schema.js';
 
+interface JsonSchema {
+  additionalProperties?: unknown;
+  properties: Record<string, JsonSchema>;
+  items: JsonSchema;
+  required?: string[];
+  minItems?: number;
+  minLength?: number;
+}
+
 function fromZod(schema: z.ZodType): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as Record<string, unknown>;
   delete json.$schema;
@@ -21,20 +30,20 @@ describe('strictJsonSchema', () => {
     );
     const result = strictJsonSchema(schema, 'anthropic');
     expect(result.compatible).toBe(true);
-    const out = result.schema as any;
+    const out = result.schema as unknown as JsonSchema;
     expect(out.additionalProperties).toBe(false);
-    const file = out.properties.files.items;
-    expect(file.additionalProperties).toBe(false);
-    expect(file.properties.path).toEqual({ type: 'string' });
-    expect(file.properties.size).not.toHaveProperty('minimum');
-    expect(file.properties.size).not.toHaveProperty('maximum');
-    expect(out.properties.files.minItems).toBe(1);
-    expect(out.properties.files).not.toHaveProperty('maxItems');
-    expect(out.properties.tags).not.toHaveProperty('minItems');
+    const file = out.properties['files']?.items;
+    expect(file?.additionalProperties).toBe(false);
+    expect(file?.properties['path']).toEqual({ type: 'string' });
+    expect(file?.properties['size']).not.toHaveProperty('minimum');
+    expect(file?.properties['size']).not.toHaveProperty('maximum');
+    expect(out.properties['files']?.minItems).toBe(1);
+    expect(out.properties['files']).not.toHaveProperty('maxItems');
+    expect(out.properties['tags']).not.toHaveProperty('minItems');
     expect(out.required).toEqual(['files', 'tags', 'kind']);
     expect(result.removed).toEqual(expect.arrayContaining(['/properties/files/items/properties/path/minLength', '/properties/files/items/properties/path/pattern', '/properties/files/maxItems', '/properties/tags/minItems']));
     // The input is left as it was, and the same object gets the same answer.
-    expect((schema as any).properties.files.items.properties.path.minLength).toBe(1);
+    expect((schema as unknown as JsonSchema).properties['files']?.items.properties['path']?.minLength).toBe(1);
     expect(strictJsonSchema(schema, 'anthropic')).toBe(result);
   });
 

@@ -103,7 +103,7 @@ function walk(node: Record<string, unknown>, at: string, state: WalkState): Reco
       case 'allOf':
       case 'oneOf':
         out[key === 'oneOf' ? 'anyOf' : key] = Array.isArray(value)
-          ? value.map((branch, i) => (isRecord(branch) ? walk(branch, `${here}/${i}`, state) : branch))
+          ? (value as unknown[]).map((branch, i): unknown => (isRecord(branch) ? walk(branch, `${here}/${i}`, state) : branch))
           : value;
         break;
       case 'format':
@@ -133,7 +133,7 @@ function walk(node: Record<string, unknown>, at: string, state: WalkState): Reco
     out['additionalProperties'] = false;
     out['properties'] ??= {};
     if (state.target === 'openai') {
-      const required = new Set(Array.isArray(node['required']) ? (node['required'] as unknown[]) : []);
+      const required = new Set<unknown>(Array.isArray(node['required']) ? (node['required'] as unknown[]) : []);
       const optional = Object.keys(out['properties'] as Record<string, unknown>).filter((name) => !required.has(name));
       if (optional.length > 0) incompatible(state, at, `OpenAI strict schemas make every property required; "${optional.join('", "')}" is optional`);
     }
