@@ -137,6 +137,12 @@ describe('phase output streaming', () => {
       const resumed = await readSse(`${api.url}/api/runs/${runId}/events?output=true`, { 'last-event-id': retry?.id ?? '' }, (m) => m.event === 'run_finished');
       const after = durable.slice(durable.indexOf(retry as Sse) + 1).map((m) => m.id);
       expect(resumed.filter((m) => m.event !== 'phase_output_delta').map((m) => m.id)).toEqual(after);
+      // A replay of the finished run interleaves pieces and events as they were written.
+      const replay = await readSse(`${api.url}/api/runs/${runId}/events?output=true`, {}, (m) => m.event === 'run_finished');
+      const at = (pred: (m: Sse) => boolean) => replay.findIndex(pred);
+      expect(at((m) => m.event === 'phase_output_delta' && m.data['attempt'] === 1)).toBeLessThan(at((m) => m.event === 'phase_retry'));
+      expect(at((m) => m.event === 'phase_output_delta' && m.data['attempt'] === 2)).toBeGreaterThan(at((m) => m.event === 'phase_retry'));
+      expect(at((m) => m.event === 'phase_output_delta' && m.data['attempt'] === 2)).toBeLessThan(at((m) => m.event === 'phase_completed'));
       // Without output=true the endpoint is as before: durable events only.
       const plain = await readSse(`${api.url}/api/runs/${runId}/events`, {}, (m) => m.event === 'run_finished');
       expect(plain.map((m) => m.id)).toEqual(durable.map((m) => m.id));

@@ -74,18 +74,28 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
           continue;
         }
       }
-      // Pieces first: those of a phase were written before its completion event.
-      for (const p of pieces) {
-        res.write(sseMessageWithoutId(p.delta.type, p.delta));
-        lastOutput = p.id;
-      }
+      // In the order Redis wrote them (both streams' ids come from the same server clock), so a
+      // replay after a reconnect interleaves pieces and events as they happened.
       let finished = false;
+      let i = 0;
       for (const e of events) {
+        for (; i < pieces.length && compareIds((pieces[i] as StoredPhaseOutputDelta).id, e.id) < 0; i++) {
+          const p = pieces[i] as StoredPhaseOutputDelta;
+          res.write(sseMessageWithoutId(p.delta.type, p.delta));
+          lastOutput = p.id;
+        }
         res.write(sseMessage(e.id, e.event.type, e.event));
         last = e.id;
         if (e.event.type === 'run_finished') {
           finished = true;
           break;
+        }
+      }
+      if (!finished) {
+        for (; i < pieces.length; i++) {
+          const p = pieces[i] as StoredPhaseOutputDelta;
+          res.write(sseMessageWithoutId(p.delta.type, p.delta));
+          lastOutput = p.id;
         }
       }
       if (finished) break;
@@ -129,4 +139,11 @@ async function blockingReadBoth(
     }
   }
   return { events, pieces };
+}
+
+/** Order of two stream ids (`<ms>-<seq>`): negative when `a` is older. */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
 }

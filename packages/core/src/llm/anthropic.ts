@@ -84,7 +84,12 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  *
  * Each {@link generate} call is one `POST /v1/messages` with a single tool whose `input_schema` is
  * the role's output schema, and `tool_choice: {type: 'tool', name}` forcing the model to call it;
- * the tool call's `input` is the output.
+ * the tool call's `input` is the output. With `request.strict` the tool is sent with `strict: true`
+ * and the schema's structured-output form (`strictJsonSchema`); with `request.thinking`
+ * (`thinking: {type: 'adaptive'}`, which the API refuses with a forced tool) the output is asked for
+ * with `output_config.format` instead and read from the reply's JSON text; `request.effort` is
+ * `output_config.effort`. With `request.onDelta` (or `stream`) the reply streams and its
+ * `text_delta`, `input_json_delta` and `thinking_delta` pieces go to `onDelta` as they arrive.
  *
  * `request.temperature` is not sent: API version `2026-10-21`, which this SDK speaks, rejects
  * `temperature`, `top_p` and `top_k` with 400 ("Extra inputs are not permitted"), whatever the value.
