@@ -3,7 +3,7 @@
  * tool call, validate it with the role's zod schema, and on a validation failure ask again with the
  * validation error fed back (a schema repair, counted apart from transient retries).
  */
-import { FleetError, costUsd, fullUsage, MODEL_PRICES, type LlmClient, type LlmDelta, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
+import { FleetError, costUsd, fullUsage, MODEL_PRICES, strictJsonSchema, type LlmClient, type LlmDelta, type LlmMessage, type LlmResponse, type LlmTextBlock, type LlmUsage, type ModelPrice, type TokenUsage } from '@agentfleet/core';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -207,7 +207,10 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const cached = validateOutput(role, await options.cache.get(cacheKey));
     if (cached.ok) return { output: cached.value, usage, model, repairs: 0, responseIds, cacheHit: true };
   }
-  const toolText = JSON.stringify(tool);
+  const strict = role.strict ?? true;
+  // The tool as the provider will be sent it (in its structured-output form when strict), for the estimate.
+  const sentSchema = strict ? strictJsonSchema(tool.inputSchema, 'anthropic') : undefined;
+  const toolText = JSON.stringify(sentSchema?.compatible ? { ...tool, inputSchema: sentSchema.schema, strict: true } : tool);
   const onDelta = options.onDelta;
   let thinkingTokens: number | undefined;
   for (let repairs = 0; ; repairs++) {
@@ -242,7 +245,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
           ...(options.stream ? { stream: true } : {}),
           ...(onDelta ? { onDelta: (delta: LlmDelta) => onDelta({ ...delta, call: repairs }) } : {}),
           // Structured output guaranteed by the provider unless the role opts out; the zod check below still runs.
-          strict: role.strict ?? true,
+          strict,
           ...(role.effort !== undefined ? { effort: role.effort } : {}),
           ...(role.thinking ? { thinking: true } : {}),
           ...(role.temperature !== undefined ? { temperature: role.temperature } : {}),
