@@ -151,6 +151,41 @@ describe('phase output streaming', () => {
     }
   });
 
+  it('fleet watch --stream follows the output over the HTTP API (SSE) before the phase ends', async () => {
+    await using fake = await startFakeAnthropic();
+    const gate = released();
+    fake.enqueue({ streamed: { toolInput: CODE, chunkSize: 20, holdAfterChunks: 5, release: gate.promise } });
+    await using fleet = await startFleet({ name: 'output-watch', roles: [BUILTIN_ROLES['coder'] as AgentRole], llm: fakeAnthropicClient(fake.url) });
+    const api = await startHttpApi({ redisUrl: fleet.url, prefix: fleet.prefix, port: 0, host: '127.0.0.1', adminKeys: [ADMIN_KEY], provider: 'anthropic', sseKeepAliveMs: 1000 });
+    try {
+      const wf = testWorkflow({ agents: ['coder'], phases: [{ name: 'implementation', agent: 'coder' }] });
+      const runId = await fleet.client.submit({ workflow: wf, requirements: 'Build a todo API', provider: 'anthropic' });
+      const env = cliEnv(fleet.url, fleet.prefix);
+      const child = spawn(process.execPath, [FLEET_BIN, 'watch', runId, '--stream', '--manager-url', api.url, '--api-key', ADMIN_KEY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      let seenBeforeEnd: { text: string; status: string } | undefined;
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (seenBeforeEnd === undefined && stderr.includes('path: src/server.js')) {
+          seenBeforeEnd = { text: stderr, status: '' };
+          void fleet.client.result(runId).then((r) => {
+            if (seenBeforeEnd) seenBeforeEnd.status = r.status;
+            gate.release();
+          });
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code, stderr).toBe(0);
+      expect(seenBeforeEnd?.status).toBe('active');
+      expect(seenBeforeEnd?.text).not.toContain('implementation completed');
+      expect(stderr).toContain('┆ implementation output (attempt 1):');
+      expect(stderr).toContain('notes: Run node src/server.js; no dependencies.');
+      expect(stderr.indexOf('notes: Run node')).toBeLessThan(stderr.indexOf('implementation completed'));
+    } finally {
+      await api.close();
+    }
+  });
+
   it('fleet run --stream prints the coder files as they are written, before the phase ends', async () => {
     await using fake = await startFakeAnthropic();
     const gate = released();

@@ -134,9 +134,53 @@ export interface PhaseOutputFollower {
 }
 
 /**
- * Print the phase output of run `runId` as it is written, until {@link PhaseOutputFollower.stop}.
- * Each call (a phase attempt's first reply, or a repair) gets a header line; pieces already printed
- * (after a re-read) are skipped by their offset.
+ * Prints phase output pieces as they come: a header line per call (a phase attempt's first reply,
+ * or a repair), the submit tool's JSON through a {@link JsonTextRenderer}; pieces already printed
+ * (sent again after a reconnect or a re-read) are skipped by their offset.
+ */
+export class PhaseOutputPrinter {
+  readonly #sink: OutputSink;
+  readonly #received = new Map<string, number>();
+  #current: string | undefined;
+  #renderer = new JsonTextRenderer();
+  #midLine = false;
+
+  constructor(sink: OutputSink) {
+    this.#sink = sink;
+  }
+
+  show(delta: PhaseOutputDelta): void {
+    const slot = `${delta.phase}/${delta.iteration}/${delta.attempt}/${delta.call}/${delta.kind}`;
+    const have = this.#received.get(slot) ?? 0;
+    if (delta.offset + delta.text.length <= have) return;
+    const text = delta.text.slice(Math.max(0, have - delta.offset));
+    this.#received.set(slot, delta.offset + delta.text.length);
+    if (slot !== this.#current) {
+      this.#current = slot;
+      this.#renderer = new JsonTextRenderer();
+      const what = delta.kind === 'thinking' ? 'thinking' : 'output';
+      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 1 ? `, iteration ${delta.iteration}` : ''}`;
+      this.#print(`${this.#midLine ? '\n' : ''}  ┆ ${delta.phase} ${what} (${which}):`);
+      if (delta.kind !== 'tool_input') this.#print('\n');
+    }
+    this.#print(delta.kind === 'tool_input' ? this.#renderer.write(text) : text);
+  }
+
+  /** End the current output line (before a progress line is printed). */
+  breakLine(): void {
+    if (this.#midLine) this.#print('\n');
+  }
+
+  #print(text: string): void {
+    if (text === '') return;
+    this.#sink.write(text);
+    this.#midLine = !text.endsWith('\n');
+  }
+}
+
+/**
+ * Print the phase output of run `runId` as it is written, until {@link PhaseOutputFollower.stop},
+ * reading the run's output stream from Redis (see {@link PhaseOutputPrinter}).
  *
  * @param redisUrl - a new connection is opened for the blocking reads and closed on stop.
  * @param redis - a connection for the last (non-blocking) read on stop: pieces are written before
@@ -145,32 +189,8 @@ export interface PhaseOutputFollower {
 export function followPhaseOutput(redisUrl: string, redis: Redis, prefix: string, runId: string, sink: OutputSink): PhaseOutputFollower {
   const blocking: Redis = createRedis(redisUrl, { forWorker: true, name: 'fleet-run-output' });
   blocking.on('error', () => undefined);
+  const printer = new PhaseOutputPrinter(sink);
   let stopped = false;
-  let midLine = false;
-  let current: string | undefined;
-  let renderer = new JsonTextRenderer();
-  const received = new Map<string, number>();
-  const print = (text: string): void => {
-    if (text === '') return;
-    sink.write(text);
-    midLine = !text.endsWith('\n');
-  };
-  const show = (delta: PhaseOutputDelta): void => {
-    const slot = `${delta.phase}/${delta.iteration}/${delta.attempt}/${delta.call}/${delta.kind}`;
-    const have = received.get(slot) ?? 0;
-    if (delta.offset + delta.text.length <= have) return;
-    const text = delta.text.slice(Math.max(0, have - delta.offset));
-    received.set(slot, delta.offset + delta.text.length);
-    if (slot !== current) {
-      current = slot;
-      renderer = new JsonTextRenderer();
-      const what = delta.kind === 'thinking' ? 'thinking' : 'output';
-      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 1 ? `, iteration ${delta.iteration}` : ''}`;
-      print(`${midLine ? '\n' : ''}  ┆ ${delta.phase} ${what} (${which}):`);
-      if (delta.kind !== 'tool_input') print('\n');
-    }
-    print(delta.kind === 'tool_input' ? renderer.write(text) : text);
-  };
   let last = '0';
   const loop = (async () => {
     while (!stopped) {
@@ -183,20 +203,18 @@ export function followPhaseOutput(redisUrl: string, redis: Redis, prefix: string
       }
       for (const p of pieces) {
         last = p.id;
-        show(p.delta);
+        printer.show(p.delta);
       }
     }
   })();
   return {
-    breakLine() {
-      if (midLine) print('\n');
-    },
+    breakLine: () => printer.breakLine(),
     async stop() {
       stopped = true;
       blocking.disconnect();
       await loop;
-      for (const p of await readPhaseOutput(redis, prefix, runId, last).catch(() => [])) show(p.delta);
-      if (midLine) print('\n');
+      for (const p of await readPhaseOutput(redis, prefix, runId, last).catch(() => [])) printer.show(p.delta);
+      printer.breakLine();
     },
   };
 }
