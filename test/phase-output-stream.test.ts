@@ -214,8 +214,11 @@ describe('phase output streaming', () => {
       expect(seenBeforeEnd).toBeDefined();
       expect(seenBeforeEnd).not.toContain('implementation completed');
       expect(seenBeforeEnd).toContain('┆ implementation output (attempt 1):');
-      // The whole output, rendered: file contents as source text, not JSON strings.
-      expect(stderr).toContain('content: import { createServer } from "node:http";\ncreateServer((req, res) => res.end("ok")).listen(3000);\n');
+      // The whole output, rendered: file contents as source text, not JSON strings (a progress
+      // line printed meanwhile may cut a line, then a "continued" header resumes it).
+      const output = stderr.replace(/\n {2}[▶✓…] .*\n {2}┆ implementation output \(attempt 1, continued\):\n/g, '');
+      expect(output).toContain('content: import { createServer } from "node:http";\ncreateServer((req, res) => res.end("ok")).listen(3000);\n');
+      expect(output).toContain('content: # Todo API\n\nRun `node src/server.js`.\n');
       expect(stderr).toContain('notes: Run node src/server.js; no dependencies.');
       expect(stderr.indexOf('notes: Run node')).toBeLessThan(stderr.indexOf('implementation completed'));
     } finally {

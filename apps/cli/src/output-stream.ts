@@ -144,6 +144,8 @@ export class PhaseOutputPrinter {
   #current: string | undefined;
   #renderer = new JsonTextRenderer();
   #midLine = false;
+  /** A progress line cut into the current output: the next piece says where it continues. */
+  #interrupted = false;
 
   constructor(sink: OutputSink) {
     this.#sink = sink;
@@ -155,20 +157,24 @@ export class PhaseOutputPrinter {
     if (delta.offset + delta.text.length <= have) return;
     const text = delta.text.slice(Math.max(0, have - delta.offset));
     this.#received.set(slot, delta.offset + delta.text.length);
-    if (slot !== this.#current) {
+    const continued = slot === this.#current && this.#interrupted;
+    if (slot !== this.#current || continued) {
+      if (!continued) this.#renderer = new JsonTextRenderer();
       this.#current = slot;
-      this.#renderer = new JsonTextRenderer();
       const what = delta.kind === 'thinking' ? 'thinking' : 'output';
-      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 1 ? `, iteration ${delta.iteration}` : ''}`;
-      this.#print(`${this.#midLine ? '\n' : ''}  ┆ ${delta.phase} ${what} (${which}):`);
-      if (delta.kind !== 'tool_input') this.#print('\n');
+      const which = `attempt ${delta.attempt}${delta.call > 0 ? `, repair ${delta.call}` : ''}${delta.iteration > 1 ? `, iteration ${delta.iteration}` : ''}${continued ? ', continued' : ''}`;
+      this.#print(`${this.#midLine ? '\n' : ''}  ┆ ${delta.phase} ${what} (${which}):${continued ? '\n' : ''}`);
+      if (delta.kind !== 'tool_input' && !continued) this.#print('\n');
     }
+    this.#interrupted = false;
     this.#print(delta.kind === 'tool_input' ? this.#renderer.write(text) : text);
   }
 
   /** End the current output line (before a progress line is printed). */
   breakLine(): void {
-    if (this.#midLine) this.#print('\n');
+    if (!this.#midLine) return;
+    this.#print('\n');
+    this.#interrupted = true;
   }
 
   #print(text: string): void {
