@@ -8,12 +8,14 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 
-# Manifests first, so the dependency layer is reused while only sources change.
+# Manifests first, so the dependency layer is reused while only sources change. Every workspace's
+# manifest is needed here: without it `npm ci` installs none of that workspace's dependencies.
 COPY package.json package-lock.json .npmrc ./
 COPY packages/core/package.json packages/core/
 COPY apps/agents/package.json apps/agents/
 COPY apps/manager/package.json apps/manager/
 COPY apps/cli/package.json apps/cli/
+COPY apps/console/package.json apps/console/
 # --ignore-scripts: the root `prepare` script (tsc -b) needs the sources, which come next.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 

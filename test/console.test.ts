@@ -327,7 +327,7 @@ describe('console', { timeout: 120_000 }, () => {
     await page.close();
   });
 
-  it('shows the workflows with their graph, and analytics per workflow', async () => {
+  it('shows the workflows with their graph, and analytics per day and per workflow', async () => {
     const page = await signedIn(ADMIN_KEY);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
     await page.getByRole('button', { name: 'quick-fix' }).click();
@@ -338,6 +338,15 @@ describe('console', { timeout: 120_000 }, () => {
     const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'quick-fix', exact: true }) });
     await row.waitFor({ timeout: UI_WAIT_MS });
     expect(await row.getByRole('meter', { name: 'completion rate of quick-fix' }).count()).toBe(1);
+    // Runs per day: the chart, and a row per day with the API's figures.
+    await page.getByRole('img', { name: 'runs per day over the last 30 days' }).waitFor({ timeout: UI_WAIT_MS });
+    const daily = await fx.call<{ items: Array<{ day: string; runs: number }> }>('GET', '/api/analytics/daily');
+    expect(daily.body.items.length).toBeGreaterThan(0);
+    for (const d of daily.body.items) {
+      const dayRow = page.getByRole('row').filter({ has: page.getByRole('cell', { name: d.day, exact: true }) });
+      expect(await dayRow.getByRole('cell', { name: String(d.runs), exact: true }).count()).toBeGreaterThan(0);
+    }
+    await page.getByRole('heading', { name: 'Failures by error code' }).waitFor({ timeout: UI_WAIT_MS });
     await page.screenshot({ path: join(DOCS, 'console-analytics.png'), fullPage: true });
     await page.close();
   });

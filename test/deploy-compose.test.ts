@@ -1,19 +1,26 @@
 /**
- * docker-compose.yml as `docker compose` sees it: rendered with `docker-compose config` (Debian's
+ * The Dockerfile's image and docker-compose.yml as `docker compose` sees it: rendered with `docker-compose config` (Debian's
  * `docker-compose` package, no daemon needed; installed by scripts/ensure-tools.sh) from an env file
  * like `.env.example` filled in, and checked for what a team deployment needs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { BUILTIN_WORKFLOWS_DIR } from '@agentfleet/core';
+import { MIGRATIONS_DIR } from '@agentfleet/manager';
+import balenaDockerignore from '@balena/dockerignore';
+import { Copy, DockerfileParser } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 const run = promisify(execFile);
+// A CommonJS module whose typings declare a default export: under Node's ESM the default import is
+// `module.exports`, which also carries itself as `.default`.
+const dockerignore = balenaDockerignore.default;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Service {
@@ -99,5 +106,83 @@ describe('docker-compose.yml', () => {
   it('.env.example names every required variable', async () => {
     const example = await readFile(join(root, '.env.example'), 'utf8');
     for (const name of Object.keys(filled)) expect(example).toMatch(new RegExp(`^${name}=$`, 'm'));
+  });
+});
+
+/**
+ * The image as the Dockerfile builds it, worked out without a Docker daemon: the build context is
+ * the repository's files less `.dockerignore` (Docker's own matching rules, `@balena/dockerignore`),
+ * and each stage's files follow its `WORKDIR`, `COPY` and `COPY --from` instructions (parsed with
+ * `dockerfile-ast`). Checked: `npm ci` sees every workspace's manifest (else that workspace's
+ * dependencies are missing and its build fails), and the final stage holds every file the processes
+ * read from disk at run time.
+ */
+describe('Dockerfile', () => {
+  /** Files of each stage (absolute image paths → context path), and the files present at each `RUN`. */
+  async function simulate(): Promise<{ stages: Map<string, Map<string, string>>; runs: Array<{ stage: string; command: string; files: Set<string> }>; final: Map<string, string> }> {
+    const { stdout } = await run('git', ['ls-files', '-z'], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    const ignore = dockerignore().add((await readFile(join(root, '.dockerignore'), 'utf8')).split('\n'));
+    const context = ignore.filter(stdout.split('\0').filter(Boolean));
+    const dockerfile = DockerfileParser.parse(await readFile(join(root, 'Dockerfile'), 'utf8'));
+    const stages = new Map<string, Map<string, string>>();
+    const runs: Array<{ stage: string; command: string; files: Set<string> }> = [];
+    let stage = '';
+    let files = new Map<string, string>();
+    let workdir = '/';
+    for (const instruction of dockerfile.getInstructions()) {
+      const keyword = instruction.getKeyword();
+      const args = instruction.getArguments().map((a) => a.getValue());
+      if (keyword === 'FROM') {
+        const as = args.findIndex((a) => a.toUpperCase() === 'AS');
+        stage = as >= 0 ? (args[as + 1] ?? '') : String(stages.size);
+        files = new Map();
+        stages.set(stage, files);
+        workdir = '/';
+      } else if (keyword === 'WORKDIR') {
+        workdir = posix.resolve(workdir, args[0] ?? '.');
+      } else if (keyword === 'RUN') {
+        runs.push({ stage, command: instruction.getArgumentsContent() ?? '', files: new Set(files.keys()) });
+      } else if (keyword === 'COPY') {
+        const from = instruction instanceof Copy ? (instruction.getFromFlag()?.getValue() ?? undefined) : undefined;
+        const paths = [...args];
+        const dest = paths.pop() ?? '.';
+        const target = posix.resolve(workdir, dest);
+        for (const source of paths) {
+          const origin: Array<[string, string]> = from === undefined ? context.map((f) => [f, f]) : [...(stages.get(from) ?? new Map<string, string>())];
+          const base = from === undefined ? posix.normalize(source).replace(/\/$/, '') : posix.resolve('/', source);
+          for (const [path, contextPath] of origin) {
+            if (path === base) files.set(dest.endsWith('/') || paths.length > 1 ? posix.join(target, posix.basename(path)) : target, contextPath);
+            else if (path.startsWith(`${base}/`)) files.set(posix.join(target, path.slice(base.length + 1)), contextPath);
+          }
+        }
+      }
+    }
+    return { stages, runs, final: files };
+  }
+
+  it('installs with every workspace manifest present, so each workspace gets its dependencies and builds', async () => {
+    const { runs } = await simulate();
+    const install = runs.find((r) => r.stage === 'build' && /\bnpm ci\b/.test(r.command));
+    expect(install, 'the build stage runs `npm ci`').toBeDefined();
+    const workspaces = (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+    const missing = ['package.json', 'package-lock.json', ...workspaces.map((w) => `${w}/package.json`)].filter((f) => !install?.files.has(`/app/${f}`));
+    expect(missing, 'manifests `npm ci` does not see').toEqual([]);
+    const build = runs.find((r) => r.stage === 'build' && /\bnpm run build\b/.test(r.command));
+    expect(build?.files.has('/app/apps/console/index.html'), 'the console sources are there when `npm run build` builds them').toBe(true);
+  });
+
+  it('ships the files the processes read at run time: the archive migrations, the Redis scripts, the built-in workflows', async () => {
+    const { final } = await simulate();
+    const { stdout } = await run('git', ['ls-files', '-z'], { cwd: root });
+    const tracked = stdout.split('\0').filter(Boolean);
+    const dirs = [relative(root, MIGRATIONS_DIR), relative(root, BUILTIN_WORKFLOWS_DIR), 'packages/core/src/store/commands'];
+    for (const dir of dirs) {
+      const needed = tracked.filter((f) => f.startsWith(`${dir}/`));
+      expect(needed.length, `${dir} holds files`).toBeGreaterThan(0);
+      expect(needed.filter((f) => !final.has(`/app/${f}`)), `files of ${dir} missing from the image`).toEqual([]);
+    }
+    expect(final.has(`/app/${relative(root, MIGRATIONS_DIR)}/1764600000000_run-archive.sql`)).toBe(true);
+    // The runtime stage has the built workspaces and the CLI the ENTRYPOINT runs.
+    expect(final.has('/app/apps/cli/bin/fleet.js')).toBe(true);
   });
 });

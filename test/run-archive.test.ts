@@ -100,6 +100,16 @@ describe('run archive (PostgreSQL)', () => {
     const listed = await runCli(['status', '--status', 'completed', '-n', '500'], env);
     expect(listed.stdout).toContain(`${result.run_id}  completed  test`);
 
+    // Pattern mining reads the archive: the run's steps are learned though Redis no longer holds it.
+    const mined = await runCli(['patterns', '--min-frequency', '1', '--min-success-rate', '0', '--json'], env);
+    expect(mined.code, mined.stderr).toBe(0);
+    expect(JSON.parse(mined.stdout)).toContainEqual(expect.objectContaining({ steps: ['agent:planner', 'agent:designer'], frequency: 1, success_rate: 1 }));
+    const redisOnly = await runCli(['patterns', '--min-frequency', '1', '--min-success-rate', '0', '--json'], cliEnv(fleet.url, fleet.prefix));
+    expect(JSON.parse(redisOnly.stdout)).toEqual([]);
+    const suggested = await runCli(['patterns', 'suggest', '1', '--name', 'learned-from-archive', '--min-frequency', '1', '--min-success-rate', '0'], env);
+    expect(suggested.code, suggested.stderr).toBe(0);
+    expect(suggested.stdout).toMatch(/name: learned-from-archive/);
+
     const deleted = await get('DELETE');
     expect(deleted.status).toBe(200);
     expect(await deleted.json()).toEqual({ run_id: result.run_id, deleted: { redis: false, archive: true } });

@@ -24,6 +24,8 @@ interface Row {
   created_at: number;
   duration_ms: number;
   tokens: number;
+  cost_usd: number;
+  error_code: string | null;
 }
 
 let schema: string;
@@ -39,17 +41,19 @@ beforeAll(async () => {
   sql = await schemaClient(schema);
   // One bulk insert; values are fixed functions of i, so a rerun inserts the same history.
   await sql.query(
-    `INSERT INTO runs (run_id, status, workflow_name, workflow_version, requirements, user_id, created_at, finished_at, duration_ms, input_tokens, output_tokens, result)
+    // 50,000 runs 37 s apart span about three weeks of days; failed runs carry one of three error codes or none.
+    `INSERT INTO runs (run_id, status, workflow_name, workflow_version, requirements, user_id, created_at, finished_at, duration_ms, input_tokens, output_tokens, cost_usd, error_code, result)
      SELECT 'run-' || lpad(i::text, 6, '0'),
             ($2::text[])[1 + i % 5], 'wf-' || (i % 4), '1', 'build item ' || (i % 100) || ' with ' || ($3::text[])[1 + (i / 7) % 5],
-            'user-' || (i % 13), to_timestamp($4::double precision / 1000) + i * interval '1 second',
-            to_timestamp($4::double precision / 1000) + i * interval '1 second' + ((i * 7919) % 100000) * interval '1 millisecond',
-            (i * 7919) % 100000, (i * 31) % 5000, (i * 17) % 3000, '{}'::jsonb
+            'user-' || (i % 13), to_timestamp($4::double precision / 1000) + i * interval '37 seconds',
+            to_timestamp($4::double precision / 1000) + i * interval '37 seconds' + ((i * 7919) % 100000) * interval '1 millisecond',
+            (i * 7919) % 100000, (i * 31) % 5000, (i * 17) % 3000, ((i * 13) % 1000) / 10000.0,
+            CASE WHEN i % 5 = 3 THEN ($5::text[])[1 + i % 4] END, '{}'::jsonb
      FROM generate_series(1, $1::int) AS i`,
-    [RUNS, STATUSES, WORDS, BASE],
+    [RUNS, STATUSES, WORDS, BASE, ['PHASE_TIMEOUT', 'BUDGET_EXCEEDED', 'PROVIDER_AUTH', null]],
   );
-  const { rows } = await sql.query<{ run_id: string; status: string; workflow_name: string; user_id: string; requirements: string; created_at: Date; duration_ms: string; tokens: string }>(
-    'SELECT run_id, status, workflow_name, user_id, requirements, created_at, duration_ms, input_tokens + output_tokens AS tokens FROM runs',
+  const { rows } = await sql.query<{ run_id: string; status: string; workflow_name: string; user_id: string; requirements: string; created_at: Date; duration_ms: string; tokens: string; cost_usd: number; error_code: string | null }>(
+    'SELECT run_id, status, workflow_name, user_id, requirements, created_at, duration_ms, input_tokens + output_tokens AS tokens, cost_usd, error_code FROM runs',
   );
   all = rows.map((r) => ({ ...r, created_at: r.created_at.getTime(), duration_ms: Number(r.duration_ms), tokens: Number(r.tokens) }));
   api = await startHttpApi({ redisUrl: redisUrl(), prefix, port: 0, host: '127.0.0.1', adminKeys: [ADMIN_KEY], history, bullBoard: false });
@@ -126,5 +130,47 @@ describe(`queries over ${RUNS} archived runs`, () => {
       };
     });
     expect(body.items).toEqual(want);
+  }, 60_000);
+
+  it('analytics per day and failures by error code equal a full computation', async () => {
+    const days = [...new Set(all.map((r) => new Date(r.created_at).toISOString().slice(0, 10)))].sort().reverse();
+    expect(days.length).toBeGreaterThan(20);
+    // Every day of the history (days=3660), of one workflow, for one user.
+    const daily = await get<{ items: Array<Record<string, unknown>> }>('/api/analytics/daily?days=3660&workflow=wf-1');
+    const rows = all.filter((r) => r.workflow_name === 'wf-1');
+    expect(daily.items).toEqual(
+      days.map((day) => {
+        const of = rows.filter((r) => new Date(r.created_at).toISOString().slice(0, 10) === day);
+        const byStatus: Record<string, number> = {};
+        for (const r of of) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+        const durations = of.filter((r) => r.status === 'completed').map((r) => r.duration_ms).sort((a, b) => a - b);
+        const finished = of.length;
+        return {
+          day,
+          runs: of.length,
+          by_status: byStatus,
+          completion_rate: Math.round(((byStatus.completed ?? 0) / finished) * 1000) / 1000,
+          median_ms: percentile(durations, 0.5),
+          p95_ms: percentile(durations, 0.95),
+          tokens: of.reduce((n, r) => n + r.tokens, 0),
+          cost_usd: Math.round(of.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
+        };
+      }).filter((d) => d.runs > 0),
+    );
+
+    const failures = await get<{ items: Array<Record<string, unknown>> }>('/api/analytics/failures?days=3660');
+    const failed = all.filter((r) => r.status === 'failed');
+    const codes = new Map<string, Row[]>();
+    for (const r of failed) codes.set(r.error_code ?? 'UNKNOWN', [...(codes.get(r.error_code ?? 'UNKNOWN') ?? []), r]);
+    expect(failures.items).toEqual(
+      [...codes.entries()]
+        .sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1))
+        .map(([code, of]) => {
+          const byWorkflow: Record<string, number> = {};
+          for (const r of of) byWorkflow[r.workflow_name] = (byWorkflow[r.workflow_name] ?? 0) + 1;
+          return { error_code: code, runs: of.length, by_workflow: byWorkflow, last_created_at: new Date(Math.max(...of.map((r) => r.created_at))).toISOString() };
+        }),
+    );
+    expect(failures.items.map((f) => f.error_code)).toContain('UNKNOWN');
   }, 60_000);
 });

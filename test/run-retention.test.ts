@@ -3,7 +3,8 @@
  * finishes a run sets the expiry of every key of the run; a run held by an open run keeps its keys
  * until the holder finishes; 0 keeps runs forever; `parseDuration` reads the setting.
  */
-import { loadConfig, parseDuration, RUN_KEY_SUFFIXES } from '@agentfleet/core';
+import { randomUUID } from 'node:crypto';
+import { RunLabelStore, conversationScope, createRedis, loadConfig, parseDuration, RUN_KEY_SUFFIXES } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { startFleet, testWorkflow } from './support/fleet.js';
 
@@ -18,17 +19,46 @@ const workflow = testWorkflow({
 describe('run retention in Redis', () => {
   it('the finishing commit sets the expiry of every key of the run', async () => {
     await using fleet = await startFleet({ name: 'retention', manager: { runRetentionMs: 90_000 } });
-    const { result } = await fleet.run(workflow, 'a todo app');
-    expect(result.status).toBe('completed');
-    const run = fleet.client.store.runKey(result.run_id);
-    for (const suffix of [':context', ':events', '']) {
-      const ttl = await fleet.redis.pttl(run + suffix);
-      expect(ttl, `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(90_000);
+    // Two phases, and one: the finishing commit of a one-phase run is the one that creates its context.
+    const onePhase = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
+    for (const wf of [workflow, onePhase]) {
+      const { result } = await fleet.run(wf, 'a todo app');
+      expect(result.status).toBe('completed');
+      const run = fleet.client.store.runKey(result.run_id);
+      for (const suffix of [':context', ':events', '']) {
+        const ttl = await fleet.redis.pttl(run + suffix);
+        expect(ttl, `PTTL of ${run}${suffix} (${wf.phases.length} phase(s))`).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(90_000);
+      }
+      // Keys that exist only for some runs: none is left without an expiry.
+      for (const suffix of RUN_KEY_SUFFIXES) {
+        if ((await fleet.redis.exists(run + suffix)) === 1) expect(await fleet.redis.pttl(run + suffix), `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
+      }
     }
-    // Keys that exist only for some runs: none is left without an expiry.
-    for (const suffix of RUN_KEY_SUFFIXES) {
-      if ((await fleet.redis.exists(run + suffix)) === 1) expect(await fleet.redis.pttl(run + suffix), `PTTL of ${run}${suffix}`).toBeGreaterThan(0);
+  });
+
+  it("a run's conversation claim lives as long as the run: the run's expiry once it finished, settled before or after", async () => {
+    await using fleet = await startFleet({ name: 'retention-conversation', manager: { runRetentionMs: 90_000 } });
+    const labels = new RunLabelStore(fleet.redis, fleet.prefix);
+    const blocking = createRedis(fleet.url);
+    try {
+      for (const settledBeforeTheEnd of [true, false]) {
+        const runId = randomUUID();
+        const conversation = `conversation-${settledBeforeTheEnd}`;
+        const claim = labels.conversationKey(conversationScope('user-1', conversation));
+        // As POST /api/runs does it: claim, label, create, settle.
+        expect(await labels.claimConversation(conversationScope('user-1', conversation), runId)).toBeUndefined();
+        await labels.set(runId, { user_id: 'user-1', conversation_id: conversation });
+        await fleet.client.submit({ runId, workflow, requirements: 'a todo app', provider: 'offline' });
+        if (settledBeforeTheEnd) await labels.settleConversation(conversationScope('user-1', conversation), runId, true);
+        expect((await fleet.client.follow(runId, blocking, () => undefined)).status).toBe('completed');
+        if (!settledBeforeTheEnd) await labels.settleConversation(conversationScope('user-1', conversation), runId, true);
+        const ttl = await fleet.redis.pttl(claim);
+        expect(ttl, `PTTL of the claim (settled ${settledBeforeTheEnd ? 'before' : 'after'} the run finished)`).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(90_000);
+      }
+    } finally {
+      blocking.disconnect();
     }
   });
 

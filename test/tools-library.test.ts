@@ -79,7 +79,7 @@ afterAll(async () => {
 
 describe('tool phases', () => {
   it('runs agent and tool phases together: templated parameters, a retried 503, parallel tools, a file, a user tool', async () => {
-    expect(tools.tools).toEqual(['http_request', 'render_template', 'upper', 'write_file']);
+    expect(tools.tools).toEqual(['http_request', 'list_files', 'read_file', 'render_template', 'upper', 'write_file']);
     const wf = testWorkflow({
       agents: ['planner', 'summarizer'],
       variables: { base_url: baseUrl },

@@ -10,8 +10,14 @@
  * Like the real API (version `2026-10-21`, the one SDK 1.x sends) it rejects, before any scripted
  * reply is used: a missing `anthropic-version` header, a body that is not JSON, a body without
  * `model`, `max_tokens` or `messages`, the sampling parameters `temperature`/`top_p`/`top_k`, a
- * `tool_choice` naming a tool that is not in `tools`, and, when started with `apiKey`, a request
- * whose `Authorization: Bearer` / `x-api-key` header does not carry that key.
+ * `tool_choice` naming a tool that is not in `tools`, `tool_choice: {type: 'any'}` without tools,
+ * `tool_use` blocks not answered by `tool_result` blocks in the next message (or results answering
+ * no call), and, when started with `apiKey`, a request whose `Authorization: Bearer` / `x-api-key`
+ * header does not carry that key.
+ *
+ * For tool loops it answers with several `tool_use` blocks at once ({@link FakeToolCallsReply}); a
+ * responder decides the reply from the request (the conversation so far), and {@link FakeAnthropic.billed}
+ * sums the tokens it billed (4 characters of system, messages and tools an input token).
  *
  * Run it in-process and hand its `url` to the SDK as `baseURL`, or to child processes as
  * `ANTHROPIC_BASE_URL`.
@@ -59,6 +65,17 @@ export interface FakeToolReply {
   toolName?: string;
   /** Defaults to `tool_use`; set `max_tokens` to imitate a tool call cut off by the token limit. */
   stopReason?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Answer with several `tool_use` blocks (the model calling tools other than the submit tool, in
+ * parallel), `stop_reason: 'tool_use'`. Each call gets an id `toolu_…`; the next request must answer
+ * every one with a `tool_result` block (the server checks it, as the API does).
+ */
+export interface FakeToolCallsReply {
+  toolCalls: Array<{ name: string; input: unknown }>;
+  usage?: FakeUsage;
   headers?: Record<string, string>;
 }
 
@@ -144,7 +161,7 @@ export interface FakeConstrainedToolReply {
 }
 
 /** One scripted answer to one request. */
-export type FakeReply = FakeToolReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply | FakeStreamErrorReply | FakeStreamedReply | FakeConstrainedToolReply;
+export type FakeReply = FakeToolReply | FakeToolCallsReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply | FakeStreamErrorReply | FakeStreamedReply | FakeConstrainedToolReply;
 
 /** A reply once structured outputs were applied to it (see `#constrain`). */
 type ResolvedReply = Exclude<FakeReply, FakeConstrainedToolReply>;
@@ -211,6 +228,8 @@ export interface FakeAnthropic extends AsyncDisposable {
   readonly served: ReadonlyArray<{ at: number; inputTokens: number }>;
   /** Requests refused with 429 by the token limit. */
   readonly rateLimited: number;
+  /** Tokens billed so far (the `usage` of every successful answer, summed), and how many answers. */
+  readonly billed: { requests: number; input_tokens: number; output_tokens: number };
   /** Queue replies; each request to `/v1/messages` that passes validation takes the next one. */
   enqueue(...replies: FakeReply[]): void;
   /**
@@ -260,6 +279,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   readonly #waiters = new Set<() => void>();
   readonly served: Array<{ at: number; inputTokens: number }> = [];
   rateLimited = 0;
+  readonly billed = { requests: 0, input_tokens: 0, output_tokens: 0 };
   readonly #tokenLimit: FakeTokenLimit | undefined;
   readonly #strict: 'honour' | 'ignore';
   readonly #server = createServer((req, res) => {
@@ -465,7 +485,11 @@ class FakeAnthropicServer implements FakeAnthropic {
     if (request.forcedToolName !== undefined && !toolNames(body).includes(request.forcedToolName)) {
       return invalid(`tool_choice.name: tool '${request.forcedToolName}' is not in tools`);
     }
-    return undefined;
+    const choice = body['tool_choice'];
+    if (isRecord(choice) && choice['type'] === 'any' && toolNames(body).length === 0) {
+      return invalid('tool_choice: tool_choice.type "any" requires tools');
+    }
+    return toolResultProblem(body['messages'] as unknown[]);
   }
 
   /** The token limit's verdict: a 429 to answer, or undefined (the request is counted as served). */
@@ -543,6 +567,13 @@ class FakeAnthropicServer implements FakeAnthropic {
       sendSse(res, cut, this.#successHeaders());
       return;
     }
+    if ('toolCalls' in reply) {
+      const blocks = reply.toolCalls.map((c) => ({ type: 'tool_use', id: newId('toolu_'), name: c.name, input: c.input }));
+      const u = this.#bill(usage(body, reply.toolCalls, reply.usage));
+      if (body['stream'] === true) sendSse(res, multiBlockStreamEvents(model, blocks, 'tool_use', u), { ...this.#successHeaders(), ...reply.headers });
+      else sendJson(res, 200, message(model, blocks.map((b) => ({ ...b, caller: { type: 'direct' } })), 'tool_use', u), { ...this.#successHeaders(), ...reply.headers });
+      return;
+    }
     if (body['stream'] === true) {
       const isTool = 'toolInput' in reply;
       const name = isTool ? (reply.toolName ?? request.forcedToolName ?? toolNames(body)[0] ?? 'tool') : '';
@@ -550,7 +581,7 @@ class FakeAnthropicServer implements FakeAnthropic {
       const block = isTool ? { type: 'tool_use', id: newId('toolu_'), name, input: {} } : { type: 'text', text: '', citations: null };
       const chunks = splitChunks(isTool ? JSON.stringify(reply.toolInput) : reply.text, 64);
       const stop = reply.stopReason ?? (isTool ? 'tool_use' : 'end_turn');
-      sendSse(res, streamEvents(model, block, chunks, stop, usage(body, payload, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
+      sendSse(res, streamEvents(model, block, chunks, stop, this.#bill(usage(body, payload, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     if ('toolInput' in reply) {
@@ -564,11 +595,19 @@ class FakeAnthropicServer implements FakeAnthropic {
         return;
       }
       const content = [{ type: 'tool_use', id: newId('toolu_'), name, input: reply.toolInput, caller: { type: 'direct' } }];
-      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', usage(body, reply.toolInput, reply.usage)), { ...this.#successHeaders(), ...reply.headers });
+      sendJson(res, 200, message(model, content, reply.stopReason ?? 'tool_use', this.#bill(usage(body, reply.toolInput, reply.usage))), { ...this.#successHeaders(), ...reply.headers });
       return;
     }
     const content = [{ type: 'text', text: reply.text, citations: null }];
-    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', usage(body, reply.text, reply.usage)), reply.headers);
+    sendJson(res, 200, message(model, content, reply.stopReason ?? 'end_turn', this.#bill(usage(body, reply.text, reply.usage))), reply.headers);
+  }
+
+  /** Count a successful answer's usage in {@link FakeAnthropic.billed}. */
+  #bill(u: Record<string, unknown>): Record<string, unknown> {
+    this.billed.requests += 1;
+    this.billed.input_tokens += Number(u['input_tokens'] ?? 0) + Number(u['cache_read_input_tokens'] ?? 0) + Number(u['cache_creation_input_tokens'] ?? 0);
+    this.billed.output_tokens += Number(u['output_tokens'] ?? 0);
+    return u;
   }
 
   /** A {@link FakeStreamedReply}: thinking, then the output in chunks, holding the stream where asked. */
@@ -676,6 +715,49 @@ function streamEvents(model: string, block: Record<string, unknown>, chunks: str
     ['message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: u['output_tokens'] } }],
     ['message_stop', { type: 'message_stop' }],
   ];
+}
+
+/** The SSE events of a message with several tool_use blocks, each streamed as input_json_delta chunks. */
+function multiBlockStreamEvents(model: string, blocks: Array<Record<string, unknown>>, stopReason: string, u: Record<string, unknown>): Array<[string, unknown]> {
+  const events: Array<[string, unknown]> = [['message_start', { type: 'message_start', message: message(model, [], null as unknown as string, { ...u, output_tokens: 1 }) }]];
+  blocks.forEach((block, index) => {
+    events.push(['content_block_start', { type: 'content_block_start', index, content_block: { ...block, input: {} } }]);
+    for (const chunk of splitChunks(JSON.stringify(block['input'] ?? {}), 64)) {
+      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: chunk } }]);
+    }
+    events.push(['content_block_stop', { type: 'content_block_stop', index }]);
+  });
+  events.push(['message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: u['output_tokens'] } }]);
+  events.push(['message_stop', { type: 'message_stop' }]);
+  return events;
+}
+
+/**
+ * The API's check of tool results: a user message's `tool_result` blocks must answer `tool_use`
+ * blocks of the assistant message just before it, every one of them, and an assistant message with
+ * `tool_use` blocks must be followed by their results.
+ * https://docs.anthropic.com/en/docs/build-with-claude/tool-use#handling-tool-use-and-tool-result-content-blocks
+ */
+function toolResultProblem(messages: unknown[]): FakeErrorReply | undefined {
+  const invalid = (message: string): FakeErrorReply => ({ status: 400, errorType: 'invalid_request_error', message });
+  const blocks = (m: unknown): Array<Record<string, unknown>> => (isRecord(m) && Array.isArray(m['content']) ? (m['content'] as unknown[]).filter(isRecord) : []);
+  for (let i = 0; i < messages.length; i++) {
+    const uses = blocks(messages[i]).filter((b) => b['type'] === 'tool_use').map((b) => String(b['id']));
+    const results = blocks(messages[i + 1]).filter((b) => b['type'] === 'tool_result').map((b) => String(b['tool_use_id']));
+    const role = isRecord(messages[i]) ? messages[i] && (messages[i] as Record<string, unknown>)['role'] : undefined;
+    if (role === 'assistant' && uses.length > 0) {
+      if (i + 1 >= messages.length) return invalid(`messages.${i}: the last message may not be an assistant message with tool_use blocks`);
+      const missing = uses.filter((id) => !results.includes(id));
+      if (missing.length > 0) return invalid(`messages.${i + 1}: tool_use ids were found without tool_result blocks immediately after: ${missing.join(', ')}`);
+    }
+    if (role === 'user') {
+      const answered = blocks(messages[i]).filter((b) => b['type'] === 'tool_result').map((b) => String(b['tool_use_id']));
+      const before = new Set(blocks(messages[i - 1]).filter((b) => b['type'] === 'tool_use').map((b) => String(b['id'])));
+      const unknown = answered.filter((id) => !before.has(id));
+      if (unknown.length > 0) return invalid(`messages.${i}.content: unexpected tool_use_id found in tool_result blocks: ${unknown.join(', ')}. Each tool_result block must have a corresponding tool_use block in the previous message.`);
+    }
+  }
+  return undefined;
 }
 
 function sendSse(res: ServerResponse, events: Array<[string, unknown]>, headers: Record<string, string> = {}): void {

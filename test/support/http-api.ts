@@ -21,7 +21,7 @@ export class GatedLlm implements LlmClient {
   readonly model: string;
   readonly systems: Array<{ phase: string; system: string }> = [];
   private readonly inner: LlmClient;
-  private held = new Map<string, { promise: Promise<void>; release: () => void; entered: number }>();
+  private held = new Map<string, { promise: Promise<void>; release: () => void; entered: Promise<void>; enter: () => void }>();
 
   constructor() {
     const roles = Object.values(BUILTIN_ROLES);
@@ -33,7 +33,9 @@ export class GatedLlm implements LlmClient {
   hold(phase: string): void {
     let release = () => undefined as void;
     const promise = new Promise<void>((r) => (release = r));
-    this.held.set(phase, { promise, release, entered: 0 });
+    let enter = () => undefined as void;
+    const entered = new Promise<void>((r) => (enter = r));
+    this.held.set(phase, { promise, release, entered, enter });
   }
 
   release(phase: string): void {
@@ -41,13 +43,11 @@ export class GatedLlm implements LlmClient {
     this.held.delete(phase);
   }
 
-  /** Resolve once a call of `phase` is being held. */
-  async entered(phase: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while ((this.held.get(phase)?.entered ?? 0) === 0) {
-      if (Date.now() > deadline) throw new Error(`no call of phase "${phase}" arrived within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  /** Resolve once a call of `phase` is being held (the test's own timeout bounds the wait). */
+  async entered(phase: string): Promise<void> {
+    const gate = this.held.get(phase);
+    if (!gate) throw new Error(`phase "${phase}" is not held: call hold("${phase}") first`);
+    await gate.entered;
   }
 
   async generate(request: LlmRequest): Promise<LlmResponse> {
@@ -55,7 +55,7 @@ export class GatedLlm implements LlmClient {
     this.systems.push({ phase, system: request.system });
     const gate = this.held.get(phase);
     if (gate) {
-      gate.entered++;
+      gate.enter();
       await Promise.race([
         gate.promise,
         new Promise<void>((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason as Error), { once: true })),

@@ -1,7 +1,8 @@
 /**
  * A loopback TCP proxy in front of Redis (node:net) that can lose the reply to one command: once
  * armed with a marker, the first connection whose client sends a command containing it gets no more
- * bytes from Redis; when `landed()` says the command took effect, that connection is cut. The client
+ * bytes from Redis; when a withheld reply arrives and `landed()` says the command took effect, that
+ * connection is cut. The client
  * (ioredis) reconnects through the proxy and resends what it had not been answered, as after a real
  * network fault between a command's execution and its reply.
  */
@@ -32,6 +33,10 @@ export async function startReplyDroppingProxy(target: string): Promise<ReplyDrop
     sockets.add(client);
     sockets.add(upstream);
     let muted = false;
+    /** While muted: the armed drop whose command went upstream, until its reply arrives there. */
+    let withheld: NonNullable<typeof armed> | undefined;
+    let checking = false;
+    let recheck = false;
     const cut = (): void => {
       client.destroy();
       upstream.destroy();
@@ -41,24 +46,48 @@ export async function startReplyDroppingProxy(target: string): Promise<ReplyDrop
       if (drop && !muted && drop.markers.some((m) => chunk.includes(m))) {
         armed = undefined;
         muted = true;
+        withheld = drop;
+        // Nothing more goes upstream on this connection: the replies that come back are to this
+        // chunk's commands and those before it.
         upstream.write(chunk);
-        // Cut once the command took effect in Redis (its reply is being withheld meanwhile).
-        void (async () => {
-          try {
-            while (!(await drop.landed())) await new Promise((r) => setTimeout(r, 10));
-            cut();
-            drop.done();
-          } catch (err) {
-            drop.fail(err);
-          }
-        })();
         return;
       }
       if (!muted) upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (!muted) client.write(chunk);
+      if (!muted) {
+        client.write(chunk);
+        return;
+      }
+      // Redis replies to a command after running it, so each reply withheld here is a moment to ask
+      // whether the marked command took effect; once it has, cut the connection.
+      void check();
     });
+    /** Ask `landed()`; a reply that arrives during the question asks again after it. */
+    const check = async (): Promise<void> => {
+      const drop = withheld;
+      if (!drop) return;
+      if (checking) {
+        recheck = true;
+        return;
+      }
+      checking = true;
+      try {
+        do {
+          recheck = false;
+          if (await drop.landed()) {
+            withheld = undefined;
+            cut();
+            drop.done();
+            return;
+          }
+        } while (recheck);
+      } catch (err) {
+        drop.fail(err);
+      } finally {
+        checking = false;
+      }
+    };
     client.on('error', () => undefined);
     upstream.on('error', () => undefined);
     client.on('close', () => {

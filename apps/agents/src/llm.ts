@@ -113,6 +113,7 @@ export function agentPoolSettings(config: FleetConfig, roles: readonly AgentRole
   llmFor: (role: string) => LlmClient;
   rateLimits: FleetConfig['rateLimits'];
   prices: Readonly<Record<string, ModelPrice>>;
+  traceContent: boolean;
 } {
-  return { llmFor: createRoleLlmClients(config, roles), rateLimits: config.rateLimits, prices: fleetPrices(config) };
+  return { llmFor: createRoleLlmClients(config, roles), rateLimits: config.rateLimits, prices: fleetPrices(config), traceContent: config.traceContent };
 }

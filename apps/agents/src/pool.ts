@@ -40,9 +40,15 @@ import { SpanKind } from '@opentelemetry/api';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentRole } from './roles/role.js';
+import { ToolJournal } from '@agentfleet/core';
+import { openAgentToolbox, type AgentToolbox } from './tools/agent-toolbox.js';
+import { createToolRegistry, type ToolRegistry } from './tools/registry.js';
+import { loadToolSettings, type ToolSettings } from './tools/settings.js';
+import type { FleetTool } from './tools/tool.js';
+import { writeFileTool } from './tools/write-file.js';
 import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from './phase-job.js';
 import { buildRoleInput, splitOutput } from './role-input.js';
-import { billedUsage, redisResultCache, runRole, type CallGate } from './run-role.js';
+import { billedUsage, redisResultCache, runRole, type CallGate, type ToolCallInfo } from './run-role.js';
 import { budgetGate, rateLimitGate, RateLimitDeferral } from './gates.js';
 import { isStallLimitFailure, recoverStalledOut } from './stall-limit.js';
 
@@ -82,6 +88,15 @@ export interface AgentPoolOptions {
   prices?: Readonly<Record<string, ModelPrice>> | undefined;
   /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this pool enqueues, ms. @defaultValue 30000 */
   deadlineGraceMs?: number | undefined;
+  /**
+   * Settings of the tools agents call inside their turn (allowed hosts, artifacts directory, user
+   * tool modules, allowed MCP commands). @defaultValue `loadToolSettings()` (the environment)
+   */
+  toolSettings?: ToolSettings | undefined;
+  /** Tools agents may call besides the built-ins and `toolSettings.modules` (tests, embedding). */
+  tools?: FleetTool[] | undefined;
+  /** Put tool call arguments on `execute_tool` spans and `tool_call` run events (`FLEET_TRACE_CONTENT`). @defaultValue false */
+  traceContent?: boolean | undefined;
 }
 
 export interface AgentPool {
@@ -118,6 +133,10 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
   const workers: Worker[] = [];
   const limits = options.rateLimits;
   const limiter = limits && (limits.requests || limits.inputTokens || limits.outputTokens) ? new RedisRateLimiter(redis, options.prefix, limits) : undefined;
+  const toolSettings = options.toolSettings ?? loadToolSettings();
+  // User tool modules are imported when a phase first needs a tool, not at start.
+  let registry: Promise<ToolRegistry> | undefined;
+  const toolRegistry = (): Promise<ToolRegistry> => (registry ??= createToolRegistry(toolSettings.modules, options.tools ?? []));
 
   for (const role of options.roles) {
     const queueName = agentQueueName(role.name);
@@ -135,6 +154,9 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           log,
           limiter,
           prices: options.prices,
+          toolSettings,
+          toolRegistry,
+          traceContent: options.traceContent === true,
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
@@ -221,6 +243,9 @@ interface ProcessContext {
   prices: Readonly<Record<string, ModelPrice>> | undefined;
   /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
   rateLimitQueue: (ms: number) => Promise<void>;
+  toolSettings: ToolSettings;
+  toolRegistry: () => Promise<ToolRegistry>;
+  traceContent: boolean;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -242,7 +267,28 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
 
       const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
       const signal = attemptSig.signal;
+      // The offline model never calls tools: its phases run as they would without them.
+      const offline = ctx.llm.provider === 'offline';
+      const toolNames = offline ? [] : [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
+      const roleServers = offline ? [] : (ctx.role.mcpServers ?? []);
+      const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, data.iteration) : undefined;
+      let toolbox: AgentToolbox | undefined;
       try {
+        if (journal) {
+          toolbox = await openAgentToolbox({
+            names: toolNames,
+            roleServers,
+            workflowServers: meta.workflow.mcpServers ?? [],
+            registry: await ctx.toolRegistry(),
+            settings: ctx.toolSettings,
+            runId: data.run_id,
+            phase: data.phase,
+            signal,
+            connectTimeoutMs: data.timeout_ms,
+          });
+          // What the model may read: the upstream files and its own from an earlier iteration, in the artifacts directory.
+          if (toolbox?.definitions.some((t) => t.name === 'read_file')) await saveInputFiles([outputs[data.phase], input.previous, ...input.upstream.map((u) => u.output)], ctx.toolSettings, data.run_id, signal);
+        }
         const result = await withSpan(
           `${GenAiOperationNames.InvokeAgent} ${ctx.role.name}`,
           {
@@ -280,6 +326,37 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
               stream: ctx.role.stream === true,
               // The phase's `model:` first; else the role's own model, unless the role's client (llmFor) already is on it.
               model: data.model ?? ctx.roleModel,
+              maxTurns: phaseDef.maxTurns ?? ctx.role.maxTurns,
+              ...(toolbox
+                ? {
+                    tools: {
+                      toolbox,
+                      journal,
+                      keyPrefix: `${data.run_id}.${data.phase}.${data.iteration}`,
+                      callTimeoutMs: data.timeout_ms,
+                      recordContent: ctx.traceContent,
+                      onToolCall: (call: ToolCallInfo) =>
+                        store
+                          .appendEvent(data.run_id, {
+                            type: 'tool_call',
+                            at: Date.now(),
+                            phase: data.phase,
+                            iteration: data.iteration,
+                            attempt,
+                            tool: call.tool,
+                            call: call.call,
+                            duration_ms: call.durationMs,
+                            status: call.isError ? 'error' : 'ok',
+                            input_bytes: call.inputBytes,
+                            result_bytes: call.resultBytes,
+                            result_tokens: call.resultTokens,
+                            ...(call.isError ? { error: call.content.slice(0, 500) } : {}),
+                            ...(ctx.traceContent ? { arguments: call.input } : {}),
+                          })
+                          .then(() => undefined),
+                    },
+                  }
+                : {}),
               onDelta: (delta) => written.push(delta),
             }).finally(() => written.flush());
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
@@ -315,6 +392,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
           ctx.log.info({ ...ref, wait_ms: err.waitMs, limit: err.limit, model: err.model }, 'rate limited: job waits');
           throw Worker.RateLimitError();
         }
+        // A failure that is committed below: the next attempt starts a fresh tool loop (the tool calls
+        // already made keep their journaled numbers, so no idempotency key is reused).
+        await journal?.close().catch(() => undefined);
         // An aborted attempt: the attempt signal tells a timeout from a cancellation (by the manager).
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err);
         return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
@@ -322,6 +402,27 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, bullSigna
         );
       } finally {
         attemptSig.dispose();
+        await toolbox?.close();
       }
   });
+}
+
+/**
+ * Write the files of `outputs` shaped like the coder's (`files: [{path, content}]`: the phase's own
+ * output of an earlier iteration, the upstream outputs) under `files/` in the run's artifacts
+ * directory, with `write_file`'s path rules, so `read_file` finds them. Later outputs overwrite
+ * earlier ones (the upstream's are the newest).
+ */
+async function saveInputFiles(outputs: readonly unknown[], settings: ToolSettings, runId: string, signal: AbortSignal): Promise<void> {
+  for (const output of outputs) {
+    const files = (output as { files?: unknown } | null)?.files;
+    if (!Array.isArray(files)) continue;
+    for (const f of files as Array<{ path?: unknown; content?: unknown }>) {
+      if (typeof f.path !== 'string' || typeof f.content !== 'string') continue;
+      await writeFileTool.handler(
+        { path: `files/${f.path}`, content: f.content, mode: 'overwrite' },
+        { signal, artifactsDir: settings.artifactsDir(runId), runId, phase: '', settings },
+      );
+    }
+  }
 }

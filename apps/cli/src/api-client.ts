@@ -19,7 +19,7 @@ export interface ApiClientOptions {
  * @throws FleetError with the server's error code and message for a 4xx/5xx answer;
  *   `REDIS_UNAVAILABLE`-like `INTERNAL` when the server cannot be reached.
  */
-export async function apiRequest<T>(options: ApiClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+export async function apiRequest<T>(options: ApiClientOptions, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(new URL(path, options.managerUrl), {
@@ -29,8 +29,9 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
         ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
         // TRACEPARENT / TRACESTATE (the OpenTelemetry environment carrier) continue a calling script's trace.
         ...incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE),
+        ...headers,
       },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      ...(body !== undefined ? { body: body instanceof RawBody ? body.text : JSON.stringify(body) } : {}),
     });
   } catch (err) {
     throw new FleetError('INVALID_INPUT', `cannot reach the manager at ${options.managerUrl} (${(err as Error).message}); check --manager-url and that \`fleet manager --port\` runs`, { cause: err });
@@ -44,6 +45,11 @@ export async function apiRequest<T>(options: ApiClientOptions, method: string, p
     throw new FleetError(code in CODES ? code : 'INTERNAL', `${method} ${path} answered ${res.status}: ${e?.message ?? text}${hint}`);
   }
   return json as T;
+}
+
+/** A request body sent as it is, not JSON-serialized (a signed body must reach the server byte for byte). */
+export class RawBody {
+  constructor(readonly text: string) {}
 }
 
 const CODES: Record<string, true> = Object.fromEntries(

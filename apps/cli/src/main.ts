@@ -6,17 +6,19 @@
  *   fleet agents --roles a,b          run agent pools for these roles
  *   fleet status [run_id]             a run's result, or the latest runs
  *   fleet cancel <run_id>             cancel a run
- *   fleet workflows list|show|validate|add|search|suggest|export|import
+ *   fleet workflows list|show|validate|add|search|suggest|export|import|webhook-secret
+ *   fleet triggers add|list|show|remove|fire   inbound triggers: POST /api/triggers/<name> starts a run
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
+ *   fleet schedules add|list|show|pause|resume|remove|trigger   runs that start themselves (cron or interval)
  *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
- *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
+ *   fleet submit "<requirements>" --manager-url URL [--wait] [--idempotency-key K], fleet watch <run_id>   (HTTP API)
  *
  * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createRedis, loadConfig, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';
@@ -27,8 +29,11 @@ import { register as registerRuns } from './commands/runs.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerPatterns } from './commands/patterns.js';
+import { register as registerAnalytics } from './commands/analytics.js';
 import { register as registerRoles } from './commands/roles.js';
+import { register as registerSchedules } from './commands/schedules.js';
 import { register as registerTest } from './commands/test.js';
+import { register as registerTriggers } from './commands/triggers.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
 import { validateWorkflowRef } from './workflow-library.js';
@@ -39,6 +44,9 @@ const program = new Command()
   .description('AgentFleet: run workflows of LLM agents over BullMQ and Redis.')
   .version('0.1.0')
   .exitOverride()
+  // An option belongs to the command it follows: `fleet patterns suggest 1 --min-frequency 1` gives
+  // the threshold to `suggest`, not to `patterns`, which has the same option.
+  .enablePositionalOptions()
   .showHelpAfterError('(run with --help for usage)');
 
 budgetOptions(program
@@ -175,10 +183,11 @@ program
   .command('status')
   .description("print a run's result JSON, or list the latest runs (with FLEET_HISTORY_URL: archived runs too)")
   .argument('[run_id]')
-  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
+  .addOption(new Option('--status <status>', 'only runs of this status').choices(['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled']))
   .option('--workflow <name>', 'only runs of this workflow')
+  .option('--schedule <name>', 'only runs started by this schedule')
   .addOption(new Option('-n, --limit <n>', 'how many runs to list').argParser(positiveInt('--limit')).default(20))
-  .action(async (runId: string | undefined, opts: { status?: string; workflow?: string; limit: number }) => {
+  .action(async (runId: string | undefined, opts: { status?: string; workflow?: string; schedule?: string; limit: number }) => {
     await withClient(async (client, config) => {
       const history = config.historyUrl ? await openHistoryStore({ url: config.historyUrl, schema: config.historySchema }) : undefined;
       try {
@@ -195,7 +204,12 @@ program
         }
         const rows: Array<{ run_id: string; status: string; workflow: string; created_at: string; note?: string }> = [];
         // Runs in Redis (all of them without an archive; the ones not archived yet with one), newest first.
-        const ids = history ? await client.store.activeRunIds() : await client.store.recentRunIds(10_000);
+        let ids = history ? await client.store.activeRunIds() : await client.store.recentRunIds(10_000);
+        if (opts.schedule !== undefined) {
+          // The runs a schedule started are labelled with its name.
+          const labels = await new RunLabelStore(client.redis, config.queuePrefix).getMany(ids);
+          ids = ids.filter((_, i) => labels[i]?.schedule === opts.schedule);
+        }
         for (const id of ids) {
           const r = await client.result(id).catch(() => undefined);
           if (!r || (opts.status && r.status !== opts.status) || (opts.workflow && r.workflow.name !== opts.workflow)) continue;
@@ -204,7 +218,7 @@ program
         }
         if (history) {
           const seen = new Set(rows.map((r) => r.run_id));
-          for (const r of await history.list({ status: opts.status, workflow: opts.workflow }, opts.limit)) {
+          for (const r of await history.list({ status: opts.status, workflow: opts.workflow, schedule: opts.schedule }, opts.limit)) {
             if (!seen.has(r.run_id)) rows.push({ run_id: r.run_id, status: r.status, workflow: r.workflow.name, created_at: r.created_at });
           }
           rows.sort((a, b) => b.created_at.localeCompare(a.created_at));
@@ -233,7 +247,9 @@ registerRuns(program);
 registerSubmit(program);
 registerWatch(program);
 registerPatterns(program);
+registerAnalytics(program);
 registerRoles(program);
+registerSchedules(program);
 registerTest(program);
 
 const workflows = program.command('workflows').description('list, show and validate workflows');
@@ -259,6 +275,7 @@ workflows
     say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} ${wf.phases.length === 1 ? 'phase' : 'phases'})`);
   });
 registerWorkflows(program);
+registerTriggers(program);
 
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {

@@ -25,6 +25,8 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `run created: workflow ${e.workflow} v${e.version}`;
     case 'run_started':
       return undefined;
+    case 'run_queued':
+      return `run queued: concurrency key "${e.key}" has ${e.limit} run(s) active; position ${e.position} in its queue`;
     case 'phase_queued':
       return `  … ${e.phase} (${e.agent}) queued${e.iteration > 1 ? ` (iteration ${e.iteration})` : ''}`;
     case 'phase_started':
@@ -61,5 +63,7 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `  ↪ fallback run ${e.fallback_run_id} started (${e.workflow})`;
     case 'role_unserved':
       return `  ! ${e.phase} is queued but ${e.message}`;
+    case 'tool_call':
+      return `    ⚙ ${e.phase} called ${e.tool} (${e.duration_ms} ms, ${e.status === 'ok' ? `${e.result_bytes} bytes` : `error: ${e.error ?? ''}`})`;
   }
 }

@@ -93,6 +93,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
         concurrency: options.concurrency,
         ...recording(options.record, createLlmClient(config, roles), agentPoolSettings(config, roles)),
         maxTokens: config.maxTokens,
+        // Agents' read_file / list_files / write_file see the run's artifacts directory, --out included.
+        ...(options.out ? { toolSettings: { ...loadToolSettings(), artifactsDir: () => resolve(options.out as string) } } : {}),
       });
       if (reach.tools) {
         // Tool phases write into the run's artifacts directory: the same one as the artifacts below.

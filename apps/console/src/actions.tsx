@@ -39,7 +39,7 @@ export function RunActions({ run, onDone, phase }: { run: RunDetail; onDone: (ac
   });
 
   const actions: Action[] = [];
-  const going = run.status === 'created' || run.status === 'active' || run.status === 'waiting';
+  const going = run.status === 'created' || run.status === 'queued' || run.status === 'active' || run.status === 'waiting';
   if (going) {
     actions.push({
       label: 'Cancel run',

@@ -12,7 +12,7 @@ export interface Usage {
   cost_usd: number;
 }
 
-export type RunStatus = 'created' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus = 'created' | 'queued' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 
 export interface RunSummary {
   run_id: string;
@@ -74,7 +74,14 @@ export interface RunDetail {
   parallel_speedup: number;
   links: Record<string, unknown>;
   waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
+  /** The run's concurrency key and limit, when it has one. */
+  concurrency?: { key: string; limit: number | null };
+  /** 1 (least urgent) .. 10 (most urgent), when the request or the workflow set one. */
+  priority?: number;
   user_id: string | null;
+  /** The schedule that started the run, and the fire time it stands for (ISO 8601). */
+  schedule?: string | null;
+  schedule_fire_time?: string | null;
 }
 
 export interface RunWorkflowPhase {

@@ -1,19 +1,23 @@
 /**
  * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
- * (`#/runs/<id>`), workflows (`#/workflows`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
+ * (`#/runs/<id>`), workflows (`#/workflows`), schedules (`#/schedules`), triggers (`#/triggers`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode, useEffect, useState } from 'react';
+import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import '@xyflow/react/dist/style.css';
 import './styles.css';
-import { AnalyticsPage } from './analytics-page.js';
 import { ApiError, storeKey, storedKey } from './api.js';
 import { RunPage } from './run-page.js';
 import { RunsPage } from './runs-page.js';
+import { SchedulesPage } from './schedules-page.js';
 import { SignIn } from './sign-in.js';
+import { TriggersPage } from './triggers-page.js';
 import { WorkersPage } from './workers-page.js';
 import { WorkflowsPage } from './workflows-page.js';
+
+// The charts library is loaded with the analytics page only, so the other pages start without it.
+const AnalyticsPage = lazy(() => import('./analytics-page.js').then((m) => ({ default: m.AnalyticsPage })));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -62,8 +66,14 @@ function App() {
           <a href="#/workflows" aria-current={route === '/workflows' ? 'page' : undefined}>
             Workflows
           </a>
+          <a href="#/schedules" aria-current={route === '/schedules' ? 'page' : undefined}>
+            Schedules
+          </a>
           <a href="#/workers" aria-current={route === '/workers' ? 'page' : undefined}>
             Workers
+          </a>
+          <a href="#/triggers" aria-current={route === '/triggers' ? 'page' : undefined}>
+            Triggers
           </a>
           <a href="#/analytics" aria-current={route === '/analytics' ? 'page' : undefined}>
             Analytics
@@ -85,10 +95,16 @@ function App() {
           <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
         ) : route === '/workflows' ? (
           <WorkflowsPage />
+        ) : route === '/schedules' ? (
+          <SchedulesPage />
         ) : route === '/workers' ? (
           <WorkersPage />
+        ) : route === '/triggers' ? (
+          <TriggersPage />
         ) : route === '/analytics' ? (
-          <AnalyticsPage />
+          <Suspense fallback={<p className="muted">Loading analytics…</p>}>
+            <AnalyticsPage />
+          </Suspense>
         ) : (
           <RunsPage />
         )}

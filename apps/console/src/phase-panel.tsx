@@ -123,6 +123,7 @@ export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult
           ))}
         </ol>
       )}
+      <ToolCalls phase={phase.name} events={props.events} />
       {phase.instructions ? (
         <details>
           <summary>Instructions</summary>
@@ -132,6 +133,24 @@ export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult
       <h3>Output</h3>
       {output === undefined ? <p className="muted">No output yet.</p> : <RoleOutput agent={result?.agent ?? phase.agent} output={output} />}
     </section>
+  );
+}
+
+/** The tool calls the phase's agent made inside its turns (`tool_call` events), when there are any. */
+function ToolCalls({ phase, events }: { phase: string; events: readonly RunEvent[] }) {
+  const calls = events.filter((e) => e.data.type === 'tool_call' && e.data.phase === phase).map((e) => e.data);
+  if (calls.length === 0) return null;
+  return (
+    <>
+      <h3>Tool calls</h3>
+      <ol className="tool-calls">
+        {calls.map((c, i) => (
+          <li key={i}>
+            iteration {text(c.iteration)}, attempt {text(c.attempt)}: {text(c.tool)} ({duration(Number(c.duration_ms))}, {c.status === 'ok' ? `${text(c.result_bytes)} bytes` : <span className="error">error: {text(c.error)}</span>})
+          </li>
+        ))}
+      </ol>
+    </>
   );
 }
 

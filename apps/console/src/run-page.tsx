@@ -137,6 +137,14 @@ export function RunPage({ runId }: { runId: string }) {
             <dt>Started</dt>
             <dd>{time(r.created_at)}</dd>
           </div>
+          {r.schedule ? (
+            <div>
+              <dt>Schedule</dt>
+              <dd>
+                <a href="#/schedules">{r.schedule}</a>, fire of {time(r.schedule_fire_time)}
+              </dd>
+            </div>
+          ) : null}
           <div>
             <dt>Duration</dt>
             <dd>{duration(r.duration_ms)}</dd>
@@ -155,6 +163,21 @@ export function RunPage({ runId }: { runId: string }) {
             <dt>Cost</dt>
             <dd>{cost(r.usage)}</dd>
           </div>
+          {r.concurrency ? (
+            <div>
+              <dt>Concurrency key</dt>
+              <dd aria-label="Concurrency key">
+                <span className="mono">{r.concurrency.key}</span>
+                {r.concurrency.limit !== null ? ` (limit ${r.concurrency.limit})` : ''}
+              </dd>
+            </div>
+          ) : null}
+          {r.priority !== undefined ? (
+            <div>
+              <dt>Priority</dt>
+              <dd aria-label="Priority">{r.priority}</dd>
+            </div>
+          ) : null}
           <div>
             <dt>Model</dt>
             <dd>
@@ -169,6 +192,11 @@ export function RunPage({ runId }: { runId: string }) {
         </details>
       </header>
       <RunActions run={r} phase={selected} onDone={(a) => a === 'Resume run' && setGeneration((g) => g + 1)} />
+      {r.status === 'queued' ? (
+        <p role="status" className="waiting">
+          Queued: {r.concurrency ? `concurrency key "${r.concurrency.key}" has ${r.concurrency.limit ?? 'its'} run(s) active; ` : ''}this run starts when one of them finishes.
+        </p>
+      ) : null}
       {r.waiting_for.length > 0 ? (
         <p role="status" className="waiting">
           Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : ''}`).join('; ')}

@@ -11,7 +11,7 @@ import { StatusBadge } from './status.js';
 
 const LIST_REFRESH_MS = 2000;
 const PAGE_SIZE = 25;
-const STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled'];
 
 export function RunsPage() {
   const [status, setStatus] = useState('');

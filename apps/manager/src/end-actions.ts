@@ -5,8 +5,11 @@
  * `<runId>.end-action` (a repeated add is a no-op). The worker here carries out the workflow's end
  * action:
  * - `api_call`: POST `{run_id, workflow, status, result}` to the target URL, signed with HMAC-SHA256
- *   (header `X-Fleet-Signature: sha256=<hex>` over `<X-Fleet-Timestamp>.<body>`), retried with
- *   exponential backoff on network errors, 408, 429 and 5xx; other 4xx answers fail at once;
+ *   (`X-Fleet-Signature: sha256=<hex>` over `<X-Fleet-Timestamp>.<body>`, see @agentfleet/core's
+ *   signature module, the scheme triggers are checked with) with the template's own secret, else
+ *   `FLEET_WEBHOOK_SECRET`; `X-Fleet-Delivery` names the delivery, the same across every retry of it
+ *   (a stalled job taken over by another manager included), so a receiver can drop repeats; retried
+ *   with exponential backoff on network errors, 408, 429 and 5xx; other 4xx answers fail at once;
  * - `workflow`: start the target template (registry or built-in) when the run completed, with the
  *   run's requirements and its results as variables (`parent_run_id`, `parent_status`,
  *   `parent_results` as JSON); linked as a child (`links.children` of the parent, `parent_run_id`
@@ -15,17 +18,27 @@
  *   user-run tool worker;
  * - `none`: nothing.
  *
- * Every attempt is appended to the run's event stream as an `end_action` event, and the outcome is
- * kept in the run's labels (`end_action`). The run's own status never changes.
+ * Every attempt is appended to the run's event stream as an `end_action` event numbered by a counter
+ * in Redis (so two managers that both ran a stalled job record attempts 1 and 2, not 1 twice), with
+ * the delivery id, and `in_flight_attempts` naming attempts started elsewhere whose outcome was not
+ * recorded when this one began (a takeover of a frozen or killed manager's attempt); the outcome is kept in the run's labels (`end_action`). Once a webhook was answered
+ * 2xx, a later run of the same job (a stalled one, taken over) does not post it again. The run's own
+ * status never changes.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
+  DELIVERY_HEADER,
   FleetClient,
   FleetError,
   RunLabelStore,
   RunStore,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
   TemplateRegistry,
+  WebhookSecretStore,
   hasEndAction,
+  signPayload,
+  signedHeaders,
   toFleetError,
   type EndActionStatus,
   type RunMeta,
@@ -37,10 +50,7 @@ import type { Redis } from 'ioredis';
 
 export const END_ACTIONS_QUEUE = 'end-actions';
 
-/** Header that carries the webhook signature: `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. */
-export const SIGNATURE_HEADER = 'x-fleet-signature';
-/** Header with the signing time, Unix seconds; part of the signed text, so a replay can be refused. */
-export const TIMESTAMP_HEADER = 'x-fleet-timestamp';
+export { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER };
 
 /** Name of the queue a `tool_call` end action adds to. */
 export function toolQueueName(tool: string): string {
@@ -58,6 +68,10 @@ export interface EndActionsOptions {
   requestTimeoutMs?: number;
   /** Provider recorded on runs a `workflow` end action starts. @defaultValue the parent run's */
   provider?: string;
+  /** BullMQ lock of an end-action job, ms: past it without a renewal (a frozen manager), another manager takes the job over. @defaultValue 30000 */
+  lockDurationMs?: number | undefined;
+  /** How often stalled end-action jobs are looked for, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number | undefined;
 }
 
 export interface EndActions {
@@ -69,9 +83,14 @@ export interface EndActions {
   close(): Promise<void>;
 }
 
-/** HMAC-SHA256 signature of a webhook body, as sent in {@link SIGNATURE_HEADER}. */
+/** HMAC-SHA256 signature of a webhook body, as sent in {@link SIGNATURE_HEADER} (the shared `signPayload`). */
 export function signWebhook(secret: string, timestamp: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+  return signPayload(secret, timestamp, body);
+}
+
+/** The `X-Fleet-Delivery` id of an end-action job: derived from its job id, so every retry and takeover sends the same. */
+export function deliveryIdOf(jobId: string): string {
+  return deterministicUuid(`${jobId}:delivery`);
 }
 
 /**
@@ -92,9 +111,17 @@ export async function startEndActions(
   const store = new RunStore(connection, prefix);
   const labels = new RunLabelStore(connection, prefix);
   const registry = new TemplateRegistry(connection, prefix);
+  const secrets = new WebhookSecretStore(connection, prefix);
   const client = new FleetClient(connection, prefix);
   const queue = new Queue<{ run_id: string }>(END_ACTIONS_QUEUE, { connection, prefix });
   const toolQueues = new Map<string, Queue>();
+
+  /** Keys of one end-action job's attempt counter and delivered mark (kept as long as the job). */
+  const attemptsKey = (jobId: string) => `${prefix}:end-action:${jobId}:attempts`;
+  const deliveredKey = (jobId: string) => `${prefix}:end-action:${jobId}:delivered`;
+  /** Hash: attempt number → start (epoch ms) of each attempt whose outcome is not recorded yet. */
+  const openKey = (jobId: string) => `${prefix}:end-action:${jobId}:open`;
+  const KEEP_S = 30 * 24 * 3600;
 
   async function record(run: StoredRun, status: EndActionStatus, extra: Record<string, unknown>): Promise<void> {
     await labels.setEndAction(run.meta.run_id, status);
@@ -114,24 +141,40 @@ export async function startEndActions(
     const action = run.meta.workflow.endAction;
     if (!action || action.type === 'none' || !action.target) return;
     const result = run.result ?? (await store.getResult(run.meta.run_id));
-    const attempt = job.attemptsMade + 1;
+    const jobId = job.id ?? `${run.meta.run_id}.end-action`;
+    const deliveryId = deliveryIdOf(jobId);
+    if (action.type === 'api_call' && (await connection.exists(deliveredKey(jobId))) === 1) return;
+    // Numbered in Redis, not by BullMQ's attemptsMade: a stalled job run again elsewhere counts as a new attempt.
+    const attempt = await connection.incr(attemptsKey(jobId));
+    await connection.expire(attemptsKey(jobId), KEEP_S);
+    // Attempts started elsewhere whose outcome is not recorded (a manager frozen or killed mid-attempt):
+    // named in this attempt's event, so the stream says a takeover happened while they were open.
+    const inFlight = (await connection.hkeys(openKey(jobId))).map(Number).sort((a, b) => a - b);
+    await connection.hset(openKey(jobId), String(attempt), String(Date.now()));
+    await connection.expire(openKey(jobId), KEEP_S);
+    const takeover = inFlight.length > 0 ? { in_flight_attempts: inFlight } : {};
+    const recorded = () => connection.hdel(openKey(jobId), String(attempt));
     // A webhook URL is shown as its origin only (it may hold a token); workflow and tool targets are names.
     const shownTarget = action.type === 'api_call' ? originOf(action.target) : action.target;
     const base = { type: action.type, target: shownTarget, attempts: attempt, updated_at: new Date().toISOString() };
     try {
       switch (action.type) {
         case 'api_call': {
-          const statusCode = await postWebhook(action.target, result);
-          await record(run, { ...base, status: 'succeeded', last_error: null, status_code: statusCode }, { status_code: statusCode });
+          const statusCode = await postWebhook(action.target, result, deliveryId, run.meta.workflow.name);
+          await connection.set(deliveredKey(jobId), String(attempt), 'EX', KEEP_S);
+          await record(run, { ...base, status: 'succeeded', last_error: null, status_code: statusCode }, { status_code: statusCode, delivery_id: deliveryId, ...takeover });
+          await recorded();
           return;
         }
         case 'workflow': {
           if (result.status !== 'completed') {
-            await record(run, { ...base, status: 'skipped', last_error: `the run ${result.status}; a workflow end action starts only after a completed run` }, {});
+            await record(run, { ...base, status: 'skipped', last_error: `the run ${result.status}; a workflow end action starts only after a completed run` }, takeover);
+            await recorded();
             return;
           }
           const childId = await startChild(run, action.target, result);
-          await record(run, { ...base, status: 'succeeded', last_error: null, child_run_id: childId }, { child_run_id: childId });
+          await record(run, { ...base, status: 'succeeded', last_error: null, child_run_id: childId }, { child_run_id: childId, ...takeover });
+          await recorded();
           return;
         }
         case 'tool_call': {
@@ -142,26 +185,30 @@ export async function startEndActions(
           }
           // One job per finish: a resumed run that finishes again triggers its end action again.
           await q.add('run_finished', payloadOf(result), { jobId: `${result.run_id}.tool.${run.state.resumes ?? 0}`, removeOnComplete: { age: 7 * 24 * 3600 } });
-          await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name });
+          await record(run, { ...base, status: 'succeeded', last_error: null }, { queue: q.name, ...takeover });
+          await recorded();
           return;
         }
       }
     } catch (err) {
-      const final = err instanceof UnrecoverableError || attempt >= attempts;
+      // Whether BullMQ retries is decided by its own count (a takeover does not use up a retry).
+      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
       const statusCode = (err as { statusCode?: number }).statusCode;
       await record(
         run,
         { ...base, status: final ? 'failed' : 'pending', last_error: err instanceof Error ? err.message : String(err), ...(statusCode ? { status_code: statusCode } : {}) },
-        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}) },
-      ).catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
+        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}), ...(action.type === 'api_call' ? { delivery_id: deliveryId } : {}), ...takeover },
+      )
+        .then(recorded)
+        .catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
       throw err;
     }
   }
 
-  async function postWebhook(url: string, result: RunResult): Promise<number> {
-    if (!secret) throw new UnrecoverableError('api_call end actions need FLEET_WEBHOOK_SECRET (the key that signs each webhook); set it on the manager');
+  async function postWebhook(url: string, result: RunResult, deliveryId: string, template: string): Promise<number> {
+    const key = (await secrets.get(template)) ?? secret;
+    if (!key) throw new UnrecoverableError(`api_call end actions need a signing key: set FLEET_WEBHOOK_SECRET on the manager, or give template "${template}" its own (fleet workflows webhook-secret ${template} --generate)`);
     const body = JSON.stringify(payloadOf(result));
-    const timestamp = String(Math.floor(Date.now() / 1000));
     let res: Response;
     try {
       res = await fetch(url, {
@@ -171,8 +218,8 @@ export async function startEndActions(
           'user-agent': 'agentfleet-end-action',
           'x-fleet-event': 'run.finished',
           'x-fleet-run-id': result.run_id,
-          [TIMESTAMP_HEADER]: timestamp,
-          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+          // Signed afresh on each attempt (a new timestamp), under the one delivery id.
+          ...signedHeaders(key, body, deliveryId),
         },
         body,
         // A redirect would re-POST the signed body somewhere else: treat it as a failure instead.
@@ -211,7 +258,7 @@ export async function startEndActions(
   const worker = new Worker<{ run_id: string }>(END_ACTIONS_QUEUE, (job) => runEndAction(job).catch((err: unknown) => {
     if (err instanceof UnrecoverableError || err instanceof WebhookError) throw err;
     throw toFleetError(err);
-  }), { connection, prefix, concurrency: 8, autorun: true });
+  }), { connection, prefix, concurrency: 8, autorun: true, lockDuration: options.lockDurationMs ?? 30_000, stalledInterval: options.stalledIntervalMs ?? 30_000 });
   worker.on('error', (err) => warn(`end actions: ${err.message}`));
   await worker.waitUntilReady();
 

@@ -45,12 +45,14 @@ import {
   toFleetError,
   reportUnservedPhases,
   servedRoles,
+  admitRun,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';
 import type { HistoryStore } from './archive/history-store.js';
+import { startScheduleWorker } from './schedules.js';
 
 /** How often due deadlines are looked for, ms. */
 const DEADLINE_POLL_MS = 250;
@@ -171,6 +173,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // The child's trace continues under the phase that started it.
         trace: childTrace(state.phases[phase]?.span, meta.trace),
         links: { parent: { run_id: meta.run_id, phase, iteration } },
+        // The child's phases are the parent's work: they go at the parent's priority.
+        ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
       });
       submitted = true;
       // The child stays in Redis while its parent is open (retention).
@@ -338,6 +342,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await store.removeDeadline(runStartDeadline(data.run_id));
       return;
     }
+    if (data.type === 'run_submitted') {
+      // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
+      // waits for a finishing run of its key, without a start deadline).
+      const { meta, state } = await store.getRun(data.run_id);
+      if ((await admitRun(store, meta, state, Date.now())) === 'queued') {
+        await store.removeDeadline(runStartDeadline(data.run_id));
+        return;
+      }
+    }
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
@@ -436,7 +449,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const pruneTimer = setInterval(() => {
     if (pruning || stopped) return;
     pruning = store
-      .pruneIndex()
+      .pruneIndex(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS)
       .catch((err: unknown) => onError(err as Error))
       .finally(() => (pruning = undefined));
   }, INDEX_PRUNE_MS);
@@ -476,7 +489,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       .finally(() => (checking = undefined));
   }, UNSERVED_CHECK_MS);
 
-  const endActions = await startEndActions(redis, options.prefix, options.endActions, warn);
+  const endActions = await startEndActions(redis, options.prefix, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.endActions }, warn);
   const worker = new Worker<ManagerJobData>(MANAGER_QUEUE, handle, {
     connection: redis,
     prefix: options.prefix,
@@ -490,6 +503,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) warn(`report ${job.id} (${job.name}) failed for good: ${err.message}`);
   });
   await worker.waitUntilReady();
+  // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
+  const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });
   const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
   log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 16 }, 'manager started');
 
@@ -513,6 +528,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await checking;
       await pruning;
       await worker.close();
+      await schedules.close();
       await queueMetrics.close();
       await driver.close();
       await managerQueue.close();

@@ -15,8 +15,11 @@ import type { RunLinks, RunMeta, RunResult } from './result.js';
 import { initialRunState, isTerminalRun } from './scheduler/decide.js';
 import { validateEventData, validateVariableLimits } from './limits.js';
 import { RunStore, runStartDeadline, type StoredRunEvent } from './store/run-store.js';
+import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, submissionFingerprint } from './store/idempotency.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
+import { admitRun } from './engine/concurrency.js';
+import { resolveConcurrency, validatePriority, type ConcurrencySpec } from './workflow/concurrency.js';
 
 /** Largest requirements text accepted, bytes (UTF-8). */
 export const MAX_REQUIREMENTS_BYTES = 256 * 1024;
@@ -39,6 +42,26 @@ export interface SubmitRunInput {
   context?: Record<string, unknown>;
   /** Caps on the run's model spend; the tighter of this and the workflow's `budget` applies. */
   budget?: Budget | undefined;
+  /**
+   * Concurrency key (a template over the variables, e.g. `{{tenant}}`) and limit, overriding the
+   * workflow's `concurrency`. Over the limit the run is `queued` until one of the key's runs finishes.
+   * A child run (`links.parent`) keeps the key for fair sharing but never waits for a slot: its
+   * parent holds one already.
+   */
+  concurrency?: ConcurrencySpec | undefined;
+  /** 1 (least urgent) .. 10 (most urgent), overriding the workflow's `priority`; default 5. */
+  priority?: number | undefined;
+  /**
+   * Idempotency key (1-255 characters): a repeat of this submission with the same key within 24 h
+   * returns the first run instead of starting another; a repeat with a different submission is
+   * refused (`CONFLICT`). Keys are fleet-wide: scope them yourself (e.g. `<user>:<key>`).
+   */
+  idempotencyKey?: string;
+  /**
+   * What makes two submissions with one key "the same" (any JSON value, compared by its canonical
+   * JSON). @defaultValue the workflow's name and version, requirements, variables and budget
+   */
+  idempotencyFingerprint?: unknown;
 }
 
 /** How long after its creation the manager starts a run its client did not start (the client died), ms. */
@@ -57,6 +80,7 @@ export interface FleetClientOptions {
 export class FleetClient {
   readonly store: RunStore;
   readonly managerQueue: ManagerQueue;
+  readonly idempotency: IdempotencyStore;
   private readonly driver: RunDriver;
   private readonly log: FleetLogger;
 
@@ -71,6 +95,7 @@ export class FleetClient {
   ) {
     this.store = new RunStore(redis, prefix);
     this.managerQueue = new ManagerQueue(redis, prefix);
+    this.idempotency = new IdempotencyStore(redis, prefix, async (id) => (await redis.exists(this.store.runKey(id))) === 1);
     this.log = options.logger ?? createLogger({ name: 'client', level: process.env.FLEET_LOG_LEVEL ?? 'warn' });
     this.driver = new RunDriver({
       redis,
@@ -94,9 +119,15 @@ export class FleetClient {
    *   be created (nothing is written then).
    */
   async submit(input: SubmitRunInput): Promise<string> {
+    if (input.idempotencyKey !== undefined) return (await this.submitIdempotent(input)).runId;
     validateRequirements(input.requirements);
     validateVariableLimits(input.variables ?? {});
     validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
+    const priority = input.priority ?? input.workflow.priority;
+    if (priority !== undefined) validatePriority(priority);
+    const concurrencySpec = input.concurrency ?? input.workflow.concurrency;
+    const resolved = concurrencySpec ? resolveConcurrency(concurrencySpec, { ...input.workflow.variables, ...(input.variables ?? {}) }, input.requirements) : undefined;
+    const concurrency = resolved && input.links?.parent ? { key: resolved.key } : resolved;
     const runId = input.runId ?? randomUUID();
     const now = Date.now();
     const meta: RunMeta = {
@@ -109,6 +140,8 @@ export class FleetClient {
       trace: input.trace ?? {},
       ...(input.links ? { links: input.links } : {}),
       ...(input.budget ? { budget: input.budget } : {}),
+      ...(concurrency ? { concurrency } : {}),
+      ...(priority !== undefined ? { priority } : {}),
     };
     const state = initialRunState(input.workflow, now);
     for (const phase of Object.keys(input.completed ?? {})) {
@@ -118,6 +151,15 @@ export class FleetClient {
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
     const created = await this.store.createRun(meta, state, outputs, now + RUN_START_TIMEOUT_MS);
     if (!created) return runId;
+    if (concurrency?.limit !== undefined) {
+      // Over its key's limit the run waits `queued`; a finishing run of the key starts it. Should the
+      // admission fail here, the run's start deadline stays and the manager admits it then.
+      const admission = await admitRun(this.store, meta, state, now).catch((err: unknown) => {
+        this.log.warn({ run_id: runId, err }, 'could not admit the run here; the manager will at its start deadline');
+        return 'failed' as const;
+      });
+      if (admission !== 'admitted') return runId;
+    }
     try {
       await this.driver.apply(runId, { type: 'run_started', at: now }, { known: { meta, state, outputs: { ...outputs } } });
       // Started and carried out (its first jobs are queued): the start deadline is no longer needed.
@@ -128,6 +170,49 @@ export class FleetClient {
       this.log.warn({ run_id: runId, err }, 'could not finish starting the run here; the manager will at its start deadline');
     }
     return runId;
+  }
+
+  /**
+   * {@link submit} with an idempotency key (`input.idempotencyKey`, required here), telling a new run
+   * from a repeat: the key is claimed in Redis before the run is created, so concurrent repeats
+   * cannot create two runs.
+   *
+   * @returns the run id and `created: false` when an earlier submission with the key made it.
+   * @throws FleetError `INVALID_INPUT` for an empty or over-long key and what {@link submit} throws;
+   *   `CONFLICT` when the key was used (within 24 h) for a different submission, or when the first
+   *   submission with it is still being created (retry it).
+   */
+  async submitIdempotent(input: SubmitRunInput): Promise<{ runId: string; created: boolean }> {
+    const key = input.idempotencyKey;
+    if (key === undefined || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new FleetError('INVALID_INPUT', `idempotencyKey must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters (a UUID is a good key)`);
+    }
+    validateRequirements(input.requirements);
+    validateVariableLimits(input.variables ?? {});
+    validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
+    const fingerprint = submissionFingerprint(
+      input.idempotencyFingerprint ?? { workflow: [input.workflow.name, input.workflow.version], requirements: input.requirements, variables: input.variables ?? {}, budget: input.budget ?? null },
+    );
+    const claim = await this.idempotency.claim(key, fingerprint, input.runId ?? randomUUID());
+    switch (claim.outcome) {
+      case 'repeat':
+        return { runId: claim.runId, created: false };
+      case 'mismatch':
+        throw new FleetError('CONFLICT', `idempotency key "${key}" was already used for a different submission (run ${claim.runId}); use a new key for a new submission`, { details: { run_id: claim.runId } });
+      case 'in_progress':
+        throw new FleetError('CONFLICT', `a submission with idempotency key "${key}" is still being created (run ${claim.runId}); retry in a moment`, { details: { run_id: claim.runId, in_progress: true } });
+      case 'claimed':
+        break;
+    }
+    try {
+      const { idempotencyKey: _key, idempotencyFingerprint: _fingerprint, ...rest } = input;
+      await this.submit({ ...rest, runId: claim.runId });
+    } catch (err) {
+      await this.idempotency.release(key, claim).catch(() => undefined);
+      throw err;
+    }
+    await this.idempotency.settle(key, claim);
+    return { runId: claim.runId, created: true };
   }
 
   /**

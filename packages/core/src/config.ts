@@ -12,7 +12,26 @@ export const DEFAULT_MODEL = 'claude-sonnet-5-5';
 /** URL schemes `REDIS_URL` may use. */
 const REDIS_SCHEMES = ['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'];
 
-const envSchema = z.object({
+/**
+ * What a setting's page entry says beside the zod schema: `description` (what it does), and for a
+ * setting without a default, `whenUnset` (what happens without it).
+ */
+interface SettingMeta {
+  description: string;
+  whenUnset?: string;
+  [key: string]: unknown;
+}
+const setting = (meta: SettingMeta) => meta;
+
+/** Log levels of `FLEET_LOG_LEVEL` (pino's). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The settings schema: every environment variable AgentFleet reads, with its type, default and
+ * description. `docs/configuration.md` is generated from it (`npm run docs:config`), and a test
+ * fails when the page and the schema differ, or when code reads a `FLEET_*` variable not listed here.
+ */
+export const SETTINGS_SCHEMA = z.object({
   REDIS_URL: z
     .string()
     .url('REDIS_URL must be a URL such as redis://127.0.0.1:6379')
@@ -23,43 +42,124 @@ const envSchema = z.object({
         ctx.addIssue({ code: 'custom', message: `the scheme "${scheme}" is not a Redis one; use redis://host:6379 (rediss:// for TLS, redis+cluster:// for a cluster)` });
       }
     })
-    .default('redis://127.0.0.1:6379'),
+    .default('redis://127.0.0.1:6379')
+    .meta(
+      setting({
+        description:
+          'Redis: `redis://` or `rediss://` (TLS), with user and password if needed; `redis+cluster://` (or `rediss+cluster://`) for a Redis Cluster. Redis must run with `maxmemory-policy noeviction`; the manager warns otherwise.',
+      }),
+    ),
   FLEET_QUEUE_PREFIX: z
     .string()
     .min(1)
     .regex(/^[^:\s]+$/, 'FLEET_QUEUE_PREFIX must not contain ":" or spaces')
-    .default('{fleet}'),
-  ANTHROPIC_API_KEY: z.string().min(1).optional(),
-  ANTHROPIC_BASE_URL: z.string().url('ANTHROPIC_BASE_URL must be a URL').optional(),
-  FLEET_MODEL: z.string().min(1).default(DEFAULT_MODEL),
-  FLEET_MAX_TOKENS: z.coerce.number().int().positive().max(128_000).default(8192),
-  FLEET_OFFLINE_LATENCY_MS: z.coerce.number().int().min(0).default(0),
-  FLEET_OFFLINE_JITTER_MS: z.coerce.number().int().min(0).default(0),
-  FLEET_PROVIDER: z.enum(['auto', 'anthropic', 'offline', 'openai-compatible'], 'FLEET_PROVIDER must be auto, anthropic, openai-compatible or offline').default('auto'),
-  // Issue 8: OpenAI-compatible servers, models per role, rate limits, prices.
-  FLEET_OPENAI_BASE_URL: z.string().url('FLEET_OPENAI_BASE_URL must be a URL such as http://127.0.0.1:11434/v1').optional(),
-  FLEET_OPENAI_API_KEY: z.string().min(1).optional(),
-  FLEET_ROLE_MODELS: z.string().optional(),
-  FLEET_ROLE_EFFORT: z.string().optional(),
-  FLEET_ROLE_THINKING: z.string().optional(),
-  FLEET_STRICT: z.enum(['true', 'false'], 'FLEET_STRICT must be true or false').default('true'),
-  FLEET_RATE_LIMIT_RPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_RPM must be >= 0 (0: no limit)').default(0),
-  FLEET_RATE_LIMIT_ITPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_ITPM must be >= 0 (0: no limit)').default(0),
-  FLEET_RATE_LIMIT_OTPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_OTPM must be >= 0 (0: no limit)').default(0),
-  FLEET_RATE_LIMIT_WINDOW_MS: z.coerce.number().int().positive('FLEET_RATE_LIMIT_WINDOW_MS must be a positive number of ms').default(60_000),
-  FLEET_PRICES: z.string().optional(),
-  FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false'),
-  FLEET_RUN_RETENTION: z.string().optional(),
+    .default('{fleet}')
+    .meta(setting({ description: 'Prefix of every Redis key, a Redis Cluster hash tag. Fleets (or test files) with different prefixes share one Redis without seeing each other.' })),
+  ANTHROPIC_API_KEY: z.string().min(1).optional().meta(setting({ description: 'Anthropic API key: the agents call Claude.', whenUnset: 'the offline model answers (clearly labelled in every output)' })),
+  ANTHROPIC_BASE_URL: z.string().url('ANTHROPIC_BASE_URL must be a URL').optional().meta(setting({ description: 'Another endpoint that speaks the Anthropic Messages API.', whenUnset: "Anthropic's API" })),
+  FLEET_MODEL: z.string().min(1).default(DEFAULT_MODEL).meta(setting({ description: 'Model of the LLM calls (of the chosen provider); `FLEET_ROLE_MODELS` overrides it per role.' })),
+  FLEET_MAX_TOKENS: z.coerce.number().int().positive().max(128_000).default(8192).meta(setting({ description: 'Output token cap of one LLM call, tokens.' })),
+  FLEET_OFFLINE_LATENCY_MS: z.coerce.number().int().min(0).default(0).meta(setting({ description: 'Simulated latency of the offline model, ms (benchmarks).' })),
+  FLEET_OFFLINE_JITTER_MS: z.coerce.number().int().min(0).default(0).meta(setting({ description: 'Extra random latency of the offline model, uniform in [0, jitter), ms (benchmarks).' })),
+  FLEET_PROVIDER: z
+    .enum(['auto', 'anthropic', 'offline', 'openai-compatible'], 'FLEET_PROVIDER must be auto, anthropic, openai-compatible or offline')
+    .default('auto')
+    .meta(setting({ description: '`auto`: Anthropic when `ANTHROPIC_API_KEY` is set, else offline; or force `anthropic`, `openai-compatible` (needs `FLEET_OPENAI_BASE_URL`) or `offline`.' })),
+  FLEET_OPENAI_BASE_URL: z
+    .string()
+    .url('FLEET_OPENAI_BASE_URL must be a URL such as http://127.0.0.1:11434/v1')
+    .optional()
+    .meta(setting({ description: 'Base URL, with `/v1`, of a server that speaks the OpenAI API (Ollama, vLLM, …), for `FLEET_PROVIDER=openai-compatible` or `openai-compatible:` role models.', whenUnset: 'no OpenAI-compatible provider' })),
+  FLEET_OPENAI_API_KEY: z.string().min(1).optional().meta(setting({ description: 'API key for `FLEET_OPENAI_BASE_URL`; local servers accept any.', whenUnset: 'no key is sent' })),
+  FLEET_ROLE_MODELS: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Model per role, `role=model,…` (e.g. `planner=claude-opus-4-6,reviewer=openai-compatible:qwen3:8b`); a `provider:` prefix also picks the provider.', whenUnset: 'every role uses `FLEET_MODEL`' })),
+  FLEET_ROLE_EFFORT: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Effort per role, `role=effort,…` with `low`, `medium`, `high`, `xhigh` or `max` (Anthropic `output_config.effort`); a role file\'s `effort` wins.', whenUnset: "the provider's default" })),
+  FLEET_ROLE_THINKING: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Roles that think before they answer, `planner,reviewer` (Anthropic adaptive thinking; the output then comes as `output_config.format` JSON).', whenUnset: 'no role thinks' })),
+  FLEET_STRICT: z
+    .enum(['true', 'false'], 'FLEET_STRICT must be true or false')
+    .default('true')
+    .meta(setting({ description: 'Structured outputs: send every output schema with `strict` (in its compatible form), so replies match it by construction; `false` relies on validation and repair alone.' })),
+  FLEET_RATE_LIMIT_RPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_RPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide requests per window, per provider and model, shared through Redis; 0: no limit.' })),
+  FLEET_RATE_LIMIT_ITPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_ITPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide input tokens per window, per provider and model; 0: no limit.' })),
+  FLEET_RATE_LIMIT_OTPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_OTPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide output tokens per window, per provider and model; 0: no limit.' })),
+  FLEET_RATE_LIMIT_WINDOW_MS: z.coerce.number().int().positive('FLEET_RATE_LIMIT_WINDOW_MS must be a positive number of ms').default(60_000).meta(setting({ description: 'The window of the rate limits, ms.' })),
+  FLEET_PRICES: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'JSON price overrides, model prefix → USD per million tokens: `{"my-model": {"input": 0.5, "output": 1.5, "cache_write": 0.6, "cache_read": 0.05}}`.', whenUnset: 'the built-in price table' })),
+  FLEET_TRACE_CONTENT: z.enum(['true', 'false'], 'FLEET_TRACE_CONTENT must be true or false').default('false').meta(setting({ description: 'Record prompt and completion text on `chat` spans.' })),
+  FLEET_RUN_RETENTION: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'How long a finished run stays in Redis: `7d`, `12h`, `30m`, `90s`; `0` keeps runs forever. With the archive, the period starts once the run is archived.', whenUnset: '`7d`' })),
   FLEET_HISTORY_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'FLEET_HISTORY_URL must be a PostgreSQL URL such as postgres://user@127.0.0.1:5432/agentfleet')
-    .optional(),
+    .optional()
+    .meta(setting({ description: 'PostgreSQL URL of the run archive (run history); the manager applies its migrations at start.', whenUnset: 'Redis alone holds runs, until their retention passes' })),
   FLEET_HISTORY_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'FLEET_HISTORY_SCHEMA must be a lower-case SQL identifier such as agentfleet')
-    .default('public'),
-  FLEET_METRICS_PORT: z.coerce.number().int().min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)').optional(),
+    .default('public')
+    .meta(setting({ description: 'PostgreSQL schema of the run archive, created when missing.' })),
+  FLEET_METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(1, 'FLEET_METRICS_PORT must be a TCP port (1-65535)')
+    .max(65535, 'FLEET_METRICS_PORT must be a TCP port (1-65535)')
+    .optional()
+    .meta(setting({ description: 'Port of the Prometheus `/metrics` endpoint of `fleet manager` and `fleet agents` (`--metrics-port`).', whenUnset: 'no endpoint' })),
+  FLEET_METRICS_POLL_MS: z.coerce.number().int().positive('FLEET_METRICS_POLL_MS must be a positive number of ms').default(5000).meta(setting({ description: 'How often the queue gauges (waiting jobs, oldest wait) are read, ms.' })),
+  FLEET_LOG_LEVEL: z
+    .enum(LOG_LEVELS, `FLEET_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+    .optional()
+    .meta(setting({ description: 'Level of the JSON logs (pino) on stdout; `debug` also prints the stack of a start-up error.', whenUnset: '`info` (`warn` under `fleet run`)' })),
+  FLEET_HTTP_PORT: z.coerce
+    .number()
+    .int()
+    .min(0, 'FLEET_HTTP_PORT must be a TCP port (0-65535)')
+    .max(65535, 'FLEET_HTTP_PORT must be a TCP port (0-65535)')
+    .optional()
+    .meta(setting({ description: 'Serve the HTTP API (and `/docs`, the console under `/ui/`) on this port (`fleet manager --port`).', whenUnset: 'no HTTP API' })),
+  FLEET_HTTP_HOST: z
+    .string()
+    .min(1)
+    .optional()
+    .meta(setting({ description: 'Address the HTTP API listens on (`--host`); `0.0.0.0` serves every interface (the Docker image sets it). The manager prints the address it bound.', whenUnset: '`127.0.0.1`' })),
+  FLEET_ADMIN_KEY: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Admin API key of the HTTP API (user type `admin`, at least 16 characters): manages templates, keys and permissions.', whenUnset: 'no admin key: nothing can be managed' })),
+  FLEET_API_KEYS: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Further API keys with their user types, `user_type:key,…`.', whenUnset: 'only keys made with `POST /api/api-keys`' })),
+  FLEET_MANAGER_URL: z
+    .string()
+    .url('FLEET_MANAGER_URL must be a URL such as http://127.0.0.1:8080')
+    .default('http://127.0.0.1:8080')
+    .meta(setting({ description: 'Base URL of the manager HTTP API that `fleet submit` and the other HTTP commands call (`--manager-url`).' })),
+  FLEET_API_KEY: z.string().optional().meta(setting({ description: 'API key `fleet submit` and the other HTTP commands send (`--api-key`).', whenUnset: 'no key is sent (the API answers 401)' })),
+  FLEET_WEBHOOK_SECRET: z
+    .string()
+    .min(1)
+    .optional()
+    .meta(setting({ description: 'Secret that signs `api_call` end-action webhooks (HMAC-SHA256 in `X-Fleet-Signature`).', whenUnset: 'webhooks are sent unsigned' })),
+  FLEET_ROLE_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define agent roles.', whenUnset: 'the built-in roles only' })),
+  FLEET_TOOL_MODULES: z.string().optional().meta(setting({ description: 'Comma-separated TypeScript or JavaScript modules that define tools for the tools pool.', whenUnset: 'the built-in tools only' })),
+  FLEET_TOOL_ALLOWED_HOSTS: z.string().optional().meta(setting({ description: 'Comma-separated hosts the `http_request` tool may reach.', whenUnset: 'loopback only' })),
+  FLEET_ARTIFACTS_DIR: z.string().optional().meta(setting({ description: 'Where the `write_file` tool writes; `<run_id>` is replaced by the run id.', whenUnset: '`runs/<run_id>`' })),
 });
+
+const envSchema = SETTINGS_SCHEMA;
 
 /** Every setting AgentFleet reads from the environment, with defaults applied. */
 export interface FleetConfig {

@@ -55,9 +55,12 @@ export const FLEET_ERROR_CODES = {
   TOOL_INPUT_INVALID: { category: 'user', retryable: false, summary: "a tool phase's parameters do not match the tool's parameter schema" },
   TOOL_NOT_ALLOWED: { category: 'user', retryable: false, summary: 'a tool was asked to reach a host or path its settings do not allow' },
   TOOL_FAILED: { category: 'system', retryable: true, summary: 'a tool failed (a network error, or an HTTP 429/5xx answer)' },
+  // Tool use inside an agent phase:
+  MAX_TURNS_EXCEEDED: { category: 'user', retryable: false, summary: "an agent's tool loop used up max_turns model calls without submitting its output" },
   // Model spend and custom roles (issue 8):
   BUDGET_EXCEEDED: { category: 'user', retryable: false, summary: "the phase would exceed the run's or the phase's token or cost budget" },
   ROLE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no custom role with that name is registered' },
+  SCHEDULE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no schedule with that name exists' },
   INTERNAL: { category: 'system', retryable: true, summary: 'an unexpected error' },
 } as const satisfies Record<string, CodeSpec>;
 

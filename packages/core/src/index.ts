@@ -12,7 +12,8 @@ export {
   type SerializedFleetError,
   type ValidationIssue,
 } from './errors.js';
-export { DEFAULT_MODEL, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { DEFAULT_MODEL, SETTINGS_SCHEMA, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
@@ -55,6 +56,7 @@ export {
   type DeadlineChanges,
   type DeadlineRef,
   type SideRunEvent,
+  type ToolCallEvent,
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
@@ -71,6 +73,7 @@ export {
   type PhaseOutputWriterOptions,
   type StoredPhaseOutputDelta,
 } from './store/phase-output.js';
+export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
 export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
@@ -87,7 +90,26 @@ export {
   validateEventData,
   validateVariableLimits,
 } from './limits.js';
-export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, type FleetClientOptions, type SubmitRunInput } from './client.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
+// Signed deliveries (webhooks out, triggers in) and idempotent submissions.
+export {
+  DEFAULT_SIGNATURE_TOLERANCE_S,
+  DELIVERY_HEADER,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  signPayload,
+  signedHeaders,
+  verifySignature,
+  type SignatureCheck,
+} from './signature.js';
+export {
+  IDEMPOTENCY_TTL_MS,
+  IdempotencyStore,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  STALE_CLAIM_MS,
+  submissionFingerprint,
+  type IdempotencyClaim,
+} from './store/idempotency.js';
 
 export {
   JOB_SIZE_LIMITS,
@@ -109,7 +131,8 @@ export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, pingRedis } from './queues/connection.js';
 
 export type { LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
-export { LLM_EFFORTS, messageText } from './llm/types.js';
+export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
+export { LLM_EFFORTS, blockText, messageText } from './llm/types.js';
 export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } from './llm/strict-schema.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
@@ -137,7 +160,32 @@ export * from './patterns/index.js';
 // Issue 8: real agents at real cost (usage and cost, budgets, fleet-wide rate limits, providers).
 export { fullUsage } from './result.js';
 export { BudgetSchema, compileBudget, tighterBudget, type Budget, type BudgetFile } from './workflow/budget.js';
+export {
+  AGENT_TOOL_NAME_PATTERN,
+  AgentToolsSchema,
+  DEFAULT_MAX_TURNS,
+  McpServerSchema,
+  McpServersSchema,
+  MaxTurnsSchema,
+  compileMcpServers,
+  type McpServerFile,
+  type McpServerSpec,
+} from './workflow/agent-tools.js';
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
 export { rateLimitInfo } from './llm/anthropic.js';
 export { parsePrices, parseRoleEffort, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';
+// Concurrency keys, fair sharing across keys and run priority (docs/concurrency-and-priority.md).
+export {
+  ConcurrencySchema,
+  PrioritySchema,
+  DEFAULT_RUN_PRIORITY,
+  MAX_CONCURRENCY_LIMIT,
+  MAX_CONCURRENCY_KEY_LENGTH,
+  resolveConcurrency,
+  validatePriority,
+  type ConcurrencySpec,
+} from './workflow/concurrency.js';
+export { admitRun, concurrencyKeys, concurrencyState, releaseConcurrency, withConcurrencyRelease, type Admission, type ReleaseConcurrency } from './engine/concurrency.js';
+export { BULLMQ_PRIORITY_LIMIT, PRIORITY_BAND_WIDTH, fairPriority, fairnessKey, priorityBandStart } from './engine/fair-priority.js';
+export * from './schedules/index.js';

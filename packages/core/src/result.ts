@@ -5,6 +5,7 @@
 import type { SerializedFleetError } from './errors.js';
 import type { RunState, RunStatus, TokenUsage } from './scheduler/types.js';
 import type { Budget } from './workflow/budget.js';
+import type { ConcurrencySpec } from './workflow/concurrency.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
 
 export interface PhaseResult {
@@ -57,6 +58,10 @@ export interface RunResult {
    * (`FleetClient.result` fills it from the pools' heartbeats; absent when every queued phase is served).
    */
   unserved?: Array<{ phase: string; iteration: number; role: string; message: string }>;
+  /** The run's concurrency key (rendered) and limit, when it has one (docs/concurrency-and-priority.md). */
+  concurrency?: { key: string; limit: number | null };
+  /** The run's priority, 1 (least urgent) .. 10 (most urgent), when the request or the workflow set one. */
+  priority?: number;
 }
 
 /** Everything stored about a run besides its state: what was asked and with which definition. */
@@ -73,6 +78,10 @@ export interface RunMeta {
   links?: RunLinks;
   /** The request's budget (issue 8); the tighter of it and the workflow's `budget` applies. */
   budget?: Budget;
+  /** The run's concurrency key as rendered at submission, and its limit (the request's, else the workflow's). */
+  concurrency?: ConcurrencySpec;
+  /** The run's priority, 1 (least urgent) .. 10 (most urgent), when the request or the workflow set one. */
+  priority?: number;
 }
 
 /** Links between runs: a rerun, a fallback, a child workflow run. */
@@ -83,6 +92,11 @@ export interface RunLinks {
   fallback_of?: string;
   /** This run is a phase of that run. */
   parent?: { run_id: string; phase: string; iteration: number };
+  /**
+   * This run was started by that schedule, for that fire time (ISO 8601); `manual` when started by a
+   * trigger (run now), `caught_up` when it stands for a fire missed while no manager ran.
+   */
+  schedule?: { name: string; fire_time: string; manual?: boolean; caught_up?: boolean };
 }
 
 /**
@@ -138,6 +152,8 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
       const w = state.phases[def.name]?.waitingFor;
       return w && state.phases[def.name]?.status === 'waiting' ? [{ phase: def.name, ...w }] : [];
     }),
+    ...(meta.concurrency ? { concurrency: { key: meta.concurrency.key, limit: meta.concurrency.limit ?? null } } : {}),
+    ...(meta.priority !== undefined ? { priority: meta.priority } : {}),
   };
 }
 

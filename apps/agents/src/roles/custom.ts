@@ -8,7 +8,7 @@
  * the schema ({@link placeholderFor}), every string saying it came from the offline model.
  */
 import { resolve } from 'node:path';
-import { FleetError, ROLE_NAME_PATTERN, compileOutputSchema, outputSchemaProblems, type RoleDefinition } from '@agentfleet/core';
+import { AgentToolsSchema, FleetError, MaxTurnsSchema, McpServersSchema, ROLE_NAME_PATTERN, compileMcpServers, compileOutputSchema, outputSchemaProblems, type RoleDefinition } from '@agentfleet/core';
 import { z } from 'zod';
 import { importUserModule } from '../tools/registry.js';
 import { OFFLINE_LABEL, type AgentRole } from './role.js';
@@ -129,6 +129,9 @@ export function customRole(def: RoleDefinition): AgentRole<Record<string, unknow
     ...(def.provider !== undefined ? { provider: def.provider } : {}),
     ...(def.temperature !== undefined ? { temperature: def.temperature } : {}),
     ...(def.stream ? { stream: true } : {}),
+    ...(def.tools !== undefined ? { tools: def.tools } : {}),
+    ...(def.mcp_servers !== undefined ? { mcpServers: compileMcpServers(def.mcp_servers) } : {}),
+    ...(def.max_turns !== undefined ? { maxTurns: def.max_turns } : {}),
     ...(def.strict !== undefined ? { strict: def.strict } : {}),
     ...(def.effort !== undefined ? { effort: def.effort } : {}),
     ...(def.thinking !== undefined ? { thinking: def.thinking } : {}),
@@ -187,6 +190,15 @@ function moduleRole(value: unknown, path: string, reserved: readonly string[]): 
   if (!hasZod && !r.outputJsonSchema) throw new FleetError('INVALID_INPUT', `${where}: role "${r.name}" needs "outputSchema" (zod) or "outputJsonSchema" (a JSON Schema object)`);
   const role = { ...r } as AgentRole;
   if (!hasZod) role.outputSchema = AnyObject;
+  // Tool fields as in a role file: checked here, so a typo fails at start and not in a phase.
+  const toolFields = { tools: AgentToolsSchema, mcpServers: McpServersSchema, maxTurns: MaxTurnsSchema } as const;
+  for (const [field, schema] of Object.entries(toolFields)) {
+    const value = (r as Record<string, unknown>)[field];
+    if (value === undefined) continue;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw new FleetError('INVALID_INPUT', `${where}: role "${r.name}": ${field}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (field === 'mcpServers') role.mcpServers = compileMcpServers(parsed.data as Parameters<typeof compileMcpServers>[0]);
+  }
   if (r.outputJsonSchema && !r.validateOutput && !hasZod) role.validateOutput = jsonSchemaValidator(r.outputJsonSchema, `${where}: role "${r.name}": outputJsonSchema`);
   if (typeof r.offline !== 'function') {
     const schema = r.outputJsonSchema ?? (z.toJSONSchema(role.outputSchema, { io: 'output' }));

@@ -1,4 +1,4 @@
-import type { LlmEffort, StepAction } from '@agentfleet/core';
+import type { LlmEffort, McpServerSpec, StepAction } from '@agentfleet/core';
 import type { z } from 'zod';
 
 /** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
@@ -50,6 +50,15 @@ export interface AgentRole<T = unknown> {
   provider?: 'anthropic' | 'openai-compatible';
   /** Sampling temperature (sent only by providers that accept it). */
   temperature?: number;
+  /**
+   * Tools this role may call before it submits (a tool loop): built-in, user (`FLEET_TOOL_MODULES`)
+   * or the name of an MCP server; a phase's `tools` add to them. @defaultValue none
+   */
+  tools?: string[];
+  /** MCP servers of this role; their allowed tools are always offered. @defaultValue none */
+  mcpServers?: McpServerSpec[];
+  /** Model calls one attempt's tool loop may make; a phase's `max_turns` overrides it. @defaultValue 10 */
+  maxTurns?: number;
   /**
    * Ask the provider to guarantee the output's schema (structured outputs, `strict`); the zod schema
    * still checks what the grammar cannot express. @defaultValue true

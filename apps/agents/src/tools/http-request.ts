@@ -140,6 +140,9 @@ async function httpRequest(p: HttpRequestParams, ctx: ToolContext): Promise<unkn
   if (!hostAllowed(url, allowed)) throw refuse(url, allowed);
 
   const headers: Record<string, string> = { ...p.headers };
+  // Inside an agent's tool loop: a retried attempt repeats an unfinished call with the same key, so a
+  // server that honours Idempotency-Key does its side effect once.
+  if (ctx.idempotencyKey && !Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key')) headers['Idempotency-Key'] = ctx.idempotencyKey;
   let body: string | undefined;
   if (p.body !== undefined && p.body !== null) {
     if (typeof p.body === 'string') body = p.body;

@@ -1,5 +1,6 @@
 /**
- * The tools a `tools` pool runs: the built-ins (`http_request`, `write_file`, `render_template`) and
+ * The tools a `tools` pool (and an agent's tool loop) runs: the built-ins (`http_request`, `write_file`,
+ * `read_file`, `list_files`, `render_template`) and
  * the user tools of `FLEET_TOOL_MODULES`.
  *
  * A user tool module exports a tool as its default export, as `tool`, or several as `tools` (an
@@ -22,11 +23,15 @@ import { httpRequestTool } from './http-request.js';
 import { renderTemplateTool } from './render-template.js';
 import { parameterValidator, type FleetTool } from './tool.js';
 import { writeFileTool } from './write-file.js';
+import { readFileTool } from './read-file.js';
+import { listFilesTool } from './list-files.js';
 
 /** The built-in tools, by name. */
 export const BUILTIN_TOOLS: Readonly<Record<string, FleetTool>> = {
   http_request: httpRequestTool,
   write_file: writeFileTool,
+  read_file: readFileTool,
+  list_files: listFilesTool,
   render_template: renderTemplateTool,
 };
 

@@ -7,6 +7,9 @@
  * - `FLEET_ARTIFACTS_DIR`: each run's artifacts directory, where `write_file` writes; `<run_id>` is
  *   replaced by the run id (appended as a subdirectory when absent). @defaultValue `runs/<run_id>`
  * - `FLEET_TOOL_MODULES`: user tool modules (.js, .mjs or .ts), comma-separated paths.
+ * - `FLEET_MCP_ALLOWED_COMMANDS`: executables a stdio MCP server of a workflow or role may be started
+ *   with (`node`, `npx`, `/opt/mcp/files-server`), comma-separated, or `*` (any). Streamable HTTP
+ *   servers follow `FLEET_TOOL_ALLOWED_HOSTS` instead. @defaultValue none: no stdio server starts
  */
 import { resolve } from 'node:path';
 import { FleetError } from '@agentfleet/core';
@@ -18,6 +21,8 @@ export interface ToolSettings {
   artifactsDir: (runId: string) => string;
   /** Absolute paths of user tool modules. */
   modules: string[];
+  /** Executables stdio MCP servers may be started with (`*`: any). @defaultValue [] */
+  mcpCommands?: string[] | undefined;
 }
 
 const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
@@ -38,5 +43,6 @@ export function loadToolSettings(env: NodeJS.ProcessEnv = process.env, cwd = pro
     allowedHosts,
     artifactsDir: (runId) => resolve(cwd, dir.includes('<run_id>') ? dir.replaceAll('<run_id>', runId) : `${dir}/${runId}`),
     modules: list(env.FLEET_TOOL_MODULES).map((p) => resolve(cwd, p)),
+    mcpCommands: list(env.FLEET_MCP_ALLOWED_COMMANDS),
   };
 }

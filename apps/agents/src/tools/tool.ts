@@ -19,6 +19,12 @@ export interface ToolContext {
   runId: string;
   phase: string;
   settings: ToolSettings;
+  /**
+   * The call's idempotency key inside an agent's tool loop, `<run>.<phase>.<iteration>.<call>`: the
+   * same on a retried attempt that repeats an unfinished call. `http_request` sends it as
+   * `Idempotency-Key`. Absent in tool phases.
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** A tool a `tools` pool can run. */

@@ -6,7 +6,9 @@
  *   fleet patterns suggest <n> --name X [--out FILE] [--add] [same thresholds]
  *       pattern n as a validated workflow (YAML on stdout or in FILE); --add registers it
  *
- * History is read from the run store: the newest `--runs` runs of the `<prefix>:runs` index.
+ * History is the newest `--runs` finished runs: from the run archive in PostgreSQL when
+ * FLEET_HISTORY_URL is set (so runs Redis let expire still count), together with the finished runs
+ * Redis holds that are not archived yet; from Redis alone otherwise.
  */
 import { writeFile } from 'node:fs/promises';
 import {
@@ -23,6 +25,7 @@ import {
   type HistoryRun,
   type SequencePattern,
 } from '@agentfleet/core';
+import { openHistoryStore, type HistoryStore } from '@agentfleet/manager';
 import { Option, type Command } from 'commander';
 import { positiveInt, say } from '../shared.js';
 
@@ -47,19 +50,37 @@ function thresholdOptions(cmd: Command): Command {
     .addOption(new Option('--runs <n>', 'how many of the newest runs to read').argParser(positiveInt('--runs')).default(1000));
 }
 
-async function withStore<T>(fn: (store: RunStore) => Promise<T>): Promise<T> {
+interface HistorySources {
+  store: RunStore;
+  archive: HistoryStore | undefined;
+}
+
+async function withStore<T>(fn: (sources: HistorySources) => Promise<T>): Promise<T> {
   const config = loadConfig();
   await assertRedisReachable(config.redisUrl);
   const redis = createRedis(config.redisUrl, { name: 'fleet-patterns' });
+  let archive: HistoryStore | undefined;
   try {
-    return await fn(new RunStore(redis, config.queuePrefix));
+    if (config.historyUrl) archive = await openHistoryStore({ url: config.historyUrl, schema: config.historySchema, poolSize: 1 });
+    return await fn({ store: new RunStore(redis, config.queuePrefix), archive });
   } finally {
+    await archive?.close();
     redis.disconnect();
   }
 }
 
-async function mine(store: RunStore, o: ThresholdFlags): Promise<{ history: HistoryRun[]; patterns: SequencePattern[] }> {
-  const history = await readRunHistory(store, { limit: o.runs });
+/** The newest `limit` finished runs, oldest first: the archive's and those only Redis holds, once each. */
+export async function readHistory({ store, archive }: HistorySources, limit: number): Promise<HistoryRun[]> {
+  const inRedis = await readRunHistory(store, { limit });
+  if (!archive) return inRedis;
+  const archived = await archive.runHistory(limit);
+  const seen = new Set(archived.map((r) => r.runId));
+  // Redis runs are the newest (the archive lags behind them), so they go last, in their own order.
+  return [...archived, ...inRedis.filter((r) => !seen.has(r.runId))].slice(-limit);
+}
+
+async function mine(sources: HistorySources, o: ThresholdFlags): Promise<{ history: HistoryRun[]; patterns: SequencePattern[] }> {
+  const history = await readHistory(sources, o.runs);
   return { history, patterns: minePatterns(history, { minFrequency: o.minFrequency, minSuccessRate: o.minSuccessRate, maxLength: o.maxLength }) };
 }
 
@@ -75,8 +96,8 @@ export function register(program: Command): void {
       .description('recurring sequences of agent roles and tools in the run history, with frequency, success rate and mean duration')
       .option('--json', 'print JSON', false),
   ).action(async (opts: ThresholdFlags & { json: boolean }) => {
-    await withStore(async (store) => {
-      const { history, patterns: found } = await mine(store, opts);
+    await withStore(async (sources) => {
+      const { history, patterns: found } = await mine(sources, opts);
       if (opts.json) {
         process.stdout.write(JSON.stringify(found.map((p, i) => ({ n: i + 1, steps: p.steps, frequency: p.frequency, success_rate: p.successRate, mean_duration_ms: p.meanDurationMs })), null, 2) + '\n');
       } else {
@@ -96,8 +117,9 @@ export function register(program: Command): void {
       .option('-o, --out <file>', 'write the workflow to this file (.yaml or .json) instead of stdout')
       .option('--add', 'also register it in the template registry', false),
   ).action(async (n: number, opts: ThresholdFlags & { name: string; description?: string; out?: string; add: boolean }) => {
-    await withStore(async (store) => {
-      const { history, patterns: found } = await mine(store, opts);
+    await withStore(async (sources) => {
+      const { store } = sources;
+      const { history, patterns: found } = await mine(sources, opts);
       const pattern = found[n - 1];
       if (!pattern) throw new FleetError('INVALID_INPUT', `there is no pattern ${n}: ${found.length} pattern(s) match these thresholds; run \`fleet patterns\` to see them`);
       const { body, definition } = suggestWorkflow(pattern, history, { name: opts.name, ...(opts.description ? { description: opts.description } : {}) });

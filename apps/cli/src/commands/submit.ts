@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
 import { PhaseOutputPrinter } from '../output-stream.js';
 import { progressLine } from '../progress.js';
-import { EXIT, budgetOptions, parseVars, say } from '../shared.js';
+import { EXIT, budgetOptions, parseVars, positiveInt, say } from '../shared.js';
 
 /** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
 export function apiOptions(command: Command): Command {
@@ -58,9 +58,13 @@ export function register(program: Command): void {
       .option('-f, --file <path>', 'read the requirements from a file')
       .option('--var <key=value>', 'a workflow variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--conversation <id>', 'conversation id: at most one active run per conversation')
+      .option('--priority <n>', 'run priority, 1 (least urgent) .. 10 (most urgent); overrides the workflow\'s (default 5)', positiveInt('--priority'))
+      .option('--concurrency-key <template>', 'concurrency key, e.g. "{{tenant}}" (a template over the variables); overrides the workflow\'s')
+      .option('--concurrency-limit <n>', 'at most this many runs of the key active at once; the rest are queued', positiveInt('--concurrency-limit'))
+      .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
       .option('--wait', 'follow the run until it finishes and print its result JSON', false)
       .option('--stream', 'with --wait: print the output of the phase in progress on stderr as the model writes it', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; wait: boolean; stream: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number }) => {
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; stream: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
     if (opts.stream && !opts.wait) throw new FleetError('INVALID_INPUT', '--stream needs --wait: fleet submit --wait --stream "..."');
     let requirements = words.join(' ');
     if (opts.file) {
@@ -70,15 +74,20 @@ export function register(program: Command): void {
       });
     }
     if (!requirements.trim()) throw new FleetError('INVALID_INPUT', 'no requirements given: fleet submit "Build a REST API for ..." --manager-url http://host:8080');
+    if (opts.concurrencyLimit !== undefined && opts.concurrencyKey === undefined) {
+      throw new FleetError('INVALID_INPUT', '--concurrency-limit needs --concurrency-key (e.g. --concurrency-key "{{tenant}}" --var tenant=acme)');
+    }
     const api = clientOptions(opts);
-    const created = await apiRequest<{ run_id: string; workflow: { name: string; version: string } }>(api, 'POST', '/api/runs', {
+    const created = await apiRequest<{ run_id: string; status: string; workflow: { name: string; version: string } }>(api, 'POST', '/api/runs', {
       requirements,
       template: opts.workflow,
       variables: parseVars(opts.var),
       ...(opts.conversation ? { conversation_id: opts.conversation } : {}),
       ...(opts.maxCostUsd !== undefined || opts.maxTokensBudget !== undefined ? { budget: { max_cost_usd: opts.maxCostUsd, max_tokens: opts.maxTokensBudget } } : {}),
-    });
-    say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}`);
+      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+      ...(opts.concurrencyKey !== undefined ? { concurrency: { key: opts.concurrencyKey, ...(opts.concurrencyLimit !== undefined ? { limit: opts.concurrencyLimit } : {}) } } : {}),
+    }, opts.idempotencyKey !== undefined ? { 'idempotency-key': opts.idempotencyKey } : {});
+    say(`run ${created.run_id}: ${created.workflow.name} v${created.workflow.version}${created.status === 'queued' ? ' (queued: its concurrency key is at its limit)' : ''}`);
     if (!opts.wait) {
       process.stdout.write(`${created.run_id}\n`);
       return;

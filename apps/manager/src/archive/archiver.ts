@@ -9,7 +9,7 @@
  * and should the job itself be lost, the lease brings the run due again. A repeated write overwrites
  * the same rows, so nothing is lost and nothing is duplicated.
  */
-import { FleetError, RunLabelStore, type RunStore, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, RunLabelStore, historyRunOf, type RunStore, type StoredRunEvent } from '@agentfleet/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from './history-store.js';
@@ -66,7 +66,7 @@ export async function startArchiver(redis: Redis, store: RunStore, history: Hist
       return;
     }
     const [result, runLabels, events] = await Promise.all([store.getResult(id), labels.get(id), readAllEvents(store, id)]);
-    await history.write({ result, labels: runLabels as Record<string, unknown>, events });
+    await history.write({ result, labels: runLabels as Record<string, unknown>, events, history: historyRunOf(run.meta, run.state) });
     await store.markArchived(id);
     options.onArchived?.(id);
   }

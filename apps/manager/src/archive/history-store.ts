@@ -7,10 +7,11 @@
  * (node-pg-migrate), applied by {@link openHistoryStore}.
  */
 import { fileURLToPath } from 'node:url';
-import type { RunResult, StoredRunEvent } from '@agentfleet/core';
+import type { HistoryRun, RunResult, StoredRunEvent } from '@agentfleet/core';
 import { FleetError } from '@agentfleet/core';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { roundUsd, round3, type AnalyticsFilter, type DailyStats, type FailureStats } from './run-analytics.js';
 
 /** Where the migrations are, from `src/archive` and `dist/archive` alike. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -29,6 +30,8 @@ export interface ArchivedRun {
   result: RunResult;
   labels: Record<string, unknown>;
   events: StoredRunEvent[];
+  /** The run as pattern mining sees it (its steps with their definitions), when it is known. */
+  history?: HistoryRun | undefined;
 }
 
 /** Filters of {@link HistoryStore.list}; all optional and combined with AND. */
@@ -37,6 +40,8 @@ export interface RunListFilter {
   workflow?: string | undefined;
   userId?: string | undefined;
   conversationId?: string | undefined;
+  /** Only runs started by this schedule (the `schedule` label). */
+  schedule?: string | undefined;
   /** Created at or after, epoch ms. */
   createdFrom?: number | undefined;
   /** Created before, epoch ms. */
@@ -90,6 +95,15 @@ export interface HistoryStore {
   finishedBefore(finishedBefore: number, status: string | undefined, limit: number): Promise<string[]>;
   /** Analytics per workflow over every archived run, or only those started by the key `userId` when given. */
   workflowStats(userId?: string): Promise<WorkflowStats[]>;
+  /**
+   * The newest `limit` archived runs that recorded their steps, oldest first, as pattern mining reads
+   * them (`fleet patterns`).
+   */
+  runHistory(limit: number): Promise<HistoryRun[]>;
+  /** Archived runs per UTC day of creation, newest day first (see {@link dailyStats}). */
+  dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]>;
+  /** Archived failed runs by the code of their first error, most frequent first (see {@link failureStats}). */
+  failureStats(filter: AnalyticsFilter): Promise<FailureStats[]>;
   close(): Promise<void>;
 }
 
@@ -142,18 +156,18 @@ function hostOf(url: string): string {
 class PgHistoryStore implements HistoryStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async write({ result, labels, events }: ArchivedRun): Promise<void> {
+  async write({ result, labels, events, history }: ArchivedRun): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       const usage = result.usage;
       await client.query(
         `INSERT INTO runs (run_id, status, workflow_name, workflow_version, requirements, user_id, conversation_id, template, parent_run_id,
-                           created_at, finished_at, duration_ms, input_tokens, output_tokens, cost_usd, error_code, result, labels, archived_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now())
+                           created_at, finished_at, duration_ms, input_tokens, output_tokens, cost_usd, error_code, result, labels, steps, archived_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now())
          ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,
            input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, cost_usd = EXCLUDED.cost_usd,
-           error_code = EXCLUDED.error_code, result = EXCLUDED.result, labels = EXCLUDED.labels, archived_at = now()`,
+           error_code = EXCLUDED.error_code, result = EXCLUDED.result, labels = EXCLUDED.labels, steps = coalesce(EXCLUDED.steps, runs.steps), archived_at = now()`,
         [
           result.run_id,
           result.status,
@@ -173,6 +187,7 @@ class PgHistoryStore implements HistoryStore {
           result.errors[0]?.error.code ?? null,
           JSON.stringify(result),
           JSON.stringify(labels),
+          history ? JSON.stringify({ steps: history.steps, variables: history.variables ?? null }) : null,
         ],
       );
       await client.query('DELETE FROM run_phases WHERE run_id = $1', [result.run_id]);
@@ -233,6 +248,7 @@ class PgHistoryStore implements HistoryStore {
     if (filter.workflow !== undefined) add((n) => `workflow_name = ${n}`, filter.workflow);
     if (filter.userId !== undefined) add((n) => `user_id = ${n}`, filter.userId);
     if (filter.conversationId !== undefined) add((n) => `conversation_id = ${n}`, filter.conversationId);
+    if (filter.schedule !== undefined) add((n) => `labels->>'schedule' = ${n}`, filter.schedule);
     if (filter.createdFrom !== undefined) add((n) => `created_at >= ${n}`, new Date(filter.createdFrom));
     if (filter.createdTo !== undefined) add((n) => `created_at < ${n}`, new Date(filter.createdTo));
     if (filter.text !== undefined) add((n) => `to_tsvector('simple', requirements) @@ plainto_tsquery('simple', ${n})`, filter.text);
@@ -306,9 +322,83 @@ class PgHistoryStore implements HistoryStore {
     });
   }
 
+  async runHistory(limit: number): Promise<HistoryRun[]> {
+    const { rows } = await this.pool.query<{ run_id: string; workflow_name: string; status: string; steps: { steps: HistoryRun['steps']; variables: HistoryRun['variables'] | null } }>(
+      'SELECT run_id, workflow_name, status, steps FROM runs WHERE steps IS NOT NULL ORDER BY created_at DESC, run_id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.reverse().map((r) => ({
+      runId: r.run_id,
+      workflow: r.workflow_name,
+      status: r.status,
+      steps: r.steps.steps,
+      ...(r.steps.variables ? { variables: r.steps.variables } : {}),
+    }));
+  }
+
+  async dailyStats(filter: AnalyticsFilter): Promise<DailyStats[]> {
+    const { rows } = await this.pool.query<{ day: string; runs: string; by_status: Record<string, string>; median: string | null; p95: string | null; tokens: string; cost: number }>(
+      `WITH scoped AS (
+              SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, status, duration_ms,
+                     input_tokens + output_tokens AS tokens, coalesce(cost_usd, 0) AS cost
+              FROM runs ${ANALYTICS_WHERE}),
+            per_day AS (
+              SELECT day, count(*) AS runs,
+                     percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS median,
+                     percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p95,
+                     sum(tokens) AS tokens, sum(cost) AS cost
+              FROM scoped GROUP BY day),
+            per_status AS (
+              SELECT day, jsonb_object_agg(status, n) AS by_status
+              FROM (SELECT day, status, count(*) AS n FROM scoped GROUP BY day, status) s GROUP BY day)
+       SELECT d.day, d.runs, d.median, d.p95, d.tokens, d.cost, s.by_status
+       FROM per_day d JOIN per_status s USING (day) ORDER BY d.day DESC`,
+      analyticsParams(filter),
+    );
+    return rows.map((r) => {
+      const byStatus = Object.fromEntries(Object.entries(r.by_status).map(([k, v]) => [k, Number(v)]));
+      const finished = (byStatus.completed ?? 0) + (byStatus.failed ?? 0) + (byStatus.cancelled ?? 0);
+      return {
+        day: r.day,
+        runs: Number(r.runs),
+        by_status: byStatus,
+        completion_rate: finished > 0 ? round3((byStatus.completed ?? 0) / finished) : null,
+        median_ms: r.median === null ? null : Number(r.median),
+        p95_ms: r.p95 === null ? null : Number(r.p95),
+        tokens: Number(r.tokens),
+        cost_usd: roundUsd(Number(r.cost)),
+      };
+    });
+  }
+
+  async failureStats(filter: AnalyticsFilter): Promise<FailureStats[]> {
+    const { rows } = await this.pool.query<{ error_code: string; runs: string; by_workflow: Record<string, string>; last: Date }>(
+      `WITH per_workflow AS (
+              SELECT coalesce(error_code, 'UNKNOWN') AS error_code, workflow_name, count(*) AS n, max(created_at) AS last
+              FROM runs ${ANALYTICS_WHERE} AND status = 'failed' GROUP BY 1, 2)
+       SELECT error_code, sum(n) AS runs, max(last) AS last, jsonb_object_agg(workflow_name, n) AS by_workflow
+       FROM per_workflow GROUP BY error_code ORDER BY sum(n) DESC, error_code COLLATE "C"`,
+      analyticsParams(filter),
+    );
+    return rows.map((r) => ({
+      error_code: r.error_code,
+      runs: Number(r.runs),
+      by_workflow: Object.fromEntries(Object.entries(r.by_workflow).map(([k, v]) => [k, Number(v)])),
+      last_created_at: r.last.toISOString(),
+    }));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** The WHERE clause of an {@link AnalyticsFilter}, over `$1` user, `$2` workflow, `$3` created from. */
+const ANALYTICS_WHERE = `WHERE ($1::text IS NULL OR user_id = $1::text) AND ($2::text IS NULL OR workflow_name = $2::text)
+                AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz)`;
+
+function analyticsParams(filter: AnalyticsFilter): unknown[] {
+  return [filter.userId ?? null, filter.workflow ?? null, filter.createdFrom === undefined ? null : new Date(filter.createdFrom)];
 }
 
 function round(n: number): number {

@@ -2,9 +2,10 @@
  * API-key authentication. A key comes in `Authorization: Bearer <key>`, `X-API-Key: <key>`, or as the
  * password of HTTP Basic auth (so a browser can open the queue dashboard). Routes under `/api` and
  * `/admin` need a valid key; `/healthz`, `/readyz`, `/openapi.json`, `/docs` and the console's files under
- * `/ui` are public.
+ * `/ui` are public. A `POST /api/triggers/:name` that carries `X-Fleet-Signature` and no key is let
+ * through to its route, which checks the signature instead (routes/triggers.ts).
  */
-import { ADMIN_USER_TYPE, FleetError, type AccessStore, type ApiKeyRecord } from '@agentfleet/core';
+import { ADMIN_USER_TYPE, FleetError, SIGNATURE_HEADER, type AccessStore, type ApiKeyRecord } from '@agentfleet/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { statusOf, toHttpError } from './errors.js';
 
@@ -17,6 +18,13 @@ declare module 'fastify' {
 
 // `/ui` is the console's static files (no data: the page calls the API with the key it signs in with).
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/ui(\/|$)/];
+// A trigger delivery may come signed instead of with a key: its route checks the signature (routes/triggers.ts).
+const SIGNED = /^\/api\/triggers\/[^/]+$/;
+
+/** Whether `path` (as routed, without the query) is served without an API key. The OpenAPI document's per-route `security` comes from here too. */
+export function isPublicPath(path: string): boolean {
+  return PUBLIC.some((p) => p.test(path));
+}
 
 /** The key a request carries, if any. */
 export function keyOf(request: FastifyRequest, allowBasic = true): string | undefined {
@@ -52,7 +60,8 @@ export function registerAuth(app: FastifyInstance, access: AccessStore): void {
   app.addHook('onRequest', async (request, reply) => {
     // The path as the router sees it (percent-decoded, case as routed): `/%61dmin/queues` is `/admin/queues`.
     const path = routedPath(request);
-    if (PUBLIC.some((p) => p.test(path))) return;
+    if (isPublicPath(path)) return;
+    if (request.method === 'POST' && SIGNED.test(path) && request.headers[SIGNATURE_HEADER] !== undefined && keyOf(request, false) === undefined) return;
     let record: ApiKeyRecord | undefined;
     try {
       // Basic credentials (a browser opening the dashboard caches them) count only for the dashboard, so a

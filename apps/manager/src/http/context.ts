@@ -1,5 +1,5 @@
 /** What every route of the HTTP API shares: connections, stores and resolved options. */
-import type { AccessStore, FleetClient, RunLabelStore, RunStore, TemplateRegistry } from '@agentfleet/core';
+import type { AccessStore, FleetClient, RunLabelStore, RunStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore } from '@agentfleet/core';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from '../archive/history-store.js';
 import type { ResolvedHttpApiOptions } from './options.js';
@@ -14,6 +14,8 @@ export interface ApiContext {
   registry: TemplateRegistry;
   access: AccessStore;
   labels: RunLabelStore;
+  triggers: TriggerRegistry;
+  webhookSecrets: WebhookSecretStore;
   /** The run archive (PostgreSQL), when one is configured: runs Redis no longer holds are read there. */
   history: HistoryStore | undefined;
   options: ResolvedHttpApiOptions;

@@ -13,3 +13,19 @@ describe('resolveHttpApiOptions host', () => {
     expect(resolveHttpApiOptions(base, {}).host).toBe('127.0.0.1');
   });
 });
+
+describe('resolveHttpApiOptions signature tolerance', () => {
+  const base = { redisUrl: 'redis://127.0.0.1:6379', prefix: 'p' };
+
+  it('is 300 s by default, FLEET_SIGNATURE_TOLERANCE_S when set, and the option over both', () => {
+    expect(resolveHttpApiOptions(base, {}).signatureToleranceS).toBe(300);
+    expect(resolveHttpApiOptions(base, { FLEET_SIGNATURE_TOLERANCE_S: '60' }).signatureToleranceS).toBe(60);
+    expect(resolveHttpApiOptions({ ...base, signatureToleranceS: 30 }, { FLEET_SIGNATURE_TOLERANCE_S: '60' }).signatureToleranceS).toBe(30);
+  });
+
+  it('refuses a tolerance that is not whole seconds from 1 to 86400, naming the setting', () => {
+    for (const bad of ['0', '-5', '1.5', 'five', '86401']) {
+      expect(() => resolveHttpApiOptions(base, { FLEET_SIGNATURE_TOLERANCE_S: bad })).toThrow(/FLEET_SIGNATURE_TOLERANCE_S/);
+    }
+  });
+});

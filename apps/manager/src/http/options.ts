@@ -1,7 +1,7 @@
 /**
  * Options of the HTTP API, parsed once at start: raw options (or environment) → options with defaults.
  */
-import { FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
+import { DEFAULT_SIGNATURE_TOLERANCE_S, FleetError, parseConfiguredKeys, type ConfiguredKey } from '@agentfleet/core';
 import type { HistoryStore } from '../archive/history-store.js';
 
 export interface HttpApiOptions {
@@ -33,6 +33,12 @@ export interface HttpApiOptions {
   logger?: boolean;
   /** The run archive (`openHistoryStore`), when `FLEET_HISTORY_URL` is set: lists, finished runs and purges read and write it. */
   history?: HistoryStore;
+  /**
+   * How far the `X-Fleet-Timestamp` of a signed trigger delivery may be from this server's clock,
+   * either way, s; older (or later) deliveries answer 401. Delivery ids are remembered for twice this
+   * plus a minute. @defaultValue `FLEET_SIGNATURE_TOLERANCE_S`, else 300
+   */
+  signatureToleranceS?: number;
 }
 
 export interface ResolvedHttpApiOptions {
@@ -46,12 +52,14 @@ export interface ResolvedHttpApiOptions {
   sseKeepAliveMs: number;
   redisCommandTimeoutMs: number;
   logger: boolean;
+  signatureToleranceS: number;
 }
 
 /**
  * Apply defaults and read the environment for what the caller left out.
  *
- * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS` or a key shorter than 16 characters.
+ * @throws FleetError `INVALID_INPUT` for a bad `FLEET_API_KEYS`, a key shorter than 16 characters, or a
+ *   `FLEET_SIGNATURE_TOLERANCE_S` that is not a whole number of seconds from 1 to 86400.
  */
 export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.ProcessEnv = process.env): ResolvedHttpApiOptions {
   const adminKeys = options.adminKeys ?? (env.FLEET_ADMIN_KEY ? [env.FLEET_ADMIN_KEY] : []);
@@ -60,7 +68,12 @@ export function resolveHttpApiOptions(options: HttpApiOptions, env: NodeJS.Proce
   for (const k of keys) {
     if (k.key.length < 16) throw new FleetError('INVALID_INPUT', `an API key for user type "${k.userType}" is shorter than 16 characters; use a long random key (openssl rand -hex 24)`);
   }
+  const tolerance = options.signatureToleranceS ?? (env.FLEET_SIGNATURE_TOLERANCE_S ? Number(env.FLEET_SIGNATURE_TOLERANCE_S) : DEFAULT_SIGNATURE_TOLERANCE_S);
+  if (!Number.isInteger(tolerance) || tolerance < 1 || tolerance > 86_400) {
+    throw new FleetError('INVALID_INPUT', `FLEET_SIGNATURE_TOLERANCE_S (signatureToleranceS) is "${String(options.signatureToleranceS ?? env.FLEET_SIGNATURE_TOLERANCE_S)}"; give whole seconds from 1 to 86400 (default ${DEFAULT_SIGNATURE_TOLERANCE_S})`);
+  }
   return {
+    signatureToleranceS: tolerance,
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     port: options.port ?? 8080,

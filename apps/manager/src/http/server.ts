@@ -3,28 +3,33 @@
  * `/docs`, Bull Board at `/admin/queues`). It talks only to Redis: run store, manager queue, template
  * registry, keys and permissions; any number of API processes can serve one fleet.
  *
- * Routes: see {@link startHttpApi} and README.md, "HTTP API".
+ * Routes: see {@link startHttpApi} and docs/http-api.md.
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, createRedis, redactRedisUrl } from '@agentfleet/core';
+import { AccessStore, FleetClient, FleetError, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore, createRedis, redactRedisUrl } from '@agentfleet/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { registerAuth } from './auth.js';
 import { registerConsole } from './console.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
+import { OPENAPI_DOCUMENT, transformDocument, transformRoute } from './openapi.js';
 import { resolveHttpApiOptions, type HttpApiOptions } from './options.js';
+import { registerHttpTracing } from './tracing.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerAnalyticsRoutes } from './routes/analytics.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRunViewRoutes } from './routes/run-views.js';
 import { registerRunRoutes } from './routes/runs.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 
 export interface HttpApi {
@@ -72,6 +77,8 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     registry: new TemplateRegistry(redis, options.prefix),
     access: new AccessStore(redis, options.prefix, options.keys),
     labels: new RunLabelStore(redis, options.prefix),
+    triggers: new TriggerRegistry(redis, options.prefix),
+    webhookSecrets: new WebhookSecretStore(redis, options.prefix),
     history: raw.history,
     options,
   };
@@ -83,6 +90,8 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
     forceCloseConnections: true,
     bodyLimit: 2 * 1024 * 1024,
   });
+  // First, so every route registered after it gets its server span.
+  await registerHttpTracing(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -94,41 +103,25 @@ export async function startHttpApi(raw: HttpApiOptions): Promise<HttpApi> {
   });
 
   await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'AgentFleet manager API',
-        version: '0.1.0',
-        description: 'Runs, live events (SSE), workflow templates, permissions and analytics. Send an API key as `Authorization: Bearer <key>`.',
-      },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an AgentFleet API key' } } },
-      security: [{ apiKey: [] }],
-      tags: [
-        { name: 'runs' },
-        { name: 'workflow-templates' },
-        { name: 'permissions' },
-        { name: 'api-keys' },
-        { name: 'analytics' },
-        { name: 'workers' },
-        { name: 'health' },
-        { name: 'docs' },
-      ],
-    },
+    openapi: OPENAPI_DOCUMENT,
     hideUntagged: true,
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform: transformRoute,
+    transformObject: transformDocument,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, ctx.access);
   registerHealthRoutes(app, ctx);
+  registerAnalyticsRoutes(app, ctx);
   registerRunRoutes(app, ctx);
   registerRunViewRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  await registerTriggerRoutes(app, ctx);
   await registerConsole(app);
-  app.get('/openapi.json', { schema: { tags: ['docs'], summary: 'This OpenAPI 3.1 document', security: [] } }, () => app.swagger());
+  app.get('/openapi.json', { schema: { tags: ['docs'], operationId: 'getOpenApiDocument', summary: 'This OpenAPI 3.1 document' } }, () => app.swagger());
 
   const boardQueues: Queue[] = [];
   if (options.bullBoard) {

@@ -19,6 +19,21 @@ export function sseMessage(id: string, type: string, data: unknown): string {
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+const EVENT_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
+/** Answer with a finished event stream: `messages` (SSE messages, e.g. from {@link sseMessage}) and the end. */
+export function sendEventStream(reply: FastifyReply, messages: string): void {
+  reply.hijack();
+  reply.raw.writeHead(200, EVENT_STREAM_HEADERS);
+  reply.raw.end(messages);
+}
+
+
 /** An SSE message without an `id` (phase output pieces: the client's last event id is left alone). */
 export function sseMessageWithoutId(type: string, data: unknown): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -33,12 +48,7 @@ export function sseMessageWithoutId(type: string, data: unknown): string {
 export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runId: string, afterId: string, options: { output?: boolean } = {}): Promise<void> {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
+  res.writeHead(200, EVENT_STREAM_HEADERS);
   res.write('retry: 2000\n\n');
   const blocking = ctx.blockingConnection();
   blocking.on('error', () => {

@@ -41,6 +41,8 @@ import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { enforceStateSchema } from './state-schema.js';
+import { releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
+import { fairPriority } from './fair-priority.js';
 
 /**
  * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
@@ -184,6 +186,9 @@ function stillDue(effect: OutboxEffect, state: RunState): boolean {
     case 'finish_run':
     case 'start_fallback':
       return isTerminalRun(state.status);
+    case 'release_concurrency':
+      // Idempotent, and the slot was the finished run's whatever happened since (a resume runs outside the limit).
+      return true;
   }
 }
 
@@ -356,6 +361,8 @@ export class RunDriver {
         });
         if (batch.length > 1) decision = settleActions(decision, state);
         decision = enforceStateSchema(meta, decision, outputs);
+        // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
+        decision = withConcurrencyRelease(meta, decision);
         if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
       },
@@ -447,6 +454,8 @@ export class RunDriver {
       const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
       if (effect.type === 'enqueue_phase' && def) {
         work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
+      } else if (effect.type === 'release_concurrency') {
+        work.push(this.releaseSlot(meta.run_id, effect));
       } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
         work.push(this.cancelPhaseJob(def, state.phases[effect.phase]?.agent, phaseJobId(meta.run_id, effect.phase, effect.iteration)));
       } else if (effect.type !== 'enqueue_phase') {
@@ -468,6 +477,23 @@ export class RunDriver {
       if (await this.findPhaseJob(def, agent, phaseJobId(meta.run_id, def.name, iteration))) return;
     }
     await this.enqueuePhase(meta, state, def, iteration, agent);
+  }
+
+  /**
+   * Free a finished run's concurrency slot and start the key's runs it admitted, oldest first (see
+   * ./concurrency.ts). A repeat starts the same runs, whose second start is refused as a duplicate.
+   */
+  private async releaseSlot(runId: string, effect: ReleaseConcurrency): Promise<void> {
+    const admitted = await releaseConcurrency(this.options.store, runId, effect);
+    for (const next of admitted) {
+      try {
+        await this.apply(next, { type: 'run_started', at: Date.now() });
+      } catch (err) {
+        // A queued run deleted meanwhile has nothing left to start.
+        if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND')) throw err;
+      }
+      this.options.log.info({ run_id: next, concurrency_key: effect.key, released_by: runId }, 'queued run admitted');
+    }
   }
 
   /**
@@ -600,6 +626,8 @@ export class RunDriver {
         });
         await queue.add(def.name, data, {
           jobId,
+          // Urgent runs first, and concurrency keys taking turns (./fair-priority.ts).
+          priority: await fairPriority(this.options.store, queue, jobId, meta),
           sizeLimit: JOB_SIZE_LIMITS.phaseJob,
           attempts: def.retries + 1,
           backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },

@@ -8,6 +8,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { agentQueueName, agentQueuesKey } from '../queues/contracts.js';
 import { readPoolHeartbeats } from '../queues/pool-heartbeat.js';
+import { longestWaitingJob } from '../queues/longest-waiting.js';
 import { unservedMessage } from './unserved-roles.js';
 
 /** One agent role's queue and pools. */
@@ -47,9 +48,9 @@ export async function readRoleQueueStats(redis: Redis, prefix: string, roles: re
       const [workers, counts, oldest] = await Promise.all([
         queue.getWorkers(),
         queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'),
-        queue.getJobs(['wait'], 0, 0, true),
+        longestWaitingJob(queue),
       ]);
-      const first = oldest[0];
+      const first = oldest;
       const readyAt = first ? Math.max(first.timestamp + (first.delay || 0), first.processedOn ?? 0) : now;
       const concurrency = heartbeats.filter((h) => h.role === role).reduce((sum, h) => sum + h.concurrency, 0);
       const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);

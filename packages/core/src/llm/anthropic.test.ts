@@ -328,3 +328,41 @@ describe('fake-anthropic', { timeout: 10_000 }, () => {
     expect(await ok.json()).toMatchObject({ type: 'message', content: [{ type: 'text', text: 'unused' }] });
   });
 });
+
+describe('tool loops', () => {
+  const readFile = { name: 'read_file', description: 'Read a file.', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } };
+
+  it('offers the submit tool first and the extra tools after it with tool_choice any, and returns calls of the extra tools without an output', async () => {
+    await using fake = await startFakeAnthropic({ apiKey: API_KEY });
+    fake.enqueue({ toolCalls: [{ name: 'read_file', input: { path: 'a.txt' } }, { name: 'read_file', input: { path: 'b.txt' } }] });
+    const reply = await llmFor(fake).generate(request({ tools: [readFile] }));
+    const body = fake.requests[0]?.body as { tools: Array<{ name: string }>; tool_choice: unknown };
+    expect(body.tools.map((t) => t.name)).toEqual([request().tool.name, 'read_file']);
+    expect(body.tool_choice).toEqual({ type: 'any' });
+    expect(reply.output).toBeUndefined();
+    expect(reply.toolCalls?.map((c) => c.input)).toEqual([{ path: 'a.txt' }, { path: 'b.txt' }]);
+    expect(reply.toolCalls?.every((c) => c.id.startsWith('toolu_'))).toBe(true);
+  });
+
+  it('sends tool calls as tool_use blocks and their results as tool_result blocks, is_error on failures; the submit call ends the turn', async () => {
+    await using fake = await startFakeAnthropic({ apiKey: API_KEY });
+    fake.enqueue({ toolInput: { summary: 'done' } });
+    const base = request({ tools: [readFile] });
+    const reply = await llmFor(fake).generate({
+      ...base,
+      messages: [
+        ...base.messages,
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'read_file', input: { path: 'a.txt' } }] },
+        { role: 'user', content: [{ type: 'tool_result', toolUseId: 'toolu_1', content: 'no such file', isError: true }] },
+      ],
+    });
+    expect(reply.output).toEqual({ summary: 'done' });
+    expect(reply.submitCallId).toMatch(/^toolu_/);
+    expect(reply.toolCalls).toBeUndefined();
+    const messages = (fake.requests[0]?.body as { messages: unknown[] }).messages;
+    expect(messages.slice(-2)).toEqual([
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'read_file', input: { path: 'a.txt' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'no such file', is_error: true }] },
+    ]);
+  });
+});

@@ -15,6 +15,7 @@ import Anthropic, {
 } from '@anthropic-ai/sdk';
 import type {
   ContentBlock,
+  ContentBlockParam,
   Message,
   MessageCreateParamsNonStreaming,
   MessageParam,
@@ -84,7 +85,11 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  *
  * Each {@link generate} call is one `POST /v1/messages` with a single tool whose `input_schema` is
  * the role's output schema, and `tool_choice: {type: 'tool', name}` forcing the model to call it;
- * the tool call's `input` is the output. With `request.strict` the tool is sent with `strict: true`
+ * the tool call's `input` is the output. With {@link LlmRequest.tools} (a tool loop) those tools
+ * follow the submit tool and `tool_choice` is `{type: 'any'}`: the model calls the submit tool (the
+ * reply's output) or some of the others (the reply's `toolCalls`, without output); tool calls and
+ * results in `messages` go out as `tool_use` and `tool_result` blocks (`is_error` on failures).
+ * With `request.strict` the tool is sent with `strict: true`
  * and the schema's structured-output form (`strictJsonSchema`); with `request.thinking`
  * (`thinking: {type: 'adaptive'}`, which the API refuses with a forced tool) the output is asked for
  * with `output_config.format` instead and read from the reply's JSON text; `request.effort` is
@@ -240,6 +245,13 @@ export class AnthropicLlmClient implements LlmClient {
     const call = message.content.find(
       (block): block is ToolUseBlock => block.type === 'tool_use' && block.name === toolName,
     );
+    const offered = new Set((request.tools ?? []).map((t) => t.name));
+    const toolCalls = message.content
+      .filter((block): block is ToolUseBlock => block.type === 'tool_use' && offered.has(block.name))
+      .map((block) => ({ id: block.id, name: block.name, input: block.input }));
+    if (call === undefined && toolCalls.length > 0 && stopReason !== 'max_tokens') {
+      return { output: undefined, toolCalls, usage: toUsage(message.usage), model: message.model, id: message.id, stopReason };
+    }
     if (call === undefined || stopReason === 'max_tokens') {
       throw new FleetError(
         'OUTPUT_INVALID',
@@ -259,6 +271,7 @@ export class AnthropicLlmClient implements LlmClient {
     }
     return {
       output: call.input,
+      submitCallId: call.id,
       usage: toUsage(message.usage),
       model: message.model,
       id: message.id,
@@ -380,16 +393,25 @@ function errorName(value: unknown): unknown {
   return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
 }
 
-/** A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint. */
+/**
+ * A message as the SDK takes it: text blocks marked `cache` carry a `cache_control` breakpoint,
+ * tool calls become `tool_use` blocks and their results `tool_result` blocks (`is_error` when the
+ * call failed). https://docs.anthropic.com/en/docs/build-with-claude/tool-use
+ */
 function toMessageParam(message: LlmMessage): MessageParam {
   if (typeof message.content === 'string') return { role: message.role, content: message.content };
   return {
     role: message.role,
-    content: message.content.map((block) => ({
-      type: 'text' as const,
-      text: block.text,
-      ...(block.cache ? { cache_control: { type: 'ephemeral' as const } } : {}),
-    })),
+    content: message.content.map((block): ContentBlockParam => {
+      switch (block.type) {
+        case 'text':
+          return { type: 'text', text: block.text, ...(block.cache ? { cache_control: { type: 'ephemeral' as const } } : {}) };
+        case 'tool_use':
+          return { type: 'tool_use', id: block.id, name: block.name, input: block.input };
+        case 'tool_result':
+          return { type: 'tool_result', tool_use_id: block.toolUseId, content: block.content, ...(block.isError ? { is_error: true } : {}) };
+      }
+    }),
   };
 }
 
@@ -494,11 +516,12 @@ function toUsage(usage: Message['usage']): LlmUsage {
 /**
  * How the request asks for its structured output, and with what effort and thinking:
  *
- * - without thinking, one tool forced with `tool_choice` (sent with `strict: true` and the
- *   compatible schema when `request.strict` and the schema can be made compatible);
+ * - without thinking, the submit tool forced with `tool_choice` (sent with `strict: true` and the
+ *   compatible schema when `request.strict` and the schema can be made compatible), or with other
+ *   tools (a tool loop) `tool_choice: {type: 'any'}`;
  * - with thinking (`thinking: {type: 'adaptive'}`), which the API refuses together with a forced
- *   tool, `output_config.format` with the JSON Schema when it is compatible, else the tool with
- *   `tool_choice: auto` (the prompt asks for the call; a reply without it is `OUTPUT_INVALID`);
+ *   tool, `output_config.format` with the JSON Schema when it is compatible and there are no other
+ *   tools, else the tools with `tool_choice: auto` (the prompt asks for the call);
  * - `request.effort` as `output_config.effort`.
  *
  * @see https://platform.claude.com/docs/en/build-with-claude/structured-outputs
@@ -508,19 +531,25 @@ function structuredOutputParams(request: LlmRequest): Pick<MessageCreateParamsNo
   const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'anthropic') : undefined;
   const schema = strict?.compatible ? strict.schema : request.tool.inputSchema;
   const effort = request.effort === undefined ? {} : { effort: request.effort };
-  const tool: Tool = {
-    name: request.tool.name,
-    description: request.tool.description,
-    input_schema: schema as Tool.InputSchema,
-    ...(strict?.compatible ? { strict: true } : {}),
-  };
+  const extra = request.tools ?? [];
+  const tools: Tool[] = [
+    {
+      name: request.tool.name,
+      description: request.tool.description,
+      input_schema: schema as Tool.InputSchema,
+      ...(strict?.compatible ? { strict: true } : {}),
+    },
+    ...extra.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Tool.InputSchema })),
+  ];
+  const effortOnly = request.effort === undefined ? {} : { output_config: effort };
   if (request.thinking) {
-    if (strict?.compatible) {
+    if (strict?.compatible && extra.length === 0) {
       return { thinking: { type: 'adaptive' }, output_config: { ...effort, format: { type: 'json_schema', schema } } };
     }
-    return { thinking: { type: 'adaptive' }, tools: [tool], tool_choice: { type: 'auto' }, ...(request.effort === undefined ? {} : { output_config: effort }) };
+    return { thinking: { type: 'adaptive' }, tools, tool_choice: { type: 'auto' }, ...effortOnly };
   }
-  return { tools: [tool], tool_choice: { type: 'tool', name: request.tool.name }, ...(request.effort === undefined ? {} : { output_config: effort }) };
+  // With other tools the model picks which to call, but must call one: the submit tool ends the turn.
+  return { tools, tool_choice: extra.length > 0 ? { type: 'any' } : { type: 'tool', name: request.tool.name }, ...effortOnly };
 }
 
 /** What went wrong when the reply holds no complete tool call, and what to do about it. */

@@ -79,3 +79,40 @@ describe('OpenAiCompatibleLlmClient', () => {
     await expect(llm.generate(request(AbortSignal.timeout(200)))).rejects.toMatchObject({ code: 'PHASE_TIMEOUT' });
   });
 });
+
+describe('tool loops over Chat Completions', () => {
+  it('offers the extra tools with tool_choice "required", returns their calls, and sends tool calls and results back as assistant tool_calls and tool messages', async () => {
+    handlers.push((_body, res) =>
+      json(res, 200, {
+        ...completion('{}'),
+        choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'read_file', arguments: '{"path":"a.txt"}' } }] } }],
+      }),
+    );
+    const llm = new OpenAiCompatibleLlmClient({ baseURL, model: 'qwen3:8b' });
+    const tools = [{ name: 'read_file', description: 'Read a file.', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } }];
+    const first = await llm.generate({ ...request(), tools });
+    expect(first.output).toBeUndefined();
+    expect(first.toolCalls).toEqual([{ id: 'call_7', name: 'read_file', input: { path: 'a.txt' } }]);
+    const sent = bodies.at(-1) as { tools: Array<{ function: { name: string } }>; tool_choice: unknown };
+    expect(sent.tools.map((t) => t.function.name)).toEqual(['submit_planner_output', 'read_file']);
+    expect(sent.tool_choice).toBe('required');
+
+    handlers.push((_body, res) => json(res, 200, completion('{"summary":"done"}')));
+    const second = await llm.generate({
+      ...request(),
+      tools,
+      messages: [
+        ...request().messages,
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'call_7', name: 'read_file', input: { path: 'a.txt' } }] },
+        { role: 'user', content: [{ type: 'tool_result', toolUseId: 'call_7', content: 'no such file', isError: true }] },
+      ],
+    });
+    expect(second.output).toEqual({ summary: 'done' });
+    expect(second.submitCallId).toBe('call_1');
+    const messages = (bodies.at(-1) as { messages: unknown[] }).messages;
+    expect(messages.slice(2)).toEqual([
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'read_file', arguments: '{"path":"a.txt"}' } }] },
+      { role: 'tool', tool_call_id: 'call_7', content: 'Error: no such file' },
+    ]);
+  });
+});

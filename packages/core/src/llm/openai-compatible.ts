@@ -17,17 +17,7 @@ import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
 import { abortError } from './abort.js';
 import { redactError } from './redact.js';
 import { strictJsonSchema } from './strict-schema.js';
-import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
-
-/** One reply, streamed or whole. */
-interface Reply {
-  id: string;
-  model: string;
-  finish: string;
-  /** The forced function's JSON arguments, undefined when it was not called. */
-  arguments: string | undefined;
-  usage: CompletionUsage | undefined | null;
-}
+import { messageText, type LlmClient, type LlmMessage, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Options of {@link OpenAiCompatibleLlmClient}. */
 export interface OpenAiCompatibleClientOptions {
@@ -74,38 +64,37 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
   }
 
   /**
-   * Ask for one structured reply: a forced call of `request.tool.name`, sent with `strict: true`
-   * and the compatible schema when `request.strict` is set and the schema can be made compatible
-   * for OpenAI (every property required; see `strictJsonSchema`), else without `strict` (a server
-   * that ignores `strict` is covered by the caller's validation and repair). With `onDelta` (or
-   * `stream`) the reply streams and the function's partial arguments go to `onDelta`.
+   * Ask for one structured reply: a forced call of `request.tool.name` (with other tools, any
+   * call: `tool_choice: 'required'`), the submit function sent with `strict: true` and the
+   * compatible schema when `request.strict` is set and the schema can be made compatible for
+   * OpenAI (every property required; see `strictJsonSchema`), else without `strict` (a server that
+   * ignores `strict` is covered by the caller's validation and repair). With `onDelta` (or
+   * `stream`) the reply streams and the submit function's partial arguments go to `onDelta`.
    *
    * @throws FleetError as listed on the class.
    */
   async generate(request: LlmRequest): Promise<LlmResponse> {
     const model = request.model ?? this.model;
-    const messages: ChatCompletionMessageParam[] = [
-      { role: 'system', content: request.system },
-      ...request.messages.map((m): ChatCompletionMessageParam => ({ role: m.role, content: messageText(m) })),
-    ];
+    const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: request.system }, ...request.messages.flatMap(toChatMessages)];
+    const extra = request.tools ?? [];
     const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'openai') : undefined;
-    const params = {
+    const submit = {
+      type: 'function' as const,
+      function: {
+        name: request.tool.name,
+        description: request.tool.description,
+        parameters: strict?.compatible ? strict.schema : request.tool.inputSchema,
+        ...(strict?.compatible ? { strict: true } : {}),
+      },
+    };
+    const params: ChatCompletionCreateParamsNonStreaming = {
       model,
       messages,
       max_tokens: request.maxTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      tools: [
-        {
-          type: 'function' as const,
-          function: {
-            name: request.tool.name,
-            description: request.tool.description,
-            parameters: strict?.compatible ? strict.schema : request.tool.inputSchema,
-            ...(strict?.compatible ? { strict: true } : {}),
-          },
-        },
-      ],
-      tool_choice: { type: 'function' as const, function: { name: request.tool.name } },
+      tools: [submit, ...extra.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } }))],
+      // With other tools the model must call one of them or the submit function.
+      tool_choice: extra.length > 0 ? 'required' : { type: 'function', function: { name: request.tool.name } },
     };
     let reply: Reply;
     try {
@@ -113,9 +102,15 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     } catch (err) {
       throw redactError(this.#toFleetError(err, request.signal, model), this.#apiKey);
     }
+    const call = reply.calls.find((c) => c.name === request.tool.name);
     const finish = reply.finish;
     const details = { provider: this.provider, model: reply.model, id: reply.id, stop_reason: finish };
-    if (reply.arguments === undefined || finish === 'length') {
+    const offered = new Set(extra.map((t) => t.name));
+    const toolCalls = reply.calls.flatMap((c) => (offered.has(c.name) ? [{ id: c.id, name: c.name, input: parseArguments(c.arguments) }] : []));
+    if (!call && toolCalls.length > 0 && finish !== 'length') {
+      return { output: undefined, toolCalls, usage: chatUsage(reply.usage), model: reply.model || model, id: reply.id, stopReason: 'tool_use' };
+    }
+    if (!call || finish === 'length') {
       throw new FleetError(
         'OUTPUT_INVALID',
         `openai-compatible: reply ${reply.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
@@ -125,22 +120,16 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     }
     let output: unknown;
     try {
-      output = JSON.parse(reply.arguments);
+      output = JSON.parse(call.arguments);
     } catch {
       throw new FleetError('OUTPUT_INVALID', `openai-compatible: the arguments of "${request.tool.name}" are not JSON`, {
-        details: { ...details, arguments: reply.arguments.slice(0, 500) },
+        details: { ...details, arguments: call.arguments.slice(0, 500) },
       });
     }
-    const cached = reply.usage?.prompt_tokens_details?.cached_tokens ?? 0;
-    const reasoning = reply.usage?.completion_tokens_details?.reasoning_tokens;
     return {
       output,
-      usage: {
-        input_tokens: Math.max(0, (reply.usage?.prompt_tokens ?? 0) - cached),
-        output_tokens: reply.usage?.completion_tokens ?? 0,
-        ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
-        ...(typeof reasoning === 'number' && reasoning > 0 ? { thinking_tokens: reasoning } : {}),
-      },
+      submitCallId: call.id,
+      usage: chatUsage(reply.usage),
       model: reply.model || model,
       id: reply.id,
       stopReason: finish === 'tool_calls' || finish === 'stop' ? 'tool_use' : finish,
@@ -150,37 +139,43 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
   async #whole(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
     const completion: ChatCompletion = await this.#client.chat.completions.create(params, { signal: request.signal });
     const choice = completion.choices[0];
-    const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
     return {
       id: completion.id,
       model: completion.model,
       finish: choice?.finish_reason ?? 'unknown',
-      arguments: call?.type === 'function' ? call.function.arguments : undefined,
+      calls: (choice?.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [])),
       usage: completion.usage,
     };
   }
 
-  /** The reply streamed (`stream: true`, usage in the last chunk): the function's arguments are concatenated as they come. */
+  /** The reply streamed (`stream: true`, usage in the last chunk): each call's arguments are concatenated as they come, the submit function's told to `onDelta`. */
   async #streamed(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
     const stream = await this.#client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, { signal: request.signal });
-    const reply: Reply = { id: '', model: '', finish: 'unknown', arguments: undefined, usage: undefined };
-    let callIndex: number | undefined;
+    const reply: Reply = { id: '', model: '', finish: 'unknown', calls: [], usage: undefined };
+    const byIndex = new Map<number, { id: string; name: string; arguments: string }>();
     for await (const chunk of stream) {
       reply.id ||= chunk.id;
       reply.model ||= chunk.model;
       if (chunk.usage) reply.usage = chunk.usage;
       const choice = chunk.choices[0];
       if (!choice) continue;
-      for (const call of choice.delta.tool_calls ?? []) {
-        if (call.function?.name !== undefined) callIndex = call.function.name === request.tool.name ? call.index : callIndex;
-        if (call.index !== callIndex || !call.function?.arguments) continue;
-        reply.arguments = (reply.arguments ?? '') + call.function.arguments;
-        request.onDelta?.({ kind: 'tool_input', text: call.function.arguments });
+      for (const piece of choice.delta.tool_calls ?? []) {
+        let call = byIndex.get(piece.index);
+        if (!call) {
+          call = { id: piece.id ?? '', name: '', arguments: '' };
+          byIndex.set(piece.index, call);
+          reply.calls.push(call);
+        }
+        if (piece.id) call.id = piece.id;
+        if (piece.function?.name) call.name = piece.function.name;
+        const text = piece.function?.arguments;
+        if (!text) continue;
+        call.arguments += text;
+        if (call.name === request.tool.name) request.onDelta?.({ kind: 'tool_input', text });
       }
       if (choice.delta.content) request.onDelta?.({ kind: 'text', text: choice.delta.content });
       if (choice.finish_reason) reply.finish = choice.finish_reason;
     }
-    if (callIndex !== undefined) reply.arguments ??= '';
     return reply;
   }
 
@@ -208,4 +203,54 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     const fallback = toFleetError(err, 'INTERNAL');
     return new FleetError(fallback.code, redact(`openai-compatible: ${fallback.message}`), { cause: err, details: base });
   }
+}
+
+/** Usage of a completion: cached prompt tokens as cache reads, the rest as input; reasoning tokens as thinking tokens. */
+function chatUsage(usage: CompletionUsage | null | undefined): LlmResponse['usage'] {
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
+  const reasoning = usage?.completion_tokens_details?.reasoning_tokens;
+  return {
+    input_tokens: Math.max(0, (usage?.prompt_tokens ?? 0) - cached),
+    output_tokens: usage?.completion_tokens ?? 0,
+    ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
+    ...(typeof reasoning === 'number' && reasoning > 0 ? { thinking_tokens: reasoning } : {}),
+  };
+}
+
+/** One reply, streamed or whole. */
+interface Reply {
+  id: string;
+  model: string;
+  finish: string;
+  /** The function calls, their JSON arguments as text. */
+  calls: Array<{ id: string; name: string; arguments: string }>;
+  usage: CompletionUsage | undefined | null;
+}
+
+/** A tool call's JSON arguments; text that is not JSON is passed on as is (the tool's validation refuses it). */
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * One of our messages as Chat Completions messages: an assistant's tool calls become `tool_calls`,
+ * each tool result a `tool` message (an error result says so in its text: the API has no error flag).
+ * https://platform.openai.com/docs/guides/function-calling
+ */
+function toChatMessages(m: LlmMessage): ChatCompletionMessageParam[] {
+  if (typeof m.content === 'string') return [{ role: m.role, content: m.content }];
+  const text = m.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n\n');
+  if (m.role === 'assistant') {
+    const calls = m.content.flatMap((b) => (b.type === 'tool_use' ? [{ id: b.id, type: 'function' as const, function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } }] : []));
+    return [{ role: 'assistant', content: text || null, ...(calls.length > 0 ? { tool_calls: calls } : {}) }];
+  }
+  const out: ChatCompletionMessageParam[] = m.content.flatMap((b): ChatCompletionMessageParam[] =>
+    b.type === 'tool_result' ? [{ role: 'tool', tool_call_id: b.toolUseId, content: b.isError ? `Error: ${b.content}` : b.content }] : [],
+  );
+  if (text) out.push({ role: 'user', content: text });
+  return out.length > 0 ? out : [{ role: 'user', content: messageText(m) }];
 }

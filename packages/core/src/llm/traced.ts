@@ -11,7 +11,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from '../telemetry/attributes.js';
 import { recordLlmCall, totalInputTokens } from '../telemetry/metrics.js';
 import { errorType, withSpan } from '../telemetry/trace.js';
-import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
+import type { LlmClient, LlmMessage, LlmRequest, LlmResponse } from './types.js';
 
 /** Options of {@link tracedLlmClient}. */
 export interface TracedLlmClientOptions {
@@ -105,20 +105,34 @@ function inputContent(request: LlmRequest): Attributes {
   return {
     [GenAiAttributes.SystemInstructions]: JSON.stringify([{ type: 'text', content: request.system }]),
     [GenAiAttributes.InputMessages]: JSON.stringify(
-      request.messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: messageText(m) }] })),
+      request.messages.map((m) => ({ role: m.role, parts: messageParts(m) })),
     ),
   };
 }
 
-/** The reply (the forced tool call) as a GenAI content attribute. */
+/**
+ * A message as GenAI message parts: text, `tool_call` (id, name, arguments) and
+ * `tool_call_response` (id, response). https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-input-messages.json
+ */
+function messageParts(m: LlmMessage): unknown[] {
+  if (typeof m.content === 'string') return [{ type: 'text', content: m.content }];
+  return m.content.map((b) => {
+    switch (b.type) {
+      case 'text':
+        return { type: 'text', content: b.text };
+      case 'tool_use':
+        return { type: 'tool_call', id: b.id, name: b.name, arguments: b.input };
+      case 'tool_result':
+        return { type: 'tool_call_response', id: b.toolUseId, response: b.content };
+    }
+  });
+}
+
+/** The reply (the submit call, or the calls of other tools) as a GenAI content attribute. */
 function outputContent(request: LlmRequest, response: LlmResponse): Attributes {
-  return {
-    [GenAiAttributes.OutputMessages]: JSON.stringify([
-      {
-        role: 'assistant',
-        parts: [{ type: 'tool_call', id: response.id, name: request.tool.name, arguments: response.output }],
-        finish_reason: response.stopReason,
-      },
-    ]),
-  };
+  const parts =
+    response.toolCalls && response.toolCalls.length > 0
+      ? response.toolCalls.map((c) => ({ type: 'tool_call', id: c.id, name: c.name, arguments: c.input }))
+      : [{ type: 'tool_call', id: response.submitCallId ?? response.id, name: request.tool.name, arguments: response.output }];
+  return { [GenAiAttributes.OutputMessages]: JSON.stringify([{ role: 'assistant', parts, finish_reason: response.stopReason }]) };
 }

@@ -17,15 +17,76 @@ export interface LlmTextBlock {
   cache?: boolean | undefined;
 }
 
-/** One message of the conversation: plain text, or text blocks (to mark cache breakpoints). */
+/**
+ * A tool call the model made (an assistant message): `id` is the provider's call id (`toolu_…`),
+ * which the {@link LlmToolResultBlock} answering it names.
+ *
+ * @see https://docs.anthropic.com/en/docs/build-with-claude/tool-use#handling-tool-use-and-tool-result-content-blocks
+ */
+export interface LlmToolUseBlock {
+  type: 'tool_use';
+  id: string;
+  name: string;
+  input: unknown;
+}
+
+/**
+ * The result of one tool call (a user message): `toolUseId` is the `id` of the call it answers,
+ * `content` the result as text, `isError` true when the call failed (or its input was refused), so
+ * the model can correct itself.
+ */
+export interface LlmToolResultBlock {
+  type: 'tool_result';
+  toolUseId: string;
+  content: string;
+  isError?: boolean | undefined;
+}
+
+/** A block of a message's content. */
+export type LlmContentBlock = LlmTextBlock | LlmToolUseBlock | LlmToolResultBlock;
+
+/**
+ * One message of the conversation: plain text, or blocks (text with cache breakpoints; the
+ * assistant's tool calls; the user's tool results).
+ */
 export interface LlmMessage {
   role: 'user' | 'assistant';
-  content: string | LlmTextBlock[];
+  content: string | LlmContentBlock[];
+}
+
+/** The text of one block: text as is, a tool call as `name(input JSON)`, a tool result as its content. */
+export function blockText(block: LlmContentBlock): string {
+  switch (block.type) {
+    case 'text':
+      return block.text;
+    case 'tool_use':
+      return `${block.name}(${JSON.stringify(block.input)})`;
+    case 'tool_result':
+      return block.content;
+  }
 }
 
 /** The text of a message, its blocks joined by blank lines. */
 export function messageText(message: LlmMessage): string {
-  return typeof message.content === 'string' ? message.content : message.content.map((b) => b.text).join('\n\n');
+  return typeof message.content === 'string' ? message.content : message.content.map(blockText).join('\n\n');
+}
+
+/** A tool the model may call besides the submit tool (built-in, user or MCP tool). */
+export interface LlmToolDefinition {
+  /** `^[a-zA-Z0-9_-]{1,64}$`, unique within the request. */
+  name: string;
+  description: string;
+  /** JSON Schema of the tool's input (an object). */
+  inputSchema: Record<string, unknown>;
+}
+
+/** A call of one of {@link LlmRequest.tools} in a reply. */
+export interface LlmToolCall {
+  /** The provider's call id, to answer with a {@link LlmToolResultBlock}. */
+  id: string;
+  name: string;
+  /** The call's input, unvalidated. */
+  input: unknown;
 }
 
 /** A request for one structured reply. */
@@ -51,13 +112,23 @@ export interface LlmRequest {
   model?: string | undefined;
   /** Conversation so far; the last message is the user's turn. */
   messages: LlmMessage[];
-  /** The tool the model must call; its input is the structured output. */
+  /**
+   * The submit tool: the one call that ends the turn; its input is the structured output. Without
+   * {@link tools} the model is forced to call it (`tool_choice: {type: 'tool'}`).
+   */
   tool: {
     name: string;
     description: string;
     /** JSON Schema (draft 2020-12 subset accepted by the provider) of the output. */
     inputSchema: Record<string, unknown>;
   };
+  /**
+   * Further tools the model may call before it submits (a tool loop). When non-empty the model must
+   * call some tool (Anthropic `tool_choice: {type: 'any'}`, OpenAI `tool_choice: 'required'`), the
+   * submit tool or one of these; a reply that calls only these comes back with
+   * {@link LlmResponse.toolCalls} and no output. Offline providers never call them. @defaultValue none
+   */
+  tools?: readonly LlmToolDefinition[] | undefined;
   /** Upper bound on output tokens for this call. */
   maxTokens: number;
   /** Sampling temperature, 0..1. */
@@ -144,8 +215,18 @@ export interface RateLimitInfo {
 
 /** One structured reply. */
 export interface LlmResponse {
-  /** The tool call's input: the role output, still unvalidated. */
+  /**
+   * The submit tool call's input: the role output, still unvalidated. `undefined` when the reply
+   * called only other tools ({@link toolCalls}).
+   */
   output: unknown;
+  /** The submit tool call's id (`toolu_…`), to answer it with a tool result (a schema repair). */
+  submitCallId?: string | undefined;
+  /**
+   * The reply's calls of {@link LlmRequest.tools}, in order, when it did not call the submit tool.
+   * Absent or empty when it did (a submit call ends the turn; other calls beside it are ignored).
+   */
+  toolCalls?: LlmToolCall[] | undefined;
   usage: LlmUsage;
   /** Model that answered, as the provider names it. */
   model: string;

@@ -13,7 +13,7 @@ export {
   type ApiKeyRecord,
   type ConfiguredKey,
 } from './access.js';
-export { RunLabelStore, type EndActionStatus, type RunLabels } from './run-labels.js';
+export { RunLabelStore, conversationScope, type EndActionStatus, type RunLabels } from './run-labels.js';
 export {
   exportTemplate,
   importTemplates,
@@ -41,3 +41,18 @@ export {
   type RegisteredRole,
   type RoleDefinition,
 } from './role-registry.js';
+export {
+  MIN_TRIGGER_SECRET_LENGTH,
+  TRIGGER_NAME_PATTERN,
+  TriggerInputSchema,
+  TriggerRegistry,
+  generateTriggerSecret,
+  renderTrigger,
+  seenTtlS,
+  viewTrigger,
+  type RenderedTrigger,
+  type StoredTrigger,
+  type TriggerInput,
+  type TriggerView,
+} from './trigger-registry.js';
+export { MIN_WEBHOOK_SECRET_LENGTH, WebhookSecretStore } from './webhook-secrets.js';

@@ -31,6 +31,7 @@ import type { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
+import { AgentToolsSchema, MaxTurnsSchema, McpServersSchema } from '../workflow/agent-tools.js';
 
 /** Role names: a lower-case letter, then lower-case letters, digits, `_` or `-` (also the queue name `agent-<name>`). */
 export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -54,6 +55,12 @@ export const RoleFileSchema = z.strictObject({
   temperature: z.number().min(0).max(1).optional(),
   /** Stream the replies (long outputs). @defaultValue false */
   stream: z.boolean().optional(),
+  /** Tools the role may call before it submits (see ../workflow/agent-tools.ts). @defaultValue none */
+  tools: AgentToolsSchema.optional(),
+  /** MCP servers of this role; their allowed tools are the role's without naming them in `tools`. */
+  mcp_servers: McpServersSchema.optional(),
+  /** Model calls one attempt's tool loop may make. @defaultValue 10 */
+  max_turns: MaxTurnsSchema.optional(),
   /** Structured output guaranteed by the provider (`strict`); false sends the schema as a plain tool. @defaultValue true */
   strict: z.boolean().optional(),
   /** Effort of the model (Anthropic `output_config.effort`). @defaultValue the provider's */

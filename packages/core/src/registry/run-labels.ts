@@ -5,7 +5,7 @@
  *
  * Keys (under the fleet prefix):
  * - `<p>:run:<id>:labels`            hash: `user_id`, `conversation_id`, `template`, `parent_run_id`,
- *                                    `end_action` (JSON {@link EndActionStatus})
+ *                                    `schedule`, `schedule_fire_time`, `end_action` (JSON {@link EndActionStatus})
  * - `<p>:conversation:<cid>`         the run id that holds the conversation (see {@link RunLabelStore.claimConversation})
  */
 import type { Redis } from 'ioredis';
@@ -31,12 +31,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return false
 `;
 
-/** Make a claim permanent once its run exists, or drop it when the run could not be created. */
+/**
+ * Keep a claim once its run exists, or drop it when the run could not be created (KEYS[2]: the run
+ * key). A kept claim lasts as long as the run: no expiry while it goes, the run's expiry once it
+ * finished (a fast run can finish before its claim is settled; later, the finishing commit sets it).
+ */
 const SETTLE_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '1' then redis.call('PERSIST', KEYS[1]) else redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' then
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+else
+  redis.call('DEL', KEYS[1])
+end
 return 1
 `;
+
+/**
+ * The claim of conversation `conversationId` of the key `userId`: conversations belong to the key's
+ * user, so another user's conversation of the same name is a different one. The run's retention
+ * (store/retention.ts) finds the claim from the run's labels under this same name.
+ */
+export function conversationScope(userId: string, conversationId: string): string {
+  return `${userId}:${conversationId}`;
+}
 
 export interface RunLabels {
   /** Id of the API key that started the run. */
@@ -46,6 +64,12 @@ export interface RunLabels {
   template?: string;
   /** The run whose `workflow` end action started this one. */
   parent_run_id?: string;
+  /** The schedule that started the run. */
+  schedule?: string;
+  /** The fire time the run stands for (ISO 8601). */
+  schedule_fire_time?: string;
+  /** The trigger whose delivery started the run (`POST /api/triggers/:name`). */
+  trigger?: string;
 }
 
 /** How a run's end action went; shown beside the run's own status, never instead of it. */
@@ -74,7 +98,7 @@ export class RunLabelStore {
     readonly prefix: string,
   ) {
     this.claimScript = luaCommand<Script>(redis, 'fleetConversationClaim', 1, CLAIM_LUA);
-    this.settleScript = luaCommand<Script>(redis, 'fleetConversationSettle', 1, SETTLE_LUA);
+    this.settleScript = luaCommand<Script>(redis, 'fleetConversationSettle', 2, SETTLE_LUA);
   }
 
   labelsKey(runId: string): string {
@@ -95,18 +119,19 @@ export class RunLabelStore {
     return { ...labels, ...(endAction ? { end_action: JSON.parse(endAction) as EndActionStatus } : {}) };
   }
 
-  /** Labels of many runs in one round trip (`user_id`, `conversation_id`, `template`). */
+  /** Labels of many runs in one round trip (`user_id`, `conversation_id`, `template`, `parent_run_id`, `schedule`). */
   async getMany(runIds: readonly string[]): Promise<RunLabels[]> {
     const pipe = this.redis.pipeline();
-    for (const id of runIds) pipe.hmget(this.labelsKey(id), 'user_id', 'conversation_id', 'template', 'parent_run_id');
+    for (const id of runIds) pipe.hmget(this.labelsKey(id), 'user_id', 'conversation_id', 'template', 'parent_run_id', 'schedule');
     const replies = (await pipe.exec()) ?? [];
     return replies.map(([, value]) => {
-      const [userId, conversationId, template, parent] = (value as Array<string | null> | undefined) ?? [];
+      const [userId, conversationId, template, parent, schedule] = (value as Array<string | null> | undefined) ?? [];
       return {
         ...(userId ? { user_id: userId } : {}),
         ...(conversationId ? { conversation_id: conversationId } : {}),
         ...(template ? { template } : {}),
         ...(parent ? { parent_run_id: parent } : {}),
+        ...(schedule ? { schedule } : {}),
       };
     });
   }
@@ -128,6 +153,6 @@ export class RunLabelStore {
 
   /** Keep the claim (`created` true: the run exists) or release it (the run could not be created). */
   async settleConversation(conversationId: string, runId: string, created: boolean): Promise<void> {
-    await this.settleScript(this.conversationKey(conversationId), runId, created ? '1' : '0');
+    await this.settleScript(this.conversationKey(conversationId), `${this.prefix}:run:${runId}`, runId, created ? '1' : '0');
   }
 }

@@ -84,9 +84,9 @@ export function decide(definition: WorkflowDefinition, state: RunState, event: S
   const resuming = event.type === 'resume_requested';
   if (isTerminalRun(state.status) !== resuming) return refused;
   if (resuming && state.status === 'completed') return refused;
-  // A run the manager has not started yet takes only its start (or a cancel): anything else would
-  // start it without its run_started.
-  if (state.status === 'created' && event.type !== 'run_started' && event.type !== 'cancel_requested') return refused;
+  // A run the manager has not started yet (or that waits behind its concurrency key) takes only its
+  // start (or a cancel): anything else would start it without its run_started.
+  if ((state.status === 'created' || state.status === 'queued') && event.type !== 'run_started' && event.type !== 'cancel_requested') return refused;
 
   const builder = new DecisionBuilder(definition, normalize(structuredClone(state)), context);
   const applied = builder.apply(event);
@@ -143,7 +143,7 @@ class DecisionBuilder {
   apply(event: SchedulerEvent): boolean {
     switch (event.type) {
       case 'run_started': {
-        if (this.state.status !== 'created') return false;
+        if (this.state.status !== 'created' && this.state.status !== 'queued') return false;
         this.state.status = 'active';
         this.state.startedAt = event.at;
         this.events.push({ type: 'run_started', at: event.at });

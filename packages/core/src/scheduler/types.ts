@@ -5,8 +5,11 @@
 import type { SerializedFleetError } from '../errors.js';
 import type { SpanRef } from '../telemetry/run-spans.js';
 
-/** `created → active → completed | failed | cancelled`. */
-export type RunStatus = 'created' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+/**
+ * `created → active → completed | failed | cancelled`; a run over its concurrency key's limit goes
+ * `created → queued → active` (it waits in the key's FIFO until one of the key's runs finishes).
+ */
+export type RunStatus = 'created' | 'queued' | 'active' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 /**
  * `pending → queued → running → completed | failed | skipped | cancelled`, with `retrying` between
  * attempts and `waiting` while the phase waits for an external event (an approval, answers).
@@ -149,11 +152,19 @@ export type SchedulerAction =
   | { type: 'cancel_phase'; phase: string; iteration: number }
   | { type: 'finish_run'; status: 'completed' | 'failed' | 'cancelled' }
   /** The run failed and the workflow names a fallback: start it on the same requirements. */
-  | { type: 'start_fallback'; workflow: string };
+  | { type: 'start_fallback'; workflow: string }
+  /**
+   * The run finished: free its slot of concurrency key `key` and start the key's next queued runs
+   * (up to `limit` active). Added by the shell (the driver) to the decision that finishes a run with a
+   * concurrency limit, so it is in the same commit's outbox; `version` is that commit's.
+   */
+  | { type: 'release_concurrency'; key: string; limit: number; version: number };
 
 /** An append-only record of what happened, as users see it in the events stream. */
 export type RunEvent =
   | { type: 'run_started'; at: number }
+  /** The run waits behind its concurrency key's limit; `position` is its 1-based place in the key's FIFO. */
+  | { type: 'run_queued'; at: number; key: string; limit: number; position: number }
   | { type: 'phase_queued'; at: number; phase: string; agent: string; iteration: number }
   | { type: 'phase_started'; at: number; phase: string; agent: string; iteration: number; attempt: number }
   | { type: 'phase_waiting'; at: number; phase: string; event: string; prompt?: unknown }

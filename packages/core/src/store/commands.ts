@@ -21,6 +21,10 @@ export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
+  admitRun: { file: 'admit-run-5', keys: 5 },
+  releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
+  fairPriority: { file: 'fair-priority-1', keys: 1 },
+  decideFire: { file: 'decide-fire-3', keys: 3 },
 } as const;
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
@@ -78,8 +82,14 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       if (code === -1) return new FleetError('RUN_NOT_FOUND', `run "${runId}" disappeared while being updated`);
       if (code === 0 || code === 1) return undefined;
       return new FleetError('INTERNAL', `run "${runId}": the commit script answered an unknown code ${code}`);
+    case 'admitRun':
+      if (code === -1) return new FleetError('RUN_NOT_FOUND', `run "${runId}" disappeared before it was admitted`);
+      return undefined;
     case 'clearOutbox':
     case 'claimDue':
+    case 'releaseConcurrency':
+    case 'fairPriority':
+    case 'decideFire':
       return undefined;
   }
 }

@@ -17,7 +17,7 @@
 export const DEFAULT_RUN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /** The keys of one run, as suffixes of its record key `<p>:run:<id>` (staged outputs carry their own expiry). */
-export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:fallback_run_id', ':links:reruns', ':links:children', ':holds', ':heldby'] as const;
+export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:fallback_run_id', ':links:reruns', ':links:children', ':holds', ':heldby', ':tool-journal'] as const;
 
 /**
  * Lua that defines `fleet_retain(prefix, id)`: sets the expiry of a finished run's keys unless it is
@@ -25,6 +25,15 @@ export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:f
  * @returns 1 when the expiry was set.
  */
 export const RETAIN_FUNCTION_LUA = `
+-- The conversation claim the run holds (<p>:conversation:<user_id>:<conversation_id>, as
+-- registry/run-labels.ts names it), or nil: it lives as long as the run.
+local function fleet_conversation_claim(prefix, id)
+  local who = redis.call('HMGET', prefix .. ':run:' .. id .. ':labels', 'user_id', 'conversation_id')
+  if not who[1] or not who[2] then return nil end
+  local claim = prefix .. ':conversation:' .. who[1] .. ':' .. who[2]
+  if redis.call('GET', claim) == id then return claim end
+  return nil
+end
 local function fleet_retain(prefix, id)
   local run = prefix .. ':run:' .. id
   if redis.call('HEXISTS', run, 'result') == 0 then return 0 end
@@ -42,6 +51,8 @@ local function fleet_retain(prefix, id)
   for _, suffix in ipairs({${RUN_KEY_SUFFIXES.map((s) => `'${s}'`).join(', ')}}) do
     redis.call('PEXPIRE', run .. suffix, ms)
   end
+  local claim = fleet_conversation_claim(prefix, id)
+  if claim then redis.call('PEXPIRE', claim, ms) end
   return 1
 end
 local function fleet_persist(prefix, id)
@@ -49,6 +60,8 @@ local function fleet_persist(prefix, id)
   for _, suffix in ipairs({${RUN_KEY_SUFFIXES.map((s) => `'${s}'`).join(', ')}}) do
     redis.call('PERSIST', run .. suffix)
   end
+  local claim = fleet_conversation_claim(prefix, id)
+  if claim then redis.call('PERSIST', claim) end
 end
 `;
 

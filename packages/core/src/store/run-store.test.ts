@@ -85,3 +85,24 @@ describe('clear-outbox-2.lua and claim-due-1.lua', () => {
     expect(await redis.zscore(store.outboxesKey, 'old')).toBe('9000');
   });
 });
+
+describe('pruneIndex', () => {
+  it('drops every expired run older than the retention, steps over runs still held, keeps the recent ones', async () => {
+    const pruneStore = new RunStore(redis, `${prefix}:prune`);
+    const now = Date.now();
+    const day = 86_400_000;
+    // A run still held at the very front (oldest), 2,500 runs whose keys expired, and recent runs.
+    await pruneStore.redis.zadd(pruneStore.indexKey, now - 10 * day, 'held');
+    await pruneStore.redis.hset(pruneStore.runKey('held'), 'state', '{}');
+    const expired = Array.from({ length: 2500 }, (_, i) => `expired-${i}`);
+    for (let i = 0; i < expired.length; i += 500) {
+      await pruneStore.redis.zadd(pruneStore.indexKey, ...expired.slice(i, i + 500).flatMap((id, j) => [now - 9 * day + (i + j) * 1000, id]));
+    }
+    await pruneStore.redis.zadd(pruneStore.indexKey, now - 1000, 'recent');
+    expect(await pruneStore.pruneIndex(7 * day, now)).toBe(2500);
+    expect(await pruneStore.redis.zrange(pruneStore.indexKey, 0, -1)).toEqual(['held', 'recent']);
+    // No retention: nothing expires, nothing is looked at.
+    await pruneStore.redis.zadd(pruneStore.indexKey, now - 9 * day, 'expired-again');
+    expect(await pruneStore.pruneIndex(0, now)).toBe(0);
+  });
+});

@@ -78,7 +78,32 @@ export type SideRunEvent =
   | { type: 'fallback_failed'; at: number; workflow: string; error: string }
   | { type: 'fallback_started'; at: number; workflow: string; fallback_run_id: string }
   /** A phase is queued to a role no live pool serves (see engine/unserved-roles.ts). */
-  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string };
+  | { type: 'role_unserved'; at: number; phase: string; iteration: number; role: string; message: string }
+  /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
+  | ToolCallEvent;
+
+/**
+ * One tool call of an agent turn: the tool as the model named it, the call's number within the
+ * phase iteration (its idempotency key is `<run>.<phase>.<iteration>.<call>`), how long it took (ms),
+ * whether it failed, and the sizes of its input and result (bytes; the result's estimated tokens,
+ * 4 characters a token, is what it adds to the next prompt).
+ */
+export interface ToolCallEvent {
+  type: 'tool_call';
+  at: number;
+  phase: string;
+  iteration: number;
+  attempt: number;
+  tool: string;
+  call: number;
+  duration_ms: number;
+  status: 'ok' | 'error';
+  input_bytes: number;
+  result_bytes: number;
+  result_tokens: number;
+  error?: string | undefined;
+  arguments?: unknown;
+}
 
 export interface StoredRunEvent {
   /** Redis stream id (`<ms>-<seq>`), usable as SSE `id` and `Last-Event-ID`. */
@@ -97,7 +122,7 @@ type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
 /** An effect a commit leaves to carry out after it (see ../engine/reconcile.ts). */
-export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' }>;
+export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' | 'release_concurrency' }>;
 
 /** What one commit left to carry out, stored under the version it committed. */
 export interface OutboxEntry {
@@ -600,18 +625,33 @@ export class RunStore {
   }
 
   /**
-   * Drop index entries (`<p>:runs`) of runs whose keys expired: looks at the `limit` oldest entries.
-   * @returns how many were dropped.
+   * Drop index entries (`<p>:runs`) of runs whose keys expired. Only runs created more than
+   * `retentionMs` ago can have expired (a run expires `retentionMs` after it finished), so those are
+   * looked at, oldest first, in batches of `batch`; runs still held (waiting, or kept by another
+   * run) are stepped over, not looked at again in this call.
+   *
+   * @param retentionMs - the fleet's run retention, ms (`FLEET_RUN_RETENTION`); 0 or less: runs
+   *   never expire and nothing is looked at.
+   * @param now - epoch ms.
+   * @returns how many entries were dropped.
    */
-  async pruneIndex(limit = 1000): Promise<number> {
-    const ids = await this.redis.zrange(this.indexKey, '0', String(limit - 1));
-    if (ids.length === 0) return 0;
-    const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.exists(this.runKey(id));
-    const exists = (await pipe.exec()) ?? [];
-    const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
-    if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
-    return gone.length;
+  async pruneIndex(retentionMs: number, now = Date.now(), batch = 1000): Promise<number> {
+    if (retentionMs <= 0) return 0;
+    const max = String(now - retentionMs);
+    let dropped = 0;
+    for (let offset = 0; ; ) {
+      const ids = await this.redis.zrangebyscore(this.indexKey, '-inf', max, 'LIMIT', offset, batch);
+      if (ids.length === 0) return dropped;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.exists(this.runKey(id));
+      const exists = (await pipe.exec()) ?? [];
+      const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
+      if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+      dropped += gone.length;
+      // The runs still there keep their places: the next batch starts after them.
+      offset += ids.length - gone.length;
+      if (ids.length < batch) return dropped;
+    }
   }
 
   /** Ids of runs not yet finished. */

@@ -55,6 +55,14 @@ export const GenAiAttributes = {
   WorkflowName: 'gen_ai.workflow.name',
   /** Name of the tool a tool phase runs (`execute_tool` spans), e.g. `http_request`. */
   ToolName: 'gen_ai.tool.name',
+  /** The provider's id of a tool call inside an agent turn (`toolu_…`). */
+  ToolCallId: 'gen_ai.tool.call.id',
+  /** `function` (run by the worker) or `extension` (an MCP server's tool). */
+  ToolType: 'gen_ai.tool.type',
+  /** A tool call's arguments (JSON). Recorded only when `FLEET_TRACE_CONTENT=true`. */
+  ToolCallArguments: 'gen_ai.tool.call.arguments',
+  /** A tool call's result as the model received it. Recorded only when `FLEET_TRACE_CONTENT=true`. */
+  ToolCallResult: 'gen_ai.tool.call.result',
   /**
    * The system prompt (JSON `[{type:'text', content}]`). Recorded only when `FLEET_TRACE_CONTENT=true`:
    * prompts may hold user data.
@@ -164,6 +172,8 @@ export const FleetAttributes = {
   AgentRole: 'fleet.agent.role',
   /** true when the agent result came from the result cache instead of a model call. */
   CacheHit: 'fleet.cache.hit',
+  /** Estimated tokens a tool call's result adds to the next prompt (4 characters a token). */
+  ToolResultTokens: 'fleet.tool.result_tokens',
   /** true when the built-in offline model answered instead of a real provider. */
   Offline: 'fleet.offline',
   /** true when the call asked for structured output guaranteed by the provider (`strict`). */
@@ -178,6 +188,10 @@ export const FleetAttributes = {
   RunStatus: 'fleet.run.status',
   /** Which jobs of an agent queue a gauge counts (metrics): `waiting`, `active`, `delayed`. */
   QueueState: 'fleet.queue.state',
+  /** The schedule a fire belongs to (metrics). */
+  ScheduleName: 'fleet.schedule.name',
+  /** What a schedule's fire did (metrics): `start`, `skipped`, `missed`. */
+  ScheduleOutcome: 'fleet.schedule.outcome',
 } as const;
 
 type ValueOf<T> = T[keyof T];

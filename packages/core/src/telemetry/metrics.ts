@@ -30,6 +30,7 @@ import type { Redis } from 'ioredis';
 import { costUsd } from '../llm/prices.js';
 import type { LlmUsage } from '../llm/types.js';
 import { agentQueueName } from '../queues/contracts.js';
+import { longestWaitingJob } from '../queues/longest-waiting.js';
 import type { RunEvent, RunState } from '../scheduler/types.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
 import { ErrorAttributes, FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
@@ -302,7 +303,7 @@ export function observeQueues(options: ObserveQueuesOptions): QueueObserver {
         try {
           const q = queueFor(role);
           const counts = await q.getJobCounts('wait', 'prioritized', 'active', 'delayed');
-          const [oldest] = await q.getJobs(['wait'], 0, 0, true);
+          const oldest = await longestWaitingJob(q);
           const readyAt = oldest ? Math.max(oldest.timestamp + (oldest.delay || 0), oldest.processedOn ?? 0) : now;
           samples.set(role, {
             waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0),

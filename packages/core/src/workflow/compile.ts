@@ -1,4 +1,5 @@
 import { compileBudget } from './budget.js';
+import { compileMcpServers, duplicateServerNames } from './agent-tools.js';
 import type { z } from 'zod';
 import { FleetError, formatIssues, type ValidationIssue } from '../errors.js';
 import { parseExpression, pathsIn } from './condition.js';
@@ -103,6 +104,9 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
     } else if (runners > 1) {
       issues.push({ path: `phases[${i}]`, message: `phase "${phase.name}": use only one of "agent", "agent_select", "workflow" and "tool"` });
     }
+    if ((phase.tools !== undefined || phase.max_turns !== undefined) && (phase.tool !== undefined || phase.workflow !== undefined || phase.type === 'approval')) {
+      issues.push({ path: `phases[${i}].tools`, message: `phase "${phase.name}": "tools" and "max_turns" belong to an agent phase; remove them` });
+    }
     if (phase.parameters !== undefined && phase.tool === undefined) {
       issues.push({ path: `phases[${i}].parameters`, message: `phase "${phase.name}": "parameters" belong to a tool phase; add "tool" or remove them` });
     }
@@ -117,6 +121,9 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
       issues.push({ path: `phases[${i}].workflow`, message: `phase "${phase.name}": a workflow cannot run itself as a phase` });
     }
   });
+  for (const dup of duplicateServerNames(file.mcp_servers)) {
+    issues.push({ path: 'mcp_servers', message: `MCP server "${dup}" is declared twice; give each server its own name` });
+  }
   if (file.agents.length === 0 && !file.phases.some((p) => p.tool !== undefined)) {
     issues.push({ path: 'agents', message: 'list at least one agent role' });
   }
@@ -286,6 +293,8 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     maxIterations: p.max_iterations,
     ...(p.budget ? { budget: compileBudget(p.budget) } : {}),
     ...(p.model !== undefined ? { model: p.model } : {}),
+    ...(p.tools !== undefined && p.tools.length > 0 ? { tools: [...new Set(p.tools)] } : {}),
+    ...(p.max_turns !== undefined ? { maxTurns: p.max_turns } : {}),
   }));
   return {
     name: file.name,
@@ -297,6 +306,9 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     cacheTtlMs: file.cache_ttl * 1000,
     ...compileTemplateFields(file),
     ...(file.budget ? { budget: compileBudget(file.budget) } : {}),
+    ...(file.concurrency ? { concurrency: { key: file.concurrency.key, ...(file.concurrency.limit !== undefined ? { limit: file.concurrency.limit } : {}) } } : {}),
+    ...(file.priority !== undefined ? { priority: file.priority } : {}),
+    ...(file.mcp_servers.length > 0 ? { mcpServers: compileMcpServers(file.mcp_servers) } : {}),
     errorHandling: {
       continueOnError: workflowContinue,
       fallbackWorkflow: file.error_handling.fallback_workflow,

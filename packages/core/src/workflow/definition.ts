@@ -6,6 +6,8 @@
  * A run stores the definition it started with, so editing a workflow never changes a run in flight.
  */
 import type { Budget } from './budget.js';
+import type { ConcurrencySpec } from './concurrency.js';
+import type { McpServerSpec } from './agent-tools.js';
 import type { TemplateFields } from './template-fields.js';
 
 export interface PhaseDependency {
@@ -74,6 +76,10 @@ export interface PhaseDefinition {
   budget?: Budget | undefined;
   /** Model for this phase's agent calls, overriding the role's (issue 8). */
   model?: string | undefined;
+  /** Tools the agent may call in this phase, besides the role's own (see ../workflow/agent-tools.ts). */
+  tools?: string[] | undefined;
+  /** Model calls the phase's tool loop may make per attempt; the role's, else 10, when absent. */
+  maxTurns?: number | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */
@@ -90,6 +96,12 @@ export interface WorkflowDefinition extends TemplateFields {
   cacheTtlMs: number;
   /** Caps on the run's model spend (issue 8); a request's budget may tighten it. */
   budget?: Budget | undefined;
+  /** Concurrency key (a template over the run's variables) and limit; a request's setting overrides it. */
+  concurrency?: ConcurrencySpec | undefined;
+  /** 1 (least urgent) .. 10 (most urgent); a request's priority overrides it. Absent: 5. */
+  priority?: number | undefined;
+  /** MCP servers phases may name in their `tools`. */
+  mcpServers?: McpServerSpec[] | undefined;
   errorHandling: {
     continueOnError: boolean;
     fallbackWorkflow: string | null;

@@ -9,6 +9,8 @@
 import { z } from 'zod';
 import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 import { BudgetSchema } from './budget.js';
+import { ConcurrencySchema, PrioritySchema } from './concurrency.js';
+import { AgentToolsSchema, MaxTurnsSchema, McpServersSchema } from './agent-tools.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -94,6 +96,14 @@ export const PhaseSchema = z.strictObject({
   budget: BudgetSchema.optional(),
   /** Model for this phase's agent calls, overriding the role's (on the role's provider), e.g. `claude-haiku-4-5`. */
   model: z.string().min(1, 'model names a model, e.g. claude-haiku-4-5').max(256).optional(),
+  /**
+   * Tools the agent may call before it submits (a tool loop), besides the role's own: built-in
+   * (`read_file`, `list_files`, `write_file`, `http_request`), user tools, or the name of an MCP
+   * server of `mcp_servers` (see ./agent-tools.ts).
+   */
+  tools: AgentToolsSchema.optional(),
+  /** Model calls the tool loop may make in one attempt. @defaultValue the role's, else 10 */
+  max_turns: MaxTurnsSchema.optional(),
 });
 
 export const ErrorHandlingSchema = z.strictObject({
@@ -117,6 +127,12 @@ export const WorkflowFileSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
   /** Caps on the run's model spend (issue 8, ./budget.ts). */
   budget: BudgetSchema.optional(),
+  /** At most `limit` runs per rendered `key` active at once; the rest wait `queued` (./concurrency.ts). */
+  concurrency: ConcurrencySchema.optional(),
+  /** 1 (least urgent) .. 10 (most urgent): the run's phase jobs are taken before those of less urgent runs. */
+  priority: PrioritySchema.optional(),
+  /** MCP servers whose tools phases may use, by naming the server in their `tools`. */
+  mcp_servers: McpServersSchema.default([]),
   error_handling: ErrorHandlingSchema.default({ continue_on_error: false, fallback_workflow: null, max_total_retries: 10 }),
   output: OutputSchema.default({ format: 'structured', include_agent_outputs: true, save_to_file: true }),
   /** Default values of `{{variables}}`; `--var key=value` overrides them. */

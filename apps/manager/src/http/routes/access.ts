@@ -25,6 +25,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['permissions'],
+        operationId: 'listPermissions',
         summary: 'List grants (admin)',
         querystring: z.object({ user_type: USER_TYPE.optional() }),
         response: { 200: z.object({ items: z.array(Grant) }), ...errors(400, 401, 403, 503) },
@@ -41,6 +42,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['permissions'],
+        operationId: 'grantPermission',
         summary: 'Grant a user type the use of a template (admin)',
         description: 'Built-in workflows are open to every key; admins may run anything.',
         body: Grant,
@@ -61,6 +63,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['permissions'],
+        operationId: 'revokePermission',
         summary: 'Revoke a grant (admin)',
         querystring: Grant,
         response: { 204: z.null().describe('revoked'), ...errors(400, 401, 403, 404, 503) },
@@ -79,6 +82,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['api-keys'],
+        operationId: 'createApiKey',
         summary: 'Create an API key for a user type (admin)',
         description: 'The key is in this answer only; the server keeps its SHA-256 hash.',
         body: z.object({ user_type: USER_TYPE, name: z.string().max(200).optional() }),
@@ -96,7 +100,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
   r.get(
     '/api/api-keys',
     {
-      schema: { tags: ['api-keys'], summary: 'List API keys, without the keys (admin)', response: { 200: z.object({ items: z.array(KeyRecord) }), ...errors(401, 403, 503) } },
+      schema: { tags: ['api-keys'], operationId: 'listApiKeys', summary: 'List API keys, without the keys (admin)', response: { 200: z.object({ items: z.array(KeyRecord) }), ...errors(401, 403, 503) } },
     },
     async (request) => {
       requireAdmin(request, 'listing API keys');
@@ -109,6 +113,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['api-keys'],
+        operationId: 'deleteApiKey',
         summary: 'Delete an API key (admin)',
         params: z.object({ id: z.string().min(1).max(64) }),
         response: { 204: z.null().describe('deleted'), ...errors(401, 403, 404, 503) },

@@ -42,7 +42,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
 
   r.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'Liveness: Redis answers', response: { 200: Health, 503: Health } } },
+    { schema: { tags: ['health'], operationId: 'getLiveness', summary: 'Liveness: Redis answers', response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
       const problem = await ping();
       if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', message: problem });
@@ -52,7 +52,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
 
   r.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'Readiness: Redis answers and built-in workflows load', response: { 200: Health, 503: Health } } },
+    { schema: { tags: ['health'], operationId: 'getReadiness', summary: 'Readiness: Redis answers and built-in workflows load', response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
       const problem = await ping();
       if (problem) return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', message: problem });
@@ -66,6 +66,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['analytics'],
+        operationId: 'getWorkflowAnalytics',
         summary: 'Per workflow: runs by status, completion rate, median and p95 time to complete, mean tokens per run',
         description: `With the run archive (FLEET_HISTORY_URL): every archived run, in SQL, plus the runs in flight. Without it: the ${ANALYTICS_SCAN_LIMIT} most recent runs in Redis. An admin key sees every run; any other key only the runs it started.`,
         response: { 200: z.object({ items: z.array(WorkflowStats), runs_considered: z.number() }), 401: ErrorBodySchema, 503: ErrorBodySchema },

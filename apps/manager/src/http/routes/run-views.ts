@@ -75,6 +75,7 @@ export function registerRunViewRoutes(app: FastifyInstance, ctx: ApiContext): vo
     {
       schema: {
         tags: ['runs'],
+        operationId: 'getRunsProgress',
         summary: 'Progress, usage and cost of many runs',
         description: `Comma-separated run ids (at most ${MAX_PROGRESS_IDS}). Runs that do not exist, or that the key may not see, are left out.`,
         querystring: z.object({
@@ -121,6 +122,7 @@ export function registerRunViewRoutes(app: FastifyInstance, ctx: ApiContext): vo
     {
       schema: {
         tags: ['runs'],
+        operationId: 'getRunWorkflow',
         summary: 'The workflow definition a run executes (its graph)',
         description: 'Phases with `depends_on`, kinds and iteration caps, at the version the run started with.',
         params: z.object({ id: z.string().min(1).max(128).describe('run id') }),

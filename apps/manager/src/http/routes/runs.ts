@@ -7,10 +7,13 @@ import { randomUUID } from 'node:crypto';
 import {
   didYouMean,
   BudgetSchema,
+  ConcurrencySchema,
+  PrioritySchema,
   FleetError,
   TERMINAL_RUN_STATUSES,
   compileBudget,
   compileWorkflow,
+  conversationScope,
   incomingTraceCarrier,
   isTerminalRun,
   validateEventData,
@@ -28,16 +31,18 @@ import { callerOf, isAdmin, requireAdmin } from '../auth.js';
 import type { RunListFilter } from '../../archive/history-store.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema } from '../errors.js';
-import { sseMessage, streamRunEvents } from '../sse.js';
+import { RUN_EVENT_STREAM_EVENTS, RunEventMessage } from '../run-event-schema.js';
+import { sendEventStream, sseMessage, streamRunEvents } from '../sse.js';
+import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
 
 /** Runs looked at by `GET /api/runs` filters: the most recent ones. */
 const LIST_SCAN_LIMIT = 10_000;
-const RUN_STATUSES = ['created', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
+const RUN_STATUSES = ['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
 
 /** The fields of a submission, for "did you mean" on an unknown one. */
-const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget'];
+const SUBMIT_FIELDS = ['requirements', 'workflow', 'template', 'template_version', 'variables', 'conversation_id', 'budget', 'concurrency', 'priority'];
 
 const SubmitBody = z
   .strictObject({
@@ -53,6 +58,10 @@ const SubmitBody = z
     budget: BudgetSchema.optional().describe(
       "caps on the run's model spend (`max_tokens`: input + output + cache tokens; `max_cost_usd`: USD from the price table); the tighter of this and the workflow's `budget` applies, and a phase that would pass it fails with BUDGET_EXCEEDED",
     ),
+    concurrency: ConcurrencySchema.optional().describe(
+      'overrides the workflow\'s `concurrency`: at most `limit` runs per `key` (a template over the variables, e.g. "{{tenant}}") active at once; the rest are `queued` and start in submission order as the key\'s runs finish',
+    ),
+    priority: PrioritySchema.optional().describe("overrides the workflow's `priority`: 1 (least urgent) .. 10 (most urgent), default 5; the run's phase jobs are taken before those of less urgent runs"),
   }, {
     // A misspelt field ("budjet") would otherwise be dropped without a word.
     error: (issue) =>
@@ -83,6 +92,7 @@ const RunSummary = z
     user_id: z.string().nullable(),
     conversation_id: z.string().nullable(),
     template: z.string().nullable(),
+    schedule: z.string().nullable().optional().describe('the schedule that started the run'),
   })
   .meta({ id: 'RunSummary' });
 
@@ -97,6 +107,8 @@ const RunDetail = z
     conversation_id: z.string().nullable(),
     template: z.string().nullable(),
     parent_run_id: z.string().nullable(),
+    schedule: z.string().nullable().describe('the schedule that started the run'),
+    schedule_fire_time: z.string().nullable().describe('the fire time the run stands for (ISO 8601)'),
     end_action: z.looseObject({ type: z.string(), target: z.string(), status: z.string(), attempts: z.number() }).nullable(),
   })
   .describe('the result shape of `fleet run --json` (live while the run goes), plus who started it and how its end action went')
@@ -160,10 +172,17 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'submitRun',
         summary: 'Start a run',
-        description: 'Validates everything before anything is enqueued. Answers 201 with a Location header.',
+        description:
+          'Validates everything before anything is enqueued. Answers 201 with a Location header. With an `Idempotency-Key` header, a repeat of the same body within 24 h answers 200 with the first run (same id), and the same key with a different body answers 409.',
         body: SubmitBody,
-        response: { 201: RunCreated, ...errors(400, 401, 403, 404, 409, 503) },
+        headers: z
+          .object({
+            [IDEMPOTENCY_HEADER]: z.string().min(1).max(200).optional().describe("retry this request safely: a repeat within 24 h gets the first run back (200); scoped to the API key's user"),
+          })
+          .catchall(z.union([z.string(), z.array(z.string())]).optional()),
+        response: { 200: RunCreated, 201: RunCreated, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -176,12 +195,19 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       validateVariableLimits(body.variables ?? {}, 'body.variables');
       const { workflow, template } = await resolveWorkflow(request, body);
-      const runId = randomUUID();
+      const idempotency = await claimIdempotencyKey(ctx, request, body, randomUUID());
+      if (idempotency.repeatOf) {
+        const first = await repeatedRun(ctx, idempotency.repeatOf, workflow);
+        void reply.code(200).header('location', first.location);
+        return first;
+      }
+      const runId = idempotency.held?.claim.runId ?? randomUUID();
       const labels: RunLabels = { user_id: callerOf(request).id, template, ...(body.conversation_id ? { conversation_id: body.conversation_id } : {}) };
       if (body.conversation_id) {
         // Conversations belong to the key's user: another user's conversation of the same name is a different one.
         const holder = await ctx.labels.claimConversation(conversationScope(callerOf(request).id, body.conversation_id), runId);
         if (holder) {
+          await settleIdempotencyKey(ctx, idempotency.held, false);
           throw new FleetError('CONFLICT', `conversation "${body.conversation_id}" already has an active run: ${holder}; wait for it to finish or cancel it`, {
             details: { active_run_id: holder },
           });
@@ -193,14 +219,22 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const budget = compileBudget(body.budget);
         // A caller's W3C trace context continues into the run: its span becomes the run span's parent.
         const trace = incomingTraceCarrier(request.headers.traceparent, request.headers.tracestate);
-        await ctx.client.submit({ runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace, ...(budget ? { budget } : {}) });
+        await ctx.client.submit({
+          runId, workflow, requirements: body.requirements, variables: body.variables ?? {}, provider: ctx.options.provider, trace,
+          ...(budget ? { budget } : {}),
+          ...(body.concurrency ? { concurrency: body.concurrency } : {}),
+          ...(body.priority !== undefined ? { priority: body.priority } : {}),
+        });
         created = true;
       } finally {
         if (body.conversation_id) await ctx.labels.settleConversation(conversationScope(callerOf(request).id, body.conversation_id), runId, created);
+        await settleIdempotencyKey(ctx, idempotency.held, created);
       }
       const location = `/api/runs/${runId}`;
       void reply.code(201).header('location', location);
-      return { run_id: runId, status: 'created', workflow: { name: workflow.name, version: workflow.version }, location, events_url: `${location}/events` };
+      // A run over its concurrency key's limit answers `queued` (it waits for a slot).
+      const queued = (body.concurrency ?? workflow.concurrency)?.limit !== undefined && (await ctx.store.getRun(runId)).state.status === 'queued';
+      return { run_id: runId, status: queued ? 'queued' : 'created', workflow: { name: workflow.name, version: workflow.version }, location, events_url: `${location}/events` };
     },
   );
 
@@ -209,6 +243,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'listRuns',
         summary: 'List runs, newest first',
         description: `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs in flight from Redis. Without it, filters look at the ${LIST_SCAN_LIMIT} most recent runs in Redis. Page with \`cursor\` (the previous page's \`next_cursor\`). Keys that are not admin keys see only their own runs.`,
         querystring: z.object({
@@ -216,6 +251,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           workflow: z.string().optional().describe('workflow (template) name'),
           user_id: z.string().optional().describe('id of the API key that started the run'),
           conversation_id: z.string().optional(),
+          schedule: z.string().optional().describe('only runs started by this schedule'),
           created_after: z.iso.datetime({ offset: true }).optional().describe('only runs created at or after this time (ISO 8601)'),
           created_before: z.iso.datetime({ offset: true }).optional().describe('only runs created before this time (ISO 8601)'),
           q: z.string().min(1).max(500).optional().describe('words that must all appear in the requirements'),
@@ -238,6 +274,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         workflow: q.workflow,
         userId,
         conversationId: q.conversation_id,
+        schedule: q.schedule,
         createdFrom: q.created_after === undefined ? undefined : Date.parse(q.created_after),
         createdTo: q.created_before === undefined ? undefined : Date.parse(q.created_before),
         text: q.q,
@@ -264,7 +301,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   r.get(
     '/api/runs/:id',
     {
-      schema: { tags: ['runs'], summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
+      schema: { tags: ['runs'], operationId: 'getRun', summary: "A run's result (live while it runs)", params: RunIdParams, response: { 200: RunDetail, ...errors(401, 404, 503) } },
     },
     async (request) => {
       let labels: Awaited<ReturnType<typeof ctx.labels.get>>;
@@ -281,7 +318,10 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           conversation_id: l.conversation_id ?? null,
           template: l.template ?? null,
           parent_run_id: l.parent_run_id ?? null,
+          schedule: l.schedule ?? null,
+          schedule_fire_time: l.schedule_fire_time ?? null,
           end_action: l.end_action ?? null,
+          ...(l.trigger ? { trigger: l.trigger } : {}),
         };
         return detail as unknown as z.infer<typeof RunDetail>;
       }
@@ -292,7 +332,11 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         conversation_id: labels.conversation_id ?? null,
         template: labels.template ?? null,
         parent_run_id: labels.parent_run_id ?? null,
+        schedule: labels.schedule ?? null,
+        schedule_fire_time: labels.schedule_fire_time ?? null,
         end_action: labels.end_action ?? null,
+        // The trigger whose delivery started the run (POST /api/triggers/:name), when one did.
+        ...(labels.trigger ? { trigger: labels.trigger } : {}),
       };
       return detail as unknown as z.infer<typeof RunDetail>;
     },
@@ -303,6 +347,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'streamRunEvents',
         summary: "Follow a run's events (Server-Sent Events)",
         description:
           'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. With `output=true`, also `phase_output_delta` messages (no `id`): the output of running phases as the model writes it.',
@@ -312,7 +357,10 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           output: z.enum(['true', 'false'], 'output must be true or false').optional().describe('also stream phase_output_delta messages'),
         }),
         headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
-        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
+        response: {
+          200: { description: `Server-Sent Events; \`event\` is one of: ${RUN_EVENT_STREAM_EVENTS.join(', ')}`, content: { 'text/event-stream': { schema: RunEventMessage } } },
+          ...errors(400, 401, 404, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -323,8 +371,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND') || !(await visibleArchivedRun(request, request.params.id)) || !ctx.history) throw err;
         // Past its retention in Redis: the archived events after `after`, then the stream ends.
         const events = (await ctx.history.events(request.params.id)).filter((e) => after === '0' || compareStreamIds(e.id, after) > 0);
-        void reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache');
-        return events.map((e) => sseMessage(e.id, e.event.type, e.event)).join('');
+        sendEventStream(reply, events.map((e) => sseMessage(e.id, e.event.type, e.event)).join(''));
+        return reply;
       }
       await streamRunEvents(ctx, reply, request.params.id, after, { output: request.query.output === 'true' });
       return reply;
@@ -336,6 +384,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'cancelRun',
         summary: 'Cancel a run',
         description: 'Phases in flight are aborted and nothing else is enqueued. 409 when the run already finished.',
         params: RunIdParams,
@@ -357,6 +406,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'resumeRun',
         summary: 'Resume a failed or cancelled run',
         description: 'Completed phases keep their outputs and are not run again. 409 unless the run failed or was cancelled.',
         params: RunIdParams,
@@ -377,6 +427,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'rerunRun',
         summary: 'Re-run from a phase, with edited requirements',
         description: 'Starts a new run of the same workflow version that reuses the outputs of the phases before `from`.',
         params: RunIdParams,
@@ -408,6 +459,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'deleteRun',
         summary: 'Delete a run from Redis and the archive (admin)',
         description: 'Removes every Redis key of the run and its archived rows. 409 while the run is still going (cancel it first).',
         params: RunIdParams,
@@ -434,6 +486,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'sendRunEvent',
         summary: 'Send an external event (approval, answers) to a run',
         description: 'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, or the type an agent asked for. 409 when the run finished.',
         params: RunIdParams,
@@ -459,7 +512,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template'> & { requirements: string };
+type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template' | 'schedule'> & { requirements: string };
 
 /** Order of two Redis stream ids (`<ms>-<seq>`). */
 function compareStreamIds(a: string, b: string): number {
@@ -505,6 +558,7 @@ async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: Ru
       if (filter.workflow && rec.workflow.name !== filter.workflow) continue;
       if (filter.userId !== undefined && l.user_id !== filter.userId) continue;
       if (filter.conversationId !== undefined && l.conversation_id !== filter.conversationId) continue;
+      if (filter.schedule !== undefined && l.schedule !== filter.schedule) continue;
       if (filter.createdFrom !== undefined && created < filter.createdFrom) continue;
       if (filter.createdTo !== undefined && created >= filter.createdTo) continue;
       if (filter.before && newestFirst({ created_at: new Date(filter.before.createdAt).toISOString(), run_id: filter.before.runId }, rec) >= 0) continue;
@@ -513,7 +567,7 @@ async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: Ru
         if (!words.every((w) => text.includes(w))) continue;
       }
       const { requirements: _requirements, ...summary } = rec;
-      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null });
+      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null, schedule: l.schedule ?? null });
     }
   }
   return out.sort(newestFirst).slice(0, limit);
@@ -541,7 +595,3 @@ async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<
   });
 }
 
-/** The claim key of a conversation: scoped to the user, so users cannot block (or probe) each other's. */
-function conversationScope(userId: string, conversationId: string): string {
-  return `${userId}:${conversationId}`;
-}

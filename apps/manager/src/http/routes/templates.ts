@@ -51,6 +51,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'createWorkflowTemplate',
         summary: 'Register a template (version 1)',
         description: 'Admin key. 400 lists every problem with its path; 409 when the name is taken (or built in).',
         body: TemplateBody,
@@ -70,6 +71,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'listWorkflowTemplates',
         summary: 'List built-in and registered templates',
         querystring: z.object({
           category: z.string().optional(),
@@ -93,6 +95,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'getWorkflowTemplate',
         summary: 'A template, at its current version or at ?version=n',
         params: NameParams,
         querystring: z.object({ version: z.coerce.number().int().min(1).optional() }),
@@ -107,6 +110,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'updateWorkflowTemplate',
         summary: 'Store a new version (runs keep the version they started with)',
         description: 'Admin key. Also activates a deactivated template.',
         params: NameParams,
@@ -125,6 +129,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     {
       schema: {
         tags: ['workflow-templates'],
+        operationId: 'deactivateWorkflowTemplate',
         summary: 'Deactivate a template (its versions are kept)',
         description: 'Admin key. Built-in workflows cannot be deleted (409).',
         params: NameParams,

@@ -31,6 +31,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: ApiContext): voi
     {
       schema: {
         tags: ['workers'],
+        operationId: 'listWorkers',
         summary: 'Agent pools per role: processes, concurrency, busy slots, waiting, delayed, oldest wait',
         response: { 200: z.object({ items: z.array(WorkerRow) }), 401: ErrorBodySchema, 503: ErrorBodySchema },
       },

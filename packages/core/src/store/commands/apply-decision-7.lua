@@ -43,8 +43,6 @@ end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'result', ARGV[4])
   redis.call('SREM', KEYS[4], ARGV[5])
-  -- archive or expiry of the finished run
-  -- @include retention-on-finished
 end
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
@@ -61,5 +59,10 @@ for _, d in ipairs(cjson.decode(ARGV[11])) do
 end
 for _, member in ipairs(cjson.decode(ARGV[12])) do
   redis.call('ZREM', KEYS[5], member)
+end
+if ARGV[4] ~= '' then
+  -- archive or expiry of the finished run: last, once every key of the run is written (a key this
+  -- commit creates, such as the context of a run's first output, must get the expiry too)
+  -- @include retention-on-finished
 end
 return 1

@@ -1,0 +1,42 @@
+--[[
+  fair-priority: the BullMQ priority of a phase job, from its run's priority band and its key's load
+  in the role queue: the number of that key's jobs still in the queue (waiting, delayed or active).
+  Jobs of a key with many waiting get larger numbers (taken later), so keys take turns.
+
+  KEYS[1] the key's jobs in this queue   <p>:fair:<queue>:<key>   (zset: job id -> its priority)
+
+  ARGV[1] the queue's job key prefix `<p>:<queue>:` (BullMQ's job hash is that plus the job id)
+  ARGV[2] job id
+  ARGV[3] the band's first priority (from the run's priority 1..10)
+  ARGV[4] the band's width (priorities in one band)
+
+  Returns the priority: band start + the key's jobs still in the queue, but never less than the
+  largest priority a job of the key in the same band still holds, so the key's own jobs keep their
+  order (BullMQ takes equal priorities in the order they were added). A job id already counted gets
+  the priority it got then (adding a job twice is a no-op in BullMQ, and so here).
+
+  Jobs that finished or were removed leave the zset from its head (the lowest priorities, the jobs
+  taken first): each call looks at the first 100 and drops those gone, so a call costs O(log n)
+  however long the key's backlog; a job that finished further back is counted until it nears the head.
+  The zset expires a week after the key's last add.
+]]
+local existing = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if existing then return tonumber(existing) end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 99)) do
+  local job = ARGV[1] .. id
+  if redis.call('EXISTS', job) == 0 or redis.call('HEXISTS', job, 'finishedOn') == 1 then
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local start = tonumber(ARGV[3])
+local width = tonumber(ARGV[4])
+local count = redis.call('ZCARD', KEYS[1])
+if count > width - 1 then count = width - 1 end
+local priority = start + count
+local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], start + width - 1, start, 'WITHSCORES', 'LIMIT', 0, 1)
+if top[2] and tonumber(top[2]) > priority then priority = tonumber(top[2]) end
+redis.call('ZADD', KEYS[1], priority, ARGV[2])
+-- A key that stops adding jobs leaves no zset behind for good: a week after its last add it goes
+-- (its count starts again from 0, which only costs fairness accuracy, never a job).
+redis.call('EXPIRE', KEYS[1], 604800)
+return priority
