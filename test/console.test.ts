@@ -279,7 +279,8 @@ describe('console', { timeout: 120_000 }, () => {
     let resumed: () => void = () => undefined;
     const resumedOnce = new Promise<void>((resolve) => (resumed = resolve));
     page.on('request', (request) => {
-      if (!request.url().endsWith(`/api/runs/${id}/events`)) return;
+      // The run page asks for the live output too (`?output=true`).
+      if (new URL(request.url()).pathname !== `/api/runs/${id}/events`) return;
       const last = request.headers()['last-event-id'];
       streams.push(last);
       if (last) resumed();

@@ -178,8 +178,16 @@ phases:
     }
     const bodies = fake.requests.map((r) => r.body as { model: string; tools: Array<{ name: string; input_schema: unknown }>; messages: Array<{ content: unknown }> });
     expect(bodies).toHaveLength(3);
-    // The tool's input schema is the role file's output_schema, as written.
-    expect(bodies[0]?.tools[0]).toMatchObject({ name: 'submit_triage_output', input_schema: OUTPUT_SCHEMA });
+    // The tool's input schema is the role file's output_schema in its structured-output form (strict):
+    // what a grammar cannot express is left to the validator, which still checks the schema as written.
+    expect(bodies[0]?.tools[0]).toMatchObject({
+      name: 'submit_triage_output',
+      strict: true,
+      input_schema: {
+        ...OUTPUT_SCHEMA,
+        properties: { severity: { enum: ['low', 'high'] }, summary: { type: 'string' }, labels: { type: 'array', minItems: 1, items: { type: 'string' } }, effort_days: { type: 'integer' } },
+      },
+    });
     // The repair names the JSON Schema violation.
     expect(JSON.stringify(bodies[1]?.messages.at(-1)?.content)).toContain('severity: must be equal to one of the allowed values (\\"low\\", \\"high\\")');
     // Phase `first` (and its repair) on the phase's model; phase `second` on the role file's model.

@@ -35,6 +35,7 @@
  *              { toolInput: { ok: true } });
  * const client = new Anthropic({ apiKey: 'test', baseURL: fake.url });
  */
+import { compileOutputSchema } from '@agentfleet/core';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -125,8 +126,50 @@ export interface FakeStreamErrorReply {
   toolInput?: unknown;
 }
 
+/**
+ * For a streaming request: the reply written piece by piece, like the API's server-sent events: an
+ * optional `thinking` block (`thinking_delta`, `signature_delta`), then the tool call's input as
+ * `input_json_delta` chunks (or, when the request asks for `output_config.format`, the JSON as
+ * `text_delta` chunks of a text block). After `holdAfterChunks` chunks the stream stops until
+ * `release` resolves, so a test can prove that a client saw output before the reply ended.
+ */
+export interface FakeStreamedReply {
+  streamed: {
+    /** The structured output (tool input, or the JSON text under `output_config.format`). */
+    toolInput: unknown;
+    /** Thinking text streamed first, in its own block. */
+    thinking?: string;
+    /** Characters per delta. @defaultValue 16 */
+    chunkSize?: number;
+    /** Chunks of the output sent before waiting for `release`. @defaultValue never waits */
+    holdAfterChunks?: number;
+    /** Resolves when the rest of the stream may be sent. */
+    release?: Promise<void>;
+    /** Called once the held chunks were written to the socket. */
+    onHeld?: () => void;
+    /** `usage.output_tokens_details.thinking_tokens` of the reply. */
+    thinkingTokens?: number;
+    usage?: FakeUsage;
+  };
+}
+
+/**
+ * A model's free answer and what grammar-constrained decoding would have produced instead. With
+ * `strict: 'honour'` (see {@link FakeAnthropicOptions.strict}) a request whose forced tool is sent
+ * with `strict: true` (or that asks for `output_config.format`) gets `constrained`; otherwise it gets
+ * `toolInput`. For benchmarks of schema repairs with and without structured outputs.
+ */
+export interface FakeConstrainedToolReply {
+  toolInput: unknown;
+  constrained: unknown;
+  usage?: FakeUsage;
+}
+
 /** One scripted answer to one request. */
-export type FakeReply = FakeToolReply | FakeToolCallsReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply | FakeStreamErrorReply;
+export type FakeReply = FakeToolReply | FakeToolCallsReply | FakeTextReply | FakeErrorReply | FakeHangReply | FakeDelayedReply | FakeStreamErrorReply | FakeStreamedReply | FakeConstrainedToolReply;
+
+/** A reply once structured outputs were applied to it (see `#constrain`). */
+type ResolvedReply = Exclude<FakeReply, FakeConstrainedToolReply>;
 
 /**
  * A tokens-per-window limit the server enforces like the API's ITPM limit: a request whose input
@@ -210,6 +253,17 @@ export interface FakeAnthropicOptions {
   responder?: FakeResponder;
   /** Enforce an input-tokens-per-window limit (429 beyond it). */
   tokenLimit?: FakeTokenLimit;
+  /**
+   * Structured outputs. `honour`: like the API, a tool sent with `strict: true` (and an
+   * `output_config.format` schema) must be compatible, else 400 `invalid_request_error` (every
+   * object `additionalProperties: false`; none of `minLength`, `maxLength`, `pattern`, `minimum`,
+   * `maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `multipleOf`, `maxItems`, `uniqueItems`,
+   * `minItems` above 1), and a scripted `toolInput` that does not match the schema is refused
+   * with 500 (a strict reply always matches), unless the reply is a {@link FakeConstrainedToolReply}.
+   * `ignore`: `strict` is accepted and has no effect, as on a server without structured outputs.
+   * @defaultValue 'ignore'
+   */
+  strict?: 'honour' | 'ignore';
 }
 
 /** A running fake Messages API server. */
@@ -286,6 +340,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   readonly #promptCache: PromptCacheSim | undefined;
   readonly #batchOptions: FakeBatchOptions | undefined;
   readonly batches: FakeBatch[] = [];
+  readonly #strict: 'honour' | 'ignore';
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
@@ -300,6 +355,7 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.#tokenLimit = options.tokenLimit;
     this.#promptCache = options.promptCache ? new PromptCacheSim(options.promptCache.now ?? Date.now) : undefined;
     this.#batchOptions = options.batches;
+    this.#strict = options.strict ?? 'ignore';
     this.#responder = options.responder ?? NO_REPLY_SCRIPTED;
   }
 
@@ -425,7 +481,13 @@ class FakeAnthropicServer implements FakeAnthropic {
       this.#sendError(res, limited);
       return;
     }
-    const reply = this.#queue.shift() ?? (await this.#responder(request));
+    const strictRejection = this.#strict === 'honour' ? strictSchemaProblem(request.body ?? {}) : undefined;
+    if (strictRejection) {
+      this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: strictRejection });
+      return;
+    }
+    const scripted = this.#queue.shift() ?? (await this.#responder(request));
+    const reply = this.#constrain(request, scripted);
     await this.#reply(res, request, reply);
   }
 
@@ -490,19 +552,19 @@ class FakeAnthropicServer implements FakeAnthropic {
       const request: FakeRequest = { method: 'POST', path: '/v1/messages', headers: {}, body: r.params, receivedAtMs: Date.now(), forcedToolName: forcedToolName(r.params) };
       let reply = this.#queue.shift() ?? (await this.#responder(request));
       while ('delayMs' in reply) reply = reply.then;
-      batch.results.set(r.custom_id, this.#batchResult(request, reply));
+      batch.results.set(r.custom_id, this.#batchResult(request, this.#constrain(request, reply)));
     }
     batch.status = 'ended';
     batch.endedAt = Date.now();
   }
 
   /** One request's result in a batch: `succeeded` with the message, or `errored` with the API's error. */
-  #batchResult(request: FakeRequest, reply: FakeReply): Record<string, unknown> {
+  #batchResult(request: FakeRequest, reply: ResolvedReply): Record<string, unknown> {
     const body = request.body ?? {};
     const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
     const errored = (type: FakeErrorType, message: string) => ({ type: 'errored', error: { type: 'error', error: { type, message } } });
     if ('status' in reply) return errored(reply.errorType, reply.message);
-    if ('hang' in reply || 'streamError' in reply || 'delayMs' in reply) return errored('api_error', 'fake-anthropic: this reply cannot be given in a batch');
+    if ('hang' in reply || 'streamError' in reply || 'delayMs' in reply || 'streamed' in reply) return errored('api_error', 'fake-anthropic: this reply cannot be given in a batch');
     if ('toolCalls' in reply) {
       const content = reply.toolCalls.map((c) => ({ type: 'tool_use', id: newId('toolu_'), name: c.name, input: c.input, caller: { type: 'direct' } }));
       return { type: 'succeeded', message: message(model, content, 'tool_use', this.#bill(this.#usage(body, reply.toolCalls, reply.usage))) };
@@ -538,6 +600,30 @@ class FakeAnthropicServer implements FakeAnthropic {
       archived_at: null,
       results_url: batch.status === 'ended' ? `${this.#url}/v1/messages/batches/${batch.id}/results` : null,
     };
+  }
+
+  /**
+   * What a request gets under structured outputs: a {@link FakeConstrainedToolReply} resolved to
+   * one of its two inputs, and (with `strict: 'honour'`) a strict reply checked against the schema.
+   * Under `output_config.format` a tool reply is answered as the JSON text it would be.
+   */
+  #constrain(request: FakeRequest, reply: FakeReply): ResolvedReply {
+    const body = request.body ?? {};
+    const schema = strictSchemaOf(body, request.forcedToolName);
+    const honoured = this.#strict === 'honour' && schema !== undefined;
+    let resolved: ResolvedReply;
+    if ('constrained' in reply) resolved = { toolInput: honoured ? reply.constrained : reply.toolInput, ...(reply.usage ? { usage: reply.usage } : {}) };
+    else resolved = reply;
+    if (honoured && isToolReply(resolved)) {
+      const validate = compileOutputSchema(schema, 'fake-anthropic strict schema');
+      if (!validate(resolved.toolInput)) {
+        return { status: 500, errorType: 'api_error', message: `fake-anthropic: the scripted tool input does not match the strict schema: ${JSON.stringify(validate.errors)}`, headers: { 'x-should-retry': 'false' } };
+      }
+    }
+    if (hasOutputFormat(body) && isToolReply(resolved)) {
+      return { text: JSON.stringify(resolved.toolInput), stopReason: 'end_turn', ...(resolved.usage ? { usage: resolved.usage } : {}) };
+    }
+    return resolved;
   }
 
   /** The checks the real API makes before it runs the model; returns the error to answer with. */
@@ -626,7 +712,7 @@ class FakeAnthropicServer implements FakeAnthropic {
     };
   }
 
-  async #reply(res: ServerResponse, request: FakeRequest, reply: FakeReply): Promise<void> {
+  async #reply(res: ServerResponse, request: FakeRequest, reply: ResolvedReply): Promise<void> {
     if (res.destroyed) return;
     if ('hang' in reply) return;
     if ('delayMs' in reply) {
@@ -637,7 +723,7 @@ class FakeAnthropicServer implements FakeAnthropic {
           resolve();
         });
       });
-      await this.#reply(res, request, reply.then);
+      await this.#reply(res, request, this.#constrain(request, reply.then));
       return;
     }
     if ('status' in reply) {
@@ -646,6 +732,10 @@ class FakeAnthropicServer implements FakeAnthropic {
     }
     const body = request.body ?? {};
     const model = typeof body['model'] === 'string' ? body['model'] : 'claude-fake';
+    if ('streamed' in reply) {
+      await this.#replyStreamed(res, request, reply.streamed, model);
+      return;
+    }
     if ('streamError' in reply) {
       if (body['stream'] !== true) {
         this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'fake-anthropic: a streamError reply was scripted for a request that does not stream' });
@@ -717,6 +807,55 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.billed.input_tokens += Number(u['input_tokens'] ?? 0) + Number(u['cache_read_input_tokens'] ?? 0) + Number(u['cache_creation_input_tokens'] ?? 0);
     this.billed.output_tokens += Number(u['output_tokens'] ?? 0);
     return u;
+  }
+
+  /** A {@link FakeStreamedReply}: thinking, then the output in chunks, holding the stream where asked. */
+  async #replyStreamed(res: ServerResponse, request: FakeRequest, spec: FakeStreamedReply['streamed'], model: string): Promise<void> {
+    const body = request.body ?? {};
+    if (body['stream'] !== true) {
+      this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'fake-anthropic: a streamed reply was scripted for a request that does not stream' });
+      return;
+    }
+    const asText = hasOutputFormat(body);
+    const name = request.forcedToolName ?? toolNames(body)[0] ?? 'tool';
+    const u = usage(body, spec.toolInput, spec.usage);
+    const events: Array<[string, unknown]> = [['message_start', { type: 'message_start', message: message(model, [], null as unknown as string, { ...u, output_tokens: 1 }) }]];
+    let index = 0;
+    if (spec.thinking !== undefined) {
+      events.push(
+        ['content_block_start', { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } }],
+        ...splitChunks(spec.thinking, spec.chunkSize ?? 16).map((c): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: c } }]),
+        ['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: newId('sig_') } }],
+        ['content_block_stop', { type: 'content_block_stop', index }],
+      );
+      index += 1;
+    }
+    const block = asText ? { type: 'text', text: '', citations: null } : { type: 'tool_use', id: newId('toolu_'), name, input: {}, caller: { type: 'direct' } };
+    events.push(['content_block_start', { type: 'content_block_start', index, content_block: block }]);
+    const chunks = splitChunks(JSON.stringify(spec.toolInput), spec.chunkSize ?? 16);
+    const delta = (c: string) => (asText ? { type: 'text_delta', text: c } : { type: 'input_json_delta', partial_json: c });
+    const outputChunks = chunks.map((c): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index, delta: delta(c) }]);
+    const holdAt = spec.holdAfterChunks === undefined ? Number.POSITIVE_INFINITY : events.length + spec.holdAfterChunks;
+    events.push(...outputChunks, ['content_block_stop', { type: 'content_block_stop', index }]);
+    const details = spec.thinkingTokens === undefined ? {} : { output_tokens_details: { thinking_tokens: spec.thinkingTokens } };
+    events.push(
+      ['message_delta', { type: 'message_delta', delta: { stop_reason: asText ? 'end_turn' : 'tool_use', stop_sequence: null }, usage: { output_tokens: u['output_tokens'], ...details } }],
+      ['message_stop', { type: 'message_stop' }],
+    );
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': newId('req_'), ...this.#successHeaders() });
+    for (let i = 0; i < events.length; i++) {
+      if (i === holdAt) {
+        // Everything before the hold is on the socket before the test is told.
+        await new Promise<void>((resolve) => res.write('', () => resolve()));
+        spec.onHeld?.();
+        await Promise.race([spec.release ?? Promise.resolve(), new Promise<void>((resolve) => res.once('close', () => resolve()))]);
+        if (res.destroyed) return;
+      }
+      const [event, data] = events[i] as [string, unknown];
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    }
+    res.end();
   }
 
   /** Rate-limit headers of a successful answer when a token limit is set. */
@@ -951,4 +1090,70 @@ function stripCacheControl(piece: unknown): unknown {
   if (!isRecord(piece) || !('cache_control' in piece)) return piece;
   const { cache_control: _dropped, ...rest } = piece;
   return rest;
+}
+
+/** Whether the request asks for its reply in a JSON format (`output_config.format`) rather than a tool call. */
+function hasOutputFormat(body: Record<string, unknown>): boolean {
+  const config = body['output_config'];
+  return isRecord(config) && isRecord(config['format']);
+}
+
+/** The schema a strict request constrains its reply to: the forced strict tool's, or `output_config.format`'s. */
+function strictSchemaOf(body: Record<string, unknown>, forced: string | undefined): Record<string, unknown> | undefined {
+  const config = body['output_config'];
+  if (isRecord(config) && isRecord(config['format']) && isRecord(config['format']['schema'])) return config['format']['schema'];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as unknown[]) : [];
+  const tool = tools.find((t): t is Record<string, unknown> => isRecord(t) && t['name'] === forced);
+  return tool && tool['strict'] === true && isRecord(tool['input_schema']) ? tool['input_schema'] : undefined;
+}
+
+const STRICT_UNSUPPORTED = ['minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'maxItems', 'uniqueItems'];
+
+/** What the API says of a strict schema it cannot compile, or undefined when every strict schema is fine. */
+function strictSchemaProblem(body: Record<string, unknown>): string | undefined {
+  const schemas: Array<[string, unknown]> = [];
+  for (const tool of Array.isArray(body['tools']) ? (body['tools'] as unknown[]) : []) {
+    if (isRecord(tool) && tool['strict'] === true) schemas.push([`tools.${String(tool['name'])}.input_schema`, tool['input_schema']]);
+  }
+  const config = body['output_config'];
+  if (isRecord(config) && isRecord(config['format'])) schemas.push(['output_config.format.schema', config['format']['schema']]);
+  for (const [where, schema] of schemas) {
+    const problem = schemaProblem(schema, where);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function schemaProblem(node: unknown, at: string): string | undefined {
+  if (Array.isArray(node)) {
+    for (const [i, child] of node.entries()) {
+      const p = schemaProblem(child, `${at}.${i}`);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  if (!isRecord(node)) return undefined;
+  for (const keyword of STRICT_UNSUPPORTED) {
+    if (keyword in node) return `${at}: '${keyword}' is not supported in strict mode schemas`;
+  }
+  if (typeof node['minItems'] === 'number' && node['minItems'] > 1) return `${at}: 'minItems' values other than 0 or 1 are not supported`;
+  if ((node['type'] === 'object' || isRecord(node['properties'])) && node['additionalProperties'] !== false) {
+    return `${at}: 'additionalProperties' must be explicitly set to false for objects`;
+  }
+  for (const [key, child] of Object.entries(node)) {
+    if (key === 'properties' || key === '$defs') {
+      for (const [name, sub] of Object.entries(isRecord(child) ? child : {})) {
+        const p = schemaProblem(sub, `${at}.${key}.${name}`);
+        if (p) return p;
+      }
+    } else if (key === 'items' || key === 'anyOf' || key === 'allOf') {
+      const p = schemaProblem(child, `${at}.${key}`);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
+function isToolReply(reply: ResolvedReply): reply is FakeToolReply {
+  return 'toolInput' in reply && !('streamError' in reply);
 }

@@ -6,6 +6,7 @@ import {
   tracedLlmClient,
   type FleetConfig,
   type LlmClient,
+  type LlmEffort,
   type ModelPrice,
   type OfflineResponder,
 } from '@agentfleet/core';
@@ -68,7 +69,34 @@ export function createRoleLlmClients(config: FleetConfig, roles: readonly AgentR
     }
     byRole.set(role.name, client);
   }
-  return (role) => byRole.get(role) ?? fallback;
+  const tuned = new Map<string, LlmClient>();
+  for (const role of roles) {
+    const client = byRole.get(role.name) ?? fallback;
+    const effort = config.roleEffort[role.name];
+    const thinking = config.roleThinking.includes(role.name);
+    if (effort === undefined && !thinking && config.strict) continue;
+    tuned.set(role.name, withRequestSettings(client, { effort, thinking, strict: config.strict }));
+  }
+  return (role) => tuned.get(role) ?? byRole.get(role) ?? fallback;
+}
+
+/**
+ * `client` with the fleet's per-role settings applied to each request: `effort` and `thinking` where
+ * the request (the role file) does not set them (`FLEET_ROLE_EFFORT`, `FLEET_ROLE_THINKING`), and
+ * `strict` turned off everywhere when `FLEET_STRICT=false`.
+ */
+function withRequestSettings(client: LlmClient, settings: { effort: LlmEffort | undefined; thinking: boolean; strict: boolean }): LlmClient {
+  return {
+    provider: client.provider,
+    model: client.model,
+    generate: (request) =>
+      client.generate({
+        ...request,
+        ...(request.effort === undefined && settings.effort !== undefined ? { effort: settings.effort } : {}),
+        ...(request.thinking === undefined && settings.thinking ? { thinking: true } : {}),
+        ...(settings.strict ? {} : { strict: false }),
+      }),
+  };
 }
 
 /** The price table: the built-in list prices with `FLEET_PRICES` over them. */

@@ -26,6 +26,7 @@ import {
   withSpan,
   createLogger,
   RedisRateLimiter,
+  PhaseOutputWriter,
   tighterBudget,
   raisedBudget,
   BudgetLedger,
@@ -365,6 +366,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
             if (budget) gates.push(budget);
             // The Messages API's rate limits do not apply to batches (they have their own queue).
             if (ctx.limiter && !batchMode) gates.push(rateLimitGate(ctx.limiter));
+            // The output as it is written, for clients following the run (display only, never the result).
+            const written = new PhaseOutputWriter(store.redis, store.prefix, { ...ref, attempt }, {
+              onError: (err) => ctx.log.debug({ ...ref, attempt, err: (err as Error).message }, 'phase output delta not written'),
+            });
             const r = await runRole(ctx.role, ctx.llm, input, {
               signal,
               maxTokens: ctx.maxTokens,
@@ -416,8 +421,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
                     },
                   }
                 : {}),
-            });
+              onDelta: (delta) => written.push(delta),
+            }).finally(() => written.flush());
             span.setAttribute(FleetAttributes.CacheHit, r.cacheHit);
+            if (r.thinkingTokens !== undefined) span.setAttribute(GenAiAttributes.UsageReasoningOutputTokens, r.thinkingTokens);
             span.setAttributes({
               [GenAiAttributes.ResponseModel]: r.model,
               [GenAiAttributes.UsageInputTokens]: r.usage.input_tokens + (r.usage.cache_read_input_tokens ?? 0) + (r.usage.cache_creation_input_tokens ?? 0),

@@ -13,10 +13,12 @@ import {
   blockText,
   costUsd,
   fullUsage,
+  strictJsonSchema,
   MODEL_PRICES,
   withSpan,
   type BatchCall,
   type LlmClient,
+  type LlmDelta,
   type LlmMessage,
   type LlmResponse,
   type LlmTextBlock,
@@ -132,6 +134,12 @@ export interface RoleCallOptions {
   maxTurns?: number | undefined;
   /** Tools the model may call before it submits (a tool loop); none when absent. */
   tools?: RoleToolOptions | undefined;
+  /**
+   * Told of each piece of every reply as it is written (every call then streams): `call` is 0 for
+   * the first call, 1.. for later ones (tool-loop rounds, repairs), so a display starts over when it grows. Display only: a piece
+   * may belong to a reply that then fails or is refused by validation.
+   */
+  onDelta?: ((delta: LlmDelta & { call: number }) => void) | undefined;
 }
 
 export interface RoleCallResult<T> {
@@ -144,6 +152,8 @@ export interface RoleCallResult<T> {
   responseIds: string[];
   /** The output came from the result cache: no model call, no tokens. */
   cacheHit: boolean;
+  /** Of `usage.output_tokens`, those spent thinking, when the provider reported them. */
+  thinkingTokens?: number | undefined;
 }
 
 /** JSON Schemas already derived, per zod schema (deriving one costs about a millisecond of CPU per phase). */
@@ -329,7 +339,12 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     replay.shift();
     return next as Extract<ToolJournalEntry, { type: K }>;
   };
-  const toolText = JSON.stringify([tool, extraTools]);
+  const strict = role.strict ?? true;
+  // The tools as the provider will be sent them (the submit tool in its structured-output form when strict), for the estimate.
+  const sentSchema = strict ? strictJsonSchema(tool.inputSchema, 'anthropic') : undefined;
+  const toolText = JSON.stringify([sentSchema?.compatible ? { ...tool, inputSchema: sentSchema.schema, strict: true } : tool, extraTools]);
+  const onDelta = options.onDelta;
+  let thinkingTokens: number | undefined;
   let repairs = 0;
   for (let turn = 0; ; turn++) {
     if (turn >= maxTurns) {
@@ -389,6 +404,11 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
               call.sentAt ??= Date.now();
             },
             ...(options.stream ? { stream: true } : {}),
+            ...(onDelta ? { onDelta: (delta: LlmDelta) => onDelta({ ...delta, call: turn }) } : {}),
+            // Structured output guaranteed by the provider unless the role opts out; the zod check below still runs.
+            strict,
+            ...(role.effort !== undefined ? { effort: role.effort } : {}),
+            ...(role.thinking ? { thinking: true } : {}),
             ...(role.temperature !== undefined ? { temperature: role.temperature } : {}),
             ...(options.model ? { model: options.model } : {}),
           });
@@ -399,6 +419,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
         }
         const billed = replyUsage(reply, prices);
         addTo(usage, billed);
+        if (reply.usage.thinking_tokens !== undefined) thinkingTokens = (thinkingTokens ?? 0) + reply.usage.thinking_tokens;
         responseIds.push(reply.id);
         if (journal) await journal.append(step, { type: 'reply', reply });
         step += 1;
@@ -434,7 +455,7 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const parsed = validateOutput(role, reply.output);
     if (parsed.ok) {
       if (options.cache && cacheKey) await options.cache.set(cacheKey, parsed.value);
-      return { output: parsed.value, usage, model: reply.model, repairs, responseIds, cacheHit: false };
+      return { output: parsed.value, usage, model: reply.model, repairs, responseIds, cacheHit: false, thinkingTokens };
     }
     const problems = parsed.problems.map((p) => `- ${p}`).join('\n');
     if (repairs >= maxRepairs) {
@@ -448,6 +469,14 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
       );
     }
     repairs += 1;
+    if (reply.submitCallId === undefined && role.thinking) {
+      // A JSON reply under output_config.format (thinking on, no tool call): the repair is plain text.
+      messages.push(
+        { role: 'assistant', content: JSON.stringify(reply.output ?? null) },
+        { role: 'user', content: `That output is not valid:\n${problems}\nAnswer again with a corrected, complete result.` },
+      );
+      continue;
+    }
     // The rejected call goes back as the model made it, and the problems as that call's error result.
     const callId = reply.submitCallId ?? `call_${reply.id}`;
     messages.push(

@@ -3,7 +3,7 @@
  * the API key, and a Server-Sent Events reader that resumes with `Last-Event-ID` after a dropped
  * connection.
  */
-import { FleetError, incomingTraceCarrier, type FleetErrorCode, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, incomingTraceCarrier, type FleetErrorCode, type PhaseOutputDelta, type StoredRunEvent } from '@agentfleet/core';
 
 export interface ApiClientOptions {
   /** Base URL of the manager's HTTP API, e.g. `http://127.0.0.1:8080`. */
@@ -58,13 +58,20 @@ const CODES: Record<string, true> = Object.fromEntries(
 
 /**
  * Follow a run's events over SSE until `run_finished`, reconnecting (with `Last-Event-ID`) when the
- * connection drops. Each event is handed to `onEvent` once, in order.
+ * connection drops. Each event is handed to `onEvent` once, in order. With `onOutput`, the stream
+ * also carries the running phases' output pieces (`?output=true`, `event: phase_output_delta`),
+ * handed to it as they come (after a reconnect, pieces may come again: dedupe by `offset`).
  */
-export async function followRunEvents(options: ApiClientOptions, runId: string, onEvent: (e: StoredRunEvent) => void): Promise<void> {
+export async function followRunEvents(
+  options: ApiClientOptions,
+  runId: string,
+  onEvent: (e: StoredRunEvent) => void,
+  onOutput?: (delta: PhaseOutputDelta) => void,
+): Promise<void> {
   let last: string | undefined;
   for (let failures = 0; ; ) {
     try {
-      const res = await fetch(new URL(`/api/runs/${encodeURIComponent(runId)}/events`, options.managerUrl), {
+      const res = await fetch(new URL(`/api/runs/${encodeURIComponent(runId)}/events${onOutput ? '?output=true' : ''}`, options.managerUrl), {
         headers: {
           accept: 'text/event-stream',
           ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
@@ -87,6 +94,10 @@ export async function followRunEvents(options: ApiClientOptions, runId: string, 
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const message = parseSseBlock(block);
+          if (message?.event === 'phase_output_delta' && message.data) {
+            onOutput?.(JSON.parse(message.data) as PhaseOutputDelta);
+            continue;
+          }
           if (!message?.data || !message.id) continue;
           last = message.id;
           const event = JSON.parse(message.data) as StoredRunEvent['event'];

@@ -62,8 +62,9 @@ budgetOptions(program
   .option('-i, --interactive', "answer the planner's clarifying questions and approvals in the terminal", false)
   .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
   .option('--batch', "send every agent phase's model calls through the Message Batches API: half price, results within hours (docs/spending.md)", false)
+  .option('--stream', 'print the output of the phase in progress on stderr as the model writes it (the coder\'s files as they are written)', false)
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string; batch: boolean }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string; batch: boolean; stream: boolean }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
     const config = loadConfig();
     let requirements = words.join(' ');
@@ -87,6 +88,7 @@ budgetOptions(program
         budget: requestBudget(opts),
         batch: opts.batch,
         record: opts.record,
+        stream: opts.stream,
       },
       config,
     );

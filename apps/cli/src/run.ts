@@ -10,6 +10,7 @@ import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, s
 import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
+import { followPhaseOutput, type PhaseOutputFollower } from './output-stream.js';
 import { progressLine } from './progress.js';
 import { redisNotice } from './redis-notice.js';
 import { EXIT, say } from './shared.js';
@@ -47,6 +48,8 @@ export interface RunCommandOptions {
   batch?: boolean | undefined;
   /** Append every model call and reply to this cassette (JSON lines, keys redacted; `fleet test --replay`). */
   record?: string | undefined;
+  /** Print the output of the phase in progress on stderr as the model writes it (`--stream`). */
+  stream?: boolean | undefined;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
@@ -78,6 +81,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let onSignal: (() => void) | undefined;
   let asker: TerminalAsker | undefined;
   let unservedTimer: NodeJS.Timeout | undefined;
+  let follower: PhaseOutputFollower | undefined;
   try {
     const library = { redis, prefix: config.queuePrefix };
     workflow ??= await resolveLibraryWorkflow(options.workflow, library);
@@ -132,13 +136,19 @@ export async function runCommand(requirements: string, options: RunCommandOption
       unservedTimer = setInterval(() => void reportUnservedPhases(redis, client.store, config.queuePrefix, following).catch(() => undefined), UNSERVED_CHECK_MS);
       unservedTimer.unref();
     }
+    follower = options.stream ? followPhaseOutput(redisHandle.url, redis, config.queuePrefix, runId, process.stderr) : undefined;
     const onEvent = (e: StoredRunEvent) => {
       // With --interactive the question is asked here; else say how to answer it from elsewhere.
       const line = progressLine(e.event, asker ? undefined : following);
-      if (line) say(line);
+      if (line) {
+        follower?.breakLine();
+        say(line);
+      }
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     };
     let result = await client.follow(runId, blocking, onEvent);
+    await follower?.stop();
+    follower = undefined;
     const fallbackWorkflow = result.status === 'failed' ? workflow.errorHandling.fallbackWorkflow : null;
     if (fallbackWorkflow) {
       const fallbackId = await awaitFallback(client, blocking, runId);
@@ -164,6 +174,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     else process.stdout.write(summary(final));
     return final.status === 'completed' ? EXIT.ok : EXIT.failed;
   } finally {
+    await follower?.stop().catch(() => undefined);
     clearInterval(unservedTimer);
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);

@@ -9,7 +9,8 @@ import { RunActions } from './actions.js';
 import { cost, duration, time, tokens } from './format.js';
 import { WorkflowGraph } from './graph.js';
 import { PhasePanel } from './phase-panel.js';
-import { followRun } from './sse.js';
+import { followRun, type PhaseOutputDelta } from './sse.js';
+import { LiveOutput, type LiveOutputs } from './live-output.js';
 import { StatusBadge } from './status.js';
 import { Timeline } from './timeline.js';
 
@@ -20,6 +21,7 @@ function useRunEvents(runId: string, generation: number) {
   const queryClient = useQueryClient();
   const [events, setEvents] = useState<RunEvent[]>([]);
   const [connection, setConnection] = useState('connecting');
+  const [live, setLive] = useState<LiveOutputs>(new Map());
   const last = useRef<string | undefined>(undefined);
   useEffect(() => {
     const controller = new AbortController();
@@ -38,6 +40,7 @@ function useRunEvents(runId: string, generation: number) {
         setEvents((prev) => (prev.some((p) => p.id === e.id) ? prev : [...prev, e]));
         refresh();
       },
+      onOutput: (d) => setLive((prev) => withDelta(prev, d)),
       onState: (s, detail) => setConnection(detail ? `${s}: ${detail}` : s),
     }).catch((err: unknown) => setConnection(`ended: ${err instanceof ApiError ? err.apiMessage : (err as Error).message}`));
     return () => {
@@ -45,7 +48,26 @@ function useRunEvents(runId: string, generation: number) {
       if (timer) clearTimeout(timer);
     };
   }, [runId, generation, queryClient]);
-  return { events, connection };
+  return { events, connection, live };
+}
+
+/**
+ * `live` with one more piece: each phase keeps the output of its latest attempt and call, pieces
+ * already held (a reconnect sends the kept ones again) are dropped by their offset.
+ */
+function withDelta(live: LiveOutputs, d: PhaseOutputDelta): LiveOutputs {
+  const key = `${d.phase}`;
+  const current = live.get(key);
+  const newer = !current || d.iteration > current.iteration || (d.iteration === current.iteration && (d.attempt > current.attempt || (d.attempt === current.attempt && d.call > current.call)));
+  const older = current && !newer && (d.iteration !== current.iteration || d.attempt !== current.attempt || d.call !== current.call);
+  if (older) return live;
+  const base = newer ? { phase: d.phase, iteration: d.iteration, attempt: d.attempt, call: d.call, text: { text: '', tool_input: '', thinking: '' } } : current;
+  if (!base) return live;
+  const have = base.text[d.kind];
+  if (d.offset + d.text.length <= have.length) return live;
+  const next = new Map(live);
+  next.set(key, { ...base, text: { ...base.text, [d.kind]: have + d.text.slice(Math.max(0, have.length - d.offset)) } });
+  return next;
 }
 
 /** A clock for elapsed times on running phases: ticks each second only while something runs. */
@@ -68,7 +90,7 @@ export function RunPage({ runId }: { runId: string }) {
     queryFn: () => api<RunWorkflow>('GET', `/api/runs/${encodeURIComponent(runId)}/workflow`),
     staleTime: Infinity,
   });
-  const { events, connection } = useRunEvents(runId, generation);
+  const { events, connection, live } = useRunEvents(runId, generation);
   const results = useMemo(() => new Map<string, PhaseResult>(run.data?.phases.map((p) => [p.name, p])), [run.data]);
   const startedAt = useMemo(() => {
     const m = new Map<string, number>();
@@ -184,6 +206,7 @@ export function RunPage({ runId }: { runId: string }) {
         <h2>Workflow graph</h2>
         <WorkflowGraph phases={workflow.data.phases} results={results} startedAt={startedAt} now={now} selected={selected} onSelect={setSelected} />
       </section>
+      <LiveOutput live={live} running={new Set(r.phases.filter((p) => p.status === 'running' || p.status === 'retrying').map((p) => p.name))} />
       <section aria-label="Timeline">
         <h2>Timeline</h2>
         <Timeline events={events} now={now} />

@@ -6,10 +6,28 @@
  */
 import { ApiError, storedKey, type RunEvent } from './api.js';
 
+/** A piece of a running phase's output (`event: phase_output_delta`, sent without an id). */
+export interface PhaseOutputDelta {
+  type: 'phase_output_delta';
+  run_id: string;
+  phase: string;
+  iteration: number;
+  attempt: number;
+  /** 0 for the attempt's first reply, 1.. for schema repairs. */
+  call: number;
+  kind: 'text' | 'tool_input' | 'thinking';
+  /** Where `text` starts in this call's output of this kind (UTF-16 code units). */
+  offset: number;
+  text: string;
+  at: number;
+}
+
 export interface FollowOptions {
   /** Resume after this stream id. */
   lastEventId?: string;
   onEvent(e: RunEvent): void;
+  /** Told of each piece of phase output as it is written; asks the API for them (`output=true`). */
+  onOutput?(delta: PhaseOutputDelta): void;
   /** The connection state, for the page to show. */
   onState?(state: 'connecting' | 'open' | 'reconnecting' | 'ended', detail?: string): void;
   /** Wait before reconnecting after a dropped connection, ms (the server's `retry:` when it sends one). */
@@ -36,7 +54,8 @@ export async function followRun(runId: string, signal: AbortSignal, options: Fol
       const key = storedKey();
       if (key) headers.authorization = `Bearer ${key}`;
       if (last) headers['last-event-id'] = last;
-      const res = await fetch(`/api/runs/${encodeURIComponent(runId)}/events`, { headers, signal });
+      const query = options.onOutput ? '?output=true' : '';
+      const res = await fetch(`/api/runs/${encodeURIComponent(runId)}/events${query}`, { headers, signal });
       if (!res.ok || !res.body) throw new ApiError(res.status, await res.text());
       options.onState?.('open');
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -51,6 +70,11 @@ export async function followRun(runId: string, signal: AbortSignal, options: Fol
           buffer = buffer.slice(end + 2);
           const message = parseBlock(block);
           if (message.retry !== undefined) retryMs = message.retry;
+          // Output pieces carry no id (the last event id stays a durable event's).
+          if (message.event === 'phase_output_delta' && message.data !== undefined) {
+            options.onOutput?.(JSON.parse(message.data) as PhaseOutputDelta);
+            continue;
+          }
           if (message.id === undefined || message.data === undefined) continue;
           last = message.id;
           const data = JSON.parse(message.data) as RunEvent['data'];

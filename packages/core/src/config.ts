@@ -75,6 +75,18 @@ export const SETTINGS_SCHEMA = z.object({
     .string()
     .optional()
     .meta(setting({ description: 'Model per role, `role=model,…` (e.g. `planner=claude-opus-4-6,reviewer=openai-compatible:qwen3:8b`); a `provider:` prefix also picks the provider.', whenUnset: 'every role uses `FLEET_MODEL`' })),
+  FLEET_ROLE_EFFORT: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Effort per role, `role=effort,…` with `low`, `medium`, `high`, `xhigh` or `max` (Anthropic `output_config.effort`); a role file\'s `effort` wins.', whenUnset: "the provider's default" })),
+  FLEET_ROLE_THINKING: z
+    .string()
+    .optional()
+    .meta(setting({ description: 'Roles that think before they answer, `planner,reviewer` (Anthropic adaptive thinking; the output then comes as `output_config.format` JSON).', whenUnset: 'no role thinks' })),
+  FLEET_STRICT: z
+    .enum(['true', 'false'], 'FLEET_STRICT must be true or false')
+    .default('true')
+    .meta(setting({ description: 'Structured outputs: send every output schema with `strict` (in its compatible form), so replies match it by construction; `false` relies on validation and repair alone.' })),
   FLEET_RATE_LIMIT_RPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_RPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide requests per window, per provider and model, shared through Redis; 0: no limit.' })),
   FLEET_RATE_LIMIT_ITPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_ITPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide input tokens per window, per provider and model; 0: no limit.' })),
   FLEET_RATE_LIMIT_OTPM: z.coerce.number().int().min(0, 'FLEET_RATE_LIMIT_OTPM must be >= 0 (0: no limit)').default(0).meta(setting({ description: 'Fleet-wide output tokens per window, per provider and model; 0: no limit.' })),
@@ -199,6 +211,18 @@ export interface FleetConfig {
    */
   roleModels: Record<string, { provider: 'anthropic' | 'openai-compatible' | undefined; model: string }>;
   /**
+   * Effort per role (`FLEET_ROLE_EFFORT=planner=high,coder=medium`; `low`, `medium`, `high`, `xhigh`,
+   * `max`), sent as Anthropic `output_config.effort`; a role file's `effort` wins. Roles not listed: the provider's default.
+   */
+  roleEffort: Record<string, 'low' | 'medium' | 'high' | 'xhigh' | 'max'>;
+  /** Roles that think before answering (`FLEET_ROLE_THINKING=planner,reviewer`: Anthropic adaptive thinking). */
+  roleThinking: string[];
+  /**
+   * Ask providers for structured output guaranteed by the schema (`FLEET_STRICT`); `false` sends every
+   * output schema as a plain tool and relies on validation and repair alone. @defaultValue true
+   */
+  strict: boolean;
+  /**
    * Fleet-wide limits per provider and model, per `window_ms` (`FLEET_RATE_LIMIT_RPM`, `_ITPM`,
    * `_OTPM`, `_WINDOW_MS`); 0 is no limit, and all 0 turns the limiter off.
    */
@@ -272,6 +296,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     openaiBaseUrl: e.FLEET_OPENAI_BASE_URL,
     openaiApiKey: e.FLEET_OPENAI_API_KEY,
     roleModels: parseRoleModels(e.FLEET_ROLE_MODELS),
+    roleEffort: parseRoleEffort(e.FLEET_ROLE_EFFORT),
+    roleThinking: (e.FLEET_ROLE_THINKING ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    strict: e.FLEET_STRICT === 'true',
     rateLimits: {
       requests: e.FLEET_RATE_LIMIT_RPM,
       inputTokens: e.FLEET_RATE_LIMIT_ITPM,
@@ -359,4 +386,23 @@ export function parsePrices(text: string | undefined): FleetConfig['prices'] {
       { inputPerMTok: p.input, outputPerMTok: p.output, cacheWritePerMTok: p.cache_write ?? p.input * 1.25, cacheReadPerMTok: p.cache_read ?? p.input * 0.1, cacheWrite1hPerMTok: p.cache_write_1h ?? p.input * 2 },
     ]),
   );
+}
+
+const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+
+/**
+ * `planner=high,coder=medium` → role → effort.
+ *
+ * @throws FleetError `INVALID_INPUT` naming the bad entry.
+ */
+export function parseRoleEffort(text: string | undefined): FleetConfig['roleEffort'] {
+  const out: FleetConfig['roleEffort'] = {};
+  for (const entry of (text ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [role, effort] = entry.split('=').map((s) => s.trim());
+    if (!role || !effort || !(EFFORTS as readonly string[]).includes(effort)) {
+      throw new FleetError('INVALID_INPUT', `FLEET_ROLE_EFFORT: "${entry}" is not role=effort with effort one of ${EFFORTS.join(', ')}; write e.g. planner=high,coder=medium`);
+    }
+    out[role] = effort as (typeof EFFORTS)[number];
+  }
+  return out;
 }

@@ -62,6 +62,18 @@ export {
   type StoredRunEvent,
 } from './store/run-store.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
+export {
+  PHASE_OUTPUT_MAXLEN,
+  PHASE_OUTPUT_TTL_MS,
+  PhaseOutputWriter,
+  parsePhaseOutputEntries,
+  phaseOutputKey,
+  readPhaseOutput,
+  type PhaseOutputDelta,
+  type PhaseOutputRef,
+  type PhaseOutputWriterOptions,
+  type StoredPhaseOutputDelta,
+} from './store/phase-output.js';
 export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
 export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
@@ -119,9 +131,10 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
-export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
-export { blockText, messageText } from './llm/types.js';
+export { LLM_EFFORTS, blockText, messageText } from './llm/types.js';
+export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } from './llm/strict-schema.js';
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
@@ -165,7 +178,7 @@ export {
 export { RedisRateLimiter, type RateLimitDecision, type RateLimits } from './llm/rate-limiter.js';
 export { BudgetLedger, type LedgerReservation, type LedgerRequest, type LedgerScope } from './store/budget-ledger.js';
 export { rateLimitInfo } from './llm/anthropic.js';
-export { parsePrices, parseRoleModels } from './config.js';
+export { parsePrices, parseRoleEffort, parseRoleModels } from './config.js';
 export { OpenAiCompatibleLlmClient, type OpenAiCompatibleClientOptions } from './llm/openai-compatible.js';
 // Concurrency keys, fair sharing across keys and run priority (docs/concurrency-and-priority.md).
 export {

@@ -132,6 +132,9 @@ export function customRole(def: RoleDefinition): AgentRole<Record<string, unknow
     ...(def.tools !== undefined ? { tools: def.tools } : {}),
     ...(def.mcp_servers !== undefined ? { mcpServers: compileMcpServers(def.mcp_servers) } : {}),
     ...(def.max_turns !== undefined ? { maxTurns: def.max_turns } : {}),
+    ...(def.strict !== undefined ? { strict: def.strict } : {}),
+    ...(def.effort !== undefined ? { effort: def.effort } : {}),
+    ...(def.thinking !== undefined ? { thinking: def.thinking } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { McpServerSpec, StepAction } from '@agentfleet/core';
+import type { LlmEffort, McpServerSpec, StepAction } from '@agentfleet/core';
 import type { z } from 'zod';
 
 /** What an agent receives for one phase: the run's requirements and its dependencies' outputs. */
@@ -59,6 +59,15 @@ export interface AgentRole<T = unknown> {
   mcpServers?: McpServerSpec[];
   /** Model calls one attempt's tool loop may make; a phase's `max_turns` overrides it. @defaultValue 10 */
   maxTurns?: number;
+  /**
+   * Ask the provider to guarantee the output's schema (structured outputs, `strict`); the zod schema
+   * still checks what the grammar cannot express. @defaultValue true
+   */
+  strict?: boolean;
+  /** How much effort the model puts in (Anthropic `output_config.effort`). @defaultValue the provider's */
+  effort?: LlmEffort;
+  /** Let the model think first (Anthropic adaptive thinking; the output then comes as `output_config.format` JSON). @defaultValue false */
+  thinking?: boolean;
   /** A step action this role's output implies (e.g. the planner waits for answers to its questions). */
   stepAction?(output: unknown, input: RoleInput): StepAction | undefined;
 }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { FleetError, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
+import { PhaseOutputPrinter } from '../output-stream.js';
 import { progressLine } from '../progress.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, say } from '../shared.js';
 
@@ -26,12 +27,24 @@ export function clientOptions(opts: { managerUrl: string; apiKey?: string }): Ap
   return { managerUrl: opts.managerUrl, apiKey: opts.apiKey };
 }
 
-/** Follow a run over SSE, drawing progress lines on stderr; then fetch and return its result. */
-export async function watchRun(api: ApiClientOptions, runId: string): Promise<RunResult> {
-  await followRunEvents(api, runId, (e) => {
-    const line = progressLine(e.event, runId);
-    if (line) say(line);
-  });
+/**
+ * Follow a run over SSE, drawing progress lines on stderr (and with `stream`, the running phases'
+ * output as it is written); then fetch and return its result.
+ */
+export async function watchRun(api: ApiClientOptions, runId: string, options: { stream?: boolean } = {}): Promise<RunResult> {
+  const printer = options.stream ? new PhaseOutputPrinter(process.stderr) : undefined;
+  await followRunEvents(
+    api,
+    runId,
+    (e) => {
+      const line = progressLine(e.event, runId);
+      if (!line) return;
+      printer?.breakLine();
+      say(line);
+    },
+    printer ? (delta) => printer.show(delta) : undefined,
+  );
+  printer?.breakLine();
   return apiRequest<RunResult>(api, 'GET', `/api/runs/${encodeURIComponent(runId)}`);
 }
 
@@ -49,8 +62,10 @@ export function register(program: Command): void {
       .option('--concurrency-key <template>', 'concurrency key, e.g. "{{tenant}}" (a template over the variables); overrides the workflow\'s')
       .option('--concurrency-limit <n>', 'at most this many runs of the key active at once; the rest are queued', positiveInt('--concurrency-limit'))
       .option('--idempotency-key <key>', 'retry safely: a repeat with this key within 24 h prints the first run instead of starting another')
-      .option('--wait', 'follow the run until it finishes and print its result JSON', false)),
-  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
+      .option('--wait', 'follow the run until it finishes and print its result JSON', false)
+      .option('--stream', 'with --wait: print the output of the phase in progress on stderr as the model writes it', false)),
+  ).action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; conversation?: string; idempotencyKey?: string; wait: boolean; stream: boolean; managerUrl: string; apiKey?: string; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; priority?: number; concurrencyKey?: string; concurrencyLimit?: number }) => {
+    if (opts.stream && !opts.wait) throw new FleetError('INVALID_INPUT', '--stream needs --wait: fleet submit --wait --stream "..."');
     let requirements = words.join(' ');
     if (opts.file) {
       if (requirements) throw new FleetError('INVALID_INPUT', 'give the requirements either as arguments or with --file, not both');
@@ -79,7 +94,7 @@ export function register(program: Command): void {
       process.stdout.write(`${created.run_id}\n`);
       return;
     }
-    const result = await watchRun(api, created.run_id);
+    const result = await watchRun(api, created.run_id, { stream: opts.stream });
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     process.exitCode = result.status === 'completed' ? EXIT.ok : EXIT.failed;
   });

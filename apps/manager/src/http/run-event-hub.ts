@@ -10,8 +10,8 @@
  * its own (`<prefix>:sse-wake:<uuid>`, read with an explicit id, so a wake sent before the read
  * blocks is still seen), and the reader then includes the new run.
  *
- * The reader is a source of run events for ./sse.ts; other sources (live output deltas) can be
- * merged there beside it.
+ * Any stream of the fleet can be followed the same way ({@link RunEventHub.subscribeStream}): ./sse.ts
+ * follows a run's events and, when asked, its short-lived output stream (phase output deltas).
  *
  * @see https://redis.io/docs/latest/commands/xread/
  */
@@ -41,11 +41,18 @@ export interface RunEventSubscription {
   close(): void;
 }
 
+/** What a subscriber of any stream is told: raw entries (`[id, fields]`), in stream order. */
+export interface StreamSink {
+  onEntries(entries: ReadonlyArray<[string, string[]]>): void;
+  onError(err: Error): void;
+}
+
 interface Subscriber {
-  runId: string;
+  /** The stream key followed. */
+  key: string;
   /** Last stream id given to this subscriber. */
   last: string;
-  sink: RunEventSink;
+  sink: StreamSink;
 }
 
 /** Whether stream id `a` comes after `b` (`<ms>-<seq>`, each part unsigned 64-bit). */
@@ -57,7 +64,7 @@ export function streamIdAfter(a: string, b: string): boolean {
 }
 
 /** The stream entries of an XREAD reply as run events (entries without `data` are skipped). */
-function parseEntries(entries: Array<[string, string[]]>): StoredRunEvent[] {
+function parseEntries(entries: ReadonlyArray<[string, string[]]>): StoredRunEvent[] {
   const out: StoredRunEvent[] = [];
   for (const [id, fields] of entries) {
     const i = fields.indexOf('data');
@@ -83,6 +90,7 @@ export interface RunEventHubOptions {
  * until {@link RunEventHub.close}.
  */
 export class RunEventHub {
+  /** Subscribers by stream key. */
   private readonly runs = new Map<string, Set<Subscriber>>();
   private readonly wakeKey: string;
   private wakeLast = '0';
@@ -96,7 +104,7 @@ export class RunEventHub {
     this.blockMs = options.blockMs ?? 15_000;
   }
 
-  /** Runs followed right now, and subscribers in all (for tests and metrics). */
+  /** Streams followed right now (`runs`), and subscribers in all (for tests and metrics). */
   get size(): { runs: number; subscribers: number } {
     let subscribers = 0;
     for (const subs of this.runs.values()) subscribers += subs.size;
@@ -108,12 +116,23 @@ export class RunEventHub {
    * (see ./sse.ts); the hub then delivers everything after `afterId` as it is appended.
    */
   subscribe(runId: string, afterId: string, sink: RunEventSink): RunEventSubscription {
+    return this.subscribeStream(this.options.store.eventsKey(runId), afterId, {
+      onEntries: (entries) => sink.onEvents(parseEntries(entries)),
+      onError: (err) => sink.onError(err),
+    });
+  }
+
+  /**
+   * Follow the stream at `key` (a key of the fleet's prefix, e.g. a run's output stream) from after
+   * `afterId` (exclusive), as {@link subscribe} does for run events.
+   */
+  subscribeStream(key: string, afterId: string, sink: StreamSink): RunEventSubscription {
     if (this.closed) throw new Error('RunEventHub is closed');
-    const sub: Subscriber = { runId, last: afterId, sink };
-    let subs = this.runs.get(runId);
+    const sub: Subscriber = { key, last: afterId, sink };
+    let subs = this.runs.get(key);
     if (!subs) {
       subs = new Set();
-      this.runs.set(runId, subs);
+      this.runs.set(key, subs);
     }
     subs.add(sub);
     this.loop ??= this.read().finally(() => {
@@ -141,9 +160,9 @@ export class RunEventHub {
   }
 
   private remove(sub: Subscriber): void {
-    const subs = this.runs.get(sub.runId);
+    const subs = this.runs.get(sub.key);
     subs?.delete(sub);
-    if (subs && subs.size === 0) this.runs.delete(sub.runId);
+    if (subs && subs.size === 0) this.runs.delete(sub.key);
   }
 
   /** Make a blocked read return, so the next one includes a new run (a failed wake only delays it up to blockMs). */
@@ -170,13 +189,12 @@ export class RunEventHub {
   private async read(): Promise<void> {
     let backoff = RETRY_MIN_MS;
     while (!this.closed && this.runs.size > 0) {
-      const runIds = [...this.runs.keys()];
-      const positions = runIds.map((id) => {
+      const keys = [...this.runs.keys()];
+      const positions = keys.map((key) => {
         let oldest: string | undefined;
-        for (const s of this.runs.get(id) ?? []) if (oldest === undefined || streamIdAfter(oldest, s.last)) oldest = s.last;
+        for (const s of this.runs.get(key) ?? []) if (oldest === undefined || streamIdAfter(oldest, s.last)) oldest = s.last;
         return oldest ?? '0';
       });
-      const keys = runIds.map((id) => this.options.store.eventsKey(id));
       let reply;
       try {
         reply = await this.connection().xread('COUNT', READ_COUNT, 'BLOCK', this.blockMs, 'STREAMS', this.wakeKey, ...keys, this.wakeLast, ...positions);
@@ -198,15 +216,13 @@ export class RunEventHub {
           this.wakeLast = entries.at(-1)?.[0] ?? this.wakeLast;
           continue;
         }
-        const runId = runIds[keys.indexOf(key)];
-        const subs = runId === undefined ? undefined : this.runs.get(runId);
+        const subs = this.runs.get(key);
         if (!subs) continue;
-        const events = parseEntries(entries);
         for (const s of [...subs]) {
-          const fresh = events.filter((e) => streamIdAfter(e.id, s.last));
+          const fresh = entries.filter(([id]) => streamIdAfter(id, s.last));
           if (fresh.length === 0) continue;
-          s.last = fresh.at(-1)?.id ?? s.last;
-          s.sink.onEvents(fresh);
+          s.last = fresh.at(-1)?.[0] ?? s.last;
+          s.sink.onEntries(fresh);
         }
       }
     }

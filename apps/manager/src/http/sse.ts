@@ -8,8 +8,14 @@
  * delivered by the process's one shared blocking reader (./run-event-hub.ts), so an open stream
  * holds no Redis connection of its own. Each API key may hold `sseMaxStreamsPerKey` streams open at
  * once in one API process; one more answers 429 `TOO_MANY_STREAMS`.
+ *
+ * With `output: true`, the pieces of phase output being written (the run's short-lived output
+ * stream, see `PhaseOutputWriter`) are merged in as `event: phase_output_delta` messages. They carry
+ * no SSE `id`, so the client's last event id stays that of the last durable event and a resume with
+ * `Last-Event-ID` is exact; after a reconnect the pieces still kept are sent again, and a client
+ * drops the overlap by `offset`.
  */
-import { FleetError, isTerminalRun, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, isTerminalRun, parsePhaseOutputEntries, phaseOutputKey, type StoredPhaseOutputDelta, type StoredRunEvent } from '@agentfleet/core';
 import type { FastifyReply } from 'fastify';
 import type { ApiContext } from './context.js';
 import type { RunEventSubscription } from './run-event-hub.js';
@@ -72,22 +78,32 @@ export class StreamCounter {
   }
 }
 
+/** An SSE message without an `id` (phase output pieces: the client's last event id is left alone). */
+export function sseMessageWithoutId(type: string, data: unknown): string {
+  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
 /**
- * Answer the request with the run's events as SSE.
+ * Answer the request with the run's events as SSE (and, with `options.output`, its phase output
+ * pieces as `phase_output_delta` messages without an id).
  *
+ * @param afterId - the last event id the client has (`0` for all).
  * @param keyId - the caller's API key id, counted against `sseMaxStreamsPerKey`.
  * @throws FleetError `TOO_MANY_STREAMS` before anything is sent, when the key holds too many streams.
  */
-export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runId: string, afterId: string, keyId: string): Promise<void> {
+export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runId: string, afterId: string, keyId: string, options: { output?: boolean } = {}): Promise<void> {
   const release = ctx.sseStreams.acquire(keyId);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, EVENT_STREAM_HEADERS);
   res.write('retry: 2000\n\n');
 
+  const output = options.output === true;
+  const outputKey = phaseOutputKey(ctx.store.prefix, runId);
   let last = afterId;
+  let lastOutput = '0';
   let ended = false;
-  let subscription: RunEventSubscription | undefined;
+  const subscriptions: RunEventSubscription[] = [];
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   const keepAlive = setInterval(() => {
@@ -98,7 +114,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
     if (ended) return;
     ended = true;
     clearInterval(keepAlive);
-    subscription?.close();
+    for (const s of subscriptions) s.close();
     res.off('close', end);
     release();
     res.end();
@@ -108,10 +124,23 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
   // A client that went away before the listener was attached never fires 'close': look now.
   if (res.destroyed || res.socket === null || res.socket.destroyed) end();
 
-  /** Write events in order; true once `run_finished` was written (the stream then ends). */
-  const write = (events: readonly StoredRunEvent[]): boolean => {
+  const writePieces = (pieces: readonly StoredPhaseOutputDelta[]): void => {
+    for (const p of pieces) {
+      if (ended) return;
+      res.write(sseMessageWithoutId(p.delta.type, p.delta));
+      lastOutput = p.id;
+    }
+  };
+  /**
+   * Write events, and pieces written before each of them (both streams' ids come from the same
+   * Redis clock, so a replay interleaves them as they happened); true once `run_finished` was
+   * written (the stream then ends).
+   */
+  const write = (events: readonly StoredRunEvent[], pieces: readonly StoredPhaseOutputDelta[] = []): boolean => {
+    let i = 0;
     for (const e of events) {
       if (ended) return true;
+      for (; i < pieces.length && compareIds((pieces[i] as StoredPhaseOutputDelta).id, e.id) < 0; i++) writePieces([pieces[i] as StoredPhaseOutputDelta]);
       res.write(sseMessage(e.id, e.event.type, e.event));
       last = e.id;
       if (e.event.type === 'run_finished') {
@@ -119,6 +148,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
         return true;
       }
     }
+    writePieces(pieces.slice(i));
     return false;
   };
   const fail = (err: Error) => {
@@ -131,8 +161,9 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
     for (;;) {
       if (ended) return;
       const events = await ctx.store.readEvents(runId, last);
-      if (events.length === 0) break;
-      if (write(events)) return;
+      const pieces = output ? await readOutput(ctx, outputKey, lastOutput) : [];
+      if (events.length === 0 && pieces.length === 0) break;
+      if (write(events, pieces)) return;
     }
     const { state } = await ctx.store.getRun(runId);
     // A finished run whose final event is behind `last` (or was trimmed): nothing more will come.
@@ -143,9 +174,22 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
     }
     if (ended) return;
     // Whatever comes next, from the shared reader (it starts at `last`, so nothing is missed in between).
-    subscription = ctx.runEvents.subscribe(runId, last, { onEvents: (events) => { write(events); }, onError: fail });
+    subscriptions.push(ctx.runEvents.subscribe(runId, last, { onEvents: (events) => { write(events); }, onError: fail }));
+    if (output) subscriptions.push(ctx.runEvents.subscribeStream(outputKey, lastOutput, { onEntries: (entries) => writePieces(parsePhaseOutputEntries(entries)), onError: fail }));
     await done;
   } catch (err) {
     fail(err as Error);
   }
+}
+
+async function readOutput(ctx: ApiContext, key: string, after: string): Promise<StoredPhaseOutputDelta[]> {
+  const reply = await ctx.redis.xread('COUNT', 1000, 'STREAMS', key, after);
+  return reply ? parsePhaseOutputEntries(reply[0]?.[1] ?? []) : [];
+}
+
+/** Order of two stream ids (`<ms>-<seq>`): negative when `a` is older. */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
 }

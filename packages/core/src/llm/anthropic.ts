@@ -29,6 +29,7 @@ import { FleetError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
 import { generateInBatch } from './anthropic-batch.js';
 import { redactError } from './redact.js';
+import { strictJsonSchema } from './strict-schema.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
 
 /** Options of {@link AnthropicLlmClient}. */
@@ -89,6 +90,12 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  * follow the submit tool and `tool_choice` is `{type: 'any'}`: the model calls the submit tool (the
  * reply's output) or some of the others (the reply's `toolCalls`, without output); tool calls and
  * results in `messages` go out as `tool_use` and `tool_result` blocks (`is_error` on failures).
+ * With `request.strict` the tool is sent with `strict: true`
+ * and the schema's structured-output form (`strictJsonSchema`); with `request.thinking`
+ * (`thinking: {type: 'adaptive'}`, which the API refuses with a forced tool) the output is asked for
+ * with `output_config.format` instead and read from the reply's JSON text; `request.effort` is
+ * `output_config.effort`. With `request.onDelta` (or `stream`) the reply streams and its
+ * `text_delta`, `input_json_delta` and `thinking_delta` pieces go to `onDelta` as they arrive.
  *
  * `request.temperature` is not sent: API version `2026-10-21`, which this SDK speaks, rejects
  * `temperature`, `top_p` and `top_k` with 400 ("Extra inputs are not permitted"), whatever the value.
@@ -169,16 +176,7 @@ export class AnthropicLlmClient implements LlmClient {
       max_tokens: request.maxTokens,
       system: request.cacheSystem ? [{ type: 'text', text: request.system, cache_control: cacheControl(request.cacheTtl) }] : request.system,
       messages: request.messages.map((m) => toMessageParam(m, request.cacheTtl)),
-      tools: [
-        {
-          name: request.tool.name,
-          description: request.tool.description,
-          input_schema: request.tool.inputSchema as Tool.InputSchema,
-        },
-        ...(request.tools ?? []).map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Tool.InputSchema })),
-      ],
-      // With other tools the model picks which to call, but must call one: the submit tool ends the turn.
-      tool_choice: request.tools && request.tools.length > 0 ? { type: 'any' } : { type: 'tool', name: request.tool.name },
+      ...structuredOutputParams(request),
     };
     // A batch-mode phase sends the same request through the Message Batches API (./anthropic-batch.ts).
     if (request.batch) return generateInBatch(this.#client, params, request, {
@@ -202,10 +200,21 @@ export class AnthropicLlmClient implements LlmClient {
     let message: Message;
     let headers: Headers;
     try {
-      if (request.stream) {
+      if (request.stream || request.onDelta) {
         // Server-sent events; finalMessage() resolves only once the whole message arrived, and throws
         // on an `error` event or a dropped connection mid-stream: nothing partial ever comes back.
+        // The deltas seen on the way go to `onDelta`, for display only.
         const stream = this.#client.messages.stream(params, { signal: request.signal });
+        const onDelta = request.onDelta;
+        if (onDelta) {
+          stream.on('streamEvent', (event) => {
+            if (event.type !== 'content_block_delta') return;
+            const delta = event.delta;
+            if (delta.type === 'text_delta') onDelta({ kind: params.output_config?.format ? 'tool_input' : 'text', text: delta.text });
+            else if (delta.type === 'input_json_delta') onDelta({ kind: 'tool_input', text: delta.partial_json });
+            else if (delta.type === 'thinking_delta') onDelta({ kind: 'thinking', text: delta.thinking });
+          });
+        }
         const [final, raw] = await Promise.all([stream.finalMessage(), stream.withResponse()]);
         message = final;
         headers = raw.response.headers;
@@ -217,7 +226,32 @@ export class AnthropicLlmClient implements LlmClient {
     } catch (err) {
       throw redactError(this.#toFleetError(err, request.signal), this.#options.apiKey);
     }
-    return { ...this.#toResponse(message, request), rateLimit: rateLimitInfo(headers) };
+    const response = params.output_config?.format ? this.#toFormatResponse(message, request) : this.#toResponse(message, request);
+    return { ...response, rateLimit: rateLimitInfo(headers) };
+  }
+
+  /** The reply to a request with `output_config.format`: its text is the JSON output. */
+  #toFormatResponse(message: Message, request: LlmRequest): LlmResponse {
+    const stopReason = message.stop_reason ?? 'unknown';
+    const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+    const details = { provider: this.provider, model: message.model, id: message.id, stop_reason: stopReason };
+    if (stopReason === 'max_tokens' || stopReason === 'refusal' || text === '') {
+      throw new FleetError(
+        'OUTPUT_INVALID',
+        `anthropic: reply ${message.id} (stop_reason ${stopReason}) has no complete JSON output: ` +
+          missingCallHint(stopReason, text !== '', message.content, request.tool.name, request.maxTokens),
+        { details: { ...details, content_types: message.content.map((block) => block.type) } },
+      );
+    }
+    let output: unknown;
+    try {
+      output = JSON.parse(text);
+    } catch {
+      throw new FleetError('OUTPUT_INVALID', `anthropic: reply ${message.id} under output_config.format is not JSON`, {
+        details: { ...details, ...textPreview(message.content) },
+      });
+    }
+    return { output, usage: toUsage(message.usage), model: message.model, id: message.id, stopReason: 'tool_use' };
   }
 
   #toResponse(message: Message, request: LlmRequest): LlmResponse {
@@ -497,7 +531,47 @@ export function toUsage(usage: Message['usage']): LlmUsage {
     ...(typeof usage.cache_creation_input_tokens === 'number'
       ? { cache_creation_input_tokens: usage.cache_creation_input_tokens }
       : {}),
+    ...(typeof usage.output_tokens_details?.thinking_tokens === 'number' ? { thinking_tokens: usage.output_tokens_details.thinking_tokens } : {}),
   };
+}
+
+/**
+ * How the request asks for its structured output, and with what effort and thinking:
+ *
+ * - without thinking, the submit tool forced with `tool_choice` (sent with `strict: true` and the
+ *   compatible schema when `request.strict` and the schema can be made compatible), or with other
+ *   tools (a tool loop) `tool_choice: {type: 'any'}`;
+ * - with thinking (`thinking: {type: 'adaptive'}`), which the API refuses together with a forced
+ *   tool, `output_config.format` with the JSON Schema when it is compatible and there are no other
+ *   tools, else the tools with `tool_choice: auto` (the prompt asks for the call);
+ * - `request.effort` as `output_config.effort`.
+ *
+ * @see https://platform.claude.com/docs/en/build-with-claude/structured-outputs
+ * @see https://platform.claude.com/docs/en/agents-and-tools/tool-use/strict-tool-use
+ */
+function structuredOutputParams(request: LlmRequest): Pick<MessageCreateParamsNonStreaming, 'tools' | 'tool_choice' | 'output_config' | 'thinking'> {
+  const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'anthropic') : undefined;
+  const schema = strict?.compatible ? strict.schema : request.tool.inputSchema;
+  const effort = request.effort === undefined ? {} : { effort: request.effort };
+  const extra = request.tools ?? [];
+  const tools: Tool[] = [
+    {
+      name: request.tool.name,
+      description: request.tool.description,
+      input_schema: schema as Tool.InputSchema,
+      ...(strict?.compatible ? { strict: true } : {}),
+    },
+    ...extra.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Tool.InputSchema })),
+  ];
+  const effortOnly = request.effort === undefined ? {} : { output_config: effort };
+  if (request.thinking) {
+    if (strict?.compatible && extra.length === 0) {
+      return { thinking: { type: 'adaptive' }, output_config: { ...effort, format: { type: 'json_schema', schema } } };
+    }
+    return { thinking: { type: 'adaptive' }, tools, tool_choice: { type: 'auto' }, ...effortOnly };
+  }
+  // With other tools the model picks which to call, but must call one: the submit tool ends the turn.
+  return { tools, tool_choice: extra.length > 0 ? { type: 'any' } : { type: 'tool', name: request.tool.name }, ...effortOnly };
 }
 
 /** What went wrong when the reply holds no complete tool call, and what to do about it. */

@@ -10,11 +10,13 @@
  * API: https://platform.openai.com/docs/api-reference/chat/create
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { CompletionUsage } from 'openai/resources/completions';
 
 import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
 import { abortError } from './abort.js';
 import { redactError } from './redact.js';
+import { strictJsonSchema } from './strict-schema.js';
 import { messageText, type LlmClient, type LlmMessage, type LlmRequest, type LlmResponse } from './types.js';
 
 /** Options of {@link OpenAiCompatibleLlmClient}. */
@@ -61,62 +63,120 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     });
   }
 
+  /**
+   * Ask for one structured reply: a forced call of `request.tool.name` (with other tools, any
+   * call: `tool_choice: 'required'`), the submit function sent with `strict: true` and the
+   * compatible schema when `request.strict` is set and the schema can be made compatible for
+   * OpenAI (every property required; see `strictJsonSchema`), else without `strict` (a server that
+   * ignores `strict` is covered by the caller's validation and repair). With `onDelta` (or
+   * `stream`) the reply streams and the submit function's partial arguments go to `onDelta`.
+   *
+   * @throws FleetError as listed on the class.
+   */
   async generate(request: LlmRequest): Promise<LlmResponse> {
     const model = request.model ?? this.model;
     const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: request.system }, ...request.messages.flatMap(toChatMessages)];
     const extra = request.tools ?? [];
-    let completion: ChatCompletion;
+    const strict = request.strict ? strictJsonSchema(request.tool.inputSchema, 'openai') : undefined;
+    const submit = {
+      type: 'function' as const,
+      function: {
+        name: request.tool.name,
+        description: request.tool.description,
+        parameters: strict?.compatible ? strict.schema : request.tool.inputSchema,
+        ...(strict?.compatible ? { strict: true } : {}),
+      },
+    };
+    const params: ChatCompletionCreateParamsNonStreaming = {
+      model,
+      messages,
+      max_tokens: request.maxTokens,
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      tools: [submit, ...extra.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } }))],
+      // With other tools the model must call one of them or the submit function.
+      tool_choice: extra.length > 0 ? 'required' : { type: 'function', function: { name: request.tool.name } },
+    };
+    let reply: Reply;
     try {
-      completion = await this.#client.chat.completions.create(
-        {
-          model,
-          messages,
-          max_tokens: request.maxTokens,
-          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          tools: [request.tool, ...extra].map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } })),
-          // With other tools the model must call one of them or the submit function.
-          tool_choice: extra.length > 0 ? 'required' : { type: 'function', function: { name: request.tool.name } },
-        },
-        { signal: request.signal },
-      );
+      reply = request.stream || request.onDelta ? await this.#streamed(params, request) : await this.#whole(params, request);
     } catch (err) {
       throw redactError(this.#toFleetError(err, request.signal, model), this.#apiKey);
     }
-    const choice = completion.choices[0];
-    const call = choice?.message.tool_calls?.find((c) => c.type === 'function' && c.function.name === request.tool.name);
-    const finish = choice?.finish_reason ?? 'unknown';
-    const details = { provider: this.provider, model: completion.model, id: completion.id, stop_reason: finish };
+    const call = reply.calls.find((c) => c.name === request.tool.name);
+    const finish = reply.finish;
+    const details = { provider: this.provider, model: reply.model, id: reply.id, stop_reason: finish };
     const offered = new Set(extra.map((t) => t.name));
-    const toolCalls = (choice?.message.tool_calls ?? []).flatMap((c) =>
-      c.type === 'function' && offered.has(c.function.name) ? [{ id: c.id, name: c.function.name, input: parseArguments(c.function.arguments) }] : [],
-    );
+    const toolCalls = reply.calls.flatMap((c) => (offered.has(c.name) ? [{ id: c.id, name: c.name, input: parseArguments(c.arguments) }] : []));
     if (!call && toolCalls.length > 0 && finish !== 'length') {
-      return { output: undefined, toolCalls, usage: chatUsage(completion), model: completion.model || model, id: completion.id, stopReason: 'tool_use' };
+      return { output: undefined, toolCalls, usage: chatUsage(reply.usage), model: reply.model || model, id: reply.id, stopReason: 'tool_use' };
     }
-    if (!call || call.type !== 'function' || finish === 'length') {
+    if (!call || finish === 'length') {
       throw new FleetError(
         'OUTPUT_INVALID',
-        `openai-compatible: reply ${completion.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
+        `openai-compatible: reply ${reply.id} (finish_reason ${finish}) has no complete call of function "${request.tool.name}"` +
           (finish === 'length' ? `: cut off at max_tokens=${request.maxTokens}; raise it` : '; check that the model supports forced tool calls (tool_choice)'),
         { details: finish === 'length' ? { ...details, stop_reason: 'max_tokens' } : details },
       );
     }
     let output: unknown;
     try {
-      output = JSON.parse(call.function.arguments);
+      output = JSON.parse(call.arguments);
     } catch {
       throw new FleetError('OUTPUT_INVALID', `openai-compatible: the arguments of "${request.tool.name}" are not JSON`, {
-        details: { ...details, arguments: call.function.arguments.slice(0, 500) },
+        details: { ...details, arguments: call.arguments.slice(0, 500) },
       });
     }
     return {
       output,
       submitCallId: call.id,
-      usage: chatUsage(completion),
-      model: completion.model || model,
-      id: completion.id,
+      usage: chatUsage(reply.usage),
+      model: reply.model || model,
+      id: reply.id,
       stopReason: finish === 'tool_calls' || finish === 'stop' ? 'tool_use' : finish,
     };
+  }
+
+  async #whole(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
+    const completion: ChatCompletion = await this.#client.chat.completions.create(params, { signal: request.signal });
+    const choice = completion.choices[0];
+    return {
+      id: completion.id,
+      model: completion.model,
+      finish: choice?.finish_reason ?? 'unknown',
+      calls: (choice?.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [])),
+      usage: completion.usage,
+    };
+  }
+
+  /** The reply streamed (`stream: true`, usage in the last chunk): each call's arguments are concatenated as they come, the submit function's told to `onDelta`. */
+  async #streamed(params: ChatCompletionCreateParamsNonStreaming, request: LlmRequest): Promise<Reply> {
+    const stream = await this.#client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, { signal: request.signal });
+    const reply: Reply = { id: '', model: '', finish: 'unknown', calls: [], usage: undefined };
+    const byIndex = new Map<number, { id: string; name: string; arguments: string }>();
+    for await (const chunk of stream) {
+      reply.id ||= chunk.id;
+      reply.model ||= chunk.model;
+      if (chunk.usage) reply.usage = chunk.usage;
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      for (const piece of choice.delta.tool_calls ?? []) {
+        let call = byIndex.get(piece.index);
+        if (!call) {
+          call = { id: piece.id ?? '', name: '', arguments: '' };
+          byIndex.set(piece.index, call);
+          reply.calls.push(call);
+        }
+        if (piece.id) call.id = piece.id;
+        if (piece.function?.name) call.name = piece.function.name;
+        const text = piece.function?.arguments;
+        if (!text) continue;
+        call.arguments += text;
+        if (call.name === request.tool.name) request.onDelta?.({ kind: 'tool_input', text });
+      }
+      if (choice.delta.content) request.onDelta?.({ kind: 'text', text: choice.delta.content });
+      if (choice.finish_reason) reply.finish = choice.finish_reason;
+    }
+    return reply;
   }
 
   #toFleetError(err: unknown, signal: AbortSignal, model: string): FleetError {
@@ -145,14 +205,26 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
   }
 }
 
-/** Usage of a completion: cached prompt tokens as cache reads, the rest as input. */
-function chatUsage(completion: ChatCompletion): LlmResponse['usage'] {
-  const cached = completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+/** Usage of a completion: cached prompt tokens as cache reads, the rest as input; reasoning tokens as thinking tokens. */
+function chatUsage(usage: CompletionUsage | null | undefined): LlmResponse['usage'] {
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
+  const reasoning = usage?.completion_tokens_details?.reasoning_tokens;
   return {
-    input_tokens: Math.max(0, (completion.usage?.prompt_tokens ?? 0) - cached),
-    output_tokens: completion.usage?.completion_tokens ?? 0,
+    input_tokens: Math.max(0, (usage?.prompt_tokens ?? 0) - cached),
+    output_tokens: usage?.completion_tokens ?? 0,
     ...(cached > 0 ? { cache_read_input_tokens: cached } : {}),
+    ...(typeof reasoning === 'number' && reasoning > 0 ? { thinking_tokens: reasoning } : {}),
   };
+}
+
+/** One reply, streamed or whole. */
+interface Reply {
+  id: string;
+  model: string;
+  finish: string;
+  /** The function calls, their JSON arguments as text. */
+  calls: Array<{ id: string; name: string; arguments: string }>;
+  usage: CompletionUsage | undefined | null;
 }
 
 /** A tool call's JSON arguments; text that is not JSON is passed on as is (the tool's validation refuses it). */

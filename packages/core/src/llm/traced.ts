@@ -37,7 +37,9 @@ export function genAiProviderName(provider: string): string {
  * `gen_ai.request.model`, `gen_ai.request.max_tokens` (and `gen_ai.request.temperature` when set);
  * on success `gen_ai.response.id`, `gen_ai.response.model`, `gen_ai.response.finish_reasons`,
  * `gen_ai.usage.input_tokens` (input + cache read + cache creation, as the conventions count it),
- * `gen_ai.usage.output_tokens` and the two cache counts when the provider reported them; on failure
+ * `gen_ai.usage.output_tokens`, the two cache counts and `gen_ai.usage.reasoning.output_tokens`
+ * (thinking) when the provider reported them (and `fleet.llm.strict` / `fleet.llm.effort` /
+ * `fleet.llm.thinking` at start when the request asked for them); on failure
  * the exception, status ERROR and `error.type` (the FleetError code).
  *
  * @example
@@ -57,6 +59,9 @@ export function tracedLlmClient(client: LlmClient, options: TracedLlmClientOptio
         [GenAiAttributes.RequestMaxTokens]: request.maxTokens,
       };
       if (request.temperature !== undefined) attributes[GenAiAttributes.RequestTemperature] = request.temperature;
+      if (request.strict) attributes[FleetAttributes.LlmStrict] = true;
+      if (request.effort !== undefined) attributes[FleetAttributes.LlmEffort] = request.effort;
+      if (request.thinking) attributes[FleetAttributes.LlmThinking] = true;
       if (client.provider === 'offline') attributes[FleetAttributes.Offline] = true;
       if (recordContent) Object.assign(attributes, inputContent(request));
       const started = performance.now();
@@ -79,6 +84,7 @@ export function tracedLlmClient(client: LlmClient, options: TracedLlmClientOptio
           ...(usage.cache_creation_input_tokens === undefined
             ? {}
             : { [GenAiAttributes.UsageCacheCreationInputTokens]: usage.cache_creation_input_tokens }),
+          ...(usage.thinking_tokens === undefined ? {} : { [GenAiAttributes.UsageReasoningOutputTokens]: usage.thinking_tokens }),
         });
         if (recordContent) span.setAttributes(outputContent(request, response));
         recordLlmCall({

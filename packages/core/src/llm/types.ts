@@ -138,6 +138,34 @@ export interface LlmRequest {
   maxTokens: number;
   /** Sampling temperature, 0..1. */
   temperature?: number | undefined;
+  /**
+   * Ask the provider to guarantee that the output matches `tool.inputSchema` by construction
+   * (Anthropic: `strict: true` on the tool, or `output_config.format` when thinking is on; OpenAI:
+   * `strict: true` on the function). The schema must then be structured-output compatible (see
+   * `strictJsonSchema`); constraints the grammar cannot express are still checked by the caller.
+   * Providers without it ignore it. @defaultValue false
+   */
+  strict?: boolean | undefined;
+  /**
+   * How much effort the model puts into its reply (Anthropic `output_config.effort`). Providers
+   * without it ignore it. @defaultValue the provider's (Anthropic: `high`)
+   * @see https://platform.claude.com/docs/en/build-with-claude/effort
+   */
+  effort?: LlmEffort | undefined;
+  /**
+   * Let the model think before it answers (Anthropic `thinking: {type: 'adaptive'}`). The API
+   * refuses a forced tool call with thinking on, so the reply's format is then asked for with
+   * `output_config.format` instead of a forced tool. Thinking tokens count toward `maxTokens`.
+   * @defaultValue false
+   * @see https://platform.claude.com/docs/en/build-with-claude/adaptive-thinking
+   */
+  thinking?: boolean | undefined;
+  /**
+   * Told of each piece of the reply as it is written (the call streams when this is set). Pieces
+   * are partial and may be followed by a failure: they are for display, never a result. Must not
+   * throw; it is called synchronously from the stream's reader.
+   */
+  onDelta?: ((delta: LlmDelta) => void) | undefined;
   /** Aborts the in-flight HTTP request (bound to the phase timeout and to cancellation). */
   signal: AbortSignal;
   /**
@@ -152,11 +180,29 @@ export interface LlmRequest {
   inputs: Record<string, unknown>;
 }
 
+/** Effort levels of Anthropic's `output_config.effort`. */
+export type LlmEffort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+/** The effort levels, for validating settings. */
+export const LLM_EFFORTS: readonly LlmEffort[] = ['low', 'medium', 'high', 'xhigh', 'max'];
+
+/**
+ * One piece of a reply being written: `text` (a text block), `tool_input` (the partial JSON of the
+ * submit tool's input, or of the JSON reply under `output_config.format`) or `thinking`.
+ */
+export interface LlmDelta {
+  kind: 'text' | 'tool_input' | 'thinking';
+  text: string;
+}
+
 /** Token usage of one call, as the provider reports it. */
 export interface LlmUsage {
   /** Input tokens not read from or written to the prompt cache. */
   input_tokens: number;
+  /** Output tokens, thinking tokens included. */
   output_tokens: number;
+  /** Of `output_tokens`, those spent thinking (Anthropic `output_tokens_details.thinking_tokens`), when reported. */
+  thinking_tokens?: number;
   cache_read_input_tokens?: number;
   cache_creation_input_tokens?: number;
   /** The part of `cache_creation_input_tokens` written with a 1-hour TTL (priced at 2× input). */

@@ -61,6 +61,12 @@ export const RoleFileSchema = z.strictObject({
   mcp_servers: McpServersSchema.optional(),
   /** Model calls one attempt's tool loop may make. @defaultValue 10 */
   max_turns: MaxTurnsSchema.optional(),
+  /** Structured output guaranteed by the provider (`strict`); false sends the schema as a plain tool. @defaultValue true */
+  strict: z.boolean().optional(),
+  /** Effort of the model (Anthropic `output_config.effort`). @defaultValue the provider's */
+  effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max'], { error: 'effort must be one of low, medium, high, xhigh, max' }).optional(),
+  /** Let the model think before it answers (Anthropic adaptive thinking). @defaultValue false */
+  thinking: z.boolean().optional(),
 });
 /** A custom role definition (validated). */
 export type RoleDefinition = z.infer<typeof RoleFileSchema>;

@@ -47,6 +47,8 @@ export const GenAiAttributes = {
   UsageCacheReadInputTokens: 'gen_ai.usage.cache_read.input_tokens',
   /** Input tokens written to the provider's prompt cache; included in input_tokens (tokens). */
   UsageCacheCreationInputTokens: 'gen_ai.usage.cache_creation.input_tokens',
+  /** Output tokens spent on reasoning (extended or adaptive thinking); included in output_tokens (tokens). */
+  UsageReasoningOutputTokens: 'gen_ai.usage.reasoning.output_tokens',
   /** Human-readable agent name; we use the agent role (`planner`, `coder`, …). */
   AgentName: 'gen_ai.agent.name',
   /** Human-readable workflow name; we use the workflow template name. */
@@ -174,6 +176,12 @@ export const FleetAttributes = {
   ToolResultTokens: 'fleet.tool.result_tokens',
   /** true when the built-in offline model answered instead of a real provider. */
   Offline: 'fleet.offline',
+  /** true when the call asked for structured output guaranteed by the provider (`strict`). */
+  LlmStrict: 'fleet.llm.strict',
+  /** The effort asked for (`low` … `max`, Anthropic `output_config.effort`). */
+  LlmEffort: 'fleet.llm.effort',
+  /** true when the call let the model think (`thinking: {type: 'adaptive'}`). */
+  LlmThinking: 'fleet.llm.thinking',
   /** How a phase attempt or iteration ended (metrics): `completed`, `failed`, `cancelled`, `skipped`. */
   PhaseStatus: 'fleet.phase.status',
   /** How a run ended (metrics): `completed`, `failed`, `cancelled`. */

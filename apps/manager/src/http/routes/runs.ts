@@ -353,9 +353,12 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         operationId: 'streamRunEvents',
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. With `output=true`, also `phase_output_delta` messages (no `id`): the output of running phases as the model writes it. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
         params: RunIdParams,
-        querystring: z.object({ last_event_id: streamIdSchema('last_event_id').optional() }),
+        querystring: z.object({
+          last_event_id: streamIdSchema('last_event_id').optional(),
+          output: z.enum(['true', 'false'], 'output must be true or false').optional().describe('also stream phase_output_delta messages'),
+        }),
         headers: z.looseObject({ 'last-event-id': streamIdSchema('Last-Event-ID').optional() }),
         response: {
           200: { description: `Server-Sent Events; \`event\` is one of: ${RUN_EVENT_STREAM_EVENTS.join(', ')}`, content: { 'text/event-stream': { schema: RunEventMessage } } },
@@ -374,7 +377,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         sendEventStream(reply, events.map((e) => sseMessage(e.id, e.event.type, e.event)).join(''));
         return reply;
       }
-      await streamRunEvents(ctx, reply, request.params.id, after, callerOf(request).id);
+      await streamRunEvents(ctx, reply, request.params.id, after, callerOf(request).id, { output: request.query.output === 'true' });
       return reply;
     },
   );
