@@ -1,12 +1,14 @@
 /**
  * Server-Sent Events from a run's event stream (a Redis Stream): every event after `afterId`, in
  * order, each with its stream id as the SSE `id` (so a client resumes with `Last-Event-ID` without
- * missing or repeating one); the stream ends after `run_finished`. Idle streams get a comment every
- * `sseKeepAliveMs` so proxies keep them open.
+ * missing or repeating one); the stream ends after `run_finished` and, when the workflow has an end
+ * action, after that end action's final `end_action` event (run-stream-end.ts). Idle streams get a
+ * comment every `sseKeepAliveMs` so proxies keep them open.
  */
 import { isTerminalRun } from '@agentfleet/core';
 import type { FastifyReply } from 'fastify';
 import type { ApiContext } from './context.js';
+import { endActionSettled, RunStreamEnd } from './run-stream-end.js';
 
 /** One SSE message. `data` is one line of JSON (JSON never holds a raw newline). */
 export function sseMessage(id: string, type: string, data: unknown): string {
@@ -37,13 +39,15 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
   const gone = () => res.destroyed || res.socket === null || res.socket.destroyed;
   if (gone()) onClose();
   let last = afterId;
+  let end: RunStreamEnd | undefined;
   try {
     while (!closed && !gone()) {
       let events = await ctx.store.readEvents(runId, last);
       if (events.length === 0) {
-        const { state } = await ctx.store.getRun(runId);
+        const { state, meta } = await ctx.store.getRun(runId);
+        end ??= new RunStreamEnd(meta);
         // A finished run whose final event is behind `last` (or was trimmed): nothing more will come.
-        if (isTerminalRun(state.status) && (await ctx.store.readEvents(runId, last)).length === 0) break;
+        if (isTerminalRun(state.status) && (await endActionSettled(ctx.store, meta)) && (await ctx.store.readEvents(runId, last)).length === 0) break;
         events = await ctx.store.readEvents(runId, last, ctx.options.sseKeepAliveMs, blocking);
         if (closed || gone()) break;
         if (events.length === 0) {
@@ -55,7 +59,8 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
       for (const e of events) {
         res.write(sseMessage(e.id, e.event.type, e.event));
         last = e.id;
-        if (e.event.type === 'run_finished') {
+        end ??= new RunStreamEnd((await ctx.store.getRun(runId)).meta);
+        if (end.isLast(e.event)) {
           finished = true;
           break;
         }

@@ -318,7 +318,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['runs'],
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished` and, when the workflow has an end action, after its final `end_action` event (outcome succeeded, failed or skipped).',
         params: RunIdParams,
         querystring: z.object({ last_event_id: z.string().regex(/^\d+(-\d+)?$/, 'last_event_id is a stream id such as 1700000000000-0').optional() }),
         headers: z.looseObject({ 'last-event-id': z.string().regex(/^\d+(-\d+)?$/, 'Last-Event-ID is a stream id such as 1700000000000-0').optional() }),
