@@ -55,6 +55,8 @@ export interface PhaseResult {
   error?: SerializedError;
   reason?: string;
   cache_hit?: boolean;
+  /** Model that answered the phase's last completion. */
+  model?: string;
 }
 
 export interface RunDetail {
@@ -71,6 +73,8 @@ export interface RunDetail {
   usage: Usage;
   provider: string;
   model: string | null;
+  /** Every model that answered a phase, in order of first use. */
+  models?: string[];
   parallel_speedup: number;
   links: Record<string, unknown>;
   waiting_for: Array<{ phase: string; event: string; prompt?: unknown }>;
