@@ -32,6 +32,7 @@ import { register as registerRoles } from './commands/roles.js';
 import { register as registerTest } from './commands/test.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
+import { logOptions } from './logging.js';
 import { validateWorkflowRef } from './workflow-library.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, unservedNote, untilSignal, withClient } from './shared.js';
 
@@ -262,6 +263,7 @@ workflows
     say(`${ref}: valid (${wf.name} v${wf.version}, ${wf.phases.length} ${wf.phases.length === 1 ? 'phase' : 'phases'})`);
   });
 registerWorkflows(program);
+logOptions(program);
 
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {

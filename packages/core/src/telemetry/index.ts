@@ -34,8 +34,9 @@ export {
 } from './metrics.js';
 export type { JobTimes, LlmCallRecord, ObserveQueuesOptions, QueueObserver } from './metrics.js';
 
-export { createLogger, setDefaultLogLevel } from './logger.js';
-export type { FleetLogger, LoggerOptions } from './logger.js';
+export { createLogger, setDefaultLogLevel, setLogFormat } from './logger.js';
+export type { FleetLogger, LogFormat, LoggerOptions } from './logger.js';
+export { evictionPolicyWarning, humanLogLine, routeConsoleWarnings } from './human-log.js';
 
 export { startTelemetry } from './sdk.js';
 export type { TelemetryHandle, TelemetryOptions } from './sdk.js';
