@@ -189,10 +189,13 @@ async function awaitFallback(client: FleetClient, blocking: Parameters<FleetClie
 
 /** The summary `fleet run` prints on stdout at the end: status, a line per phase, tokens and cost, artifacts. */
 export function summary(r: RunResult): string {
+  // Columns as wide as their longest entry, so a long phase name does not shift its row.
+  const nameWidth = Math.max(16, ...r.phases.map((p) => p.name.length));
+  const agentWidth = Math.max(10, ...r.phases.map((p) => p.agent.length));
   const lines = [
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
-    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${r.models.length > 1 && p.model ? `  ${p.model}` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
+    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(nameWidth)} ${p.agent.padEnd(agentWidth)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${r.models.length > 1 && p.model ? `  ${p.model}` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
     `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out, cost $${(r.usage.cost_usd ?? 0).toFixed(4)} (${[r.provider, ...(r.models.length > 0 ? r.models : r.model ? [r.model] : [])].join(', ')})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
