@@ -31,6 +31,23 @@ export interface LiveProgressOptions {
   timer?: boolean;
 }
 
+/**
+ * `stream` with a usable size: a terminal that reports 0 columns or rows (a pseudo-terminal nobody
+ * sized, under `script` or a CI runner) counts as 80 × 24, instead of wrapping every character on
+ * its own line and clipping the status block away.
+ */
+function sized(stream: NodeJS.WriteStream): NodeJS.WritableStream {
+  return Object.assign(Object.create(stream) as NodeJS.WriteStream, {
+    write: stream.write.bind(stream),
+    get columns() {
+      return stream.columns || 80;
+    },
+    get rows() {
+      return stream.rows || 24;
+    },
+  });
+}
+
 /** Seconds with one decimal: `12.3s`. */
 function elapsed(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
@@ -53,7 +70,7 @@ export class LiveProgress {
     private readonly lineOf: (e: RunEvent) => string | undefined,
     options: LiveProgressOptions = {},
   ) {
-    this.log = createLogUpdate(options.stream ?? process.stderr, { showCursor: false });
+    this.log = createLogUpdate(sized(options.stream ?? process.stderr), { showCursor: false });
     this.now = options.now ?? Date.now;
     if (options.timer ?? true) {
       this.timer = setInterval(() => this.render(), REDRAW_MS);
