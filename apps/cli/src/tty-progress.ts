@@ -4,7 +4,7 @@
  * in flight: a spinner and the time since it started while it runs, the time since it was queued
  * while it waits for a worker, and what it waits for while it waits for an event.
  */
-import type { StoredRunEvent } from '@agentfleet/core';
+import { humanStderr, type StoredRunEvent } from '@agentfleet/core';
 import { createLogUpdate } from 'log-update';
 
 /** Braille spinner frames (the `dots` spinner of cli-spinners). */
@@ -72,6 +72,8 @@ export class LiveProgress {
   ) {
     this.log = createLogUpdate(sized(options.stream ?? process.stderr), { showCursor: false });
     this.now = options.now ?? Date.now;
+    // Warnings printed while the display runs go above the status block, not through it.
+    humanStderr.redirect((line) => this.line(line));
     if (options.timer ?? true) {
       this.timer = setInterval(() => this.render(), REDRAW_MS);
       this.timer.unref();
@@ -114,6 +116,7 @@ export class LiveProgress {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    humanStderr.redirect(undefined);
     clearInterval(this.timer);
     this.log.clear();
     this.log.done();

@@ -17,6 +17,12 @@ describe('OnceWriter', () => {
     const w = new OnceWriter((l) => out.push(l));
     expect([w.print('a'), w.print('b'), w.print('a')]).toEqual([true, true, false]);
     expect(out).toEqual(['a', 'b']);
+    const live: string[] = [];
+    w.redirect((l) => live.push(l));
+    w.print('c');
+    w.redirect(undefined);
+    w.print('d');
+    expect([out, live]).toEqual([['a', 'b', 'd'], ['c']]);
   });
 });
 

@@ -24,8 +24,17 @@ const BULLMQ_EVICTION = /^IMPORTANT! Eviction policy is (\S+)\. It should be "no
 /** Prints each distinct line once per process. */
 export class OnceWriter {
   private readonly seen = new Set<string>();
+  private redirected: ((line: string) => void) | undefined;
 
   constructor(private readonly write: (line: string) => void) {}
+
+  /**
+   * Send lines to `write` instead until called again with undefined: a live display that redraws
+   * stderr prints them above its status block.
+   */
+  redirect(write: ((line: string) => void) | undefined): void {
+    this.redirected = write;
+  }
 
   /** Print `line` unless this writer printed it before; true when printed. */
   print(line: string): boolean {
@@ -35,7 +44,7 @@ export class OnceWriter {
       const oldest = this.seen.values().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
-    this.write(line);
+    (this.redirected ?? this.write)(line);
     return true;
   }
 }

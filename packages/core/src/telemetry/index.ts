@@ -36,7 +36,7 @@ export type { JobTimes, LlmCallRecord, ObserveQueuesOptions, QueueObserver } fro
 
 export { createLogger, setDefaultLogLevel, setLogFormat } from './logger.js';
 export type { FleetLogger, LogFormat, LoggerOptions } from './logger.js';
-export { evictionPolicyWarning, humanLogLine, routeConsoleWarnings } from './human-log.js';
+export { evictionPolicyWarning, humanLogLine, humanStderr, routeConsoleWarnings } from './human-log.js';
 
 export { startTelemetry } from './sdk.js';
 export type { TelemetryHandle, TelemetryOptions } from './sdk.js';
