@@ -10,9 +10,12 @@
  *   fleet patterns [suggest <n>]       recurring sequences in the run history, as workflows
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
  *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
- *   fleet submit "<requirements>" --manager-url URL [--wait], fleet watch <run_id>   (HTTP API)
+ *   fleet submit "<requirements>" --manager-url URL [--wait]   (HTTP API)
+ *   fleet watch <run_id> [--manager-url URL]   follow a run from Redis (or the HTTP API)
+ *   fleet resume <run_id> [--follow], fleet rerun <run_id> --from <phase> [--follow]
  *
- * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
+ * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage. Every command takes
+ * `--log-json` (JSON log lines instead of short human ones; logging.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
