@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { FleetError, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
-import { progressLine } from '../progress.js';
+import { progressDisplay } from '../progress.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, say } from '../shared.js';
 
 /** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
@@ -26,12 +26,17 @@ export function clientOptions(opts: { managerUrl: string; apiKey?: string }): Ap
   return { managerUrl: opts.managerUrl, apiKey: opts.apiKey };
 }
 
-/** Follow a run over SSE, drawing progress lines on stderr; then fetch and return its result. */
-export async function watchRun(api: ApiClientOptions, runId: string): Promise<RunResult> {
-  await followRunEvents(api, runId, (e) => {
-    const line = progressLine(e.event, runId);
-    if (line) say(line);
-  });
+/**
+ * Follow a run over SSE, drawing progress on stderr (with a live status on a terminal unless
+ * `live` is false); then fetch and return its result.
+ */
+export async function watchRun(api: ApiClientOptions, runId: string, live = false): Promise<RunResult> {
+  const display = progressDisplay({ runId: () => runId, live });
+  try {
+    await followRunEvents(api, runId, (e) => display.event(e.event));
+  } finally {
+    display.close();
+  }
   return apiRequest<RunResult>(api, 'GET', `/api/runs/${encodeURIComponent(runId)}`);
 }
 

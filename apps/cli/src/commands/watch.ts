@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import type { RunResult } from '@agentfleet/core';
 import { followRun, withFollower } from '../follow.js';
+import { wantsLiveProgress } from '../progress.js';
 import { EXIT, say } from '../shared.js';
 import { clientOptions, watchRun } from './submit.js';
 
@@ -19,7 +20,7 @@ export function register(program: Command): void {
     .addOption(new Option('--api-key <key>', 'API key for the manager HTTP API').env('FLEET_API_KEY'))
     .action(async (runId: string, opts: { json: boolean; managerUrl?: string; apiKey?: string }) => {
       const result: RunResult = opts.managerUrl
-        ? await watchRun(clientOptions({ managerUrl: opts.managerUrl, ...(opts.apiKey ? { apiKey: opts.apiKey } : {}) }), runId)
+        ? await watchRun(clientOptions({ managerUrl: opts.managerUrl, ...(opts.apiKey ? { apiKey: opts.apiKey } : {}) }), runId, wantsLiveProgress(opts.json))
         : await withFollower(async (client, blocking) => {
             // A run id that does not exist fails here, naming it, before anything is drawn.
             await client.store.getRun(runId);
