@@ -39,6 +39,8 @@ USER node
 ENV FLEET_HTTP_PORT=8080
 # Inside a container the API listens on every interface, so the runtime can publish the port.
 ENV FLEET_HTTP_HOST=0.0.0.0
+# Logs for a log pipeline: JSON lines with trace ids (a terminal gets short human lines instead).
+ENV FLEET_LOG_FORMAT=json
 EXPOSE 8080
 # Healthy while the process answers: the manager's /healthz (which also checks Redis), or, for an
 # agent pool, its /metrics endpoint when FLEET_METRICS_PORT is set.

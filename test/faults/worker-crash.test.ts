@@ -33,7 +33,8 @@ let conn: ReturnType<typeof connect>;
 const children: CliProcess[] = [];
 
 function coderProcess(extraEnv: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): CliProcess {
-  const env = { ...cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url }), ...extraEnv };
+  // JSON log lines at info: the zombie test reads the pool's "phase attempt completed" entry.
+  const env = { ...cliEnv(url, prefix, { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: fake.url, FLEET_LOG_FORMAT: 'json' }), ...extraEnv };
   const child = spawnCli([...coderArgs, ...extraArgs], env);
   children.push(child);
   return child;

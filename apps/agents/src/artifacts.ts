@@ -1,11 +1,13 @@
 /**
  * Artifacts of a run on disk: `result.json`, `plan.md`, `design.md`, the generated source files
- * under `files/`, and `review.md`, rendered from the run result's phase outputs by role.
+ * under `files/`, `review.md` (every review phase's, each under its phase name when there are
+ * several) and `summary.md` (a summarizer's: a merged verdict), rendered from the run result's
+ * phase outputs by role.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { RunResult } from '@agentfleet/core';
-import { CodeSchema, DesignSchema, PlanSchema, ReviewSchema, type Code, type Design, type Plan, type Review } from './roles/index.js';
+import { CodeSchema, DesignSchema, PlanSchema, ReviewSchema, SummarySchema, type Code, type Design, type Plan, type Review, type Summary } from './roles/index.js';
 
 /** The output of the last completed phase served by `role`, parsed with that role's schema. */
 function outputOf<T>(result: RunResult, role: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T | undefined {
@@ -39,8 +41,34 @@ export function designMarkdown(design: Design, result: RunResult): string {
 }
 
 export function reviewMarkdown(review: Review, result: RunResult): string {
+  return `# Review\n\n${banner(result)}${reviewBody(review, '##')}`;
+}
+
+/** Verdict, summary and findings of one review; `level` is the heading level of "Findings". */
+function reviewBody(review: Review, level: string): string {
   const findings = review.findings.map((f) => `- **${f.severity}**${f.file ? ` \`${f.file}\`` : ''}: ${f.message}`).join('\n');
-  return `# Review\n\n${banner(result)}**Verdict: ${review.verdict}**\n\n${review.summary}\n\n## Findings\n\n${findings || '- none'}\n`;
+  return `**Verdict: ${review.verdict}**\n\n${review.summary}\n\n${level} Findings\n\n${findings || '- none'}\n`;
+}
+
+/** Several reviews of one run (design-review's security and operability reviews), one section per phase. */
+export function reviewsMarkdown(reviews: ReadonlyArray<{ phase: string; review: Review }>, result: RunResult): string {
+  return `# Reviews\n\n${banner(result)}${reviews.map(({ phase, review }) => `## ${phase}\n\n${reviewBody(review, '###')}`).join('\n')}`;
+}
+
+/** A summarizer's output (a merge of reviews, a summary of a document). */
+export function summaryMarkdown(summary: Summary, phase: string, result: RunResult): string {
+  const points = summary.key_points.map((p) => `- ${p}`).join('\n');
+  const verdict = summary.verdict === 'none' ? '' : `**Verdict: ${summary.verdict}**\n\n`;
+  return `# Summary (${phase})\n\n${banner(result)}${verdict}${summary.summary}\n\n## Key points\n\n${points || '- none'}\n`;
+}
+
+/** The outputs of every completed phase served by `role`, in the workflow's order, parsed with the role's schema. */
+function outputsOf<T>(result: RunResult, role: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): Array<{ phase: string; output: T }> {
+  return result.phases.flatMap((p) => {
+    if (p.agent !== role || p.status !== 'completed') return [];
+    const parsed = schema.safeParse(result.results[p.name]);
+    return parsed.success ? [{ phase: p.name, output: parsed.data }] : [];
+  });
 }
 
 /** What {@link writeArtifacts} writes, from the workflow's `output` section. */
@@ -85,8 +113,13 @@ export async function writeArtifacts(result: RunResult, dir: string, options: Ar
       await put(join('files', file.path), file.content);
     }
   }
-  const review = outputOf<Review>(result, 'reviewer', ReviewSchema);
-  if (review && documents) await put('review.md', reviewMarkdown(review, result));
+  const reviews = outputsOf<Review>(result, 'reviewer', ReviewSchema);
+  const [onlyReview] = reviews;
+  if (onlyReview && documents) {
+    await put('review.md', reviews.length === 1 ? reviewMarkdown(onlyReview.output, result) : reviewsMarkdown(reviews.map((r) => ({ phase: r.phase, review: r.output })), result));
+  }
+  const summary = outputsOf<Summary>(result, 'summarizer', SummarySchema).at(-1);
+  if (summary && documents) await put('summary.md', summaryMarkdown(summary.output, summary.phase, result));
   if (format !== 'markdown') await put('result.json', JSON.stringify({ ...result, artifacts_dir: root }, null, 2) + '\n');
   return written;
 }

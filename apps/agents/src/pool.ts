@@ -501,7 +501,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
         // An aborted attempt: the attempt signal tells a timeout from a cancellation (by the manager).
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err);
         return failAttempt(job, phase, error, billedUsage(err), (willRetry) =>
-          ctx.log.warn({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
+          // A cancelled attempt was asked for (Ctrl-C, fleet cancel): news, not a warning.
+          ctx.log[error.code === 'PHASE_CANCELLED' ? 'info' : 'warn']({ ...ref, attempt, will_retry: willRetry, error: error.toJSON() }, 'phase attempt failed'),
         );
       } finally {
         attemptSig.dispose();

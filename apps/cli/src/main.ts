@@ -12,9 +12,12 @@
  *   fleet roles add|list|show|remove   custom agent roles (YAML: instructions + output JSON Schema)
  *   fleet schedules add|list|show|pause|resume|remove|trigger   runs that start themselves (cron or interval)
  *   fleet test <workflow> --replies r.yaml [--expect e.yaml]   scripted agents on a private Redis
- *   fleet submit "<requirements>" --manager-url URL [--wait] [--idempotency-key K], fleet watch <run_id>   (HTTP API)
+ *   fleet submit "<requirements>" --manager-url URL [--wait] [--idempotency-key K]   (HTTP API)
+ *   fleet watch <run_id> [--manager-url URL]   follow a run from Redis (or the HTTP API)
+ *   fleet resume <run_id> [--follow], fleet rerun <run_id> --from <phase> [--follow]
  *
- * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage.
+ * Exit status: 0 success, 1 a run failed or was cancelled, 2 bad input or usage. Every command takes
+ * `--log-json` (JSON log lines instead of short human ones; logging.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
@@ -36,6 +39,7 @@ import { register as registerTest } from './commands/test.js';
 import { register as registerTriggers } from './commands/triggers.js';
 import { listWorkflowLines, register as registerWorkflows, showWorkflow } from './commands/workflows.js';
 import { startupErrorLine } from './startup-error.js';
+import { logOptions } from './logging.js';
 import { validateWorkflowRef } from './workflow-library.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, requestBudget, resolveRoles, say, unservedNote, untilSignal, withClient } from './shared.js';
 
@@ -294,6 +298,7 @@ function configuredRedisUrl(): string | undefined {
     return undefined;
   }
 }
+logOptions(program);
 
 /** Map an error to a message on stderr and an exit status. */
 function exitFor(err: unknown): number {

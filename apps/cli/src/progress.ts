@@ -3,6 +3,8 @@
  * with durations, so the same view works for a local run and for `fleet watch` of a remote one.
  */
 import type { StoredRunEvent } from '@agentfleet/core';
+import { say } from './shared.js';
+import { LiveProgress } from './tty-progress.js';
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
@@ -70,4 +72,42 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
     case 'cancel_ignored':
       return `  ! cancel ignored: ${e.message}`;
   }
+}
+
+/** Draws a followed run's progress on stderr. */
+export interface ProgressDisplay {
+  /** Draw one run event. */
+  event(e: StoredRunEvent['event']): void;
+  /** Print one line of the command's own (a note, a question), kept apart from the live status. */
+  line(text: string): void;
+  /** Stop drawing; a live status is cleared. Idempotent. */
+  close(): void;
+}
+
+export interface ProgressDisplayOptions {
+  /** The run answers go to (shown with a waiting phase); changes when `fleet run` follows a fallback. */
+  runId: () => string | undefined;
+  /**
+   * Draw a live status (spinner and elapsed time per running phase) under the lines: for a terminal.
+   * @defaultValue false: plain lines only
+   */
+  live?: boolean;
+}
+
+/** Whether stderr is a terminal that gets the live display: not with `--json`, not with TERM=dumb. */
+export function wantsLiveProgress(json: boolean): boolean {
+  return !json && process.stderr.isTTY && process.env.TERM !== 'dumb';
+}
+
+/** The progress display of a followed run: plain lines (progressLine), with a live status on a terminal. */
+export function progressDisplay(options: ProgressDisplayOptions): ProgressDisplay {
+  if (options.live) return new LiveProgress((e) => progressLine(e, options.runId()));
+  return {
+    event(e) {
+      const text = progressLine(e, options.runId());
+      if (text) say(text);
+    },
+    line: say,
+    close: () => undefined,
+  };
 }

@@ -4,16 +4,17 @@
  * event stream, writes the artifacts and prints the result.
  */
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
-import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, writeArtifacts, type AgentPool, type ToolPool } from '@agentfleet/agents';
+import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, type AgentPool, type ToolPool } from '@agentfleet/agents';
 import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { followPhaseOutput, type PhaseOutputFollower } from './output-stream.js';
-import { progressLine } from './progress.js';
+import { progressDisplay, wantsLiveProgress, type ProgressDisplay } from './progress.js';
 import { redisNotice } from './redis-notice.js';
 import { EXIT, say } from './shared.js';
+import { writeRunArtifacts } from './run-artifacts.js';
 import { RecordingLlmClient } from './testing/cassette.js';
 import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflow-library.js';
 
@@ -82,6 +83,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let asker: TerminalAsker | undefined;
   let unservedTimer: NodeJS.Timeout | undefined;
   let follower: PhaseOutputFollower | undefined;
+  let display: ProgressDisplay | undefined;
   try {
     const library = { redis, prefix: config.queuePrefix };
     workflow ??= await resolveLibraryWorkflow(options.workflow, library);
@@ -121,16 +123,19 @@ export async function runCommand(requirements: string, options: RunCommandOption
     const trace = incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE);
     const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}), ...(options.batch ? { callMode: 'batch' as const } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
+    // The run followed now: the submitted one, then its fallback when it failed and started one.
+    let following = runId;
+    // A terminal gets a live status under the lines (not with --json, nor while --interactive asks).
+    display = progressDisplay({ runId: () => (asker ? undefined : following), live: wantsLiveProgress(options.json) && !options.interactive && !options.stream });
+    const show = display;
     onSignal = () => {
-      say('interrupted: cancelling the run (Ctrl-C again to quit at once)');
+      show.line('interrupted: cancelling the run (Ctrl-C again to quit at once)');
       process.once('SIGINT', () => process.exit(130));
       void client.cancel(runId, 'interrupted by the user (SIGINT)').catch(() => undefined);
     };
     process.once('SIGINT', onSignal);
 
     asker = options.interactive ? new TerminalAsker(client, runId) : undefined;
-    // The run followed now: the submitted one, then its fallback when it failed and started one.
-    let following = runId;
     if (!options.localWorkers) {
       // Without a manager here, this process says itself when a phase waits for a pool that is not there.
       unservedTimer = setInterval(() => void reportUnservedPhases(redis, client.store, config.queuePrefix, following).catch(() => undefined), UNSERVED_CHECK_MS);
@@ -139,11 +144,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
     follower = options.stream ? followPhaseOutput(redisHandle.url, redis, config.queuePrefix, runId, process.stderr) : undefined;
     const onEvent = (e: StoredRunEvent) => {
       // With --interactive the question is asked here; else say how to answer it from elsewhere.
-      const line = progressLine(e.event, asker ? undefined : following);
-      if (line) {
-        follower?.breakLine();
-        say(line);
-      }
+      follower?.breakLine();
+      show.event(e.event);
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     };
     let result = await client.follow(runId, blocking, onEvent);
@@ -153,22 +155,19 @@ export async function runCommand(requirements: string, options: RunCommandOption
     if (fallbackWorkflow) {
       const fallbackId = await awaitFallback(client, blocking, runId);
       if (fallbackId) {
-        say(`run ${runId} failed: following its fallback run ${fallbackId} (${fallbackWorkflow})`);
+        show.line(`run ${runId} failed: following its fallback run ${fallbackId} (${fallbackWorkflow})`);
         following = fallbackId;
         if (asker) asker.runId = fallbackId;
         result = await client.follow(fallbackId, blocking, onEvent);
       } else {
-        say(`run ${runId} failed and its fallback workflow ${fallbackWorkflow} did not start (is a manager running?)`);
+        show.line(`run ${runId} failed and its fallback workflow ${fallbackWorkflow} did not start (is a manager running?)`);
       }
     }
+    show.close();
     // The workflow that produced the result (the fallback's, when it ran) says what to write;
     // `--out` asks for the files whatever `output.save_to_file` says.
     const output = (result.run_id === runId ? workflow : (await client.store.getRun(result.run_id)).meta.workflow).output;
-    let dir: string | null = null;
-    if (output.saveToFile || options.out) {
-      dir = resolve(options.out ?? join('runs', result.run_id));
-      await writeArtifacts(result, dir, { format: output.format });
-    }
+    const dir = await writeRunArtifacts(client, result, output, options.out);
     const final: RunResult = { ...result, artifacts_dir: dir };
     if (options.json) process.stdout.write(JSON.stringify(final, null, 2) + '\n');
     else process.stdout.write(summary(final));
@@ -176,6 +175,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   } finally {
     await follower?.stop().catch(() => undefined);
     clearInterval(unservedTimer);
+    display?.close();
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
     await pool?.close(5000);
@@ -207,12 +207,16 @@ async function awaitFallback(client: FleetClient, blocking: Parameters<FleetClie
   return (await client.store.getLinks(runId)).fallback_run_id;
 }
 
-function summary(r: RunResult): string {
+/** The summary `fleet run` prints on stdout at the end: status, a line per phase, tokens and cost, artifacts. */
+export function summary(r: RunResult): string {
+  // Columns as wide as their longest entry, so a long phase name does not shift its row.
+  const nameWidth = Math.max(16, ...r.phases.map((p) => p.name.length));
+  const agentWidth = Math.max(10, ...r.phases.map((p) => p.agent.length));
   const lines = [
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
-    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(16)} ${p.agent.padEnd(10)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
-    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out${r.usage.cost_usd ? `, $${r.usage.cost_usd.toFixed(4)}` : ''}${r.batch_savings_usd ? ` (batch discount saved $${r.batch_savings_usd.toFixed(4)})` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${r.provider}${r.model ? `, ${r.model}` : ''})`,
+    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(nameWidth)} ${p.agent.padEnd(agentWidth)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${r.models.length > 1 && p.model ? `  ${p.model}` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
+    `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out, cost $${(r.usage.cost_usd ?? 0).toFixed(4)}${r.batch_savings_usd ? ` (batch discount saved $${r.batch_savings_usd.toFixed(4)})` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${[r.provider, ...(r.models.length > 0 ? r.models : r.model ? [r.model] : [])].join(', ')})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',
   ];

@@ -55,6 +55,8 @@ export interface PhaseResult {
   error?: SerializedError;
   reason?: string;
   cache_hit?: boolean;
+  /** Model that answered the phase's last completion. */
+  model?: string;
 }
 
 export interface RunDetail {
@@ -71,6 +73,8 @@ export interface RunDetail {
   usage: Usage;
   provider: string;
   model: string | null;
+  /** Every model that answered a phase, in order of first use. */
+  models?: string[];
   parallel_speedup: number;
   /** Share of the run's prompt tokens read from the provider's prompt cache, 0..1; null before any call. */
   prompt_cache_hit_rate?: number | null;

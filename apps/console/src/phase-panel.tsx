@@ -75,6 +75,12 @@ export function PhasePanel(props: { phase: RunWorkflowPhase; result: PhaseResult
           <dt>Cost</dt>
           <dd>{cost(u)}{result?.cache_hit ? ' (cached result)' : ''}</dd>
         </div>
+        {result?.model ? (
+          <div>
+            <dt>Model</dt>
+            <dd>{result.model}</dd>
+          </div>
+        ) : null}
       </dl>
       {phase.description ? <p>{phase.description}</p> : null}
       {result?.error ? (

@@ -182,7 +182,7 @@ export function RunPage({ runId }: { runId: string }) {
             <dt>Model</dt>
             <dd>
               {r.provider}
-              {r.model ? ` · ${r.model}` : ''}
+              {r.models && r.models.length > 1 ? ` · ${r.models.join(', ')}` : r.model ? ` · ${r.model}` : ''}
             </dd>
           </div>
         </dl>

@@ -48,6 +48,7 @@ import {
   reportUnservedPhases,
   servedRoles,
   admitRun,
+  evictionPolicyWarning,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -645,7 +646,7 @@ async function checkEvictionPolicy(redis: Redis, warn: (m: string) => void): Pro
     const reply = (await redis.config('GET', 'maxmemory-policy'));
     const policy = reply[1];
     if (policy && policy !== 'noeviction') {
-      warn(`Redis maxmemory-policy is "${policy}"; set it to "noeviction" (redis-server --maxmemory-policy noeviction), or runs and jobs may be evicted`);
+      warn(evictionPolicyWarning(policy));
     }
   } catch {
     // CONFIG may be disabled (managed Redis); nothing to check then.

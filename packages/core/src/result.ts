@@ -26,6 +26,12 @@ export interface PhaseResult {
   prompt_cache_hit_rate: number | null;
   /** `batch` when the phase's last iteration sent its calls through the Message Batches API (half price). */
   mode?: 'batch';
+  /**
+   * Model that answered the phase's last completion, as its worker reported it (the role's model
+   * under `FLEET_ROLE_MODELS`, or the phase's `model:`); absent until it completes, and for tool
+   * phases and child-workflow phases.
+   */
+  model?: string;
 }
 
 export interface RunResult {
@@ -60,7 +66,13 @@ export interface RunResult {
   batch_savings_usd: number;
   /** Provider that answered: `anthropic`, or `offline` for the built-in offline model. */
   provider: string;
+  /**
+   * The run's main model: the one that answered the most phases (the first used on a tie); null
+   * before any phase completed. Each phase's own is in `phases[].model`.
+   */
   model: string | null;
+  /** Every model that answered a phase of the run, in order of first use (several with `FLEET_ROLE_MODELS`). */
+  models: string[];
   /** Where `fleet run` wrote the artifacts; null when none were written. */
   artifacts_dir: string | null;
   /** Links to related runs (rerun_of, fallback_of, fallback_run_id, parent, children). */
@@ -138,8 +150,10 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     if (s?.agent && s.agent !== def.agent) result.agent = s.agent;
     if (s?.cacheHit) result.cache_hit = true;
     if (s?.batched) result.mode = 'batch';
+    if (s?.model) result.model = s.model;
     return result;
   });
+  const models = modelsUsed(state, phases);
   const start = state.startedAt ?? state.createdAt;
   const end = state.finishedAt ?? now;
   const wall = Math.max(0, end - start);
@@ -165,7 +179,8 @@ export function buildRunResult(meta: RunMeta, state: RunState, outputs: Record<s
     prompt_cache_hit_rate: promptCacheHitRate(state.usage),
     batch_savings_usd: phases.reduce((sum, p) => sum + (p.mode === 'batch' ? (p.usage.cost_usd ?? 0) : 0), 0),
     provider: meta.provider,
-    model: state.model ?? null,
+    model: mainModel(models, phases) ?? state.model ?? null,
+    models,
     artifacts_dir: null,
     links: { ...(meta.links ?? {}) },
     waiting_for: meta.workflow.phases.flatMap((def) => {
@@ -185,6 +200,26 @@ export function promptCacheHitRate(usage: TokenUsage | undefined): number | null
   const read = usage?.cache_read_input_tokens ?? 0;
   const prompt = (usage?.input_tokens ?? 0) + read + (usage?.cache_creation_input_tokens ?? 0);
   return prompt > 0 ? Math.round((read / prompt) * 10_000) / 10_000 : null;
+}
+
+/**
+ * Every model used, in order of first use: the state's list, else (states written before it was
+ * kept) the phases' models, else the last model reported.
+ */
+function modelsUsed(state: RunState, phases: readonly PhaseResult[]): string[] {
+  if (state.models && state.models.length > 0) return [...state.models];
+  const seen = [...new Set(phases.flatMap((p) => (p.model ? [p.model] : [])))];
+  return seen.length > 0 ? seen : state.model ? [state.model] : [];
+}
+
+/** The model that answered the most phases; the first in `models` on a tie; undefined when no phase says. */
+function mainModel(models: readonly string[], phases: readonly PhaseResult[]): string | undefined {
+  let best: { model: string; count: number } | undefined;
+  for (const model of models) {
+    const count = phases.filter((p) => p.model === model).length;
+    if (count > 0 && (!best || count > best.count)) best = { model, count };
+  }
+  return best?.model;
 }
 
 /** Outputs keyed in the workflow's phase order (Redis hashes have no order). */

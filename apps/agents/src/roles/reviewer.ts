@@ -37,6 +37,9 @@ export const reviewer: AgentRole<Review> = {
   offline(input) {
     const code = upstreamOf(input, 'coder') as Code | undefined;
     const design = upstreamOf(input, 'designer') as Design | undefined;
+    // A design review (design-review): no implementation was asked for, the design is what is
+    // reviewed. A dependency that failed (a coder) still gets "no implementation" below.
+    if (!code && design && input.upstreamErrors.length === 0) return offlineDesignReview(design, input.instructions);
     const text = (code?.files ?? []).map((f) => f.content).join('\n');
     const missing = (design?.api_endpoints ?? []).filter((e) => !text.includes(JSON.stringify(e.path)));
     const findings = missing.map((e) => ({ severity: 'major' as const, file: 'src/server.mjs', message: `endpoint ${e.method} ${e.path} from the design is not implemented` }));
@@ -48,3 +51,40 @@ export const reviewer: AgentRole<Review> = {
     };
   },
 };
+
+/** Which angle a design review takes, from the phase's instructions (`design-review`'s two reviews). */
+function reviewAngle(instructions: string | undefined): 'security' | 'operability' | 'general' {
+  const text = (instructions ?? '').toLowerCase();
+  if (text.includes('security')) return 'security';
+  if (text.includes('operability')) return 'operability';
+  return 'general';
+}
+
+/**
+ * The offline model's review of a design when there is no implementation: deterministic checks of
+ * the design for the angle the instructions ask (security, operability, or both), never of code.
+ */
+function offlineDesignReview(design: Design, instructions: string | undefined): Review {
+  const angle = reviewAngle(instructions);
+  const decided = design.decisions.map((d) => `${d.decision} ${d.rationale}`.toLowerCase()).join(' ');
+  const findings: Review['findings'] = [];
+  const writes = design.api_endpoints.filter((e) => e.method !== 'GET');
+  if (angle !== 'operability') {
+    if (!/auth/.test(decided) && design.api_endpoints.length > 0) {
+      findings.push({ severity: 'major', file: '', message: `no decision on authentication or authorization: say who may call each of the ${design.api_endpoints.length} endpoint(s)` });
+    }
+    for (const e of writes) findings.push({ severity: 'minor', file: '', message: `${e.method} ${e.path}: the design does not say how its input is validated or which error status a bad request gets` });
+  }
+  if (angle !== 'security') {
+    if (/in-memory|in memory/.test(`${design.architecture.toLowerCase()} ${decided}`)) {
+      findings.push({ severity: 'major', file: '', message: 'the store is in memory: every entity is lost on a restart and the service cannot run more than one instance; choose a durable store' });
+    }
+    if (!/log|metric|trace|health/.test(decided)) findings.push({ severity: 'minor', file: '', message: 'no decision on observability: add a health endpoint, request logs and metrics' });
+  }
+  const blocking = findings.some((f) => f.severity === 'major' || f.severity === 'critical');
+  return {
+    verdict: blocking ? 'changes_requested' : 'approve',
+    findings,
+    summary: `${OFFLINE_LABEL} Reviewed the design${angle === 'general' ? '' : ` for ${angle}`} (there is no implementation yet): ${design.components.length} component(s), ${design.data_model.length} entit${design.data_model.length === 1 ? 'y' : 'ies'}, ${design.api_endpoints.length} endpoint(s), ${design.decisions.length} decision(s): ${findings.length} finding(s).`,
+  };
+}

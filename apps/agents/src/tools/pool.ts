@@ -210,7 +210,8 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
         if (err instanceof CommitFailure) throw err;
         const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
         return failAttempt(job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
-          ctx.log.warn({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),
+          // A cancelled attempt was asked for (Ctrl-C, fleet cancel): news, not a warning.
+          ctx.log[error.code === 'PHASE_CANCELLED' ? 'info' : 'warn']({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),
         );
       } finally {
         attemptSig.dispose();

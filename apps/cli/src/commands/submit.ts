@@ -8,7 +8,7 @@ import { FleetError, type RunResult } from '@agentfleet/core';
 import { Option, type Command } from 'commander';
 import { apiRequest, followRunEvents, type ApiClientOptions } from '../api-client.js';
 import { PhaseOutputPrinter } from '../output-stream.js';
-import { progressLine } from '../progress.js';
+import { progressDisplay } from '../progress.js';
 import { EXIT, budgetOptions, parseVars, positiveInt, say } from '../shared.js';
 
 /** `--manager-url` (default `FLEET_MANAGER_URL`) and `--api-key` (default `FLEET_API_KEY`). */
@@ -28,23 +28,28 @@ export function clientOptions(opts: { managerUrl: string; apiKey?: string }): Ap
 }
 
 /**
- * Follow a run over SSE, drawing progress lines on stderr (and with `stream`, the running phases'
- * output as it is written); then fetch and return its result.
+ * Follow a run over SSE, drawing progress on stderr (with a live status on a terminal when `live`,
+ * and with `stream` the running phases' output as it is written instead); then fetch and return its
+ * result.
  */
-export async function watchRun(api: ApiClientOptions, runId: string, options: { stream?: boolean } = {}): Promise<RunResult> {
+export async function watchRun(api: ApiClientOptions, runId: string, options: { stream?: boolean; live?: boolean } = {}): Promise<RunResult> {
   const printer = options.stream ? new PhaseOutputPrinter(process.stderr) : undefined;
-  await followRunEvents(
-    api,
-    runId,
-    (e) => {
-      const line = progressLine(e.event, runId);
-      if (!line) return;
-      printer?.breakLine();
-      say(line);
-    },
-    printer ? (delta) => printer.show(delta) : undefined,
-  );
-  printer?.breakLine();
+  // The live status redraws lines under the output: with the output streamed, plain lines only.
+  const display = progressDisplay({ runId: () => runId, live: (options.live ?? false) && !printer });
+  try {
+    await followRunEvents(
+      api,
+      runId,
+      (e) => {
+        printer?.breakLine();
+        display.event(e.event);
+      },
+      printer ? (delta) => printer.show(delta) : undefined,
+    );
+  } finally {
+    display.close();
+    printer?.breakLine();
+  }
   return apiRequest<RunResult>(api, 'GET', `/api/runs/${encodeURIComponent(runId)}`);
 }
 

@@ -1,8 +1,9 @@
 /**
  * Server-Sent Events from a run's event stream (a Redis Stream): every event after `afterId`, in
  * order, each with its stream id as the SSE `id` (so a client resumes with `Last-Event-ID` without
- * missing or repeating one); the stream ends after `run_finished`. Idle streams get a comment every
- * `sseKeepAliveMs` so proxies keep them open.
+ * missing or repeating one); the stream ends after `run_finished` and, when the workflow has an end
+ * action, after that end action's final `end_action` event (run-stream-end.ts). Idle streams get a
+ * comment every `sseKeepAliveMs` so proxies keep them open.
  *
  * What is already in the stream is read on the API's ordinary connection; what comes after is
  * delivered by the process's one shared blocking reader (./run-event-hub.ts), so an open stream
@@ -19,6 +20,7 @@ import { FleetError, isTerminalRun, parsePhaseOutputEntries, phaseOutputKey, typ
 import type { FastifyReply } from 'fastify';
 import type { ApiContext } from './context.js';
 import type { RunEventSubscription } from './run-event-hub.js';
+import { endActionSettled, RunStreamEnd } from './run-stream-end.js';
 
 /** One SSE message. `data` is one line of JSON (JSON never holds a raw newline). */
 export function sseMessage(id: string, type: string, data: unknown): string {
@@ -102,6 +104,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
   const outputKey = phaseOutputKey(ctx.store.prefix, runId);
   let last = afterId;
   let lastOutput = '0';
+  let streamEnd: RunStreamEnd | undefined;
   let ended = false;
   const subscriptions: RunEventSubscription[] = [];
   let resolveDone: () => void = () => undefined;
@@ -133,8 +136,8 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
   };
   /**
    * Write events, and pieces written before each of them (both streams' ids come from the same
-   * Redis clock, so a replay interleaves them as they happened); true once `run_finished` was
-   * written (the stream then ends).
+   * Redis clock, so a replay interleaves them as they happened); true once the stream's last event
+   * was written (it then ends).
    */
   const write = (events: readonly StoredRunEvent[], pieces: readonly StoredPhaseOutputDelta[] = []): boolean => {
     let i = 0;
@@ -143,7 +146,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
       for (; i < pieces.length && compareIds((pieces[i] as StoredPhaseOutputDelta).id, e.id) < 0; i++) writePieces([pieces[i] as StoredPhaseOutputDelta]);
       res.write(sseMessage(e.id, e.event.type, e.event));
       last = e.id;
-      if (e.event.type === 'run_finished') {
+      if (streamEnd?.isLast(e.event)) {
         end();
         return true;
       }
@@ -157,6 +160,9 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
   };
 
   try {
+    // Which event is the stream's last: `run_finished`, or the end action's final event after it.
+    const { meta } = await ctx.store.getRun(runId);
+    streamEnd = new RunStreamEnd(meta);
     // What is there already, on the ordinary connection.
     for (;;) {
       if (ended) return;
@@ -166,8 +172,9 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
       if (write(events, pieces)) return;
     }
     const { state } = await ctx.store.getRun(runId);
-    // A finished run whose final event is behind `last` (or was trimmed): nothing more will come.
-    if (isTerminalRun(state.status)) {
+    // A finished run whose final event is behind `last` (or was trimmed), with its end action (if
+    // any) settled: nothing more will come.
+    if (isTerminalRun(state.status) && (await endActionSettled(ctx.store, meta))) {
       const more = await ctx.store.readEvents(runId, last);
       if (!write(more)) end();
       return;

@@ -5,7 +5,7 @@
  *
  * Keys (under the fleet prefix):
  * - `<p>:run:<id>:labels`            hash: `user_id`, `conversation_id`, `template`, `parent_run_id`,
- *                                    `schedule`, `schedule_fire_time`, `end_action` (JSON {@link EndActionStatus})
+ *                                    `schedule`, `schedule_fire_time`, `trigger`, `artifacts_dir`, `end_action` (JSON {@link EndActionStatus})
  * - `<p>:conversation:<cid>`         the run id that holds the conversation (see {@link RunLabelStore.claimConversation})
  */
 import type { Redis } from 'ioredis';
@@ -70,6 +70,8 @@ export interface RunLabels {
   schedule_fire_time?: string;
   /** The trigger whose delivery started the run (`POST /api/triggers/:name`). */
   trigger?: string;
+  /** Absolute path where `fleet run` (or a followed resume or rerun) wrote the run's artifacts, on that machine. */
+  artifacts_dir?: string;
 }
 
 /** How a run's end action went; shown beside the run's own status, never instead of it. */
@@ -134,6 +136,19 @@ export class RunLabelStore {
         ...(schedule ? { schedule } : {}),
       };
     });
+  }
+
+  /**
+   * Record where the run's artifacts were written. The labels hash takes the run record's expiry
+   * (a finished run's keys expire together; a label written after the finish must too).
+   *
+   * @param runKey - the run's record key (`RunStore.runKey(runId)`).
+   */
+  async setArtifactsDir(runId: string, dir: string, runKey: string): Promise<void> {
+    const key = this.labelsKey(runId);
+    await this.redis.hset(key, 'artifacts_dir', dir);
+    const ttl = await this.redis.pttl(runKey);
+    if (ttl > 0) await this.redis.pexpire(key, ttl);
   }
 
   async setEndAction(runId: string, status: EndActionStatus): Promise<void> {

@@ -186,7 +186,11 @@ class DecisionBuilder {
         addUsage(phase.usage, event.usage);
         addUsage(this.state.usage, event.usage);
         // Tool phases (and child runs without a model) report `none`: they do not change the run's model.
-        if (!event.cacheHit && event.model !== 'none') this.state.model = event.model;
+        if (!event.cacheHit && event.model !== 'none') {
+          this.state.model = event.model;
+          if (!(this.state.models ??= []).includes(event.model)) this.state.models.push(event.model);
+        }
+        if (event.model !== 'none') phase.model = event.model;
         this.completePhase(event.phase, phase, event.at, event.attempt, event.cacheHit === true);
         this.stepAfter(event.phase, phase, event.action, event.at);
         return true;

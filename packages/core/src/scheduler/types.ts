@@ -56,6 +56,8 @@ export interface PhaseState {
   agent?: string;
   /** The last completion was served from the result cache. */
   cacheHit?: boolean;
+  /** Model that answered the phase's last completion, as the worker reported it (absent for tool phases and child runs). */
+  model?: string;
   /** What the next iteration should take into account: the phase that sent work back, and why. */
   feedback?: { from: string; note?: string; event?: { type: string; data: unknown } };
   /** While `waiting`: the event type that resumes it, and what was asked. */
@@ -92,6 +94,8 @@ export interface RunState {
   usage: TokenUsage;
   /** Model that answered the phases (the last one reported). */
   model?: string;
+  /** Every model that answered a phase of the run (cache hits aside), in order of first use. */
+  models?: string[];
   cancelReason?: string;
   /** External events received, in order (`fleet event`, `POST /api/runs/:id/events`). */
   events: Array<{ type: string; data: unknown; at: number; id?: string }>;

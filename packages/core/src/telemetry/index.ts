@@ -34,10 +34,11 @@ export {
 } from './metrics.js';
 export type { JobTimes, LlmCallRecord, ObserveQueuesOptions, QueueObserver } from './metrics.js';
 
-export { createLogger, setDefaultLogLevel } from './logger.js';
+export { createLogger, setDefaultLogLevel, setLogFormat } from './logger.js';
 export { createRepeatLimiter, repeatKey } from './repeat-limit.js';
 export type { RepeatLimiter, RepeatVerdict } from './repeat-limit.js';
-export type { FleetLogger, LoggerOptions } from './logger.js';
+export type { FleetLogger, LogFormat, LoggerOptions } from './logger.js';
+export { evictionPolicyWarning, humanLogLine, humanStderr, routeConsoleWarnings } from './human-log.js';
 
 export { startTelemetry } from './sdk.js';
 export type { TelemetryHandle, TelemetryOptions } from './sdk.js';

@@ -10,11 +10,14 @@
  *   any `redis://` / `rediss://` URL;
  * - callers log Redis URLs through `redactRedisUrl`.
  *
- * Human progress lines of the CLI (`say`) are UI, not logs, and stay as they are.
+ * Human progress lines of the CLI (`say`) are UI, not logs, and stay as they are. With
+ * {@link setLogFormat}`('human')` (the `fleet` CLI's default) the lines are rendered for a person
+ * instead of as JSON, each distinct line once (human-log.ts).
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { humanDestination } from './human-log.js';
 
 /** A pino logger. */
 export type FleetLogger = Logger;
@@ -26,11 +29,15 @@ export interface LoggerOptions {
   /**
    * `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.
    * @defaultValue `FLEET_LOG_LEVEL`, else the level set by {@link setDefaultLogLevel}, else `info`
+   *   (`warn` in the human format)
    */
   level?: string | undefined;
   /** More secret values to scrub from every line (each at least 6 characters long to count). */
   secrets?: readonly string[] | undefined;
-  /** Where lines go. @defaultValue stderr (fd 2), written synchronously so nothing is lost on exit */
+  /**
+   * Where lines go. @defaultValue stderr (fd 2), written synchronously so nothing is lost on exit;
+   * in the human format, human lines on stderr, each once
+   */
   destination?: pino.DestinationStream | undefined;
 }
 
@@ -57,6 +64,20 @@ const ANTHROPIC_KEY = /sk-ant-[A-Za-z0-9_-]+/g;
 const REDIS_URL_PASSWORD = /(rediss?:\/\/[^:@/\s"]*:)[^@/\s"]+@/g;
 
 let defaultLevel: string | undefined;
+
+/** `json`: one JSON object per line (for log pipelines). `human`: one short line for a person, each once. */
+export type LogFormat = 'json' | 'human';
+
+let defaultFormat: LogFormat = 'json';
+
+/**
+ * The format of loggers created without a `destination` from now on. The `fleet` CLI sets `human`
+ * unless `--log-json`, `FLEET_LOG_FORMAT=json` or `FLEET_LOG_LEVEL=debug`/`trace` asks for JSON;
+ * a library user keeps JSON. @defaultValue `json`
+ */
+export function setLogFormat(format: LogFormat): void {
+  defaultFormat = format;
+}
 
 /**
  * The level of loggers created without `level` when `FLEET_LOG_LEVEL` is unset, e.g. `warn` for
@@ -102,10 +123,11 @@ function scrub(text: string, secrets: readonly string[]): string {
  */
 export function createLogger(options: LoggerOptions): FleetLogger {
   const secrets = [...(options.secrets ?? []), ...secretsFromEnv()].filter((s) => s.length >= 6);
+  const human = defaultFormat === 'human' && !options.destination;
   return pino(
     {
       name: options.name,
-      level: options.level ?? process.env.FLEET_LOG_LEVEL ?? defaultLevel ?? 'info',
+      level: options.level ?? process.env.FLEET_LOG_LEVEL ?? defaultLevel ?? (human ? 'warn' : 'info'),
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
@@ -118,6 +140,6 @@ export function createLogger(options: LoggerOptions): FleetLogger {
       },
       hooks: { streamWrite: (line) => scrub(line, secrets) },
     },
-    options.destination ?? pino.destination({ dest: 2, sync: true }),
+    options.destination ?? (human ? humanDestination : pino.destination({ dest: 2, sync: true })),
   );
 }

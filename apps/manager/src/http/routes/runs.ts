@@ -353,7 +353,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         operationId: 'streamRunEvents',
         summary: "Follow a run's events (Server-Sent Events)",
         description:
-          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished`. With `output=true`, also `phase_output_delta` messages (no `id`): the output of running phases as the model writes it. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
+          'text/event-stream: one message per run event (`id` = stream id, `event` = type, `data` = JSON), from the start or after `Last-Event-ID` (header, or `last_event_id` query), ending after `run_finished` and, when the workflow has an end action, after its final `end_action` event (outcome succeeded, failed or skipped). With `output=true`, also `phase_output_delta` messages (no `id`): the output of running phases as the model writes it. 429 TOO_MANY_STREAMS when the key already holds FLEET_SSE_MAX_STREAMS_PER_KEY open streams on this API process.',
         params: RunIdParams,
         querystring: z.object({
           last_event_id: streamIdSchema('last_event_id').optional(),
