@@ -50,6 +50,12 @@ async function runChain(name: string, ttl: '1h' | undefined): Promise<{ result: 
 
 const hitRate = (u: RunResult['usage']) => (u.cache_read_input_tokens ?? 0) / (u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0));
 
+/** Costs in results are rounded to a millionth of a dollar: `actual` is `exact` to within half of one. */
+function expectUsd(actual: number | undefined, exact: number): void {
+  expect(actual).toBeDefined();
+  expect(Math.abs((actual ?? Number.NaN) - exact)).toBeLessThanOrEqual(0.5e-6 + 1e-12);
+}
+
 describe('prompt_cache_ttl', () => {
   it('with the default 5-minute TTL, phases ten minutes apart read nothing from the cache (hit rate 0)', async () => {
     const { result, fake } = await runChain('cache-5m', undefined);
@@ -59,7 +65,7 @@ describe('prompt_cache_ttl', () => {
     expect(result.prompt_cache_hit_rate).toBe(0);
     const a = result.phases.find((p) => p.name === 'a');
     // 5-minute writes at 1.25× input.
-    expect(a?.usage.cost_usd).toBeCloseTo(((a?.usage.input_tokens ?? 0) * 3 + (a?.usage.cache_creation_input_tokens ?? 0) * 3.75 + 100 * 15) / 1e6, 6);
+    expectUsd(a?.usage.cost_usd, ((a?.usage.input_tokens ?? 0) * 3 + (a?.usage.cache_creation_input_tokens ?? 0) * 3.75 + 100 * 15) / 1e6);
   });
 
   it('with prompt_cache_ttl: 1h the shared prefix is still cached ten minutes later: writes cost 2×, reads 0.1×, and the result reports the hit rate', async () => {
@@ -75,7 +81,7 @@ describe('prompt_cache_ttl', () => {
     expect(c?.usage.cache_read_input_tokens).toBe(b?.usage.cache_read_input_tokens);
     for (const p of [a, b, c]) {
       const u = p?.usage;
-      expect(u?.cost_usd).toBeCloseTo(((u?.input_tokens ?? 0) * 3 + (u?.cache_creation_input_tokens ?? 0) * 6 + (u?.cache_read_input_tokens ?? 0) * 0.3 + 100 * 15) / 1e6, 6);
+      expectUsd(u?.cost_usd, ((u?.input_tokens ?? 0) * 3 + (u?.cache_creation_input_tokens ?? 0) * 6 + (u?.cache_read_input_tokens ?? 0) * 0.3 + 100 * 15) / 1e6);
     }
     expect(result.prompt_cache_hit_rate).toBeGreaterThan(0);
     expect(result.prompt_cache_hit_rate).toBeCloseTo(hitRate(result.usage), 4);

@@ -122,6 +122,19 @@ export const SETTINGS_SCHEMA = z.object({
     .enum(LOG_LEVELS, `FLEET_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
     .optional()
     .meta(setting({ description: 'Level of the JSON logs (pino) on stdout; `debug` also prints the stack of a start-up error.', whenUnset: '`info` (`warn` under `fleet run`)' })),
+  FLEET_LOG_FORMAT: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['json', 'human'], 'FLEET_LOG_FORMAT must be json or human'))
+    .optional()
+    .meta(
+      setting({
+        description:
+          '`human`: `fleet` commands print warnings and errors as one short line each, once; `json`: the JSON log lines (pino), for a log pipeline (`--log-json`; the container image sets it).',
+        whenUnset: '`human` (JSON lines with `FLEET_LOG_LEVEL=debug` or `trace`)',
+      }),
+    ),
   FLEET_HTTP_PORT: z.coerce
     .number()
     .int()

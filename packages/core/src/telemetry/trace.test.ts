@@ -231,6 +231,7 @@ describe('attribute names', () => {
       UsageOutputTokens: 'ATTR_GEN_AI_USAGE_OUTPUT_TOKENS',
       UsageCacheReadInputTokens: 'ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS',
       UsageCacheCreationInputTokens: 'ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS',
+      UsageReasoningOutputTokens: 'ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS',
       AgentName: 'ATTR_GEN_AI_AGENT_NAME',
       WorkflowName: 'ATTR_GEN_AI_WORKFLOW_NAME',
       ToolName: 'ATTR_GEN_AI_TOOL_NAME',
