@@ -20,6 +20,12 @@ import { checkRunnable, isWorkflowPath, resolveLibraryWorkflow } from './workflo
 
 /** How often `fleet run --no-local-workers` checks that its queued phases have a pool, ms. */
 const UNSERVED_CHECK_MS = 1000;
+/**
+ * How long closing the local manager, pools and connections may take once the run is over, ms. The
+ * result is written by then; a step still waiting after this (a connection still recovering from a
+ * Redis outage, say) is named and the process exits with the run's exit code instead of hanging.
+ */
+const SHUTDOWN_BOUND_MS = 15_000;
 /** How long `fleet run` waits for the manager to start the fallback of a failed run, ms. */
 const FALLBACK_START_WAIT_MS = 30_000;
 
@@ -83,6 +89,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let asker: TerminalAsker | undefined;
   let unservedTimer: NodeJS.Timeout | undefined;
   let follower: PhaseOutputFollower | undefined;
+  let exitCode: number | undefined;
   let display: ProgressDisplay | undefined;
   try {
     const library = { redis, prefix: config.queuePrefix };
@@ -171,21 +178,37 @@ export async function runCommand(requirements: string, options: RunCommandOption
     const final: RunResult = { ...result, artifacts_dir: dir };
     if (options.json) process.stdout.write(JSON.stringify(final, null, 2) + '\n');
     else process.stdout.write(summary(final));
-    return final.status === 'completed' ? EXIT.ok : EXIT.failed;
+    exitCode = final.status === 'completed' ? EXIT.ok : EXIT.failed;
+    return exitCode;
   } finally {
+    let closing = 'the phase output follower';
+    const bound = setTimeout(() => {
+      say(`fleet: closing ${closing} took longer than ${SHUTDOWN_BOUND_MS / 1000} s; exiting (the run's result is saved)`);
+      process.exit(exitCode ?? EXIT.failed);
+    }, SHUTDOWN_BOUND_MS);
+    bound.unref();
     await follower?.stop().catch(() => undefined);
     clearInterval(unservedTimer);
     display?.close();
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
+    closing = 'the agent pools';
     await pool?.close(5000);
+    closing = 'the tools pool';
     await tools?.close(5000);
+    closing = 'the manager';
     await manager?.close();
+    closing = 'the Redis connections';
     await client.close();
     blocking.disconnect();
     redis.disconnect();
+    closing = 'the private Redis';
     await redisHandle.stop();
+    closing = 'telemetry';
     await telemetry.shutdown();
+    // Everything is closed: the process ends now unless a handle was left open, which the bound
+    // (unref'd, so it never holds the process itself) then ends too.
+    closing = 'the last open handles';
   }
 }
 
