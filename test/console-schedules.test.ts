@@ -5,42 +5,23 @@
  *
  * Chromium must be installed (`apt-get install -y chromium`): without it this test fails, it never skips.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOCS, UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
 import { ADMIN_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
-const CONSOLE_INDEX = fileURLToPath(new URL('../apps/console/dist/index.html', import.meta.url));
-/** Waits on page state (a locator appearing); generous because the machine is shared and loaded. */
-const UI_WAIT_MS = 20_000;
 
 let fx: ApiFixture;
-let context: BrowserContext;
-let profile: string;
+let browser: ConsoleBrowser;
 
 beforeAll(async () => {
-  if (!existsSync(CONSOLE_INDEX)) throw new Error(`the console is not built (${CONSOLE_INDEX} is missing): run \`npm run build\` at the repository root`);
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: install Debian's package with \`apt-get update && apt-get install -y chromium\``);
   fx = await startApiFixture('console-schedules');
-  profile = await mkdtemp(join(tmpdir(), 'agentfleet-console-schedules-'));
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1400, height: 900 } });
-  } catch (err) {
-    throw new Error(`Chromium at ${CHROMIUM} did not start (${(err as Error).message.split('\n')[0]}); install or repair Debian's package: \`apt-get update && apt-get install -y chromium\``, { cause: err });
-  }
+  browser = await openConsoleBrowser('console-schedules');
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await fx?.[Symbol.asyncDispose]();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 describe('console: schedules', () => {
@@ -52,7 +33,7 @@ describe('console: schedules', () => {
     });
     expect(added.status).toBe(201);
 
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     await page.goto(`${fx.api.url}/ui/`);
     await page.getByLabel('API key').fill(ADMIN_KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();

@@ -6,46 +6,28 @@
  * Chromium must be installed (`apt-get install -y chromium`) and the console built (`npm run build`):
  * without them these tests fail, they never skip.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
 import { ADMIN_KEY, ANALYST_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const CONSOLE_INDEX = fileURLToPath(new URL('../apps/console/dist/index.html', import.meta.url));
-/** Waits on page state (a locator appearing); generous because the machine is shared and loaded. */
-const UI_WAIT_MS = 20_000;
 
 let fx: ApiFixture;
-let context: BrowserContext;
-let profile: string;
+let browser: ConsoleBrowser;
 
 beforeAll(async () => {
-  if (!existsSync(CONSOLE_INDEX)) throw new Error(`the console is not built (${CONSOLE_INDEX} is missing): run \`npm run build\` at the repository root`);
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: install Debian's package with \`apt-get update && apt-get install -y chromium\``);
   fx = await startApiFixture('console-triggers');
-  profile = await mkdtemp(join(tmpdir(), 'agentfleet-console-triggers-'));
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1400, height: 900 } });
+  browser = await openConsoleBrowser('console-triggers');
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await fx?.[Symbol.asyncDispose]();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
-async function signedIn(key: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${fx.api.url}/ui/`);
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor({ timeout: UI_WAIT_MS });
-  return page;
+/** A new tab signed in with `key`, on the runs list. */
+function signedIn(key: string): Promise<Page> {
+  return browser.signedIn(fx.api.url, key);
 }
 
 describe('console: triggers', () => {

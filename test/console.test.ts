@@ -6,53 +6,30 @@
  *
  * Chromium must be installed (`apt-get install -y chromium`): without it these tests fail, they never skip.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOCS, UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
 import { ADMIN_KEY, ANALYST_KEY, eventually, startApiFixture, type ApiFixture } from './support/http-api.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
-const CONSOLE_INDEX = fileURLToPath(new URL('../apps/console/dist/index.html', import.meta.url));
-/** Waits on page state (a locator appearing); generous because the machine is shared and loaded. */
-const UI_WAIT_MS = 20_000;
 
 let fx: ApiFixture;
-let context: BrowserContext;
-let profile: string;
+let browser: ConsoleBrowser;
 
 beforeAll(async () => {
-  if (!existsSync(CONSOLE_INDEX)) throw new Error(`the console is not built (${CONSOLE_INDEX} is missing): run \`npm run build\` at the repository root`);
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: install Debian's package with \`apt-get update && apt-get install -y chromium\``);
   fx = await startApiFixture('console');
-  profile = await mkdtemp(join(tmpdir(), 'agentfleet-console-chromium-'));
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1400, height: 900 } });
-  } catch (err) {
-    throw new Error(`Chromium at ${CHROMIUM} did not start (${(err as Error).message.split('\n')[0]}); install or repair Debian's package: \`apt-get update && apt-get install -y chromium\``, { cause: err });
-  }
+  browser = await openConsoleBrowser('console');
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await fx?.[Symbol.asyncDispose]();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 /** A new tab signed in with `key`, on the runs list. */
-async function signedIn(key: string): Promise<Page> {
-  const page = await context.newPage();
-  // Each tab keeps its own key (sessionStorage), so tabs signed in with different keys do not mix.
-  await page.goto(`${fx.api.url}/ui/`);
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor({ timeout: UI_WAIT_MS });
-  return page;
+function signedIn(key: string): Promise<Page> {
+  return browser.signedIn(fx.api.url, key);
 }
 
 async function submit(body: Record<string, unknown>, key = ADMIN_KEY): Promise<string> {
@@ -85,7 +62,7 @@ describe('console', { timeout: 120_000 }, () => {
     expect(await index.text()).toContain('<div id="root">');
     expect((await fetch(`${fx.api.url}/ui`, { redirect: 'manual' })).headers.get('location')).toBe('/ui/');
     expect((await fx.call('GET', '/api/runs/progress?ids=x', { key: null })).status).toBe(401);
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     await page.goto(`${fx.api.url}/ui/`);
     await page.getByLabel('API key').fill('not-a-key-of-this-fleet');
     await page.getByRole('button', { name: 'Sign in' }).click();
