@@ -79,6 +79,19 @@ describe('phase output streaming', () => {
     }
   });
 
+  it("a thinking role's thinking tokens are counted in the phase's and the run's usage", async () => {
+    await using fake = await startFakeAnthropic({ strict: 'honour' });
+    fake.enqueue({ streamed: { toolInput: CODE, thinking: 'First the server, then the readme.', thinkingTokens: 42, usage: { output_tokens: 120 } } });
+    const thinkingCoder: AgentRole = { ...(BUILTIN_ROLES['coder'] as AgentRole), thinking: true };
+    await using fleet = await startFleet({ name: 'output-thinking', roles: [thinkingCoder], llm: fakeAnthropicClient(fake.url) });
+    const wf = testWorkflow({ agents: ['coder'], phases: [{ name: 'implementation', agent: 'coder' }] });
+    const { result } = await fleet.run(wf, 'Build a todo API');
+    expect(result.status).toBe('completed');
+    expect(fake.requests[0]?.body?.['thinking']).toEqual({ type: 'adaptive' });
+    expect(result.phases[0]?.usage).toMatchObject({ output_tokens: 120, thinking_tokens: 42 });
+    expect(result.usage).toMatchObject({ output_tokens: 120, thinking_tokens: 42 });
+  });
+
   it('phase_output_delta events reach an SSE client before the phase ends; a failed stream retries the attempt whole; Last-Event-ID resume stays exact', async () => {
     await using fake = await startFakeAnthropic({ strict: 'honour' });
     const gate = released();

@@ -28,6 +28,7 @@ import {
   type LlmUsage,
   type ModelPrice,
   type TokenUsage,
+  type FullTokenUsage,
   type ToolJournal,
   type ToolJournalEntry,
 } from '@agentfleet/core';
@@ -101,7 +102,7 @@ export interface GateCall {
  */
 export interface CallGate {
   before(call: GateCall): Promise<number | undefined>;
-  after?(call: GateCall, reply: LlmResponse, usage: Required<TokenUsage>): Promise<void>;
+  after?(call: GateCall, reply: LlmResponse, usage: FullTokenUsage): Promise<void>;
   /** Sees a call's error; may return an error to throw instead. */
   failed?(call: GateCall, err: unknown): Promise<unknown>;
 }
@@ -145,7 +146,7 @@ export interface RoleCallOptions {
 export interface RoleCallResult<T> {
   output: T;
   /** Summed over every call of the turn (first reply and repairs), with cache counts and cost in USD. */
-  usage: Required<TokenUsage>;
+  usage: FullTokenUsage;
   model: string;
   /** How many replies failed validation and were sent back. */
   repairs: number;
@@ -576,7 +577,7 @@ export function validateOutput<T>(role: AgentRole<T>, value: unknown): { ok: tru
 }
 
 /** One reply's usage with every field, and its cost in USD. */
-export function replyUsage(reply: LlmResponse, prices: Readonly<Record<string, ModelPrice>> = MODEL_PRICES): Required<TokenUsage> {
+export function replyUsage(reply: LlmResponse, prices: Readonly<Record<string, ModelPrice>> = MODEL_PRICES): FullTokenUsage {
   const u: LlmUsage = reply.usage;
   return {
     input_tokens: u.input_tokens,
@@ -584,20 +585,22 @@ export function replyUsage(reply: LlmResponse, prices: Readonly<Record<string, M
     cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
     cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0,
     cost_usd: costUsd(reply.model, u, prices),
+    ...(u.thinking_tokens ? { thinking_tokens: u.thinking_tokens } : {}),
   };
 }
 
-function addTo(into: Required<TokenUsage>, add: Required<TokenUsage>): void {
+function addTo(into: FullTokenUsage, add: FullTokenUsage): void {
   into.input_tokens += add.input_tokens;
   into.output_tokens += add.output_tokens;
   into.cache_read_input_tokens += add.cache_read_input_tokens;
   into.cache_creation_input_tokens += add.cache_creation_input_tokens;
   into.cost_usd += add.cost_usd;
+  if (add.thinking_tokens) into.thinking_tokens = (into.thinking_tokens ?? 0) + add.thinking_tokens;
 }
 
 const BILLED_USAGE = Symbol('agentfleet.billedUsage');
 
-function withBilledUsage(err: unknown, usage: Required<TokenUsage>): unknown {
+function withBilledUsage(err: unknown, usage: FullTokenUsage): unknown {
   if (typeof err === 'object' && err !== null && !Object.prototype.hasOwnProperty.call(err, BILLED_USAGE)) {
     Object.defineProperty(err, BILLED_USAGE, { value: { ...usage }, enumerable: false });
   }
@@ -609,8 +612,8 @@ function withBilledUsage(err: unknown, usage: Required<TokenUsage>): unknown {
  * the failure (e.g. replies that failed validation before a repair call timed out), with their cost.
  * Zero for an error {@link runRole} did not throw, or when nothing was billed.
  */
-export function billedUsage(err: unknown): Required<TokenUsage> {
-  const usage = typeof err === 'object' && err !== null ? (err as { [BILLED_USAGE]?: Required<TokenUsage> })[BILLED_USAGE] : undefined;
+export function billedUsage(err: unknown): FullTokenUsage {
+  const usage = typeof err === 'object' && err !== null ? (err as { [BILLED_USAGE]?: FullTokenUsage })[BILLED_USAGE] : undefined;
   return usage ?? fullUsage(undefined);
 }
 

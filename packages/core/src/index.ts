@@ -46,6 +46,7 @@ export {
   type SchedulerEvent,
   type StepAction,
   type TokenUsage,
+  type FullTokenUsage,
   type BudgetWaitPrompt,
 } from './scheduler/types.js';
 

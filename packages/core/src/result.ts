@@ -3,7 +3,7 @@
  * snake_case, like the workflow format.
  */
 import type { SerializedFleetError } from './errors.js';
-import type { RunState, RunStatus, TokenUsage } from './scheduler/types.js';
+import type { FullTokenUsage, RunState, RunStatus, TokenUsage } from './scheduler/types.js';
 import type { Budget } from './workflow/budget.js';
 import type { ConcurrencySpec } from './workflow/concurrency.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
@@ -233,12 +233,13 @@ function inDefinitionOrder(meta: RunMeta, outputs: Record<string, unknown>): Rec
  * Usage with every field present (states written before cache counts and cost were tracked lack
  * them): tokens as summed, cost in USD rounded to a millionth of a dollar.
  */
-export function fullUsage(usage: TokenUsage | undefined): Required<TokenUsage> {
+export function fullUsage(usage: TokenUsage | undefined): FullTokenUsage {
   return {
     input_tokens: usage?.input_tokens ?? 0,
     output_tokens: usage?.output_tokens ?? 0,
     cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
     cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
     cost_usd: Math.round((usage?.cost_usd ?? 0) * 1e6) / 1e6,
+    ...(usage?.thinking_tokens ? { thinking_tokens: usage.thinking_tokens } : {}),
   };
 }

@@ -59,6 +59,7 @@ export const TokenUsageSchema = z.object({
   cache_read_input_tokens: z.number().int().min(0).optional(),
   cache_creation_input_tokens: z.number().int().min(0).optional(),
   cost_usd: z.number().min(0).optional(),
+  thinking_tokens: z.number().int().min(0).optional(),
 });
 
 /** Data of a job on an `agent-<role>` queue. Durations in ms. */

@@ -671,4 +671,5 @@ function addUsage(into: TokenUsage, add: TokenUsage): void {
   if (add.cache_read_input_tokens) into.cache_read_input_tokens = (into.cache_read_input_tokens ?? 0) + add.cache_read_input_tokens;
   if (add.cache_creation_input_tokens) into.cache_creation_input_tokens = (into.cache_creation_input_tokens ?? 0) + add.cache_creation_input_tokens;
   if (add.cost_usd) into.cost_usd = (into.cost_usd ?? 0) + add.cost_usd;
+  if (add.thinking_tokens) into.thinking_tokens = (into.thinking_tokens ?? 0) + add.thinking_tokens;
 }

@@ -34,7 +34,12 @@ export interface TokenUsage {
   cache_creation_input_tokens?: number;
   /** USD, from the price table (`FLEET_PRICES` over the built-in list prices). */
   cost_usd?: number;
+  /** Of `output_tokens`, those the model spent thinking (`thinking: adaptive`), when the provider reports them. */
+  thinking_tokens?: number;
 }
+
+/** Usage with every count present (0 when not reported), but thinking tokens only when reported. */
+export type FullTokenUsage = Required<Omit<TokenUsage, 'thinking_tokens'>> & Pick<TokenUsage, 'thinking_tokens'>;
 
 export interface PhaseState {
   status: PhaseStatus;

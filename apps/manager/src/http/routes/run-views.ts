@@ -26,6 +26,7 @@ const Usage = z.object({
   cache_read_input_tokens: z.number(),
   cache_creation_input_tokens: z.number(),
   cost_usd: z.number().describe('USD, from the price table'),
+  thinking_tokens: z.number().optional().describe('of output_tokens, those spent thinking, when the provider reports them'),
 });
 
 const RunProgress = z
