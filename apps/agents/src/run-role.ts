@@ -27,7 +27,6 @@ import {
   type LlmToolUseBlock,
   type LlmUsage,
   type ModelPrice,
-  type TokenUsage,
   type FullTokenUsage,
   type ToolJournal,
   type ToolJournalEntry,
