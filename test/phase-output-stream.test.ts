@@ -238,5 +238,5 @@ describe('phase output streaming', () => {
       await rm(dir, { recursive: true, force: true });
       await cleanupPrefix(redisUrl(), prefix);
     }
-  });
+  }, 90_000);
 });

@@ -205,6 +205,8 @@ export function followPhaseOutput(redisUrl: string, redis: Redis, prefix: string
         pieces = await readPhaseOutput(blocking, prefix, runId, last, 1000, blocking);
       } catch {
         if (stopped) break;
+        // Redis is away: try again shortly rather than at once (a refused read returns immediately).
+        await new Promise((resolve) => setTimeout(resolve, 250).unref());
         continue;
       }
       for (const p of pieces) {
