@@ -337,8 +337,10 @@ describe('console', { timeout: 120_000 }, () => {
     for (const phase of ['planning', 'fix', 'review']) await chosen.getByRole('region', { name: 'Workflow graph' }).getByRole('button', { name: new RegExp(`^${phase} \\(`) }).waitFor({ timeout: UI_WAIT_MS });
     expect(await chosen.getByRole('row', { name: /^review reviewer fix / }).count()).toBe(1);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Analytics' }).click();
+    // The analytics page (loaded on first use) has replaced the workflows page, whose table also has a quick-fix row.
+    await page.getByRole('heading', { name: 'Analytics', level: 1 }).waitFor({ timeout: UI_WAIT_MS });
     const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'quick-fix', exact: true }) });
-    await row.waitFor({ timeout: UI_WAIT_MS });
+    await row.getByRole('meter', { name: 'completion rate of quick-fix' }).waitFor({ timeout: UI_WAIT_MS });
     expect(await row.getByRole('meter', { name: 'completion rate of quick-fix' }).count()).toBe(1);
     // Runs per day: the chart, and a row per day with the API's figures.
     await page.getByRole('img', { name: 'runs per day over the last 30 days' }).waitFor({ timeout: UI_WAIT_MS });
