@@ -145,9 +145,20 @@ export interface CliProcess extends AsyncDisposable {
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   const child = spawn(process.execPath, [FLEET_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  /** Waiters of {@link CliProcess.waitFor}, told on every chunk of output and when the process exits. */
+  const waiters = new Set<() => void>();
+  const append = (d: Buffer) => {
+    output += d.toString();
+    for (const w of [...waiters]) w();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      resolve(code);
+      for (const w of [...waiters]) w();
+    }),
+  );
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -159,13 +170,22 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     child,
     exited,
     output: () => output,
-    async waitFor(text, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!output.includes(text)) {
-        if (child.exitCode !== null) throw new Error(`fleet ${args.join(' ')} exited (${child.exitCode}) before printing "${text}":\n${output}`);
-        if (Date.now() > deadline) throw new Error(`fleet ${args.join(' ')} did not print "${text}" in ${timeoutMs} ms:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+    waitFor(text, timeoutMs = 60_000) {
+      // Resolved by the output itself (each chunk is looked at as it arrives); the timer only bounds the wait.
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (output.includes(text)) return done(resolve);
+          if (child.exitCode !== null || child.signalCode !== null) return done(() => reject(new Error(`fleet ${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before printing "${text}":\n${output}`)));
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`fleet ${args.join(' ')} did not print "${text}" in ${timeoutMs} ms:\n${output}`))), timeoutMs);
+        const done = (settle: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          settle();
+        };
+        waiters.add(check);
+        check();
+      });
     },
     stop,
     [Symbol.asyncDispose]: async () => {
