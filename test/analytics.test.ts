@@ -4,6 +4,7 @@
  * `fleet analytics`, and equal to what the runs' own results say.
  */
 import { createRedis, type RunResult } from '@agentfleet/core';
+import type { DailyStats as Daily, FailureStats as Failure } from '@agentfleet/manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, ANALYST_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 import { runCli } from './support/fleet.js';
@@ -14,23 +15,6 @@ const WORKFLOW = {
   agents: ['planner'],
   phases: [{ name: 'plan', agent: 'planner', retries: 0 }],
 };
-
-interface Daily {
-  day: string;
-  runs: number;
-  by_status: Record<string, number>;
-  completion_rate: number | null;
-  median_ms: number | null;
-  p95_ms: number | null;
-  tokens: number;
-  cost_usd: number;
-}
-interface Failure {
-  error_code: string;
-  runs: number;
-  by_workflow: Record<string, number>;
-  last_created_at: string;
-}
 
 beforeAll(async () => {
   fx = await startApiFixture('analytics');

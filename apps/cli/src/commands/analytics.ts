@@ -4,24 +4,9 @@
  * manager's HTTP API (`GET /api/analytics/daily` and `…/failures`), over the archive when it has one.
  */
 import { Option, type Command } from 'commander';
+import type { DailyStats as Daily, FailureStats as Failure } from '@agentfleet/manager';
 import { apiRequest } from '../api-client.js';
 import { apiOptions, clientOptions } from './submit.js';
-
-interface Daily {
-  day: string;
-  runs: number;
-  by_status: Record<string, number>;
-  completion_rate: number | null;
-  median_ms: number | null;
-  p95_ms: number | null;
-  tokens: number;
-  cost_usd: number;
-}
-interface Failure {
-  error_code: string;
-  runs: number;
-  by_workflow: Record<string, number>;
-}
 
 /** The report is the command's output: stdout. */
 const out = (line: string) => process.stdout.write(line + '\n');

@@ -314,10 +314,10 @@ class PgHistoryStore implements HistoryStore {
         workflow: r.workflow,
         runs: Number(r.runs),
         by_status: byStatus,
-        completion_rate: finished > 0 ? round((byStatus.completed ?? 0) / finished) : null,
+        completion_rate: finished > 0 ? round3((byStatus.completed ?? 0) / finished) : null,
         median_ms: r.median === null ? null : Number(r.median),
         p95_ms: r.p95 === null ? null : Number(r.p95),
-        mean_tokens: r.tokens === null ? null : round(Number(r.tokens)),
+        mean_tokens: r.tokens === null ? null : round3(Number(r.tokens)),
       };
     });
   }
@@ -401,9 +401,6 @@ function analyticsParams(filter: AnalyticsFilter): unknown[] {
   return [filter.userId ?? null, filter.workflow ?? null, filter.createdFrom === undefined ? null : new Date(filter.createdFrom)];
 }
 
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;

@@ -122,6 +122,48 @@ export function dailyStats(facts: Iterable<RunFact>, filter: AnalyticsFilter = {
     });
 }
 
+/** Per workflow (the shape of `GET /api/analytics/workflows`), by workflow name. */
+export interface WorkflowFactStats {
+  workflow: string;
+  runs: number;
+  by_status: Record<string, number>;
+  completion_rate: number | null;
+  median_ms: number | null;
+  p95_ms: number | null;
+  /** Mean input + output tokens over the finished runs. */
+  mean_tokens: number | null;
+}
+
+/** Per workflow, sorted by name: the same figures the archive computes in SQL (`workflowStats`). */
+export function workflowStats(facts: Iterable<RunFact>): WorkflowFactStats[] {
+  const byWorkflow = new Map<string, { statuses: Record<string, number>; durations: number[]; tokens: number[] }>();
+  for (const f of facts) {
+    let w = byWorkflow.get(f.workflow);
+    if (!w) {
+      w = { statuses: {}, durations: [], tokens: [] };
+      byWorkflow.set(f.workflow, w);
+    }
+    w.statuses[f.status] = (w.statuses[f.status] ?? 0) + 1;
+    if (f.status === 'completed' && f.durationMs !== undefined) w.durations.push(f.durationMs);
+    if (f.tokens !== undefined) w.tokens.push(f.tokens);
+  }
+  return [...byWorkflow.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([workflow, w]) => {
+      const finished = (w.statuses.completed ?? 0) + (w.statuses.failed ?? 0) + (w.statuses.cancelled ?? 0);
+      const sorted = w.durations.sort((a, b) => a - b);
+      return {
+        workflow,
+        runs: Object.values(w.statuses).reduce((a, b) => a + b, 0),
+        by_status: w.statuses,
+        completion_rate: finished > 0 ? round3((w.statuses.completed ?? 0) / finished) : null,
+        median_ms: percentile(sorted, 0.5),
+        p95_ms: percentile(sorted, 0.95),
+        mean_tokens: w.tokens.length > 0 ? round3(w.tokens.reduce((a, b) => a + b, 0) / w.tokens.length) : null,
+      };
+    });
+}
+
 /** Failed runs grouped by the code of their first error, most frequent first (then by code). */
 export function failureStats(facts: Iterable<RunFact>, filter: AnalyticsFilter = {}): FailureStats[] {
   const codes = new Map<string, { runs: number; byWorkflow: Record<string, number>; last: number }>();

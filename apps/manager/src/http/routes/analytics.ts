@@ -7,13 +7,13 @@
  * in flight in Redis (counted by status); without it, over the most recent runs in Redis. An admin key
  * sees every run, any other key only the runs it started.
  */
-import type { RunMeta, RunResult, RunState } from '@agentfleet/core';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { dailyStats, failureStats, utcDay, type AnalyticsFilter, type DailyStats, type RunFact } from '../../archive/run-analytics.js';
 import { callerOf, isAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
+import { runFacts } from '../run-facts.js';
 import { ErrorBodySchema } from '../errors.js';
 
 /** Runs looked at without an archive: the most recent ones. */
@@ -110,42 +110,9 @@ function addInFlight(items: DailyStats[], inFlight: DailyStats[]): void {
 }
 
 async function recentFacts(ctx: ApiContext, userId: string | undefined): Promise<RunFact[]> {
-  return runFacts(ctx, await ctx.store.recentRunIds(SCAN_LIMIT), userId);
+  return (await runFacts(ctx, await ctx.store.recentRunIds(SCAN_LIMIT), userId)).facts;
 }
 
 async function inFlightFacts(ctx: ApiContext, userId: string | undefined): Promise<RunFact[]> {
-  return runFacts(ctx, await ctx.store.activeRunIds(), userId);
-}
-
-/** The facts of the runs `ids` that Redis still holds, only those started by `userId` when given. */
-async function runFacts(ctx: ApiContext, ids: readonly string[], userId: string | undefined): Promise<RunFact[]> {
-  const facts: RunFact[] = [];
-  for (let i = 0; i < ids.length; i += 500) {
-    const batch = ids.slice(i, i + 500);
-    const labels = userId === undefined ? [] : await ctx.labels.getMany(batch);
-    const pipe = ctx.redis.pipeline();
-    for (const id of batch) pipe.hmget(ctx.store.runKey(id), 'result', 'state', 'meta');
-    const replies = (await pipe.exec()) ?? [];
-    replies.forEach(([err, value], j) => {
-      if (err) throw err;
-      if (userId !== undefined && labels[j]?.user_id !== userId) return;
-      const [resultRaw, stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-      if (resultRaw) {
-        const result = JSON.parse(resultRaw) as RunResult;
-        facts.push({
-          workflow: result.workflow.name,
-          status: result.status,
-          createdAt: Date.parse(result.created_at),
-          durationMs: result.duration_ms,
-          tokens: result.usage.input_tokens + result.usage.output_tokens,
-          costUsd: result.usage.cost_usd ?? 0,
-          errorCode: result.errors[0]?.error.code ?? null,
-        });
-      } else if (stateRaw && metaRaw) {
-        const meta = JSON.parse(metaRaw) as RunMeta;
-        facts.push({ workflow: meta.workflow.name, status: (JSON.parse(stateRaw) as RunState).status, createdAt: meta.created_at });
-      }
-    });
-  }
-  return facts;
+  return (await runFacts(ctx, await ctx.store.activeRunIds(), userId)).facts;
 }

@@ -4,13 +4,15 @@
  * `GET /api/analytics/workflows` (per workflow: runs by status, completion rate, time to complete,
  * tokens per run).
  */
-import { isRedisOutOfMemory, redisOutOfMemoryError, type RunResult, type RunState } from '@agentfleet/core';
+import { isRedisOutOfMemory, redisOutOfMemoryError } from '@agentfleet/core';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf, isAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBodySchema, toHttpError } from '../errors.js';
+import { workflowStats } from '../../archive/run-analytics.js';
+import { runFacts } from '../run-facts.js';
 
 /** Runs the analytics look at: the most recent ones. */
 const ANALYTICS_SCAN_LIMIT = 10_000;
@@ -107,102 +109,23 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ApiContext): voi
       if (ctx.history) {
         const items = await ctx.history.workflowStats(owner);
         // Runs in flight are not archived yet: they count by status only.
-        const inFlight = await ctx.store.activeRunIds();
-        const active = owner === undefined ? inFlight : await ownRuns(ctx, inFlight, owner);
-        const pipe = ctx.redis.pipeline();
-        for (const id of active) pipe.hmget(ctx.store.runKey(id), 'state', 'meta');
-        for (const [err, value] of (await pipe.exec()) ?? []) {
-          if (err) throw err;
-          const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-          if (!stateRaw || !metaRaw) continue;
-          const name = (JSON.parse(metaRaw) as { workflow: { name: string } }).workflow.name;
-          const status = (JSON.parse(stateRaw) as RunState).status;
-          let item = items.find((i) => i.workflow === name);
+        const { facts } = await runFacts(ctx, await ctx.store.activeRunIds(), owner);
+        for (const f of facts) {
+          let item = items.find((i) => i.workflow === f.workflow);
           if (!item) {
-            item = { workflow: name, runs: 0, by_status: {}, completion_rate: null, median_ms: null, p95_ms: null, mean_tokens: null };
+            item = { workflow: f.workflow, runs: 0, by_status: {}, completion_rate: null, median_ms: null, p95_ms: null, mean_tokens: null };
             items.push(item);
           }
           item.runs++;
-          item.by_status[status] = (item.by_status[status] ?? 0) + 1;
+          item.by_status[f.status] = (item.by_status[f.status] ?? 0) + 1;
         }
         items.sort((a, b) => a.workflow.localeCompare(b.workflow));
         return { items, runs_considered: items.reduce((n, i) => n + i.runs, 0) };
       }
-      const recent = await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT);
-      const ids = owner === undefined ? recent : await ownRuns(ctx, recent, owner);
-      const byWorkflow = new Map<string, { statuses: Record<string, number>; durations: number[]; tokens: number[] }>();
-      for (let i = 0; i < ids.length; i += 500) {
-        const pipe = ctx.redis.pipeline();
-        for (const id of ids.slice(i, i + 500)) pipe.hmget(ctx.store.runKey(id), 'result', 'state', 'meta');
-        for (const [err, value] of (await pipe.exec()) ?? []) {
-          if (err) throw err;
-          const [resultRaw, stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-          let name: string;
-          let status: string;
-          let duration: number | undefined;
-          let tokens: number | undefined;
-          if (resultRaw) {
-            const result = JSON.parse(resultRaw) as RunResult;
-            name = result.workflow.name;
-            status = result.status;
-            duration = result.duration_ms;
-            tokens = result.usage.input_tokens + result.usage.output_tokens;
-          } else if (stateRaw && metaRaw) {
-            name = (JSON.parse(metaRaw) as { workflow: { name: string } }).workflow.name;
-            status = (JSON.parse(stateRaw) as RunState).status;
-          } else {
-            continue;
-          }
-          let s = byWorkflow.get(name);
-          if (!s) {
-            s = { statuses: {}, durations: [], tokens: [] };
-            byWorkflow.set(name, s);
-          }
-          s.statuses[status] = (s.statuses[status] ?? 0) + 1;
-          if (status === 'completed' && duration !== undefined) s.durations.push(duration);
-          if (tokens !== undefined) s.tokens.push(tokens);
-        }
-      }
-      const items = [...byWorkflow.entries()]
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([workflow, s]) => {
-          const finished = (s.statuses.completed ?? 0) + (s.statuses.failed ?? 0) + (s.statuses.cancelled ?? 0);
-          const sorted = [...s.durations].sort((a, b) => a - b);
-          return {
-            workflow,
-            runs: Object.values(s.statuses).reduce((a, b) => a + b, 0),
-            by_status: s.statuses,
-            completion_rate: finished > 0 ? round((s.statuses.completed ?? 0) / finished) : null,
-            median_ms: percentile(sorted, 0.5),
-            p95_ms: percentile(sorted, 0.95),
-            mean_tokens: s.tokens.length > 0 ? round(s.tokens.reduce((a, b) => a + b, 0) / s.tokens.length) : null,
-          };
-        });
-      return { items, runs_considered: ids.length };
+      const { facts, owned } = await runFacts(ctx, await ctx.store.recentRunIds(ANALYTICS_SCAN_LIMIT), owner);
+      return { items: workflowStats(facts), runs_considered: owned };
     },
   );
 }
 
-/** The ids among `ids` whose run was started by the key `userId`. */
-async function ownRuns(ctx: ApiContext, ids: readonly string[], userId: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < ids.length; i += 500) {
-    const batch = ids.slice(i, i + 500);
-    const labels = await ctx.labels.getMany(batch);
-    batch.forEach((id, j) => {
-      if (labels[j]?.user_id === userId) out.push(id);
-    });
-  }
-  return out;
-}
 
-/** Nearest-rank percentile of sorted values; null when there are none. */
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = Math.max(1, Math.ceil(p * sorted.length));
-  return sorted[rank - 1] ?? null;
-}
-
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}
