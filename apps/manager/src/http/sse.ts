@@ -19,7 +19,7 @@
 import { FleetError, isTerminalRun, parsePhaseOutputEntries, phaseOutputKey, type StoredPhaseOutputDelta, type StoredRunEvent } from '@agentfleet/core';
 import type { FastifyReply } from 'fastify';
 import type { ApiContext } from './context.js';
-import type { RunEventSubscription } from './run-event-hub.js';
+import { streamIdAfter, type RunEventSubscription } from './run-event-hub.js';
 import { endActionSettled, RunStreamEnd } from './run-stream-end.js';
 
 /** One SSE message. `data` is one line of JSON (JSON never holds a raw newline). */
@@ -143,7 +143,7 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
     let i = 0;
     for (const e of events) {
       if (ended) return true;
-      for (; i < pieces.length && compareIds((pieces[i] as StoredPhaseOutputDelta).id, e.id) < 0; i++) writePieces([pieces[i] as StoredPhaseOutputDelta]);
+      for (; i < pieces.length && streamIdAfter(e.id, (pieces[i] as StoredPhaseOutputDelta).id); i++) writePieces([pieces[i] as StoredPhaseOutputDelta]);
       res.write(sseMessage(e.id, e.event.type, e.event));
       last = e.id;
       if (streamEnd?.isLast(e.event)) {
@@ -192,11 +192,4 @@ export async function streamRunEvents(ctx: ApiContext, reply: FastifyReply, runI
 async function readOutput(ctx: ApiContext, key: string, after: string): Promise<StoredPhaseOutputDelta[]> {
   const reply = await ctx.redis.xread('COUNT', 1000, 'STREAMS', key, after);
   return reply ? parsePhaseOutputEntries(reply[0]?.[1] ?? []) : [];
-}
-
-/** Order of two stream ids (`<ms>-<seq>`): negative when `a` is older. */
-function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
 }
