@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { BUILTIN_ROLES, outputJsonSchema, type AgentRole } from '@agentfleet/agents';
 import { PHASE_OUTPUT_TTL_MS, phaseOutputKey, strictJsonSchema } from '@agentfleet/core';
 import { startHttpApi } from '@agentfleet/manager';
@@ -69,6 +69,16 @@ function released(): { promise: Promise<void>; release: () => void } {
   let release!: () => void;
   const promise = new Promise<void>((resolve) => (release = resolve));
   return { promise, release };
+}
+
+/**
+ * The CLI's stderr without the progress lines that cut into a phase's output: a line such as
+ * `▶ implementation started` (read after the first pieces) or a warning may be printed mid-output,
+ * and a "continued" header then resumes the output.
+ */
+function uncut(text: string): string {
+  // Progress lines start with a symbol (▶ ✓ … ! ⚙ …), never with the output's own ASCII (`-`, a key).
+  return text.replace(/\n(?: {2,4}(?:[^ -~┆]|!)[^\n]*\n)+ {2}┆ implementation output \(attempt 1, continued\):\n/g, '');
 }
 
 describe('phase output streaming', () => {
@@ -177,9 +187,10 @@ describe('phase output streaming', () => {
       const child = spawn(process.execPath, [FLEET_BIN, 'watch', runId, '--stream', '--manager-url', api.url, '--api-key', ADMIN_KEY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       let seenBeforeEnd: { text: string; status: string } | undefined;
+      onTestFailed(() => console.error(`fleet watch --stream printed on stderr:\n${stderr}`));
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
-        if (seenBeforeEnd === undefined && stderr.includes('path: src/server.js')) {
+        if (seenBeforeEnd === undefined && uncut(stderr).includes('path: src/server.js')) {
           seenBeforeEnd = { text: stderr, status: '' };
           void fleet.client.result(runId).then((r) => {
             if (seenBeforeEnd) seenBeforeEnd.status = r.status;
@@ -192,8 +203,8 @@ describe('phase output streaming', () => {
       expect(seenBeforeEnd?.status).toBe('active');
       expect(seenBeforeEnd?.text).not.toContain('implementation completed');
       expect(stderr).toContain('┆ implementation output (attempt 1):');
-      expect(stderr).toContain('notes: Run node src/server.js; no dependencies.');
-      expect(stderr.indexOf('notes: Run node')).toBeLessThan(stderr.indexOf('implementation completed'));
+      expect(uncut(stderr)).toContain('notes: Run node src/server.js; no dependencies.');
+      expect(uncut(stderr).indexOf('notes: Run node')).toBeLessThan(uncut(stderr).indexOf('implementation completed'));
     } finally {
       await api.close();
     }
@@ -215,9 +226,10 @@ describe('phase output streaming', () => {
       let seenBeforeEnd: string | undefined;
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       // The first file's path is in the first five chunks: the server holds the reply until the CLI printed it.
+      onTestFailed(() => console.error(`fleet run --stream printed on stderr:\n${stderr}\nstdout:\n${stdout}`));
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
-        if (seenBeforeEnd === undefined && stderr.includes('path: src/server.js')) {
+        if (seenBeforeEnd === undefined && uncut(stderr).includes('path: src/server.js')) {
           seenBeforeEnd = stderr;
           gate.release();
         }
@@ -229,11 +241,11 @@ describe('phase output streaming', () => {
       expect(seenBeforeEnd).toContain('┆ implementation output (attempt 1):');
       // The whole output, rendered: file contents as source text, not JSON strings (a progress
       // line printed meanwhile may cut a line, then a "continued" header resumes it).
-      const output = stderr.replace(/\n {2}[▶✓…] .*\n {2}┆ implementation output \(attempt 1, continued\):\n/g, '');
+      const output = uncut(stderr);
       expect(output).toContain('content: import { createServer } from "node:http";\ncreateServer((req, res) => res.end("ok")).listen(3000);\n');
       expect(output).toContain('content: # Todo API\n\nRun `node src/server.js`.\n');
-      expect(stderr).toContain('notes: Run node src/server.js; no dependencies.');
-      expect(stderr.indexOf('notes: Run node')).toBeLessThan(stderr.indexOf('implementation completed'));
+      expect(uncut(stderr)).toContain('notes: Run node src/server.js; no dependencies.');
+      expect(uncut(stderr).indexOf('notes: Run node')).toBeLessThan(uncut(stderr).indexOf('implementation completed'));
     } finally {
       await rm(dir, { recursive: true, force: true });
       await cleanupPrefix(redisUrl(), prefix);

@@ -11,7 +11,7 @@ import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingT
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { followPhaseOutput, type PhaseOutputFollower } from './output-stream.js';
-import { progressDisplay, wantsLiveProgress, type ProgressDisplay } from './progress.js';
+import { progressDisplay, progressLine, wantsLiveProgress, type ProgressDisplay } from './progress.js';
 import { redisNotice } from './redis-notice.js';
 import { EXIT, say } from './shared.js';
 import { writeRunArtifacts } from './run-artifacts.js';
@@ -151,7 +151,8 @@ export async function runCommand(requirements: string, options: RunCommandOption
     follower = options.stream ? followPhaseOutput(redisHandle.url, redis, config.queuePrefix, runId, process.stderr) : undefined;
     const onEvent = (e: StoredRunEvent) => {
       // With --interactive the question is asked here; else say how to answer it from elsewhere.
-      follower?.breakLine();
+      // A progress line cuts into the phase output being printed only when there is one to print.
+      if (progressLine(e.event, following) !== undefined) follower?.breakLine();
       show.event(e.event);
       if (asker && e.event.type === 'phase_waiting') asker.answer(e.event.phase, e.event.event, e.event.prompt);
     };

@@ -20,6 +20,7 @@ import {
   type FleetLogger,
   type OpenBatch,
   type RunDriver,
+  type RunState,
   type RunStore,
 } from '@agentfleet/core';
 import type { Redis } from 'ioredis';
@@ -46,6 +47,22 @@ export interface BatchPoller {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether a phase attempt still waits on (or is about to wait on) open batch `batch`, from the run's
+ * stored state: the phase is in the batch's iteration and attempt and either waits on this batch,
+ * or is still in flight, or waits on an earlier batch of the same attempt. The last two cover a
+ * worker between submitting a batch and recording the wait on it: in a tool loop, each model call
+ * is its own batch, so the phase still shows the previous call's wait while the next one is
+ * submitted. A batch of an earlier attempt or iteration, or of an ended run, is awaited by nobody.
+ */
+export function batchAwaited(state: Pick<RunState, 'status' | 'phases'>, batch: Pick<OpenBatch, 'phase' | 'iteration' | 'attempt' | 'batch_id'>): boolean {
+  const phase = state.phases[batch.phase];
+  if (isTerminalRun(state.status) || !phase || phase.iteration !== batch.iteration) return false;
+  const waitingOnIt = isBatchWait(phase) && (phase.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === batch.batch_id;
+  const sameAttempt = phase.attempts === batch.attempt;
+  return waitingOnIt || (sameAttempt && (IN_FLIGHT_PHASE_STATUSES.includes(phase.status) || isBatchWait(phase)));
+}
+
 /** Start polling; stop with {@link BatchPoller.stop}. */
 export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
   const pollMs = options.pollMs ?? DEFAULT_BATCH_POLL_MS;
@@ -66,11 +83,7 @@ export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
       }
       throw err;
     }
-    const phase = run.state.phases[batch.phase];
-    const waitingOnIt = isBatchWait(phase) && (phase?.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === batch.batch_id;
-    // A worker may be between submitting and recording the wait: the attempt is still in flight.
-    const attemptGoing = phase !== undefined && IN_FLIGHT_PHASE_STATUSES.includes(phase.status) && phase.attempts === batch.attempt;
-    if (isTerminalRun(run.state.status) || !phase || phase.iteration !== batch.iteration || !(waitingOnIt || attemptGoing)) {
+    if (!batchAwaited(run.state, batch)) {
       await options.batches.cancel(batch.batch_id);
       await index.drop(batch);
       options.log.info({ run_id: batch.run_id, phase: batch.phase, batch_id: batch.batch_id }, 'message batch no longer awaited: cancelled');
