@@ -4,8 +4,10 @@
 export {
   FLEET_ERROR_CODES,
   FleetError,
+  abortError,
   formatIssues,
   toFleetError,
+  type AbortErrorOptions,
   type ErrorCategory,
   type FleetErrorCode,
   type FleetErrorOptions,
@@ -140,9 +142,10 @@ export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOpti
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
 export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
-export { abortError, sleep } from './llm/abort.js';
+export { sleep } from './llm/abort.js';
 export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
 export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { parseRetryAfterMs, providerCodeForStatus, type HeaderReader } from './llm/provider-errors.js';
 export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';
 export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 
