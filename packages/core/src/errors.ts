@@ -197,7 +197,7 @@ export function abortError(signal: Pick<AbortSignal, 'reason'>, options: AbortEr
   const what = options.what ?? 'the call';
   const cause = options.cause ?? reason;
   const extra = options.details ? { details: options.details } : {};
-  const name = typeof reason === 'object' && reason !== null && 'name' in reason ? (reason as { name: unknown }).name : undefined;
+  const name = typeof reason === 'object' && reason !== null && 'name' in reason ? reason.name : undefined;
   if (options.timedOut ?? name === 'TimeoutError') {
     const why = reason instanceof Error && reason.message ? ` (${reason.message})` : '';
     return new FleetError('PHASE_TIMEOUT', `${what} was aborted: the phase timeout passed${why}`, { cause, ...extra });

@@ -15,6 +15,7 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export { DEFAULT_MODEL, SETTINGS_SCHEMA, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { TestClock, settledWithin, systemClock, type Clock } from './clock.js';
 export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
