@@ -38,6 +38,8 @@ import {
   toJobOutcome,
   unrecoverableJob,
   type FleetErrorCode,
+  systemClock,
+  type Clock,
 } from '@agentfleet/core';
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
@@ -110,16 +112,16 @@ export interface AttemptSignal {
  * One signal for an attempt: aborted after `timeoutMs` ms with a `TimeoutError` DOMException (the
  * reason `AbortSignal.timeout` gives), or when `cancel` (BullMQ's job signal) aborts, with its reason.
  * Unlike `AbortSignal.timeout`, whose timer lives on until it fires (minutes, for every job), the
- * timer is cleared when the attempt ends.
+ * timer is cleared when the attempt ends. The timer runs on `clock` (the worker host's).
  */
-export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined): AttemptSignal {
+export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined, clock: Clock = systemClock): AttemptSignal {
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelTimer = clock.setTimer(timeoutMs, () => {
     if (controller.signal.aborted) return;
     timedOut = true;
     controller.abort(new DOMException(`the attempt ran out of its ${timeoutMs} ms`, 'TimeoutError'));
-  }, timeoutMs);
+  });
   const onCancel = (): void => controller.abort(cancel?.reason);
   if (cancel?.aborted) onCancel();
   else cancel?.addEventListener('abort', onCancel, { once: true });
@@ -127,7 +129,7 @@ export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined
     signal: controller.signal,
     timedOut: () => timedOut,
     dispose() {
-      clearTimeout(timer);
+      cancelTimer();
       cancel?.removeEventListener('abort', onCancel);
     },
   };

@@ -163,7 +163,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       if (!phaseDef || !phaseState) throw unrecoverableJob('INVALID_INPUT', `run ${data.run_id} has no phase "${data.phase}"`);
       const input = buildRoleInput(meta, state, phaseDef, outputs);
 
-      const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
+      const attemptSig = attemptSignal(data.timeout_ms, bullSignal, hosted.clock);
       const signal = attemptSig.signal;
       // The offline model never calls tools: its phases run as they would without them.
       const offline = ctx.llm.provider === 'offline';

@@ -59,7 +59,7 @@ export interface WorkerHostSettings {
   logger?: FleetLogger | undefined;
   /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this host enqueues, ms. @defaultValue 30000 */
   deadlineGraceMs?: number | undefined;
-  /** The clock the graceful close is timed with. @defaultValue {@link systemClock} */
+  /** The clock attempt timeouts and the graceful close are timed with. @defaultValue {@link systemClock} */
   clock?: Clock | undefined;
 }
 
@@ -79,6 +79,8 @@ export interface HostedJob {
   signal: AbortSignal | undefined;
   /** Hold the role's queue for `ms` (BullMQ's rate limit: no worker takes its jobs meanwhile). */
   rateLimit(ms: number): Promise<void>;
+  /** The host's clock: time the attempt's timeout with it (`attemptSignal`). */
+  clock: Clock;
 }
 
 /** One attempt of one phase job of a role the host serves. */
@@ -187,7 +189,7 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
         const queueName = agentQueueName(role);
         const worker: Worker<PhaseJobData, PhaseJobResult> = new Worker<PhaseJobData, PhaseJobResult>(
           queueName,
-          (job, token, signal) => process(job, { phaseHost: phaseHost(job, role, queueName), token, signal, rateLimit: (ms) => worker.rateLimit(ms) }),
+          (job, token, signal) => process(job, { phaseHost: phaseHost(job, role, queueName), token, signal, rateLimit: (ms) => worker.rateLimit(ms), clock }),
           {
             connection: bull,
             prefix: options.prefix,

@@ -85,7 +85,7 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: Ho
     const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
-      const attemptSig = attemptSignal(data.timeout_ms, hosted.signal);
+      const attemptSig = attemptSignal(data.timeout_ms, hosted.signal, hosted.clock);
       const signal = attemptSig.signal;
       try {
         if (!def || def.kind !== 'tool' || !def.tool) throw new FleetError('INVALID_WORKFLOW', `phase "${data.phase}" of run ${data.run_id} is not a tool phase, but it was queued for the tools pool`);
