@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TestClock } from '@agentfleet/core';
 import { attemptSignal } from './phase-job.js';
 
 // The attempt's timer runs on vitest's fake clock: time is skipped, never slept.
@@ -40,5 +41,19 @@ describe('attemptSignal', () => {
     cancel.abort('late');
     vi.advanceTimersByTime(60_000);
     expect(a.signal.aborted).toBe(false);
+  });
+});
+
+describe('attemptSignal on a worker host clock', () => {
+  it('times the attempt on the clock it is given: advancing it past the timeout aborts with a TimeoutError', () => {
+    vi.useRealTimers();
+    const clock = new TestClock();
+    const a = attemptSignal(10 * 60_000, undefined, clock);
+    clock.advance(10 * 60_000 - 1);
+    expect(a.signal.aborted).toBe(false);
+    clock.advance(1);
+    expect([a.signal.aborted, (a.signal.reason as Error).name, a.timedOut()]).toEqual([true, 'TimeoutError', true]);
+    a.dispose();
+    expect(clock.pendingTimers).toBe(0);
   });
 });

@@ -325,7 +325,7 @@ export function rateLimitGate(limiter: RedisRateLimiter, onWait?: (waitMs: numbe
       const t = tickets.get(call);
       if (t) await limiter.settle(call.provider, call.model, t.ticket, 0, 0);
       if (err instanceof FleetError && err.code === 'PROVIDER_RATE_LIMITED') {
-        await limiter.pause(call.provider, call.model, Number(err.details?.retry_after_ms ?? 1000));
+        await limiter.pause(call.provider, call.model, err.retryAfterMs ?? 1000);
       }
       return undefined;
     },

@@ -18,17 +18,18 @@ function providerClient(config: FleetConfig, provider: Provider, model: string, 
   if (provider === 'anthropic') {
     if (!config.anthropicApiKey) throw new TypeError('createLlmClient: provider anthropic needs anthropicApiKey (ANTHROPIC_API_KEY)');
     const anthropic = new AnthropicLlmClient({ apiKey: config.anthropicApiKey, baseURL: config.anthropicBaseUrl, model, maxRetries: 0 });
-    return tracedLlmClient(anthropic, { recordContent: config.traceContent });
+    return tracedLlmClient(anthropic, { recordContent: config.traceContent, prices: fleetPrices(config) });
   }
   if (provider === 'openai-compatible') {
     if (!config.openaiBaseUrl) throw new TypeError('createLlmClient: provider openai-compatible needs openaiBaseUrl (FLEET_OPENAI_BASE_URL)');
     const client = new OpenAiCompatibleLlmClient({ baseURL: config.openaiBaseUrl, apiKey: config.openaiApiKey, model });
-    return tracedLlmClient(client, { recordContent: config.traceContent });
+    return tracedLlmClient(client, { recordContent: config.traceContent, prices: fleetPrices(config) });
   }
   const responders: Record<string, OfflineResponder> = {};
   for (const role of roles) responders[role.name] = (request) => role.offline(request.inputs as unknown as RoleInput);
   return tracedLlmClient(new OfflineLlmClient({ responders, latencyMs: config.offlineLatencyMs, jitterMs: config.offlineJitterMs }), {
     recordContent: config.traceContent,
+    prices: fleetPrices(config),
   });
 }
 

@@ -33,10 +33,17 @@ import {
   type StepAction,
   type TokenUsage,
   FleetError,
+  abortError,
+  toFleetError,
+  toJobOutcome,
+  unrecoverableJob,
+  type FleetErrorCode,
+  systemClock,
+  type Clock,
 } from '@agentfleet/core';
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { UnrecoverableError, type Job, type MinimalJob } from 'bullmq';
+import type { Job, MinimalJob } from 'bullmq';
 
 /**
  * Committing an attempt's outcome failed (Redis) for longer than {@link COMMIT_RETRY_LIMIT_MS}. The
@@ -105,16 +112,16 @@ export interface AttemptSignal {
  * One signal for an attempt: aborted after `timeoutMs` ms with a `TimeoutError` DOMException (the
  * reason `AbortSignal.timeout` gives), or when `cancel` (BullMQ's job signal) aborts, with its reason.
  * Unlike `AbortSignal.timeout`, whose timer lives on until it fires (minutes, for every job), the
- * timer is cleared when the attempt ends.
+ * timer is cleared when the attempt ends. The timer runs on `clock` (the worker host's).
  */
-export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined): AttemptSignal {
+export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined, clock: Clock = systemClock): AttemptSignal {
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelTimer = clock.setTimer(timeoutMs, () => {
     if (controller.signal.aborted) return;
     timedOut = true;
     controller.abort(new DOMException(`the attempt ran out of its ${timeoutMs} ms`, 'TimeoutError'));
-  }, timeoutMs);
+  });
   const onCancel = (): void => controller.abort(cancel?.reason);
   if (cancel?.aborted) onCancel();
   else cancel?.addEventListener('abort', onCancel, { once: true });
@@ -122,7 +129,7 @@ export function attemptSignal(timeoutMs: number, cancel: AbortSignal | undefined
     signal: controller.signal,
     timedOut: () => timedOut,
     dispose() {
-      clearTimeout(timer);
+      cancelTimer();
       cancel?.removeEventListener('abort', onCancel);
     },
   };
@@ -169,7 +176,7 @@ export interface PhaseJobHost {
  * Run `work` for one phase job inside its consumer span. Returns `{reported: false}` without calling
  * `work` when the run or this iteration ended while the job waited (cancelled, failed, deadline).
  *
- * @throws UnrecoverableError when the job data does not match {@link PhaseJobDataSchema}.
+ * @throws UnrecoverableError (`INVALID_INPUT`, never retried) when the job data does not match {@link PhaseJobDataSchema}.
  */
 export async function withPhaseJob(
   job: Job<PhaseJobData, PhaseJobResult>,
@@ -177,7 +184,7 @@ export async function withPhaseJob(
   work: (ctx: PhaseJobContext) => Promise<PhaseJobResult>,
 ): Promise<PhaseJobResult> {
   const parsed = PhaseJobDataSchema.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data: ${parsed.error.message}`);
+  if (!parsed.success) throw unrecoverableJob('INVALID_INPUT', `job ${job.id} has invalid data: ${parsed.error.message}`);
   const data = parsed.data;
   const attempt = job.attemptsMade + 1;
   const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration };
@@ -290,8 +297,19 @@ export async function withPhaseJob(
 }
 
 /**
- * Commit a failed attempt and end the job the way BullMQ needs: a retryable error with attempts left
- * is rethrown (BullMQ backs off and retries), anything else ends the job for good.
+ * The error of an attempt that threw `err`: when the attempt's signal aborted and `err` is not a
+ * {@link FleetError} already, `PHASE_TIMEOUT` or `PHASE_CANCELLED` as the attempt signal says
+ * (`abortError`); else `err` as a FleetError, `fallback` for anything else.
+ */
+export function attemptError(err: unknown, attempt: AttemptSignal, fallback: FleetErrorCode = 'INTERNAL'): FleetError {
+  if (attempt.signal.aborted && !(err instanceof FleetError)) return abortError(attempt.signal, { what: 'the attempt', timedOut: attempt.timedOut() });
+  return toFleetError(err, fallback);
+}
+
+/**
+ * Commit a failed attempt and end the job the way BullMQ needs ({@link toJobOutcome}, the one error
+ * boundary): a retryable error with attempts left is rethrown (BullMQ backs off and retries),
+ * anything else ends the job for good.
  *
  * @param usage - tokens the provider billed for the failed attempt (counted once).
  * @param log - told whether the attempt will be retried, before the job ends.
@@ -303,17 +321,18 @@ export async function failAttempt(
   usage: TokenUsage,
   log: (willRetry: boolean) => void,
 ): Promise<never> {
-  const willRetry = error.retryable && ctx.attempt < (job.opts.attempts ?? ctx.data.max_attempts);
+  const outcome = toJobOutcome(error, ctx.attempt, job.opts.attempts ?? ctx.data.max_attempts);
+  const willRetry = outcome.willRetry;
   // The backoff is chosen here, recorded with the attempt (the run's `phase_retry` event) and handed to
   // BullMQ through the thrown error (see scheduledBackoff), so the delay the run shows is the one used.
-  const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), error) : undefined;
+  const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), outcome.error) : undefined;
   await ctx.commit({
     type: 'phase_attempt_failed',
     at: Date.now(),
     phase: ctx.ref.phase,
     iteration: ctx.ref.iteration,
     attempt: ctx.attempt,
-    error: error.toJSON(),
+    error: outcome.error.toJSON(),
     willRetry,
     retryDelayMs,
     usage,
@@ -321,18 +340,8 @@ export async function failAttempt(
     agent: ctx.data.role,
   });
   log(willRetry);
-  if (!willRetry) throw finalAttemptError(error);
-  if (retryDelayMs !== undefined) scheduledDelays.set(error, retryDelayMs);
-  throw error;
-}
-
-/**
- * The error that ends a phase job's last attempt: a BullMQ `UnrecoverableError` (no further
- * attempt), carrying the fleet error's `code` so the failed span's `error.type` is that code
- * (e.g. `PHASE_TIMEOUT`) rather than `UnrecoverableError`, as on every earlier attempt.
- */
-export function finalAttemptError(error: FleetError): UnrecoverableError & { readonly code: string } {
-  return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code });
+  if (retryDelayMs !== undefined) scheduledDelays.set(outcome.thrown, retryDelayMs);
+  throw outcome.thrown;
 }
 
 /** The backoff {@link failAttempt} chose for the error it throws to BullMQ, ms. */

@@ -12,7 +12,7 @@
  * report is refused. When the decision leaves the phase `retrying`, the same job is put back in the
  * queue at once with a fresh stall budget; when the attempts are used up, the phase fails.
  */
-import { FleetError, PhaseJobDataSchema, type FleetLogger, type ManagerQueue, type PhaseJobData, type PhaseJobResult, type RunDriver } from '@agentfleet/core';
+import { FleetError, PhaseJobDataSchema, toJobOutcome, type FleetLogger, type ManagerQueue, type PhaseJobData, type PhaseJobResult, type RunDriver } from '@agentfleet/core';
 import type { Job } from 'bullmq';
 
 /** The failure reason BullMQ gives a job that stalled more often than the worker's `maxStalledCount`. */
@@ -49,12 +49,12 @@ export async function recoverStalledOut(job: Job<PhaseJobData, PhaseJobResult>, 
   const data = parsed.data;
   const attempt = Math.max(1, job.attemptsMade);
   const maxAttempts = job.opts.attempts ?? data.max_attempts;
-  const willRetry = attempt < maxAttempts;
   const error = new FleetError(
     'PHASE_WORKER_LOST',
     `phase "${data.phase}" (job ${job.id ?? '?'}) lost its worker more than ${host.maxStalledCount} times on attempt ${attempt} of ${maxAttempts}: each holder died or stopped renewing its lock`,
     { details: { job_id: job.id ?? null, attempt, max_attempts: maxAttempts, max_stalled_count: host.maxStalledCount } },
   );
+  const { willRetry } = toJobOutcome(error, attempt, maxAttempts);
   const applied = await host.driver.apply(data.run_id, {
     type: 'phase_attempt_failed',
     at: Date.now(),

@@ -39,13 +39,13 @@ import {
   hasEndAction,
   signPayload,
   signedHeaders,
-  toFleetError,
+  toJobOutcome,
   type EndActionStatus,
   type RunMeta,
   type RunResult,
   type StoredRun,
 } from '@agentfleet/core';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 export const END_ACTIONS_QUEUE = 'end-actions';
@@ -194,22 +194,24 @@ export async function startEndActions(
       }
     } catch (err) {
       // Whether BullMQ retries is decided by its own count (a takeover does not use up a retry).
-      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
-      const statusCode = (err as { statusCode?: number }).statusCode;
+      const outcome = toJobOutcome(err, job.attemptsMade + 1, attempts);
+      const final = !outcome.willRetry;
+      const statusCode = outcome.error.details?.status_code as number | undefined;
+      const message = outcome.error.message;
       await record(
         run,
-        { ...base, status: final ? 'failed' : 'pending', last_error: err instanceof Error ? err.message : String(err), ...(statusCode ? { status_code: statusCode } : {}) },
-        { error: err instanceof Error ? err.message : String(err), will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}), ...(action.type === 'api_call' ? { delivery_id: deliveryId } : {}), ...takeover },
+        { ...base, status: final ? 'failed' : 'pending', last_error: message, ...(statusCode ? { status_code: statusCode } : {}) },
+        { error: message, will_retry: !final, ...(statusCode ? { status_code: statusCode } : {}), ...(action.type === 'api_call' ? { delivery_id: deliveryId } : {}), ...takeover },
       )
         .then(recorded)
         .catch((e: unknown) => warn(`end action of ${run.meta.run_id}: could not record attempt ${attempt}: ${(e as Error).message}`));
-      throw err;
+      throw outcome.thrown;
     }
   }
 
   async function postWebhook(url: string, result: RunResult, deliveryId: string, template: string): Promise<number> {
     const key = (await secrets.get(template)) ?? secret;
-    if (!key) throw new UnrecoverableError(`api_call end actions need a signing key: set FLEET_WEBHOOK_SECRET on the manager, or give template "${template}" its own (fleet workflows webhook-secret ${template} --generate)`);
+    if (!key) throw FleetError.nonRetryable('END_ACTION_FAILED', `api_call end actions need a signing key: set FLEET_WEBHOOK_SECRET on the manager, or give template "${template}" its own (fleet workflows webhook-secret ${template} --generate)`);
     const body = JSON.stringify(payloadOf(result));
     let res: Response;
     try {
@@ -237,8 +239,9 @@ export async function startEndActions(
     const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
     // Webhook URLs often carry secrets (tokens in the path or query): only the origin goes into events.
     const message = `POST ${originOf(url)} answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (a redirect; webhooks do not follow redirects: use the final URL)' : ''}`;
-    if (!retryable) throw Object.assign(new UnrecoverableError(`${message} (not retried: fix the receiver)`), { statusCode: res.status });
-    throw new WebhookError(message, res.status);
+    const details = { status_code: res.status };
+    if (!retryable) throw FleetError.nonRetryable('END_ACTION_FAILED', `${message} (not retried: fix the receiver)`, { details });
+    throw FleetError.retryable('END_ACTION_FAILED', message, { details });
   }
 
   async function startChild(run: StoredRun, template: string, result: RunResult): Promise<string> {
@@ -257,10 +260,13 @@ export async function startEndActions(
     return childId;
   }
 
-  const worker = new Worker<{ run_id: string }>(END_ACTIONS_QUEUE, (job) => runEndAction(job).catch((err: unknown) => {
-    if (err instanceof UnrecoverableError || err instanceof WebhookError) throw err;
-    throw toFleetError(err);
-  }), { connection, prefix, concurrency: 8, autorun: true, lockDuration: options.lockDurationMs ?? 30_000, stalledInterval: options.stalledIntervalMs ?? 30_000 });
+  // The one error boundary: what an attempt threw (recorded above, or thrown before it began, e.g. a
+  // run gone) ends the job or is retried by toJobOutcome's rule.
+  const processEndAction = (job: Job<{ run_id: string }>): Promise<void> =>
+    runEndAction(job).catch((err: unknown) => {
+      throw toJobOutcome(err, job.attemptsMade + 1, attempts).thrown;
+    });
+  const worker = new Worker<{ run_id: string }>(END_ACTIONS_QUEUE, processEndAction, { connection, prefix, concurrency: 8, autorun: true, lockDuration: options.lockDurationMs ?? 30_000, stalledInterval: options.stalledIntervalMs ?? 30_000 });
   worker.on('error', (err) => warn(`end actions: ${err.message}`));
   await worker.waitUntilReady();
 
@@ -287,15 +293,6 @@ export async function startEndActions(
       await client.close();
     },
   };
-}
-
-class WebhookError extends Error {
-  constructor(
-    message: string,
-    readonly statusCode: number,
-  ) {
-    super(message);
-  }
 }
 
 function payloadOf(result: RunResult): { run_id: string; workflow: RunResult['workflow']; status: string; result: RunResult } {

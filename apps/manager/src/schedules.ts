@@ -6,16 +6,19 @@
  * names the same run, which is created once.
  */
 import {
+  FleetError,
   SCHEDULES_QUEUE,
   ScheduleFireJobDataSchema,
   ScheduleRunner,
   fireTimeOfJobId,
   toFleetError,
+  toJobOutcome,
+  unrecoverableJob,
   type FleetClient,
   type FleetLogger,
   type WorkflowDefinition,
 } from '@agentfleet/core';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 /**
@@ -64,15 +67,20 @@ export async function startScheduleWorker(options: ScheduleWorkerOptions): Promi
   async function handle(job: Job): Promise<unknown> {
     const parsed = ScheduleFireJobDataSchema.safeParse(job.data);
     const fireTime = fireTimeOfJobId(job.id);
-    if (!parsed.success || fireTime === undefined) throw new UnrecoverableError(`schedule fire ${job.id} is not a fire of a job scheduler: ${parsed.error?.message ?? 'no fire time in its id'}`);
+    if (!parsed.success || fireTime === undefined) throw unrecoverableJob('INVALID_INPUT', `schedule fire ${job.id} is not a fire of a job scheduler: ${parsed.error?.message ?? 'no fire time in its id'}`);
     try {
       const outcome = await runner.fire({ schedule: parsed.data.schedule, scheduleId: parsed.data.schedule_id, fireTime, now: options.clock.now() });
       options.log.info({ schedule: parsed.data.schedule, fire_time: new Date(fireTime).toISOString(), ...outcome }, 'schedule fired');
       return outcome;
     } catch (err) {
+      // The failure names the schedule and the fire time; whether it is tried again is toJobOutcome's rule.
       const error = toFleetError(err);
-      if (!error.retryable) throw new UnrecoverableError(`schedule "${parsed.data.schedule}" fire at ${new Date(fireTime).toISOString()}: ${error.message}`);
-      throw error;
+      const named = new FleetError(error.code, `schedule "${parsed.data.schedule}" fire at ${new Date(fireTime).toISOString()}: ${error.message}`, {
+        cause: err,
+        retryable: error.retryable,
+        ...(error.details ? { details: error.details } : {}),
+      });
+      throw toJobOutcome(named, job.attemptsMade + 1, job.opts.attempts ?? 1).thrown;
     }
   }
 

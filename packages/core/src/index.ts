@@ -4,8 +4,10 @@
 export {
   FLEET_ERROR_CODES,
   FleetError,
+  abortError,
   formatIssues,
   toFleetError,
+  type AbortErrorOptions,
   type ErrorCategory,
   type FleetErrorCode,
   type FleetErrorOptions,
@@ -13,6 +15,7 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export { DEFAULT_MODEL, SETTINGS_SCHEMA, loadConfig, parseDuration, redactRedisUrl, type FleetConfig } from './config.js';
+export { TestClock, settledWithin, systemClock, type Clock } from './clock.js';
 export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
@@ -130,6 +133,7 @@ export {
 } from './queues/contracts.js';
 export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
+export { finalJobError, toJobOutcome, unrecoverableJob, type JobOutcome } from './queues/job-outcome.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
 export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
@@ -140,9 +144,10 @@ export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOpti
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
 export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
-export { abortError, sleep } from './llm/abort.js';
+export { sleep } from './llm/abort.js';
 export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
 export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
+export { parseRetryAfterMs, providerCodeForStatus, type HeaderReader } from './llm/provider-errors.js';
 export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';
 export { POOLS_KEY_SUFFIX, readPoolHeartbeats, startPoolHeartbeat, type PoolHeartbeat, type PoolHeartbeatHandle } from './queues/pool-heartbeat.js';
 

@@ -13,54 +13,27 @@ import {
   FleetError,
   GenAiAttributes,
   GenAiOperationNames,
-  ManagerQueue,
-  RunStore,
   TOOLS_ROLE,
-  type RunDriver,
-  agentQueueName,
-  cancelChannel,
-  createLogger,
-  createRedis,
-  createRepeatLimiter,
-  repeatKey,
-  observeQueues,
-  redactRedisUrl,
   renderTemplate,
-  startPoolHeartbeat,
-  toFleetError,
   withSpan,
   type FleetLogger,
   type PhaseJobData,
   type PhaseJobResult,
   type TemplateContext,
 } from '@agentfleet/core';
-import { CommitFailure, attemptSignal, failAttempt, scheduledBackoff, withPhaseJob } from '../phase-job.js';
+import { CommitFailure, attemptError, attemptSignal, failAttempt, withPhaseJob } from '../phase-job.js';
 import { SpanKind } from '@opentelemetry/api';
-import { Worker, type Job } from 'bullmq';
-import { MAX_STALLED_COUNT, createWorkerDriver } from '../pool.js';
-import { isStallLimitFailure, recoverStalledOut } from '../stall-limit.js';
+import type { Job } from 'bullmq';
+import { createWorkerHost, type HostedJob, type WorkerHostSettings } from '../worker-host.js';
 import { createToolRegistry, type ToolRegistry } from './registry.js';
 import { loadToolSettings, type ToolSettings } from './settings.js';
 import type { FleetTool } from './tool.js';
 
-export interface ToolPoolOptions {
-  redisUrl: string;
-  /** The fleet's key prefix (`FLEET_QUEUE_PREFIX`). */
-  prefix: string;
-  /** Tool jobs in flight in this process. @defaultValue 4 */
-  concurrency?: number;
+export interface ToolPoolOptions extends WorkerHostSettings {
   /** Allowed hosts, artifacts directory, user modules. @defaultValue `loadToolSettings()` (the environment) */
   settings?: ToolSettings;
   /** Tools to add besides the built-ins and `settings.modules` (tests, embedding). */
   tools?: FleetTool[];
-  /** BullMQ lock duration, ms. @defaultValue 30000 */
-  lockDurationMs?: number;
-  /** How often stalled jobs are looked for, ms. @defaultValue 30000 */
-  stalledIntervalMs?: number;
-  onError?: (err: Error) => void;
-  logger?: FleetLogger;
-  /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this pool enqueues, ms. @defaultValue 30000 */
-  deadlineGraceMs?: number | undefined;
 }
 
 export interface ToolPool {
@@ -79,7 +52,7 @@ export function renderParameters(value: unknown, ctx: TemplateContext): unknown 
 }
 
 /**
- * Start a tools pool in this process.
+ * Start a tools pool in this process: the worker host (`worker-host.ts`) serving the `agent-tools` queue.
  *
  * @throws FleetError `INVALID_INPUT` when a user tool module cannot be loaded.
  * @example
@@ -89,92 +62,30 @@ export function renderParameters(value: unknown, ctx: TemplateContext): unknown 
 export async function startToolPool(options: ToolPoolOptions): Promise<ToolPool> {
   const settings = options.settings ?? loadToolSettings();
   const registry = await createToolRegistry(settings.modules, options.tools ?? []);
-  const log = options.logger ?? createLogger({ name: 'tools' });
-  // The same error from every connection and command while Redis is down or full: one line per
-  // distinct error every 10 s, with the count held back (`repeated`).
-  const limitRepeats = createRepeatLimiter();
-  const onError =
-    options.onError ??
-    ((err: Error) => {
-      const verdict = limitRepeats(repeatKey(err));
-      if (verdict.emit) log.error({ err, ...(verdict.suppressed > 0 ? { repeated: verdict.suppressed } : {}) }, err.message);
-    });
-  const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools' });
-  const subscriber = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-tools-sub' });
-  redis.on('error', onError);
-  subscriber.on('error', onError);
-  const store = new RunStore(redis, options.prefix);
-  const manager = new ManagerQueue(redis, options.prefix);
-  const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs);
-  const queueName = agentQueueName(TOOLS_ROLE);
-  const concurrency = options.concurrency ?? 4;
-  const worker = new Worker<PhaseJobData, PhaseJobResult>(queueName, (job, _token, signal) => processToolJob(job, signal, { driver, manager, registry, settings, queueName, log }), {
-    connection: redis,
-    prefix: options.prefix,
-    concurrency,
-    lockDuration: options.lockDurationMs ?? 30_000,
-    stalledInterval: options.stalledIntervalMs ?? 30_000,
-    maxStalledCount: MAX_STALLED_COUNT,
-    autorun: true,
-    settings: {
-      backoffStrategy: (attemptsMade, _type, err, job) => scheduledBackoff(attemptsMade, err, job),
-    },
+  const host = createWorkerHost({ ...options, name: 'tools' });
+  const { log } = host;
+  await host.start([{ role: TOOLS_ROLE, process: (job, hosted) => processToolJob(job, hosted, { registry, settings, log }) }], {
+    started: { message: 'tools pool started', fields: { tools: registry.names(), allowed_hosts: settings.allowedHosts } },
   });
-  worker.on('error', onError);
-  worker.on('failed', (job, err) => {
-    if (!job || !isStallLimitFailure(err)) return;
-    recoverStalledOut(job, { driver, manager, role: TOOLS_ROLE, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
-  });
-  await subscriber.subscribe(cancelChannel(options.prefix));
-  subscriber.on('message', (_channel, jobId) => worker.cancelJob(jobId, 'cancelled by the manager'));
-  await worker.waitUntilReady();
-  const heartbeat = startPoolHeartbeat(redis, options.prefix, [TOOLS_ROLE], concurrency);
-  const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: () => [TOOLS_ROLE] });
-  log.info({ redis: redactRedisUrl(options.redisUrl), prefix: options.prefix, tools: registry.names(), allowed_hosts: settings.allowedHosts }, 'tools pool started');
-
-  let closing: Promise<void> | undefined;
   return {
     tools: registry.names(),
-    close(graceMs = 30_000) {
-      closing ??= (async () => {
-        const within = async (work: Promise<unknown>, ms: number) => {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([work.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, Math.max(0, ms))))]);
-          clearTimeout(timer);
-        };
-        await within(worker.close(), graceMs);
-        await within(Promise.all([manager.close(), driver.close(), heartbeat.stop(), queueMetrics.close()]), 1000);
-        subscriber.disconnect();
-        redis.disconnect();
-      })();
-      return closing;
-    },
+    close: (graceMs) => host.close(graceMs),
   };
 }
 
 interface ToolProcessContext {
-  driver: RunDriver;
-  manager: ManagerQueue;
   registry: ToolRegistry;
   settings: ToolSettings;
-  queueName: string;
   log: FleetLogger;
 }
 
 /** Run one attempt of one tool phase iteration and report it. */
-async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal: AbortSignal | undefined, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  const host = {
-    driver: ctx.driver,
-    manager: ctx.manager,
-    queueName: ctx.queueName,
-    role: TOOLS_ROLE,
-    onCommitRetry: (err: unknown, waitMs: number) => ctx.log.warn({ job_id: job.id, wait_ms: waitMs, err: (err as Error).message }, 'commit failed on a Redis error; the outcome is kept and the commit retried'),
-  };
-  return withPhaseJob(job, host, async (phase) => {
+async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: HostedJob, ctx: ToolProcessContext): Promise<PhaseJobResult> {
+  return withPhaseJob(job, hosted.phaseHost, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
-      const attemptSig = attemptSignal(data.timeout_ms, bullSignal);
+      const attemptSig = attemptSignal(data.timeout_ms, hosted.signal, hosted.clock);
       const signal = attemptSig.signal;
       try {
         if (!def || def.kind !== 'tool' || !def.tool) throw new FleetError('INVALID_WORKFLOW', `phase "${data.phase}" of run ${data.run_id} is not a tool phase, but it was queued for the tools pool`);
@@ -208,7 +119,8 @@ async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, bullSignal
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
         if (err instanceof CommitFailure) throw err;
-        const error = signal.aborted && !(err instanceof FleetError) ? toFleetError(signal.reason, attemptSig.timedOut() ? 'PHASE_TIMEOUT' : 'PHASE_CANCELLED') : toFleetError(err, 'TOOL_FAILED');
+        // An aborted attempt: the attempt signal tells a timeout from a cancellation (by the manager).
+        const error = attemptError(err, attemptSig, 'TOOL_FAILED');
         return failAttempt(job, phase, error, { input_tokens: 0, output_tokens: 0 }, (willRetry) =>
           // A cancelled attempt was asked for (Ctrl-C, fleet cancel): news, not a warning.
           ctx.log[error.code === 'PHASE_CANCELLED' ? 'info' : 'warn']({ ...ref, attempt, tool: toolName, will_retry: willRetry, error: error.toJSON() }, 'tool phase attempt failed'),

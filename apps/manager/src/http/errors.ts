@@ -7,26 +7,58 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-/** HTTP status of each error code; codes not listed are 500. */
-const STATUS: Partial<Record<FleetErrorCode, number>> = {
-  INVALID_INPUT: 400,
+/**
+ * The HTTP status of every error code: a total table, so a code added to `FLEET_ERROR_CODES` without
+ * a status here fails to compile (as tRPC's `getHTTPStatusCode`).
+ *
+ * Codes that describe how a run or one of its phases failed (a timeout, a lost worker, a rejected
+ * approval, …) are recorded in the run, never the answer to a request: one reaching a handler is a
+ * bug, hence 500. Provider failures are an upstream's (502).
+ */
+export const HTTP_STATUS: Readonly<Record<FleetErrorCode, number>> = {
   INVALID_WORKFLOW: 400,
+  INVALID_INPUT: 400,
   UNKNOWN_ROLE: 400,
+  UNKNOWN_TOOL: 400,
+  TOOL_INPUT_INVALID: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
-  RUN_NOT_FOUND: 404,
+  TOOL_NOT_ALLOWED: 403,
   WORKFLOW_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
   NOT_FOUND: 404,
   SCHEDULE_NOT_FOUND: 404,
+  ROLE_NOT_FOUND: 404,
   CONFLICT: 409,
-  TOO_MANY_STREAMS: 429,
   INVALID_STATE: 409,
+  TOO_MANY_STREAMS: 429,
+  INTERNAL: 500,
+  PHASE_TIMEOUT: 500,
+  PHASE_WORKER_LOST: 500,
+  PHASE_CANCELLED: 500,
+  RETRIES_EXHAUSTED: 500,
+  OUTPUT_INVALID: 500,
+  MAX_ITERATIONS: 500,
+  MAX_TURNS_EXCEEDED: 500,
+  APPROVAL_REJECTED: 500,
+  APPROVAL_TIMEOUT: 500,
+  CHILD_RUN_FAILED: 500,
+  STATE_SCHEMA_VIOLATION: 500,
+  BUDGET_EXCEEDED: 500,
+  END_ACTION_FAILED: 500,
+  TOOL_FAILED: 500,
+  PROVIDER_RATE_LIMITED: 502,
+  PROVIDER_OVERLOADED: 502,
+  PROVIDER_CONNECTION: 502,
+  PROVIDER_AUTH: 502,
+  PROVIDER_BAD_REQUEST: 502,
   REDIS_UNAVAILABLE: 503,
   REDIS_OUT_OF_MEMORY: 503,
 };
 
+/** The HTTP status an error with `code` is answered with ({@link HTTP_STATUS}). */
 export function statusOf(code: FleetErrorCode): number {
-  return STATUS[code] ?? 500;
+  return HTTP_STATUS[code];
 }
 
 /** The JSON body of an error answer (also the OpenAPI `Error` schema). */

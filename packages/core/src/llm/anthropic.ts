@@ -25,9 +25,10 @@ import type {
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { FleetError, toFleetError } from '../errors.js';
+import { FLEET_ERROR_CODES, FleetError, abortError, toFleetError } from '../errors.js';
 import type { FleetErrorCode } from '../errors.js';
 import { generateInBatch } from './anthropic-batch.js';
+import { parseRetryAfterMs, providerCodeForStatus } from './provider-errors.js';
 import { redactError } from './redact.js';
 import { strictJsonSchema } from './strict-schema.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse, LlmUsage, RateLimitInfo } from './types.js';
@@ -106,11 +107,9 @@ const MESSAGES_API_DOC = 'https://docs.anthropic.com/en/api/messages';
  * | --- | --- |
  * | `request.signal` aborted with a `TimeoutError` reason (e.g. `AbortSignal.timeout`) | `PHASE_TIMEOUT` |
  * | `request.signal` aborted with any other reason | `PHASE_CANCELLED` (a `FleetError` reason is rethrown as is) |
- * | 429 | `PROVIDER_RATE_LIMITED`, `details.retry_after_ms` from `retry-after-ms` / `retry-after` |
- * | 5xx, 529, 409 | `PROVIDER_OVERLOADED` |
- * | no connection, connection lost, {@link AnthropicClientOptions.timeoutMs} ran out, 408 | `PROVIDER_CONNECTION` |
- * | 401, 402 (billing), 403 | `PROVIDER_AUTH` |
- * | 400, 404, 413, 422 and other 4xx; a request the SDK refuses to send | `PROVIDER_BAD_REQUEST` |
+ * | an HTTP error status | the code `providerCodeForStatus` gives every provider (429 `PROVIDER_RATE_LIMITED`, 5xx/529/409 `PROVIDER_OVERLOADED`, 408 `PROVIDER_CONNECTION`, 401/402/403 `PROVIDER_AUTH`, other 4xx `PROVIDER_BAD_REQUEST`); a retryable one with `retryAfterMs` (`details.retry_after_ms`) from `retry-after-ms` / `retry-after` |
+ * | no connection, connection lost, {@link AnthropicClientOptions.timeoutMs} ran out | `PROVIDER_CONNECTION` |
+ * | a request the SDK refuses to send | `PROVIDER_BAD_REQUEST` |
  * | a reply without a complete call of the tool | `OUTPUT_INVALID` |
  *
  * HTTP errors keep the provider's `error.message` in the message and carry `details`
@@ -295,7 +294,7 @@ export class AnthropicLlmClient implements LlmClient {
   }
 
   #toFleetError(err: unknown, signal: AbortSignal): FleetError {
-    if (signal.aborted) return abortedError(signal.reason, err, this.model);
+    if (signal.aborted) return abortError(signal, { what: 'anthropic: the call', cause: err, details: { provider: 'anthropic', model: this.model } });
     if (err instanceof FleetError) return err;
     const base = { provider: this.provider, model: this.model };
     if (err instanceof APIUserAbortError) {
@@ -341,8 +340,8 @@ export class AnthropicLlmClient implements LlmClient {
 
   #statusError(err: APIError, status: number): FleetError {
     const headers = err.headers;
-    const code = codeForStatus(status);
-    const retryAfterMs = code === 'PROVIDER_RATE_LIMITED' ? parseRetryAfterMs(headers) : undefined;
+    const code = providerCodeForStatus(status);
+    const retryAfterMs = FLEET_ERROR_CODES[code].retryable ? parseRetryAfterMs(headers) : undefined;
     const providerMessage = err.apiMessage ?? err.message;
     const shouldRetry = headers?.get('x-should-retry');
     const requestId = err.requestID ?? null;
@@ -362,6 +361,7 @@ export class AnthropicLlmClient implements LlmClient {
     return new FleetError(code, this.#redact(message), {
       cause: err,
       details,
+      retryAfterMs,
       ...(shouldRetry === 'true' ? { retryable: true } : shouldRetry === 'false' ? { retryable: false } : {}),
     });
   }
@@ -388,24 +388,6 @@ function compileOptions(options: AnthropicClientOptions): CompiledOptions {
     throw new TypeError(`AnthropicLlmClient: timeoutMs must be an integer > 0 (milliseconds), got ${String(timeoutMs)}`);
   }
   return { apiKey, model, baseURL, maxRetries, timeoutMs };
-}
-
-/** The error for a call whose signal aborted: the reason decides timeout versus cancellation. */
-function abortedError(reason: unknown, cause: unknown, model: string): FleetError {
-  if (reason instanceof FleetError) return reason;
-  const details = { provider: 'anthropic', model };
-  if (errorName(reason) === 'TimeoutError') {
-    return new FleetError('PHASE_TIMEOUT', 'anthropic: the call was aborted by its timeout before the provider answered', {
-      cause,
-      details,
-    });
-  }
-  const why = reason instanceof Error && reason.message ? `: ${reason.message}` : '';
-  return new FleetError('PHASE_CANCELLED', `anthropic: the call was cancelled${why}`, { cause, details });
-}
-
-function errorName(value: unknown): unknown {
-  return typeof value === 'object' && value !== null && 'name' in value ? value.name : undefined;
 }
 
 /** A cache breakpoint; with `ttl` (`1h`) the prefix is kept that long (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching). */
@@ -482,15 +464,6 @@ function codeForErrorType(type: string): FleetErrorCode {
   }
 }
 
-/** HTTP status to code; see https://docs.anthropic.com/en/api/errors */
-function codeForStatus(status: number): FleetErrorCode {
-  if (status === 429) return 'PROVIDER_RATE_LIMITED';
-  if (status >= 500 || status === 409) return 'PROVIDER_OVERLOADED';
-  if (status === 408) return 'PROVIDER_CONNECTION';
-  if (status === 401 || status === 402 || status === 403) return 'PROVIDER_AUTH';
-  return 'PROVIDER_BAD_REQUEST';
-}
-
 function statusHint(code: FleetErrorCode, status: number, retryAfterMs: number | undefined): string {
   switch (code) {
     case 'PROVIDER_RATE_LIMITED':
@@ -502,23 +475,6 @@ function statusHint(code: FleetErrorCode, status: number, retryAfterMs: number |
     default:
       return '';
   }
-}
-
-/** `retry-after-ms` (ms) or else `retry-after` (seconds or an HTTP date), as ms; undefined when absent or unreadable. */
-function parseRetryAfterMs(headers: Headers | undefined): number | undefined {
-  const ms = headers?.get('retry-after-ms')?.trim();
-  if (ms) {
-    const value = Number(ms);
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
-  }
-  const after = headers?.get('retry-after')?.trim();
-  if (after) {
-    const seconds = Number(after);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-    const date = Date.parse(after);
-    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-  }
-  return undefined;
 }
 
 export function toUsage(usage: Message['usage']): LlmUsage {

@@ -3,7 +3,7 @@
  * structured inputs, so the whole job runs (and tests can assert exact artifacts) with no API key.
  * Every answer is labelled as coming from the offline model by the role that builds it.
  */
-import { FleetError } from '../errors.js';
+import { FleetError, abortError } from '../errors.js';
 import { sleep } from './abort.js';
 import { messageText, type LlmClient, type LlmRequest, type LlmResponse } from './types.js';
 
@@ -45,7 +45,7 @@ export class OfflineLlmClient implements LlmClient {
     }
     const latency = (this.options.latencyMs ?? 0) + (this.options.jitterMs ? Math.random() * this.options.jitterMs : 0);
     if (latency > 0) await sleep(latency, request.signal);
-    if (request.signal.aborted) throw new FleetError('PHASE_CANCELLED', 'the offline call was aborted');
+    if (request.signal.aborted) throw abortError(request.signal, { what: 'the offline call' });
     const output = responder(request);
     const prompt = request.system + request.messages.map(messageText).join('\n');
     this.calls += 1;

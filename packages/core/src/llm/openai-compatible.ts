@@ -13,8 +13,8 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 
-import { FleetError, toFleetError, type FleetErrorCode } from '../errors.js';
-import { abortError } from './abort.js';
+import { FLEET_ERROR_CODES, FleetError, abortError, toFleetError } from '../errors.js';
+import { parseRetryAfterMs, providerCodeForStatus } from './provider-errors.js';
 import { redactError } from './redact.js';
 import { strictJsonSchema } from './strict-schema.js';
 import { messageText, type LlmClient, type LlmMessage, type LlmRequest, type LlmResponse } from './types.js';
@@ -36,8 +36,10 @@ export interface OpenAiCompatibleClientOptions {
  * with AgentFleet's backoff are the one retry policy, as for Anthropic.
  *
  * @throws (from `generate`) FleetError: `PHASE_TIMEOUT` / `PHASE_CANCELLED` when the signal aborted,
- *   `PROVIDER_RATE_LIMITED` (429, with `retry_after_ms`), `PROVIDER_OVERLOADED` (5xx),
- *   `PROVIDER_CONNECTION`, `PROVIDER_AUTH` (401/403), `PROVIDER_BAD_REQUEST` (other 4xx),
+ *   the code `providerCodeForStatus` gives an HTTP error status (as for every provider:
+ *   `PROVIDER_RATE_LIMITED` 429 with `retryAfterMs`, `PROVIDER_OVERLOADED` 5xx/409,
+ *   `PROVIDER_CONNECTION` 408, `PROVIDER_AUTH` 401/402/403, `PROVIDER_BAD_REQUEST` other 4xx),
+ *   `PROVIDER_CONNECTION` when the server cannot be reached,
  *   `OUTPUT_INVALID` (no call of the function, or arguments that are not JSON).
  *
  * @example
@@ -180,7 +182,7 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
   }
 
   #toFleetError(err: unknown, signal: AbortSignal, model: string): FleetError {
-    if (signal.aborted) return abortError(signal, 'the openai-compatible call');
+    if (signal.aborted) return abortError(signal, { what: 'openai-compatible: the call', cause: err, details: { provider: this.provider, model } });
     const base = { provider: this.provider, model };
     const redact = (text: string) => text.split(this.#apiKey).join('[redacted]');
     if (err instanceof APIUserAbortError) return new FleetError('PHASE_CANCELLED', 'openai-compatible: the request was aborted', { cause: err, details: base });
@@ -189,16 +191,9 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     }
     if (err instanceof APIError && typeof err.status === 'number') {
       const status = err.status;
-      const code: FleetErrorCode =
-        status === 429 ? 'PROVIDER_RATE_LIMITED' : status >= 500 || status === 409 ? 'PROVIDER_OVERLOADED' : status === 408 ? 'PROVIDER_CONNECTION' : status === 401 || status === 403 ? 'PROVIDER_AUTH' : 'PROVIDER_BAD_REQUEST';
-      const headers = err.headers as Headers | undefined;
-      const retryAfter = headers?.get('retry-after-ms') ?? undefined;
-      const retryAfterS = headers?.get('retry-after') ?? undefined;
-      const retryAfterMs = retryAfter ? Number(retryAfter) : retryAfterS && Number.isFinite(Number(retryAfterS)) ? Number(retryAfterS) * 1000 : undefined;
-      return new FleetError(code, redact(`openai-compatible: ${status}: ${err.message}`), {
-        cause: err,
-        details: { ...base, status, ...(retryAfterMs !== undefined && Number.isFinite(retryAfterMs) ? { retry_after_ms: retryAfterMs } : {}) },
-      });
+      const code = providerCodeForStatus(status);
+      const retryAfterMs = FLEET_ERROR_CODES[code].retryable ? parseRetryAfterMs(err.headers as Headers | undefined) : undefined;
+      return new FleetError(code, redact(`openai-compatible: ${status}: ${err.message}`), { cause: err, retryAfterMs, details: { ...base, status } });
     }
     const fallback = toFleetError(err, 'INTERNAL');
     return new FleetError(fallback.code, redact(`openai-compatible: ${fallback.message}`), { cause: err, details: base });

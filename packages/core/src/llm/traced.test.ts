@@ -163,4 +163,16 @@ describe('tracedLlmClient', () => {
     expect(costUsd('claude-sonnet-4-5-20250929', reply.usage)).toBeCloseTo((100 * 3 + 5 * 3.75 + 30 * 0.3 + 40 * 15) / 1e6, 12);
     expect(costUsd('agentfleet-offline-1', reply.usage)).toBe(0);
   });
+
+  it('prices fleet.llm.cost with the price table it is given (FLEET_PRICES), as results and budgets are', async () => {
+    const local: LlmClient = { provider: 'openai-compatible', model: 'qwen3:8b', generate: () => Promise.resolve({ ...reply, model: 'qwen3:8b' }) };
+    const prices = { 'qwen3': { inputPerMTok: 1, outputPerMTok: 2, cacheWritePerMTok: 1, cacheReadPerMTok: 0.5 } };
+    const costOf = async () => ((await metricData('fleet.llm.cost')) as SumMetricData).dataPoints.find((p) => p.attributes['gen_ai.request.model'] === 'qwen3:8b')?.value ?? 0;
+    await tracedLlmClient(local, { prices }).generate(request());
+    const priced = await costOf();
+    // The built-in table has no price for a local model: it would count 0.
+    expect(costUsd('qwen3:8b', reply.usage)).toBe(0);
+    expect(priced).toBeCloseTo(costUsd('qwen3:8b', reply.usage, prices), 12);
+    expect(priced).toBeCloseTo((100 * 1 + 5 * 1 + 30 * 0.5 + 40 * 2) / 1e6, 12);
+  });
 });

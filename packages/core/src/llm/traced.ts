@@ -11,6 +11,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from '../telemetry/attributes.js';
 import { recordLlmCall, totalInputTokens } from '../telemetry/metrics.js';
 import { errorType, withSpan } from '../telemetry/trace.js';
+import type { ModelPrice } from './prices.js';
 import type { LlmClient, LlmMessage, LlmRequest, LlmResponse } from './types.js';
 
 /** Options of {@link tracedLlmClient}. */
@@ -21,6 +22,12 @@ export interface TracedLlmClientOptions {
    * outputs, so this is off unless asked for. @defaultValue false (`FLEET_TRACE_CONTENT=true` turns it on in the CLI)
    */
   recordContent?: boolean | undefined;
+  /**
+   * The price table `fleet.llm.cost` is counted with: the one results and budgets use, so the metric
+   * and a run's `cost_usd` agree (`FLEET_PRICES` over the built-in list prices, see `fleetPrices`).
+   * @defaultValue MODEL_PRICES (the built-in list prices)
+   */
+  prices?: Readonly<Record<string, ModelPrice>> | undefined;
 }
 
 /** The `gen_ai.provider.name` of an {@link LlmClient.provider}: `offline` is AgentFleet's own model. */
@@ -93,6 +100,7 @@ export function tracedLlmClient(client: LlmClient, options: TracedLlmClientOptio
           responseModel: response.model,
           usage,
           durationS: (performance.now() - started) / 1000,
+          prices: options.prices,
         });
         return response;
       });

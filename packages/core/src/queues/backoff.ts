@@ -6,7 +6,7 @@ export const FLEET_BACKOFF = 'fleet';
 /**
  * Delay before the next attempt of a phase job, ms: exponential from `delay` (the phase's
  * `retry_delay`), with "equal jitter" (half fixed, half random), and never shorter than the
- * provider's `retry-after` when the error carries one (`details.retry_after_ms`).
+ * provider's `retry-after` when the error carries one ({@link FleetError.retryAfterMs}).
  *
  * This is the only retry policy for LLM calls: the SDK's own retries are off, so retries never stack.
  *
@@ -17,6 +17,5 @@ export const FLEET_BACKOFF = 'fleet';
 export function fleetBackoffDelay(attemptsMade: number, baseDelayMs: number, err: unknown, random: () => number = Math.random): number {
   const exponential = baseDelayMs * 2 ** Math.max(0, attemptsMade - 1);
   const jittered = Math.round(exponential / 2 + (random() * exponential) / 2);
-  const retryAfter = err instanceof FleetError ? Number(err.details?.retry_after_ms ?? 0) : 0;
-  return Math.max(jittered, Number.isFinite(retryAfter) ? retryAfter : 0);
+  return Math.max(jittered, err instanceof FleetError ? (err.retryAfterMs ?? 0) : 0);
 }

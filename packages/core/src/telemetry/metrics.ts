@@ -27,7 +27,7 @@ import type { Attributes, Counter, Histogram, Meter, MeterProvider, ObservableGa
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-import { costUsd } from '../llm/prices.js';
+import { costUsd, type ModelPrice } from '../llm/prices.js';
 import type { LlmUsage } from '../llm/types.js';
 import { agentQueueName } from '../queues/contracts.js';
 import { longestWaitingJob } from '../queues/longest-waiting.js';
@@ -44,7 +44,7 @@ export const MetricNames = {
   TokenUsage: 'gen_ai.client.token.usage',
   /** Duration of one model call, s. */
   OperationDuration: 'gen_ai.client.operation.duration',
-  /** Cost of model calls, USD, from the price table (`llm/prices.ts`). */
+  /** Cost of model calls, USD, from the fleet's price table (`FLEET_PRICES` over the built-in `llm/prices.ts`). */
   LlmCost: 'fleet.llm.cost',
   /** Duration of one phase iteration from its first attempt's start to its end, s. */
   PhaseDuration: 'fleet.phase.duration',
@@ -156,6 +156,8 @@ export interface LlmCallRecord {
   durationS: number;
   /** `error.type` of a failed call. */
   errorType?: string | undefined;
+  /** The price table `fleet.llm.cost` is counted with. @defaultValue MODEL_PRICES */
+  prices?: Readonly<Record<string, ModelPrice>> | undefined;
 }
 
 /**
@@ -176,7 +178,7 @@ export function recordLlmCall(call: LlmCallRecord): void {
     if (call.usage === undefined) return;
     m.tokenUsage.record(totalInputTokens(call.usage), { ...base, [GenAiAttributes.TokenType]: 'input' });
     m.tokenUsage.record(call.usage.output_tokens, { ...base, [GenAiAttributes.TokenType]: 'output' });
-    m.cost.add(costUsd(call.responseModel ?? call.requestModel, call.usage), {
+    m.cost.add(costUsd(call.responseModel ?? call.requestModel, call.usage, call.prices), {
       [GenAiAttributes.ProviderName]: call.provider,
       [GenAiAttributes.RequestModel]: call.requestModel,
     });

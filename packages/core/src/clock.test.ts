@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { TestClock, settledWithin } from './clock.js';
+
+describe('TestClock', () => {
+  it('fires a timer when advanced past it, once, in due order; a cancelled one never', () => {
+    const clock = new TestClock();
+    const fired: string[] = [];
+    clock.setTimer(60_000, () => fired.push('minute'));
+    clock.setTimer(1000, () => fired.push('second'));
+    const cancel = clock.setTimer(500, () => fired.push('cancelled'));
+    cancel();
+    clock.advance(999);
+    expect(fired).toEqual([]);
+    clock.advance(60_000);
+    expect(fired).toEqual(['second', 'minute']);
+    clock.advance(60_000);
+    expect(fired).toEqual(['second', 'minute']);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('moves now() forward and refuses to go back', () => {
+    const clock = new TestClock();
+    const before = clock.now();
+    clock.advance(86_400_000);
+    expect(clock.now() - before).toBeGreaterThanOrEqual(86_400_000);
+    expect(() => clock.advance(-1)).toThrow(RangeError);
+  });
+});
+
+describe('settledWithin', () => {
+  it('is true when the work settles first, rejected included, and clears its timer', async () => {
+    const clock = new TestClock();
+    expect(await settledWithin(Promise.resolve(1), 1000, clock)).toBe(true);
+    expect(await settledWithin(Promise.reject(new Error('closed badly')), 1000, clock)).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('is false once the time passed on the clock, without waiting for it', async () => {
+    const clock = new TestClock();
+    const stuck = new Promise<void>(() => undefined);
+    const result = settledWithin(stuck, 30 * 60_000, clock);
+    clock.advance(30 * 60_000);
+    expect(await result).toBe(false);
+  });
+});
