@@ -161,12 +161,12 @@ describe('workflow semantics on real Redis', () => {
     fake.setResponder(() => ({ hang: true }));
     const { loadBuiltinWorkflow } = await import('@agentfleet/core');
     const runId = await fleet.client.submit({ workflow: await loadBuiltinWorkflow('software-delivery'), requirements: 'Build a todo API', provider: 'test' });
-    await fake.waitForRequests(1, 10_000);
+    await fake.waitForRequests(1);
     const res = await runCli(['cancel', runId], cliEnv(fleet.url, fleet.prefix));
     expect(res.code, res.stderr).toBe(0);
     const result = await waitForRunStatus(fleet, runId, 'cancelled');
     expect(result.phases.map((p) => p.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
-    await fake.waitForAborted(1, 5000);
+    await fake.waitForAborted(1);
     // Nothing more can call the model: once the aborted job has ended, no role queue holds a job.
     const queues = ['planner', 'designer', 'coder', 'reviewer'].map((role) => new Queue(agentQueueName(role), { connection: fleet.redis, prefix: fleet.prefix }));
     try {
