@@ -1,4 +1,4 @@
-import { FleetError, errorType } from '@agentfleet/core';
+import { FleetError, errorType, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 
@@ -16,7 +16,7 @@ describe('finalAttemptError', () => {
 
 describe('the backoff of a failed attempt', () => {
   it('hands BullMQ the delay the attempt recorded in the run (phase_retry delay_ms), not a second draw', async () => {
-    const job = { opts: { attempts: 3, backoff: { type: 'fleet', delay: 200 } } } as unknown as Job;
+    const job = { opts: { attempts: 3, backoff: { type: 'fleet', delay: 200 } } } as unknown as Job<PhaseJobData, PhaseJobResult>;
     const committed: AttemptOutcome[] = [];
     const ctx = {
       attempt: 1,
