@@ -28,6 +28,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+import { waitForRunEvent } from './support/run-events.js';
 
 const url = redisUrl();
 const planner = BUILTIN_ROLES.planner!;
@@ -111,12 +112,7 @@ async function bench(name: string, clockAheadMs = 0): Promise<Bench> {
       return (await client.store.getRun(runId)).state.status;
     },
     async event(runId, type) {
-      let last = '0';
-      for (;;) {
-        const events = await client.store.readEvents(runId, last, 1000, blocking);
-        if (events.some((e) => e.event.type === type)) return;
-        last = events.at(-1)?.id ?? last;
-      }
+      await waitForRunEvent({ redis, prefix, blocking }, runId, (e) => e.type === type, { what: `a ${type} event` });
     },
     [Symbol.asyncDispose]: close,
   };

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCS, UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
-import { ADMIN_KEY, ANALYST_KEY, eventually, startApiFixture, type ApiFixture } from './support/http-api.js';
+import { ADMIN_KEY, ANALYST_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
+import { waitForRunStatus } from './support/run-events.js';
 
 
 let fx: ApiFixture;
@@ -200,7 +201,7 @@ describe('console', { timeout: 120_000 }, () => {
   it("does not show a non-admin key another user's run", async () => {
     const adminRun = await submit({ template: 'quick-fix' });
     const ownRun = await submit({ template: 'quick-fix' }, ANALYST_KEY);
-    await eventually(async () => ((await runStatus(adminRun)) === 'completed' ? true : undefined), `run ${adminRun} to complete`, UI_WAIT_MS);
+    await waitForRunStatus(fx.fleet, adminRun, 'completed', { timeoutMs: UI_WAIT_MS });
     const page = await signedIn(ANALYST_KEY);
     await page.getByRole('link', { name: ownRun }).waitFor({ timeout: UI_WAIT_MS });
     expect(await page.getByRole('link', { name: adminRun }).count()).toBe(0);
@@ -223,7 +224,7 @@ describe('console', { timeout: 120_000 }, () => {
     const id = await submit({ workflow });
     await fx.llm.entered('resume_design');
     expect((await fx.call('POST', `/api/runs/${id}/cancel`, { body: {} })).status).toBe(202);
-    await eventually(async () => ((await runStatus(id)) === 'cancelled' ? true : undefined), `run ${id} to be cancelled`, UI_WAIT_MS);
+    await waitForRunStatus(fx.fleet, id, 'cancelled', { timeoutMs: UI_WAIT_MS });
     fx.llm.release('resume_design');
     const page = await signedIn(ADMIN_KEY);
     await page.goto(`${fx.api.url}/ui/#/runs/${id}`);
@@ -291,7 +292,7 @@ describe('console', { timeout: 120_000 }, () => {
       ],
     };
     const id = await submit({ workflow });
-    await eventually(async () => ((await runStatus(id)) === 'completed' ? true : undefined), `run ${id} to complete`, UI_WAIT_MS);
+    await waitForRunStatus(fx.fleet, id, 'completed', { timeoutMs: UI_WAIT_MS });
     const page = await signedIn(ADMIN_KEY);
     await page.goto(`${fx.api.url}/ui/#/runs/${id}`);
     await node(page, 'rr_design', 'completed').click();

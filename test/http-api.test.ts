@@ -5,7 +5,8 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@agentfleet/manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, ANALYST_KEY, eventually, readSse, startApiFixture, startWebhookReceiver, type ApiFixture } from './support/http-api.js';
+import { ADMIN_KEY, ANALYST_KEY, readSse, startApiFixture, startWebhookReceiver, type ApiFixture } from './support/http-api.js';
+import { waitForRunEnd, waitForRunEvent } from './support/run-events.js';
 
 type Json = Record<string, unknown> & { error?: { code: string; message: string; issues?: Array<{ path: string; message: string }>; active_run_id?: string } };
 type RunJson = Json & { run_id: string; status: string; workflow: { name: string; version: string }; phases: Array<{ name: string; status: string }>; errors: Array<{ phase: string; error: { code: string; message: string } }> };
@@ -24,11 +25,16 @@ function template(name: string, extra: Record<string, unknown> = {}, phases: unk
   return { name, description: `test template ${name}`, agents: ['planner', 'reviewer'], phases, ...extra };
 }
 
+/** The run as the API shows it once it has finished (woken by the run's events, not by polling). */
 async function waitFinished(id: string): Promise<RunJson> {
-  return eventually(async () => {
-    const r = await fx.call<RunJson>('GET', `/api/runs/${id}`);
-    return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-  }, `run ${id} to finish`);
+  await waitForRunEnd(fx.fleet, id);
+  return (await fx.call<RunJson>('GET', `/api/runs/${id}`)).body;
+}
+
+/** The run as the API shows it once its end action recorded an attempt with `outcome`. */
+async function afterEndAction<T>(id: string, outcome: 'succeeded' | 'failed'): Promise<T> {
+  await waitForRunEvent(fx.fleet, id, (e) => e.type === 'end_action' && (e as { outcome?: string }).outcome === outcome, { what: `its end action to be ${outcome}` });
+  return (await fx.call<T>('GET', `/api/runs/${id}`)).body;
 }
 
 async function submit(body: Record<string, unknown>, key: string = ADMIN_KEY) {
@@ -407,10 +413,7 @@ describe('end actions', () => {
       expect(r.headers[SIGNATURE_HEADER]).toBe(signWebhook('whsec-test-0123456789', ts, r.body));
       expect(JSON.parse(r.body)).toMatchObject({ run_id: id, status: 'completed', workflow: { name: 'tpl-hook', version: '1' } });
     }
-    const run = await eventually(async () => {
-      const r = await fx.call<RunJson & { end_action: { status: string; attempts: number } | null }>('GET', `/api/runs/${id}`);
-      return r.body.end_action?.status === 'succeeded' ? r.body : undefined;
-    }, 'the end action to be recorded');
+    const run = await afterEndAction<RunJson & { end_action: { status: string; attempts: number } | null }>(id, 'succeeded');
     expect(run.status).toBe('completed');
     expect(run.end_action).toMatchObject({ type: 'api_call', status: 'succeeded', attempts: 2, status_code: 200 });
     const attempts = (await fx.fleet.client.store.readEvents(id)).map((e) => e.event as unknown as Record<string, unknown>).filter((e) => e.type === 'end_action');
@@ -424,20 +427,14 @@ describe('end actions', () => {
     await using hook = await startWebhookReceiver([404]);
     expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-hook404', { end_action_type: 'api_call', end_action_target: hook.url }) })).status).toBe(201);
     const id = (await submit({ template: 'tpl-hook404' })).body.run_id;
-    const failed = await eventually(async () => {
-      const r = await fx.call<RunJson & { end_action: { status: string } | null }>('GET', `/api/runs/${id}`);
-      return r.body.end_action?.status === 'failed' ? r.body : undefined;
-    }, 'the end action to fail');
+    const failed = await afterEndAction<RunJson & { end_action: { status: string } | null }>(id, 'failed');
     expect(failed.status).toBe('completed');
     expect(hook.requests).toHaveLength(1);
 
     expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-child') })).status).toBe(201);
     expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-parent', { end_action_type: 'workflow', end_action_target: 'tpl-child' }) })).status).toBe(201);
     const parentId = (await submit({ template: 'tpl-parent' })).body.run_id;
-    const parent = await eventually(async () => {
-      const r = await fx.call<RunJson & { end_action: { status: string; child_run_id?: string } | null }>('GET', `/api/runs/${parentId}`);
-      return r.body.end_action?.child_run_id ? r.body : undefined;
-    }, 'the child run to start');
+    const parent = await afterEndAction<RunJson & { end_action: { status: string; child_run_id?: string } | null }>(parentId, 'succeeded');
     const childId = parent.end_action?.child_run_id as string;
     const child = await waitFinished(childId);
     expect(child).toMatchObject({ status: 'completed', workflow: { name: 'tpl-child' }, parent_run_id: parentId, variables: { parent_run_id: parentId, parent_status: 'completed' } });

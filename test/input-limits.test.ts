@@ -4,7 +4,8 @@
  * is written, and the run goes on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANALYST_KEY, eventually, startApiFixture, type ApiFixture } from './support/http-api.js';
+import { ANALYST_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
+import { waitForRunEnd, waitForRunStatus } from './support/run-events.js';
 
 type Json = Record<string, unknown> & { error?: { code: string; message: string } };
 type RunJson = Json & { run_id: string; status: string; phases: Array<{ name: string; status: string }> };
@@ -39,18 +40,13 @@ async function waitingRun(key: string): Promise<string> {
   const created = await fx.call<Json & { run_id: string }>('POST', '/api/runs', { key, body: { requirements: 'Build a tiny todo API', template: 'limits-approval' } });
   expect(created.status).toBe(201);
   const id = created.body.run_id;
-  await eventually(async () => {
-    const r = await fx.call<RunJson>('GET', `/api/runs/${id}`, { key });
-    return r.body.status === 'waiting' ? true : undefined;
-  }, `run ${id} to wait for its approval`);
+  await waitForRunStatus(fx.fleet, id, 'waiting', { what: `run ${id} to wait for its approval` });
   return id;
 }
 
 async function finished(id: string): Promise<RunJson> {
-  return eventually(async () => {
-    const r = await fx.call<RunJson>('GET', `/api/runs/${id}`);
-    return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-  }, `run ${id} to finish`);
+  await waitForRunEnd(fx.fleet, id);
+  return (await fx.call<RunJson>('GET', `/api/runs/${id}`)).body;
 }
 
 describe('events', () => {

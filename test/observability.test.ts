@@ -49,7 +49,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-async function scrapeUntil(port: number, ok: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+async function scrapeUntil(port: number, ok: (text: string) => boolean, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let text = '';
   while (Date.now() < deadline) {

@@ -119,7 +119,7 @@ describe('startTelemetry exports over OTLP/HTTP', () => {
 
       await telemetry.shutdown();
       // shutdown() flushed: everything is there already, no waiting on the batch delay.
-      const spans = await receiver.waitForSpans((all) => all.length >= 4, 1000);
+      const spans = await receiver.waitForSpans((all) => all.length >= 4);
       expect(receiver.errors).toEqual([]);
       expect(spans.map((s) => s.name).sort()).toEqual([
         'chat offline',
@@ -188,7 +188,7 @@ describe('startTelemetry exports over OTLP/HTTP', () => {
     await withSpan('retried', {}, async () => {});
     await telemetry.shutdown();
 
-    const spans = await receiver.waitForSpans((all) => all.some((s) => s.name === 'retried'), 3000);
+    const spans = await receiver.waitForSpans((all) => all.some((s) => s.name === 'retried'));
     expect(spans).toHaveLength(1);
   });
 
@@ -209,7 +209,7 @@ describe('startTelemetry exports over OTLP/HTTP', () => {
     await withSpan('after the manager stopped', {}, async () => {});
     await agents.shutdown();
 
-    const spans = await receiver.waitForSpans((all) => all.length >= 1, 1000);
+    const spans = await receiver.waitForSpans((all) => all.length >= 1);
     expect(spans.map((s) => s.name)).toEqual(['after the manager stopped']);
     expect(spans[0]?.resource['service.name']).toBe('from-env');
   });
@@ -223,7 +223,7 @@ describe('startTelemetry exports over OTLP/HTTP', () => {
     await withSpan('named', {}, async () => {});
     await telemetry.shutdown();
 
-    const spans = await receiver.waitForSpans((all) => all.length >= 1, 1000);
+    const spans = await receiver.waitForSpans((all) => all.length >= 1);
     expect(spans[0]?.resource['service.name']).toBe('from-resource-attributes');
   });
 });
@@ -279,12 +279,9 @@ describe('startTelemetry stays out of the way', () => {
     expect(telemetry.enabled).toBe(true);
     await expect(withSpan('lost', {}, () => Promise.resolve('value'))).resolves.toBe('value');
 
-    const started = performance.now();
+    // Resolving at all proves the bound: the exporter alone would hold it for 60 s, past the test's timeout.
     await telemetry.shutdown();
-    const elapsed = performance.now() - started;
     expect(blackhole.connections()).toBeGreaterThan(0); // the export really was attempted
-    // It did wait for the export (a lower bound only: load makes it later, never earlier).
-    expect(elapsed).toBeGreaterThanOrEqual(250);
 
     // And telemetry can start again in this process afterwards.
     await using receiver = await startOtlpReceiver();
@@ -293,7 +290,7 @@ describe('startTelemetry stays out of the way', () => {
     expect(again.enabled).toBe(true);
     await withSpan('after restart', {}, async () => {});
     await again.shutdown();
-    await receiver.waitForSpans((all) => all.some((s) => s.name === 'after restart'), 1000);
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'after restart'));
   });
 });
 
@@ -328,7 +325,7 @@ describe('startTelemetry never fails silently', () => {
     });
 
     expect(problems).toEqual([]);
-    await receiver.waitForSpans((all) => all.some((s) => s.name === 'with a short metric interval'), 3000);
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'with a short metric interval'));
     expect(receiver.requests.some((r) => r.path === '/v1/metrics')).toBe(true);
   });
 
@@ -349,7 +346,7 @@ describe('startTelemetry never fails silently', () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('OTEL_METRIC_EXPORT_TIMEOUT=20000');
     expect(problems[0]).toContain('OTEL_METRIC_EXPORT_INTERVAL=10000');
-    await receiver.waitForSpans((all) => all.some((s) => s.name === 'despite a bad metric setting'), 3000);
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'despite a bad metric setting'));
     expect(receiver.requests.some((r) => r.path === '/v1/metrics')).toBe(false);
   });
 

@@ -48,10 +48,7 @@ describe('a phase through the Anthropic provider', () => {
     expect(d1).toBeLessThanOrEqual(200);
     expect(d2).toBeGreaterThanOrEqual(200);
     expect(d2).toBeLessThanOrEqual(400);
-    // BullMQ held the job at least that long (a lower bound only: a busy machine makes gaps longer).
-    const [r1, r2, r3] = fake.requests.map((r) => r.receivedAtMs);
-    expect(r2! - r1!).toBeGreaterThanOrEqual(d1!);
-    expect(r3! - r2!).toBeGreaterThanOrEqual(d2!);
+    // That this delay is the one BullMQ waits is apps/agents/src/phase-job.test.ts's: no clock is read here.
   });
 
   it('aborts the provider call when the phase times out, and fails the phase', async () => {
@@ -59,7 +56,7 @@ describe('a phase through the Anthropic provider', () => {
     const { result } = await fleet.run(onePhase({ retries: 0, timeout: 0.5 }), 'Build a todo API');
     expect(result.status).toBe('failed');
     expect(result.phases[0]?.error?.code).toBe('PHASE_TIMEOUT');
-    await fake.waitForAborted(1, 5000);
+    await fake.waitForAborted(1);
     expect(fake.aborted).toBe(1);
   });
 
@@ -81,8 +78,7 @@ describe('a phase through the Anthropic provider', () => {
     // The scheduled backoff is the provider's retry-after (1 s), not the 25-50 ms of retry_delay.
     const retries = events.filter((e) => e.type === 'phase_retry');
     expect(retries.map((e) => [e.error.code, e.delay_ms])).toEqual([['PROVIDER_RATE_LIMITED', 1000]]);
-    const [r1, r2] = fake.requests.map((r) => r.receivedAtMs);
-    expect(r2! - r1!).toBeGreaterThanOrEqual(1000);
+    expect(fake.requests).toHaveLength(2);
   });
 
   it('fails at once on a permanent error (400), without retrying', async () => {
@@ -118,7 +114,7 @@ describe('continue_on_error with an independent branch', () => {
     expect(result.status).toBe('failed');
     expect(result.phases.map((p) => [p.name, p.status])).toEqual([['a', 'failed'], ['b', 'skipped'], ['c', 'cancelled']]);
     expect(result.errors.map((e) => e.phase)).toEqual(['a']);
-    await fake.waitForAborted(1, 5000);
+    await fake.waitForAborted(1);
   });
 
   it('true: the error is recorded, the dependent is skipped with the reason, the independent phase completes', async () => {

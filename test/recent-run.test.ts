@@ -7,9 +7,10 @@
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
 import { RunDriver, RunStore, type LlmRequest, type LlmResponse } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
-import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents, waitUntil } from './faults/helpers.js';
+import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
+import { waitForRunEvent } from './support/run-events.js';
 
 const workflow = testWorkflow({
   agents: ['planner', 'designer', 'coder'],
@@ -93,18 +94,21 @@ describe('a pool reuses the run it just committed', () => {
     // design commits.
     let designTaken: () => void = () => undefined;
     const taken = new Promise<void>((resolve) => (designTaken = resolve));
-    let runId = '';
+    let runIdKnown: (id: string) => void = () => undefined;
+    const runId = new Promise<string>((resolve) => (runIdKnown = resolve));
     const llmA = new (class extends RecordingLlm {
       override async generate(request: LlmRequest): Promise<LlmResponse> {
         if ((request.inputs as unknown as RoleInput).phase === 'design') {
-          await waitUntil(async () => runId !== '' && (await conn.store.getRun(runId)).state.phases.side?.status === 'completed', 20_000, 'side to be committed');
+          await waitForRunEvent({ redis: conn.redis, prefix }, await runId, (e) => e.type === 'phase_completed' && e.phase === 'side', { what: 'side to be committed' });
         }
         return super.generate(request);
       }
     })(Object.values(BUILTIN_ROLES));
     const llmB = new (class extends RecordingLlm {
       override async generate(request: LlmRequest): Promise<LlmResponse> {
-        await Promise.race([taken, new Promise((r) => setTimeout(r, 5000))]);
+        // Only once the design has started from pool A's memory (never on a timer: a late start would
+        // then find side committed already, and the case under test would not happen).
+        await taken;
         return super.generate(request);
       }
     })(Object.values(BUILTIN_ROLES));
@@ -132,7 +136,8 @@ describe('a pool reuses the run it just committed', () => {
         return v;
       };
       try {
-        id = runId = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
+        id = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
+        runIdKnown(id);
         expect((await conn.client.follow(id, conn.blocking, () => undefined)).status).toBe('completed');
       } finally {
         RunDriver.prototype.recentRun = recentRun;

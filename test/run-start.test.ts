@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { RunDriver, agentQueueName, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
+import { DEFAULT_DEADLINE_GRACE_MS, FleetClient, RunDriver, TestClock, agentQueueName, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseDeadlineMs, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents } from './faults/helpers.js';
@@ -65,6 +65,32 @@ describe('run start', () => {
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
     } finally {
       await pool?.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('a client on a test clock dates the run, and the deadline of its first phase, by that clock', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('run-start-clock');
+    const conn = connect(url, prefix);
+    const clock = new TestClock();
+    clock.advance(7 * 24 * 3600_000);
+    const client = new FleetClient(conn.redis, prefix, { clock, logger: createLogger({ name: 'test', level: 'silent' }) });
+    try {
+      const before = clock.now();
+      const id = await client.submit({ workflow, requirements: 'A todo API', provider: 'offline' });
+      const after = clock.now();
+      const { meta } = await conn.store.getRun(id);
+      expect(meta.created_at).toBeGreaterThanOrEqual(before);
+      expect(meta.created_at).toBeLessThanOrEqual(after);
+      // The first phase's deadline: its time budget after the commit, on the week-ahead clock.
+      const plan = workflow.phases.find((p) => p.name === 'plan')!;
+      const due = Number(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember({ run_id: id, phase: 'plan', iteration: 1 })));
+      expect(due).toBeGreaterThanOrEqual(before + phaseDeadlineMs(plan, DEFAULT_DEADLINE_GRACE_MS));
+      expect(due).toBeLessThanOrEqual(after + phaseDeadlineMs(plan, DEFAULT_DEADLINE_GRACE_MS));
+    } finally {
+      await client.close();
       await conn.close();
       await cleanupPrefix(url, prefix);
     }

@@ -5,12 +5,13 @@
  * against a local Messages API server (or the offline model with a latency).
  */
 import { BUILTIN_ROLES, coder, designer, planner, type RoleInput } from '@agentfleet/agents';
-import { OfflineLlmClient, agentQueueName, type LlmClient, type LlmRequest, type LlmResponse, type OfflineResponder, type RunResult } from '@agentfleet/core';
+import { OfflineLlmClient, agentQueueName, type LlmClient, type LlmRequest, type LlmResponse, type OfflineResponder } from '@agentfleet/core';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from './faults/helpers.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeRequest } from './support/fake-anthropic.js';
 import { cliEnv, fakeAnthropicClient, runCli, startFleet, testWorkflow, type FleetFixture } from './support/fleet.js';
+import { waitForRunEvent, waitForRunStatus } from './support/run-events.js';
 
 const base: RoleInput = { requirements: 'Build a todo API', variables: {}, phase: 'p', instructions: undefined, upstream: [], upstreamErrors: [] };
 const plan = planner.offline(base);
@@ -36,16 +37,6 @@ function byRole(fake: FakeAnthropic, override: Partial<Record<string, (n: number
     }
     return { toolInput: { planner: plan, designer: design, coder: code, reviewer: approve }[role] };
   });
-}
-
-async function waitForStatus(fleet: FleetFixture, runId: string, status: string, timeoutMs = 60_000): Promise<RunResult> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await fleet.client.result(runId);
-    if (r.status === status) return r;
-    if (Date.now() > deadline) throw new Error(`run ${runId} is ${r.status}, not ${status}, after ${timeoutMs} ms`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
 }
 
 /**
@@ -154,13 +145,13 @@ describe('workflow semantics on real Redis', () => {
       ],
     });
     const runId = await fleet.client.submit({ workflow: wf, requirements: 'Build a todo API', provider: 'test' });
-    const waiting = await waitForStatus(fleet, runId, 'waiting');
+    const waiting = await waitForRunStatus(fleet, runId, 'waiting');
     expect(waiting.waiting_for).toEqual([{ phase: 'sign_off', event: 'approval', prompt: 'approve the plan' }]);
     expect(count(fake, 'designer')).toBe(0);
 
     const sent = await runCli(['event', runId, 'approval', '--data', '{"approved": true, "comment": "go"}'], cliEnv(fleet.url, fleet.prefix));
     expect(sent.code, sent.stderr).toBe(0);
-    const done = await waitForStatus(fleet, runId, 'completed');
+    const done = await waitForRunStatus(fleet, runId, 'completed');
     expect(done.results.sign_off).toEqual({ approved: true, comment: 'go' });
     expect(count(fake, 'designer')).toBe(1);
   });
@@ -170,12 +161,12 @@ describe('workflow semantics on real Redis', () => {
     fake.setResponder(() => ({ hang: true }));
     const { loadBuiltinWorkflow } = await import('@agentfleet/core');
     const runId = await fleet.client.submit({ workflow: await loadBuiltinWorkflow('software-delivery'), requirements: 'Build a todo API', provider: 'test' });
-    await fake.waitForRequests(1, 10_000);
+    await fake.waitForRequests(1);
     const res = await runCli(['cancel', runId], cliEnv(fleet.url, fleet.prefix));
     expect(res.code, res.stderr).toBe(0);
-    const result = await waitForStatus(fleet, runId, 'cancelled');
+    const result = await waitForRunStatus(fleet, runId, 'cancelled');
     expect(result.phases.map((p) => p.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
-    await fake.waitForAborted(1, 5000);
+    await fake.waitForAborted(1);
     // Nothing more can call the model: once the aborted job has ended, no role queue holds a job.
     const queues = ['planner', 'designer', 'coder', 'reviewer'].map((role) => new Queue(agentQueueName(role), { connection: fleet.redis, prefix: fleet.prefix }));
     try {
@@ -201,14 +192,14 @@ describe('workflow semantics on real Redis', () => {
     const env = cliEnv(fleet.url, fleet.prefix);
     const resumed = await runCli(['resume', failed.run_id], env);
     expect(resumed.code, resumed.stderr).toBe(0);
-    const done = await waitForStatus(fleet, failed.run_id, 'completed');
+    const done = await waitForRunStatus(fleet, failed.run_id, 'completed');
     expect(done.completed_phases).toEqual(['planning', 'design', 'implementation', 'review']);
     expect(count(fake, 'planner')).toBe(1); // planning kept its output: its agent was not called again
 
     const rerun = await runCli(['rerun', failed.run_id, '--from', 'implementation'], env);
     expect(rerun.code, rerun.stderr).toBe(0);
     const newId = rerun.stdout.trim();
-    const second = await waitForStatus(fleet, newId, 'completed');
+    const second = await waitForRunStatus(fleet, newId, 'completed');
     expect(second.links).toMatchObject({ rerun_of: { run_id: failed.run_id, from: 'implementation' } });
     expect(second.results.planning).toEqual(done.results.planning);
     expect([count(fake, 'planner'), count(fake, 'designer'), count(fake, 'coder')]).toEqual([1, 2, 2]);
@@ -244,16 +235,11 @@ describe('workflow semantics on real Redis', () => {
     });
     const { result: failed } = await fleet.run(failing, 'Build a todo API');
     expect(failed.status).toBe('failed');
-    const deadline = Date.now() + 10_000;
-    let links = (await fleet.client.result(failed.run_id)).links;
-    while (!links.fallback_run_id && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      links = (await fleet.client.result(failed.run_id)).links;
-    }
+    const started = await waitForRunEvent(fleet, failed.run_id, (e) => e.type === 'fallback_started', { what: 'the fallback to start' });
     // One fallback per run: its id, as the README says (not a list).
-    const fallbackId = links.fallback_run_id as string;
-    expect(typeof fallbackId).toBe('string');
-    const fallback = await waitForStatus(fleet, fallbackId, 'completed');
+    const fallbackId = (await fleet.client.result(failed.run_id)).links.fallback_run_id as string;
+    expect(fallbackId).toBe((started as { fallback_run_id: string }).fallback_run_id);
+    const fallback = await waitForRunStatus(fleet, fallbackId, 'completed');
     expect(fallback.workflow.name).toBe('software-delivery');
     expect(fallback.requirements).toBe('Build a todo API');
     expect(fallback.links).toMatchObject({ fallback_of: failed.run_id });

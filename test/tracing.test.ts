@@ -34,7 +34,7 @@ describe('tracing across the manager and agent processes', () => {
       expect(await agents.stop()).toBe(0);
       expect(await manager.stop()).toBe(0);
 
-      const roots = await receiver.waitForSpans((s) => s.filter((x) => x.name === 'invoke_workflow software-delivery').length >= 2, 10_000);
+      const roots = await receiver.waitForSpans((s) => s.filter((x) => x.name === 'invoke_workflow software-delivery').length >= 2);
       const root = roots.find((s) => s.name === 'invoke_workflow software-delivery' && s.attributes['fleet.run.id'] !== runId);
       expect(root).toBeDefined();
       const trace = roots.filter((s) => s.traceId === root!.traceId);

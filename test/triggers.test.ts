@@ -9,6 +9,7 @@ import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, createRedis, signP
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, ANALYST_KEY, startApiFixture, startWebhookReceiver, type ApiFixture } from './support/http-api.js';
+import { waitForRunEvent } from './support/run-events.js';
 
 let fx: ApiFixture;
 let blocking: Redis;
@@ -33,14 +34,8 @@ function finished(id: string): Promise<RunResult> {
 /** The first `count` events of `type` in a run's stream, waiting for them with blocking reads. */
 async function eventsOf(id: string, type: string, count: number): Promise<Array<Record<string, unknown>>> {
   const seen: Array<Record<string, unknown>> = [];
-  let last = '0';
-  while (seen.length < count) {
-    for (const e of await fx.fleet.client.store.readEvents(id, last, 5000, blocking)) {
-      last = e.id;
-      if (e.event.type === type) seen.push({ ...e.event });
-    }
-  }
-  return seen.slice(0, count);
+  await waitForRunEvent({ ...fx.fleet, blocking }, id, (e) => e.type === type && seen.push({ ...e }) >= count, { what: `${count} ${type} event(s)` });
+  return seen;
 }
 
 /** POST a raw body to a trigger with the given headers (no API key unless given). */

@@ -15,6 +15,7 @@ import {
   FleetClient,
   RunDriver,
   RunStore,
+  TestClock,
   agentQueueName,
   createLogger,
   createRedis,
@@ -34,6 +35,7 @@ import { GatedLlm } from '../support/http-api.js';
 import { testWorkflow } from '../support/fleet.js';
 import { startReplyDroppingProxy } from '../support/reply-dropping-proxy.js';
 import { cleanupPrefix, redisUrl, startRedisServer, uniquePrefix } from '../support/redis.js';
+import { waitForRunEnd, waitForRunEvent, waitForRunStatus } from '../support/run-events.js';
 import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
@@ -60,17 +62,16 @@ const chain = testWorkflow({
 const APPLY_DECISION = readFileSync(fileURLToPath(new URL('../../packages/core/src/store/commands/apply-decision-7.lua', import.meta.url)), 'utf8');
 const APPLY_DECISION_MARKERS = [createHash('sha1').update(APPLY_DECISION).digest('hex'), 'apply-decision: commit a decision'];
 
-/** A run written as a client writes it, not started yet. */
-async function createRun(store: RunStore, workflow: WorkflowDefinition, id: string): Promise<{ meta: RunMeta; state: ReturnType<typeof initialRunState> }> {
-  const now = Date.now();
+/** A run written as a client writes it, not started yet (its start deadline 10 minutes after `now`). */
+async function createRun(store: RunStore, workflow: WorkflowDefinition, id: string, now = Date.now()): Promise<{ meta: RunMeta; state: ReturnType<typeof initialRunState> }> {
   const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
   const state = initialRunState(workflow, now);
   expect(await store.createRun(meta, state, {}, now + 600_000)).toBe(true);
   return { meta, state };
 }
 
-function driverOn(redis: Redis, prefix: string, beforeEffect?: (runId: string, effect: { type: string }) => void): RunDriver {
-  return new RunDriver({ redis, prefix, store: new RunStore(redis, prefix), log: silent, followUp: () => Promise.resolve(), beforeEffect });
+function driverOn(redis: Redis, prefix: string, beforeEffect?: (runId: string, effect: { type: string }) => void, clock?: TestClock): RunDriver {
+  return new RunDriver({ redis, prefix, store: new RunStore(redis, prefix), log: silent, followUp: () => Promise.resolve(), beforeEffect, clock });
 }
 
 async function jobExists(redis: Redis, prefix: string, role: string, jobId: string): Promise<boolean> {
@@ -94,17 +95,24 @@ function planCompleted(): SchedulerEvent[] {
 class CrashHere extends Error {}
 
 describe('the commit writes an outbox', () => {
-  it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease', async () => {
+  it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-commit');
     const conn = connect(url, prefix);
+    // The committer and the manager read one test clock, a day ahead of real time; the manager keeps
+    // its default 30 s lease. It is running before the crash, so its start-up reconcile finds nothing:
+    // only its sweep of outboxes older than the lease can carry this one out.
+    const clock = new TestClock();
+    clock.advance(24 * 3600_000);
+    const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, clock });
     try {
       const id = 'run-crash-after-commit';
-      const { meta, state } = await createRun(conn.store, fanOut, id);
+      const { meta, state } = await createRun(conn.store, fanOut, id, clock.now());
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
-      });
-      await expect(crashing.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
+      }, clock);
+      const committedBy = clock.now();
+      await expect(crashing.apply(id, { type: 'run_started', at: clock.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
       await crashing.close();
 
       const stored = await conn.store.getRun(id);
@@ -113,19 +121,17 @@ describe('the commit writes an outbox', () => {
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(false);
       const outbox = await conn.store.readOutbox(id);
       expect(outbox.map((e) => e.effects.map((x) => x.type))).toEqual([['enqueue_phase', 'enqueue_phase']]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).not.toBeNull();
+      // The outbox is dated by the committer's clock (a day ahead), not by the machine's.
+      expect(Number(await conn.redis.zscore(conn.store.outboxesKey, id))).toBeGreaterThanOrEqual(committedBy);
 
-      // A manager finds the outbox (lease 0: at once) and carries it out.
-      const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, outboxLeaseMs: 0 });
-      try {
-        await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
-      } finally {
-        await manager.close();
-      }
+      // The lease passes on the clock: the manager's next sweep carries the outbox out.
+      clock.advance(30_000);
+      await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
       expect(await conn.store.readOutbox(id)).toEqual([]);
     } finally {
+      await manager.close();
       await conn.close();
       await cleanupPrefix(url, prefix);
     }
@@ -249,14 +255,14 @@ describe('a commit Redis refuses', () => {
       llm.hold('plan');
       const id = await conn.client.submit({ workflow: chain, requirements: 'A wiki', provider: 'offline' });
       await llm.entered('plan');
-      await waitUntil(async () => (await conn.store.getRun(id)).state.phases.plan?.status === 'running', 10_000, 'the attempt start to be recorded');
+      await waitForRunEvent({ redis: conn.redis, prefix }, id, (e) => e.type === 'phase_started' && e.phase === 'plan', { what: 'the attempt start to be recorded' });
       await conn.redis.config('SET', 'maxmemory', '1');
       llm.release('plan');
       await waitUntil(() => lines.some((l) => l.includes('commit failed on a Redis error')), 15_000, 'a commit refused for memory');
       await waitUntil(() => lines.filter((l) => l.includes('commit failed on a Redis error')).length >= 2, 15_000, 'the commit to be retried');
       await conn.redis.config('SET', 'maxmemory', '0');
 
-      await waitUntil(async () => (await conn.store.getRun(id)).state.status === 'completed', 20_000, 'the run to complete');
+      await waitForRunStatus({ redis: conn.redis, prefix }, id, 'completed');
       const run = await conn.store.getRun(id);
       expect(run.state.phases.plan?.attempts).toBe(1);
       const events = await runEvents(conn.store, id);
@@ -284,7 +290,7 @@ describe('a commit Redis refuses', () => {
       const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, deadlineGraceMs: 0 });
       const pool = await startAgentPool({ redisUrl: url, prefix, roles: [BUILTIN_ROLES.planner!], llm: new GatedLlm(), concurrency: 1, onError: () => undefined, logger: silent });
       try {
-        await waitUntil(async () => ['completed', 'failed'].includes((await conn.store.getRun(id)).state.status), 20_000, 'the run to end');
+        await waitForRunEnd({ redis: conn.redis, prefix }, id);
         const run = await conn.store.getRun(id);
         expect(run.state.status).toBe('completed');
         expect(run.state.phases.plan?.status).toBe('completed');

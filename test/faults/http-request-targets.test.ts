@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadToolSettings, startToolPool, type ToolPool } from '@agentfleet/agents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANALYST_KEY, eventually, startApiFixture, type ApiFixture } from '../support/http-api.js';
+import { ANALYST_KEY, startApiFixture, type ApiFixture } from '../support/http-api.js';
+import { waitForRunEnd } from '../support/run-events.js';
 
 const SECRET = 'loopback-only-secret-7f3a9c';
 
@@ -57,10 +58,8 @@ async function toolsPool(env: NodeJS.ProcessEnv): Promise<ToolPool> {
 async function fetchAndSummarize(variables: Record<string, string>): Promise<RunJson> {
   const created = await fx.call<{ run_id: string }>('POST', '/api/runs', { key: ANALYST_KEY, body: { requirements: 'Summarise the page', workflow: 'fetch-and-summarize', variables } });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return eventually(async () => {
-    const r = await fx.call<RunJson>('GET', `/api/runs/${created.body.run_id}`, { key: ANALYST_KEY });
-    return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-  }, `run ${created.body.run_id} to finish`, 60_000);
+  await waitForRunEnd(fx.fleet, created.body.run_id);
+  return (await fx.call<RunJson>('GET', `/api/runs/${created.body.run_id}`, { key: ANALYST_KEY })).body;
 }
 
 describe('http_request targets', () => {

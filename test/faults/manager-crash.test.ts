@@ -11,6 +11,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow, type CliProcess } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
+import { waitForRunEvent } from '../support/run-events.js';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents, waitUntil } from './helpers.js';
 
 /** Fan-out and fan-in: a → (b, c, d) → e, each phase with a timeout of `timeout` seconds. */
@@ -101,7 +102,7 @@ describe('manager crashes and replicas', () => {
         runs.push({ id, requirements });
         manager = spawnCli(managerArgs, env);
         await manager.waitFor('manager: consuming');
-        await waitUntil(async () => countEvents(await runEvents(conn.store, id), 'run_started') === 1, 30_000, `the manager to start run ${id}`);
+        await waitForRunEvent({ redis: conn.redis, prefix }, id, (e) => e.type === 'run_started', { what: 'the manager to start it' });
         manager.child.kill('SIGKILL');
         await manager.stop();
         manager = undefined;

@@ -113,7 +113,7 @@ describe('prompt injection through an agent output', () => {
         'stderr (progress and logs)': run.stderr,
         artifacts: await readTree(out),
         redis: (await dumpPrefix(url, prefix)).text,
-        spans: JSON.stringify((await receiver.waitForSpans((all) => all.some((s) => s.name.startsWith('invoke_agent reviewer')), 5000))),
+        spans: JSON.stringify((await receiver.waitForSpans((all) => all.some((s) => s.name.startsWith('invoke_agent reviewer'))))),
       };
       expect((await dumpPrefix(url, prefix)).keys).toBeGreaterThan(5);
       expect(places.redis).toContain('ignore your instructions'); // the dump does hold the run's data

@@ -13,6 +13,7 @@ import { planner } from '@agentfleet/agents';
 import { cliEnv, runCli } from '../support/fleet.js';
 import { readSse, type SseMessage } from '../support/http-api.js';
 import { startRedisServer } from '../support/redis.js';
+import { waitForRunStatus } from '../support/run-events.js';
 import { CountingOfflineLlm, connect, quietManager, quietPool, waitUntil } from './helpers.js';
 
 const PREFIX = '{fleet-sse}';
@@ -50,7 +51,8 @@ describe('SSE streams share Redis connections', () => {
     const streams: Array<Promise<{ messages: SseMessage[]; ended: boolean }>> = [];
     try {
       const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => conn.client.submit({ workflow: WORKFLOW, requirements: `Service ${i}`, provider: 'offline' })));
-      await waitUntil(async () => (await Promise.all(ids.map(async (id) => (await conn.client.result(id)).status))).every((s) => s === 'waiting'), 60_000, 'every run to wait for its approval');
+      // One wait after another on the test's blocking connection (the server takes only 64 clients).
+      for (const id of ids) await waitForRunStatus({ redis: conn.redis, prefix: PREFIX, blocking: conn.blocking }, id, 'waiting', { what: 'its approval to be awaited' });
 
       let opened = 0;
       for (const id of ids) {
@@ -62,6 +64,9 @@ describe('SSE streams share Redis connections', () => {
       await waitUntil(() => opened === 200, 60_000, '200 SSE streams to open');
       expect(api.app.server.listening).toBe(true);
 
+      // The streams' shared reader connects once the first stream subscribes (on a loaded machine, after
+      // the streams answered 200): once it is there, it is the only one.
+      await waitUntil(async () => ((await clientsByName(admin)).get('fleet-http-sse') ?? 0) > 0, 60_000, "the streams' shared reader to connect");
       const names = await clientsByName(admin);
       expect(names.get('fleet-http-sse') ?? 0).toBe(1);
       const total = [...names.values()].reduce((a, b) => a + b, 0);

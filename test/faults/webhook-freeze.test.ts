@@ -15,6 +15,7 @@ import { DELIVERY_HEADER, verifySignature } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, spawnCli, testWorkflow } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
+import { waitForRunEvent } from '../support/run-events.js';
 import { CountingOfflineLlm, connect, quietPool } from './helpers.js';
 
 const SECRET = 'whsec-freeze-0123456789abcdef';
@@ -103,12 +104,6 @@ describe('webhook delivery across a frozen manager', () => {
 /** The first `count` `end_action` events of a run, waiting for them with blocking reads of its stream. */
 async function endActionEvents(conn: ReturnType<typeof connect>, runId: string, count: number): Promise<Array<Record<string, unknown>>> {
   const seen: Array<Record<string, unknown>> = [];
-  let last = '0';
-  while (seen.length < count) {
-    for (const e of await conn.store.readEvents(runId, last, 5000, conn.blocking)) {
-      last = e.id;
-      if (e.event.type === 'end_action') seen.push(e.event);
-    }
-  }
-  return seen.slice(0, count);
+  await waitForRunEvent({ redis: conn.redis, prefix: conn.client.prefix, blocking: conn.blocking }, runId, (e) => e.type === 'end_action' && seen.push(e) >= count, { what: `${count} end_action event(s)`, timeoutMs: 150_000 });
+  return seen;
 }

@@ -107,11 +107,12 @@ describe('a coder worker dies or freezes during its LLM call', () => {
     expect(result.status).toBe('completed');
     expect(result.results.implementation).toEqual(codeBy('worker B'));
 
-    // Send the zombie its reply while it is still stopped (the write reaches its socket within a turn
-    // of this event loop), then wake it: it commits a completion the run's version fence must refuse.
+    // Send the zombie its reply while it is still stopped (wait until the whole answer is in the
+    // operating system's hands; it is the only request still open), then wake it: it commits a
+    // completion the run's version fence must refuse.
+    const answeredBefore = fake.answered;
     releaseZombie();
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
+    await fake.waitForAnswered(answeredBefore + 1, 30_000);
     a.child.kill('SIGCONT');
     // The zombie logs after its commit returned, with whether the run accepted it.
     await waitUntil(async () => a.output().includes('phase attempt completed'), 15_000, 'the zombie to commit its completion');
@@ -143,7 +144,7 @@ describe('a coder worker dies or freezes during its LLM call', () => {
     expect(result.status).toBe('completed');
     expect(result.results.implementation).toEqual(codeBy('graceful'));
     expect(coderRequests()).toBe(1);
-    const spans = await receiver.waitForSpans((all) => all.some((s) => s.name === 'process agent-coder'), 5000);
+    const spans = await receiver.waitForSpans((all) => all.some((s) => s.name === 'process agent-coder'));
     const processSpan = spans.find((s) => s.name === 'process agent-coder');
     expect(processSpan?.attributes['fleet.run.id']).toBe(runId);
     expect(spans.some((s) => s.name === 'invoke_agent coder')).toBe(true);

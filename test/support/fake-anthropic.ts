@@ -292,12 +292,16 @@ export interface FakeAnthropic extends AsyncDisposable {
   readonly batches: readonly FakeBatch[];
   /** Process every batch still in progress: answer each of its requests, and end it. */
   endBatches(): Promise<void>;
-  /** Resolve once `count` batches were created; reject after `timeoutMs` (default 5000). */
+  /** Resolve once `count` batches were created; reject after `timeoutMs` (default 20000). */
   waitForBatches(count: number, timeoutMs?: number): Promise<void>;
-  /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 5000). */
+  /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 20000). */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
-  /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 5000). */
+  /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 20000). */
   waitForAborted(count: number, timeoutMs?: number): Promise<void>;
+  /** Requests whose whole answer was handed to the operating system (the response's `finish`). */
+  readonly answered: number;
+  /** Resolve once `count` requests were answered in full (see {@link answered}); reject after `timeoutMs` (default 20000). */
+  waitForAnswered(count: number, timeoutMs?: number): Promise<void>;
   /** Stop listening and drop every open connection (hanging requests included). Idempotent. */
   close(): Promise<void>;
 }
@@ -333,6 +337,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   #responder: FakeResponder;
   readonly #apiKey: string | undefined;
   readonly #waiters = new Set<() => void>();
+  #answered = 0;
   readonly served: Array<{ at: number; inputTokens: number }> = [];
   rateLimited = 0;
   readonly billed = { requests: 0, input_tokens: 0, output_tokens: 0 };
@@ -367,6 +372,10 @@ class FakeAnthropicServer implements FakeAnthropic {
     return this.#aborted;
   }
 
+  get answered(): number {
+    return this.#answered;
+  }
+
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -387,11 +396,11 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.#responder = responder ?? NO_REPLY_SCRIPTED;
   }
 
-  waitForRequests(count: number, timeoutMs = 5000): Promise<void> {
+  waitForRequests(count: number, timeoutMs = 20_000): Promise<void> {
     return this.#waitFor(() => this.requests.length >= count, timeoutMs, () => `${count} request(s), got ${this.requests.length}`);
   }
 
-  waitForBatches(count: number, timeoutMs = 5000): Promise<void> {
+  waitForBatches(count: number, timeoutMs = 20_000): Promise<void> {
     return this.#waitFor(() => this.batches.length >= count, timeoutMs, () => `${count} batch(es), got ${this.batches.length}`);
   }
 
@@ -399,8 +408,12 @@ class FakeAnthropicServer implements FakeAnthropic {
     for (const batch of this.batches) if (batch.status !== 'ended') await this.#processBatch(batch);
   }
 
-  waitForAborted(count: number, timeoutMs = 5000): Promise<void> {
+  waitForAborted(count: number, timeoutMs = 20_000): Promise<void> {
     return this.#waitFor(() => this.#aborted >= count, timeoutMs, () => `${count} aborted request(s), got ${this.#aborted}`);
+  }
+
+  waitForAnswered(count: number, timeoutMs = 20_000): Promise<void> {
+    return this.#waitFor(() => this.#answered >= count, timeoutMs, () => `${count} answered request(s), got ${this.#answered}`);
   }
 
   close(): Promise<void> {
@@ -438,6 +451,10 @@ class FakeAnthropicServer implements FakeAnthropic {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.on('finish', () => {
+      this.#answered += 1;
+      this.#notify();
+    });
     res.on('close', () => {
       if (!res.writableFinished && !this.#closing) {
         this.#aborted += 1;

@@ -183,6 +183,8 @@ export interface WebhookReceiver extends AsyncDisposable {
 /** A local HTTP server that receives webhooks. */
 export async function startWebhookReceiver(answers: number[] = []): Promise<WebhookReceiver> {
   const requests: WebhookReceiver['requests'] = [];
+  /** Waiters of {@link WebhookReceiver.waitFor}, told on each request received. */
+  const waiters = new Set<() => void>();
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
@@ -190,6 +192,7 @@ export async function startWebhookReceiver(answers: number[] = []): Promise<Webh
       const status = receiver.answers.shift() ?? 200;
       requests.push({ headers: req.headers, body, answered: status });
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'boom');
+      for (const w of [...waiters]) w();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -198,19 +201,36 @@ export async function startWebhookReceiver(answers: number[] = []): Promise<Webh
     url: `http://127.0.0.1:${port}/hooks/run-finished`,
     requests,
     answers,
-    async waitFor(count, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (requests.length < count) {
-        if (Date.now() > deadline) throw new Error(`webhook received ${requests.length} of ${count} requests in ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+    waitFor(count, timeoutMs = 60_000) {
+      // Resolved by the request that makes the count; the timer only turns a missing one into a failure.
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (requests.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`webhook received ${requests.length} of ${count} requests in ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
     },
     [Symbol.asyncDispose]: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   return receiver;
 }
 
-/** Poll `fn` until it returns a value that is not undefined. */
+/**
+ * Resolve with what `fn` returns once it is not undefined, asking it again every 50 ms: for state that
+ * no event announces (a key expiring, a row in PostgreSQL, a lock taken). A run's state is awaited
+ * with `waitForRunState` (./run-events.ts), woken by the run's events instead.
+ *
+ * `fn` decides the outcome; the deadline only turns a state that never came into a failure naming
+ * `what` (one last look is taken after it passed).
+ */
 export async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

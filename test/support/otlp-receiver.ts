@@ -119,7 +119,7 @@ export interface OtlpReceiver extends AsyncDisposable {
   /**
    * Resolves with the spans received so far once `predicate(spans)` is true, checking every 20 ms.
    * A predicate that throws counts as false.
-   * @param timeoutMs - @defaultValue 5000
+   * @param timeoutMs - @defaultValue 30000 (an export on a loaded machine can take seconds)
    * @throws Error naming the spans received (and any rejected requests) when time runs out.
    */
   waitForSpans(predicate: (spans: readonly ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
@@ -222,7 +222,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     get errors() {
       return errors;
     },
-    async waitForSpans(predicate, timeoutMs = 5000) {
+    async waitForSpans(predicate, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       let lastThrow: unknown;
       for (;;) {

@@ -49,6 +49,8 @@ import {
   servedRoles,
   admitRun,
   evictionPolicyWarning,
+  systemClock,
+  type Clock,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -116,10 +118,12 @@ export interface ManagerOptions {
   /** Tuning of the archiver (poll interval, retry backoff); see ./archive/archiver.ts. */
   archive?: ArchiverOptions;
   /**
-   * The clock deadlines are read with (epoch ms): which are due, and how far a pushed-back one moves.
-   * A test clock ahead of real time makes a one-day approval timeout come due at once. @defaultValue `Date`
+   * The clock deadlines and leases are read with (epoch ms): which deadlines are due and how far a
+   * pushed-back one moves, when an outbox has outlived `outboxLeaseMs`, the deadlines and outbox ages
+   * of the manager's own commits, and the archive's leases. A {@link TestClock} advanced by a day makes
+   * a one-day approval timeout come due at once. @defaultValue {@link systemClock}
    */
-  clock?: { now(): number };
+  clock?: Clock;
   /**
    * The Message Batches API, for `mode: batch` phases: open batches are polled and their phase jobs
    * resumed when they end (./batch-poller.ts). @defaultValue none: batch phases resume only at their `batch_timeout`
@@ -157,7 +161,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       const verdict = limitRepeats(repeatKey(err));
       if (verdict.emit) warn(verdict.suppressed > 0 ? `${err.message} (${verdict.suppressed} more like it since the last report)` : err.message);
     });
-  const clock = options.clock ?? Date;
+  const clock = options.clock ?? systemClock;
   const redis = createRedis(options.redisUrl, { forWorker: true, name: 'fleet-manager' });
   redis.on('error', onError);
   await checkEvictionPolicy(redis, warn);
@@ -166,11 +170,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   await store.writeRetentionSettings(options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS, options.history !== undefined);
   const managerQueue = new ManagerQueue(redis, options.prefix);
   const deadlineGraceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
-  const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
+  const driver: RunDriver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, clock, followUp: (meta, actions, state, result) => followUp(meta, actions, state, result) });
   // Every queue any process has added phase jobs to, served or not.
   const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: async () => new Set([...driver.roles(), ...(await redis.smembers(agentQueuesKey(options.prefix)))]) });
   // Submits (and starts) child and fallback runs the same way any client does.
-  const client = new FleetClient(redis, options.prefix, { deadlineGraceMs, logger: log });
+  const client = new FleetClient(redis, options.prefix, { deadlineGraceMs, logger: log, clock });
   // Child-workflow phases and fallbacks find workflows where users put them: registered templates
   // (the HTTP API, `fleet workflows add`), then the built-ins.
   const registry = new TemplateRegistry(redis, options.prefix);
@@ -319,7 +323,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       if (p?.status === 'waiting') {
         // The wait's deadline may have been lost with a crash; it counts from when the wait began.
         const timeoutMs = def.kind === 'approval' ? def.timeoutMs : phaseDeadlineMs(def, deadlineGraceMs);
-        await store.setDeadline(ref, (p.startedAt ?? Date.now()) + timeoutMs, 'NX');
+        await store.setDeadline(ref, (p.startedAt ?? clock.now()) + timeoutMs, 'NX');
         continue;
       }
       if (p && def.kind === 'workflow' && (p.status === 'cancelled' || p.status === 'skipped') && p.iteration > 0) {
@@ -334,7 +338,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       }
       const existing = await driver.findPhaseJob(def, p.agent, phaseJobId(runId, def.name, p.iteration));
       if (!existing) await driver.enqueuePhase(meta, state, def, p.iteration, p.agent);
-      await store.setDeadline(ref, Date.now() + phaseDeadlineMs(def, deadlineGraceMs), 'NX');
+      await store.setDeadline(ref, clock.now() + phaseDeadlineMs(def, deadlineGraceMs), 'NX');
     }
   }
 
@@ -364,7 +368,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
       // waits for a finishing run of its key, without a start deadline).
       const { meta, state } = await store.getRun(data.run_id);
-      if ((await admitRun(store, meta, state, Date.now())) === 'queued') {
+      if ((await admitRun(store, meta, state, clock.now())) === 'queued') {
         await store.removeDeadline(runStartDeadline(data.run_id));
         return;
       }
@@ -439,7 +443,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // Its work did not fail, only the commit of its outcome did (Redis trouble outlasted the
         // worker's retries): the attempt is run again, counted as the attempt it was.
         await phaseJob.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        await store.setDeadline(ref, Date.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        await store.setDeadline(ref, clock.now() + def.timeoutMs + deadlineGraceMs, 'XX');
         log.warn({ ...ref, job_id: phaseJob.id }, 'a phase job failed on a commit error is taken up again');
         return false;
       }
@@ -543,7 +547,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   await worker.waitUntilReady();
   // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
   const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });
-  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, ...options.archive }) : undefined;
+  const archiver: Archiver | undefined = options.history ? await startArchiver(redis, store, options.history, { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, clock, ...options.archive }) : undefined;
   const batchPoller: BatchPoller | undefined = options.batches
     ? startBatchPoller({ redis, prefix: options.prefix, store, driver, batches: options.batches, pollMs: options.batchPollMs, log, onError })
     : undefined;

@@ -7,6 +7,7 @@
 import { BUDGET_EVENT, BudgetRaiseSchema, type Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, followUpThroughManager } from './engine/driver.js';
 import { UNSERVED_GRACE_MS, servedRoles, unservedPhases } from './engine/unserved-roles.js';
 import { FleetError } from './errors.js';
@@ -77,6 +78,11 @@ export interface FleetClientOptions {
   deadlineGraceMs?: number | undefined;
   /** @defaultValue `createLogger({ name: 'client' })` at `FLEET_LOG_LEVEL`, else `warn` */
   logger?: FleetLogger | undefined;
+  /**
+   * The clock a submission is dated with: the run's creation time, its start deadline
+   * ({@link RUN_START_TIMEOUT_MS} later) and the deadlines of its first phases. @defaultValue {@link systemClock}
+   */
+  clock?: Clock | undefined;
 }
 
 export class FleetClient {
@@ -85,6 +91,7 @@ export class FleetClient {
   readonly idempotency: IdempotencyStore;
   private readonly driver: RunDriver;
   private readonly log: FleetLogger;
+  private readonly clock: Clock;
 
   /**
    * @param redis - a shared connection for ordinary commands.
@@ -99,11 +106,13 @@ export class FleetClient {
     this.managerQueue = new ManagerQueue(redis, prefix);
     this.idempotency = new IdempotencyStore(redis, prefix, async (id) => (await redis.exists(this.store.runKey(id))) === 1);
     this.log = options.logger ?? createLogger({ name: 'client', level: process.env.FLEET_LOG_LEVEL ?? 'warn' });
+    this.clock = options.clock ?? systemClock;
     this.driver = new RunDriver({
       redis,
       prefix,
       store: this.store,
       log: this.log,
+      clock: this.clock,
       deadlineGraceMs: options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS,
       followUp: followUpThroughManager(this.managerQueue),
     });
@@ -131,7 +140,7 @@ export class FleetClient {
     const resolved = concurrencySpec ? resolveConcurrency(concurrencySpec, { ...input.workflow.variables, ...(input.variables ?? {}) }, input.requirements) : undefined;
     const concurrency = resolved && input.links?.parent ? { key: resolved.key } : resolved;
     const runId = input.runId ?? randomUUID();
-    const now = Date.now();
+    const now = this.clock.now();
     const meta: RunMeta = {
       run_id: runId,
       workflow: input.workflow,

@@ -58,6 +58,11 @@ interface PendingTimer {
  *
  * A timer fires when real time reaches it or when {@link advance} moves the clock past it, whichever
  * comes first, and only once.
+ *
+ * @example
+ * const clock = new TestClock();
+ * const manager = await startManager({ redisUrl, prefix, clock });
+ * clock.advance(30_000); // an outbox lease of 30 s has passed
  */
 export class TestClock implements Clock {
   #offsetMs = 0;

@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES, startAgentPool, type AgentPool, type AgentRole } from '@agentfleet/agents';
-import { FleetClient, createLogger, createRedis, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { FleetClient, TestClock, createLogger, createRedis, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { ensureRedis, type RedisHandle } from '../local-redis.js';
-import { TestClock } from './test-clock.js';
 import { ScriptedLlmClient, checkReplies, parseReplies, type RawReplies, type Replies } from './replies.js';
 
 export interface TestFleetOptions {
@@ -22,7 +21,10 @@ export interface TestFleetOptions {
   redisUrl?: string | undefined;
   /** Answers the calls no scripted reply covers (e.g. a {@link ReplayLlmClient}). @defaultValue each role's offline answer */
   fallback?: LlmClient | undefined;
-  /** The clock the manager reads deadlines with; advance it to expire approvals and timeouts. @defaultValue a new {@link TestClock} */
+  /**
+   * The clock the manager and the fleet's client read deadlines and leases with; advance it to expire
+   * approvals and timeouts. (The agent pools keep the system clock.) @defaultValue a new {@link TestClock}
+   */
   clock?: TestClock | undefined;
 }
 
@@ -84,7 +86,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   let pool: AgentPool | undefined;
   const redis = createRedis(url);
   const blocking = createRedis(url, { forWorker: true });
-  const client = new FleetClient(redis, prefix);
+  const client = new FleetClient(redis, prefix, { clock });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {

@@ -9,7 +9,7 @@
  * and should the job itself be lost, the lease brings the run due again. A repeated write overwrites
  * the same rows, so nothing is lost and nothing is duplicated.
  */
-import { FleetError, RunLabelStore, historyRunOf, type RunStore, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, RunLabelStore, historyRunOf, systemClock, type Clock, type RunStore, type StoredRunEvent } from '@agentfleet/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from './history-store.js';
@@ -22,6 +22,8 @@ export interface ArchiverOptions {
   pollMs?: number;
   /** How long a claimed pending run waits before it is queued again (its job lost), ms. @defaultValue 300000 */
   leaseMs?: number;
+  /** The clock pending runs and their leases are read with (the clock that dated the finishing commits). @defaultValue {@link systemClock} */
+  clock?: Clock;
   /** Longest wait between two tries of one run's write, ms (PostgreSQL down). @defaultValue 30000 */
   retryMaxDelayMs?: number;
   /** Runs written at once. @defaultValue 4 */
@@ -90,7 +92,7 @@ export async function startArchiver(redis: Redis, store: RunStore, history: Hist
   let stopped = false;
   let polling: Promise<void> | undefined;
   async function poll(): Promise<void> {
-    const now = Date.now();
+    const now = (options.clock ?? systemClock).now();
     const due = await store.claimArchivePending(now, now + leaseMs);
     if (due.length === 0) return;
     await queue.addBulk(

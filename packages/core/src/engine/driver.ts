@@ -26,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from '../clock.js';
 import { FLEET_BACKOFF } from '../queues/backoff.js';
 import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
@@ -64,6 +65,12 @@ export interface RunDriverOptions {
   log: FleetLogger;
   /** @defaultValue {@link DEFAULT_DEADLINE_GRACE_MS} */
   deadlineGraceMs?: number | undefined;
+  /**
+   * The clock commits are dated with: the deadlines they set (phase deadlines, approval timeouts), the
+   * age of their outbox (which the manager's outbox lease is counted from) and the result's times.
+   * @defaultValue {@link systemClock}
+   */
+  clock?: Clock | undefined;
   /**
    * Keep each run as this driver last committed it ({@link RunDriver.recentRun}), for workers that
    * take the next phase of a run they just finished. @defaultValue false
@@ -213,9 +220,11 @@ export class RunDriver {
   /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
   private readonly recent = new Map<string, Required<KnownRun>>();
   private readonly graceMs: number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: RunDriverOptions) {
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
+    this.clock = options.clock ?? systemClock;
   }
 
   get store(): RunStore {
@@ -328,7 +337,7 @@ export class RunDriver {
     batch: readonly PendingApply[],
     known: KnownRun | undefined,
   ): Promise<{ applied: Applied; accepted: boolean[]; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
-    const now = Date.now();
+    const now = this.clock.now();
     let accepted: boolean[] = [];
     const applied = await this.store.apply(
       runId,
@@ -372,6 +381,7 @@ export class RunDriver {
         known,
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
+        now: () => this.clock.now(),
       },
     );
     const { decision, meta, result, before } = applied;
@@ -379,7 +389,7 @@ export class RunDriver {
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
       await this.carryOut(meta, before, decision, result);
-      if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version]);
+      if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
     }
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
@@ -488,7 +498,7 @@ export class RunDriver {
     const admitted = await releaseConcurrency(this.options.store, runId, effect);
     for (const next of admitted) {
       try {
-        await this.apply(next, { type: 'run_started', at: Date.now() });
+        await this.apply(next, { type: 'run_started', at: this.clock.now() });
       } catch (err) {
         // A queued run deleted meanwhile has nothing left to start.
         if (!(err instanceof FleetError && err.code === 'RUN_NOT_FOUND')) throw err;
@@ -519,7 +529,7 @@ export class RunDriver {
     } catch (err) {
       // The run is gone (expired, deleted): nothing of it is left to carry out.
       if (err instanceof FleetError && err.code === 'RUN_NOT_FOUND') {
-        await this.store.clearOutbox(runId, entries.map((e) => e.version));
+        await this.store.clearOutbox(runId, entries.map((e) => e.version), this.clock.now());
         return entries.length;
       }
       throw err;
@@ -527,7 +537,7 @@ export class RunDriver {
     const { meta, state, result } = run;
     const due = entries.flatMap((e) => e.effects).filter((effect) => stillDue(effect, state));
     await this.carryOutEffects(meta, state, dedupeEffects(due), result, true);
-    await this.store.clearOutbox(runId, entries.map((e) => e.version));
+    await this.store.clearOutbox(runId, entries.map((e) => e.version), this.clock.now());
     this.options.log.info({ run_id: runId, versions: entries.map((e) => e.version), effects: due.length }, 'outbox reconciled');
     return entries.length;
   }

@@ -366,6 +366,7 @@ export class RunStore {
     options: {
       output?: { phase: string; value: unknown } | undefined;
       loadOutputs?: boolean | ((meta: RunMeta) => boolean);
+      /** The commit's clock, epoch ms: the result's times and the outbox's age. @defaultValue `Date.now` */
       now?: () => number;
       /**
        * The run as the caller last read it (with the shared context's outputs, when it read them all):
