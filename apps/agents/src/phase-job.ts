@@ -13,6 +13,7 @@
  */
 import {
   COMMIT_FAILURE_MESSAGE,
+  isEventRejected,
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
@@ -260,6 +261,9 @@ export async function withPhaseJob(
           );
           return applied.decision.accepted;
         } catch (err) {
+          // An outcome the scheduler could not decide is refused for good (recorded on the run): the
+          // attempt fails with that error instead of being kept for another commit.
+          if (isEventRejected(err)) throw err;
           throw new CommitFailure(err);
         }
       };
@@ -307,7 +311,7 @@ export async function failAttempt(
   // The backoff is chosen here, recorded with the attempt (the run's `phase_retry` event) and handed to
   // BullMQ through the thrown error (see scheduledBackoff), so the delay the run shows is the one used.
   const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), error) : undefined;
-  await ctx.commit({
+  const committed = ctx.commit({
     type: 'phase_attempt_failed',
     at: Date.now(),
     phase: ctx.ref.phase,
@@ -319,6 +323,11 @@ export async function failAttempt(
     usage,
     startedAt: ctx.started,
     agent: ctx.data.role,
+  });
+  // A failure the scheduler could not decide either ends the job (no further attempt); the phase's
+  // deadline settles it.
+  await committed.catch((err: unknown) => {
+    throw isEventRejected(err) ? finalAttemptError(err) : err;
   });
   log(willRetry);
   if (!willRetry) throw finalAttemptError(error);

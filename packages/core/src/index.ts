@@ -76,7 +76,7 @@ export {
   type StoredPhaseOutputDelta,
 } from './store/phase-output.js';
 export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
-export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
+export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, eventRejectedError, isEventRejected, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';

@@ -23,7 +23,7 @@
  * managers (or two reports processed at once) can never both apply on the same version.
  */
 import type { Redis } from 'ioredis';
-import { FleetError } from '../errors.js';
+import { FleetError, type SerializedFleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
 import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
 import { commandError, storeCommand } from './commands.js';
@@ -84,7 +84,12 @@ export type SideRunEvent =
   /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
   | ToolCallEvent
   /** A cancel that reached the manager after the run had finished (it lost the race to completion): nothing was cancelled. */
-  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string };
+  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string }
+  /**
+   * Deciding on an event threw (see engine/driver.ts): that event is refused for good and changed
+   * nothing; `event` is its type, `phase` and `iteration` the phase it was about, when it names one.
+   */
+  | { type: 'event_rejected'; at: number; event: string; phase?: string | undefined; iteration?: number | undefined; error: SerializedFleetError };
 
 /**
  * One tool call of an agent turn: the tool as the model named it, the call's number within the
