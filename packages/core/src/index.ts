@@ -88,6 +88,7 @@ export {
   MAX_VARIABLES,
   MAX_VARIABLE_BYTES,
   MAX_VARIABLES_TOTAL_BYTES,
+  MAX_WORKFLOW_BYTES,
   jsonDepth,
   validateEventData,
   validateVariableLimits,
