@@ -62,6 +62,8 @@ export {
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
+// The text of each store script, as sent with EVAL (its SHA1 is what EVALSHA sends): for fault tools that pick out a command on the wire.
+export { commandSource, type StoreCommandName } from './store/commands.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
 export {
   PHASE_OUTPUT_MAXLEN,

@@ -11,19 +11,32 @@
  * - every completed phase has exactly one result in the shared context, and a completed run has
  *   every phase completed.
  *
- * Prints the figures as JSON on stdout (and a summary on stderr); exits 1 when an invariant broke.
- * Not part of `npm test`: it runs for minutes.
+ * Redis faults, each starting once every run is submitted (all of them in flight), on the private
+ * `redis-server` only:
+ * - `--redis-oom SECONDS`: Redis refuses every write (`maxmemory` 1 byte, policy `noeviction`) for
+ *   that long, then takes writes again;
+ * - `--redis-freeze SECONDS`: the `redis-server` is SIGSTOPped for that long, then SIGCONTed;
+ * - `--drop-replies N`: the processes reach Redis through a loopback proxy
+ *   (../../support/reply-dropping-proxy.ts) that, N times, cuts the connection of a fenced commit
+ *   (`apply-decision`) right after Redis ran it, before its reply reaches the process.
+ *
+ * Prints the figures as JSON on stdout (and a summary on stderr): with the invariants, the attempts
+ * that failed (`phase_retry` and `phase_failed` events) and the results committed twice. Exits 1
+ * when an invariant broke or a run did not end. Not part of `npm test`: it runs for minutes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FleetClient, agentQueueName, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+import { FleetClient, agentQueueName, commandSource, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+import { startReplyDroppingProxy, type ReplyDroppingProxy } from '../../support/reply-dropping-proxy.js';
 
-const FLEET_BIN = fileURLToPath(new URL('../../../apps/cli/bin/fleet.js', import.meta.url));
+// Built to test/chaos/dist/chaos/src/main.js.
+const FLEET_BIN = fileURLToPath(new URL('../../../../../apps/cli/bin/fleet.js', import.meta.url));
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +48,9 @@ const { values: args } = parseArgs({
     latency: { type: 'string', default: '150' },
     'kill-every': { type: 'string', default: '400' },
     timeout: { type: 'string', default: '300' },
+    'redis-oom': { type: 'string', default: '0' },
+    'redis-freeze': { type: 'string', default: '0' },
+    'drop-replies': { type: 'string', default: '0' },
   },
 });
 const num = (name: keyof typeof args): number => {
@@ -46,7 +62,11 @@ const RUNS = num('runs');
 const KILLS = num('kills');
 const AGENT_PROCESSES = Math.max(1, num('agents'));
 const MANAGER_PROCESSES = Math.max(1, num('managers'));
+const OOM_S = num('redis-oom');
+const FREEZE_S = num('redis-freeze');
+const DROP_REPLIES = num('drop-replies');
 const say = (line: string) => process.stderr.write(`chaos: ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fan-out and fan-in: plan → (design, implementation) → review. */
 const workflow = compileWorkflow({
@@ -69,7 +89,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startPrivateRedis(): Promise<{ url: string; stop(): void }> {
+interface RedisHandle {
+  url: string;
+  /** The private `redis-server`, for the faults that need it; absent with `--redis`. */
+  child?: ChildProcess | undefined;
+  stop(): void;
+}
+
+async function startPrivateRedis(): Promise<RedisHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-chaos-redis-'));
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
@@ -77,7 +104,9 @@ async function startPrivateRedis(): Promise<{ url: string; stop(): void }> {
   for (let i = 0; i < 200 && !(await pingRedis(url, 200)).ok; i++) await new Promise((r) => setTimeout(r, 50));
   return {
     url,
+    child,
     stop() {
+      child.kill('SIGCONT');
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
@@ -90,10 +119,61 @@ interface Slot {
   child: ChildProcess;
 }
 
+/** What the Redis faults did, for the figures. */
+interface FaultFigures {
+  redis_oom_s: number;
+  redis_freeze_s: number;
+  drop_replies: number;
+  /** Commits whose reply the proxy withheld and whose connection it cut. */
+  replies_dropped: number;
+  /** Writes Redis refused with OOM while it was full (from its `errorstat_OOM`). */
+  writes_refused_oom: number;
+}
+
+/** Redis full for `seconds`: every write refused with OOM (`maxmemory` 1 byte, `noeviction`). */
+async function redisOutOfMemory(redis: ReturnType<typeof createRedis>, seconds: number): Promise<void> {
+  say(`Redis full (maxmemory 1 byte, noeviction) for ${seconds} s`);
+  await redis.config('SET', 'maxmemory-policy', 'noeviction');
+  await redis.config('SET', 'maxmemory', '1');
+  await sleep(seconds * 1000);
+  await redis.config('SET', 'maxmemory', '0');
+  say('Redis takes writes again');
+}
+
+/** The private `redis-server` SIGSTOPped for `seconds`. */
+async function redisFreeze(child: ChildProcess, seconds: number): Promise<void> {
+  say(`Redis frozen (SIGSTOP) for ${seconds} s`);
+  child.kill('SIGSTOP');
+  await sleep(seconds * 1000);
+  child.kill('SIGCONT');
+  say('Redis thawed (SIGCONT)');
+}
+
+/** `n` fenced commits lose their reply (connection cut after Redis ran them), one after another. */
+async function dropReplies(proxy: ReplyDroppingProxy, n: number, until: () => boolean): Promise<number> {
+  const script = commandSource('applyDecision');
+  const markers = [createHash('sha1').update(script).digest('hex'), 'apply-decision: commit a decision'];
+  let dropped = 0;
+  for (let i = 0; i < n && !until(); i++) {
+    // Redis answers a command after running it: the first withheld reply means it ran.
+    const cut = proxy.dropReplyTo(markers, () => Promise.resolve(true)).then(() => true);
+    const stopped = (async () => {
+      while (!until()) await sleep(100);
+      return false;
+    })();
+    if (!(await Promise.race([cut, stopped]))) break;
+    dropped++;
+    await sleep(Math.random() * 200);
+  }
+  return dropped;
+}
+
 async function main(): Promise<number> {
-  const redisHandle = args.redis ? { url: args.redis, stop: () => undefined } : await startPrivateRedis();
+  const redisHandle: RedisHandle = args.redis ? { url: args.redis, stop: () => undefined } : await startPrivateRedis();
+  if ((OOM_S > 0 || FREEZE_S > 0) && !redisHandle.child) throw new Error('--redis-oom and --redis-freeze need the private redis-server: leave out --redis');
+  const proxy = DROP_REPLIES > 0 ? await startReplyDroppingProxy(redisHandle.url) : undefined;
   const prefix = `{chaos-${Date.now().toString(36)}}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisHandle.url, FLEET_QUEUE_PREFIX: prefix, FLEET_OFFLINE_LATENCY_MS: String(num('latency')), FLEET_PROVIDER: 'offline', LOG_LEVEL: 'error' };
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: proxy?.url ?? redisHandle.url, FLEET_QUEUE_PREFIX: prefix, FLEET_OFFLINE_LATENCY_MS: String(num('latency')), FLEET_PROVIDER: 'offline', LOG_LEVEL: 'error' };
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const lock = ['--lock-duration', '2000', '--stalled-interval', '1000'];
   const start = (kind: Slot['kind'], extra: string[]): Slot => {
@@ -129,19 +209,35 @@ async function main(): Promise<number> {
     }
   })();
   await submitting;
+  const submittedAt = Date.now();
+  // The Redis faults start with every run submitted: all of them are in flight.
+  const faults: FaultFigures = { redis_oom_s: OOM_S, redis_freeze_s: FREEZE_S, drop_replies: DROP_REPLIES, replies_dropped: 0, writes_refused_oom: 0 };
+  let drained = false;
+  const oomBefore = OOM_S > 0 ? await oomErrors(redis) : 0;
+  const faulting = (async () => {
+    if (OOM_S > 0) await redisOutOfMemory(redis, OOM_S);
+    if (FREEZE_S > 0 && redisHandle.child) await redisFreeze(redisHandle.child, FREEZE_S);
+    if (proxy) faults.replies_dropped = await dropReplies(proxy, DROP_REPLIES, () => drained);
+  })();
   await killing;
   const killsDoneAt = Date.now();
 
   const deadline = Date.now() + num('timeout') * 1000;
-  while ((await client.store.activeRunIds()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  // While Redis is frozen, this read waits for it: the runs cannot move either.
+  while ((await client.store.activeRunIds()).length > 0 && Date.now() < deadline) await sleep(250);
+  drained = true;
   stopKilling = true;
   const wallMs = Date.now() - t0;
+  await faulting;
+  if (OOM_S > 0) faults.writes_refused_oom = (await oomErrors(redis)) - oomBefore;
 
   // Check the invariants on every run.
   const problems: string[] = [];
   const statuses: Record<string, number> = {};
   const durations: number[] = [];
   let reexecuted = 0;
+  let failedAttempts = 0;
+  let duplicateResults = 0;
   for (const id of ids) {
     const result: RunResult = await client.result(id);
     statuses[result.status] = (statuses[result.status] ?? 0) + 1;
@@ -150,12 +246,16 @@ async function main(): Promise<number> {
     const events = (await client.store.readEvents(id, '0')).map((e) => e.event);
     const count = (type: string, phase?: string) => events.filter((e) => e.type === type && (phase === undefined || ('phase' in e && e.phase === phase))).length;
     if (count('run_finished') !== 1) problems.push(`${id}: run_finished ×${count('run_finished')}`);
+    failedAttempts += count('phase_retry') + count('phase_failed');
     const context = await redis.hkeys(client.store.contextKey(id));
     for (const phase of PHASES) {
       const queued = count('phase_queued', phase);
       const completed = count('phase_completed', phase);
       if (queued > 1) problems.push(`${id}: ${phase} queued ×${queued}`);
-      if (completed > 1) problems.push(`${id}: ${phase} completed ×${completed}`);
+      if (completed > 1) {
+        problems.push(`${id}: ${phase} completed ×${completed}`);
+        duplicateResults += completed - 1;
+      }
       if ((completed === 1) !== context.includes(phase)) problems.push(`${id}: ${phase} completed ×${completed} but ${context.includes(phase) ? 'a' : 'no'} result in the context`);
       if (result.status === 'completed' && completed !== 1) problems.push(`${id}: completed run with ${phase} completed ×${completed}`);
     }
@@ -177,6 +277,7 @@ async function main(): Promise<number> {
   redis.disconnect();
   await new Promise((r) => setTimeout(r, 500));
   for (const s of slots) s.child.kill('SIGKILL');
+  await proxy?.close();
   redisHandle.stop();
 
   durations.sort((a, b) => a - b);
@@ -187,16 +288,26 @@ async function main(): Promise<number> {
     kills: killed,
     processes: { managers: MANAGER_PROCESSES, agents: AGENT_PROCESSES },
     offline_latency_ms: num('latency'),
+    faults,
     wall_s: Math.round(wallMs / 100) / 10,
+    drain_after_last_submit_s: Math.round((Date.now() - submittedAt) / 100) / 10,
     drain_after_last_kill_s: Math.round((Date.now() - killsDoneAt) / 100) / 10,
     run_duration_ms: { p50: pct(50), p95: pct(95), max: durations[durations.length - 1] ?? 0 },
     phases_executed_more_than_once: reexecuted,
+    failed_attempts: failedAttempts,
+    duplicate_results: duplicateResults,
     invariant_violations: problems.length,
   };
   process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
   say(`${ids.length} runs, ${killed.agents + killed.manager} kills (${killed.agents} agents, ${killed.manager} managers), ${JSON.stringify(statuses)}, ${problems.length} invariant violations`);
   for (const p of problems.slice(0, 20)) say(`  ${p}`);
   return problems.length === 0 && (statuses.completed ?? 0) + (statuses.failed ?? 0) + (statuses.cancelled ?? 0) === ids.length ? 0 : 1;
+}
+
+/** How many commands Redis has refused with OOM since it started (`INFO errorstats`). */
+async function oomErrors(redis: ReturnType<typeof createRedis>): Promise<number> {
+  const info = await redis.info('errorstats');
+  return Number(/errorstat_OOM:count=(\d+)/.exec(info)?.[1] ?? 0);
 }
 
 process.exitCode = await main();
