@@ -11,8 +11,8 @@
  * - every completed phase has exactly one result in the shared context, and a completed run has
  *   every phase completed.
  *
- * Redis faults, each starting once every run is submitted (all of them in flight), on the private
- * `redis-server` only:
+ * Redis faults, each starting once half of the runs are submitted (those in flight, the rest
+ * submitted during the fault; a refused submission is tried again), on the private `redis-server` only:
  * - `--redis-oom SECONDS`: Redis refuses every write (`maxmemory` 1 byte, policy `noeviction`) for
  *   that long, then takes writes again;
  * - `--redis-freeze SECONDS`: the `redis-server` is SIGSTOPped for that long, then SIGCONTed;
@@ -128,6 +128,10 @@ interface FaultFigures {
   replies_dropped: number;
   /** Writes Redis refused with OOM while it was full (from its `errorstat_OOM`). */
   writes_refused_oom: number;
+  /** Runs not finished yet when the fault started. */
+  runs_in_flight_at_start: number;
+  /** Submissions Redis refused (full), each tried again. */
+  submissions_refused: number;
 }
 
 /** Redis full for `seconds`: every write refused with OOM (`maxmemory` 1 byte, `noeviction`). */
@@ -189,12 +193,29 @@ async function main(): Promise<number> {
   const killed = { manager: 0, agents: 0 };
   let stopKilling = false;
 
-  // Submit runs steadily while the killer works.
+  // Submit runs steadily while the killer works. A submission Redis refuses (full) is tried again
+  // with the same run id, as a user would: a refused one wrote nothing, and one that was written
+  // but not started is started by the manager at its start deadline.
+  let refusedSubmits = 0;
+  let halfSubmitted: () => void = () => undefined;
+  const half = new Promise<void>((resolve) => (halfSubmitted = resolve));
   const submitting = (async () => {
     for (let i = 0; i < RUNS; i++) {
-      ids.push(await client.submit({ workflow, requirements: `Chaos service ${i}: an API with accounts and reminders`, provider: 'offline' }));
+      const runId = `${prefix.slice(1, -1)}-${i}`;
+      for (;;) {
+        try {
+          ids.push(await client.submit({ runId, workflow, requirements: `Chaos service ${i}: an API with accounts and reminders`, provider: 'offline' }));
+          break;
+        } catch (err) {
+          refusedSubmits++;
+          if (refusedSubmits % 50 === 1) say(`submission ${i} refused (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); trying again`);
+          await sleep(500);
+        }
+      }
+      if (ids.length >= RUNS / 2) halfSubmitted();
       await new Promise((r) => setTimeout(r, 20));
     }
+    halfSubmitted();
   })();
   const killing = (async () => {
     await new Promise((r) => setTimeout(r, 1500));
@@ -208,10 +229,11 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, Math.random() * num('kill-every')));
     }
   })();
-  await submitting;
-  const submittedAt = Date.now();
-  // The Redis faults start with every run submitted: all of them are in flight.
-  const faults: FaultFigures = { redis_oom_s: OOM_S, redis_freeze_s: FREEZE_S, drop_replies: DROP_REPLIES, replies_dropped: 0, writes_refused_oom: 0 };
+  // The Redis faults start once half of the runs are submitted: the runs submitted so far are in
+  // flight, and the rest are submitted during the fault.
+  await half;
+  const faults: FaultFigures = { redis_oom_s: OOM_S, redis_freeze_s: FREEZE_S, drop_replies: DROP_REPLIES, replies_dropped: 0, writes_refused_oom: 0, runs_in_flight_at_start: 0, submissions_refused: 0 };
+  faults.runs_in_flight_at_start = (await client.store.activeRunIds()).length;
   let drained = false;
   const oomBefore = OOM_S > 0 ? await oomErrors(redis) : 0;
   const faulting = (async () => {
@@ -219,6 +241,8 @@ async function main(): Promise<number> {
     if (FREEZE_S > 0 && redisHandle.child) await redisFreeze(redisHandle.child, FREEZE_S);
     if (proxy) faults.replies_dropped = await dropReplies(proxy, DROP_REPLIES, () => drained);
   })();
+  await submitting;
+  const submittedAt = Date.now();
   await killing;
   const killsDoneAt = Date.now();
 
@@ -230,6 +254,7 @@ async function main(): Promise<number> {
   const wallMs = Date.now() - t0;
   await faulting;
   if (OOM_S > 0) faults.writes_refused_oom = (await oomErrors(redis)) - oomBefore;
+  faults.submissions_refused = refusedSubmits;
 
   // Check the invariants on every run.
   const problems: string[] = [];
