@@ -11,14 +11,17 @@
  * - every completed phase has exactly one result in the shared context, and a completed run has
  *   every phase completed.
  *
- * Redis faults, each starting once half of the runs are submitted (those in flight, the rest
- * submitted during the fault; a refused submission is tried again), on the private `redis-server` only:
+ * Redis faults, each starting once half of the runs are submitted and one has finished (those in
+ * flight, the rest submitted during the fault; a refused submission is tried again), on the private
+ * `redis-server` only:
  * - `--redis-oom SECONDS`: Redis refuses every write (`maxmemory` 1 byte, policy `noeviction`) for
  *   that long, then takes writes again;
  * - `--redis-freeze SECONDS`: the `redis-server` is SIGSTOPped for that long, then SIGCONTed;
  * - `--drop-replies N`: the processes reach Redis through a loopback proxy
  *   (../../support/reply-dropping-proxy.ts) that, N times, cuts the connection of a fenced commit
  *   (`apply-decision`) right after Redis ran it, before its reply reaches the process.
+ *
+ * A process that exits on its own is started again at once (as a supervisor would), and counted.
  *
  * Prints the figures as JSON on stdout (and a summary on stderr): with the invariants, the attempts
  * that failed (`phase_retry` and `phase_failed` events) and the results committed twice. Exits 1
@@ -117,6 +120,8 @@ interface Slot {
   kind: 'manager' | 'agents';
   args: string[];
   child: ChildProcess;
+  /** Stopped by the chaos run itself (killed, or at the end): not started again on exit. */
+  stopped: boolean;
 }
 
 /** What the Redis faults did, for the figures. */
@@ -180,9 +185,19 @@ async function main(): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: proxy?.url ?? redisHandle.url, FLEET_QUEUE_PREFIX: prefix, FLEET_OFFLINE_LATENCY_MS: String(num('latency')), FLEET_PROVIDER: 'offline', LOG_LEVEL: 'error' };
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const lock = ['--lock-duration', '2000', '--stalled-interval', '1000'];
+  // A process that exits on its own (one that starts while Redis is frozen gives up after 2 s, exit
+  // 2) is started again at once, as a supervisor (systemd, Kubernetes) would.
+  const exitedOnOwn: Array<{ kind: Slot['kind']; code: number | null }> = [];
   const start = (kind: Slot['kind'], extra: string[]): Slot => {
     const a = kind === 'manager' ? ['manager', ...lock, ...extra] : ['agents', '--roles', 'planner,designer,coder,reviewer', '--concurrency', '8', '--grace', '1', ...lock, ...extra];
-    return { kind, args: a, child: spawn(process.execPath, [FLEET_BIN, ...a], { env, stdio: 'ignore' }) };
+    const slot: Slot = { kind, args: a, stopped: false, child: spawn(process.execPath, [FLEET_BIN, ...a], { env, stdio: 'ignore' }) };
+    slot.child.on('exit', (code) => {
+      if (slot.stopped) return;
+      exitedOnOwn.push({ kind, code });
+      const i = slots.indexOf(slot);
+      if (i >= 0) slots[i] = start(kind, extra);
+    });
+    return slot;
   };
   const slots: Slot[] = [...Array.from({ length: MANAGER_PROCESSES }, () => start('manager', [])), ...Array.from({ length: AGENT_PROCESSES }, () => start('agents', []))];
 
@@ -222,6 +237,7 @@ async function main(): Promise<number> {
     for (let k = 0; k < KILLS && !stopKilling; k++) {
       const i = Math.floor(Math.random() * slots.length);
       const slot = slots[i]!;
+      slot.stopped = true;
       slot.child.kill('SIGKILL');
       killed[slot.kind] += 1;
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
@@ -229,9 +245,12 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, Math.random() * num('kill-every')));
     }
   })();
-  // The Redis faults start once half of the runs are submitted: the runs submitted so far are in
-  // flight, and the rest are submitted during the fault.
+  // The Redis faults start once half of the runs are submitted and the processes serve runs (one
+  // has finished): the runs submitted so far are in flight, and the rest are submitted during the fault.
   await half;
+  if (OOM_S > 0 || FREEZE_S > 0 || DROP_REPLIES > 0) {
+    while ((await client.store.activeRunIds()).length >= ids.length) await sleep(100);
+  }
   const faults: FaultFigures = { redis_oom_s: OOM_S, redis_freeze_s: FREEZE_S, drop_replies: DROP_REPLIES, replies_dropped: 0, writes_refused_oom: 0, runs_in_flight_at_start: 0, submissions_refused: 0 };
   faults.runs_in_flight_at_start = (await client.store.activeRunIds()).length;
   let drained = false;
@@ -297,7 +316,10 @@ async function main(): Promise<number> {
     for (const n of taken.values()) if (n > 1) reexecuted += 1;
   }
 
-  for (const s of slots) s.child.kill('SIGTERM');
+  for (const s of slots) {
+    s.stopped = true;
+    s.child.kill('SIGTERM');
+  }
   await client.close();
   redis.disconnect();
   await new Promise((r) => setTimeout(r, 500));
@@ -318,6 +340,7 @@ async function main(): Promise<number> {
     drain_after_last_submit_s: Math.round((Date.now() - submittedAt) / 100) / 10,
     drain_after_last_kill_s: Math.round((Date.now() - killsDoneAt) / 100) / 10,
     run_duration_ms: { p50: pct(50), p95: pct(95), max: durations[durations.length - 1] ?? 0 },
+    processes_exited_on_their_own: exitedOnOwn.length,
     phases_executed_more_than_once: reexecuted,
     failed_attempts: failedAttempts,
     duplicate_results: duplicateResults,
