@@ -85,6 +85,33 @@ describe('variables', () => {
   });
 });
 
+describe('workflow variables', () => {
+  it("refuses a template whose default variables pass a run's limits with 400 naming the limit", async () => {
+    const variables = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`v${i}`, 'x'.repeat(10_000)]));
+    const tpl = { name: 'limits-big-vars', agents: ['planner'], variables, phases: [{ name: 'p', agent: 'planner' }] };
+    const refused = await fx.call<Json>('POST', '/api/workflow-templates', { body: tpl });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.message).toMatch(/variables are 200\d{3} bytes in all; the limit is 65536 bytes \(64 KiB\)/);
+  });
+});
+
+describe('a refused submission', () => {
+  it('writes nothing: a variable named like a phase, with a conversation and an idempotency key, answers 400 and leaves no key in Redis', async () => {
+    const keysBefore = new Set(await fx.fleet.redis.keys(`${fx.fleet.prefix}:*`));
+    const refused = await fx.call<Json>('POST', '/api/runs', {
+      key: ANALYST_KEY,
+      headers: { 'idempotency-key': 'refused-submission-1' },
+      body: { requirements: 'Build it', template: 'limits-approval', variables: { plan: 'x' }, conversation_id: 'refused-conversation' },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.message).toMatch(/variable "plan" has the name of a phase of limits-approval; rename it/);
+    // The keys a submission writes (the fleet's own queue keys come and go beside it).
+    const submissionKey = /:(run|runs|idempotency|conversation)[:]/;
+    const written = (await fx.fleet.redis.keys(`${fx.fleet.prefix}:*`)).filter((k) => !keysBefore.has(k) && submissionKey.test(k));
+    expect(written).toEqual([]);
+  });
+});
+
 describe('tenants', () => {
   it("analytics show a non-admin key only its own runs, never an admin's inline workflow", async () => {
     const inline = { name: 'admin-secret-inline', agents: ['planner'], phases: [{ name: 'p', agent: 'planner', timeout: 20, retries: 0 }] };

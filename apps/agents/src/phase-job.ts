@@ -13,6 +13,7 @@
  */
 import {
   COMMIT_FAILURE_MESSAGE,
+  isEventRejected,
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
@@ -35,6 +36,7 @@ import {
   FleetError,
   abortError,
   toFleetError,
+  finalJobError,
   toJobOutcome,
   unrecoverableJob,
   type FleetErrorCode,
@@ -267,6 +269,9 @@ export async function withPhaseJob(
           );
           return applied.decision.accepted;
         } catch (err) {
+          // An outcome the scheduler could not decide is refused for good (recorded on the run): the
+          // attempt fails with that error instead of being kept for another commit.
+          if (isEventRejected(err)) throw err;
           throw new CommitFailure(err);
         }
       };
@@ -326,7 +331,7 @@ export async function failAttempt(
   // The backoff is chosen here, recorded with the attempt (the run's `phase_retry` event) and handed to
   // BullMQ through the thrown error (see scheduledBackoff), so the delay the run shows is the one used.
   const retryDelayMs = willRetry ? fleetBackoffDelay(ctx.attempt, backoffBaseMs(job), outcome.error) : undefined;
-  await ctx.commit({
+  const committed = ctx.commit({
     type: 'phase_attempt_failed',
     at: Date.now(),
     phase: ctx.ref.phase,
@@ -338,6 +343,11 @@ export async function failAttempt(
     usage,
     startedAt: ctx.started,
     agent: ctx.data.role,
+  });
+  // A failure the scheduler could not decide either ends the job (no further attempt); the phase's
+  // deadline settles it.
+  await committed.catch((err: unknown) => {
+    throw isEventRejected(err) ? finalJobError(err) : err;
   });
   log(willRetry);
   if (retryDelayMs !== undefined) scheduledDelays.set(outcome.thrown, retryDelayMs);

@@ -71,6 +71,8 @@ export function progressLine(e: StoredRunEvent['event'], runId?: string): string
       return `    ⚙ ${e.phase} called ${e.tool} (${e.duration_ms} ms, ${e.status === 'ok' ? `${e.result_bytes} bytes` : `error: ${e.error ?? ''}`})`;
     case 'cancel_ignored':
       return `  ! cancel ignored: ${e.message}`;
+    case 'event_rejected':
+      return `  ! event ${e.event}${e.phase ? ` of ${e.phase}` : ''} refused: ${e.error.code}: ${e.error.message}`;
   }
 }
 

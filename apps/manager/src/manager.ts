@@ -9,6 +9,7 @@
  */
 import {
   COMMIT_FAILURE_MESSAGE,
+  isEventRejected,
   MANAGER_QUEUE,
   ManagerJobDataSchema,
   ManagerQueue,
@@ -377,7 +378,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
         : undefined;
-    const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
+    // An event the scheduler cannot decide is refused for good and recorded on the run by the driver
+    // (`event_rejected`): this report is done with, as one whose event was refused as stale.
+    const decision = await driver.apply(data.run_id, toSchedulerEvent(data), { output }).then(
+      (applied) => applied.decision,
+      (err: unknown) => {
+        if (!isEventRejected(err)) throw err;
+        return { accepted: false };
+      },
+    );
     if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(data.run_id, data.reason, data.at);
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
     // A phase deadline the decision refused is stale; a start deadline is settled once the start is

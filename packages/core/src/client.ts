@@ -131,14 +131,7 @@ export class FleetClient {
    */
   async submit(input: SubmitRunInput): Promise<string> {
     if (input.idempotencyKey !== undefined) return (await this.submitIdempotent(input)).runId;
-    validateRequirements(input.requirements);
-    validateVariableLimits(input.variables ?? {});
-    validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
-    const priority = input.priority ?? input.workflow.priority;
-    if (priority !== undefined) validatePriority(priority);
-    const concurrencySpec = input.concurrency ?? input.workflow.concurrency;
-    const resolved = concurrencySpec ? resolveConcurrency(concurrencySpec, { ...input.workflow.variables, ...(input.variables ?? {}) }, input.requirements) : undefined;
-    const concurrency = resolved && input.links?.parent ? { key: resolved.key } : resolved;
+    const { priority, concurrency } = this.validateSubmission(input);
     const runId = input.runId ?? randomUUID();
     const now = this.clock.now();
     const meta: RunMeta = {
@@ -194,14 +187,36 @@ export class FleetClient {
    *   `CONFLICT` when the key was used (within 24 h) for a different submission, or when the first
    *   submission with it is still being created (retry it).
    */
+  /**
+   * Check a submission as {@link submit} does, writing nothing: the requirements, the variables (the
+   * size and count limits, then against the workflow's: a variable named like a phase is refused), the
+   * priority and the concurrency key. A caller that writes something of its own before submitting
+   * (the HTTP API's run labels) calls this first.
+   *
+   * @returns the run's priority and concurrency key as {@link submit} stores them.
+   * @throws FleetError `INVALID_INPUT` naming the field and the limit or the fix.
+   */
+  validateSubmission(input: Pick<SubmitRunInput, 'workflow' | 'requirements' | 'variables' | 'priority' | 'concurrency' | 'links'>): {
+    priority: number | undefined;
+    concurrency: ConcurrencySpec | undefined;
+  } {
+    validateRequirements(input.requirements);
+    validateVariableLimits(input.variables ?? {});
+    validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
+    const priority = input.priority ?? input.workflow.priority;
+    if (priority !== undefined) validatePriority(priority);
+    const concurrencySpec = input.concurrency ?? input.workflow.concurrency;
+    const resolved = concurrencySpec ? resolveConcurrency(concurrencySpec, { ...input.workflow.variables, ...(input.variables ?? {}) }, input.requirements) : undefined;
+    const concurrency = resolved && input.links?.parent ? { key: resolved.key } : resolved;
+    return { priority, concurrency };
+  }
+
   async submitIdempotent(input: SubmitRunInput): Promise<{ runId: string; created: boolean }> {
     const key = input.idempotencyKey;
     if (key === undefined || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
       throw new FleetError('INVALID_INPUT', `idempotencyKey must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters (a UUID is a good key)`);
     }
-    validateRequirements(input.requirements);
-    validateVariableLimits(input.variables ?? {});
-    validateVariables(input.workflow, { ...input.workflow.variables, ...(input.variables ?? {}) });
+    this.validateSubmission(input);
     const fingerprint = submissionFingerprint(
       input.idempotencyFingerprint ?? { workflow: [input.workflow.name, input.workflow.version], requirements: input.requirements, variables: input.variables ?? {}, budget: input.budget ?? null },
     );

@@ -63,6 +63,7 @@ export const FLEET_ERROR_CODES = {
   BUDGET_EXCEEDED: { category: 'user', retryable: false, summary: "the phase would exceed the run's or the phase's token or cost budget" },
   ROLE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no custom role with that name is registered' },
   SCHEDULE_NOT_FOUND: { category: 'user', retryable: false, summary: 'no schedule with that name exists' },
+  EVENT_REJECTED: { category: 'system', retryable: false, summary: "deciding on an event threw: the event is refused for good and recorded on the run (event_rejected); the run goes on" },
   INTERNAL: { category: 'system', retryable: true, summary: 'an unexpected error' },
 } as const satisfies Record<string, CodeSpec>;
 

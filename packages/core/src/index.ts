@@ -65,6 +65,8 @@ export {
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
+// The text of each store script, as sent with EVAL (its SHA1 is what EVALSHA sends): for fault tools that pick out a command on the wire.
+export { commandSource, type StoreCommandName } from './store/commands.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
 export {
   PHASE_OUTPUT_MAXLEN,
@@ -79,7 +81,7 @@ export {
   type StoredPhaseOutputDelta,
 } from './store/phase-output.js';
 export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
-export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
+export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, eventRejectedError, isEventRejected, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';
@@ -91,6 +93,7 @@ export {
   MAX_VARIABLES,
   MAX_VARIABLE_BYTES,
   MAX_VARIABLES_TOTAL_BYTES,
+  MAX_WORKFLOW_BYTES,
   jsonDepth,
   validateEventData,
   validateVariableLimits,

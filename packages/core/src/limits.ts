@@ -15,6 +15,11 @@ export const MAX_VARIABLES = 100;
 export const MAX_VARIABLE_BYTES = 16 * 1024;
 /** Largest total of variable names and values, bytes (UTF-8). */
 export const MAX_VARIABLES_TOTAL_BYTES = 64 * 1024;
+/**
+ * Largest workflow document once parsed, bytes of JSON: YAML aliases are resolved by copying, so a
+ * small file can expand to a large definition (100 aliases of a 100 KB anchor are 10 MB).
+ */
+export const MAX_WORKFLOW_BYTES = 1024 * 1024;
 
 /**
  * The nesting depth of a JSON value (a scalar is 0, `{}` is 1), counted without recursion and

@@ -31,6 +31,7 @@ export const HTTP_STATUS: Readonly<Record<FleetErrorCode, number>> = {
   ROLE_NOT_FOUND: 404,
   CONFLICT: 409,
   INVALID_STATE: 409,
+  EVENT_REJECTED: 422,
   TOO_MANY_STREAMS: 429,
   INTERNAL: 500,
   PHASE_TIMEOUT: 500,

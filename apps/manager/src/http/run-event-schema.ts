@@ -59,6 +59,15 @@ const EVENT_FIELDS: Record<StreamEventType, { description: string; fields: z.Zod
     description: 'a cancel reached the manager after the run had finished (it lost the race to completion): nothing was cancelled',
     fields: { reason: z.string(), status: z.string().describe('the status the run had finished with'), message: z.string() },
   },
+  event_rejected: {
+    description: 'deciding on an event threw: that event was refused for good and changed nothing (error EVENT_REJECTED); later events of the run are decided as usual',
+    fields: {
+      event: z.string().describe('the refused event\'s type (external_event, phase_completed, cancel_requested, …)'),
+      phase: z.string().optional().describe('the phase the event was about, when it names one'),
+      iteration: z.number().int().optional(),
+      error: FleetErrorBody,
+    },
+  },
   tool_call: {
     description: 'an agent called a tool inside its turn (arguments only with FLEET_TRACE_CONTENT)',
     fields: {

@@ -88,6 +88,12 @@ export interface RunDriverOptions {
    * crash of the committer would (the rest stays in the outbox).
    */
   beforeEffect?: ((runId: string, effect: OutboxEffect) => void) | undefined;
+  /**
+   * Called before each event is decided. For fault tests: throwing stands for the scheduler throwing
+   * on that event (a bug, or input it cannot take), which refuses that event for good (see
+   * {@link RunDriver.apply}).
+   */
+  beforeDecide?: ((runId: string, event: SchedulerEvent) => void) | undefined;
 }
 
 /** What {@link RunDriver.apply} committed. */
@@ -97,6 +103,24 @@ export interface Applied {
   result: RunResult | undefined;
   /** Every output of the shared context as of the committed version, when the commit saw them all. */
   outputs?: Record<string, unknown> | undefined;
+}
+
+/**
+ * The error of an event whose decision threw: refused for good (`EVENT_REJECTED`, not retryable), with
+ * the event's type and phase and the thrown message in `details`.
+ */
+export function eventRejectedError(event: SchedulerEvent, err: unknown): FleetError {
+  const thrown = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const phase = 'phase' in event ? event.phase : undefined;
+  return new FleetError('EVENT_REJECTED', `the ${event.type} event${phase !== undefined ? ` of phase "${phase}"` : ''} could not be decided and was refused: ${thrown}`, {
+    details: { event: event.type, ...(phase !== undefined ? { phase } : {}), thrown },
+    cause: err,
+  });
+}
+
+/** Whether an error is a refusal of an event whose decision threw ({@link eventRejectedError}). */
+export function isEventRejected(err: unknown): err is FleetError {
+  return err instanceof FleetError && err.code === 'EVENT_REJECTED';
 }
 
 /** The channel on which phase jobs in flight are aborted (payload: the job id). */
@@ -289,7 +313,10 @@ export class RunDriver {
    *   are carried out from the outbox.
    * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
    *   were refused: stale, duplicate, run ended).
-   * @throws FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
+   * @throws FleetError `EVENT_REJECTED` (not retryable) when deciding on one of this call's events
+   *   threw: none of this call's events is committed, the refusal is appended to the run's events
+   *   (`event_rejected`), and the run, and the calls committed with this one, go on as if the call
+   *   had not been made. FleetError `RUN_NOT_FOUND`; Redis errors (nothing was committed, or the commit stands and
    *   only follow-up steps failed: both are safe to retry, the retry being refused as a duplicate).
    */
   apply(
@@ -315,10 +342,14 @@ export class RunDriver {
     let known = firstKnown;
     for (;;) {
       try {
-        const { applied, accepted, state, outputs } = await this.commit(runId, batch, known);
+        const { applied, accepted, rejected, state, outputs } = await this.commit(runId, batch, known);
         // The next batch decides on what this one committed, without reading it again.
         known = state ? { meta: applied.meta, state, outputs } : undefined;
-        batch.forEach((entry, i) => entry.resolve({ ...applied, decision: { ...applied.decision, accepted: accepted[i] === true } }));
+        batch.forEach((entry, i) => {
+          const refusal = rejected[i];
+          if (refusal) entry.reject(refusal);
+          else entry.resolve({ ...applied, decision: { ...applied.decision, accepted: accepted[i] === true } });
+        });
       } catch (err) {
         known = undefined;
         for (const entry of batch) entry.reject(err);
@@ -336,13 +367,15 @@ export class RunDriver {
     runId: string,
     batch: readonly PendingApply[],
     known: KnownRun | undefined,
-  ): Promise<{ applied: Applied; accepted: boolean[]; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
+  ): Promise<{ applied: Applied; accepted: boolean[]; rejected: Array<FleetError | undefined>; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
     const now = this.clock.now();
     let accepted: boolean[] = [];
+    let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
       runId,
       (meta, state, loaded) => {
         accepted = batch.map(() => false);
+        rejected = batch.map(() => undefined);
         // The store hands each try its own copy of the outputs, so they are extended in place.
         const outputs = loaded;
         let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
@@ -350,9 +383,21 @@ export class RunDriver {
           // A completion's output is in the context its own decision (conditions, rules) sees, and is
           // written only when the completion is accepted.
           const withOutput = entry.output ? { ...outputs, [entry.output.phase]: entry.output.value } : outputs;
+          // A call whose event cannot be decided leaves the decision as it was before the call: decide
+          // never changes the state it is given, so the calls before and after it commit as usual.
+          const beforeEntry = decision;
           for (const event of entry.events) {
             const ctx = { requirements: meta.requirements, variables: meta.variables, outputs: withOutput, errors: decision.state.errors };
-            const next = decide(meta.workflow, decision.state, event, ctx);
+            let next: Decision;
+            try {
+              this.options.beforeDecide?.(runId, event);
+              next = decide(meta.workflow, decision.state, event, ctx);
+            } catch (err) {
+              rejected[i] = { error: eventRejectedError(event, err), event };
+              accepted[i] = false;
+              decision = beforeEntry;
+              break;
+            }
             if (!next.accepted) continue;
             accepted[i] = true;
             decision = {
@@ -364,6 +409,7 @@ export class RunDriver {
               reopened: decision.reopened || next.reopened,
             };
           }
+          if (rejected[i]) return;
           if (accepted[i] && entry.output) {
             outputs[entry.output.phase] = entry.output.value;
             decision.outputs = { ...decision.outputs, [entry.output.phase]: entry.output.value };
@@ -394,10 +440,26 @@ export class RunDriver {
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
     // try that failed. What that commit left undone is in the outbox under its commit id.
-    const refused = batch.filter((_, i) => accepted[i] !== true).map((e) => e.commitId);
+    const refused = batch.filter((_, i) => accepted[i] !== true && rejected[i] === undefined).map((e) => e.commitId);
     if (refused.length > 0) await this.reconcile(runId, refused);
+    // Each refused event is recorded on the run; a record lost to Redis leaves the refusal to the caller.
+    for (const r of rejected) {
+      if (!r) continue;
+      const { event, error } = r;
+      this.options.log.warn({ run_id: runId, event: event.type, err: error.message }, 'event refused: its decision threw');
+      await this.store
+        .appendEvent(runId, {
+          type: 'event_rejected',
+          at: Date.now(),
+          event: event.type,
+          ...('phase' in event ? { phase: event.phase } : {}),
+          ...('iteration' in event ? { iteration: event.iteration } : {}),
+          error: error.toJSON(),
+        })
+        .catch((err: unknown) => this.options.log.warn({ run_id: runId, err: err instanceof Error ? err.message : String(err) }, 'could not record a refused event'));
+    }
     const outputs = decision.accepted ? applied.outputs : undefined;
-    return { applied: { decision, meta, result, outputs }, accepted, state: decision.accepted ? decision.state : undefined, outputs };
+    return { applied: { decision, meta, result, outputs }, accepted, rejected: rejected.map((r) => r?.error), state: decision.accepted ? decision.state : undefined, outputs };
   }
 
   /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */

@@ -23,7 +23,7 @@
  * managers (or two reports processed at once) can never both apply on the same version.
  */
 import type { Redis } from 'ioredis';
-import { FleetError } from '../errors.js';
+import { FleetError, type SerializedFleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
 import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
 import { commandError, storeCommand } from './commands.js';
@@ -43,6 +43,34 @@ local context = redis.call('HGETALL', KEYS[2])
 for _, v in ipairs(context) do table.insert(run, v) end
 return run
 `;
+
+/**
+ * A finished run's result is stored without its phase outputs (`results`), which the shared context
+ * already holds: the stored JSON names the phases whose outputs it left out under this field, and
+ * every read puts them back from the context, so each output is stored once.
+ */
+const RESULTS_IN_CONTEXT = 'results_in_context';
+
+/** The result as the run hash stores it: `results` left to the context (see {@link RESULTS_IN_CONTEXT}). */
+function storedResult(result: RunResult): string {
+  const phases = Object.keys(result.results);
+  if (phases.length === 0) return JSON.stringify(result);
+  return JSON.stringify({ ...result, results: {}, [RESULTS_IN_CONTEXT]: phases });
+}
+
+/** A stored result, with the phases whose outputs are to come from the context (none when it holds them itself). */
+function parseStoredResult(raw: string): { result: RunResult; fromContext: string[] } {
+  const parsed = JSON.parse(raw) as RunResult & { [RESULTS_IN_CONTEXT]?: string[] };
+  const fromContext = parsed[RESULTS_IN_CONTEXT] ?? [];
+  delete parsed[RESULTS_IN_CONTEXT];
+  return { result: parsed, fromContext };
+}
+
+/** Put the outputs of `phases` back into a stored result's `results`, in that order. */
+function withResults(result: RunResult, phases: readonly string[], outputs: Record<string, unknown>): RunResult {
+  for (const phase of phases) if (phase in outputs) result.results[phase] = outputs[phase];
+  return result;
+}
 
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
 const META_CACHE_SIZE = 1000;
@@ -84,7 +112,12 @@ export type SideRunEvent =
   /** An agent called a tool inside its turn (see store/tool-journal.ts); `arguments` only with FLEET_TRACE_CONTENT. */
   | ToolCallEvent
   /** A cancel that reached the manager after the run had finished (it lost the race to completion): nothing was cancelled. */
-  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string };
+  | { type: 'cancel_ignored'; at: number; reason: string; status: string; message: string }
+  /**
+   * Deciding on an event threw (see engine/driver.ts): that event is refused for good and changed
+   * nothing; `event` is its type, `phase` and `iteration` the phase it was about, when it names one.
+   */
+  | { type: 'event_rejected'; at: number; event: string; phase?: string | undefined; iteration?: number | undefined; error: SerializedFleetError };
 
 /**
  * One tool call of an agent turn: the tool as the model named it, the call's number within the
@@ -280,12 +313,18 @@ export class RunStore {
    */
   async getRun(id: string): Promise<StoredRun> {
     const cached = this.metaCache.get(id);
+    let run: StoredRun & { fromContext: string[] };
     if (cached) {
       const [state, result] = await this.redis.hmget(this.runKey(id), 'state', 'result');
-      return this.parseRun(id, cached, null, state ?? null, result ?? null);
+      run = this.parseRun(id, cached, null, state ?? null, result ?? null);
+    } else {
+      const [meta, state, result] = await this.redis.hmget(this.runKey(id), 'meta', 'state', 'result');
+      run = this.parseRun(id, undefined, meta ?? null, state ?? null, result ?? null);
     }
-    const [meta, state, result] = await this.redis.hmget(this.runKey(id), 'meta', 'state', 'result');
-    return this.parseRun(id, undefined, meta ?? null, state ?? null, result ?? null);
+    const { fromContext, ...stored } = run;
+    // A finished run's outputs are read from the shared context, where they are stored once.
+    if (stored.result && fromContext.length > 0) withResults(stored.result, fromContext, await this.getOutputs(id, fromContext));
+    return stored;
   }
 
   /**
@@ -295,13 +334,15 @@ export class RunStore {
   async getRunWithOutputs(id: string): Promise<StoredRun & { outputs: Record<string, unknown> }> {
     const cached = this.metaCache.get(id);
     const reply = await this.readRunScript(this.runKey(id), this.contextKey(id), cached ? '0' : '1');
-    const run = this.parseRun(id, cached, reply[0] ?? null, reply[1] ?? null, reply[2] ?? null);
+    const { fromContext, ...run } = this.parseRun(id, cached, reply[0] ?? null, reply[1] ?? null, reply[2] ?? null);
     const outputs: Record<string, unknown> = {};
     for (let i = 3; i + 1 < reply.length; i += 2) outputs[reply[i] as string] = JSON.parse(reply[i + 1] as string);
+    // A copy: the caller gets the result and the outputs as separate values.
+    if (run.result && fromContext.length > 0) withResults(run.result, fromContext, structuredClone(Object.fromEntries(fromContext.filter((p) => p in outputs).map((p) => [p, outputs[p]]))));
     return { ...run, outputs };
   }
 
-  private parseRun(id: string, cached: RunMeta | undefined, meta: string | null, state: string | null, result: string | null): StoredRun {
+  private parseRun(id: string, cached: RunMeta | undefined, meta: string | null, state: string | null, result: string | null): StoredRun & { fromContext: string[] } {
     if (!state || (!cached && !meta)) {
       this.metaCache.delete(id);
       throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
@@ -312,7 +353,8 @@ export class RunStore {
       if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
       this.metaCache.set(id, parsed);
     }
-    return { meta: parsed, state: JSON.parse(state) as RunState, result: result ? (JSON.parse(result) as RunResult) : undefined };
+    const stored = result ? parseStoredResult(result) : undefined;
+    return { meta: parsed, state: JSON.parse(state) as RunState, result: stored?.result, fromContext: stored?.fromContext ?? [] };
   }
 
   /**
@@ -430,7 +472,7 @@ export class RunStore {
         String(state.version),
         String(decision.state.version),
         JSON.stringify(decision.state),
-        result ? JSON.stringify(result) : '',
+        result ? storedResult(result) : '',
         id,
         decision.reopened ? '1' : '0',
         entry ? JSON.stringify(entry) : '',

@@ -6,6 +6,7 @@ import { parseExpression, pathsIn } from './condition.js';
 import type { AgentSelect, PhaseDefinition, WorkflowDefinition } from './definition.js';
 import { ErrorHandlingSchema, OutputSchema, PhaseSchema, StepActionRuleSchema, WorkflowFileSchema, type WorkflowFile } from './schema.js';
 import { didYouMean } from '../did-you-mean.js';
+import { validateVariableLimits } from '../limits.js';
 import { checkTemplateFields, compileTemplateFields } from './template-fields.js';
 
 /** The role (queue `agent-tools`) of the pool that runs tool phases (`fleet agents --roles tools`). */
@@ -266,7 +267,7 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const parsed = WorkflowFileSchema.safeParse(raw);
   if (!parsed.success) throw invalid(zodIssues(parsed.error, raw), raw);
   const file = parsed.data;
-  const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file)];
+  const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file), ...variableLimitIssues(file.variables)];
   if (graphIssues.length > 0) throw invalid(graphIssues, raw);
 
   const workflowContinue = file.error_handling.continue_on_error;
@@ -340,6 +341,17 @@ function normalizeSelect(select: FilePhase['agent_select']): AgentSelect | undef
   if (!select) return undefined;
   if (select.type === 'load_balanced') return { type: 'load_balanced', agents: select.agents.map(normalizeRoleName) };
   return { type: 'based_on_input', rules: select.rules.map((r) => ({ contains: r.contains, agent: normalizeRoleName(r.agent) })), default: normalizeRoleName(select.default) };
+}
+
+/** The workflow's default variables are stored with every run: they get the limits of a run's variables. */
+function variableLimitIssues(variables: Record<string, string>): ValidationIssue[] {
+  try {
+    validateVariableLimits(variables, 'variables');
+    return [];
+  } catch (err) {
+    if (!(err instanceof FleetError)) throw err;
+    return (err.details?.issues as ValidationIssue[] | undefined) ?? [{ path: 'variables', message: err.message }];
+  }
 }
 
 function invalid(issues: ValidationIssue[], raw: unknown): FleetError {

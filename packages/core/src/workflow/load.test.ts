@@ -13,6 +13,31 @@ function messageOf(fn: () => unknown): string {
   throw new Error('expected a FleetError');
 }
 
+/** A 101 KB YAML workflow whose 99 aliases of one 100 KB anchor expand to 10 MB of variables. */
+function aliasBomb(): string {
+  const vars = Array.from({ length: 99 }, (_, i) => `  v${i}: *big`).join('\n');
+  return `name: bomb\nagents: [planner]\nanchor: &big "${'x'.repeat(100_000)}"\nvariables:\n${vars}\nphases:\n  - name: p\n    agent: planner\n`;
+}
+
+describe('a YAML alias bomb', () => {
+  it('a 101 KB file that expands to 10 MB is refused naming the limit, before it is compiled', () => {
+    const text = aliasBomb();
+    expect(Buffer.byteLength(text)).toBeGreaterThan(100_000);
+    expect(Buffer.byteLength(text)).toBeLessThan(102_000);
+    const message = messageOf(() => parseWorkflowText(text, 'bomb.yaml'));
+    expect(message).toMatch(/^bomb\.yaml: expands to 100\d{5} bytes of JSON once its YAML aliases are resolved \(10\d{4} bytes of text\); the limit for a workflow is 1048576 bytes \(1 MiB\)/);
+    // The yaml library's own bound: a hundredth alias is refused.
+    const hundred = text.replace('phases:', '  v99: *big\nphases:');
+    expect(messageOf(() => parseWorkflowText(hundred, 'bomb.yaml'))).toMatch(/^bomb\.yaml: uses more than 99 YAML aliases; the limit for a workflow is 99 alias uses: use fewer aliases/);
+  });
+
+  it("a workflow's default variables get a run's limits: 200 KB of them is refused naming the 64 KiB limit", () => {
+    const variables = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`v${i}`, 'x'.repeat(10_000)]));
+    const message = messageOf(() => compileWorkflow({ name: 'big-vars', agents: ['planner'], variables, phases: [{ name: 'p', agent: 'planner' }] }));
+    expect(message).toMatch(/variables are 200\d{3} bytes in all; the limit is 65536 bytes \(64 KiB\)/);
+  });
+});
+
 describe('workflow text a person wrote', () => {
   it('a YAML error shows the line and column, the offending line and a caret', () => {
     const message = messageOf(() => parseWorkflowText('name: y\nagents: [planner]\nphases:\n  - name: p\n    retries: [1\n', 'wf.yaml'));

@@ -4,25 +4,36 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { FleetError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
+import { MAX_WORKFLOW_BYTES } from '../limits.js';
 import { compileWorkflow } from './compile.js';
 import type { WorkflowDefinition } from './definition.js';
 
 /** Folder of the built-in workflow templates shipped with `@agentfleet/core` (YAML). */
 export const BUILTIN_WORKFLOWS_DIR = fileURLToPath(new URL('../../workflows/', import.meta.url));
 
+/** Most alias uses a YAML workflow may hold. */
+const MAX_YAML_ALIASES = 99;
+
 /**
  * Parse workflow text. JSON is tried when the text starts with `{`, YAML otherwise (YAML 1.2 is a
  * superset of JSON, so either parser accepts JSON).
  *
  * @param source - where the text came from, for error messages (a path or `request body`).
- * @throws FleetError `INVALID_WORKFLOW` with the line and column of a syntax error.
+ * @throws FleetError `INVALID_WORKFLOW` with the line and column of a syntax error; naming the limit
+ *   when the text uses more than 99 YAML aliases or expands past {@link MAX_WORKFLOW_BYTES} bytes.
  */
 export function parseWorkflowText(text: string, source: string): unknown {
   // A .json file is JSON: YAML would accept what JSON refuses (trailing commas, comments, bare words).
   if (/\.json$/i.test(source)) return parseStrictJson(text, source);
+  let value: unknown;
   try {
-    return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    // At most 99 alias uses (the yaml library refuses its `maxAliasCount`-th: its bound on
+    // exponential expansion); the size they expand to is bounded below.
+    value = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: MAX_YAML_ALIASES + 1 });
   } catch (err) {
+    if (err instanceof ReferenceError && err.message.startsWith('Excessive alias count')) {
+      throw new FleetError('INVALID_WORKFLOW', `${source}: uses more than ${MAX_YAML_ALIASES} YAML aliases; the limit for a workflow is ${MAX_YAML_ALIASES} alias uses: use fewer aliases`, { cause: err });
+    }
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
     if (err instanceof RangeError || (err instanceof Error && err.message.includes('Maximum call stack size exceeded'))) {
       // Hostile input: nesting deep enough to exhaust the parser's stack.
@@ -34,6 +45,15 @@ export function parseWorkflowText(text: string, source: string): unknown {
     const excerpt = lines.slice(1).filter((l) => l.trim() !== '');
     throw new FleetError('INVALID_WORKFLOW', `${source}: not valid YAML${where}: ${message}${excerpt.length > 0 ? `\n${excerpt.join('\n')}` : ''}`, { cause: err });
   }
+  const expanded = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+  if (expanded > MAX_WORKFLOW_BYTES) {
+    throw new FleetError(
+      'INVALID_WORKFLOW',
+      `${source}: expands to ${expanded} bytes of JSON once its YAML aliases are resolved (${Buffer.byteLength(text, 'utf8')} bytes of text); the limit for a workflow is ${MAX_WORKFLOW_BYTES} bytes (1 MiB): use fewer or smaller aliases`,
+      { details: { issues: [{ path: source, message: `expands to ${expanded} bytes; the limit is ${MAX_WORKFLOW_BYTES} bytes` }] } },
+    );
+  }
+  return value;
 }
 
 /**

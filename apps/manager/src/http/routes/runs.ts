@@ -197,6 +197,16 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       validateVariableLimits(body.variables ?? {}, 'body.variables');
       const { workflow, template } = await resolveWorkflow(request, body);
+      // Everything the submission checks is checked before the first write (idempotency key, run
+      // labels, conversation), so a refused request leaves nothing in Redis.
+      const budget = compileBudget(body.budget);
+      ctx.client.validateSubmission({
+        workflow,
+        requirements: body.requirements,
+        variables: body.variables ?? {},
+        ...(body.concurrency ? { concurrency: body.concurrency } : {}),
+        ...(body.priority !== undefined ? { priority: body.priority } : {}),
+      });
       const idempotency = await claimIdempotencyKey(ctx, request, body, randomUUID());
       if (idempotency.repeatOf) {
         const first = await repeatedRun(ctx, idempotency.repeatOf, workflow);
@@ -218,7 +228,6 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       let created = false;
       try {
         await ctx.labels.set(runId, labels);
-        const budget = compileBudget(body.budget);
         // A caller's W3C trace context continues into the run: its span becomes the run span's parent.
         const trace = incomingTraceCarrier(request.headers.traceparent, request.headers.tracestate);
         await ctx.client.submit({
