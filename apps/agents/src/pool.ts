@@ -298,7 +298,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
       const offline = ctx.llm.provider === 'offline';
       const toolNames = offline ? [] : [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
       const roleServers = offline ? [] : (ctx.role.mcpServers ?? []);
-      const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, data.iteration) : undefined;
+      // A phase resumed after a budget wait continues the journal of the iteration that paused: the
+      // calls it made are replayed (same idempotency keys), the replies it was billed for not counted twice.
+      const journalRef = phaseState.journal ?? { iteration: data.iteration, steps: 0 };
+      const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, journalRef.iteration) : undefined;
       let toolbox: AgentToolbox | undefined;
       try {
         if (journal) {
@@ -396,7 +399,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
                     tools: {
                       toolbox,
                       journal,
-                      keyPrefix: `${data.run_id}.${data.phase}.${data.iteration}`,
+                      keyPrefix: `${data.run_id}.${data.phase}.${journalRef.iteration}`,
+                      countedSteps: journalRef.steps,
                       callTimeoutMs: data.timeout_ms,
                       recordContent: ctx.traceContent,
                       onToolCall: (call: ToolCallInfo) =>
@@ -464,7 +468,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
         }
         if (err instanceof BudgetWait) {
           // The next call would pass a budget that waits: the phase waits for a `budget` event, and
-          // the job ends here (its slot is free); the raise runs the phase again as a new iteration.
+          // the job ends here (its slot is free); the raise runs the phase again as a new iteration,
+          // which continues this tool loop: every step journaled so far is counted by this commit.
+          const journaled = journal ? await journal.next() : undefined;
           const reported = await phase.commit({
             type: 'phase_budget_wait',
             at: Date.now(),
@@ -473,6 +479,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
             attempt,
             usage: billedUsage(err),
             prompt: err.prompt,
+            ...(journaled !== undefined ? { journal: { iteration: journalRef.iteration, steps: journaled } } : {}),
             startedAt: phase.started,
             agent: ctx.role.name,
           });

@@ -264,6 +264,11 @@ export interface RoleToolOptions {
   journal?: ToolJournal | undefined;
   /** `<run>.<phase>.<iteration>`: each call's idempotency key is this plus `.<call>`. */
   keyPrefix: string;
+  /**
+   * Journal steps before this one whose replies the run's usage already counts (the loop paused on
+   * its budget and that was committed): replayed without counting their tokens again. @defaultValue 0
+   */
+  countedSteps?: number | undefined;
   /** Bound on one tool call, ms (the phase's timeout). */
   callTimeoutMs: number;
   /** Record each call's arguments and result on its `execute_tool` span (`FLEET_TRACE_CONTENT`). @defaultValue false */
@@ -290,8 +295,9 @@ export function toolResultText(tool: string, content: string): string {
  * back as a `tool_result` (`is_error` for a failed call), until it calls the submit tool; at most
  * `options.maxTurns` model calls. Every step is written to the journal first, and a turn that finds
  * steps in it (an attempt taken up again after a crash) replays them: the journaled replies stand in
- * for model calls (their tokens counted, as they were billed and never committed) and the journaled
- * results for tool calls, and the loop continues from the first step the journal lacks.
+ * for model calls (their tokens counted, as they were billed and never committed, except the first
+ * `tools.countedSteps` steps, committed by a budget wait) and the journaled results for tool calls,
+ * and the loop continues from the first step the journal lacks.
  *
  * A reply that fails validation is sent back as its `tool_use` block with the problems as a
  * `tool_result` with `is_error: true` (a schema repair).
@@ -359,7 +365,8 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const journaled = journal ? fromJournal('reply') : undefined;
     if (journaled) {
       reply = journaled.reply;
-      addTo(usage, replyUsage(reply, prices));
+      // Billed and never committed (a crashed attempt), unless a budget wait committed it already.
+      if (step >= (loop?.countedSteps ?? 0)) addTo(usage, replyUsage(reply, prices));
       responseIds.push(reply.id);
       step += 1;
     } else {

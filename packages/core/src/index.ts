@@ -48,6 +48,7 @@ export {
   type TokenUsage,
   type FullTokenUsage,
   type BudgetWaitPrompt,
+  type PhaseJournalRef,
 } from './scheduler/types.js';
 
 export {
