@@ -108,6 +108,11 @@ export interface AgentPoolOptions {
   tools?: FleetTool[] | undefined;
   /** Put tool call arguments on `execute_tool` spans and `tool_call` run events (`FLEET_TRACE_CONTENT`). @defaultValue false */
   traceContent?: boolean | undefined;
+  /**
+   * How long a batch-mode call that looks for the batch a dead take may have submitted waits before
+   * it looks again, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000
+   */
+  batchPollMs?: number | undefined;
 }
 
 export interface AgentPool {
@@ -180,6 +185,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           toolSettings,
           toolRegistry,
           traceContent: options.traceContent === true,
+          batchPollMs: options.batchPollMs,
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
@@ -273,6 +279,7 @@ interface ProcessContext {
   toolSettings: ToolSettings;
   toolRegistry: () => Promise<ToolRegistry>;
   traceContent: boolean;
+  batchPollMs: number | undefined;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -390,6 +397,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
                       timeoutMs: phaseDef.batchTimeoutMs ?? MAX_BATCH_TIMEOUT_S * 1000,
                       records: ctx.batches,
                       owner: { run_id: data.run_id, phase: data.phase, iteration: data.iteration, attempt, role: ctx.role.name },
+                      recheckMs: ctx.batchPollMs,
                     },
                   }
                 : {}),
@@ -462,8 +470,10 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
             });
             if (!reported) return { reported: false, attempt };
           }
-          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted }, 'phase waits for its message batch');
-          await job.moveToDelayed(err.record.timeout_at + 1000, token);
+          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted, ...(err.recheckAt !== undefined ? { looking: true } : {}) }, 'phase waits for its message batch');
+          // Looking for the batch a dead take may have submitted: back at the next look (nobody else
+          // knows that batch to bring the job back), else when the batch's timeout passes.
+          await job.moveToDelayed(Math.min(err.recheckAt ?? Infinity, err.record.timeout_at + 1000), token);
           throw new DelayedError();
         }
         if (err instanceof BudgetWait) {

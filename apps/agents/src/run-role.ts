@@ -400,7 +400,9 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
             ...(options.promptCacheTtl ? { cacheTtl: options.promptCacheTtl } : {}),
             // The call's batch key is its turn number, as the gates see it (`call.index`): a take of the
             // same attempt replays the journaled turns and finds the batch of the turn it waited on.
-            ...(options.batch ? { batch: { key: options.batch.keyFor(turn), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner } } : {}),
+            ...(options.batch
+              ? { batch: { key: options.batch.keyFor(turn), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner, recheckMs: options.batch.recheckMs } }
+              : {}),
             messages,
             tool,
             ...(extraTools.length > 0 ? { tools: extraTools } : {}),

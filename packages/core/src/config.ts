@@ -201,7 +201,7 @@ export const SETTINGS_SCHEMA = z.object({
     .int()
     .min(100, 'FLEET_BATCH_POLL_MS must be at least 100 (ms between polls of open message batches)')
     .default(30_000)
-    .meta(setting({ description: 'How often the manager asks the Anthropic Message Batches API about open message batches of `mode: batch` phases, ms.' })),
+    .meta(setting({ description: 'How often the manager asks the Anthropic Message Batches API about open message batches of `mode: batch` phases, ms; also how often an agent worker that took over a call whose batch id was never recorded looks again for that batch.' })),
 });
 
 const envSchema = SETTINGS_SCHEMA;

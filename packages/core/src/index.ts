@@ -133,7 +133,7 @@ export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
-export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export type { BatchCall, BatchIntent, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
 export { LLM_EFFORTS, blockText, messageText } from './llm/types.js';
 export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } from './llm/strict-schema.js';
