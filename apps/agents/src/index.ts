@@ -1,7 +1,7 @@
 /**
  * @agentfleet/agents: the agent roles and the worker host that serves them.
  */
-export { MAX_STALLED_COUNT, startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js';
+export { MAX_STALLED_COUNT, inputFilesFor, startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js';
 export { STALL_LIMIT_REASON, isStallLimitFailure, recoverStalledOut, type StallRecoveryHost } from './stall-limit.js';
 export { runRole, renderUserPrompt, outputJsonSchema, type RoleCallOptions, type RoleCallResult } from './run-role.js';
 export { agentPoolSettings, createLlmClient, createRoleLlmClients, fleetPrices } from './llm.js';

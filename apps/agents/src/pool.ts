@@ -37,7 +37,9 @@ import {
   MAX_BATCH_TIMEOUT_S,
   batchCallKey,
   isBatchWait,
+  DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
   type ModelPrice,
+  type PhaseDefinition,
   type RateLimits,
   observeQueues,
   redactRedisUrl,
@@ -113,6 +115,11 @@ export interface AgentPoolOptions {
    * it looks again, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000
    */
   batchPollMs?: number | undefined;
+  /**
+   * The most bytes of input files a phase with `input_files: auto` gets inline; above it they go by
+   * reference (`FLEET_INPUT_FILES_INLINE_MAX_BYTES`). @defaultValue 49152
+   */
+  inputFilesInlineMaxBytes?: number | undefined;
 }
 
 export interface AgentPool {
@@ -186,6 +193,7 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           toolRegistry,
           traceContent: options.traceContent === true,
           batchPollMs: options.batchPollMs,
+          inputFilesInlineMaxBytes: options.inputFilesInlineMaxBytes ?? DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
           rateLimitQueue: (ms: number): Promise<void> => worker.rateLimit(ms),
         }),
       {
@@ -280,6 +288,7 @@ interface ProcessContext {
   toolRegistry: () => Promise<ToolRegistry>;
   traceContent: boolean;
   batchPollMs: number | undefined;
+  inputFilesInlineMaxBytes: number;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -303,7 +312,9 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
       const signal = attemptSig.signal;
       // The offline model never calls tools: its phases run as they would without them.
       const offline = ctx.llm.provider === 'offline';
-      const toolNames = offline ? [] : [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
+      // How the files of its inputs reach the model: by reference, the phase reads them with read_file.
+      const inputFiles = offline ? 'inline' : inputFilesFor(phaseDef, [outputs[data.phase], input.previous, ...input.upstream.map((u) => u.output)], ctx.inputFilesInlineMaxBytes);
+      const toolNames = offline ? [] : [...new Set([...(ctx.role.tools ?? []), ...(phaseDef.tools ?? []), ...(inputFiles === 'reference' ? ['list_files', 'read_file'] : [])])];
       const roleServers = offline ? [] : (ctx.role.mcpServers ?? []);
       // A phase resumed after a budget wait continues the journal of the iteration that paused: the
       // calls it made are replayed (same idempotency keys), the replies it was billed for not counted twice.
@@ -402,6 +413,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
                   }
                 : {}),
               maxTurns: phaseDef.maxTurns ?? ctx.role.maxTurns,
+              filesByReference: inputFiles === 'reference',
               ...(toolbox
                 ? {
                     tools: {
@@ -447,7 +459,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
         const reported = await phase.complete(output, { usage: result.usage, model: result.model, action, cacheHit: result.cacheHit });
-        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, reported }, 'phase attempt completed');
+        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, input_files: inputFiles, reported }, 'phase attempt completed');
         return { reported, attempt };
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
@@ -526,6 +538,28 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, token: st
         await toolbox?.close();
       }
   });
+}
+
+/**
+ * How the files of a phase's inputs reach the model: the phase's `input_files`, with `auto` decided
+ * by the bytes of the files in `outputs` (a path counted once, the last version) against
+ * `inlineMaxBytes`; without `input_files`, by reference exactly when the phase offers `read_file`.
+ */
+export function inputFilesFor(phase: Pick<PhaseDefinition, 'inputFiles' | 'tools'>, outputs: readonly unknown[], inlineMaxBytes: number): 'inline' | 'reference' {
+  const mode = phase.inputFiles;
+  if (mode === 'inline' || mode === 'reference') return mode;
+  if (mode === undefined) return phase.tools?.includes('read_file') ? 'reference' : 'inline';
+  const sizes = new Map<string, number>();
+  for (const output of outputs) {
+    const files = (output as { files?: unknown } | null | undefined)?.files;
+    if (!Array.isArray(files)) continue;
+    for (const f of files as Array<{ path?: unknown; content?: unknown }>) {
+      if (typeof f.path === 'string' && typeof f.content === 'string') sizes.set(f.path, Buffer.byteLength(f.content));
+    }
+  }
+  let total = 0;
+  for (const bytes of sizes.values()) total += bytes;
+  return total > inlineMaxBytes ? 'reference' : 'inline';
 }
 
 /** A price table at the Message Batches API's discount ({@link BATCH_PRICE_FACTOR}). */

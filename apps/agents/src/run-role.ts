@@ -135,6 +135,12 @@ export interface RoleCallOptions {
   /** Tools the model may call before it submits (a tool loop); none when absent. */
   tools?: RoleToolOptions | undefined;
   /**
+   * Send the files of the input (outputs shaped like the coder's) by reference, named with their
+   * size, for the model to read with `read_file` (which the turn must offer), instead of inline.
+   * @defaultValue whether the turn offers `read_file`
+   */
+  filesByReference?: boolean | undefined;
+  /**
    * Told of each piece of every reply as it is written (every call then streams): `call` is 0 for
    * the first call, 1.. for later ones (tool-loop rounds, repairs), so a display starts over when it grows. Display only: a piece
    * may belong to a reply that then fails or is refused by validation.
@@ -315,8 +321,9 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
   const loop = options.tools;
   const extraTools = loop?.toolbox.definitions ?? [];
   const tool = { name: `submit_${role.name}_output`, description: role.description, inputSchema: outputJsonSchema(role) };
-  // With read_file, upstream files travel by reference: the model reads the ones it needs.
-  const promptInput = extraTools.some((t) => t.name === 'read_file') ? filesByReference(input) : input;
+  // With read_file, upstream files travel by reference (unless the phase wants them inline): the model reads the ones it needs.
+  const canRead = extraTools.some((t) => t.name === 'read_file');
+  const promptInput = canRead && (options.filesByReference ?? true) ? filesByReference(input) : input;
   const { system, messages } = renderRolePrompt(role, promptInput, extraTools.length > 0 ? (extraTools.some((t) => t.name === 'read_file') ? 'files' : 'tools') : undefined);
   const model = options.model ?? llm.model;
   const prices = options.prices ?? MODEL_PRICES;

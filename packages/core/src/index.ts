@@ -169,11 +169,14 @@ export { BUDGET_EVENT, BudgetRaiseSchema, BudgetSchema, compileBudget, raisedBud
 export {
   AGENT_TOOL_NAME_PATTERN,
   AgentToolsSchema,
+  DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
   DEFAULT_MAX_TURNS,
+  InputFilesSchema,
   McpServerSchema,
   McpServersSchema,
   MaxTurnsSchema,
   compileMcpServers,
+  type InputFilesMode,
   type McpServerFile,
   type McpServerSpec,
 } from './workflow/agent-tools.js';
