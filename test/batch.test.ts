@@ -3,10 +3,11 @@
  * speaks the Messages and Message Batches APIs: a `mode: batch` phase submits its call as a batch,
  * its worker slot is freed, the run shows the phase waiting on the batch, and the manager polls the
  * batch and resumes the phase, also when the manager is restarted in the middle; errors and retries
- * work as for direct calls, and the batch call costs half.
+ * work as for direct calls, and the batch call costs half. A worker that dies right after the API
+ * accepted its batch (before recording the id) leaves no second batch: the retaken attempt finds it.
  */
-import { designer, planner, type RoleInput } from '@agentfleet/agents';
-import { createAnthropicBatches, createRedis, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { designer, planner, startAgentPool, type RoleInput } from '@agentfleet/agents';
+import { AnthropicLlmClient, createAnthropicBatches, createRedis, FleetClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic, type FakeBatchOptions, type FakeRequest } from './support/fake-anthropic.js';
@@ -170,6 +171,67 @@ describe('mode: batch', () => {
     expect(result.errors[0]).toMatchObject({ phase: 'planning', error: { code: 'PHASE_TIMEOUT' } });
     expect(result.errors[0]?.error.message).toContain('batch_timeout');
     expect(fake.batches[0]?.cancelled).toBe(true);
+  });
+});
+
+describe('a worker that dies after its batch was accepted and before the batch id was recorded', () => {
+  it('the retaken attempt finds the batch it submitted (listed, matched by custom_id once it ended) and submits no second one', async () => {
+    fake = await startFakeAnthropic({ batches: {} });
+    fake.setResponder((req: FakeRequest) => ({ toolInput: outputs[toolOf(req)], usage: { input_tokens: 1000, output_tokens: 1000 } }));
+    const url = redisUrl();
+    const prefix = uniquePrefix('batch-crash');
+    const batches = createAnthropicBatches({ anthropicApiKey: 'sk-ant-test-key', anthropicBaseUrl: fake.url });
+    extraManager = await startManager({ redisUrl: url, prefix, warn: () => undefined, batches, batchPollMs: 50 });
+    const roles = [planner, designer];
+    const worker = { redisUrl: url, prefix, roles, onError: () => undefined, lockDurationMs: 1000, stalledIntervalMs: 500, batchPollMs: 50 };
+    // Worker A stops dead right after the Batches API accepted its batch: the id is never recorded.
+    let onSubmitted: () => void = () => undefined;
+    const submitted = new Promise<void>((resolve) => (onSubmitted = resolve));
+    const dying = new AnthropicLlmClient({
+      apiKey: 'sk-ant-test-key',
+      baseURL: fake.url,
+      model: MODEL,
+      maxRetries: 0,
+      afterBatchSubmit: () => {
+        onSubmitted();
+        return new Promise<void>(() => undefined);
+      },
+    });
+    const a = await startAgentPool({ ...worker, llm: dying });
+    const client = new FleetClient(createRedis(url), prefix);
+    const blocking = createRedis(url, { forWorker: true });
+    try {
+      const runId = await client.submit({ workflow: twoPhases({}), requirements: 'Build a todo API', provider: 'test' });
+      const done = client.follow(runId, blocking, () => undefined);
+      await submitted;
+      expect(fake.batches).toHaveLength(1);
+      // A is gone (its job abandoned, its lock left to expire); B takes the same attempt over.
+      await a.close(100);
+      const b = await startAgentPool({ ...worker, llm: fakeAnthropicClient(fake.url, MODEL) });
+      try {
+        // B looks for A's batch (rather than submitting a second one); while it is in progress B
+        // cannot see whose it is, so it waits.
+        await Promise.race([fake.waitForBatchLists(1, 30_000), fake.waitForBatches(2, 30_000)]);
+        expect(fake.batches).toHaveLength(1);
+        await fake.endBatches();
+        const result = await done;
+        expect(result.status, JSON.stringify(result.errors)).toBe('completed');
+        expect(result.results.planning).toEqual(plan);
+        // One batch, adopted by B: the planner was paid for once, at the batch price.
+        expect(fake.batches).toHaveLength(1);
+        expect(direct(fake).filter((r) => toolOf(r) === 'planner')).toHaveLength(0);
+        const planning = result.phases.find((p) => p.name === 'planning');
+        expect(planning).toMatchObject({ status: 'completed', attempts: 1, mode: 'batch' });
+        expect(planning?.usage.cost_usd).toBeCloseTo(0.009, 9);
+        expect(fake.billed.requests).toBe(2); // the planner's batch request and the designer's direct call
+      } finally {
+        await b.close(2000);
+      }
+    } finally {
+      blocking.disconnect();
+      await client.close();
+      await cleanupPrefix(url, prefix);
+    }
   });
 });
 

@@ -6,14 +6,17 @@
  *
  *   npx tsx bench/tool-use/main.ts [--files N] [--file-bytes B] [--model M] [--out DIR]
  *
- * Both variants run the same scripted agents on the same project (N source files of about B bytes;
+ * Every variant runs the same scripted agents on the same project (N source files of about B bytes;
  * default 12 × 3000), with one review round trip: the reviewer asks for a change to one file, the
  * coder changes it and returns every file, the reviewer approves.
  *
- * - without tools: the reviewer gets every file in its prompt, and the coder gets its previous files;
- * - with tools (`tools: [list_files, read_file]` on implementation and review): files reach the
- *   prompts by reference; the reviewer lists the files and reads the one its finding is about, the
- *   coder reads the file the finding names before it answers.
+ * - without tools (`input_files: inline` on implementation and review): the reviewer gets every file
+ *   in its prompt, and the coder gets its previous files;
+ * - with tools (`input_files: reference`): files reach the prompts by reference, with `list_files`
+ *   and `read_file`; the reviewer lists the files and reads the one its finding is about, the coder
+ *   reads the file the finding names before it answers;
+ * - default: the built-in workflow as shipped (`input_files: auto`): by reference when the files are
+ *   larger than `FLEET_INPUT_FILES_INLINE_MAX_BYTES` (49152 by default), else inline.
  *
  * Needs Redis at REDIS_URL (default redis://127.0.0.1:6379). Writes `bench/results/agent-tools-<date>.json`
  * and prints a markdown table. A benchmark, never a test: the numbers depend on the scripted behaviour.
@@ -105,7 +108,7 @@ interface Measured {
   by_role: Record<string, { requests: number; input_tokens: number }>;
 }
 
-async function measure(variant: 'without tools' | 'with tools', workflow: WorkflowDefinition): Promise<Measured> {
+async function measure(variant: 'without tools' | 'with tools' | 'default (auto)', workflow: WorkflowDefinition): Promise<Measured> {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `{bench-tools-${Date.now()}-${Math.random().toString(36).slice(2, 8)}}`;
   const artifacts = await mkdtemp(join(tmpdir(), 'bench-tools-'));
@@ -161,13 +164,13 @@ function silentLogger(): Parameters<typeof startAgentPool>[0]['logger'] {
   return log as Parameters<typeof startAgentPool>[0]['logger'];
 }
 
-const plain = await loadBuiltinWorkflow('software-delivery');
-const tooled: WorkflowDefinition = {
-  ...plain,
-  phases: plain.phases.map((p) => (p.name === 'implementation' || p.name === 'review' ? { ...p, tools: ['list_files', 'read_file'] } : p)),
-};
-const rows = [await measure('without tools', plain), await measure('with tools', tooled)];
-const [a, b] = rows as [Measured, Measured];
+const builtin = await loadBuiltinWorkflow('software-delivery');
+const forced = (inputFiles: 'inline' | 'reference'): WorkflowDefinition => ({
+  ...builtin,
+  phases: builtin.phases.map((p) => (p.name === 'implementation' || p.name === 'review' ? { ...p, inputFiles } : p)),
+});
+const rows = [await measure('without tools', forced('inline')), await measure('with tools', forced('reference')), await measure('default (auto)', builtin)];
+const [a, b, c] = rows as [Measured, Measured, Measured];
 const pct = (x: number, y: number) => `${(((y - x) / x) * 100).toFixed(1)}%`;
 const lines = [
   `software-delivery, ${FILES} files × ~${FILE_BYTES} bytes, one review round trip, model ${MODEL} (list prices)`,
@@ -175,7 +178,8 @@ const lines = [
   '| variant | status | model calls | input tokens | output tokens | cost USD | coder input | reviewer input |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) => `| ${r.variant} | ${r.status} | ${r.requests} | ${r.input_tokens} | ${r.output_tokens} | ${r.cost_usd.toFixed(4)} | ${r.by_role.coder?.input_tokens ?? 0} | ${r.by_role.reviewer?.input_tokens ?? 0} |`),
-  `| change | | | ${pct(a.input_tokens, b.input_tokens)} | ${pct(a.output_tokens, b.output_tokens)} | ${pct(a.cost_usd, b.cost_usd)} | ${pct(a.by_role.coder?.input_tokens ?? 1, b.by_role.coder?.input_tokens ?? 0)} | ${pct(a.by_role.reviewer?.input_tokens ?? 1, b.by_role.reviewer?.input_tokens ?? 0)} |`,
+  `| with tools vs without | | | ${pct(a.input_tokens, b.input_tokens)} | ${pct(a.output_tokens, b.output_tokens)} | ${pct(a.cost_usd, b.cost_usd)} | ${pct(a.by_role.coder?.input_tokens ?? 1, b.by_role.coder?.input_tokens ?? 0)} | ${pct(a.by_role.reviewer?.input_tokens ?? 1, b.by_role.reviewer?.input_tokens ?? 0)} |`,
+  `| default vs without | | | ${pct(a.input_tokens, c.input_tokens)} | ${pct(a.output_tokens, c.output_tokens)} | ${pct(a.cost_usd, c.cost_usd)} | ${pct(a.by_role.coder?.input_tokens ?? 1, c.by_role.coder?.input_tokens ?? 0)} | ${pct(a.by_role.reviewer?.input_tokens ?? 1, c.by_role.reviewer?.input_tokens ?? 0)} |`,
 ];
 console.log(lines.join('\n'));
 const outDir = resolve(values.out);

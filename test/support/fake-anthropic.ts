@@ -19,8 +19,8 @@
  * responder decides the reply from the request (the conversation so far), and {@link FakeAnthropic.billed}
  * sums the tokens it billed (4 characters of system, messages and tools an input token).
  *
- * With `batches`, it also speaks the Message Batches API (`/v1/messages/batches`: create, retrieve,
- * cancel, results as JSON lines), answering each batched request like a Messages request when the
+ * With `batches`, it also speaks the Message Batches API (`/v1/messages/batches`: create, list,
+ * retrieve, cancel, results as JSON lines), answering each batched request like a Messages request when the
  * batch is processed ({@link FakeAnthropic.endBatches}, or by itself after some retrievals). With
  * `promptCache`, it keeps a prompt cache with TTLs on a clock the test may skip.
  *
@@ -290,10 +290,14 @@ export interface FakeAnthropic extends AsyncDisposable {
   setResponder(responder: FakeResponder | undefined): void;
   /** Every message batch created, in order (with `batches` set). */
   readonly batches: readonly FakeBatch[];
+  /** How many times the batches were listed (`GET /v1/messages/batches`). */
+  readonly batchLists: number;
   /** Process every batch still in progress: answer each of its requests, and end it. */
   endBatches(): Promise<void>;
   /** Resolve once `count` batches were created; reject after `timeoutMs` (default 20000). */
   waitForBatches(count: number, timeoutMs?: number): Promise<void>;
+  /** Resolve once the batches were listed `count` times; reject after `timeoutMs` (default 20000). */
+  waitForBatchLists(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests have arrived; reject after `timeoutMs` (default 20000). */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
   /** Resolve once `count` requests were aborted by the client; reject after `timeoutMs` (default 20000). */
@@ -345,6 +349,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   readonly #promptCache: PromptCacheSim | undefined;
   readonly #batchOptions: FakeBatchOptions | undefined;
   readonly batches: FakeBatch[] = [];
+  batchLists = 0;
   readonly #strict: 'honour' | 'ignore';
   readonly #server = createServer((req, res) => {
     this.#handle(req, res).catch((err: unknown) => {
@@ -398,6 +403,10 @@ class FakeAnthropicServer implements FakeAnthropic {
 
   waitForRequests(count: number, timeoutMs = 20_000): Promise<void> {
     return this.#waitFor(() => this.requests.length >= count, timeoutMs, () => `${count} request(s), got ${this.requests.length}`);
+  }
+
+  waitForBatchLists(count: number, timeoutMs = 20_000): Promise<void> {
+    return this.#waitFor(() => this.batchLists >= count, timeoutMs, () => `${count} batch list(s), got ${this.batchLists}`);
   }
 
   waitForBatches(count: number, timeoutMs = 20_000): Promise<void> {
@@ -514,6 +523,18 @@ class FakeAnthropicServer implements FakeAnthropic {
     const [, id, action] = /^\/v1\/messages\/batches(?:\/([^/]+))?(?:\/(cancel|results))?$/.exec(path) ?? [];
     const version = headerValue(request.headers, 'anthropic-version');
     if (version === undefined) return this.#sendError(res, { status: 400, errorType: 'invalid_request_error', message: 'anthropic-version: header is required' });
+    if (id === undefined && request.method === 'GET') {
+      // List, newest first; `after_id` pages on to older batches (https://docs.anthropic.com/en/api/listing-message-batches).
+      const query = new URLSearchParams(request.path.split('?')[1] ?? '');
+      const limit = Math.min(1000, Math.max(1, Number(query.get('limit') ?? 20)));
+      const newest = [...this.batches].reverse();
+      const afterId = query.get('after_id');
+      const from = afterId === null ? 0 : newest.findIndex((b) => b.id === afterId) + 1;
+      const page = newest.slice(from, from + limit);
+      this.batchLists += 1;
+      this.#notify();
+      return sendJson(res, 200, { data: page.map((b) => this.#batchJson(b)), has_more: from + limit < newest.length, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null });
+    }
     if (id === undefined) {
       if (request.method !== 'POST') return this.#sendError(res, { status: 405, errorType: 'invalid_request_error', message: `Method ${request.method} not allowed` });
       const list = request.body?.['requests'];

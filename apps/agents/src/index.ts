@@ -1,7 +1,7 @@
 /**
  * @agentfleet/agents: the agent roles and the worker host that serves them.
  */
-export { startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js';
+export { inputFilesFor, startAgentPool, type AgentPool, type AgentPoolOptions } from './pool.js';
 export {
   MAX_STALLED_COUNT,
   createWorkerHost,

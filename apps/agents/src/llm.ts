@@ -107,14 +107,25 @@ export function fleetPrices(config: FleetConfig): Readonly<Record<string, ModelP
 
 /**
  * The pool options that follow from the configuration for issue 8's features: the client per role
- * (`FLEET_ROLE_MODELS`), the fleet-wide rate limits (`FLEET_RATE_LIMIT_*`) and the price table
- * (`FLEET_PRICES`). Spread into `startAgentPool`'s options.
+ * (`FLEET_ROLE_MODELS`), the fleet-wide rate limits (`FLEET_RATE_LIMIT_*`), the price table
+ * (`FLEET_PRICES`), how often a batch call looks again for its batch (`FLEET_BATCH_POLL_MS`) and
+ * how many bytes of input files go inline (`FLEET_INPUT_FILES_INLINE_MAX_BYTES`).
+ * Spread into `startAgentPool`'s options.
  */
 export function agentPoolSettings(config: FleetConfig, roles: readonly AgentRole[]): {
   llmFor: (role: string) => LlmClient;
   rateLimits: FleetConfig['rateLimits'];
   prices: Readonly<Record<string, ModelPrice>>;
   traceContent: boolean;
+  batchPollMs: number;
+  inputFilesInlineMaxBytes: number;
 } {
-  return { llmFor: createRoleLlmClients(config, roles), rateLimits: config.rateLimits, prices: fleetPrices(config), traceContent: config.traceContent };
+  return {
+    llmFor: createRoleLlmClients(config, roles),
+    rateLimits: config.rateLimits,
+    prices: fleetPrices(config),
+    traceContent: config.traceContent,
+    batchPollMs: config.batchPollMs,
+    inputFilesInlineMaxBytes: config.inputFilesInlineMaxBytes,
+  };
 }

@@ -27,7 +27,9 @@ import {
   MAX_BATCH_TIMEOUT_S,
   batchCallKey,
   isBatchWait,
+  DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
   type ModelPrice,
+  type PhaseDefinition,
   type RateLimits,
   type FleetLogger,
   type LlmClient,
@@ -73,6 +75,16 @@ export interface AgentPoolOptions extends WorkerHostSettings {
   tools?: FleetTool[] | undefined;
   /** Put tool call arguments on `execute_tool` spans and `tool_call` run events (`FLEET_TRACE_CONTENT`). @defaultValue false */
   traceContent?: boolean | undefined;
+  /**
+   * How long a batch-mode call that looks for the batch a dead take may have submitted waits before
+   * it looks again, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000
+   */
+  batchPollMs?: number | undefined;
+  /**
+   * The most bytes of input files a phase with `input_files: auto` gets inline; above it they go by
+   * reference (`FLEET_INPUT_FILES_INLINE_MAX_BYTES`). @defaultValue 49152
+   */
+  inputFilesInlineMaxBytes?: number | undefined;
 }
 
 export interface AgentPool {
@@ -122,6 +134,8 @@ export async function startAgentPool(options: AgentPoolOptions): Promise<AgentPo
           toolSettings,
           toolRegistry,
           traceContent: options.traceContent === true,
+          batchPollMs: options.batchPollMs,
+          inputFilesInlineMaxBytes: options.inputFilesInlineMaxBytes ?? DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
         }),
     })),
     { rateLimited: limiter !== undefined, started: { message: 'agent pool started', fields: { provider: options.llm.provider, model: options.llm.model } } },
@@ -150,6 +164,8 @@ interface ProcessContext {
   toolSettings: ToolSettings;
   toolRegistry: () => Promise<ToolRegistry>;
   traceContent: boolean;
+  batchPollMs: number | undefined;
+  inputFilesInlineMaxBytes: number;
 }
 
 /** Run one attempt of one phase iteration. */
@@ -167,9 +183,14 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       const signal = attemptSig.signal;
       // The offline model never calls tools: its phases run as they would without them.
       const offline = ctx.llm.provider === 'offline';
-      const toolNames = offline ? [] : [...(ctx.role.tools ?? []), ...(phaseDef.tools ?? [])];
+      // How the files of its inputs reach the model: by reference, the phase reads them with read_file.
+      const inputFiles = offline ? 'inline' : inputFilesFor(phaseDef, [outputs[data.phase], input.previous, ...input.upstream.map((u) => u.output)], ctx.inputFilesInlineMaxBytes);
+      const toolNames = offline ? [] : [...new Set([...(ctx.role.tools ?? []), ...(phaseDef.tools ?? []), ...(inputFiles === 'reference' ? ['list_files', 'read_file'] : [])])];
       const roleServers = offline ? [] : (ctx.role.mcpServers ?? []);
-      const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, data.iteration) : undefined;
+      // A phase resumed after a budget wait continues the journal of the iteration that paused: the
+      // calls it made are replayed (same idempotency keys), the replies it was billed for not counted twice.
+      const journalRef = phaseState.journal ?? { iteration: data.iteration, steps: 0 };
+      const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, journalRef.iteration) : undefined;
       let toolbox: AgentToolbox | undefined;
       try {
         if (journal) {
@@ -258,16 +279,19 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
                       timeoutMs: phaseDef.batchTimeoutMs ?? MAX_BATCH_TIMEOUT_S * 1000,
                       records: ctx.batches,
                       owner: { run_id: data.run_id, phase: data.phase, iteration: data.iteration, attempt, role: ctx.role.name },
+                      recheckMs: ctx.batchPollMs,
                     },
                   }
                 : {}),
               maxTurns: phaseDef.maxTurns ?? ctx.role.maxTurns,
+              filesByReference: inputFiles === 'reference',
               ...(toolbox
                 ? {
                     tools: {
                       toolbox,
                       journal,
-                      keyPrefix: `${data.run_id}.${data.phase}.${data.iteration}`,
+                      keyPrefix: `${data.run_id}.${data.phase}.${journalRef.iteration}`,
+                      countedSteps: journalRef.steps,
                       callTimeoutMs: data.timeout_ms,
                       recordContent: ctx.traceContent,
                       onToolCall: (call: ToolCallInfo) =>
@@ -306,7 +330,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
         );
         const { output, action } = splitOutput(ctx.role, result.output, input);
         const reported = await phase.complete(output, { usage: result.usage, model: result.model, action, cacheHit: result.cacheHit });
-        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, reported }, 'phase attempt completed');
+        ctx.log.info({ ...ref, attempt, model: result.model, usage: result.usage, input_files: inputFiles, reported }, 'phase attempt completed');
         return { reported, attempt };
       } catch (err) {
         // The work succeeded and only its commit failed: no failed attempt, BullMQ retries the job.
@@ -329,13 +353,17 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
             });
             if (!reported) return { reported: false, attempt };
           }
-          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted }, 'phase waits for its message batch');
-          await job.moveToDelayed(err.record.timeout_at + 1000, token);
+          ctx.log.info({ ...ref, attempt, batch_id: err.record.batch_id, submitted: err.submitted, ...(err.recheckAt !== undefined ? { looking: true } : {}) }, 'phase waits for its message batch');
+          // Looking for the batch a dead take may have submitted: back at the next look (nobody else
+          // knows that batch to bring the job back), else when the batch's timeout passes.
+          await job.moveToDelayed(Math.min(err.recheckAt ?? Infinity, err.record.timeout_at + 1000), token);
           throw new DelayedError();
         }
         if (err instanceof BudgetWait) {
           // The next call would pass a budget that waits: the phase waits for a `budget` event, and
-          // the job ends here (its slot is free); the raise runs the phase again as a new iteration.
+          // the job ends here (its slot is free); the raise runs the phase again as a new iteration,
+          // which continues this tool loop: every step journaled so far is counted by this commit.
+          const journaled = journal ? await journal.next() : undefined;
           const reported = await phase.commit({
             type: 'phase_budget_wait',
             at: Date.now(),
@@ -344,6 +372,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
             attempt,
             usage: billedUsage(err),
             prompt: err.prompt,
+            ...(journaled !== undefined ? { journal: { iteration: journalRef.iteration, steps: journaled } } : {}),
             startedAt: phase.started,
             agent: ctx.role.name,
           });
@@ -380,6 +409,28 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
         await toolbox?.close();
       }
   });
+}
+
+/**
+ * How the files of a phase's inputs reach the model: the phase's `input_files`, with `auto` decided
+ * by the bytes of the files in `outputs` (a path counted once, the last version) against
+ * `inlineMaxBytes`; without `input_files`, by reference exactly when the phase offers `read_file`.
+ */
+export function inputFilesFor(phase: Pick<PhaseDefinition, 'inputFiles' | 'tools'>, outputs: readonly unknown[], inlineMaxBytes: number): 'inline' | 'reference' {
+  const mode = phase.inputFiles;
+  if (mode === 'inline' || mode === 'reference') return mode;
+  if (mode === undefined) return phase.tools?.includes('read_file') ? 'reference' : 'inline';
+  const sizes = new Map<string, number>();
+  for (const output of outputs) {
+    const files = (output as { files?: unknown } | null | undefined)?.files;
+    if (!Array.isArray(files)) continue;
+    for (const f of files as Array<{ path?: unknown; content?: unknown }>) {
+      if (typeof f.path === 'string' && typeof f.content === 'string') sizes.set(f.path, Buffer.byteLength(f.content));
+    }
+  }
+  let total = 0;
+  for (const bytes of sizes.values()) total += bytes;
+  return total > inlineMaxBytes ? 'reference' : 'inline';
 }
 
 /** A price table at the Message Batches API's discount ({@link BATCH_PRICE_FACTOR}). */

@@ -135,6 +135,12 @@ export interface RoleCallOptions {
   /** Tools the model may call before it submits (a tool loop); none when absent. */
   tools?: RoleToolOptions | undefined;
   /**
+   * Send the files of the input (outputs shaped like the coder's) by reference, named with their
+   * size, for the model to read with `read_file` (which the turn must offer), instead of inline.
+   * @defaultValue whether the turn offers `read_file`
+   */
+  filesByReference?: boolean | undefined;
+  /**
    * Told of each piece of every reply as it is written (every call then streams): `call` is 0 for
    * the first call, 1.. for later ones (tool-loop rounds, repairs), so a display starts over when it grows. Display only: a piece
    * may belong to a reply that then fails or is refused by validation.
@@ -264,6 +270,11 @@ export interface RoleToolOptions {
   journal?: ToolJournal | undefined;
   /** `<run>.<phase>.<iteration>`: each call's idempotency key is this plus `.<call>`. */
   keyPrefix: string;
+  /**
+   * Journal steps before this one whose replies the run's usage already counts (the loop paused on
+   * its budget and that was committed): replayed without counting their tokens again. @defaultValue 0
+   */
+  countedSteps?: number | undefined;
   /** Bound on one tool call, ms (the phase's timeout). */
   callTimeoutMs: number;
   /** Record each call's arguments and result on its `execute_tool` span (`FLEET_TRACE_CONTENT`). @defaultValue false */
@@ -290,8 +301,9 @@ export function toolResultText(tool: string, content: string): string {
  * back as a `tool_result` (`is_error` for a failed call), until it calls the submit tool; at most
  * `options.maxTurns` model calls. Every step is written to the journal first, and a turn that finds
  * steps in it (an attempt taken up again after a crash) replays them: the journaled replies stand in
- * for model calls (their tokens counted, as they were billed and never committed) and the journaled
- * results for tool calls, and the loop continues from the first step the journal lacks.
+ * for model calls (their tokens counted, as they were billed and never committed, except the first
+ * `tools.countedSteps` steps, committed by a budget wait) and the journaled results for tool calls,
+ * and the loop continues from the first step the journal lacks.
  *
  * A reply that fails validation is sent back as its `tool_use` block with the problems as a
  * `tool_result` with `is_error: true` (a schema repair).
@@ -309,8 +321,9 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
   const loop = options.tools;
   const extraTools = loop?.toolbox.definitions ?? [];
   const tool = { name: `submit_${role.name}_output`, description: role.description, inputSchema: outputJsonSchema(role) };
-  // With read_file, upstream files travel by reference: the model reads the ones it needs.
-  const promptInput = extraTools.some((t) => t.name === 'read_file') ? filesByReference(input) : input;
+  // With read_file, upstream files travel by reference (unless the phase wants them inline): the model reads the ones it needs.
+  const canRead = extraTools.some((t) => t.name === 'read_file');
+  const promptInput = canRead && (options.filesByReference ?? true) ? filesByReference(input) : input;
   const { system, messages } = renderRolePrompt(role, promptInput, extraTools.length > 0 ? (extraTools.some((t) => t.name === 'read_file') ? 'files' : 'tools') : undefined);
   const model = options.model ?? llm.model;
   const prices = options.prices ?? MODEL_PRICES;
@@ -359,7 +372,8 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
     const journaled = journal ? fromJournal('reply') : undefined;
     if (journaled) {
       reply = journaled.reply;
-      addTo(usage, replyUsage(reply, prices));
+      // Billed and never committed (a crashed attempt), unless a budget wait committed it already.
+      if (step >= (loop?.countedSteps ?? 0)) addTo(usage, replyUsage(reply, prices));
       responseIds.push(reply.id);
       step += 1;
     } else {
@@ -393,7 +407,9 @@ export async function runRole<T>(role: AgentRole<T>, llm: LlmClient, input: Role
             ...(options.promptCacheTtl ? { cacheTtl: options.promptCacheTtl } : {}),
             // The call's batch key is its turn number, as the gates see it (`call.index`): a take of the
             // same attempt replays the journaled turns and finds the batch of the turn it waited on.
-            ...(options.batch ? { batch: { key: options.batch.keyFor(turn), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner } } : {}),
+            ...(options.batch
+              ? { batch: { key: options.batch.keyFor(turn), timeoutMs: options.batch.timeoutMs, records: options.batch.records, owner: options.batch.owner, recheckMs: options.batch.recheckMs } }
+              : {}),
             messages,
             tool,
             ...(extraTools.length > 0 ? { tools: extraTools } : {}),

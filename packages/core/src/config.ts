@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { FleetError } from './errors.js';
 import { DEFAULT_RUN_RETENTION_MS } from './store/retention.js';
+import { DEFAULT_INPUT_FILES_INLINE_MAX_BYTES } from './workflow/agent-tools.js';
 
 /** Default model when `FLEET_MODEL` is unset: a current Claude model. */
 export const DEFAULT_MODEL = 'claude-sonnet-5-5';
@@ -201,7 +202,18 @@ export const SETTINGS_SCHEMA = z.object({
     .int()
     .min(100, 'FLEET_BATCH_POLL_MS must be at least 100 (ms between polls of open message batches)')
     .default(30_000)
-    .meta(setting({ description: 'How often the manager asks the Anthropic Message Batches API about open message batches of `mode: batch` phases, ms.' })),
+    .meta(setting({ description: 'How often the manager asks the Anthropic Message Batches API about open message batches of `mode: batch` phases, ms; also how often an agent worker that took over a call whose batch id was never recorded looks again for that batch.' })),
+  FLEET_INPUT_FILES_INLINE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0, 'FLEET_INPUT_FILES_INLINE_MAX_BYTES must be a whole number of bytes, 0 or more')
+    .default(DEFAULT_INPUT_FILES_INLINE_MAX_BYTES)
+    .meta(
+      setting({
+        description:
+          'The most bytes of input files (outputs shaped like the coder\'s) a phase with `input_files: auto` (the built-in `software-delivery` coder and reviewer) gets inline in its prompt; above it the prompt names the files and the agent reads them with `read_file`. `0`: always by reference; a very large number: always inline.',
+      }),
+    ),
 });
 
 const envSchema = SETTINGS_SCHEMA;
@@ -242,6 +254,8 @@ export interface FleetConfig {
   rateLimits: { requests: number; inputTokens: number; outputTokens: number; windowMs: number };
   /** How often the manager asks the Batches API about open message batches, ms (`FLEET_BATCH_POLL_MS`). @defaultValue 30000 */
   batchPollMs: number;
+  /** Bytes of input files an `input_files: auto` phase gets inline at most (`FLEET_INPUT_FILES_INLINE_MAX_BYTES`). @defaultValue 49152 */
+  inputFilesInlineMaxBytes: number;
   /** Extra prices, model prefix → USD per million tokens (`FLEET_PRICES` JSON), over the built-in table. */
   prices: Record<string, { inputPerMTok: number; outputPerMTok: number; cacheWritePerMTok: number; cacheReadPerMTok: number }>;
 
@@ -320,6 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     },
     prices: parsePrices(e.FLEET_PRICES),
     batchPollMs: e.FLEET_BATCH_POLL_MS,
+    inputFilesInlineMaxBytes: e.FLEET_INPUT_FILES_INLINE_MAX_BYTES,
   };
 }
 

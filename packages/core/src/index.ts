@@ -51,6 +51,7 @@ export {
   type TokenUsage,
   type FullTokenUsage,
   type BudgetWaitPrompt,
+  type PhaseJournalRef,
 } from './scheduler/types.js';
 
 export {
@@ -139,7 +140,7 @@ export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { finalJobError, toJobOutcome, unrecoverableJob, type JobOutcome } from './queues/job-outcome.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
 
-export type { BatchCall, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
+export type { BatchCall, BatchIntent, BatchRecord, BatchRecordStore, LlmClient, LlmDelta, LlmEffort, LlmMessage, LlmRequest, LlmResponse, LlmTextBlock, LlmUsage, RateLimitInfo } from './llm/types.js';
 export type { LlmContentBlock, LlmToolCall, LlmToolDefinition, LlmToolResultBlock, LlmToolUseBlock } from './llm/types.js';
 export { LLM_EFFORTS, blockText, messageText } from './llm/types.js';
 export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } from './llm/strict-schema.js';
@@ -176,11 +177,14 @@ export { BUDGET_EVENT, BudgetRaiseSchema, BudgetSchema, compileBudget, raisedBud
 export {
   AGENT_TOOL_NAME_PATTERN,
   AgentToolsSchema,
+  DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
   DEFAULT_MAX_TURNS,
+  InputFilesSchema,
   McpServerSchema,
   McpServersSchema,
   MaxTurnsSchema,
   compileMcpServers,
+  type InputFilesMode,
   type McpServerFile,
   type McpServerSpec,
 } from './workflow/agent-tools.js';

@@ -6,13 +6,33 @@
  * (the manager polls open batches, see {@link AnthropicBatches.status}), the job is taken again, the
  * same key finds the same batch, and its result is the call's reply.
  *
+ * A worker may die after the API accepted a batch and before its id was recorded. The API has no
+ * idempotency key for `batches.create` and no metadata on a batch, so the call records its intent
+ * (its deterministic `custom_id` and the time) before it submits; a take that finds the intent but
+ * no record lists the batches created since (newest first, {@link INTENT_SKEW_MS} of clock skew
+ * allowed), reads the results of those that ended and hold one request, and adopts the one whose
+ * result carries its `custom_id`. While such a batch is still in progress (its requests cannot be
+ * read before it ends) the take waits and looks again; it submits only when none of them is its own.
+ *
  * Batches API: https://docs.anthropic.com/en/api/creating-message-batches,
+ * https://docs.anthropic.com/en/api/listing-message-batches,
  * https://docs.anthropic.com/en/docs/build-with-claude/batch-processing
  */
 import Anthropic from '@anthropic-ai/sdk';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { Message, MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages';
+import { createHash } from 'node:crypto';
 import { FleetError, type FleetErrorCode } from '../errors.js';
-import type { BatchRecord, LlmRequest, LlmResponse } from './types.js';
+import type { BatchIntent, BatchRecord, LlmRequest, LlmResponse } from './types.js';
+
+/**
+ * How much earlier than its intent (the worker's clock) a batch's `created_at` (the API's clock)
+ * may be and still be looked at as the one a dead take submitted, ms.
+ */
+export const INTENT_SKEW_MS = 5 * 60_000;
+
+/** How long a take waits before it looks again for the batch an earlier take may have submitted, ms (without {@link BatchCall.recheckMs}). */
+export const DEFAULT_BATCH_RECHECK_MS = 30_000;
 
 /**
  * Thrown by a batch-mode call whose batch has not ended yet: the worker records the phase as waiting
@@ -24,8 +44,14 @@ export class BatchPending extends Error {
     readonly record: BatchRecord,
     /** The batch was submitted by this call (not found from an earlier take). */
     readonly submitted: boolean,
+    /**
+     * Set while the call looks for the batch an earlier take may have submitted (`record.batch_id`
+     * is then the newest batch that might be it, still in progress): take the job up again at
+     * this time (epoch ms) to look again.
+     */
+    readonly recheckAt?: number | undefined,
   ) {
-    super(`waiting for message batch ${record.batch_id}`);
+    super(recheckAt === undefined ? `waiting for message batch ${record.batch_id}` : `looking for the message batch an earlier take submitted (batch ${record.batch_id} may be it)`);
   }
 }
 
@@ -75,6 +101,8 @@ export interface BatchReplyConverter {
   codeForErrorType: (type: string) => FleetErrorCode;
   /** An SDK error (status, connection, abort) as the direct call would throw it. */
   toFleetError: (err: unknown) => FleetError;
+  /** Test seam: awaited after the API accepted a batch and before its id is recorded. */
+  afterSubmit?: ((batchId: string) => Promise<void>) | undefined;
 }
 
 /**
@@ -104,13 +132,32 @@ async function batchCall(client: Anthropic, params: MessageCreateParamsNonStream
   const options = { signal: request.signal };
   let record = await call.records.get(call.key);
   if (!record) {
-    const customId = customIdOf(call.key);
-    const batch = await client.messages.batches.create({ requests: [{ custom_id: customId, params }] }, options);
-    const now = Date.now();
-    record = await call.records.put(call.key, { batch_id: batch.id, custom_id: customId, submitted_at: now, timeout_at: now + call.timeoutMs }, call.owner);
+    const intent = await call.records.intend(call.key, { custom_id: customIdOf(call.key), at: Date.now() });
+    let adopted: MessageBatch | undefined;
+    if (!intent.fresh) {
+      // An earlier take got as far as submitting: the API may have accepted its batch before it died.
+      const found = await findSubmitted(client, intent, request.signal);
+      if (found?.kind === 'open') {
+        const timeoutAt = intent.at + call.timeoutMs;
+        if (Date.now() >= timeoutAt) {
+          throw new FleetError('PHASE_TIMEOUT', `the batch an earlier take of this call may have submitted (batch ${found.batch.id} may be it) did not end within the phase's batch_timeout of ${Math.round(call.timeoutMs / 1000)} s`, {
+            details: { batch_id: found.batch.id, custom_id: intent.custom_id },
+          });
+        }
+        throw new BatchPending({ batch_id: found.batch.id, custom_id: intent.custom_id, submitted_at: intent.at, timeout_at: timeoutAt }, false, Date.now() + (call.recheckMs ?? DEFAULT_BATCH_RECHECK_MS));
+      }
+      if (found) adopted = found.batch;
+      // None of the batches since is its own: the earlier take died before the API accepted one.
+      else await call.records.reintend(call.key, { custom_id: intent.custom_id, at: Date.now() });
+    }
+    const batch = adopted ?? (await client.messages.batches.create({ requests: [{ custom_id: intent.custom_id, params }] }, options));
+    if (!adopted) await convert.afterSubmit?.(batch.id);
+    const submittedAt = adopted ? Date.parse(adopted.created_at) : Date.now();
+    record = await call.records.put(call.key, { batch_id: batch.id, custom_id: intent.custom_id, submitted_at: submittedAt, timeout_at: (adopted ? intent.at : submittedAt) + call.timeoutMs }, call.owner);
     // Another take recorded its batch first: this one is not needed.
     if (record.batch_id !== batch.id) await client.messages.batches.cancel(batch.id).catch(() => undefined);
-    throw new BatchPending(record, record.batch_id === batch.id);
+    // An adopted batch has ended: its result is read below.
+    if (!adopted || record.batch_id !== batch.id) throw new BatchPending(record, record.batch_id === batch.id && !adopted);
   }
   const batch = await client.messages.batches.retrieve(record.batch_id, {}, options);
   if (batch.processing_status !== 'ended') {
@@ -150,8 +197,35 @@ async function batchCall(client: Anthropic, params: MessageCreateParamsNonStream
   throw new FleetError('PROVIDER_BAD_REQUEST', `message batch ${record.batch_id} ended without a result for ${record.custom_id}`, { details: { batch_id: record.batch_id } });
 }
 
-/** A `custom_id` from a call key: the API allows 1-64 of `[a-zA-Z0-9_-]`. */
+/**
+ * Look for the batch a dead take of the call submitted, from its intent: the batches created since
+ * (the list is newest first) that hold one request; an ended one whose result carries the intent's
+ * `custom_id` is it (`found`); else the newest still in progress, which might be it (`open`); else
+ * none.
+ */
+async function findSubmitted(client: Anthropic, intent: BatchIntent, signal: AbortSignal): Promise<{ kind: 'found' | 'open'; batch: MessageBatch } | undefined> {
+  let open: MessageBatch | undefined;
+  for await (const batch of client.messages.batches.list({ limit: 100 }, { signal })) {
+    if (Date.parse(batch.created_at) < intent.at - INTENT_SKEW_MS) break;
+    const c = batch.request_counts;
+    if (c.processing + c.succeeded + c.errored + c.canceled + c.expired !== 1) continue;
+    if (batch.processing_status !== 'ended') {
+      open ??= batch;
+      continue;
+    }
+    for await (const entry of await client.messages.batches.results(batch.id, {}, { signal })) {
+      if (entry.custom_id === intent.custom_id) return { kind: 'found', batch };
+    }
+  }
+  return open ? { kind: 'open', batch: open } : undefined;
+}
+
+/**
+ * A `custom_id` from a call key, the same for every take of the call and unique to it (it names
+ * the call's batch when a take looks for it): the API allows 1-64 of `[a-zA-Z0-9_-]`, so a longer
+ * key is hashed.
+ */
 function customIdOf(key: string): string {
   const safe = key.replace(/[^a-zA-Z0-9_-]/g, '_');
-  return safe.length <= 64 ? safe : safe.slice(safe.length - 64);
+  return safe.length <= 64 ? safe : `h_${createHash('sha256').update(key).digest('base64url')}`;
 }

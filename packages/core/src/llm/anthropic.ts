@@ -65,6 +65,12 @@ export interface AnthropicClientOptions {
    * @defaultValue the SDK's non-streaming default: 10 minutes
    */
   timeoutMs?: number | undefined;
+  /**
+   * Test seam: awaited after the Message Batches API accepted a batch-mode call's batch and before
+   * its id is recorded. A hook that never settles stands for a worker that dies at that point (the
+   * crash window {@link generateInBatch} closes).
+   */
+  afterBatchSubmit?: ((batchId: string) => Promise<void>) | undefined;
 }
 
 /** Options after defaults and checks: what the client runs with. */
@@ -132,6 +138,7 @@ export class AnthropicLlmClient implements LlmClient {
   readonly provider = 'anthropic';
   readonly model: string;
   readonly #options: CompiledOptions;
+  readonly #afterBatchSubmit: ((batchId: string) => Promise<void>) | undefined;
   readonly #client: Anthropic;
 
   /**
@@ -140,6 +147,7 @@ export class AnthropicLlmClient implements LlmClient {
    */
   constructor(options: AnthropicClientOptions) {
     this.#options = compileOptions(options);
+    this.#afterBatchSubmit = options.afterBatchSubmit;
     this.model = this.#options.model;
     this.#client = new Anthropic({
       apiKey: this.#options.apiKey,
@@ -182,6 +190,7 @@ export class AnthropicLlmClient implements LlmClient {
         toResponse: (message) => this.responseFromMessage(message, request),
         codeForErrorType,
         toFleetError: (err) => redactError(this.#toFleetError(err, request.signal), this.#options.apiKey),
+        ...(this.#afterBatchSubmit ? { afterSubmit: this.#afterBatchSubmit } : {}),
       });
     const hook = request.onSent;
     return hook ? sentHooks.run(hook, () => this.#send(params, request)) : this.#send(params, request);

@@ -269,6 +269,11 @@ export interface BatchCall {
   records: BatchRecordStore;
   /** What the open-batch index needs to resume the phase (run, phase, iteration, attempt, role queue). */
   owner: { run_id: string; phase: string; iteration: number; attempt: number; role: string };
+  /**
+   * How long a take waits before it looks again for a batch an earlier take may have submitted
+   * (batches that might be it are still in progress), ms. @defaultValue 30000
+   */
+  recheckMs?: number | undefined;
 }
 
 /** One submitted batch request, as stored per attempt and call. */
@@ -282,10 +287,28 @@ export interface BatchRecord {
   timeout_at: number;
 }
 
+/**
+ * What a call was about to submit, recorded before it asks the Batches API: a take that finds an
+ * intent but no {@link BatchRecord} may have died after the API accepted the batch, and looks for it.
+ */
+export interface BatchIntent {
+  /** The request's `custom_id` the batch would carry. */
+  custom_id: string;
+  /** When the call was about to submit, epoch ms (the worker's clock). */
+  at: number;
+}
+
 /** Where batch ids are kept durably (the run's Redis keys; see store/batch-store.ts). */
 export interface BatchRecordStore {
   /** The batch already submitted under `key`, if any. */
   get(key: string): Promise<BatchRecord | undefined>;
+  /**
+   * Record the intent to submit under `key`, unless one is recorded: returns the intent that
+   * stands, `fresh` when it is this one (no earlier take got as far).
+   */
+  intend(key: string, intent: BatchIntent): Promise<BatchIntent & { fresh: boolean }>;
+  /** Replace the intent under `key` (a take about to submit again, having found no batch of the last one). */
+  reintend(key: string, intent: BatchIntent): Promise<void>;
   /** Record a submitted batch; the first record for a key stands and is returned. */
   put(key: string, record: BatchRecord, owner: BatchCall['owner']): Promise<BatchRecord>;
   /** The result of `key` is handed out; true the first time (it is billed then), false on a replay. */

@@ -77,4 +77,14 @@ describe('phases waiting for their budget', () => {
     expect(bad.budgetRaise).toBeUndefined();
     expect(feed([{ type: 'run_started', at: 1 }, wait('a', 'phase', 2)]).accepted).toEqual([true, false]);
   });
+
+  it('a wait in a tool loop names its journal; the iteration the raise starts keeps it, and completing the phase clears it', () => {
+    const inLoop = { ...wait('a', 'phase'), journal: { iteration: 1, steps: 2 } } as SchedulerEvent;
+    const raised = feed([{ type: 'run_started', at: 1 }, inLoop, { type: 'external_event', at: 3, event: 'budget', data: { add_usd: 2 } }]);
+    expect(raised.enqueued).toContain('a.2');
+    expect(raised.state.phases.a).toMatchObject({ iteration: 2, status: 'queued', journal: { iteration: 1, steps: 2 } });
+    const completed = decide(def, raised.state, { type: 'phase_completed', at: 4, phase: 'a', iteration: 2, attempt: 1, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm' }).state;
+    expect(completed.phases.a?.status).toBe('completed');
+    expect(completed.phases.a?.journal).toBeUndefined();
+  });
 });

@@ -236,6 +236,8 @@ class DecisionBuilder {
         addUsage(this.state.usage, event.usage);
         phase.status = 'waiting';
         phase.waitingFor = { event: BUDGET_EVENT, prompt: event.prompt };
+        // The iteration the raise starts continues this tool loop (its calls made, its replies counted).
+        if (event.journal) phase.journal = { iteration: event.journal.iteration, steps: event.journal.steps };
         this.events.push({ type: 'phase_waiting', at: event.at, phase: event.phase, event: BUDGET_EVENT, prompt: event.prompt });
         return true;
       }
@@ -324,7 +326,8 @@ class DecisionBuilder {
   /**
    * A `budget` event: add `add_usd` / `add_tokens` to the budget that stopped each phase waiting on
    * it (the phase's own, or the run's, once however many phases it stopped), or to the run's when
-   * none waits; the waiting phases run again as new iterations. Data that is not a valid raise (the
+   * none waits; the waiting phases run again as new iterations, each continuing the tool loop it
+   * paused in (`PhaseState.journal`). Data that is not a valid raise (the
    * client checks it before sending) is recorded and changes nothing.
    */
   private raiseBudget(data: unknown): void {
@@ -447,6 +450,7 @@ class DecisionBuilder {
     delete phase.error;
     delete phase.feedback;
     delete phase.waitingFor;
+    delete phase.journal;
     this.events.push({
       type: 'phase_completed',
       at,
@@ -569,6 +573,7 @@ class DecisionBuilder {
     phase.finishedAt = at;
     phase.durationMs = at - (phase.startedAt ?? phase.queuedAt ?? at);
     delete phase.waitingFor;
+    delete phase.journal;
     this.state.errors.push({ phase: name, error });
     this.events.push({ type: 'phase_failed', at, phase: name, error });
     if (!this.def(name).continueOnError) {

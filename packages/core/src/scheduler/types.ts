@@ -69,8 +69,22 @@ export interface PhaseState {
   waitingFor?: { event: string; prompt?: unknown };
   /** The current iteration sent its model calls through the Message Batches API (`mode: batch`). */
   batched?: boolean;
+  /**
+   * The tool journal the phase's tool loop continues: set when an iteration pauses on its budget
+   * (`phase_budget_wait`), so the iteration the raise starts replays that loop instead of starting a
+   * new one; cleared when the phase completes or fails.
+   */
+  journal?: PhaseJournalRef;
   /** The current iteration's `phase <name>` span, chosen when it was queued (set by the shell, not the scheduler). */
   span?: SpanRef;
+}
+
+/** Where a phase's tool loop is journaled (see store/tool-journal.ts). */
+export interface PhaseJournalRef {
+  /** The phase iteration whose journal (and idempotency keys `<run>.<phase>.<iteration>.<call>`) the loop uses. */
+  iteration: number;
+  /** Steps of that journal whose replies the run's usage already counts: replayed, never counted again. */
+  steps: number;
 }
 
 /** A step action an agent's result asks for (or a workflow rule derives from it). */
@@ -169,7 +183,8 @@ export type SchedulerEvent =
     }
   /**
    * The attempt's next model call would pass a budget whose `on_exceed` is `wait`: the phase waits
-   * for a `budget` event (`waitingFor.event` `budget`), then runs again as a new iteration.
+   * for a `budget` event (`waitingFor.event` `budget`), then runs again as a new iteration (which
+   * continues the attempt's tool loop from its journal).
    */
   | {
       type: 'phase_budget_wait';
@@ -180,6 +195,8 @@ export type SchedulerEvent =
       /** Tokens the attempt billed before it stopped (calls made before the one refused). */
       usage: TokenUsage;
       prompt: BudgetWaitPrompt;
+      /** The attempt's tool loop, when it has one: the raise continues it from there. */
+      journal?: PhaseJournalRef | undefined;
       startedAt?: number | undefined;
       agent?: string | undefined;
     }

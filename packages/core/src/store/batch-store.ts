@@ -4,7 +4,8 @@
  *
  * - `<p>:run:<id>:batches` (hash, lives and expires with the run): `<key>` → the {@link BatchRecord}
  *   JSON of the call `<key>` ({@link batchCallKey}); `<key>:member` → its
- *   entry in the open index; `<key>:delivered` → set once its result was handed out.
+ *   entry in the open index; `<key>:delivered` → set once its result was handed out; `<key>:intent`
+ *   → the {@link BatchIntent} written before the batch was submitted (see `generateInBatch`).
  * - `<p>:batches:open` (sorted set): one member per submitted batch not yet handed out, scored by
  *   when the manager should next ask about it (epoch ms).
  *
@@ -12,7 +13,7 @@
  * second batch.
  */
 import type { Redis } from 'ioredis';
-import type { BatchCall, BatchRecord, BatchRecordStore } from '../llm/types.js';
+import type { BatchCall, BatchIntent, BatchRecord, BatchRecordStore } from '../llm/types.js';
 import { storeCommand } from './commands.js';
 
 /** One open batch, as the manager's poller sees it. */
@@ -63,6 +64,18 @@ export class BatchStore implements BatchRecordStore {
   async get(key: string): Promise<BatchRecord | undefined> {
     const raw = await this.redis.hget(this.runKey(this.runOf(key)), key);
     return raw === null ? undefined : (JSON.parse(raw) as BatchRecord);
+  }
+
+  async intend(key: string, intent: BatchIntent): Promise<BatchIntent & { fresh: boolean }> {
+    const hash = this.runKey(this.runOf(key));
+    const reply = await this.redis.multi().hsetnx(hash, `${key}:intent`, JSON.stringify(intent)).hget(hash, `${key}:intent`).exec();
+    const stored = reply?.[1]?.[1];
+    const standing = typeof stored === 'string' ? (JSON.parse(stored) as BatchIntent) : intent;
+    return { ...standing, fresh: reply?.[0]?.[1] === 1 };
+  }
+
+  async reintend(key: string, intent: BatchIntent): Promise<void> {
+    await this.redis.hset(this.runKey(this.runOf(key)), `${key}:intent`, JSON.stringify(intent));
   }
 
   async put(key: string, record: BatchRecord, owner: BatchCall['owner']): Promise<BatchRecord> {

@@ -13,6 +13,10 @@
  *   attempt starts afresh: a new conversation, with step numbers (and idempotency keys) that
  *   continue after the old ones and so never collide with them.
  *
+ * A phase that paused on its budget (`on_exceed: wait`) in the middle of a loop continues the same
+ * journal in the iteration the raise starts (`PhaseState.journal` names the iteration that paused),
+ * so the calls it made are replayed, not repeated, and their keys stay the same.
+ *
  * Phase names hold no `.` (they match `NAME_PATTERN`), so the fields cannot clash.
  */
 import type { Redis } from 'ioredis';
@@ -76,6 +80,11 @@ export class ToolJournal {
       entries.push(JSON.parse(value) as ToolJournalEntry);
     }
     return { entries, start };
+  }
+
+  /** The number of the next step to write: every step before it is journaled (0 for an empty journal). */
+  async next(): Promise<number> {
+    return Number((await this.#redis.hget(this.#key, `${this.#field}.next`)) ?? 0);
   }
 
   /** Write step `n` and move `next` past it, in one command. */

@@ -63,6 +63,19 @@ export interface McpServerSpec {
 export const AgentToolsSchema = z.array(toolName('tools entry')).max(64, 'at most 64 tools');
 /** The `mcp_servers` field of a workflow or a role. */
 export const McpServersSchema = z.array(McpServerSchema).max(16, 'at most 16 MCP servers');
+/**
+ * The `input_files` field of an agent phase: how the files of its inputs (outputs shaped like the
+ * coder's, `files: [{path, content}]`) reach the model. `inline`: their content in the prompt;
+ * `reference`: the prompt names them (path and size), and the phase gets `list_files` and
+ * `read_file` to read the ones it needs; `auto`: `reference` when their content is larger than
+ * `FLEET_INPUT_FILES_INLINE_MAX_BYTES`, else `inline`.
+ */
+export const InputFilesSchema = z.enum(['auto', 'inline', 'reference'], { error: 'input_files must be "auto", "inline" or "reference"' });
+export type InputFilesMode = z.output<typeof InputFilesSchema>;
+
+/** `FLEET_INPUT_FILES_INLINE_MAX_BYTES` default: the most bytes of input files an `input_files: auto` phase gets inline. */
+export const DEFAULT_INPUT_FILES_INLINE_MAX_BYTES = 49_152;
+
 /** The `max_turns` field of a phase or a role. */
 export const MaxTurnsSchema = z.number().int().min(1, 'max_turns must be at least 1').max(200, 'max_turns is at most 200');
 

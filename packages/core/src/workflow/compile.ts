@@ -108,6 +108,9 @@ export function checkWorkflowGraph(file: WorkflowFile): ValidationIssue[] {
     if ((phase.tools !== undefined || phase.max_turns !== undefined) && (phase.tool !== undefined || phase.workflow !== undefined || phase.type === 'approval')) {
       issues.push({ path: `phases[${i}].tools`, message: `phase "${phase.name}": "tools" and "max_turns" belong to an agent phase; remove them` });
     }
+    if (phase.input_files !== undefined && (phase.tool !== undefined || phase.workflow !== undefined || phase.type === 'approval')) {
+      issues.push({ path: `phases[${i}].input_files`, message: `phase "${phase.name}": "input_files" belongs to an agent phase; remove it` });
+    }
     if (phase.parameters !== undefined && phase.tool === undefined) {
       issues.push({ path: `phases[${i}].parameters`, message: `phase "${phase.name}": "parameters" belong to a tool phase; add "tool" or remove them` });
     }
@@ -299,6 +302,7 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     ...((p.batch_timeout ?? file.batch_timeout) !== undefined ? { batchTimeoutMs: Math.round((p.batch_timeout ?? file.batch_timeout ?? 0) * 1000) } : {}),
     ...(p.tools !== undefined && p.tools.length > 0 ? { tools: [...new Set(p.tools)] } : {}),
     ...(p.max_turns !== undefined ? { maxTurns: p.max_turns } : {}),
+    ...(p.input_files !== undefined ? { inputFiles: p.input_files } : {}),
   }));
   return {
     name: file.name,

@@ -86,6 +86,8 @@ export interface PhaseDefinition {
   tools?: string[] | undefined;
   /** Model calls the phase's tool loop may make per attempt; the role's, else 10, when absent. */
   maxTurns?: number | undefined;
+  /** How the files of the phase's inputs reach the model (see ../workflow/agent-tools.ts `InputFilesSchema`); absent: inline, or by reference with `read_file`. */
+  inputFiles?: 'auto' | 'inline' | 'reference' | undefined;
 }
 
 /** Template fields (issue 4), all optional: see ./template-fields.ts. */

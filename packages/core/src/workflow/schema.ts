@@ -11,7 +11,7 @@ import { TEMPLATE_FIELD_SHAPES } from './template-fields.js';
 import { BudgetSchema } from './budget.js';
 import { SPENDING_FIELDS } from './spending.js';
 import { ConcurrencySchema, PrioritySchema } from './concurrency.js';
-import { AgentToolsSchema, MaxTurnsSchema, McpServersSchema } from './agent-tools.js';
+import { AgentToolsSchema, InputFilesSchema, MaxTurnsSchema, McpServersSchema } from './agent-tools.js';
 
 /** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -107,6 +107,12 @@ export const PhaseSchema = z.strictObject({
   tools: AgentToolsSchema.optional(),
   /** Model calls the tool loop may make in one attempt. @defaultValue the role's, else 10 */
   max_turns: MaxTurnsSchema.optional(),
+  /**
+   * How the files of the phase's inputs reach the model: `inline`, `reference` (read with
+   * `read_file`) or `auto` (by size, `FLEET_INPUT_FILES_INLINE_MAX_BYTES`). @defaultValue `inline`,
+   * or `reference` when the phase's tools include `read_file`
+   */
+  input_files: InputFilesSchema.optional(),
 });
 
 export const ErrorHandlingSchema = z.strictObject({
