@@ -54,14 +54,16 @@ function kindOf(v: unknown): string {
 const EXPECTED_WORDS: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', int: 'a whole number' };
 
 /**
- * Every zod issue in words a person writes: one issue per unknown field, with the closest known
- * field; a missing field said to be missing; a wrong type with what was given.
+ * Every zod issue in words a person writes: one issue per unknown field (its path ends with the
+ * field), with the closest known field; a missing field said to be missing; a wrong type with what
+ * was given.
  */
 function zodIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
   return error.issues.flatMap((issue): ValidationIssue[] => {
     const path = pathOf(issue.path);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => ({ path, message: `unknown field "${k}"${didYouMean(k, KNOWN_FIELDS)}; remove it or check the spelling` }));
+      // The path names the unknown field itself, so a top-level one has a path too.
+      return issue.keys.map((k) => ({ path: pathOf([...issue.path, k]), message: `unknown field "${k}"${didYouMean(k, KNOWN_FIELDS)}; remove it or check the spelling` }));
     }
     if (issue.code === 'invalid_type') {
       const value = valueAt(raw, issue.path);
