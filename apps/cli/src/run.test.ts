@@ -1,6 +1,17 @@
+import { readFileSync } from 'node:fs';
 import type { PhaseResult, RunResult } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { summary } from './run.js';
+
+/** The fenced block of a docs page that follows `<!-- checked by TEST -->`, without its last newline. */
+function checkedSample(page: string, test: string): string {
+  const markdown = readFileSync(new URL(`../../../${page}`, import.meta.url), 'utf8');
+  const marker = `<!-- checked by ${test} -->\n\`\`\`\n`;
+  const start = markdown.indexOf(marker);
+  if (start < 0) throw new Error(`${page} has no block marked <!-- checked by ${test} -->`);
+  return markdown.slice(start + marker.length, markdown.indexOf('\n```', start + marker.length));
+}
+
 
 const usage = { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cost_usd: 0.01 };
 
@@ -8,7 +19,7 @@ function phase(name: string, agent: string, durationMs: number, extra: Partial<P
   return { name, agent, status: 'completed', attempts: 1, iterations: 1, duration_ms: durationMs, usage, prompt_cache_hit_rate: 0, ...extra };
 }
 
-function result(phases: PhaseResult[], models: string[]): RunResult {
+function result(phases: PhaseResult[], models: string[], extra: Partial<RunResult> = {}): RunResult {
   return {
     run_id: 'r1',
     workflow: { name: 'software-delivery', version: '1.0.0' },
@@ -34,6 +45,7 @@ function result(phases: PhaseResult[], models: string[]): RunResult {
     artifacts_dir: '/tmp/runs/r1',
     links: {},
     waiting_for: [],
+    ...extra,
   } as RunResult;
 }
 
@@ -60,5 +72,27 @@ describe('the summary fleet run prints', () => {
     const text = summary(result([phase('planning', 'planner', 4200, { model: 'm' }), phase('design', 'designer', 9800, { model: 'm' })], ['m']));
     for (const l of text.split('\n')) expect(l).toBe(l.trimEnd());
     expect(text).toContain('  completed   planning          planner     4.2s\n');
+  });
+});
+
+describe('the summary sample of docs/following-runs.md', () => {
+  it('is what summary prints for that run', () => {
+    const sonnet = { model: 'claude-sonnet-4' };
+    const r = result(
+      [
+        phase('planning', 'planner', 4200, sonnet),
+        phase('design', 'designer', 9800, sonnet),
+        phase('implementation', 'coder', 31_000, sonnet),
+        phase('review', 'reviewer', 6100, { model: 'claude-haiku-4-5' }),
+      ],
+      ['claude-sonnet-4', 'claude-haiku-4-5'],
+      {
+        run_id: '3f0c…',
+        duration_ms: 61_300,
+        usage: { input_tokens: 9120, output_tokens: 7311, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cost_usd: 0.137 },
+        artifacts_dir: '/home/me/runs/3f0c…',
+      },
+    );
+    expect(summary(r).trim()).toBe(checkedSample('docs/following-runs.md', 'apps/cli/src/run.test.ts'));
   });
 });
