@@ -4,13 +4,14 @@
  * word); `fleet run` serves the roles of child workflows and fallbacks and follows the fallback it
  * started; a process that cannot start exits non-zero with one line and no stack trace.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetClient, createRedis, type RunResult, type StoredRunEvent } from '@agentfleet/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, spawnCli, type CliProcess } from './support/fleet.js';
+import { FLEET_BIN, cliEnv, runCli, spawnCli, type CliProcess } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
 const prefixes: string[] = [];
@@ -256,5 +257,37 @@ describe('the output section does what it says', () => {
     const markdown = await runCli(['run', 'Build a todo REST API', '--workflow', wf('format: markdown'), '--out', join(dir, 'md')], env);
     expect(markdown.code, markdown.stderr).toBe(0);
     expect(readdirSync(join(dir, 'md'))).toEqual(['plan.md']);
+  });
+});
+
+describe('output to a reader that stops early', () => {
+  it('fleet status into a pipe whose reader has exited (`fleet status | head -5`) exits 0 without a stack trace', async () => {
+    const env = cliEnv(redisUrl(), prefix('epipe'));
+    // The pipe's reader (`true`) has exited before fleet starts, so its first write fails with
+    // EPIPE every time: the same as `| head -5` once head has read its lines.
+    const script = `exec {fd}> >(true); wait $!; ${JSON.stringify(process.execPath)} ${JSON.stringify(FLEET_BIN)} status >&$fd`;
+    const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-c', script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('EPIPE');
+    expectNoStack(res.stderr);
+  });
+});
+
+describe('counts in words', () => {
+  it('a one-phase workflow is "1 phase" in fleet workflows validate and fleet run', async () => {
+    const env = cliEnv(redisUrl(), prefix('plural'));
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-plural-'));
+    const file = writeWorkflow(dir, 'one.yaml', ['name: one', 'agents: [planner]', 'phases:', '  - name: planning', '    agent: planner', ''].join('\n'));
+    const validate = await runCli(['workflows', 'validate', file], env);
+    expect(validate.code, validate.stderr).toBe(0);
+    expect(validate.stderr).toContain('valid (one v1.0.0, 1 phase)');
+    const run = await runCli(['run', 'Build a todo REST API', '--workflow', file, '--out', join(dir, 'out')], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/run [0-9a-f-]{36}: one v1\.0\.0, 1 phase\n/);
   });
 });

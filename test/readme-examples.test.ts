@@ -185,7 +185,7 @@ for (const page of PAGES) {
   const examples = markedExamples(readFileSync(join(root, page), 'utf8'));
   if (examples.length === 0) continue;
   // Sequential within a page: later examples use the files earlier ones wrote, in the page's own directory.
-  describe(`${page} examples marked <!-- test -->`, () => {
+  describe(`${page} marked examples`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleet-docs-'));
     for (const e of examples) {
       const where = `${page}:${e.line}`;
