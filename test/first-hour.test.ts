@@ -234,7 +234,10 @@ describe('fleet workflows validate', () => {
     const typo = await runCli(['run', 'Build a todo REST API', '--workflow', 'software-delivry'], env);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('(did you mean "software-delivery"?)');
-    for (const r of [validate, run, typo]) expectNoStack(r.stderr);
+    const show = await runCli(['workflows', 'show', 'software-delivry'], env);
+    expect(show.code).toBe(2);
+    expect(show.stderr).toContain('no workflow "software-delivry" (did you mean "software-delivery"?)');
+    for (const r of [validate, run, typo, show]) expectNoStack(r.stderr);
   });
 });
 
