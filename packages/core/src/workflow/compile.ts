@@ -77,6 +77,33 @@ function zodIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
 }
 
 /**
+ * The graph's problems of a file zod refused, so that every problem shows at once: the fields zod
+ * refused are dropped (an unknown field, a value of the wrong type in a mapping), and when what is
+ * left parses, it is checked like a valid file. Problems at a dropped field's path are left out
+ * (the schema's own message says what is wrong there). Nothing when what is left does not parse
+ * either (a required field is missing, say).
+ */
+function graphIssuesDespite(error: z.ZodError, raw: unknown): ValidationIssue[] {
+  if (raw === null || typeof raw !== 'object') return [];
+  const rest = structuredClone(raw) as Record<PropertyKey, unknown>;
+  const dropped: string[] = [];
+  for (const issue of error.issues) {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    for (const path of keys) {
+      const parent = valueAt(rest, path.slice(0, -1));
+      const last = path[path.length - 1];
+      if (last === undefined || parent === null || typeof parent !== 'object' || Array.isArray(parent)) continue;
+      delete (parent as Record<PropertyKey, unknown>)[last];
+      dropped.push(pathOf(path));
+    }
+  }
+  const reparsed = WorkflowFileSchema.safeParse(rest);
+  if (!reparsed.success) return [];
+  const atDropped = (path: string) => dropped.some((d) => path === d || path.startsWith(`${d}.`) || path.startsWith(`${d}[`));
+  return [...checkWorkflowGraph(reparsed.data), ...checkTemplateFields(reparsed.data)].filter((i) => !atDropped(i.path));
+}
+
+/**
  * Check the graph of a parsed workflow file: duplicate phase names, phases whose agent is not listed,
  * unknown or self dependencies, and cycles. Returns every issue found, each naming the phase.
  */
@@ -266,7 +293,7 @@ function topologicalOrder(phases: PhaseDefinition[]): PhaseDefinition[] {
  */
 export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const parsed = WorkflowFileSchema.safeParse(raw);
-  if (!parsed.success) throw invalid(zodIssues(parsed.error, raw), raw);
+  if (!parsed.success) throw invalid([...zodIssues(parsed.error, raw), ...graphIssuesDespite(parsed.error, raw)], raw);
   const file = parsed.data;
   const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file)];
   if (graphIssues.length > 0) throw invalid(graphIssues, raw);
