@@ -294,3 +294,20 @@ describe('counts in words', () => {
     expect(run.stderr).toMatch(/run [0-9a-f-]{36}: one v1\.0\.0, 1 phase\n/);
   });
 });
+
+describe('a mistyped command, flag or role', () => {
+  it('is refused with exit 2 and the closest name', async () => {
+    const env = cliEnv(redisUrl(), prefix('typos'));
+    const command = await runCli(['stauts'], env);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("unknown command 'stauts'");
+    expect(command.stderr).toContain('Did you mean status?');
+    const flag = await runCli(['run', 'Build a todo REST API', '--wrkflow', 'quick-fix'], env);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('Did you mean --workflow?');
+    const role = await runCli(['agents', '--roles', 'reviewr'], env);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toContain('no agent role "reviewr" (did you mean "reviewer"?)');
+    for (const r of [command, flag, role]) expectNoStack(r.stderr);
+  });
+});

@@ -55,9 +55,9 @@ function markedExamples(markdown: string): Example[] {
     const output = /^(stdout|stderr) of: (.+?)(?: \(exit (\d+)\))?$/.exec(marker);
     const keys = /^keys of: (.+)$/.exec(marker);
     if (marker === 'test') out.push({ kind: 'test', ...common });
-    else if (same) out.push({ kind: 'same', target: same[1] as string, ...common });
-    else if (output) out.push({ kind: 'output', target: output[2] as string, stream: output[1] as 'stdout' | 'stderr', exit: Number(output[3] ?? 0), ...common });
-    else if (keys) out.push({ kind: 'keys', target: keys[1] as string, ...common });
+    else if (same) out.push({ kind: 'same', target: same[1], ...common });
+    else if (output) out.push({ kind: 'output', target: output[2], stream: output[1] as 'stdout' | 'stderr', exit: Number(output[3] ?? 0), ...common });
+    else if (keys) out.push({ kind: 'keys', target: keys[1], ...common });
   }
   return out;
 }

@@ -46,7 +46,7 @@ function result(phases: PhaseResult[], models: string[], extra: Partial<RunResul
     links: {},
     waiting_for: [],
     ...extra,
-  } as RunResult;
+  };
 }
 
 describe('the summary fleet run prints', () => {
