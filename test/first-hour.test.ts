@@ -24,6 +24,9 @@ afterAll(async () => {
   for (const p of prefixes) await cleanupPrefix(redisUrl(), p);
 });
 
+/** The bound of a test that starts `fleet` processes (each start takes seconds on a loaded machine). */
+const SPAWNS_FLEET = { timeout: 240_000 };
+
 /** No line of a stack trace (`    at fn (file:line)`) in a process's output. */
 function expectNoStack(output: string): void {
   expect(output).not.toMatch(/^\s+at .+[:(]/m);
@@ -36,7 +39,7 @@ function writeWorkflow(dir: string, name: string, text: string): string {
 }
 
 describe('a phase whose role no pool serves', () => {
-  it('is reported in the run events, by fleet run, fleet status and fleet workers; the run completes once a pool starts', async () => {
+  it('is reported in the run events, by fleet run, fleet status and fleet workers; the run completes once a pool starts', SPAWNS_FLEET, async () => {
     const url = redisUrl();
     const p = prefix('unserved');
     const env = cliEnv(url, p);
@@ -92,7 +95,7 @@ describe('a phase whose role no pool serves', () => {
 });
 
 describe('fleet run reaches every workflow its run can start', () => {
-  it('serves a child workflow registered as a template, and follows a fallback to completion', async () => {
+  it('serves a child workflow registered as a template, and follows a fallback to completion', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('reach'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-reach-'));
     // design-review's roles (designer, reviewer, summarizer) are not the parent's: before, the
@@ -157,7 +160,7 @@ describe('fleet run reaches every workflow its run can start', () => {
 });
 
 describe('a process that cannot do its job', () => {
-  it('exits non-zero with one line: busy port, bad API keys, a non-Redis REDIS_URL, --out on a file', async () => {
+  it('exits non-zero with one line: busy port, bad API keys, a non-Redis REDIS_URL, --out on a file', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('startup'));
     const busy: Server = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '0.0.0.0', resolve));
@@ -196,7 +199,7 @@ describe('a process that cannot do its job', () => {
 });
 
 describe('fleet workflows validate', () => {
-  it('checks what fleet run checks, every problem at once, with the closest names', async () => {
+  it('checks what fleet run checks, every problem at once, with the closest names', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('validate'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-validate-'));
     const file = writeWorkflow(
@@ -242,7 +245,7 @@ describe('fleet workflows validate', () => {
 });
 
 describe('the output section does what it says', () => {
-  it('save_to_file: false writes nothing; format json writes result.json and no documents; markdown no result.json', async () => {
+  it('save_to_file: false writes nothing; format json writes result.json and no documents; markdown no result.json', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('output'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-output-'));
     const wf = (output: string) =>
@@ -264,7 +267,7 @@ describe('the output section does what it says', () => {
 });
 
 describe('output to a reader that stops early', () => {
-  it('fleet status into a pipe whose reader has exited (`fleet status | head -5`) exits 0 without a stack trace', async () => {
+  it('fleet status into a pipe whose reader has exited (`fleet status | head -5`) exits 0 without a stack trace', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('epipe'));
     // The pipe's reader (`true`) has exited before fleet starts, so its first write fails with
     // EPIPE every time: the same as `| head -5` once head has read its lines.
@@ -282,7 +285,7 @@ describe('output to a reader that stops early', () => {
 });
 
 describe('counts in words', () => {
-  it('a one-phase workflow is "1 phase" in fleet workflows validate and fleet run', async () => {
+  it('a one-phase workflow is "1 phase" in fleet workflows validate and fleet run', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('plural'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-plural-'));
     const file = writeWorkflow(dir, 'one.yaml', ['name: one', 'agents: [planner]', 'phases:', '  - name: planning', '    agent: planner', ''].join('\n'));
@@ -296,7 +299,7 @@ describe('counts in words', () => {
 });
 
 describe('a mistyped command, flag or role', () => {
-  it('is refused with exit 2 and the closest name', async () => {
+  it('is refused with exit 2 and the closest name', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('typos'));
     const command = await runCli(['stauts'], env);
     expect(command.code).toBe(2);

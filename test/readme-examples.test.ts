@@ -109,6 +109,8 @@ const env = cliEnv(redisUrl(), prefix);
 afterAll(async () => {
   await cleanupPrefix(redisUrl(), prefix);
 });
+/** The bound of an example that runs `fleet` (a whole run, manager and pools included). */
+const RUNS_FLEET = { timeout: 120_000 };
 
 /** Run a shell example in `dir`, with `fleet` and `npx fleet` meaning this checkout's CLI. */
 function runShell(script: string, dir: string): Promise<{ code: number | null; output: string; stdout: string; stderr: string }> {
@@ -196,7 +198,7 @@ for (const page of PAGES) {
         continue;
       }
       if (e.kind === 'output') {
-        it(`${where} is what \`${e.target!}\` prints on ${e.stream!}`, async () => {
+        it(`${where} is what \`${e.target!}\` prints on ${e.stream!}`, RUNS_FLEET, async () => {
           const res = await runShell(e.target!, dir);
           expect(res.code, `${where}:\n${res.output}`).toBe(e.exit);
           const printed = linesOf(e.stream === 'stdout' ? res.stdout : res.stderr);
@@ -206,7 +208,7 @@ for (const page of PAGES) {
         continue;
       }
       if (e.kind === 'keys') {
-        it(`${where} has the keys of what \`${e.target!}\` prints`, async () => {
+        it(`${where} has the keys of what \`${e.target!}\` prints`, RUNS_FLEET, async () => {
           const res = await runShell(e.target!, dir);
           expect(res.code, `${where}:\n${res.output}`).toBe(0);
           const printed = JSON.parse(res.stdout) as Record<string, unknown>;
@@ -217,7 +219,7 @@ for (const page of PAGES) {
         });
         continue;
       }
-      it(`${where} (${e.lang}) works as written`, async () => {
+      it(`${where} (${e.lang}) works as written`, RUNS_FLEET, async () => {
         expect(['sh', 'bash', 'yaml', 'json'], where).toContain(e.lang);
         if (e.lang === 'json') {
           expect(() => JSON.parse(e.body) as unknown, where).not.toThrow();
