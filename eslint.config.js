@@ -3,7 +3,8 @@
 // - Sources (`packages/*/src`, `apps/*/src`): type-aware rules through the TypeScript project
 //   service, which finds each package's tsconfig.json.
 // - Files no package tsconfig includes (tests under `test/`, `*.test.ts` beside sources, `bench/`,
-//   root `*.ts` such as vitest.config.ts): type information from `tsconfig.test.json`.
+//   the documentation's example modules under `examples/`, root `*.ts` such as vitest.config.ts):
+//   type information from `tsconfig.test.json`.
 // - Plain JavaScript (this file, `apps/cli/bin/fleet.js`): ESLint's recommended rules, Node globals.
 import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';
@@ -12,7 +13,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /** Files outside every package tsconfig: typed through tsconfig.test.json instead of the project service. */
-const outsidePackageBuilds = ['test/**/*.ts', '**/*.test.ts', 'bench/**/*.ts', '*.ts'];
+const outsidePackageBuilds = ['test/**/*.ts', '**/*.test.ts', 'bench/**/*.ts', 'examples/**/*.ts', '*.ts'];
 /** Test code, where a few rules are relaxed. */
 const testFiles = ['test/**/*.ts', '**/*.test.ts'];
 

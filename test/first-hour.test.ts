@@ -4,13 +4,14 @@
  * word); `fleet run` serves the roles of child workflows and fallbacks and follows the fallback it
  * started; a process that cannot start exits non-zero with one line and no stack trace.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetClient, createRedis, type RunResult, type StoredRunEvent } from '@agentfleet/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, spawnCli, type CliProcess } from './support/fleet.js';
+import { FLEET_BIN, cliEnv, runCli, spawnCli, type CliProcess } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 
 const prefixes: string[] = [];
@@ -22,6 +23,9 @@ function prefix(name: string): string {
 afterAll(async () => {
   for (const p of prefixes) await cleanupPrefix(redisUrl(), p);
 });
+
+/** The bound of a test that starts `fleet` processes (each start takes seconds on a loaded machine). */
+const SPAWNS_FLEET = { timeout: 240_000 };
 
 /** No line of a stack trace (`    at fn (file:line)`) in a process's output. */
 function expectNoStack(output: string): void {
@@ -35,7 +39,7 @@ function writeWorkflow(dir: string, name: string, text: string): string {
 }
 
 describe('a phase whose role no pool serves', () => {
-  it('is reported in the run events, by fleet run, fleet status and fleet workers; the run completes once a pool starts', async () => {
+  it('is reported in the run events, by fleet run, fleet status and fleet workers; the run completes once a pool starts', SPAWNS_FLEET, async () => {
     const url = redisUrl();
     const p = prefix('unserved');
     const env = cliEnv(url, p);
@@ -91,7 +95,7 @@ describe('a phase whose role no pool serves', () => {
 });
 
 describe('fleet run reaches every workflow its run can start', () => {
-  it('serves a child workflow registered as a template, and follows a fallback to completion', async () => {
+  it('serves a child workflow registered as a template, and follows a fallback to completion', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('reach'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-reach-'));
     // design-review's roles (designer, reviewer, summarizer) are not the parent's: before, the
@@ -156,7 +160,7 @@ describe('fleet run reaches every workflow its run can start', () => {
 });
 
 describe('a process that cannot do its job', () => {
-  it('exits non-zero with one line: busy port, bad API keys, a non-Redis REDIS_URL, --out on a file', async () => {
+  it('exits non-zero with one line: busy port, bad API keys, a non-Redis REDIS_URL, --out on a file', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('startup'));
     const busy: Server = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '0.0.0.0', resolve));
@@ -195,7 +199,7 @@ describe('a process that cannot do its job', () => {
 });
 
 describe('fleet workflows validate', () => {
-  it('checks what fleet run checks, every problem at once, with the closest names', async () => {
+  it('checks what fleet run checks, every problem at once, with the closest names', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('validate'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-validate-'));
     const file = writeWorkflow(
@@ -233,12 +237,15 @@ describe('fleet workflows validate', () => {
     const typo = await runCli(['run', 'Build a todo REST API', '--workflow', 'software-delivry'], env);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('(did you mean "software-delivery"?)');
-    for (const r of [validate, run, typo]) expectNoStack(r.stderr);
+    const show = await runCli(['workflows', 'show', 'software-delivry'], env);
+    expect(show.code).toBe(2);
+    expect(show.stderr).toContain('no workflow "software-delivry" (did you mean "software-delivery"?)');
+    for (const r of [validate, run, typo, show]) expectNoStack(r.stderr);
   });
 });
 
 describe('the output section does what it says', () => {
-  it('save_to_file: false writes nothing; format json writes result.json and no documents; markdown no result.json', async () => {
+  it('save_to_file: false writes nothing; format json writes result.json and no documents; markdown no result.json', SPAWNS_FLEET, async () => {
     const env = cliEnv(redisUrl(), prefix('output'));
     const dir = mkdtempSync(join(tmpdir(), 'fleet-output-'));
     const wf = (output: string) =>
@@ -256,5 +263,54 @@ describe('the output section does what it says', () => {
     const markdown = await runCli(['run', 'Build a todo REST API', '--workflow', wf('format: markdown'), '--out', join(dir, 'md')], env);
     expect(markdown.code, markdown.stderr).toBe(0);
     expect(readdirSync(join(dir, 'md'))).toEqual(['plan.md']);
+  });
+});
+
+describe('output to a reader that stops early', () => {
+  it('fleet status into a pipe whose reader has exited (`fleet status | head -5`) exits 0 without a stack trace', SPAWNS_FLEET, async () => {
+    const env = cliEnv(redisUrl(), prefix('epipe'));
+    // The pipe's reader (`true`) has exited before fleet starts, so its first write fails with
+    // EPIPE every time: the same as `| head -5` once head has read its lines.
+    const script = `exec {fd}> >(true); wait $!; ${JSON.stringify(process.execPath)} ${JSON.stringify(FLEET_BIN)} status >&$fd`;
+    const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-c', script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('EPIPE');
+    expectNoStack(res.stderr);
+  });
+});
+
+describe('counts in words', () => {
+  it('a one-phase workflow is "1 phase" in fleet workflows validate and fleet run', SPAWNS_FLEET, async () => {
+    const env = cliEnv(redisUrl(), prefix('plural'));
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-plural-'));
+    const file = writeWorkflow(dir, 'one.yaml', ['name: one', 'agents: [planner]', 'phases:', '  - name: planning', '    agent: planner', ''].join('\n'));
+    const validate = await runCli(['workflows', 'validate', file], env);
+    expect(validate.code, validate.stderr).toBe(0);
+    expect(validate.stderr).toContain('valid (one v1.0.0, 1 phase)');
+    const run = await runCli(['run', 'Build a todo REST API', '--workflow', file, '--out', join(dir, 'out')], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/run [0-9a-f-]{36}: one v1\.0\.0, 1 phase\n/);
+  });
+});
+
+describe('a mistyped command, flag or role', () => {
+  it('is refused with exit 2 and the closest name', SPAWNS_FLEET, async () => {
+    const env = cliEnv(redisUrl(), prefix('typos'));
+    const command = await runCli(['stauts'], env);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("unknown command 'stauts'");
+    expect(command.stderr).toContain('Did you mean status?');
+    const flag = await runCli(['run', 'Build a todo REST API', '--wrkflow', 'quick-fix'], env);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('Did you mean --workflow?');
+    const role = await runCli(['agents', '--roles', 'reviewr'], env);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toContain('no agent role "reviewr" (did you mean "reviewer"?)');
+    for (const r of [command, flag, role]) expectNoStack(r.stderr);
   });
 });

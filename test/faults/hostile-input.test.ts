@@ -68,7 +68,7 @@ describe('hostile workflows are refused before anything is enqueued', () => {
 
   it('unknown fields and wrong types name their path', async () => {
     const wf = base([phase('a', { timeot: 30, retries: 'three' })], { colour: 'blue' });
-    await expectRefused('typos.json', JSON.stringify(wf), /phases\[0\]: unknown field "timeot" \(did you mean "timeout"\?\); remove it or check the spelling/);
+    await expectRefused('typos.json', JSON.stringify(wf), /phases\[0\]\.timeot: unknown field "timeot" \(did you mean "timeout"\?\); remove it or check the spelling/);
     const text = (await runCli(['workflows', 'validate', join(dir, 'typos.json')], env)).stderr;
     expect(text).toMatch(/phases\[0\]\.retries: must be a number, got the string "three"/);
     expect(text).toMatch(/unknown field "colour"/);

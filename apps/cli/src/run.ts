@@ -231,15 +231,29 @@ async function awaitFallback(client: FleetClient, blocking: Parameters<FleetClie
   return (await client.store.getLinks(runId)).fallback_run_id;
 }
 
-/** The summary `fleet run` prints on stdout at the end: status, a line per phase, tokens and cost, artifacts. */
+/**
+ * The summary `fleet run` prints on stdout at the end: status, a line per phase, tokens and cost,
+ * artifacts. Every column (status, phase, role, time with attempts, model) is as wide as its
+ * longest entry, so the rows line up whatever the names, durations and models; the last column
+ * (an error or a skip reason) is free text.
+ */
 export function summary(r: RunResult): string {
-  // Columns as wide as their longest entry, so a long phase name does not shift its row.
-  const nameWidth = Math.max(16, ...r.phases.map((p) => p.name.length));
-  const agentWidth = Math.max(10, ...r.phases.map((p) => p.agent.length));
+  const multiModel = r.models.length > 1;
+  const rows = r.phases.map((p) => [
+    p.status,
+    p.name,
+    p.agent,
+    `${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}`,
+    multiModel ? (p.model ?? '') : '',
+    p.error ? `${p.error.code}: ${p.error.message}` : (p.reason ?? ''),
+  ]);
+  const minWidths = [10, 16, 10, 0, 0, 0];
+  const widths = minWidths.map((min, i) => Math.max(min, ...rows.map((row) => (row[i] as string).length)));
+  const line = (row: string[]) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')}`.trimEnd();
   const lines = [
     '',
     `Run ${r.run_id} ${r.status} in ${(r.duration_ms / 1000).toFixed(1)}s (${r.workflow.name} v${r.workflow.version})`,
-    ...r.phases.map((p) => `  ${p.status.padEnd(10)} ${p.name.padEnd(nameWidth)} ${p.agent.padEnd(agentWidth)} ${p.duration_ms === null ? '' : `${(p.duration_ms / 1000).toFixed(1)}s`}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${r.models.length > 1 && p.model ? `  ${p.model}` : ''}${p.error ? `  ${p.error.code}: ${p.error.message}` : p.reason ? `  ${p.reason}` : ''}`),
+    ...rows.map(line),
     `Tokens: ${r.usage.input_tokens} in, ${r.usage.output_tokens} out, cost $${(r.usage.cost_usd ?? 0).toFixed(4)}${r.batch_savings_usd ? ` (batch discount saved $${r.batch_savings_usd.toFixed(4)})` : ''}${r.prompt_cache_hit_rate ? `, prompt cache hit rate ${(r.prompt_cache_hit_rate * 100).toFixed(1)}%` : ''} (${[r.provider, ...(r.models.length > 0 ? r.models : r.model ? [r.model] : [])].join(', ')})`,
     `Artifacts: ${r.artifacts_dir ?? 'none (output.save_to_file is false; --out DIR writes them anyway)'}`,
     '',

@@ -26,16 +26,25 @@ export async function resolveLibraryWorkflow(ref: string, registry?: { redis: Re
   try {
     return await templates.resolve(ref);
   } catch (err) {
-    if (!(err instanceof FleetError) || err.code !== 'WORKFLOW_NOT_FOUND' || !err.message.startsWith('no workflow template')) throw err;
-    const builtins = await listBuiltinWorkflows();
-    const registered = (await templates.list({ limit: 1000 })).items.map((t) => t.name).filter((n) => !builtins.includes(n));
-    throw new FleetError(
-      'WORKFLOW_NOT_FOUND',
-      `no workflow "${ref}"${didYouMean(ref, [...builtins, ...registered])}; built-in workflows: ${builtins.join(', ')}` +
-        (registered.length > 0 ? `; registered templates: ${registered.join(', ')}` : '') +
-        '; or pass a path to a .yaml/.json file',
-    );
+    throw await libraryNotFound(err, ref, templates);
   }
+}
+
+/**
+ * `err` as thrown, unless it says that no template is named `ref`: then a `WORKFLOW_NOT_FOUND`
+ * naming the closest workflow, the built-ins and the registered templates (the CLI's wording, not
+ * the HTTP API's).
+ */
+export async function libraryNotFound(err: unknown, ref: string, templates: TemplateRegistry): Promise<unknown> {
+  if (!(err instanceof FleetError) || err.code !== 'WORKFLOW_NOT_FOUND' || !err.message.startsWith('no workflow template')) return err;
+  const builtins = await listBuiltinWorkflows();
+  const registered = (await templates.list({ limit: 1000 })).items.map((t) => t.name).filter((n) => !builtins.includes(n));
+  return new FleetError(
+    'WORKFLOW_NOT_FOUND',
+    `no workflow "${ref}"${didYouMean(ref, [...builtins, ...registered])}; built-in workflows: ${builtins.join(', ')}` +
+      (registered.length > 0 ? `; registered templates: ${registered.join(', ')}` : '') +
+      '; or pass a path to a .yaml/.json file',
+  );
 }
 
 /** What a run of a workflow can reach, and so what a process running it alone must serve. */

@@ -126,7 +126,7 @@ export function register(program: Command): void {
       const text = serializeWorkflow(body, opts.out?.endsWith('.json') ? 'json' : 'yaml');
       if (opts.out) {
         await writeFile(opts.out, text, 'utf8');
-        say(`${opts.out}: workflow ${definition.name} (${definition.phases.length} phases), valid`);
+        say(`${opts.out}: workflow ${definition.name} (${definition.phases.length} ${definition.phases.length === 1 ? 'phase' : 'phases'}), valid`);
       } else {
         process.stdout.write(text);
       }

@@ -26,6 +26,7 @@ import {
 import type { Command } from 'commander';
 import { say } from '../shared.js';
 import { register as registerLibrary } from './library.js';
+import { libraryNotFound } from '../workflow-library.js';
 
 /** Run `fn` with the registry of the configured fleet, or undefined (with a note) when Redis is down. */
 async function withRegistry<T>(fn: (registry: TemplateRegistry | undefined) => Promise<T>, required = false): Promise<T> {
@@ -72,7 +73,14 @@ export async function listWorkflowLines(): Promise<{ lines: string[]; unread?: s
 export async function showWorkflow(ref: string): Promise<WorkflowDefinition> {
   const looksLikePath = /\.(ya?ml|json)$/i.test(ref) || ref.includes('/') || ref.includes('\\');
   if (looksLikePath) return resolveWorkflow(ref);
-  return withRegistry(async (registry) => (registry ? (await registry.get(ref)).definition : resolveWorkflow(ref)));
+  return withRegistry(async (registry) => {
+    if (!registry) return resolveWorkflow(ref);
+    try {
+      return (await registry.get(ref)).definition;
+    } catch (err) {
+      throw await libraryNotFound(err, ref, registry);
+    }
+  });
 }
 
 export function register(program: Command): void {

@@ -34,7 +34,7 @@ describe('compileWorkflow', () => {
     ['a self dependency', [{ name: 'a', agent: 'coder', depends_on: ['a'] }], /phase "a" depends on itself/],
     ['an unknown agent', [{ name: 'a', agent: 'tester' }], /phases\[0\]\.agent: phase "a": agent "tester" is not in the workflow's agents list/],
     ['a duplicate phase', [{ name: 'a', agent: 'coder' }, { name: 'a', agent: 'coder' }], /phases\[1\]\.name: duplicate phase name "a"/],
-    ['an unknown field', [{ name: 'a', agent: 'coder', timout: 3 }], /phases\[0\]: unknown field "timout"/],
+    ['an unknown field', [{ name: 'a', agent: 'coder', timout: 3 }], /phases\[0\]\.timout: unknown field "timout"/],
     ['a wrong type', [{ name: 'a', agent: 'coder', retries: 'two' }], /phases\[0\]\.retries/],
   ])('rejects %s, naming the phase or path', (_label, phases, message) => {
     const err = errorOf({ ...base, phases });

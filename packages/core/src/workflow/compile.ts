@@ -55,14 +55,16 @@ function kindOf(v: unknown): string {
 const EXPECTED_WORDS: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', int: 'a whole number' };
 
 /**
- * Every zod issue in words a person writes: one issue per unknown field, with the closest known
- * field; a missing field said to be missing; a wrong type with what was given.
+ * Every zod issue in words a person writes: one issue per unknown field (its path ends with the
+ * field), with the closest known field; a missing field said to be missing; a wrong type with what
+ * was given.
  */
 function zodIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
   return error.issues.flatMap((issue): ValidationIssue[] => {
     const path = pathOf(issue.path);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => ({ path, message: `unknown field "${k}"${didYouMean(k, KNOWN_FIELDS)}; remove it or check the spelling` }));
+      // The path names the unknown field itself, so a top-level one has a path too.
+      return issue.keys.map((k) => ({ path: pathOf([...issue.path, k]), message: `unknown field "${k}"${didYouMean(k, KNOWN_FIELDS)}; remove it or check the spelling` }));
     }
     if (issue.code === 'invalid_type') {
       const value = valueAt(raw, issue.path);
@@ -73,6 +75,33 @@ function zodIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
     }
     return [{ path, message: issue.message }];
   });
+}
+
+/**
+ * The graph's problems of a file zod refused, so that every problem shows at once: the fields zod
+ * refused are dropped (an unknown field, a value of the wrong type in a mapping), and when what is
+ * left parses, it is checked like a valid file. Problems at a dropped field's path are left out
+ * (the schema's own message says what is wrong there). Nothing when what is left does not parse
+ * either (a required field is missing, say).
+ */
+function graphIssuesDespite(error: z.ZodError, raw: unknown): ValidationIssue[] {
+  if (raw === null || typeof raw !== 'object') return [];
+  const rest = structuredClone(raw) as Record<PropertyKey, unknown>;
+  const dropped: string[] = [];
+  for (const issue of error.issues) {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    for (const path of keys) {
+      const parent = valueAt(rest, path.slice(0, -1));
+      const last = path[path.length - 1];
+      if (last === undefined || parent === null || typeof parent !== 'object' || Array.isArray(parent)) continue;
+      delete (parent as Record<PropertyKey, unknown>)[last];
+      dropped.push(pathOf(path));
+    }
+  }
+  const reparsed = WorkflowFileSchema.safeParse(rest);
+  if (!reparsed.success) return [];
+  const atDropped = (path: string) => dropped.some((d) => path === d || path.startsWith(`${d}.`) || path.startsWith(`${d}[`));
+  return [...checkWorkflowGraph(reparsed.data), ...checkTemplateFields(reparsed.data)].filter((i) => !atDropped(i.path));
 }
 
 /**
@@ -268,7 +297,7 @@ function topologicalOrder(phases: PhaseDefinition[]): PhaseDefinition[] {
  */
 export function compileWorkflow(raw: unknown): WorkflowDefinition {
   const parsed = WorkflowFileSchema.safeParse(raw);
-  if (!parsed.success) throw invalid(zodIssues(parsed.error, raw), raw);
+  if (!parsed.success) throw invalid([...zodIssues(parsed.error, raw), ...graphIssuesDespite(parsed.error, raw)], raw);
   const file = parsed.data;
   const graphIssues = [...checkWorkflowGraph(file), ...checkTemplateFields(file), ...variableLimitIssues(file.variables)];
   if (graphIssues.length > 0) throw invalid(graphIssues, raw);

@@ -72,9 +72,9 @@ export interface PhaseDefinition {
   continueOnError: boolean;
   instructions: string | undefined;
   maxIterations: number;
-  /** Caps on this phase's model spend (issue 8). */
+  /** Caps on this phase's model spend. */
   budget?: Budget | undefined;
-  /** Model for this phase's agent calls, overriding the role's (issue 8). */
+  /** Model for this phase's agent calls, overriding the role's. */
   model?: string | undefined;
   /** Resolved (phase, else workflow): how long the provider keeps the prompt prefix cached; absent: the provider's default (5 minutes). */
   promptCacheTtl?: '5m' | '1h' | undefined;
@@ -90,7 +90,7 @@ export interface PhaseDefinition {
   inputFiles?: 'auto' | 'inline' | 'reference' | undefined;
 }
 
-/** Template fields (issue 4), all optional: see ./template-fields.ts. */
+/** Template fields, all optional: see ./template-fields.ts. */
 export interface WorkflowDefinition extends TemplateFields {
   name: string;
   description: string;
@@ -102,7 +102,7 @@ export interface WorkflowDefinition extends TemplateFields {
   variables: Record<string, string>;
   /** How long cached agent results stay usable, ms. */
   cacheTtlMs: number;
-  /** Caps on the run's model spend (issue 8); a request's budget may tighten it. */
+  /** Caps on the run's model spend; a request's budget may tighten it. */
   budget?: Budget | undefined;
   /** Concurrency key (a template over the run's variables) and limit; a request's setting overrides it. */
   concurrency?: ConcurrencySpec | undefined;

@@ -63,8 +63,29 @@ describe('workflow text a person wrote', () => {
       'workflow is not valid:',
       'name: "name" is required and missing; add it',
       'phases[0].retries: must be a number, got the string "x"',
-      'phases[0]: unknown field "timout" (did you mean "timeout"?); remove it or check the spelling',
-      'phases[0]: unknown field "depend_on" (did you mean "depends_on"?); remove it or check the spelling',
+      'phases[0].timout: unknown field "timout" (did you mean "timeout"?); remove it or check the spelling',
+      'phases[0].depend_on: unknown field "depend_on" (did you mean "depends_on"?); remove it or check the spelling',
     ]);
+  });
+
+  it('a misspelt field does not hide the problems of the graph', () => {
+    const message = messageOf(() =>
+      compileWorkflow({
+        name: 't',
+        agents: ['planner'],
+        phases: [
+          { name: 'plan', agent: 'planner', timout: 5 },
+          { name: 'code', agent: 'coder', depends_on: ['plann'] },
+        ],
+      }),
+    );
+    expect(message).toContain('phases[0].timout: unknown field "timout" (did you mean "timeout"?)');
+    expect(message).toContain('phases[1].agent: phase "code": agent "coder" is not in the workflow\'s agents list');
+    expect(message).toContain('phases[1].depends_on[0]: phase "code": depends_on "plann" is not a phase of this workflow');
+  });
+
+  it('an unknown top-level field is named by its path too', () => {
+    const message = messageOf(() => compileWorkflow({ name: 't', agents: ['planner'], phases: [{ name: 'p', agent: 'planner' }], phase: [] }));
+    expect(message.split('\n')).toContain('phase: unknown field "phase" (did you mean "phases"?); remove it or check the spelling');
   });
 });

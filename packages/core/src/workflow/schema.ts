@@ -93,7 +93,7 @@ export const PhaseSchema = z.strictObject({
   cache: z.boolean().optional(),
   /** For `type: approval`: the outcome when `timeout` passes with no event. */
   on_timeout: z.enum(['approve', 'reject']).default('reject'),
-  /** Caps on this phase's model spend (issue 8, ./budget.ts). */
+  /** Caps on this phase's model spend (./budget.ts). */
   budget: BudgetSchema.optional(),
   /** Model for this phase's agent calls, overriding the role's (on the role's provider), e.g. `claude-haiku-4-5`. */
   model: z.string().min(1, 'model names a model, e.g. claude-haiku-4-5').max(256).optional(),
@@ -134,7 +134,7 @@ export const WorkflowFileSchema = z.strictObject({
   /** Agent roles the phases use; may be empty only when every phase is a tool phase (checked in compile). */
   agents: z.array(name('agents entry')).default([]),
   phases: z.array(PhaseSchema).min(1, 'a workflow needs at least one phase').max(1000, 'at most 1000 phases'),
-  /** Caps on the run's model spend (issue 8, ./budget.ts). */
+  /** Caps on the run's model spend (./budget.ts). */
   budget: BudgetSchema.optional(),
   /** Defaults for every phase: prompt cache TTL, call mode and batch timeout (./spending.ts). */
   ...SPENDING_FIELDS,
@@ -152,7 +152,7 @@ export const WorkflowFileSchema = z.strictObject({
   cache: z.boolean().default(false),
   /** Seconds a cached agent result stays usable. */
   cache_ttl: z.number().int().positive().max(30 * 86_400).default(86_400),
-  // Template fields (issue 4): category, tags, guidelines, state_schema, end_action_type/_target.
+  // Template fields: category, tags, guidelines, state_schema, end_action_type/_target.
   ...TEMPLATE_FIELD_SHAPES,
 });
 

@@ -1,5 +1,5 @@
 /**
- * The workflow-template fields (issue 4): what a workflow posted to the template registry may carry
+ * The workflow-template fields: what a workflow posted to the template registry may carry
  * besides its phases.
  *
  * - `category`, `tags`: for listing and search.
