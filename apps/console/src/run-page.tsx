@@ -199,7 +199,7 @@ export function RunPage({ runId }: { runId: string }) {
       ) : null}
       {r.waiting_for.length > 0 ? (
         <p role="status" className="waiting">
-          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : promptMessage(w.prompt)}`).join('; ')}
+          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : Array.isArray(w.prompt) ? `: ${w.prompt.map(String).join(' ')}` : promptMessage(w.prompt)}`).join('; ')}
         </p>
       ) : null}
       <section aria-label="Workflow graph">
