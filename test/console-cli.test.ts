@@ -78,6 +78,7 @@ describe('fleet run --console', { timeout: 120_000 }, () => {
 
       expect(await child.exited, child.output()).toBe(0);
       expect(child.output()).toContain(`Run ${runId} completed in `);
+      expect(child.output()).toContain('console: no longer served (the run has ended)');
       // The run has ended and so has the console.
       await expect(fetch(`${origin}/ui/`)).rejects.toThrow();
       await page.close();

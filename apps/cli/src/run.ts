@@ -222,7 +222,10 @@ export async function runCommand(requirements: string, options: RunCommandOption
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
     closing = 'the console';
-    await consoleApi?.close();
+    if (consoleApi) {
+      await consoleApi.close();
+      say(`console: no longer served (the run has ended); \`fleet manager --port 8080\` serves every run's page at http://localhost:8080/ui/`);
+    }
     closing = 'the agent pools';
     await pool?.close(5000);
     closing = 'the tools pool';
