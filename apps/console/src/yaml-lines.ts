@@ -19,7 +19,7 @@ export interface ParsedYaml {
   value: unknown;
   errors: YamlProblem[];
   /** The line of the node at `path`, else of its nearest ancestor present in the text (a missing field: its parent), else null. */
-  locate(path: string): number | null;
+  locate: (path: string) => number | null;
 }
 
 /** `phases[1].depends_on[0]` → `['phases', 1, 'depends_on', 0]`; '' → []. */
@@ -45,7 +45,7 @@ export function parseYaml(text: string): ParsedYaml {
   return {
     value: errors.length === 0 ? (doc.toJS() as unknown) : undefined,
     errors,
-    locate(path) {
+    locate: (path) => {
       const segments = pathSegments(path);
       for (let n = segments.length; n >= 0; n--) {
         const node: unknown = n === 0 ? doc.contents : doc.getIn(segments.slice(0, n), true);
