@@ -74,7 +74,8 @@ describe('fleet run --console', { timeout: 120_000 }, () => {
 
       await page.getByRole('region', { name: 'Actions' }).getByRole('button', { name: 'Approve sign_off' }).click();
       await page.getByRole('dialog', { name: 'Approve sign_off?' }).getByRole('button', { name: 'Confirm' }).click();
-      await graph.getByRole('button', { name: /^design: completed\b/ }).waitFor({ timeout: UI_WAIT_MS });
+      // The approval is accepted; the run then ends, and with it the console (the page may not see the end).
+      await page.getByRole('region', { name: 'Actions' }).getByRole('status').filter({ hasText: 'Approve sign_off: accepted by the API' }).waitFor({ timeout: UI_WAIT_MS });
 
       expect(await child.exited, child.output()).toBe(0);
       expect(child.output()).toContain(`Run ${runId} completed in `);
