@@ -2,13 +2,14 @@
  * Registering a workflow template from the browser console's workflows page: Debian's Chromium,
  * driven by playwright-core, against a real manager HTTP API serving the built console and real
  * Redis. Bad YAML is shown with the line (and the field) it names; a good one validates, registers
- * and appears in the list.
+ * and appears in the list. The run also takes the docs' screenshot of the form (docs/console-register.png).
  *
  * Chromium must be installed (`apt-get install -y chromium`): without it this test fails, it never skips.
  */
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
+import { DOCS, UI_WAIT_MS, openConsoleBrowser, type ConsoleBrowser } from './support/console.js';
 import { ADMIN_KEY, startApiFixture, type ApiFixture } from './support/http-api.js';
 
 let fx: ApiFixture;
@@ -75,6 +76,7 @@ describe('registering a workflow from the console', { timeout: 120_000 }, () => 
     await press(page, 'Validate');
     await page.getByRole('list', { name: 'Problems' }).getByText('plann').waitFor({ timeout: UI_WAIT_MS });
     expect(await problems(page)).toEqual(['✖ Line 10, phases[1].depends_on[0]: phase "design": depends_on "plann" is not a phase of this workflow; use one of: plan']);
+    await page.getByRole('region', { name: 'Register a workflow' }).screenshot({ path: join(DOCS, 'console-register.png') });
     // "Go to line 10" puts the caret on that line of the text.
     await page.getByRole('button', { name: 'Go to line 10' }).click();
     expect(await yaml.and(page.locator(':focus')).count()).toBe(1);
