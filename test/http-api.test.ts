@@ -204,6 +204,23 @@ describe('workflow templates', () => {
     expect((await fx.call('DELETE', '/api/workflow-templates/software-delivery')).status).toBe(409);
     expect((await fx.call('GET', '/api/workflow-templates/tpl-none')).status).toBe(404);
   });
+
+  it('validates a template as registering would, storing nothing', async () => {
+    const ok = await fx.call<Json & { valid: boolean; name: string; phases: number; definition: { version: string } }>('POST', '/api/workflow-templates/validate', { body: template('tpl-check') });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ valid: true, name: 'tpl-check', phases: 1, definition: { version: '1' } });
+    expect((await fx.call('GET', '/api/workflow-templates/tpl-check')).status).toBe(404);
+    expect((await fx.call('POST', '/api/workflow-templates/validate', { key: ANALYST_KEY, body: template('tpl-check') })).status).toBe(403);
+    const bad = await fx.call<Json>('POST', '/api/workflow-templates/validate', { body: { name: 'tpl-check', agents: ['planner'], phases: [{ name: 'a', agent: 'planner', depends_on: ['b'] }] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error?.issues?.map((i) => i.path)).toEqual(['phases[0].depends_on[0]']);
+    // A taken name, built in or registered (compared without case), is refused as registering it would be.
+    expect((await fx.call<Json>('POST', '/api/workflow-templates/validate', { body: template('Software-Delivery') })).status).toBe(409);
+    expect((await fx.call('POST', '/api/workflow-templates', { body: template('tpl-check') })).status).toBe(201);
+    const taken = await fx.call<Json>('POST', '/api/workflow-templates/validate', { body: template('TPL-check') });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error?.message).toContain('clashes with the registered template "tpl-check"');
+  });
 });
 
 describe('runs', () => {

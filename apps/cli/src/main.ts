@@ -67,9 +67,15 @@ budgetOptions(program
   .option('--record <cassette>', 'append every model request and reply to this file (JSON lines, keys redacted) for fleet test --replay')
   .option('--batch', "send every agent phase's model calls through the Message Batches API: half price, results within hours (docs/spending.md)", false)
   .option('--stream', 'print the output of the phase in progress on stderr as the model writes it (the coder\'s files as they are written)', false)
+  .option('--console', "serve the browser console from this process until the run ends and print the run's console URL (opens nothing itself)", false)
+  .addOption(new Option('--port <n>', 'with --console: the port it listens on (default: a free one)').argParser(positiveInt('--port')))
+  .addOption(new Option('--host <address>', 'with --console: the interface it listens on (default: 127.0.0.1, or FLEET_HTTP_HOST)'))
   .addOption(new Option('-c, --concurrency <n>', 'jobs in flight per role in this process').argParser(positiveInt('--concurrency')).default(4)))
-  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string; batch: boolean; stream: boolean }) => {
+  .action(async (words: string[], opts: { workflow: string; file?: string; var: string[]; json: boolean; out?: string; localWorkers: boolean; concurrency: number; interactive: boolean; maxCostUsd?: number; maxTokensBudget?: number; onBudgetExceed?: 'fail' | 'wait'; record?: string; batch: boolean; stream: boolean; console: boolean; port?: number; host?: string }) => {
     setDefaultLogLevel('warn'); // stderr is the progress display: only warnings and errors as JSON logs
+    if (!opts.console && (opts.port !== undefined || opts.host !== undefined)) {
+      throw new FleetError('INVALID_INPUT', `${opts.port !== undefined ? '--port' : '--host'} says where the console listens: add --console (fleet run "…" --console --port 8080)`);
+    }
     const config = loadConfig();
     let requirements = words.join(' ');
     if (opts.file) {
@@ -93,6 +99,7 @@ budgetOptions(program
         batch: opts.batch,
         record: opts.record,
         stream: opts.stream,
+        ...(opts.console ? { console: { port: opts.port ?? 0, ...(opts.host ? { host: opts.host } : {}) } } : {}),
       },
       config,
     );

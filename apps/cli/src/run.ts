@@ -3,12 +3,13 @@
  * process (unless `--no-local-workers`), submits the run, draws progress on stderr from the run's
  * event stream, writes the artifacts and prints the result.
  */
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { agentPoolSettings, createLlmClient, loadToolSettings, startAgentPool, startToolPool, type AgentPool, type ToolPool } from '@agentfleet/agents';
 import { FleetClient, FleetError, createAnthropicBatches, createRedis, incomingTraceCarrier, listBuiltinWorkflows, reportUnservedPhases, startTelemetry, validateRequirements, type Budget, type FleetConfig, type LlmClient, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
-import { startManager, type Manager } from '@agentfleet/manager';
+import { startHttpApi, startManager, type HttpApi, type Manager } from '@agentfleet/manager';
 import { ensureRedis } from './local-redis.js';
 import { followPhaseOutput, type PhaseOutputFollower } from './output-stream.js';
 import { progressDisplay, progressLine, wantsLiveProgress, type ProgressDisplay } from './progress.js';
@@ -57,6 +58,19 @@ export interface RunCommandOptions {
   record?: string | undefined;
   /** Print the output of the phase in progress on stderr as the model writes it (`--stream`). */
   stream?: boolean | undefined;
+  /**
+   * `--console`: serve the HTTP API and the browser console from this process while the run goes on,
+   * and print the run's console address with a key made for this process.
+   */
+  console?: ConsoleServeOptions | undefined;
+}
+
+/** Where `fleet run --console` serves the console. */
+export interface ConsoleServeOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Interface to listen on. @defaultValue `FLEET_HTTP_HOST`, else `127.0.0.1` */
+  host?: string | undefined;
 }
 
 /** @returns the exit status: 0 completed, 1 failed or cancelled. Throws FleetError for bad input. */
@@ -91,6 +105,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
   let follower: PhaseOutputFollower | undefined;
   let exitCode: number | undefined;
   let display: ProgressDisplay | undefined;
+  let consoleApi: HttpApi | undefined;
   try {
     const library = { redis, prefix: config.queuePrefix };
     workflow ??= await resolveLibraryWorkflow(options.workflow, library);
@@ -100,6 +115,19 @@ export async function runCommand(requirements: string, options: RunCommandOption
     const reach = await checkRunnable(workflow, library);
     // Built-in roles, FLEET_ROLE_MODULES roles, then roles registered in this Redis (`fleet roles add`).
     const roles = options.localWorkers ? reach.agentRoles : [];
+    // The console listens before anything runs: a busy port stops the command with nothing started.
+    // Its key is made here and lives as long as this process; FLEET_ADMIN_KEY signs in too.
+    const consoleKey = options.console ? randomBytes(24).toString('hex') : undefined;
+    if (options.console && consoleKey) {
+      consoleApi = await startHttpApi({
+        redisUrl: redisHandle.url,
+        prefix: config.queuePrefix,
+        port: options.console.port,
+        ...(options.console.host ? { host: options.console.host } : {}),
+        adminKeys: [consoleKey, ...(process.env.FLEET_ADMIN_KEY ? [process.env.FLEET_ADMIN_KEY] : [])],
+        provider: config.provider,
+      });
+    }
     if (options.localWorkers) {
       manager = await startManager({ redisUrl: redisHandle.url, prefix: config.queuePrefix, onError: notice.onError, batches: createAnthropicBatches(config), batchPollMs: config.batchPollMs });
       pool = await startAgentPool({
@@ -130,6 +158,7 @@ export async function runCommand(requirements: string, options: RunCommandOption
     const trace = incomingTraceCarrier(process.env.TRACEPARENT, process.env.TRACESTATE);
     const runId = await client.submit({ workflow, requirements, variables: options.vars, provider: config.provider, trace, ...(options.budget ? { budget: options.budget } : {}), ...(options.batch ? { callMode: 'batch' as const } : {}) });
     say(`run ${runId}: ${workflow.name} v${workflow.version}, ${workflow.phases.length} ${workflow.phases.length === 1 ? 'phase' : 'phases'}`);
+    if (consoleApi) say(`console: ${consoleUrl(consoleApi.url, runId, consoleKey ?? '')} (served until the run ends; the key in it is good for this process only)`);
     // The run followed now: the submitted one, then its fallback when it failed and started one.
     let following = runId;
     // A terminal gets a live status under the lines (not with --json, nor while --interactive asks).
@@ -193,6 +222,11 @@ export async function runCommand(requirements: string, options: RunCommandOption
     display?.close();
     asker?.close();
     if (onSignal) process.removeListener('SIGINT', onSignal);
+    closing = 'the console';
+    if (consoleApi) {
+      await consoleApi.close();
+      say(`console: no longer served (the run has ended); \`fleet manager --port 8080\` serves every run's page at http://localhost:8080/ui/`);
+    }
     closing = 'the agent pools';
     await pool?.close(5000);
     closing = 'the tools pool';
@@ -211,6 +245,14 @@ export async function runCommand(requirements: string, options: RunCommandOption
     // (unref'd, so it never holds the process itself) then ends too.
     closing = 'the last open handles';
   }
+}
+
+/**
+ * The console page of `runId` on the API at `apiUrl`, signing in with `key`: the key rides in the
+ * fragment, which the browser never sends to a server, and the page removes it from the address.
+ */
+export function consoleUrl(apiUrl: string, runId: string, key: string): string {
+  return `${apiUrl}/ui/#/runs/${encodeURIComponent(runId)}?key=${encodeURIComponent(key)}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Analytics: runs per day (`GET /api/analytics/daily`, a stacked bar per day by status with the day's
- * cost as a line, and a table), failed runs by error code (`GET /api/analytics/failures`), and per
+ * Analytics: runs per day (`GET /api/analytics/daily`, a stacked bar per day by status, each status
+ * with its own pattern, with the day's cost as a line, and a table), failed runs by error code (`GET /api/analytics/failures`), and per
  * workflow (`GET /api/analytics/workflows`: runs by status, completion rate, median and p95 time to
  * complete, mean tokens per run, with a bar per workflow for the completion rate).
  */
@@ -39,6 +39,26 @@ interface FailureStats {
 }
 
 const STATUS_COLOURS: Record<string, string> = { completed: '#2f855a', failed: '#c53030', cancelled: '#718096' };
+/**
+ * The fill of each status's bars (and legend swatch): a pattern as well as a colour, so the stack is
+ * not read by colour alone (solid completed, crossed failed, striped cancelled).
+ */
+const STATUS_FILLS: Record<string, string> = { completed: STATUS_COLOURS.completed ?? '', failed: 'url(#fill-failed)', cancelled: 'url(#fill-cancelled)' };
+
+function StatusPatterns() {
+  return (
+    <defs>
+      <pattern id="fill-failed" width="6" height="6" patternUnits="userSpaceOnUse">
+        <rect width="6" height="6" fill="#fff" />
+        <path d="M0 0L6 6M6 0L0 6" stroke={STATUS_COLOURS.failed} strokeWidth="2" />
+      </pattern>
+      <pattern id="fill-cancelled" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+        <rect width="6" height="6" fill="#fff" />
+        <rect width="3" height="6" fill={STATUS_COLOURS.cancelled} />
+      </pattern>
+    </defs>
+  );
+}
 
 /** Runs per day by status and the day's cost, over the chosen window; a table with the same figures. */
 function DailySection() {
@@ -67,14 +87,15 @@ function DailySection() {
         <div className="chart" role="img" aria-label={`runs per day over the last ${days} days`}>
           <ResponsiveContainer width="100%" height={260}>
             <ComposedChart data={rows} margin={{ top: 8, right: 24, bottom: 8, left: 0 }}>
+              <StatusPatterns />
               <CartesianGrid strokeDasharray="3 3" />
               <XAxis dataKey="day" />
               <YAxis yAxisId="runs" allowDecimals={false} />
               <YAxis yAxisId="cost" orientation="right" tickFormatter={(v: number) => `$${v}`} />
               <Tooltip />
               <Legend />
-              {Object.entries(STATUS_COLOURS).map(([status, colour]) => (
-                <Bar key={status} yAxisId="runs" dataKey={status} stackId="status" fill={colour} isAnimationActive={false} />
+              {Object.keys(STATUS_COLOURS).map((status) => (
+                <Bar key={status} yAxisId="runs" dataKey={status} stackId="status" fill={STATUS_FILLS[status]} stroke={STATUS_COLOURS[status]} isAnimationActive={false} />
               ))}
               <Line yAxisId="cost" dataKey="cost_usd" name="cost (USD)" stroke="#2b6cb0" dot={false} isAnimationActive={false} />
             </ComposedChart>

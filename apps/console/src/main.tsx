@@ -1,6 +1,7 @@
 /**
  * The AgentFleet console: sign in with an API key, then the runs list (`#/runs`) and a page per run
  * (`#/runs/<id>`), workflows (`#/workflows`), schedules (`#/schedules`), triggers (`#/triggers`) and analytics (`#/analytics`). Hash routes, so the manager serves one index.html under `/ui/`.
+ * An address may carry the key to sign in with (`#/runs/<id>?key=<key>`, printed by `fleet run --console`).
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
@@ -28,6 +29,25 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+/**
+ * A key handed over in the address (`#/runs/<id>?key=<key>`, as `fleet run --console` prints it):
+ * kept for this tab like a signed-in key, then removed from the address so it is not left in the
+ * history or a copied link. The fragment never reaches the server.
+ */
+function takeKeyFromAddress(): void {
+  const [route = '', query] = window.location.hash.split('?', 2);
+  if (query === undefined) return;
+  const params = new URLSearchParams(query);
+  const key = params.get('key');
+  if (!key) return;
+  storeKey(key);
+  params.delete('key');
+  const rest = params.toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}${route}${rest ? `?${rest}` : ''}`);
+}
+
+takeKeyFromAddress();
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => window.location.hash);

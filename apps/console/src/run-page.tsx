@@ -26,7 +26,14 @@ function useRunEvents(runId: string, generation: number) {
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const refresh = () => {
+    const refresh = (now: boolean) => {
+      if (now) {
+        // The run's last event: read the result at once (a `fleet run --console` stops serving soon after).
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        void queryClient.invalidateQueries({ queryKey: ['run', runId] });
+        return;
+      }
       if (timer) return;
       timer = setTimeout(() => {
         timer = undefined;
@@ -38,7 +45,7 @@ function useRunEvents(runId: string, generation: number) {
       onEvent: (e) => {
         last.current = e.id;
         setEvents((prev) => (prev.some((p) => p.id === e.id) ? prev : [...prev, e]));
-        refresh();
+        refresh(e.data.type === 'run_finished');
       },
       onOutput: (d) => setLive((prev) => withDelta(prev, d)),
       onState: (s, detail) => setConnection(detail ? `${s}: ${detail}` : s),
@@ -199,7 +206,7 @@ export function RunPage({ runId }: { runId: string }) {
       ) : null}
       {r.waiting_for.length > 0 ? (
         <p role="status" className="waiting">
-          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : promptMessage(w.prompt)}`).join('; ')}
+          Waiting: {r.waiting_for.map((w) => `${w.phase} waits for "${w.event}"${typeof w.prompt === 'string' ? ` (${w.prompt})` : Array.isArray(w.prompt) ? `: ${w.prompt.map(String).join(' ')}` : promptMessage(w.prompt)}`).join('; ')}
         </p>
       ) : null}
       <section aria-label="Workflow graph">

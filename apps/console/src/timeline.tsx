@@ -1,7 +1,9 @@
 /**
  * The run's timeline (a Gantt chart) from its event log: per phase, the queue wait before each
- * iteration (hatched), every attempt (a bar; failed attempts crossed), and the gaps between them
- * (retry backoff). Bars carry their meaning as text too (each has an accessible name and a title).
+ * iteration (hatched), every attempt (a bar), and the gaps between them (retry backoff). An
+ * attempt's outcome is told by the bar's pattern as well as its colour (solid completed, vertical
+ * stripes running, horizontal stripes retried, crossed failed, outlined cancelled, as the legend
+ * says), and as text (each bar has an accessible name and a title).
  */
 import type { RunEvent } from './api.js';
 import { duration } from './format.js';
@@ -74,7 +76,8 @@ export function Timeline({ events, now }: { events: readonly RunEvent[]; now: nu
   return (
     <div className="timeline">
       <p className="muted">
-        {duration(t1 - t0)} from the first phase start to the last phase end · hatched: waiting in the queue · gaps: retry backoff
+        {duration(t1 - t0)} from the first phase start to the last phase end · solid: completed · vertical stripes: running · horizontal stripes: retried · crossed: failed · outline: cancelled · hatched:
+        waiting in the queue · gaps: retry backoff
       </p>
       <ul className="timeline-rows">
         {[...rows.entries()].map(([phase, row]) => (

@@ -1,12 +1,14 @@
 /**
- * Workflows: built-in and registered templates (`GET /api/workflow-templates`), and the graph,
- * phases and versions of the one chosen (`GET /api/workflow-templates/:name`).
+ * Workflows: built-in and registered templates (`GET /api/workflow-templates`), the graph,
+ * phases and versions of the one chosen (`GET /api/workflow-templates/:name`), and a form to
+ * validate and register a new one.
  */
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { ApiError, api, type RunWorkflowPhase } from './api.js';
 import { duration } from './format.js';
 import { WorkflowGraph } from './graph.js';
+import { RegisterWorkflow } from './register-workflow.js';
 
 interface TemplateSummary {
   name: string;
@@ -60,6 +62,7 @@ function graphPhases(d: TemplateDetail): RunWorkflowPhase[] {
 const message = (err: Error) => (err instanceof ApiError ? err.apiMessage : err.message);
 
 export function WorkflowsPage() {
+  const queryClient = useQueryClient();
   const [chosen, setChosen] = useState<string | undefined>(undefined);
   const list = useQuery({ queryKey: ['templates'], queryFn: () => api<{ items: TemplateSummary[] }>('GET', '/api/workflow-templates') });
   const detail = useQuery({
@@ -144,6 +147,12 @@ export function WorkflowsPage() {
           </table>
         </section>
       ) : null}
+      <RegisterWorkflow
+        onRegistered={(name) => {
+          void queryClient.invalidateQueries({ queryKey: ['templates'] });
+          setChosen(name);
+        }}
+      />
     </section>
   );
 }

@@ -122,23 +122,41 @@ export class TemplateRegistry {
   async create(raw: unknown, now = Date.now()): Promise<TemplateDetail> {
     const def = compileWorkflow(withVersion(raw, 1));
     const lower = def.name.toLowerCase();
-    const builtin = (await this.builtins()).find((b) => b.toLowerCase() === lower);
-    if (builtin !== undefined) {
-      throw new FleetError(
-        'CONFLICT',
-        builtin === def.name
-          ? `"${def.name}" is a built-in workflow; pick another template name`
-          : `"${def.name}" clashes with the built-in workflow "${builtin}" (template names are compared without case); pick another template name`,
-      );
-    }
+    await this.refuseBuiltinName(def.name);
     const created = await this.createScript(this.namesKey, this.templateKey(def.name), def.name, String(now), JSON.stringify(stripVersion(raw)), lower);
-    if (typeof created === 'string') {
-      throw new FleetError('CONFLICT', `"${def.name}" clashes with the registered template "${created}" (template names are compared without case); pick another name, or PUT /api/workflow-templates/${created} to add a version of it`);
-    }
-    if (created === 0) {
-      throw new FleetError('CONFLICT', `a template named "${def.name}" already exists; PUT /api/workflow-templates/${def.name} (or \`fleet workflows add --update\`) to add a version`);
-    }
+    if (typeof created === 'string') throw nameTaken(def.name, created);
+    if (created === 0) throw nameTaken(def.name, def.name);
     return this.get(def.name);
+  }
+
+  /**
+   * Check a template as {@link create} would, writing nothing: the compiled definition of its
+   * version 1 when it would register now.
+   *
+   * @param raw - the template in the file format (parsed JSON/YAML).
+   * @throws FleetError `INVALID_WORKFLOW` listing every problem (`details.issues`, each with its path);
+   *   `CONFLICT` when the name is built in or registered (compared without case).
+   */
+  async validate(raw: unknown): Promise<WorkflowDefinition> {
+    const def = compileWorkflow(withVersion(raw, 1));
+    await this.refuseBuiltinName(def.name);
+    const lower = def.name.toLowerCase();
+    const taken = (await this.redis.smembers(this.namesKey)).find((n) => n.toLowerCase() === lower);
+    if (taken !== undefined) throw nameTaken(def.name, taken);
+    return def;
+  }
+
+  /** @throws FleetError `CONFLICT` when `name` is a built-in workflow's, compared without case. */
+  private async refuseBuiltinName(name: string): Promise<void> {
+    const lower = name.toLowerCase();
+    const builtin = (await this.builtins()).find((b) => b.toLowerCase() === lower);
+    if (builtin === undefined) return;
+    throw new FleetError(
+      'CONFLICT',
+      builtin === name
+        ? `"${name}" is a built-in workflow; pick another template name`
+        : `"${name}" clashes with the built-in workflow "${builtin}" (template names are compared without case); pick another template name`,
+    );
   }
 
   /**
@@ -264,6 +282,16 @@ export function templateForViewer(t: TemplateDetail): TemplateDetail {
   const endAction = t.definition.endAction;
   const definition = endAction ? { ...t.definition, endAction: { ...endAction, target: visibleEndActionTarget(endAction.type, endAction.target) as typeof endAction.target } } : t.definition;
   return { ...t, template, definition };
+}
+
+/** `CONFLICT` for registering `name` while the registered template `taken` has it (or the same name in another case). */
+function nameTaken(name: string, taken: string): FleetError {
+  return new FleetError(
+    'CONFLICT',
+    taken === name
+      ? `a template named "${name}" already exists; PUT /api/workflow-templates/${name} (or \`fleet workflows add --update\`) to add a version`
+      : `"${name}" clashes with the registered template "${taken}" (template names are compared without case); pick another name, or PUT /api/workflow-templates/${taken} to add a version of it`,
+  );
 }
 
 function notFound(name: string): FleetError {

@@ -501,7 +501,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         operationId: 'sendRunEvent',
         summary: 'Send an external event (approval, answers) to a run',
         description:
-          'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, `budget` with `{"add_usd": 2}` and/or `{"add_tokens": 10000}` (raises the budget a phase waits on; 400 for anything else), or the type an agent asked for. 409 when the run finished.',
+          'For phases waiting on an event: `approval` with `{"approved": true|false}`, `approve`, `reject`, `budget` with `{"add_usd": 2}` and/or `{"add_tokens": 10000}` (raises the budget a phase waits on; 400 for anything else), or the type an agent asked for: a planner\'s open questions (`waiting_for[].prompt`, a list) are answered with `answers` and `{"answers": {"<question>": "<answer>"}}`, and the phase runs again with them. 409 when the run finished.',
         params: RunIdParams,
         body: z.object({
           type: z.string().min(1).max(64).describe('event type'),

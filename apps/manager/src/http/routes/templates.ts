@@ -75,6 +75,37 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: ApiContext): v
     },
   );
 
+  r.post(
+    '/api/workflow-templates/validate',
+    {
+      schema: {
+        tags: ['workflow-templates'],
+        operationId: 'validateWorkflowTemplate',
+        summary: 'Check a template as registering it would, storing nothing',
+        description:
+          'Admin key. The same checks as POST /api/workflow-templates: 200 with the compiled definition of its version 1 when it would register now; ' +
+          '400 lists every problem with its path (`issues[].path`, e.g. `phases[1].depends_on[0]`); 409 when the name is built in or registered.',
+        body: TemplateBody,
+        response: {
+          200: z
+            .object({
+              valid: z.literal(true),
+              name: z.string(),
+              phases: z.number().describe('number of phases'),
+              definition: z.record(z.string(), z.unknown()).describe('the compiled definition (durations in ms)'),
+            })
+            .meta({ id: 'WorkflowTemplateValidation' }),
+          ...errors(400, 401, 403, 409, 503),
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request, 'validating a template');
+      const definition = await ctx.registry.validate(request.body);
+      return { valid: true as const, name: definition.name, phases: definition.phases.length, definition: definition as unknown as Record<string, unknown> };
+    },
+  );
+
   r.get(
     '/api/workflow-templates',
     {
