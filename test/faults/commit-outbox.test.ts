@@ -18,10 +18,8 @@ import {
   agentQueueName,
   createLogger,
   createRedis,
-  deadlineMember,
   initialRunState,
   phaseJobId,
-  runStartDeadline,
   type RunMeta,
   type SchedulerEvent,
   type WorkflowDefinition,
@@ -65,7 +63,9 @@ async function createRun(store: RunStore, workflow: WorkflowDefinition, id: stri
   const now = Date.now();
   const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
   const state = initialRunState(workflow, now);
-  expect(await store.createRun(meta, state, {}, now + 600_000)).toBe(true);
+  expect(await store.createRun(meta, state, {})).toBe(true);
+  // The create's own outbox entry (the start) is dropped: these tests commit the start themselves.
+  await store.clearOutbox(id, [state.version]);
   return { meta, state };
 }
 
@@ -94,6 +94,44 @@ function planCompleted(): SchedulerEvent[] {
 class CrashHere extends Error {}
 
 describe('the commit writes an outbox', () => {
+  it("crash after the create commit, before any effect: the run's start waits in its outbox, and the manager's reconcile starts it once", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-after-create');
+    const conn = connect(url, prefix);
+    const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, outboxLeaseMs: 0 });
+    try {
+      const id = 'run-crash-after-create';
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow: fanOut, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      const state = initialRunState(fanOut, now);
+      expect(await conn.store.createRun(meta, state, {})).toBe(true);
+      // The client that created it stops before carrying out anything of the create's outbox.
+      const crashing = driverOn(conn.redis, prefix, (_runId, effect) => {
+        if (effect.type === 'start_run') throw new CrashHere('stopped after the create');
+      });
+      await expect(crashing.startCreated(meta, state, {})).rejects.toThrow(CrashHere);
+      await crashing.close();
+
+      // The manager (lease 0) finds the create's outbox entry and starts the run from it.
+      await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
+      const run = await conn.store.getRun(id);
+      expect(run.state.status).toBe('active');
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      // A late reconcile of the same (carried out) start does nothing more.
+      const late = driverOn(conn.redis, prefix);
+      expect(await late.reconcile(id)).toBe(0);
+      await late.close();
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+    } finally {
+      await manager.close();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-commit');
@@ -196,7 +234,7 @@ describe('the commit writes an outbox', () => {
     }
   });
 
-  it("a lost reply to a client's start commit: the run still starts (its first job is added, its start deadline settled)", async () => {
+  it("a lost reply to a client's start commit: the run still starts (its first job is added, its outbox settled)", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-lost-reply-client');
     const conn = connect(url, prefix);
@@ -217,8 +255,8 @@ describe('the commit writes an outbox', () => {
       expect(run.state.status).toBe('active');
       expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
-      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBeNull();
       expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
     } finally {
       await client.close();
       through.disconnect();

@@ -1,5 +1,5 @@
 /**
- * The manager: starts submitted runs their client did not start, checks on phases whose deadline passed, applies cancellations,
+ * The manager: carries out outboxes their committer left (runs their client did not start among them), checks on phases whose deadline passed, applies cancellations,
  * external events and resumes, and carries out what workers leave to it (child runs, a finished run's
  * parent report, fallback and end action). Phase outcomes do not pass through it: the worker that
  * ran a phase commits the outcome, the next decision and the next jobs itself (`RunDriver`).
@@ -15,10 +15,10 @@ import {
   RunDriver,
   RunStore,
   IN_FLIGHT_PHASE_STATUSES,
+  cancelChannel,
   createRedis,
   createRepeatLimiter,
   repeatKey,
-  cancelChannel,
   contextOfSpanRef,
   isTerminalRun,
   phaseDeadlineMs,
@@ -26,7 +26,6 @@ import {
   createLogger,
   observeQueues,
   redactRedisUrl,
-  runStartDeadline,
   agentQueuesKey,
   carrierUnder,
   type SpanRef,
@@ -47,7 +46,6 @@ import {
   toFleetError,
   reportUnservedPhases,
   servedRoles,
-  admitRun,
   evictionPolicyWarning,
 } from '@agentfleet/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -299,10 +297,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
    */
   async function ensureInFlight(runId: string): Promise<void> {
     const { meta, state, result } = await store.getRun(runId);
-    if (state.status === 'created') {
-      await managerQueue.report({ type: 'run_submitted', run_id: runId, at: meta.created_at }, { jobId: `${runId}.submit` });
-      return;
-    }
+    // A run not started yet is started from its create's outbox entry.
+    if (state.status === 'created') return;
     if (isTerminalRun(state.status)) {
       for (const def of meta.workflow.phases) {
         const p = state.phases[def.name];
@@ -352,23 +348,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await driver.reconcile(data.run_id);
       return;
     }
-    // A phase's deadline, or the start deadline of a run its client did not start.
-    const deadline =
-      data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : data.type === 'run_submitted' ? runStartDeadline(data.run_id) : undefined;
-    if (data.type === 'phase_deadline' && deadline && !(await deadlineDue(deadline))) return;
-    if (data.type === 'run_submitted' && !(await runExists(data.run_id))) {
-      await store.removeDeadline(runStartDeadline(data.run_id));
-      return;
-    }
-    if (data.type === 'run_submitted') {
-      // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
-      // waits for a finishing run of its key, without a start deadline).
-      const { meta, state } = await store.getRun(data.run_id);
-      if ((await admitRun(store, meta, state, Date.now())) === 'queued') {
-        await store.removeDeadline(runStartDeadline(data.run_id));
-        return;
-      }
-    }
+    const deadline = data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : undefined;
+    if (deadline && !(await deadlineDue(deadline))) return;
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
@@ -376,9 +357,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const { decision } = await driver.apply(data.run_id, toSchedulerEvent(data), { output });
     if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(data.run_id, data.reason, data.at);
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
-    // A phase deadline the decision refused is stale; a start deadline is settled once the start is
-    // carried out (by this apply, or earlier by the client) or refused.
-    if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
+    // A phase deadline the decision refused is stale.
+    if (deadline && !decision.accepted) await store.removeDeadline(deadline);
     // A deadline that found nothing to do (its committer got the commit in but may have died before
     // its effects), or a redelivered report (its first delivery may have died the same way): carry out
     // whatever the run's outbox holds, whoever committed it.
@@ -401,10 +381,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       status: state.status,
       message: `the cancel requested at ${new Date(requestedAt).toISOString()} arrived after the run had ${state.status}${finishedAt}; nothing was cancelled`,
     });
-  }
-
-  async function runExists(runId: string): Promise<boolean> {
-    return (await redis.exists(store.runKey(runId))) === 1;
   }
 
   /**
@@ -474,9 +450,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>
-        (ref.phase === runStartDeadline(ref.run_id).phase
-          ? managerQueue.report({ type: 'run_submitted', run_id: ref.run_id, at: now }, { jobId: `${ref.run_id}.submit` })
-          : managerQueue.report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` }))
+        managerQueue
+          .report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` })
           .catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`)),
       ),
     );
@@ -599,8 +574,6 @@ function childRunId(runId: string, phase: string, iteration: number): string {
 
 function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' | 'repair_run' }>): SchedulerEvent {
   switch (data.type) {
-    case 'run_submitted':
-      return { type: 'run_started', at: data.at };
     case 'phase_completed':
       return {
         type: 'phase_completed',

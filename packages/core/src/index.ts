@@ -53,7 +53,6 @@ export {
 export {
   RunStore,
   deadlineMember,
-  runStartDeadline,
   parseDeadlineMember,
   type DeadlineChanges,
   type DeadlineRef,
@@ -92,7 +91,7 @@ export {
   validateEventData,
   validateVariableLimits,
 } from './limits.js';
-export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
 // Signed deliveries (webhooks out, triggers in) and idempotent submissions.
 export {
   DEFAULT_SIGNATURE_TOLERANCE_S,

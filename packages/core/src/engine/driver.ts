@@ -32,7 +32,7 @@ import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
-import { isOutboxEffect, runStartDeadline, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
+import { isOutboxEffect, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
@@ -41,7 +41,7 @@ import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { enforceStateSchema } from './state-schema.js';
-import { releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
+import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
 import { fairPriority } from './fair-priority.js';
 
 /**
@@ -181,6 +181,9 @@ function stillDue(effect: OutboxEffect, state: RunState): boolean {
       const p = state.phases[effect.phase];
       return !isTerminalRun(state.status) && p !== undefined && p.iteration === effect.iteration && IN_FLIGHT_PHASE_STATUSES.includes(p.status);
     }
+    case 'start_run':
+      // A run queued behind its concurrency key is started by the release of a finishing run of the key.
+      return state.status === 'created';
     case 'cancel_phase':
       return true;
     case 'finish_run':
@@ -417,10 +420,6 @@ export class RunDriver {
         set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
       }
     }
-    // A run's start deadline stays until whoever started it has also carried the start out (the
-    // client, or the manager's run_submitted), so a crash in between leaves it to the manager; a run
-    // that ended (cancelled before it started) needs it no more.
-    if (isTerminalRun(decision.state.status)) remove.push(runStartDeadline(runId));
     for (const [name, was] of Object.entries(before.phases)) {
       if (!active(was)) continue;
       const now_ = decision.state.phases[name];
@@ -441,7 +440,14 @@ export class RunDriver {
    * here (independent phases together), the rest handed to `followUp`. Idempotent: job ids are
    * deterministic, and every follow-up is.
    */
-  private async carryOutEffects(meta: RunMeta, state: RunState, effects: readonly OutboxEffect[], result: RunResult | undefined, lookFirst = false): Promise<void> {
+  private async carryOutEffects(
+    meta: RunMeta,
+    state: RunState,
+    effects: readonly OutboxEffect[],
+    result: RunResult | undefined,
+    lookFirst = false,
+    outputs?: Record<string, unknown>,
+  ): Promise<void> {
     const followUps: FollowUpAction[] = [];
     const work: Array<Promise<void>> = [];
     let stopped: Error | undefined;
@@ -455,6 +461,8 @@ export class RunDriver {
       const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
       if (effect.type === 'enqueue_phase' && def) {
         work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
+      } else if (effect.type === 'start_run') {
+        work.push(this.startRun(meta, state, outputs));
       } else if (effect.type === 'release_concurrency') {
         work.push(this.releaseSlot(meta.run_id, effect));
       } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
@@ -478,6 +486,29 @@ export class RunDriver {
       if (await this.findPhaseJob(def, agent, phaseJobId(meta.run_id, def.name, iteration))) return;
     }
     await this.enqueuePhase(meta, state, def, iteration, agent);
+  }
+
+  /**
+   * Carry out a run's create (its first commit, see {@link RunStore.createRun}): its `start_run`
+   * effect, then clear that outbox entry, as a committer does with its own. Should this process die
+   * or fail before the end, the entry stays and the manager's reconcile starts the run.
+   *
+   * @param outputs - the shared context the run was created with (saves a read when deciding).
+   * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
+   */
+  async startCreated(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<void> {
+    await this.carryOutEffects(meta, state, [{ type: 'start_run' }], undefined, false, outputs);
+    await this.store.clearOutbox(meta.run_id, [state.version]);
+  }
+
+  /**
+   * Start a `created` run: admit it against its concurrency key (a run over the limit is `queued`,
+   * and a finishing run of its key starts it), then commit its `run_started` (which carries out the
+   * first phase jobs from its own outbox entry). A run already started is refused as a duplicate.
+   */
+  private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>): Promise<void> {
+    if ((await admitRun(this.options.store, meta, state, Date.now())) !== 'admitted') return;
+    await this.apply(meta.run_id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs } });
   }
 
   /**
