@@ -169,6 +169,46 @@ describe('the commit writes an outbox', () => {
     }
   });
 
+  it("a manager starting carries out every pending outbox, however young: a failed run's fallback its committer did not get to starts at once", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-manager-start');
+    const conn = connect(url, prefix);
+    const failing = testWorkflow({ agents: ['planner'], error_handling: { fallback_workflow: 'plan-again' }, phases: [{ name: 'plan', agent: 'planner', retries: 0 }] });
+    const fallback = testWorkflow({ name: 'plan-again', agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
+    try {
+      const id = 'run-failed-before-fallback';
+      const { meta, state } = await createRun(conn.store, failing, id);
+      const starter = driverOn(conn.redis, prefix);
+      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      // The worker that commits the failure (which fails the run) stops before any of its effects.
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      const at = Date.now();
+      const error = { code: 'PROVIDER_BAD_REQUEST', message: 'bad request', category: 'provider', retryable: false } as const;
+      await expect(
+        crashing.apply(id, { type: 'phase_attempt_failed', at, phase: 'plan', iteration: 1, attempt: 1, error, willRetry: false, usage: { input_tokens: 0, output_tokens: 0 }, startedAt: at }),
+      ).rejects.toThrow(CrashHere);
+      await crashing.close();
+      expect((await conn.store.getRun(id)).state.status).toBe('failed');
+      expect((await conn.store.activeRunIds()).includes(id)).toBe(false);
+      expect((await conn.store.readOutbox(id)).flatMap((e) => e.effects.map((x) => x.type))).toEqual(['finish_run', 'start_fallback']);
+
+      // The default lease (30 s) has not passed: the start-up reconcile does it, before startManager returns.
+      const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, resolveWorkflow: () => Promise.resolve(fallback) });
+      try {
+        expect((await conn.store.getRun(`${id}.fallback`)).meta.links).toEqual({ fallback_of: id });
+        expect(await conn.store.readOutbox(id)).toEqual([]);
+      } finally {
+        await manager.close();
+      }
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it('crash half way through the outbox: reconcile adds what is missing, and what was done is not done twice', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-half-way');

@@ -15,13 +15,11 @@ import {
   RunDriver,
   RunStore,
   IN_FLIGHT_PHASE_STATUSES,
-  cancelChannel,
   createRedis,
   createRepeatLimiter,
   repeatKey,
   contextOfSpanRef,
   isTerminalRun,
-  phaseDeadlineMs,
   phaseJobId,
   createLogger,
   observeQueues,
@@ -129,8 +127,8 @@ export interface ManagerOptions {
 
 export interface Manager {
   /**
-   * At start: carry out every active run's outbox, and re-issue what a crash may have lost beyond it:
-   * submissions not yet started, phase jobs and deadlines of phases in flight.
+   * Carry out every run's pending outbox, however young (done once at start): runs whose client died
+   * before starting them, and whatever a crashed committer (this manager among them) left undone.
    */
   reconcile(): Promise<void>;
   /** Stop taking manager jobs (finishing those in flight) and close connections. */
@@ -285,52 +283,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           await startFallback(meta, action.workflow);
           break;
       }
-    }
-  }
-
-  /**
-   * Make the run's jobs, deadlines and follow-ups match its state: a phase in flight without its job
-   * gets it again, every phase in flight or waiting has a deadline, a finished run's follow-ups are
-   * done (idempotently). Safe to repeat. Used once, when a manager starts, after the outbox: it also
-   * covers a Redis that lost its latest writes (the outbox with them); everything a crashed committer
-   * left undone otherwise is in the run's outbox.
-   */
-  async function ensureInFlight(runId: string): Promise<void> {
-    const { meta, state, result } = await store.getRun(runId);
-    // A run not started yet is started from its create's outbox entry.
-    if (state.status === 'created') return;
-    if (isTerminalRun(state.status)) {
-      for (const def of meta.workflow.phases) {
-        const p = state.phases[def.name];
-        if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(cancelChannel(options.prefix), phaseJobId(runId, def.name, p.iteration));
-      }
-      if (result) await reportToParent(meta, result);
-      if (result) await endActions.enqueue(meta, state.resumes);
-      if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
-      return;
-    }
-    for (const def of meta.workflow.phases) {
-      const p = state.phases[def.name];
-      const ref = { run_id: runId, phase: def.name, iteration: p?.iteration ?? 0 };
-      if (p?.status === 'waiting') {
-        // The wait's deadline may have been lost with a crash; it counts from when the wait began.
-        const timeoutMs = def.kind === 'approval' ? def.timeoutMs : phaseDeadlineMs(def, deadlineGraceMs);
-        await store.setDeadline(ref, (p.startedAt ?? Date.now()) + timeoutMs, 'NX');
-        continue;
-      }
-      if (p && def.kind === 'workflow' && (p.status === 'cancelled' || p.status === 'skipped') && p.iteration > 0) {
-        // Its cancel may have been lost with the follow-up of the commit that stopped it.
-        await client.cancel(childRunId(runId, def.name, p.iteration), `parent run ${runId} stopped phase "${def.name}"`).catch(() => undefined);
-        continue;
-      }
-      if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
-      if (def.kind === 'workflow' && def.workflow) {
-        await startChildRun(meta, state, def.name, p.iteration, def.workflow);
-        continue;
-      }
-      const existing = await driver.findPhaseJob(def, p.agent, phaseJobId(runId, def.name, p.iteration));
-      if (!existing) await driver.enqueuePhase(meta, state, def, p.iteration, p.agent);
-      await store.setDeadline(ref, Date.now() + phaseDeadlineMs(def, deadlineGraceMs), 'NX');
     }
   }
 
@@ -526,13 +478,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
 
   const manager: Manager = {
     async reconcile() {
-      for (const runId of await store.activeRunIds()) {
-        // What commits left in the outbox first; then a check of the jobs and deadlines the state asks
-        // for, which also covers a Redis that lost recent writes (the outbox with them).
-        await driver
-          .reconcile(runId)
-          .then(() => ensureInFlight(runId))
-          .catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
+      // Every effect a commit sets off is in its outbox until carried out (the outbox is written in the
+      // commit itself, and cleared only after its effects), so the outboxes are all there is to redo;
+      // a finished run's (its end action, its parent's report) included.
+      for (const runId of await store.pendingOutboxRunIds()) {
+        await driver.reconcile(runId).catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
       }
     },
     async close() {

@@ -641,6 +641,11 @@ export class RunStore {
     }
   }
 
+  /** Ids of runs with a pending outbox (what their commits left to carry out), oldest first. */
+  async pendingOutboxRunIds(): Promise<string[]> {
+    return this.redis.zrange(this.outboxesKey, '0', '-1');
+  }
+
   /** Ids of runs not yet finished. */
   async activeRunIds(): Promise<string[]> {
     return this.redis.smembers(this.activeKey);
