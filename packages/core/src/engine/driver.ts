@@ -20,7 +20,8 @@
  * reply), by a worker that takes a job again after its first holder died, and by the manager for any
  * outbox older than a lease (a committer that crashed between its commit and its effects).
  *
- * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
+ * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}),
+ * decided together by {@link decideBatch} (../scheduler/decide-batch.ts), where their merge rule lives.
  */
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
@@ -30,7 +31,8 @@ import { FLEET_BACKOFF } from '../queues/backoff.js';
 import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
-import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
+import { isTerminalRun, needsOutputs } from '../scheduler/decide.js';
+import { decideBatch } from '../scheduler/decide-batch.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
 import { isOutboxEffect, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
@@ -139,38 +141,6 @@ interface PendingApply {
   output: { phase: string; value: unknown } | undefined;
   resolve: (applied: Applied) => void;
   reject: (err: unknown) => void;
-}
-
-/**
- * In a decision merged from several events (a group commit), drop what a later event undid: the
- * enqueue, child start or wait of an iteration no longer in flight (a failure that stopped the run
- * came after the completion that queued it), and the cancel of an iteration queued within the same
- * decision (no job was ever added for it).
- */
-function settleActions(decision: Decision, before: RunState): Decision {
-  const stillThere = (phase: string, iteration: number): boolean => {
-    const p = decision.state.phases[phase];
-    return p !== undefined && p.iteration === iteration && active(p);
-  };
-  const queuedHere = new Set(
-    decision.actions.filter((a) => a.type === 'enqueue_phase' || a.type === 'start_child_run').map((a) => `${a.phase}\n${a.iteration}`),
-  );
-  const actions = decision.actions.filter((a) => {
-    switch (a.type) {
-      case 'enqueue_phase':
-      case 'start_child_run':
-      case 'await_event':
-        return stillThere(a.phase, a.iteration);
-      case 'cancel_phase': {
-        const was = before.phases[a.phase];
-        const existedBefore = was !== undefined && was.iteration === a.iteration && active(was);
-        return existedBefore || !queuedHere.has(`${a.phase}\n${a.iteration}`);
-      }
-      default:
-        return true;
-    }
-  });
-  return actions.length === decision.actions.length ? decision : { ...decision, actions };
 }
 
 /** Whether an outbox effect still fits the run as `state` shows it now. */
@@ -335,36 +305,12 @@ export class RunDriver {
     let accepted: boolean[] = [];
     const applied = await this.store.apply(
       runId,
-      (meta, state, loaded) => {
-        accepted = batch.map(() => false);
-        // The store hands each try its own copy of the outputs, so they are extended in place.
-        const outputs = loaded;
-        let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
-        batch.forEach((entry, i) => {
-          // A completion's output is in the context its own decision (conditions, rules) sees, and is
-          // written only when the completion is accepted.
-          const withOutput = entry.output ? { ...outputs, [entry.output.phase]: entry.output.value } : outputs;
-          for (const event of entry.events) {
-            const ctx = { requirements: meta.requirements, variables: meta.variables, outputs: withOutput, errors: decision.state.errors };
-            const next = decide(meta.workflow, decision.state, event, ctx);
-            if (!next.accepted) continue;
-            accepted[i] = true;
-            decision = {
-              accepted: true,
-              state: next.state,
-              actions: [...decision.actions, ...next.actions],
-              events: [...decision.events, ...next.events],
-              outputs: { ...decision.outputs, ...next.outputs },
-              reopened: decision.reopened || next.reopened,
-            };
-          }
-          if (accepted[i] && entry.output) {
-            outputs[entry.output.phase] = entry.output.value;
-            decision.outputs = { ...decision.outputs, [entry.output.phase]: entry.output.value };
-          }
-        });
-        if (batch.length > 1) decision = settleActions(decision, state);
-        decision = enforceStateSchema(meta, decision, outputs);
+      (meta, state, outputs) => {
+        // Every entry's events in order, as one decision (the merge rule is decide's, ../scheduler/decide-batch.ts).
+        const { entries, ...batched } = decideBatch(meta.workflow, state, batch, { requirements: meta.requirements, variables: meta.variables, outputs });
+        accepted = entries;
+        let decision: Decision = batched;
+        decision = enforceStateSchema(meta, decision, { ...outputs, ...decision.outputs });
         // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
         decision = withConcurrencyRelease(meta, decision);
         if (decision.accepted) this.assignSpans(meta, decision);
