@@ -30,7 +30,7 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { BATCH_WAIT_EVENT, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
 export { decideBatch, type BatchContext, type BatchDecision, type BatchEntry } from './scheduler/decide-batch.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
@@ -80,7 +80,6 @@ export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelCha
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';
-export { STATE_SCHEMA_ERROR_PHASE, enforceStateSchema } from './engine/state-schema.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
 export {
   MAX_EVENT_DATA_BYTES,

@@ -42,7 +42,6 @@ import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpa
 import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
-import { enforceStateSchema } from './state-schema.js';
 import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
 import { fairPriority } from './fair-priority.js';
 
@@ -310,14 +309,13 @@ export class RunDriver {
         const { entries, ...batched } = decideBatch(meta.workflow, state, batch, { requirements: meta.requirements, variables: meta.variables, outputs });
         accepted = entries;
         let decision: Decision = batched;
-        decision = enforceStateSchema(meta, decision, { ...outputs, ...decision.outputs });
         // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
         decision = withConcurrencyRelease(meta, decision);
         if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
       },
       {
-        loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
+        loadOutputs: (m) => needsOutputs(m.workflow),
         known,
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),

@@ -20,6 +20,9 @@
  *   passes); the run is `waiting` while any phase waits;
  * - a failed or cancelled run may be resumed: phases that did not complete run again, completed
  *   ones keep their outputs;
+ * - a run that would complete is checked against the workflow's `state_schema` (its final context,
+ *   phase name → output): a violation fails it instead, with a `STATE_SCHEMA_VIOLATION` error naming
+ *   the path, and a failed run starts `fallback_workflow` (one rule, whatever failed it);
  * - events for an older iteration, or for a phase that already ended, are refused (fencing).
  */
 import { FleetError, type SerializedFleetError } from '../errors.js';
@@ -27,6 +30,7 @@ import { evaluateCondition, parseExpression, type Condition } from '../workflow/
 import type { TemplateContext } from '../workflow/context.js';
 import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
 import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
+import { compileStateSchema, stateSchemaIssues } from '../workflow/template-fields.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -72,12 +76,16 @@ export function isTerminalRun(status: RunState['status']): boolean {
   return TERMINAL_RUN_STATUSES.includes(status);
 }
 
+/** Name used in the run's `errors` for a `state_schema` violation (it belongs to no phase). */
+export const STATE_SCHEMA_ERROR_PHASE = 'state_schema';
+
 /**
- * Whether deciding for this workflow reads phase outputs (conditions, step-action rules). The shell
- * loads the shared context only then.
+ * Whether deciding for this workflow reads phase outputs (conditions, step-action rules, the
+ * `state_schema` check of the final context). The shell loads the shared context only then, and
+ * then passes every output.
  */
 export function needsOutputs(definition: WorkflowDefinition): boolean {
-  return definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
+  return definition.stateSchema !== undefined || definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
 }
 
 const EMPTY_CONTEXT: TemplateContext = { requirements: '', variables: {}, outputs: {}, errors: [] };
@@ -603,8 +611,14 @@ class DecisionBuilder {
     }
   }
 
-  private finish(status: 'completed' | 'failed' | 'cancelled', at: number): void {
+  private finish(wanted: 'completed' | 'failed' | 'cancelled', at: number): void {
     if (isTerminalRun(this.state.status)) return;
+    let status = wanted;
+    const violation = status === 'completed' ? this.stateSchemaViolation() : undefined;
+    if (violation) {
+      this.state.errors.push({ phase: STATE_SCHEMA_ERROR_PHASE, error: violation });
+      status = 'failed';
+    }
     this.state.status = status;
     this.state.finishedAt = at;
     const duration = at - (this.state.startedAt ?? this.state.createdAt);
@@ -613,6 +627,18 @@ class DecisionBuilder {
       this.actions.push({ type: 'start_fallback', workflow: this.definition.errorHandling.fallbackWorkflow });
     }
     this.events.push({ type: 'run_finished', at, status, duration_ms: duration });
+  }
+
+  /** The error of a final context (the stored outputs and this decision's) that `state_schema` refuses, if it does. */
+  private stateSchemaViolation(): SerializedFleetError | undefined {
+    const schema = this.definition.stateSchema;
+    if (!schema) return undefined;
+    const validate = compileStateSchema(schema);
+    if (validate({ ...this.context.outputs, ...this.outputs })) return undefined;
+    const issues = stateSchemaIssues(validate.errors);
+    return new FleetError('STATE_SCHEMA_VIOLATION', `the final context does not match state_schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    }).toJSON();
   }
 
   /** Phases that depend on `name`, directly or not. */
