@@ -18,6 +18,7 @@ import { RunStore, type StoredRunEvent } from './store/run-store.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, submissionFingerprint } from './store/idempotency.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
+import { downstreamOf } from './workflow/graph.js';
 import { resolveConcurrency, validatePriority, type ConcurrencySpec } from './workflow/concurrency.js';
 
 /** Largest requirements text accepted, bytes (UTF-8). */
@@ -257,8 +258,7 @@ export class FleetClient {
     if (!phases.some((p) => p.name === options.from)) {
       throw new FleetError('INVALID_INPUT', `--from "${options.from}" is not a phase of ${meta.workflow.name}; phases: ${phases.map((p) => p.name).join(', ')}`);
     }
-    const rerun = new Set([options.from]);
-    for (const p of phases) if (p.dependsOn.some((d) => rerun.has(d.phase))) rerun.add(p.name);
+    const rerun = new Set([options.from, ...downstreamOf(meta.workflow, options.from)]);
     const outputs = await this.store.getOutputs(runId);
     const completed: Record<string, unknown> = {};
     for (const p of phases) if (!rerun.has(p.name) && p.name in outputs) completed[p.name] = outputs[p.name];

@@ -16,6 +16,7 @@ export { DEFAULT_MODEL, SETTINGS_SCHEMA, loadConfig, parseDuration, redactRedisU
 export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
+export { downstreamOf, upstreamOf } from './workflow/graph.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
 export { evaluateCondition, parseExpression, ConditionSyntaxError, type Condition } from './workflow/condition.js';
 export { renderTemplate } from './workflow/template.js';

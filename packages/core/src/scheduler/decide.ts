@@ -31,6 +31,7 @@ import type { TemplateContext } from '../workflow/context.js';
 import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
 import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
 import { compileStateSchema, stateSchemaIssues } from '../workflow/template-fields.js';
+import { downstreamOf } from '../workflow/graph.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -507,7 +508,7 @@ class DecisionBuilder {
           return;
         }
         if (!this.withinBound(name, target, targetState, at)) return;
-        for (const reset of [target, ...this.descendantsOf(target)]) {
+        for (const reset of [target, ...downstreamOf(this.definition, target)]) {
           const s = this.phase(reset);
           // A descendant still running works from inputs the jump replaces: stop it, it runs again.
           if (IN_FLIGHT_PHASE_STATUSES.includes(s.status)) this.actions.push({ type: 'cancel_phase', phase: reset, iteration: s.iteration });
@@ -639,23 +640,6 @@ class DecisionBuilder {
     return new FleetError('STATE_SCHEMA_VIOLATION', `the final context does not match state_schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
       details: { issues },
     }).toJSON();
-  }
-
-  /** Phases that depend on `name`, directly or not. */
-  private descendantsOf(name: string): string[] {
-    const out = new Set<string>();
-    let grew = true;
-    while (grew) {
-      grew = false;
-      for (const def of this.definition.phases) {
-        if (out.has(def.name)) continue;
-        if (def.dependsOn.some((d) => d.phase === name || out.has(d.phase))) {
-          out.add(def.name);
-          grew = true;
-        }
-      }
-    }
-    return [...out];
   }
 
   private ctx(): TemplateContext {
