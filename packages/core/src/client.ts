@@ -12,7 +12,7 @@ import { UNSERVED_GRACE_MS, servedRoles, unservedPhases } from './engine/unserve
 import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
-import { initialRunState, isTerminalRun } from './scheduler/decide.js';
+import { decide, initialRunState, isTerminalRun } from './scheduler/decide.js';
 import { validateEventData, validateVariableLimits } from './limits.js';
 import { RunStore, type StoredRunEvent } from './store/run-store.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, submissionFingerprint } from './store/idempotency.js';
@@ -144,11 +144,10 @@ export class FleetClient {
       ...(concurrency ? { concurrency } : {}),
       ...(priority !== undefined ? { priority } : {}),
     };
-    const state = initialRunState(input.workflow, now);
-    for (const phase of Object.keys(input.completed ?? {})) {
-      const p = state.phases[phase];
-      if (p) Object.assign(p, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
-    }
+    const reused = Object.keys(input.completed ?? {});
+    const initial = initialRunState(input.workflow, now);
+    // A rerun's reused phases start completed: decided before the create, which writes the result.
+    const state = reused.length > 0 ? decide(input.workflow, initial, { type: 'outputs_reused', at: now, phases: reused }).state : initial;
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
     const created = await this.store.createRun(meta, state, outputs);
     if (!created) return runId;

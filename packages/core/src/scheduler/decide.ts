@@ -18,6 +18,8 @@
  *   are bounded by each phase's `max_iterations`;
  * - `approval` phases wait for an `approval` event (or settle by `on_timeout` when their timeout
  *   passes); the run is `waiting` while any phase waits;
+ * - a rerun's run starts with the phases whose outputs it reuses `completed` (`outputs_reused`,
+ *   decided before its create);
  * - a failed or cancelled run may be resumed: phases that did not complete run again, completed
  *   ones keep their outputs;
  * - a run that would complete is checked against the workflow's `state_schema` (its final context,
@@ -104,7 +106,7 @@ export function decide(definition: WorkflowDefinition, state: RunState, event: S
   if (resuming && state.status === 'completed') return refused;
   // A run the manager has not started yet (or that waits behind its concurrency key) takes only its
   // start (or a cancel): anything else would start it without its run_started.
-  if ((state.status === 'created' || state.status === 'queued') && event.type !== 'run_started' && event.type !== 'cancel_requested') return refused;
+  if ((state.status === 'created' || state.status === 'queued') && event.type !== 'run_started' && event.type !== 'cancel_requested' && event.type !== 'outputs_reused') return refused;
 
   const builder = new DecisionBuilder(definition, normalize(structuredClone(state)), context);
   const applied = builder.apply(event);
@@ -160,6 +162,15 @@ class DecisionBuilder {
   /** Apply the event to the state; false when it is stale or does not apply. */
   apply(event: SchedulerEvent): boolean {
     switch (event.type) {
+      case 'outputs_reused': {
+        if (this.state.status !== 'created') return false;
+        for (const name of event.phases) {
+          const phase = this.state.phases[name];
+          if (!phase || phase.status !== 'pending') continue;
+          Object.assign(phase, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
+        }
+        return true;
+      }
       case 'run_started': {
         if (this.state.status !== 'created' && this.state.status !== 'queued') return false;
         this.state.status = 'active';
@@ -373,7 +384,8 @@ class DecisionBuilder {
 
   /** After an event: queue what is ready, skip what cannot run, and finish the run when nothing is left. */
   advance(at: number): void {
-    if (isTerminalRun(this.state.status)) return;
+    // A run not started yet (seeded, or waiting for a concurrency slot) queues nothing.
+    if (isTerminalRun(this.state.status) || this.state.status === 'created' || this.state.status === 'queued') return;
     // Phases are in dependency order, so one pass settles every phase whose dependencies are settled.
     for (const def of this.definition.phases) {
       const phase = this.phase(def.name);
