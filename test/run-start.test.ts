@@ -6,8 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { RunDriver, agentQueueName, agentQueuesKey, createLogger, createRedis, initialRunState, phaseJobId, type RunMeta } from '@agentfleet/core';
-import { Queue } from 'bullmq';
+import { RunDriver, agentQueuesKey, createLogger, createRedis, initialRunState, type RunMeta } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
@@ -81,7 +80,7 @@ describe('run start', () => {
   });
 
   it('a run whose client died before starting it is started by the manager once its outbox outlives the lease, once', async () => {
-    const { prefix, conn, llm, startManager, close } = await startFleet('run-start-dead-client');
+    const { conn, llm, startManager, close } = await startFleet('run-start-dead-client');
     try {
       // A manager already running (its start-up reconcile done) sees the run only through its outbox sweep.
       await startManager();
