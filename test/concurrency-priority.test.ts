@@ -15,6 +15,7 @@ import {
   loadConfig,
   phaseJobId,
   agentQueueName,
+  systemClock,
   type LlmClient,
   type LlmRequest,
   type RunMeta,
@@ -69,7 +70,7 @@ async function bench(name: string, clockAheadMs = 0): Promise<Bench> {
     prefix,
     warn: () => undefined,
     logger: createLogger({ name: 'manager', level: 'silent' }),
-    clock: { now: () => Date.now() + clockAheadMs },
+    clock: { now: () => Date.now() + clockAheadMs, setTimer: systemClock.setTimer },
   });
   const redis = createRedis(url);
   const blocking = createRedis(url, { forWorker: true });
@@ -133,7 +134,8 @@ describe('concurrency keys', () => {
     expect(third.concurrency).toEqual({ key: 'acme', limit: 2 });
     const queuedEvent = (await b.client.store.readEvents(ids[2]!)).find((e) => e.event.type === 'run_queued');
     expect(queuedEvent?.event).toMatchObject({ type: 'run_queued', key: 'acme', limit: 2, position: 1 });
-    // A queued run has no phase job and no start deadline (it waits for a slot, however long).
+    // A queued run has no phase job and nothing left in its outbox (it waits for a slot, however long).
+    expect(await b.client.store.readOutbox(ids[2]!)).toEqual([]);
     const queue = new Queue(agentQueueName('planner'), { connection: b.redis, prefix: b.prefix });
     expect(await queue.getJob(phaseJobId(ids[2]!, 'plan', 1))).toBeUndefined();
     await queue.close();
@@ -244,8 +246,8 @@ describe('concurrency keys', () => {
     expect(tags).toEqual(['k-1']);
   });
 
-  it('a run whose client died before admitting it is queued by the manager at its start deadline, and runs in its turn', async () => {
-    // The manager's clock runs a minute ahead: the orphan's start deadline (10 s) is due at once.
+  it('a run whose client died before admitting it is queued by the manager from its outbox, and runs in its turn', async () => {
+    // The manager's clock runs a minute ahead: the orphan's outbox (the start, leased 30 s) is due at once.
     await using b = await bench('concurrency-orphan', 60_000);
     const workflow = oneStep({ concurrency: { key: 'solo', limit: 1 } });
     const first = await b.submit(workflow, 'o-0');
@@ -255,7 +257,7 @@ describe('concurrency keys', () => {
       run_id: 'orphan-run', workflow, requirements: 'Plan the work of [run:o-1]', variables: {}, created_at: now, provider: 'offline', trace: {},
       concurrency: { key: 'solo', limit: 1 },
     };
-    expect(await b.client.store.createRun(meta, initialRunState(workflow, now), {}, now + 10_000)).toBe(true);
+    expect(await b.client.store.createRun(meta, initialRunState(workflow, now), {})).toBe(true);
     await b.event('orphan-run', 'run_queued');
     expect(await b.status('orphan-run')).toBe('queued');
     expect(await concurrencyState(b.client.store, 'solo')).toEqual({ active: [first], queued: ['orphan-run'] });

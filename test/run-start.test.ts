@@ -1,13 +1,12 @@
 /**
  * Runs start in the submitting client: its first decision and first phase jobs are committed there,
- * with no hop through the manager. A client that dies before it has queued the first phases leaves the
- * run's start deadline behind, and the manager starts the run (or queues what is missing) when it
- * comes due.
+ * with no hop through the manager. The create writes the run's start into its outbox; a client that
+ * dies before it has queued the first phases leaves that outbox behind, and the manager starts the run
+ * (or queues what is missing) once the outbox outlives its lease.
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { DEFAULT_DEADLINE_GRACE_MS, FleetClient, RunDriver, TestClock, agentQueueName, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseDeadlineMs, phaseJobId, runStartDeadline, type RunMeta } from '@agentfleet/core';
-import { Queue } from 'bullmq';
+import { DEFAULT_DEADLINE_GRACE_MS, FleetClient, RunDriver, TestClock, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseDeadlineMs, type RunMeta } from '@agentfleet/core';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
@@ -21,21 +20,30 @@ const workflow = testWorkflow({
   ],
 });
 
-/** A connection, an offline LLM, a pool for the planner and the coder, and a manager on a fresh prefix. */
+/** The manager's outbox lease in these tests, ms. */
+const LEASE_MS = 500;
+
+/**
+ * A connection, an offline LLM and a pool for the planner and the coder on a fresh prefix; the
+ * manager (outbox lease {@link LEASE_MS}) starts when the test has left what a dead client leaves.
+ */
 async function startFleet(name: string) {
   const url = redisUrl();
   const prefix = uniquePrefix(name);
   const conn = connect(url, prefix);
   const llm = new CountingOfflineLlm(Object.values(BUILTIN_ROLES));
   const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], llm);
-  const manager = await quietManager(url, prefix);
+  let manager: Awaited<ReturnType<typeof quietManager>> | undefined;
   return {
     url,
     prefix,
     conn,
     llm,
+    async startManager() {
+      manager = await quietManager(url, prefix, { outboxLeaseMs: LEASE_MS });
+    },
     async close() {
-      await manager.close();
+      await manager?.close();
       await pool.close(1000);
       await conn.close();
       await cleanupPrefix(url, prefix);
@@ -44,7 +52,7 @@ async function startFleet(name: string) {
 }
 
 describe('run start', () => {
-  it('a submitted run starts and completes with no manager running; no start deadline is left', async () => {
+  it('a submitted run starts and completes with no manager running; no outbox is left', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('run-start');
     const conn = connect(url, prefix);
@@ -55,7 +63,8 @@ describe('run start', () => {
       const run = await conn.store.getRun(id);
       expect(run.state.status).toBe('active');
       expect(run.state.phases.plan?.status).toBe('queued');
-      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBeNull();
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
       expect(await conn.redis.smembers(agentQueuesKey(prefix))).toContain('planner');
 
       pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.coder!], new CountingOfflineLlm(Object.values(BUILTIN_ROLES)));
@@ -96,23 +105,20 @@ describe('run start', () => {
     }
   });
 
-  it('a run whose client died before starting it is started by the manager at its start deadline, once', async () => {
-    const { prefix, conn, llm, close } = await startFleet('run-start-dead-client');
+  it('a run whose client died before starting it is started by the manager once its outbox outlives the lease, once', async () => {
+    const { conn, llm, startManager, close } = await startFleet('run-start-dead-client');
     try {
+      // A manager already running (its start-up reconcile done) sees the run only through its outbox sweep.
+      await startManager();
       // What a client leaves when it dies between creating the run and starting it.
       const now = Date.now();
-      const id = await createUnstartedRun(conn.store, workflow, 'A chat server', now + 500);
-      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBe(String(now + 500));
-      const queue = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
-      expect(await queue.getJob(phaseJobId(id, 'plan', 1))).toBeUndefined();
-      await queue.close();
-
+      const id = await createUnstartedRun(conn.store, workflow, 'A chat server', now);
       const result = await conn.client.follow(id, conn.blocking, () => undefined);
       expect(result.status).toBe('completed');
-      // Not before the start deadline (the manager polls every 250 ms).
+      // Not before the outbox lease (the manager polls every 250 ms).
       const events = await runEvents(conn.store, id);
       const started = events.find((e) => e.type === 'run_started');
-      expect(started?.at).toBeGreaterThanOrEqual(now + 500);
+      expect(started?.at).toBeGreaterThanOrEqual(now + LEASE_MS);
       expect(countEvents(events, 'run_started')).toBe(1);
       expect(llm.calls.get('A chat server|plan')).toBe(1);
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
@@ -121,25 +127,26 @@ describe('run start', () => {
     }
   });
 
-  it('a client that committed the start and died before queuing the first phase: the manager adds the job at the start deadline', async () => {
-    const { url, prefix, conn, llm, close } = await startFleet('run-start-half');
+  it('a client that committed the start and died before queuing the first phase: the manager adds the job from the outbox', async () => {
+    const { url, prefix, conn, llm, startManager, close } = await startFleet('run-start-half');
     try {
       // A client's start whose commit lands and whose queue.add fails (its queue connection is gone).
       const id = randomUUID();
       const now = Date.now();
       const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
       const state = initialRunState(workflow, now);
-      expect(await conn.store.createRun(meta, state, {}, now + 500)).toBe(true);
+      expect(await conn.store.createRun(meta, state, {})).toBe(true);
       const gone = createRedis(url, { failFastMs: 200 });
       await new Promise((resolve) => gone.once('ready', resolve));
       gone.disconnect();
       const driver = new RunDriver({ redis: gone, prefix, store: conn.store, log: createLogger({ name: 'test', level: 'silent' }), followUp: () => Promise.resolve() });
-      await expect(driver.apply(id, { type: 'run_started', at: now }, { known: { meta, state, outputs: {} } })).rejects.toThrow();
+      await expect(driver.startCreated(meta, state, {})).rejects.toThrow();
       await driver.close().catch(() => undefined);
       expect((await conn.store.getRun(id)).state.status).toBe('active');
-      // The commit left the start deadline in place: the start was not carried out.
-      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBe(String(now + 500));
+      // The outbox keeps the create's entry (the start) and the start commit's (the first job).
+      expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual([['start_run'], ['enqueue_phase']]);
 
+      await startManager();
       const result = await conn.client.follow(id, conn.blocking, () => undefined);
       expect(result.status).toBe('completed');
       const events = await runEvents(conn.store, id);

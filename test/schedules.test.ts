@@ -17,6 +17,8 @@ import {
   TemplateRegistry,
   createRedis,
   SCHEDULE_FIRES_METRIC,
+  systemClock,
+  type Clock,
   type FireOutcome,
   type RunLinks,
 } from '@agentfleet/core';
@@ -81,7 +83,7 @@ afterAll(async () => {
   for (const p of prefixes) await cleanupPrefix(redisUrl(), p);
 });
 
-async function startFleet(name: string, managers: number, clock?: { now(): number }): Promise<Fleet> {
+async function startFleet(name: string, managers: number, clock?: Clock): Promise<Fleet> {
   const url = redisUrl();
   const prefix = uniquePrefix(name);
   prefixes.push(prefix);
@@ -277,7 +279,7 @@ describe('schedules', () => {
   it('catch-up: a fire taken past misfire_grace is dropped under none, and starts one run for the latest fire time under latest', { timeout: 60_000 }, async () => {
     // The manager's clock runs 10 minutes ahead: every fire is taken 10 minutes after its time.
     const aheadMs = 10 * 60_000;
-    await using fleet = await startFleet('sched-catch-up', 1, { now: () => Date.now() + aheadMs });
+    await using fleet = await startFleet('sched-catch-up', 1, { now: () => Date.now() + aheadMs, setTimer: systemClock.setTimer });
     const twoMissed = fleet.fires('dropped', 2);
     await fleet.runner.add({ name: 'dropped', workflow: 'nightly-sign-off', cron: '* * * * * *', requirements: 'missed', catch_up: 'none' }, { createdBy: 'test', provider: 'offline' });
     expect((await twoMissed).map((f) => f.outcome.action)).toEqual(['missed', 'missed']);

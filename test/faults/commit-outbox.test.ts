@@ -19,10 +19,8 @@ import {
   agentQueueName,
   createLogger,
   createRedis,
-  deadlineMember,
   initialRunState,
   phaseJobId,
-  runStartDeadline,
   type RunMeta,
   type SchedulerEvent,
   type WorkflowDefinition,
@@ -62,11 +60,13 @@ const chain = testWorkflow({
 const APPLY_DECISION = readFileSync(fileURLToPath(new URL('../../packages/core/src/store/commands/apply-decision-7.lua', import.meta.url)), 'utf8');
 const APPLY_DECISION_MARKERS = [createHash('sha1').update(APPLY_DECISION).digest('hex'), 'apply-decision: commit a decision'];
 
-/** A run written as a client writes it, not started yet (its start deadline 10 minutes after `now`). */
+/** A run written as a client writes it, not started yet (dated `now`). */
 async function createRun(store: RunStore, workflow: WorkflowDefinition, id: string, now = Date.now()): Promise<{ meta: RunMeta; state: ReturnType<typeof initialRunState> }> {
   const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
   const state = initialRunState(workflow, now);
-  expect(await store.createRun(meta, state, {}, now + 600_000)).toBe(true);
+  expect(await store.createRun(meta, state, {})).toBe(true);
+  // The create's own outbox entry (the start) is dropped: these tests commit the start themselves.
+  await store.clearOutbox(id, [state.version]);
   return { meta, state };
 }
 
@@ -95,6 +95,44 @@ function planCompleted(): SchedulerEvent[] {
 class CrashHere extends Error {}
 
 describe('the commit writes an outbox', () => {
+  it("crash after the create commit, before any effect: the run's start waits in its outbox, and the manager's reconcile starts it once", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-after-create');
+    const conn = connect(url, prefix);
+    const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, outboxLeaseMs: 0 });
+    try {
+      const id = 'run-crash-after-create';
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow: fanOut, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      const state = initialRunState(fanOut, now);
+      expect(await conn.store.createRun(meta, state, {})).toBe(true);
+      // The client that created it stops before carrying out anything of the create's outbox.
+      const crashing = driverOn(conn.redis, prefix, (_runId, effect) => {
+        if (effect.type === 'start_run') throw new CrashHere('stopped after the create');
+      });
+      await expect(crashing.startCreated(meta, state, {})).rejects.toThrow(CrashHere);
+      await crashing.close();
+
+      // The manager (lease 0) finds the create's outbox entry and starts the run from it.
+      await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
+      const run = await conn.store.getRun(id);
+      expect(run.state.status).toBe('active');
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      // A late reconcile of the same (carried out) start does nothing more.
+      const late = driverOn(conn.redis, prefix);
+      expect(await late.reconcile(id)).toBe(0);
+      await late.close();
+      expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
+    } finally {
+      await manager.close();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-commit');
@@ -132,6 +170,46 @@ describe('the commit writes an outbox', () => {
       expect(await conn.store.readOutbox(id)).toEqual([]);
     } finally {
       await manager.close();
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it("a manager starting carries out every pending outbox, however young: a failed run's fallback its committer did not get to starts at once", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-manager-start');
+    const conn = connect(url, prefix);
+    const failing = testWorkflow({ agents: ['planner'], error_handling: { fallback_workflow: 'plan-again' }, phases: [{ name: 'plan', agent: 'planner', retries: 0 }] });
+    const fallback = testWorkflow({ name: 'plan-again', agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
+    try {
+      const id = 'run-failed-before-fallback';
+      const { meta, state } = await createRun(conn.store, failing, id);
+      const starter = driverOn(conn.redis, prefix);
+      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      // The worker that commits the failure (which fails the run) stops before any of its effects.
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      const at = Date.now();
+      const error = { code: 'PROVIDER_BAD_REQUEST', message: 'bad request', category: 'provider', retryable: false } as const;
+      await expect(
+        crashing.apply(id, { type: 'phase_attempt_failed', at, phase: 'plan', iteration: 1, attempt: 1, error, willRetry: false, usage: { input_tokens: 0, output_tokens: 0 }, startedAt: at }),
+      ).rejects.toThrow(CrashHere);
+      await crashing.close();
+      expect((await conn.store.getRun(id)).state.status).toBe('failed');
+      expect((await conn.store.activeRunIds()).includes(id)).toBe(false);
+      expect((await conn.store.readOutbox(id)).flatMap((e) => e.effects.map((x) => x.type))).toEqual(['finish_run', 'start_fallback']);
+
+      // The default lease (30 s) has not passed: the start-up reconcile does it, before startManager returns.
+      const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, resolveWorkflow: () => Promise.resolve(fallback) });
+      try {
+        expect((await conn.store.getRun(`${id}.fallback`)).meta.links).toEqual({ fallback_of: id });
+        expect(await conn.store.readOutbox(id)).toEqual([]);
+      } finally {
+        await manager.close();
+      }
+    } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
     }
@@ -202,7 +280,7 @@ describe('the commit writes an outbox', () => {
     }
   });
 
-  it("a lost reply to a client's start commit: the run still starts (its first job is added, its start deadline settled)", async () => {
+  it("a lost reply to a client's start commit: the run still starts (its first job is added, its outbox settled)", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-lost-reply-client');
     const conn = connect(url, prefix);
@@ -223,8 +301,8 @@ describe('the commit writes an outbox', () => {
       expect(run.state.status).toBe('active');
       expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
-      expect(await conn.redis.zscore(conn.store.deadlinesKey, deadlineMember(runStartDeadline(id)))).toBeNull();
       expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
     } finally {
       await client.close();
       through.disconnect();

@@ -26,15 +26,15 @@ import { startManager, type Manager } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
 
 /**
- * Write a run as a client that died before starting it leaves it: created, with its start deadline at
- * `startBy` (epoch ms), no decision and no job.
+ * Write a run as a client that died before starting it leaves it: created at `createdAt` (epoch ms),
+ * its start in its outbox (aged from `createdAt`: a manager takes it once it outlives the manager's
+ * `outboxLeaseMs`, 30 s by default), no decision and no job.
  * @returns the run id.
  */
-export async function createUnstartedRun(store: RunStore, workflow: WorkflowDefinition, requirements: string, startBy: number): Promise<string> {
+export async function createUnstartedRun(store: RunStore, workflow: WorkflowDefinition, requirements: string, createdAt = Date.now()): Promise<string> {
   const id = randomUUID();
-  const now = Date.now();
-  const meta: RunMeta = { run_id: id, workflow, requirements, variables: {}, created_at: now, provider: 'offline', trace: {} };
-  if (!(await store.createRun(meta, initialRunState(workflow, now), {}, startBy))) throw new Error(`run ${id} already exists`);
+  const meta: RunMeta = { run_id: id, workflow, requirements, variables: {}, created_at: createdAt, provider: 'offline', trace: {} };
+  if (!(await store.createRun(meta, initialRunState(workflow, createdAt), {}))) throw new Error(`run ${id} already exists`);
   return id;
 }
 
@@ -113,7 +113,7 @@ export function connect(url: string, prefix: string): { redis: Redis; blocking: 
 }
 
 /** A manager in this process, quiet, with short locks so a crashed peer's reports are taken over fast. */
-export function quietManager(url: string, prefix: string, extra: { concurrency?: number } = {}): Promise<Manager> {
+export function quietManager(url: string, prefix: string, extra: { concurrency?: number; outboxLeaseMs?: number } = {}): Promise<Manager> {
   return startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, lockDurationMs: 2000, stalledIntervalMs: 1000, ...extra });
 }
 

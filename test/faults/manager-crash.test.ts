@@ -87,7 +87,7 @@ describe('manager crashes and replicas', () => {
     let manager: CliProcess | undefined;
     try {
       // Run starts and phase outcomes do not pass through the manager; starting a run whose client
-      // died before starting it (at its start deadline) does. Six runs are submitted as a live client
+      // died before starting it (from the create's outbox entry, at the manager's start) does. Six runs are submitted as a live client
       // does; six are left unstarted, one before each manager process, which is killed as soon as
       // it committed that run's start.
       const runs: Array<{ id: string; requirements: string }> = [];
@@ -98,7 +98,7 @@ describe('manager crashes and replicas', () => {
       let killsMidRun = 0;
       for (let i = 6; i < 12; i++) {
         const requirements = `Service number ${i}`;
-        const id = await createUnstartedRun(conn.store, slowWorkflow, requirements, Date.now());
+        const id = await createUnstartedRun(conn.store, slowWorkflow, requirements);
         runs.push({ id, requirements });
         manager = spawnCli(managerArgs, env);
         await manager.waitFor('manager: consuming');
@@ -181,7 +181,7 @@ describe('manager crashes and replicas', () => {
       const requirements = 'Crash between commit and enqueue';
       // Do what a client and a worker do up to the crash: create the run, commit run_started and then
       // phase a's completion (which queues b, c and d: the fan-out), and die before adding any job.
-      const id = await createUnstartedRun(conn.store, workflow, requirements, Date.now() + 60_000);
+      const id = await createUnstartedRun(conn.store, workflow, requirements);
       const started = await conn.store.apply(id, (m, s) => decide(m.workflow, s, { type: 'run_started', at: Date.now() }));
       const enqueued = (actions: ReadonlyArray<{ type: string; phase?: string }>) => actions.filter((a) => a.type === 'enqueue_phase').map((a) => a.phase);
       expect(enqueued(started.decision.actions)).toEqual(['a']);
@@ -235,13 +235,13 @@ describe('manager crashes and replicas', () => {
           { name: 'c', agent: 'coder', depends_on: ['a'] },
         ],
       });
-      // Half the runs are started by the managers (as a client that died before starting them leaves
-      // them, start deadline due at once): both replicas race to start them.
+      // Half the runs are started by the managers (as a client that died a minute before leaves them:
+      // their start's outbox entry is past the managers' 30 s lease): both replicas race to start them.
       const runs = await Promise.all(
         Array.from({ length: 200 }, async (_, i) => {
           const requirements = `Replica run ${i}`;
           if (i % 2 === 0) return { id: await conn.client.submit({ workflow: small, requirements, provider: 'offline' }), requirements };
-          return { id: await createUnstartedRun(conn.store, small, requirements, Date.now()), requirements };
+          return { id: await createUnstartedRun(conn.store, small, requirements, Date.now() - 60_000), requirements };
         }),
       );
       await waitUntil(async () => (await conn.store.activeRunIds()).length === 0, 25_000, 'all 200 runs to finish');

@@ -2,17 +2,7 @@ import { FleetError, errorType, type PhaseJobData, type PhaseJobResult } from '@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 
-import { failAttempt, finalAttemptError, scheduledBackoff, type AttemptOutcome, type PhaseJobContext } from './phase-job.js';
-
-describe('finalAttemptError', () => {
-  it('stops BullMQ from retrying yet keeps the fleet error code as the span error.type', () => {
-    const error = finalAttemptError(new FleetError('PHASE_TIMEOUT', 'phase "code" timed out after 1000 ms'));
-    expect(error).toBeInstanceOf(UnrecoverableError);
-    expect(error.name).toBe('UnrecoverableError');
-    expect(errorType(error)).toBe('PHASE_TIMEOUT');
-    expect(error.message).toBe('PHASE_TIMEOUT: phase "code" timed out after 1000 ms');
-  });
-});
+import { failAttempt, scheduledBackoff, type AttemptOutcome, type PhaseJobContext } from './phase-job.js';
 
 describe('the backoff of a failed attempt', () => {
   it('hands BullMQ the delay the attempt recorded in the run (phase_retry delay_ms), not a second draw', async () => {

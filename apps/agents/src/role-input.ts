@@ -3,30 +3,15 @@
  * outputs, the phase's templated instructions and input, feedback from the phase that sent the work
  * back (a reviewer's findings), and answers to what the phase asked while waiting.
  */
-import { StepActionSchema, renderTemplate, type PhaseDefinition, type RunMeta, type RunState, type StepAction } from '@agentfleet/core';
+import { StepActionSchema, renderTemplate, upstreamOf, type PhaseDefinition, type RunMeta, type RunState, type StepAction } from '@agentfleet/core';
 import type { AgentRole, RoleInput } from './roles/role.js';
-
-/** Names of the phases `phase` depends on, directly or not, in the definition's dependency order. */
-export function ancestorsOf(phases: readonly PhaseDefinition[], phase: string): string[] {
-  const byName = new Map(phases.map((p) => [p.name, p]));
-  const seen = new Set<string>();
-  const visit = (name: string) => {
-    for (const dep of byName.get(name)?.dependsOn ?? []) {
-      if (seen.has(dep.phase)) continue;
-      seen.add(dep.phase);
-      visit(dep.phase);
-    }
-  };
-  visit(phase);
-  return phases.map((p) => p.name).filter((n) => seen.has(n));
-}
 
 /**
  * Build a phase's {@link RoleInput} from the run and its shared context's outputs (as read when the
  * job was taken).
  */
 export function buildRoleInput(meta: RunMeta, state: RunState, def: PhaseDefinition, outputs: Record<string, unknown>): RoleInput {
-  const deps = ancestorsOf(meta.workflow.phases, def.name);
+  const deps = upstreamOf(meta.workflow, def.name);
   const feedback = state.phases[def.name]?.feedback;
   const ctx = { requirements: meta.requirements, variables: meta.variables, outputs, errors: state.errors };
   const render = (text: string | undefined) => (text === undefined ? undefined : renderTemplate(text, ctx));

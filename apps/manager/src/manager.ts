@@ -1,5 +1,5 @@
 /**
- * The manager: starts submitted runs their client did not start, checks on phases whose deadline passed, applies cancellations,
+ * The manager: carries out outboxes their committer left (runs their client did not start among them), checks on phases whose deadline passed, applies cancellations,
  * external events and resumes, and carries out what workers leave to it (child runs, a finished run's
  * parent report, fallback and end action). Phase outcomes do not pass through it: the worker that
  * ran a phase commits the outcome, the next decision and the next jobs itself (`RunDriver`).
@@ -19,15 +19,12 @@ import {
   createRedis,
   createRepeatLimiter,
   repeatKey,
-  cancelChannel,
   contextOfSpanRef,
   isTerminalRun,
-  phaseDeadlineMs,
   phaseJobId,
   createLogger,
   observeQueues,
   redactRedisUrl,
-  runStartDeadline,
   agentQueuesKey,
   carrierUnder,
   type SpanRef,
@@ -48,7 +45,6 @@ import {
   toFleetError,
   reportUnservedPhases,
   servedRoles,
-  admitRun,
   evictionPolicyWarning,
   systemClock,
   type Clock,
@@ -136,8 +132,8 @@ export interface ManagerOptions {
 
 export interface Manager {
   /**
-   * At start: carry out every active run's outbox, and re-issue what a crash may have lost beyond it:
-   * submissions not yet started, phase jobs and deadlines of phases in flight.
+   * Carry out every run's pending outbox, however young (done once at start): runs whose client died
+   * before starting them, and whatever a crashed committer (this manager among them) left undone.
    */
   reconcile(): Promise<void>;
   /** Stop taking manager jobs (finishing those in flight) and close connections. */
@@ -295,54 +291,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     }
   }
 
-  /**
-   * Make the run's jobs, deadlines and follow-ups match its state: a phase in flight without its job
-   * gets it again, every phase in flight or waiting has a deadline, a finished run's follow-ups are
-   * done (idempotently). Safe to repeat. Used once, when a manager starts, after the outbox: it also
-   * covers a Redis that lost its latest writes (the outbox with them); everything a crashed committer
-   * left undone otherwise is in the run's outbox.
-   */
-  async function ensureInFlight(runId: string): Promise<void> {
-    const { meta, state, result } = await store.getRun(runId);
-    if (state.status === 'created') {
-      await managerQueue.report({ type: 'run_submitted', run_id: runId, at: meta.created_at }, { jobId: `${runId}.submit` });
-      return;
-    }
-    if (isTerminalRun(state.status)) {
-      for (const def of meta.workflow.phases) {
-        const p = state.phases[def.name];
-        if (p?.status === 'cancelled' && (def.kind === 'agent' || def.kind === 'tool')) await redis.publish(cancelChannel(options.prefix), phaseJobId(runId, def.name, p.iteration));
-      }
-      if (result) await reportToParent(meta, result);
-      if (result) await endActions.enqueue(meta, state.resumes);
-      if (state.status === 'failed' && meta.workflow.errorHandling.fallbackWorkflow) await startFallback(meta, meta.workflow.errorHandling.fallbackWorkflow);
-      return;
-    }
-    for (const def of meta.workflow.phases) {
-      const p = state.phases[def.name];
-      const ref = { run_id: runId, phase: def.name, iteration: p?.iteration ?? 0 };
-      if (p?.status === 'waiting') {
-        // The wait's deadline may have been lost with a crash; it counts from when the wait began.
-        const timeoutMs = def.kind === 'approval' ? def.timeoutMs : phaseDeadlineMs(def, deadlineGraceMs);
-        await store.setDeadline(ref, (p.startedAt ?? clock.now()) + timeoutMs, 'NX');
-        continue;
-      }
-      if (p && def.kind === 'workflow' && (p.status === 'cancelled' || p.status === 'skipped') && p.iteration > 0) {
-        // Its cancel may have been lost with the follow-up of the commit that stopped it.
-        await client.cancel(childRunId(runId, def.name, p.iteration), `parent run ${runId} stopped phase "${def.name}"`).catch(() => undefined);
-        continue;
-      }
-      if (!p || !IN_FLIGHT_PHASE_STATUSES.includes(p.status)) continue;
-      if (def.kind === 'workflow' && def.workflow) {
-        await startChildRun(meta, state, def.name, p.iteration, def.workflow);
-        continue;
-      }
-      const existing = await driver.findPhaseJob(def, p.agent, phaseJobId(runId, def.name, p.iteration));
-      if (!existing) await driver.enqueuePhase(meta, state, def, p.iteration, p.agent);
-      await store.setDeadline(ref, clock.now() + phaseDeadlineMs(def, deadlineGraceMs), 'NX');
-    }
-  }
-
   async function handle(job: Job<ManagerJobData>): Promise<void> {
     const parsed = ManagerJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`manager job ${job.id} has invalid data: ${parsed.error.message}`);
@@ -357,23 +305,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await driver.reconcile(data.run_id);
       return;
     }
-    // A phase's deadline, or the start deadline of a run its client did not start.
-    const deadline =
-      data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : data.type === 'run_submitted' ? runStartDeadline(data.run_id) : undefined;
-    if (data.type === 'phase_deadline' && deadline && !(await deadlineDue(deadline))) return;
-    if (data.type === 'run_submitted' && !(await runExists(data.run_id))) {
-      await store.removeDeadline(runStartDeadline(data.run_id));
-      return;
-    }
-    if (data.type === 'run_submitted') {
-      // A run its client did not get to admit against its concurrency key: admitted, or queued (it then
-      // waits for a finishing run of its key, without a start deadline).
-      const { meta, state } = await store.getRun(data.run_id);
-      if ((await admitRun(store, meta, state, clock.now())) === 'queued') {
-        await store.removeDeadline(runStartDeadline(data.run_id));
-        return;
-      }
-    }
+    const deadline = data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : undefined;
+    if (deadline && !(await deadlineDue(deadline))) return;
     const output =
       data.type === 'phase_completed'
         ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
@@ -389,9 +322,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     );
     if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(data.run_id, data.reason, data.at);
     if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
-    // A phase deadline the decision refused is stale; a start deadline is settled once the start is
-    // carried out (by this apply, or earlier by the client) or refused.
-    if (deadline && (!decision.accepted || data.type === 'run_submitted')) await store.removeDeadline(deadline);
+    // A phase deadline the decision refused is stale.
+    if (deadline && !decision.accepted) await store.removeDeadline(deadline);
     // A deadline that found nothing to do (its committer got the commit in but may have died before
     // its effects), or a redelivered report (its first delivery may have died the same way): carry out
     // whatever the run's outbox holds, whoever committed it.
@@ -414,10 +346,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       status: state.status,
       message: `the cancel requested at ${new Date(requestedAt).toISOString()} arrived after the run had ${state.status}${finishedAt}; nothing was cancelled`,
     });
-  }
-
-  async function runExists(runId: string): Promise<boolean> {
-    return (await redis.exists(store.runKey(runId))) === 1;
   }
 
   /**
@@ -487,9 +415,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const due = await store.claimDueDeadlines(now, now + DEADLINE_LEASE_MS);
     await Promise.all(
       due.map((ref) =>
-        (ref.phase === runStartDeadline(ref.run_id).phase
-          ? managerQueue.report({ type: 'run_submitted', run_id: ref.run_id, at: now }, { jobId: `${ref.run_id}.submit` })
-          : managerQueue.report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` }))
+        managerQueue
+          .report({ type: 'phase_deadline', ...ref, at: now }, { jobId: `${phaseJobId(ref.run_id, ref.phase, ref.iteration)}.deadline` })
           .catch((err: unknown) => warn(`deadline of ${ref.run_id} ${ref.phase}: ${(err as Error).message}`)),
       ),
     );
@@ -564,13 +491,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
 
   const manager: Manager = {
     async reconcile() {
-      for (const runId of await store.activeRunIds()) {
-        // What commits left in the outbox first; then a check of the jobs and deadlines the state asks
-        // for, which also covers a Redis that lost recent writes (the outbox with them).
-        await driver
-          .reconcile(runId)
-          .then(() => ensureInFlight(runId))
-          .catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
+      // Every effect a commit sets off is in its outbox until carried out (the outbox is written in the
+      // commit itself, and cleared only after its effects), so the outboxes are all there is to redo;
+      // a finished run's (its end action, its parent's report) included.
+      for (const runId of await store.pendingOutboxRunIds()) {
+        await driver.reconcile(runId).catch((err: unknown) => warn(`reconcile ${runId}: ${(err as Error).message}`));
       }
     },
     async close() {
@@ -612,8 +537,6 @@ function childRunId(runId: string, phase: string, iteration: number): string {
 
 function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' | 'repair_run' }>): SchedulerEvent {
   switch (data.type) {
-    case 'run_submitted':
-      return { type: 'run_started', at: data.at };
     case 'phase_completed':
       return {
         type: 'phase_completed',

@@ -13,13 +13,13 @@ import { UNSERVED_GRACE_MS, servedRoles, unservedPhases } from './engine/unserve
 import { FleetError } from './errors.js';
 import { ManagerQueue } from './queues/manager-queue.js';
 import type { RunLinks, RunMeta, RunResult } from './result.js';
-import { initialRunState, isTerminalRun } from './scheduler/decide.js';
+import { decide, initialRunState, isTerminalRun } from './scheduler/decide.js';
 import { validateEventData, validateVariableLimits } from './limits.js';
-import { RunStore, runStartDeadline, type StoredRunEvent } from './store/run-store.js';
+import { RunStore, type StoredRunEvent } from './store/run-store.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, submissionFingerprint } from './store/idempotency.js';
 import { createLogger, type FleetLogger } from './telemetry/logger.js';
 import type { WorkflowDefinition } from './workflow/definition.js';
-import { admitRun } from './engine/concurrency.js';
+import { downstreamOf } from './workflow/graph.js';
 import { resolveConcurrency, validatePriority, type ConcurrencySpec } from './workflow/concurrency.js';
 
 /** Largest requirements text accepted, bytes (UTF-8). */
@@ -66,9 +66,6 @@ export interface SubmitRunInput {
    */
   idempotencyFingerprint?: unknown;
 }
-
-/** How long after its creation the manager starts a run its client did not start (the client died), ms. */
-export const RUN_START_TIMEOUT_MS = 10_000;
 
 export interface FleetClientOptions {
   /**
@@ -121,8 +118,9 @@ export class FleetClient {
   /**
    * Create a run and start it: the run's first decision is committed here and its first phase jobs are
    * added to their agent queues, with no hop through the manager (what only the manager does, such as
-   * a child-workflow first phase, goes to it). Should this process die between the two, or the start
-   * fail, the run is durable: the manager starts it {@link RUN_START_TIMEOUT_MS} after its creation.
+   * a child-workflow first phase, goes to it). The create writes the run's start into its outbox:
+   * should this process die between the two, or the start fail, the run is durable, and the manager
+   * starts it once that outbox entry outlives the manager's `outboxLeaseMs` (30 s by default).
    *
    * @returns the new run id (a UUID unless `runId` is given).
    * @throws FleetError `INVALID_INPUT` when the requirements are empty, not text, or larger than
@@ -148,31 +146,21 @@ export class FleetClient {
       ...(concurrency ? { concurrency } : {}),
       ...(priority !== undefined ? { priority } : {}),
     };
-    const state = initialRunState(input.workflow, now);
-    for (const phase of Object.keys(input.completed ?? {})) {
-      const p = state.phases[phase];
-      if (p) Object.assign(p, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
-    }
+    const reused = Object.keys(input.completed ?? {});
+    const initial = initialRunState(input.workflow, now);
+    // A rerun's reused phases start completed: decided before the create, which writes the result.
+    const state = reused.length > 0 ? decide(input.workflow, initial, { type: 'outputs_reused', at: now, phases: reused }).state : initial;
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
-    const created = await this.store.createRun(meta, state, outputs, now + RUN_START_TIMEOUT_MS);
+    const created = await this.store.createRun(meta, state, outputs);
     if (!created) return runId;
-    if (concurrency?.limit !== undefined) {
-      // Over its key's limit the run waits `queued`; a finishing run of the key starts it. Should the
-      // admission fail here, the run's start deadline stays and the manager admits it then.
-      const admission = await admitRun(this.store, meta, state, now).catch((err: unknown) => {
-        this.log.warn({ run_id: runId, err }, 'could not admit the run here; the manager will at its start deadline');
-        return 'failed' as const;
-      });
-      if (admission !== 'admitted') return runId;
-    }
     try {
-      await this.driver.apply(runId, { type: 'run_started', at: now }, { known: { meta, state, outputs: { ...outputs } } });
-      // Started and carried out (its first jobs are queued): the start deadline is no longer needed.
-      await this.store.removeDeadline(runStartDeadline(runId));
+      // Admitted against its concurrency key (over the limit it waits `queued`, and a finishing run of
+      // the key starts it), started, its first jobs queued, and the create's outbox entry cleared.
+      await this.driver.startCreated(meta, state, { ...outputs });
     } catch (err) {
-      // The run is stored, and its start deadline stays: the manager starts it (or adds what this
-      // start did not get to) when that comes due.
-      this.log.warn({ run_id: runId, err }, 'could not finish starting the run here; the manager will at its start deadline');
+      // The run is stored with its start in the outbox: the manager starts it (or adds what this
+      // start did not get to) once that entry outlives its lease.
+      this.log.warn({ run_id: runId, err }, 'could not finish starting the run here; the manager will once its outbox lease passes');
     }
     return runId;
   }
@@ -293,8 +281,7 @@ export class FleetClient {
     if (!phases.some((p) => p.name === options.from)) {
       throw new FleetError('INVALID_INPUT', `--from "${options.from}" is not a phase of ${meta.workflow.name}; phases: ${phases.map((p) => p.name).join(', ')}`);
     }
-    const rerun = new Set([options.from]);
-    for (const p of phases) if (p.dependsOn.some((d) => rerun.has(d.phase))) rerun.add(p.name);
+    const rerun = new Set([options.from, ...downstreamOf(meta.workflow, options.from)]);
     const outputs = await this.store.getOutputs(runId);
     const completed: Record<string, unknown> = {};
     for (const p of phases) if (!rerun.has(p.name) && p.name in outputs) completed[p.name] = outputs[p.name];

@@ -19,6 +19,7 @@ export { TestClock, settledWithin, systemClock, type Clock } from './clock.js';
 export { renderConfigurationReference } from './config-reference.js';
 
 export { compileWorkflow, checkWorkflowGraph, normalizeRoleName, templateStrings, TOOLS_ROLE } from './workflow/compile.js';
+export { downstreamOf, upstreamOf } from './workflow/graph.js';
 export type { AgentSelect, ConditionSpec, PhaseDefinition, PhaseDependency, PhaseKind, StepActionRule, StepActionType, WorkflowDefinition } from './workflow/definition.js';
 export { evaluateCondition, parseExpression, ConditionSyntaxError, type Condition } from './workflow/condition.js';
 export { renderTemplate } from './workflow/template.js';
@@ -33,7 +34,8 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { BATCH_WAIT_EVENT, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { decideBatch, type BatchContext, type BatchDecision, type BatchEntry } from './scheduler/decide-batch.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -57,7 +59,6 @@ export {
 export {
   RunStore,
   deadlineMember,
-  runStartDeadline,
   parseDeadlineMember,
   type DeadlineChanges,
   type DeadlineRef,
@@ -86,7 +87,6 @@ export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelCha
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';
-export { STATE_SCHEMA_ERROR_PHASE, enforceStateSchema } from './engine/state-schema.js';
 export { buildRunResult, type PhaseResult, type RunLinks, type RunMeta, type RunResult } from './result.js';
 export {
   MAX_EVENT_DATA_BYTES,
@@ -99,7 +99,7 @@ export {
   validateEventData,
   validateVariableLimits,
 } from './limits.js';
-export { FleetClient, MAX_REQUIREMENTS_BYTES, RUN_START_TIMEOUT_MS, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
+export { FleetClient, MAX_REQUIREMENTS_BYTES, validateRequirements, validateVariables, type FleetClientOptions, type SubmitRunInput } from './client.js';
 // Signed deliveries (webhooks out, triggers in) and idempotent submissions.
 export {
   DEFAULT_SIGNATURE_TOLERANCE_S,

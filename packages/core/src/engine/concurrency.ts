@@ -7,7 +7,7 @@
  * - `<p>:concurrency:<key>:queued`  list of the key's queued runs, oldest first (the FIFO)
  *
  * The life of a slot:
- * 1. {@link admitRun} (store script `admit-run-5`) counts the key's active runs and admits the run or
+ * 1. {@link admitRun} (store script `admit-run-4`) counts the key's active runs and admits the run or
  *    appends it to the FIFO, in one step; a queued run's state becomes `queued` in that same step.
  * 2. The commit that finishes a run of the key carries, in its outbox, a `release_concurrency` effect
  *    ({@link withConcurrencyRelease}): whoever carries that outbox out ({@link releaseConcurrency},
@@ -20,7 +20,7 @@
  * User documentation: docs/concurrency-and-priority.md.
  */
 import { commandError, storeCommand } from '../store/commands.js';
-import { runStartDeadline, deadlineMember, type RunStore } from '../store/run-store.js';
+import type { RunStore } from '../store/run-store.js';
 import type { RunMeta } from '../result.js';
 import type { Decision, RunState, SchedulerAction } from '../scheduler/types.js';
 
@@ -29,7 +29,6 @@ type AdmitCommand = (
   eventsKey: string,
   activeKey: string,
   queuedKey: string,
-  deadlinesKey: string,
   runId: string,
   limit: string,
   expectedVersion: string,
@@ -37,7 +36,6 @@ type AdmitCommand = (
   queuedVersion: string,
   now: string,
   key: string,
-  startDeadline: string,
 ) => Promise<number>;
 
 type ReleaseCommand = (runKey: string, activeKey: string, queuedKey: string, runId: string, limit: string, field: string, runKeyPrefix: string) => Promise<string[]>;
@@ -52,7 +50,7 @@ export type Admission = 'admitted' | 'queued' | 'moved_on';
 
 /**
  * Admit a `created` run against its concurrency key's limit, or queue it (status `queued`, a
- * `run_queued` event, its start deadline removed). Runs without a limit are always admitted.
+ * `run_queued` event). Runs without a limit are always admitted.
  * Idempotent: asking again for a run already admitted or queued answers the same.
  *
  * @param state - the run as the caller read it (status `created`); its version fences the queueing.
@@ -71,7 +69,6 @@ export async function admitRun(store: RunStore, meta: RunMeta, state: RunState, 
     store.eventsKey(meta.run_id),
     keys.active,
     keys.queued,
-    store.deadlinesKey,
     meta.run_id,
     String(concurrency.limit),
     String(state.version),
@@ -79,7 +76,6 @@ export async function admitRun(store: RunStore, meta: RunMeta, state: RunState, 
     String(queuedState.version),
     String(now),
     concurrency.key,
-    deadlineMember(runStartDeadline(meta.run_id)),
   );
   if (code === -1) {
     throw commandError('admitRun', code, meta.run_id) as Error;

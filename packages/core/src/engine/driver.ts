@@ -20,7 +20,8 @@
  * reply), by a worker that takes a job again after its first holder died, and by the manager for any
  * outbox older than a lease (a committer that crashed between its commit and its effects).
  *
- * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}).
+ * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}),
+ * decided together by {@link decideBatch} (../scheduler/decide-batch.ts), where their merge rule lives.
  */
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
@@ -32,8 +33,9 @@ import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, ph
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
+import { decideBatch } from '../scheduler/decide-batch.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
-import { isOutboxEffect, runStartDeadline, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
+import { isOutboxEffect, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
@@ -41,8 +43,7 @@ import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpa
 import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
-import { enforceStateSchema } from './state-schema.js';
-import { releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
+import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
 import { fairPriority } from './fair-priority.js';
 
 /**
@@ -172,38 +173,6 @@ interface PendingApply {
   reject: (err: unknown) => void;
 }
 
-/**
- * In a decision merged from several events (a group commit), drop what a later event undid: the
- * enqueue, child start or wait of an iteration no longer in flight (a failure that stopped the run
- * came after the completion that queued it), and the cancel of an iteration queued within the same
- * decision (no job was ever added for it).
- */
-function settleActions(decision: Decision, before: RunState): Decision {
-  const stillThere = (phase: string, iteration: number): boolean => {
-    const p = decision.state.phases[phase];
-    return p !== undefined && p.iteration === iteration && active(p);
-  };
-  const queuedHere = new Set(
-    decision.actions.filter((a) => a.type === 'enqueue_phase' || a.type === 'start_child_run').map((a) => `${a.phase}\n${a.iteration}`),
-  );
-  const actions = decision.actions.filter((a) => {
-    switch (a.type) {
-      case 'enqueue_phase':
-      case 'start_child_run':
-      case 'await_event':
-        return stillThere(a.phase, a.iteration);
-      case 'cancel_phase': {
-        const was = before.phases[a.phase];
-        const existedBefore = was !== undefined && was.iteration === a.iteration && active(was);
-        return existedBefore || !queuedHere.has(`${a.phase}\n${a.iteration}`);
-      }
-      default:
-        return true;
-    }
-  });
-  return actions.length === decision.actions.length ? decision : { ...decision, actions };
-}
-
 /** Whether an outbox effect still fits the run as `state` shows it now. */
 function stillDue(effect: OutboxEffect, state: RunState): boolean {
   switch (effect.type) {
@@ -212,6 +181,9 @@ function stillDue(effect: OutboxEffect, state: RunState): boolean {
       const p = state.phases[effect.phase];
       return !isTerminalRun(state.status) && p !== undefined && p.iteration === effect.iteration && IN_FLIGHT_PHASE_STATUSES.includes(p.status);
     }
+    case 'start_run':
+      // A run queued behind its concurrency key is started by the release of a finishing run of the key.
+      return state.status === 'created';
     case 'cancel_phase':
       return true;
     case 'finish_run':
@@ -373,57 +345,26 @@ export class RunDriver {
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
       runId,
-      (meta, state, loaded) => {
-        accepted = batch.map(() => false);
-        rejected = batch.map(() => undefined);
-        // The store hands each try its own copy of the outputs, so they are extended in place.
-        const outputs = loaded;
-        let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
-        batch.forEach((entry, i) => {
-          // A completion's output is in the context its own decision (conditions, rules) sees, and is
-          // written only when the completion is accepted.
-          const withOutput = entry.output ? { ...outputs, [entry.output.phase]: entry.output.value } : outputs;
-          // A call whose event cannot be decided leaves the decision as it was before the call: decide
-          // never changes the state it is given, so the calls before and after it commit as usual.
-          const beforeEntry = decision;
-          for (const event of entry.events) {
-            const ctx = { requirements: meta.requirements, variables: meta.variables, outputs: withOutput, errors: decision.state.errors };
-            let next: Decision;
-            try {
-              this.options.beforeDecide?.(runId, event);
-              next = decide(meta.workflow, decision.state, event, ctx);
-            } catch (err) {
-              rejected[i] = { error: eventRejectedError(event, err), event };
-              accepted[i] = false;
-              decision = beforeEntry;
-              break;
+      (meta, state, outputs) => {
+        // Every entry's events in order, as one decision (the merge rule is decide's, ../scheduler/decide-batch.ts).
+        const hook = this.options.beforeDecide;
+        const decideEvent: typeof decide = hook
+          ? (definition, st, event, ctx) => {
+              hook(runId, event);
+              return decide(definition, st, event, ctx);
             }
-            if (!next.accepted) continue;
-            accepted[i] = true;
-            decision = {
-              accepted: true,
-              state: next.state,
-              actions: [...decision.actions, ...next.actions],
-              events: [...decision.events, ...next.events],
-              outputs: { ...decision.outputs, ...next.outputs },
-              reopened: decision.reopened || next.reopened,
-            };
-          }
-          if (rejected[i]) return;
-          if (accepted[i] && entry.output) {
-            outputs[entry.output.phase] = entry.output.value;
-            decision.outputs = { ...decision.outputs, [entry.output.phase]: entry.output.value };
-          }
-        });
-        if (batch.length > 1) decision = settleActions(decision, state);
-        decision = enforceStateSchema(meta, decision, outputs);
+          : decide;
+        const { entries, rejected: refusals, ...batched } = decideBatch(meta.workflow, state, batch, { requirements: meta.requirements, variables: meta.variables, outputs }, decideEvent);
+        accepted = entries;
+        rejected = refusals.map((r) => (r ? { error: eventRejectedError(r.event, r.thrown), event: r.event } : undefined));
+        let decision: Decision = batched;
         // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
         decision = withConcurrencyRelease(meta, decision);
         if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
       },
       {
-        loadOutputs: (m) => needsOutputs(m.workflow) || m.workflow.stateSchema !== undefined,
+        loadOutputs: (m) => needsOutputs(m.workflow),
         known,
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
@@ -489,10 +430,6 @@ export class RunDriver {
         set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
       }
     }
-    // A run's start deadline stays until whoever started it has also carried the start out (the
-    // client, or the manager's run_submitted), so a crash in between leaves it to the manager; a run
-    // that ended (cancelled before it started) needs it no more.
-    if (isTerminalRun(decision.state.status)) remove.push(runStartDeadline(runId));
     for (const [name, was] of Object.entries(before.phases)) {
       if (!active(was)) continue;
       const now_ = decision.state.phases[name];
@@ -513,7 +450,14 @@ export class RunDriver {
    * here (independent phases together), the rest handed to `followUp`. Idempotent: job ids are
    * deterministic, and every follow-up is.
    */
-  private async carryOutEffects(meta: RunMeta, state: RunState, effects: readonly OutboxEffect[], result: RunResult | undefined, lookFirst = false): Promise<void> {
+  private async carryOutEffects(
+    meta: RunMeta,
+    state: RunState,
+    effects: readonly OutboxEffect[],
+    result: RunResult | undefined,
+    lookFirst = false,
+    outputs?: Record<string, unknown>,
+  ): Promise<void> {
     const followUps: FollowUpAction[] = [];
     const work: Array<Promise<void>> = [];
     let stopped: Error | undefined;
@@ -527,6 +471,8 @@ export class RunDriver {
       const def = 'phase' in effect ? meta.workflow.phases.find((p) => p.name === effect.phase) : undefined;
       if (effect.type === 'enqueue_phase' && def) {
         work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
+      } else if (effect.type === 'start_run') {
+        work.push(this.startRun(meta, state, outputs));
       } else if (effect.type === 'release_concurrency') {
         work.push(this.releaseSlot(meta.run_id, effect));
       } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
@@ -550,6 +496,29 @@ export class RunDriver {
       if (await this.findPhaseJob(def, agent, phaseJobId(meta.run_id, def.name, iteration))) return;
     }
     await this.enqueuePhase(meta, state, def, iteration, agent);
+  }
+
+  /**
+   * Carry out a run's create (its first commit, see {@link RunStore.createRun}): its `start_run`
+   * effect, then clear that outbox entry, as a committer does with its own. Should this process die
+   * or fail before the end, the entry stays and the manager's reconcile starts the run.
+   *
+   * @param outputs - the shared context the run was created with (saves a read when deciding).
+   * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
+   */
+  async startCreated(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<void> {
+    await this.carryOutEffects(meta, state, [{ type: 'start_run' }], undefined, false, outputs);
+    await this.store.clearOutbox(meta.run_id, [state.version]);
+  }
+
+  /**
+   * Start a `created` run: admit it against its concurrency key (a run over the limit is `queued`,
+   * and a finishing run of its key starts it), then commit its `run_started` (which carries out the
+   * first phase jobs from its own outbox entry). A run already started is refused as a duplicate.
+   */
+  private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>): Promise<void> {
+    if ((await admitRun(this.options.store, meta, state, Date.now())) !== 'admitted') return;
+    await this.apply(meta.run_id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs } });
   }
 
   /**

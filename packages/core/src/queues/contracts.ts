@@ -110,7 +110,6 @@ const FollowUpActionSchema = z.discriminatedUnion('type', [
 
 /** Data of a job on the `manager` queue: one thing that happened to a run. Times are epoch ms. */
 export const ManagerJobDataSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('run_submitted'), run_id: z.string().min(1), at: z.number() }),
   z.object({
     type: z.literal('phase_completed'),
     ...phaseRef,

@@ -140,3 +140,25 @@ describe('decide: cancellation', () => {
     expect(r.state.phases.b?.status).toBe('cancelled');
   });
 });
+
+describe('decide: a rerun seeded with reused outputs', () => {
+  const def = workflow([{ name: 'a' }, { name: 'b', depends_on: ['a'] }, { name: 'c', depends_on: ['b'] }]);
+
+  it('starts the reused phases completed and queues nothing until the run starts; the start then queues what follows them', () => {
+    const seeded = decide(def, initialRunState(def, 0), { type: 'outputs_reused', at: 0, phases: ['a', 'no-such-phase'] });
+    expect(seeded.accepted).toBe(true);
+    expect(seeded.actions).toEqual([]);
+    expect(seeded.events).toEqual([]);
+    expect(seeded.state.status).toBe('created');
+    expect(seeded.state.phases.a).toMatchObject({ status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
+    expect(seeded.state.phases.b?.status).toBe('pending');
+
+    const started = decide(def, seeded.state, { type: 'run_started', at: 1 });
+    expect(enqueued(started.actions)).toEqual(['b']);
+  });
+
+  it('is refused once the run has started', () => {
+    const started = decide(def, initialRunState(def, 0), { type: 'run_started', at: 0 });
+    expect(decide(def, started.state, { type: 'outputs_reused', at: 1, phases: ['a'] }).accepted).toBe(false);
+  });
+});

@@ -18,8 +18,13 @@
  *   are bounded by each phase's `max_iterations`;
  * - `approval` phases wait for an `approval` event (or settle by `on_timeout` when their timeout
  *   passes); the run is `waiting` while any phase waits;
+ * - a rerun's run starts with the phases whose outputs it reuses `completed` (`outputs_reused`,
+ *   decided before its create);
  * - a failed or cancelled run may be resumed: phases that did not complete run again, completed
  *   ones keep their outputs;
+ * - a run that would complete is checked against the workflow's `state_schema` (its final context,
+ *   phase name → output): a violation fails it instead, with a `STATE_SCHEMA_VIOLATION` error naming
+ *   the path, and a failed run starts `fallback_workflow` (one rule, whatever failed it);
  * - events for an older iteration, or for a phase that already ended, are refused (fencing).
  */
 import { FleetError, type SerializedFleetError } from '../errors.js';
@@ -27,6 +32,8 @@ import { evaluateCondition, parseExpression, type Condition } from '../workflow/
 import type { TemplateContext } from '../workflow/context.js';
 import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../workflow/definition.js';
 import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
+import { compileStateSchema, stateSchemaIssues } from '../workflow/template-fields.js';
+import { downstreamOf } from '../workflow/graph.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
@@ -72,12 +79,16 @@ export function isTerminalRun(status: RunState['status']): boolean {
   return TERMINAL_RUN_STATUSES.includes(status);
 }
 
+/** Name used in the run's `errors` for a `state_schema` violation (it belongs to no phase). */
+export const STATE_SCHEMA_ERROR_PHASE = 'state_schema';
+
 /**
- * Whether deciding for this workflow reads phase outputs (conditions, step-action rules). The shell
- * loads the shared context only then.
+ * Whether deciding for this workflow reads phase outputs (conditions, step-action rules, the
+ * `state_schema` check of the final context). The shell loads the shared context only then, and
+ * then passes every output.
  */
 export function needsOutputs(definition: WorkflowDefinition): boolean {
-  return definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
+  return definition.stateSchema !== undefined || definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
 }
 
 const EMPTY_CONTEXT: TemplateContext = { requirements: '', variables: {}, outputs: {}, errors: [] };
@@ -95,7 +106,7 @@ export function decide(definition: WorkflowDefinition, state: RunState, event: S
   if (resuming && state.status === 'completed') return refused;
   // A run the manager has not started yet (or that waits behind its concurrency key) takes only its
   // start (or a cancel): anything else would start it without its run_started.
-  if ((state.status === 'created' || state.status === 'queued') && event.type !== 'run_started' && event.type !== 'cancel_requested') return refused;
+  if ((state.status === 'created' || state.status === 'queued') && event.type !== 'run_started' && event.type !== 'cancel_requested' && event.type !== 'outputs_reused') return refused;
 
   const builder = new DecisionBuilder(definition, normalize(structuredClone(state)), context);
   const applied = builder.apply(event);
@@ -151,6 +162,15 @@ class DecisionBuilder {
   /** Apply the event to the state; false when it is stale or does not apply. */
   apply(event: SchedulerEvent): boolean {
     switch (event.type) {
+      case 'outputs_reused': {
+        if (this.state.status !== 'created') return false;
+        for (const name of event.phases) {
+          const phase = this.state.phases[name];
+          if (!phase || phase.status !== 'pending') continue;
+          Object.assign(phase, { status: 'completed', iteration: 1, attempts: 0, durationMs: 0, reason: 'output reused from an earlier run' });
+        }
+        return true;
+      }
       case 'run_started': {
         if (this.state.status !== 'created' && this.state.status !== 'queued') return false;
         this.state.status = 'active';
@@ -367,7 +387,8 @@ class DecisionBuilder {
 
   /** After an event: queue what is ready, skip what cannot run, and finish the run when nothing is left. */
   advance(at: number): void {
-    if (isTerminalRun(this.state.status)) return;
+    // A run not started yet (seeded, or waiting for a concurrency slot) queues nothing.
+    if (isTerminalRun(this.state.status) || this.state.status === 'created' || this.state.status === 'queued') return;
     // Phases are in dependency order, so one pass settles every phase whose dependencies are settled.
     for (const def of this.definition.phases) {
       const phase = this.phase(def.name);
@@ -503,7 +524,7 @@ class DecisionBuilder {
           return;
         }
         if (!this.withinBound(name, target, targetState, at)) return;
-        for (const reset of [target, ...this.descendantsOf(target)]) {
+        for (const reset of [target, ...downstreamOf(this.definition, target)]) {
           const s = this.phase(reset);
           // A descendant still running works from inputs the jump replaces: stop it, it runs again.
           if (IN_FLIGHT_PHASE_STATUSES.includes(s.status)) this.actions.push({ type: 'cancel_phase', phase: reset, iteration: s.iteration });
@@ -608,8 +629,14 @@ class DecisionBuilder {
     }
   }
 
-  private finish(status: 'completed' | 'failed' | 'cancelled', at: number): void {
+  private finish(wanted: 'completed' | 'failed' | 'cancelled', at: number): void {
     if (isTerminalRun(this.state.status)) return;
+    let status = wanted;
+    const violation = status === 'completed' ? this.stateSchemaViolation() : undefined;
+    if (violation) {
+      this.state.errors.push({ phase: STATE_SCHEMA_ERROR_PHASE, error: violation });
+      status = 'failed';
+    }
     this.state.status = status;
     this.state.finishedAt = at;
     const duration = at - (this.state.startedAt ?? this.state.createdAt);
@@ -620,21 +647,16 @@ class DecisionBuilder {
     this.events.push({ type: 'run_finished', at, status, duration_ms: duration });
   }
 
-  /** Phases that depend on `name`, directly or not. */
-  private descendantsOf(name: string): string[] {
-    const out = new Set<string>();
-    let grew = true;
-    while (grew) {
-      grew = false;
-      for (const def of this.definition.phases) {
-        if (out.has(def.name)) continue;
-        if (def.dependsOn.some((d) => d.phase === name || out.has(d.phase))) {
-          out.add(def.name);
-          grew = true;
-        }
-      }
-    }
-    return [...out];
+  /** The error of a final context (the stored outputs and this decision's) that `state_schema` refuses, if it does. */
+  private stateSchemaViolation(): SerializedFleetError | undefined {
+    const schema = this.definition.stateSchema;
+    if (!schema) return undefined;
+    const validate = compileStateSchema(schema);
+    if (validate({ ...this.context.outputs, ...this.outputs })) return undefined;
+    const issues = stateSchemaIssues(validate.errors);
+    return new FleetError('STATE_SCHEMA_VIOLATION', `the final context does not match state_schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    }).toJSON();
   }
 
   private ctx(): TemplateContext {

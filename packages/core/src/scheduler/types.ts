@@ -148,6 +148,12 @@ export interface BudgetWaitPrompt {
 
 /** Something that happened to a run: the scheduler's input. */
 export type SchedulerEvent =
+  /**
+   * Before a run's create (a rerun): these phases start `completed`, their outputs reused from an
+   * earlier run (the creator copies the outputs into the new run's context). Accepted only while the
+   * run is `created`; it queues nothing.
+   */
+  | { type: 'outputs_reused'; at: number; phases: readonly string[] }
   | { type: 'run_started'; at: number }
   | { type: 'phase_started'; at: number; phase: string; iteration: number; attempt: number; agent?: string | undefined }
   | {

@@ -23,7 +23,8 @@ export const STORE_COMMANDS = {
   claimDue: { file: 'claim-due-1', keys: 1 },
   reserveBudget: { file: 'reserve-budget-1', keys: 1 },
   settleBudget: { file: 'settle-budget-1', keys: 1 },
-  admitRun: { file: 'admit-run-5', keys: 5 },
+  createRun: { file: 'create-run-7', keys: 7 },
+  admitRun: { file: 'admit-run-4', keys: 4 },
   releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
   fairPriority: { file: 'fair-priority-1', keys: 1 },
   decideFire: { file: 'decide-fire-3', keys: 3 },
@@ -87,6 +88,7 @@ export function commandError(name: StoreCommandName, code: number, runId: string
     case 'admitRun':
       if (code === -1) return new FleetError('RUN_NOT_FOUND', `run "${runId}" disappeared before it was admitted`);
       return undefined;
+    case 'createRun':
     case 'clearOutbox':
     case 'claimDue':
     case 'reserveBudget':

@@ -30,7 +30,9 @@ async function newRun(id: string): Promise<RunState> {
   const now = Date.now();
   const meta: RunMeta = { run_id: id, workflow, requirements: 'x', variables: {}, created_at: now, provider: 'offline', trace: {} };
   const state = initialRunState(workflow, now);
-  await store.createRun(meta, state, {}, now + 60_000);
+  await store.createRun(meta, state, {});
+  // Its creator carried out the create's outbox entry (the start), as a client does.
+  await store.clearOutbox(id, [state.version]);
   return state;
 }
 
@@ -39,6 +41,21 @@ function started(state: RunState): Decision {
   const next: RunState = { ...state, version: state.version + 1, status: 'active' };
   return { accepted: true, state: next, actions: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }], events: [{ type: 'run_started', at: 1 }], outputs: {}, reopened: false };
 }
+
+describe('create-run-7.lua', () => {
+  it("writes the run with its start as the outbox entry of its first commit (version 0), aged from its creation, and writes nothing for an id taken", async () => {
+    const now = Date.now();
+    const meta: RunMeta = { run_id: 'c1', workflow, requirements: 'x', variables: {}, created_at: now, provider: 'offline', trace: {} };
+    const state = initialRunState(workflow, now);
+    expect(await store.createRun(meta, state, { plan: { summary: 'reused' } })).toBe(true);
+    expect(await store.readOutbox('c1')).toEqual([{ version: 0, at: now, commits: [], effects: [{ type: 'start_run' }] }]);
+    expect(await redis.zscore(store.outboxesKey, 'c1')).toBe(String(now));
+    expect((await store.getRun('c1')).state.status).toBe('created');
+    expect(await store.getOutputs('c1')).toEqual({ plan: { summary: 'reused' } });
+    expect(await store.createRun({ ...meta, requirements: 'other' }, state, {})).toBe(false);
+    expect((await store.getRun('c1')).meta.requirements).toBe('x');
+  });
+});
 
 describe('apply-decision-7.lua', () => {
   it('writes the outbox entry under the committed version, with the state, and lists the run as having one', async () => {

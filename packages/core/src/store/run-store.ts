@@ -11,10 +11,10 @@
  * - `<p>:archive:pending`   sorted set of finished runs the archive has yet to write (score: when due, ms)
  * - `<p>:settings`          hash of fleet-wide retention settings (see ./retention.ts)
  * - `<p>:deadlines`         sorted set of deadlines: member `[runId, phase, iteration]` (JSON), score
- *                           the epoch ms at which the manager checks on that phase iteration (phase
- *                           `''`: on the run's start, see {@link runStartDeadline})
+ *                           the epoch ms at which the manager checks on that phase iteration
  * - `<p>:run:<id>:outbox`   hash: committed version → {@link OutboxEntry} (JSON), the effects of that
- *                           commit still to carry out (jobs to add, cancels, child runs, follow-ups)
+ *                           commit still to carry out (the run's start, jobs to add, cancels, child
+ *                           runs, follow-ups); the create is the first commit (version 0, `start_run`)
  * - `<p>:outbox`            sorted set of runs with a pending outbox, score: the oldest entry's commit
  *                           time (epoch ms); the manager reconciles a run whose outbox outlives a lease
  *
@@ -75,24 +75,6 @@ function withResults(result: RunResult, phases: readonly string[], outputs: Reco
 /** Runs whose parsed meta one {@link RunStore} keeps (a meta is a few KiB: the workflow definition and the requirements). */
 const META_CACHE_SIZE = 1000;
 
-/**
- * Create a run only if none has its id: record, context, index, active set, first event and start
- * deadline (ARGV[8] at ARGV[7]) at once.
- */
-const CREATE_RUN_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'state', ARGV[2], 'version', ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
-redis.call('SADD', KEYS[5], ARGV[5])
-redis.call('XADD', KEYS[3], '*', 'type', 'run_created', 'data', ARGV[6])
-redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])
-local i = 10
-for _ = 1, tonumber(ARGV[9]) do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-return 1
-`;
 
 /** One entry of a run's event stream. */
 /**
@@ -156,10 +138,18 @@ export interface StoredRun {
 }
 
 type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
+type CreateRunCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
-/** An effect a commit leaves to carry out after it (see ../engine/reconcile.ts). */
-export type OutboxEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' | 'release_concurrency' }>;
+/**
+ * An effect a commit leaves to carry out after it (see ../engine/driver.ts, `RunDriver.reconcile`):
+ * the actions of a decision, and `start_run`, the effect of the run's create (its first commit):
+ * admit the run against its concurrency key and commit its `run_started`.
+ */
+export type OutboxEffect = DecisionEffect | { type: 'start_run' };
+
+/** The actions of a decision that go into its commit's outbox. */
+export type DecisionEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' | 'release_concurrency' }>;
 
 /** What one commit left to carry out, stored under the version it committed. */
 export interface OutboxEntry {
@@ -177,7 +167,7 @@ export interface OutboxEntry {
 }
 
 /** Whether an action is carried out after the commit (the others are committed with it: deadlines). */
-export function isOutboxEffect(action: SchedulerAction): action is OutboxEffect {
+export function isOutboxEffect(action: SchedulerAction): action is DecisionEffect {
   return action.type !== 'await_event';
 }
 
@@ -199,15 +189,6 @@ export interface DeadlineChanges {
   remove: DeadlineRef[];
 }
 
-/**
- * The deadline by which a submitted run must have started: phase `''` (no phase has that name). The
- * submitting client starts the run at once and the commit that starts it removes this entry; should the
- * client die in between, the manager starts the run when it comes due.
- */
-export function runStartDeadline(runId: string): DeadlineRef {
-  return { run_id: runId, phase: '', iteration: 0 };
-}
-
 /** The sorted-set member of a deadline. */
 export function deadlineMember(ref: DeadlineRef): string {
   return JSON.stringify([ref.run_id, ref.phase, ref.iteration]);
@@ -226,6 +207,7 @@ export function parseDeadlineMember(member: string): DeadlineRef | undefined {
 
 export class RunStore {
   private readonly applyScript: ApplyCommand;
+  private readonly createScript: CreateRunCommand;
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
@@ -241,6 +223,7 @@ export class RunStore {
     readonly prefix: string,
   ) {
     this.applyScript = storeCommand<ApplyCommand>(redis, 'applyDecision');
+    this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
@@ -273,37 +256,37 @@ export class RunStore {
 
   /**
    * Write a new run (status `created`), its first event, any outputs it starts with (a rerun or a
-   * fallback carries earlier outputs) and its start deadline ({@link runStartDeadline}).
+   * fallback carries earlier outputs), and its start as the outbox entry of this first commit
+   * (version `state.version`, effect `start_run`, aged from `meta.created_at`). The creator carries
+   * the start out itself (`RunDriver.startCreated`); should it die first, the manager's reconcile of
+   * outboxes older than a lease does.
    *
-   * @param startBy - epoch ms by which the run must have started, else the manager starts it.
    * @returns false when a run with that id already exists (nothing is written): deterministic run
    *   ids (child runs, fallbacks) make a repeated create a no-op.
    */
-  async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown>, startBy: number): Promise<boolean> {
+  async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<boolean> {
     const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
-    const pairs = Object.entries(outputs).flatMap(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
-    // One script: a crash can never leave a run with a record but no state (it would be lost for good).
-    const created_ = (await this.redis.eval(
-      CREATE_RUN_LUA,
-      6,
+    const writes = Object.fromEntries(Object.entries(outputs).map(([phase, value]) => [phase, JSON.stringify(value ?? null)]));
+    const entry: OutboxEntry = { version: state.version, at: meta.created_at, commits: [], effects: [{ type: 'start_run' }] };
+    // One script: a crash can never leave a run with a record but no state, or no way to start it.
+    const code = await this.createScript(
       this.runKey(meta.run_id),
       this.contextKey(meta.run_id),
       this.eventsKey(meta.run_id),
       this.indexKey,
       this.activeKey,
-      this.deadlinesKey,
+      this.outboxKey(meta.run_id),
+      this.outboxesKey,
       JSON.stringify(meta),
       JSON.stringify(state),
       String(state.version),
       String(meta.created_at),
       meta.run_id,
       JSON.stringify(created),
-      String(startBy),
-      deadlineMember(runStartDeadline(meta.run_id)),
-      String(pairs.length / 2),
-      ...pairs,
-    )) as number;
-    return created_ === 1;
+      JSON.stringify(entry),
+      Object.keys(writes).length > 0 ? JSON.stringify(writes) : '{}',
+    );
+    return code === 1;
   }
 
   /**
@@ -699,6 +682,11 @@ export class RunStore {
       offset += ids.length - gone.length;
       if (ids.length < batch) return dropped;
     }
+  }
+
+  /** Ids of runs with a pending outbox (what their commits left to carry out), oldest first. */
+  async pendingOutboxRunIds(): Promise<string[]> {
+    return this.redis.zrange(this.outboxesKey, '0', '-1');
   }
 
   /** Ids of runs not yet finished. */

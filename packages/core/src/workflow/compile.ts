@@ -1,3 +1,4 @@
+import { withClosures } from './graph.js';
 import { compileBudget } from './budget.js';
 import { compileMcpServers, duplicateServerNames } from './agent-tools.js';
 import type { z } from 'zod';
@@ -338,7 +339,8 @@ export function compileWorkflow(raw: unknown): WorkflowDefinition {
     description: file.description,
     version: file.version,
     agents: [...new Set(file.agents.map(normalizeRoleName))],
-    phases: topologicalOrder(phases),
+    // Each phase's upstream and downstream closures, computed once here.
+    phases: withClosures(topologicalOrder(phases)),
     variables: file.variables,
     cacheTtlMs: file.cache_ttl * 1000,
     ...compileTemplateFields(file),

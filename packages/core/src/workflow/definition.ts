@@ -68,6 +68,13 @@ export interface PhaseDefinition {
   /** Delay before the first retry, ms; exponential with jitter after that. */
   retryDelayMs: number;
   dependsOn: PhaseDependency[];
+  /**
+   * Phases this one depends on, directly or not, in dependency order: computed when the workflow is
+   * compiled (absent in definitions stored before; read it through `upstreamOf`, ./graph.ts).
+   */
+  upstream?: string[] | undefined;
+  /** Phases that depend on this one, directly or not, in dependency order (as `upstream`; read through `downstreamOf`). */
+  downstream?: string[] | undefined;
   /** Resolved: the phase's own setting, else the workflow's. */
   continueOnError: boolean;
   instructions: string | undefined;

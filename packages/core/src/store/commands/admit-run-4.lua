@@ -7,7 +7,6 @@
   KEYS[2] events stream       <p>:run:<id>:events
   KEYS[3] key's active set    <p>:concurrency:<key>:active   (run ids holding a slot)
   KEYS[4] key's queue list    <p>:concurrency:<key>:queued   (run ids waiting, oldest first)
-  KEYS[5] deadlines zset      <p>:deadlines
 
   ARGV[1] run id
   ARGV[2] the key's limit (runs active at once)
@@ -16,7 +15,6 @@
   ARGV[5] that state's version
   ARGV[6] now, epoch ms (the run_queued event's time)
   ARGV[7] the concurrency key (rendered), for the run_queued event
-  ARGV[8] the run's start-deadline member (a queued run waits without one)
 
   Returns 1 admitted (now, or by an earlier call), 0 queued (now, or by an earlier call),
   -1 no such run, -2 the run moved on (started or cancelled since it was read): nothing to do.
@@ -37,5 +35,4 @@ local position = redis.call('RPUSH', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'version', ARGV[5])
 local event = '{"type":"run_queued","at":' .. ARGV[6] .. ',"key":' .. cjson.encode(ARGV[7]) .. ',"limit":' .. ARGV[2] .. ',"position":' .. position .. '}'
 redis.call('XADD', KEYS[2], '*', 'type', 'run_queued', 'data', event)
-redis.call('ZREM', KEYS[5], ARGV[8])
 return 0
