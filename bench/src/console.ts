@@ -81,10 +81,14 @@ function renderProbe(selector: string, count: number): string {
   })()`;
 }
 
-/** What the probe recorded, and how long the page's first `/api/runs…` call took (Resource Timing: start to response end). */
+/**
+ * What the probe recorded, and the page's first `/api/runs…` call (Resource Timing): its duration,
+ * and when it started and ended since navigation start (before it: loading and starting the console's
+ * script; after it: rendering).
+ */
 const READ_PROBE = `(() => {
   const first = performance.getEntriesByType('resource').find((e) => e.initiatorType === 'fetch' && new URL(e.name).pathname.startsWith('/api/runs'));
-  return { ms: window.__rendered, api: first ? first.responseEnd - first.startTime : NaN };
+  return { ms: window.__rendered, api: first ? first.responseEnd - first.startTime : NaN, apiStart: first ? first.startTime : NaN, apiEnd: first ? first.responseEnd : NaN };
 })()`;
 
 function log(line: string): void {
@@ -230,13 +234,13 @@ async function main(): Promise<void> {
     context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1400, height: 900 } });
     // Signed in before any script of the page runs (the console keeps its key in sessionStorage).
     await context.addInitScript((key: string) => sessionStorage.setItem('agentfleet.console.key', key), ADMIN_KEY);
-    const render = async (hash: string, ready: { selector: string; count: number }): Promise<{ ms: number; api: number }> => {
+    const render = async (hash: string, ready: { selector: string; count: number }): Promise<{ ms: number; api: number; apiStart: number; apiEnd: number }> => {
       const page: Page = await context!.newPage();
       try {
         await page.addInitScript(renderProbe(ready.selector, ready.count));
         await page.goto(`${url}/ui/${hash}`);
         await page.waitForFunction('window.__rendered !== undefined', undefined, { timeout: 60_000 });
-        return (await page.evaluate(READ_PROBE)) as { ms: number; api: number };
+        return (await page.evaluate(READ_PROBE)) as { ms: number; api: number; apiStart: number; apiEnd: number };
       } finally {
         await page.close();
       }
@@ -245,13 +249,19 @@ async function main(): Promise<void> {
       const cold = await render(hash, ready);
       const samples: number[] = [];
       const apiSamples: number[] = [];
+      const startSamples: number[] = [];
+      const afterSamples: number[] = [];
       for (let i = 0; i < SAMPLES; i++) {
         const s = await render(hash, ready);
         samples.push(s.ms);
         apiSamples.push(s.api);
+        startSamples.push(s.apiStart);
+        afterSamples.push(s.ms - s.apiEnd);
       }
       figures.push(summary(name, samples, cold.ms));
-      figures.push(summary(`${name}: of which its first API call`, apiSamples));
+      figures.push(summary(`${name}: script loaded and started (navigation to first API call)`, startSamples));
+      figures.push(summary(`${name}: first API call`, apiSamples));
+      figures.push(summary(`${name}: rendering after the first API call`, afterSamples));
       log(`${name}: median ${round(median(samples), 1)} ms (cold ${round(cold.ms, 1)} ms)`);
     };
     await timeRender('first render: runs list (25 rows)', '#/runs', { selector: 'table.runs tbody tr', count: PAGE_SIZE });

@@ -6,6 +6,7 @@
 import dagre from '@dagrejs/dagre';
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
 import { useMemo } from 'react';
+import '@xyflow/react/dist/style.css';
 import type { PhaseResult, RunWorkflowPhase } from './api.js';
 import { duration } from './format.js';
 import { StatusBadge } from './status.js';

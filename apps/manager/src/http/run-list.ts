@@ -2,20 +2,22 @@
  * The Redis side of `GET /api/runs`: runs matching a {@link RunListFilter}, newest first, read from
  * Redis in chunks that stop as soon as the page is full.
  *
- * Runs are listed from the run index `<p>:runs` (a sorted set scored by creation time, epoch ms), so
- * the cursor and the `created_after` / `created_before` bounds become score ranges and a page reads
- * only the runs at and after its position, never the whole index. Label filters (user, conversation,
- * schedule) are checked on the labels hash before the run record is read; the run record (state
- * and meta JSON) is read only for runs that pass them.
+ * Runs are listed from the run index `<p>:runs` (a sorted set scored by creation time, epoch ms): a
+ * page starts at its cursor's rank (or the `created_before` bound) and reads only as far as it must,
+ * never the whole index. Redis walks the index itself (one short script per step) checking labels
+ * (user, conversation, schedule) exactly and pre-filtering status, workflow and words on the raw run
+ * record, so only the runs that may match travel to the manager, which reads their records and
+ * checks each exactly.
  */
-import { TERMINAL_RUN_STATUSES, type RunState } from '@agentfleet/core';
-import { FleetError } from '@agentfleet/core';
+import { FleetError, TERMINAL_RUN_STATUSES, type RunIndexFilter, type RunState } from '@agentfleet/core';
 import type { RunListFilter } from '../archive/history-store.js';
 import type { ApiContext } from './context.js';
 
 /** Runs one request looks at in the index, at most; past it the page ends and `next_cursor` goes on from there. */
 export const LIST_SCAN_LIMIT = 10_000;
-/** Runs read per round trip once a filter has turned runs away (the first chunk is the page size). */
+/** Index entries one Redis call looks at, at most (a short script: Redis serves others between steps). */
+const SCAN_STEP = 2000;
+/** Run records read per round trip. */
 const MAX_CHUNK = 1000;
 
 /** One row of the runs list. */
@@ -88,33 +90,51 @@ export function matchesText(text: string, runId: string, requirements: string): 
 }
 
 /**
- * Matching runs from the run index, newest first: reads chunks of the index from the filter's
- * position (cursor, `createdTo`) down to `createdFrom` until `wanted` rows are found, the index ends,
- * or {@link LIST_SCAN_LIMIT} runs were looked at.
+ * Matching runs from the run index, newest first: walks the index in Redis from the filter's
+ * position (the cursor, or `createdTo`) down to `createdFrom` (`RunStore.scanIndex`, which checks
+ * labels exactly and pre-filters status, workflow and words), reads the run records of the runs it
+ * returns and checks each exactly, until `wanted` rows are found, the index ends, or
+ * {@link LIST_SCAN_LIMIT} runs were looked at.
  *
  * @param wanted - rows to find (the page's `skip + limit + 1`, so the caller can tell `has_more`).
  */
 export async function listIndexedRuns(ctx: ApiContext, filter: RunListFilter, wanted: number): Promise<IndexedRunsPage> {
-  const max = upperBound(filter);
-  const min = filter.createdFrom === undefined ? '-inf' : String(filter.createdFrom);
+  const indexFilter = toIndexFilter(filter);
   const rows: RunListRow[] = [];
-  let offset = 0;
-  let chunk = Math.min(MAX_CHUNK, wanted);
-  let last: ListPosition | undefined;
-  while (rows.length < wanted && offset < LIST_SCAN_LIMIT) {
-    const size = Math.min(chunk, LIST_SCAN_LIMIT - offset);
-    const reply = await ctx.redis.zrevrangebyscore(ctx.store.indexKey, max, min, 'WITHSCORES', 'LIMIT', offset, size);
-    const ids: string[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) ids.push(reply[i] as string);
-    if (ids.length === 0) return { rows: rows.sort(newestFirst).slice(0, wanted), scannedTo: undefined };
-    offset += ids.length;
-    last = { runId: ids[ids.length - 1] as string, createdAt: Number(reply[reply.length - 1]) };
-    rows.push(...(await matchRuns(ctx, ids, filter)));
-    if (ids.length < size) return { rows: rows.sort(newestFirst).slice(0, wanted), scannedTo: undefined };
-    // A filter that turned runs away will likely do so again: read more per round trip.
-    chunk = Math.min(MAX_CHUNK, chunk * 4);
+  let after: ListPosition | undefined = filter.before;
+  let looked = 0;
+  while (rows.length < wanted && looked < LIST_SCAN_LIMIT) {
+    const step = await ctx.store.scanIndex({
+      after,
+      bounds: { before: filter.createdTo, from: filter.createdFrom },
+      look: Math.min(SCAN_STEP, LIST_SCAN_LIMIT - looked),
+      want: wanted - rows.length,
+      filter: indexFilter,
+    });
+    looked += step.looked;
+    if (step.runIds.length > 0) rows.push(...(await matchRuns(ctx, step.runIds, filter)));
+    if (step.exhausted || !step.last) return { rows: rows.slice(0, wanted), scannedTo: undefined };
+    after = step.last;
   }
-  return { rows: rows.sort(newestFirst).slice(0, wanted), scannedTo: rows.length < wanted ? last : undefined };
+  return { rows: rows.slice(0, wanted), scannedTo: rows.length < wanted ? after : undefined };
+}
+
+/** What Redis can check of `filter` while it walks the index: labels exactly, the rest as a pre-filter. */
+function toIndexFilter(filter: RunListFilter): RunIndexFilter {
+  const labels: Record<string, string> = {};
+  if (filter.userId !== undefined) labels.user_id = filter.userId;
+  if (filter.conversationId !== undefined) labels.conversation_id = filter.conversationId;
+  if (filter.schedule !== undefined) labels.schedule = filter.schedule;
+  const words = filter.text?.toLowerCase().split(/\s+/).filter(Boolean) ?? [];
+  // Redis lower-cases ASCII only, and the requirements sit JSON-escaped in the meta: other words are checked in Node alone.
+  const prefilterWords = words.filter((w) => /^[\x20-\x7e]+$/.test(w) && !/["\\]/.test(w));
+  return {
+    labels,
+    ...(filter.status !== undefined ? { status: filter.status } : {}),
+    ...(filter.workflow !== undefined ? { workflow: filter.workflow } : {}),
+    ...(prefilterWords.length === words.length && words.length > 0 ? { words } : {}),
+    ...(words.length === 1 ? { idPrefix: words[0] as string } : {}),
+  };
 }
 
 /**
@@ -125,15 +145,6 @@ export async function listRunsByIds(ctx: ApiContext, ids: readonly string[], fil
   const out: RunListRow[] = [];
   for (let i = 0; i < ids.length; i += MAX_CHUNK) out.push(...(await matchRuns(ctx, ids.slice(i, i + MAX_CHUNK), filter)));
   return out.sort(newestFirst).slice(0, limit);
-}
-
-/** The score range's top for the filter: the cursor's creation time (inclusive) or `createdTo` (exclusive), the lower one. */
-function upperBound(filter: RunListFilter): string {
-  const before = filter.before?.createdAt;
-  const to = filter.createdTo;
-  if (before === undefined) return to === undefined ? '+inf' : `(${to}`;
-  if (to === undefined || before < to) return String(before);
-  return `(${to}`;
 }
 
 /** The rows of the runs among `ids` that match `filter`: labels first, run records only for runs whose labels match. */
