@@ -33,6 +33,8 @@ export interface SeedOptions {
   copy: (i: number) => SeedCopy;
   /** Copies written per pipeline. @defaultValue 250 */
   batch?: number;
+  /** Copy each run's event stream too (the run page's event log and timeline read it). @defaultValue true */
+  events?: boolean;
 }
 
 interface Original {
@@ -85,7 +87,7 @@ export async function seedRunCopies(redis: Redis, options: SeedOptions): Promise
         for (const [field, raw] of Object.entries(original.context)) context[field] = swap(raw);
         pipe.hset(`${run}:context`, context);
       }
-      for (const [, fields] of original.events) pipe.xadd(`${run}:events`, '*', ...fields.map(swap));
+      if (options.events !== false) for (const [, fields] of original.events) pipe.xadd(`${run}:events`, '*', ...fields.map(swap));
       pipe.zadd(`${prefix}:runs`, createdAt, id);
     }
     const replies = (await pipe.exec()) ?? [];

@@ -20,6 +20,7 @@
  *   --phases N      phases of the DAG run (default 50)
  *   --samples N     measurements per figure (default 20)
  *   --out DIR       results directory (default bench/results)
+ *   --profile DIR   also write a CPU profile (.cpuprofile, for Chrome DevTools) of one more render of each page
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -40,12 +41,14 @@ const { values } = parseArgs({
     phases: { type: 'string', default: '50' },
     samples: { type: 'string', default: '20' },
     out: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
 const PHASES = Number(values.phases);
 const SAMPLES = Math.max(1, Number(values.samples));
 const OUT = resolve(values.out ?? fileURLToPath(new URL('../results', import.meta.url)));
+const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
 const PAGE_SIZE = 25;
 const PREFIX = '{bench-console}';
 const ADMIN_KEY = 'bench-admin-key-0123456789';
@@ -88,7 +91,8 @@ function renderProbe(selector: string, count: number): string {
  */
 const READ_PROBE = `(() => {
   const first = performance.getEntriesByType('resource').find((e) => e.initiatorType === 'fetch' && new URL(e.name).pathname.startsWith('/api/runs'));
-  return { ms: window.__rendered, api: first ? first.responseEnd - first.startTime : NaN, apiStart: first ? first.startTime : NaN, apiEnd: first ? first.responseEnd : NaN };
+  const resources = performance.getEntriesByType('resource').map((e) => [new URL(e.name).pathname.slice(0, 60), Math.round(e.startTime), Math.round(e.responseEnd)]);
+  return { ms: window.__rendered, api: first ? first.responseEnd - first.startTime : NaN, apiStart: first ? first.startTime : NaN, apiEnd: first ? first.responseEnd : NaN, resources };
 })()`;
 
 function log(line: string): void {
@@ -234,12 +238,24 @@ async function main(): Promise<void> {
     context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1400, height: 900 } });
     // Signed in before any script of the page runs (the console keeps its key in sessionStorage).
     await context.addInitScript((key: string) => sessionStorage.setItem('agentfleet.console.key', key), ADMIN_KEY);
-    const render = async (hash: string, ready: { selector: string; count: number }): Promise<{ ms: number; api: number; apiStart: number; apiEnd: number }> => {
+    const render = async (hash: string, ready: { selector: string; count: number }, profileTo?: string): Promise<{ ms: number; api: number; apiStart: number; apiEnd: number }> => {
       const page: Page = await context!.newPage();
       try {
         await page.addInitScript(renderProbe(ready.selector, ready.count));
+        const cdp = profileTo ? await context!.newCDPSession(page) : undefined;
+        if (cdp) {
+          await cdp.send('Profiler.enable');
+          await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+          await cdp.send('Profiler.start');
+        }
         await page.goto(`${url}/ui/${hash}`);
         await page.waitForFunction('window.__rendered !== undefined', undefined, { timeout: 60_000 });
+        if (cdp && profileTo) {
+          const { profile: cpu } = await cdp.send('Profiler.stop');
+          await writeFile(profileTo, JSON.stringify(cpu));
+          const probe = (await page.evaluate(READ_PROBE)) as { ms: number; resources: Array<[string, number, number]> };
+          log(`profiled ${hash}: shown at ${Math.round(probe.ms)} ms; requests (path, start, end ms): ${probe.resources.map((r) => r.join(' ')).join('; ')}`);
+        }
         return (await page.evaluate(READ_PROBE)) as { ms: number; api: number; apiStart: number; apiEnd: number };
       } finally {
         await page.close();
@@ -259,6 +275,10 @@ async function main(): Promise<void> {
         afterSamples.push(s.ms - s.apiEnd);
       }
       figures.push(summary(name, samples, cold.ms));
+      if (PROFILE_DIR) {
+        await mkdir(PROFILE_DIR, { recursive: true });
+        await render(hash, ready, join(PROFILE_DIR, `${name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`));
+      }
       figures.push(summary(`${name}: script loaded and started (navigation to first API call)`, startSamples));
       figures.push(summary(`${name}: first API call`, apiSamples));
       figures.push(summary(`${name}: rendering after the first API call`, afterSamples));

@@ -7,6 +7,7 @@ import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import './styles.css';
 import { ApiError, storeKey, storedKey } from './api.js';
+import { prefetchRun } from './run-queries.js';
 import { RunsPage } from './runs-page.js';
 import { SchedulesPage } from './schedules-page.js';
 import { SignIn } from './sign-in.js';
@@ -29,10 +30,28 @@ const queryClient = new QueryClient({
   },
 });
 
+/** The run a route names (`/runs/<id>`), or undefined. */
+function runOf(route: string): string | undefined {
+  const id = /^\/runs\/([^/]+)$/.exec(route)?.[1];
+  return id === undefined ? undefined : decodeURIComponent(id);
+}
+
+/** Start a run page's queries while its code loads (only with a key: without one the page is not shown). */
+function prefetchFor(hash: string): void {
+  const runId = runOf(hash.replace(/^#/, ''));
+  if (runId !== undefined && storedKey()) prefetchRun(queryClient, runId);
+}
+
 function useHashRoute(): string {
-  const [hash, setHash] = useState(() => window.location.hash);
+  const [hash, setHash] = useState(() => {
+    prefetchFor(window.location.hash);
+    return window.location.hash;
+  });
   useEffect(() => {
-    const onChange = () => setHash(window.location.hash);
+    const onChange = () => {
+      prefetchFor(window.location.hash);
+      setHash(window.location.hash);
+    };
     window.addEventListener('hashchange', onChange);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
