@@ -66,11 +66,9 @@ async function shownRuns(page: Page): Promise<string[]> {
 /** Wait until the table shows exactly `ids`, in that order. */
 async function waitForRows(page: Page, ids: string[]): Promise<void> {
   await page.waitForFunction(
-    (want) => {
-      const links = [...document.querySelectorAll('table a')].map((a) => a.textContent);
-      return links.length === want.length && links.every((l, i) => l === want[i]);
-    },
-    ids,
+    // Runs in the page: a string, so the test's types need no DOM.
+    `(() => { const want = ${JSON.stringify(ids)}; const links = [...document.querySelectorAll('table a')].map((a) => a.textContent); return links.length === want.length && links.every((l, i) => l === want[i]); })()`,
+    undefined,
     { timeout: UI_WAIT_MS },
   );
 }

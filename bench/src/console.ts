@@ -253,10 +253,10 @@ async function main(): Promise<void> {
         if (cdp && profileTo) {
           const { profile: cpu } = await cdp.send('Profiler.stop');
           await writeFile(profileTo, JSON.stringify(cpu));
-          const probe = (await page.evaluate(READ_PROBE)) as { ms: number; resources: Array<[string, number, number]> };
+          const probe = await page.evaluate<{ ms: number; resources: Array<[string, number, number]> }>(READ_PROBE);
           log(`profiled ${hash}: shown at ${Math.round(probe.ms)} ms; requests (path, start, end ms): ${probe.resources.map((r) => r.join(' ')).join('; ')}`);
         }
-        return (await page.evaluate(READ_PROBE)) as { ms: number; api: number; apiStart: number; apiEnd: number };
+        return await page.evaluate<{ ms: number; api: number; apiStart: number; apiEnd: number }>(READ_PROBE);
       } finally {
         await page.close();
       }

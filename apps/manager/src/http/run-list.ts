@@ -133,7 +133,7 @@ function toIndexFilter(filter: RunListFilter): RunIndexFilter {
     ...(filter.status !== undefined ? { status: filter.status } : {}),
     ...(filter.workflow !== undefined ? { workflow: filter.workflow } : {}),
     ...(prefilterWords.length === words.length && words.length > 0 ? { words } : {}),
-    ...(words.length === 1 ? { idPrefix: words[0] as string } : {}),
+    ...(words.length === 1 ? { idPrefix: words[0] } : {}),
   };
 }
 
