@@ -6,18 +6,19 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, Suspense, lazy, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import '@xyflow/react/dist/style.css';
 import './styles.css';
 import { ApiError, storeKey, storedKey } from './api.js';
-import { RunPage } from './run-page.js';
+import { prefetchRun } from './run-queries.js';
 import { RunsPage } from './runs-page.js';
 import { SchedulesPage } from './schedules-page.js';
 import { SignIn } from './sign-in.js';
 import { TriggersPage } from './triggers-page.js';
 import { WorkersPage } from './workers-page.js';
-import { WorkflowsPage } from './workflows-page.js';
 
-// The charts library is loaded with the analytics page only, so the other pages start without it.
+// The graph library (React Flow, dagre) is loaded with the pages that draw a graph, and the charts
+// library with the analytics page: the runs list, the first page, starts without either.
+const RunPage = lazy(() => import('./run-page.js').then((m) => ({ default: m.RunPage })));
+const WorkflowsPage = lazy(() => import('./workflows-page.js').then((m) => ({ default: m.WorkflowsPage })));
 const AnalyticsPage = lazy(() => import('./analytics-page.js').then((m) => ({ default: m.AnalyticsPage })));
 
 const queryClient = new QueryClient({
@@ -49,10 +50,28 @@ function takeKeyFromAddress(): void {
 
 takeKeyFromAddress();
 
+/** The run a route names (`/runs/<id>`), or undefined. */
+function runOf(route: string): string | undefined {
+  const id = /^\/runs\/([^/]+)$/.exec(route)?.[1];
+  return id === undefined ? undefined : decodeURIComponent(id);
+}
+
+/** Start a run page's queries while its code loads (only with a key: without one the page is not shown). */
+function prefetchFor(hash: string): void {
+  const runId = runOf(hash.replace(/^#/, ''));
+  if (runId !== undefined && storedKey()) prefetchRun(queryClient, runId);
+}
+
 function useHashRoute(): string {
-  const [hash, setHash] = useState(() => window.location.hash);
+  const [hash, setHash] = useState(() => {
+    prefetchFor(window.location.hash);
+    return window.location.hash;
+  });
   useEffect(() => {
-    const onChange = () => setHash(window.location.hash);
+    const onChange = () => {
+      prefetchFor(window.location.hash);
+      setHash(window.location.hash);
+    };
     window.addEventListener('hashchange', onChange);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
@@ -111,23 +130,23 @@ function App() {
         </button>
       </header>
       <main>
-        {runMatch?.[1] ? (
-          <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
-        ) : route === '/workflows' ? (
-          <WorkflowsPage />
-        ) : route === '/schedules' ? (
-          <SchedulesPage />
-        ) : route === '/workers' ? (
-          <WorkersPage />
-        ) : route === '/triggers' ? (
-          <TriggersPage />
-        ) : route === '/analytics' ? (
-          <Suspense fallback={<p className="muted">Loading analytics…</p>}>
+        <Suspense fallback={<p role="status" className="muted">Loading…</p>}>
+          {runMatch?.[1] ? (
+            <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} />
+          ) : route === '/workflows' ? (
+            <WorkflowsPage />
+          ) : route === '/schedules' ? (
+            <SchedulesPage />
+          ) : route === '/workers' ? (
+            <WorkersPage />
+          ) : route === '/triggers' ? (
+            <TriggersPage />
+          ) : route === '/analytics' ? (
             <AnalyticsPage />
-          </Suspense>
-        ) : (
-          <RunsPage />
-        )}
+          ) : (
+            <RunsPage />
+          )}
+        </Suspense>
       </main>
     </>
   );

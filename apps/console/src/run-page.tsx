@@ -3,16 +3,19 @@
  * The event stream (SSE) drives every update: each event refreshes the run's result once.
  */
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useMemo, useRef, useState } from 'react';
-import { ApiError, api, type PhaseResult, type RunDetail, type RunEvent, type RunWorkflow } from './api.js';
+import { memo, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
+import { ApiError, type PhaseResult, type RunEvent } from './api.js';
 import { RunActions } from './actions.js';
-import { cost, duration, time, tokens } from './format.js';
+import { clock, cost, duration, time, tokens } from './format.js';
 import { WorkflowGraph } from './graph.js';
 import { PhasePanel } from './phase-panel.js';
 import { followRun, type PhaseOutputDelta } from './sse.js';
 import { LiveOutput, type LiveOutputs } from './live-output.js';
 import { StatusBadge } from './status.js';
 import { Timeline } from './timeline.js';
+import { runQuery, runWorkflowQuery } from './run-queries.js';
+
+const NO_EVENTS: RunEvent[] = [];
 
 /** Events closer together than this refresh the run's result once, ms. */
 const REFRESH_COALESCE_MS = 150;
@@ -91,19 +94,26 @@ function useNow(active: boolean): number {
 export function RunPage({ runId }: { runId: string }) {
   const [generation, setGeneration] = useState(0);
   const [selected, setSelected] = useState<string | undefined>(undefined);
-  const run = useQuery({ queryKey: ['run', runId], queryFn: () => api<RunDetail>('GET', `/api/runs/${encodeURIComponent(runId)}`) });
-  const workflow = useQuery({
-    queryKey: ['run-workflow', runId],
-    queryFn: () => api<RunWorkflow>('GET', `/api/runs/${encodeURIComponent(runId)}/workflow`),
-    staleTime: Infinity,
-  });
-  const { events, connection, live } = useRunEvents(runId, generation);
+  const run = useQuery(runQuery(runId));
+  const workflow = useQuery(runWorkflowQuery(runId));
+  const { events: liveEvents, connection, live } = useRunEvents(runId, generation);
+  // The graph comes first: the timeline and the event log draw the events in a render of their own
+  // right after (a run's whole history arrives at once when its page opens).
+  const events = useDeferredValue(liveEvents, NO_EVENTS);
   const results = useMemo(() => new Map<string, PhaseResult>(run.data?.phases.map((p) => [p.name, p])), [run.data]);
+  // Rebuilt only when a phase starts, not on every event, so the graph is not redrawn for each one.
+  const startedKey = liveEvents
+    .filter((e) => e.data.type === 'phase_started' && e.data.phase && e.data.at)
+    .map((e) => `${e.data.phase}@${e.data.at}`)
+    .join(',');
   const startedAt = useMemo(() => {
     const m = new Map<string, number>();
-    for (const e of events) if (e.data.type === 'phase_started' && e.data.phase && e.data.at) m.set(e.data.phase, e.data.at);
+    for (const item of startedKey ? startedKey.split(',') : []) {
+      const at = item.lastIndexOf('@');
+      m.set(item.slice(0, at), Number(item.slice(at + 1)));
+    }
     return m;
-  }, [events]);
+  }, [startedKey]);
   const now = useNow(run.data?.phases.some((p) => p.status === 'running') ?? false);
 
   const error = run.error ?? workflow.error;
@@ -249,6 +259,15 @@ function describe(e: RunEvent): string {
   return parts.join(' · ');
 }
 
+/** One line of the event log; an event never changes, so a line is drawn once. */
+const EventLine = memo(function EventLine({ event }: { event: RunEvent }) {
+  return (
+    <li>
+      <time className="muted">{event.data.at ? clock(event.data.at) : ''}</time> <strong>{event.type}</strong> {describe(event)}
+    </li>
+  );
+});
+
 function EventLog({ events, connection }: { events: RunEvent[]; connection: string }) {
   return (
     <section aria-label="Event log" className="event-log">
@@ -258,9 +277,7 @@ function EventLog({ events, connection }: { events: RunEvent[]; connection: stri
       </p>
       <ol>
         {events.map((e) => (
-          <li key={e.id}>
-            <time className="muted">{e.data.at ? new Date(e.data.at).toLocaleTimeString('en-GB') : ''}</time> <strong>{e.type}</strong> {describe(e)}
-          </li>
+          <EventLine key={e.id} event={e} />
         ))}
       </ol>
     </section>

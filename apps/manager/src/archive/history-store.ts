@@ -46,7 +46,7 @@ export interface RunListFilter {
   createdFrom?: number | undefined;
   /** Created before, epoch ms. */
   createdTo?: number | undefined;
-  /** Words that must all appear in the requirements. */
+  /** Words that must all appear in the requirements; one word also matches the start of a run id. */
   text?: string | undefined;
   /** Only runs older than this (created_at, run_id) position: the cursor of the previous page. */
   before?: { createdAt: number; runId: string } | undefined;
@@ -251,7 +251,16 @@ class PgHistoryStore implements HistoryStore {
     if (filter.schedule !== undefined) add((n) => `labels->>'schedule' = ${n}`, filter.schedule);
     if (filter.createdFrom !== undefined) add((n) => `created_at >= ${n}`, new Date(filter.createdFrom));
     if (filter.createdTo !== undefined) add((n) => `created_at < ${n}`, new Date(filter.createdTo));
-    if (filter.text !== undefined) add((n) => `to_tsvector('simple', requirements) @@ plainto_tsquery('simple', ${n})`, filter.text);
+    if (filter.text !== undefined) {
+      // One word may also be the start of a run id (as the Redis side matches it).
+      const word = filter.text.trim();
+      if (/^\S+$/.test(word)) {
+        params.push(filter.text, word.toLowerCase());
+        where.push(`(to_tsvector('simple', requirements) @@ plainto_tsquery('simple', $${params.length - 1}) OR starts_with(lower(run_id), $${params.length}))`);
+      } else {
+        add((n) => `to_tsvector('simple', requirements) @@ plainto_tsquery('simple', ${n})`, filter.text);
+      }
+    }
     if (filter.before !== undefined) {
       params.push(new Date(filter.before.createdAt), filter.before.runId);
       where.push(`(created_at, run_id) < ($${params.length - 1}, $${params.length})`);

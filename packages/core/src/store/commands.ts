@@ -28,6 +28,7 @@ export const STORE_COMMANDS = {
   releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
   fairPriority: { file: 'fair-priority-1', keys: 1 },
   decideFire: { file: 'decide-fire-3', keys: 3 },
+  scanRunIndex: { file: 'scan-run-index-1', keys: 1 },
 } as const;
 
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
@@ -96,6 +97,7 @@ export function commandError(name: StoreCommandName, code: number, runId: string
     case 'releaseConcurrency':
     case 'fairPriority':
     case 'decideFire':
+    case 'scanRunIndex':
       return undefined;
   }
 }

@@ -175,6 +175,41 @@ type ReadRunCommand = (runKey: string, contextKey: string, withMeta: string) => 
 
 type ClaimCommand = (deadlinesKey: string, now: string, leaseUntil: string, limit: string) => Promise<string[]>;
 
+type ScanIndexCommand = (indexKey: string, ...args: string[]) => Promise<Array<string | number>>;
+
+/** What {@link RunStore.scanIndex} looks for; every field optional, combined with AND. */
+export interface RunIndexFilter {
+  /** Labels (`<p>:run:<id>:labels` fields) that must equal these values exactly, e.g. `{ user_id: 'k1' }`. */
+  labels?: Record<string, string>;
+  /** Run status; a pre-filter (the caller checks the status it reads). */
+  status?: string;
+  /** Workflow name; a pre-filter. */
+  workflow?: string;
+  /** Lower-case ASCII words that must appear in the run's meta (its requirements); a pre-filter. */
+  words?: string[];
+  /** Lower-case start of a run id: a run whose id starts with it passes without `words`. */
+  idPrefix?: string;
+}
+
+/** Where a walk of the run index is, newest first: after this run. */
+export interface RunIndexPosition {
+  runId: string;
+  /** Its score: creation time, epoch ms. */
+  createdAt: number;
+}
+
+/** One step of {@link RunStore.scanIndex}. */
+export interface RunIndexScan {
+  /** Runs that may match, newest first (pre-filtered: check each exactly). */
+  runIds: string[];
+  /** Index entries looked at. */
+  looked: number;
+  /** True when no entry is left within the bounds. */
+  exhausted: boolean;
+  /** The last entry looked at: the next step starts after it (undefined when none was looked at). */
+  last: RunIndexPosition | undefined;
+}
+
 /** A phase iteration whose deadline is kept in the `<p>:deadlines` sorted set. */
 export interface DeadlineRef {
   run_id: string;
@@ -211,6 +246,7 @@ export class RunStore {
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
+  private readonly scanIndexScript: ScanIndexCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
   private readonly metaCache = new Map<string, RunMeta>();
 
@@ -227,6 +263,7 @@ export class RunStore {
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
+    this.scanIndexScript = storeCommand<ScanIndexCommand>(redis, 'scanRunIndex');
   }
 
   runKey(id: string): string {
@@ -692,6 +729,49 @@ export class RunStore {
   /** Ids of runs not yet finished. */
   async activeRunIds(): Promise<string[]> {
     return this.redis.smembers(this.activeKey);
+  }
+
+  /**
+   * One step of a walk of the run index (`<p>:runs`), newest first, in Redis (`scan-run-index-1.lua`):
+   * from `after` (or the newest run within the bounds), look at up to `look` entries and return the
+   * runs that may match `filter`, at most `want`.
+   *
+   * @param bounds - creation times, epoch ms: `before` excluded, `from` included.
+   */
+  async scanIndex(options: {
+    after?: RunIndexPosition | undefined;
+    bounds?: { before?: number | undefined; from?: number | undefined };
+    look: number;
+    want: number;
+    filter: RunIndexFilter;
+  }): Promise<RunIndexScan> {
+    const { after, bounds = {}, filter } = options;
+    const json = JSON.stringify({
+      ...(filter.labels && Object.keys(filter.labels).length > 0 ? { labels: filter.labels } : {}),
+      ...(filter.status !== undefined ? { status: filter.status } : {}),
+      ...(filter.workflow !== undefined ? { workflow: filter.workflow } : {}),
+      ...(filter.words && filter.words.length > 0 ? { words: filter.words } : {}),
+      ...(filter.idPrefix !== undefined ? { id_prefix: filter.idPrefix } : {}),
+    });
+    const reply = await this.scanIndexScript(
+      this.indexKey,
+      this.prefix,
+      after?.runId ?? '',
+      after ? String(after.createdAt) : '',
+      bounds.before === undefined ? '' : String(bounds.before),
+      '1',
+      bounds.from === undefined ? '' : String(bounds.from),
+      String(options.look),
+      String(options.want),
+      json,
+    );
+    const [looked, exhausted, lastId, lastScore, ...runIds] = reply;
+    return {
+      runIds: runIds.map(String),
+      looked: Number(looked),
+      exhausted: Number(exhausted) === 1,
+      last: typeof lastId === 'string' && lastId !== '' ? { runId: lastId, createdAt: Number(lastScore) } : undefined,
+    };
   }
 
   /** Most recent run ids first. */

@@ -10,7 +10,6 @@ import {
   ConcurrencySchema,
   PrioritySchema,
   FleetError,
-  TERMINAL_RUN_STATUSES,
   compileBudget,
   compileWorkflow,
   conversationScope,
@@ -35,9 +34,8 @@ import { RUN_EVENT_STREAM_EVENTS, RunEventMessage } from '../run-event-schema.js
 import { sendEventStream, sseMessage, streamRunEvents } from '../sse.js';
 import { IDEMPOTENCY_HEADER, claimIdempotencyKey, repeatedRun, settleIdempotencyKey } from '../idempotency.js';
 import { streamIdSchema } from '../stream-id.js';
+import { LIST_SCAN_LIMIT, listIndexedRuns, listRunsByIds, makeCursor, newestFirst, parseCursor, type ListPosition } from '../run-list.js';
 
-/** Runs looked at by `GET /api/runs` filters: the most recent ones. */
-const LIST_SCAN_LIMIT = 10_000;
 const RUN_STATUSES = ['created', 'queued', 'active', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 
 const RunIdParams = z.object({ id: z.string().min(1).max(128).describe('run id') });
@@ -257,16 +255,25 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['runs'],
         operationId: 'listRuns',
         summary: 'List runs, newest first',
-        description: `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs in flight from Redis. Without it, filters look at the ${LIST_SCAN_LIMIT} most recent runs in Redis. Page with \`cursor\` (the previous page's \`next_cursor\`). Keys that are not admin keys see only their own runs.`,
+        description:
+          `With the run archive (FLEET_HISTORY_URL): archived runs from PostgreSQL (indexed, no scan limit) and runs not archived yet from Redis. ` +
+          `Without it, runs come from Redis's run index (newest first, by creation time): a page reads the index from its cursor on and stops once it is full, ` +
+          `looking at ${LIST_SCAN_LIMIT} runs at most; a page cut short there has fewer than \`limit\` items, \`has_more\` true and a \`next_cursor\` that goes on after the last run looked at. ` +
+          `Page with \`cursor\` (the previous page's \`next_cursor\`); \`skip\` is for small offsets. Filters combine with AND. Keys that are not admin keys see only their own runs (\`user_id\` of another user answers an empty page).`,
         querystring: z.object({
           status: z.enum(RUN_STATUSES).optional(),
           workflow: z.string().optional().describe('workflow (template) name'),
-          user_id: z.string().optional().describe('id of the API key that started the run'),
-          conversation_id: z.string().optional(),
+          user_id: z.string().optional().describe('id of the API key that started the run (`user_id` of a run)'),
+          conversation_id: z.string().optional().describe('only runs of this conversation (`conversation_id` given at submit)'),
           schedule: z.string().optional().describe('only runs started by this schedule'),
           created_after: z.iso.datetime({ offset: true }).optional().describe('only runs created at or after this time (ISO 8601)'),
           created_before: z.iso.datetime({ offset: true }).optional().describe('only runs created before this time (ISO 8601)'),
-          q: z.string().min(1).max(500).optional().describe('words that must all appear in the requirements'),
+          q: z
+            .string()
+            .min(1)
+            .max(500)
+            .optional()
+            .describe('search: runs whose requirements hold every word (case-insensitive), or, for one word, whose run id starts with it'),
           cursor: z.string().max(512).optional().describe('`next_cursor` of the previous page: the page after it'),
           skip: z.coerce.number().int().min(0).max(10_000).default(0),
           limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -294,19 +301,21 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       };
       const wanted = q.skip + q.limit + 1;
       let rows: Array<z.infer<typeof RunSummary>>;
+      let scannedTo: ListPosition | undefined;
       if (ctx.history) {
         // Runs not archived yet (in flight, or finished and waiting for the archive) come from Redis.
         const hot = [...new Set([...(await ctx.store.activeRunIds()), ...(await ctx.redis.zrange(ctx.store.archivePendingKey, '0', '-1'))])];
-        const [fromRedis, fromArchive] = await Promise.all([listFromRedis(ctx, hot, filter, wanted), ctx.history.list(filter, wanted)]);
+        const [fromRedis, fromArchive] = await Promise.all([listRunsByIds(ctx, hot, filter, wanted), ctx.history.list(filter, wanted)]);
         const seen = new Set(fromRedis.map((r) => r.run_id));
         rows = [...fromRedis, ...fromArchive.filter((r) => !seen.has(r.run_id))].sort(newestFirst).slice(0, wanted);
       } else {
-        rows = await listFromRedis(ctx, await ctx.store.recentRunIds(LIST_SCAN_LIMIT), filter, wanted);
+        ({ rows, scannedTo } = await listIndexedRuns(ctx, filter, wanted));
       }
       const items = rows.slice(q.skip, q.skip + q.limit);
-      const hasMore = rows.length > q.skip + q.limit;
       const last = items[items.length - 1];
-      return { items, skip: q.skip, limit: q.limit, has_more: hasMore, next_cursor: hasMore && last ? makeCursor(last) : null };
+      // A full page goes on after its last row; a page cut short by the scan limit goes on after the last run looked at.
+      const next = rows.length > q.skip + q.limit && last ? { createdAt: Date.parse(last.created_at), runId: last.run_id } : scannedTo;
+      return { items, skip: q.skip, limit: q.limit, has_more: next !== undefined, next_cursor: next ? makeCursor(next) : null };
     },
   );
 
@@ -525,86 +534,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-type RunRecord = Omit<z.infer<typeof RunSummary>, 'user_id' | 'conversation_id' | 'template' | 'schedule'> & { requirements: string };
-
 /** Order of two Redis stream ids (`<ms>-<seq>`). */
 function compareStreamIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am !== bm ? am - bm : as - bs;
 }
-
-/** Newest first by (created_at, run_id): the order of every page and of the cursor. */
-function newestFirst(a: { created_at: string; run_id: string }, b: { created_at: string; run_id: string }): number {
-  const t = Date.parse(b.created_at) - Date.parse(a.created_at);
-  return t !== 0 ? t : a.run_id < b.run_id ? 1 : a.run_id > b.run_id ? -1 : 0;
-}
-
-function makeCursor(row: { created_at: string; run_id: string }): string {
-  return Buffer.from(JSON.stringify([Date.parse(row.created_at), row.run_id])).toString('base64url');
-}
-
-/** @throws FleetError `INVALID_INPUT` for a cursor this API did not make. */
-function parseCursor(cursor: string): { createdAt: number; runId: string } {
-  try {
-    const [createdAt, runId] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-    if (typeof createdAt === 'number' && typeof runId === 'string') return { createdAt, runId };
-  } catch {
-    // reported below
-  }
-  throw new FleetError('INVALID_INPUT', 'cursor: not a cursor from this API; pass the `next_cursor` of the previous page', { details: { issues: [{ path: 'querystring.cursor', message: 'invalid cursor' }] } });
-}
-
-/** The runs among `ids` (newest first) that match `filter`, at most `limit`, read in batches from Redis. */
-async function listFromRedis(ctx: ApiContext, ids: readonly string[], filter: RunListFilter, limit: number): Promise<Array<z.infer<typeof RunSummary>>> {
-  const words = filter.text?.toLowerCase().split(/\s+/).filter(Boolean) ?? [];
-  const out: Array<z.infer<typeof RunSummary>> = [];
-  for (let i = 0; i < ids.length; i += 200) {
-    const batch = ids.slice(i, i + 200);
-    const [labels, records] = await Promise.all([ctx.labels.getMany(batch), readRunRecords(ctx, batch)]);
-    for (let j = 0; j < batch.length; j++) {
-      const rec = records[j];
-      const l = labels[j] ?? {};
-      if (!rec) continue;
-      const created = Date.parse(rec.created_at);
-      if (filter.status && rec.status !== filter.status) continue;
-      if (filter.workflow && rec.workflow.name !== filter.workflow) continue;
-      if (filter.userId !== undefined && l.user_id !== filter.userId) continue;
-      if (filter.conversationId !== undefined && l.conversation_id !== filter.conversationId) continue;
-      if (filter.schedule !== undefined && l.schedule !== filter.schedule) continue;
-      if (filter.createdFrom !== undefined && created < filter.createdFrom) continue;
-      if (filter.createdTo !== undefined && created >= filter.createdTo) continue;
-      if (filter.before && newestFirst({ created_at: new Date(filter.before.createdAt).toISOString(), run_id: filter.before.runId }, rec) >= 0) continue;
-      if (words.length > 0) {
-        const text = rec.requirements.toLowerCase();
-        if (!words.every((w) => text.includes(w))) continue;
-      }
-      const { requirements: _requirements, ...summary } = rec;
-      out.push({ ...summary, user_id: l.user_id ?? null, conversation_id: l.conversation_id ?? null, template: l.template ?? null, schedule: l.schedule ?? null });
-    }
-  }
-  return out.sort(newestFirst).slice(0, limit);
-}
-
-/** Status, workflow and times of many runs in one round trip (undefined for runs that are gone). */
-async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<Array<RunRecord | undefined>> {
-  const pipe = ctx.redis.pipeline();
-  for (const id of ids) pipe.hmget(ctx.store.runKey(id), 'state', 'meta');
-  const replies = (await pipe.exec()) ?? [];
-  return replies.map(([err, value], i) => {
-    if (err) throw err;
-    const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-    if (!stateRaw || !metaRaw) return undefined;
-    const state = JSON.parse(stateRaw) as RunState;
-    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string }; requirements: string };
-    return {
-      run_id: ids[i] as string,
-      status: state.status,
-      workflow: { name: meta.workflow.name, version: meta.workflow.version },
-      requirements: meta.requirements,
-      created_at: new Date(state.createdAt).toISOString(),
-      finished_at: state.finishedAt === undefined || !TERMINAL_RUN_STATUSES.includes(state.status) ? null : new Date(state.finishedAt).toISOString(),
-    };
-  });
-}
-
