@@ -71,7 +71,11 @@ describe('registering a workflow from the console', { timeout: 120_000 }, () => 
     await yaml.fill(workflow('plann', '    timeot: 30'));
     await press(page, 'Validate');
     await page.getByRole('list', { name: 'Problems' }).getByText('timeot').waitFor({ timeout: UI_WAIT_MS });
-    expect(await problems(page)).toEqual(['✖ Line 12, phases[1].timeot: unknown field "timeot" (did you mean "timeout"?); remove it or check the spelling']);
+    // A misspelt field does not hide the graph's problems: both are listed, each at its line.
+    expect(await problems(page)).toEqual([
+      '✖ Line 12, phases[1].timeot: unknown field "timeot" (did you mean "timeout"?); remove it or check the spelling',
+      '✖ Line 10, phases[1].depends_on[0]: phase "design": depends_on "plann" is not a phase of this workflow; use one of: plan',
+    ]);
     await yaml.fill(workflow('plann'));
     await press(page, 'Validate');
     await page.getByRole('list', { name: 'Problems' }).getByText('plann').waitFor({ timeout: UI_WAIT_MS });

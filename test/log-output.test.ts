@@ -94,7 +94,7 @@ describe('human output', () => {
       await run.stop();
     }
     expect(run.output()).toContain('■ plan cancelled: run cancelled: interrupted by the user (SIGINT)');
-    expect(run.output()).toContain('cancelled  plan');
+    expect(run.output()).toMatch(/^ {2}cancelled +plan /m);
     expect(jsonLines(run.output()), run.output()).toEqual([]);
     // A cancellation the user asked for is not a warning.
     expect(run.output()).not.toMatch(/^warning: phase attempt failed/m);

@@ -1,5 +1,5 @@
-import { FleetError, errorType, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { FleetError, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
+import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 
 import { failAttempt, scheduledBackoff, type AttemptOutcome, type PhaseJobContext } from './phase-job.js';

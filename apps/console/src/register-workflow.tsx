@@ -35,12 +35,8 @@ function apiProblems(err: unknown, locate: (path: string) => number | null): Yam
   }
   const issues = body.error?.issues;
   if (issues && issues.length > 0) {
-    return issues.map((i) => {
-      // An unknown field is reported on the mapping that holds it: point at the field itself.
-      const unknown = /^unknown field "([^"]+)"/.exec(i.message)?.[1];
-      const at = unknown ? `${i.path ? `${i.path}.` : ''}${unknown}` : i.path;
-      return { line: locate(at), path: at, message: i.message };
-    });
+    // Each path names the field itself (an unknown field's path ends with it).
+    return issues.map((i) => ({ line: locate(i.path), path: i.path, message: i.message }));
   }
   const field = body.error?.code === 'CONFLICT' ? 'name' : null;
   return [{ line: field ? locate(field) : null, path: field, message: err.apiMessage }];
