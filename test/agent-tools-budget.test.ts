@@ -9,48 +9,32 @@
  */
 import { coder, loadToolSettings, startAgentPool, type AgentPool } from '@agentfleet/agents';
 import { compileWorkflow, type StoredRunEvent } from '@agentfleet/core';
-import type { Manager } from '@agentfleet/manager';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic, type FakeRequest } from './support/fake-anthropic.js';
+import type { FakeAnthropic } from './support/fake-anthropic.js';
+import { blocksOf, closeToolFleet, openToolFleet, type ToolFleet } from './support/tool-fleet.js';
 import { cliEnv, fakeAnthropicClient, runCli } from './support/fleet.js';
 import { startMcpHttpServer } from './support/mcp-http.js';
-import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
-import { codeBy, connect, quietManager } from './faults/helpers.js';
+import { codeBy } from './faults/helpers.js';
 
 const MODEL = 'claude-sonnet-5-5'; // $3 / $15 per MTok: each reply below bills $0.018
 const USAGE = { input_tokens: 1000, output_tokens: 1000 };
-type Block = Record<string, unknown>;
-const messagesOf = (r: FakeRequest | undefined): Array<{ role: string; content: string | Block[] }> => (r?.body?.['messages'] ?? []) as Array<{ role: string; content: string | Block[] }>;
-const blocksOf = (r: FakeRequest | undefined, type: string): Block[] => messagesOf(r).flatMap((m) => (Array.isArray(m.content) ? m.content.filter((b) => b['type'] === type) : []));
 
 let url: string;
 let prefix: string;
 let fake: FakeAnthropic;
-let manager: Manager;
 let pool: AgentPool | undefined;
-let conn: ReturnType<typeof connect>;
+let conn: ToolFleet['conn'];
 let artifacts: string;
+let fleet: ToolFleet;
 
 beforeEach(async () => {
-  url = redisUrl();
-  prefix = uniquePrefix('tools-budget');
-  fake = await startFakeAnthropic({ apiKey: 'sk-ant-test-key' });
-  manager = await quietManager(url, prefix);
-  conn = connect(url, prefix);
-  artifacts = await mkdtemp(join(tmpdir(), 'tools-budget-'));
+  ({ url, prefix, fake, conn, artifacts } = fleet = await openToolFleet('tools-budget'));
 });
 
 afterEach(async () => {
-  await pool?.close(2000);
+  await closeToolFleet(fleet, pool);
   pool = undefined;
-  await manager.close();
-  await conn.close();
-  await fake.close();
-  await cleanupPrefix(url, prefix);
-  await rm(artifacts, { recursive: true, force: true });
 });
 
 describe('a budget wait in the middle of a tool loop', () => {

@@ -8,15 +8,11 @@
  */
 import { BUILTIN_ROLES, designer, inputFilesFor, loadToolSettings, planner, startAgentPool, type AgentPool, type RoleInput } from '@agentfleet/agents';
 import { loadBuiltinWorkflow, type RunResult, type WorkflowDefinition } from '@agentfleet/core';
-import type { Manager } from '@agentfleet/manager';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic, type FakeReply, type FakeRequest } from './support/fake-anthropic.js';
+import type { FakeAnthropic, FakeReply, FakeRequest } from './support/fake-anthropic.js';
+import { messagesOf, closeToolFleet, openToolFleet, type ToolFleet } from './support/tool-fleet.js';
 import { fakeAnthropicClient } from './support/fleet.js';
-import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
-import { connect, quietManager } from './faults/helpers.js';
 
 const base: RoleInput = { requirements: 'Build a todo API', variables: {}, phase: 'planning', instructions: undefined, upstream: [], upstreamErrors: [] };
 const plan = planner.offline(base);
@@ -33,37 +29,25 @@ function project(count: number, bytes: number): { files: Array<{ path: string; l
   return { files, notes: 'first version' };
 }
 
-type Block = Record<string, unknown>;
 const toolsOf = (r: FakeRequest | undefined): string[] => ((r?.body?.['tools'] ?? []) as Array<{ name: string }>).map((t) => t.name);
 const roleOf = (r: FakeRequest): string => (toolsOf(r)[0] ?? '').replace(/^submit_|_output$/g, '');
-const messagesOf = (r: FakeRequest | undefined): Array<{ role: string; content: string | Block[] }> => (r?.body?.['messages'] ?? []) as Array<{ role: string; content: string | Block[] }>;
 const promptOf = (r: FakeRequest | undefined): string => JSON.stringify(messagesOf(r)[0]?.content ?? '');
 
 let url: string;
 let prefix: string;
 let fake: FakeAnthropic;
-let manager: Manager;
 let pool: AgentPool | undefined;
-let conn: ReturnType<typeof connect>;
+let conn: ToolFleet['conn'];
 let artifacts: string;
+let fleet: ToolFleet;
 
 beforeEach(async () => {
-  url = redisUrl();
-  prefix = uniquePrefix('input-files');
-  fake = await startFakeAnthropic({ apiKey: 'sk-ant-test-key' });
-  manager = await quietManager(url, prefix);
-  conn = connect(url, prefix);
-  artifacts = await mkdtemp(join(tmpdir(), 'input-files-'));
+  ({ url, prefix, fake, conn, artifacts } = fleet = await openToolFleet('input-files'));
 });
 
 afterEach(async () => {
-  await pool?.close(2000);
+  await closeToolFleet(fleet, pool);
   pool = undefined;
-  await manager.close();
-  await conn.close();
-  await fake.close();
-  await cleanupPrefix(url, prefix);
-  await rm(artifacts, { recursive: true, force: true });
 });
 
 /** Run `workflow` with scripted agents: the coder writes `code`; the reviewer lists and reads when it can, then approves. */

@@ -15,22 +15,20 @@
  */
 import { coder, createLlmClient, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
 import { compileWorkflow, loadConfig, parseRoleDefinition, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
-import type { Manager } from '@agentfleet/manager';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic, type FakeRequest } from './support/fake-anthropic.js';
+import type { FakeAnthropic, FakeRequest } from './support/fake-anthropic.js';
+import { closeToolFleet, messagesOf, openToolFleet, type MessageBlock, type ToolFleet } from './support/tool-fleet.js';
 import { fakeAnthropicClient } from './support/fleet.js';
 import { startMcpHttpServer } from './support/mcp-http.js';
-import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
-import { codeBy, connect, quietManager } from './faults/helpers.js';
+import { codeBy } from './faults/helpers.js';
 
 const STDIO_SERVER = fileURLToPath(new URL('./support/mcp-stdio-server.mjs', import.meta.url));
 const PROJECT = { 'src/app.js': 'export const answer = 42; // the secret sauce\n', 'README.md': '# demo\n' };
@@ -50,29 +48,19 @@ afterAll(async () => {
 let url: string;
 let prefix: string;
 let fake: FakeAnthropic;
-let manager: Manager;
 let pool: AgentPool | undefined;
-let conn: ReturnType<typeof connect>;
+let conn: ToolFleet['conn'];
 let artifacts: string;
+let fleet: ToolFleet;
 
 beforeEach(async () => {
-  url = redisUrl();
-  prefix = uniquePrefix('agent-tools');
-  fake = await startFakeAnthropic({ apiKey: 'sk-ant-test-key' });
-  manager = await quietManager(url, prefix);
-  conn = connect(url, prefix);
-  artifacts = await mkdtemp(join(tmpdir(), 'agent-tools-'));
+  ({ url, prefix, fake, conn, artifacts } = fleet = await openToolFleet('agent-tools'));
   exporter.reset();
 });
 
 afterEach(async () => {
-  await pool?.close(2000);
+  await closeToolFleet(fleet, pool);
   pool = undefined;
-  await manager.close();
-  await conn.close();
-  await fake.close();
-  await cleanupPrefix(url, prefix);
-  await rm(artifacts, { recursive: true, force: true });
 });
 
 function settings(extra: Partial<ToolSettings> = {}): ToolSettings {
@@ -100,8 +88,7 @@ async function run(workflow: WorkflowDefinition): Promise<{ runId: string; resul
   return { runId, result, events };
 }
 
-type Block = Record<string, unknown>;
-const messagesOf = (r: FakeRequest | undefined): Array<{ role: string; content: string | Block[] }> => (r?.body?.['messages'] ?? []) as Array<{ role: string; content: string | Block[] }>;
+type Block = MessageBlock;
 const lastBlocks = (r: FakeRequest | undefined): Block[] => {
   const last = messagesOf(r).at(-1)?.content;
   return Array.isArray(last) ? last : [];
