@@ -37,7 +37,7 @@ describe('fleet-wide rate limit', () => {
     const client = new FleetClient(redis, prefix);
     try {
       for (let i = 0; i < 4; i++) pools.push(spawnCli(['agents', '--roles', 'planner', '--concurrency', '4', '--grace', '1'], env));
-      await Promise.all(pools.map((p) => p.waitFor('agents: serving', 20_000)));
+      await Promise.all(pools.map((p) => p.waitFor('agents: serving')));
       const wf = testWorkflow({ agents: ['planner'], phases: [{ name: 'planning', agent: 'planner', retries: 3, retry_delay: 0.1, timeout: 60 }] });
       const ids = await Promise.all(Array.from({ length: RUNS }, (_, i) => client.submit({ workflow: wf, requirements: `Build a todo API (run ${String(i).padStart(2, '0')})`, provider: 'anthropic' })));
       // Wait on each run's events (a blocking read per run), not on a timer.

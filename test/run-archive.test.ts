@@ -115,7 +115,8 @@ describe('run archive (PostgreSQL)', () => {
     expect(await deleted.json()).toEqual({ run_id: result.run_id, deleted: { redis: false, archive: true } });
     expect((await get()).status).toBe(404);
     expect(await rowCounts(result.run_id)).toEqual({ runs: 0, phases: 0, events: 0 });
-  });
+    // A fleet, the archive, an HTTP API and a key expiry in one test: past 30 s on a loaded machine (seen at load 22).
+  }, 120_000);
 
   it('with PostgreSQL unreachable the run stays in Redis, and is archived once when it is back', async () => {
     const proxy = await startPgProxy();
