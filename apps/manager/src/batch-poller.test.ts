@@ -19,6 +19,11 @@ describe('batchAwaited: which open batches the poller keeps', () => {
     expect(batchAwaited(runWith({ status: 'running' }), batch)).toBe(true);
   });
 
+  it("keeps a batch submitted before the attempt's start was committed: the phase still shows the attempt before", () => {
+    expect(batchAwaited(runWith({ status: 'queued', attempts: 0 }), batch)).toBe(true);
+    expect(batchAwaited(runWith({ status: 'retrying', attempts: 1 }), { ...batch, attempt: 2 })).toBe(true);
+  });
+
   it("keeps a tool loop's next batch while the phase still shows the wait on the loop's previous one", () => {
     expect(batchAwaited(runWith(waitingOn('msgbatch_1')), batch)).toBe(true);
   });

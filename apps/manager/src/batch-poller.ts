@@ -50,8 +50,8 @@ export interface BatchPoller {
 /**
  * Whether a phase attempt still waits on (or is about to wait on) open batch `batch`, from the run's
  * stored state: the phase is in the batch's iteration and attempt and either waits on this batch,
- * or is still in flight, or waits on an earlier batch of the same attempt. The last two cover a
- * worker between submitting a batch and recording the wait on it: in a tool loop, each model call
+ * or is still in flight (its start perhaps not recorded yet), or waits on an earlier batch of the
+ * same attempt. The last two cover a worker between submitting a batch and recording the wait on it: in a tool loop, each model call
  * is its own batch, so the phase still shows the previous call's wait while the next one is
  * submitted. A batch of an earlier attempt or iteration, or of an ended run, is awaited by nobody.
  */
@@ -59,7 +59,10 @@ export function batchAwaited(state: Pick<RunState, 'status' | 'phases'>, batch: 
   const phase = state.phases[batch.phase];
   if (isTerminalRun(state.status) || !phase || phase.iteration !== batch.iteration) return false;
   const waitingOnIt = isBatchWait(phase) && (phase.waitingFor?.prompt as { batch_id?: string } | undefined)?.batch_id === batch.batch_id;
-  const sameAttempt = phase.attempts === batch.attempt;
+  // The attempt's start (`phase_started`) may be committed after its first batch was submitted: the
+  // phase then still shows the attempt before it, queued or retrying.
+  const startPending = (phase.status === 'queued' || phase.status === 'retrying') && phase.attempts === batch.attempt - 1;
+  const sameAttempt = phase.attempts === batch.attempt || startPending;
   return waitingOnIt || (sameAttempt && (IN_FLIGHT_PHASE_STATUSES.includes(phase.status) || isBatchWait(phase)));
 }
 
