@@ -33,6 +33,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FleetClient, agentQueueName, commandSource, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
@@ -69,7 +70,6 @@ const OOM_S = num('redis-oom');
 const FREEZE_S = num('redis-freeze');
 const DROP_REPLIES = num('drop-replies');
 const say = (line: string) => process.stderr.write(`chaos: ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fan-out and fan-in: plan → (design, implementation) → review. */
 const workflow = compileWorkflow({
@@ -159,17 +159,18 @@ async function redisFreeze(child: ChildProcess, seconds: number): Promise<void> 
 }
 
 /** `n` fenced commits lose their reply (connection cut after Redis ran them), one after another. */
-async function dropReplies(proxy: ReplyDroppingProxy, n: number, until: () => boolean): Promise<number> {
+async function dropReplies(proxy: ReplyDroppingProxy, n: number, drained: AbortSignal): Promise<number> {
   const script = commandSource('applyDecision');
   const markers = [createHash('sha1').update(script).digest('hex'), 'apply-decision: commit a decision'];
   let dropped = 0;
-  for (let i = 0; i < n && !until(); i++) {
+  // Resolves false once every run has ended: no commit is left to cut.
+  const stopped = new Promise<false>((resolve) => {
+    if (drained.aborted) resolve(false);
+    drained.addEventListener('abort', () => resolve(false), { once: true });
+  });
+  for (let i = 0; i < n && !drained.aborted; i++) {
     // Redis answers a command after running it: the first withheld reply means it ran.
     const cut = proxy.dropReplyTo(markers, () => Promise.resolve(true)).then(() => true);
-    const stopped = (async () => {
-      while (!until()) await sleep(100);
-      return false;
-    })();
     if (!(await Promise.race([cut, stopped]))) break;
     dropped++;
     await sleep(Math.random() * 200);
@@ -253,12 +254,12 @@ async function main(): Promise<number> {
   }
   const faults: FaultFigures = { redis_oom_s: OOM_S, redis_freeze_s: FREEZE_S, drop_replies: DROP_REPLIES, replies_dropped: 0, writes_refused_oom: 0, runs_in_flight_at_start: 0, submissions_refused: 0 };
   faults.runs_in_flight_at_start = (await client.store.activeRunIds()).length;
-  let drained = false;
+  const drained = new AbortController();
   const oomBefore = OOM_S > 0 ? await oomErrors(redis) : 0;
   const faulting = (async () => {
     if (OOM_S > 0) await redisOutOfMemory(redis, OOM_S);
     if (FREEZE_S > 0 && redisHandle.child) await redisFreeze(redisHandle.child, FREEZE_S);
-    if (proxy) faults.replies_dropped = await dropReplies(proxy, DROP_REPLIES, () => drained);
+    if (proxy) faults.replies_dropped = await dropReplies(proxy, DROP_REPLIES, drained.signal);
   })();
   await submitting;
   const submittedAt = Date.now();
@@ -268,7 +269,7 @@ async function main(): Promise<number> {
   const deadline = Date.now() + num('timeout') * 1000;
   // While Redis is frozen, this read waits for it: the runs cannot move either.
   while ((await client.store.activeRunIds()).length > 0 && Date.now() < deadline) await sleep(250);
-  drained = true;
+  drained.abort();
   stopKilling = true;
   const wallMs = Date.now() - t0;
   await faulting;
