@@ -2,7 +2,8 @@
  * Runs start in the submitting client: its first decision and first phase jobs are committed there,
  * with no hop through the manager. The create writes the run's start into its outbox; a client that
  * dies before it has queued the first phases leaves that outbox behind, and the manager starts the run
- * (or queues what is missing) once the outbox outlives its lease.
+ * (or queues what is missing) once the outbox outlives its lease. A run an earlier version created
+ * (with no outbox entry for its start) and never started is started when a manager starts.
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
@@ -154,6 +155,32 @@ describe('run start', () => {
       expect(countEvents(events, 'phase_completed', 'plan')).toBe(1);
       expect(llm.calls.get('A wiki|plan')).toBe(1);
       expect(await conn.redis.zcard(conn.store.deadlinesKey)).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a run an earlier version created without a start in its outbox, never started, is started when a manager starts, once', async () => {
+    const { conn, llm, startManager, close } = await startFleet('run-start-no-outbox');
+    try {
+      // An earlier version's create: the run and its state, no outbox entry; its client died before starting it.
+      const id = await createUnstartedRun(conn.store, workflow, 'A blog engine');
+      const { state } = await conn.store.getRun(id);
+      await conn.store.clearOutbox(id, [state.version]);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      expect(state.status).toBe('created');
+
+      await startManager();
+      // Started by the start-up reconcile itself: the first phase is queued when startManager returns.
+      expect((await conn.store.getRun(id)).state.status).not.toBe('created');
+      const result = await conn.client.follow(id, conn.blocking, () => undefined);
+      expect(result.status).toBe('completed');
+      const events = await runEvents(conn.store, id);
+      expect(countEvents(events, 'run_started')).toBe(1);
+      expect(llm.calls.get('A blog engine|plan')).toBe(1);
+      expect(llm.calls.get('A blog engine|code')).toBe(1);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
     } finally {
       await close();
     }

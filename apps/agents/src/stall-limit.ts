@@ -12,7 +12,7 @@
  * report is refused. When the decision leaves the phase `retrying`, the same job is put back in the
  * queue at once with a fresh stall budget; when the attempts are used up, the phase fails.
  */
-import { FleetError, PhaseJobDataSchema, toJobOutcome, type FleetLogger, type ManagerQueue, type PhaseJobData, type PhaseJobResult, type RunDriver } from '@agentfleet/core';
+import { FleetError, PhaseJobDataSchema, toJobOutcome, type FleetLogger, type PhaseJobData, type PhaseJobResult, type RunDriver } from '@agentfleet/core';
 import type { Job } from 'bullmq';
 
 /** The failure reason BullMQ gives a job that stalled more often than the worker's `maxStalledCount`. */
@@ -20,8 +20,8 @@ export const STALL_LIMIT_REASON = 'job stalled more than allowable limit';
 
 /** What a worker host lends {@link recoverStalledOut}. */
 export interface StallRecoveryHost {
+  /** Commits the lost attempt, and carries out the run's outbox when the attempt is refused. */
   driver: RunDriver;
-  manager: ManagerQueue;
   /** The role serving the queue (`tools` for the tools pool). */
   role: string;
   log: FleetLogger;
@@ -40,7 +40,8 @@ export function isStallLimitFailure(err: Error | undefined): boolean {
  *
  * @param job - the job as BullMQ's `failed` event gives it (`attemptsMade` already counts the lost attempt).
  * @returns `retried` (job back in the queue), `failed` (the phase failed: attempts or the run's
- *   retries used up) or `ignored` (the run no longer wanted this attempt: the run was asked to repair).
+ *   retries used up) or `ignored` (the run no longer wanted this attempt: what the run's outbox
+ *   still held was carried out).
  * @throws Redis errors; the caller logs them (the manager's deadline remains the backstop).
  */
 export async function recoverStalledOut(job: Job<PhaseJobData, PhaseJobResult>, host: StallRecoveryHost): Promise<'retried' | 'failed' | 'ignored'> {
@@ -69,8 +70,8 @@ export async function recoverStalledOut(job: Job<PhaseJobData, PhaseJobResult>, 
   const ref = { run_id: data.run_id, phase: data.phase, iteration: data.iteration, attempt };
   if (!applied.decision.accepted) {
     // The phase had ended meanwhile; a holder may have committed its outcome and died before adding
-    // what came next, so have the manager re-derive it from the run's state.
-    await host.manager.report({ type: 'repair_run', run_id: data.run_id, at: Date.now() }, { jobId: `${job.id ?? data.run_id}.repair` });
+    // what came next: that is in the run's outbox, carried out here (follow-ups go to the manager queue).
+    await host.driver.reconcile(data.run_id);
     return 'ignored';
   }
   const phase = applied.decision.state.phases[data.phase];

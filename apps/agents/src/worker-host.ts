@@ -208,7 +208,7 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
         worker.on('error', onError);
         worker.on('failed', (job, err) => {
           if (!job || !isStallLimitFailure(err)) return;
-          recoverStalledOut(job, { driver, manager, role, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
+          recoverStalledOut(job, { driver, role, log, maxStalledCount: MAX_STALLED_COUNT }).catch(onError);
         });
         workers.push(worker);
       }

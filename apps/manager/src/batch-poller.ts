@@ -16,7 +16,9 @@ import {
   isBatchWait,
   isTerminalRun,
   phaseJobId,
+  systemClock,
   type AnthropicBatches,
+  type Clock,
   type FleetLogger,
   type OpenBatch,
   type RunDriver,
@@ -39,6 +41,12 @@ export interface BatchPollerOptions {
   pollMs?: number | undefined;
   log: FleetLogger;
   onError: (err: Error) => void;
+  /**
+   * The clock the poller ticks on and reads the time with (epoch ms): which batches are due, and when
+   * each is asked about again. A {@link TestClock} advanced by `pollMs` runs the next tick at once.
+   * @defaultValue {@link systemClock}
+   */
+  clock?: Clock | undefined;
 }
 
 export interface BatchPoller {
@@ -70,8 +78,9 @@ export function batchAwaited(state: Pick<RunState, 'status' | 'phases'>, batch: 
 export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
   const pollMs = options.pollMs ?? DEFAULT_BATCH_POLL_MS;
   const index = new BatchStore(options.redis, options.prefix);
+  const clock = options.clock ?? systemClock;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
   let running: Promise<void> | undefined;
 
   async function handle(batch: OpenBatch): Promise<void> {
@@ -102,17 +111,17 @@ export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
       }
     }
     // Asked about again until the worker takes the result (which drops it from the index).
-    await index.reschedule(batch, Date.now() + pollMs);
+    await index.reschedule(batch, clock.now() + pollMs);
   }
 
   async function pollOnce(): Promise<void> {
-    const now = Date.now();
+    const now = clock.now();
     const due = await index.claimOpen(now, now + Math.max(4 * pollMs, 10_000));
     for (const batch of due) {
       if (stopped) return;
       await handle(batch).catch((err: unknown) => {
         options.onError(err instanceof Error ? err : new Error(String(err)));
-        return index.reschedule(batch, Date.now() + pollMs).catch(() => undefined);
+        return index.reschedule(batch, clock.now() + pollMs).catch(() => undefined);
       });
     }
   }
@@ -123,16 +132,16 @@ export function startBatchPoller(options: BatchPollerOptions): BatchPoller {
       .catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))))
       .finally(() => {
         running = undefined;
-        if (!stopped) timer = setTimeout(tick, pollMs);
+        if (!stopped) cancelTimer = clock.setTimer(pollMs, tick);
       });
   };
-  timer = setTimeout(tick, 0);
+  cancelTimer = clock.setTimer(0, tick);
 
   return {
     pollOnce,
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       await running;
     },
   };

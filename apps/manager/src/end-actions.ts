@@ -39,7 +39,9 @@ import {
   hasEndAction,
   signPayload,
   signedHeaders,
+  systemClock,
   toJobOutcome,
+  type Clock,
   type EndActionStatus,
   type RunMeta,
   type RunResult,
@@ -72,6 +74,12 @@ export interface EndActionsOptions {
   lockDurationMs?: number | undefined;
   /** How often stalled end-action jobs are looked for, ms. @defaultValue 30000 */
   stalledIntervalMs?: number | undefined;
+  /**
+   * The clock a webhook request's timeout runs on and attempts are dated with (epoch ms): a
+   * {@link TestClock} advanced past `requestTimeoutMs` fails a request that hangs at once.
+   * @defaultValue {@link systemClock}
+   */
+  clock?: Clock | undefined;
 }
 
 export interface EndActions {
@@ -108,11 +116,12 @@ export async function startEndActions(
   const attempts = options.attempts ?? 5;
   const backoffMs = options.backoffMs ?? 1000;
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const clock = options.clock ?? systemClock;
   const store = new RunStore(connection, prefix);
   const labels = new RunLabelStore(connection, prefix);
   const registry = new TemplateRegistry(connection, prefix);
   const secrets = new WebhookSecretStore(connection, prefix);
-  const client = new FleetClient(connection, prefix);
+  const client = new FleetClient(connection, prefix, { clock });
   const queue = new Queue<{ run_id: string }>(END_ACTIONS_QUEUE, { connection, prefix });
   queue.on('error', () => undefined); // failures surface through the rejected add; unheard, BullMQ prints each one
   const toolQueues = new Map<string, Queue>();
@@ -128,7 +137,7 @@ export async function startEndActions(
     await labels.setEndAction(run.meta.run_id, status);
     await store.appendEvent(run.meta.run_id, {
       type: 'end_action',
-      at: Date.now(),
+      at: clock.now(),
       action: status.type,
       target: status.target,
       attempt: status.attempts,
@@ -151,13 +160,13 @@ export async function startEndActions(
     // Attempts started elsewhere whose outcome is not recorded (a manager frozen or killed mid-attempt):
     // named in this attempt's event, so the stream says a takeover happened while they were open.
     const inFlight = (await connection.hkeys(openKey(jobId))).map(Number).sort((a, b) => a - b);
-    await connection.hset(openKey(jobId), String(attempt), String(Date.now()));
+    await connection.hset(openKey(jobId), String(attempt), String(clock.now()));
     await connection.expire(openKey(jobId), KEEP_S);
     const takeover = inFlight.length > 0 ? { in_flight_attempts: inFlight } : {};
     const recorded = () => connection.hdel(openKey(jobId), String(attempt));
     // A webhook URL is shown as its origin only (it may hold a token); workflow and tool targets are names.
     const shownTarget = action.type === 'api_call' ? originOf(action.target) : action.target;
-    const base = { type: action.type, target: shownTarget, attempts: attempt, updated_at: new Date().toISOString() };
+    const base = { type: action.type, target: shownTarget, attempts: attempt, updated_at: new Date(clock.now()).toISOString() };
     try {
       switch (action.type) {
         case 'api_call': {
@@ -213,6 +222,9 @@ export async function startEndActions(
     const key = (await secrets.get(template)) ?? secret;
     if (!key) throw FleetError.nonRetryable('END_ACTION_FAILED', `api_call end actions need a signing key: set FLEET_WEBHOOK_SECRET on the manager, or give template "${template}" its own (fleet workflows webhook-secret ${template} --generate)`);
     const body = JSON.stringify(payloadOf(result));
+    // Aborted as AbortSignal.timeout would (a TimeoutError), on the clock; the timer ends with the request.
+    const timeout = new AbortController();
+    const cancelTimer = clock.setTimer(timeoutMs, () => timeout.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')));
     let res: Response;
     try {
       res = await fetch(url, {
@@ -228,10 +240,12 @@ export async function startEndActions(
         body,
         // A redirect would re-POST the signed body somewhere else: treat it as a failure instead.
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: timeout.signal,
       });
     } catch (err) {
       throw new FleetError('END_ACTION_FAILED', `POST ${originOf(url)} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      cancelTimer();
     }
     // The answer's body is not needed: drop it rather than read it all into memory.
     await res.body?.cancel().catch(() => undefined);

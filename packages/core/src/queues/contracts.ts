@@ -158,11 +158,5 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
    * run's parent report, fallback and end action. Idempotent, so a redelivery does no harm.
    */
   z.object({ type: z.literal('run_followup'), run_id: z.string().min(1), at: z.number(), actions: z.array(FollowUpActionSchema).min(1) }),
-  /**
-   * A worker took a job again (its first holder died) and found its phase already ended: the first
-   * holder may have died after committing and before enqueuing what came next. The manager re-derives
-   * what the run's state still needs (jobs, deadlines, follow-ups).
-   */
-  z.object({ type: z.literal('repair_run'), run_id: z.string().min(1), at: z.number() }),
 ]);
 export type ManagerJobData = z.infer<typeof ManagerJobDataSchema>;
