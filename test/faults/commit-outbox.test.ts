@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_ROLES, startAgentPool } from '@agentfleet/agents';
+import { BUILTIN_ROLES, recoverStalledOut, startAgentPool } from '@agentfleet/agents';
 import { startManager } from '@agentfleet/manager';
 import {
   FleetClient,
@@ -21,6 +21,8 @@ import {
   createRedis,
   initialRunState,
   phaseJobId,
+  type PhaseJobData,
+  type PhaseJobResult,
   type RunMeta,
   type SchedulerEvent,
   type WorkflowDefinition,
@@ -242,6 +244,44 @@ describe('the commit writes an outbox', () => {
       await queue.close();
       expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
     } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it("a stalled-out job whose holder committed its outcome and died before its effects: the recovery, refused, carries out the run's outbox itself (no manager running)", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-stalled-out');
+    const conn = connect(url, prefix);
+    const driver = driverOn(conn.redis, prefix);
+    const planner = new Queue<PhaseJobData, PhaseJobResult>(agentQueueName('planner'), { connection: conn.redis, prefix });
+    try {
+      const id = 'run-stalled-out-refused';
+      const { meta, state } = await createRun(conn.store, chain, id);
+      await driver.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      // The holder of plan's job commits its completion and dies before adding code's job.
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      await expect(crashing.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } })).rejects.toThrow(CrashHere);
+      await crashing.close();
+      expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(false);
+      expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual([['enqueue_phase']]);
+
+      // BullMQ fails plan's job for its stall limit; the worker host's recovery commits the lost attempt.
+      const job = await planner.getJob(phaseJobId(id, 'plan', 1));
+      expect(job).toBeDefined();
+      const outcome = await recoverStalledOut(job!, { driver, role: 'planner', log: silent, maxStalledCount: 2 });
+      // Refused (plan had completed): what the dead holder's commit left is carried out there and then.
+      expect(outcome).toBe('ignored');
+      expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      const events = await runEvents(conn.store, id);
+      expect(countEvents(events, 'phase_completed', 'plan')).toBe(1);
+      expect(countEvents(events, 'phase_retry')).toBe(0);
+    } finally {
+      await planner.close();
+      await driver.close();
       await conn.close();
       await cleanupPrefix(url, prefix);
     }
