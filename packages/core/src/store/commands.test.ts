@@ -1,0 +1,107 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js';
+import { commandError, commandSource, STORE_COMMANDS, storeCommand, type StoreCommandName } from './commands.js';
+
+const COMMANDS_DIR = fileURLToPath(new URL('./commands/', import.meta.url));
+const prefix = uniquePrefix('store-commands');
+let redis: Redis;
+beforeAll(() => {
+  redis = new Redis(redisUrl());
+});
+afterAll(async () => {
+  redis.disconnect();
+  await cleanupPrefix(redisUrl(), prefix);
+});
+
+type Call = (...args: string[]) => Promise<unknown>;
+
+describe('store command files', () => {
+  it('lists every .lua file once, with its key count in the name and a KEYS line per key in the header', () => {
+    const files = readdirSync(COMMANDS_DIR).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -'.lua'.length)).sort();
+    const listed = Object.values(STORE_COMMANDS).map((c) => c.file as string).sort();
+    expect(listed).toEqual(files);
+    for (const [name, { file, keys }] of Object.entries(STORE_COMMANDS)) {
+      expect(file.endsWith(`-${keys}`), `${file}.lua: the name ends in its key count`).toBe(true);
+      const header = /^--\[\[([\s\S]*?)\]\]/.exec(readFileSync(`${COMMANDS_DIR}${file}.lua`, 'utf8'))?.[1] ?? '';
+      const documented = [...header.matchAll(/^\s*KEYS\[(\d+)\]/gm)].map((m) => Number(m[1]));
+      expect(documented, `${file}.lua header: KEYS[1..${keys}]`).toEqual(Array.from({ length: keys }, (_, i) => i + 1));
+      expect(header, `${file}.lua header documents its ARGV`).toMatch(/ARGV\[1\]/);
+      // Includes are resolved: the text sent to Redis has no include line left.
+      expect(commandSource(name as StoreCommandName)).not.toMatch(/-- @include/);
+    }
+  });
+
+  it('every script loads into Redis (SCRIPT LOAD compiles it)', async () => {
+    for (const name of Object.keys(STORE_COMMANDS) as StoreCommandName[]) {
+      const sha = (await redis.script('LOAD', commandSource(name))) as string;
+      expect(sha, name).toMatch(/^[0-9a-f]{40}$/);
+    }
+  });
+});
+
+describe('apply-decision-7', () => {
+  const id = 'fence';
+  const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
+  const argv = (expected: number, next: number, outbox: string) =>
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]'];
+
+  it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
+    const apply = storeCommand<Call>(redis, 'applyDecision');
+    expect(await apply(...keys, ...argv(0, 1, '[]'))).toBe(-1);
+    await redis.hset(keys[0] as string, 'version', '0', 'state', '{"v":0}');
+
+    expect(await apply(...keys, ...argv(0, 1, '[{"type":"enqueue"}]'))).toBe(1);
+    expect(await redis.hgetall(keys[0] as string)).toEqual({ version: '1', state: '{"v":1}' });
+    expect(await redis.hget(keys[1] as string, 'plan')).toBe('"ok"');
+    expect(await redis.xlen(keys[2] as string)).toBe(1);
+    expect(await redis.zscore(keys[4] as string, 'fence|plan|1')).toBe('5000');
+    expect(await redis.hget(keys[5] as string, '1')).toBe('[{"type":"enqueue"}]');
+    expect(await redis.zscore(keys[6] as string, id)).toBe('1000');
+
+    // A second decision made on version 0 is fenced out and writes nothing.
+    expect(await apply(...keys, ...argv(0, 2, '[{"type":"cancel"}]'))).toBe(0);
+    expect(await redis.hget(keys[0] as string, 'version')).toBe('1');
+    expect(await redis.xlen(keys[2] as string)).toBe(1);
+    expect(await redis.hkeys(keys[5] as string)).toEqual(['1']);
+  });
+
+  it('maps its outcome codes: 1 and 0 are no error, -1 is RUN_NOT_FOUND, anything else INTERNAL naming the code', () => {
+    expect(commandError('applyDecision', 1, 'r')).toBeUndefined();
+    expect(commandError('applyDecision', 0, 'r')).toBeUndefined();
+    expect(commandError('applyDecision', -1, 'r')).toMatchObject({ code: 'RUN_NOT_FOUND' });
+    expect(commandError('applyDecision', 7, 'r')).toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('unknown code 7') as unknown });
+    expect(commandError('admitRun', -1, 'r')).toMatchObject({ code: 'RUN_NOT_FOUND' });
+  });
+});
+
+describe('clear-outbox-2', () => {
+  it('drops the versions carried out; the run leaves the outboxes set only when nothing is left, else it is aged from now', async () => {
+    const outbox = `${prefix}:clear:run-outbox`;
+    const outboxes = `${prefix}:clear:outbox`;
+    await redis.hset(outbox, '3', '[]', '4', '[]');
+    await redis.zadd(outboxes, 100, 'r');
+    const clear = storeCommand<Call>(redis, 'clearOutbox');
+
+    expect(await clear(outbox, outboxes, 'r', '2000', '3')).toBe(1);
+    expect(await redis.zscore(outboxes, 'r')).toBe('2000');
+    expect(await clear(outbox, outboxes, 'r', '3000', '4')).toBe(0);
+    expect(await redis.zscore(outboxes, 'r')).toBeNull();
+  });
+});
+
+describe('claim-due-1', () => {
+  it('takes at most N members due by now and moves each to its lease end; members not due stay where they are', async () => {
+    const set = `${prefix}:claim`;
+    await redis.zadd(set, 10, 'a', 20, 'b', 30, 'c', 500, 'later');
+    const claim = storeCommand<Call>(redis, 'claimDue');
+
+    expect(await claim(set, '100', '900', '2')).toEqual(['a', 'b']);
+    expect(await redis.zrange(set, 0, -1, 'WITHSCORES')).toEqual(['c', '30', 'later', '500', 'a', '900', 'b', '900']);
+    // Leased members are not due again until the lease ends.
+    expect(await claim(set, '100', '950', '10')).toEqual(['c']);
+    expect(await claim(set, '901', '2000', '10')).toEqual(['later', 'a', 'b']);
+  });
+});
