@@ -3,7 +3,9 @@
  *
  * Keys (all under the fleet prefix, so one Redis Cluster hash tag holds a whole fleet):
  * - `<p>:run:<id>`          hash: `meta` (JSON {@link RunMeta}), `state` (JSON {@link RunState}),
- *                           `version` (the fencing token), `result` (JSON {@link RunResult}, once finished)
+ *                           `version` (the fencing token), `result` (JSON {@link RunResult}, once finished);
+ *                           every JSON document here and in the outbox is written and read by
+ *                           ./run-codec.ts (snake_case, layout version `v`)
  * - `<p>:run:<id>:context`  hash: phase name → that phase's output (JSON): the shared context
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
