@@ -13,6 +13,7 @@ import { compileWorkflow } from '../workflow/compile.js';
 import {
   decodeOutboxEntry,
   decodeRunMeta,
+  decodeRunEvent,
   decodeRunResult,
   decodeRunState,
   encodeOutboxEntry,
@@ -167,6 +168,15 @@ describe('meta, result and outbox entry', () => {
     expect(() => decodeRunMeta('r2', JSON.stringify({ ...meta, workflow: { name: 'x' } }))).toThrow(/run "r2": stored meta is malformed at workflow\.version/);
     expect(() => decodeRunResult('r2', JSON.stringify({ ...result, status: 'done' }))).toThrow(/run "r2": stored result is malformed at status/);
     expect(() => decodeOutboxEntry('r2', JSON.stringify({ ...entry, effects: [{ type: 'launch' }] }))).toThrow(/run "r2": stored outbox entry is malformed at effects\.0\.type/);
+  });
+});
+
+describe('run events', () => {
+  it('decode as stored, and refuse one without a type or time, naming the run and the entry', () => {
+    const event = { type: 'phase_completed', at: 5, phase: 'plan', iteration: 1, attempt: 1, duration_ms: 3 };
+    expect(decodeRunEvent('r3', '1-0', JSON.stringify(event))).toEqual(event);
+    expect(() => decodeRunEvent('r3', '1-0', JSON.stringify({ type: 'phase_completed' }))).toThrow(/run "r3": stored event 1-0 is malformed at at/);
+    expect(() => decodeRunEvent('r3', '2-0', 'nope')).toThrow(/run "r3": stored event 2-0 is malformed: not JSON/);
   });
 });
 

@@ -54,7 +54,7 @@ export interface OutboxEntry {
 export const RUN_RECORD_VERSION = 2;
 
 /** Which stored document of a run: names the document in errors. */
-export type RunDocument = 'meta' | 'state' | 'result' | 'outbox entry';
+export type RunDocument = 'meta' | 'state' | 'result' | 'outbox entry' | 'event';
 
 const usage = z.looseObject({
   input_tokens: z.number(),
@@ -263,24 +263,29 @@ export const outboxEntryCodec = z.codec(outboxStored, outboxEntry, {
 });
 
 /** The error for a stored document that does not fit its layout. */
-function malformed(runId: string, doc: RunDocument, detail: string, field?: string): FleetError {
-  return new FleetError('INTERNAL', `run "${runId}": stored ${doc} is malformed${field ? ` at ${field}` : ''}: ${detail}`, {
+/** Which document, as errors name it: the document, and for an event its stream entry id. */
+type DocRef = RunDocument | { doc: 'event'; streamId: string };
+
+function malformed(runId: string, ref: DocRef, detail: string, field?: string): FleetError {
+  const doc = typeof ref === 'string' ? ref : ref.doc;
+  const name = typeof ref === 'string' ? ref : `${ref.doc} ${ref.streamId}`;
+  return new FleetError('INTERNAL', `run "${runId}": stored ${name} is malformed${field ? ` at ${field}` : ''}: ${detail}`, {
     retryable: false,
-    details: { run_id: runId, document: doc, ...(field ? { field } : {}) },
+    details: { run_id: runId, document: doc, ...(typeof ref === 'string' ? {} : { stream_id: ref.streamId }), ...(field ? { field } : {}) },
   });
 }
 
-function fromIssues(runId: string, doc: RunDocument, error: z.ZodError): FleetError {
+function fromIssues(runId: string, ref: DocRef, error: z.ZodError): FleetError {
   const issue = error.issues[0];
   const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
-  return malformed(runId, doc, issue?.message ?? error.message, field);
+  return malformed(runId, ref, issue?.message ?? error.message, field);
 }
 
-function parseJson(runId: string, doc: RunDocument, raw: string): unknown {
+function parseJson(runId: string, ref: DocRef, raw: string): unknown {
   try {
     return JSON.parse(raw) as unknown;
   } catch (err) {
-    throw malformed(runId, doc, `not JSON (${(err as Error).message})`);
+    throw malformed(runId, ref, `not JSON (${(err as Error).message})`);
   }
 }
 
@@ -362,4 +367,23 @@ export function decodeOutboxEntry(runId: string, raw: string): OutboxEntry {
 /** An outbox entry as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
 export function encodeOutboxEntry(entry: OutboxEntry): string {
   return JSON.stringify(outboxEntryCodec.encode(entry));
+}
+
+/**
+ * A run event (`<p>:run:<id>:events`, field `data`) is stored as the API serves it: snake_case, with
+ * no layout version (its type names its fields; the manager's run-event-schema.ts describes each).
+ * Checked here for what every reader relies on: an object with a string `type` and a number `at`.
+ */
+const storedEvent = z.looseObject({ type: z.string(), at: z.number() });
+
+/**
+ * Decode one stored run event.
+ * @param streamId - its stream entry id, named in the error.
+ * @throws FleetError `INTERNAL` (not retryable) naming the run, the entry and the field when it does not fit.
+ */
+export function decodeRunEvent<E extends { type: string; at: number }>(runId: string, streamId: string, raw: string): E {
+  const ref = { doc: 'event', streamId } as const;
+  const parsed = storedEvent.safeParse(parseJson(runId, ref, raw));
+  if (!parsed.success) throw fromIssues(runId, ref, parsed.error);
+  return parsed.data as E;
 }

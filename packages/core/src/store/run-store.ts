@@ -32,7 +32,7 @@ import { commandError, storeCommand } from './commands.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState, SchedulerAction } from '../scheduler/types.js';
-import { decodeOutboxEntry, decodeRunMeta, decodeRunResult, decodeRunState, encodeOutboxEntry, encodeRunMeta, encodeRunResult, encodeRunState, type DecisionEffect, type OutboxEntry } from './run-codec.js';
+import { decodeOutboxEntry, decodeRunEvent, decodeRunMeta, decodeRunResult, decodeRunState, encodeOutboxEntry, encodeRunMeta, encodeRunResult, encodeRunState, type DecisionEffect, type OutboxEntry } from './run-codec.js';
 
 /**
  * Read a run (`meta` too unless ARGV[1] is '0') and its whole shared context in one call:
@@ -590,13 +590,20 @@ export class RunStore {
         ? await client.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.eventsKey(id), afterId)
         : await client.xread('COUNT', 500, 'STREAMS', this.eventsKey(id), afterId);
     if (!reply) return [];
+    return reply.flatMap(([, entries]) => this.eventsOf(id, entries));
+  }
+
+  /**
+   * The run events of stream entries of `<p>:run:<id>:events` as XREAD, XRANGE or XREVRANGE return
+   * them, in the order given; entries without `data` are skipped.
+   * @throws FleetError `INTERNAL` (not retryable) naming the run and the entry when one is malformed.
+   */
+  eventsOf(id: string, entries: ReadonlyArray<[string, string[]]>): StoredRunEvent[] {
     const out: StoredRunEvent[] = [];
-    for (const [, entries] of reply) {
-      for (const [entryId, fields] of entries) {
-        const dataIndex = fields.indexOf('data');
-        const data = dataIndex >= 0 ? fields[dataIndex + 1] : undefined;
-        if (data) out.push({ id: entryId, event: JSON.parse(data) as StoredRunEvent['event'] });
-      }
+    for (const [entryId, fields] of entries) {
+      const dataIndex = fields.indexOf('data');
+      const data = dataIndex >= 0 ? fields[dataIndex + 1] : undefined;
+      if (data) out.push({ id: entryId, event: decodeRunEvent<StoredRunEvent['event']>(id, entryId, data) });
     }
     return out;
   }
