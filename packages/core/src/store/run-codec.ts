@@ -70,10 +70,13 @@ const phaseStatus = z.enum(['pending', 'queued', 'running', 'retrying', 'waiting
 const spanRef = z.looseObject({ trace_id: z.string(), span_id: z.string(), flags: z.number() });
 const budgetRaise = z.looseObject({ usd: z.number(), tokens: z.number() });
 
+/** The fields of `T` whose names have an upper-case letter: those stored under another name. */
+type CamelFields<T> = { [K in keyof T & string]: K extends Lowercase<K> ? never : K }[keyof T & string];
+
 /**
  * In-memory field → stored field, for the fields of {@link RunState} and {@link PhaseState} whose
- * names differ (every other field is stored under its own name). Nested values are snake_case or
- * one word already.
+ * names differ (every other field is stored under its own name). Total: a camelCase field added to
+ * either type does not compile until it is named here. Nested values are snake_case or one word already.
  */
 const STATE_FIELDS = {
   totalRetries: 'total_retries',
@@ -82,7 +85,7 @@ const STATE_FIELDS = {
   finishedAt: 'finished_at',
   cancelReason: 'cancel_reason',
   budgetRaise: 'budget_raise',
-} as const satisfies Partial<Record<keyof RunState, string>>;
+} as const satisfies Record<CamelFields<RunState>, string>;
 const PHASE_FIELDS = {
   queuedAt: 'queued_at',
   startedAt: 'started_at',
@@ -90,7 +93,7 @@ const PHASE_FIELDS = {
   durationMs: 'duration_ms',
   cacheHit: 'cache_hit',
   waitingFor: 'waiting_for',
-} as const satisfies Partial<Record<keyof PhaseState, string>>;
+} as const satisfies Record<CamelFields<PhaseState>, string>;
 
 /** The phase fields whose names are the same in memory and stored, with their schemas. */
 const phaseCommon = {
