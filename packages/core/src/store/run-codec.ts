@@ -1,7 +1,8 @@
 /**
  * The one codec for what the run store keeps as JSON in a run's hash (`<p>:run:<id>`): `meta`
  * ({@link RunMeta}), `state` ({@link RunState}), `result` ({@link RunResult}), and the entries of the
- * run's outbox (`<p>:run:<id>:outbox`, {@link OutboxEntry}).
+ * run's outbox (`<p>:run:<id>:outbox`, {@link OutboxEntry}); and the run events of its stream
+ * (`<p>:run:<id>:events`), checked for their type and time.
  *
  * Stored documents are snake_case and carry `v`, the layout's version ({@link RUN_RECORD_VERSION}).
  * In memory the types stay as the scheduler and the driver use them (the state camelCase); the codec
@@ -9,8 +10,8 @@
  * prompts, outputs) is never renamed.
  *
  * Layouts:
- * - version 1 (no `v`): meta, result and outbox as today; the state camelCase (`totalRetries`,
- *   `createdAt`, a phase's `queuedAt`, …). Still read.
+ * - version 1 (no `v`): meta, result and outbox snake_case; the state camelCase (`totalRetries`,
+ *   `createdAt`, a phase's `queuedAt`, …). Read, never written.
  * - version 2: every document snake_case (`total_retries`, `created_at`, a phase's `queued_at`, …).
  *
  * Lua scripts read `state.status` (and search `meta` for `"name":` and words): names the same in
