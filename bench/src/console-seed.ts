@@ -8,6 +8,7 @@
  * in the active set (they are finished), so the manager leaves them alone.
  */
 import { randomUUID } from 'node:crypto';
+import { decodeRunMeta, decodeRunResult, decodeRunState, encodeRunMeta, encodeRunResult, encodeRunState, type RunState } from '@agentfleet/core';
 import type { Redis } from 'ioredis';
 
 /** What each copy gets, by its number `i` (0 = the newest). */
@@ -71,14 +72,15 @@ export async function seedRunCopies(redis: Redis, options: SeedOptions): Promise
       const run = `${prefix}:run:${id}`;
       const record: Record<string, string> = {};
       for (const [field, raw] of Object.entries(original.record)) record[field] = swap(raw);
-      record.meta = JSON.stringify({ ...(JSON.parse(record.meta as string) as object), created_at: createdAt, requirements });
-      record.state = JSON.stringify(shiftTimes(JSON.parse(record.state as string), shift));
+      // The run's documents through the store's codec (any layout it reads in, the current one out).
+      record.meta = encodeRunMeta({ ...decodeRunMeta(id, record.meta as string), created_at: createdAt, requirements });
+      record.state = encodeRunState(shiftTimes(decodeRunState(id, record.state as string), shift) as RunState);
       if (record.result) {
-        const result = JSON.parse(record.result) as { created_at?: string; finished_at?: string | null } & Record<string, unknown>;
+        const result = decodeRunResult(id, record.result);
         result.requirements = requirements;
-        if (result.created_at) result.created_at = new Date(Date.parse(result.created_at) + shift).toISOString();
+        result.created_at = new Date(Date.parse(result.created_at) + shift).toISOString();
         if (result.finished_at) result.finished_at = new Date(Date.parse(result.finished_at) + shift).toISOString();
-        record.result = JSON.stringify(result);
+        record.result = encodeRunResult(result);
       }
       pipe.hset(run, record);
       pipe.hset(`${run}:labels`, { ...original.labels, ...labels });
@@ -100,12 +102,12 @@ async function readOriginal(redis: Redis, prefix: string, id: string): Promise<O
   const run = `${prefix}:run:${id}`;
   const [record, labels, context, events] = await Promise.all([redis.hgetall(run), redis.hgetall(`${run}:labels`), redis.hgetall(`${run}:context`), redis.xrange(`${run}:events`, '-', '+')]);
   if (!record.state || !record.meta) throw new Error(`run ${id} is not in Redis under ${prefix}: cannot copy it`);
-  const state = JSON.parse(record.state) as { status: string; createdAt: number };
+  const state = decodeRunState(id, record.state);
   if (!['completed', 'failed', 'cancelled'].includes(state.status)) throw new Error(`run ${id} is ${state.status}: only finished runs are copied`);
   return { id, record, labels, context, events, createdAt: state.createdAt };
 }
 
-/** `value` with every epoch-ms time field (`createdAt`, `startedAt`, `queuedAt`, `finishedAt`, `at`) moved by `shift` ms, at any depth. */
+/** `value` (an in-memory run state) with every epoch-ms time field (`createdAt`, `startedAt`, `queuedAt`, `finishedAt`, `at`) moved by `shift` ms, at any depth. */
 function shiftTimes(value: unknown, shift: number): unknown {
   if (Array.isArray(value)) return value.map((v) => shiftTimes(v, shift));
   if (value === null || typeof value !== 'object') return value;

@@ -93,8 +93,8 @@ async function outputBytesPerRun(driver: FleetDriver, sample = 200): Promise<num
   for (const id of ids) {
     const values = await driver.redis.hvals(driver.client.store.contextKey(id));
     total += values.reduce((n, v) => n + Buffer.byteLength(v), 0);
-    const result = await driver.redis.hget(driver.client.store.runKey(id), 'result');
-    if (result) total += Buffer.byteLength(JSON.stringify((JSON.parse(result) as { results?: unknown }).results ?? {}));
+    const [run] = await driver.client.store.readRuns([id], { withResult: true });
+    if (run?.result) total += Buffer.byteLength(JSON.stringify(run.result.results));
   }
   return ids.length ? Math.round(total / ids.length) : 0;
 }

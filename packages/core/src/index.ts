@@ -70,6 +70,8 @@ export {
   type StoredRun,
   type StoredRunEvent,
 } from './store/run-store.js';
+// The run record's documents as stored: for tools that copy or inspect run records (the console benchmark's seeder).
+export { RUN_RECORD_VERSION, decodeRunMeta, decodeRunResult, decodeRunState, encodeRunMeta, encodeRunResult, encodeRunState } from './store/run-codec.js';
 // The text of each store script, as sent with EVAL (its SHA1 is what EVALSHA sends): for fault tools that pick out a command on the wire.
 export { commandSource, type StoreCommandName } from './store/commands.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';

@@ -1,7 +1,7 @@
 /**
  * `fleet runs purge`: remove finished runs older than a cutoff from Redis and from the archive.
  */
-import { isTerminalRun, type RunState, type RunStore, type TERMINAL_RUN_STATUSES } from '@agentfleet/core';
+import { isTerminalRun, type RunStore, type TERMINAL_RUN_STATUSES } from '@agentfleet/core';
 import type { HistoryStore } from './history-store.js';
 
 export interface PurgeOptions {
@@ -24,13 +24,10 @@ export async function purgeRuns(store: RunStore, history: HistoryStore | undefin
   for (;;) {
     const ids = await store.redis.zrangebyscore(store.indexKey, '-inf', options.finishedBefore, 'LIMIT', offset, 500);
     if (ids.length === 0) break;
-    const pipe = store.redis.pipeline();
-    for (const id of ids) pipe.hget(store.runKey(id), 'state');
-    const states = (await pipe.exec()) ?? [];
+    const states = await store.readRunStates(ids);
     let kept = 0;
     for (let i = 0; i < ids.length; i++) {
-      const raw = states[i]?.[1] as string | null | undefined;
-      const state = raw ? (JSON.parse(raw) as RunState) : undefined;
+      const state = states[i];
       const match = state !== undefined && isTerminalRun(state.status) && (state.finishedAt ?? Infinity) < options.finishedBefore && (options.status === undefined || state.status === options.status);
       if (match && (await store.purgeRun(ids[i] as string))) redis++;
       else if (state !== undefined) kept++;

@@ -63,17 +63,6 @@ export function streamIdAfter(a: string, b: string): boolean {
   return ms > 0n || (ms === 0n && BigInt(as) > BigInt(bs));
 }
 
-/** The stream entries of an XREAD reply as run events (entries without `data` are skipped). */
-function parseEntries(entries: ReadonlyArray<[string, string[]]>): StoredRunEvent[] {
-  const out: StoredRunEvent[] = [];
-  for (const [id, fields] of entries) {
-    const i = fields.indexOf('data');
-    const data = i >= 0 ? fields[i + 1] : undefined;
-    if (data) out.push({ id, event: JSON.parse(data) as StoredRunEvent['event'] });
-  }
-  return out;
-}
-
 export interface RunEventHubOptions {
   /** Run keys (`eventsKey`) and the fleet prefix come from the store. */
   store: RunStore;
@@ -117,7 +106,17 @@ export class RunEventHub {
    */
   subscribe(runId: string, afterId: string, sink: RunEventSink): RunEventSubscription {
     return this.subscribeStream(this.options.store.eventsKey(runId), afterId, {
-      onEntries: (entries) => sink.onEvents(parseEntries(entries)),
+      onEntries: (entries) => {
+        let events: StoredRunEvent[];
+        try {
+          events = this.options.store.eventsOf(runId, entries);
+        } catch (err) {
+          // A malformed stored event ends this subscription only, not the hub's read of every stream.
+          sink.onError(err as Error);
+          return;
+        }
+        sink.onEvents(events);
+      },
       onError: (err) => sink.onError(err),
     });
   }

@@ -2,7 +2,6 @@
  * What the analytics routes read of runs Redis holds: a {@link RunFact} per run (from its result once
  * it finished, else its state and definition), in pipelines of 500.
  */
-import type { RunMeta, RunResult, RunState } from '@agentfleet/core';
 import type { RunFact } from '../archive/run-analytics.js';
 import type { ApiContext } from './context.js';
 
@@ -16,16 +15,13 @@ export async function runFacts(ctx: ApiContext, ids: readonly string[], userId: 
   for (let i = 0; i < ids.length; i += 500) {
     const batch = ids.slice(i, i + 500);
     const labels = userId === undefined ? [] : await ctx.labels.getMany(batch);
-    const pipe = ctx.redis.pipeline();
-    for (const id of batch) pipe.hmget(ctx.store.runKey(id), 'result', 'state', 'meta');
-    const replies = (await pipe.exec()) ?? [];
-    replies.forEach(([err, value], j) => {
-      if (err) throw err;
+    const runs = await ctx.store.readRuns(batch, { withResult: true });
+    runs.forEach((run, j) => {
       if (userId !== undefined && labels[j]?.user_id !== userId) return;
       owned++;
-      const [resultRaw, stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-      if (resultRaw) {
-        const result = JSON.parse(resultRaw) as RunResult;
+      if (!run) return;
+      const { result } = run;
+      if (result) {
         facts.push({
           workflow: result.workflow.name,
           status: result.status,
@@ -35,9 +31,8 @@ export async function runFacts(ctx: ApiContext, ids: readonly string[], userId: 
           costUsd: result.usage.cost_usd ?? 0,
           errorCode: result.errors[0]?.error.code ?? null,
         });
-      } else if (stateRaw && metaRaw) {
-        const meta = JSON.parse(metaRaw) as RunMeta;
-        facts.push({ workflow: meta.workflow.name, status: (JSON.parse(stateRaw) as RunState).status, createdAt: meta.created_at });
+      } else {
+        facts.push({ workflow: run.meta.workflow.name, status: run.state.status, createdAt: run.meta.created_at });
       }
     });
   }

@@ -187,15 +187,10 @@ type RunRecord = Omit<RunListRow, 'user_id' | 'conversation_id' | 'template' | '
 
 /** Status, workflow, requirements and times of many runs in one round trip (undefined for runs that are gone). */
 async function readRunRecords(ctx: ApiContext, ids: readonly string[]): Promise<Array<RunRecord | undefined>> {
-  const pipe = ctx.redis.pipeline();
-  for (const id of ids) pipe.hmget(ctx.store.runKey(id), 'state', 'meta');
-  const replies = (await pipe.exec()) ?? [];
-  return replies.map(([err, value], i) => {
-    if (err) throw err;
-    const [stateRaw, metaRaw] = (value as Array<string | null> | undefined) ?? [];
-    if (!stateRaw || !metaRaw) return undefined;
-    const state = JSON.parse(stateRaw) as RunState;
-    const meta = JSON.parse(metaRaw) as { workflow: { name: string; version: string }; requirements: string };
+  const runs = await ctx.store.readRuns(ids);
+  return runs.map((run, i) => {
+    if (!run) return undefined;
+    const { meta, state } = run;
     return {
       run_id: ids[i] as string,
       status: state.status,

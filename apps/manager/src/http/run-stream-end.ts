@@ -57,11 +57,7 @@ export async function endActionSettled(store: RunStore, meta: RunMeta): Promise<
   let end = '+';
   for (;;) {
     const page = await store.redis.xrevrange(key, end, '-', 'COUNT', PAGE);
-    for (const [, fields] of page) {
-      const at = fields.indexOf('data');
-      const data = at >= 0 ? fields[at + 1] : undefined;
-      if (data === undefined) continue;
-      const event = JSON.parse(data) as StoredRunEvent['event'];
+    for (const { event } of store.eventsOf(meta.run_id, page)) {
       if (event.type === 'run_finished') return settled;
       if (isFinalEndAction(event)) settled = true;
     }

@@ -20,6 +20,7 @@
  * User documentation: docs/concurrency-and-priority.md.
  */
 import { commandError, storeCommand } from '../store/commands.js';
+import { encodeRunState } from '../store/run-codec.js';
 import type { RunStore } from '../store/run-store.js';
 import type { RunMeta } from '../result.js';
 import type { Decision, RunState, SchedulerAction } from '../scheduler/types.js';
@@ -72,7 +73,7 @@ export async function admitRun(store: RunStore, meta: RunMeta, state: RunState, 
     meta.run_id,
     String(concurrency.limit),
     String(state.version),
-    JSON.stringify(queuedState),
+    encodeRunState(queuedState),
     String(queuedState.version),
     String(now),
     concurrency.key,

@@ -3,7 +3,9 @@
  *
  * Keys (all under the fleet prefix, so one Redis Cluster hash tag holds a whole fleet):
  * - `<p>:run:<id>`          hash: `meta` (JSON {@link RunMeta}), `state` (JSON {@link RunState}),
- *                           `version` (the fencing token), `result` (JSON {@link RunResult}, once finished)
+ *                           `version` (the fencing token), `result` (JSON {@link RunResult}, once finished);
+ *                           every JSON document here and in the outbox is written and read by
+ *                           ./run-codec.ts (snake_case, layout version `v`)
  * - `<p>:run:<id>:context`  hash: phase name → that phase's output (JSON): the shared context
  * - `<p>:run:<id>:events`   stream of run events (`type`, `data` JSON), read by the CLI and SSE
  * - `<p>:runs`              sorted set of run ids by creation time (ms)
@@ -30,6 +32,7 @@ import { commandError, storeCommand } from './commands.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState, SchedulerAction } from '../scheduler/types.js';
+import { decodeOutboxEntry, decodeRunEvent, decodeRunMeta, decodeRunResult, decodeRunState, encodeOutboxEntry, encodeRunMeta, encodeRunResult, encodeRunState, type DecisionEffect, type OutboxEntry } from './run-codec.js';
 
 /**
  * Read a run (`meta` too unless ARGV[1] is '0') and its whole shared context in one call:
@@ -54,13 +57,13 @@ const RESULTS_IN_CONTEXT = 'results_in_context';
 /** The result as the run hash stores it: `results` left to the context (see {@link RESULTS_IN_CONTEXT}). */
 function storedResult(result: RunResult): string {
   const phases = Object.keys(result.results);
-  if (phases.length === 0) return JSON.stringify(result);
-  return JSON.stringify({ ...result, results: {}, [RESULTS_IN_CONTEXT]: phases });
+  if (phases.length === 0) return encodeRunResult(result);
+  return encodeRunResult({ ...result, results: {}, [RESULTS_IN_CONTEXT]: phases });
 }
 
 /** A stored result, with the phases whose outputs are to come from the context (none when it holds them itself). */
-function parseStoredResult(raw: string): { result: RunResult; fromContext: string[] } {
-  const parsed = JSON.parse(raw) as RunResult & { [RESULTS_IN_CONTEXT]?: string[] };
+function parseStoredResult(runId: string, raw: string): { result: RunResult; fromContext: string[] } {
+  const parsed = decodeRunResult(runId, raw);
   const fromContext = parsed[RESULTS_IN_CONTEXT] ?? [];
   delete parsed[RESULTS_IN_CONTEXT];
   return { result: parsed, fromContext };
@@ -141,30 +144,7 @@ type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
 type CreateRunCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
-/**
- * An effect a commit leaves to carry out after it (see ../engine/driver.ts, `RunDriver.reconcile`):
- * the actions of a decision, and `start_run`, the effect of the run's create (its first commit):
- * admit the run against its concurrency key and commit its `run_started`.
- */
-export type OutboxEffect = DecisionEffect | { type: 'start_run' };
-
-/** The actions of a decision that go into its commit's outbox. */
-export type DecisionEffect = Extract<SchedulerAction, { type: 'enqueue_phase' | 'cancel_phase' | 'start_child_run' | 'finish_run' | 'start_fallback' | 'release_concurrency' }>;
-
-/** What one commit left to carry out, stored under the version it committed. */
-export interface OutboxEntry {
-  /** The version the commit wrote. */
-  version: number;
-  /** When it was committed, epoch ms. */
-  at: number;
-  /**
-   * The commit ids of the calls committed together here: a committer whose commit came back refused
-   * (its own commit resent after a lost reply) carries out only its own entries, leaving the others
-   * to their committers.
-   */
-  commits: string[];
-  effects: OutboxEffect[];
-}
+export type { DecisionEffect, OutboxEffect, OutboxEntry } from './run-codec.js';
 
 /** Whether an action is carried out after the commit (the others are committed with it: deadlines). */
 export function isOutboxEffect(action: SchedulerAction): action is DecisionEffect {
@@ -314,13 +294,13 @@ export class RunStore {
       this.activeKey,
       this.outboxKey(meta.run_id),
       this.outboxesKey,
-      JSON.stringify(meta),
-      JSON.stringify(state),
+      encodeRunMeta(meta),
+      encodeRunState(state),
       String(state.version),
       String(meta.created_at),
       meta.run_id,
       JSON.stringify(created),
-      JSON.stringify(entry),
+      encodeOutboxEntry(entry),
       Object.keys(writes).length > 0 ? JSON.stringify(writes) : '{}',
     );
     return code === 1;
@@ -362,19 +342,66 @@ export class RunStore {
     return { ...run, outputs };
   }
 
-  private parseRun(id: string, cached: RunMeta | undefined, meta: string | null, state: string | null, result: string | null): StoredRun & { fromContext: string[] } {
+  /**
+   * Many runs' meta and state in one round trip, and their stored results with `withResult`; for
+   * lists and analytics. A result read here holds in `results` only the outputs it stored itself
+   * (the others are in the run's shared context: {@link getRun} puts them back).
+   *
+   * @returns one entry per id, in order; undefined for a run that is gone.
+   * @throws FleetError `INTERNAL` when a stored record is malformed (naming the run and the field).
+   */
+  async readRuns(ids: readonly string[], options: { withResult?: boolean } = {}): Promise<Array<StoredRun | undefined>> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) {
+      if (this.metaCache.has(id)) pipe.hmget(this.runKey(id), 'state', 'result');
+      else pipe.hmget(this.runKey(id), 'state', 'result', 'meta');
+    }
+    const replies = (await pipe.exec()) ?? [];
+    return ids.map((id, i) => {
+      const [err, value] = replies[i] ?? [null, undefined];
+      if (err) throw err;
+      const [state, result, meta] = (value as Array<string | null> | undefined) ?? [];
+      const cached = this.metaCache.get(id);
+      if (!state || (!cached && !meta)) return undefined;
+      // Not kept in the meta cache: a list of many runs would push out the runs being driven.
+      const { fromContext: _fromContext, ...run } = this.parseRun(id, cached, meta ?? null, state, options.withResult ? (result ?? null) : null, false);
+      return run;
+    });
+  }
+
+  /**
+   * Many runs' states in one round trip (the smallest read that tells whether and when each finished).
+   * @returns one entry per id, in order; undefined for a run that is gone.
+   * @throws FleetError `INTERNAL` when a stored state is malformed (naming the run and the field).
+   */
+  async readRunStates(ids: readonly string[]): Promise<Array<RunState | undefined>> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(this.runKey(id), 'state');
+    const replies = (await pipe.exec()) ?? [];
+    return ids.map((id, i) => {
+      const [err, raw] = replies[i] ?? [null, undefined];
+      if (err) throw err;
+      return typeof raw === 'string' ? decodeRunState(id, raw) : undefined;
+    });
+  }
+
+  private parseRun(id: string, cached: RunMeta | undefined, meta: string | null, state: string | null, result: string | null, cache = true): StoredRun & { fromContext: string[] } {
     if (!state || (!cached && !meta)) {
       this.metaCache.delete(id);
       throw new FleetError('RUN_NOT_FOUND', `no run "${id}"; list runs with \`fleet status\``);
     }
     let parsed = cached;
     if (!parsed) {
-      parsed = JSON.parse(meta as string) as RunMeta;
-      if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
-      this.metaCache.set(id, parsed);
+      parsed = decodeRunMeta(id, meta as string);
+      if (cache) {
+        if (this.metaCache.size >= META_CACHE_SIZE) this.metaCache.delete(this.metaCache.keys().next().value as string);
+        this.metaCache.set(id, parsed);
+      }
     }
-    const stored = result ? parseStoredResult(result) : undefined;
-    return { meta: parsed, state: JSON.parse(state) as RunState, result: stored?.result, fromContext: stored?.fromContext ?? [] };
+    const stored = result ? parseStoredResult(id, result) : undefined;
+    return { meta: parsed, state: decodeRunState(id, state), result: stored?.result, fromContext: stored?.fromContext ?? [] };
   }
 
   /**
@@ -491,11 +518,11 @@ export class RunStore {
         this.outboxesKey,
         String(state.version),
         String(decision.state.version),
-        JSON.stringify(decision.state),
+        encodeRunState(decision.state),
         result ? storedResult(result) : '',
         id,
         decision.reopened ? '1' : '0',
-        entry ? JSON.stringify(entry) : '',
+        entry ? encodeOutboxEntry(entry) : '',
         String(committedAt),
         contextArgs.length > 0 ? JSON.stringify(Object.fromEntries(contextArgs)) : '{}',
         decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
@@ -563,13 +590,20 @@ export class RunStore {
         ? await client.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.eventsKey(id), afterId)
         : await client.xread('COUNT', 500, 'STREAMS', this.eventsKey(id), afterId);
     if (!reply) return [];
+    return reply.flatMap(([, entries]) => this.eventsOf(id, entries));
+  }
+
+  /**
+   * The run events of stream entries of `<p>:run:<id>:events` as XREAD, XRANGE or XREVRANGE return
+   * them, in the order given; entries without `data` are skipped.
+   * @throws FleetError `INTERNAL` (not retryable) naming the run and the entry when one is malformed.
+   */
+  eventsOf(id: string, entries: ReadonlyArray<[string, string[]]>): StoredRunEvent[] {
     const out: StoredRunEvent[] = [];
-    for (const [, entries] of reply) {
-      for (const [entryId, fields] of entries) {
-        const dataIndex = fields.indexOf('data');
-        const data = dataIndex >= 0 ? fields[dataIndex + 1] : undefined;
-        if (data) out.push({ id: entryId, event: JSON.parse(data) as StoredRunEvent['event'] });
-      }
+    for (const [entryId, fields] of entries) {
+      const dataIndex = fields.indexOf('data');
+      const data = dataIndex >= 0 ? fields[dataIndex + 1] : undefined;
+      if (data) out.push({ id: entryId, event: decodeRunEvent<StoredRunEvent['event']>(id, entryId, data) });
     }
     return out;
   }
@@ -625,7 +659,7 @@ export class RunStore {
   /** The run's outbox: what its commits left to carry out, oldest first. */
   async readOutbox(id: string): Promise<OutboxEntry[]> {
     const raw = await this.redis.hvals(this.outboxKey(id));
-    return raw.map((v) => JSON.parse(v) as OutboxEntry).sort((a, b) => a.version - b.version);
+    return raw.map((v) => decodeOutboxEntry(id, v)).sort((a, b) => a.version - b.version);
   }
 
   /**
