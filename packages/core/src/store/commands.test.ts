@@ -99,7 +99,7 @@ describe('claim-due-1', () => {
     const claim = storeCommand<Call>(redis, 'claimDue');
 
     expect(await claim(set, '100', '900', '2')).toEqual(['a', 'b']);
-    expect(await redis.zrange(set, 0, -1, 'WITHSCORES')).toEqual(['c', '30', 'later', '500', 'a', '900', 'b', '900']);
+    expect(await redis.zrange(set, '0', '-1', 'WITHSCORES')).toEqual(['c', '30', 'later', '500', 'a', '900', 'b', '900']);
     // Leased members are not due again until the lease ends.
     expect(await claim(set, '100', '950', '10')).toEqual(['c']);
     expect(await claim(set, '901', '2000', '10')).toEqual(['later', 'a', 'b']);
