@@ -34,13 +34,16 @@ export {
   resolveWorkflow,
 } from './workflow/load.js';
 
-export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
+export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs, type DecideContext } from './scheduler/decide.js';
+export { phaseDeadlineAfterMs } from './scheduler/deadlines.js';
 export { decideBatch, type BatchContext, type BatchDecision, type BatchEntry } from './scheduler/decide-batch.js';
 export {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
   TERMINAL_RUN_STATUSES,
   type Decision,
+  type DecideInputs,
+  type PhaseDeadline,
   type PhaseState,
   type PhaseStatus,
   type RunEvent,

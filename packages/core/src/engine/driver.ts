@@ -34,6 +34,7 @@ import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { decideBatch } from '../scheduler/decide-batch.js';
+import { DEFAULT_DEADLINE_GRACE_MS, phaseDeadlineAfterMs } from '../scheduler/deadlines.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
 import { isOutboxEffect, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
@@ -52,8 +53,7 @@ import { fairPriority } from './fair-priority.js';
  */
 export const COMMIT_FAILURE_MESSAGE = "could not commit the attempt's outcome";
 
-/** Extra time, ms, a phase gets past `timeout × attempts + backoff` before the manager checks on it. */
-export const DEFAULT_DEADLINE_GRACE_MS = 30_000;
+export { DEFAULT_DEADLINE_GRACE_MS };
 
 /** Actions the driver leaves to {@link RunDriverOptions.followUp}. */
 export type FollowUpAction = Extract<SchedulerAction, { type: 'start_child_run' | 'finish_run' | 'start_fallback' | 'cancel_phase' }>;
@@ -129,10 +129,16 @@ export function cancelChannel(prefix: string): string {
   return `${prefix}:cancel`;
 }
 
-/** How long after its enqueue the manager checks on a phase, ms: every attempt's timeout and backoff, plus grace. */
+/** How long after its enqueue the manager checks on a phase, ms: {@link phaseDeadlineAfterMs} of the iteration. */
 export function phaseDeadlineMs(def: PhaseDefinition, graceMs: number): number {
-  const attempts = def.retries + 1;
-  return def.timeoutMs * attempts + def.retryDelayMs * (2 ** attempts - 1) + graceMs;
+  return phaseDeadlineAfterMs(def, graceMs);
+}
+
+/** The roles `load_balanced` phases of a workflow choose among, in order of first mention. */
+function balancedRoles(definition: RunMeta['workflow']): string[] {
+  const roles = new Set<string>();
+  for (const p of definition.phases) if (p.agentSelect?.type === 'load_balanced') p.agentSelect.agents.forEach((r) => roles.add(r));
+  return [...roles];
 }
 
 /** Whether a run's workflow has an end action to carry out (not absent, not `none`). */
@@ -345,7 +351,9 @@ export class RunDriver {
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
       runId,
-      (meta, state, outputs) => {
+      async (meta, state, outputs) => {
+        // Read before deciding (each try): decide picks `load_balanced` roles by these depths.
+        const queueDepths = await this.queueDepths(meta);
         // Every entry's events in order, as one decision (the merge rule is decide's, ../scheduler/decide-batch.ts).
         const hook = this.options.beforeDecide;
         const decideEvent: typeof decide = hook
@@ -354,7 +362,13 @@ export class RunDriver {
               return decide(definition, st, event, ctx);
             }
           : decide;
-        const { entries, rejected: refusals, ...batched } = decideBatch(meta.workflow, state, batch, { requirements: meta.requirements, variables: meta.variables, outputs }, decideEvent);
+        const { entries, rejected: refusals, ...batched } = decideBatch(
+          meta.workflow,
+          state,
+          batch,
+          { requirements: meta.requirements, variables: meta.variables, outputs, deadlineGraceMs: this.graceMs, ...(queueDepths ? { queueDepths } : {}) },
+          decideEvent,
+        );
         accepted = entries;
         rejected = refusals.map((r) => (r ? { error: eventRejectedError(r.event, r.thrown), event: r.event } : undefined));
         let decision: Decision = batched;
@@ -422,14 +436,8 @@ export class RunDriver {
     const runId = meta.run_id;
     const set: DeadlineChanges['set'] = [];
     const remove: DeadlineRef[] = [];
-    for (const action of decision.actions) {
-      if (action.type === 'enqueue_phase') {
-        const def = meta.workflow.phases.find((p) => p.name === action.phase);
-        if (def) set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + phaseDeadlineMs(def, this.graceMs) });
-      } else if (action.type === 'await_event') {
-        set.push({ run_id: runId, phase: action.phase, iteration: action.iteration, at: now + action.timeoutMs });
-      }
-    }
+    // The scheduler gives each deadline as a duration; it is dated here, with the commit's clock.
+    for (const d of decision.deadlines ?? []) set.push({ run_id: runId, phase: d.phase, iteration: d.iteration, at: now + d.after_ms });
     for (const [name, was] of Object.entries(before.phases)) {
       if (!active(was)) continue;
       const now_ = decision.state.phases[name];
@@ -618,12 +626,28 @@ export class RunDriver {
     }
   }
 
-  /** The role with the least work waiting among `agents` (ties: the first listed). */
+  /** Jobs waiting in a role's queue (waiting, prioritized, delayed): what `load_balanced` balances. */
+  private async queueDepth(role: string): Promise<number> {
+    return this.queueFor(role).getJobCountByTypes('waiting', 'prioritized', 'delayed');
+  }
+
+  /**
+   * The depths of the queues the workflow's `load_balanced` phases choose among (role → jobs
+   * waiting), the scheduler's input for that choice; undefined when it has no such phase.
+   */
+  private async queueDepths(meta: RunMeta): Promise<Record<string, number> | undefined> {
+    const roles = balancedRoles(meta.workflow);
+    if (roles.length === 0) return undefined;
+    const counts = await Promise.all(roles.map((r) => this.queueDepth(r)));
+    return Object.fromEntries(roles.map((r, i) => [r, counts[i] as number]));
+  }
+
+  /** The role with the least work waiting among `agents` (ties: the first listed), for an enqueue that names none. */
   private async leastLoaded(agents: readonly string[]): Promise<string> {
     let best = agents[0] as string;
     let bestCount = Number.POSITIVE_INFINITY;
     for (const role of agents) {
-      const count = await this.queueFor(role).getJobCountByTypes('waiting', 'prioritized', 'delayed');
+      const count = await this.queueDepth(role);
       if (count < bestCount) {
         best = role;
         bestCount = count;
@@ -693,9 +717,13 @@ export class RunDriver {
     await this.options.redis.publish(cancelChannel(this.options.prefix), jobId);
   }
 
-  /** The job of a phase iteration, in whichever of its possible role queues it is. */
+  /**
+   * The job of a phase iteration: in the queue of `chosen` (the role the run's state recorded for
+   * the iteration, then the phase's default role) when given, else in whichever of the phase's possible role queues it is (an
+   * iteration queued by a version that did not record a `load_balanced` choice).
+   */
   async findPhaseJob(def: PhaseDefinition, chosen: string | undefined, jobId: string): Promise<Job | undefined> {
-    const roles = new Set([chosen ?? def.agent, def.agent, ...(def.agentSelect?.type === 'load_balanced' ? def.agentSelect.agents : [])]);
+    const roles = new Set(chosen !== undefined ? [chosen, def.agent] : [def.agent, ...(def.agentSelect?.type === 'load_balanced' ? def.agentSelect.agents : [])]);
     for (const role of roles) {
       const found = await this.queueFor(role).getJob(jobId);
       if (found) return found;

@@ -13,14 +13,18 @@
  * - an event whose decision throws refuses its whole entry: the decision goes back to what it was
  *   before that entry (decide never changes the state it is given), and the entries before and after
  *   it are decided as usual; the entry's `rejected` says why;
- * - merging drops what a later event undid: the enqueue, child start or wait of an iteration no
- *   longer in flight at the end (a failure that stopped the run came after the completion that queued
- *   it), and the cancel of an iteration queued within the same decision (no job was ever added).
+ * - every event sees the shell's inputs (queue depths, deadline grace); the depths count the jobs
+ *   that earlier events of the batch queued, so `load_balanced` phases queued by several events
+ *   spread as they would one event at a time;
+ * - merging drops what a later event undid: the enqueue, child start, wait or deadline of an
+ *   iteration no longer in flight at the end (a failure that stopped the run came after the
+ *   completion that queued it), and the cancel of an iteration queued within the same decision (no
+ *   job was ever added).
  */
 import type { TemplateContext } from '../workflow/context.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
 import { decide } from './decide.js';
-import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerEvent } from './types.js';
+import { IN_FLIGHT_PHASE_STATUSES, type DecideInputs, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from './types.js';
 
 /** One caller's part of a batch: its events, in order, and the phase output its completion carries. */
 export interface BatchEntry {
@@ -37,8 +41,20 @@ export interface BatchDecision extends Decision {
   rejected: Array<{ event: SchedulerEvent; thrown: unknown } | undefined>;
 }
 
-/** Requirements, variables and the shared context's phase outputs before the batch. */
-export type BatchContext = Pick<TemplateContext, 'requirements' | 'variables' | 'outputs'>;
+/** Requirements, variables and the shared context's phase outputs before the batch, and the shell's inputs. */
+export type BatchContext = Pick<TemplateContext, 'requirements' | 'variables' | 'outputs'> & DecideInputs;
+
+/** Depths with one more job for each role an enqueue names (roles the depths do not list are left out). */
+function countQueued(depths: Record<string, number> | undefined, actions: readonly SchedulerAction[]): Record<string, number> | undefined {
+  if (!depths) return undefined;
+  let out = depths;
+  for (const a of actions) {
+    if (a.type !== 'enqueue_phase' || a.agent === undefined || !Object.hasOwn(depths, a.agent)) continue;
+    if (out === depths) out = { ...depths };
+    out[a.agent] = (out[a.agent] ?? 0) + 1;
+  }
+  return out;
+}
 
 /**
  * Decide a batch of entries as one decision.
@@ -58,6 +74,10 @@ export function decideBatch(
   const rejected: BatchDecision['rejected'] = entries.map(() => undefined);
   let outputs = context.outputs;
   let decision: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
+  const inputs = (depths: Record<string, number> | undefined): DecideInputs => ({
+    ...(depths ? { queueDepths: depths } : {}),
+    ...(context.deadlineGraceMs !== undefined ? { deadlineGraceMs: context.deadlineGraceMs } : {}),
+  });
   let decided = 0;
   entries.forEach((entry, i) => {
     const withOutput = entry.output ? { ...outputs, [entry.output.phase]: entry.output.value } : outputs;
@@ -65,7 +85,13 @@ export function decideBatch(
     for (const event of entry.events) {
       let next: Decision;
       try {
-        next = decideEvent(definition, decision.state, event, { requirements: context.requirements, variables: context.variables, outputs: withOutput, errors: decision.state.errors });
+        next = decideEvent(definition, decision.state, event, {
+          requirements: context.requirements,
+          variables: context.variables,
+          outputs: withOutput,
+          errors: decision.state.errors,
+          ...inputs(countQueued(context.queueDepths, decision.actions)),
+        });
       } catch (thrown) {
         rejected[i] = { event, thrown };
         accepted[i] = false;
@@ -75,6 +101,7 @@ export function decideBatch(
       if (!next.accepted) continue;
       accepted[i] = true;
       decided += 1;
+      const deadlines = [...(decision.deadlines ?? []), ...(next.deadlines ?? [])];
       decision = {
         accepted: true,
         state: next.state,
@@ -82,6 +109,7 @@ export function decideBatch(
         events: [...decision.events, ...next.events],
         outputs: { ...decision.outputs, ...next.outputs },
         reopened: decision.reopened || next.reopened,
+        ...(deadlines.length > 0 ? { deadlines } : {}),
       };
     }
     if (accepted[i] && entry.output) {
@@ -118,5 +146,11 @@ function settleActions(decision: Decision, before: RunState): Decision {
         return true;
     }
   });
-  return actions.length === decision.actions.length ? decision : { ...decision, actions };
+  const deadlines = decision.deadlines?.filter((d) => stillThere(d.phase, d.iteration));
+  const deadlinesKept = deadlines === undefined || deadlines.length === decision.deadlines?.length;
+  if (actions.length === decision.actions.length && deadlinesKept) return decision;
+  const settled: Decision = { ...decision, actions };
+  if (deadlines && deadlines.length > 0) settled.deadlines = deadlines;
+  else delete settled.deadlines;
+  return settled;
 }

@@ -34,11 +34,14 @@ import type { ConditionSpec, PhaseDefinition, WorkflowDefinition } from '../work
 import { BUDGET_EVENT, BudgetRaiseSchema, type BudgetRaise } from '../workflow/budget.js';
 import { compileStateSchema, stateSchemaIssues } from '../workflow/template-fields.js';
 import { downstreamOf } from '../workflow/graph.js';
+import { DEFAULT_DEADLINE_GRACE_MS, phaseDeadlineAfterMs } from './deadlines.js';
 import {
   IN_FLIGHT_PHASE_STATUSES,
   TERMINAL_PHASE_STATUSES,
   TERMINAL_RUN_STATUSES,
   type Decision,
+  type DecideInputs,
+  type PhaseDeadline,
   type PhaseState,
   type RunEvent,
   type RunState,
@@ -91,15 +94,19 @@ export function needsOutputs(definition: WorkflowDefinition): boolean {
   return definition.stateSchema !== undefined || definition.phases.some((p) => p.condition !== undefined || p.stepActions.some((r) => r.when !== undefined));
 }
 
-const EMPTY_CONTEXT: TemplateContext = { requirements: '', variables: {}, outputs: {}, errors: [] };
+/** What {@link decide} reads besides the state: the run's context and the inputs the shell read. */
+export type DecideContext = TemplateContext & DecideInputs;
+
+const EMPTY_CONTEXT: DecideContext = { requirements: '', variables: {}, outputs: {}, errors: [] };
 
 /**
  * Compute the next state, actions and run events for one event. Never throws for a well-formed state.
  *
  * @param context - requirements, variables and phase outputs (including the output the event
- *   reports), for conditions, step-action rules and `based_on_input` agent selection.
+ *   reports), for conditions, step-action rules and `based_on_input` agent selection; the queue
+ *   depths `load_balanced` phases choose by, and the deadlines' grace.
  */
-export function decide(definition: WorkflowDefinition, state: RunState, event: SchedulerEvent, context: TemplateContext = EMPTY_CONTEXT): Decision {
+export function decide(definition: WorkflowDefinition, state: RunState, event: SchedulerEvent, context: DecideContext = EMPTY_CONTEXT): Decision {
   const refused: Decision = { accepted: false, state, actions: [], events: [], outputs: {}, reopened: false };
   const resuming = event.type === 'resume_requested';
   if (isTerminalRun(state.status) !== resuming) return refused;
@@ -120,6 +127,7 @@ export function decide(definition: WorkflowDefinition, state: RunState, event: S
     events: builder.events,
     outputs: builder.outputs,
     reopened: resuming,
+    ...(builder.deadlines.length > 0 ? { deadlines: builder.deadlines } : {}),
   };
 }
 
@@ -149,14 +157,28 @@ class DecisionBuilder {
   readonly actions: SchedulerAction[] = [];
   readonly events: RunEvent[] = [];
   readonly outputs: Record<string, unknown> = {};
+  readonly deadlines: PhaseDeadline[] = [];
   private readonly byName: Map<string, PhaseDefinition>;
+  /** The shell's queue depths, plus the jobs this decision queued (a copy: the input is not mutated). */
+  private readonly depths: Record<string, number> | undefined;
 
   constructor(
     private readonly definition: WorkflowDefinition,
     readonly state: RunState,
-    private readonly context: TemplateContext,
+    private readonly context: DecideContext,
   ) {
     this.byName = new Map(definition.phases.map((p) => [p.name, p]));
+    this.depths = context.queueDepths ? { ...context.queueDepths } : undefined;
+  }
+
+  /** The candidate with the fewest jobs waiting (a role without a depth counts 0), then counted as one more. */
+  private leastLoaded(agents: readonly string[]): string | undefined {
+    const depths = this.depths;
+    if (!depths || agents.length === 0) return undefined;
+    let best = agents[0] as string;
+    for (const role of agents) if ((depths[role] ?? 0) < (depths[best] ?? 0)) best = role;
+    depths[best] = (depths[best] ?? 0) + 1;
+    return best;
   }
 
   /** Apply the event to the state; false when it is stale or does not apply. */
@@ -426,6 +448,7 @@ class DecisionBuilder {
       phase.startedAt = at;
       phase.waitingFor = { event: 'approval', prompt: def.description || `approve phase "${def.name}"` };
       this.actions.push({ type: 'await_event', phase: def.name, iteration: phase.iteration, event: 'approval', timeoutMs: def.timeoutMs });
+      this.deadlines.push({ phase: def.name, iteration: phase.iteration, after_ms: def.timeoutMs });
       this.events.push({ type: 'phase_waiting', at, phase: def.name, event: 'approval', prompt: phase.waitingFor.prompt });
       return;
     }
@@ -439,14 +462,19 @@ class DecisionBuilder {
     if (agent) phase.agent = agent;
     else delete phase.agent;
     this.actions.push({ type: 'enqueue_phase', phase: def.name, iteration: phase.iteration, ...(agent ? { agent } : {}) });
+    this.deadlines.push({ phase: def.name, iteration: phase.iteration, after_ms: phaseDeadlineAfterMs(def, this.context.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS) });
     this.events.push({ type: 'phase_queued', at, phase: def.name, agent: agent ?? def.agent, iteration: phase.iteration });
   }
 
-  /** The role for this iteration: fixed, chosen from the requirements, or undefined (the shell balances load). */
+  /**
+   * The role for this iteration: fixed, chosen from the requirements, or for `load_balanced` the
+   * candidate with the fewest jobs waiting (ties: the first listed), counting the jobs this decision
+   * queued already; undefined when the shell passed no queue depths (the shell balances load).
+   */
   private selectAgent(def: PhaseDefinition): string | undefined {
     const select = def.agentSelect;
     if (!select) return def.agent;
-    if (select.type === 'load_balanced') return undefined;
+    if (select.type === 'load_balanced') return this.leastLoaded(select.agents);
     const text = this.context.requirements.toLowerCase();
     return select.rules.find((r) => text.includes(r.contains.toLowerCase()))?.agent ?? select.default;
   }

@@ -283,4 +283,32 @@ export interface Decision {
   outputs: Record<string, unknown>;
   /** The run was finished and is open again (resume): the stored result must go. */
   reopened: boolean;
+  /**
+   * Phase deadlines the decision sets, as durations from the commit (absent: none). The shell turns
+   * each into an absolute time with its clock when it commits; deadlines of iterations that ended are
+   * removed by the shell from the state before and after.
+   */
+  deadlines?: PhaseDeadline[] | undefined;
+}
+
+/** A phase iteration's deadline, `after_ms` (ms, ≥ 0) after the commit that sets it. */
+export interface PhaseDeadline {
+  phase: string;
+  iteration: number;
+  after_ms: number;
+}
+
+/**
+ * What the shell reads before deciding and passes to the scheduler, besides the run's context
+ * (which never reads Redis or a clock itself).
+ */
+export interface DecideInputs {
+  /**
+   * Role → jobs waiting in its queue (waiting, prioritized and delayed), for the roles that
+   * `load_balanced` phases choose among. Absent: such a phase's enqueue names no role (the shell
+   * picks one when it adds the job).
+   */
+  queueDepths?: Record<string, number> | undefined;
+  /** Grace added to phase deadlines, ms. @defaultValue {@link DEFAULT_DEADLINE_GRACE_MS} (./deadlines.ts) */
+  deadlineGraceMs?: number | undefined;
 }

@@ -442,8 +442,9 @@ export class RunStore {
   /**
    * Apply one event to a run, fenced by the run's version.
    *
-   * @param reduce - pure: from the stored meta, state and (when `loadOutputs`) the shared context's
-   *   phase outputs, with `output` already merged in, to a {@link Decision}.
+   * @param reduce - from the stored meta, state and (when `loadOutputs`) the shared context's
+   *   phase outputs, with `output` already merged in, to a {@link Decision}; called again on every
+   *   try, so it may read inputs (queue depths) first but writes nothing.
    * @param options.output - a phase output to write into the shared context if the decision is accepted.
    * @param options.loadOutputs - read the shared context before deciding (conditions, step-action rules).
    * @returns the committed decision (`accepted: false` when the event was refused and nothing changed).
@@ -451,7 +452,7 @@ export class RunStore {
    */
   async apply(
     id: string,
-    reduce: (meta: RunMeta, state: RunState, outputs: Record<string, unknown>) => Decision,
+    reduce: (meta: RunMeta, state: RunState, outputs: Record<string, unknown>) => Decision | Promise<Decision>,
     options: {
       output?: { phase: string; value: unknown } | undefined;
       loadOutputs?: boolean | ((meta: RunMeta) => boolean);
@@ -489,7 +490,7 @@ export class RunStore {
       const load = typeof options.loadOutputs === 'function' ? options.loadOutputs(meta) : options.loadOutputs === true;
       let outputs: Record<string, unknown> | undefined = knownOutputs ? { ...knownOutputs } : load ? await this.getOutputs(id) : undefined;
       if (outputs && output) outputs[output.phase] = output.value;
-      const decision = reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
+      const decision = await reduce(meta, state, outputs ?? (output ? { [output.phase]: output.value } : {}));
       if (!decision.accepted) {
         // The fence checks acceptances only: a refusal decided on a state the caller remembered may
         // be stale (the event may fit what was committed since), so it is decided again on a read.
