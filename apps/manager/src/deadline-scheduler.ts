@@ -9,6 +9,7 @@ import {
   COMMIT_FAILURE_MESSAGE,
   FleetError,
   IN_FLIGHT_PHASE_STATUSES,
+  phaseDeadlineAfterMs,
   phaseJobId,
   type Clock,
   type DeadlineRef,
@@ -92,12 +93,12 @@ export class DeadlineScheduler {
         // Its work did not fail, only the commit of its outcome did (Redis trouble outlasted the
         // worker's retries): the attempt is run again, counted as the attempt it was.
         await phaseJob.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        await store.setDeadline(ref, clock.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        await store.setDeadline(ref, clock.now() + phaseDeadlineAfterMs(def, deadlineGraceMs, 'attempt'), 'XX');
         log.warn({ ...ref, job_id: phaseJob.id }, 'a phase job failed on a commit error is taken up again');
         return false;
       }
       if (['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'].includes(jobState)) {
-        await store.setDeadline(ref, clock.now() + def.timeoutMs + deadlineGraceMs, 'XX');
+        await store.setDeadline(ref, clock.now() + phaseDeadlineAfterMs(def, deadlineGraceMs, 'attempt'), 'XX');
         return false;
       }
     }
