@@ -25,14 +25,8 @@ export { evaluateCondition, parseExpression, ConditionSyntaxError, type Conditio
 export { renderTemplate } from './workflow/template.js';
 export { parsePath, resolvePath, type PathRef, type TemplateContext } from './workflow/context.js';
 export { NAME_PATTERN, WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
-export {
-  BUILTIN_WORKFLOWS_DIR,
-  listBuiltinWorkflows,
-  loadBuiltinWorkflow,
-  loadWorkflowFile,
-  parseWorkflowText,
-  resolveWorkflow,
-} from './workflow/load.js';
+export { parseWorkflowText } from './workflow/parse.js';
+export { BUILTIN_WORKFLOWS_DIR, listBuiltinWorkflows, loadBuiltinWorkflow, loadWorkflowFile, resolveWorkflow } from './registry/workflow-files.js';
 
 export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs } from './scheduler/decide.js';
 export { decideBatch, type BatchContext, type BatchDecision, type BatchEntry } from './scheduler/decide-batch.js';
@@ -152,7 +146,7 @@ export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic
 export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
 export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
 export { sleep } from './llm/abort.js';
-export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
+export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './telemetry/traced-llm.js';
 export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
 export { parseRetryAfterMs, providerCodeForStatus, type HeaderReader } from './llm/provider-errors.js';
 export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { HistoryStore } from '../archive/history-store.js';
 import type { ResolvedHttpApiOptions } from './options.js';
 import type { RunEventHub } from './run-event-hub.js';
-import type { StreamCounter } from './sse.js';
+import type { StreamCounter } from './stream-counter.js';
 
 export interface ApiContext {
   /** The API's connection: offline queue off and a command timeout, so a Redis outage answers 503 at once. */
