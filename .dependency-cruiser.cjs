@@ -4,6 +4,7 @@
 // - No cycle of any kind between source files or between folders: `tsPreCompilationDeps` reads the
 //   TypeScript before compilation, so `import type` edges count (import-x exempts them).
 // - The domain layer (workflow, scheduler, errors, queue contracts) imports no I/O module.
+// - @agentfleet/core imports neither @agentfleet/host nor an app, nor the OpenTelemetry SDK.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -63,6 +64,27 @@ module.exports = {
       to: {
         dependencyTypes: ['core'],
         path: ['^(node:)?(fs|fs/promises|net|tls|http|https|dgram|child_process)$'],
+      },
+    },
+    {
+      name: 'core-imports-no-host-or-app',
+      severity: 'error',
+      comment: '@agentfleet/core is below @agentfleet/host and the apps: it imports neither.',
+      from: { path: '^packages/core/src/' },
+      to: { path: ['^packages/host/', '^apps/'] },
+    },
+    {
+      name: 'core-starts-no-sdk',
+      severity: 'error',
+      comment:
+        'Starting the OpenTelemetry SDK, its exporters and the Prometheus listener is a process concern: ' +
+        '@agentfleet/host does it for the apps; core speaks only @opentelemetry/api.',
+      from: { path: '^packages/core/src/', pathNot: ['\\.test\\.ts$'] },
+      to: {
+        path: [
+          '(^|/)node_modules/@opentelemetry/(sdk-|exporter-|resources/)',
+          '^@opentelemetry/(sdk-|exporter-|resources$)',
+        ],
       },
     },
   ],
