@@ -13,8 +13,6 @@ import { BUILTIN_ROLES, startAgentPool } from '@agentfleet/agents';
 import { startManager } from '@agentfleet/manager';
 import {
   FleetClient,
-  RunDriver,
-  RunStore,
   TestClock,
   agentQueueName,
   createLogger,
@@ -25,6 +23,10 @@ import {
   type SchedulerEvent,
   type WorkflowDefinition,
 } from '@agentfleet/core';
+import {
+  RunDriver,
+  RunStore,
+} from '@agentfleet/core/internal';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';

@@ -10,7 +10,6 @@
  * direct call.
  */
 import {
-  BatchStore,
   FleetError,
   IN_FLIGHT_PHASE_STATUSES,
   isBatchWait,
@@ -18,11 +17,14 @@ import {
   phaseJobId,
   type AnthropicBatches,
   type FleetLogger,
+  type RunState,
+} from '@agentfleet/core';
+import {
+  BatchStore,
   type OpenBatch,
   type RunDriver,
-  type RunState,
   type RunStore,
-} from '@agentfleet/core';
+} from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** How often open batches are asked about, ms (`FLEET_BATCH_POLL_MS`). */

@@ -31,20 +31,22 @@ import {
   FleetClient,
   FleetError,
   RunLabelStore,
-  RunStore,
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
   TemplateRegistry,
   WebhookSecretStore,
-  hasEndAction,
   signPayload,
   signedHeaders,
   toJobOutcome,
   type EndActionStatus,
   type RunMeta,
   type RunResult,
-  type StoredRun,
 } from '@agentfleet/core';
+import {
+  RunStore,
+  hasEndAction,
+  type StoredRun,
+} from '@agentfleet/core/internal';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 

@@ -8,13 +8,8 @@
  * deterministic job ids make every enqueue idempotent, and a deadline is leased to one manager at a time.
  */
 import {
-  COMMIT_FAILURE_MESSAGE,
-  isEventRejected,
   MANAGER_QUEUE,
   ManagerJobDataSchema,
-  ManagerQueue,
-  RunDriver,
-  RunStore,
   IN_FLIGHT_PHASE_STATUSES,
   createRedis,
   createRepeatLimiter,
@@ -28,11 +23,8 @@ import {
   agentQueuesKey,
   carrierUnder,
   type SpanRef,
-  DEFAULT_DEADLINE_GRACE_MS,
   DEFAULT_RUN_RETENTION_MS,
-  type DeadlineRef,
   type FleetLogger,
-  type FollowUpAction,
   type ManagerJobData,
   type RunMeta,
   type RunResult,
@@ -49,6 +41,16 @@ import {
   systemClock,
   type Clock,
 } from '@agentfleet/core';
+import {
+  COMMIT_FAILURE_MESSAGE,
+  isEventRejected,
+  ManagerQueue,
+  RunDriver,
+  RunStore,
+  DEFAULT_DEADLINE_GRACE_MS,
+  type DeadlineRef,
+  type FollowUpAction,
+} from '@agentfleet/core/internal';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';

@@ -12,7 +12,8 @@ import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@open
 import type { CollectionResult, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
-import { FleetError, fleetIdGenerator, tracerProviderRegistered } from '@agentfleet/core';
+import { FleetError, fleetIdGenerator } from '@agentfleet/core';
+import { tracerProviderRegistered } from '@agentfleet/core/internal';
 
 import { withUnitSuffixes } from './prometheus-names.js';
 

@@ -1,5 +1,6 @@
 /** What every route of the HTTP API shares: connections, stores and resolved options. */
-import type { AccessStore, FleetClient, RunLabelStore, RunStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore } from '@agentfleet/core';
+import type { AccessStore, FleetClient, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore } from '@agentfleet/core';
+import type { RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from '../archive/history-store.js';
 import type { ResolvedHttpApiOptions } from './options.js';

@@ -47,7 +47,6 @@ export {
   getTracer,
   injectTraceContext,
   recordSpanError,
-  tracerProviderRegistered,
   withSpan,
 } from './trace.js';
 export type { WithSpanOptions } from './trace.js';
