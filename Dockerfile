@@ -12,6 +12,7 @@ WORKDIR /app
 # manifest is needed here: without it `npm ci` installs none of that workspace's dependencies.
 COPY package.json package-lock.json .npmrc ./
 COPY packages/core/package.json packages/core/
+COPY packages/host/package.json packages/host/
 COPY apps/agents/package.json apps/agents/
 COPY apps/manager/package.json apps/manager/
 COPY apps/cli/package.json apps/cli/

@@ -5,7 +5,8 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunStore, createRedis, type RunResult } from '@agentfleet/core';
+import { createRedis, type RunResult } from '@agentfleet/core';
+import { RunStore } from '@agentfleet/core/internal';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';

@@ -7,7 +7,6 @@
 import { BUILTIN_ROLES, createLlmClient, startAgentPool, type AgentPool } from '@agentfleet/agents';
 import {
   FleetClient,
-  RunDriver,
   concurrencyState,
   createLogger,
   createRedis,
@@ -23,6 +22,9 @@ import {
   type RunStatus,
   type WorkflowDefinition,
 } from '@agentfleet/core';
+import {
+  RunDriver,
+} from '@agentfleet/core/internal';
 import { startManager, type Manager } from '@agentfleet/manager';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

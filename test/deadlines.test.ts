@@ -4,7 +4,8 @@
  * is pushed back. A phase whose job is gone is failed by it.
  */
 import { BUILTIN_ROLES, createLlmClient, startAgentPool } from '@agentfleet/agents';
-import { FleetClient, agentQueueName, createRedis, deadlineMember, loadConfig, phaseJobId } from '@agentfleet/core';
+import { FleetClient, agentQueueName, createRedis, loadConfig, phaseJobId } from '@agentfleet/core';
+import { deadlineMember } from '@agentfleet/core/internal';
 import { startManager } from '@agentfleet/manager';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

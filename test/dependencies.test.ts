@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const workspaces = ['packages/core', 'apps/agents', 'apps/manager', 'apps/cli'];
+const workspaces = ['packages/core', 'packages/host', 'apps/agents', 'apps/manager', 'apps/cli'];
 
 interface Manifest {
   name: string;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startTelemetry, type TelemetryHandle } from '../packages/core/src/telemetry/index.js';
+import { startTelemetry, type TelemetryHandle } from '../packages/host/src/index.js';
 import { startHttpApi } from '@agentfleet/manager';
 
 import { ADMIN_KEY, readSse, startApiFixture, type ApiFixture } from './support/http-api.js';

@@ -4,7 +4,8 @@
  * job goes to that queue, and a cancel finds it there.
  */
 import { Queue } from 'bullmq';
-import { RunDriver, agentQueueName, createLogger, phaseJobId } from '@agentfleet/core';
+import { agentQueueName, createLogger, phaseJobId } from '@agentfleet/core';
+import { RunDriver } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { connect, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';

@@ -24,10 +24,9 @@ import {
   TRACER_NAME,
   extractTraceContext,
   injectTraceContext,
-  startTelemetry,
   withSpan,
 } from '../packages/core/src/telemetry/index.js';
-import type { TelemetryHandle, TelemetryOptions } from '../packages/core/src/telemetry/index.js';
+import { startTelemetry, type TelemetryHandle, type TelemetryOptions } from '../packages/host/src/index.js';
 import { OtlpSpanKind, OtlpStatusCode, startOtlpReceiver } from './support/otlp-receiver.js';
 import type { ReceivedSpan } from './support/otlp-receiver.js';
 

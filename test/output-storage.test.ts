@@ -3,7 +3,8 @@
  * names the phases whose outputs it leaves to the context, and every read (the store, the client,
  * hence the HTTP API and the CLI) gives the result with its `results` as before.
  */
-import { FleetClient, RunDriver, RunStore, createLogger, createRedis, initialRunState, type RunMeta } from '@agentfleet/core';
+import { FleetClient, createLogger, createRedis, initialRunState, type RunMeta } from '@agentfleet/core';
+import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';

@@ -5,7 +5,8 @@
  * still ends in the right result, through the version fence.
  */
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
-import { RunDriver, RunStore, type LlmRequest, type LlmResponse } from '@agentfleet/core';
+import type { LlmRequest, LlmResponse } from '@agentfleet/core';
+import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';

@@ -4,7 +4,8 @@
  * and the output of a refused completion never reaches the shared context. The merge rule of a group
  * commit is decide's, unit-tested in packages/core/src/scheduler/decide-batch.test.ts.
  */
-import { FleetClient, RunDriver, RunStore, createLogger, createRedis, type SchedulerEvent } from '@agentfleet/core';
+import { FleetClient, createLogger, createRedis, type SchedulerEvent } from '@agentfleet/core';
+import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';

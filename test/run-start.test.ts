@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BUILTIN_ROLES } from '@agentfleet/agents';
-import { DEFAULT_DEADLINE_GRACE_MS, FleetClient, RunDriver, TestClock, agentQueuesKey, createLogger, createRedis, deadlineMember, initialRunState, phaseDeadlineMs, type RunMeta } from '@agentfleet/core';
+import { FleetClient, TestClock, agentQueuesKey, createLogger, createRedis, initialRunState, type RunMeta } from '@agentfleet/core';
+import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, deadlineMember, phaseDeadlineMs } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, createUnstartedRun, quietManager, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';

@@ -5,7 +5,8 @@
  * {@link TestClock}: the test skips the 10 minutes, it never waits them).
  */
 import { createWorkerHost, type HostedJob } from '@agentfleet/agents';
-import { TestClock, agentQueueName, cancelChannel, createLogger, createRedis, readPoolHeartbeats, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
+import { TestClock, agentQueueName, createLogger, createRedis, readPoolHeartbeats, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
+import { cancelChannel } from '@agentfleet/core/internal';
 import { Queue, type Job } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';

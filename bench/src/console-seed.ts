@@ -8,7 +8,8 @@
  * in the active set (they are finished), so the manager leaves them alone.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeRunMeta, decodeRunResult, decodeRunState, encodeRunMeta, encodeRunResult, encodeRunState, type RunState } from '@agentfleet/core';
+import type { RunState } from '@agentfleet/core';
+import { decodeRunMeta, decodeRunResult, decodeRunState, encodeRunMeta, encodeRunResult, encodeRunState } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** What each copy gets, by its number `i` (0 = the newest). */

@@ -13,8 +13,6 @@ import { BUILTIN_ROLES, recoverStalledOut, startAgentPool } from '@agentfleet/ag
 import { startManager } from '@agentfleet/manager';
 import {
   FleetClient,
-  RunDriver,
-  RunStore,
   TestClock,
   agentQueueName,
   createLogger,
@@ -27,6 +25,10 @@ import {
   type SchedulerEvent,
   type WorkflowDefinition,
 } from '@agentfleet/core';
+import {
+  RunDriver,
+  RunStore,
+} from '@agentfleet/core/internal';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';

@@ -4,7 +4,8 @@
  * later completions, approvals, deadlines and cancels of that run, are decided as usual. The throw is
  * injected through the driver's `beforeDecide` hook, standing for `decide` throwing on that event.
  */
-import { RunDriver, RunStore, createLogger, initialRunState, type RunMeta, type SchedulerEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { createLogger, initialRunState, type RunMeta, type SchedulerEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { testWorkflow } from '../support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';

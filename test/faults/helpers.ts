@@ -11,7 +11,6 @@ import { BUILTIN_ROLES, coder, startAgentPool, type AgentPool, type AgentRole, t
 import {
   FleetClient,
   OfflineLlmClient,
-  type RunStore,
   type RunMeta,
   type WorkflowDefinition,
   createRedis,
@@ -22,6 +21,9 @@ import {
   type RunEvent,
   type StoredRunEvent,
 } from '@agentfleet/core';
+import type {
+  RunStore,
+} from '@agentfleet/core/internal';
 import { startManager, type Manager } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
 

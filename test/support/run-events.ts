@@ -14,7 +14,8 @@
  * const done = await waitForRunStatus(fleet, runId, 'completed');
  * ```
  */
-import { RunStore, type RunResult, type StoredRunEvent } from '@agentfleet/core';
+import type { RunResult, StoredRunEvent } from '@agentfleet/core';
+import { RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** One run event as stored (the `data` of a stream entry). */

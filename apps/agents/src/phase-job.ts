@@ -12,8 +12,6 @@
  * start with its completion). Either way the run's events show `phase_started` before the outcome.
  */
 import {
-  COMMIT_FAILURE_MESSAGE,
-  isEventRejected,
   FleetAttributes,
   IN_FLIGHT_PHASE_STATUSES,
   PhaseJobDataSchema,
@@ -24,10 +22,8 @@ import {
   messagingAttributes,
   recordJobStart,
   withSpan,
-  type ManagerQueue,
   type PhaseJobData,
   type PhaseJobResult,
-  type RunDriver,
   type RunMeta,
   type RunState,
   type SchedulerEvent,
@@ -43,6 +39,12 @@ import {
   systemClock,
   type Clock,
 } from '@agentfleet/core';
+import {
+  COMMIT_FAILURE_MESSAGE,
+  isEventRejected,
+  type ManagerQueue,
+  type RunDriver,
+} from '@agentfleet/core/internal';
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import type { Job, MinimalJob } from 'bullmq';

@@ -12,7 +12,6 @@ import {
   GenAiAttributes,
   genAiProviderName,
   GenAiOperationNames,
-  type RunDriver,
   unrecoverableJob,
   withSpan,
   RedisRateLimiter,
@@ -21,11 +20,9 @@ import {
   raisedBudget,
   BudgetLedger,
   BatchPending,
-  BatchStore,
   BATCH_PRICE_FACTOR,
   MODEL_PRICES,
   MAX_BATCH_TIMEOUT_S,
-  batchCallKey,
   isBatchWait,
   DEFAULT_INPUT_FILES_INLINE_MAX_BYTES,
   type ModelPrice,
@@ -36,10 +33,15 @@ import {
   type PhaseJobData,
   type PhaseJobResult,
 } from '@agentfleet/core';
+import {
+  type RunDriver,
+  BatchStore,
+  batchCallKey,
+} from '@agentfleet/core/internal';
 import { SpanKind } from '@opentelemetry/api';
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { AgentRole } from './roles/role.js';
-import { ToolJournal } from '@agentfleet/core';
+import { ToolJournal } from '@agentfleet/core/internal';
 import { openAgentToolbox, type AgentToolbox } from './tools/agent-toolbox.js';
 import { createToolRegistry, type ToolRegistry } from './tools/registry.js';
 import { loadToolSettings, type ToolSettings } from './tools/settings.js';

@@ -28,9 +28,11 @@ import {
   type LlmUsage,
   type ModelPrice,
   type FullTokenUsage,
-  type ToolJournal,
-  type ToolJournalEntry,
 } from '@agentfleet/core';
+import type {
+  ToolJournal,
+  ToolJournalEntry,
+} from '@agentfleet/core/internal';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { AgentToolbox } from './tools/agent-toolbox.js';
 import { createHash } from 'node:crypto';

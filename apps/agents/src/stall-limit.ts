@@ -12,7 +12,8 @@
  * report is refused. When the decision leaves the phase `retrying`, the same job is put back in the
  * queue at once with a fresh stall budget; when the attempts are used up, the phase fails.
  */
-import { FleetError, PhaseJobDataSchema, toJobOutcome, type FleetLogger, type PhaseJobData, type PhaseJobResult, type RunDriver } from '@agentfleet/core';
+import { FleetError, PhaseJobDataSchema, toJobOutcome, type FleetLogger, type PhaseJobData, type PhaseJobResult } from '@agentfleet/core';
+import type { RunDriver } from '@agentfleet/core/internal';
 import type { Job } from 'bullmq';
 
 /** The failure reason BullMQ gives a job that stalled more often than the worker's `maxStalledCount`. */

@@ -9,15 +9,10 @@
  * {@link withPhaseJob} with the {@link PhaseJobHost} the host hands it.
  */
 import {
-  ManagerQueue,
-  RunDriver,
-  RunStore,
   agentQueueName,
-  cancelChannel,
   createLogger,
   createRedis,
   createRepeatLimiter,
-  followUpThroughManager,
   observeQueues,
   redactRedisUrl,
   repeatKey,
@@ -31,6 +26,13 @@ import {
   type PoolHeartbeatHandle,
   type QueueObserver,
 } from '@agentfleet/core';
+import {
+  ManagerQueue,
+  RunDriver,
+  RunStore,
+  cancelChannel,
+  followUpThroughManager,
+} from '@agentfleet/core/internal';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { scheduledBackoff, type PhaseJobHost } from './phase-job.js';

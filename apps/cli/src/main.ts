@@ -21,7 +21,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { agentPoolSettings, createLlmClient, startAgentPool, startToolPool } from '@agentfleet/agents';
-import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createAnthropicBatches, createRedis, isRedisOutOfMemory, loadConfig, redisOutOfMemoryError, setDefaultLogLevel, startTelemetry } from '@agentfleet/core';
+import { FleetError, RunLabelStore, TOOLS_ROLE, assertRedisReachable, createAnthropicBatches, createRedis, isRedisOutOfMemory, loadConfig, redisOutOfMemoryError, setDefaultLogLevel } from '@agentfleet/core';
+import { startTelemetry } from '@agentfleet/host';
 import { openHistoryStore, resolveHttpApiOptions, startHttpApi, startManager } from '@agentfleet/manager';
 import { Command, CommanderError, Option } from 'commander';
 import { metricsPortOption, sayMetrics } from './metrics-flag.js';

@@ -2,7 +2,8 @@
  * The `--metrics-port` flag of `fleet manager` and `fleet agents`: where the Prometheus `/metrics`
  * endpoint listens. Falls back to `FLEET_METRICS_PORT`; unset means no endpoint.
  */
-import { FleetError, type TelemetryHandle } from '@agentfleet/core';
+import { FleetError } from '@agentfleet/core';
+import type { TelemetryHandle } from '@agentfleet/host';
 import { Option } from 'commander';
 import { say } from './shared.js';
 

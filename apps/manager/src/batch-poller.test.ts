@@ -1,18 +1,5 @@
-import {
-  BATCH_WAIT_EVENT,
-  BatchStore,
-  RunDriver,
-  RunStore,
-  TestClock,
-  batchCallKey,
-  compileWorkflow,
-  createLogger,
-  createRedis,
-  initialRunState,
-  type PhaseState,
-  type RunMeta,
-  type RunState,
-} from '@agentfleet/core';
+import { BATCH_WAIT_EVENT, TestClock, compileWorkflow, createLogger, createRedis, initialRunState, type PhaseState, type RunMeta, type RunState } from '@agentfleet/core';
+import { BatchStore, RunDriver, RunStore, batchCallKey } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js';
 import { batchAwaited, startBatchPoller, type BatchPoller } from './batch-poller.js';

@@ -10,7 +10,6 @@
  * direct call.
  */
 import {
-  BatchStore,
   FleetError,
   IN_FLIGHT_PHASE_STATUSES,
   isBatchWait,
@@ -20,11 +19,14 @@ import {
   type AnthropicBatches,
   type Clock,
   type FleetLogger,
+  type RunState,
+} from '@agentfleet/core';
+import {
+  BatchStore,
   type OpenBatch,
   type RunDriver,
-  type RunState,
   type RunStore,
-} from '@agentfleet/core';
+} from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** How often open batches are asked about, ms (`FLEET_BATCH_POLL_MS`). */

@@ -5,19 +5,8 @@
  * manager that dies mid-way has the job taken over). The commit that ends the phase removes its
  * deadline.
  */
-import {
-  COMMIT_FAILURE_MESSAGE,
-  FleetError,
-  IN_FLIGHT_PHASE_STATUSES,
-  phaseDeadlineAfterMs,
-  phaseJobId,
-  type Clock,
-  type DeadlineRef,
-  type FleetLogger,
-  type ManagerQueue,
-  type RunDriver,
-  type RunStore,
-} from '@agentfleet/core';
+import { FleetError, IN_FLIGHT_PHASE_STATUSES, phaseDeadlineAfterMs, phaseJobId, type Clock, type FleetLogger } from '@agentfleet/core';
+import { COMMIT_FAILURE_MESSAGE, type DeadlineRef, type ManagerQueue, type RunDriver, type RunStore } from '@agentfleet/core/internal';
 
 /** What {@link DeadlineScheduler} works with. */
 export interface DeadlineSchedulerOptions {

@@ -5,7 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { compileWorkflow, createRedis, initialRunState, RunStore, TestClock, type RunMeta, type StoredRunEvent } from '@agentfleet/core';
+import { compileWorkflow, createRedis, initialRunState, TestClock, type RunMeta, type StoredRunEvent } from '@agentfleet/core';
+import { RunStore } from '@agentfleet/core/internal';
 import { describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js';
 import { waitForRunEvent } from '../../../test/support/run-events.js';

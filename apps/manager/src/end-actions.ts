@@ -31,12 +31,10 @@ import {
   FleetClient,
   FleetError,
   RunLabelStore,
-  RunStore,
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
   TemplateRegistry,
   WebhookSecretStore,
-  hasEndAction,
   signPayload,
   signedHeaders,
   systemClock,
@@ -45,8 +43,12 @@ import {
   type EndActionStatus,
   type RunMeta,
   type RunResult,
-  type StoredRun,
 } from '@agentfleet/core';
+import {
+  RunStore,
+  hasEndAction,
+  type StoredRun,
+} from '@agentfleet/core/internal';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 

@@ -5,22 +5,8 @@
  * workflow of a failed one. The manager's driver calls {@link FollowUps.carryOut} itself; workers
  * hand the same actions to the manager queue as `run_followup` reports.
  */
-import {
-  contextOfSpanRef,
-  carrierUnder,
-  phaseJobId,
-  toFleetError,
-  FleetError,
-  type FleetClient,
-  type FollowUpAction,
-  type ManagerQueue,
-  type RunMeta,
-  type RunResult,
-  type RunState,
-  type RunStore,
-  type SpanRef,
-  type WorkflowDefinition,
-} from '@agentfleet/core';
+import { contextOfSpanRef, carrierUnder, phaseJobId, toFleetError, FleetError, type FleetClient, type RunMeta, type RunResult, type RunState, type SpanRef, type WorkflowDefinition } from '@agentfleet/core';
+import type { FollowUpAction, ManagerQueue, RunStore } from '@agentfleet/core/internal';
 import type { EndActions } from './end-actions.js';
 
 /** What {@link FollowUps} works with. */

@@ -8,17 +8,8 @@
  * Job data that does not match the contract ends the job at once (`unrecoverableJob`,
  * `INVALID_INPUT`); anything else a report throws goes back to BullMQ, which retries the report.
  */
-import {
-  isEventRejected,
-  isTerminalRun,
-  unrecoverableJob,
-  MANAGER_QUEUE,
-  ManagerJobDataSchema,
-  type ManagerJobData,
-  type RunDriver,
-  type RunStore,
-  type SchedulerEvent,
-} from '@agentfleet/core';
+import { isTerminalRun, unrecoverableJob, MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData, type SchedulerEvent } from '@agentfleet/core';
+import { isEventRejected, type RunDriver, type RunStore } from '@agentfleet/core/internal';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DeadlineScheduler } from './deadline-scheduler.js';

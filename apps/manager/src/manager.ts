@@ -16,9 +16,6 @@
  * deterministic job ids make every enqueue idempotent, and a deadline is leased to one manager at a time.
  */
 import {
-  ManagerQueue,
-  RunDriver,
-  RunStore,
   createRedis,
   createRepeatLimiter,
   repeatKey,
@@ -26,7 +23,6 @@ import {
   observeQueues,
   redactRedisUrl,
   agentQueuesKey,
-  DEFAULT_DEADLINE_GRACE_MS,
   DEFAULT_RUN_RETENTION_MS,
   type FleetLogger,
   type WorkflowDefinition,
@@ -36,6 +32,7 @@ import {
   systemClock,
   type Clock,
 } from '@agentfleet/core';
+import { DEFAULT_DEADLINE_GRACE_MS, ManagerQueue, RunDriver, RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 import { startEndActions, type EndActionsOptions } from './end-actions.js';
 import { startArchiver, type Archiver, type ArchiverOptions } from './archive/archiver.js';

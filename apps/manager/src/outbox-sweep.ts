@@ -5,7 +5,8 @@
  * starts, every pending outbox is carried out, however young. At start it also starts the runs an
  * earlier version created without an outbox entry for their start, which nothing else would start.
  */
-import { FleetError, type FleetLogger, type RunDriver, type RunStore } from '@agentfleet/core';
+import { FleetError, type FleetLogger } from '@agentfleet/core';
+import type { RunDriver, RunStore } from '@agentfleet/core/internal';
 
 /** What {@link OutboxSweep} works with. */
 export interface OutboxSweepOptions {

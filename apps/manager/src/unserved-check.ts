@@ -3,7 +3,8 @@
  * live pool serves (the pools' heartbeats) is said so in its run's events (`reportUnservedPhases`),
  * instead of being left queued without a word.
  */
-import { agentQueuesKey, FleetError, reportUnservedPhases, servedRoles, type RunDriver, type RunStore } from '@agentfleet/core';
+import { agentQueuesKey, FleetError, reportUnservedPhases, servedRoles } from '@agentfleet/core';
+import type { RunDriver, RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** What {@link checkUnservedPhases} works with. */

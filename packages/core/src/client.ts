@@ -7,6 +7,7 @@
 import { BUDGET_EVENT, BudgetRaiseSchema, type Budget } from './workflow/budget.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { logLevelSetting } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_DEADLINE_GRACE_MS, RunDriver, followUpThroughManager } from './engine/driver.js';
 import { UNSERVED_GRACE_MS, servedRoles, unservedPhases } from './engine/unserved-roles.js';
@@ -102,7 +103,7 @@ export class FleetClient {
     this.store = new RunStore(redis, prefix);
     this.managerQueue = new ManagerQueue(redis, prefix);
     this.idempotency = new IdempotencyStore(redis, prefix, async (id) => (await redis.exists(this.store.runKey(id))) === 1);
-    this.log = options.logger ?? createLogger({ name: 'client', level: process.env.FLEET_LOG_LEVEL ?? 'warn' });
+    this.log = options.logger ?? createLogger({ name: 'client', level: logLevelSetting() ?? 'warn' });
     this.clock = options.clock ?? systemClock;
     this.driver = new RunDriver({
       redis,

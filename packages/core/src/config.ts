@@ -341,6 +341,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /**
+ * The settings read where no {@link FleetConfig} is handed in: by every logger (`createLogger`), the
+ * queue gauges (`observeQueues`) and a `FleetClient`. Each reads `env` when called, so a process
+ * (or a test) that sets a variable later is followed; the apps pass what they parsed with
+ * {@link loadConfig} as options instead where they can.
+ */
+
+/** `FLEET_LOG_LEVEL` as set (pino refuses a level it does not know), undefined when unset or empty. */
+export function logLevelSetting(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.FLEET_LOG_LEVEL || undefined;
+}
+
+/**
+ * The secret values the settings hold, for loggers to scrub: `ANTHROPIC_API_KEY`, and the password
+ * of `REDIS_URL` (decoded and percent-encoded). Empty when neither is set.
+ */
+export function secretSettings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  const key = env.ANTHROPIC_API_KEY;
+  if (key) out.push(key);
+  const url = env.REDIS_URL;
+  if (url) {
+    try {
+      const password = decodeURIComponent(new URL(url).password);
+      if (password) out.push(password, encodeURIComponent(password));
+    } catch {
+      // Not a URL: nothing to take from it.
+    }
+  }
+  return out;
+}
+
+/** `FLEET_METRICS_POLL_MS` in ms; 5000 when unset or not a positive number. */
+export function metricsPollMsSetting(env: NodeJS.ProcessEnv = process.env): number {
+  return Number(env.FLEET_METRICS_POLL_MS) || 5000;
+}
+
+/**
  * A duration such as `7d`, `12h`, `30m`, `90s` or `250ms` (or `0`), in ms.
  *
  * @param setting - named in the error.

@@ -25,14 +25,8 @@ export { evaluateCondition, parseExpression, ConditionSyntaxError, type Conditio
 export { renderTemplate } from './workflow/template.js';
 export { parsePath, resolvePath, type PathRef, type TemplateContext } from './workflow/context.js';
 export { NAME_PATTERN, WorkflowFileSchema, type WorkflowFile, type WorkflowFileInput } from './workflow/schema.js';
-export {
-  BUILTIN_WORKFLOWS_DIR,
-  listBuiltinWorkflows,
-  loadBuiltinWorkflow,
-  loadWorkflowFile,
-  parseWorkflowText,
-  resolveWorkflow,
-} from './workflow/load.js';
+export { parseWorkflowText } from './workflow/parse.js';
+export { BUILTIN_WORKFLOWS_DIR, listBuiltinWorkflows, loadBuiltinWorkflow, loadWorkflowFile, resolveWorkflow } from './registry/workflow-files.js';
 
 export { BATCH_WAIT_EVENT, STATE_SCHEMA_ERROR_PHASE, decide, initialRunState, isBatchWait, isTerminalRun, needsOutputs, type DecideContext } from './scheduler/decide.js';
 export { phaseDeadlineAfterMs } from './scheduler/deadlines.js';
@@ -59,24 +53,7 @@ export {
   type PhaseJournalRef,
 } from './scheduler/types.js';
 
-export {
-  RunStore,
-  deadlineMember,
-  parseDeadlineMember,
-  type DeadlineChanges,
-  type DeadlineRef,
-  type RunIndexFilter,
-  type RunIndexPosition,
-  type RunIndexScan,
-  type SideRunEvent,
-  type ToolCallEvent,
-  type StoredRun,
-  type StoredRunEvent,
-} from './store/run-store.js';
-// The run record's documents as stored: for tools that copy or inspect run records (the console benchmark's seeder).
-export { RUN_RECORD_VERSION, decodeRunMeta, decodeRunResult, decodeRunState, encodeRunMeta, encodeRunResult, encodeRunState } from './store/run-codec.js';
-// The text of each store script, as sent with EVAL (its SHA1 is what EVALSHA sends): for fault tools that pick out a command on the wire.
-export { commandSource, type StoreCommandName } from './store/commands.js';
+export type { StoredRunEvent } from './store/run-store.js';
 export { DEFAULT_RUN_RETENTION_MS, RUN_KEY_SUFFIXES } from './store/retention.js';
 export {
   PHASE_OUTPUT_MAXLEN,
@@ -90,8 +67,6 @@ export {
   type PhaseOutputWriterOptions,
   type StoredPhaseOutputDelta,
 } from './store/phase-output.js';
-export { ToolJournal, type ToolJournalEntry, type ToolJournalReplay } from './store/tool-journal.js';
-export { COMMIT_FAILURE_MESSAGE, DEFAULT_DEADLINE_GRACE_MS, RunDriver, cancelChannel, eventRejectedError, isEventRejected, followUpThroughManager, hasEndAction, phaseDeadlineMs, type Applied, type FollowUpAction, type RunDriverOptions } from './engine/driver.js';
 export { readRoleQueueStats, type RoleQueueStats } from './engine/role-queue-stats.js';
 export { UNSERVED_GRACE_MS, reportUnservedPhases, servedRoles, unservedMessage, unservedPhases, type UnservedPhase } from './engine/unserved-roles.js';
 export { closestName, didYouMean } from './did-you-mean.js';
@@ -143,7 +118,6 @@ export {
   type PhaseJobData,
   type PhaseJobResult,
 } from './queues/contracts.js';
-export { ManagerQueue } from './queues/manager-queue.js';
 export { FLEET_BACKOFF, fleetBackoffDelay } from './queues/backoff.js';
 export { finalJobError, toJobOutcome, unrecoverableJob, type JobOutcome } from './queues/job-outcome.js';
 export { assertRedisReachable, createRedis, isRedisAuthFailure, isRedisOutOfMemory, pingRedis, redisNotAnsweringMessage, redisOutOfMemoryError } from './queues/connection.js';
@@ -155,9 +129,8 @@ export { strictJsonSchema, type StrictSchemaResult, type StrictSchemaTarget } fr
 export { OFFLINE_MODEL, OfflineLlmClient, estimateTokens, type OfflineClientOptions, type OfflineResponder } from './llm/offline.js';
 export { AnthropicLlmClient, type AnthropicClientOptions } from './llm/anthropic.js';
 export { AnthropicBatches, BatchPending, createAnthropicBatches, type BatchStatus } from './llm/anthropic-batch.js';
-export { BatchStore, batchCallKey, type OpenBatch } from './store/batch-store.js';
 export { sleep } from './llm/abort.js';
-export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './llm/traced.js';
+export { genAiProviderName, tracedLlmClient, type TracedLlmClientOptions } from './telemetry/traced-llm.js';
 export { BATCH_PRICE_FACTOR, MODEL_PRICES, costUsd, modelPrice, type ModelPrice } from './llm/prices.js';
 export { parseRetryAfterMs, providerCodeForStatus, type HeaderReader } from './llm/provider-errors.js';
 export { BatchTimeoutSchema, CallModeSchema, MAX_BATCH_TIMEOUT_S, PromptCacheTtlSchema, type CallMode, type PromptCacheTtl } from './workflow/spending.js';

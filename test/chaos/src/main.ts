@@ -36,7 +36,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FleetClient, agentQueueName, commandSource, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+import { FleetClient, agentQueueName, compileWorkflow, createRedis, pingRedis, type RunResult } from '@agentfleet/core';
+import { commandSource } from '@agentfleet/core/internal';
 import { startReplyDroppingProxy, type ReplyDroppingProxy } from '../../support/reply-dropping-proxy.js';
 
 // Built to test/chaos/dist/chaos/src/main.js.

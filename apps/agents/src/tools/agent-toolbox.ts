@@ -1,7 +1,7 @@
 /**
  * The tools an agent may call inside its turn (a tool loop), for one attempt of one phase: the
  * built-in tools and the user tools of `FLEET_TOOL_MODULES` (the {@link ToolRegistry} the tools pool
- * uses, with its allow-lists and path rules), and the tools of MCP servers (./../mcp/client.ts).
+ * uses, with its allow-lists and path rules), and the tools of MCP servers (./mcp-client.ts).
  *
  * Which tools: the role's `tools` and the phase's `tools`; an entry naming an MCP server (of the
  * role's `mcp_servers` or the workflow's) stands for every tool its allow-list lets through. A
@@ -9,7 +9,7 @@
  */
 import { FleetError, type LlmToolCall, type LlmToolDefinition, type McpServerSpec } from '@agentfleet/core';
 import { z } from 'zod';
-import { connectMcpServer, type McpConnection } from '../mcp/client.js';
+import { connectMcpServer, type McpConnection } from './mcp-client.js';
 import type { ToolRegistry } from './registry.js';
 import type { ToolSettings } from './settings.js';
 

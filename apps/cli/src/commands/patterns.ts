@@ -13,7 +13,6 @@
 import { writeFile } from 'node:fs/promises';
 import {
   FleetError,
-  RunStore,
   TemplateRegistry,
   assertRedisReachable,
   createRedis,
@@ -25,6 +24,9 @@ import {
   type HistoryRun,
   type SequencePattern,
 } from '@agentfleet/core';
+import {
+  RunStore,
+} from '@agentfleet/core/internal';
 import { openHistoryStore, type HistoryStore } from '@agentfleet/manager';
 import { Option, type Command } from 'commander';
 import { positiveInt, say } from '../shared.js';

@@ -9,7 +9,8 @@
  * and should the job itself be lost, the lease brings the run due again. A repeated write overwrites
  * the same rows, so nothing is lost and nothing is duplicated.
  */
-import { FleetError, RunLabelStore, historyRunOf, systemClock, type Clock, type RunStore, type StoredRunEvent } from '@agentfleet/core';
+import { FleetError, RunLabelStore, historyRunOf, systemClock, type Clock, type StoredRunEvent } from '@agentfleet/core';
+import type { RunStore } from '@agentfleet/core/internal';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from './history-store.js';

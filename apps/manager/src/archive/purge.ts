@@ -1,7 +1,8 @@
 /**
  * `fleet runs purge`: remove finished runs older than a cutoff from Redis and from the archive.
  */
-import { isTerminalRun, type RunStore, type TERMINAL_RUN_STATUSES } from '@agentfleet/core';
+import { isTerminalRun, type TERMINAL_RUN_STATUSES } from '@agentfleet/core';
+import type { RunStore } from '@agentfleet/core/internal';
 import type { HistoryStore } from './history-store.js';
 
 export interface PurgeOptions {

@@ -1,10 +1,11 @@
 /** What every route of the HTTP API shares: connections, stores and resolved options. */
-import type { AccessStore, FleetClient, RunLabelStore, RunStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore } from '@agentfleet/core';
+import type { AccessStore, FleetClient, RunLabelStore, TemplateRegistry, TriggerRegistry, WebhookSecretStore } from '@agentfleet/core';
+import type { RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 import type { HistoryStore } from '../archive/history-store.js';
 import type { ResolvedHttpApiOptions } from './options.js';
 import type { RunEventHub } from './run-event-hub.js';
-import type { StreamCounter } from './sse.js';
+import type { StreamCounter } from './stream-counter.js';
 
 export interface ApiContext {
   /** The API's connection: offline queue off and a command timeout, so a Redis outage answers 503 at once. */

@@ -16,7 +16,8 @@
  * @see https://redis.io/docs/latest/commands/xread/
  */
 import { randomUUID } from 'node:crypto';
-import type { RunStore, StoredRunEvent } from '@agentfleet/core';
+import type { StoredRunEvent } from '@agentfleet/core';
+import type { RunStore } from '@agentfleet/core/internal';
 import type { Redis } from 'ioredis';
 
 /** Events per stream per read. */

@@ -9,7 +9,8 @@
  * record, so only the runs that may match travel to the manager, which reads their records and
  * checks each exactly.
  */
-import { FleetError, TERMINAL_RUN_STATUSES, type RunIndexFilter, type RunState } from '@agentfleet/core';
+import { FleetError, TERMINAL_RUN_STATUSES, type RunState } from '@agentfleet/core';
+import type { RunIndexFilter } from '@agentfleet/core/internal';
 import type { RunListFilter } from '../archive/history-store.js';
 import type { ApiContext } from './context.js';
 

@@ -4,7 +4,8 @@
  * event whose `outcome` is not `pending`; see `end-actions.ts`). Until then more events will come,
  * so an SSE stream stays open.
  */
-import { hasEndAction, type RunMeta, type RunStore, type StoredRunEvent } from '@agentfleet/core';
+import type { RunMeta, StoredRunEvent } from '@agentfleet/core';
+import { hasEndAction, type RunStore } from '@agentfleet/core/internal';
 
 /** How many events one backwards read of the stream takes. */
 const PAGE = 100;

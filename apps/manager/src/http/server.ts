@@ -33,7 +33,7 @@ import { registerTemplateRoutes } from './routes/templates.js';
 import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerWorkerRoutes } from './routes/workers.js';
 import { RunEventHub } from './run-event-hub.js';
-import { StreamCounter } from './sse.js';
+import { StreamCounter } from './stream-counter.js';
 
 export interface HttpApi {
   /** `http://<host>:<port>` to reach the API from this machine (127.0.0.1 when bound to every interface). */

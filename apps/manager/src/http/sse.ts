@@ -16,7 +16,7 @@
  * `Last-Event-ID` is exact; after a reconnect the pieces still kept are sent again, and a client
  * drops the overlap by `offset`.
  */
-import { FleetError, isTerminalRun, parsePhaseOutputEntries, phaseOutputKey, type StoredPhaseOutputDelta, type StoredRunEvent } from '@agentfleet/core';
+import { isTerminalRun, parsePhaseOutputEntries, phaseOutputKey, type StoredPhaseOutputDelta, type StoredRunEvent } from '@agentfleet/core';
 import type { FastifyReply } from 'fastify';
 import type { ApiContext } from './context.js';
 import { streamIdAfter, type RunEventSubscription } from './run-event-hub.js';
@@ -39,45 +39,6 @@ export function sendEventStream(reply: FastifyReply, messages: string): void {
   reply.hijack();
   reply.raw.writeHead(200, EVENT_STREAM_HEADERS);
   reply.raw.end(messages);
-}
-
-/** Open SSE streams per API key in this process, against a cap. */
-export class StreamCounter {
-  private readonly open = new Map<string, number>();
-
-  /** @param max - streams one key may hold open at once. */
-  constructor(readonly max: number) {}
-
-  /**
-   * Count one more stream for `keyId`.
-   *
-   * @returns the release function (idempotent).
-   * @throws FleetError `TOO_MANY_STREAMS` (429) when the key already holds `max` streams.
-   */
-  acquire(keyId: string): () => void {
-    const n = this.open.get(keyId) ?? 0;
-    if (n >= this.max) {
-      throw new FleetError(
-        'TOO_MANY_STREAMS',
-        `this API key already holds ${n} open event streams, the most one key may hold (FLEET_SSE_MAX_STREAMS_PER_KEY=${this.max}); close one, or follow several runs from one client`,
-        { details: { open_streams: n, limit: this.max } },
-      );
-    }
-    this.open.set(keyId, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.open.get(keyId) ?? 1) - 1;
-      if (left <= 0) this.open.delete(keyId);
-      else this.open.set(keyId, left);
-    };
-  }
-
-  /** Streams `keyId` holds open now. */
-  count(keyId: string): number {
-    return this.open.get(keyId) ?? 0;
-  }
 }
 
 /** An SSE message without an `id` (phase output pieces: the client's last event id is left alone). */

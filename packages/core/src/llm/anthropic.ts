@@ -157,7 +157,7 @@ export class AnthropicLlmClient implements LlmClient {
         return fetch(url, init);
       },
       maxRetries: this.#options.maxRetries,
-      // AgentFleet traces each call itself (`chat <model>`, see ./traced.ts): no SDK spans, which
+      // AgentFleet traces each call itself (`chat <model>`, see ../telemetry/traced-llm.ts): no SDK spans, which
       // would duplicate them, and no trace context sent to the provider.
       openTelemetry: { traces: false, propagation: false },
       ...(this.#options.baseURL === undefined ? {} : { baseURL: this.#options.baseURL }),

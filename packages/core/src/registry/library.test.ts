@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileWorkflow } from '../workflow/compile.js';
-import { listBuiltinWorkflows, loadBuiltinWorkflow } from '../workflow/load.js';
+import { listBuiltinWorkflows, loadBuiltinWorkflow } from './workflow-files.js';
 import { libraryEntry, sameWorkflow, searchLibrary, suggestByTools, type LibraryEntry } from './library.js';
 
 async function builtins(): Promise<LibraryEntry[]> {

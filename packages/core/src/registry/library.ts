@@ -13,7 +13,8 @@ import { stringify as stringifyYaml } from 'yaml';
 import { FleetError, toFleetError } from '../errors.js';
 import { compileWorkflow, normalizeRoleName } from '../workflow/compile.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
-import { BUILTIN_WORKFLOWS_DIR, listBuiltinWorkflows, loadBuiltinWorkflow, parseWorkflowText } from '../workflow/load.js';
+import { parseWorkflowText } from '../workflow/parse.js';
+import { BUILTIN_WORKFLOWS_DIR, listBuiltinWorkflows, loadBuiltinWorkflow } from './workflow-files.js';
 import type { TemplateRegistry } from './template-registry.js';
 
 /** One workflow of the library, with what search looks at. */

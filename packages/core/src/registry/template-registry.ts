@@ -19,7 +19,7 @@ import { luaCommand } from '../store/lua-command.js';
 import { FleetError } from '../errors.js';
 import { compileWorkflow } from '../workflow/compile.js';
 import type { WorkflowDefinition } from '../workflow/definition.js';
-import { listBuiltinWorkflows, loadBuiltinWorkflow } from '../workflow/load.js';
+import { listBuiltinWorkflows, loadBuiltinWorkflow } from './workflow-files.js';
 
 // ARGV[4]: the name in lower case. A name that differs from a registered one only in case is
 // refused (returns that name), so two templates never read alike.

@@ -3,8 +3,17 @@
  * Redis as is. Times are epoch milliseconds supplied by the shell (the scheduler never reads a clock).
  */
 import type { SerializedFleetError } from '../errors.js';
-import type { SpanRef } from '../telemetry/run-spans.js';
 import type { BudgetRaise } from '../workflow/budget.js';
+
+/** The identity of a span begun but not yet emitted: stored with the run (plain JSON). */
+export interface SpanRef {
+  /** 32 lowercase hex digits. */
+  trace_id: string;
+  /** 16 lowercase hex digits. */
+  span_id: string;
+  /** W3C trace flags (1 = sampled). */
+  flags: number;
+}
 
 /**
  * `created → active → completed | failed | cancelled`; a run over its concurrency key's limit goes

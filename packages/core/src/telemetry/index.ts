@@ -40,9 +40,6 @@ export type { RepeatLimiter, RepeatVerdict } from './repeat-limit.js';
 export type { FleetLogger, LogFormat, LoggerOptions } from './logger.js';
 export { evictionPolicyWarning, humanLogLine, humanStderr, routeConsoleWarnings } from './human-log.js';
 
-export { startTelemetry } from './sdk.js';
-export type { TelemetryHandle, TelemetryOptions } from './sdk.js';
-
 export {
   TRACER_NAME,
   errorType,

@@ -17,6 +17,7 @@
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { logLevelSetting, secretSettings } from '../config.js';
 import { humanDestination } from './human-log.js';
 
 /** A pino logger. */
@@ -87,23 +88,6 @@ export function setDefaultLogLevel(level: string | undefined): void {
   defaultLevel = level;
 }
 
-/** Secret values this process knows from its environment. */
-function secretsFromEnv(): string[] {
-  const out: string[] = [];
-  const key = process.env.ANTHROPIC_API_KEY;
-  if (key) out.push(key);
-  const url = process.env.REDIS_URL;
-  if (url) {
-    try {
-      const password = decodeURIComponent(new URL(url).password);
-      if (password) out.push(password, encodeURIComponent(password));
-    } catch {
-      // Not a URL: nothing to take from it.
-    }
-  }
-  return out;
-}
-
 /** `text` with every secret value and secret-shaped string replaced by `[redacted]`. */
 function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
@@ -122,12 +106,12 @@ function scrub(text: string, secrets: readonly string[]): string {
  * log.info({ run_id: runId, phase }, 'phase enqueued');
  */
 export function createLogger(options: LoggerOptions): FleetLogger {
-  const secrets = [...(options.secrets ?? []), ...secretsFromEnv()].filter((s) => s.length >= 6);
+  const secrets = [...(options.secrets ?? []), ...secretSettings()].filter((s) => s.length >= 6);
   const human = defaultFormat === 'human' && !options.destination;
   return pino(
     {
       name: options.name,
-      level: options.level ?? process.env.FLEET_LOG_LEVEL ?? defaultLevel ?? (human ? 'warn' : 'info'),
+      level: options.level ?? logLevelSetting() ?? defaultLevel ?? (human ? 'warn' : 'info'),
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: REDACTED },

@@ -27,6 +27,7 @@ import type { Attributes, Counter, Histogram, Meter, MeterProvider, ObservableGa
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
+import { metricsPollMsSetting } from '../config.js';
 import { costUsd, type ModelPrice } from '../llm/prices.js';
 import type { LlmUsage } from '../llm/types.js';
 import { agentQueueName } from '../queues/contracts.js';
@@ -289,7 +290,7 @@ interface QueueSample {
  * The gauges attach to the MeterProvider registered when this is called: start telemetry first.
  */
 export function observeQueues(options: ObserveQueuesOptions): QueueObserver {
-  const pollMs = options.pollMs ?? (Number(process.env.FLEET_METRICS_POLL_MS) || 5000);
+  const pollMs = options.pollMs ?? metricsPollMsSetting();
   const queues = new Map<string, Queue>();
   const samples = new Map<string, QueueSample>();
   let readAt = 0;

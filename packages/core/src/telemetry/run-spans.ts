@@ -32,16 +32,9 @@ import {
 } from '@opentelemetry/api';
 import { FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
 import { extractTraceContext, getTracer, injectTraceContext } from './trace.js';
+import type { SpanRef } from '../scheduler/types.js';
 
-/** The identity of a span begun but not yet emitted: stored with the run (plain JSON). */
-export interface SpanRef {
-  /** 32 lowercase hex digits. */
-  trace_id: string;
-  /** 16 lowercase hex digits. */
-  span_id: string;
-  /** W3C trace flags (1 = sampled). */
-  flags: number;
-}
+export type { SpanRef };
 
 let forced: { traceId?: string | undefined; spanId: string } | undefined;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FleetError } from '../errors.js';
 import { compileWorkflow } from './compile.js';
-import { loadBuiltinWorkflow } from './load.js';
+import { loadBuiltinWorkflow } from '../registry/workflow-files.js';
 
 function errorOf(raw: unknown): FleetError {
   try {

@@ -12,9 +12,10 @@ import { BudgetSchema } from './budget.js';
 import { SPENDING_FIELDS } from './spending.js';
 import { ConcurrencySchema, PrioritySchema } from './concurrency.js';
 import { AgentToolsSchema, InputFilesSchema, MaxTurnsSchema, McpServersSchema } from './agent-tools.js';
+import { NAME_PATTERN } from './names.js';
 
-/** Phase and workflow names: they become parts of Redis keys and BullMQ job ids. */
-export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+export { NAME_PATTERN };
+
 const name = (what: string) =>
   z
     .string({ error: `${what} must be a string` })

@@ -17,7 +17,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
-import type { WorkflowFile } from './schema.js';
+import { NAME_PATTERN } from './names.js';
 
 export const END_ACTION_TYPES = ['api_call', 'workflow', 'tool_call', 'none'] as const;
 export type EndActionType = (typeof END_ACTION_TYPES)[number];
@@ -49,7 +49,11 @@ export const TEMPLATE_FIELD_SHAPES = {
   end_action_target: z.string().min(1).max(2048).optional(),
 };
 
-const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/**
+ * The parsed template fields of a workflow file, with the workflow's `name` (an end action may not
+ * start its own workflow). A parsed `WorkflowFile` is one.
+ */
+export type TemplateFieldValues = z.output<z.ZodObject<typeof TEMPLATE_FIELD_SHAPES>> & { name: string };
 
 /** One Ajv instance for every state schema (draft-07; unknown keywords are errors, so typos show). */
 const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false });
@@ -94,7 +98,7 @@ export function stateSchemaIssues(errors: readonly ErrorObject[] | null | undefi
  * Check the template fields of a parsed workflow file: a valid JSON Schema, and an end action whose
  * target fits its type (required unless `none`; an http(s) URL for `api_call`; a name otherwise).
  */
-export function checkTemplateFields(file: WorkflowFile): ValidationIssue[] {
+export function checkTemplateFields(file: TemplateFieldValues): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (file.state_schema) {
     try {
@@ -119,7 +123,7 @@ export function checkTemplateFields(file: WorkflowFile): ValidationIssue[] {
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       issues.push({ path: 'end_action_target', message: `"${target}" is not an http(s) URL; api_call posts the result to a URL` });
     }
-  } else if (!ROLE_PATTERN.test(target)) {
+  } else if (!NAME_PATTERN.test(target)) {
     issues.push({ path: 'end_action_target', message: `"${target}" is not a ${type === 'workflow' ? 'template' : 'tool role'} name (a letter, then letters, digits, "_" or "-")` });
   } else if (type === 'workflow' && target === file.name) {
     issues.push({ path: 'end_action_target', message: 'a workflow cannot start itself as its end action' });
@@ -142,7 +146,7 @@ function targetHint(type: Exclude<EndActionType, 'none'>): string {
  * The compiled template fields of a checked workflow file. Fields left at their defaults are omitted,
  * so a workflow without template fields compiles exactly as before.
  */
-export function compileTemplateFields(file: WorkflowFile): TemplateFields {
+export function compileTemplateFields(file: TemplateFieldValues): TemplateFields {
   return {
     ...(file.category !== undefined ? { category: file.category } : {}),
     ...(file.tags.length > 0 ? { tags: file.tags } : {}),

@@ -8,11 +8,11 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
 
-import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from '../telemetry/attributes.js';
-import { recordLlmCall, totalInputTokens } from '../telemetry/metrics.js';
-import { errorType, withSpan } from '../telemetry/trace.js';
-import type { ModelPrice } from './prices.js';
-import type { LlmClient, LlmMessage, LlmRequest, LlmResponse } from './types.js';
+import { FleetAttributes, GenAiAttributes, GenAiOperationNames, GenAiProviderNames } from './attributes.js';
+import { recordLlmCall, totalInputTokens } from './metrics.js';
+import { errorType, withSpan } from './trace.js';
+import type { ModelPrice } from '../llm/prices.js';
+import type { LlmClient, LlmMessage, LlmRequest, LlmResponse } from '../llm/types.js';
 
 /** Options of {@link tracedLlmClient}. */
 export interface TracedLlmClientOptions {

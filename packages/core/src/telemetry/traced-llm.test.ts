@@ -6,10 +6,10 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { FleetError } from '../errors.js';
-import { withSpan } from '../telemetry/trace.js';
-import { costUsd } from './prices.js';
-import { tracedLlmClient } from './traced.js';
-import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+import { withSpan } from './trace.js';
+import { costUsd } from '../llm/prices.js';
+import { tracedLlmClient } from './traced-llm.js';
+import type { LlmClient, LlmRequest, LlmResponse } from '../llm/types.js';
 
 class TestReader extends MetricReader {
   constructor() {

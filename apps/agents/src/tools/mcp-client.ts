@@ -17,8 +17,8 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { basename } from 'node:path';
-import { checkTarget } from '../tools/http-request.js';
-import type { ToolSettings } from '../tools/settings.js';
+import { checkTarget } from './http-request.js';
+import type { ToolSettings } from './settings.js';
 
 /** One tool of a connected MCP server. */
 export interface McpTool {

@@ -4,7 +4,7 @@
  * Telemetry is off unless an OTLP endpoint is configured: with no endpoint nothing is registered, the
  * `@opentelemetry/api` stays a no-op and the SDK is not even loaded. When it is on, spans go out over
  * OTLP/HTTP to the endpoint (Jaeger in `docker compose`), batched, and W3C trace context propagates
- * through `injectTraceContext`/`extractTraceContext` (./trace.ts).
+ * through `injectTraceContext`/`extractTraceContext` (`@agentfleet/core`).
  */
 
 import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
@@ -12,11 +12,10 @@ import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@open
 import type { CollectionResult, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
-import { FleetError } from '../errors.js';
+import { FleetError, fleetIdGenerator } from '@agentfleet/core';
+import { tracerProviderRegistered } from '@agentfleet/core/internal';
 
 import { withUnitSuffixes } from './prometheus-names.js';
-import { fleetIdGenerator } from './run-spans.js';
-import { tracerProviderRegistered } from './trace.js';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -120,7 +119,7 @@ async function boot(options: TelemetryOptions, tracesOn: boolean): Promise<Runni
     const config: Partial<NodeSDKConfiguration> = {
       resource: defaultResource().merge(resourceFromAttributes({ 'service.name': options.serviceName })),
       instrumentations: [],
-      // Run and phase spans are emitted when they end, under ids chosen when they began (./run-spans.ts).
+      // Run and phase spans are emitted when they end, under ids chosen when they began (`@agentfleet/core`'s run spans).
       idGenerator: fleetIdGenerator,
       // No `traceExporter`: the SDK builds it from env (OTEL_TRACES_EXPORTER, default otlp;
       // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, default http/protobuf; endpoint, headers, timeout,

@@ -3,8 +3,8 @@ import { context, trace } from '@opentelemetry/api';
 import { TracerProvider as BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { tracedLlmClient } from './traced.js';
-import type { LlmClient, LlmRequest } from './types.js';
+import { tracedLlmClient } from './traced-llm.js';
+import type { LlmClient, LlmRequest } from '../llm/types.js';
 
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FleetError } from '../errors.js';
 import { compileWorkflow } from './compile.js';
-import { parseWorkflowText } from './load.js';
+import { parseWorkflowText } from './parse.js';
 
 function messageOf(fn: () => unknown): string {
   try {
