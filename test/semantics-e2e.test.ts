@@ -255,4 +255,26 @@ describe('workflow semantics on real Redis', () => {
     expect(child).toMatchObject({ status: 'completed', links: { parent: { run_id: result.run_id, phase: 'delivery' } } });
     expect(result.results.delivery).toEqual({ run_id: childId, results: child.results });
   });
+
+  it('a failed child run, and one that could not start, fail their phases with CHILD_RUN_FAILED', SPAWNS_FLEET, async () => {
+    const { fake, fleet } = await anthropicFleet('child-failed');
+    byRole(fake, { planner: () => ({ status: 400, errorType: 'invalid_request_error', message: 'plan refused' }) });
+    const parent = testWorkflow({
+      agents: ['planner'],
+      phases: [
+        { name: 'delivery', workflow: 'software-delivery', continue_on_error: true },
+        { name: 'missing', workflow: 'no-such-workflow', depends_on: [{ phase: 'delivery', optional: true }] },
+      ],
+    });
+    const { result } = await fleet.run(parent, 'Build a todo API');
+    expect(result.status).toBe('failed');
+    const [childId] = result.links.children as string[];
+    expect((await fleet.client.result(childId!)).status).toBe('failed');
+    const delivery = result.phases.find((p) => p.name === 'delivery');
+    expect(delivery).toMatchObject({ status: 'failed', error: { code: 'CHILD_RUN_FAILED', details: { child_run_id: childId } } });
+    expect(delivery?.error?.message).toContain(`child run ${childId} (software-delivery) failed`);
+    const missing = result.phases.find((p) => p.name === 'missing');
+    expect(missing).toMatchObject({ status: 'failed', error: { code: 'CHILD_RUN_FAILED' } });
+    expect(missing?.error?.message).toContain('could not start workflow "no-such-workflow"');
+  });
 });

@@ -88,39 +88,34 @@ export class FollowUps {
       // The child exists: only its link failed, and the next replay adds it. Nothing to fail.
       if (submitted) return;
       const error = toFleetError(err);
+      // The child that never started ends its phase as a failed child would.
       await managerQueue.report({
-        type: 'phase_attempt_failed', run_id: meta.run_id, phase, iteration, attempt: 1, at: Date.now(),
+        type: 'child_run_finished', run_id: meta.run_id, phase, iteration, child_run_id: childId, status: 'failed', at: Date.now(),
         error: new FleetError('CHILD_RUN_FAILED', `could not start workflow "${workflowName}": ${error.message}`).toJSON(),
-        will_retry: false, usage: { input_tokens: 0, output_tokens: 0 },
+        usage: { input_tokens: 0, output_tokens: 0 },
       });
     }
   }
 
-  /** A finished child run reports back to its parent's phase, like an agent would. */
+  /**
+   * A finished child run reports its outcome to its parent's phase (`child_run_finished`, job id
+   * `<phaseJobId>.child`, so a replay adds it once): its result as the phase's output, or the error
+   * it did not complete with.
+   */
   private async reportToParent(meta: RunMeta, result: RunResult): Promise<void> {
     const { store, managerQueue } = this.options;
     const parent = meta.links?.parent;
     if (!parent) return;
-    const ref = { run_id: parent.run_id, phase: parent.phase, iteration: parent.iteration };
+    const report = { type: 'child_run_finished', run_id: parent.run_id, phase: parent.phase, iteration: parent.iteration, child_run_id: result.run_id, at: Date.now(), usage: result.usage } as const;
     const jobId = `${phaseJobId(parent.run_id, parent.phase, parent.iteration)}.child`;
     if (result.status === 'completed') {
-      await managerQueue.report(
-        {
-          type: 'phase_completed',
-          ...ref,
-          attempt: 1,
-          at: Date.now(),
-          ...(await store.outputForReport(parent.run_id, parent.phase, parent.iteration, 1, { run_id: result.run_id, results: result.results })),
-          usage: result.usage,
-          model: result.model ?? 'none',
-        },
-        { jobId },
-      );
+      const output = await store.outputForReport(parent.run_id, parent.phase, parent.iteration, 1, { run_id: result.run_id, results: result.results });
+      await managerQueue.report({ ...report, status: 'completed', ...output, model: result.model ?? 'none' }, { jobId });
     } else {
       const error = new FleetError('CHILD_RUN_FAILED', `child run ${result.run_id} (${result.workflow.name}) ${result.status}${result.errors[0] ? `: ${result.errors[0].error.message}` : ''}`, {
         details: { child_run_id: result.run_id },
       });
-      await managerQueue.report({ type: 'phase_attempt_failed', ...ref, attempt: 1, at: Date.now(), error: error.toJSON(), will_retry: false, usage: result.usage }, { jobId });
+      await managerQueue.report({ ...report, status: result.status === 'cancelled' ? 'cancelled' : 'failed', error: error.toJSON() }, { jobId });
     }
   }
 

@@ -2,7 +2,7 @@
  * The manager-queue worker: takes the reports addressed to the manager (`manager` queue, see
  * `ManagerJobDataSchema`) and applies each to its run through the manager's {@link RunDriver}:
  * phase deadlines (checked first by the {@link DeadlineScheduler}), cancellations, external events,
- * resumes, a child run's report to its parent, and the follow-ups a worker's commit left to the
+ * resumes, a child run's outcome reported to its parent (`child_run_finished`), and the follow-ups a worker's commit left to the
  * manager (`run_followup`, carried out by {@link FollowUps}).
  *
  * Job data that does not match the contract ends the job at once (`unrecoverableJob`,
@@ -54,10 +54,8 @@ export async function startManagerQueueWorker(options: ManagerQueueWorkerOptions
     }
     const deadline = data.type === 'phase_deadline' ? { run_id: data.run_id, phase: data.phase, iteration: data.iteration } : undefined;
     if (deadline && !(await deadlines.deadlineDue(deadline))) return;
-    const output =
-      data.type === 'phase_completed'
-        ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output }
-        : undefined;
+    const carriesOutput = data.type === 'phase_completed' || (data.type === 'child_run_finished' && data.status === 'completed');
+    const output = carriesOutput ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output } : undefined;
     // An event the scheduler cannot decide is refused for good and recorded on the run by the driver
     // (`event_rejected`): this report is done with, as one whose event was refused as stale.
     const decision = await driver.apply(data.run_id, toSchedulerEvent(data), { output }).then(
@@ -68,7 +66,7 @@ export async function startManagerQueueWorker(options: ManagerQueueWorkerOptions
       },
     );
     if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(store, data.run_id, data.reason, data.at);
-    if (data.type === 'phase_completed' && data.output_ref) await redis.del(data.output_ref);
+    if ((data.type === 'phase_completed' || data.type === 'child_run_finished') && data.output_ref) await redis.del(data.output_ref);
     // A phase deadline the decision refused is stale.
     if (deadline && !decision.accepted) await store.removeDeadline(deadline);
     // A deadline that found nothing to do (its committer got the commit in but may have died before
@@ -140,6 +138,18 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' }
         usage: data.usage,
         startedAt: data.started_at,
         agent: data.agent,
+      };
+    case 'child_run_finished':
+      return {
+        type: 'child_run_finished',
+        at: data.at,
+        phase: data.phase,
+        iteration: data.iteration,
+        childRunId: data.child_run_id,
+        status: data.status,
+        usage: data.usage,
+        model: data.model,
+        error: data.error,
       };
     case 'phase_deadline':
       // Checked when taken, so it is due now (a pushed-back deadline fires later than it was first set for).

@@ -140,6 +140,24 @@ export const ManagerJobDataSchema = z.discriminatedUnion('type', [
     started_at: z.number().optional(),
     agent: z.string().optional(),
   }),
+  /**
+   * The child run of a `workflow:` phase iteration finished (sent by the manager that finished it;
+   * job id `<phaseJobId>.child`). `completed` carries the child's result as `output` (or `output_ref`,
+   * staged like a phase's); `failed` and `cancelled` carry `error`. `usage` is the child's tokens,
+   * `model` its last model (`none` or absent: it made no model call).
+   */
+  z.object({
+    type: z.literal('child_run_finished'),
+    ...phaseRef,
+    child_run_id: z.string().min(1),
+    status: z.enum(['completed', 'failed', 'cancelled']),
+    at: z.number(),
+    output: z.unknown().optional(),
+    output_ref: z.string().min(1).optional(),
+    error: SerializedErrorSchema.optional(),
+    usage: TokenUsageSchema,
+    model: z.string().optional(),
+  }),
   /** A phase's deadline (`<prefix>:deadlines`) came due: checked, and applied if the phase is really overdue. */
   z.object({ type: z.literal('phase_deadline'), ...phaseRef, at: z.number() }),
   z.object({ type: z.literal('cancel_requested'), run_id: z.string().min(1), reason: z.string(), at: z.number() }),

@@ -6,7 +6,8 @@
  *    `details.issues` name a path and a problem. It never throws anything else.
  * 2. `decide` on random valid DAGs driven by a random interleaving of plausible worker reports
  *    (starts, completions, transient and permanent failures, deadlines), mixed with noise (duplicate,
- *    stale and unknown-phase reports): it never throws, refuses every report once the run ended, and,
+ *    stale and unknown-phase reports; some phases run as child runs and end by `child_run_finished`,
+ *    which every other phase refuses): it never throws, refuses every report once the run ended, and,
  *    since every phase eventually completes or fails, the run always reaches a terminal status with
  *    exactly one `run_finished` event.
  */
@@ -38,6 +39,7 @@ const dagFile = fc
             deps: fc.subarray(Array.from({ length: i }, (_, j) => j)),
             optional: fc.boolean(),
             continueOnError: fc.option(fc.boolean(), { nil: undefined }),
+            child: fc.boolean(),
           }),
         ),
       ),
@@ -49,7 +51,7 @@ const dagFile = fc
     error_handling: { continue_on_error: continueOnError, max_total_retries: maxTotalRetries },
     phases: phases.map((p, i) => ({
       name: `p${i}`,
-      agent: p.agent,
+      ...(p.child ? { workflow: 'child' } : { agent: p.agent }),
       retries: p.retries,
       timeout: 60,
       depends_on: p.deps.map((d, k) => (p.optional && k === 0 ? { phase: `p${d}`, optional: true } : `p${d}`)),
@@ -124,7 +126,7 @@ describe('compileWorkflow on random and hostile workflows', () => {
 /** What a worker (or a confused one) may report about one phase job. */
 type Step =
   | { kind: 'start' | 'complete' | 'fail_transient' | 'fail_permanent' | 'deadline'; pick: number }
-  | { kind: 'noise'; pick: number; iterationOffset: number; unknownPhase: boolean; type: 'phase_started' | 'phase_completed' | 'phase_attempt_failed' | 'phase_deadline' };
+  | { kind: 'noise'; pick: number; iterationOffset: number; unknownPhase: boolean; type: 'phase_started' | 'phase_completed' | 'phase_attempt_failed' | 'phase_deadline' | 'child_run_finished' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('start' as const), pick: fc.nat() }) },
@@ -139,7 +141,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       pick: fc.nat(),
       iterationOffset: fc.integer({ min: -1, max: 1 }),
       unknownPhase: fc.boolean(),
-      type: fc.constantFrom('phase_started' as const, 'phase_completed' as const, 'phase_attempt_failed' as const, 'phase_deadline' as const),
+      type: fc.constantFrom('phase_started' as const, 'phase_completed' as const, 'phase_attempt_failed' as const, 'phase_deadline' as const, 'child_run_finished' as const),
     }),
   },
 );
@@ -150,7 +152,7 @@ class Fleet {
   at = 1;
   readonly events: RunEvent[] = [];
   /** Phase → { iteration, attempt } of its job in flight. */
-  readonly inFlight = new Map<string, { iteration: number; attempt: number; maxAttempts: number }>();
+  readonly inFlight = new Map<string, { iteration: number; attempt: number; maxAttempts: number; child: boolean }>();
   /** Accepted reports that carry usage (completions and failed attempts, noise included). */
   billedReports = 0;
 
@@ -174,7 +176,10 @@ class Fleet {
     for (const a of d.actions) {
       if (a.type === 'enqueue_phase') {
         const p = this.def.phases.find((x) => x.name === a.phase)!;
-        this.inFlight.set(a.phase, { iteration: a.iteration, attempt: 1, maxAttempts: p.retries + 1 });
+        this.inFlight.set(a.phase, { iteration: a.iteration, attempt: 1, maxAttempts: p.retries + 1, child: false });
+      } else if (a.type === 'start_child_run') {
+        // A child run is the phase's one attempt, whatever its retries.
+        this.inFlight.set(a.phase, { iteration: a.iteration, attempt: 1, maxAttempts: 1, child: true });
       } else if (a.type === 'cancel_phase') {
         this.inFlight.delete(a.phase);
       }
@@ -198,10 +203,17 @@ class Fleet {
             ? { type: s.type, ...base, attempt: 1, usage, model: 'm' }
             : s.type === 'phase_attempt_failed'
               ? { type: s.type, ...base, attempt: 1, error: transient, willRetry: true, usage }
-              : { type: s.type, ...base };
+              : s.type === 'child_run_finished'
+                ? { type: s.type, ...base, childRunId: `${phase}.${iteration}.run`, status: 'completed', usage, model: 'm' }
+                : { type: s.type, ...base };
       // Noise about a phase in flight at its current iteration is a real report: keep the job table honest.
       const job = this.inFlight.get(phase);
       const real = job && job.iteration === iteration;
+      // A child's outcome for a phase that runs no child run is refused, in flight or not.
+      if (s.type === 'child_run_finished' && this.def.phases.find((p) => p.name === phase)?.kind !== 'workflow') {
+        expect(this.send(event)).toBe(false);
+        return names.length > 0;
+      }
       if (real) return true;
       this.send(event);
       return names.length > 0;
@@ -210,6 +222,16 @@ class Fleet {
     const phase = names[s.pick % names.length]!;
     const job = this.inFlight.get(phase)!;
     const base = { at: this.at, phase, iteration: job.iteration, attempt: job.attempt };
+    if (job.child) {
+      // A child run reports once, when it ends: completed, failed (any failure), or cancelled (a stop).
+      if (s.kind === 'start') return true;
+      this.inFlight.delete(phase);
+      const status = s.kind === 'complete' ? 'completed' : s.kind === 'deadline' ? 'cancelled' : 'failed';
+      const childRunId = `${phase}.${job.iteration}.run`;
+      const accepted = this.send({ type: 'child_run_finished', at: this.at, phase, iteration: job.iteration, childRunId, status, usage, ...(status === 'completed' ? { model: 'm' } : { error: permanent }) });
+      expect(accepted).toBe(true);
+      return true;
+    }
     switch (s.kind) {
       case 'start':
         this.send({ type: 'phase_started', ...base });

@@ -270,6 +270,18 @@ class DecisionBuilder {
         this.failPhase(event.phase, phase, error, event.at);
         return true;
       }
+      case 'child_run_finished': {
+        const phase = this.current(event.phase, event.iteration);
+        const def = this.byName.get(event.phase);
+        if (!phase || def?.kind !== 'workflow' || !def.workflow) return false;
+        // The child's run is the phase's one attempt: it completes or fails the iteration as that attempt would.
+        const { at, phase: name, iteration, usage } = event;
+        if (event.status === 'completed') return this.apply({ type: 'phase_completed', at, phase: name, iteration, attempt: 1, usage, model: event.model ?? 'none' });
+        const error =
+          event.error ??
+          new FleetError('CHILD_RUN_FAILED', `child run ${event.childRunId} (${def.workflow}) ${event.status}`, { details: { child_run_id: event.childRunId } }).toJSON();
+        return this.apply({ type: 'phase_attempt_failed', at, phase: name, iteration, attempt: 1, error, willRetry: false, usage });
+      }
       case 'phase_budget_wait': {
         const phase = this.current(event.phase, event.iteration);
         if (!phase) return false;

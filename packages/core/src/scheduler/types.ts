@@ -230,6 +230,26 @@ export type SchedulerEvent =
       startedAt?: number | undefined;
       agent?: string | undefined;
     }
+  /**
+   * The child run of a `workflow:` phase iteration finished (`childRunId`). Accepted only while that
+   * iteration is in flight and the phase is a `workflow:` phase. `completed`: the phase completes
+   * (attempt 1) with the child's output (the shell carries it, as for `phase_completed`); `failed` or
+   * `cancelled`: the phase fails with `error` (no retry; `continue_on_error` applies). `usage` (the
+   * child's tokens) is added to the phase's and the run's; `model` (absent or `none`: the child made
+   * no model call) becomes the run's model.
+   */
+  | {
+      type: 'child_run_finished';
+      at: number;
+      phase: string;
+      iteration: number;
+      childRunId: string;
+      status: 'completed' | 'failed' | 'cancelled';
+      usage: TokenUsage;
+      model?: string | undefined;
+      /** Why the child did not complete (`CHILD_RUN_FAILED`); required unless `status` is `completed`. */
+      error?: SerializedFleetError | undefined;
+    }
   /** The manager-side deadline of a phase iteration passed (a worker died without a word). */
   | { type: 'phase_deadline'; at: number; phase: string; iteration: number }
   | { type: 'cancel_requested'; at: number; reason: string }
