@@ -25,11 +25,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { Queue, type Job } from 'bullmq';
+import { Job, Queue, createIORedisClient, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import { FLEET_BACKOFF } from '../queues/backoff.js';
-import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
+import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId, type PhaseJobData } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
@@ -177,6 +177,16 @@ interface PendingApply {
   output: { phase: string; value: unknown } | undefined;
   resolve: (applied: Applied) => void;
   reject: (err: unknown) => void;
+}
+
+/** A phase job with its queue and priority chosen, not yet added. */
+interface PlacedPhaseJob {
+  def: PhaseDefinition;
+  iteration: number;
+  jobId: string;
+  role: string;
+  queue: Queue;
+  priority: number;
 }
 
 /** Whether an outbox effect still fits the run as `state` shows it now. */
@@ -389,8 +399,8 @@ export class RunDriver {
     if (decision.accepted) {
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
-      await this.carryOut(meta, before, decision, result);
-      if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
+      const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version);
+      if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
     }
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
@@ -447,10 +457,84 @@ export class RunDriver {
     return { set, remove };
   }
 
-  private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined): Promise<void> {
-    await this.carryOutEffects(meta, decision.state, decision.actions.filter(isOutboxEffect), result);
+  /** @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}). */
+  private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined, outboxVersion: number | undefined): Promise<boolean> {
+    const effects = decision.actions.filter(isOutboxEffect);
+    const enqueues = outboxVersion === undefined ? undefined : this.onlyPhaseJobs(meta, effects);
+    let cleared = false;
+    if (enqueues && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, enqueues, outboxVersion);
+    else await this.carryOutEffects(meta, decision.state, effects, result);
     this.emitSpans(meta, before, decision);
     recordRunEvents(meta.workflow, decision.state, decision.events);
+    return cleared;
+  }
+
+  /** The phase jobs `effects` add, when that is all they do (and there is at least one); else undefined. */
+  private onlyPhaseJobs(meta: RunMeta, effects: readonly OutboxEffect[]): Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }> | undefined {
+    const jobs: Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }> = [];
+    for (const effect of effects) {
+      if (effect.type !== 'enqueue_phase') return undefined;
+      const def = meta.workflow.phases.find((p) => p.name === effect.phase);
+      if (!def) return undefined;
+      jobs.push({ def, iteration: effect.iteration, agent: effect.agent });
+    }
+    return jobs.length > 0 ? jobs : undefined;
+  }
+
+  /**
+   * A committer's carry-out of a commit whose effects are all phase jobs: their adds and the clearing
+   * of the commit's outbox entry go to Redis in one pipeline (one round trip instead of two), the
+   * clearing last and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the
+   * entry still goes only once its effects are durable. A stop before an effect (`beforeEffect`)
+   * carries out the effects before it, one by one, and leaves the entry.
+   *
+   * @returns whether the entry was cleared (false: a job was missing when the clearing ran; the
+   *   entry stays for a reconciler, whose adds are no-ops for the jobs that are stored).
+   * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
+   */
+  private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, jobs: ReadonlyArray<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>, outboxVersion: number): Promise<boolean> {
+    for (const [i, job] of jobs.entries()) {
+      try {
+        this.options.beforeEffect?.(meta.run_id, { type: 'enqueue_phase', phase: job.def.name, iteration: job.iteration, ...(job.agent !== undefined ? { agent: job.agent } : {}) });
+      } catch (err) {
+        const failed = (await Promise.allSettled(jobs.slice(0, i).map((j) => this.enqueuePhase(meta, state, j.def, j.iteration, j.agent)))).find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason as Error;
+        throw err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    const placed = await Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
+    // BullMQ's add scripts are defined on the connection once its queue is ready.
+    await Promise.all(placed.map((p) => p.queue.waitUntilReady()));
+    // A pipeline of the driver's connection, as BullMQ wraps it (its job adds queue onto that wrapper).
+    const pipeline = createIORedisClient(this.options.redis).pipeline();
+    let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
+    const added = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    added.catch(() => undefined);
+    // Each job is built inside its send span and queued on the pipeline before the span awaits.
+    const sends = placed.map((p) =>
+      this.sendPhaseJob(meta, state, p, (queue, name, data, opts) => {
+        void new Job(queue, name, data, opts, p.jobId).addJob(pipeline as unknown as Parameters<Job['addJob']>[0]).catch(() => undefined);
+        return added;
+      }),
+    );
+    this.store.queueClearOutboxIfAdded(pipeline, meta.run_id, outboxVersion, placed.map((p) => p.queue.toKey(p.jobId)), this.clock.now());
+    let left: unknown;
+    try {
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.slice(0, placed.length).find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      const clear = replies[placed.length];
+      if (!clear) throw new Error('clear-outbox-if-added: no reply');
+      settle?.resolve();
+      if (clear[0]) throw clear[0];
+      left = clear[1];
+    } catch (err) {
+      settle?.reject(err instanceof Error ? err : new Error(String(err)));
+      await Promise.allSettled(sends);
+      throw err;
+    }
+    await Promise.all(sends);
+    return Number(left) >= 0;
   }
 
   /**
@@ -661,10 +745,29 @@ export class RunDriver {
    * is a no-op), inside a `send <queue>` producer span whose context travels in the job data.
    */
   async enqueuePhase(meta: RunMeta, state: RunState, def: PhaseDefinition, iteration: number, chosen?: string): Promise<void> {
-    const runId = meta.run_id;
-    const jobId = phaseJobId(runId, def.name, iteration);
+    const placed = await this.placePhaseJob(meta, def, iteration, chosen);
+    await this.sendPhaseJob(meta, state, placed, async (queue, name, data, opts) => void (await queue.add(name, data, opts)));
+  }
+
+  /** Where a phase iteration's job goes (its role's queue) and its priority (./fair-priority.ts). */
+  private async placePhaseJob(meta: RunMeta, def: PhaseDefinition, iteration: number, chosen: string | undefined): Promise<PlacedPhaseJob> {
+    const jobId = phaseJobId(meta.run_id, def.name, iteration);
     const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await this.leastLoaded(def.agentSelect.agents) : def.agent);
     const queue = this.queueFor(role);
+    // Urgent runs first, and concurrency keys taking turns.
+    const priority = await fairPriority(this.options.store, queue, jobId, meta);
+    return { def, iteration, jobId, role, queue, priority };
+  }
+
+  /** Build a placed phase job's data and options inside a `send <queue>` producer span, and `add` it there. */
+  private async sendPhaseJob(
+    meta: RunMeta,
+    state: RunState,
+    placed: PlacedPhaseJob,
+    add: (queue: Queue, name: string, data: PhaseJobData, opts: JobsOptions & { jobId: string }) => Promise<void>,
+  ): Promise<void> {
+    const { def, iteration, jobId, role, queue, priority } = placed;
+    const runId = meta.run_id;
     const phaseSpan = state.phases[def.name]?.span;
     await withSpan(
       `send ${queue.name}`,
@@ -690,10 +793,9 @@ export class RunDriver {
           trace: carrierUnder(phaseSpan),
           ...(def.model !== undefined ? { model: def.model } : {}),
         });
-        await queue.add(def.name, data, {
+        await add(queue, def.name, data, {
           jobId,
-          // Urgent runs first, and concurrency keys taking turns (./fair-priority.ts).
-          priority: await fairPriority(this.options.store, queue, jobId, meta),
+          priority,
           sizeLimit: JOB_SIZE_LIMITS.phaseJob,
           attempts: def.retries + 1,
           backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },

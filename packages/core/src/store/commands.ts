@@ -20,6 +20,7 @@ const COMMANDS_DIR = fileURLToPath(new URL('../../src/store/commands/', import.m
 export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
+  clearOutboxIfAdded: { file: 'clear-outbox-if-added-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
   reserveBudget: { file: 'reserve-budget-1', keys: 1 },
   settleBudget: { file: 'settle-budget-1', keys: 1 },
@@ -91,6 +92,7 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       return undefined;
     case 'createRun':
     case 'clearOutbox':
+    case 'clearOutboxIfAdded':
     case 'claimDue':
     case 'reserveBudget':
     case 'settleBudget':

@@ -24,7 +24,7 @@
  * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
  * managers (or two reports processed at once) can never both apply on the same version.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { FleetError, type SerializedFleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
 import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
@@ -242,6 +242,8 @@ export class RunStore {
     this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
+    // Defined on the connection, so the pipelines made from it have it (queueClearOutboxIfAdded).
+    storeCommand(redis, 'clearOutboxIfAdded');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
     this.scanIndexScript = storeCommand<ScanIndexCommand>(redis, 'scanRunIndex');
   }
@@ -670,6 +672,23 @@ export class RunStore {
   async clearOutbox(id: string, versions: readonly number[], now = Date.now()): Promise<number> {
     if (versions.length === 0) return (await this.redis.hlen(this.outboxKey(id)));
     return this.clearOutboxScript(this.outboxKey(id), this.outboxesKey, id, String(now), ...versions.map(String));
+  }
+
+  /**
+   * Queue on `pipeline` (made from this store's connection) the clearing of the outbox entry
+   * `version`, done only when every job hash in `jobKeys` exists: sent after the adds of those
+   * jobs in the same pipeline, it clears the entry in the adds' round trip, and an add that failed
+   * leaves the entry for a reconciler (store script `clear-outbox-if-added-2`).
+   *
+   * @param jobKeys - BullMQ job hash keys (`queue.toKey(jobId)`), under this store's prefix.
+   * @returns the pipeline; its reply for this command is how many entries are left, or -1 when a
+   *   job is missing and nothing was cleared.
+   */
+  queueClearOutboxIfAdded(pipeline: ChainableCommander, id: string, version: number, jobKeys: readonly string[], now = Date.now()): ChainableCommander {
+    const commands = pipeline as unknown as Record<string, (...args: string[]) => ChainableCommander>;
+    const command = commands.fleetClearOutboxIfAdded;
+    if (!command) throw new Error('clear-outbox-if-added: the pipeline was not made from the store connection');
+    return command.call(pipeline, this.outboxKey(id), this.outboxesKey, id, String(now), String(version), ...jobKeys);
   }
 
   /**
