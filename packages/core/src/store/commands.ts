@@ -35,10 +35,25 @@ export const STORE_COMMANDS = {
 export type StoreCommandName = keyof typeof STORE_COMMANDS;
 
 /**
+ * After outbox entries were dropped: the run leaves the outboxes set when none is left, else it stays
+ * aged from now (what is left was written after the reconciler read the outbox). Expects KEYS[1] the
+ * run's outbox hash, KEYS[2] the outboxes zset, ARGV[1] the run id, ARGV[2] now (epoch ms); sets `left`.
+ */
+const OUTBOX_LEFT_LUA = `
+local left = redis.call('HLEN', KEYS[1])
+if left == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+end`;
+
+/**
  * Lua shared between scripts, included where a script has a line `-- @include <name>`: the retention
- * rules of a finished run (./retention.ts) are used by the commit and by the archive's scripts alike.
+ * rules of a finished run (./retention.ts) are used by the commit and by the archive's scripts alike, the
+ * outboxes set's update by both outbox clears.
  */
 const INCLUDES: Record<string, string> = {
+  'outbox-left': OUTBOX_LEFT_LUA,
   'retention-functions': RETAIN_FUNCTION_LUA,
   'retention-on-finished': ON_RUN_FINISHED_LUA,
   'retention-on-reopened': ON_RUN_REOPENED_LUA,

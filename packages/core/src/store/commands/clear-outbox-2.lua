@@ -14,10 +14,5 @@
 for i = 3, #ARGV do
   redis.call('HDEL', KEYS[1], ARGV[i])
 end
-local left = redis.call('HLEN', KEYS[1])
-if left == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-else
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-end
+-- @include outbox-left
 return left

@@ -18,10 +18,5 @@ for i = 4, #ARGV do
   if redis.call('EXISTS', ARGV[i]) == 0 then return -1 end
 end
 redis.call('HDEL', KEYS[1], ARGV[3])
-local left = redis.call('HLEN', KEYS[1])
-if left == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-else
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-end
+-- @include outbox-left
 return left
