@@ -3,7 +3,8 @@ import { TestClock, settledWithin } from './clock.js';
 
 describe('TestClock', () => {
   it('fires a timer when advanced past it, once, in due order; a cancelled one never', () => {
-    const clock = new TestClock();
+    // Frozen: the real time a busy machine spends between these lines must not move the clock.
+    const clock = new TestClock({ frozenAt: Date.UTC(2026, 0, 1) });
     const fired: string[] = [];
     clock.setTimer(60_000, () => fired.push('minute'));
     clock.setTimer(1000, () => fired.push('second'));
@@ -16,6 +17,20 @@ describe('TestClock', () => {
     clock.advance(60_000);
     expect(fired).toEqual(['second', 'minute']);
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a frozen clock stands still until advanced; its timers never fire on real time', async () => {
+    const at = Date.UTC(2026, 0, 1);
+    const clock = new TestClock({ frozenAt: at });
+    let fired = false;
+    clock.setTimer(0, () => (fired = true));
+    // A real 0 ms timeout set after the clock's timer runs after it would have (Node runs due timers in
+    // the order they were set), so this is the moment a real-time timer would have fired by.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(clock.now()).toBe(at);
+    expect(fired).toBe(false);
+    clock.advance(0);
+    expect(fired).toBe(true);
   });
 
   it('moves now() forward and refuses to go back', () => {

@@ -57,7 +57,9 @@ interface PendingTimer {
  * so a close that gives up on a stuck job is seen without waiting out the grace period.
  *
  * A timer fires when real time reaches it or when {@link advance} moves the clock past it, whichever
- * comes first, and only once.
+ * comes first, and only once. A clock made with `frozenAt` does not run with real time at all: it
+ * reads `frozenAt` plus what was advanced, and its timers fire only on {@link advance} (for unit
+ * tests of timer logic, where the real time a busy machine spends between two lines must not count).
  *
  * @example
  * const clock = new TestClock();
@@ -67,16 +69,24 @@ interface PendingTimer {
 export class TestClock implements Clock {
   #offsetMs = 0;
   readonly #timers = new Set<PendingTimer>();
+  readonly #frozenAt: number | undefined;
 
-  /** Epoch ms: real time plus every {@link advance} so far. */
+  /** @param options.frozenAt - epoch ms the clock stands at until advanced; without it the clock runs with real time. */
+  constructor(options: { frozenAt?: number } = {}) {
+    this.#frozenAt = options.frozenAt;
+  }
+
+  /** Epoch ms: real time (or `frozenAt`) plus every {@link advance} so far. */
   now(): number {
-    return Date.now() + this.#offsetMs;
+    return (this.#frozenAt ?? Date.now()) + this.#offsetMs;
   }
 
   setTimer(ms: number, fn: () => void): () => void {
     const timer: PendingTimer = { due: this.now() + Math.max(0, ms), fn, done: false, cancelReal: () => undefined };
-    const real = setTimeout(() => this.#fire(timer), Math.max(0, ms));
-    timer.cancelReal = () => clearTimeout(real);
+    if (this.#frozenAt === undefined) {
+      const real = setTimeout(() => this.#fire(timer), Math.max(0, ms));
+      timer.cancelReal = () => clearTimeout(real);
+    }
     this.#timers.add(timer);
     return () => {
       timer.done = true;
