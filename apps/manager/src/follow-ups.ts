@@ -5,7 +5,7 @@
  * workflow of a failed one. The manager's driver calls {@link FollowUps.carryOut} itself; workers
  * hand the same actions to the manager queue as `run_followup` reports.
  */
-import { contextOfSpanRef, carrierUnder, phaseJobId, toFleetError, FleetError, type FleetClient, type RunMeta, type RunResult, type RunState, type SpanRef, type WorkflowDefinition } from '@agentfleet/core';
+import { contextOfSpanRef, carrierUnder, phaseJobId, toFleetError, FleetError, type FleetClient, type RunMeta, type RunResult, type RunState, type SpanRef, type WorkflowDefinition, systemClock, type Clock } from '@agentfleet/core';
 import type { FollowUpAction, ManagerQueue, RunStore } from '@agentfleet/core/internal';
 import type { EndActions } from './end-actions.js';
 
@@ -22,6 +22,8 @@ export interface FollowUpsOptions {
   resolveWorkflow: (name: string) => Promise<WorkflowDefinition>;
   /** Where a fallback that could not start is reported. */
   warn: (message: string) => void;
+  /** The clock reports and run events are dated with (epoch ms); the system clock by default. */
+  clock?: Clock | undefined;
 }
 
 /**
@@ -30,7 +32,11 @@ export interface FollowUpsOptions {
  * so a replay of the same actions repeats none of it.
  */
 export class FollowUps {
-  constructor(private readonly options: FollowUpsOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: FollowUpsOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   /**
    * Carry out `actions` of run `meta` as `state` shows it.
@@ -90,7 +96,7 @@ export class FollowUps {
       const error = toFleetError(err);
       // The child that never started ends its phase as a failed child would.
       await managerQueue.report({
-        type: 'child_run_finished', run_id: meta.run_id, phase, iteration, child_run_id: childId, status: 'failed', at: Date.now(),
+        type: 'child_run_finished', run_id: meta.run_id, phase, iteration, child_run_id: childId, status: 'failed', at: this.clock.now(),
         error: new FleetError('CHILD_RUN_FAILED', `could not start workflow "${workflowName}": ${error.message}`).toJSON(),
         usage: { input_tokens: 0, output_tokens: 0 },
       });
@@ -106,7 +112,7 @@ export class FollowUps {
     const { store, managerQueue } = this.options;
     const parent = meta.links?.parent;
     if (!parent) return;
-    const report = { type: 'child_run_finished', run_id: parent.run_id, phase: parent.phase, iteration: parent.iteration, child_run_id: result.run_id, at: Date.now(), usage: result.usage } as const;
+    const report = { type: 'child_run_finished', run_id: parent.run_id, phase: parent.phase, iteration: parent.iteration, child_run_id: result.run_id, at: this.clock.now(), usage: result.usage } as const;
     const jobId = `${phaseJobId(parent.run_id, parent.phase, parent.iteration)}.child`;
     if (result.status === 'completed') {
       const output = await store.outputForReport(parent.run_id, parent.phase, parent.iteration, 1, { run_id: result.run_id, results: result.results });
@@ -139,12 +145,12 @@ export class FollowUps {
         if (!links.fallback_run_id) {
           await store.addLink(meta.run_id, 'fallback_run_id', fallbackId);
           // Followers of the failed run (`fleet run`) learn here which run carries on.
-          await store.appendEvent(meta.run_id, { type: 'fallback_started', at: Date.now(), workflow: workflowName, fallback_run_id: fallbackId });
+          await store.appendEvent(meta.run_id, { type: 'fallback_started', at: this.clock.now(), workflow: workflowName, fallback_run_id: fallbackId });
         }
       }
     } catch (err) {
       warn(`run ${meta.run_id}: fallback workflow "${workflowName}" could not start: ${toFleetError(err).message}`);
-      await store.appendEvent(meta.run_id, { type: 'fallback_failed', at: Date.now(), workflow: workflowName, error: toFleetError(err).message });
+      await store.appendEvent(meta.run_id, { type: 'fallback_failed', at: this.clock.now(), workflow: workflowName, error: toFleetError(err).message });
     }
   }
 }

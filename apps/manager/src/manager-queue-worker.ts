@@ -8,7 +8,7 @@
  * Job data that does not match the contract ends the job at once (`unrecoverableJob`,
  * `INVALID_INPUT`); anything else a report throws goes back to BullMQ, which retries the report.
  */
-import { isTerminalRun, unrecoverableJob, MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData, type SchedulerEvent } from '@agentfleet/core';
+import { isTerminalRun, unrecoverableJob, MANAGER_QUEUE, ManagerJobDataSchema, type ManagerJobData, type SchedulerEvent, systemClock, type Clock } from '@agentfleet/core';
 import { isEventRejected, type RunDriver, type RunStore } from '@agentfleet/core/internal';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -34,6 +34,8 @@ export interface ManagerQueueWorkerOptions {
   onError: (err: Error) => void;
   /** Where a report that failed for good is reported. */
   warn: (message: string) => void;
+  /** The clock a taken deadline and a refused cancel's event are dated with (epoch ms); the system clock by default. */
+  clock?: Clock | undefined;
 }
 
 /**
@@ -42,6 +44,7 @@ export interface ManagerQueueWorkerOptions {
  */
 export async function startManagerQueueWorker(options: ManagerQueueWorkerOptions): Promise<Worker<ManagerJobData>> {
   const { store, driver, redis, followUps, deadlines, warn } = options;
+  const clock = options.clock ?? systemClock;
 
   async function handle(job: Job<ManagerJobData>): Promise<void> {
     const parsed = ManagerJobDataSchema.safeParse(job.data);
@@ -58,14 +61,14 @@ export async function startManagerQueueWorker(options: ManagerQueueWorkerOptions
     const output = carriesOutput ? { phase: data.phase, value: data.output_ref ? await store.readStagedOutput(data.run_id, data.output_ref) : data.output } : undefined;
     // An event the scheduler cannot decide is refused for good and recorded on the run by the driver
     // (`event_rejected`): this report is done with, as one whose event was refused as stale.
-    const decision = await driver.apply(data.run_id, toSchedulerEvent(data), { output }).then(
+    const decision = await driver.apply(data.run_id, toSchedulerEvent(data, clock.now()), { output }).then(
       (applied) => applied.decision,
       (err: unknown) => {
         if (!isEventRejected(err)) throw err;
         return { accepted: false };
       },
     );
-    if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(store, data.run_id, data.reason, data.at);
+    if (data.type === 'cancel_requested' && !decision.accepted) await recordIgnoredCancel(store, data.run_id, data.reason, data.at, clock.now());
     if ((data.type === 'phase_completed' || data.type === 'child_run_finished') && data.output_ref) await redis.del(data.output_ref);
     // A phase deadline the decision refused is stale.
     if (deadline && !decision.accepted) await store.removeDeadline(deadline);
@@ -96,13 +99,13 @@ export async function startManagerQueueWorker(options: ManagerQueueWorkerOptions
  * before the cancel arrived): say so in the run's events, so whoever asked sees why nothing was
  * cancelled. A redelivered cancel of a run it cancelled leaves no second trace.
  */
-async function recordIgnoredCancel(store: RunStore, runId: string, reason: string, requestedAt: number): Promise<void> {
+async function recordIgnoredCancel(store: RunStore, runId: string, reason: string, requestedAt: number, now: number): Promise<void> {
   const { state } = await store.getRun(runId);
   if (!isTerminalRun(state.status) || state.status === 'cancelled') return;
   const finishedAt = state.finishedAt === undefined ? '' : ` at ${new Date(state.finishedAt).toISOString()}`;
   await store.appendEvent(runId, {
     type: 'cancel_ignored',
-    at: Date.now(),
+    at: now,
     reason,
     status: state.status,
     message: `the cancel requested at ${new Date(requestedAt).toISOString()} arrived after the run had ${state.status}${finishedAt}; nothing was cancelled`,
@@ -110,7 +113,7 @@ async function recordIgnoredCancel(store: RunStore, runId: string, reason: strin
 }
 
 /** The scheduler event of a report (every type but `run_followup`, which carries no event). */
-function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' }>): SchedulerEvent {
+function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' }>, now: number): SchedulerEvent {
   switch (data.type) {
     case 'phase_completed':
       return {
@@ -153,7 +156,7 @@ function toSchedulerEvent(data: Exclude<ManagerJobData, { type: 'run_followup' }
       };
     case 'phase_deadline':
       // Checked when taken, so it is due now (a pushed-back deadline fires later than it was first set for).
-      return { type: 'phase_deadline', at: Date.now(), phase: data.phase, iteration: data.iteration };
+      return { type: 'phase_deadline', at: now, phase: data.phase, iteration: data.iteration };
     case 'cancel_requested':
       return { type: 'cancel_requested', at: data.at, reason: data.reason };
     case 'external_event':

@@ -172,7 +172,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     { lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, clock, ...options.endActions },
     (message) => onError(new Error(message)),
   );
-  const followUps = new FollowUps({ store, client, managerQueue, endActions, resolveWorkflow: resolveByName, warn });
+  const followUps = new FollowUps({ store, client, managerQueue, endActions, resolveWorkflow: resolveByName, warn, clock });
   const driver = new RunDriver({ redis, prefix: options.prefix, store, log, deadlineGraceMs, clock, followUp: (meta, actions, state, result) => followUps.carryOut(meta, actions, state, result) });
   // Every queue any process has added phase jobs to, served or not.
   const queueMetrics = observeQueues({ redis, prefix: options.prefix, roles: async () => new Set([...driver.roles(), ...(await redis.smembers(agentQueuesKey(options.prefix)))]) });
@@ -205,6 +205,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
     onError,
     warn,
+    clock,
   });
   // Fires of the schedules (BullMQ job schedulers on the `schedules` queue) start their runs here.
   const schedules = await startScheduleWorker({ redis, prefix: options.prefix, client, log, resolveWorkflow: resolveByName, lockDurationMs: options.lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, onError, clock });

@@ -415,7 +415,7 @@ export class RunDriver {
       await this.store
         .appendEvent(runId, {
           type: 'event_rejected',
-          at: Date.now(),
+          at: this.clock.now(),
           event: event.type,
           ...('phase' in event ? { phase: event.phase } : {}),
           ...('iteration' in event ? { iteration: event.iteration } : {}),
@@ -609,8 +609,8 @@ export class RunDriver {
    * first phase jobs from its own outbox entry). A run already started is refused as a duplicate.
    */
   private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>): Promise<void> {
-    if ((await admitRun(this.options.store, meta, state, Date.now())) !== 'admitted') return;
-    await this.apply(meta.run_id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs } });
+    if ((await admitRun(this.options.store, meta, state, this.clock.now())) !== 'admitted') return;
+    await this.apply(meta.run_id, { type: 'run_started', at: this.clock.now() }, { known: { meta, state, outputs } });
   }
 
   /**
