@@ -488,8 +488,9 @@ export class RunDriver {
    * entry still goes only once its effects are durable. A stop before an effect (`beforeEffect`)
    * carries out the effects before it, one by one, and leaves the entry.
    *
-   * @returns whether the entry was cleared (false: a job was missing when the clearing ran; the
-   *   entry stays for a reconciler, whose adds are no-ops for the jobs that are stored).
+   * @returns whether the entry was cleared. False when a job was missing when the clearing ran: every
+   *   add answered without an error, so the job was stored and is already gone (finished and removed,
+   *   or cancelled); the caller then clears the entry as it does after any carry-out.
    * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
    */
   private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, jobs: ReadonlyArray<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>, outboxVersion: number): Promise<boolean> {
