@@ -125,6 +125,11 @@ describe('run state', () => {
       expect((err as FleetError).details).toEqual({ run_id: 'r-bad', document: 'state', field: 'phases.planIt.status' });
     }
   });
+  it('refuses to write a state that does not fit the layout with an INTERNAL error naming the run and the field', () => {
+    const bad = { ...fullState, phases: { ...fullState.phases, planIt: { ...fullState.phases.planIt, status: 'sleeping' } } } as unknown as RunState;
+    expect(() => encodeRunState(bad, 'r-write')).toThrow(FleetError);
+    expect(() => encodeRunState(bad, 'r-write')).toThrow(/run "r-write": .*phases\.planIt\.status/);
+  });
 });
 
 describe('meta, result and outbox entry', () => {

@@ -302,6 +302,16 @@ function layoutOf(runId: string, doc: RunDocument, value: unknown): number {
   throw malformed(runId, doc, `layout version ${JSON.stringify(v)} is not one this version reads (none or ${RUN_RECORD_VERSION}): written by a newer AgentFleet?`, 'v');
 }
 
+/**
+ * A document in the stored layout; a value that does not fit (a bug in the writer, never user input)
+ * is an `INTERNAL` error naming the run and the field instead of a bare ZodError.
+ */
+function encodeWith<T>(runId: string, doc: RunDocument, codec: z.ZodType<T>, value: T): string {
+  const encoded = codec.safeEncode(value);
+  if (!encoded.success) throw fromIssues(runId, doc, encoded.error);
+  return JSON.stringify(encoded.data);
+}
+
 function decodeWith<T>(runId: string, doc: RunDocument, codec: z.ZodType<T>, value: unknown): T {
   const parsed = codec.safeDecode(value);
   if (!parsed.success) throw fromIssues(runId, doc, parsed.error);
@@ -323,9 +333,12 @@ export function decodeRunState(runId: string, raw: string): RunState {
   return decodeWith(runId, 'state', runStateCodec, value);
 }
 
-/** A run state as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
-export function encodeRunState(state: RunState): string {
-  return JSON.stringify(runStateCodec.encode(state));
+/**
+ * A run state as stored (JSON, layout {@link RUN_RECORD_VERSION}).
+ * @throws FleetError `INTERNAL` naming `runId` and the field when the state does not fit the layout.
+ */
+export function encodeRunState(state: RunState, runId = '(not named)'): string {
+  return encodeWith(runId, 'state', runStateCodec, state);
 }
 
 /**
@@ -340,7 +353,7 @@ export function decodeRunMeta(runId: string, raw: string): RunMeta {
 
 /** A run meta as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
 export function encodeRunMeta(meta: RunMeta): string {
-  return JSON.stringify(runMetaCodec.encode(meta));
+  return encodeWith(meta.run_id, 'meta', runMetaCodec, meta);
 }
 
 /**
@@ -355,7 +368,7 @@ export function decodeRunResult(runId: string, raw: string): RunResult & { resul
 
 /** A run result as stored (JSON, layout {@link RUN_RECORD_VERSION}); `results_in_context` kept when set. */
 export function encodeRunResult(result: RunResult & { results_in_context?: string[] }): string {
-  return JSON.stringify(runResultCodec.encode(result));
+  return encodeWith(result.run_id, 'result', runResultCodec, result);
 }
 
 /**
@@ -369,8 +382,8 @@ export function decodeOutboxEntry(runId: string, raw: string): OutboxEntry {
 }
 
 /** An outbox entry as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
-export function encodeOutboxEntry(entry: OutboxEntry): string {
-  return JSON.stringify(outboxEntryCodec.encode(entry));
+export function encodeOutboxEntry(entry: OutboxEntry, runId = '(not named)'): string {
+  return encodeWith(runId, 'outbox entry', outboxEntryCodec, entry);
 }
 
 /**
