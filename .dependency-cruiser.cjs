@@ -5,6 +5,18 @@
 //   TypeScript before compilation, so `import type` edges count (import-x exempts them).
 // - The domain layer (workflow, scheduler, errors, queue contracts) imports no I/O module.
 // - @agentfleet/core imports neither @agentfleet/host nor an app, nor the OpenTelemetry SDK.
+
+/** The domain layer's sources (tests beside them excluded). */
+const DOMAIN = {
+  path: [
+    '^packages/core/src/workflow/',
+    '^packages/core/src/scheduler/',
+    '^packages/core/src/errors\\.ts$',
+    '^packages/core/src/queues/contracts\\.ts$',
+  ],
+  pathNot: ['\\.test\\.ts$'],
+};
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -29,15 +41,7 @@ module.exports = {
       comment:
         'The domain layer (workflow, scheduler, errors, queue contracts) is pure: it imports no Redis, BullMQ, ' +
         'file, network, database or telemetry SDK module.',
-      from: {
-        path: [
-          '^packages/core/src/workflow/',
-          '^packages/core/src/scheduler/',
-          '^packages/core/src/errors\\.ts$',
-          '^packages/core/src/queues/contracts\\.ts$',
-        ],
-        pathNot: ['\\.test\\.ts$'],
-      },
+      from: DOMAIN,
       to: {
         // Resolved under node_modules, or the bare name when the package is not installed beside it.
         path: [
@@ -52,15 +56,7 @@ module.exports = {
       name: 'domain-imports-no-node-io',
       severity: 'error',
       comment: 'The domain layer reads no files and opens no sockets.',
-      from: {
-        path: [
-          '^packages/core/src/workflow/',
-          '^packages/core/src/scheduler/',
-          '^packages/core/src/errors\\.ts$',
-          '^packages/core/src/queues/contracts\\.ts$',
-        ],
-        pathNot: ['\\.test\\.ts$'],
-      },
+      from: DOMAIN,
       to: {
         dependencyTypes: ['core'],
         path: ['^(node:)?(fs|fs/promises|net|tls|http|https|dgram|child_process)$'],
