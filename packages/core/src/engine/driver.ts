@@ -134,11 +134,18 @@ export function phaseDeadlineMs(def: PhaseDefinition, graceMs: number): number {
   return phaseDeadlineAfterMs(def, graceMs);
 }
 
-/** The roles `load_balanced` phases of a workflow choose among, in order of first mention. */
+const balancedRolesOf = new WeakMap<RunMeta['workflow'], string[]>();
+
+/** The roles `load_balanced` phases of a workflow choose among, in order of first mention (found once per definition: read on every commit). */
 function balancedRoles(definition: RunMeta['workflow']): string[] {
-  const roles = new Set<string>();
-  for (const p of definition.phases) if (p.agentSelect?.type === 'load_balanced') p.agentSelect.agents.forEach((r) => roles.add(r));
-  return [...roles];
+  let roles = balancedRolesOf.get(definition);
+  if (!roles) {
+    const found = new Set<string>();
+    for (const p of definition.phases) if (p.agentSelect?.type === 'load_balanced') p.agentSelect.agents.forEach((r) => found.add(r));
+    roles = [...found];
+    balancedRolesOf.set(definition, roles);
+  }
+  return roles;
 }
 
 /** Whether a run's workflow has an end action to carry out (not absent, not `none`). */
@@ -727,20 +734,6 @@ export class RunDriver {
     return Object.fromEntries(roles.map((r, i) => [r, counts[i] as number]));
   }
 
-  /** The role with the least work waiting among `agents` (ties: the first listed), for an enqueue that names none. */
-  private async leastLoaded(agents: readonly string[]): Promise<string> {
-    let best = agents[0] as string;
-    let bestCount = Number.POSITIVE_INFINITY;
-    for (const role of agents) {
-      const count = await this.queueDepth(role);
-      if (count < bestCount) {
-        best = role;
-        bestCount = count;
-      }
-    }
-    return best;
-  }
-
   /**
    * Add a phase iteration's job to its role's queue (id `<run>.<phase>.<iteration>`: adding it again
    * is a no-op), inside a `send <queue>` producer span whose context travels in the job data.
@@ -753,7 +746,9 @@ export class RunDriver {
   /** Where a phase iteration's job goes (its role's queue) and its priority (./fair-priority.ts). */
   private async placePhaseJob(meta: RunMeta, def: PhaseDefinition, iteration: number, chosen: string | undefined): Promise<PlacedPhaseJob> {
     const jobId = phaseJobId(meta.run_id, def.name, iteration);
-    const role = chosen ?? (def.agentSelect?.type === 'load_balanced' ? await this.leastLoaded(def.agentSelect.agents) : def.agent);
+    // decide names the role of every `load_balanced` enqueue; one from an outbox entry an older version
+    // wrote names none and goes to the phase's default role (the first listed).
+    const role = chosen ?? def.agent;
     const queue = this.queueFor(role);
     // Urgent runs first, and concurrency keys taking turns.
     const priority = await fairPriority(this.options.store, queue, jobId, meta);
