@@ -1,12 +1,14 @@
 /**
  * A pool that serves several roles takes the next phase of a run it just committed from its own
- * last commit (`RunDriver.recentRun`), after checking the stored version, instead of reading the run
- * and its context again; one gone stale while the phase works (another process committed since)
- * still ends in the right result, through the version fence.
+ * last commit (`RunDriver.recentRun`) instead of reading the run and its context again, checking the
+ * stored version beside the work; one gone stale while the phase works (another process committed
+ * since) still ends in the right result, through the version fence, and the work of an iteration the
+ * run ended meanwhile is aborted as cancelled.
  */
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
-import type { LlmRequest, LlmResponse } from '@agentfleet/core';
+import { FleetError, agentQueueName, createLogger, phaseJobId, type LlmRequest, type LlmResponse } from '@agentfleet/core';
 import { RunDriver, RunStore } from '@agentfleet/core/internal';
+import { Queue, QueueEvents } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
@@ -157,6 +159,78 @@ describe('a pool reuses the run it just committed', () => {
     } finally {
       await poolA.close(1000);
       await poolB.close(1000);
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+  it('the work of an iteration the run ended after the job was taken (checked beside the work) is aborted as PHASE_CANCELLED, and nothing of it is committed', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('recent-run-ended');
+    const conn = connect(url, prefix);
+    // The design's model call is entered, then the run is cancelled, then the pool's version check
+    // answers: in that order, so the check can only find out after the work began.
+    let designEntered: () => void = () => undefined;
+    const entered = new Promise<void>((resolve) => (designEntered = resolve));
+    let designAborted: (reason: unknown) => void = () => undefined;
+    const abortReason = new Promise<unknown>((resolve) => (designAborted = resolve));
+    const llm = new (class extends RecordingLlm {
+      override async generate(request: LlmRequest): Promise<LlmResponse> {
+        if ((request.inputs as unknown as RoleInput).phase !== 'design') return super.generate(request);
+        designEntered();
+        const { signal } = request;
+        await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+        designAborted(signal.reason);
+        throw signal.reason;
+      }
+    })(Object.values(BUILTIN_ROLES));
+    // Commits the cancel and stops before carrying out its effects (no cancel is published, no job
+    // removed), as a canceller that died after its commit: only the version check can tell the pool.
+    const canceller = new RunDriver({
+      redis: conn.redis,
+      prefix,
+      store: conn.store,
+      log: createLogger({ name: 'test', level: 'silent' }),
+      followUp: () => Promise.resolve(),
+      beforeEffect: () => {
+        throw new Error('stopped before the effects');
+      },
+    });
+    const events = new QueueEvents(agentQueueName('designer'), { connection: { url }, prefix });
+    const designQueue = new Queue(agentQueueName('designer'), { connection: conn.redis, prefix });
+    const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.coder!], llm);
+    const getVersion = RunStore.prototype.getVersion;
+    try {
+      await events.waitUntilReady();
+      RunStore.prototype.getVersion = async function (this: RunStore, runId: string) {
+        const before = await getVersion.call(this, runId);
+        const { state } = await this.getRun(runId);
+        if (state.phases.design?.status === 'queued' && state.status === 'active') {
+          await entered;
+          await canceller.apply(runId, { type: 'cancel_requested', at: Date.now(), reason: 'cancelled in the test' }).catch(() => undefined);
+          return getVersion.call(this, runId);
+        }
+        return before;
+      };
+      const id = await conn.client.submit({ workflow, requirements: 'A todo API', provider: 'offline' });
+      const reason = await abortReason;
+      expect(reason).toBeInstanceOf(FleetError);
+      expect((reason as FleetError).code).toBe('PHASE_CANCELLED');
+      expect((reason as FleetError).message).toContain('ended phase "design" iteration 1 while it was being worked on');
+      // The job ends for good (a cancellation is not retried), and the run shows what the cancel committed.
+      const job = await designQueue.getJob(phaseJobId(id, 'design', 1));
+      await expect(job!.waitUntilFinished(events)).rejects.toThrow('ended phase "design" iteration 1');
+      const { state } = await conn.store.getRun(id);
+      expect(state.status).toBe('cancelled');
+      const recorded = await runEvents(conn.store, id);
+      expect(countEvents(recorded, 'phase_completed', 'design')).toBe(0);
+      expect(countEvents(recorded, 'phase_queued', 'code')).toBe(0);
+      expect(llm.upstream.has('code')).toBe(false);
+    } finally {
+      RunStore.prototype.getVersion = getVersion;
+      await pool.close(1000);
+      await events.close();
+      await designQueue.close();
+      await canceller.close();
       await conn.close();
       await cleanupPrefix(url, prefix);
     }

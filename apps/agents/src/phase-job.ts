@@ -155,6 +155,12 @@ export interface PhaseJobContext {
   /** When the worker took the job, epoch ms: the phase's time includes reading its inputs. */
   started: number;
   /**
+   * Aborted when the attempt is to stop as cancelled: by the manager ({@link PhaseJobHost.cancel}),
+   * or when the run turns out to have ended this iteration after the work began (its reason is then a
+   * FleetError `PHASE_CANCELLED`). Give it to {@link attemptSignal}.
+   */
+  cancel: AbortSignal;
+  /**
    * Commit the attempt's outcome (with its start, unless already written) and carry out the decision.
    * @param output - the phase output, for a completion.
    * @returns false when the run refused it (the phase had ended meanwhile: cancelled, timed out).
@@ -174,6 +180,37 @@ export interface PhaseJobHost {
   commitRetryLimitMs?: number | undefined;
   /** Told of each failed commit try (Redis trouble) and the wait before the next, ms. */
   onCommitRetry?: ((err: unknown, waitMs: number) => void) | undefined;
+  /** BullMQ's cancel signal of the job (aborted by the manager's cancel). */
+  cancel?: AbortSignal | undefined;
+  /**
+   * Make sure a remembered run is still the stored one before the work starts, not beside it: for
+   * work whose side effects begin at once (a tool phase's call), so none begins for an iteration the
+   * run already ended. An agent's first side effect waits for a model reply, by which time the check
+   * beside the work has answered. @defaultValue false
+   */
+  checkBeforeWork?: boolean | undefined;
+}
+
+/** A run as read (or remembered) with its shared context's outputs. */
+type RunRead = { meta: RunMeta; state: RunState; outputs: Record<string, unknown> };
+
+/** Whether the run, as `state` shows it, still wants the job's iteration worked on. */
+function stillWanted(state: RunState, data: PhaseJobData): boolean {
+  const p = state.phases[data.phase];
+  // A phase waiting for its message batch is still in flight: its job came back to go on.
+  return !isTerminalRun(state.status) && p !== undefined && p.iteration === data.iteration && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || isBatchWait(p));
+}
+
+/**
+ * The stored run when it moved on from `remembered` (another commit since: a cancel, another
+ * process's), after dropping the remembered copy; undefined when `remembered` is still current. The
+ * version costs a few bytes to read, the run and its context only when it moved.
+ * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
+ */
+async function storedIfMoved(driver: RunDriver, runId: string, remembered: RunRead): Promise<RunRead | undefined> {
+  if ((await driver.store.getVersion(runId)) === remembered.state.version) return undefined;
+  driver.forgetRun(runId);
+  return driver.store.getRunWithOutputs(runId);
 }
 
 /**
@@ -211,20 +248,44 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
+      // Aborted when the run turns out to have ended this iteration after the work began.
+      const superseded = new AbortController();
+      const cancel = host.cancel ? AbortSignal.any([host.cancel, superseded.signal]) : superseded.signal;
+      let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined;
+      let startWrite: Promise<void> | undefined;
+      let committing = false;
       // The run as this process committed it last, when that shows this iteration queued (this process
-      // finished the phase before it) and is still the stored version; else one read. A first take
-      // only: a job taken again after a crash reads what is stored.
+      // finished the phase before it); else one read. A first take only: a job taken again after a
+      // crash reads what is stored.
       const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
       const recentPhase = recent?.state.phases[data.phase];
-      let usable = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
-      if (usable && (await host.driver.store.getVersion(data.run_id)) !== usable.state.version) {
-        host.driver.forgetRun(data.run_id);
-        usable = undefined;
+      let run: RunRead | undefined = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
+      if (run) {
+        const check = storedIfMoved(host.driver, data.run_id, run);
+        if (host.checkBeforeWork) {
+          run = (await check) ?? run;
+        } else {
+          // Whether the remembered run is still the stored one is asked beside the work, not before it
+          // (one round trip less per phase): a queued iteration's inputs (its upstream outputs) do not
+          // change while it stays queued, and the commit is fenced by the version (a stale remembered
+          // run costs the commit one retry, never a wrong one). What a stale one could cost is the work
+          // of an iteration the run ended meanwhile (cancelled, failed, past its deadline): the check
+          // aborts that work as a cancellation.
+          check.then(
+            (stored) => {
+              if (!stored) return;
+              if (!stillWanted(stored.state, data)) superseded.abort(new FleetError('PHASE_CANCELLED', `run ${data.run_id} ended phase "${data.phase}" iteration ${data.iteration} while it was being worked on`));
+              else if (!committing && !startWrite) known = stored;
+            },
+            // The commit's fence decides without it.
+            () => undefined,
+          );
+        }
       }
-      const { meta, state, outputs } = usable ?? (await host.driver.store.getRunWithOutputs(data.run_id));
+      run ??= await host.driver.store.getRunWithOutputs(data.run_id);
+      const { meta, state, outputs } = run;
       const phaseState = state.phases[data.phase];
-      // A phase waiting for its message batch is still in flight: its job came back to go on.
-      if (isTerminalRun(state.status) || !phaseState || phaseState.iteration !== data.iteration || (!IN_FLIGHT_PHASE_STATUSES.includes(phaseState.status) && !isBatchWait(phaseState))) {
+      if (!phaseState || !stillWanted(state, data)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
         // before enqueuing what came next, which its commit left in the run's outbox.
         if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
@@ -234,8 +295,7 @@ export async function withPhaseJob(
       // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
       // re-take) records no new start.
       const alreadyStarted = (phaseState.status === 'running' || isBatchWait(phaseState)) && phaseState.attempts === attempt;
-      let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined = { meta, state, outputs };
-      let startWrite: Promise<void> | undefined;
+      known ??= { meta, state, outputs };
       const timer = alreadyStarted
         ? undefined
         : setTimeout(() => {
@@ -247,6 +307,7 @@ export async function withPhaseJob(
           }, START_RECORD_AFTER_MS);
       const commit = async (outcome: AttemptOutcome, output?: unknown): Promise<boolean> => {
         clearTimeout(timer);
+        committing = true;
         const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
         await startWrite;
         let tryKnown = known;
@@ -295,7 +356,7 @@ export async function withPhaseJob(
           output,
         );
       try {
-        return await work({ data, attempt, ref, meta, state, outputs, started, commit, complete });
+        return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete });
       } finally {
         clearTimeout(timer);
       }

@@ -172,7 +172,7 @@ interface ProcessContext {
 
 /** Run one attempt of one phase iteration. */
 async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: HostedJob, ctx: ProcessContext): Promise<PhaseJobResult> {
-  const { token, signal: bullSignal } = hosted;
+  const { token } = hosted;
   const store = ctx.driver.store;
   return withPhaseJob(job, hosted.phaseHost, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;
@@ -181,7 +181,7 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       if (!phaseDef || !phaseState) throw unrecoverableJob('INVALID_INPUT', `run ${data.run_id} has no phase "${data.phase}"`);
       const input = buildRoleInput(meta, state, phaseDef, outputs);
 
-      const attemptSig = attemptSignal(data.timeout_ms, bullSignal, hosted.clock);
+      const attemptSig = attemptSignal(data.timeout_ms, phase.cancel, hosted.clock);
       const signal = attemptSig.signal;
       // The offline model never calls tools: its phases run as they would without them.
       const offline = ctx.llm.provider === 'offline';

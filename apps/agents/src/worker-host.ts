@@ -167,11 +167,12 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
   let queueMetrics: QueueObserver | undefined;
   let closing: Promise<void> | undefined;
 
-  const phaseHost = (job: Job, role: string, queueName: string): PhaseJobHost => ({
+  const phaseHost = (job: Job, role: string, queueName: string, signal: AbortSignal | undefined): PhaseJobHost => ({
     driver,
     manager,
     queueName,
     role,
+    cancel: signal,
     onCommitRetry: (err: unknown, waitMs: number) =>
       log.warn({ job_id: job.id, wait_ms: waitMs, err: (err as Error).message }, 'commit failed on a Redis error; the outcome is kept and the commit retried'),
   });
@@ -191,7 +192,7 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
         const queueName = agentQueueName(role);
         const worker: Worker<PhaseJobData, PhaseJobResult> = new Worker<PhaseJobData, PhaseJobResult>(
           queueName,
-          (job, token, signal) => process(job, { phaseHost: phaseHost(job, role, queueName), token, signal, rateLimit: (ms) => worker.rateLimit(ms), clock }),
+          (job, token, signal) => process(job, { phaseHost: phaseHost(job, role, queueName, signal), token, signal, rateLimit: (ms) => worker.rateLimit(ms), clock }),
           {
             connection: bull,
             prefix: options.prefix,

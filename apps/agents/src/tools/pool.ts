@@ -81,11 +81,12 @@ interface ToolProcessContext {
 
 /** Run one attempt of one tool phase iteration and report it. */
 async function processToolJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: HostedJob, ctx: ToolProcessContext): Promise<PhaseJobResult> {
-  return withPhaseJob(job, hosted.phaseHost, async (phase) => {
+  // A tool's call is its side effect, sent at once: the run is checked to still want the iteration first.
+  return withPhaseJob(job, { ...hosted.phaseHost, checkBeforeWork: true }, async (phase) => {
     const { data, attempt, ref, meta, state, outputs } = phase;
       const def = meta.workflow.phases.find((p) => p.name === data.phase);
       const toolName = def?.tool ?? '(none)';
-      const attemptSig = attemptSignal(data.timeout_ms, hosted.signal, hosted.clock);
+      const attemptSig = attemptSignal(data.timeout_ms, phase.cancel, hosted.clock);
       const signal = attemptSig.signal;
       try {
         if (!def || def.kind !== 'tool' || !def.tool) throw new FleetError('INVALID_WORKFLOW', `phase "${data.phase}" of run ${data.run_id} is not a tool phase, but it was queued for the tools pool`);

@@ -364,6 +364,10 @@ export class RunDriver {
     known: KnownRun | undefined,
   ): Promise<{ applied: Applied; accepted: boolean[]; rejected: Array<FleetError | undefined>; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
     const now = this.clock.now();
+    // The phase jobs of the try being committed, placed (their fair priority asked for) while the
+    // commit is in flight: the priority is one Redis reply the add needs, and it does not depend on
+    // whether the commit lands, so it shares the commit's round trip instead of following it.
+    let placing: Promise<PlacedPhaseJob[]> | undefined;
     let accepted: boolean[] = [];
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
@@ -391,7 +395,10 @@ export class RunDriver {
         let decision: Decision = batched;
         // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
         decision = withConcurrencyRelease(meta, decision);
-        if (decision.accepted) this.assignSpans(meta, decision);
+        if (decision.accepted) {
+          this.assignSpans(meta, decision);
+          placing = this.placeEnqueues(meta, decision);
+        }
         return decision;
       },
       {
@@ -406,7 +413,7 @@ export class RunDriver {
     if (decision.accepted) {
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
-      const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version);
+      const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placing);
       if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
     }
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
@@ -464,12 +471,37 @@ export class RunDriver {
     return { set, remove };
   }
 
-  /** @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}). */
-  private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined, outboxVersion: number | undefined): Promise<boolean> {
+  /**
+   * Place the phase jobs a decision enqueues (role queue and fair priority, ./fair-priority.ts),
+   * without waiting: started while the decision's commit is sent, so both replies come back in one
+   * round trip. A try whose commit is refused leaves its priorities counted in their fairness zsets
+   * until a later call finds the jobs missing, which costs fairness accuracy only, never a job.
+   * @returns undefined when the decision enqueues nothing; the promise never rejects unheard.
+   */
+  private placeEnqueues(meta: RunMeta, decision: Decision): Promise<PlacedPhaseJob[]> | undefined {
+    const jobs = this.onlyPhaseJobs(meta, decision.actions.filter(isOutboxEffect));
+    if (!jobs) return undefined;
+    const placing = Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
+    placing.catch(() => undefined);
+    return placing;
+  }
+
+  /**
+   * @param placing - the decision's phase jobs as {@link placeEnqueues} placed them during the commit.
+   * @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}).
+   */
+  private async carryOut(
+    meta: RunMeta,
+    before: RunState,
+    decision: Decision,
+    result: RunResult | undefined,
+    outboxVersion: number | undefined,
+    placing: Promise<PlacedPhaseJob[]> | undefined,
+  ): Promise<boolean> {
     const effects = decision.actions.filter(isOutboxEffect);
     const enqueues = outboxVersion === undefined ? undefined : this.onlyPhaseJobs(meta, effects);
     let cleared = false;
-    if (enqueues && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, enqueues, outboxVersion);
+    if (enqueues && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, enqueues, outboxVersion, placing);
     else await this.carryOutEffects(meta, decision.state, effects, result);
     this.emitSpans(meta, before, decision);
     recordRunEvents(meta.workflow, decision.state, decision.events);
@@ -500,7 +532,13 @@ export class RunDriver {
    *   or cancelled); the caller then clears the entry as it does after any carry-out.
    * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
    */
-  private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, jobs: ReadonlyArray<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>, outboxVersion: number): Promise<boolean> {
+  private async addPhaseJobsAndClear(
+    meta: RunMeta,
+    state: RunState,
+    jobs: ReadonlyArray<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>,
+    outboxVersion: number,
+    placing: Promise<PlacedPhaseJob[]> | undefined,
+  ): Promise<boolean> {
     for (const [i, job] of jobs.entries()) {
       try {
         this.options.beforeEffect?.(meta.run_id, { type: 'enqueue_phase', phase: job.def.name, iteration: job.iteration, ...(job.agent !== undefined ? { agent: job.agent } : {}) });
@@ -510,7 +548,7 @@ export class RunDriver {
         throw err instanceof Error ? err : new Error(String(err));
       }
     }
-    const placed = await Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
+    const placed = await (placing ?? Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent))));
     // BullMQ's add scripts are defined on the connection once its queue is ready.
     await Promise.all(placed.map((p) => p.queue.waitUntilReady()));
     // A pipeline of the driver's connection, as BullMQ wraps it (its job adds queue onto that wrapper).
