@@ -251,6 +251,35 @@ describe('the commit writes an outbox', () => {
     }
   });
 
+  it("a commit answered before its effects (a worker finishing its job): a failed add is tried again from the outbox, and close waits for it", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-after-reply');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-after-reply';
+      const { meta, state } = await createRun(conn.store, chain, id);
+      let effects = 0;
+      const failingOnce = driverOn(conn.redis, prefix, () => {
+        effects++;
+        if (effects === 1) throw new CrashHere('the add failed');
+      });
+      // Answered although the first try of its only effect failed: the commit stands, the effect is in the outbox.
+      const applied = await failingOnce.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} }, effectsAfterReply: true });
+      expect(applied.decision.accepted).toBe(true);
+      expect(effects).toBe(1);
+      expect((await conn.store.readOutbox(id)).map((e) => e.version)).toEqual([applied.decision.state.version]);
+      // close() waits for the carry-out, tried again from the outbox.
+      await failingOnce.close();
+      expect(effects).toBe(2);
+      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it("a stalled-out job whose holder committed its outcome and died before its effects: the recovery, refused, carries out the run's outbox itself (no manager running)", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-stalled-out');

@@ -324,6 +324,8 @@ export async function withPhaseJob(
               return host.driver.apply(data.run_id, events, {
                 known: attemptKnown,
                 commitId,
+                // The job finishes beside the next phase's add: the commit's outbox holds the add until it lands.
+                effectsAfterReply: true,
                 ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
               });
             },

@@ -180,6 +180,8 @@ export interface KnownRun {
 interface PendingApply {
   /** This call's commit id, recorded in the outbox entry of the commit that carries it. */
   commitId: string;
+  /** The call may be answered once the commit landed, before its effects are carried out. */
+  effectsAfter: boolean;
   events: SchedulerEvent[];
   output: { phase: string; value: unknown } | undefined;
   resolve: (applied: Applied) => void;
@@ -240,6 +242,8 @@ export class RunDriver {
   private readonly recent = new Map<string, Required<KnownRun>>();
   private readonly graceMs: number;
   private readonly clock: Clock;
+  /** Carry-outs still running after their callers were answered (`effectsAfterReply`). */
+  private readonly carryingOut = new Set<Promise<void>>();
 
   constructor(private readonly options: RunDriverOptions) {
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
@@ -306,6 +310,13 @@ export class RunDriver {
    *   A caller that tries the same events again after an error passes the same id each time: when a
    *   try is refused as a duplicate of an earlier one that landed unseen, the earlier one's effects
    *   are carried out from the outbox.
+   * @param options.effectsAfterReply - answer once the commit has landed, and carry out its effects
+   *   (the next phase jobs, the outbox clear, spans) after that instead of before. For a worker
+   *   finishing a job: its finish then goes to Redis beside the next phase's add instead of after
+   *   it. Safe because the commit wrote the effects into the outbox: should they fail, they are
+   *   tried again from there ({@link reconcile}, a few times with backoff), and should this process
+   *   die first, the manager carries them out after its outbox lease. When every call of a grouped
+   *   commit asks for it; {@link close} waits for carry-outs still running.
    * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
    *   were refused: stale, duplicate, run ended).
    * @throws FleetError `EVENT_REJECTED` (not retryable) when deciding on one of this call's events
@@ -317,10 +328,17 @@ export class RunDriver {
   apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined; commitId?: string | undefined } = {},
+    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined; commitId?: string | undefined; effectsAfterReply?: boolean | undefined } = {},
   ): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
-      const entry: PendingApply = { commitId: options.commitId ?? randomUUID(), events: Array.isArray(events) ? events : [events], output: options.output, resolve, reject };
+      const entry: PendingApply = {
+        commitId: options.commitId ?? randomUUID(),
+        effectsAfter: options.effectsAfterReply === true,
+        events: Array.isArray(events) ? events : [events],
+        output: options.output,
+        resolve,
+        reject,
+      };
       const waiting = this.waiting.get(runId);
       if (waiting) {
         waiting.push(entry);
@@ -413,8 +431,12 @@ export class RunDriver {
     if (decision.accepted) {
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
-      const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placing);
-      if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
+      const carryOut = async (): Promise<void> => {
+        const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placing);
+        if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
+      };
+      if (batch.every((e) => e.effectsAfter)) this.carryOutAfterReply(runId, carryOut, batch.filter((_, i) => accepted[i] === true).map((e) => e.commitId));
+      else await carryOut();
     }
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
@@ -439,6 +461,33 @@ export class RunDriver {
     }
     const outputs = decision.accepted ? applied.outputs : undefined;
     return { applied: { decision, meta, result, outputs }, accepted, rejected: rejected.map((r) => r?.error), state: decision.accepted ? decision.state : undefined, outputs };
+  }
+
+  /**
+   * Run a commit's carry-out after its callers were answered. A failure (Redis) is tried again from
+   * the outbox under the commit's ids ({@link reconcile}), waiting 50 ms, doubling, up to 5 tries in
+   * all; what is still left then stays in the outbox for the manager's sweep, as after a crash.
+   */
+  private carryOutAfterReply(runId: string, carryOut: () => Promise<void>, commitIds: readonly string[]): void {
+    const running = (async () => {
+      let tries = 0;
+      for (let attempt: () => Promise<unknown> = carryOut; ; attempt = () => this.reconcile(runId, commitIds)) {
+        try {
+          await attempt();
+          return;
+        } catch (err) {
+          tries += 1;
+          const message = err instanceof Error ? err.message : String(err);
+          if (tries >= 5) {
+            this.options.log.warn({ run_id: runId, err: message }, "could not carry out a commit's effects; they stay in the run's outbox for the manager");
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** (tries - 1)));
+        }
+      }
+    })();
+    this.carryingOut.add(running);
+    void running.finally(() => this.carryingOut.delete(running));
   }
 
   /** Choose span identities for a run that starts and for phases that are queued (see ../telemetry/run-spans.ts). */
@@ -872,7 +921,9 @@ export class RunDriver {
     return this.queues.keys();
   }
 
+  /** Wait for carry-outs still running after their callers were answered, then close the queues. */
   async close(): Promise<void> {
+    await Promise.all([...this.carryingOut]);
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }
 }
