@@ -257,9 +257,9 @@ export class RunDriver {
   /**
    * The run as this process last committed it (state and every output, as stored: JSON values), while
    * it is going and when `rememberRuns` is on. It may be stale (another process committed since):
-   * a worker uses it only after checking that the stored version is still its version
-   * ({@link RunStore.getVersion}), which costs a few bytes instead of the whole run and its context
-   * (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
+   * a worker that starts from it checks the stored version ({@link RunStore.getVersion}, a few bytes
+   * instead of the whole run and its context) beside its work, and its commit is fenced by that
+   * version anyway (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
    */
   recentRun(runId: string): Required<KnownRun> | undefined {
     return this.recent.get(runId);
