@@ -55,9 +55,13 @@ describe('Redis goes away', () => {
         expect(countEvents(events, 'run_finished')).toBe(1);
         for (const phase of ['planning', 'design', 'implementation', 'review']) expect(countEvents(events, 'phase_completed', phase)).toBe(1);
       }
-      // The API serves again once Redis is back.
-      const after = await fetch(`http://127.0.0.1:${port}/api/runs/${ids[0]!}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-      expect(after.status).toBe(200);
+      // The API serves again once its own connection is back: it reconnects on ioredis's backoff, which
+      // may still be waiting when the workers (other connections) have finished every run, and until
+      // then each request answers 503 at once (it is never held).
+      const answer = async (): Promise<number> => (await fetch(`http://127.0.0.1:${port}/api/runs/${ids[0]!}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status;
+      let last = 0;
+      await waitUntil(async () => (last = await answer()) !== 503, 30_000, 'the HTTP API to reach Redis again');
+      expect(last).toBe(200);
       // Both processes survived the outage and still stop cleanly.
       for (const p of processes) expect(await p.stop('SIGTERM')).toBe(0);
     } finally {
