@@ -188,6 +188,12 @@ interface PendingApply {
   reject: (err: unknown) => void;
 }
 
+/** The phase jobs a decision enqueues when that is all its effects do, and their placing (queue and priority). */
+interface Placement {
+  jobs: Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>;
+  placed: Promise<PlacedPhaseJob[]>;
+}
+
 /** A phase job with its queue and priority chosen, not yet added. */
 interface PlacedPhaseJob {
   def: PhaseDefinition;
@@ -385,7 +391,7 @@ export class RunDriver {
     // The phase jobs of the try being committed, placed (their fair priority asked for) while the
     // commit is in flight: the priority is one Redis reply the add needs, and it does not depend on
     // whether the commit lands, so it shares the commit's round trip instead of following it.
-    let placing: Promise<PlacedPhaseJob[]> | undefined;
+    let placement: Placement | undefined;
     let accepted: boolean[] = [];
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
@@ -415,7 +421,7 @@ export class RunDriver {
         decision = withConcurrencyRelease(meta, decision);
         if (decision.accepted) {
           this.assignSpans(meta, decision);
-          placing = this.placeEnqueues(meta, decision);
+          placement = this.placeEnqueues(meta, decision);
         }
         return decision;
       },
@@ -432,7 +438,7 @@ export class RunDriver {
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
       const carryOut = async (): Promise<void> => {
-        const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placing);
+        const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placement);
         if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
       };
       if (batch.every((e) => e.effectsAfter)) this.carryOutAfterReply(runId, carryOut, batch.filter((_, i) => accepted[i] === true).map((e) => e.commitId));
@@ -470,16 +476,14 @@ export class RunDriver {
    */
   private carryOutAfterReply(runId: string, carryOut: () => Promise<void>, commitIds: readonly string[]): void {
     const running = (async () => {
-      let tries = 0;
-      for (let attempt: () => Promise<unknown> = carryOut; ; attempt = () => this.reconcile(runId, commitIds)) {
+      for (let tries = 1; ; tries++) {
         try {
-          await attempt();
+          if (tries === 1) await carryOut();
+          else await this.reconcile(runId, commitIds);
           return;
         } catch (err) {
-          tries += 1;
-          const message = err instanceof Error ? err.message : String(err);
-          if (tries >= 5) {
-            this.options.log.warn({ run_id: runId, err: message }, "could not carry out a commit's effects; they stay in the run's outbox for the manager");
+          if (tries === 5) {
+            this.options.log.warn({ run_id: runId, err: err instanceof Error ? err.message : String(err) }, "could not carry out a commit's effects; they stay in the run's outbox for the manager");
             return;
           }
           await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** (tries - 1)));
@@ -525,18 +529,20 @@ export class RunDriver {
    * without waiting: started while the decision's commit is sent, so both replies come back in one
    * round trip. A try whose commit is refused leaves its priorities counted in their fairness zsets
    * until a later call finds the jobs missing, which costs fairness accuracy only, never a job.
-   * @returns undefined when the decision enqueues nothing; the promise never rejects unheard.
+   * @returns undefined unless phase jobs are all the decision's effects (see {@link onlyPhaseJobs});
+   *   `placed` never rejects unheard.
    */
-  private placeEnqueues(meta: RunMeta, decision: Decision): Promise<PlacedPhaseJob[]> | undefined {
+  private placeEnqueues(meta: RunMeta, decision: Decision): Placement | undefined {
     const jobs = this.onlyPhaseJobs(meta, decision.actions.filter(isOutboxEffect));
     if (!jobs) return undefined;
-    const placing = Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
-    placing.catch(() => undefined);
-    return placing;
+    const placed = Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
+    placed.catch(() => undefined);
+    return { jobs, placed };
   }
 
   /**
-   * @param placing - the decision's phase jobs as {@link placeEnqueues} placed them during the commit.
+   * @param placement - the decision's phase jobs as {@link placeEnqueues} placed them during the
+   *   commit, when they are all its effects: added with the outbox clear in one pipeline.
    * @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}).
    */
   private async carryOut(
@@ -545,13 +551,11 @@ export class RunDriver {
     decision: Decision,
     result: RunResult | undefined,
     outboxVersion: number | undefined,
-    placing: Promise<PlacedPhaseJob[]> | undefined,
+    placement: Placement | undefined,
   ): Promise<boolean> {
-    const effects = decision.actions.filter(isOutboxEffect);
-    const enqueues = outboxVersion === undefined ? undefined : this.onlyPhaseJobs(meta, effects);
     let cleared = false;
-    if (enqueues && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, enqueues, outboxVersion, placing);
-    else await this.carryOutEffects(meta, decision.state, effects, result);
+    if (placement && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, placement, outboxVersion);
+    else await this.carryOutEffects(meta, decision.state, decision.actions.filter(isOutboxEffect), result);
     this.emitSpans(meta, before, decision);
     recordRunEvents(meta.workflow, decision.state, decision.events);
     return cleared;
@@ -581,13 +585,7 @@ export class RunDriver {
    *   or cancelled); the caller then clears the entry as it does after any carry-out.
    * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
    */
-  private async addPhaseJobsAndClear(
-    meta: RunMeta,
-    state: RunState,
-    jobs: ReadonlyArray<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>,
-    outboxVersion: number,
-    placing: Promise<PlacedPhaseJob[]> | undefined,
-  ): Promise<boolean> {
+  private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, { jobs, placed: placing }: Placement, outboxVersion: number): Promise<boolean> {
     for (const [i, job] of jobs.entries()) {
       try {
         this.options.beforeEffect?.(meta.run_id, { type: 'enqueue_phase', phase: job.def.name, iteration: job.iteration, ...(job.agent !== undefined ? { agent: job.agent } : {}) });
@@ -597,7 +595,7 @@ export class RunDriver {
         throw err instanceof Error ? err : new Error(String(err));
       }
     }
-    const placed = await (placing ?? Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent))));
+    const placed = await placing;
     // BullMQ's add scripts are defined on the connection once its queue is ready.
     await Promise.all(placed.map((p) => p.queue.waitUntilReady()));
     // A pipeline of the driver's connection, as BullMQ wraps it (its job adds queue onto that wrapper).
