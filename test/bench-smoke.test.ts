@@ -31,6 +31,7 @@ describe('npm run bench', () => {
       expect(run.stdout).toContain('| 1 | overhead | per-phase p50 |');
       expect(run.stdout).toContain('| 5 | dag | wall time p50 / critical path |');
       expect(run.stdout).toContain('| per-phase p50 ≤ 1.5× bare chain |');
+      expect(run.stdout).toContain('| 1 | overhead | CPU per phase: all |');
 
       const files = readdirSync(out).filter((f) => f.endsWith('.json'));
       expect(files).toHaveLength(1);
@@ -40,6 +41,9 @@ describe('npm run bench', () => {
       // Both systems were measured: positive per-phase times, and a DAG wall time no shorter than its critical path.
       expect(overhead!.summary.bull_p50_ms).toBeGreaterThan(0);
       expect(overhead!.summary.fleet_p50_ms).toBeGreaterThan(0);
+      // CPU per phase is read from /proc and Redis INFO: both systems did work, so both are counted.
+      expect(overhead!.summary.bull_cpu_us_per_phase).toBeGreaterThan(0);
+      expect(overhead!.summary.fleet_cpu_us_per_phase).toBeGreaterThan(0);
       expect(dag!.summary.bull_wall_over_critical).toBeGreaterThanOrEqual(1);
       expect(dag!.summary.fleet_wall_over_critical).toBeGreaterThanOrEqual(1);
       for (const s of results.scenarios) for (const t of s.targets) expect(Number.isFinite(t.value)).toBe(true);

@@ -19,6 +19,8 @@ export interface Child {
   readonly process: ChildProcess;
   /** Resident set size now, bytes (from /proc; 0 when unavailable). */
   rss(): Promise<number>;
+  /** CPU time used so far, user + system, ms (from /proc, 10 ms resolution; 0 when unavailable). */
+  cpuMs(): Promise<number>;
   /** SIGTERM, then SIGKILL after `killAfterMs`; resolves when the process is gone. */
   stop(killAfterMs?: number): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function startChild(name: string, script: string, args: string[], e
     name,
     process: child,
     rss: () => rssOf(child.pid),
+    cpuMs: () => cpuMsOf(child.pid),
     async stop(killAfterMs = 10_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -67,6 +70,26 @@ export async function rssOf(pid: number | undefined): Promise<number> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
     return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`: 100 on every Linux build in use). */
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU time a process has used, user + system, ms, from fields 14 and 15 of `/proc/<pid>/stat`
+ * (proc(5); counted in clock ticks); 0 elsewhere.
+ */
+export async function cpuMsOf(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (the command) is in parentheses and may hold spaces: count fields after its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state), so field 14 (utime) is fields[11] and 15 (stime) fields[12].
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
   } catch {
     return 0;
   }

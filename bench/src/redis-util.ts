@@ -49,6 +49,13 @@ export async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/** CPU time the Redis server has used so far, user + system, ms (`INFO cpu`: `used_cpu_sys`, `used_cpu_user`, seconds). */
+export async function redisCpuMs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+}
+
 /** Delete every key under `prefix` (SCAN + UNLINK). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
   const match = `${prefix.replace(/[*?[\]\\^]/g, '\\$&')}*`;

@@ -6,8 +6,9 @@ import { FleetDriver, startFleetProcesses, type FleetSpec } from '../fleet-targe
 import { chainWorkflow, cleanup, fmt, fourStageChain, log, startBull, stopBull, type BenchOptions, type ScenarioResult } from '../harness.js';
 import { runLoad, type Target } from '../load.js';
 import { startOtlpSink } from '../otlp-sink.js';
-import { stopAll } from '../processes.js';
-import { benchPrefix } from '../redis-util.js';
+import { stopAll, type Child } from '../processes.js';
+import { benchPrefix, redisCpuMs } from '../redis-util.js';
+import { Redis } from 'ioredis';
 import { medianOf, quantile, round } from '../stats.js';
 
 const PHASES = 4;
@@ -17,12 +18,89 @@ interface System {
   target: Target;
   stop(): Promise<void>;
   prefix: string;
+  /** The processes doing the work (bare chain: its workers; AgentFleet: the agent pools, then the manager). */
+  workers: Child[];
+  manager?: Child;
+}
+
+/**
+ * CPU time one round cost per phase, µs, by where it was spent: the worker (agent pool) processes, the
+ * manager, the Redis server and this submitting process. CPU time does not stretch with the machine's
+ * load the way wall time does (only a little, through cache misses), so it compares two systems, or two
+ * commits, on a busy machine where latency ratios are noise. Redis counts every client's work: give the
+ * bench its own server (the default) for this to be the systems' alone.
+ */
+export interface CpuPerPhase {
+  workers_us: number;
+  manager_us: number;
+  redis_us: number;
+  submitter_us: number;
+  total_us: number;
+}
+
+interface CpuReading {
+  workers: number;
+  manager: number;
+  redis: number;
+  submitter: number;
+}
+
+async function readCpu(s: System, redis: Redis): Promise<CpuReading> {
+  const [workers, manager, redisMs] = await Promise.all([
+    Promise.all(s.workers.map((w) => w.cpuMs())).then((ms) => ms.reduce((a, b) => a + b, 0)),
+    s.manager ? s.manager.cpuMs() : Promise.resolve(0),
+    redisCpuMs(redis),
+  ]);
+  const own = process.cpuUsage();
+  return { workers, manager, redis: redisMs, submitter: (own.user + own.system) / 1000 };
+}
+
+/** Run `work` (which completes `phases` phases) and report its CPU per phase. */
+async function measuringCpu<T>(s: System, redisUrl: string, phases: number, work: () => Promise<T>): Promise<{ result: T; cpu: CpuPerPhase }> {
+  const redis = new Redis(redisUrl);
+  try {
+    const before = await readCpu(s, redis);
+    const result = await work();
+    const after = await readCpu(s, redis);
+    const per = (k: keyof CpuReading) => round(((after[k] - before[k]) * 1000) / phases, 1);
+    const cpu = { workers_us: per('workers'), manager_us: per('manager'), redis_us: per('redis'), submitter_us: per('submitter'), total_us: 0 };
+    cpu.total_us = round(cpu.workers_us + cpu.manager_us + cpu.redis_us + cpu.submitter_us, 1);
+    return { result, cpu };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Table rows of CPU per phase, medians over rounds, with the ratio taken within each round. */
+/** Summary fields: total CPU per phase of each system, µs, and the ratio within rounds. */
+function cpuSummary(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: string, b: string, names: [string, string]): Record<string, number> {
+  return {
+    [`${names[0]}_cpu_us_per_phase`]: medianOf(results, (r) => r[a]?.cpu.total_us ?? NaN),
+    [`${names[1]}_cpu_us_per_phase`]: medianOf(results, (r) => r[b]?.cpu.total_us ?? NaN),
+    ratio_cpu_per_phase: round(medianOf(results, (r) => (r[b]?.cpu.total_us ?? NaN) / (r[a]?.cpu.total_us ?? NaN))),
+  };
+}
+
+function cpuRows(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: string, b: string): Array<[string, string, string, string]> {
+  const parts: Array<[keyof CpuPerPhase, string]> = [
+    ['workers_us', 'CPU per phase: workers / agent pools'],
+    ['manager_us', 'CPU per phase: manager'],
+    ['redis_us', 'CPU per phase: Redis'],
+    ['submitter_us', 'CPU per phase: submitting process'],
+    ['total_us', 'CPU per phase: all'],
+  ];
+  return parts.map(([k, label]) => {
+    const va = medianOf(results, (r) => r[a]?.cpu[k] ?? NaN);
+    const vb = medianOf(results, (r) => r[b]?.cpu[k] ?? NaN);
+    const ratio = medianOf(results, (r) => (r[b]?.cpu[k] ?? NaN) / (r[a]?.cpu[k] ?? NaN));
+    return [label, `${fmt.n(va)} µs`, `${fmt.n(vb)} µs`, va > 0 ? fmt.ratio(ratio) : '–'];
+  });
 }
 
 async function bullSystem(o: BenchOptions, scenario: string): Promise<System> {
   const prefix = benchPrefix(scenario, 'bull');
   const sys = await startBull({ redisUrl: o.redisUrl, prefix, stages: fourStageChain(0), concurrency: o.concurrency });
-  return { name: 'bullmq', target: sys.driver, prefix, stop: () => stopBull(sys) };
+  return { name: 'bullmq', target: sys.driver, prefix, workers: sys.workers, stop: () => stopBull(sys) };
 }
 
 async function fleetSystem(o: BenchOptions, scenario: string, name: string, otlpEndpoint?: string): Promise<System> {
@@ -40,6 +118,8 @@ async function fleetSystem(o: BenchOptions, scenario: string, name: string, otlp
     name,
     target: driver,
     prefix,
+    workers: procs.pools,
+    manager: procs.manager,
     stop: async () => {
       await driver.close();
       await stopAll([procs.manager, ...procs.pools]);
@@ -67,6 +147,7 @@ interface OverheadRound {
   p50: number;
   p99: number;
   mean: number;
+  cpu: CpuPerPhase;
 }
 
 /** Scenario 1: one run at a time, zero-latency agents; per-phase time = end-to-end / 4. */
@@ -79,9 +160,9 @@ export async function overheadScenario(o: BenchOptions): Promise<ScenarioResult>
       rounds,
       async (s) => void (await runLoad(s.target, 50, 1)),
       async (s) => {
-        const { latencies } = await runLoad(s.target, o.overheadRuns, 1);
-        const perPhase = latencies.map((l) => l / PHASES);
-        return { p50: round(quantile(perPhase, 0.5), 3), p99: round(quantile(perPhase, 0.99), 3), mean: round(perPhase.reduce((a, b) => a + b, 0) / perPhase.length, 3) };
+        const { result, cpu } = await measuringCpu(s, o.redisUrl, o.overheadRuns * PHASES, () => runLoad(s.target, o.overheadRuns, 1));
+        const perPhase = result.latencies.map((l) => l / PHASES);
+        return { p50: round(quantile(perPhase, 0.5), 3), p99: round(quantile(perPhase, 0.99), 3), mean: round(perPhase.reduce((a, b) => a + b, 0) / perPhase.length, 3), cpu };
       },
     );
     const b50 = medianOf(results, (r) => r.bullmq?.p50 ?? NaN);
@@ -98,10 +179,11 @@ export async function overheadScenario(o: BenchOptions): Promise<ScenarioResult>
       title: 'Per-phase overhead, unloaded (one 4-phase run at a time, zero-latency agents)',
       params: { runs_per_round: o.overheadRuns, rounds, concurrency: o.concurrency, manager_concurrency: o.managerConcurrency },
       rounds: results,
-      summary: { bull_p50_ms: b50, fleet_p50_ms: f50, bull_p99_ms: b99, fleet_p99_ms: f99, ratio_p50: round(r50), ratio_p99: round(r99) },
+      summary: { bull_p50_ms: b50, fleet_p50_ms: f50, bull_p99_ms: b99, fleet_p99_ms: f99, ratio_p50: round(r50), ratio_p99: round(r99), ...cpuSummary(results, 'bullmq', 'fleet', ['bull', 'fleet']) },
       table: [
         ['per-phase p50', fmt.ms(b50), fmt.ms(f50), fmt.ratio(r50)],
         ['per-phase p99', fmt.ms(b99), fmt.ms(f99), fmt.ratio(r99)],
+        ...cpuRows(results, 'bullmq', 'fleet'),
       ],
       targets: [{ target: 'per-phase p50 ≤ 1.5× bare chain', value: round(r50), limit: 1.5, pass: r50 <= 1.5 }],
       notes: [],
@@ -117,12 +199,14 @@ interface ThroughputRound {
   phases_per_s: number;
   p50_ms: number;
   p99_ms: number;
+  cpu: CpuPerPhase;
 }
 
 async function throughput(s: System, o: BenchOptions): Promise<ThroughputRound> {
-  const { latencies, wallMs } = await runLoad(s.target, o.throughputRuns, o.inFlight);
+  const { result, cpu } = await measuringCpu(s, o.redisUrl, o.throughputRuns * PHASES, () => runLoad(s.target, o.throughputRuns, o.inFlight));
+  const { latencies, wallMs } = result;
   const rps = o.throughputRuns / (wallMs / 1000);
-  return { runs_per_s: round(rps, 1), phases_per_s: round(rps * PHASES, 1), p50_ms: round(quantile(latencies, 0.5), 1), p99_ms: round(quantile(latencies, 0.99), 1) };
+  return { runs_per_s: round(rps, 1), phases_per_s: round(rps * PHASES, 1), p50_ms: round(quantile(latencies, 0.5), 1), p99_ms: round(quantile(latencies, 0.99), 1), cpu };
 }
 
 /** Warm-up before the first round: long enough for the JIT to settle (shorter ones left later rounds faster). */
@@ -134,7 +218,7 @@ export async function throughputScenario(o: BenchOptions): Promise<ScenarioResul
   const systems = [await bullSystem(o, 'throughput'), await fleetSystem(o, 'throughput', 'fleet')];
   try {
     const results = await alternate<ThroughputRound>(systems, rounds, warm(o), (s) => throughput(s, o));
-    const m = (sys: string, k: keyof ThroughputRound) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
+    const m = (sys: string, k: Exclude<keyof ThroughputRound, 'cpu'>) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
     // Within each round, then the median over rounds (see scenario 1).
     const ratio = medianOf(results, (r) => (r.fleet?.runs_per_s ?? NaN) / (r.bullmq?.runs_per_s ?? NaN));
     return {
@@ -153,12 +237,14 @@ export async function throughputScenario(o: BenchOptions): Promise<ScenarioResul
         bull_p99_ms: m('bullmq', 'p99_ms'),
         fleet_p99_ms: m('fleet', 'p99_ms'),
         ratio_runs_per_s: round(ratio),
+        ...cpuSummary(results, 'bullmq', 'fleet', ['bull', 'fleet']),
       },
       table: [
         ['runs/s', fmt.n(m('bullmq', 'runs_per_s')), fmt.n(m('fleet', 'runs_per_s')), fmt.ratio(ratio)],
         ['phases/s', fmt.n(m('bullmq', 'phases_per_s')), fmt.n(m('fleet', 'phases_per_s')), fmt.ratio(ratio)],
         ['end-to-end p50', fmt.ms(m('bullmq', 'p50_ms')), fmt.ms(m('fleet', 'p50_ms')), fmt.ratio(m('fleet', 'p50_ms') / m('bullmq', 'p50_ms'))],
         ['end-to-end p99', fmt.ms(m('bullmq', 'p99_ms')), fmt.ms(m('fleet', 'p99_ms')), fmt.ratio(m('fleet', 'p99_ms') / m('bullmq', 'p99_ms'))],
+        ...cpuRows(results, 'bullmq', 'fleet'),
       ],
       targets: [{ target: 'throughput ≥ 0.7× bare chain', value: round(ratio), limit: 0.7, pass: ratio >= 0.7 }],
       notes: [],
@@ -200,7 +286,7 @@ export async function telemetryScenario(o: BenchOptions): Promise<ScenarioResult
         return r;
       },
     );
-    const m = (sys: string, k: keyof ThroughputRound) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
+    const m = (sys: string, k: Exclude<keyof ThroughputRound, 'cpu'>) => medianOf(results, (r) => r[sys]?.[k] ?? NaN);
     // Within each round, then the median over rounds (see scenario 1).
     const ratio = medianOf(results, (r) => (r.fleet_on?.runs_per_s ?? NaN) / (r.fleet_off?.runs_per_s ?? NaN));
     const cost = 1 - ratio;
@@ -218,10 +304,12 @@ export async function telemetryScenario(o: BenchOptions): Promise<ScenarioResult
         on_p50_ms: m('fleet_on', 'p50_ms'),
         ratio_runs_per_s: round(ratio),
         throughput_cost: round(cost, 3),
+        ...cpuSummary(results, 'fleet_off', 'fleet_on', ['off', 'on']),
       },
       table: [
         ['runs/s (tracing off → on)', fmt.n(m('fleet_off', 'runs_per_s')), fmt.n(m('fleet_on', 'runs_per_s')), fmt.ratio(ratio)],
         ['end-to-end p50 (off → on)', fmt.ms(m('fleet_off', 'p50_ms')), fmt.ms(m('fleet_on', 'p50_ms')), fmt.ratio(m('fleet_on', 'p50_ms') / m('fleet_off', 'p50_ms'))],
+        ...cpuRows(results, 'fleet_off', 'fleet_on'),
       ],
       targets: [{ target: 'tracing on costs ≤ 15% throughput', value: round(cost * 100, 1), limit: 15, pass: cost <= 0.15 }],
       notes: [`the sink received ${received.requests} OTLP export requests (${fmt.mib(received.bytes)})`],

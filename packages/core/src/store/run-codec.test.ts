@@ -174,6 +174,11 @@ describe('meta, result and outbox entry', () => {
     expect(() => decodeRunResult('r2', JSON.stringify({ ...result, status: 'done' }))).toThrow(/run "r2": stored result is malformed at status/);
     expect(() => decodeOutboxEntry('r2', JSON.stringify({ ...entry, effects: [{ type: 'launch' }] }))).toThrow(/run "r2": stored outbox entry is malformed at effects\.0\.type/);
   });
+
+  it('refuse to write a result or an outbox entry that readers could not branch on', () => {
+    expect(() => encodeRunResult({ ...result, status: 'done' } as unknown as typeof result)).toThrow(/run "r1": stored result is malformed at status/);
+    expect(() => encodeOutboxEntry({ ...entry, effects: [{ type: 'launch' }] } as unknown as OutboxEntry, 'r2')).toThrow(/run "r2": stored outbox entry is malformed at effects\.0\.type/);
+  });
 });
 
 describe('run events', () => {

@@ -17,9 +17,12 @@
  * Lua scripts read `state.status` (and search `meta` for `"name":` and words): names the same in
  * both layouts.
  *
- * A document that does not fit its layout is refused with a {@link FleetError} `INTERNAL`
+ * A document read that does not fit its layout is refused with a {@link FleetError} `INTERNAL`
  * (not retryable) naming the run, the document and the field, e.g.
- * `run "r1": stored state is malformed at phases.plan.status: Invalid option: …`.
+ * `run "r1": stored state is malformed at phases.plan.status: Invalid option: …`. Writing checks
+ * only what the store's scripts and readers branch on (statuses, the version, effect types), with the
+ * same error: the rest was typed by this process's code, and a whole zod pass on every commit cost
+ * more than the commit's script.
  */
 import { z } from 'zod';
 import { FleetError } from '../errors.js';
@@ -182,26 +185,45 @@ const invert = (names: Readonly<Record<string, string>>): Record<string, string>
 const STATE_FIELDS_IN = invert(STATE_FIELDS);
 const PHASE_FIELDS_IN = invert(PHASE_FIELDS);
 
-/** The in-memory state (trusted: written by the typed code of this process). */
-const runState = z.custom<RunState>((value) => typeof value === 'object' && value !== null);
+/** Version 2 stored state → in-memory state (after {@link stateV2} checked it). */
+function fromStoredState(stored: z.output<typeof stateV2>): RunState {
+  const { v: _v, phases, ...rest } = stored;
+  const state = renamed(rest, STATE_FIELDS_IN);
+  const inMemory: Record<string, unknown> = {};
+  for (const name of Object.keys(phases)) inMemory[name] = renamed(phases[name] as Record<string, unknown>, PHASE_FIELDS_IN);
+  state.phases = inMemory;
+  return state as unknown as RunState;
+}
 
-/** Version 2 stored state ⇄ in-memory state. */
-export const runStateCodec = z.codec(stateV2, runState, {
-  decode: (stored) => {
-    const { v: _v, phases, ...rest } = stored;
-    const state = renamed(rest, STATE_FIELDS_IN);
-    state.phases = Object.fromEntries(Object.entries(phases).map(([name, phase]) => [name, renamed(phase, PHASE_FIELDS_IN)]));
-    return state as unknown as RunState;
-  },
-  encode: (state) => {
-    const { phases, ...rest } = state;
-    return {
-      v: 2 as const,
-      ...renamed(rest, STATE_FIELDS),
-      phases: Object.fromEntries(Object.entries(phases).map(([name, phase]) => [name, renamed(phase as unknown as Record<string, unknown>, PHASE_FIELDS)])),
-    } as z.input<typeof stateV2>;
-  },
-});
+/** In-memory state → version 2 stored state (field names only: values are not copied). */
+function toStoredState(state: RunState): Record<string, unknown> {
+  const { phases, ...rest } = state;
+  const stored: Record<string, unknown> = { v: RUN_RECORD_VERSION, ...renamed(rest, STATE_FIELDS) };
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(phases)) out[name] = renamed(phases[name] as unknown as Record<string, unknown>, PHASE_FIELDS);
+  stored.phases = out;
+  return stored;
+}
+
+const RUN_STATUSES: ReadonlySet<string> = new Set(runStatus.options);
+const PHASE_STATUSES: ReadonlySet<string> = new Set(phaseStatus.options);
+
+/**
+ * The checks a state gets before it is written: the fields the store's scripts and every reader
+ * branch on (the run's `status`, the `version` fence, each phase's `status` and `iteration`). The
+ * whole layout is checked when the state is read back ({@link decodeRunState}); checking all of it
+ * on every commit as well cost more than the commit's own script (a zod pass over the whole state).
+ */
+function checkWritable(runId: string, state: RunState): void {
+  if (!RUN_STATUSES.has(state.status)) throw malformed(runId, 'state', `status ${JSON.stringify(state.status)} is not one of ${runStatus.options.join(', ')}`, 'status');
+  if (!Number.isInteger(state.version)) throw malformed(runId, 'state', `version ${JSON.stringify(state.version)} is not an integer`, 'version');
+  if (typeof state.phases !== 'object' || state.phases === null) throw malformed(runId, 'state', 'phases is not an object', 'phases');
+  for (const name of Object.keys(state.phases)) {
+    const phase = state.phases[name] as PhaseState;
+    if (!PHASE_STATUSES.has(phase.status)) throw malformed(runId, 'state', `status ${JSON.stringify(phase.status)} is not one of ${phaseStatus.options.join(', ')}`, `phases.${name}.status`);
+    if (typeof phase.iteration !== 'number') throw malformed(runId, 'state', `iteration ${JSON.stringify(phase.iteration)} is not a number`, `phases.${name}.iteration`);
+  }
+}
 
 const workflowHead = z.looseObject({ name: z.string(), version: z.string(), phases: z.array(z.looseObject({ name: z.string() })) });
 
@@ -215,13 +237,6 @@ const metaStored = z.looseObject({
   created_at: z.number(),
   provider: z.string(),
   trace: z.record(z.string(), z.string()),
-});
-const runMeta = z.custom<RunMeta>((value) => typeof value === 'object' && value !== null);
-
-/** Stored meta ⇄ in-memory meta. */
-export const runMetaCodec = z.codec(metaStored, runMeta, {
-  decode: ({ v: _v, ...meta }) => meta as unknown as RunMeta,
-  encode: (meta) => ({ v: 2 as const, ...(meta as unknown as z.output<typeof metaStored>) }),
 });
 
 /**
@@ -242,28 +257,15 @@ const resultStored = z.looseObject({
   usage,
   results_in_context: z.array(z.string()).optional(),
 });
-const runResult = z.custom<RunResult & { results_in_context?: string[] }>((value) => typeof value === 'object' && value !== null);
-
-/** Stored result ⇄ in-memory result (with the store's `results_in_context` when it set one). */
-export const runResultCodec = z.codec(resultStored, runResult, {
-  decode: ({ v: _v, ...result }) => result as unknown as RunResult & { results_in_context?: string[] },
-  encode: (result) => ({ v: 2 as const, ...(result as unknown as z.output<typeof resultStored>) }),
-});
 
 const effectTypes = z.enum(['start_run', 'enqueue_phase', 'cancel_phase', 'start_child_run', 'finish_run', 'start_fallback', 'release_concurrency']);
+const EFFECT_TYPES: ReadonlySet<string> = new Set(effectTypes.options);
 const outboxStored = z.looseObject({
   v: z.literal(2).optional(),
   version: z.number().int(),
   at: z.number(),
   commits: z.array(z.string()),
   effects: z.array(z.looseObject({ type: effectTypes })),
-});
-const outboxEntry = z.custom<OutboxEntry>((value) => typeof value === 'object' && value !== null);
-
-/** Stored outbox entry ⇄ in-memory entry (same layout in versions 1 and 2; `v` from version 2). */
-export const outboxEntryCodec = z.codec(outboxStored, outboxEntry, {
-  decode: ({ v: _v, ...entry }) => entry as unknown as OutboxEntry,
-  encode: (entry) => ({ v: 2 as const, ...(entry as unknown as z.output<typeof outboxStored>) }),
 });
 
 /** The error for a stored document that does not fit its layout. */
@@ -303,19 +305,15 @@ function layoutOf(runId: string, doc: RunDocument, value: unknown): number {
 }
 
 /**
- * A document in the stored layout; a value that does not fit (a bug in the writer, never user input)
- * is an `INTERNAL` error naming the run and the field instead of a bare ZodError.
+ * Check a parsed document against its stored layout: a value that does not fit (a bug in a writer or
+ * a record changed by hand, never user input) is an `INTERNAL` error naming the run and the field
+ * instead of a bare ZodError. Returns the document without its `v`.
  */
-function encodeWith<T>(runId: string, doc: RunDocument, codec: z.ZodType<T>, value: T): string {
-  const encoded = codec.safeEncode(value);
-  if (!encoded.success) throw fromIssues(runId, doc, encoded.error);
-  return JSON.stringify(encoded.data);
-}
-
-function decodeWith<T>(runId: string, doc: RunDocument, codec: z.ZodType<T>, value: unknown): T {
-  const parsed = codec.safeDecode(value);
+function checked<S extends z.ZodType<{ v?: unknown }>>(runId: string, doc: RunDocument, schema: S, value: unknown): Omit<z.output<S>, 'v'> {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) throw fromIssues(runId, doc, parsed.error);
-  return parsed.data;
+  const { v: _v, ...rest } = parsed.data;
+  return rest;
 }
 
 /**
@@ -325,20 +323,21 @@ function decodeWith<T>(runId: string, doc: RunDocument, codec: z.ZodType<T>, val
 export function decodeRunState(runId: string, raw: string): RunState {
   const value = parseJson(runId, 'state', raw);
   if (layoutOf(runId, 'state', value) === 1) {
-    const parsed = stateV1.safeParse(value);
-    if (!parsed.success) throw fromIssues(runId, 'state', parsed.error);
-    const { v: _v, ...state } = parsed.data;
-    return state as unknown as RunState;
+    return checked(runId, 'state', stateV1, value) as unknown as RunState;
   }
-  return decodeWith(runId, 'state', runStateCodec, value);
+  const parsed = stateV2.safeParse(value);
+  if (!parsed.success) throw fromIssues(runId, 'state', parsed.error);
+  return fromStoredState(parsed.data);
 }
 
 /**
  * A run state as stored (JSON, layout {@link RUN_RECORD_VERSION}).
- * @throws FleetError `INTERNAL` naming `runId` and the field when the state does not fit the layout.
+ * @throws FleetError `INTERNAL` naming `runId` and the field when a status, the version or a phase's
+ *   iteration does not fit the layout (the rest is checked when it is read back).
  */
 export function encodeRunState(state: RunState, runId = '(not named)'): string {
-  return encodeWith(runId, 'state', runStateCodec, state);
+  checkWritable(runId, state);
+  return JSON.stringify(toStoredState(state));
 }
 
 /**
@@ -348,12 +347,15 @@ export function encodeRunState(state: RunState, runId = '(not named)'): string {
 export function decodeRunMeta(runId: string, raw: string): RunMeta {
   const value = parseJson(runId, 'meta', raw);
   layoutOf(runId, 'meta', value);
-  return decodeWith(runId, 'meta', runMetaCodec, value);
+  return checked(runId, 'meta', metaStored, value) as unknown as RunMeta;
 }
 
-/** A run meta as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
+/**
+ * A run meta as stored (JSON, layout {@link RUN_RECORD_VERSION}). Written once per run, by the typed
+ * code that built it; checked when read ({@link decodeRunMeta}).
+ */
 export function encodeRunMeta(meta: RunMeta): string {
-  return encodeWith(meta.run_id, 'meta', runMetaCodec, meta);
+  return JSON.stringify({ v: RUN_RECORD_VERSION, ...meta });
 }
 
 /**
@@ -363,12 +365,17 @@ export function encodeRunMeta(meta: RunMeta): string {
 export function decodeRunResult(runId: string, raw: string): RunResult & { results_in_context?: string[] } {
   const value = parseJson(runId, 'result', raw);
   layoutOf(runId, 'result', value);
-  return decodeWith(runId, 'result', runResultCodec, value);
+  return checked(runId, 'result', resultStored, value) as unknown as RunResult & { results_in_context?: string[] };
 }
 
-/** A run result as stored (JSON, layout {@link RUN_RECORD_VERSION}); `results_in_context` kept when set. */
+/**
+ * A run result as stored (JSON, layout {@link RUN_RECORD_VERSION}); `results_in_context` kept when set.
+ * @throws FleetError `INTERNAL` naming the run when its `status` is not a run status (the rest is
+ *   checked when read, {@link decodeRunResult}).
+ */
 export function encodeRunResult(result: RunResult & { results_in_context?: string[] }): string {
-  return encodeWith(result.run_id, 'result', runResultCodec, result);
+  if (!RUN_STATUSES.has(result.status)) throw malformed(result.run_id, 'result', `status ${JSON.stringify(result.status)} is not one of ${runStatus.options.join(', ')}`, 'status');
+  return JSON.stringify({ v: RUN_RECORD_VERSION, ...result });
 }
 
 /**
@@ -378,12 +385,18 @@ export function encodeRunResult(result: RunResult & { results_in_context?: strin
 export function decodeOutboxEntry(runId: string, raw: string): OutboxEntry {
   const value = parseJson(runId, 'outbox entry', raw);
   layoutOf(runId, 'outbox entry', value);
-  return decodeWith(runId, 'outbox entry', outboxEntryCodec, value);
+  return checked(runId, 'outbox entry', outboxStored, value) as unknown as OutboxEntry;
 }
 
-/** An outbox entry as stored (JSON, layout {@link RUN_RECORD_VERSION}). */
+/**
+ * An outbox entry as stored (JSON, layout {@link RUN_RECORD_VERSION}).
+ * @throws FleetError `INTERNAL` naming `runId` when an effect's type is not one the reconciler carries out.
+ */
 export function encodeOutboxEntry(entry: OutboxEntry, runId = '(not named)'): string {
-  return encodeWith(runId, 'outbox entry', outboxEntryCodec, entry);
+  entry.effects.forEach((effect, i) => {
+    if (!EFFECT_TYPES.has(effect.type)) throw malformed(runId, 'outbox entry', `type ${JSON.stringify(effect.type)} is not one of ${effectTypes.options.join(', ')}`, `effects.${i}.type`);
+  });
+  return JSON.stringify({ v: RUN_RECORD_VERSION, ...entry });
 }
 
 /**
