@@ -25,10 +25,11 @@ interface System {
 
 /**
  * CPU time one round cost per phase, µs, by where it was spent: the worker (agent pool) processes, the
- * manager, the Redis server and this submitting process. CPU time does not stretch with the machine's
- * load the way wall time does (only a little, through cache misses), so it compares two systems, or two
- * commits, on a busy machine where latency ratios are noise. Redis counts every client's work: give the
- * bench its own server (the default) for this to be the systems' alone.
+ * manager, the Redis server and this submitting process. CPU time stretches less with the machine's
+ * load than wall time does, so it says which process a gap is in on a day when latency ratios are
+ * noise; it still moves 10–20 % between runs. Redis counts every client's work: give the bench its own
+ * server (the default) for this to be the systems' alone. The submitting process holds both systems'
+ * clients, so its share also counts whatever the idle one does meanwhile.
  */
 export interface CpuPerPhase {
   workers_us: number;
@@ -71,7 +72,6 @@ async function measuringCpu<T>(s: System, redisUrl: string, phases: number, work
   }
 }
 
-/** Table rows of CPU per phase, medians over rounds, with the ratio taken within each round. */
 /** Summary fields: total CPU per phase of each system, µs, and the ratio within rounds. */
 function cpuSummary(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: string, b: string, names: [string, string]): Record<string, number> {
   return {
@@ -81,6 +81,7 @@ function cpuSummary(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: str
   };
 }
 
+/** Table rows of CPU per phase, medians over rounds, with the ratio taken within each round. */
 function cpuRows(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: string, b: string): Array<[string, string, string, string]> {
   const parts: Array<[keyof CpuPerPhase, string]> = [
     ['workers_us', 'CPU per phase: workers / agent pools'],
