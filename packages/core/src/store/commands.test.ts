@@ -46,7 +46,7 @@ describe('apply-decision-7', () => {
   const id = 'fence';
   const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
   const argv = (expected: number, next: number, outbox: string) =>
-    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', 'plan', '"ok"'];
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]'];
 
   it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
     const apply = storeCommand<Call>(redis, 'applyDecision');

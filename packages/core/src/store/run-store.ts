@@ -527,10 +527,10 @@ export class RunStore {
         decision.reopened ? '1' : '0',
         entry ? encodeOutboxEntry(entry, id) : '',
         String(committedAt),
+        contextArgs.length > 0 ? JSON.stringify(Object.fromEntries(contextArgs)) : '{}',
         decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
-        ...contextArgs.flat(),
       );
       const failure = commandError('applyDecision', code, id);
       if (failure) throw failure;

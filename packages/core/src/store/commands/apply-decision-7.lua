@@ -18,12 +18,10 @@
   ARGV[6] '1' when the decision reopens a finished run (resume)
   ARGV[7] outbox entry (JSON), or '' when the decision leaves no effect
   ARGV[8] commit time, epoch ms (the outbox's age)
-  ARGV[9] run events (JSON array of [type, data JSON text])
-  ARGV[10] deadlines to set (JSON array of [score, member])
-  ARGV[11] deadlines to remove (JSON array of members)
-  ARGV[12..] context writes, in pairs: phase, output JSON text (each output its own argument, not
-             JSON inside JSON: a phase output is the largest thing a commit carries, and escaping it
-             twice, then decoding it here, cost more than the rest of the script)
+  ARGV[9] context writes (JSON object: phase -> output JSON text)
+  ARGV[10] run events (JSON array of [type, data JSON text])
+  ARGV[11] deadlines to set (JSON array of [score, member])
+  ARGV[12] deadlines to remove (JSON array of members)
 
   Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
 
@@ -50,16 +48,16 @@ if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
   redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[5])
 end
-for i = 12, #ARGV - 1, 2 do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+for phase, value in pairs(cjson.decode(ARGV[9])) do
+  redis.call('HSET', KEYS[2], phase, value)
 end
-for _, e in ipairs(cjson.decode(ARGV[9])) do
+for _, e in ipairs(cjson.decode(ARGV[10])) do
   redis.call('XADD', KEYS[3], '*', 'type', e[1], 'data', e[2])
 end
-for _, d in ipairs(cjson.decode(ARGV[10])) do
+for _, d in ipairs(cjson.decode(ARGV[11])) do
   redis.call('ZADD', KEYS[5], d[1], d[2])
 end
-for _, member in ipairs(cjson.decode(ARGV[11])) do
+for _, member in ipairs(cjson.decode(ARGV[12])) do
   redis.call('ZREM', KEYS[5], member)
 end
 if ARGV[4] ~= '' then
