@@ -205,8 +205,10 @@ function toStoredState(state: RunState): Record<string, unknown> {
   return stored;
 }
 
-const RUN_STATUSES: ReadonlySet<string> = new Set(runStatus.options);
-const PHASE_STATUSES: ReadonlySet<string> = new Set(phaseStatus.options);
+/** A value a write is refused for: the field's value is not one of `allowed` (a bug in the writer). */
+function checkOneOf(runId: string, doc: RunDocument, field: string, value: string, allowed: z.ZodEnum): void {
+  if (!(allowed.options as readonly string[]).includes(value)) throw malformed(runId, doc, `${JSON.stringify(value)} is not one of ${allowed.options.join(', ')}`, field);
+}
 
 /**
  * The checks a state gets before it is written: the fields the store's scripts and every reader
@@ -215,12 +217,12 @@ const PHASE_STATUSES: ReadonlySet<string> = new Set(phaseStatus.options);
  * on every commit as well cost more than the commit's own script (a zod pass over the whole state).
  */
 function checkWritable(runId: string, state: RunState): void {
-  if (!RUN_STATUSES.has(state.status)) throw malformed(runId, 'state', `status ${JSON.stringify(state.status)} is not one of ${runStatus.options.join(', ')}`, 'status');
+  checkOneOf(runId, 'state', 'status', state.status, runStatus);
   if (!Number.isInteger(state.version)) throw malformed(runId, 'state', `version ${JSON.stringify(state.version)} is not an integer`, 'version');
   if (typeof state.phases !== 'object' || state.phases === null) throw malformed(runId, 'state', 'phases is not an object', 'phases');
   for (const name of Object.keys(state.phases)) {
     const phase = state.phases[name] as PhaseState;
-    if (!PHASE_STATUSES.has(phase.status)) throw malformed(runId, 'state', `status ${JSON.stringify(phase.status)} is not one of ${phaseStatus.options.join(', ')}`, `phases.${name}.status`);
+    checkOneOf(runId, 'state', `phases.${name}.status`, phase.status, phaseStatus);
     if (typeof phase.iteration !== 'number') throw malformed(runId, 'state', `iteration ${JSON.stringify(phase.iteration)} is not a number`, `phases.${name}.iteration`);
   }
 }
@@ -259,7 +261,6 @@ const resultStored = z.looseObject({
 });
 
 const effectTypes = z.enum(['start_run', 'enqueue_phase', 'cancel_phase', 'start_child_run', 'finish_run', 'start_fallback', 'release_concurrency']);
-const EFFECT_TYPES: ReadonlySet<string> = new Set(effectTypes.options);
 const outboxStored = z.looseObject({
   v: z.literal(2).optional(),
   version: z.number().int(),
@@ -374,7 +375,7 @@ export function decodeRunResult(runId: string, raw: string): RunResult & { resul
  *   checked when read, {@link decodeRunResult}).
  */
 export function encodeRunResult(result: RunResult & { results_in_context?: string[] }): string {
-  if (!RUN_STATUSES.has(result.status)) throw malformed(result.run_id, 'result', `status ${JSON.stringify(result.status)} is not one of ${runStatus.options.join(', ')}`, 'status');
+  checkOneOf(result.run_id, 'result', 'status', result.status, runStatus);
   return JSON.stringify({ v: RUN_RECORD_VERSION, ...result });
 }
 
@@ -393,9 +394,7 @@ export function decodeOutboxEntry(runId: string, raw: string): OutboxEntry {
  * @throws FleetError `INTERNAL` naming `runId` when an effect's type is not one the reconciler carries out.
  */
 export function encodeOutboxEntry(entry: OutboxEntry, runId = '(not named)'): string {
-  entry.effects.forEach((effect, i) => {
-    if (!EFFECT_TYPES.has(effect.type)) throw malformed(runId, 'outbox entry', `type ${JSON.stringify(effect.type)} is not one of ${effectTypes.options.join(', ')}`, `effects.${i}.type`);
-  });
+  entry.effects.forEach((effect, i) => checkOneOf(runId, 'outbox entry', `effects.${i}.type`, effect.type, effectTypes));
   return JSON.stringify({ v: RUN_RECORD_VERSION, ...entry });
 }
 
