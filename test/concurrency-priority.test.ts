@@ -288,12 +288,21 @@ describe('fair sharing across keys', () => {
 
     const tags: string[] = [];
     let bDoneAtA50: RunStatus[] | undefined;
+    let countedAtA50: number[] | undefined;
     let aCalls = 0;
+    const fairKey = (tenant: string) => `${b.prefix}:fair:${agentQueueName('planner')}:${tenant}`;
     await b.startPool(async (tag) => {
       tags.push(tag);
-      if (tag.startsWith('A-') && ++aCalls === 50) bDoneAtA50 = await Promise.all(bRuns.map((id) => b.status(id)));
+      if (tag.startsWith('A-') && ++aCalls === 50) {
+        bDoneAtA50 = await Promise.all(bRuns.map((id) => b.status(id)));
+        countedAtA50 = [await b.redis.zcard(fairKey('A')), await b.redis.zcard(fairKey('B'))];
+      }
     });
     expect(await b.finished([...bRuns, ...a])).toEqual(Array(205).fill('completed'));
+    // Each key's count is its jobs still in the queue: at A's 50th, the 49 finished are out of it
+    // (each commit dropped its job) and the one being worked on is in; once all are done, none is left.
+    expect(countedAtA50).toEqual([151, 0]);
+    expect([await b.redis.zcard(fairKey('A')), await b.redis.zcard(fairKey('B'))]).toEqual([0, 0]);
 
     // When A's 50th run is taken, all of B's have finished (they took turns with A's first ones).
     expect(bDoneAtA50).toEqual(Array(5).fill('completed'));

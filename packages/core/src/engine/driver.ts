@@ -45,7 +45,7 @@ import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
-import { fairPriority } from './fair-priority.js';
+import { fairGroupKey, fairPriority } from './fair-priority.js';
 
 /**
  * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
@@ -59,6 +59,11 @@ export { DEFAULT_DEADLINE_GRACE_MS };
 export type FollowUpAction = Extract<SchedulerAction, { type: 'start_child_run' | 'finish_run' | 'start_fallback' | 'cancel_phase' }>;
 
 export interface RunDriverOptions {
+  /**
+   * The connection the phase queues use: best the store's own, so a commit's job adds and the
+   * clearing of its outbox entry share one round trip (on another one the clearing may run first,
+   * find a job missing and leave the entry to be cleared after the adds answer).
+   */
   redis: Redis;
   /** The fleet's key prefix. */
   prefix: string;
@@ -430,6 +435,7 @@ export class RunDriver {
         known,
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
+        jobsEnded: (meta, before, decision) => this.jobsEnded(meta, before, decision),
         now: () => this.clock.now(),
       },
     );
@@ -525,6 +531,25 @@ export class RunDriver {
   }
 
   /**
+   * The phase jobs `decision` ends, each with its fairness zset ({@link fairGroupKey}): the job of
+   * every agent or tool phase iteration that was in flight before and is not after (completed,
+   * failed for good, cancelled, or superseded by a new iteration). Its queue is that of the role the
+   * state recorded for the iteration, else the phase's own, as {@link placePhaseJob} chose it.
+   */
+  private jobsEnded(meta: RunMeta, before: RunState, decision: Decision): Array<readonly [string, string]> {
+    const ended: Array<readonly [string, string]> = [];
+    for (const [name, was] of Object.entries(before.phases)) {
+      if (!active(was)) continue;
+      const now = decision.state.phases[name];
+      if (active(now) && now?.iteration === was.iteration) continue;
+      const def = meta.workflow.phases.find((p) => p.name === name);
+      if (!def || (def.kind !== 'agent' && def.kind !== 'tool')) continue;
+      ended.push([fairGroupKey(this.store.prefix, agentQueueName(was.agent ?? def.agent), meta), phaseJobId(meta.run_id, name, was.iteration)]);
+    }
+    return ended;
+  }
+
+  /**
    * Place the phase jobs a decision enqueues (role queue and fair priority, ./fair-priority.ts),
    * without waiting: started while the decision's commit is sent, so both replies come back in one
    * round trip. A try whose commit is refused leaves its priorities counted in their fairness zsets
@@ -575,8 +600,7 @@ export class RunDriver {
 
   /**
    * A committer's carry-out of a commit whose effects are all phase jobs: their adds and the clearing
-   * of the commit's outbox entry go to Redis in one pipeline (one round trip instead of two), the
-   * clearing last and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the
+   * of the commit's outbox entry go to Redis in one round trip (instead of two), the clearing last and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the
    * entry still goes only once its effects are durable. A stop before an effect (`beforeEffect`)
    * carries out the effects before it, one by one, and leaves the entry.
    *
@@ -598,36 +622,27 @@ export class RunDriver {
     const placed = await placing;
     // BullMQ's add scripts are defined on the connection once its queue is ready.
     await Promise.all(placed.map((p) => p.queue.waitUntilReady()));
-    // A pipeline of the driver's connection, as BullMQ wraps it (its job adds queue onto that wrapper).
-    const pipeline = createIORedisClient(this.options.redis).pipeline();
-    let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
-    const added = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    added.catch(() => undefined);
-    // Each job is built inside its send span and queued on the pipeline before the span awaits.
+    // The adds and the clearing go out on the driver's connection one after the other without waiting
+    // for replies: Redis runs them in that order, in one round trip. (An ioredis pipeline would send
+    // them in one write, but building one copies every script defined on the connection, BullMQ's
+    // fifty-odd included: it costs more than the writes it saves.)
+    const client = createIORedisClient(this.options.redis);
+    const adds: Array<Promise<unknown>> = [];
+    // Each job is built inside its send span and its add sent before the span awaits.
     const sends = placed.map((p) =>
-      this.sendPhaseJob(meta, state, p, (queue, name, data, opts) => {
-        void new Job(queue, name, data, opts, p.jobId).addJob(pipeline as unknown as Parameters<Job['addJob']>[0]).catch(() => undefined);
-        return added;
+      this.sendPhaseJob(meta, state, p, async (queue, name, data, opts) => {
+        const add = new Job(queue, name, data, opts, p.jobId).addJob(client);
+        adds.push(add);
+        await add;
       }),
     );
-    this.store.queueClearOutboxIfAdded(pipeline, meta.run_id, outboxVersion, placed.map((p) => p.queue.toKey(p.jobId)), this.clock.now());
-    let left: unknown;
-    try {
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.slice(0, placed.length).find(([err]) => err);
-      if (failed?.[0]) throw failed[0];
-      const clear = replies[placed.length];
-      if (!clear) throw new Error('clear-outbox-if-added: no reply');
-      settle?.resolve();
-      if (clear[0]) throw clear[0];
-      left = clear[1];
-    } catch (err) {
-      settle?.reject(err instanceof Error ? err : new Error(String(err)));
-      await Promise.allSettled(sends);
-      throw err;
-    }
+    const clear = this.store.clearOutboxIfAdded(meta.run_id, outboxVersion, placed.map((p) => p.queue.toKey(p.jobId)), this.clock.now());
+    const settled = await Promise.allSettled([...adds, clear]);
+    await Promise.allSettled(sends);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason as Error;
     await Promise.all(sends);
-    return Number(left) >= 0;
+    return (await clear) >= 0;
   }
 
   /**

@@ -17,8 +17,9 @@
  *
  * Limits: a job's priority is fixed when it is added, so a key keeps its large numbers while it has a
  * backlog; a key with more than {@link PRIORITY_BAND_WIDTH} − 1 jobs waiting saturates at its band's
- * last value; finished jobs leave the count (kept in `<p>:fair:<queue>:<key>`) from the head of the
- * key's line, so one that finished out of turn further back is counted until it nears the head.
+ * last value. The count is kept in `<p>:fair:<queue>:<key>` ({@link fairGroupKey}): the commit that
+ * ends a job's phase iteration drops the job from it, and a job no commit ended (removed by hand) is
+ * dropped when it reaches the head of the key's line.
  * User documentation: docs/concurrency-and-priority.md.
  */
 import type { Queue } from 'bullmq';
@@ -46,6 +47,15 @@ export function fairnessKey(meta: RunMeta): string {
   return meta.concurrency?.key ?? '';
 }
 
+/**
+ * The sorted set of a fairness group's jobs still in a role queue, `<p>:fair:<queue>:<key>` (job id →
+ * its priority): added to by `fair-priority-1`, dropped from by the commit that ends a job's phase
+ * iteration (`apply-decision-7`).
+ */
+export function fairGroupKey(prefix: string, queueName: string, meta: RunMeta): string {
+  return `${prefix}:fair:${queueName}:${fairnessKey(meta)}`;
+}
+
 type FairPriorityCommand = (groupKey: string, jobKeyPrefix: string, jobId: string, bandStart: string, bandWidth: string) => Promise<number>;
 
 /**
@@ -58,6 +68,6 @@ type FairPriorityCommand = (groupKey: string, jobKeyPrefix: string, jobId: strin
 export async function fairPriority(store: RunStore, queue: Queue, jobId: string, meta: RunMeta): Promise<number> {
   const bandStart = priorityBandStart(meta.priority ?? meta.workflow.priority ?? DEFAULT_RUN_PRIORITY);
   const command = storeCommand<FairPriorityCommand>(store.redis, 'fairPriority');
-  const group = `${store.prefix}:fair:${queue.name}:${fairnessKey(meta)}`;
+  const group = fairGroupKey(store.prefix, queue.name, meta);
   return Number(await command(group, queue.toKey(''), jobId, String(bandStart), String(PRIORITY_BAND_WIDTH)));
 }

@@ -45,13 +45,15 @@ describe('store command files', () => {
 describe('apply-decision-7', () => {
   const id = 'fence';
   const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
+  const fair = `${prefix}:fair:agent-planner:`;
   const argv = (expected: number, next: number, outbox: string) =>
-    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]'];
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`];
 
   it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
     const apply = storeCommand<Call>(redis, 'applyDecision');
     expect(await apply(...keys, ...argv(0, 1, '[]'))).toBe(-1);
     await redis.hset(keys[0] as string, 'version', '0', 'state', '{"v":0}');
+    await redis.zadd(fair, 1, 'fence.plan.1', 2, 'fence.plan.2');
 
     expect(await apply(...keys, ...argv(0, 1, '[{"type":"enqueue"}]'))).toBe(1);
     expect(await redis.hgetall(keys[0] as string)).toEqual({ version: '1', state: '{"v":1}' });
@@ -60,12 +62,15 @@ describe('apply-decision-7', () => {
     expect(await redis.zscore(keys[4] as string, 'fence|plan|1')).toBe('5000');
     expect(await redis.hget(keys[5] as string, '1')).toBe('[{"type":"enqueue"}]');
     expect(await redis.zscore(keys[6] as string, id)).toBe('1000');
+    // The job the decision ended leaves its fairness group's count.
+    expect(await redis.zrange(fair, 0, -1)).toEqual(['fence.plan.2']);
 
     // A second decision made on version 0 is fenced out and writes nothing.
     expect(await apply(...keys, ...argv(0, 2, '[{"type":"cancel"}]'))).toBe(0);
     expect(await redis.hget(keys[0] as string, 'version')).toBe('1');
     expect(await redis.xlen(keys[2] as string)).toBe(1);
     expect(await redis.hkeys(keys[5] as string)).toEqual(['1']);
+    expect(await redis.zrange(fair, 0, -1)).toEqual(['fence.plan.2']);
   });
 
   it('maps its outcome codes: 1 and 0 are no error, -1 is RUN_NOT_FOUND, anything else INTERNAL naming the code', () => {
@@ -103,5 +108,42 @@ describe('claim-due-1', () => {
     // Leased members are not due again until the lease ends.
     expect(await claim(set, '100', '950', '10')).toEqual(['c']);
     expect(await claim(set, '901', '2000', '10')).toEqual(['later', 'a', 'b']);
+  });
+});
+
+describe('fair-priority-1', () => {
+  const group = `${prefix}:fair:agent-coder:acme`;
+  const jobs = `${prefix}:agent-coder:`;
+  const job = (id: string, fields: string[] = ['name', 'code']) => redis.hset(`${jobs}${id}`, ...fields);
+
+  it("counts the key's jobs still queued; a job its commit dropped no longer counts, and one removed without a commit is dropped when it reaches the head", async () => {
+    const priority = storeCommand<(...args: string[]) => Promise<number>>(redis, 'fairPriority');
+    const place = (id: string) => priority(group, jobs, id, '100', '1000');
+    for (const id of ['j1', 'j2', 'j3']) await job(id);
+
+    expect(await place('j1')).toBe(100);
+    expect(await place('j2')).toBe(101);
+    expect(await place('j3')).toBe(102);
+    // The same job again gets the number it got.
+    expect(await place('j2')).toBe(101);
+
+    // j2 ended by its commit (apply-decision-7 drops it): two of the key's jobs still count, and the
+    // next job still goes behind the key's last one.
+    await redis.zrem(group, 'j2');
+    await job('j4');
+    expect(await place('j4')).toBe(102);
+    expect(await redis.zrange(group, 0, -1)).toEqual(['j1', 'j3', 'j4']);
+
+    // j3 removed by hand (no commit): counted while j1, still queued, is ahead of it.
+    await redis.del(`${jobs}j3`);
+    await job('j5');
+    expect(await place('j5')).toBe(103);
+    expect(await redis.zrange(group, 0, -1)).toEqual(['j1', 'j3', 'j4', 'j5']);
+    // j1 finished without its commit's drop (BullMQ keeps `finishedOn`): the next add drops it and
+    // j3 behind it, and stops at j4, still queued.
+    await job('j1', ['finishedOn', '1']);
+    await job('j6');
+    expect(await place('j6')).toBe(103);
+    expect(await redis.zrange(group, 0, -1)).toEqual(['j4', 'j5', 'j6']);
   });
 });

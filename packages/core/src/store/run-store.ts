@@ -24,7 +24,7 @@
  * decide, then commits with a Lua script only if the version is unchanged, retrying otherwise. Two
  * managers (or two reports processed at once) can never both apply on the same version.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { FleetError, type SerializedFleetError } from '../errors.js';
 import { luaCommand } from './lua-command.js';
 import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
@@ -225,6 +225,7 @@ export class RunStore {
   private readonly createScript: CreateRunCommand;
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
+  private readonly clearOutboxIfAddedScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
   private readonly scanIndexScript: ScanIndexCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
@@ -242,8 +243,7 @@ export class RunStore {
     this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
-    // Defined on the connection, so the pipelines made from it have it (queueClearOutboxIfAdded).
-    storeCommand(redis, 'clearOutboxIfAdded');
+    this.clearOutboxIfAddedScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutboxIfAdded');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
     this.scanIndexScript = storeCommand<ScanIndexCommand>(redis, 'scanRunIndex');
   }
@@ -470,6 +470,11 @@ export class RunStore {
       commitIds?: readonly string[] | undefined;
       /** Deadline changes to commit with the decision (computed per try). */
       deadlines?: ((meta: RunMeta, before: RunState, decision: Decision) => DeadlineChanges) | undefined;
+      /**
+       * Phase jobs the decision ends (computed per try), as `[fairness zset key, job id]`: dropped from
+       * their fairness group's count with the commit (../engine/fair-priority.ts).
+       */
+      jobsEnded?: ((meta: RunMeta, before: RunState, decision: Decision) => Array<readonly [string, string]>) | undefined;
     } = {},
   ): Promise<{
     decision: Decision;
@@ -508,6 +513,7 @@ export class RunStore {
       }
       const contextArgs = Object.entries(writes).map(([phase, value]) => [phase, JSON.stringify(value ?? null)] as const);
       const deadlines = options.deadlines?.(meta, state, decision) ?? { set: [], remove: [] };
+      const ended = options.jobsEnded?.(meta, state, decision) ?? [];
       const committedAt = now();
       const effects = decision.actions.filter(isOutboxEffect);
       const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, commits: [...(options.commitIds ?? [])], effects } : undefined;
@@ -531,6 +537,7 @@ export class RunStore {
         decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
+        ended.length > 0 ? JSON.stringify(ended) : '[]',
       );
       const failure = commandError('applyDecision', code, id);
       if (failure) throw failure;
@@ -675,20 +682,18 @@ export class RunStore {
   }
 
   /**
-   * Queue on `pipeline` (made from this store's connection) the clearing of the outbox entry
-   * `version`, done only when every job hash in `jobKeys` exists: sent after the adds of those
-   * jobs in the same pipeline, it clears the entry in the adds' round trip, and an add that failed
-   * leaves the entry for a reconciler (store script `clear-outbox-if-added-2`).
+   * Clear the outbox entry `version` only when every job hash in `jobKeys` exists (store script
+   * `clear-outbox-if-added-2`). Sent on this store's connection right after the adds of those jobs
+   * on the same connection, without waiting for their replies: Redis runs a connection's commands in
+   * the order they were sent, so the clearing runs after the adds, in their round trip, and an add
+   * that failed leaves its job missing and the entry for a reconciler.
    *
    * @param jobKeys - BullMQ job hash keys (`queue.toKey(jobId)`), under this store's prefix.
-   * @returns the pipeline; its reply for this command is how many entries are left, or -1 when a
-   *   job is missing and nothing was cleared.
+   * @returns how many entries are left, or -1 when a job is missing and nothing was cleared.
+   * @throws Redis errors.
    */
-  queueClearOutboxIfAdded(pipeline: ChainableCommander, id: string, version: number, jobKeys: readonly string[], now = Date.now()): ChainableCommander {
-    const commands = pipeline as unknown as Record<string, (...args: string[]) => ChainableCommander>;
-    const command = commands.fleetClearOutboxIfAdded;
-    if (!command) throw new Error('clear-outbox-if-added: the pipeline was not made from the store connection');
-    return command.call(pipeline, this.outboxKey(id), this.outboxesKey, id, String(now), String(version), ...jobKeys);
+  clearOutboxIfAdded(id: string, version: number, jobKeys: readonly string[], now = Date.now()): Promise<number> {
+    return this.clearOutboxIfAddedScript(this.outboxKey(id), this.outboxesKey, id, String(now), String(version), ...jobKeys);
   }
 
   /**

@@ -22,6 +22,8 @@
   ARGV[10] run events (JSON array of [type, data JSON text])
   ARGV[11] deadlines to set (JSON array of [score, member])
   ARGV[12] deadlines to remove (JSON array of members)
+  ARGV[13] jobs the decision ends, to drop from their fairness zsets (JSON array of [zset key, job
+           id]; the keys are `<p>:fair:<queue>:<fairness key>`, under the same hash tag as KEYS)
 
   Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
 
@@ -59,6 +61,9 @@ for _, d in ipairs(cjson.decode(ARGV[11])) do
 end
 for _, member in ipairs(cjson.decode(ARGV[12])) do
   redis.call('ZREM', KEYS[5], member)
+end
+for _, f in ipairs(cjson.decode(ARGV[13])) do
+  redis.call('ZREM', f[1], f[2])
 end
 if ARGV[4] ~= '' then
   -- archive or expiry of the finished run: last, once every key of the run is written (a key this

@@ -15,18 +15,19 @@
   order (BullMQ takes equal priorities in the order they were added). A job id already counted gets
   the priority it got then (adding a job twice is a no-op in BullMQ, and so here).
 
-  Jobs that finished or were removed leave the zset from its head (the lowest priorities, the jobs
-  taken first): each call looks at the first 100 and drops those gone, so a call costs O(log n)
-  however long the key's backlog; a job that finished further back is counted until it nears the head.
+  A job leaves the zset when the commit that ends its phase iteration drops it (apply-decision-7),
+  so the zset holds the key's jobs still queued. What a commit never ended (a job removed by hand, a
+  run deleted meanwhile) is dropped here once it reaches the head: each call looks at the lowest
+  numbers, the jobs taken first, and drops those gone or finished until it meets one still queued
+  (at most 10 a call). A call costs O(log n) however long the key's backlog.
   The zset expires a week after the key's last add.
 ]]
 local existing = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if existing then return tonumber(existing) end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 99)) do
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 9)) do
   local job = ARGV[1] .. id
-  if redis.call('EXISTS', job) == 0 or redis.call('HEXISTS', job, 'finishedOn') == 1 then
-    redis.call('ZREM', KEYS[1], id)
-  end
+  if redis.call('EXISTS', job) == 1 and redis.call('HEXISTS', job, 'finishedOn') == 0 then break end
+  redis.call('ZREM', KEYS[1], id)
 end
 local start = tonumber(ARGV[3])
 local width = tonumber(ARGV[4])
