@@ -63,14 +63,14 @@ describe('apply-decision-7', () => {
     expect(await redis.hget(keys[5] as string, '1')).toBe('[{"type":"enqueue"}]');
     expect(await redis.zscore(keys[6] as string, id)).toBe('1000');
     // The job the decision ended leaves its fairness group's count.
-    expect(await redis.zrange(fair, 0, -1)).toEqual(['fence.plan.2']);
+    expect(await redis.zrange(fair, '0', '-1')).toEqual(['fence.plan.2']);
 
     // A second decision made on version 0 is fenced out and writes nothing.
     expect(await apply(...keys, ...argv(0, 2, '[{"type":"cancel"}]'))).toBe(0);
     expect(await redis.hget(keys[0] as string, 'version')).toBe('1');
     expect(await redis.xlen(keys[2] as string)).toBe(1);
     expect(await redis.hkeys(keys[5] as string)).toEqual(['1']);
-    expect(await redis.zrange(fair, 0, -1)).toEqual(['fence.plan.2']);
+    expect(await redis.zrange(fair, '0', '-1')).toEqual(['fence.plan.2']);
   });
 
   it('maps its outcome codes: 1 and 0 are no error, -1 is RUN_NOT_FOUND, anything else INTERNAL naming the code', () => {
@@ -132,18 +132,18 @@ describe('fair-priority-1', () => {
     await redis.zrem(group, 'j2');
     await job('j4');
     expect(await place('j4')).toBe(102);
-    expect(await redis.zrange(group, 0, -1)).toEqual(['j1', 'j3', 'j4']);
+    expect(await redis.zrange(group, '0', '-1')).toEqual(['j1', 'j3', 'j4']);
 
     // j3 removed by hand (no commit): counted while j1, still queued, is ahead of it.
     await redis.del(`${jobs}j3`);
     await job('j5');
     expect(await place('j5')).toBe(103);
-    expect(await redis.zrange(group, 0, -1)).toEqual(['j1', 'j3', 'j4', 'j5']);
+    expect(await redis.zrange(group, '0', '-1')).toEqual(['j1', 'j3', 'j4', 'j5']);
     // j1 finished without its commit's drop (BullMQ keeps `finishedOn`): the next add drops it and
     // j3 behind it, and stops at j4, still queued.
     await job('j1', ['finishedOn', '1']);
     await job('j6');
     expect(await place('j6')).toBe(103);
-    expect(await redis.zrange(group, 0, -1)).toEqual(['j4', 'j5', 'j6']);
+    expect(await redis.zrange(group, '0', '-1')).toEqual(['j4', 'j5', 'j6']);
   });
 });
