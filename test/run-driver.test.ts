@@ -4,7 +4,7 @@
  * and the output of a refused completion never reaches the shared context. The merge rule of a group
  * commit is decide's, unit-tested in packages/core/src/scheduler/decide-batch.test.ts.
  */
-import { FleetClient, createLogger, createRedis, type SchedulerEvent } from '@agentfleet/core';
+import { FleetClient, agentQueueName, createLogger, createRedis, type SchedulerEvent } from '@agentfleet/core';
 import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testWorkflow } from './support/fleet.js';
@@ -109,6 +109,42 @@ describe('RunDriver', () => {
       expect(applied.decision.accepted).toBe(true);
       expect((await store.getRun(id)).state.phases.b1?.status).toBe('completed');
       expect(await store.getOutputs(id, ['b1'])).toEqual({ b1: { by: 'b1' } });
+    } finally {
+      await driver.close();
+      await client.close();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('fairness counts', () => {
+  it("a phase job leaves its key's count with the commit that ends it: not on a retry, and on a wait that ends the job", async () => {
+    const redis = createRedis(url);
+    const store = new RunStore(redis, prefix);
+    const client = new FleetClient(redis, prefix);
+    const driver = startDriver(redis, store);
+    const fair = `${prefix}:fair:${agentQueueName('planner')}:`;
+    const oneStep = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner', retries: 2 }] });
+    try {
+      const id = await client.submit({ workflow: oneStep, requirements: 'fairness counts', provider: 'offline' });
+      const job = (iteration: number) => `${id}.plan.${iteration}`;
+      expect(await redis.zrange(fair, '0', '-1')).toContain(job(1));
+
+      const at = Date.now();
+      await driver.apply(id, [
+        { type: 'phase_started', at, phase: 'plan', iteration: 1, attempt: 1, agent: 'planner' },
+        { type: 'phase_attempt_failed', at, phase: 'plan', iteration: 1, attempt: 1, error: { code: 'PROVIDER_UNAVAILABLE', message: 'busy', category: 'system', retryable: true }, willRetry: true, retryDelayMs: 1000, usage: { input_tokens: 0, output_tokens: 0 }, startedAt: at },
+      ]);
+      // Retried: the job is still in the queue (delayed), and still counted.
+      expect(await redis.zrange(fair, '0', '-1')).toContain(job(1));
+
+      // The agent's reply asks for input: the phase waits, and its job ends.
+      await driver.apply(id, [
+        { type: 'phase_started', at, phase: 'plan', iteration: 1, attempt: 2, agent: 'planner' },
+        { ...completed('plan', at), attempt: 2, action: { type: 'wait', event: 'answers', prompt: ['Who signs in?'] } },
+      ]);
+      expect((await store.getRun(id)).state.phases.plan?.status).toBe('waiting');
+      expect(await redis.zrange(fair, '0', '-1')).not.toContain(job(1));
     } finally {
       await driver.close();
       await client.close();

@@ -32,7 +32,7 @@ import { FLEET_BACKOFF } from '../queues/backoff.js';
 import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId, type PhaseJobData } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
-import { decide, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
+import { decide, isBatchWait, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { decideBatch } from '../scheduler/decide-batch.js';
 import { DEFAULT_DEADLINE_GRACE_MS, phaseDeadlineAfterMs } from '../scheduler/deadlines.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
@@ -173,6 +173,8 @@ export function followUpThroughManager(manager: ManagerQueue): RunDriverOptions[
 }
 
 const active = (p: PhaseState | undefined): boolean => p !== undefined && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || p.status === 'waiting');
+/** Whether a phase's current iteration has its job in a role queue (in flight, or delayed waiting for its message batch). */
+const holdsJob = (p: PhaseState | undefined): boolean => p !== undefined && (IN_FLIGHT_PHASE_STATUSES.includes(p.status) || isBatchWait(p));
 
 /** The run as a caller last read it (with its context's outputs when it read them all). */
 export interface KnownRun {
@@ -532,16 +534,18 @@ export class RunDriver {
 
   /**
    * The phase jobs `decision` ends, each with its fairness zset ({@link fairGroupKey}): the job of
-   * every agent or tool phase iteration that was in flight before and is not after (completed,
-   * failed for good, cancelled, or superseded by a new iteration). Its queue is that of the role the
-   * state recorded for the iteration, else the phase's own, as {@link placePhaseJob} chose it.
+   * every agent or tool phase iteration that held one before and does not after (completed, failed
+   * for good, cancelled, superseded by a new iteration, or waiting without its job: a budget wait or
+   * a `wait` step action end the job, while a phase waiting for its message batch keeps it, delayed).
+   * Its queue is that of the role the state recorded for the iteration, else the phase's own, as
+   * {@link placePhaseJob} chose it.
    */
   private jobsEnded(meta: RunMeta, before: RunState, decision: Decision): Array<readonly [string, string]> {
     const ended: Array<readonly [string, string]> = [];
     for (const [name, was] of Object.entries(before.phases)) {
-      if (!active(was)) continue;
+      if (!holdsJob(was)) continue;
       const now = decision.state.phases[name];
-      if (active(now) && now?.iteration === was.iteration) continue;
+      if (holdsJob(now) && now?.iteration === was.iteration) continue;
       const def = meta.workflow.phases.find((p) => p.name === name);
       if (!def || (def.kind !== 'agent' && def.kind !== 'tool')) continue;
       ended.push([fairGroupKey(this.store.prefix, agentQueueName(was.agent ?? def.agent), meta), phaseJobId(meta.run_id, name, was.iteration)]);
@@ -553,7 +557,8 @@ export class RunDriver {
    * Place the phase jobs a decision enqueues (role queue and fair priority, ./fair-priority.ts),
    * without waiting: started while the decision's commit is sent, so both replies come back in one
    * round trip. A try whose commit is refused leaves its priorities counted in their fairness zsets
-   * until a later call finds the jobs missing, which costs fairness accuracy only, never a job.
+   * until an add finds the jobs missing at the head of their key's line, which costs fairness
+   * accuracy only, never a job.
    * @returns undefined unless phase jobs are all the decision's effects (see {@link onlyPhaseJobs});
    *   `placed` never rejects unheard.
    */
@@ -567,7 +572,7 @@ export class RunDriver {
 
   /**
    * @param placement - the decision's phase jobs as {@link placeEnqueues} placed them during the
-   *   commit, when they are all its effects: added with the outbox clear in one pipeline.
+   *   commit, when they are all its effects: added with the outbox clear in one round trip.
    * @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}).
    */
   private async carryOut(
@@ -604,9 +609,11 @@ export class RunDriver {
    * entry still goes only once its effects are durable. A stop before an effect (`beforeEffect`)
    * carries out the effects before it, one by one, and leaves the entry.
    *
-   * @returns whether the entry was cleared. False when a job was missing when the clearing ran: every
-   *   add answered without an error, so the job was stored and is already gone (finished and removed,
-   *   or cancelled); the caller then clears the entry as it does after any carry-out.
+   * @returns whether the entry was cleared. False when a job was missing when the clearing ran though
+   *   every add answered without an error: the job is already gone (finished and removed, or
+   *   cancelled), or the clearing ran before an add (the driver's connection is not the store's, or
+   *   ioredis sent an add again after a NOSCRIPT); the caller then clears the entry, the adds having
+   *   answered, as it does after any carry-out.
    * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
    */
   private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, { jobs, placed: placing }: Placement, outboxVersion: number): Promise<boolean> {

@@ -1,7 +1,8 @@
 --[[
   clear-outbox-if-added: drop one outbox entry whose effects were phase jobs, only when every one of
-  those jobs is stored. Sent in the same pipeline as the jobs' adds (after them, so Redis runs it after
-  them): an add that failed leaves its job missing and the entry in the outbox, for a reconciler.
+  those jobs is stored. Sent right after the jobs' adds on the same connection (so Redis runs it after
+  them, in their round trip): an add that failed leaves its job missing and the entry in the outbox,
+  for a reconciler.
 
   KEYS[1] run outbox hash     <p>:run:<id>:outbox
   KEYS[2] outboxes zset       <p>:outbox
