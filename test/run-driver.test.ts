@@ -133,7 +133,7 @@ describe('fairness counts', () => {
       const at = Date.now();
       await driver.apply(id, [
         { type: 'phase_started', at, phase: 'plan', iteration: 1, attempt: 1, agent: 'planner' },
-        { type: 'phase_attempt_failed', at, phase: 'plan', iteration: 1, attempt: 1, error: { code: 'PROVIDER_UNAVAILABLE', message: 'busy', category: 'system', retryable: true }, willRetry: true, retryDelayMs: 1000, usage: { input_tokens: 0, output_tokens: 0 }, startedAt: at },
+        { type: 'phase_attempt_failed', at, phase: 'plan', iteration: 1, attempt: 1, error: { code: 'PROVIDER_OVERLOADED', message: 'busy', category: 'provider', retryable: true }, willRetry: true, retryDelayMs: 1000, usage: { input_tokens: 0, output_tokens: 0 }, startedAt: at },
       ]);
       // Retried: the job is still in the queue (delayed), and still counted.
       expect(await redis.zrange(fair, '0', '-1')).toContain(job(1));
@@ -141,7 +141,7 @@ describe('fairness counts', () => {
       // The agent's reply asks for input: the phase waits, and its job ends.
       await driver.apply(id, [
         { type: 'phase_started', at, phase: 'plan', iteration: 1, attempt: 2, agent: 'planner' },
-        { ...completed('plan', at), attempt: 2, action: { type: 'wait', event: 'answers', prompt: ['Who signs in?'] } },
+        { type: 'phase_completed', at, phase: 'plan', iteration: 1, attempt: 2, usage: { input_tokens: 1, output_tokens: 1 }, model: 'm', startedAt: at, action: { type: 'wait', event: 'answers', prompt: ['Who signs in?'] } },
       ]);
       expect((await store.getRun(id)).state.phases.plan?.status).toBe('waiting');
       expect(await redis.zrange(fair, '0', '-1')).not.toContain(job(1));
