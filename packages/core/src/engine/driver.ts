@@ -605,8 +605,9 @@ export class RunDriver {
 
   /**
    * A committer's carry-out of a commit whose effects are all phase jobs: their adds and the clearing
-   * of the commit's outbox entry go to Redis in one round trip (instead of two), the clearing last and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the
-   * entry still goes only once its effects are durable. A stop before an effect (`beforeEffect`)
+   * of the commit's outbox entry go to Redis in one round trip (instead of two), the clearing last
+   * and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the entry still
+   * goes only once its effects are durable. A stop before an effect (`beforeEffect`)
    * carries out the effects before it, one by one, and leaves the entry.
    *
    * @returns whether the entry was cleared. False when a job was missing when the clearing ran though
@@ -644,11 +645,10 @@ export class RunDriver {
       }),
     );
     const clear = this.store.clearOutboxIfAdded(meta.run_id, outboxVersion, placed.map((p) => p.queue.toKey(p.jobId)), this.clock.now());
-    const settled = await Promise.allSettled([...adds, clear]);
-    await Promise.allSettled(sends);
+    // Everything settles before an error is thrown: the adds' first, then the clearing's, then a send's.
+    const settled = await Promise.allSettled([...adds, clear, ...sends]);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason as Error;
-    await Promise.all(sends);
     return (await clear) >= 0;
   }
 
