@@ -1,6 +1,8 @@
 /**
  * Dependency hygiene of every workspace: each runtime dependency is imported by the workspace's own
- * (non-test) source, so test-only packages live in devDependencies and unused ones are gone; and the
+ * (non-test) source, so test-only packages live in devDependencies and unused ones are gone (a
+ * declared `@types/<name>` counts when `<name>` is a dependency of another declared dependency: the
+ * types that dependency's own declarations import and do not ship); and the
  * `engines.node` floor we declare is at least the floor of every production dependency installed
  * (otherwise `npm install` on the oldest Node we claim warns EBADENGINE and the package may break).
  */
@@ -45,7 +47,14 @@ describe('dependencies', () => {
     const manifest = JSON.parse(await readFile(join(root, ws, 'package.json'), 'utf8')) as Manifest;
     const files = [...(await sources(join(root, ws, 'src'))), ...(ws === 'apps/cli' ? await sources(join(root, ws, 'bin')) : [])];
     const text = (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('\n');
-    const unused = Object.keys(manifest.dependencies ?? {}).filter((dep) => {
+    const declared = Object.keys(manifest.dependencies ?? {});
+    const transitive = new Set<string>();
+    for (const dep of declared) {
+      const installed = JSON.parse(await readFile(join(root, 'node_modules', dep, 'package.json'), 'utf8')) as Manifest;
+      for (const name of Object.keys(installed.dependencies ?? {})) transitive.add(name);
+    }
+    const unused = declared.filter((dep) => {
+      if (dep.startsWith('@types/') && transitive.has(dep.slice('@types/'.length))) return false;
       const escaped = dep.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
       return !new RegExp(`(from|import\\(|require\\()\\s*'${escaped}(/[^']*)?'`).test(text);
     });
