@@ -52,6 +52,9 @@ const fanOut = testWorkflow({
   ],
 });
 
+/** One phase: its completion completes the run. */
+const onePhase = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner', retries: 0 }] });
+
 const chain = testWorkflow({
   agents: ['planner', 'coder'],
   phases: [
@@ -76,6 +79,16 @@ async function createRun(store: RunStore, workflow: WorkflowDefinition, id: stri
 
 function driverOn(redis: Redis, prefix: string, beforeEffect?: (runId: string, effect: { type: string }) => void, clock?: TestClock): RunDriver {
   return new RunDriver({ redis, prefix, store: new RunStore(redis, prefix), log: silent, followUp: () => Promise.resolve(), beforeEffect, clock });
+}
+
+/** A phase job's BullMQ state (`prioritized`, `active`, …), or undefined when there is no such job. */
+async function jobState(redis: Redis, prefix: string, role: string, jobId: string): Promise<string | undefined> {
+  const queue = new Queue(agentQueueName(role), { connection: redis, prefix });
+  try {
+    return await (await queue.getJob(jobId))?.getState();
+  } finally {
+    await queue.close();
+  }
 }
 
 async function jobExists(redis: Redis, prefix: string, role: string, jobId: string): Promise<boolean> {
@@ -137,7 +150,30 @@ describe('the commit writes an outbox', () => {
     }
   });
 
-  it('crash after the commit, before any effect: the outbox keeps the first jobs, and the manager adds them once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
+  it("crash right after the start commit: the first jobs are in their queues, written by the commit itself, and no outbox entry is left", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-after-start');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-crash-after-start';
+      const { meta, state } = await createRun(conn.store, fanOut, id);
+      // Any effect carried out after the commit would stop here: the start commit has none left.
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      await crashing.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await crashing.close();
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe('prioritized');
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('crash after the commit, before any effect: the outbox keeps the effects the commit could not do itself (a cancelled run\'s job removals), and the manager carries them out once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-commit');
     const conn = connect(url, prefix);
@@ -150,27 +186,29 @@ describe('the commit writes an outbox', () => {
     try {
       const id = 'run-crash-after-commit';
       const { meta, state } = await createRun(conn.store, fanOut, id, clock.now());
+      const starter = driverOn(conn.redis, prefix, undefined, clock);
+      await starter.apply(id, { type: 'run_started', at: clock.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      // The process that commits the run's cancellation stops before removing the queued jobs.
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
       }, clock);
       const committedBy = clock.now();
-      await expect(crashing.apply(id, { type: 'run_started', at: clock.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
+      await expect(crashing.apply(id, { type: 'cancel_requested', at: clock.now(), reason: 'not wanted' })).rejects.toThrow(CrashHere);
       await crashing.close();
 
-      const stored = await conn.store.getRun(id);
-      expect(stored.state.status).toBe('active');
-      expect(stored.state.phases.a?.status).toBe('queued');
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(false);
+      expect((await conn.store.getRun(id)).state.status).toBe('cancelled');
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
       const outbox = await conn.store.readOutbox(id);
-      expect(outbox.map((e) => e.effects.map((x) => x.type))).toEqual([['enqueue_phase', 'enqueue_phase']]);
+      expect(outbox.flatMap((e) => e.effects.filter((x) => x.type === 'cancel_phase').map((x) => ('phase' in x ? x.phase : '')))).toEqual(['a', 'b']);
       // The outbox is dated by the committer's clock (a day ahead), not by the machine's.
       expect(Number(await conn.redis.zscore(conn.store.outboxesKey, id))).toBeGreaterThanOrEqual(committedBy);
 
       // The lease passes on the clock: the manager's next sweep carries the outbox out.
       clock.advance(30_000);
       await waitUntil(async () => (await conn.redis.zscore(conn.store.outboxesKey, id)) === null, 15_000, 'the manager to reconcile the outbox');
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBeUndefined();
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBeUndefined();
       expect(await conn.store.readOutbox(id)).toEqual([]);
     } finally {
       await manager.close();
@@ -219,59 +257,63 @@ describe('the commit writes an outbox', () => {
     }
   });
 
-  it('crash half way through the outbox: reconcile adds what is missing, and what was done is not done twice', async () => {
+  it('crash half way through the outbox: reconcile carries out what is missing (the second job removal of a cancelled run), and a second reconcile finds nothing', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-half-way');
     const conn = connect(url, prefix);
     try {
       const id = 'run-crash-half-way';
       const { meta, state } = await createRun(conn.store, fanOut, id);
-      let effects = 0;
-      const crashing = driverOn(conn.redis, prefix, () => {
-        effects++;
-        if (effects === 2) throw new CrashHere('stopped half way');
+      const starter = driverOn(conn.redis, prefix);
+      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      let cancels = 0;
+      const crashing = driverOn(conn.redis, prefix, (_runId, effect) => {
+        if (effect.type === 'cancel_phase' && ++cancels === 2) throw new CrashHere('stopped half way');
       });
-      await expect(crashing.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } })).rejects.toThrow(CrashHere);
+      await expect(crashing.apply(id, { type: 'cancel_requested', at: Date.now(), reason: 'not wanted' })).rejects.toThrow(CrashHere);
       await crashing.close();
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe(true);
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(false);
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBeUndefined();
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe('prioritized');
 
       const reconciler = driverOn(conn.redis, prefix);
       expect(await reconciler.reconcile(id)).toBe(1);
       expect(await reconciler.reconcile(id)).toBe(0);
       await reconciler.close();
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe(true);
       const queue = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
-      expect((await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).map((j) => j.id).sort()).toEqual([phaseJobId(id, 'a', 1), phaseJobId(id, 'b', 1)]);
+      expect(await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).toEqual([]);
       await queue.close();
       expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      expect((await conn.store.getRun(id)).state.status).toBe('cancelled');
     } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
     }
   });
 
-  it("a commit answered before its effects (a worker finishing its job): a failed add is tried again from the outbox, and close waits for it", async () => {
+  it("a commit answered before its effects (a worker finishing its job): a failed effect (a job removal) is tried again from the outbox, and close waits for it", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-after-reply');
     const conn = connect(url, prefix);
     try {
       const id = 'run-after-reply';
       const { meta, state } = await createRun(conn.store, chain, id);
-      let effects = 0;
-      const failingOnce = driverOn(conn.redis, prefix, () => {
-        effects++;
-        if (effects === 1) throw new CrashHere('the add failed');
+      const starter = driverOn(conn.redis, prefix);
+      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      let cancels = 0;
+      const failingOnce = driverOn(conn.redis, prefix, (_runId, effect) => {
+        if (effect.type === 'cancel_phase' && ++cancels === 1) throw new CrashHere('the removal failed');
       });
-      // Answered although the first try of its only effect failed: the commit stands, the effect is in the outbox.
-      const applied = await failingOnce.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} }, effectsAfterReply: true });
+      // Answered although the first try of its effect failed: the commit stands, the effect is in the outbox.
+      const applied = await failingOnce.apply(id, { type: 'cancel_requested', at: Date.now(), reason: 'not wanted' }, { effectsAfterReply: true });
       expect(applied.decision.accepted).toBe(true);
-      expect(effects).toBe(1);
+      expect(cancels).toBe(1);
       expect((await conn.store.readOutbox(id)).map((e) => e.version)).toEqual([applied.decision.state.version]);
       // close() waits for the carry-out, tried again from the outbox.
       await failingOnce.close();
-      expect(effects).toBe(2);
-      expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
+      expect(cancels).toBe(2);
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBeUndefined();
       expect(await conn.store.readOutbox(id)).toEqual([]);
       expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
     } finally {
@@ -284,20 +326,32 @@ describe('the commit writes an outbox', () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-stalled-out');
     const conn = connect(url, prefix);
-    const driver = driverOn(conn.redis, prefix);
+    // The recovering worker's follow-ups (a finished run's end actions and parent report), as the manager queue would get them.
+    const followUps: string[][] = [];
+    const driver = new RunDriver({
+      redis: conn.redis,
+      prefix,
+      store: new RunStore(conn.redis, prefix),
+      log: silent,
+      followUp: (_meta, actions) => {
+        followUps.push(actions.map((a) => a.type));
+        return Promise.resolve();
+      },
+    });
     const planner = new Queue<PhaseJobData, PhaseJobResult>(agentQueueName('planner'), { connection: conn.redis, prefix });
     try {
       const id = 'run-stalled-out-refused';
-      const { meta, state } = await createRun(conn.store, chain, id);
+      const { meta, state } = await createRun(conn.store, onePhase, id);
       await driver.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-      // The holder of plan's job commits its completion and dies before adding code's job.
+      // The holder of plan's job commits its completion (which completes the run) and dies before its follow-ups.
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
       });
       await expect(crashing.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } })).rejects.toThrow(CrashHere);
       await crashing.close();
-      expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(false);
-      expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual([['enqueue_phase']]);
+      expect((await conn.store.getRun(id)).state.status).toBe('completed');
+      expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual([['finish_run']]);
+      expect(followUps).toEqual([]);
 
       // BullMQ fails plan's job for its stall limit; the worker host's recovery commits the lost attempt.
       const job = await planner.getJob(phaseJobId(id, 'plan', 1));
@@ -305,7 +359,7 @@ describe('the commit writes an outbox', () => {
       const outcome = await recoverStalledOut(job!, { driver, role: 'planner', log: silent, maxStalledCount: 2 });
       // Refused (plan had completed): what the dead holder's commit left is carried out there and then.
       expect(outcome).toBe('ignored');
-      expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(true);
+      expect(followUps).toEqual([['finish_run']]);
       expect(await conn.store.readOutbox(id)).toEqual([]);
       const events = await runEvents(conn.store, id);
       expect(countEvents(events, 'phase_completed', 'plan')).toBe(1);

@@ -5,47 +5,50 @@
  * submissions, deadlines, cancellations, external events).
  *
  * One apply is one fenced Lua call ({@link RunStore.apply}): the new state, the phase output, the run
- * events and the phase deadlines commit together or not at all. Then, in this order:
- * 1. ready agent and tool phases are enqueued (deterministic job ids: adding one whose job exists is a
- *    no-op), each with a `send <queue>` span under its phase span;
- * 2. phases cancelled by the decision have their waiting jobs removed and running ones aborted;
- * 3. phase and run spans that the decision ends are emitted, and run metrics recorded;
- * 4. everything else (child runs, a finished run's parent report, fallback and end action) goes to
+ * events, the phase deadlines and the jobs of the phases it queues (BullMQ's own add script, run
+ * inside the commit; deterministic job ids, so adding one whose job exists is a no-op) commit
+ * together or not at all. Each job gets a `send <queue>` span under its phase span, emitted once the
+ * commit landed. Then, in this order:
+ * 1. phases cancelled by the decision have their waiting jobs removed and running ones aborted;
+ * 2. phase and run spans that the decision ends are emitted, and run metrics recorded;
+ * 3. everything else (child runs, a finished run's parent report, fallback and end action) goes to
  *    `followUp`: the manager does it itself; a worker hands it to the manager queue.
  *
- * The commit also writes these effects into the run's outbox (`<p>:run:<id>:outbox`, one entry per
- * committed version), and the committer clears its entry once it carried them out. Whatever a commit
- * left undone is carried out by {@link RunDriver.reconcile} from that outbox: by the committer itself
- * when its commit comes back refused (a duplicate: possibly its own commit, resent after a lost
- * reply), by a worker that takes a job again after its first holder died, and by the manager for any
- * outbox older than a lease (a committer that crashed between its commit and its effects).
+ * The commit also writes the effects it did not carry out itself into the run's outbox
+ * (`<p>:run:<id>:outbox`, one entry per committed version), and the committer clears its entry once
+ * it carried them out. Whatever a commit left undone is carried out by {@link RunDriver.reconcile}
+ * from that outbox: by the committer itself when its commit comes back refused (a duplicate: possibly
+ * its own commit, resent after a lost reply), by a worker that takes a job again after its first
+ * holder died, and by the manager for any outbox older than a lease (a committer that crashed
+ * between its commit and its effects). A commit whose only effects are phase jobs leaves no entry.
  *
  * Several commits for one run that meet in one process are grouped into one write (see {@link RunDriver.apply}),
  * decided together by {@link decideBatch} (../scheduler/decide-batch.ts), where their merge rule lives.
  */
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { Job, Queue, createIORedisClient, type JobsOptions } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
-import { FLEET_BACKOFF } from '../queues/backoff.js';
-import { JOB_SIZE_LIMITS, PhaseJobDataSchema, agentQueueName, agentQueuesKey, phaseJobId, type PhaseJobData } from '../queues/contracts.js';
+import { agentQueueName, agentQueuesKey, phaseJobId } from '../queues/contracts.js';
 import type { ManagerQueue } from '../queues/manager-queue.js';
 import type { RunMeta, RunResult } from '../result.js';
 import { decide, isBatchWait, isTerminalRun, needsOutputs } from '../scheduler/decide.js';
 import { decideBatch } from '../scheduler/decide-batch.js';
 import { DEFAULT_DEADLINE_GRACE_MS, phaseDeadlineAfterMs } from '../scheduler/deadlines.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
-import { isOutboxEffect, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
+import { isOutboxEffect, type CommitPhaseJob, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
 import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
-import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, type SpanRef } from '../telemetry/run-spans.js';
+import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, emitSendSpan, sendCarrier, type SpanRef } from '../telemetry/run-spans.js';
 import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
-import { fairGroupKey, fairPriority } from './fair-priority.js';
+import { PRIORITY_BAND_WIDTH, fairGroupKey, fairPriority, priorityBandStart } from './fair-priority.js';
+import { bullmqAddArguments, phaseJobRequest } from './phase-job.js';
+import { DEFAULT_RUN_PRIORITY } from '../workflow/concurrency.js';
 
 /**
  * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
@@ -60,9 +63,8 @@ export type FollowUpAction = Extract<SchedulerAction, { type: 'start_child_run' 
 
 export interface RunDriverOptions {
   /**
-   * The connection the phase queues use: best the store's own, so a commit's job adds and the
-   * clearing of its outbox entry share one round trip (on another one the clearing may run first,
-   * find a job missing and leave the entry to be cleared after the adds answer).
+   * The connection the phase queues use (job removals, a reconciler's adds, queue depths); a
+   * commit's own phase jobs are written by the commit, on the store's connection.
    */
   redis: Redis;
   /** The fleet's key prefix. */
@@ -195,12 +197,6 @@ interface PendingApply {
   reject: (err: unknown) => void;
 }
 
-/** The phase jobs a decision enqueues when that is all its effects do, and their placing (queue and priority). */
-interface Placement {
-  jobs: Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }>;
-  placed: Promise<PlacedPhaseJob[]>;
-}
-
 /** A phase job with its queue and priority chosen, not yet added. */
 interface PlacedPhaseJob {
   def: PhaseDefinition;
@@ -209,6 +205,17 @@ interface PlacedPhaseJob {
   role: string;
   queue: Queue;
   priority: number;
+}
+
+/** A phase job its decision's commit adds ({@link RunDriver.commitJobs}), and what its send span needs. */
+interface CommitJob {
+  job: CommitPhaseJob;
+  role: string;
+  queue: string;
+  phaseSpan: SpanRef | undefined;
+  sendRef: SpanRef;
+  /** Epoch ms. */
+  start: number;
 }
 
 /** Whether an outbox effect still fits the run as `state` shows it now. */
@@ -395,10 +402,8 @@ export class RunDriver {
     known: KnownRun | undefined,
   ): Promise<{ applied: Applied; accepted: boolean[]; rejected: Array<FleetError | undefined>; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
     const now = this.clock.now();
-    // The phase jobs of the try being committed, placed (their fair priority asked for) while the
-    // commit is in flight: the priority is one Redis reply the add needs, and it does not depend on
-    // whether the commit lands, so it shares the commit's round trip instead of following it.
-    let placement: Placement | undefined;
+    // The phase jobs of the try being committed: the commit adds them itself (./commit-jobs.ts).
+    let jobs: CommitJob[] = [];
     let accepted: boolean[] = [];
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
     const applied = await this.store.apply(
@@ -426,10 +431,7 @@ export class RunDriver {
         let decision: Decision = batched;
         // A run with a concurrency limit releases its slot from the outbox of the commit that finishes it.
         decision = withConcurrencyRelease(meta, decision);
-        if (decision.accepted) {
-          this.assignSpans(meta, decision);
-          placement = this.placeEnqueues(meta, decision);
-        }
+        if (decision.accepted) this.assignSpans(meta, decision);
         return decision;
       },
       {
@@ -438,16 +440,21 @@ export class RunDriver {
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
         jobsEnded: (meta, before, decision) => this.jobsEnded(meta, before, decision),
+        phaseJobs: (meta, decision) => {
+          jobs = this.commitJobs(meta, decision, this.clock.now());
+          return jobs.map((j) => j.job);
+        },
         now: () => this.clock.now(),
       },
     );
     const { decision, meta, result, before } = applied;
     if (decision.accepted) {
+      this.jobsCommitted(meta, jobs, this.clock.now());
       // Remembered before the enqueues, so a job this process takes at once finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
       const carryOut = async (): Promise<void> => {
-        const cleared = await this.carryOut(meta, before, decision, result, applied.outbox?.version, placement);
-        if (applied.outbox && !cleared) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
+        await this.carryOut(meta, before, decision, result);
+        if (applied.outbox) await this.store.clearOutbox(runId, [applied.outbox.version], this.clock.now());
       };
       if (batch.every((e) => e.effectsAfter)) this.carryOutAfterReply(runId, carryOut, batch.filter((_, i) => accepted[i] === true).map((e) => e.commitId));
       else await carryOut();
@@ -554,102 +561,63 @@ export class RunDriver {
   }
 
   /**
-   * Place the phase jobs a decision enqueues (role queue and fair priority, ./fair-priority.ts),
-   * without waiting: started while the decision's commit is sent, so both replies come back in one
-   * round trip. A try whose commit is refused leaves its priorities counted in their fairness zsets
-   * until an add finds the jobs missing at the head of their key's line, which costs fairness
-   * accuracy only, never a job.
-   * @returns undefined unless phase jobs are all the decision's effects (see {@link onlyPhaseJobs});
-   *   `placed` never rejects unheard.
+   * The phase jobs a decision queues, for its commit to add (../store/run-store.ts `CommitPhaseJob`):
+   * each one's role queue, BullMQ's add arguments as BullMQ builds them, and its send span's identity
+   * (chosen now, emitted once the commit landed, {@link jobsCommitted}). An `enqueue_phase` of a
+   * phase the workflow does not have is skipped, as the reconciler skips it.
+   * @param now - epoch ms, the send spans' start.
+   * @throws BullMQ's validation errors of a job's options (the commit is then not sent).
    */
-  private placeEnqueues(meta: RunMeta, decision: Decision): Placement | undefined {
-    const jobs = this.onlyPhaseJobs(meta, decision.actions.filter(isOutboxEffect));
-    if (!jobs) return undefined;
-    const placed = Promise.all(jobs.map((j) => this.placePhaseJob(meta, j.def, j.iteration, j.agent)));
-    placed.catch(() => undefined);
-    return { jobs, placed };
+  private commitJobs(meta: RunMeta, decision: Decision, now: number): CommitJob[] {
+    const jobs: CommitJob[] = [];
+    const bandStart = priorityBandStart(meta.priority ?? meta.workflow.priority ?? DEFAULT_RUN_PRIORITY);
+    for (const action of decision.actions) {
+      if (action.type !== 'enqueue_phase') continue;
+      const def = meta.workflow.phases.find((p) => p.name === action.phase);
+      if (!def) continue;
+      // decide names the role of every `load_balanced` enqueue.
+      const role = action.agent ?? def.agent;
+      const queue = this.queueFor(role);
+      const jobId = phaseJobId(meta.run_id, def.name, action.iteration);
+      const phaseSpan = decision.state.phases[def.name]?.span;
+      const sendRef = beginSpanRef(phaseSpan);
+      const { name, data, opts } = phaseJobRequest(meta, def, action.iteration, role, sendCarrier(phaseSpan, sendRef));
+      jobs.push({
+        job: {
+          phase: def.name,
+          iteration: action.iteration,
+          group: fairGroupKey(this.store.prefix, queue.name, meta),
+          jobKeyPrefix: queue.toKey(''),
+          jobId,
+          bandStart,
+          bandWidth: PRIORITY_BAND_WIDTH,
+          // The priority is a stand-in (BullMQ chooses its add script by it): the commit sets the fair one.
+          add: bullmqAddArguments(queue, name, data, { ...opts, priority: bandStart }),
+        },
+        role,
+        queue: queue.name,
+        phaseSpan,
+        sendRef,
+        start: now,
+      });
+    }
+    return jobs;
   }
 
-  /**
-   * @param placement - the decision's phase jobs as {@link placeEnqueues} placed them during the
-   *   commit, when they are all its effects: added with the outbox clear in one round trip.
-   * @returns whether the outbox entry `outboxVersion` was cleared with the effects (see {@link addPhaseJobsAndClear}).
-   */
-  private async carryOut(
-    meta: RunMeta,
-    before: RunState,
-    decision: Decision,
-    result: RunResult | undefined,
-    outboxVersion: number | undefined,
-    placement: Placement | undefined,
-  ): Promise<boolean> {
-    let cleared = false;
-    if (placement && outboxVersion !== undefined) cleared = await this.addPhaseJobsAndClear(meta, decision.state, placement, outboxVersion);
-    else await this.carryOutEffects(meta, decision.state, decision.actions.filter(isOutboxEffect), result);
+  /** After a commit that added `jobs`: their send spans (ending `now`, epoch ms) and log lines. */
+  private jobsCommitted(meta: RunMeta, jobs: readonly CommitJob[], now: number): void {
+    for (const j of jobs) {
+      emitSendSpan({ runId: meta.run_id, phase: j.job.phase, phaseSpan: j.phaseSpan, ref: j.sendRef, queue: j.queue, jobId: j.job.jobId, start: j.start, end: now });
+      this.options.log.info({ run_id: meta.run_id, phase: j.job.phase, iteration: j.job.iteration, role: j.role, job_id: j.job.jobId }, 'phase enqueued');
+    }
+  }
+
+  /** Carry out a commit's effects (the phase jobs it added itself are not among them), then its spans and metrics. */
+  private async carryOut(meta: RunMeta, before: RunState, decision: Decision, result: RunResult | undefined): Promise<void> {
+    const effects = decision.actions.filter(isOutboxEffect).filter((a) => a.type !== 'enqueue_phase');
+    await this.carryOutEffects(meta, decision.state, effects, result);
     this.emitSpans(meta, before, decision);
     recordRunEvents(meta.workflow, decision.state, decision.events);
-    return cleared;
-  }
-
-  /** The phase jobs `effects` add, when that is all they do (and there is at least one); else undefined. */
-  private onlyPhaseJobs(meta: RunMeta, effects: readonly OutboxEffect[]): Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }> | undefined {
-    const jobs: Array<{ def: PhaseDefinition; iteration: number; agent: string | undefined }> = [];
-    for (const effect of effects) {
-      if (effect.type !== 'enqueue_phase') return undefined;
-      const def = meta.workflow.phases.find((p) => p.name === effect.phase);
-      if (!def) return undefined;
-      jobs.push({ def, iteration: effect.iteration, agent: effect.agent });
-    }
-    return jobs.length > 0 ? jobs : undefined;
-  }
-
-  /**
-   * A committer's carry-out of a commit whose effects are all phase jobs: their adds and the clearing
-   * of the commit's outbox entry go to Redis in one round trip (instead of two), the clearing last
-   * and done by Redis only when every job is stored (`clear-outbox-if-added-2`), so the entry still
-   * goes only once its effects are durable. A stop before an effect (`beforeEffect`)
-   * carries out the effects before it, one by one, and leaves the entry.
-   *
-   * @returns whether the entry was cleared. False when a job was missing when the clearing ran though
-   *   every add answered without an error: the job is already gone (finished and removed, or
-   *   cancelled), or the clearing ran before an add (the driver's connection is not the store's, or
-   *   ioredis sent an add again after a NOSCRIPT); the caller then clears the entry, the adds having
-   *   answered, as it does after any carry-out.
-   * @throws the first add's error, or the clearing's (the entry then stays, as it does on a crash).
-   */
-  private async addPhaseJobsAndClear(meta: RunMeta, state: RunState, { jobs, placed: placing }: Placement, outboxVersion: number): Promise<boolean> {
-    for (const [i, job] of jobs.entries()) {
-      try {
-        this.options.beforeEffect?.(meta.run_id, { type: 'enqueue_phase', phase: job.def.name, iteration: job.iteration, ...(job.agent !== undefined ? { agent: job.agent } : {}) });
-      } catch (err) {
-        const failed = (await Promise.allSettled(jobs.slice(0, i).map((j) => this.enqueuePhase(meta, state, j.def, j.iteration, j.agent)))).find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason as Error;
-        throw err instanceof Error ? err : new Error(String(err));
-      }
-    }
-    const placed = await placing;
-    // BullMQ's add scripts are defined on the connection once its queue is ready.
-    await Promise.all(placed.map((p) => p.queue.waitUntilReady()));
-    // The adds and the clearing go out on the driver's connection one after the other without waiting
-    // for replies: Redis runs them in that order, in one round trip. (An ioredis pipeline would send
-    // them in one write, but building one copies every script defined on the connection, BullMQ's
-    // fifty-odd included: it costs more than the writes it saves.)
-    const client = createIORedisClient(this.options.redis);
-    const adds: Array<Promise<unknown>> = [];
-    // Each job is built inside its send span and its add sent before the span awaits.
-    const sends = placed.map((p) =>
-      this.sendPhaseJob(meta, state, p, async (queue, name, data, opts) => {
-        const add = new Job(queue, name, data, opts, p.jobId).addJob(client);
-        adds.push(add);
-        await add;
-      }),
-    );
-    const clear = this.store.clearOutboxIfAdded(meta.run_id, outboxVersion, placed.map((p) => p.queue.toKey(p.jobId)), this.clock.now());
-    // Everything settles before an error is thrown: the adds' first, then the clearing's, then a send's.
-    const settled = await Promise.allSettled([...adds, clear, ...sends]);
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason as Error;
-    return (await clear) >= 0;
   }
 
   /**
@@ -846,8 +814,7 @@ export class RunDriver {
    * is a no-op), inside a `send <queue>` producer span whose context travels in the job data.
    */
   async enqueuePhase(meta: RunMeta, state: RunState, def: PhaseDefinition, iteration: number, chosen?: string): Promise<void> {
-    const placed = await this.placePhaseJob(meta, def, iteration, chosen);
-    await this.sendPhaseJob(meta, state, placed, async (queue, name, data, opts) => void (await queue.add(name, data, opts)));
+    await this.sendPhaseJob(meta, state, await this.placePhaseJob(meta, def, iteration, chosen));
   }
 
   /** Where a phase iteration's job goes (its role's queue) and its priority (./fair-priority.ts). */
@@ -862,13 +829,8 @@ export class RunDriver {
     return { def, iteration, jobId, role, queue, priority };
   }
 
-  /** Build a placed phase job's data and options inside a `send <queue>` producer span, and `add` it there. */
-  private async sendPhaseJob(
-    meta: RunMeta,
-    state: RunState,
-    placed: PlacedPhaseJob,
-    add: (queue: Queue, name: string, data: PhaseJobData, opts: JobsOptions & { jobId: string }) => Promise<void>,
-  ): Promise<void> {
+  /** Add a placed phase job inside a `send <queue>` producer span, whose context travels in the job data. */
+  private async sendPhaseJob(meta: RunMeta, state: RunState, placed: PlacedPhaseJob): Promise<void> {
     const { def, iteration, jobId, role, queue, priority } = placed;
     const runId = meta.run_id;
     const phaseSpan = state.phases[def.name]?.span;
@@ -884,29 +846,9 @@ export class RunDriver {
         },
       },
       async () => {
-        const data = PhaseJobDataSchema.parse({
-          run_id: runId,
-          phase: def.name,
-          iteration,
-          role,
-          timeout_ms: def.timeoutMs,
-          max_attempts: def.retries + 1,
-          cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
-          // The send span's context; in a process without an SDK (a client that only submits), the phase span's.
-          trace: carrierUnder(phaseSpan),
-          ...(def.model !== undefined ? { model: def.model } : {}),
-        });
-        await add(queue, def.name, data, {
-          jobId,
-          priority,
-          sizeLimit: JOB_SIZE_LIMITS.phaseJob,
-          attempts: def.retries + 1,
-          backoff: { type: FLEET_BACKOFF, delay: def.retryDelayMs },
-          // The run state, not a retained job, says whether a phase iteration is still wanted: a
-          // completed job is gone at once (its outcome is already committed to the run).
-          removeOnComplete: true,
-          removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
-        });
+        // The send span's context; in a process without an SDK (a client that only submits), the phase span's.
+        const { name, data, opts } = phaseJobRequest(meta, def, iteration, role, carrierUnder(phaseSpan));
+        await queue.add(name, data, { ...opts, priority });
         this.options.log.info({ run_id: runId, phase: def.name, iteration, role, job_id: jobId }, 'phase enqueued');
       },
     );

@@ -49,7 +49,8 @@ export function fairnessKey(meta: RunMeta): string {
 
 /**
  * The sorted set of a fairness group's jobs still in a role queue, `<p>:fair:<queue>:<key>` (job id →
- * its priority): added to by `fair-priority-1`, dropped from by the commit that ends a job's phase
+ * its priority): added to by the commit that queues a job (`apply-decision-7`, or `fair-priority-1`
+ * for a job a reconciler adds), dropped from by the commit that ends a job's phase
  * iteration (`apply-decision-7`).
  */
 export function fairGroupKey(prefix: string, queueName: string, meta: RunMeta): string {
@@ -59,7 +60,8 @@ export function fairGroupKey(prefix: string, queueName: string, meta: RunMeta): 
 type FairPriorityCommand = (groupKey: string, jobKeyPrefix: string, jobId: string, bandStart: string, bandWidth: string) => Promise<number>;
 
 /**
- * The BullMQ priority for a phase job of `meta`'s run in `queue` (store script `fair-priority-1`);
+ * The BullMQ priority for a phase job of `meta`'s run in `queue` that a reconciler adds from an
+ * outbox entry (store script `fair-priority-1`; a commit computes its own jobs' priorities itself);
  * the same job id gets the same priority again.
  *
  * @returns an integer in 1 .. {@link BULLMQ_PRIORITY_LIMIT}.

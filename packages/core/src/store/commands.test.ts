@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js';
+import { Queue } from 'bullmq';
+import { bullmqAddArguments, phaseJobRequest } from '../engine/phase-job.js';
+import { agentQueueName, phaseJobId } from '../queues/contracts.js';
+import { compileWorkflow } from '../workflow/compile.js';
 import { commandError, commandSource, STORE_COMMANDS, storeCommand, type StoreCommandName } from './commands.js';
 
 const COMMANDS_DIR = fileURLToPath(new URL('./commands/', import.meta.url));
@@ -47,7 +51,7 @@ describe('apply-decision-7', () => {
   const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
   const fair = `${prefix}:fair:agent-planner:`;
   const argv = (expected: number, next: number, outbox: string) =>
-    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`];
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`, '0'];
 
   it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
     const apply = storeCommand<Call>(redis, 'applyDecision');
@@ -71,6 +75,45 @@ describe('apply-decision-7', () => {
     expect(await redis.xlen(keys[2] as string)).toBe(1);
     expect(await redis.hkeys(keys[5] as string)).toEqual(['1']);
     expect(await redis.zrange(fair, '0', '-1')).toEqual(['fence.plan.2']);
+  });
+
+  it("adds the decision's phase jobs with BullMQ's own script, at the fair priority, in the same step as the state; fenced out, it adds none", async () => {
+    const runId = 'with-jobs';
+    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
+    const group = `${prefix}:fair:${queue.name}:`;
+    const apply = storeCommand<(...args: Array<string | Buffer>) => Promise<number>>(redis, 'applyDecision');
+    const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder', retries: 2 }] });
+    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const jobArgs = (iteration: number, bandStart: number) => {
+      const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, iteration, 'coder', { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
+      return [group, queue.toKey(''), opts.jobId, String(bandStart), '1000', ...bullmqAddArguments(queue, name, data, { ...opts, priority: bandStart })];
+    };
+    try {
+      await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
+      // Another job of the same fairness group is queued: the new one goes behind it.
+      await redis.zadd(group, 200, 'other.code.1');
+      await redis.hset(queue.toKey('other.code.1'), 'name', 'code');
+      const committed = (expected: number, next: number, ...jobs: Array<Array<string | Buffer>>) =>
+        apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '{}', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat());
+
+      expect(await committed(0, 1, jobArgs(1, 200))).toBe(1);
+      const job = await queue.getJob(phaseJobId(runId, 'code', 1));
+      // As queue.add stores it: data, attempts, backoff, and the fair priority (band start + 1 queued).
+      expect(job?.data).toMatchObject({ run_id: runId, phase: 'code', iteration: 1, role: 'coder', max_attempts: 3 });
+      expect(job?.opts).toMatchObject({ attempts: 3, priority: 201, removeOnComplete: true });
+      expect(await job?.getState()).toBe('prioritized');
+      expect(await redis.zscore(group, phaseJobId(runId, 'code', 1))).toBe('201');
+      expect(await redis.hget(runKeys[0] as string, 'version')).toBe('1');
+
+      // Fenced out (version 0 again): neither the state nor the job is written.
+      expect(await committed(0, 2, jobArgs(2, 200))).toBe(0);
+      expect(await queue.getJob(phaseJobId(runId, 'code', 2))).toBeUndefined();
+      expect(await redis.zscore(group, phaseJobId(runId, 'code', 2))).toBeNull();
+      expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 1 });
+    } finally {
+      await queue.close();
+    }
   });
 
   it('maps its outcome codes: 1 and 0 are no error, -1 is RUN_NOT_FOUND, anything else INTERNAL naming the code', () => {

@@ -4,7 +4,8 @@
  * `defineCommand`: EVALSHA, falling back to EVAL). {@link commandError} turns every outcome code a
  * script returns into the error a caller sees, with one message per code.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { FleetError } from '../errors.js';
@@ -20,7 +21,6 @@ const COMMANDS_DIR = fileURLToPath(new URL('../../src/store/commands/', import.m
 export const STORE_COMMANDS = {
   applyDecision: { file: 'apply-decision-7', keys: 7 },
   clearOutbox: { file: 'clear-outbox-2', keys: 2 },
-  clearOutboxIfAdded: { file: 'clear-outbox-if-added-2', keys: 2 },
   claimDue: { file: 'claim-due-1', keys: 1 },
   reserveBudget: { file: 'reserve-budget-1', keys: 1 },
   settleBudget: { file: 'settle-budget-1', keys: 1 },
@@ -47,17 +47,48 @@ else
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 end`;
 
+/** The number of keys of BullMQ's `addPrioritizedJob` script (its file is `addPrioritizedJob-9.lua`). */
+export const BULLMQ_ADD_PRIORITIZED_JOB_KEYS = 9;
+
 /**
- * Lua shared between scripts, included where a script has a line `-- @include <name>`: the retention
- * rules of a finished run (./retention.ts) are used by the commit and by the archive's scripts alike, the
- * outboxes set's update by both outbox clears.
+ * BullMQ's own `addPrioritizedJob-9` script, as the installed BullMQ ships it (its includes already
+ * expanded), wrapped as a Lua function `bullmqAddPrioritizedJob(KEYS, ARGV)`: the parameters shadow
+ * the script's globals, so it runs unchanged inside another script. The commit (`apply-decision-7`)
+ * adds the decision's phase jobs with it, so a phase job is written in the same atomic step as the
+ * state that queues it. Its KEYS and ARGV are BullMQ's, built by BullMQ (`Job#addJob`, see
+ * ../engine/driver.ts); a BullMQ whose script has another name or key count fails here, at load.
+ * @see https://github.com/taskforcesh/bullmq/blob/master/src/commands/addPrioritizedJob-9.lua
  */
-const INCLUDES: Record<string, string> = {
-  'outbox-left': OUTBOX_LEFT_LUA,
-  'retention-functions': RETAIN_FUNCTION_LUA,
-  'retention-on-finished': ON_RUN_FINISHED_LUA,
-  'retention-on-reopened': ON_RUN_REOPENED_LUA,
+function bullmqAddPrioritizedJobLua(): string {
+  const script = (createRequire(import.meta.url)('bullmq/dist/cjs/scripts/addPrioritizedJob-9.js') as { addPrioritizedJob?: { content?: unknown; keys?: unknown } }).addPrioritizedJob;
+  if (typeof script?.content !== 'string' || script.keys !== BULLMQ_ADD_PRIORITIZED_JOB_KEYS) {
+    throw new Error(`the installed bullmq has no addPrioritizedJob script with ${BULLMQ_ADD_PRIORITIZED_JOB_KEYS} keys (bullmq/dist/cjs/scripts/addPrioritizedJob-9.js); AgentFleet's commit adds phase jobs with it`);
+  }
+  return `local function bullmqAddPrioritizedJob(KEYS, ARGV)\n${script.content}\nend`;
+}
+
+/**
+ * Lua shared between scripts, included where a script has a line `-- @include <name>`: a file
+ * `commands/includes/<name>.lua` (the fair priority, used by `fair-priority-1` and the commit), or
+ * one of these, built in code: the outboxes set's update by the outbox clear, the retention rules of
+ * a finished run (./retention.ts, used by the commit and the archive's scripts alike), and BullMQ's
+ * job add.
+ */
+const INCLUDES: Record<string, () => string> = {
+  'outbox-left': () => OUTBOX_LEFT_LUA,
+  'retention-functions': () => RETAIN_FUNCTION_LUA,
+  'retention-on-finished': () => ON_RUN_FINISHED_LUA,
+  'retention-on-reopened': () => ON_RUN_REOPENED_LUA,
+  'bullmq-add-prioritized-job': bullmqAddPrioritizedJobLua,
 };
+
+/** The text of an include: built in code, else the file `includes/<name>.lua`; undefined when neither. */
+function includeSource(name: string): string | undefined {
+  const built = INCLUDES[name];
+  if (built) return built();
+  const file = `${COMMANDS_DIR}includes/${name}.lua`;
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
 
 const sources = new Map<StoreCommandName, string>();
 
@@ -70,8 +101,8 @@ export function commandSource(name: StoreCommandName): string {
   if (lua === undefined) {
     const file = STORE_COMMANDS[name].file;
     lua = readFileSync(`${COMMANDS_DIR}${file}.lua`, 'utf8').replace(/^[ \t]*-- @include ([\w-]+)[ \t]*$/gm, (_line, include: string) => {
-      const text = INCLUDES[include];
-      if (text === undefined) throw new Error(`store script ${file}.lua includes "${include}", which is not one of ${Object.keys(INCLUDES).join(', ')}`);
+      const text = includeSource(include);
+      if (text === undefined) throw new Error(`store script ${file}.lua includes "${include}", which is neither commands/includes/${include}.lua nor one of ${Object.keys(INCLUDES).join(', ')}`);
       return text;
     });
     sources.set(name, lua);
@@ -107,7 +138,6 @@ export function commandError(name: StoreCommandName, code: number, runId: string
       return undefined;
     case 'createRun':
     case 'clearOutbox':
-    case 'clearOutboxIfAdded':
     case 'claimDue':
     case 'reserveBudget':
     case 'settleBudget':

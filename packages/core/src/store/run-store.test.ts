@@ -95,18 +95,6 @@ describe('clear-outbox-2.lua and claim-due-1.lua', () => {
     expect(await redis.zscore(store.outboxesKey, 'r3')).toBeNull();
   });
 
-  it('clear-outbox-if-added-2.lua clears its entry only when every job it names is stored', async () => {
-    await redis.hset(store.outboxKey('r4'), '5', JSON.stringify({ version: 5, at: 1, commits: [], effects: [] }));
-    await redis.zadd(store.outboxesKey, 1, 'r4');
-    const job = `${prefix}:jobs:r4.plan.1`;
-    expect(await store.clearOutboxIfAdded('r4', 5, [job], 60)).toBe(-1);
-    expect((await store.readOutbox('r4')).map((e) => e.version)).toEqual([5]);
-    await redis.hset(job, 'name', 'plan');
-    expect(await store.clearOutboxIfAdded('r4', 5, [job], 70)).toBe(0);
-    expect(await store.readOutbox('r4')).toEqual([]);
-    expect(await redis.zscore(store.outboxesKey, 'r4')).toBeNull();
-  });
-
   it('claims stale outboxes once per lease', async () => {
     await redis.zadd(store.outboxesKey, 10, 'old', 5_000, 'fresh');
     expect(await store.claimStaleOutboxes(100, 9_000)).toEqual(['old']);

@@ -140,7 +140,32 @@ export interface StoredRun {
   result: RunResult | undefined;
 }
 
-type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
+type ApplyCommand = (...keysThenArgs: Array<string | Buffer>) => Promise<number>;
+
+/**
+ * A phase job a commit adds itself (`apply-decision-7`), in the same atomic step as the state that
+ * queues it: BullMQ's own add, with the job's priority computed in the script by the fair-priority
+ * rule (../engine/fair-priority.ts). Its `enqueue_phase` effect is then left out of the outbox.
+ */
+export interface CommitPhaseJob {
+  /** The `enqueue_phase` effect it carries out. */
+  phase: string;
+  iteration: number;
+  /** The fairness zset `<p>:fair:<queue>:<key>` (../engine/fair-priority.ts `fairGroupKey`). */
+  group: string;
+  /** The queue's job key prefix `<p>:<queue>:` (BullMQ's `queue.toKey('')`). */
+  jobKeyPrefix: string;
+  jobId: string;
+  /** The run priority's band: its first BullMQ priority and its width. */
+  bandStart: number;
+  bandWidth: number;
+  /**
+   * BullMQ's `addPrioritizedJob-9` arguments as BullMQ builds them (9 keys, then the packed
+   * arguments, the data JSON and the packed options), the options' priority to be replaced.
+   */
+  add: ReadonlyArray<string | Buffer>;
+}
+
 type CreateRunCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
@@ -225,7 +250,6 @@ export class RunStore {
   private readonly createScript: CreateRunCommand;
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
-  private readonly clearOutboxIfAddedScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
   private readonly scanIndexScript: ScanIndexCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
@@ -243,7 +267,6 @@ export class RunStore {
     this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
-    this.clearOutboxIfAddedScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutboxIfAdded');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
     this.scanIndexScript = storeCommand<ScanIndexCommand>(redis, 'scanRunIndex');
   }
@@ -475,6 +498,12 @@ export class RunStore {
        * their fairness group's count with the commit (../engine/fair-priority.ts).
        */
       jobsEnded?: ((meta: RunMeta, before: RunState, decision: Decision) => Array<readonly [string, string]>) | undefined;
+      /**
+       * The decision's phase jobs for the commit to add (computed per try): each carries out the
+       * decision's `enqueue_phase` effect of its phase iteration, which is then not put in the outbox.
+       * Without it, every `enqueue_phase` effect goes to the outbox for the caller to carry out.
+       */
+      phaseJobs?: ((meta: RunMeta, decision: Decision) => readonly CommitPhaseJob[]) | undefined;
     } = {},
   ): Promise<{
     decision: Decision;
@@ -515,7 +544,9 @@ export class RunStore {
       const deadlines = options.deadlines?.(meta, state, decision) ?? { set: [], remove: [] };
       const ended = options.jobsEnded?.(meta, state, decision) ?? [];
       const committedAt = now();
-      const effects = decision.actions.filter(isOutboxEffect);
+      const jobs = options.phaseJobs?.(meta, decision) ?? [];
+      const added = (e: DecisionEffect) => e.type === 'enqueue_phase' && jobs.some((j) => j.phase === e.phase && j.iteration === e.iteration);
+      const effects = decision.actions.filter(isOutboxEffect).filter((e) => !added(e));
       const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, commits: [...(options.commitIds ?? [])], effects } : undefined;
       const code = await this.applyScript(
         this.runKey(id),
@@ -538,6 +569,8 @@ export class RunStore {
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
         ended.length > 0 ? JSON.stringify(ended) : '[]',
+        String(jobs.length),
+        ...jobs.flatMap((j) => [j.group, j.jobKeyPrefix, j.jobId, String(j.bandStart), String(j.bandWidth), ...j.add]),
       );
       const failure = commandError('applyDecision', code, id);
       if (failure) throw failure;
@@ -679,21 +712,6 @@ export class RunStore {
   async clearOutbox(id: string, versions: readonly number[], now = Date.now()): Promise<number> {
     if (versions.length === 0) return (await this.redis.hlen(this.outboxKey(id)));
     return this.clearOutboxScript(this.outboxKey(id), this.outboxesKey, id, String(now), ...versions.map(String));
-  }
-
-  /**
-   * Clear the outbox entry `version` only when every job hash in `jobKeys` exists (store script
-   * `clear-outbox-if-added-2`). Sent on this store's connection right after the adds of those jobs
-   * on the same connection, without waiting for their replies: Redis runs a connection's commands in
-   * the order they were sent, so the clearing runs after the adds, in their round trip, and an add
-   * that failed leaves its job missing and the entry for a reconciler.
-   *
-   * @param jobKeys - BullMQ job hash keys (`queue.toKey(jobId)`), under this store's prefix.
-   * @returns how many entries are left, or -1 when a job is missing and nothing was cleared.
-   * @throws Redis errors.
-   */
-  clearOutboxIfAdded(id: string, version: number, jobKeys: readonly string[], now = Date.now()): Promise<number> {
-    return this.clearOutboxIfAddedScript(this.outboxKey(id), this.outboxesKey, id, String(now), String(version), ...jobKeys);
   }
 
   /**

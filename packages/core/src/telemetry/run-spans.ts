@@ -26,11 +26,12 @@ import {
   diag,
   isSpanContextValid,
   trace,
+  type Attributes,
   type Context,
   type Link,
   type SpanContext,
 } from '@opentelemetry/api';
-import { FleetAttributes, GenAiAttributes, GenAiOperationNames } from './attributes.js';
+import { FleetAttributes, GenAiAttributes, GenAiOperationNames, messagingAttributes } from './attributes.js';
 import { extractTraceContext, getTracer, injectTraceContext } from './trace.js';
 import type { SpanRef } from '../scheduler/types.js';
 
@@ -152,16 +153,17 @@ function emit(
   parent: Context,
   start: number,
   end: number,
-  attributes: Record<string, string | number | boolean>,
+  attributes: Attributes,
   links: Link[],
   error?: string,
+  kind: SpanKind = SpanKind.INTERNAL,
 ): void {
   try {
     // The trace id comes from the parent when it has one; a root takes the forced one.
     forced = { traceId: ref.trace_id, spanId: ref.span_id };
     let span;
     try {
-      span = getTracer().startSpan(name, { kind: SpanKind.INTERNAL, startTime: start, attributes, links }, parent);
+      span = getTracer().startSpan(name, { kind, startTime: start, attributes, links }, parent);
     } finally {
       forced = undefined;
     }
@@ -251,4 +253,53 @@ export function emitPhaseSpan(input: PhaseSpanInput): void {
     links,
     input.error,
   );
+}
+
+/** What {@link emitSendSpan} needs of a phase job a commit added. */
+export interface SendSpanInput {
+  runId: string;
+  phase: string;
+  /** The phase iteration's span: the send span's parent. */
+  phaseSpan: SpanRef | undefined;
+  /** The send span's own identity, chosen before the commit (its context is in the job data). */
+  ref: SpanRef;
+  /** The role queue's name, e.g. `agent-coder`. */
+  queue: string;
+  jobId: string;
+  /** Epoch ms: the commit sent, its reply received. */
+  start: number;
+  end: number;
+}
+
+/**
+ * Emit the `send <queue>` producer span of a phase job added by a commit: a child of the phase span,
+ * the parent of the worker's `process <queue>` spans (through the job data's trace context).
+ * Messaging attributes per the OpenTelemetry messaging semantic conventions.
+ */
+export function emitSendSpan(input: SendSpanInput): void {
+  emit(
+    input.ref,
+    `send ${input.queue}`,
+    contextOfSpanRef(input.phaseSpan),
+    input.start,
+    input.end,
+    {
+      ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: input.queue, messageId: input.jobId }),
+      [FleetAttributes.RunId]: input.runId,
+      [FleetAttributes.PhaseName]: input.phase,
+    },
+    [],
+    undefined,
+    SpanKind.PRODUCER,
+  );
+}
+
+/**
+ * The trace context to put in the data of a phase job whose send span is `sendRef` (emitted later
+ * with {@link emitSendSpan}): `sendRef` through the global propagator; in a process without one (no
+ * SDK, so no send span is recorded), the phase span's `traceparent`, so the worker's spans still join
+ * the run's trace.
+ */
+export function sendCarrier(phaseSpan: SpanRef | undefined, sendRef: SpanRef): Record<string, string> {
+  return carrierUnder(phaseSpan, contextOfSpanRef(sendRef));
 }

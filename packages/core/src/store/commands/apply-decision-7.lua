@@ -24,6 +24,15 @@
   ARGV[12] deadlines to remove (JSON array of members)
   ARGV[13] jobs the decision ends, to drop from their fairness zsets (JSON array of [zset key, job
            id]; the keys are `<p>:fair:<queue>:<fairness key>`, under the same hash tag as KEYS)
+  ARGV[14] the number of phase jobs the decision queues, n (0 when none); then, for each job, 17
+           arguments from ARGV[15 + 17 × (i − 1)]:
+             1–5   its fair priority's inputs (includes/fair-priority.lua): fairness zset, the queue's
+                   job key prefix `<p>:<queue>:`, job id, band start, band width
+             6–14  BullMQ's addPrioritizedJob KEYS (9), under the fleet's hash tag like KEYS
+             15–17 BullMQ's addPrioritizedJob ARGV: packed arguments, job data JSON, packed options
+                   (msgpack; the options' priority is replaced by the fair priority)
+           The jobs are BullMQ's own adds (its script, included): written with the state, so a phase
+           is never queued in the state without its job, nor the other way round.
 
   Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
 
@@ -32,9 +41,18 @@
   settings and archive keys from KEYS[1] and ARGV[5] (same hash tag, so the same Cluster slot).
 ]]
 -- @include retention-functions
+-- @include fair-priority
+-- @include bullmq-add-prioritized-job
 local version = redis.call('HGET', KEYS[1], 'version')
 if version == false then return -1 end
 if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
+-- The phase jobs' options are unpacked before anything is written: a malformed argument fails the
+-- script while it has written nothing.
+local jobs = {}
+for i = 1, tonumber(ARGV[14]) do
+  local at = 15 + 17 * (i - 1)
+  jobs[i] = { at = at, opts = cmsgpack.unpack(ARGV[at + 16]) }
+end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[1], 'result')
@@ -64,6 +82,15 @@ for _, member in ipairs(cjson.decode(ARGV[12])) do
 end
 for _, f in ipairs(cjson.decode(ARGV[13])) do
   redis.call('ZREM', f[1], f[2])
+end
+-- After the ended jobs left their fairness counts, so a job that ends and the one that follows it in
+-- the same commit are not counted together.
+for _, job in ipairs(jobs) do
+  local at = job.at
+  job.opts['priority'] = fairPriority(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
+  local keys = {}
+  for k = 1, 9 do keys[k] = ARGV[at + 4 + k] end
+  bullmqAddPrioritizedJob(keys, { ARGV[at + 14], ARGV[at + 15], cmsgpack.pack(job.opts) })
 end
 if ARGV[4] ~= '' then
   -- archive or expiry of the finished run: last, once every key of the run is written (a key this
