@@ -402,7 +402,7 @@ export class RunDriver {
     known: KnownRun | undefined,
   ): Promise<{ applied: Applied; accepted: boolean[]; rejected: Array<FleetError | undefined>; state: RunState | undefined; outputs: Record<string, unknown> | undefined }> {
     const now = this.clock.now();
-    // The phase jobs of the try being committed: the commit adds them itself (./commit-jobs.ts).
+    // The phase jobs of the try being committed, which the commit adds itself ({@link RunDriver.commitJobs}).
     let jobs: CommitJob[] = [];
     let accepted: boolean[] = [];
     let rejected: Array<{ error: FleetError; event: SchedulerEvent } | undefined> = [];
@@ -450,7 +450,7 @@ export class RunDriver {
     const { decision, meta, result, before } = applied;
     if (decision.accepted) {
       this.jobsCommitted(meta, jobs, this.clock.now());
-      // Remembered before the enqueues, so a job this process takes at once finds it.
+      // Remembered before the callers are answered, so the next job this process takes finds it.
       this.remember(runId, applied.outputs ? { meta, state: decision.state, outputs: applied.outputs } : undefined);
       const carryOut = async (): Promise<void> => {
         await this.carryOut(meta, before, decision, result);
