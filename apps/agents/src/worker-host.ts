@@ -61,7 +61,7 @@ export interface WorkerHostSettings {
   logger?: FleetLogger | undefined;
   /** Extra time past `timeout × attempts + backoff` for the deadlines of phases this host enqueues, ms. @defaultValue 30000 */
   deadlineGraceMs?: number | undefined;
-  /** The clock attempt timeouts and the graceful close are timed with. @defaultValue {@link systemClock} */
+  /** The clock attempt timeouts and the graceful close are timed with, and the host's commits (deadlines, outbox ages, follow-up reports) dated with. @defaultValue {@link systemClock} */
   clock?: Clock | undefined;
 }
 
@@ -159,7 +159,7 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
   bull.on('error', onError);
   const store = new RunStore(redis, options.prefix);
   const manager = new ManagerQueue(redis, options.prefix);
-  const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs);
+  const driver = createWorkerDriver(redis, options.prefix, store, manager, log, options.deadlineGraceMs, clock);
   const concurrency = options.concurrency ?? 4;
   const workers: Worker<PhaseJobData, PhaseJobResult>[] = [];
   let started = false;
@@ -244,7 +244,10 @@ export function createWorkerHost(options: WorkerHostOptions): WorkerHost {
   };
 }
 
-/** The driver a worker host commits outcomes with; what only the manager does goes to the manager queue. */
-export function createWorkerDriver(redis: Redis, prefix: string, store: RunStore, manager: ManagerQueue, log: FleetLogger, deadlineGraceMs: number | undefined): RunDriver {
-  return new RunDriver({ redis, prefix, store, log, deadlineGraceMs, rememberRuns: true, followUp: followUpThroughManager(manager) });
+/**
+ * The driver a worker host commits outcomes with; what only the manager does goes to the manager queue.
+ * @param clock - dates its commits (deadlines, outbox ages) and its follow-up reports. @defaultValue the system clock
+ */
+export function createWorkerDriver(redis: Redis, prefix: string, store: RunStore, manager: ManagerQueue, log: FleetLogger, deadlineGraceMs: number | undefined, clock: Clock = systemClock): RunDriver {
+  return new RunDriver({ redis, prefix, store, log, deadlineGraceMs, clock, rememberRuns: true, followUp: followUpThroughManager(manager, clock) });
 }

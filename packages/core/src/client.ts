@@ -112,7 +112,7 @@ export class FleetClient {
       log: this.log,
       clock: this.clock,
       deadlineGraceMs: options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS,
-      followUp: followUpThroughManager(this.managerQueue),
+      followUp: followUpThroughManager(this.managerQueue, this.clock),
     });
   }
 

@@ -165,12 +165,13 @@ export function hasEndAction(meta: RunMeta): boolean {
  * The follow-up of a decision made outside the manager (a worker, a client), handed to the manager
  * queue with an id per run version, so a repeat adds nothing. A finished run needs the manager only
  * for its parent or its end action; otherwise nothing is sent.
+ * @param clock - dates the report (`at`, epoch ms). @defaultValue the system clock
  */
-export function followUpThroughManager(manager: ManagerQueue): RunDriverOptions['followUp'] {
+export function followUpThroughManager(manager: ManagerQueue, clock: Clock = systemClock): RunDriverOptions['followUp'] {
   return async (meta, actions, state) => {
     const needed = actions.filter((a) => a.type !== 'finish_run' || meta.links?.parent !== undefined || hasEndAction(meta));
     if (needed.length === 0) return;
-    await manager.report({ type: 'run_followup', run_id: meta.run_id, at: Date.now(), actions: needed }, { jobId: `${meta.run_id}.followup.${state.version}` });
+    await manager.report({ type: 'run_followup', run_id: meta.run_id, at: clock.now(), actions: needed }, { jobId: `${meta.run_id}.followup.${state.version}` });
   };
 }
 
