@@ -1,8 +1,8 @@
 /**
  * Runs start in the submitting client: its first decision and first phase jobs are committed there,
- * with no hop through the manager. The create writes the run's start into its outbox; a client that
- * dies before it has queued the first phases leaves that outbox behind, and the manager starts the run
- * (or queues what is missing) once the outbox outlives its lease. A run an earlier version created
+ * with no hop through the manager (the start commit adds the first jobs itself). The create writes
+ * the run's start into its outbox; a client that dies before the start commit leaves that outbox
+ * behind, and the manager starts the run once the outbox outlives its lease. A run an earlier version created
  * (with no outbox entry for its start) and never started is started when a manager starts.
  */
 import { randomUUID } from 'node:crypto';

@@ -173,6 +173,32 @@ describe('the commit writes an outbox', () => {
     }
   });
 
+  it("crash right after a worker's commit: the next phase's job is in its queue, written by the commit itself, and no outbox entry is left", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-crash-after-worker-commit');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-crash-after-worker-commit';
+      const { meta, state } = await createRun(conn.store, chain, id);
+      const starter = driverOn(conn.redis, prefix);
+      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+      await starter.close();
+      // The holder of plan's job commits its completion; any effect after the commit would stop it here.
+      const crashing = driverOn(conn.redis, prefix, () => {
+        throw new CrashHere('stopped after the commit');
+      });
+      await crashing.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } });
+      await crashing.close();
+      expect((await conn.store.getRun(id)).state.phases.code?.status).toBe('queued');
+      expect(await jobState(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe('prioritized');
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it('crash after the commit, before any effect: the outbox keeps the effects the commit could not do itself (a cancelled run\'s job removals), and the manager carries them out once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-commit');

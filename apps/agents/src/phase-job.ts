@@ -287,7 +287,7 @@ export async function withPhaseJob(
       const phaseState = state.phases[data.phase];
       if (!phaseState || !stillWanted(state, data)) {
         // Taken again after its first holder died: that holder may have committed the outcome and died
-        // before enqueuing what came next, which its commit left in the run's outbox.
+        // before carrying out its other effects (cancels, follow-ups), which its commit left in the run's outbox.
         if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
         return { reported: false, attempt };
       }
@@ -324,7 +324,8 @@ export async function withPhaseJob(
               return host.driver.apply(data.run_id, events, {
                 known: attemptKnown,
                 commitId,
-                // The job finishes beside the next phase's add: the commit's outbox holds the add until it lands.
+                // The job finishes once the commit lands (the commit added the next phase jobs itself; its
+                // other effects wait in the outbox until they are carried out).
                 effectsAfterReply: true,
                 ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
               });

@@ -1,7 +1,7 @@
 /**
  * The agent pools: the worker host (`worker-host.ts`) configured with one BullMQ worker per agent
  * role, each taking phase jobs from its role's queue, running the role against the LLM, and committing the outcome to the run (`RunDriver`: the output,
- * the next decision and the next phase jobs in one fenced write, then the enqueues).
+ * the next decision and the next phase jobs in one fenced write, then the effects left in the outbox).
  *
  * Delivery is at least once (BullMQ); exactly-once *results* come from the run's version fence: the
  * first accepted completion of a phase iteration wins and later ones (a zombie attempt, a stalled

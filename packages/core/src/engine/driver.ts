@@ -332,9 +332,9 @@ export class RunDriver {
    *   try is refused as a duplicate of an earlier one that landed unseen, the earlier one's effects
    *   are carried out from the outbox.
    * @param options.effectsAfterReply - answer once the commit has landed, and carry out its effects
-   *   (the next phase jobs, the outbox clear, spans) after that instead of before. For a worker
-   *   finishing a job: its finish then goes to Redis beside the next phase's add instead of after
-   *   it. Safe because the commit wrote the effects into the outbox: should they fail, they are
+   *   (cancels, follow-ups, the outbox clear, spans; the next phase jobs are in the commit itself)
+   *   after that instead of before. For a worker finishing a job: its finish then goes to Redis as
+   *   soon as the commit lands. Safe because the commit wrote the effects into the outbox: should they fail, they are
    *   tried again from there ({@link reconcile}, a few times with backoff), and should this process
    *   die first, the manager carries them out after its outbox lease. When every call of a grouped
    *   commit asks for it; {@link close} waits for carry-outs still running.
@@ -689,8 +689,8 @@ export class RunDriver {
 
   /**
    * Start a `created` run: admit it against its concurrency key (a run over the limit is `queued`,
-   * and a finishing run of its key starts it), then commit its `run_started` (which carries out the
-   * first phase jobs from its own outbox entry). A run already started is refused as a duplicate.
+   * and a finishing run of its key starts it), then commit its `run_started` (which adds the first
+   * phase jobs itself). A run already started is refused as a duplicate.
    */
   private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>): Promise<void> {
     if ((await admitRun(this.options.store, meta, state, this.clock.now())) !== 'admitted') return;

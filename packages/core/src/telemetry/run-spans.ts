@@ -274,7 +274,9 @@ export interface SendSpanInput {
 /**
  * Emit the `send <queue>` producer span of a phase job added by a commit: a child of the phase span,
  * the parent of the worker's `process <queue>` spans (through the job data's trace context).
- * Messaging attributes per the OpenTelemetry messaging semantic conventions.
+ * Messaging attributes per the OpenTelemetry messaging semantic conventions. A commit whose reply
+ * was lost (it landed, its resend was refused) emits none: the committer cannot tell that try
+ * landed, so the worker's spans of those jobs name a parent that never arrives.
  */
 export function emitSendSpan(input: SendSpanInput): void {
   emit(
