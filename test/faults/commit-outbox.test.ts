@@ -55,6 +55,14 @@ const fanOut = testWorkflow({
 /** One phase: its completion completes the run. */
 const onePhase = testWorkflow({ agents: ['planner'], phases: [{ name: 'plan', agent: 'planner', retries: 0 }] });
 
+/** The same with an end action, so the run's finish has a follow-up to carry out. */
+const onePhaseWithEndAction = testWorkflow({
+  agents: ['planner'],
+  end_action_type: 'api_call',
+  end_action_target: 'http://127.0.0.1:9/run-finished',
+  phases: [{ name: 'plan', agent: 'planner', retries: 0 }],
+});
+
 const chain = testWorkflow({
   agents: ['planner', 'coder'],
   phases: [
@@ -173,6 +181,33 @@ describe('the commit writes an outbox', () => {
     }
   });
 
+  it("a client's start commit drops the create's outbox entry in the same step: no separate clear is sent", async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-start-clears-create');
+    const conn = connect(url, prefix);
+    try {
+      const id = 'run-start-clears-create';
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow: fanOut, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      const state = initialRunState(fanOut, now);
+      expect(await conn.store.createRun(meta, state, {})).toBe(true);
+      expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual([['start_run']]);
+      // A store whose separate clear fails: only the start commit itself can drop the entry.
+      const store = new RunStore(conn.redis, prefix);
+      store.clearOutbox = () => Promise.reject(new Error('a separate outbox clear was sent'));
+      const driver = new RunDriver({ redis: conn.redis, prefix, store, log: silent, followUp: () => Promise.resolve() });
+      await driver.startCreated(meta, state, {});
+      await driver.close();
+      expect((await conn.store.getRun(id)).state.status).toBe('active');
+      expect(await conn.store.readOutbox(id)).toEqual([]);
+      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
   it("crash right after a worker's commit: the next phase's job is in its queue, written by the commit itself, and no outbox entry is left", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-crash-after-worker-commit');
@@ -193,6 +228,31 @@ describe('the commit writes an outbox', () => {
       expect(await jobState(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe('prioritized');
       expect(await conn.store.readOutbox(id)).toEqual([]);
       expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+    } finally {
+      await conn.close();
+      await cleanupPrefix(url, prefix);
+    }
+  });
+
+  it('a finish with nothing to follow up (no parent run, no end action) leaves no outbox entry; one with an end action leaves its finish', async () => {
+    const url = redisUrl();
+    const prefix = uniquePrefix('outbox-finish');
+    const conn = connect(url, prefix);
+    try {
+      for (const [id, workflow, left] of [['run-plain-finish', onePhase, []], ['run-finish-with-end-action', onePhaseWithEndAction, [['finish_run']]]] as const) {
+        const { meta, state } = await createRun(conn.store, workflow, id);
+        const starter = driverOn(conn.redis, prefix);
+        await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
+        await starter.close();
+        const crashing = driverOn(conn.redis, prefix, () => {
+          throw new CrashHere('stopped after the commit');
+        });
+        // Stopped before carrying out the finish: what is in the outbox is what a reconciler would find.
+        await expect(crashing.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } })).rejects.toThrow(CrashHere);
+        await crashing.close();
+        expect((await conn.store.getRun(id)).state.status).toBe('completed');
+        expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual(left);
+      }
     } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
@@ -267,7 +327,8 @@ describe('the commit writes an outbox', () => {
       await crashing.close();
       expect((await conn.store.getRun(id)).state.status).toBe('failed');
       expect((await conn.store.activeRunIds()).includes(id)).toBe(false);
-      expect((await conn.store.readOutbox(id)).flatMap((e) => e.effects.map((x) => x.type))).toEqual(['finish_run', 'start_fallback']);
+      // The finish itself has nothing to do (no parent, no end action): only the fallback is left.
+      expect((await conn.store.readOutbox(id)).flatMap((e) => e.effects.map((x) => x.type))).toEqual(['start_fallback']);
 
       // The default lease (30 s) has not passed: the start-up reconcile does it, before startManager returns.
       const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, resolveWorkflow: () => Promise.resolve(fallback) });
@@ -367,7 +428,7 @@ describe('the commit writes an outbox', () => {
     const planner = new Queue<PhaseJobData, PhaseJobResult>(agentQueueName('planner'), { connection: conn.redis, prefix });
     try {
       const id = 'run-stalled-out-refused';
-      const { meta, state } = await createRun(conn.store, onePhase, id);
+      const { meta, state } = await createRun(conn.store, onePhaseWithEndAction, id);
       await driver.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
       // The holder of plan's job commits its completion (which completes the run) and dies before its follow-ups.
       const crashing = driverOn(conn.redis, prefix, () => {

@@ -162,6 +162,15 @@ export function hasEndAction(meta: RunMeta): boolean {
 }
 
 /**
+ * Whether a finished run has anything for its `finish_run` follow-up to do: a parent run to report
+ * to, or an end action. Without either, the finish leaves nothing in the outbox and nothing is sent
+ * to the manager.
+ */
+export function finishNeedsFollowUp(meta: RunMeta): boolean {
+  return meta.links?.parent !== undefined || hasEndAction(meta);
+}
+
+/**
  * The follow-up of a decision made outside the manager (a worker, a client), handed to the manager
  * queue with an id per run version, so a repeat adds nothing. A finished run needs the manager only
  * for its parent or its end action; otherwise nothing is sent.
@@ -169,7 +178,7 @@ export function hasEndAction(meta: RunMeta): boolean {
  */
 export function followUpThroughManager(manager: ManagerQueue, clock: Clock = systemClock): RunDriverOptions['followUp'] {
   return async (meta, actions, state) => {
-    const needed = actions.filter((a) => a.type !== 'finish_run' || meta.links?.parent !== undefined || hasEndAction(meta));
+    const needed = actions.filter((a) => a.type !== 'finish_run' || finishNeedsFollowUp(meta));
     if (needed.length === 0) return;
     await manager.report({ type: 'run_followup', run_id: meta.run_id, at: clock.now(), actions: needed }, { jobId: `${meta.run_id}.followup.${state.version}` });
   };
@@ -194,6 +203,8 @@ interface PendingApply {
   effectsAfter: boolean;
   events: SchedulerEvent[];
   output: { phase: string; value: unknown } | undefined;
+  /** Versions of earlier outbox entries this call carries out, dropped by its commit. */
+  carriesOut: readonly number[];
   resolve: (applied: Applied) => void;
   reject: (err: unknown) => void;
 }
@@ -338,6 +349,8 @@ export class RunDriver {
    *   tried again from there ({@link reconcile}, a few times with backoff), and should this process
    *   die first, the manager carries them out after its outbox lease. When every call of a grouped
    *   commit asks for it; {@link close} waits for carry-outs still running.
+   * @param options.carriesOut - committed versions of earlier outbox entries this call carries out
+   *   (a created run's start entry, carried out by its `run_started`): dropped by the commit, if it lands.
    * @returns the decision (`accepted`: whether any of this call's events was accepted; false when all
    *   were refused: stale, duplicate, run ended).
    * @throws FleetError `EVENT_REJECTED` (not retryable) when deciding on one of this call's events
@@ -349,7 +362,13 @@ export class RunDriver {
   apply(
     runId: string,
     events: SchedulerEvent | SchedulerEvent[],
-    options: { output?: { phase: string; value: unknown } | undefined; known?: KnownRun | undefined; commitId?: string | undefined; effectsAfterReply?: boolean | undefined } = {},
+    options: {
+      output?: { phase: string; value: unknown } | undefined;
+      known?: KnownRun | undefined;
+      commitId?: string | undefined;
+      effectsAfterReply?: boolean | undefined;
+      carriesOut?: readonly number[] | undefined;
+    } = {},
   ): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
       const entry: PendingApply = {
@@ -357,6 +376,7 @@ export class RunDriver {
         effectsAfter: options.effectsAfterReply === true,
         events: Array.isArray(events) ? events : [events],
         output: options.output,
+        carriesOut: options.carriesOut ?? [],
         resolve,
         reject,
       };
@@ -441,6 +461,8 @@ export class RunDriver {
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
         jobsEnded: (meta, before, decision) => this.jobsEnded(meta, before, decision),
+        nothingToDo: (meta, effect) => effect.type === 'finish_run' && !finishNeedsFollowUp(meta),
+        carriesOut: [...new Set(batch.flatMap((e) => e.carriesOut))],
         phaseJobs: (meta, decision) => {
           jobs = this.commitJobs(meta, decision, this.clock.now());
           return jobs.map((j) => j.job);
@@ -648,7 +670,7 @@ export class RunDriver {
       if (effect.type === 'enqueue_phase' && def) {
         work.push(this.enqueueOnce(meta, state, def, effect.iteration, effect.agent, lookFirst));
       } else if (effect.type === 'start_run') {
-        work.push(this.startRun(meta, state, outputs));
+        work.push(this.startRun(meta, state, outputs).then(() => undefined));
       } else if (effect.type === 'release_concurrency') {
         work.push(this.releaseSlot(meta.run_id, effect));
       } else if (effect.type === 'cancel_phase' && def && (def.kind === 'agent' || def.kind === 'tool')) {
@@ -676,25 +698,31 @@ export class RunDriver {
 
   /**
    * Carry out a run's create (its first commit, see {@link RunStore.createRun}): its `start_run`
-   * effect, then clear that outbox entry, as a committer does with its own. Should this process die
-   * or fail before the end, the entry stays and the manager's reconcile starts the run.
+   * effect, whose `run_started` commit drops that outbox entry in the same step (or, when the run is
+   * queued behind its concurrency key, a clear after the admission). Should this process die or fail
+   * before the end, the entry stays and the manager's reconcile starts the run.
    *
    * @param outputs - the shared context the run was created with (saves a read when deciding).
    * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
    */
   async startCreated(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<void> {
-    await this.carryOutEffects(meta, state, [{ type: 'start_run' }], undefined, false, outputs);
-    await this.store.clearOutbox(meta.run_id, [state.version]);
+    this.options.beforeEffect?.(meta.run_id, { type: 'start_run' });
+    // The start commit drops the create's entry itself; a run queued behind its concurrency key, or
+    // one whose start was refused (already started), has it dropped here.
+    if (!(await this.startRun(meta, state, outputs, [state.version]))) await this.store.clearOutbox(meta.run_id, [state.version]);
   }
 
   /**
    * Start a `created` run: admit it against its concurrency key (a run over the limit is `queued`,
    * and a finishing run of its key starts it), then commit its `run_started` (which adds the first
    * phase jobs itself). A run already started is refused as a duplicate.
+   * @param carriesOut - outbox entries the start commit drops (the create's).
+   * @returns whether the start was committed (false: queued behind its key, or refused).
    */
-  private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>): Promise<void> {
-    if ((await admitRun(this.options.store, meta, state, this.clock.now())) !== 'admitted') return;
-    await this.apply(meta.run_id, { type: 'run_started', at: this.clock.now() }, { known: { meta, state, outputs } });
+  private async startRun(meta: RunMeta, state: RunState, outputs?: Record<string, unknown>, carriesOut?: readonly number[]): Promise<boolean> {
+    if ((await admitRun(this.options.store, meta, state, this.clock.now())) !== 'admitted') return false;
+    const applied = await this.apply(meta.run_id, { type: 'run_started', at: this.clock.now() }, { known: { meta, state, outputs }, carriesOut });
+    return applied.decision.accepted;
   }
 
   /**

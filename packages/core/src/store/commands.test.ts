@@ -51,7 +51,7 @@ describe('apply-decision-7', () => {
   const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
   const fair = `${prefix}:fair:agent-planner:`;
   const argv = (expected: number, next: number, outbox: string) =>
-    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`, '0'];
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`, '[]', '0'];
 
   it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
     const apply = storeCommand<Call>(redis, 'applyDecision');
@@ -95,7 +95,7 @@ describe('apply-decision-7', () => {
       await redis.zadd(group, 200, 'other.code.1');
       await redis.hset(queue.toKey('other.code.1'), 'name', 'code');
       const committed = (expected: number, next: number, ...jobs: Array<Array<string | Buffer>>) =>
-        apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '{}', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat());
+        apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '{}', '[]', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat());
 
       expect(await committed(0, 1, jobArgs(1, 200))).toBe(1);
       const job = await queue.getJob(phaseJobId(runId, 'code', 1));
@@ -114,6 +114,33 @@ describe('apply-decision-7', () => {
     } finally {
       await queue.close();
     }
+  });
+
+  it('drops the earlier outbox entries the commit carries out, when it lands: the run leaves the outboxes set when nothing is left, and is aged from the commit when only its own entry is', async () => {
+    const runId = 'carries-out';
+    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const apply = storeCommand<Call>(redis, 'applyDecision');
+    const commit = (expected: number, next: number, entry: string, carried: number[], at: string) =>
+      apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', entry, at, '{}', '[]', '[]', '[]', '[]', JSON.stringify(carried.map(String)), '0');
+    await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
+    // The create's entry (version 0), pending since 100.
+    await redis.hset(runKeys[5] as string, '0', '[{"type":"start_run"}]');
+    await redis.zadd(runKeys[6] as string, 100, runId);
+
+    // Fenced out: the entry stays.
+    expect(await commit(5, 6, '', [0], '200')).toBe(0);
+    expect(await redis.hkeys(runKeys[5] as string)).toEqual(['0']);
+    // The start commit carries it out and leaves nothing: the run leaves the outboxes set.
+    expect(await commit(0, 1, '', [0], '300')).toBe(1);
+    expect(await redis.hlen(runKeys[5] as string)).toBe(0);
+    expect(await redis.zscore(runKeys[6] as string, runId)).toBeNull();
+
+    // An entry left by version 1 (pending since 400); the next commit carries it out and leaves its own.
+    await redis.hset(runKeys[5] as string, '1', '[{"type":"cancel"}]');
+    await redis.zadd(runKeys[6] as string, 400, runId);
+    expect(await commit(1, 2, '[{"type":"cancel"}]', [1], '500')).toBe(1);
+    expect(await redis.hkeys(runKeys[5] as string)).toEqual(['2']);
+    expect(await redis.zscore(runKeys[6] as string, runId)).toBe('500');
   });
 
   it('maps its outcome codes: 1 and 0 are no error, -1 is RUN_NOT_FOUND, anything else INTERNAL naming the code', () => {

@@ -504,6 +504,16 @@ export class RunStore {
        * Without it, every `enqueue_phase` effect goes to the outbox for the caller to carry out.
        */
       phaseJobs?: ((meta: RunMeta, decision: Decision) => readonly CommitPhaseJob[]) | undefined;
+      /**
+       * Effects with nothing to carry out for this run (a finish with neither a parent to report to
+       * nor an end action): left out of the outbox, so a commit whose only effect is one leaves no entry.
+       */
+      nothingToDo?: ((meta: RunMeta, effect: DecisionEffect) => boolean) | undefined;
+      /**
+       * Committed versions of earlier outbox entries this commit carries out (a run's start, the
+       * create's entry, carried out by the `run_started` commit): dropped with the commit, when it lands.
+       */
+      carriesOut?: readonly number[] | undefined;
     } = {},
   ): Promise<{
     decision: Decision;
@@ -546,7 +556,7 @@ export class RunStore {
       const committedAt = now();
       const jobs = options.phaseJobs?.(meta, decision) ?? [];
       const added = (e: DecisionEffect) => e.type === 'enqueue_phase' && jobs.some((j) => j.phase === e.phase && j.iteration === e.iteration);
-      const effects = decision.actions.filter(isOutboxEffect).filter((e) => !added(e));
+      const effects = decision.actions.filter(isOutboxEffect).filter((e) => !added(e) && options.nothingToDo?.(meta, e) !== true);
       const entry: OutboxEntry | undefined = effects.length > 0 ? { version: decision.state.version, at: committedAt, commits: [...(options.commitIds ?? [])], effects } : undefined;
       const code = await this.applyScript(
         this.runKey(id),
@@ -569,6 +579,7 @@ export class RunStore {
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
         ended.length > 0 ? JSON.stringify(ended) : '[]',
+        options.carriesOut && options.carriesOut.length > 0 ? JSON.stringify(options.carriesOut.map(String)) : '[]',
         String(jobs.length),
         ...jobs.flatMap((j) => [j.group, j.jobKeyPrefix, j.jobId, String(j.bandStart), String(j.bandWidth), ...j.add]),
       );

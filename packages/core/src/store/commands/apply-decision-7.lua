@@ -24,8 +24,10 @@
   ARGV[12] deadlines to remove (JSON array of members)
   ARGV[13] jobs the decision ends, to drop from their fairness zsets (JSON array of [zset key, job
            id]; the keys are `<p>:fair:<queue>:<fairness key>`, under the same hash tag as KEYS)
-  ARGV[14] the number of phase jobs the decision queues, n (0 when none); then, for each job, 17
-           arguments from ARGV[15 + 17 × (i − 1)]:
+  ARGV[14] earlier outbox entries this commit carries out, to drop (JSON array of committed
+           versions: a run's start, the create's entry, is carried out by the commit of `run_started`)
+  ARGV[15] the number of phase jobs the decision queues, n (0 when none); then, for each job, 17
+           arguments from ARGV[16 + 17 × (i − 1)]:
              1–5   its fair priority's inputs (includes/fair-priority.lua): fairness zset, the queue's
                    job key prefix `<p>:<queue>:`, job id, band start, band width
              6–14  BullMQ's addPrioritizedJob KEYS (9), under the fleet's hash tag like KEYS
@@ -49,8 +51,8 @@ if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
 -- The phase jobs' options are unpacked before anything is written: a malformed argument fails the
 -- script while it has written nothing.
 local jobs = {}
-for i = 1, tonumber(ARGV[14]) do
-  local at = 15 + 17 * (i - 1)
+for i = 1, tonumber(ARGV[15]) do
+  local at = 16 + 17 * (i - 1)
   jobs[i] = { at = at, opts = cmsgpack.unpack(ARGV[at + 16]) }
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
@@ -64,9 +66,22 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'result', ARGV[4])
   redis.call('SREM', KEYS[4], ARGV[5])
 end
+local carried = cjson.decode(ARGV[14])
+for _, v in ipairs(carried) do
+  redis.call('HDEL', KEYS[6], v)
+end
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
   redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[5])
+end
+if #carried > 0 then
+  -- the run leaves the outboxes set when nothing is left; aged from this commit when only its own entry is
+  local left = redis.call('HLEN', KEYS[6])
+  if left == 0 then
+    redis.call('ZREM', KEYS[7], ARGV[5])
+  elseif left == 1 and ARGV[7] ~= '' then
+    redis.call('ZADD', KEYS[7], ARGV[8], ARGV[5])
+  end
 end
 for phase, value in pairs(cjson.decode(ARGV[9])) do
   redis.call('HSET', KEYS[2], phase, value)
