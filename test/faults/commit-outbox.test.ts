@@ -85,6 +85,20 @@ async function createRun(store: RunStore, workflow: WorkflowDefinition, id: stri
   return { meta, state };
 }
 
+/** The run has no outbox entry left, and is not listed among the runs with one. */
+async function expectNoOutbox(conn: ReturnType<typeof connect>, id: string): Promise<void> {
+  expect(await conn.store.readOutbox(id)).toEqual([]);
+  expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+}
+
+/** A run created and started (its first jobs added by the start commit), as a client leaves it. */
+async function startedRun(conn: ReturnType<typeof connect>, prefix: string, workflow: WorkflowDefinition, id: string, clock?: TestClock): Promise<void> {
+  const { meta, state } = await createRun(conn.store, workflow, id, clock?.now());
+  const starter = driverOn(conn.redis, prefix, undefined, clock);
+  await starter.apply(id, { type: 'run_started', at: clock?.now() ?? Date.now() }, { known: { meta, state, outputs: {} } });
+  await starter.close();
+}
+
 function driverOn(redis: Redis, prefix: string, beforeEffect?: (runId: string, effect: { type: string }) => void, clock?: TestClock): RunDriver {
   return new RunDriver({ redis, prefix, store: new RunStore(redis, prefix), log: silent, followUp: () => Promise.resolve(), beforeEffect, clock });
 }
@@ -173,8 +187,7 @@ describe('the commit writes an outbox', () => {
       await crashing.close();
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe('prioritized');
-      expect(await conn.store.readOutbox(id)).toEqual([]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      await expectNoOutbox(conn, id);
     } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
@@ -199,8 +212,7 @@ describe('the commit writes an outbox', () => {
       await driver.startCreated(meta, state, {});
       await driver.close();
       expect((await conn.store.getRun(id)).state.status).toBe('active');
-      expect(await conn.store.readOutbox(id)).toEqual([]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      await expectNoOutbox(conn, id);
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
     } finally {
       await conn.close();
@@ -214,10 +226,7 @@ describe('the commit writes an outbox', () => {
     const conn = connect(url, prefix);
     try {
       const id = 'run-crash-after-worker-commit';
-      const { meta, state } = await createRun(conn.store, chain, id);
-      const starter = driverOn(conn.redis, prefix);
-      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-      await starter.close();
+      await startedRun(conn, prefix, chain, id);
       // The holder of plan's job commits its completion; any effect after the commit would stop it here.
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
@@ -226,8 +235,7 @@ describe('the commit writes an outbox', () => {
       await crashing.close();
       expect((await conn.store.getRun(id)).state.phases.code?.status).toBe('queued');
       expect(await jobState(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe('prioritized');
-      expect(await conn.store.readOutbox(id)).toEqual([]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      await expectNoOutbox(conn, id);
     } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
@@ -240,10 +248,7 @@ describe('the commit writes an outbox', () => {
     const conn = connect(url, prefix);
     try {
       for (const [id, workflow, left] of [['run-plain-finish', onePhase, []], ['run-finish-with-end-action', onePhaseWithEndAction, [['finish_run']]]] as const) {
-        const { meta, state } = await createRun(conn.store, workflow, id);
-        const starter = driverOn(conn.redis, prefix);
-        await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-        await starter.close();
+        await startedRun(conn, prefix, workflow, id);
         const crashing = driverOn(conn.redis, prefix, () => {
           throw new CrashHere('stopped after the commit');
         });
@@ -271,10 +276,7 @@ describe('the commit writes an outbox', () => {
     const manager = await startManager({ redisUrl: url, prefix, warn: () => undefined, onError: () => undefined, logger: silent, clock });
     try {
       const id = 'run-crash-after-commit';
-      const { meta, state } = await createRun(conn.store, fanOut, id, clock.now());
-      const starter = driverOn(conn.redis, prefix, undefined, clock);
-      await starter.apply(id, { type: 'run_started', at: clock.now() }, { known: { meta, state, outputs: {} } });
-      await starter.close();
+      await startedRun(conn, prefix, fanOut, id, clock);
       // The process that commits the run's cancellation stops before removing the queued jobs.
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
@@ -311,10 +313,7 @@ describe('the commit writes an outbox', () => {
     const fallback = testWorkflow({ name: 'plan-again', agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
     try {
       const id = 'run-failed-before-fallback';
-      const { meta, state } = await createRun(conn.store, failing, id);
-      const starter = driverOn(conn.redis, prefix);
-      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-      await starter.close();
+      await startedRun(conn, prefix, failing, id);
       // The worker that commits the failure (which fails the run) stops before any of its effects.
       const crashing = driverOn(conn.redis, prefix, () => {
         throw new CrashHere('stopped after the commit');
@@ -350,10 +349,7 @@ describe('the commit writes an outbox', () => {
     const conn = connect(url, prefix);
     try {
       const id = 'run-crash-half-way';
-      const { meta, state } = await createRun(conn.store, fanOut, id);
-      const starter = driverOn(conn.redis, prefix);
-      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-      await starter.close();
+      await startedRun(conn, prefix, fanOut, id);
       let cancels = 0;
       const crashing = driverOn(conn.redis, prefix, (_runId, effect) => {
         if (effect.type === 'cancel_phase' && ++cancels === 2) throw new CrashHere('stopped half way');
@@ -384,10 +380,7 @@ describe('the commit writes an outbox', () => {
     const conn = connect(url, prefix);
     try {
       const id = 'run-after-reply';
-      const { meta, state } = await createRun(conn.store, chain, id);
-      const starter = driverOn(conn.redis, prefix);
-      await starter.apply(id, { type: 'run_started', at: Date.now() }, { known: { meta, state, outputs: {} } });
-      await starter.close();
+      await startedRun(conn, prefix, chain, id);
       let cancels = 0;
       const failingOnce = driverOn(conn.redis, prefix, (_runId, effect) => {
         if (effect.type === 'cancel_phase' && ++cancels === 1) throw new CrashHere('the removal failed');
@@ -401,8 +394,7 @@ describe('the commit writes an outbox', () => {
       await failingOnce.close();
       expect(cancels).toBe(2);
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBeUndefined();
-      expect(await conn.store.readOutbox(id)).toEqual([]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      await expectNoOutbox(conn, id);
     } finally {
       await conn.close();
       await cleanupPrefix(url, prefix);
@@ -513,8 +505,7 @@ describe('the commit writes an outbox', () => {
       expect(run.state.status).toBe('active');
       expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
-      expect(await conn.store.readOutbox(id)).toEqual([]);
-      expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
+      await expectNoOutbox(conn, id);
     } finally {
       await client.close();
       through.disconnect();
