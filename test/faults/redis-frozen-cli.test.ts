@@ -40,18 +40,22 @@ describe('a frozen Redis', () => {
   it('fleet cancel against a Redis that answers PING but executes no write says it is not answering and exits 2', async () => {
     await using server = await startRedisServer();
     const redis = createRedis(server.url);
+    // Pause and unpause on a connection of their own: a write the client's connection still has
+    // queued (its queue's metadata, written once the queue is ready) would hold the UNPAUSE behind it.
+    const admin = createRedis(server.url);
     const client = new FleetClient(redis, '{fleet-frozen}');
     try {
       const workflow = compileWorkflow({ name: 'paused', agents: ['planner'], phases: [{ name: 'plan', agent: 'planner' }] });
       const runId = await client.submit({ workflow, requirements: 'Build a tiny todo API', provider: 'offline' });
-      await redis.client('PAUSE', '120000', 'WRITE');
+      await admin.client('PAUSE', '120000', 'WRITE');
       const res = await runCli(['cancel', runId], cliEnv(server.url, '{fleet-frozen}'), { timeoutMs: 90_000 });
       expect(res.code, res.stderr).toBe(2);
       expect(res.stderr).toContain(`fleet: Redis at ${server.url} is not answering (no reply to a command within 10 s)`);
     } finally {
-      await redis.client('UNPAUSE').catch(() => undefined);
+      await admin.client('UNPAUSE').catch(() => undefined);
       await client.close();
       redis.disconnect();
+      admin.disconnect();
     }
   }, 120_000);
 });
