@@ -51,7 +51,7 @@ describe('apply-decision-7', () => {
   const keys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${k}`);
   const fair = `${prefix}:fair:agent-planner:`;
   const argv = (expected: number, next: number, outbox: string) =>
-    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '{"plan":"\\"ok\\""}', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`, '[]', '0'];
+    [String(expected), String(next), `{"v":${next}}`, '', id, '0', outbox, '1000', '1', '[["phase_completed","{}"]]', '[[5000,"fence|plan|1"]]', '[]', `[["${fair}","fence.plan.${next}"]]`, '[]', '0', 'plan', '"ok"'];
 
   it('commits only on the version it was decided on: the state, context, event, deadline and outbox entry together, or nothing', async () => {
     const apply = storeCommand<Call>(redis, 'applyDecision');
@@ -94,8 +94,9 @@ describe('apply-decision-7', () => {
       // Another job of the same fairness group is queued: the new one goes behind it.
       await redis.zadd(group, 200, 'other.code.1');
       await redis.hset(queue.toKey('other.code.1'), 'name', 'code');
+      // With a context write after the jobs: the script finds it past the jobs' arguments.
       const committed = (expected: number, next: number, ...jobs: Array<Array<string | Buffer>>) =>
-        apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '{}', '[]', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat());
+        apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '1', '[]', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat(), 'plan', `{"v":${next}}`);
 
       expect(await committed(0, 1, jobArgs(1, 200))).toBe(1);
       const job = await queue.getJob(phaseJobId(runId, 'code', 1));
@@ -105,10 +106,12 @@ describe('apply-decision-7', () => {
       expect(await job?.getState()).toBe('prioritized');
       expect(await redis.zscore(group, phaseJobId(runId, 'code', 1))).toBe('201');
       expect(await redis.hget(runKeys[0] as string, 'version')).toBe('1');
+      expect(await redis.hget(runKeys[1] as string, 'plan')).toBe('{"v":1}');
 
       // Fenced out (version 0 again): neither the state nor the job is written.
       expect(await committed(0, 2, jobArgs(2, 200))).toBe(0);
       expect(await queue.getJob(phaseJobId(runId, 'code', 2))).toBeUndefined();
+      expect(await redis.hget(runKeys[1] as string, 'plan')).toBe('{"v":1}');
       expect(await redis.zscore(group, phaseJobId(runId, 'code', 2))).toBeNull();
       expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 1 });
     } finally {
@@ -121,7 +124,7 @@ describe('apply-decision-7', () => {
     const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
     const apply = storeCommand<Call>(redis, 'applyDecision');
     const commit = (expected: number, next: number, entry: string, carried: number[], at: string) =>
-      apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', entry, at, '{}', '[]', '[]', '[]', '[]', JSON.stringify(carried.map(String)), '0');
+      apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', entry, at, '0', '[]', '[]', '[]', '[]', JSON.stringify(carried.map(String)), '0');
     await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
     // The create's entry (version 0), pending since 100.
     await redis.hset(runKeys[5] as string, '0', '[{"type":"start_run"}]');

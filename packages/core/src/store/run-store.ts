@@ -574,7 +574,7 @@ export class RunStore {
         decision.reopened ? '1' : '0',
         entry ? encodeOutboxEntry(entry, id) : '',
         String(committedAt),
-        contextArgs.length > 0 ? JSON.stringify(Object.fromEntries(contextArgs)) : '{}',
+        String(contextArgs.length),
         decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
@@ -582,6 +582,7 @@ export class RunStore {
         options.carriesOut && options.carriesOut.length > 0 ? JSON.stringify(options.carriesOut.map(String)) : '[]',
         String(jobs.length),
         ...jobs.flatMap((j) => [j.group, j.jobKeyPrefix, j.jobId, String(j.bandStart), String(j.bandWidth), ...j.add]),
+        ...contextArgs.flat(),
       );
       const failure = commandError('applyDecision', code, id);
       if (failure) throw failure;

@@ -18,7 +18,10 @@
   ARGV[6] '1' when the decision reopens a finished run (resume)
   ARGV[7] outbox entry (JSON), or '' when the decision leaves no effect
   ARGV[8] commit time, epoch ms (the outbox's age)
-  ARGV[9] context writes (JSON object: phase -> output JSON text)
+  ARGV[9] the number of context writes, c; each is two arguments after the phase jobs (below):
+          the phase, its output JSON text (each output its own argument, not JSON inside JSON: an
+          output is the largest thing a commit carries, and escaping it twice, then decoding it here,
+          cost more than the rest of the script)
   ARGV[10] run events (JSON array of [type, data JSON text])
   ARGV[11] deadlines to set (JSON array of [score, member])
   ARGV[12] deadlines to remove (JSON array of members)
@@ -33,6 +36,7 @@
              6–14  BullMQ's addPrioritizedJob KEYS (9), under the fleet's hash tag like KEYS
              15–17 BullMQ's addPrioritizedJob ARGV: packed arguments, job data JSON, packed options
                    (msgpack; the options' priority is replaced by the fair priority)
+           then the c context writes: ARGV[16 + 17 × n + 2 × (k − 1)] phase, the next its output JSON
            The jobs are BullMQ's own adds (its script, included): written with the state, so a phase
            is never queued in the state without its job, nor the other way round.
 
@@ -83,8 +87,9 @@ if #carried > 0 then
     redis.call('ZADD', KEYS[7], ARGV[8], ARGV[5])
   end
 end
-for phase, value in pairs(cjson.decode(ARGV[9])) do
-  redis.call('HSET', KEYS[2], phase, value)
+local writes = 16 + 17 * tonumber(ARGV[15])
+for k = 0, tonumber(ARGV[9]) - 1 do
+  redis.call('HSET', KEYS[2], ARGV[writes + 2 * k], ARGV[writes + 2 * k + 1])
 end
 for _, e in ipairs(cjson.decode(ARGV[10])) do
   redis.call('XADD', KEYS[3], '*', 'type', e[1], 'data', e[2])
