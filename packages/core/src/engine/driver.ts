@@ -38,17 +38,15 @@ import { decideBatch } from '../scheduler/decide-batch.js';
 import { DEFAULT_DEADLINE_GRACE_MS, phaseDeadlineAfterMs } from '../scheduler/deadlines.js';
 import { IN_FLIGHT_PHASE_STATUSES, type Decision, type PhaseState, type RunState, type SchedulerAction, type SchedulerEvent } from '../scheduler/types.js';
 import { isOutboxEffect, type CommitPhaseJob, type DeadlineChanges, type DeadlineRef, type OutboxEffect, type RunStore } from '../store/run-store.js';
-import { FleetAttributes, messagingAttributes } from '../telemetry/attributes.js';
 import type { FleetLogger } from '../telemetry/logger.js';
 import { recordRunEvents } from '../telemetry/metrics.js';
-import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, emitSendSpan, sendCarrier, type SpanRef } from '../telemetry/run-spans.js';
+import { beginSpanRef, carrierUnder, contextOfSpanRef, emitPhaseSpan, emitRunSpan, emitSendSpan, sendCarrier, sendSpanAttributes, type SpanRef } from '../telemetry/run-spans.js';
 import { withSpan } from '../telemetry/trace.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
-import { PRIORITY_BAND_WIDTH, fairGroupKey, fairPriority, priorityBandStart } from './fair-priority.js';
+import { PRIORITY_BAND_WIDTH, fairGroupKey, fairPriority, runBandStart } from './fair-priority.js';
 import { bullmqAddArguments, phaseJobRequest } from './phase-job.js';
-import { DEFAULT_RUN_PRIORITY } from '../workflow/concurrency.js';
 
 /**
  * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
@@ -593,7 +591,7 @@ export class RunDriver {
    */
   private commitJobs(meta: RunMeta, decision: Decision, now: number): CommitJob[] {
     const jobs: CommitJob[] = [];
-    const bandStart = priorityBandStart(meta.priority ?? meta.workflow.priority ?? DEFAULT_RUN_PRIORITY);
+    const bandStart = runBandStart(meta);
     for (const action of decision.actions) {
       if (action.type !== 'enqueue_phase') continue;
       const def = meta.workflow.phases.find((p) => p.name === action.phase);
@@ -868,11 +866,7 @@ export class RunDriver {
       {
         kind: SpanKind.PRODUCER,
         parent: contextOfSpanRef(phaseSpan),
-        attributes: {
-          ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: queue.name, messageId: jobId }),
-          [FleetAttributes.RunId]: runId,
-          [FleetAttributes.PhaseName]: def.name,
-        },
+        attributes: sendSpanAttributes(queue.name, jobId, runId, def.name),
       },
       async () => {
         // The send span's context; in a process without an SDK (a client that only submits), the phase span's.

@@ -42,6 +42,11 @@ export function priorityBandStart(priority: number): number {
   return 1 + (MAX_RUN_PRIORITY - p) * PRIORITY_BAND_WIDTH;
 }
 
+/** The first BullMQ priority of the band of `meta`'s run: its priority, else its workflow's, else the default. */
+export function runBandStart(meta: RunMeta): number {
+  return priorityBandStart(meta.priority ?? meta.workflow.priority ?? DEFAULT_RUN_PRIORITY);
+}
+
 /** The fairness group of a run's phase jobs: its concurrency key, or `''` (one group for runs without one). */
 export function fairnessKey(meta: RunMeta): string {
   return meta.concurrency?.key ?? '';
@@ -68,7 +73,7 @@ type FairPriorityCommand = (groupKey: string, jobKeyPrefix: string, jobId: strin
  * @throws Redis errors.
  */
 export async function fairPriority(store: RunStore, queue: Queue, jobId: string, meta: RunMeta): Promise<number> {
-  const bandStart = priorityBandStart(meta.priority ?? meta.workflow.priority ?? DEFAULT_RUN_PRIORITY);
+  const bandStart = runBandStart(meta);
   const command = storeCommand<FairPriorityCommand>(store.redis, 'fairPriority');
   const group = fairGroupKey(store.prefix, queue.name, meta);
   return Number(await command(group, queue.toKey(''), jobId, String(bandStart), String(PRIORITY_BAND_WIDTH)));

@@ -56,7 +56,7 @@ export const BULLMQ_ADD_PRIORITIZED_JOB_KEYS = 9;
  * the script's globals, so it runs unchanged inside another script. The commit (`apply-decision-7`)
  * adds the decision's phase jobs with it, so a phase job is written in the same atomic step as the
  * state that queues it. Its KEYS and ARGV are BullMQ's, built by BullMQ (`Job#addJob`, see
- * ../engine/driver.ts); a BullMQ whose script has another name or key count fails here, at load.
+ * ../engine/phase-job.ts); a BullMQ whose script has another name or key count fails here, at load.
  * @see https://github.com/taskforcesh/bullmq/blob/master/src/commands/addPrioritizedJob-9.lua
  */
 function bullmqAddPrioritizedJobLua(): string {

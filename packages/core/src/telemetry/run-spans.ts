@@ -272,6 +272,18 @@ export interface SendSpanInput {
 }
 
 /**
+ * The attributes of a phase job's `send <queue>` producer span: the OpenTelemetry messaging semantic
+ * conventions' (`messaging.*`, operation `send`, name `add`) and the run and phase.
+ */
+export function sendSpanAttributes(queue: string, jobId: string, runId: string, phase: string): Attributes {
+  return {
+    ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: queue, messageId: jobId }),
+    [FleetAttributes.RunId]: runId,
+    [FleetAttributes.PhaseName]: phase,
+  };
+}
+
+/**
  * Emit the `send <queue>` producer span of a phase job added by a commit: a child of the phase span,
  * the parent of the worker's `process <queue>` spans (through the job data's trace context).
  * Messaging attributes per the OpenTelemetry messaging semantic conventions. A commit whose reply
@@ -285,11 +297,7 @@ export function emitSendSpan(input: SendSpanInput): void {
     contextOfSpanRef(input.phaseSpan),
     input.start,
     input.end,
-    {
-      ...messagingAttributes({ operationType: 'send', operationName: 'add', destination: input.queue, messageId: input.jobId }),
-      [FleetAttributes.RunId]: input.runId,
-      [FleetAttributes.PhaseName]: input.phase,
-    },
+    sendSpanAttributes(input.queue, input.jobId, input.runId, input.phase),
     [],
     undefined,
     SpanKind.PRODUCER,
