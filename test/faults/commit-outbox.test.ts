@@ -38,7 +38,7 @@ import { testWorkflow } from '../support/fleet.js';
 import { startReplyDroppingProxy } from '../support/reply-dropping-proxy.js';
 import { cleanupPrefix, redisUrl, startRedisServer, uniquePrefix } from '../support/redis.js';
 import { waitForRunEnd, waitForRunEvent, waitForRunStatus } from '../support/run-events.js';
-import { connect, countEvents, runEvents, waitUntil } from './helpers.js';
+import { connect, countEvents, runEvents, waitUntil, withConnection } from './helpers.js';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
 
@@ -173,10 +173,7 @@ describe('the commit writes an outbox', () => {
   });
 
   it("crash right after the start commit: the first jobs are in their queues, written by the commit itself, and no outbox entry is left", async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-crash-after-start');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-crash-after-start', async ({ prefix, conn }) => {
       const id = 'run-crash-after-start';
       const { meta, state } = await createRun(conn.store, fanOut, id);
       // Any effect carried out after the commit would stop here: the start commit has none left.
@@ -188,17 +185,11 @@ describe('the commit writes an outbox', () => {
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'b', 1))).toBe('prioritized');
       await expectNoOutbox(conn, id);
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it("a client's start commit drops the create's outbox entry in the same step: no separate clear is sent", async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-start-clears-create');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-start-clears-create', async ({ prefix, conn }) => {
       const id = 'run-start-clears-create';
       const now = Date.now();
       const meta: RunMeta = { run_id: id, workflow: fanOut, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
@@ -214,17 +205,11 @@ describe('the commit writes an outbox', () => {
       expect((await conn.store.getRun(id)).state.status).toBe('active');
       await expectNoOutbox(conn, id);
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'a', 1))).toBe('prioritized');
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it("crash right after a worker's commit: the next phase's job is in its queue, written by the commit itself, and no outbox entry is left", async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-crash-after-worker-commit');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-crash-after-worker-commit', async ({ prefix, conn }) => {
       const id = 'run-crash-after-worker-commit';
       await startedRun(conn, prefix, chain, id);
       // The holder of plan's job commits its completion; any effect after the commit would stop it here.
@@ -236,17 +221,11 @@ describe('the commit writes an outbox', () => {
       expect((await conn.store.getRun(id)).state.phases.code?.status).toBe('queued');
       expect(await jobState(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe('prioritized');
       await expectNoOutbox(conn, id);
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it('a finish with nothing to follow up (no parent run, no end action) leaves no outbox entry; one with an end action leaves its finish', async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-finish');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-finish', async ({ prefix, conn }) => {
       for (const [id, workflow, left] of [['run-plain-finish', onePhase, []], ['run-finish-with-end-action', onePhaseWithEndAction, [['finish_run']]]] as const) {
         await startedRun(conn, prefix, workflow, id);
         const crashing = driverOn(conn.redis, prefix, () => {
@@ -258,10 +237,7 @@ describe('the commit writes an outbox', () => {
         expect((await conn.store.getRun(id)).state.status).toBe('completed');
         expect((await conn.store.readOutbox(id)).map((e) => e.effects.map((x) => x.type))).toEqual(left);
       }
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it('crash after the commit, before any effect: the outbox keeps the effects the commit could not do itself (a cancelled run\'s job removals), and the manager carries them out once the outbox outlives its lease (the lease skipped on a test clock, not waited)', async () => {
@@ -344,10 +320,7 @@ describe('the commit writes an outbox', () => {
   });
 
   it('crash half way through the outbox: reconcile carries out what is missing (the second job removal of a cancelled run), and a second reconcile finds nothing', async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-crash-half-way');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-crash-half-way', async ({ prefix, conn }) => {
       const id = 'run-crash-half-way';
       await startedRun(conn, prefix, fanOut, id);
       let cancels = 0;
@@ -368,17 +341,11 @@ describe('the commit writes an outbox', () => {
       await queue.close();
       expect(await conn.redis.zscore(conn.store.outboxesKey, id)).toBeNull();
       expect((await conn.store.getRun(id)).state.status).toBe('cancelled');
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it("a commit answered before its effects (a worker finishing its job): a failed effect (a job removal) is tried again from the outbox, and close waits for it", async () => {
-    const url = redisUrl();
-    const prefix = uniquePrefix('outbox-after-reply');
-    const conn = connect(url, prefix);
-    try {
+    await withConnection('outbox-after-reply', async ({ prefix, conn }) => {
       const id = 'run-after-reply';
       await startedRun(conn, prefix, chain, id);
       let cancels = 0;
@@ -395,10 +362,7 @@ describe('the commit writes an outbox', () => {
       expect(cancels).toBe(2);
       expect(await jobState(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBeUndefined();
       await expectNoOutbox(conn, id);
-    } finally {
-      await conn.close();
-      await cleanupPrefix(url, prefix);
-    }
+    });
   });
 
   it("a stalled-out job whose holder committed its outcome and died before its effects: the recovery, refused, carries out the run's outbox itself (no manager running)", async () => {

@@ -26,6 +26,7 @@ import type {
 } from '@agentfleet/core/internal';
 import { startManager, type Manager } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
+import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
 
 /**
  * Write a run as a client that died before starting it leaves it: created at `createdAt` (epoch ms),
@@ -112,6 +113,29 @@ export function connect(url: string, prefix: string): { redis: Redis; blocking: 
       redis.disconnect();
     },
   };
+}
+
+/** What {@link withConnection} hands its body: the Redis URL, the test's own key prefix, and {@link connect}'s connection. */
+export interface TestConnection {
+  url: string;
+  prefix: string;
+  conn: ReturnType<typeof connect>;
+}
+
+/**
+ * Run `body` on a connection of its own under a fresh prefix (`uniquePrefix(name)`) on the test
+ * Redis, then close the connection and delete the prefix's keys, whether `body` passed or threw.
+ */
+export async function withConnection(name: string, body: (t: TestConnection) => Promise<void>): Promise<void> {
+  const url = redisUrl();
+  const prefix = uniquePrefix(name);
+  const conn = connect(url, prefix);
+  try {
+    await body({ url, prefix, conn });
+  } finally {
+    await conn.close();
+    await cleanupPrefix(url, prefix);
+  }
 }
 
 /** A manager in this process, quiet, with short locks so a crashed peer's reports are taken over fast. */
