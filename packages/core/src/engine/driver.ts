@@ -46,7 +46,7 @@ import type { PhaseDefinition } from '../workflow/definition.js';
 import { FleetError } from '../errors.js';
 import { admitRun, releaseConcurrency, withConcurrencyRelease, type ReleaseConcurrency } from './concurrency.js';
 import { PRIORITY_BAND_WIDTH, fairGroupKey, fairPriority, runBandStart } from './fair-priority.js';
-import { bullmqAddArguments, phaseJobRequest } from './phase-job.js';
+import { phaseJobAddArguments, phaseJobRequest } from './phase-job.js';
 
 /**
  * How the failure of a phase job whose outcome could not be committed begins (the work did not fail):
@@ -583,11 +583,11 @@ export class RunDriver {
 
   /**
    * The phase jobs a decision queues, for its commit to add (../store/run-store.ts `CommitPhaseJob`):
-   * each one's role queue, BullMQ's add arguments as BullMQ builds them, and its send span's identity
+   * each one's role queue, the arguments of BullMQ's add script, and its send span's identity
    * (chosen now, emitted once the commit landed, {@link jobsCommitted}). An `enqueue_phase` of a
    * phase the workflow does not have is skipped, as the reconciler skips it.
-   * @param now - epoch ms, the send spans' start.
-   * @throws BullMQ's validation errors of a job's options (the commit is then not sent).
+   * @param now - epoch ms, the send spans' start and the jobs' timestamp.
+   * @throws Error when a job's data is over its size limit (the commit is then not sent).
    */
   private commitJobs(meta: RunMeta, decision: Decision, now: number): CommitJob[] {
     const jobs: CommitJob[] = [];
@@ -612,8 +612,8 @@ export class RunDriver {
           jobId,
           bandStart,
           bandWidth: PRIORITY_BAND_WIDTH,
-          // The priority is a stand-in (BullMQ chooses its add script by it): the commit sets the fair one.
-          add: bullmqAddArguments(queue, name, data, { ...opts, priority: bandStart }),
+          // The commit sets the job's priority: the fair one.
+          add: phaseJobAddArguments(queue, name, data, opts, now),
         },
         role,
         queue: queue.name,

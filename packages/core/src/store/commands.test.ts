@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js';
-import { Queue } from 'bullmq';
-import { bullmqAddArguments, phaseJobRequest } from '../engine/phase-job.js';
+import { optsEncodeMap, Queue } from 'bullmq';
+import { phaseJobAddArguments, phaseJobRequest } from '../engine/phase-job.js';
 import { agentQueueName, phaseJobId } from '../queues/contracts.js';
 import { compileWorkflow } from '../workflow/compile.js';
 import { commandError, commandSource, STORE_COMMANDS, storeCommand, type StoreCommandName } from './commands.js';
@@ -82,12 +82,12 @@ describe('apply-decision-7', () => {
     const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
     const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
     const group = `${prefix}:fair:${queue.name}:`;
-    const apply = storeCommand<(...args: Array<string | Buffer>) => Promise<number>>(redis, 'applyDecision');
+    const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
     const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder', retries: 2 }] });
     const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
     const jobArgs = (iteration: number, bandStart: number) => {
       const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, iteration, 'coder', { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
-      return [group, queue.toKey(''), opts.jobId, String(bandStart), '1000', ...bullmqAddArguments(queue, name, data, { ...opts, priority: bandStart })];
+      return [group, queue.toKey(''), opts.jobId, String(bandStart), '1000', ...phaseJobAddArguments(queue, name, data, opts, 1_700_000_000_000)];
     };
     try {
       await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
@@ -95,7 +95,7 @@ describe('apply-decision-7', () => {
       await redis.zadd(group, 200, 'other.code.1');
       await redis.hset(queue.toKey('other.code.1'), 'name', 'code');
       // With a context write after the jobs: the script finds it past the jobs' arguments.
-      const committed = (expected: number, next: number, ...jobs: Array<Array<string | Buffer>>) =>
+      const committed = (expected: number, next: number, ...jobs: string[][]) =>
         apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', '', '1000', '1', '[]', '[]', '[]', '[]', '[]', String(jobs.length), ...jobs.flat(), 'plan', `{"v":${next}}`);
 
       expect(await committed(0, 1, jobArgs(1, 200))).toBe(1);
@@ -117,6 +117,58 @@ describe('apply-decision-7', () => {
     } finally {
       await queue.close();
     }
+  });
+
+  it('stores a phase job exactly as queue.add stores the same job: every field of its hash, its place in the queue and its events', async () => {
+    const runId = 'as-queue-add';
+    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const viaCommit = new Queue(agentQueueName('designer'), { connection: redis, prefix: `${prefix}:commit` });
+    const viaAdd = new Queue(agentQueueName('designer'), { connection: redis, prefix: `${prefix}:add` });
+    const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
+    const workflow = compileWorkflow({ name: 'w', agents: ['designer'], phases: [{ name: 'design', agent: 'designer', retries: 1, retry_delay: 0.25, model: 'm-1' }] });
+    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'designer', { traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01` });
+    // The options' JSON is what BullMQ packs only while none of their names is one it shortens.
+    expect(Object.keys(opts).filter((k) => k in optsEncodeMap)).toEqual([]);
+    const timestamp = 1_700_000_000_123;
+    const priority = 300;
+    try {
+      await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
+      const group = `${prefix}:fair:as-queue-add`;
+      expect(await apply(...runKeys, '0', '1', '{"v":1}', '', runId, '0', '', '1000', '0', '[]', '[]', '[]', '[]', '[]', '1', group, viaCommit.toKey(''), opts.jobId, String(priority), '1000', ...phaseJobAddArguments(viaCommit, name, data, opts, timestamp))).toBe(1);
+      await viaAdd.add(name, data, { ...opts, priority });
+
+      // Every field but the timestamp, which queue.add takes from the clock.
+      const stored = async (q: Queue) => {
+        const { timestamp: at, ...hash } = await redis.hgetall(q.toKey(opts.jobId));
+        return { at, hash: { ...hash, opts: JSON.parse(hash.opts ?? 'null') as unknown, data: JSON.parse(hash.data ?? 'null') as unknown } };
+      };
+      const added = await stored(viaAdd);
+      const committed = await stored(viaCommit);
+      expect(added.hash).toMatchObject({ name: 'design', priority: String(priority) });
+      expect(committed.hash).toEqual(added.hash);
+      expect(committed.at).toBe(String(timestamp));
+      expect(await redis.zrange(viaCommit.toKey('prioritized'), 0, -1, 'WITHSCORES')).toEqual(await redis.zrange(viaAdd.toKey('prioritized'), 0, -1, 'WITHSCORES'));
+      const events = async (q: Queue) => (await redis.xrange(q.toKey('events'), '-', '+')).map(([, fields]) => fields);
+      expect(await events(viaCommit)).toEqual(await events(viaAdd));
+      // And BullMQ reads it back as the job it was asked for.
+      const job = await viaCommit.getJob(opts.jobId);
+      expect(job?.data).toEqual(data);
+      expect(job?.opts).toMatchObject({ ...opts, priority });
+      expect(await job?.getState()).toBe('prioritized');
+    } finally {
+      await viaCommit.close();
+      await viaAdd.close();
+    }
+  });
+
+  it('refuses a phase job whose data is over its size limit, before anything is sent', () => {
+    const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
+    const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder' }] });
+    const meta = { run_id: 'too-big', workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'coder', {});
+    expect(phaseJobAddArguments(queue, name, data, opts, 1)).toHaveLength(13);
+    expect(() => phaseJobAddArguments(queue, name, data, { ...opts, sizeLimit: 10 }, 1)).toThrow('The size of job code exceeds the limit 10 bytes');
   });
 
   it('drops the earlier outbox entries the commit carries out, when it lands: the run leaves the outboxes set when nothing is left, and is aged from the commit when only its own entry is', async () => {

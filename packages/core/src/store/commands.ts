@@ -55,8 +55,10 @@ export const BULLMQ_ADD_PRIORITIZED_JOB_KEYS = 9;
  * expanded), wrapped as a Lua function `bullmqAddPrioritizedJob(KEYS, ARGV)`: the parameters shadow
  * the script's globals, so it runs unchanged inside another script. The commit (`apply-decision-7`)
  * adds the decision's phase jobs with it, so a phase job is written in the same atomic step as the
- * state that queues it. Its KEYS and ARGV are BullMQ's, built by BullMQ (`Job#addJob`, see
- * ../engine/phase-job.ts); a BullMQ whose script has another name or key count fails here, at load.
+ * state that queues it. Its KEYS are the queue's (../engine/phase-job.ts `phaseJobAddArguments`),
+ * its packed arguments and options are packed by the commit as `Job#addJob` packs them (a test
+ * compares the stored job with `queue.add`'s); a BullMQ whose script has another name or key count
+ * fails here, at load.
  * @see https://github.com/taskforcesh/bullmq/blob/master/src/commands/addPrioritizedJob-9.lua
  */
 function bullmqAddPrioritizedJobLua(): string {

@@ -140,7 +140,7 @@ export interface StoredRun {
   result: RunResult | undefined;
 }
 
-type ApplyCommand = (...keysThenArgs: Array<string | Buffer>) => Promise<number>;
+type ApplyCommand = (...keysThenArgs: string[]) => Promise<number>;
 
 /**
  * A phase job a commit adds itself (`apply-decision-7`), in the same atomic step as the state that
@@ -160,10 +160,11 @@ export interface CommitPhaseJob {
   bandStart: number;
   bandWidth: number;
   /**
-   * BullMQ's `addPrioritizedJob-9` arguments as BullMQ builds them (9 keys, then the packed
-   * arguments, the data JSON and the packed options), the options' priority to be replaced.
+   * What the commit needs for BullMQ's `addPrioritizedJob-9`: its 9 keys, then the job's name,
+   * timestamp (epoch ms), data JSON and options JSON without the priority
+   * (../engine/phase-job.ts `phaseJobAddArguments`).
    */
-  add: ReadonlyArray<string | Buffer>;
+  add: readonly string[];
 }
 
 type CreateRunCommand = (...keysThenArgs: string[]) => Promise<number>;

@@ -29,16 +29,18 @@
            id]; the keys are `<p>:fair:<queue>:<fairness key>`, under the same hash tag as KEYS)
   ARGV[14] earlier outbox entries this commit carries out, to drop (JSON array of committed
            versions: a run's start, the create's entry, is carried out by the commit of `run_started`)
-  ARGV[15] the number of phase jobs the decision queues, n (0 when none); then, for each job, 17
-           arguments from ARGV[16 + 17 × (i − 1)]:
+  ARGV[15] the number of phase jobs the decision queues, n (0 when none); then, for each job, 18
+           arguments from ARGV[16 + 18 × (i − 1)]:
              1–5   its fair priority's inputs (includes/fair-priority.lua): fairness zset, the queue's
                    job key prefix `<p>:<queue>:`, job id, band start, band width
              6–14  BullMQ's addPrioritizedJob KEYS (9), under the fleet's hash tag like KEYS
-             15–17 BullMQ's addPrioritizedJob ARGV: packed arguments, job data JSON, packed options
-                   (msgpack; the options' priority is replaced by the fair priority)
-           then the c context writes: ARGV[16 + 17 × n + 2 × (k − 1)] phase, the next its output JSON
-           The jobs are BullMQ's own adds (its script, included): written with the state, so a phase
-           is never queued in the state without its job, nor the other way round.
+             15–18 the job's name, timestamp (epoch ms), data JSON and options JSON (BullMQ's names,
+                   without the priority: the fair priority is set here)
+           then the c context writes: ARGV[16 + 18 × n + 2 × (k − 1)] phase, the next its output JSON
+           The jobs are BullMQ's own adds (its script, included, given the msgpack arguments and
+           options `Job#addJob` would pack: packed here, so the command carries strings only):
+           written with the state, so a phase is never queued in the state without its job, nor the
+           other way round.
 
   Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
 
@@ -52,12 +54,12 @@
 local version = redis.call('HGET', KEYS[1], 'version')
 if version == false then return -1 end
 if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
--- The phase jobs' options are unpacked before anything is written: a malformed argument fails the
+-- The phase jobs' options are decoded before anything is written: a malformed argument fails the
 -- script while it has written nothing.
 local jobs = {}
 for i = 1, tonumber(ARGV[15]) do
-  local at = 16 + 17 * (i - 1)
-  jobs[i] = { at = at, opts = cmsgpack.unpack(ARGV[at + 16]) }
+  local at = 16 + 18 * (i - 1)
+  jobs[i] = { at = at, opts = cjson.decode(ARGV[at + 17]), timestamp = tonumber(ARGV[at + 15]) }
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 if ARGV[6] == '1' then
@@ -87,7 +89,7 @@ if #carried > 0 then
     redis.call('ZADD', KEYS[7], ARGV[8], ARGV[5])
   end
 end
-local writes = 16 + 17 * tonumber(ARGV[15])
+local writes = 16 + 18 * tonumber(ARGV[15])
 for k = 0, tonumber(ARGV[9]) - 1 do
   redis.call('HSET', KEYS[2], ARGV[writes + 2 * k], ARGV[writes + 2 * k + 1])
 end
@@ -110,7 +112,10 @@ for _, job in ipairs(jobs) do
   job.opts['priority'] = fairPriority(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
   local keys = {}
   for k = 1, 9 do keys[k] = ARGV[at + 4 + k] end
-  bullmqAddPrioritizedJob(keys, { ARGV[at + 14], ARGV[at + 15], cmsgpack.pack(job.opts) })
+  -- BullMQ's packed arguments: key prefix, job id, name, timestamp; no parent, repeat or
+  -- deduplication key (the nils that follow them in Job#addJob's array)
+  local packed = cmsgpack.pack({ ARGV[at + 1], ARGV[at + 2], ARGV[at + 14], job.timestamp })
+  bullmqAddPrioritizedJob(keys, { packed, ARGV[at + 16], cmsgpack.pack(job.opts) })
 end
 if ARGV[4] ~= '' then
   -- archive or expiry of the finished run: last, once every key of the run is written (a key this
