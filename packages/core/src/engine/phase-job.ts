@@ -5,17 +5,20 @@
  */
 import type { Queue } from 'bullmq';
 import { FLEET_BACKOFF } from '../queues/backoff.js';
-import { JOB_SIZE_LIMITS, PhaseJobDataSchema, phaseJobId, type PhaseJobData } from '../queues/contracts.js';
+import { JOB_SIZE_LIMITS, phaseJobId, type PhaseJobData } from '../queues/contracts.js';
 import type { RunMeta } from '../result.js';
 import type { PhaseDefinition } from '../workflow/definition.js';
 
 /**
  * A phase iteration's job as BullMQ is asked to add it: name, data (the contract the agent pools
- * parse, ../queues/contracts.ts) and options, the priority left to the caller.
+ * parse, ../queues/contracts.ts) and options, the priority left to the caller. The data is built from
+ * the compiled workflow (whose schema checked every value) and typed as the contract, so it is not
+ * parsed here: the agent pool parses it when it takes the job, which is where a malformed job
+ * (written by hand, or by another version) is refused.
  * @param trace - the W3C trace context the worker's spans continue.
  */
 export function phaseJobRequest(meta: RunMeta, def: PhaseDefinition, iteration: number, role: string, trace: Record<string, string>): { name: string; data: PhaseJobData; opts: PhaseJobOptions } {
-  const data = PhaseJobDataSchema.parse({
+  const data: PhaseJobData = {
     run_id: meta.run_id,
     phase: def.name,
     iteration,
@@ -25,7 +28,7 @@ export function phaseJobRequest(meta: RunMeta, def: PhaseDefinition, iteration: 
     cache_ttl_ms: def.cache ? meta.workflow.cacheTtlMs : 0,
     trace,
     ...(def.model !== undefined ? { model: def.model } : {}),
-  });
+  };
   const opts = {
     jobId: phaseJobId(meta.run_id, def.name, iteration),
     sizeLimit: JOB_SIZE_LIMITS.phaseJob,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js';
 import { optsEncodeMap, Queue } from 'bullmq';
 import { phaseJobAddArguments, phaseJobRequest } from '../engine/phase-job.js';
-import { agentQueueName, phaseJobId } from '../queues/contracts.js';
+import { agentQueueName, PhaseJobDataSchema, phaseJobId } from '../queues/contracts.js';
 import { compileWorkflow } from '../workflow/compile.js';
 import { commandError, commandSource, STORE_COMMANDS, storeCommand, type StoreCommandName } from './commands.js';
 
@@ -128,6 +128,8 @@ describe('apply-decision-7', () => {
     const workflow = compileWorkflow({ name: 'w', agents: ['designer'], phases: [{ name: 'design', agent: 'designer', retries: 1, retry_delay: 0.25, model: 'm-1' }] });
     const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
     const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'designer', { traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01` });
+    // The data is the contract the agent pools parse, as built (it is not parsed on the way out).
+    expect(PhaseJobDataSchema.parse(data)).toEqual(data);
     // The options' JSON is what BullMQ packs only while none of their names is one it shortens.
     expect(Object.keys(opts).filter((k) => k in optsEncodeMap)).toEqual([]);
     const timestamp = 1_700_000_000_123;
