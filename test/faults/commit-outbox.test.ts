@@ -17,6 +17,7 @@ import {
   agentQueueName,
   createLogger,
   createRedis,
+  fleetIdGenerator,
   initialRunState,
   phaseJobId,
   type PhaseJobData,
@@ -29,6 +30,9 @@ import {
   RunDriver,
   RunStore,
 } from '@agentfleet/core/internal';
+import { propagation, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider as BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -429,9 +433,25 @@ describe('the commit writes an outbox', () => {
 
       const driver = driverOn(worker, prefix);
       const cut = proxy.dropReplyTo(APPLY_DECISION_MARKERS, async () => ((await conn.store.getVersion(id)) ?? 0) > before);
-      const applied = await driver.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } });
-      await cut;
-      await driver.close();
+      // Spans go to memory, with the fleet's ids and the W3C propagator (as the telemetry SDK of
+      // `fleet agents` installs them).
+      const exporter = new InMemorySpanExporter();
+      const tracing = new BasicTracerProvider({ idGenerator: fleetIdGenerator, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      trace.setGlobalTracerProvider(tracing);
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      let applied: Awaited<ReturnType<RunDriver['apply']>>;
+      let spans: ReadableSpan[];
+      try {
+        applied = await driver.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } });
+        await cut;
+        await driver.close();
+        await tracing.forceFlush();
+        spans = exporter.getFinishedSpans();
+      } finally {
+        await tracing.shutdown();
+        trace.disable();
+        propagation.disable();
+      }
       // The commit ran once (the connection was cut after it), its resend was refused as a duplicate.
       expect(proxy.connections()).toBeGreaterThanOrEqual(2);
       expect(applied.decision.accepted).toBe(false);
@@ -441,6 +461,11 @@ describe('the commit writes an outbox', () => {
       expect(countEvents(await runEvents(conn.store, id), 'phase_completed', 'plan')).toBe(1);
       expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(true);
       expect(await conn.store.readOutbox(id)).toEqual([]);
+      // The job's send span is emitted once, under the id its data names as the workers' parent.
+      const codeJob = await new Queue(agentQueueName('coder'), { connection: conn.redis, prefix }).getJob(phaseJobId(id, 'code', 1));
+      const parentId = /^00-[0-9a-f]{32}-([0-9a-f]{16})-/.exec((codeJob?.data as PhaseJobData | undefined)?.trace.traceparent ?? '')?.[1];
+      const sends = spans.filter((s) => s.name === `send ${agentQueueName('coder')}`);
+      expect(sends.map((s) => s.spanContext().spanId)).toEqual([parentId]);
     } finally {
       worker.disconnect();
       await conn.close();

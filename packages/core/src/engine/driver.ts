@@ -228,6 +228,15 @@ interface CommitJob {
   start: number;
 }
 
+/**
+ * Whether the commit that wrote `state` is the try that built `job`: the phase's iteration and its
+ * span identity (chosen at random for each try, ../telemetry/run-spans.ts `beginSpanRef`) are the job's.
+ */
+function landedWith(state: RunState, job: CommitJob): boolean {
+  const phase = state.phases[job.job.phase];
+  return job.phaseSpan !== undefined && phase?.iteration === job.job.iteration && phase.span?.span_id === job.phaseSpan.span_id && phase.span.trace_id === job.phaseSpan.trace_id;
+}
+
 /** Whether an outbox effect still fits the run as `state` shows it now. */
 function stillDue(effect: OutboxEffect, state: RunState): boolean {
   switch (effect.type) {
@@ -484,7 +493,13 @@ export class RunDriver {
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
     // try that failed. What that commit left undone is in the outbox under its commit id.
     const refused = batch.filter((_, i) => accepted[i] !== true && rejected[i] === undefined).map((e) => e.commitId);
-    if (refused.length > 0) await this.reconcile(runId, refused);
+    if (refused.length > 0) {
+      await this.reconcile(runId, refused);
+      // The jobs such a commit added itself: those of the try whose phase span identities (chosen at
+      // random each try) the stored state holds. Their send spans are emitted now, so the worker's
+      // spans of those jobs have their parent.
+      if (!decision.accepted) this.jobsCommitted(meta, jobs.filter((j) => landedWith(before, j)), this.clock.now());
+    }
     // Each refused event is recorded on the run; a record lost to Redis leaves the refusal to the caller.
     for (const r of rejected) {
       if (!r) continue;

@@ -286,9 +286,9 @@ export function sendSpanAttributes(queue: string, jobId: string, runId: string, 
 /**
  * Emit the `send <queue>` producer span of a phase job added by a commit: a child of the phase span,
  * the parent of the worker's `process <queue>` spans (through the job data's trace context).
- * Messaging attributes per the OpenTelemetry messaging semantic conventions. A commit whose reply
- * was lost (it landed, its resend was refused) emits none: the committer cannot tell that try
- * landed, so the worker's spans of those jobs name a parent that never arrives.
+ * Messaging attributes per the OpenTelemetry messaging semantic conventions. For a commit whose
+ * reply was lost (it landed, its resend was refused as a duplicate) the committer emits them once it
+ * finds the try's phase span identities in the stored state (../engine/driver.ts `landedWith`).
  */
 export function emitSendSpan(input: SendSpanInput): void {
   emit(
