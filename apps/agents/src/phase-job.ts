@@ -214,6 +214,22 @@ async function storedIfMoved(driver: RunDriver, runId: string, remembered: RunRe
 }
 
 /**
+ * Abort `to` with `from`'s reason when `from` aborts (at once if it has). Returns the function that
+ * stops forwarding: call it when `to`'s owner is done, so `from` (a long-lived signal) holds no
+ * listener for it.
+ */
+function forwardAbort(from: AbortSignal | undefined, to: AbortController): () => void {
+  if (!from) return () => undefined;
+  const forward = (): void => to.abort(from.reason);
+  if (from.aborted) {
+    forward();
+    return () => undefined;
+  }
+  from.addEventListener('abort', forward, { once: true });
+  return () => from.removeEventListener('abort', forward);
+}
+
+/**
  * Run `work` for one phase job inside its consumer span. Returns `{reported: false}` without calling
  * `work` when the run or this iteration ended while the job waited (cancelled, failed, deadline).
  *
@@ -248,120 +264,127 @@ export async function withPhaseJob(
     },
     async () => {
       const started = Date.now();
-      // Aborted when the run turns out to have ended this iteration after the work began.
+      // Aborted when the manager cancels the job (`host.cancel`) or when the run turns out to have
+      // ended this iteration after the work began. One controller the job's signal is forwarded to,
+      // not `AbortSignal.any`: a composite signal per job cost more CPU than the rest of this setup.
       const superseded = new AbortController();
-      const cancel = host.cancel ? AbortSignal.any([host.cancel, superseded.signal]) : superseded.signal;
-      let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined;
-      let startWrite: Promise<void> | undefined;
-      let committing = false;
-      // The run as this process committed it last, when that shows this iteration queued (this process
-      // finished the phase before it); else one read. A first take only: a job taken again after a
-      // crash reads what is stored.
-      const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
-      const recentPhase = recent?.state.phases[data.phase];
-      let run: RunRead | undefined = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
-      if (run) {
-        const check = storedIfMoved(host.driver, data.run_id, run);
-        if (host.checkBeforeWork) {
-          run = (await check) ?? run;
-        } else {
-          // Whether the remembered run is still the stored one is asked beside the work, not before it
-          // (one round trip less per phase): a queued iteration's inputs (its upstream outputs) do not
-          // change while it stays queued, and the commit is fenced by the version (a stale remembered
-          // run costs the commit one retry, never a wrong one). What a stale one could cost is the work
-          // of an iteration the run ended meanwhile (cancelled, failed, past its deadline): the check
-          // aborts that work as a cancellation.
-          check.then(
-            (stored) => {
-              if (!stored) return;
-              if (!stillWanted(stored.state, data)) superseded.abort(new FleetError('PHASE_CANCELLED', `run ${data.run_id} ended phase "${data.phase}" iteration ${data.iteration} while it was being worked on`));
-              else if (!committing && !startWrite) known = stored;
-            },
-            // The commit's fence decides without it.
-            () => undefined,
-          );
-        }
-      }
-      run ??= await host.driver.store.getRunWithOutputs(data.run_id);
-      const { meta, state, outputs } = run;
-      const phaseState = state.phases[data.phase];
-      if (!phaseState || !stillWanted(state, data)) {
-        // Taken again after its first holder died: that holder may have committed the outcome and died
-        // before carrying out its other effects (cancels, follow-ups), which its commit left in the run's outbox.
-        if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
-        return { reported: false, attempt };
-      }
-      const start: SchedulerEvent = { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role };
-      // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
-      // re-take) records no new start.
-      const alreadyStarted = (phaseState.status === 'running' || isBatchWait(phaseState)) && phaseState.attempts === attempt;
-      known ??= { meta, state, outputs };
-      const timer = alreadyStarted
-        ? undefined
-        : setTimeout(() => {
-            startWrite = host.driver.apply(data.run_id, start, { known }).then(
-              // With the outputs as committed (a commit grouped with this one may have written another phase's).
-              (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs: applied.outputs } : undefined),
-              () => void (known = undefined),
-            );
-          }, START_RECORD_AFTER_MS);
-      const commit = async (outcome: AttemptOutcome, output?: unknown): Promise<boolean> => {
-        clearTimeout(timer);
-        committing = true;
-        const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
-        await startWrite;
-        let tryKnown = known;
-        // One commit id for every try: a try refused as a duplicate of an earlier one that landed
-        // unseen carries out that one's effects.
-        const commitId = randomUUID();
-        try {
-          // A failed try may have committed (its reply lost): the next one reads the run again, and a
-          // refusal as a duplicate carries out what the commit left in the outbox (RunDriver).
-          const applied = await commitWithRetry(
-            () => {
-              const attemptKnown = tryKnown;
-              tryKnown = undefined;
-              return host.driver.apply(data.run_id, events, {
-                known: attemptKnown,
-                commitId,
-                // The job finishes once the commit lands (the commit added the next phase jobs itself; its
-                // other effects wait in the outbox until they are carried out).
-                effectsAfterReply: true,
-                ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
-              });
-            },
-            (err, waitMs) => host.onCommitRetry?.(err, waitMs),
-            host.commitRetryLimitMs,
-          );
-          return applied.decision.accepted;
-        } catch (err) {
-          // An outcome the scheduler could not decide is refused for good (recorded on the run): the
-          // attempt fails with that error instead of being kept for another commit.
-          if (isEventRejected(err)) throw err;
-          throw new CommitFailure(err);
-        }
-      };
-      const complete: PhaseJobContext['complete'] = (output, outcome) =>
-        commit(
-          {
-            type: 'phase_completed',
-            at: Date.now(),
-            phase: data.phase,
-            iteration: data.iteration,
-            attempt,
-            usage: outcome.usage,
-            model: outcome.model,
-            action: outcome.action,
-            cacheHit: outcome.cacheHit === true ? true : undefined,
-            startedAt: started,
-            agent: host.role,
-          },
-          output,
-        );
+      const cancel = superseded.signal;
+      const unlink = forwardAbort(host.cancel, superseded);
       try {
-        return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete });
+        let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined;
+        let startWrite: Promise<void> | undefined;
+        let committing = false;
+        // The run as this process committed it last, when that shows this iteration queued (this process
+        // finished the phase before it); else one read. A first take only: a job taken again after a
+        // crash reads what is stored.
+        const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
+        const recentPhase = recent?.state.phases[data.phase];
+        let run: RunRead | undefined = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
+        if (run) {
+          const check = storedIfMoved(host.driver, data.run_id, run);
+          if (host.checkBeforeWork) {
+            run = (await check) ?? run;
+          } else {
+            // Whether the remembered run is still the stored one is asked beside the work, not before it
+            // (one round trip less per phase): a queued iteration's inputs (its upstream outputs) do not
+            // change while it stays queued, and the commit is fenced by the version (a stale remembered
+            // run costs the commit one retry, never a wrong one). What a stale one could cost is the work
+            // of an iteration the run ended meanwhile (cancelled, failed, past its deadline): the check
+            // aborts that work as a cancellation.
+            check.then(
+              (stored) => {
+                if (!stored) return;
+                if (!stillWanted(stored.state, data)) superseded.abort(new FleetError('PHASE_CANCELLED', `run ${data.run_id} ended phase "${data.phase}" iteration ${data.iteration} while it was being worked on`));
+                else if (!committing && !startWrite) known = stored;
+              },
+              // The commit's fence decides without it.
+              () => undefined,
+            );
+          }
+        }
+        run ??= await host.driver.store.getRunWithOutputs(data.run_id);
+        const { meta, state, outputs } = run;
+        const phaseState = state.phases[data.phase];
+        if (!phaseState || !stillWanted(state, data)) {
+          // Taken again after its first holder died: that holder may have committed the outcome and died
+          // before carrying out its other effects (cancels, follow-ups), which its commit left in the run's outbox.
+          if (job.attemptsStarted > 1) await host.driver.reconcile(data.run_id);
+          return { reported: false, attempt };
+        }
+        const start: SchedulerEvent = { type: 'phase_started', at: started, phase: data.phase, iteration: data.iteration, attempt, agent: host.role };
+        // A job taken again whose attempt already shows as running (a rate-limit deferral, a stalled
+        // re-take) records no new start.
+        const alreadyStarted = (phaseState.status === 'running' || isBatchWait(phaseState)) && phaseState.attempts === attempt;
+        known ??= { meta, state, outputs };
+        const timer = alreadyStarted
+          ? undefined
+          : setTimeout(() => {
+              startWrite = host.driver.apply(data.run_id, start, { known }).then(
+                // With the outputs as committed (a commit grouped with this one may have written another phase's).
+                (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs: applied.outputs } : undefined),
+                () => void (known = undefined),
+              );
+            }, START_RECORD_AFTER_MS);
+        const commit = async (outcome: AttemptOutcome, output?: unknown): Promise<boolean> => {
+          clearTimeout(timer);
+          committing = true;
+          const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
+          await startWrite;
+          let tryKnown = known;
+          // One commit id for every try: a try refused as a duplicate of an earlier one that landed
+          // unseen carries out that one's effects.
+          const commitId = randomUUID();
+          try {
+            // A failed try may have committed (its reply lost): the next one reads the run again, and a
+            // refusal as a duplicate carries out what the commit left in the outbox (RunDriver).
+            const applied = await commitWithRetry(
+              () => {
+                const attemptKnown = tryKnown;
+                tryKnown = undefined;
+                return host.driver.apply(data.run_id, events, {
+                  known: attemptKnown,
+                  commitId,
+                  // The job finishes once the commit lands (the commit added the next phase jobs itself; its
+                  // other effects wait in the outbox until they are carried out).
+                  effectsAfterReply: true,
+                  ...(outcome.type === 'phase_completed' ? { output: { phase: data.phase, value: output } } : {}),
+                });
+              },
+              (err, waitMs) => host.onCommitRetry?.(err, waitMs),
+              host.commitRetryLimitMs,
+            );
+            return applied.decision.accepted;
+          } catch (err) {
+            // An outcome the scheduler could not decide is refused for good (recorded on the run): the
+            // attempt fails with that error instead of being kept for another commit.
+            if (isEventRejected(err)) throw err;
+            throw new CommitFailure(err);
+          }
+        };
+        const complete: PhaseJobContext['complete'] = (output, outcome) =>
+          commit(
+            {
+              type: 'phase_completed',
+              at: Date.now(),
+              phase: data.phase,
+              iteration: data.iteration,
+              attempt,
+              usage: outcome.usage,
+              model: outcome.model,
+              action: outcome.action,
+              cacheHit: outcome.cacheHit === true ? true : undefined,
+              startedAt: started,
+              agent: host.role,
+            },
+            output,
+          );
+        try {
+          return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete });
+        } finally {
+          clearTimeout(timer);
+        }
       } finally {
-        clearTimeout(timer);
+        unlink();
       }
     },
   );
