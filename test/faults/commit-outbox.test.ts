@@ -462,7 +462,9 @@ describe('the commit writes an outbox', () => {
       expect(await jobExists(conn.redis, prefix, 'coder', phaseJobId(id, 'code', 1))).toBe(true);
       expect(await conn.store.readOutbox(id)).toEqual([]);
       // The job's send span is emitted once, under the id its data names as the workers' parent.
-      const codeJob = await new Queue(agentQueueName('coder'), { connection: conn.redis, prefix }).getJob(phaseJobId(id, 'code', 1));
+      const coder = new Queue(agentQueueName('coder'), { connection: conn.redis, prefix });
+      const codeJob = await coder.getJob(phaseJobId(id, 'code', 1));
+      await coder.close();
       const parentId = /^00-[0-9a-f]{32}-([0-9a-f]{16})-/.exec((codeJob?.data as PhaseJobData | undefined)?.trace.traceparent ?? '')?.[1];
       const sends = spans.filter((s) => s.name === `send ${agentQueueName('coder')}`);
       expect(sends.map((s) => s.spanContext().spanId)).toEqual([parentId]);

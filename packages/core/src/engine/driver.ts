@@ -601,8 +601,9 @@ export class RunDriver {
    * each one's role queue, the arguments of BullMQ's add script, and its send span's identity
    * (chosen now, emitted once the commit landed, {@link jobsCommitted}). An `enqueue_phase` of a
    * phase the workflow does not have is skipped, as the reconciler skips it.
-   * @param now - epoch ms, the send spans' start and the jobs' timestamp.
-   * @throws Error when a job's data is over its size limit (the commit is then not sent).
+   * @param now - epoch ms, the send spans' start.
+   * @throws Error when BullMQ would refuse a job (its data over the size limit, a `:` in its id): the
+   *   commit is then not sent.
    */
   private commitJobs(meta: RunMeta, decision: Decision, now: number): CommitJob[] {
     const jobs: CommitJob[] = [];
@@ -627,8 +628,9 @@ export class RunDriver {
           jobId,
           bandStart,
           bandWidth: PRIORITY_BAND_WIDTH,
-          // The commit sets the job's priority: the fair one.
-          add: phaseJobAddArguments(queue, name, data, opts, now),
+          // The commit sets the job's priority: the fair one. The job's timestamp is the wall clock's,
+          // as queue.add dates a job (the queue-wait metric compares it with the worker's clock).
+          add: phaseJobAddArguments(queue, name, data, opts, Date.now()),
         },
         role,
         queue: queue.name,

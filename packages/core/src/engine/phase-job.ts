@@ -68,11 +68,15 @@ export interface PhaseJobOptions {
  * encoding cost five times as much CPU (`Command#toWritable`, measured alone on a commit's
  * arguments: 30 against 6 µs). The job is stored as `queue.add` stores it (commands.test.ts
  * compares the two hashes).
- * @param now - the job's timestamp, epoch ms.
- * @throws Error when the data JSON is over `opts.sizeLimit` bytes (BullMQ's own check and message).
+ * @param now - the job's timestamp, epoch ms (wall clock, as `queue.add` takes it).
+ * @throws Error, with BullMQ's own messages, where `Job#addJob` refuses the job: the data JSON is over
+ *   `opts.sizeLimit` bytes, or the job id is an integer or has a `:` (a run id with one).
  */
 export function phaseJobAddArguments(queue: Queue, name: string, data: PhaseJobData, opts: PhaseJobOptions, now: number): string[] {
   const json = JSON.stringify(data);
   if (Buffer.byteLength(json) > opts.sizeLimit) throw new Error(`The size of job ${name} exceeds the limit ${opts.sizeLimit} bytes`);
+  // BullMQ's job id rules (Job#validateOptions): an id of three `:`-separated parts is its old repeatable form.
+  if (`${parseInt(opts.jobId, 10)}` === opts.jobId) throw new Error('Custom Id cannot be integers');
+  if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) throw new Error('Custom Id cannot contain :');
   return [...ADD_PRIORITIZED_JOB_KEYS.map((type) => queue.toKey(type)), name, String(now), json, JSON.stringify(opts)];
 }

@@ -164,13 +164,40 @@ describe('apply-decision-7', () => {
     }
   });
 
-  it('refuses a phase job whose data is over its size limit, before anything is sent', () => {
+  it('refuses a phase job whose data is over its size limit or whose id BullMQ refuses, before anything is sent', async () => {
     const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
     const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder' }] });
     const meta = { run_id: 'too-big', workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
     const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'coder', {});
-    expect(phaseJobAddArguments(queue, name, data, opts, 1)).toHaveLength(13);
-    expect(() => phaseJobAddArguments(queue, name, data, { ...opts, sizeLimit: 10 }, 1)).toThrow('The size of job code exceeds the limit 10 bytes');
+    try {
+      expect(phaseJobAddArguments(queue, name, data, opts, 1)).toHaveLength(13);
+      expect(() => phaseJobAddArguments(queue, name, data, { ...opts, sizeLimit: 10 }, 1)).toThrow('The size of job code exceeds the limit 10 bytes');
+      // BullMQ's id rules, as queue.add applies them: a run id with a `:` gives a job id BullMQ refuses.
+      expect(() => phaseJobAddArguments(queue, name, data, { ...opts, jobId: 'a:b.code.1' }, 1)).toThrow('Custom Id cannot contain :');
+      expect(() => phaseJobAddArguments(queue, name, data, { ...opts, jobId: '42' }, 1)).toThrow('Custom Id cannot be integers');
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('refuses a phase job whose timestamp is not a number before it writes anything', async () => {
+    const runId = 'bad-timestamp';
+    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
+    const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
+    const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder' }] });
+    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'coder', {});
+    const args = phaseJobAddArguments(queue, name, data, opts, 1);
+    args[10] = 'soon';
+    try {
+      await redis.hset(runKeys[0] as string, 'version', '0', 'state', '{"v":0}');
+      await expect(apply(...runKeys, '0', '1', '{"v":1}', '', runId, '0', '', '1000', '0', '[]', '[]', '[]', '[]', '[]', '1', `${prefix}:fair:bad`, queue.toKey(''), opts.jobId, '100', '1000', ...args)).rejects.toThrow('timestamp "soon" is not a number');
+      expect(await redis.hgetall(runKeys[0] as string)).toEqual({ version: '0', state: '{"v":0}' });
+      expect(await queue.getJob(opts.jobId)).toBeUndefined();
+    } finally {
+      await queue.close();
+    }
   });
 
   it('drops the earlier outbox entries the commit carries out, when it lands: the run leaves the outboxes set when nothing is left, and is aged from the commit when only its own entry is', async () => {

@@ -60,6 +60,9 @@ local jobs = {}
 for i = 1, tonumber(ARGV[15]) do
   local at = 16 + 18 * (i - 1)
   jobs[i] = { at = at, opts = cjson.decode(ARGV[at + 17]), timestamp = tonumber(ARGV[at + 15]) }
+  if jobs[i].timestamp == nil then
+    error('phase job ' .. ARGV[at + 2] .. ': timestamp "' .. ARGV[at + 15] .. '" is not a number')
+  end
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 if ARGV[6] == '1' then
