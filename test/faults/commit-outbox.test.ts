@@ -465,9 +465,8 @@ describe('the commit writes an outbox', () => {
       const coder = new Queue(agentQueueName('coder'), { connection: conn.redis, prefix });
       const codeJob = await coder.getJob(phaseJobId(id, 'code', 1));
       await coder.close();
-      const parentId = /^00-[0-9a-f]{32}-([0-9a-f]{16})-/.exec((codeJob?.data as PhaseJobData | undefined)?.trace.traceparent ?? '')?.[1];
       const sends = spans.filter((s) => s.name === `send ${agentQueueName('coder')}`);
-      expect(sends.map((s) => s.spanContext().spanId)).toEqual([parentId]);
+      expect(sends.map((s) => `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01`)).toEqual([(codeJob?.data as PhaseJobData | undefined)?.trace.traceparent]);
     } finally {
       worker.disconnect();
       await conn.close();

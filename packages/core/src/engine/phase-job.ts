@@ -78,5 +78,7 @@ export function phaseJobAddArguments(queue: Queue, name: string, data: PhaseJobD
   // BullMQ's job id rules (Job#validateOptions): an id of three `:`-separated parts is its old repeatable form.
   if (`${parseInt(opts.jobId, 10)}` === opts.jobId) throw new Error('Custom Id cannot be integers');
   if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) throw new Error('Custom Id cannot contain :');
-  return [...ADD_PRIORITIZED_JOB_KEYS.map((type) => queue.toKey(type)), name, String(now), json, JSON.stringify(opts)];
+  // The queue's keys as BullMQ computed them once (`queue.keys`), not built again for every job.
+  const keys = queue.keys;
+  return [...ADD_PRIORITIZED_JOB_KEYS.map((type) => keys[type] ?? queue.toKey(type)), name, String(now), json, JSON.stringify(opts)];
 }

@@ -22,6 +22,11 @@ afterAll(async () => {
 
 type Call = (...args: string[]) => Promise<unknown>;
 
+/** The seven KEYS of `apply-decision-7` for a run of this file's prefix. */
+const runKeysOf = (runId: string): string[] => ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+/** A run's meta, as the driver has it, for building its phase jobs. */
+const metaOf = (runId: string, workflow: ReturnType<typeof compileWorkflow>) => ({ run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} });
+
 describe('store command files', () => {
   it('lists every .lua file once, with its key count in the name and a KEYS line per key in the header', () => {
     const files = readdirSync(COMMANDS_DIR).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -'.lua'.length)).sort();
@@ -79,12 +84,12 @@ describe('apply-decision-7', () => {
 
   it("adds the decision's phase jobs with BullMQ's own script, at the fair priority, in the same step as the state; fenced out, it adds none", async () => {
     const runId = 'with-jobs';
-    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const runKeys = runKeysOf(runId);
     const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
     const group = `${prefix}:fair:${queue.name}:`;
     const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
     const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder', retries: 2 }] });
-    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const meta = metaOf(runId, workflow);
     const jobArgs = (iteration: number, bandStart: number) => {
       const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, iteration, 'coder', { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
       return [group, queue.toKey(''), opts.jobId, String(bandStart), '1000', ...phaseJobAddArguments(queue, name, data, opts, 1_700_000_000_000)];
@@ -121,12 +126,12 @@ describe('apply-decision-7', () => {
 
   it('stores a phase job exactly as queue.add stores the same job: every field of its hash, its place in the queue and its events', async () => {
     const runId = 'as-queue-add';
-    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const runKeys = runKeysOf(runId);
     const viaCommit = new Queue(agentQueueName('designer'), { connection: redis, prefix: `${prefix}:commit` });
     const viaAdd = new Queue(agentQueueName('designer'), { connection: redis, prefix: `${prefix}:add` });
     const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
     const workflow = compileWorkflow({ name: 'w', agents: ['designer'], phases: [{ name: 'design', agent: 'designer', retries: 1, retry_delay: 0.25, model: 'm-1' }] });
-    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const meta = metaOf(runId, workflow);
     const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'designer', { traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01` });
     // The data is the contract the agent pools parse, as built (it is not parsed on the way out).
     expect(PhaseJobDataSchema.parse(data)).toEqual(data);
@@ -167,7 +172,7 @@ describe('apply-decision-7', () => {
   it('refuses a phase job whose data is over its size limit or whose id BullMQ refuses, before anything is sent', async () => {
     const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
     const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder' }] });
-    const meta = { run_id: 'too-big', workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const meta = metaOf('too-big', workflow);
     const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'coder', {});
     try {
       expect(phaseJobAddArguments(queue, name, data, opts, 1)).toHaveLength(13);
@@ -182,11 +187,11 @@ describe('apply-decision-7', () => {
 
   it('refuses a phase job whose timestamp is not a number before it writes anything', async () => {
     const runId = 'bad-timestamp';
-    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const runKeys = runKeysOf(runId);
     const queue = new Queue(agentQueueName('coder'), { connection: redis, prefix });
     const apply = storeCommand<(...args: string[]) => Promise<number>>(redis, 'applyDecision');
     const workflow = compileWorkflow({ name: 'w', agents: ['coder'], phases: [{ name: 'code', agent: 'coder' }] });
-    const meta = { run_id: runId, workflow, requirements: 'r', variables: {}, created_at: 1, provider: 'offline', trace: {} };
+    const meta = metaOf(runId, workflow);
     const { name, data, opts } = phaseJobRequest(meta, workflow.phases[0]!, 1, 'coder', {});
     const args = phaseJobAddArguments(queue, name, data, opts, 1);
     args[10] = 'soon';
@@ -202,7 +207,7 @@ describe('apply-decision-7', () => {
 
   it('drops the earlier outbox entries the commit carries out, when it lands: the run leaves the outboxes set when nothing is left, and is aged from the commit when only its own entry is', async () => {
     const runId = 'carries-out';
-    const runKeys = ['run', 'context', 'events', 'runs:active', 'deadlines', 'outbox-of-run', 'outbox'].map((k) => `${prefix}:${runId}:${k}`);
+    const runKeys = runKeysOf(runId);
     const apply = storeCommand<Call>(redis, 'applyDecision');
     const commit = (expected: number, next: number, entry: string, carried: number[], at: string) =>
       apply(...runKeys, String(expected), String(next), `{"v":${next}}`, '', runId, '0', entry, at, '0', '[]', '[]', '[]', '[]', JSON.stringify(carried.map(String)), '0');
