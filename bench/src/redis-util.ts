@@ -56,6 +56,16 @@ export async function redisCpuMs(redis: Redis): Promise<number> {
   return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
+/** Calls and time so far by command (`INFO commandstats`: `cmdstat_<name>:calls=N,usec=N,…`; usec µs). */
+export async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const info = await redis.info('commandstats');
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return stats;
+}
+
 /** Delete every key under `prefix` (SCAN + UNLINK). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
   const match = `${prefix.replace(/[*?[\]\\^]/g, '\\$&')}*`;

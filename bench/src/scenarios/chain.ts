@@ -7,7 +7,7 @@ import { chainWorkflow, cleanup, fmt, fourStageChain, log, startBull, stopBull, 
 import { runLoad, type Target } from '../load.js';
 import { startOtlpSink } from '../otlp-sink.js';
 import { stopAll, type Child } from '../processes.js';
-import { benchPrefix, redisCpuMs } from '../redis-util.js';
+import { benchPrefix, commandStats, redisCpuMs } from '../redis-util.js';
 import { Redis } from 'ioredis';
 import { medianOf, quantile, round } from '../stats.js';
 
@@ -37,6 +37,12 @@ export interface CpuPerPhase {
   redis_us: number;
   submitter_us: number;
   total_us: number;
+  /**
+   * Redis commands per phase by command name (`INFO commandstats`): calls a phase and the server's
+   * time in them, µs a phase (a script's inner commands are counted under their own names too, and
+   * its `evalsha` time includes theirs). Every client's commands count, like `redis_us`.
+   */
+  redis_commands?: Record<string, { calls: number; us: number }>;
 }
 
 interface CpuReading {
@@ -60,12 +66,20 @@ async function readCpu(s: System, redis: Redis): Promise<CpuReading> {
 async function measuringCpu<T>(s: System, redisUrl: string, phases: number, work: () => Promise<T>): Promise<{ result: T; cpu: CpuPerPhase }> {
   const redis = new Redis(redisUrl);
   try {
+    const statsBefore = await commandStats(redis);
     const before = await readCpu(s, redis);
     const result = await work();
     const after = await readCpu(s, redis);
+    const statsAfter = await commandStats(redis);
     const per = (k: keyof CpuReading) => round(((after[k] - before[k]) * 1000) / phases, 1);
-    const cpu = { workers_us: per('workers'), manager_us: per('manager'), redis_us: per('redis'), submitter_us: per('submitter'), total_us: 0 };
+    const cpu: CpuPerPhase = { workers_us: per('workers'), manager_us: per('manager'), redis_us: per('redis'), submitter_us: per('submitter'), total_us: 0 };
     cpu.total_us = round(cpu.workers_us + cpu.manager_us + cpu.redis_us + cpu.submitter_us, 1);
+    const commands: Record<string, { calls: number; us: number }> = {};
+    for (const [name, a] of statsAfter) {
+      const b = statsBefore.get(name) ?? { calls: 0, usec: 0 };
+      if (a.calls > b.calls) commands[name] = { calls: round((a.calls - b.calls) / phases, 3), us: round((a.usec - b.usec) / phases, 2) };
+    }
+    cpu.redis_commands = commands;
     return { result, cpu };
   } finally {
     redis.disconnect();
@@ -83,7 +97,7 @@ function cpuSummary(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: str
 
 /** Table rows of CPU per phase, medians over rounds, with the ratio taken within each round. */
 function cpuRows(results: Array<Record<string, { cpu: CpuPerPhase }>>, a: string, b: string): Array<[string, string, string, string]> {
-  const parts: Array<[keyof CpuPerPhase, string]> = [
+  const parts: Array<[Exclude<keyof CpuPerPhase, 'redis_commands'>, string]> = [
     ['workers_us', 'CPU per phase: workers / agent pools'],
     ['manager_us', 'CPU per phase: manager'],
     ['redis_us', 'CPU per phase: Redis'],

@@ -20,8 +20,11 @@ export const DEFAULT_RUN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export const RUN_KEY_SUFFIXES = ['', ':context', ':events', ':labels', ':links:fallback_run_id', ':links:reruns', ':links:children', ':holds', ':heldby', ':budget', ':batches', ':tool-journal'] as const;
 
 /**
- * Lua that defines `fleet_retain(prefix, id)`: sets the expiry of a finished run's keys unless it is
- * not finished, waits for its archive write, is held by an open run, or retention is off.
+ * Lua that defines `fleet_retain(prefix, id, settings, finished)`: sets the expiry of a finished run's
+ * keys unless it is not finished, waits for its archive write, is held by an open run, or retention
+ * is off. `settings` is the settings hash's `{run_retention_ms, archive}` when the caller has read
+ * them (nil: read here); `finished` true when the caller knows the run has its result (the commit
+ * that writes it), which saves the check.
  * @returns 1 when the expiry was set.
  */
 export const RETAIN_FUNCTION_LUA = `
@@ -34,10 +37,10 @@ local function fleet_conversation_claim(prefix, id)
   if redis.call('GET', claim) == id then return claim end
   return nil
 end
-local function fleet_retain(prefix, id)
+local function fleet_retain(prefix, id, settings, finished)
   local run = prefix .. ':run:' .. id
-  if redis.call('HEXISTS', run, 'result') == 0 then return 0 end
-  local settings = redis.call('HMGET', prefix .. ':settings', 'run_retention_ms', 'archive')
+  if not finished and redis.call('HEXISTS', run, 'result') == 0 then return 0 end
+  settings = settings or redis.call('HMGET', prefix .. ':settings', 'run_retention_ms', 'archive')
   if settings[2] == '1' and redis.call('ZSCORE', prefix .. ':archive:pending', id) then return 0 end
   for _, holder in ipairs(redis.call('SMEMBERS', run .. ':heldby')) do
     local st = redis.call('HGET', prefix .. ':run:' .. holder, 'state')
@@ -72,13 +75,14 @@ end
 export const ON_RUN_FINISHED_LUA = `
 do
   local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[5] - 5)
-  if redis.call('HGET', prefix .. ':settings', 'archive') == '1' then
+  local settings = redis.call('HMGET', prefix .. ':settings', 'run_retention_ms', 'archive')
+  if settings[2] == '1' then
     local t = redis.call('TIME')
     redis.call('ZADD', prefix .. ':archive:pending', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[5])
   else
-    fleet_retain(prefix, ARGV[5])
+    fleet_retain(prefix, ARGV[5], settings, true)
   end
-  for _, held in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':holds')) do fleet_retain(prefix, held) end
+  for _, held in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':holds')) do fleet_retain(prefix, held, settings) end
 end
 `;
 

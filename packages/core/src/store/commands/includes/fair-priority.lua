@@ -20,16 +20,21 @@
   so the zset holds the group's jobs still queued. What a commit never ended (a job removed by hand,
   a run deleted meanwhile) is dropped here once it reaches the head: each call looks at the lowest
   numbers, the jobs taken first, and drops those gone or finished until it meets one still queued
-  (at most 10 a call). A call costs O(log n) however long the group's backlog.
+  (at most 10 a call; one `ZRANGE` and one `HMGET` each, so a call whose head is still queued, the
+  usual case, makes 7 Redis calls). A call costs O(log n) however long the group's backlog.
   The zset expires a week after the group's last add.
 ]]
 local function fairPriority(group, jobKeyPrefix, jobId, bandStart, bandWidth)
   local existing = redis.call('ZSCORE', group, jobId)
   if existing then return tonumber(existing) end
-  for _, id in ipairs(redis.call('ZRANGE', group, 0, 9)) do
-    local job = jobKeyPrefix .. id
-    if redis.call('EXISTS', job) == 1 and redis.call('HEXISTS', job, 'finishedOn') == 0 then break end
-    redis.call('ZREM', group, id)
+  for _ = 1, 10 do
+    local head = redis.call('ZRANGE', group, 0, 0)[1]
+    if not head then break end
+    -- BullMQ writes `name` with every job and `finishedOn` when it finishes: a job still queued has
+    -- the first and not the second; a job gone has neither.
+    local job = redis.call('HMGET', jobKeyPrefix .. head, 'name', 'finishedOn')
+    if job[1] and not job[2] then break end
+    redis.call('ZREM', group, head)
   end
   local start = tonumber(bandStart)
   local width = tonumber(bandWidth)
