@@ -26,12 +26,31 @@
  */
 import type { Redis } from 'ioredis';
 import { FleetError, type SerializedFleetError } from '../errors.js';
+import { luaCommand } from './lua-command.js';
 import { ARCHIVED_LUA, CLAIM_ARCHIVE_LUA, HOLD_RUN_LUA, PURGE_RUN_LUA } from './retention.js';
 import { commandError, storeCommand } from './commands.js';
 import { MAX_INLINE_OUTPUT_BYTES } from '../queues/contracts.js';
 import { buildRunResult, type RunMeta, type RunResult } from '../result.js';
 import type { Decision, RunEvent, RunState, SchedulerAction } from '../scheduler/types.js';
 import { decodeOutboxEntry, decodeRunEvent, decodeRunMeta, decodeRunResult, decodeRunState, encodeOutboxEntry, encodeRunMeta, encodeRunResult, encodeRunState, type DecisionEffect, type OutboxEntry } from './run-codec.js';
+
+/**
+ * Read a run (`meta` too unless ARGV[1] is '0') and its whole shared context in one call:
+ * `{meta|false, state|false, result|false, field, value, field, value, …}`.
+ *
+ * A script, not MULTI/EXEC: the script costs Redis a copy of what it returns into Lua strings (Redis's
+ * Lua hashes every string it makes, about 1.2 µs a KiB), but ioredis builds a `Pipeline` for every
+ * MULTI and copies onto it each script defined on the connection (BullMQ's dozens), which cost an
+ * agent process about 45 µs a read, more than the script costs Redis (bench/README.md, 2026-12-07).
+ */
+const READ_RUN_LUA = `
+local fields = ARGV[1] == '0' and {'state', 'result'} or {'meta', 'state', 'result'}
+local run = redis.call('HMGET', KEYS[1], unpack(fields))
+if ARGV[1] == '0' then table.insert(run, 1, false) end
+local context = redis.call('HGETALL', KEYS[2])
+for _, v in ipairs(context) do table.insert(run, v) end
+return run
+`;
 
 /**
  * A finished run's result is stored without its phase outputs (`results`), which the shared context
@@ -163,6 +182,8 @@ export function isOutboxEffect(action: SchedulerAction): action is DecisionEffec
   return action.type !== 'await_event';
 }
 
+type ReadRunCommand = (runKey: string, contextKey: string, withMeta: string) => Promise<Array<string | null>>;
+
 type ClaimCommand = (deadlinesKey: string, now: string, leaseUntil: string, limit: string) => Promise<string[]>;
 
 type ScanIndexCommand = (indexKey: string, ...args: string[]) => Promise<Array<string | number>>;
@@ -235,6 +256,7 @@ export class RunStore {
   private readonly createScript: CreateRunCommand;
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
+  private readonly readRunScript: ReadRunCommand;
   private readonly scanIndexScript: ScanIndexCommand;
   /** Parsed metas of recently read runs (insertion order: the oldest is dropped first). */
   private readonly metaCache = new Map<string, RunMeta>();
@@ -251,6 +273,7 @@ export class RunStore {
     this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
+    this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
     this.scanIndexScript = storeCommand<ScanIndexCommand>(redis, 'scanRunIndex');
   }
 
@@ -336,29 +359,18 @@ export class RunStore {
   }
 
   /**
-   * The run and its shared context's phase outputs, read in one round trip (one MULTI/EXEC): what a
-   * worker needs to start a phase.
+   * The run and its shared context's phase outputs, read in one call: what a worker needs to start a phase.
    * @throws FleetError `RUN_NOT_FOUND`
    */
   async getRunWithOutputs(id: string): Promise<StoredRun & { outputs: Record<string, unknown> }> {
     const cached = this.metaCache.get(id);
-    // One MULTI/EXEC, not a script: the two reads are one snapshot either way, and a script would copy
-    // the meta, state and every output into Lua strings (Redis's Lua hashes each whole string it
-    // makes, about 1.2 µs a KiB on the benchmark machine) only to hand them back.
-    const tx = this.redis.multi();
-    if (cached) tx.hmget(this.runKey(id), 'state', 'result');
-    else tx.hmget(this.runKey(id), 'meta', 'state', 'result');
-    const replies = (await tx.hgetall(this.contextKey(id)).exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const run = (replies[0]?.[1] ?? []) as Array<string | null>;
-    const context = (replies[1]?.[1] ?? {}) as Record<string, string>;
-    const [meta, state, result] = cached ? [null, run[0], run[1]] : run;
-    const { fromContext, ...stored } = this.parseRun(id, cached, meta ?? null, state ?? null, result ?? null);
+    const reply = await this.readRunScript(this.runKey(id), this.contextKey(id), cached ? '0' : '1');
+    const { fromContext, ...run } = this.parseRun(id, cached, reply[0] ?? null, reply[1] ?? null, reply[2] ?? null);
     const outputs: Record<string, unknown> = {};
-    for (const phase in context) outputs[phase] = JSON.parse(context[phase] as string);
+    for (let i = 3; i + 1 < reply.length; i += 2) outputs[reply[i] as string] = JSON.parse(reply[i + 1] as string);
     // A copy: the caller gets the result and the outputs as separate values.
-    if (stored.result && fromContext.length > 0) withResults(stored.result, fromContext, structuredClone(Object.fromEntries(fromContext.filter((p) => p in outputs).map((p) => [p, outputs[p]]))));
-    return { ...stored, outputs };
+    if (run.result && fromContext.length > 0) withResults(run.result, fromContext, structuredClone(Object.fromEntries(fromContext.filter((p) => p in outputs).map((p) => [p, outputs[p]]))));
+    return { ...run, outputs };
   }
 
   /**
