@@ -40,8 +40,8 @@ import { decodeOutboxEntry, decodeRunEvent, decodeRunMeta, decodeRunResult, deco
  *
  * A script, not MULTI/EXEC: the script costs Redis a copy of what it returns into Lua strings (Redis's
  * Lua hashes every string it makes, about 1.2 µs a KiB), but ioredis builds a `Pipeline` for every
- * MULTI and copies onto it each script defined on the connection (BullMQ's dozens), which cost an
- * agent process about 45 µs a read, more than the script costs Redis (bench/README.md, 2026-12-07).
+ * MULTI and copies onto it each script defined on the connection: with BullMQ's 64, 24–34 µs of the
+ * caller's CPU a read, more than the script costs Redis (bench/README.md, 2026-12-07).
  */
 const READ_RUN_LUA = `
 local fields = ARGV[1] == '0' and {'state', 'result'} or {'meta', 'state', 'result'}
