@@ -119,9 +119,11 @@ export class FleetClient {
   /**
    * Create a run and start it: the run's first decision is committed here and its first phase jobs are
    * added to their agent queues, with no hop through the manager (what only the manager does, such as
-   * a child-workflow first phase, goes to it). The create writes the run's start into its outbox:
-   * should this process die between the two, or the start fail, the run is durable, and the manager
-   * starts it once that outbox entry outlives the manager's `outboxLeaseMs` (30 s by default).
+   * a child-workflow first phase, goes to it). A run with no concurrency limit is created and started
+   * by one commit, its first phase jobs included: all of it is written or nothing. A run with a limit
+   * must be admitted against its key first: its create writes the start into its outbox, and should
+   * this process die before the start, or the start fail, the run is durable, and the manager starts
+   * it once that outbox entry outlives the manager's `outboxLeaseMs` (30 s by default).
    *
    * @returns the new run id (a UUID unless `runId` is given).
    * @throws FleetError `INVALID_INPUT` when the requirements are empty, not text, or larger than
@@ -152,11 +154,18 @@ export class FleetClient {
     // A rerun's reused phases start completed: decided before the create, which writes the result.
     const state = reused.length > 0 ? decide(input.workflow, initial, { type: 'outputs_reused', at: now, phases: reused }).state : initial;
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
+    if (concurrency?.limit === undefined) {
+      // Nothing to wait for before the start: one commit creates the run, starts it and queues its
+      // first phase jobs (a Redis error leaves nothing written, and is the caller's to retry).
+      await this.driver.createStarted(meta, state, { ...outputs });
+      return runId;
+    }
     const created = await this.store.createRun(meta, state, outputs);
     if (!created) return runId;
     try {
-      // Admitted against its concurrency key (over the limit it waits `queued`, and a finishing run of
-      // the key starts it), started, its first jobs queued, and the create's outbox entry cleared.
+      // A run with a concurrency limit is created with its start in the outbox, then admitted against
+      // its key (over the limit it waits `queued`, and a finishing run of the key starts it), started,
+      // its first jobs queued, and the create's outbox entry cleared.
       await this.driver.startCreated(meta, state, { ...outputs });
     } catch (err) {
       // The run is stored with its start in the outbox: the manager starts it (or adds what this

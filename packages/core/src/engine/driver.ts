@@ -109,6 +109,8 @@ export interface Applied {
   result: RunResult | undefined;
   /** Every output of the shared context as of the committed version, when the commit saw them all. */
   outputs?: Record<string, unknown> | undefined;
+  /** For a commit that creates the run ({@link KnownRun.create}): whether it did (false: a run with its id existed). */
+  created?: boolean | undefined;
 }
 
 /**
@@ -191,6 +193,8 @@ export interface KnownRun {
   meta: RunMeta;
   state: RunState;
   outputs?: Record<string, unknown> | undefined;
+  /** Not stored yet: the commit creates the run with its decision ({@link RunStore.apply}'s `create`). */
+  create?: boolean | undefined;
 }
 
 /** A call of {@link RunDriver.apply} waiting for its run's commit. */
@@ -278,7 +282,7 @@ export class RunDriver {
   /** Runs with a commit in flight from this driver, and the calls waiting for it. */
   private readonly waiting = new Map<string, PendingApply[]>();
   /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
-  private readonly recent = new Map<string, Required<KnownRun>>();
+  private readonly recent = new Map<string, Required<Omit<KnownRun, 'create'>>>();
   private readonly graceMs: number;
   private readonly clock: Clock;
   /** Carry-outs still running after their callers were answered (`effectsAfterReply`). */
@@ -300,7 +304,7 @@ export class RunDriver {
    * instead of the whole run and its context) beside its work, and its commit is fenced by that
    * version anyway (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
    */
-  recentRun(runId: string): Required<KnownRun> | undefined {
+  recentRun(runId: string): Required<Omit<KnownRun, 'create'>> | undefined {
     return this.recent.get(runId);
   }
 
@@ -309,7 +313,7 @@ export class RunDriver {
     this.recent.delete(runId);
   }
 
-  private remember(runId: string, run: Required<KnownRun> | undefined): void {
+  private remember(runId: string, run: Required<Omit<KnownRun, 'create'>> | undefined): void {
     this.recent.delete(runId);
     if (!this.options.rememberRuns || !run || isTerminalRun(run.state.status)) return;
     if (this.recent.size >= RECENT_RUNS) this.recent.delete(this.recent.keys().next().value as string);
@@ -465,6 +469,7 @@ export class RunDriver {
       {
         loadOutputs: (m) => needsOutputs(m.workflow),
         known,
+        create: known?.create,
         commitIds: batch.map((e) => e.commitId),
         deadlines: (meta, before, decision) => this.deadlineChanges(meta, before, decision, now),
         jobsEnded: (meta, before, decision) => this.jobsEnded(meta, before, decision),
@@ -517,7 +522,7 @@ export class RunDriver {
         .catch((err: unknown) => this.options.log.warn({ run_id: runId, err: err instanceof Error ? err.message : String(err) }, 'could not record a refused event'));
     }
     const outputs = decision.accepted ? applied.outputs : undefined;
-    return { applied: { decision, meta, result, outputs }, accepted, rejected: rejected.map((r) => r?.error), state: decision.accepted ? decision.state : undefined, outputs };
+    return { applied: { decision, meta, result, outputs, ...(applied.created !== undefined ? { created: applied.created } : {}) }, accepted, rejected: rejected.map((r) => r?.error), state: decision.accepted ? decision.state : undefined, outputs };
   }
 
   /**
@@ -709,6 +714,27 @@ export class RunDriver {
       if (await this.findPhaseJob(def, agent, phaseJobId(meta.run_id, def.name, iteration))) return;
     }
     await this.enqueuePhase(meta, state, def, iteration, agent);
+  }
+
+  /**
+   * Create a run and start it in one commit: its `run_started`, decided on its first state, is
+   * committed together with the create (the run's record, index entries, first event and the
+   * context it starts with) and its first phase jobs, so no start is left to carry out and nothing
+   * is written unless all of it is. For a run with no concurrency limit: one with a limit is created
+   * with its start in the outbox and admitted first ({@link startCreated}). Answers once the commit
+   * landed; effects the commit could not do itself (a first phase that starts a child run) are
+   * carried out after, from the outbox should that fail ({@link apply}'s `effectsAfterReply`).
+   *
+   * @param state - the run's first state (`created`, or a rerun's with its reused phases completed).
+   * @param outputs - the shared context the run starts with.
+   * @returns false when a run with its id existed (nothing written): a repeated deterministic id, or
+   *   this create sent again by ioredis after its reply was lost.
+   * @throws Error when the run has a concurrency limit; Redis errors (nothing was written).
+   */
+  async createStarted(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<boolean> {
+    if (meta.concurrency?.limit !== undefined) throw new Error(`run "${meta.run_id}" has a concurrency limit: create it with its start in the outbox (RunStore.createRun, then startCreated), so it is admitted first`);
+    const applied = await this.apply(meta.run_id, { type: 'run_started', at: this.clock.now() }, { known: { meta, state, outputs, create: true }, effectsAfterReply: true });
+    return applied.created === true;
   }
 
   /**

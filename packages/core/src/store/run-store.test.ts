@@ -57,6 +57,39 @@ describe('create-run-7.lua', () => {
   });
 });
 
+describe('apply-decision-7.lua creating the run', () => {
+  it('writes the run, its index entries, its first event, the context it starts with and the decision in one step; a second create with the id writes nothing', async () => {
+    const now = Date.now();
+    const meta: RunMeta = { run_id: 'c2', workflow, requirements: 'x', variables: {}, created_at: now - 5, provider: 'offline', trace: {} };
+    const state = initialRunState(workflow, now - 5);
+    const create = (m: RunMeta) => store.apply('c2', (_meta, st) => started(st), { known: { meta: m, state, outputs: { earlier: { n: 1 } } }, create: true });
+
+    const first = await create(meta);
+    expect(first.created).toBe(true);
+    expect(first.decision.accepted).toBe(true);
+    const run = await store.getRun('c2');
+    expect(run.meta.requirements).toBe('x');
+    expect(run.state.status).toBe('active');
+    expect(run.state.version).toBe(state.version + 1);
+    expect(await store.getOutputs('c2')).toEqual({ earlier: { n: 1 } });
+    // Indexed from its creation time, active, and its events in order: the create's, then the decision's.
+    expect(await redis.zscore(store.indexKey, 'c2')).toBe(String(now - 5));
+    expect(await redis.sismember(store.activeKey, 'c2')).toBe(1);
+    const events = (await redis.xrange(store.eventsKey('c2'), '-', '+')).map(([, fields]) => fields[1]);
+    expect(events).toEqual(['run_created', 'run_started']);
+    // The decision's enqueue had no job to add here, so it waits in the outbox under the committed version.
+    expect((await store.readOutbox('c2')).map((e) => [e.version, e.effects.map((x) => x.type)])).toEqual([[state.version + 1, ['enqueue_phase']]]);
+
+    const again = await create({ ...meta, requirements: 'other' });
+    expect(again.created).toBe(false);
+    expect(again.decision.accepted).toBe(false);
+    // The stored run, not the one the refused create decided on.
+    expect(again.before.version).toBe(state.version + 1);
+    expect((await store.getRun('c2')).meta.requirements).toBe('x');
+    expect(await redis.xlen(store.eventsKey('c2'))).toBe(2);
+  });
+});
+
 describe('apply-decision-7.lua', () => {
   it('writes the outbox entry under the committed version, with the state, and lists the run as having one', async () => {
     const state = await newRun('r1');

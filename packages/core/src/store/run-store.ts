@@ -52,12 +52,22 @@ for _, v in ipairs(context) do table.insert(run, v) end
 return run
 `;
 
+/** A run's first event, written by the commit that creates it. */
+function runCreatedEvent(meta: RunMeta): { type: 'run_created'; at: number; workflow: string; version: string; links?: RunMeta['links'] } {
+  return { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
+}
+
 /**
  * A finished run's result is stored without its phase outputs (`results`), which the shared context
  * already holds: the stored JSON names the phases whose outputs it left out under this field, and
  * every read puts them back from the context, so each output is stored once.
  */
 const RESULTS_IN_CONTEXT = 'results_in_context';
+
+/** The commit's run events argument: a JSON array of `[type, event JSON]`. */
+function runEventsArgument(events: ReadonlyArray<{ type: string }>): string {
+  return events.length > 0 ? JSON.stringify(events.map((e) => [e.type, JSON.stringify(e)])) : '[]';
+}
 
 /** The result as the run hash stores it: `results` left to the context (see {@link RESULTS_IN_CONTEXT}). */
 function storedResult(result: RunResult): string {
@@ -313,7 +323,7 @@ export class RunStore {
    *   ids (child runs, fallbacks) make a repeated create a no-op.
    */
   async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<boolean> {
-    const created = { type: 'run_created', at: meta.created_at, workflow: meta.workflow.name, version: meta.workflow.version, ...(meta.links ? { links: meta.links } : {}) };
+    const created = runCreatedEvent(meta);
     const writes = Object.fromEntries(Object.entries(outputs).map(([phase, value]) => [phase, JSON.stringify(value ?? null)]));
     const entry: OutboxEntry = { version: state.version, at: meta.created_at, commits: [], effects: [{ type: 'start_run' }] };
     // One script: a crash can never leave a run with a record but no state, or no way to start it.
@@ -520,20 +530,31 @@ export class RunStore {
        * create's entry, carried out by the `run_started` commit): dropped with the commit, when it lands.
        */
       carriesOut?: readonly number[] | undefined;
+      /**
+       * The run does not exist yet: `known` is its meta and first state, with the outputs it starts
+       * with (a rerun's, a fallback's), and the commit creates it together with the decision (its
+       * start), in one step: the run's record, index entries, first event (`run_created`) and
+       * context, then the decision as any commit writes it. Nothing is written, and `created` is
+       * false, when a run with that id exists (deterministic ids make a repeated create a no-op).
+       */
+      create?: boolean | undefined;
     } = {},
   ): Promise<{
     decision: Decision;
     meta: RunMeta;
     result: RunResult | undefined;
     before: RunState;
+    /** With `create`: whether this commit created the run (false: one with its id existed). */
+    created?: boolean | undefined;
     /** The shared context's outputs as of the committed version, when the decision saw all of them. */
     outputs?: Record<string, unknown> | undefined;
     /** The effects this commit left in the run's outbox, when it left any. */
     outbox?: OutboxEntry | undefined;
   }> {
-    const { output } = options;
+    const { output, create } = options;
     const now = options.now ?? Date.now;
     let known = options.known;
+    if (create && !known) throw new Error('RunStore.apply: a create needs the run as `known` (its meta, first state and outputs)');
     for (let tries = 0; tries < 100; tries++) {
       const decidedOnKnown = known !== undefined;
       const { meta, state } = known ?? (await this.getRun(id));
@@ -546,10 +567,11 @@ export class RunStore {
       if (!decision.accepted) {
         // The fence checks acceptances only: a refusal decided on a state the caller remembered may
         // be stale (the event may fit what was committed since), so it is decided again on a read.
-        if (decidedOnKnown) continue;
-        return { decision, meta, result: undefined, before: state };
+        if (decidedOnKnown && !create) continue;
+        return { decision, meta, result: undefined, before: state, ...(create ? { created: false } : {}) };
       }
-      const writes: Record<string, unknown> = { ...(output ? { [output.phase]: output.value } : {}), ...decision.outputs };
+      // A create writes the outputs the run starts with; any other commit only what it adds.
+      const writes: Record<string, unknown> = { ...(create ? knownOutputs : {}), ...(output ? { [output.phase]: output.value } : {}), ...decision.outputs };
       let result: RunResult | undefined;
       if (decision.actions.some((a) => a.type === 'finish_run')) {
         outputs ??= await this.getOutputs(id);
@@ -577,11 +599,11 @@ export class RunStore {
         encodeRunState(decision.state, id),
         result ? storedResult(result) : '',
         id,
-        decision.reopened ? '1' : '0',
+        create ? 'create' : decision.reopened ? '1' : '0',
         entry ? encodeOutboxEntry(entry, id) : '',
         String(committedAt),
         String(contextArgs.length),
-        decision.events.length > 0 ? JSON.stringify(decision.events.map((e) => [e.type, JSON.stringify(e)])) : '[]',
+        runEventsArgument(create ? [runCreatedEvent(meta), ...decision.events] : decision.events),
         deadlines.set.length > 0 ? JSON.stringify(deadlines.set.map((d) => [String(d.at), deadlineMember(d)])) : '[]',
         deadlines.remove.length > 0 ? JSON.stringify(deadlines.remove.map(deadlineMember)) : '[]',
         ended.length > 0 ? JSON.stringify(ended) : '[]',
@@ -589,13 +611,21 @@ export class RunStore {
         String(jobs.length),
         ...jobs.flatMap((j) => [j.group, j.jobKeyPrefix, j.jobId, String(j.bandStart), String(j.bandWidth), ...j.add]),
         ...contextArgs.flat(),
+        ...(create ? [encodeRunMeta(meta), String(meta.created_at), this.indexKey] : []),
       );
       const failure = commandError('applyDecision', code, id);
       if (failure) throw failure;
       if (code === 1) {
         // As a reader would get them: the values written, back from their JSON.
         const written = outputs ? Object.fromEntries(contextArgs.map(([phase, json]) => [phase, JSON.parse(json)])) : undefined;
-        return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...written } : undefined, outbox: entry };
+        return { decision, meta, result, before: state, outputs: outputs ? { ...outputs, ...written } : undefined, outbox: entry, ...(create ? { created: true } : {}) };
+      }
+      if (create) {
+        // A run with the id exists (this very create, landed unseen, when its reply was lost and
+        // ioredis sent it again): nothing written. `before` is the stored run, which tells the caller
+        // whether it holds this try's phase jobs.
+        const stored = await this.getRun(id).catch(() => undefined);
+        return { decision: { ...decision, accepted: false, actions: [], events: [], outputs: {} }, meta: stored?.meta ?? meta, result: undefined, before: stored?.state ?? state, created: false };
       }
       // Another writer committed first: decide again on the fresh state.
     }

@@ -1,6 +1,8 @@
 --[[
   apply-decision: commit a decision if the run's version is still the one it was computed from,
-  together with the outbox of effects still to carry out.
+  together with the outbox of effects still to carry out. With ARGV[6] 'create', the commit creates
+  the run: written only if no run has its id, with its meta and index entries, and the decision
+  (the run's start) in the same step.
 
   KEYS[1] run hash            <p>:run:<id>
   KEYS[2] context hash        <p>:run:<id>:context
@@ -10,12 +12,14 @@
   KEYS[6] run outbox hash     <p>:run:<id>:outbox   (field: committed version, value: effects JSON)
   KEYS[7] outboxes zset       <p>:outbox            (member: run id, score: oldest pending commit, ms)
 
-  ARGV[1] expected version (the fence)
+  ARGV[1] expected version (the fence; not read when creating)
   ARGV[2] new version
   ARGV[3] new state (JSON)
   ARGV[4] result (JSON), or '' when the decision does not finish the run
   ARGV[5] run id
-  ARGV[6] '1' when the decision reopens a finished run (resume)
+  ARGV[6] '1' when the decision reopens a finished run (resume), 'create' when it creates the run
+          (then three more arguments after the context writes: the meta JSON, the creation time,
+          epoch ms, and the runs index zset `<p>:runs`, under the same hash tag as KEYS)
   ARGV[7] outbox entry (JSON), or '' when the decision leaves no effect
   ARGV[8] commit time, epoch ms (the outbox's age)
   ARGV[9] the number of context writes, c; each is two arguments after the phase jobs (below):
@@ -42,7 +46,8 @@
            written with the state, so a phase is never queued in the state without its job, nor the
            other way round.
 
-  Returns 1 committed, 0 the version moved on (nothing written), -1 no such run.
+  Returns 1 committed, 0 the version moved on or, creating, a run with that id exists (nothing
+  written), -1 no such run.
 
   Retention (../retention.ts, included): the commit that finishes a run queues it for the archive or
   sets its keys' expiry; one that reopens it removes the expiry. Those parts derive the fleet's
@@ -51,9 +56,14 @@
 -- @include retention-functions
 -- @include fair-priority
 -- @include bullmq-add-prioritized-job
-local version = redis.call('HGET', KEYS[1], 'version')
-if version == false then return -1 end
-if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
+local creating = ARGV[6] == 'create'
+if creating then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+else
+  local version = redis.call('HGET', KEYS[1], 'version')
+  if version == false then return -1 end
+  if tonumber(version) ~= tonumber(ARGV[1]) then return 0 end
+end
 -- The phase jobs' options are decoded before anything is written: a malformed argument fails the
 -- script while it has written nothing.
 local jobs = {}
@@ -64,7 +74,15 @@ for i = 1, tonumber(ARGV[15]) do
     error('phase job ' .. ARGV[at + 2] .. ': timestamp "' .. ARGV[at + 15] .. '" is not a number')
   end
 end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
+local writes = 16 + 18 * tonumber(ARGV[15])
+if creating then
+  local created = writes + 2 * tonumber(ARGV[9])
+  redis.call('HSET', KEYS[1], 'meta', ARGV[created], 'version', ARGV[2], 'state', ARGV[3])
+  redis.call('ZADD', ARGV[created + 2], ARGV[created + 1], ARGV[5])
+  redis.call('SADD', KEYS[4], ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
+end
 if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[1], 'result')
   redis.call('SADD', KEYS[4], ARGV[5])
@@ -92,7 +110,6 @@ if #carried > 0 then
     redis.call('ZADD', KEYS[7], ARGV[8], ARGV[5])
   end
 end
-local writes = 16 + 18 * tonumber(ARGV[15])
 for k = 0, tonumber(ARGV[9]) - 1 do
   redis.call('HSET', KEYS[2], ARGV[writes + 2 * k], ARGV[writes + 2 * k + 1])
 end
