@@ -212,6 +212,28 @@ describe('the commit writes an outbox', () => {
     });
   });
 
+  it('a create whose start decision throws writes nothing: no run, and no refusal recorded on a run that does not exist', async () => {
+    await withConnection('outbox-create-decide-throws', async ({ prefix, conn }) => {
+      const id = 'run-create-decide-throws';
+      const now = Date.now();
+      const meta: RunMeta = { run_id: id, workflow: fanOut, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
+      const driver = new RunDriver({
+        redis: conn.redis,
+        prefix,
+        store: conn.store,
+        log: silent,
+        followUp: () => Promise.resolve(),
+        beforeDecide: () => {
+          throw new Error('deciding the start failed');
+        },
+      });
+      await expect(driver.createStarted(meta, initialRunState(fanOut, now), {})).rejects.toMatchObject({ code: 'EVENT_REJECTED' });
+      await driver.close();
+      expect(await conn.redis.exists(conn.store.runKey(id), conn.store.eventsKey(id), conn.store.contextKey(id))).toBe(0);
+      expect(await conn.redis.zscore(conn.store.indexKey, id)).toBeNull();
+    });
+  });
+
   it("crash right after a worker's commit: the next phase's job is in its queue, written by the commit itself, and no outbox entry is left", async () => {
     await withConnection('outbox-crash-after-worker-commit', async ({ prefix, conn }) => {
       const id = 'run-crash-after-worker-commit';
@@ -474,7 +496,7 @@ describe('the commit writes an outbox', () => {
     }
   });
 
-  it("a lost reply to a client's start commit: the run still starts (its first job is added, its outbox settled)", async () => {
+  it("a lost reply to a client's start commit (a run's create and start in one): the run still starts (its first job is added and its send span emitted, its outbox settled)", async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('outbox-lost-reply-client');
     const conn = connect(url, prefix);
@@ -488,14 +510,35 @@ describe('the commit writes an outbox', () => {
         const v = await conn.store.getVersion(id);
         return v !== undefined && v > 0 && (await conn.store.getRun(id)).state.status === 'active';
       });
-      expect(await client.submit({ runId: id, workflow: chain, requirements: 'A wiki', provider: 'offline' })).toBe(id);
-      await cut;
+      const exporter = new InMemorySpanExporter();
+      const tracing = new BasicTracerProvider({ idGenerator: fleetIdGenerator, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      trace.setGlobalTracerProvider(tracing);
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      let spans: ReadableSpan[];
+      try {
+        expect(await client.submit({ runId: id, workflow: chain, requirements: 'A wiki', provider: 'offline' })).toBe(id);
+        await cut;
+        await tracing.forceFlush();
+        spans = exporter.getFinishedSpans();
+      } finally {
+        await tracing.shutdown();
+        trace.disable();
+        propagation.disable();
+      }
       expect(proxy.connections()).toBeGreaterThanOrEqual(2);
       const run = await conn.store.getRun(id);
       expect(run.state.status).toBe('active');
+      expect(countEvents(await runEvents(conn.store, id), 'run_created')).toBe(1);
       expect(countEvents(await runEvents(conn.store, id), 'run_started')).toBe(1);
       expect(await jobExists(conn.redis, prefix, 'planner', phaseJobId(id, 'plan', 1))).toBe(true);
       await expectNoOutbox(conn, id);
+      // The resent commit was refused as a duplicate; the first job's send span is still emitted, once,
+      // under the id its data names as the workers' parent.
+      const planner = new Queue(agentQueueName('planner'), { connection: conn.redis, prefix });
+      const planJob = await planner.getJob(phaseJobId(id, 'plan', 1));
+      await planner.close();
+      const sends = spans.filter((s) => s.name === `send ${agentQueueName('planner')}`);
+      expect(sends.map((s) => `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01`)).toEqual([(planJob?.data as PhaseJobData | undefined)?.trace.traceparent]);
     } finally {
       await client.close();
       through.disconnect();

@@ -127,8 +127,10 @@ export class FleetClient {
    *
    * @returns the new run id (a UUID unless `runId` is given).
    * @throws FleetError `INVALID_INPUT` when the requirements are empty, not text, or larger than
-   *   {@link MAX_REQUIREMENTS_BYTES}, or a variable is not valid; Redis errors when the run could not
-   *   be created (nothing is written then).
+   *   {@link MAX_REQUIREMENTS_BYTES}, or a variable is not valid; `EVENT_REJECTED` when deciding the
+   *   run's start threw (nothing is written then); Redis errors when the run could not be created:
+   *   nothing is written then, unless the connection dropped after Redis ran the create and ioredis
+   *   did not send it again, so retry with the same `runId` (a repeat is refused as a duplicate).
    */
   async submit(input: SubmitRunInput): Promise<string> {
     if (input.idempotencyKey !== undefined) return (await this.submitIdempotent(input)).runId;
@@ -156,7 +158,7 @@ export class FleetClient {
     const outputs = { ...(input.context ?? {}), ...(input.completed ?? {}) };
     if (concurrency?.limit === undefined) {
       // Nothing to wait for before the start: one commit creates the run, starts it and queues its
-      // first phase jobs (a Redis error leaves nothing written, and is the caller's to retry).
+      // first phase jobs, all or nothing.
       await this.driver.createStarted(meta, state, { ...outputs });
       return runId;
     }

@@ -497,6 +497,9 @@ export class RunDriver {
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
     // try that failed. What that commit left undone is in the outbox under its commit id.
+    // A create that found its run (this very create, landed unseen and sent again) committed none of
+    // its events, whatever the decision on the fresh state said.
+    if (applied.created === false) accepted = accepted.map(() => false);
     const refused = batch.filter((_, i) => accepted[i] !== true && rejected[i] === undefined).map((e) => e.commitId);
     if (refused.length > 0) {
       await this.reconcile(runId, refused);
@@ -506,10 +509,13 @@ export class RunDriver {
       if (!decision.accepted) this.jobsCommitted(meta, jobs.filter((j) => landedWith(before, j)), this.clock.now());
     }
     // Each refused event is recorded on the run; a record lost to Redis leaves the refusal to the caller.
+    // A create that did not create the run has no run of its own to record it on.
+    const recordsRefusals = !known?.create || applied.created === true;
     for (const r of rejected) {
       if (!r) continue;
       const { event, error } = r;
       this.options.log.warn({ run_id: runId, event: event.type, err: error.message }, 'event refused: its decision threw');
+      if (!recordsRefusals) continue;
       await this.store
         .appendEvent(runId, {
           type: 'event_rejected',
@@ -727,9 +733,13 @@ export class RunDriver {
    *
    * @param state - the run's first state (`created`, or a rerun's with its reused phases completed).
    * @param outputs - the shared context the run starts with.
-   * @returns false when a run with its id existed (nothing written): a repeated deterministic id, or
-   *   this create sent again by ioredis after its reply was lost.
-   * @throws Error when the run has a concurrency limit; Redis errors (nothing was written).
+   * @returns false when a run with its id existed and this commit wrote nothing: a repeated
+   *   deterministic id, or this create sent again by ioredis after its reply was lost (the run is
+   *   then this create's, and what it left in the outbox is carried out here).
+   * @throws Error when the run has a concurrency limit; FleetError `EVENT_REJECTED` when deciding the
+   *   start threw (nothing written); Redis errors: nothing was written, unless the connection dropped
+   *   after Redis ran the commit and ioredis did not send it again (then the run exists, started:
+   *   retry with the same run id, which is refused as a duplicate).
    */
   async createStarted(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<boolean> {
     if (meta.concurrency?.limit !== undefined) throw new Error(`run "${meta.run_id}" has a concurrency limit: create it with its start in the outbox (RunStore.createRun, then startCreated), so it is admitted first`);

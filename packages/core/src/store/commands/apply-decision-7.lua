@@ -77,6 +77,9 @@ end
 local writes = 16 + 18 * tonumber(ARGV[15])
 if creating then
   local created = writes + 2 * tonumber(ARGV[9])
+  if #ARGV ~= created + 2 then
+    error('creating run ' .. ARGV[5] .. ': ' .. #ARGV .. ' arguments, expected ' .. (created + 2) .. ' (the meta, the creation time and the runs index after the context writes)')
+  end
   redis.call('HSET', KEYS[1], 'meta', ARGV[created], 'version', ARGV[2], 'state', ARGV[3])
   redis.call('ZADD', ARGV[created + 2], ARGV[created + 1], ARGV[5])
   redis.call('SADD', KEYS[4], ARGV[5])
