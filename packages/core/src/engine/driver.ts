@@ -197,6 +197,9 @@ export interface KnownRun {
   create?: boolean | undefined;
 }
 
+/** A run as a driver remembers it after committing it: stored, with all its outputs. */
+export type RememberedRun = Required<Omit<KnownRun, 'create'>>;
+
 /** A call of {@link RunDriver.apply} waiting for its run's commit. */
 interface PendingApply {
   /** This call's commit id, recorded in the outbox entry of the commit that carries it. */
@@ -282,7 +285,7 @@ export class RunDriver {
   /** Runs with a commit in flight from this driver, and the calls waiting for it. */
   private readonly waiting = new Map<string, PendingApply[]>();
   /** The run as this driver last committed it, with all its outputs (insertion order: oldest first). */
-  private readonly recent = new Map<string, Required<Omit<KnownRun, 'create'>>>();
+  private readonly recent = new Map<string, RememberedRun>();
   private readonly graceMs: number;
   private readonly clock: Clock;
   /** Carry-outs still running after their callers were answered (`effectsAfterReply`). */
@@ -304,7 +307,7 @@ export class RunDriver {
    * instead of the whole run and its context) beside its work, and its commit is fenced by that
    * version anyway (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
    */
-  recentRun(runId: string): Required<Omit<KnownRun, 'create'>> | undefined {
+  recentRun(runId: string): RememberedRun | undefined {
     return this.recent.get(runId);
   }
 
@@ -313,7 +316,7 @@ export class RunDriver {
     this.recent.delete(runId);
   }
 
-  private remember(runId: string, run: Required<Omit<KnownRun, 'create'>> | undefined): void {
+  private remember(runId: string, run: RememberedRun | undefined): void {
     this.recent.delete(runId);
     if (!this.options.rememberRuns || !run || isTerminalRun(run.state.status)) return;
     if (this.recent.size >= RECENT_RUNS) this.recent.delete(this.recent.keys().next().value as string);
