@@ -79,6 +79,26 @@ const chain = testWorkflow({
 const APPLY_DECISION = readFileSync(fileURLToPath(new URL('../../packages/core/src/store/commands/apply-decision-7.lua', import.meta.url)), 'utf8');
 const APPLY_DECISION_MARKERS = [createHash('sha1').update(APPLY_DECISION).digest('hex'), 'apply-decision: commit a decision'];
 
+/**
+ * Run `work` with spans going to memory, with the fleet's ids and the W3C propagator (as the
+ * telemetry SDK of `fleet agents` installs them); returns the spans it finished.
+ */
+async function withMemoryTracing(work: () => Promise<void>): Promise<ReadableSpan[]> {
+  const exporter = new InMemorySpanExporter();
+  const tracing = new BasicTracerProvider({ idGenerator: fleetIdGenerator, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  trace.setGlobalTracerProvider(tracing);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  try {
+    await work();
+    await tracing.forceFlush();
+    return exporter.getFinishedSpans();
+  } finally {
+    await tracing.shutdown();
+    trace.disable();
+    propagation.disable();
+  }
+}
+
 /** A run written as a client writes it, not started yet (dated `now`). */
 async function createRun(store: RunStore, workflow: WorkflowDefinition, id: string, now = Date.now()): Promise<{ meta: RunMeta; state: ReturnType<typeof initialRunState> }> {
   const meta: RunMeta = { run_id: id, workflow, requirements: 'A wiki', variables: {}, created_at: now, provider: 'offline', trace: {} };
@@ -455,28 +475,15 @@ describe('the commit writes an outbox', () => {
 
       const driver = driverOn(worker, prefix);
       const cut = proxy.dropReplyTo(APPLY_DECISION_MARKERS, async () => ((await conn.store.getVersion(id)) ?? 0) > before);
-      // Spans go to memory, with the fleet's ids and the W3C propagator (as the telemetry SDK of
-      // `fleet agents` installs them).
-      const exporter = new InMemorySpanExporter();
-      const tracing = new BasicTracerProvider({ idGenerator: fleetIdGenerator, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-      trace.setGlobalTracerProvider(tracing);
-      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-      let applied: Awaited<ReturnType<RunDriver['apply']>>;
-      let spans: ReadableSpan[];
-      try {
+      let applied: Awaited<ReturnType<RunDriver['apply']>> | undefined;
+      const spans = await withMemoryTracing(async () => {
         applied = await driver.apply(id, planCompleted(), { output: { phase: 'plan', value: { summary: 'a plan' } } });
         await cut;
         await driver.close();
-        await tracing.forceFlush();
-        spans = exporter.getFinishedSpans();
-      } finally {
-        await tracing.shutdown();
-        trace.disable();
-        propagation.disable();
-      }
+      });
       // The commit ran once (the connection was cut after it), its resend was refused as a duplicate.
       expect(proxy.connections()).toBeGreaterThanOrEqual(2);
-      expect(applied.decision.accepted).toBe(false);
+      expect(applied?.decision.accepted).toBe(false);
       const run = await conn.store.getRun(id);
       expect(run.state.phases.plan?.status).toBe('completed');
       expect(run.state.phases.code?.status).toBe('queued');
@@ -510,21 +517,10 @@ describe('the commit writes an outbox', () => {
         const v = await conn.store.getVersion(id);
         return v !== undefined && v > 0 && (await conn.store.getRun(id)).state.status === 'active';
       });
-      const exporter = new InMemorySpanExporter();
-      const tracing = new BasicTracerProvider({ idGenerator: fleetIdGenerator, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-      trace.setGlobalTracerProvider(tracing);
-      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-      let spans: ReadableSpan[];
-      try {
+      const spans = await withMemoryTracing(async () => {
         expect(await client.submit({ runId: id, workflow: chain, requirements: 'A wiki', provider: 'offline' })).toBe(id);
         await cut;
-        await tracing.forceFlush();
-        spans = exporter.getFinishedSpans();
-      } finally {
-        await tracing.shutdown();
-        trace.disable();
-        propagation.disable();
-      }
+      });
       expect(proxy.connections()).toBeGreaterThanOrEqual(2);
       const run = await conn.store.getRun(id);
       expect(run.state.status).toBe('active');
