@@ -24,7 +24,6 @@ export const STORE_COMMANDS = {
   claimDue: { file: 'claim-due-1', keys: 1 },
   reserveBudget: { file: 'reserve-budget-1', keys: 1 },
   settleBudget: { file: 'settle-budget-1', keys: 1 },
-  createRun: { file: 'create-run-7', keys: 7 },
   admitRun: { file: 'admit-run-4', keys: 4 },
   releaseConcurrency: { file: 'release-concurrency-3', keys: 3 },
   fairPriority: { file: 'fair-priority-1', keys: 1 },
@@ -138,7 +137,6 @@ export function commandError(name: StoreCommandName, code: number, runId: string
     case 'admitRun':
       if (code === -1) return new FleetError('RUN_NOT_FOUND', `run "${runId}" disappeared before it was admitted`);
       return undefined;
-    case 'createRun':
     case 'clearOutbox':
     case 'claimDue':
     case 'reserveBudget':

@@ -42,7 +42,7 @@ function started(state: RunState): Decision {
   return { accepted: true, state: next, actions: [{ type: 'enqueue_phase', phase: 'plan', iteration: 1 }], events: [{ type: 'run_started', at: 1 }], outputs: {}, reopened: false };
 }
 
-describe('create-run-7.lua', () => {
+describe('createRun (the commit\'s create mode, its start in the outbox)', () => {
   it("writes the run with its start as the outbox entry of its first commit (version 0), aged from its creation, and writes nothing for an id taken", async () => {
     const now = Date.now();
     const meta: RunMeta = { run_id: 'c1', workflow, requirements: 'x', variables: {}, created_at: now, provider: 'offline', trace: {} };

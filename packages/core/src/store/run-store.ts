@@ -182,7 +182,6 @@ export interface CommitPhaseJob {
   add: readonly string[];
 }
 
-type CreateRunCommand = (...keysThenArgs: string[]) => Promise<number>;
 type ClearOutboxCommand = (outboxKey: string, outboxesKey: string, runId: string, now: string, ...versions: string[]) => Promise<number>;
 
 export type { DecisionEffect, OutboxEffect, OutboxEntry } from './run-codec.js';
@@ -263,7 +262,6 @@ export function parseDeadlineMember(member: string): DeadlineRef | undefined {
 
 export class RunStore {
   private readonly applyScript: ApplyCommand;
-  private readonly createScript: CreateRunCommand;
   private readonly claimScript: ClaimCommand;
   private readonly clearOutboxScript: ClearOutboxCommand;
   private readonly readRunScript: ReadRunCommand;
@@ -280,7 +278,6 @@ export class RunStore {
     readonly prefix: string,
   ) {
     this.applyScript = storeCommand<ApplyCommand>(redis, 'applyDecision');
-    this.createScript = storeCommand<CreateRunCommand>(redis, 'createRun');
     this.claimScript = storeCommand<ClaimCommand>(redis, 'claimDue');
     this.clearOutboxScript = storeCommand<ClearOutboxCommand>(redis, 'clearOutbox');
     this.readRunScript = luaCommand<ReadRunCommand>(redis, 'fleetReadRun', 2, READ_RUN_LUA);
@@ -317,32 +314,46 @@ export class RunStore {
    * fallback carries earlier outputs), and its start as the outbox entry of this first commit
    * (version `state.version`, effect `start_run`, aged from `meta.created_at`). The creator carries
    * the start out itself (`RunDriver.startCreated`); should it die first, the manager's reconcile of
-   * outboxes older than a lease does.
+   * outboxes older than a lease does. For a run that must be admitted before it starts (a concurrency
+   * limit); one without is created together with its start (`RunDriver.createStarted`). Both are the
+   * commit script's create mode.
    *
    * @returns false when a run with that id already exists (nothing is written): deterministic run
    *   ids (child runs, fallbacks) make a repeated create a no-op.
    */
   async createRun(meta: RunMeta, state: RunState, outputs: Record<string, unknown>): Promise<boolean> {
-    const created = runCreatedEvent(meta);
-    const writes = Object.fromEntries(Object.entries(outputs).map(([phase, value]) => [phase, JSON.stringify(value ?? null)]));
+    const id = meta.run_id;
+    const contextArgs = Object.entries(outputs).map(([phase, value]) => [phase, JSON.stringify(value ?? null)]);
     const entry: OutboxEntry = { version: state.version, at: meta.created_at, commits: [], effects: [{ type: 'start_run' }] };
-    // One script: a crash can never leave a run with a record but no state, or no way to start it.
-    const code = await this.createScript(
-      this.runKey(meta.run_id),
-      this.contextKey(meta.run_id),
-      this.eventsKey(meta.run_id),
-      this.indexKey,
+    // The commit script in its create mode, with the first state as the decision and no job: a crash
+    // can never leave a run with a record but no state, or no way to start it.
+    const code = await this.applyScript(
+      this.runKey(id),
+      this.contextKey(id),
+      this.eventsKey(id),
       this.activeKey,
-      this.outboxKey(meta.run_id),
+      this.deadlinesKey,
+      this.outboxKey(id),
       this.outboxesKey,
-      encodeRunMeta(meta),
-      encodeRunState(state, meta.run_id),
       String(state.version),
+      String(state.version),
+      encodeRunState(state, id),
+      '',
+      id,
+      'create',
+      encodeOutboxEntry(entry, id),
       String(meta.created_at),
-      meta.run_id,
-      JSON.stringify(created),
-      encodeOutboxEntry(entry, meta.run_id),
-      Object.keys(writes).length > 0 ? JSON.stringify(writes) : '{}',
+      String(contextArgs.length),
+      runEventsArgument([runCreatedEvent(meta)]),
+      '[]',
+      '[]',
+      '[]',
+      '[]',
+      '0',
+      ...contextArgs.flat(),
+      encodeRunMeta(meta),
+      String(meta.created_at),
+      this.indexKey,
     );
     return code === 1;
   }

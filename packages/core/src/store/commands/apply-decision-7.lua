@@ -2,7 +2,8 @@
   apply-decision: commit a decision if the run's version is still the one it was computed from,
   together with the outbox of effects still to carry out. With ARGV[6] 'create', the commit creates
   the run: written only if no run has its id, with its meta and index entries, and the decision
-  (the run's start) in the same step.
+  (the run's start) in the same step; or, for a run to be admitted first, its first state as the
+  decision, with its start as the outbox entry (../run-store.ts `createRun`).
 
   KEYS[1] run hash            <p>:run:<id>
   KEYS[2] context hash        <p>:run:<id>:context
