@@ -1,9 +1,9 @@
 /**
  * A pool that serves several roles takes the next phase of a run it just committed from its own
- * last commit (`RunDriver.recentRun`) instead of reading the run and its context again, checking the
- * stored version beside the work; one gone stale while the phase works (another process committed
- * since) still ends in the right result, through the version fence, and the work of an iteration the
- * run ended meanwhile is aborted as cancelled.
+ * last commit (`RunDriver.recentRun`) instead of reading the run and its context again; one gone
+ * stale while the phase works (another process committed since) still ends in the right result,
+ * through the version fence, and the work of an iteration the run ended meanwhile is aborted as
+ * cancelled when the attempt's start commit finds it.
  */
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
 import { FleetError, agentQueueName, createLogger, phaseJobId, type LlmRequest, type LlmResponse } from '@agentfleet/core';
@@ -120,23 +120,16 @@ describe('a pool reuses the run it just committed', () => {
     try {
       let id = '';
       // Whether the design job started from pool A's memory: offered a remembered run showing the
-      // design queued (version V), and the stored version was still V when it checked.
-      let offered: number | undefined;
+      // design queued, as stored then (side not committed yet: pool B holds it until this moment).
       let designUsedMemory = false;
       const recentRun = RunDriver.prototype.recentRun;
-      const getVersion = RunStore.prototype.getVersion;
       RunDriver.prototype.recentRun = function (this: RunDriver, runId: string) {
         const run = recentRun.call(this, runId);
-        if (run?.state.phases.design?.status === 'queued') offered = run.state.version;
-        return run;
-      };
-      RunStore.prototype.getVersion = async function (this: RunStore, runId: string) {
-        const v = await getVersion.call(this, runId);
-        if (offered !== undefined && v === offered) {
+        if (run?.state.phases.design?.status === 'queued' && run.state.phases.side?.status !== 'completed') {
           designUsedMemory = true;
           designTaken();
         }
-        return v;
+        return run;
       };
       try {
         id = await conn.client.submit({ workflow: fanOut, requirements: 'A chat server', provider: 'offline' });
@@ -144,7 +137,6 @@ describe('a pool reuses the run it just committed', () => {
         expect((await conn.client.follow(id, conn.blocking, () => undefined)).status).toBe('completed');
       } finally {
         RunDriver.prototype.recentRun = recentRun;
-        RunStore.prototype.getVersion = getVersion;
       }
       expect(designUsedMemory).toBe(true);
       // `side` was committed by pool B after the design started from memory and before the design
@@ -163,12 +155,13 @@ describe('a pool reuses the run it just committed', () => {
       await cleanupPrefix(url, prefix);
     }
   });
-  it('the work of an iteration the run ended after the job was taken (checked beside the work) is aborted as PHASE_CANCELLED, and nothing of it is committed', async () => {
+  it('the work of an iteration the run ended after the job was taken (found by the attempt\'s start commit) is aborted as PHASE_CANCELLED, and nothing of it is committed', async () => {
     const url = redisUrl();
     const prefix = uniquePrefix('recent-run-ended');
     const conn = connect(url, prefix);
-    // The design's model call is entered, then the run is cancelled, then the pool's version check
-    // answers: in that order, so the check can only find out after the work began.
+    // The design's model call is entered, then the run is cancelled, then the attempt's start is
+    // committed (the work outlasts START_RECORD_AFTER_MS: its model call waits for the abort): in that
+    // order, so the start's commit can only find out after the work began.
     let designEntered: () => void = () => undefined;
     const entered = new Promise<void>((resolve) => (designEntered = resolve));
     let designAborted: (reason: unknown) => void = () => undefined;
@@ -184,7 +177,7 @@ describe('a pool reuses the run it just committed', () => {
       }
     })(Object.values(BUILTIN_ROLES));
     // Commits the cancel and stops before carrying out its effects (no cancel is published, no job
-    // removed), as a canceller that died after its commit: only the version check can tell the pool.
+    // removed), as a canceller that died after its commit: only the start's fenced commit can tell the pool.
     const canceller = new RunDriver({
       redis: conn.redis,
       prefix,
@@ -198,18 +191,18 @@ describe('a pool reuses the run it just committed', () => {
     const events = new QueueEvents(agentQueueName('designer'), { connection: { url }, prefix });
     const designQueue = new Queue(agentQueueName('designer'), { connection: conn.redis, prefix });
     const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.coder!], llm);
-    const getVersion = RunStore.prototype.getVersion;
+    const apply = RunDriver.prototype.apply;
+    let cancelled = false;
     try {
       await events.waitUntilReady();
-      RunStore.prototype.getVersion = async function (this: RunStore, runId: string) {
-        const before = await getVersion.call(this, runId);
-        const { state } = await this.getRun(runId);
-        if (state.phases.design?.status === 'queued' && state.status === 'active') {
+      RunDriver.prototype.apply = async function (this: RunDriver, runId, batch, options) {
+        const list = Array.isArray(batch) ? batch : [batch];
+        if (!cancelled && this !== canceller && list.some((e) => e.type === 'phase_started' && e.phase === 'design')) {
+          cancelled = true;
           await entered;
           await canceller.apply(runId, { type: 'cancel_requested', at: Date.now(), reason: 'cancelled in the test' }).catch(() => undefined);
-          return getVersion.call(this, runId);
         }
-        return before;
+        return apply.call(this, runId, batch, options);
       };
       const id = await conn.client.submit({ workflow, requirements: 'A todo API', provider: 'offline' });
       const reason = await abortReason;
@@ -226,7 +219,7 @@ describe('a pool reuses the run it just committed', () => {
       expect(countEvents(recorded, 'phase_queued', 'code')).toBe(0);
       expect(llm.upstream.has('code')).toBe(false);
     } finally {
-      RunStore.prototype.getVersion = getVersion;
+      RunDriver.prototype.apply = apply;
       await pool.close(1000);
       await events.close();
       await designQueue.close();

@@ -10,6 +10,12 @@
  * The attempt's start is written only when the work outlasts {@link START_RECORD_AFTER_MS}; a quicker
  * attempt commits its start and its outcome together, in one write (as Temporal records an activity's
  * start with its completion). Either way the run's events show `phase_started` before the outcome.
+ *
+ * A run taken from this process's memory may be stale (another process committed since: a cancel, a
+ * sibling phase's outcome). The commits find out, being fenced by the run's version: the start's, for
+ * work that outlasts {@link START_RECORD_AFTER_MS}, aborts the work as `PHASE_CANCELLED` when the run
+ * ended the iteration meanwhile; the outcome's, for quicker work, is decided again on the stored run
+ * (and refused when the iteration ended). No read of its own: a phase costs no round trip for it.
  */
 import {
   FleetAttributes,
@@ -183,10 +189,11 @@ export interface PhaseJobHost {
   /** BullMQ's cancel signal of the job (aborted by the manager's cancel). */
   cancel?: AbortSignal | undefined;
   /**
-   * Make sure a remembered run is still the stored one before the work starts, not beside it: for
-   * work whose side effects begin at once (a tool phase's call), so none begins for an iteration the
-   * run already ended. An agent's first side effect waits for a model reply, by which time the check
-   * beside the work has answered. @defaultValue false
+   * Make sure a remembered run is still the stored one before the work starts (one read of its
+   * version): for work whose side effects begin at once (a tool phase's call), so none begins for an
+   * iteration the run already ended. Without it, the attempt's start commit is the check (see the
+   * module's notes): an agent's first side effect waits for a model reply, and one slower than
+   * {@link START_RECORD_AFTER_MS} finds the start committed or its work aborted. @defaultValue false
    */
   checkBeforeWork?: boolean | undefined;
 }
@@ -202,15 +209,20 @@ function stillWanted(state: RunState, data: PhaseJobData): boolean {
 }
 
 /**
- * The stored run when it moved on from `remembered` (another commit since: a cancel, another
- * process's), after dropping the remembered copy; undefined when `remembered` is still current. The
- * version costs a few bytes to read, the run and its context only when it moved.
+ * `remembered`, or the stored run when it moved on from it (another commit since: a cancel, another
+ * process's), after dropping the remembered copy. The version costs a few bytes to read, the run and
+ * its context only when it moved.
  * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
  */
-async function storedIfMoved(driver: RunDriver, runId: string, remembered: RunRead): Promise<RunRead | undefined> {
-  if ((await driver.store.getVersion(runId)) === remembered.state.version) return undefined;
+async function currentRun(driver: RunDriver, runId: string, remembered: RunRead): Promise<RunRead> {
+  if ((await driver.store.getVersion(runId)) === remembered.state.version) return remembered;
   driver.forgetRun(runId);
   return driver.store.getRunWithOutputs(runId);
+}
+
+/** The error that aborts the work of an iteration the run ended while it was being worked on. */
+function endedMeanwhile(data: PhaseJobData): FleetError {
+  return new FleetError('PHASE_CANCELLED', `run ${data.run_id} ended phase "${data.phase}" iteration ${data.iteration} while it was being worked on`);
 }
 
 /**
@@ -273,35 +285,16 @@ export async function withPhaseJob(
       try {
         let known: { meta: RunMeta; state: RunState; outputs?: Record<string, unknown> } | undefined;
         let startWrite: Promise<void> | undefined;
-        let committing = false;
         // The run as this process committed it last, when that shows this iteration queued (this process
         // finished the phase before it); else one read. A first take only: a job taken again after a
         // crash reads what is stored.
         const recent = job.attemptsStarted <= 1 ? host.driver.recentRun(data.run_id) : undefined;
         const recentPhase = recent?.state.phases[data.phase];
         let run: RunRead | undefined = recentPhase?.iteration === data.iteration && recentPhase.status === 'queued' ? recent : undefined;
-        if (run) {
-          const check = storedIfMoved(host.driver, data.run_id, run);
-          if (host.checkBeforeWork) {
-            run = (await check) ?? run;
-          } else {
-            // Whether the remembered run is still the stored one is asked beside the work, not before it
-            // (one round trip less per phase): a queued iteration's inputs (its upstream outputs) do not
-            // change while it stays queued, and the commit is fenced by the version (a stale remembered
-            // run costs the commit one retry, never a wrong one). What a stale one could cost is the work
-            // of an iteration the run ended meanwhile (cancelled, failed, past its deadline): the check
-            // aborts that work as a cancellation.
-            check.then(
-              (stored) => {
-                if (!stored) return;
-                if (!stillWanted(stored.state, data)) superseded.abort(new FleetError('PHASE_CANCELLED', `run ${data.run_id} ended phase "${data.phase}" iteration ${data.iteration} while it was being worked on`));
-                else if (!committing && !startWrite) known = stored;
-              },
-              // The commit's fence decides without it.
-              () => undefined,
-            );
-          }
-        }
+        // Otherwise a remembered run is used as it is: a queued iteration's inputs (its upstream
+        // outputs) do not change while it stays queued, and the commits are fenced by the version (a
+        // stale remembered run costs a commit one more try, never a wrong one; see the module's notes).
+        if (run && host.checkBeforeWork) run = await currentRun(host.driver, data.run_id, run);
         run ??= await host.driver.store.getRunWithOutputs(data.run_id);
         const { meta, state, outputs } = run;
         const phaseState = state.phases[data.phase];
@@ -320,14 +313,23 @@ export async function withPhaseJob(
           ? undefined
           : setTimeout(() => {
               startWrite = host.driver.apply(data.run_id, start, { known }).then(
-                // With the outputs as committed (a commit grouped with this one may have written another phase's).
-                (applied) => void (known = applied.decision.accepted ? { meta, state: applied.decision.state, outputs: applied.outputs } : undefined),
+                (applied) => {
+                  // With the outputs as committed (a commit grouped with this one may have written another phase's).
+                  if (applied.decision.accepted) {
+                    known = { meta, state: applied.decision.state, outputs: applied.outputs };
+                    return;
+                  }
+                  known = undefined;
+                  // Refused on the stored run (the fence read it again when the remembered one was stale):
+                  // when that run ended this iteration (cancelled, failed, past its deadline), its work stops.
+                  if (!stillWanted(applied.decision.state, data)) superseded.abort(endedMeanwhile(data));
+                },
+                // The outcome's commit decides without it.
                 () => void (known = undefined),
               );
             }, START_RECORD_AFTER_MS);
         const commit = async (outcome: AttemptOutcome, output?: unknown): Promise<boolean> => {
           clearTimeout(timer);
-          committing = true;
           const events: SchedulerEvent[] = alreadyStarted || startWrite ? [outcome] : [start, outcome];
           await startWrite;
           let tryKnown = known;

@@ -303,9 +303,9 @@ export class RunDriver {
   /**
    * The run as this process last committed it (state and every output, as stored: JSON values), while
    * it is going and when `rememberRuns` is on. It may be stale (another process committed since):
-   * a worker that starts from it checks the stored version ({@link RunStore.getVersion}, a few bytes
-   * instead of the whole run and its context) beside its work, and its commit is fenced by that
-   * version anyway (as Temporal's sticky workers keep a workflow's state). Do not mutate it.
+   * the commits of a worker that starts from it are fenced by the stored version, which refuses one
+   * decided on a stale copy and decides it again on the stored run (as Temporal's sticky workers keep
+   * a workflow's state). Do not mutate it.
    */
   recentRun(runId: string): RememberedRun | undefined {
     return this.recent.get(runId);
