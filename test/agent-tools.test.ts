@@ -14,7 +14,9 @@
  *   that used up its repairs failing as a retryable `OUTPUT_INVALID` that a fresh attempt fixes.
  */
 import { coder, createLlmClient, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
-import { compileWorkflow, loadConfig, parseRoleDefinition, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { agentQueueName, compileWorkflow, createLogger, loadConfig, parseRoleDefinition, phaseJobId, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { RunDriver, RunStore } from '@agentfleet/core/internal';
+import { Queue, QueueEvents } from 'bullmq';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -28,7 +30,8 @@ import type { FakeAnthropic, FakeRequest } from './support/fake-anthropic.js';
 import { closeToolFleet, messagesOf, openToolFleet, type MessageBlock, type ToolFleet } from './support/tool-fleet.js';
 import { fakeAnthropicClient } from './support/fleet.js';
 import { startMcpHttpServer } from './support/mcp-http.js';
-import { codeBy } from './faults/helpers.js';
+import { codeBy, runEvents } from './faults/helpers.js';
+import { waitForRunEvent } from './support/run-events.js';
 
 const STDIO_SERVER = fileURLToPath(new URL('./support/mcp-stdio-server.mjs', import.meta.url));
 const PROJECT = { 'src/app.js': 'export const answer = 42; // the secret sauce\n', 'README.md': '# demo\n' };
@@ -241,6 +244,87 @@ describe('built-in tools in the run\'s artifacts directory', () => {
       expect(seen).toEqual([`${runId}.review.1.${httpEvent?.call}`]);
       expect(events.filter((e) => e.type === 'tool_call').map((e) => (e as { tool: string; status: string }).status)).toEqual(['ok', 'ok', 'error', 'ok']);
     } finally {
+      await new Promise<void>((resolve) => hook.close(() => resolve()));
+    }
+  });
+});
+
+describe('a tool call is a side effect', () => {
+  it('a phase with tools taken from the pool\'s memory of the run checks the stored run before its first tool call: the run cancelled after the job was taken makes no model call and no tool call, and the attempt ends PHASE_CANCELLED', async () => {
+    const seen: string[] = [];
+    const hook = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/notify`;
+    // Commits the cancel and stops before carrying out its effects (no cancel is published, no job
+    // removed), as a canceller that died after its commit: only the check before the tool call can tell the pool.
+    const canceller = new RunDriver({
+      redis: conn.redis,
+      prefix,
+      store: conn.store,
+      log: createLogger({ name: 'test', level: 'silent' }),
+      followUp: () => Promise.resolve(),
+      beforeEffect: () => {
+        throw new Error('stopped before the effects');
+      },
+    });
+    const events = new QueueEvents(agentQueueName('reviewer'), { connection: { url }, prefix });
+    const reviewQueue = new Queue(agentQueueName('reviewer'), { connection: conn.redis, prefix });
+    const getVersion = RunStore.prototype.getVersion;
+    try {
+      await events.waitUntilReady();
+      // One pool serves both roles, so the review job is taken from its own commit of the implementation.
+      await startPool([coder, reviewer]);
+      const reviewTurns: FakeRequest[] = [];
+      fake.setResponder((req) => {
+        if (req.body?.['tool_choice'] && (req.body['tool_choice'] as { name?: string }).name === 'submit_coder_output') return { toolInput: codeBy('the coder') };
+        reviewTurns.push(req);
+        return reviewTurns.length === 1
+          ? { toolCalls: [{ name: 'http_request', input: { method: 'POST', url: hookUrl, body: { reviewed: true } } }] }
+          : { toolInput: { verdict: 'approve', findings: [], summary: 'fine' } };
+      });
+      // The run is cancelled between the review job's take and the pool's read of the stored version.
+      let cancelled = false;
+      RunStore.prototype.getVersion = async function (this: RunStore, runId: string) {
+        if (!cancelled) {
+          cancelled = true;
+          await canceller.apply(runId, { type: 'cancel_requested', at: Date.now(), reason: 'cancelled in the test' }).catch(() => undefined);
+        }
+        return getVersion.call(this, runId);
+      };
+      const workflow = compileWorkflow({
+        name: 'tool-after-cancel',
+        agents: ['coder', 'reviewer'],
+        phases: [
+          { name: 'implementation', agent: 'coder', timeout: 60, retries: 0 },
+          { name: 'review', agent: 'reviewer', timeout: 60, retries: 0, depends_on: ['implementation'], tools: ['http_request'] },
+        ],
+      });
+      const runId = await conn.client.submit({ workflow, requirements: 'Build a todo API', provider: 'anthropic' });
+      // The commit that queues the review adds its job with the state.
+      await waitForRunEvent({ redis: conn.redis, prefix }, runId, (e) => e.type === 'phase_queued' && e.phase === 'review', { what: 'the review to be queued' });
+      const job = await reviewQueue.getJob(phaseJobId(runId, 'review', 1));
+      const failed = await job!.waitUntilFinished(events).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(String((failed as Error | undefined)?.message)).toContain('ended phase "review" iteration 1 while it was being worked on');
+      expect(cancelled).toBe(true);
+      const { state } = await conn.store.getRun(runId);
+      expect(state.status).toBe('cancelled');
+      // Neither the model nor the tool was called for the review.
+      expect(reviewTurns).toHaveLength(0);
+      expect(seen).toEqual([]);
+      const recorded = await runEvents(conn.store, runId);
+      expect(recorded.filter((e) => e.type === 'tool_call')).toEqual([]);
+      expect(recorded.filter((e) => e.type === 'phase_completed' && e.phase === 'review')).toEqual([]);
+    } finally {
+      RunStore.prototype.getVersion = getVersion;
+      await events.close();
+      await reviewQueue.close();
+      await canceller.close();
       await new Promise<void>((resolve) => hook.close(() => resolve()));
     }
   });

@@ -12,10 +12,13 @@
  * start with its completion). Either way the run's events show `phase_started` before the outcome.
  *
  * A run taken from this process's memory may be stale (another process committed since: a cancel, a
- * sibling phase's outcome). The commits find out, being fenced by the run's version: the start's, for
- * work that outlasts {@link START_RECORD_AFTER_MS}, aborts the work as `PHASE_CANCELLED` when the run
- * ended the iteration meanwhile; the outcome's, for quicker work, is decided again on the stored run
- * (and refused when the iteration ended). No read of its own: a phase costs no round trip for it.
+ * sibling phase's outcome), and any run may end the iteration while it is worked on. The commits find
+ * out, being fenced by the run's version: the start's, sent once the work outlasts
+ * {@link START_RECORD_AFTER_MS}, aborts the work as `PHASE_CANCELLED` when it comes back refused by a
+ * run that ended the iteration; the outcome's, for quicker work, is decided again on the stored run
+ * (and refused when the iteration ended). So a phase costs no read for it. Work whose side effects can
+ * begin before that (a tool call) asks first: {@link PhaseJobContext.confirmCurrent}, or
+ * {@link PhaseJobHost.checkBeforeWork} for a whole pool.
  */
 import {
   FleetAttributes,
@@ -174,6 +177,14 @@ export interface PhaseJobContext {
   commit(outcome: AttemptOutcome, output?: unknown): Promise<boolean>;
   /** {@link commit} a completion with `output`: what the attempt billed, the model, a step action. */
   complete(output: unknown, outcome: { usage: TokenUsage; model: string; action?: StepAction | undefined; cacheHit?: boolean }): Promise<boolean>;
+  /**
+   * Before the attempt's first side effect (a tool call): make sure a run taken from this process's
+   * memory is still the stored one (one read of its version, once an attempt; nothing for a run read
+   * when the job was taken).
+   * @throws FleetError `PHASE_CANCELLED` (and {@link cancel} aborts) when the stored run ended this
+   *   iteration meanwhile; Redis errors.
+   */
+  confirmCurrent(): Promise<void>;
 }
 
 export interface PhaseJobHost {
@@ -190,10 +201,10 @@ export interface PhaseJobHost {
   cancel?: AbortSignal | undefined;
   /**
    * Make sure a remembered run is still the stored one before the work starts (one read of its
-   * version): for work whose side effects begin at once (a tool phase's call), so none begins for an
-   * iteration the run already ended. Without it, the attempt's start commit is the check (see the
-   * module's notes): an agent's first side effect waits for a model reply, and one slower than
-   * {@link START_RECORD_AFTER_MS} finds the start committed or its work aborted. @defaultValue false
+   * version): for a pool whose work's side effects begin at once (the tools pool's call), so none
+   * begins for an iteration the run already ended. Without it, the commits are the check (see the
+   * module's notes), and work with side effects later calls {@link PhaseJobContext.confirmCurrent}
+   * before the first. @defaultValue false
    */
   checkBeforeWork?: boolean | undefined;
 }
@@ -295,6 +306,8 @@ export async function withPhaseJob(
         // outputs) do not change while it stays queued, and the commits are fenced by the version (a
         // stale remembered run costs a commit one more try, never a wrong one; see the module's notes).
         if (run && host.checkBeforeWork) run = await currentRun(host.driver, data.run_id, run);
+        // A run still unconfirmed: one taken from memory unchecked, until confirmCurrent reads its version.
+        let unconfirmed: RunRead | undefined = host.checkBeforeWork ? undefined : run;
         run ??= await host.driver.store.getRunWithOutputs(data.run_id);
         const { meta, state, outputs } = run;
         const phaseState = state.phases[data.phase];
@@ -323,6 +336,7 @@ export async function withPhaseJob(
                   // Refused on the stored run (the fence read it again when the remembered one was stale):
                   // when that run ended this iteration (cancelled, failed, past its deadline), its work stops.
                   if (!stillWanted(applied.decision.state, data)) superseded.abort(endedMeanwhile(data));
+                  unconfirmed = undefined;
                 },
                 // The outcome's commit decides without it.
                 () => void (known = undefined),
@@ -380,8 +394,22 @@ export async function withPhaseJob(
             },
             output,
           );
+        const confirmCurrent = async (): Promise<void> => {
+          if (cancel.aborted) throw cancel.reason;
+          const remembered = unconfirmed;
+          if (!remembered) return;
+          unconfirmed = undefined;
+          const stored = await currentRun(host.driver, data.run_id, remembered);
+          if (stored === remembered) return;
+          if (!stillWanted(stored.state, data)) {
+            superseded.abort(endedMeanwhile(data));
+            throw cancel.reason;
+          }
+          // Moved on but still wanting the iteration (a sibling phase committed): the commits start from it.
+          if (!startWrite) known = stored;
+        };
         try {
-          return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete });
+          return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete, confirmCurrent });
         } finally {
           clearTimeout(timer);
         }

@@ -196,6 +196,8 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       let toolbox: AgentToolbox | undefined;
       try {
         if (journal) {
+          // A tool call is a side effect: none for an iteration the run ended while this job waited.
+          await phase.confirmCurrent();
           toolbox = await openAgentToolbox({
             names: toolNames,
             roleServers,

@@ -305,13 +305,13 @@ export class RunDriver {
    * it is going and when `rememberRuns` is on. It may be stale (another process committed since):
    * the commits of a worker that starts from it are fenced by the stored version, which refuses one
    * decided on a stale copy and decides it again on the stored run (as Temporal's sticky workers keep
-   * a workflow's state). Do not mutate it.
+   * a workflow's state), and a refused commit of the run drops it. Do not mutate it.
    */
   recentRun(runId: string): RememberedRun | undefined {
     return this.recent.get(runId);
   }
 
-  /** Drop a remembered run (a worker found it stale). */
+  /** Drop a remembered run (found stale, or refused by a commit). */
   forgetRun(runId: string): void {
     this.recent.delete(runId);
   }
@@ -496,6 +496,10 @@ export class RunDriver {
       };
       if (batch.every((e) => e.effectsAfter)) this.carryOutAfterReply(runId, carryOut, batch.filter((_, i) => accepted[i] === true).map((e) => e.commitId));
       else await carryOut();
+    } else {
+      // A refused commit may have been decided on a stale remembered copy (read again since): the
+      // next job of the run reads it rather than start from that copy.
+      this.forgetRun(runId);
     }
     // A call refused as a duplicate may be this very commit landed earlier unseen: resent by ioredis
     // after its reply was lost (the connection dropped after Redis ran it), or a caller's retry of a
