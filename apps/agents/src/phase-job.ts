@@ -178,13 +178,14 @@ export interface PhaseJobContext {
   /** {@link commit} a completion with `output`: what the attempt billed, the model, a step action. */
   complete(output: unknown, outcome: { usage: TokenUsage; model: string; action?: StepAction | undefined; cacheHit?: boolean }): Promise<boolean>;
   /**
-   * Before the attempt's first side effect (a tool call): make sure a run taken from this process's
-   * memory is still the stored one (one read of its version, once an attempt; nothing for a run read
-   * when the job was taken).
-   * @throws FleetError `PHASE_CANCELLED` (and {@link cancel} aborts) when the stored run ended this
-   *   iteration meanwhile; Redis errors.
+   * Before the work's first side effect (a tool call): whether the run still wants this iteration,
+   * for a run taken from this process's memory (one read of its version, once an attempt; true at
+   * once for a run read when the job was taken). False when the stored run ended the iteration while
+   * the job waited: the work then returns `{reported: false}` without doing anything, as for a run
+   * read that way at the take.
+   * @throws Redis errors; FleetError `RUN_NOT_FOUND`.
    */
-  confirmCurrent(): Promise<void>;
+  confirmCurrent(): Promise<boolean>;
 }
 
 export interface PhaseJobHost {
@@ -227,7 +228,8 @@ function stillWanted(state: RunState, data: PhaseJobData): boolean {
  */
 async function currentRun(driver: RunDriver, runId: string, remembered: RunRead): Promise<RunRead> {
   if ((await driver.store.getVersion(runId)) === remembered.state.version) return remembered;
-  driver.forgetRun(runId);
+  // Unless this process has committed the run since (its copy is then newer than the stored version read).
+  if (driver.recentRun(runId) === remembered) driver.forgetRun(runId);
   return driver.store.getRunWithOutputs(runId);
 }
 
@@ -328,6 +330,8 @@ export async function withPhaseJob(
               startWrite = host.driver.apply(data.run_id, start, { known }).then(
                 (applied) => {
                   // With the outputs as committed (a commit grouped with this one may have written another phase's).
+                  // Either way the start was decided on the stored run: nothing is left to confirm.
+                  unconfirmed = undefined;
                   if (applied.decision.accepted) {
                     known = { meta, state: applied.decision.state, outputs: applied.outputs };
                     return;
@@ -336,7 +340,6 @@ export async function withPhaseJob(
                   // Refused on the stored run (the fence read it again when the remembered one was stale):
                   // when that run ended this iteration (cancelled, failed, past its deadline), its work stops.
                   if (!stillWanted(applied.decision.state, data)) superseded.abort(endedMeanwhile(data));
-                  unconfirmed = undefined;
                 },
                 // The outcome's commit decides without it.
                 () => void (known = undefined),
@@ -394,20 +397,18 @@ export async function withPhaseJob(
             },
             output,
           );
-        const confirmCurrent = async (): Promise<void> => {
-          if (cancel.aborted) throw cancel.reason;
-          const remembered = unconfirmed;
-          if (!remembered) return;
-          unconfirmed = undefined;
-          const stored = await currentRun(host.driver, data.run_id, remembered);
-          if (stored === remembered) return;
-          if (!stillWanted(stored.state, data)) {
-            superseded.abort(endedMeanwhile(data));
-            throw cancel.reason;
-          }
-          // Moved on but still wanting the iteration (a sibling phase committed): the commits start from it.
-          if (!startWrite) known = stored;
-        };
+        let confirmed: Promise<boolean> | undefined;
+        const confirmCurrent = (): Promise<boolean> =>
+          (confirmed ??= (async () => {
+            const remembered = unconfirmed;
+            if (!remembered) return true;
+            const stored = await currentRun(host.driver, data.run_id, remembered);
+            if (stored === remembered) return true;
+            if (!stillWanted(stored.state, data)) return false;
+            // Moved on but still wanting the iteration (a sibling phase committed): the commits start from it.
+            if (!startWrite) known = stored;
+            return true;
+          })());
         try {
           return await work({ data, attempt, ref, meta, state, outputs, started, cancel, commit, complete, confirmCurrent });
         } finally {

@@ -181,8 +181,6 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       if (!phaseDef || !phaseState) throw unrecoverableJob('INVALID_INPUT', `run ${data.run_id} has no phase "${data.phase}"`);
       const input = buildRoleInput(meta, state, phaseDef, outputs);
 
-      const attemptSig = attemptSignal(data.timeout_ms, phase.cancel, hosted.clock);
-      const signal = attemptSig.signal;
       // The offline model never calls tools: its phases run as they would without them.
       const offline = ctx.llm.provider === 'offline';
       // How the files of its inputs reach the model: by reference, the phase reads them with read_file.
@@ -193,11 +191,13 @@ async function processPhaseJob(job: Job<PhaseJobData, PhaseJobResult>, hosted: H
       // calls it made are replayed (same idempotency keys), the replies it was billed for not counted twice.
       const journalRef = phaseState.journal ?? { iteration: data.iteration, steps: 0 };
       const journal = toolNames.length > 0 || roleServers.length > 0 ? new ToolJournal(store.redis, store.prefix, data.run_id, data.phase, journalRef.iteration) : undefined;
+      // A tool call is a side effect: none for an iteration the run ended while this job waited.
+      if (journal && !(await phase.confirmCurrent())) return { reported: false, attempt };
+      const attemptSig = attemptSignal(data.timeout_ms, phase.cancel, hosted.clock);
+      const signal = attemptSig.signal;
       let toolbox: AgentToolbox | undefined;
       try {
         if (journal) {
-          // A tool call is a side effect: none for an iteration the run ended while this job waited.
-          await phase.confirmCurrent();
           toolbox = await openAgentToolbox({
             names: toolNames,
             roleServers,
