@@ -14,8 +14,8 @@
  *   that used up its repairs failing as a retryable `OUTPUT_INVALID` that a fresh attempt fixes.
  */
 import { coder, createLlmClient, customRole, loadToolSettings, reviewer, startAgentPool, type AgentPool, type AgentRole, type ToolSettings } from '@agentfleet/agents';
-import { agentQueueName, compileWorkflow, createLogger, loadConfig, parseRoleDefinition, phaseJobId, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
-import { RunDriver, RunStore } from '@agentfleet/core/internal';
+import { agentQueueName, compileWorkflow, loadConfig, parseRoleDefinition, phaseJobId, type RunResult, type StoredRunEvent, type WorkflowDefinition } from '@agentfleet/core';
+import { RunStore } from '@agentfleet/core/internal';
 import { Queue, QueueEvents } from 'bullmq';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, trace } from '@opentelemetry/api';
@@ -30,7 +30,7 @@ import type { FakeAnthropic, FakeRequest } from './support/fake-anthropic.js';
 import { closeToolFleet, messagesOf, openToolFleet, type MessageBlock, type ToolFleet } from './support/tool-fleet.js';
 import { fakeAnthropicClient } from './support/fleet.js';
 import { startMcpHttpServer } from './support/mcp-http.js';
-import { codeBy, runEvents } from './faults/helpers.js';
+import { codeBy, runEvents, stoppedBeforeEffects } from './faults/helpers.js';
 import { waitForRunEvent } from './support/run-events.js';
 
 const STDIO_SERVER = fileURLToPath(new URL('./support/mcp-stdio-server.mjs', import.meta.url));
@@ -260,16 +260,7 @@ describe('a tool call is a side effect', () => {
     const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/notify`;
     // Commits the cancel and stops before carrying out its effects (no cancel is published, no job
     // removed), as a canceller that died after its commit: only the check before the work can tell the pool.
-    const canceller = new RunDriver({
-      redis: conn.redis,
-      prefix,
-      store: conn.store,
-      log: createLogger({ name: 'test', level: 'silent' }),
-      followUp: () => Promise.resolve(),
-      beforeEffect: () => {
-        throw new Error('stopped before the effects');
-      },
-    });
+    const canceller = stoppedBeforeEffects(conn, prefix);
     const events = new QueueEvents(agentQueueName('reviewer'), { connection: { url }, prefix });
     const reviewQueue = new Queue(agentQueueName('reviewer'), { connection: conn.redis, prefix });
     const getVersion = RunStore.prototype.getVersion;

@@ -6,11 +6,11 @@
  * cancelled when the attempt's start commit finds it.
  */
 import { BUILTIN_ROLES, type RoleInput } from '@agentfleet/agents';
-import { FleetError, agentQueueName, createLogger, phaseJobId, type LlmRequest, type LlmResponse } from '@agentfleet/core';
+import { FleetError, agentQueueName, phaseJobId, type LlmRequest, type LlmResponse } from '@agentfleet/core';
 import { RunDriver, RunStore } from '@agentfleet/core/internal';
 import { Queue, QueueEvents } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents } from './faults/helpers.js';
+import { CountingOfflineLlm, connect, countEvents, quietPool, runEvents, stoppedBeforeEffects } from './faults/helpers.js';
 import { testWorkflow } from './support/fleet.js';
 import { cleanupPrefix, redisUrl, uniquePrefix } from './support/redis.js';
 import { waitForRunEvent } from './support/run-events.js';
@@ -178,16 +178,7 @@ describe('a pool reuses the run it just committed', () => {
     })(Object.values(BUILTIN_ROLES));
     // Commits the cancel and stops before carrying out its effects (no cancel is published, no job
     // removed), as a canceller that died after its commit: only the start's fenced commit can tell the pool.
-    const canceller = new RunDriver({
-      redis: conn.redis,
-      prefix,
-      store: conn.store,
-      log: createLogger({ name: 'test', level: 'silent' }),
-      followUp: () => Promise.resolve(),
-      beforeEffect: () => {
-        throw new Error('stopped before the effects');
-      },
-    });
+    const canceller = stoppedBeforeEffects(conn, prefix);
     const events = new QueueEvents(agentQueueName('designer'), { connection: { url }, prefix });
     const designQueue = new Queue(agentQueueName('designer'), { connection: conn.redis, prefix });
     const pool = await quietPool(url, prefix, [BUILTIN_ROLES.planner!, BUILTIN_ROLES.designer!, BUILTIN_ROLES.coder!], llm);

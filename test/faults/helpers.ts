@@ -13,6 +13,7 @@ import {
   OfflineLlmClient,
   type RunMeta,
   type WorkflowDefinition,
+  createLogger,
   createRedis,
   initialRunState,
   type LlmClient,
@@ -21,9 +22,7 @@ import {
   type RunEvent,
   type StoredRunEvent,
 } from '@agentfleet/core';
-import type {
-  RunStore,
-} from '@agentfleet/core/internal';
+import { RunDriver, type RunStore } from '@agentfleet/core/internal';
 import { startManager, type Manager } from '@agentfleet/manager';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, redisUrl, uniquePrefix } from '../support/redis.js';
@@ -95,6 +94,23 @@ export class CountingOfflineLlm implements LlmClient {
 }
 
 /** A client, a blocking connection and a store on `url` and `prefix`; `close()` disconnects. */
+/**
+ * A driver that commits what it is given and stops before carrying out any effect (no cancel is
+ * published, no job removed): a canceller that died right after its commit. Close it after use.
+ */
+export function stoppedBeforeEffects(conn: { redis: Redis; store: RunStore }, prefix: string): RunDriver {
+  return new RunDriver({
+    redis: conn.redis,
+    prefix,
+    store: conn.store,
+    log: createLogger({ name: 'test', level: 'silent' }),
+    followUp: () => Promise.resolve(),
+    beforeEffect: () => {
+      throw new Error('stopped before the effects');
+    },
+  });
+}
+
 export function connect(url: string, prefix: string): { redis: Redis; blocking: Redis; client: FleetClient; store: RunStore; close(): Promise<void> } {
   const redis = createRedis(url, { name: 'fault-test' });
   const blocking = createRedis(url, { forWorker: true, name: 'fault-test-follow' });
