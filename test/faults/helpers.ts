@@ -93,7 +93,6 @@ export class CountingOfflineLlm implements LlmClient {
   }
 }
 
-/** A client, a blocking connection and a store on `url` and `prefix`; `close()` disconnects. */
 /**
  * A driver that commits what it is given and stops before carrying out any effect (no cancel is
  * published, no job removed): a canceller that died right after its commit. Close it after use.
@@ -111,6 +110,7 @@ export function stoppedBeforeEffects(conn: { redis: Redis; store: RunStore }, pr
   });
 }
 
+/** A client, a blocking connection and a store on `url` and `prefix`; `close()` disconnects. */
 export function connect(url: string, prefix: string): { redis: Redis; blocking: Redis; client: FleetClient; store: RunStore; close(): Promise<void> } {
   const redis = createRedis(url, { name: 'fault-test' });
   const blocking = createRedis(url, { forWorker: true, name: 'fault-test-follow' });
